@@ -1,0 +1,135 @@
+"""Geometry of states and fixed points: PCA, the manifold axis, theta, alignment and its null.
+
+All functions here are plain numpy (scikit-learn for PCA) and know nothing about networks, so they
+can be checked on constructed data with known answers.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from sklearn.decomposition import PCA
+
+from rnnlens.errors import ArgumentError
+
+
+def pca_variance(X, n_components: int = 10) -> np.ndarray:
+    """Cumulative fraction of variance explained by the top 1..k principal components of ``X``.
+
+    ``X`` is [n_samples, dim]; k = min(n_components, dim, n_samples). Entry i is the fraction of
+    the total variance (sum of all PC variances) captured by PCs 1..i+1. Uses scikit-learn's PCA
+    (centred, full SVD).
+    """
+    X = np.asarray(X, dtype=np.float64)
+    if X.ndim != 2 or X.shape[0] < 2:
+        raise ArgumentError(f"pca_variance needs a [n_samples >= 2, dim] array; got shape {X.shape}")
+    k = min(n_components, X.shape[1], X.shape[0])
+    total = X.var(axis=0, ddof=1).sum()
+    if total <= 0:
+        return np.zeros(k)
+    pca = PCA(n_components=k, svd_solver="full").fit(X)
+    return np.cumsum(pca.explained_variance_) / total
+
+
+def pca_basis(X, n_components: int = 2) -> tuple[np.ndarray, np.ndarray]:
+    """(mean [dim], components [k, dim]) of scikit-learn's PCA on ``X``; rows are unit PCs."""
+    X = np.asarray(X, dtype=np.float64)
+    k = min(n_components, X.shape[1], X.shape[0])
+    pca = PCA(n_components=k, svd_solver="full").fit(X)
+    return pca.mean_, pca.components_
+
+
+def readout_direction(W) -> np.ndarray:
+    """The readout direction w [S] whose dot product with a state step is the change of "the logit".
+
+    ``W`` is the model's readout matrix [n_out, S]. Binary models (n_out == 1): the single row.
+    k-class models: last class minus first class (``W[-1] - W[0]``), the direction along which the
+    evidence for the top label grows against the bottom one (meaningful for ordered labels).
+    """
+    W = np.asarray(W, dtype=np.float64)
+    if W.ndim != 2 or W.shape[0] < 1:
+        raise ArgumentError(f"readout matrix must be [n_out, S]; got shape {W.shape}")
+    return W[0].copy() if W.shape[0] == 1 else W[-1] - W[0]
+
+
+def manifold_axis(points, readout=None) -> dict:
+    """Main axis of a cloud of fixed points, how one-dimensional it is, and a coordinate along it.
+
+    Returns a dict with
+      - ``m`` [S]: unit top principal direction of the points (centred), oriented so that
+        ``readout . m >= 0`` when a readout direction is given (moving along m increases the logit);
+      - ``top_pc_fraction``: variance on the top PC / total variance of the points (1.0 for a line);
+      - ``cumulative`` [k]: cumulative variance fractions of the top PCs (k <= 10);
+      - ``theta`` [P]: the projection s = (p - mean) . m, rescaled linearly so that min -> -1 and
+        max -> +1 (all zeros when every point projects to the same value). This replaces the
+        paper's LLE coordinate: on a manifold that is close to a straight line (the case measured
+        by ``top_pc_fraction``) both order the points the same way, and the projection needs no
+        neighbourhood size and is reproducible;
+      - ``readout_cos``: |cos(m, readout)| (None without a readout).
+    """
+    P = np.asarray(points, dtype=np.float64)
+    if P.ndim != 2 or P.shape[0] < 1:
+        raise ArgumentError(f"manifold_axis needs [P >= 1, S] points; got shape {P.shape}")
+    mean = P.mean(axis=0)
+    C = P - mean
+    if P.shape[0] == 1 or not np.any(C):
+        m = np.zeros(P.shape[1])
+        m[0] = 1.0
+        cumulative = np.ones(1)
+        frac = float("nan")
+    else:
+        cumulative = pca_variance(P, 10) if P.shape[0] > 1 else np.ones(1)
+        _, comps = pca_basis(P, 1)
+        m = comps[0] / np.linalg.norm(comps[0])
+        frac = float(cumulative[0])
+    if readout is not None:
+        w = np.asarray(readout, dtype=np.float64)
+        if w @ m < 0:
+            m = -m
+    s = C @ m
+    span = s.max() - s.min()
+    theta = 2.0 * (s - s.min()) / span - 1.0 if span > 0 else np.zeros_like(s)
+    out = {"m": m, "mean": mean, "top_pc_fraction": frac, "cumulative": cumulative, "theta": theta,
+           "readout_cos": None}
+    if readout is not None:
+        out["readout_cos"] = abs_cos(m, readout)
+    return out
+
+
+def abs_cos(a, b) -> float:
+    """|cos| of the angle between two (possibly complex) vectors: |<a, b>| / (||a|| ||b||)."""
+    a = np.asarray(a)
+    b = np.asarray(b)
+    na, nb = np.linalg.norm(a), np.linalg.norm(b)
+    if na == 0 or nb == 0:
+        return float("nan")
+    return float(abs(np.vdot(a, b)) / (na * nb))
+
+
+def random_abs_cos(dim: int, n: int = 10000, *, seed: int = 0) -> np.ndarray:
+    """Null distribution: |cos| between a fixed unit vector and ``n`` random unit vectors in R^dim.
+
+    Random unit vectors are normalised standard Gaussians (uniform on the sphere); by symmetry the
+    |cos| with any fixed unit vector is the |first coordinate|.
+    """
+    if dim < 1 or n < 2:
+        raise ArgumentError(f"random_abs_cos needs dim >= 1 and n >= 2; got dim={dim}, n={n}")
+    g = np.random.default_rng(seed).standard_normal((n, dim))
+    return np.abs(g[:, 0]) / np.linalg.norm(g, axis=1)
+
+
+def expected_random_abs_cos(dim: int) -> float:
+    """Closed form E|cos| for a uniform random unit vector in R^dim: G(d/2) / (sqrt(pi) G((d+1)/2))."""
+    return float(math.exp(math.lgamma(dim / 2) - math.lgamma((dim + 1) / 2)) / math.sqrt(math.pi))
+
+
+def against_null(values, null) -> dict:
+    """Compare observed overlaps with a null sample: percentile (fraction of the null strictly below
+    each value, in %) and z-score ((value - null mean) / null std), per value and summarised."""
+    v = np.asarray(values, dtype=np.float64)
+    null = np.sort(np.asarray(null, dtype=np.float64))
+    pct = 100.0 * np.searchsorted(null, v, side="left") / null.size
+    z = (v - null.mean()) / null.std(ddof=1)
+    return {"percentile": pct, "z": z, "null_mean": float(null.mean()),
+            "null_std": float(null.std(ddof=1)), "null_p99": float(np.percentile(null, 99))}

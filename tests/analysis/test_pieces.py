@@ -1,0 +1,220 @@
+"""Analysis pieces on constructed data and hand-built systems whose answers are known in closed form."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from rnnlens.analysis.dynamics import approach_speed, linear_rollout, one_step_errors
+from rnnlens.analysis.geometry import (against_null, expected_random_abs_cos, manifold_axis, pca_variance,
+                                       random_abs_cos, readout_direction)
+from rnnlens.analysis.modes import input_projections, mode_stats, orient_top_mode
+from rnnlens.analysis.valence import valence_summary, word_groups
+from rnnlens.errors import ArgumentError
+
+
+def _eig_sorted(A):
+    """Eigendecomposition sorted by |lambda| descending, as linearize returns it (R columns, L = R^-1)."""
+    lam, R = np.linalg.eig(A)
+    order = np.argsort(-np.abs(lam), kind="stable")
+    lam, R = lam[order], R[:, order]
+    return lam, R, np.linalg.inv(R)
+
+
+def test_pca_variance_matches_constructed_spectrum():
+    rng = np.random.default_rng(0)
+    n, d = 400, 10
+    Z = rng.standard_normal((n, 3))
+    Q, _ = np.linalg.qr(Z - Z.mean(0))          # orthonormal, centred columns
+    V, _ = np.linalg.qr(rng.standard_normal((d, 3)))
+    s = np.array([5.0, 2.0, 1.0])
+    X = Q @ np.diag(s) @ V.T + 3.0               # an offset PCA must remove
+    cum = pca_variance(X, 10)
+    expected = np.cumsum(s**2) / np.sum(s**2)
+    np.testing.assert_allclose(cum[:3], expected, atol=1e-10)
+    np.testing.assert_allclose(cum[3:], 1.0, atol=1e-10)   # rank 3: nothing left for PCs 4..10
+    assert cum.shape == (10,)
+
+
+def test_pca_variance_rejects_too_few_samples():
+    with pytest.raises(ArgumentError, match="n_samples >= 2"):
+        pca_variance(np.zeros((1, 4)))
+
+
+def test_manifold_axis_line_with_readout():
+    rng = np.random.default_rng(1)
+    d = np.array([3.0, 4.0, 0.0, 0.0]) / 5.0
+    s = np.linspace(-2, 2, 41)
+    pts = s[:, None] * d + 1e-4 * rng.standard_normal((41, 4)) + np.array([1.0, 0, 0, 2.0])
+    w = np.array([-1.0, 0.0, 0.0, 0.0])         # readout anti-aligned with d: m must flip to -d
+    out = manifold_axis(pts, readout=w)
+    np.testing.assert_allclose(out["m"], -d, atol=1e-4)
+    assert out["top_pc_fraction"] > 1 - 1e-6
+    assert out["readout_cos"] == pytest.approx(0.6, abs=1e-4)
+    # theta is the rescaled projection: -1 at the end where the logit is smallest, +1 at the other
+    assert out["theta"].min() == -1.0 and out["theta"].max() == 1.0
+    np.testing.assert_allclose(out["theta"], -s / 2.0, atol=1e-3)
+
+
+def test_manifold_axis_two_equal_directions_is_not_one_dimensional():
+    # points on a circle in a plane: the top PC carries exactly half of the variance
+    a = np.linspace(0, 2 * np.pi, 200, endpoint=False)
+    pts = np.stack([np.cos(a), np.sin(a), np.zeros_like(a)], 1)
+    assert manifold_axis(pts)["top_pc_fraction"] == pytest.approx(0.5, abs=1e-9)
+
+
+def test_readout_direction_binary_and_multiclass():
+    np.testing.assert_array_equal(readout_direction(np.array([[1.0, 2.0]])), [1.0, 2.0])
+    np.testing.assert_array_equal(readout_direction(np.array([[1.0, 2.0], [0, 0], [3.0, -1.0]])), [2.0, -3.0])
+
+
+@pytest.mark.parametrize("dim,closed", [(2, 2 / math.pi), (3, 0.5)])
+def test_null_closed_form_small_dims(dim, closed):
+    assert expected_random_abs_cos(dim) == pytest.approx(closed, rel=1e-12)
+
+
+@pytest.mark.parametrize("dim", [2, 3, 64, 256])
+def test_null_sample_matches_closed_form(dim):
+    null = random_abs_cos(dim, 20000, seed=dim)
+    se = null.std() / math.sqrt(null.size)
+    assert abs(null.mean() - expected_random_abs_cos(dim)) < 4 * se
+    assert np.all((null >= 0) & (null <= 1))
+
+
+def test_against_null_percentile_and_z():
+    null = np.arange(1, 101) / 100.0
+    out = against_null([1.5, 0.505, 0.0], null)
+    np.testing.assert_allclose(out["percentile"], [100.0, 50.0, 0.0])
+    np.testing.assert_allclose(out["z"][1], (0.505 - null.mean()) / null.std(ddof=1))
+
+
+# --- a hand-built 3-D line attractor: F(x, h) = A h + B x, A = Q diag(1, 0.5, 0.2) Q^-1 ----------
+Q = np.array([[1.0, 1.0, 0.0], [0.0, 1.0, 1.0], [0.0, 0.0, 1.0]])
+Q = Q / np.linalg.norm(Q, axis=0)               # unit columns; q1 = e1 is the line
+LAM = np.array([1.0, 0.5, 0.2])
+A = Q @ np.diag(LAM) @ np.linalg.inv(Q)
+B = np.array([[1.0, -2.0], [0.5, 0.0], [0.0, 3.0]])
+W = np.array([2.0, 0.3, -0.1])                  # readout: w . q1 = 2 > 0
+
+
+def test_top_mode_orientation_stats_and_valence_on_line_attractor():
+    lam, R, L = _eig_sorted(A)
+    P = 5
+    R5 = np.stack([R * (-1) ** p for p in range(P)])   # alternate arbitrary signs of eigenvectors
+    L5 = np.linalg.inv(R5)
+    eig5 = np.tile(lam, (P, 1))
+    r1, l1, wr = orient_top_mode(R5, L5, W)
+    np.testing.assert_allclose(r1.real, np.tile([1.0, 0, 0], (P, 1)), atol=1e-12)  # +q1 every time
+    np.testing.assert_allclose(wr, 2.0, atol=1e-12)
+    np.testing.assert_allclose((l1 * r1).sum(1), 1.0, atol=1e-12)
+    with np.errstate(divide="ignore"):
+        tau = 1.0 / np.abs(np.log(np.abs(eig5)))
+    st = mode_stats(eig5, tau, r1, np.array([-1.0, 0.0, 0.0]))
+    np.testing.assert_allclose(st["abs_lambda1"], 1.0)
+    assert np.all(np.isinf(st["tau_top"][:, 0]))
+    np.testing.assert_allclose(st["tau_top"][:, 1:], np.tile([1 / math.log(2), 1 / math.log(5)], (P, 1)))
+    np.testing.assert_allclose(st["r1_m_overlap"], 1.0)
+    # valence: the component of B x along q1 in the eigenbasis, (Q^-1 B x)_1
+    E = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0], [0.0, 0.0]])
+    J_inp = np.tile(B, (P, 1, 1))
+    proj = input_projections(l1, J_inp, E)
+    expected = (np.linalg.inv(Q) @ B @ E.T)[0]
+    np.testing.assert_allclose(proj, np.tile(expected, (P, 1)), atol=1e-6)
+    # and it is the long-run effect on the logit: a word moves the state by B x, the fast modes
+    # decay, what remains is (valence) * q1, whose logit effect is valence * (w . q1)
+    for v, x in zip(expected, E):
+        h = B @ x
+        for _ in range(200):
+            h = A @ h
+        assert W @ h == pytest.approx(v * 2.0, abs=1e-9)
+
+
+def test_input_projections_shape_errors():
+    with pytest.raises(ArgumentError, match="shapes do not fit"):
+        input_projections(np.ones((2, 3)), np.ones((2, 3, 2)), np.ones((4, 5)))
+
+
+def _torch_linear_system(quad=0.0):
+    At, Bt = torch.tensor(A), torch.tensor(B)
+
+    def step(x, h):
+        return h @ At.T + x @ Bt.T + quad * h * h
+
+    return step
+
+
+def test_one_step_error_zero_for_linear_and_quadratic_remainder_exact():
+    pts = torch.tensor([[s, 0.0, 0.0] for s in np.linspace(-1, 1, 5)])
+    J_rec = torch.tensor(np.tile(A, (5, 1, 1)))
+    J_inp = torch.tensor(np.tile(B, (5, 1, 1)))
+    rng = np.random.default_rng(2)
+    h = torch.tensor(rng.uniform(-1, 1, (50, 3)))
+    x = torch.tensor(rng.standard_normal((50, 2)))
+    err, _, _ = one_step_errors(h, x, _torch_linear_system()(x, h), pts, torch.zeros(2), J_rec, J_inp)
+    assert err.max() < 1e-12
+    # F = A h + B x + c h*h has Jacobian A at the fixed point h* = 0 (zero input): the one-step
+    # error at h = delta*e2, x = 0 is exactly c delta^2 / ||F(h)||
+    c = 0.3
+    pts0 = torch.zeros(1, 3, dtype=torch.float64)
+    for delta in (0.1, 0.2):
+        h1 = torch.tensor([[0.0, delta, 0.0]], dtype=torch.float64)
+        x0 = torch.zeros(1, 2, dtype=torch.float64)
+        nxt = _torch_linear_system(c)(x0, h1)
+        err, _, idx = one_step_errors(h1, x0, nxt, pts0, torch.zeros(2), J_rec[:1], J_inp[:1])
+        assert err.item() == pytest.approx(c * delta**2 / nxt.norm().item(), rel=1e-12)
+
+
+def test_linear_rollout_reproduces_linear_system_with_lengths():
+    pts = torch.tensor([[s, 0.0, 0.0] for s in np.linspace(-1, 1, 7)])
+    J_rec = torch.tensor(np.tile(A, (7, 1, 1)))
+    J_inp = torch.tensor(np.tile(B, (7, 1, 1)))
+    rng = np.random.default_rng(3)
+    xs = torch.tensor(rng.standard_normal((4, 9, 2)))
+    lengths = torch.tensor([9, 1, 5, 3])
+    final, diverged = linear_rollout(xs, lengths, torch.zeros(4, 3, dtype=torch.float64), pts,
+                                     torch.zeros(2), J_rec, J_inp)
+    step = _torch_linear_system()
+    for b in range(4):
+        h = torch.zeros(1, 3, dtype=torch.float64)
+        for t in range(int(lengths[b])):
+            h = step(xs[b:b + 1, t], h)
+        torch.testing.assert_close(final[b], h[0], rtol=1e-12, atol=1e-12)
+    assert not diverged.any()
+
+
+def test_approach_speed_exact_on_line_attractor():
+    h0 = torch.tensor([[1.0, 1.0, 0.0]], dtype=torch.float64)
+    A0 = torch.diag(torch.tensor([1.0, 0.5, 0.2], dtype=torch.float64))
+    speed = approach_speed(lambda x, h: h @ A0.T, h0, torch.zeros(2), n_steps=6)
+    t = np.arange(6)
+    expected = 0.5 ** (t + 1) / np.sqrt(1 + 0.25**t)
+    np.testing.assert_allclose(speed[0].numpy(), expected, rtol=1e-12)
+
+
+def test_valence_summary_spearman_and_groups():
+    rng = np.random.default_rng(4)
+    itos = ["<pad>", "<unk>"] + [f"w{i}" for i in range(30)]
+    truth = {f"w{i}": float(i - 15) for i in range(30)}
+    coef = {f"w{i}": float(i - 15) ** 3 for i in range(30)}
+    coef["notinvocab"] = 99.0
+    vals = np.array([0.0, 0.0] + [np.tanh((i - 15) / 5.0) for i in range(30)])
+    proj = vals[None, :] + 0.001 * rng.standard_normal((6, 32))
+    out = valence_summary(proj, itos, bow_coef=coef, truth=truth, n_group=100)
+    assert out["spearman_truth"] == pytest.approx(1.0)
+    assert out["spearman_bow"] == pytest.approx(1.0)
+    assert out["n_words_truth"] == 30 and out["n_words_bow"] == 30
+    g = out["groups"]
+    assert g["n"] == 10                                  # 30 words: groups of 30 // 3, never overlapping
+    assert set(g["positive"]["words"]) == {f"w{i}" for i in range(20, 30)}
+    assert set(g["negative"]["words"]) == {f"w{i}" for i in range(10)}
+    # smallest |coef|: w15, w14/w16, ..., w11/w19, then the tie w10/w20 (|coef| = 125) goes to "w10"
+    assert set(g["neutral"]["words"]) == {f"w{i}" for i in range(10, 20)}
+    assert g["positive"]["mean"] > 0 > g["negative"]["mean"]
+    assert g["positive"]["per_point"].shape == (6,)
+    np.testing.assert_allclose(out["mean"], proj.mean(0), rtol=1e-12)
+
+
+def test_word_groups_error_when_vocabularies_do_not_meet():
+    with pytest.raises(ArgumentError, match="another corpus"):
+        word_groups({"a": 1.0, "b": -1.0}, ["<pad>", "<unk>", "zz"])
