@@ -1,0 +1,124 @@
+"""SentimentRNN: embedding -> recurrent cell -> linear readout of the last valid state.
+
+Binary tasks use one logit (logistic regression on the state); k classes use k logits (softmax).
+``forward`` reads through the cell's fast path (:meth:`rnnlens.cells.Cell.final_state`), ``states``
+through the exact step path (:meth:`rnnlens.cells.Cell.run`); both see the same numbers.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from rnnlens.cells import ARCHS, Cell, make_cell
+from rnnlens.errors import ArgumentError
+
+__all__ = ["SentimentRNN"]
+
+
+def _check_int(value, name: str, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ArgumentError(f"SentimentRNN: {name} must be an integer >= {minimum}, got {value!r}.")
+    return value
+
+
+class SentimentRNN(nn.Module):
+    """Embedding (``padding_idx=0``) -> :class:`~rnnlens.cells.Cell` -> ``nn.Linear`` readout.
+
+    Args:
+        vocab_size: number of token ids (id 0 is padding, its embedding stays zero).
+        arch: one of ``"vanilla"``, ``"gru"``, ``"lstm"``, ``"ugrnn"``.
+        embed_dim: embedding size (the cell's input size).
+        hidden_size: N, the number of units (the LSTM state has 2N numbers, the readout sees N).
+        num_classes: 2 gives one logit (logistic), k > 2 gives k logits (softmax).
+    """
+
+    def __init__(self, vocab_size: int, *, arch: str = "gru", embed_dim: int = 64, hidden_size: int = 128,
+                 num_classes: int = 2):
+        super().__init__()
+        if arch not in ARCHS:
+            raise ArgumentError(f"SentimentRNN: unknown architecture arch={arch!r}: choose one of {', '.join(ARCHS)}.")
+        self.vocab_size = _check_int(vocab_size, "vocab_size", 2)
+        self.embed_dim = _check_int(embed_dim, "embed_dim", 1)
+        self.hidden_size = _check_int(hidden_size, "hidden_size", 1)
+        self.num_classes = _check_int(num_classes, "num_classes", 2)
+        self.arch = arch
+        self.embedding = nn.Embedding(vocab_size, embed_dim, padding_idx=0)
+        self.cell: Cell = make_cell(arch, embed_dim, hidden_size)
+        self.readout = nn.Linear(hidden_size, 1 if num_classes == 2 else num_classes)
+
+    @property
+    def n_out(self) -> int:
+        """Number of logits: 1 for binary, k for k classes."""
+        return self.readout.out_features
+
+    def config(self) -> dict:
+        """The keyword arguments that rebuild this model: ``SentimentRNN(**model.config())``."""
+        return dict(vocab_size=self.vocab_size, arch=self.arch, embed_dim=self.embed_dim,
+                    hidden_size=self.hidden_size, num_classes=self.num_classes)
+
+    def _check_ids(self, ids, lengths, method: str, need_lengths: bool) -> Tensor | None:
+        if not isinstance(ids, Tensor) or ids.dim() != 2 or ids.dtype not in (torch.int64, torch.int32):
+            got = f"shape {tuple(ids.shape)} dtype {ids.dtype}" if isinstance(ids, Tensor) else type(ids).__name__
+            raise ArgumentError(f"SentimentRNN.{method}: ids must be an integer tensor [batch, time], got {got}.")
+        if ids.numel() and (int(ids.min()) < 0 or int(ids.max()) >= self.vocab_size):
+            raise ArgumentError(
+                f"SentimentRNN.{method}: token ids must lie in [0, vocab_size={self.vocab_size}), got values "
+                f"from {int(ids.min())} to {int(ids.max())}; encode with the model's own vocabulary."
+            )
+        if lengths is None:
+            if need_lengths:
+                raise ArgumentError(f"SentimentRNN.{method}: lengths is required (the number of valid tokens per row).")
+            return None
+        lengths = torch.as_tensor(lengths)
+        if lengths.shape != (ids.shape[0],) or lengths.dtype.is_floating_point:
+            raise ArgumentError(
+                f"SentimentRNN.{method}: lengths must be an integer tensor of shape [batch={ids.shape[0]}], "
+                f"got shape {tuple(lengths.shape)} dtype {lengths.dtype}."
+            )
+        if lengths.numel() and (int(lengths.min()) < 1 or int(lengths.max()) > ids.shape[1]):
+            raise ArgumentError(
+                f"SentimentRNN.{method}: lengths must lie in [1, {ids.shape[1]}] (the padded width of ids), got "
+                f"values from {int(lengths.min())} to {int(lengths.max())}; empty documents cannot be read."
+            )
+        return lengths
+
+    def forward(self, ids: Tensor, lengths: Tensor) -> Tensor:
+        """Logits from the state after each row's last valid token (fast path).
+
+        ids ``[B, T]`` (padded with 0), lengths ``[B]`` -> ``[B]`` (binary) or ``[B, k]``.
+        """
+        lengths = self._check_ids(ids, lengths, "forward", need_lengths=True)
+        h = self.cell.final_state(self.embedding(ids), lengths)
+        return self.logits_from_state(h)
+
+    def states(self, ids: Tensor, lengths: Tensor | None = None) -> Tensor:
+        """Every state ``[B, T, S]`` through the exact step path (entry t: after reading token t).
+
+        With ``lengths``, positions past a row's end repeat its last valid state, so
+        ``states(ids, lengths)[:, -1]`` is the state ``forward`` reads out. Without, every position is
+        read as a token (padding id 0 has a zero embedding but still drives the dynamics).
+        """
+        lengths = self._check_ids(ids, lengths, "states", need_lengths=False)
+        hs = self.cell.run(self.embedding(ids))
+        if lengths is None:
+            return hs
+        steps = torch.arange(ids.shape[1], device=hs.device).unsqueeze(0)
+        index = torch.minimum(steps, (lengths.to(hs.device) - 1).unsqueeze(1))  # [B, T]: min(t, L - 1)
+        return hs.gather(1, index.unsqueeze(-1).expand(-1, -1, hs.shape[-1]))
+
+    def logits_from_state(self, h: Tensor) -> Tensor:
+        """Readout applied to ``cell.output(h)``: h ``[..., S]`` -> ``[...]`` (binary) or ``[..., k]``."""
+        if not isinstance(h, Tensor) or h.shape[-1] != self.cell.state_size:
+            got = tuple(h.shape) if isinstance(h, Tensor) else type(h).__name__
+            raise ArgumentError(
+                f"SentimentRNN.logits_from_state: h must have last dimension state_size={self.cell.state_size}, got {got}."
+            )
+        out = self.readout(self.cell.output(h))
+        return out.squeeze(-1) if self.num_classes == 2 else out
+
+    def readout_matrix(self) -> Tensor:
+        """Readout weights over the full state, ``[n_out, S]`` (zeros over the LSTM's cell part ``c``)."""
+        w = self.readout.weight.detach()
+        pad = self.cell.state_size - self.hidden_size
+        return torch.cat([w, w.new_zeros(w.shape[0], pad)], 1) if pad else w.clone()
