@@ -1,0 +1,105 @@
+"""The IMDB movie-review corpus (Maas et al. 2011), read from its archive or extracted folder."""
+
+from __future__ import annotations
+
+import os
+import re
+import tarfile
+import zlib
+from pathlib import Path
+
+import numpy as np
+
+from rnnlens.data.corpus import Split, decode_utf8
+from rnnlens.data.download import download, safe_extract
+from rnnlens.data.locate import cache_dir, find_first, missing_error
+from rnnlens.data.tokenize import is_empty_text
+from rnnlens.errors import DataError
+
+IMDB_URL = "https://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz"
+IMDB_SHA256 = "c40f74a18d3b61f90feba1e17730e0d38e8b97c05fde7008942e91923d1658fe"
+ARCHIVE_NAMES = ["aclImdb_v1.tar.gz", "aclImdb.tar.gz"]
+LABEL_NAMES = ["negative", "positive"]
+_MEMBER = re.compile(r"(?:^|/)(train|test)/(neg|pos)/(\d+)_(\d+)\.txt$")
+_LABEL = {"neg": 0, "pos": 1}
+
+
+def _collect(items, where: str) -> tuple[dict[str, Split], dict]:
+    """Build the splits from ``(relative name, bytes-reader)`` items; ordered by (label, review id)."""
+    docs: dict[str, list] = {"train": [], "test": []}
+    ignored = 0
+    for name, read in items:
+        m = _MEMBER.search(name)
+        if m is None:
+            ignored += 1
+            continue
+        split, pol, rid, rating = m.groups()
+        text = decode_utf8(read(), f"{where}: {name}")
+        if is_empty_text(text):
+            raise DataError(f"{where}: {name}, line 1: empty review; the file is damaged, replace the corpus")
+        docs[split].append((_LABEL[pol], int(rid), text, int(rating)))
+    splits, ratings = {}, {}
+    for split, rows in docs.items():
+        if not rows:
+            raise DataError(f"{where}: no {split}/neg or {split}/pos reviews found; it is not a complete "
+                            f"aclImdb corpus (expected aclImdb/{split}/{{neg,pos}}/<id>_<rating>.txt)")
+        rows.sort(key=lambda r: (r[0], r[1]))
+        splits[split] = Split([r[2] for r in rows], np.array([r[0] for r in rows], dtype=np.int64))
+        ratings[split] = np.bincount([r[3] for r in rows], minlength=11).tolist()
+    return splits, {"ignored_members": ignored, "rating_counts": ratings}
+
+
+def read_imdb_archive(path: Path) -> tuple[dict[str, Split], dict]:
+    """Read train/test reviews straight from the tar archive, streaming (nothing is extracted)."""
+    try:
+        with tarfile.open(path, "r|*") as tf:
+            def items():
+                for member in tf:
+                    if member.isfile():
+                        yield member.name, lambda m=member: tf.extractfile(m).read()
+            return _collect(items(), str(path))
+    except (tarfile.TarError, EOFError, zlib.error, OSError) as e:
+        raise DataError(f"{path}: corrupt or truncated archive ({type(e).__name__}: {e}). Delete it and "
+                        f"download it again ({IMDB_URL}), or point --data-dir elsewhere") from None
+
+
+def read_imdb_folder(path: Path) -> tuple[dict[str, Split], dict]:
+    """Read train/test reviews from an extracted ``aclImdb/`` folder."""
+    def items():
+        for split in ("train", "test"):
+            for pol in ("neg", "pos"):
+                d = path / split / pol
+                if d.is_dir():
+                    for entry in os.scandir(d):
+                        yield f"{split}/{pol}/{entry.name}", lambda p=entry.path: Path(p).read_bytes()
+    return _collect(items(), str(path))
+
+
+def load_imdb(data_dir, *, download_missing: bool = True, url: str | None = None, sha256: str | None = None,
+              extract: bool = False, progress: bool = True) -> tuple[dict[str, Split], str, dict]:
+    """Find (or download) IMDB and read it; returns (splits, source path, info)."""
+    path, tried = find_first("imdb", ["imdb"], ARCHIVE_NAMES, data_dir)
+    if path is None:
+        folder, tried_dirs = find_first("imdb", ["imdb"], ["aclImdb"], data_dir, is_dir=True)
+        tried += tried_dirs
+        if folder is not None:
+            splits, info = read_imdb_folder(folder)
+            return splits, str(folder), info
+        url = url or os.environ.get("RNNLENS_IMDB_URL") or IMDB_URL
+        sha256 = sha256 or os.environ.get("RNNLENS_IMDB_SHA256") or IMDB_SHA256
+        if not download_missing:
+            raise missing_error("imdb", tried, f"Or let rnnlens download it (download=True) from {url}.")
+        dest = cache_dir() / "imdb" / ARCHIVE_NAMES[0]
+        try:
+            path = download(url, dest, sha256=sha256, progress=progress)
+        except DataError as e:
+            raise missing_error("imdb", tried, f"The download into {dest} failed: {e}") from None
+    info = {}
+    if extract:
+        safe_extract(path, path.parent)
+        folder = path.parent / "aclImdb"
+        info["extracted_to"] = str(folder)
+        splits, more = read_imdb_folder(folder)
+        return splits, str(folder), {**info, **more}
+    splits, more = read_imdb_archive(path)
+    return splits, str(path), {**info, **more}

@@ -1,0 +1,71 @@
+"""``load_corpus``: one entry point for every corpus."""
+
+from __future__ import annotations
+
+import inspect
+
+from rnnlens.data import imdb, synthetic, text_formats
+from rnnlens.data.corpus import Corpus, Split, check_fraction, finish_corpus
+from rnnlens.errors import ArgumentError
+
+CORPORA = ("imdb", "sst2", "sst5", "yelp", "yelp-binary", "csv", "jsonl", "synthetic")
+_OPTIONS = {
+    "imdb": ("download", "url", "sha256", "extract", "progress"),
+    "sst2": (),
+    "sst5": (),
+    "yelp": ("variant",),
+    "yelp-binary": ("variant",),
+    "csv": tuple(inspect.signature(text_formats.load_table).parameters)[2:],
+    "jsonl": tuple(inspect.signature(text_formats.load_table).parameters)[2:],
+    "synthetic": tuple(synthetic.DEFAULTS),
+}
+
+
+def load_corpus(name: str, *, data_dir=None, seed: int = 0, validation_fraction: float = 0.1, **options) -> Corpus:
+    """Load corpus ``name`` with splits "train", "validation" and (where the corpus has one) "test".
+
+    Corpora: "imdb", "sst2", "sst5", "yelp", "yelp-binary", "csv", "jsonl", "synthetic".
+    Files are looked up in ``data_dir``, then ``$RNNLENS_DATA_DIR``, then the cache folder
+    (``$RNNLENS_CACHE_DIR`` or ``~/.cache/rnnlens``); in each, first ``<dir>/<corpus>/`` then
+    ``<dir>/``. IMDB is downloaded into the cache when it is found nowhere (options
+    ``download=False`` to forbid it, ``url=``/``sha256=`` or ``$RNNLENS_IMDB_URL``/
+    ``$RNNLENS_IMDB_SHA256`` to change the source, ``extract=True`` to unpack the archive safely
+    and read the folder). Where a corpus has no validation file, a stratified
+    ``validation_fraction`` of train drawn with ``seed`` becomes the validation split. The
+    synthetic corpus is generated from ``seed`` (options: see :mod:`rnnlens.data.synthetic`).
+    Generic "csv"/"jsonl": ``path=`` (or ``train=``), ``validation=``, ``test=``,
+    ``text_column=``, ``label_column=``, ``label_names=``.
+
+    Raises DataError for a missing or unreadable corpus, ArgumentError for a bad argument.
+    """
+    if name not in CORPORA:
+        raise ArgumentError(f"unknown corpus {name!r}; choose one of {', '.join(CORPORA)}")
+    unknown = sorted(set(options) - set(_OPTIONS[name]))
+    if unknown:
+        raise ArgumentError(f"unknown option(s) {unknown} for corpus {name!r}; "
+                            f"known: {sorted(_OPTIONS[name]) or 'none'}")
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise ArgumentError(f"seed must be an integer; got {seed!r}")
+    fraction = check_fraction(validation_fraction)
+    info = {"options": dict(options), "seed": seed}
+    truth = None
+    if name == "imdb":
+        o = dict(options)
+        splits, source, more = imdb.load_imdb(
+            data_dir, download_missing=o.get("download", True), url=o.get("url"), sha256=o.get("sha256"),
+            extract=o.get("extract", False), progress=o.get("progress", True))
+        names = imdb.LABEL_NAMES
+    elif name in ("sst2", "sst5"):
+        loader = text_formats.load_sst2 if name == "sst2" else text_formats.load_sst5
+        splits, source, more = loader(data_dir)
+        names = text_formats.SST2_LABELS if name == "sst2" else text_formats.SST5_LABELS
+    elif name in ("yelp", "yelp-binary"):
+        splits, names, source, more = text_formats.load_yelp(data_dir, binary=name == "yelp-binary", **options)
+    elif name in ("csv", "jsonl"):
+        splits, names, source, more = text_formats.load_table(name, data_dir, **options)
+    else:
+        generated, names, truth, more = synthetic.generate_synthetic(seed, **options)
+        splits = {k: Split(texts, labels) for k, (texts, labels) in generated.items()}
+        source = "generated"
+    info.update(more)
+    return finish_corpus(name, names, splits, source, info, seed=seed, validation_fraction=fraction, truth=truth)
