@@ -9,8 +9,11 @@ from rnnlens.analysis.geometry import (abs_cos, against_null, expected_random_ab
                                        random_abs_cos, readout_direction)
 from rnnlens.analysis.modes import SIGN_CONVENTION, input_projections, mode_stats, orient_top_mode
 from rnnlens.analysis.valence import spearman, valence_summary, word_groups
+from rnnlens.analysis.io import load_analysis
+from rnnlens.analysis.pipeline import AnalysisResult, analyze, collect_states, save_analysis
 
 __all__ = [
+    "analyze", "AnalysisResult", "collect_states", "load_analysis", "save_analysis",
     "abs_cos", "against_null", "approach_speed", "expected_random_abs_cos", "input_projections",
     "linear_rollout", "manifold_axis", "mode_stats", "nearest_point", "one_step_errors", "orient_top_mode",
     "pca_variance", "random_abs_cos", "readout_direction", "SIGN_CONVENTION", "spearman",

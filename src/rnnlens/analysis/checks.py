@@ -1,0 +1,59 @@
+"""The paper's claims as explicit pass/fail checks on saved numbers (never tuned to pass).
+
+Each check reads metrics from a summary dict and returns ``{"name", "claim", "value", "passed",
+"detail"}``; ``passed`` is None when the number it needs is missing (and ``detail`` says why).
+"""
+
+from __future__ import annotations
+
+import math
+
+# (name, claim in words, metric path, comparison, threshold, applies to)
+PAPER_CHECKS = [
+    ("lambda1_near_one", "|lambda_1| > 0.98 at most (> 50%) fixed points",
+     "modes.frac_abs_lambda1_gt_0.98", ">", 0.5),
+    ("fixed_points_1d", "the top PC of the fixed points carries >= 80% of their variance",
+     "manifold.top_pc_fraction", ">=", 0.8),
+    ("readout_aligned", "the manifold axis m is aligned with the readout: |cos| >= 0.8",
+     "manifold.readout_cos", ">=", 0.8),
+    ("positive_words_positive", "the 100 most positive words (bag of words) have positive mean valence",
+     "valence.positive_mean", ">", 0.0),
+    ("negative_words_negative", "the 100 most negative words (bag of words) have negative mean valence",
+     "valence.negative_mean", "<", 0.0),
+]
+TRUTH_CHECKS = [
+    ("truth_valence_spearman", "word valence has Spearman >= 0.95 with the true valence",
+     "valence.spearman_truth", ">=", 0.95),
+    ("truth_lambda1_within_0.02", "the median over fixed points of | |lambda_1| - 1 | is <= 0.02",
+     "modes.median_abs_dev_lambda1", "<=", 0.02),
+    ("truth_fixed_points_1d_90", "the top PC of the fixed points carries >= 90% of their variance",
+     "manifold.top_pc_fraction", ">=", 0.9),
+]
+_OPS = {">": lambda a, b: a > b, ">=": lambda a, b: a >= b, "<": lambda a, b: a < b, "<=": lambda a, b: a <= b}
+
+
+def metric(summary: dict, path: str):
+    """The value at ``metrics.<path>`` or None when absent."""
+    node = summary.get("metrics", {})
+    for part in path.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return None
+        node = node[part]
+    return node.get("value") if isinstance(node, dict) else node
+
+
+def evaluate(summary: dict, *, truth: bool = False) -> list[dict]:
+    """Evaluate the paper's checks (and, for corpora with known valence, the truth checks)."""
+    out = []
+    for name, claim, path, op, thr in PAPER_CHECKS + (TRUTH_CHECKS if truth else []):
+        v = metric(summary, path)
+        if v is None or (isinstance(v, float) and math.isnan(v)):
+            why = "not measured: " + "; ".join(m["why"] for m in summary.get("missing", [])) if v is None \
+                else "undefined (nan)"
+            out.append({"name": name, "claim": claim, "metric": path, "value": v, "passed": None,
+                        "detail": why})
+            continue
+        passed = bool(_OPS[op](v, thr))
+        out.append({"name": name, "claim": claim, "metric": path, "value": v, "passed": passed,
+                    "detail": f"{path} = {v:.4g} (needs {op} {thr:g})"})
+    return out

@@ -1,0 +1,114 @@
+"""Reading and writing analysis folders (``summary.json`` + ``arrays.npz``), atomically, without pickle.
+
+Non-finite floats are written to JSON as the strings ``"inf"``, ``"-inf"`` and ``"nan"`` (plain JSON
+has no such numbers); :func:`load_analysis` turns them back into floats. This module imports
+neither torch nor the fixed-point solver, so ``rnnlens.report`` can read results cheaply.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import uuid
+from pathlib import Path
+
+import numpy as np
+
+from rnnlens.errors import ArgumentError
+
+SUMMARY_FILE = "summary.json"
+ARRAYS_FILE = "arrays.npz"
+SCHEMA = "rnnlens-analysis/1"
+_NONFINITE = {"inf": math.inf, "-inf": -math.inf, "nan": math.nan}
+
+
+def to_jsonable(obj):
+    """Convert numpy scalars/arrays, paths and non-finite floats into plain JSON values."""
+    if isinstance(obj, dict):
+        return {str(k): to_jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [to_jsonable(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return to_jsonable(obj.tolist())
+    if isinstance(obj, (np.bool_, bool)):
+        return bool(obj)
+    if isinstance(obj, (np.integer,)):
+        return int(obj)
+    if isinstance(obj, (float, np.floating)):
+        x = float(obj)
+        if math.isfinite(x):
+            return x
+        return "nan" if math.isnan(x) else ("inf" if x > 0 else "-inf")
+    if isinstance(obj, Path):
+        return str(obj)
+    return obj
+
+
+def from_jsonable(obj):
+    """Inverse of the non-finite encoding of :func:`to_jsonable`."""
+    if isinstance(obj, dict):
+        return {k: from_jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [from_jsonable(v) for v in obj]
+    if isinstance(obj, str) and obj in _NONFINITE:
+        return _NONFINITE[obj]
+    return obj
+
+
+def _tmp(path: Path) -> Path:
+    return path.with_name(f".{path.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+
+
+def write_json(path, obj) -> Path:
+    """Write ``obj`` (after :func:`to_jsonable`) to ``path`` through a temporary file and a rename."""
+    path = Path(path)
+    text = json.dumps(to_jsonable(obj), indent=1, allow_nan=False)
+    tmp = _tmp(path)
+    try:
+        tmp.write_text(text + "\n", encoding="utf-8")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def write_arrays(path, arrays: dict) -> Path:
+    """Save a flat dict of numeric arrays as ``.npz`` (no object arrays, so no pickle), atomically."""
+    path = Path(path)
+    clean = {}
+    for k, v in arrays.items():
+        a = np.asarray(v)
+        if a.dtype == object:
+            raise TypeError(f"array {k!r} has dtype object; only numeric/string arrays are saved")
+        clean[k] = a
+    tmp = _tmp(path)
+    try:
+        with open(tmp, "wb") as f:
+            np.savez_compressed(f, **clean)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def load_analysis(folder) -> tuple[dict, dict]:
+    """Read an analysis folder: (summary dict, arrays dict). Raises ArgumentError naming the file."""
+    folder = Path(folder)
+    spath = folder / SUMMARY_FILE
+    if not spath.is_file():
+        raise ArgumentError(f"{spath}: no analysis summary here. Run `rnnlens analyze CHECKPOINT --dataset NAME "
+                            f"-o {folder}` first.")
+    try:
+        summary = from_jsonable(json.loads(spath.read_text(encoding="utf-8")))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ArgumentError(f"{spath}: not valid JSON ({exc}); rerun `rnnlens analyze` for this folder.") from exc
+    if summary.get("schema") != SCHEMA:
+        raise ArgumentError(f"{spath}: schema {summary.get('schema')!r}, this rnnlens reads {SCHEMA!r}; rerun "
+                            "`rnnlens analyze` with this version.")
+    arrays = {}
+    apath = folder / ARRAYS_FILE
+    if apath.is_file():
+        with np.load(apath, allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files}
+    return summary, arrays

@@ -1,0 +1,259 @@
+"""Figures from a saved analysis (``summary.json`` + ``arrays.npz``): the paper's figures 2-5 and 6.
+
+Every function takes ``(summary, arrays)`` as returned by :func:`rnnlens.analysis.io.load_analysis`
+and returns a matplotlib Figure, or None when the arrays it needs were not measured (a partial
+analysis). Nothing here computes dynamics.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+COLORS = ["#c0392b", "#2471a3", "#229954", "#b9770e", "#7d3c98"]
+
+
+def _title(summary) -> str:
+    prov = summary.get("provenance", {})
+    arch = (prov.get("model") or {}).get("arch", "model")
+    return f"{arch} on {prov.get('dataset', '?')}"
+
+
+def _has(arrays, *names) -> bool:
+    return all(n in arrays for n in names)
+
+
+def fig_pca(summary, arrays, ax=None):
+    """Fig 2a: cumulative variance explained by the top PCs, trained vs untrained."""
+    if not _has(arrays, "pca_trained", "pca_untrained"):
+        return None
+    fig, ax = _ax(ax, (4, 3))
+    k = np.arange(1, len(arrays["pca_trained"]) + 1)
+    ax.plot(k, 100 * arrays["pca_trained"], "o-", color=COLORS[1], label="trained")
+    ax.plot(np.arange(1, len(arrays["pca_untrained"]) + 1), 100 * arrays["pca_untrained"], "s--",
+            color="gray", label="untrained")
+    ax.set(xlabel="number of PCs", ylabel="variance explained (%)", ylim=(0, 102), xticks=k)
+    ax.legend(frameon=False)
+    return fig
+
+
+def fig_states(summary, arrays, ax=None):
+    """Fig 2b: visited states in PC1-PC2 coloured by label, the readout direction and the fixed points."""
+    if not _has(arrays, "state_pc", "state_label"):
+        return None
+    fig, ax = _ax(ax, (4.5, 4))
+    names = summary.get("provenance", {}).get("label_names") or []
+    pc, lab = arrays["state_pc"], arrays["state_label"]
+    for j in np.unique(lab):
+        sel = lab == j
+        name = names[j] if j < len(names) else str(j)
+        ax.scatter(pc[sel, 0], pc[sel, 1], s=2, alpha=0.15, color=COLORS[j % len(COLORS)], rasterized=True,
+                   label=f"states, {name} docs")
+    if "fp_pc" in arrays:
+        sc = ax.scatter(arrays["fp_pc"][:, 0], arrays["fp_pc"][:, 1], c=arrays["fp_theta"], cmap="viridis", s=10,
+                        edgecolor="k", linewidth=0.2, label="fixed points (colour: theta)", zorder=3)
+        fig.colorbar(sc, ax=ax, label="theta", shrink=0.7)
+    if "readout_pc" in arrays:
+        r = arrays["readout_pc"]
+        if np.linalg.norm(r) > 0:
+            span = 0.4 * np.ptp(pc[:, 0])
+            r = r / np.linalg.norm(r) * span
+            ax.annotate("", xy=(r[0], r[1]), xytext=(0, 0), arrowprops=dict(arrowstyle="->", lw=2, color="k"))
+            ax.text(r[0], r[1], " readout", fontsize=8)
+    ax.set(xlabel="PC1", ylabel="PC2")
+    leg = ax.legend(frameon=False, fontsize=7, markerscale=3, loc="best")
+    for h in leg.legend_handles:
+        h.set_alpha(1)
+    return fig
+
+
+def _example_points(theta, n=3):
+    order = np.argsort(theta)
+    return [int(order[i]) for i in np.linspace(0, len(order) - 1, min(n, len(order))).round().astype(int)]
+
+
+def fig_eigvals(summary, arrays, ax=None):
+    """Fig 3a: eigenvalues of J_rec in the complex plane at example fixed points, with the unit circle."""
+    if not _has(arrays, "eigvals", "fp_theta"):
+        return None
+    fig, ax = _ax(ax, (4, 4))
+    t = np.linspace(0, 2 * np.pi, 200)
+    ax.plot(np.cos(t), np.sin(t), color="gray", lw=0.8)
+    for c, i in enumerate(_example_points(arrays["fp_theta"])):
+        ev = arrays["eigvals"][i]
+        ax.scatter(ev.real, ev.imag, s=10, color=COLORS[c], alpha=0.7,
+                   label=f"theta = {arrays['fp_theta'][i]:+.2f}")
+    ax.set(xlabel="Re lambda", ylabel="Im lambda", aspect="equal")
+    ax.legend(frameon=False, fontsize=7)
+    return fig
+
+
+def fig_tau(summary, arrays, ax=None):
+    """Fig 3b: time constants of the three slowest modes along theta (infinite tau drawn at the top)."""
+    if not _has(arrays, "tau_top", "fp_theta"):
+        return None
+    fig, ax = _ax(ax, (4, 3))
+    tau = np.array(arrays["tau_top"], dtype=float)
+    finite = tau[np.isfinite(tau)]
+    cap = max(finite.max() * 3 if finite.size else 1e4, 10)
+    for a in range(tau.shape[1]):
+        y = np.where(np.isfinite(tau[:, a]), tau[:, a], cap)
+        ax.scatter(arrays["fp_theta"], y, s=6, color=COLORS[a], label=f"tau_{a + 1}")
+    ax.set(yscale="log", xlabel="theta (position along the fixed points)", ylabel="tau (tokens)")
+    ax.legend(frameon=False, fontsize=7)
+    return fig
+
+
+def fig_valence(summary, arrays, ax=None):
+    """Fig 4a: each word's valence l_1^T J_inp x against the bag-of-words coefficient (or the truth)."""
+    key = ("bow_coef", "bow_model_valence") if _has(arrays, "bow_coef") else ("truth_valence", "truth_model_valence")
+    if not _has(arrays, *key):
+        return None
+    fig, ax = _ax(ax, (4, 3.5))
+    ax.scatter(arrays[key[0]], arrays[key[1]], s=3, alpha=0.4, color=COLORS[1], rasterized=True)
+    ax.axhline(0, color="gray", lw=0.5)
+    ax.axvline(0, color="gray", lw=0.5)
+    ax.set(xlabel="bag-of-words coefficient" if key[0] == "bow_coef" else "true valence",
+           ylabel="valence l_1^T J_inp x (mean over fixed points)")
+    return fig
+
+
+def fig_groups(summary, arrays, ax=None):
+    """Fig 4b: mean valence of the most positive / negative / neutral words at each fixed point."""
+    if not _has(arrays, "group_positive", "fp_theta"):
+        return None
+    fig, ax = _ax(ax, (4, 3))
+    for c, kind in zip((COLORS[2], COLORS[0], "gray"), ("positive", "negative", "neutral")):
+        ax.scatter(arrays["fp_theta"], arrays[f"group_{kind}"], s=6, color=c, label=f"{kind} words")
+    ax.axhline(0, color="k", lw=0.5)
+    ax.set(xlabel="theta", ylabel="mean input projection")
+    ax.legend(frameon=False, fontsize=7)
+    return fig
+
+
+def fig_r1m(summary, arrays, ax=None):
+    """Fig 4c: |cos(r_1, m)| at every fixed point against the null of random unit vectors."""
+    if not _has(arrays, "r1_m_overlap", "null_abs_cos"):
+        return None
+    fig, ax = _ax(ax, (4, 3))
+    bins = np.linspace(0, 1, 51)
+    ax.hist(arrays["null_abs_cos"], bins=bins, density=True, color="gray", alpha=0.6, label="random unit vectors")
+    ax.hist(arrays["r1_m_overlap"], bins=bins, density=True, color=COLORS[1], alpha=0.8, label="|r_1 . m| at fixed points")
+    ax.set(xlabel="|cos|", ylabel="density")
+    ax.legend(frameon=False, fontsize=7)
+    return fig
+
+
+def fig_linear(summary, arrays, ax=None):
+    """Fig 5: an example trajectory, true vs one-step linearized, in PC1-PC2; and the error histogram."""
+    if not _has(arrays, "example_true_pc", "one_step_error"):
+        return None
+    fig, axes = plt.subplots(1, 2, figsize=(8, 3.3))
+    a, b = axes
+    a.plot(arrays["example_true_pc"][:, 0], arrays["example_true_pc"][:, 1], "-", color="k", lw=1, label="true")
+    a.plot(arrays["example_lin_pc"][:, 0], arrays["example_lin_pc"][:, 1], ".", color=COLORS[0], ms=3,
+           label="one-step linearized")
+    if "fp_pc" in arrays:
+        a.scatter(arrays["fp_pc"][:, 0], arrays["fp_pc"][:, 1], s=4, color="gray", label="fixed points")
+    a.set(xlabel="PC1", ylabel="PC2")
+    a.legend(frameon=False, fontsize=7)
+    err = arrays["one_step_error"]
+    b.hist(err[np.isfinite(err)], bins=50, color=COLORS[1])
+    b.axvline(np.median(err), color="k", ls="--", lw=1, label=f"median {np.median(err):.3f}")
+    b.set(xlabel="||h_next - h_lin|| / ||h_next||", ylabel="transitions")
+    b.legend(frameon=False, fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def fig_speed(summary, arrays, ax=None):
+    """Approach to the attractor: median normalised speed against steps at constant input."""
+    if not _has(arrays, "speed"):
+        return None
+    fig, ax = _ax(ax, (4, 3))
+    sp = arrays["speed"]
+    t = np.arange(1, sp.shape[1] + 1)
+    ax.fill_between(t, np.percentile(sp, 10, axis=0), np.percentile(sp, 90, axis=0), color=COLORS[1], alpha=0.2)
+    ax.plot(t, np.median(sp, axis=0), color=COLORS[1])
+    ax.set(xscale="log", yscale="log", xlabel="steps with constant input", ylabel="||h_(t+1) - h_t|| / ||h_t||")
+    return fig
+
+
+SINGLE = [
+    ("fig2a_pca", fig_pca, "Variance of the visited states explained by the top principal components, for the "
+     "trained network and an untrained copy. A few PCs suffice after training."),
+    ("fig2b_states", fig_states, "Visited states projected on the top two PCs, coloured by the document's label, "
+     "with the readout direction (arrow) and the fixed points (coloured by their position theta)."),
+    ("fig3a_eigenvalues", fig_eigvals, "Eigenvalues of the recurrent Jacobian at three fixed points (both ends and "
+     "the middle of the line) with the unit circle: one eigenvalue near 1 means one slow, integrating mode."),
+    ("fig3b_tau", fig_tau, "Time constants of the three slowest modes along the line of fixed points (in tokens; "
+     "infinite values drawn at the top)."),
+    ("fig4a_valence", fig_valence, "Each word's push along the line (its input projection l_1^T J_inp x, averaged "
+     "over fixed points) against the bag-of-words coefficient (or the true valence)."),
+    ("fig4b_groups", fig_groups, "Mean input projection of the most positive, negative and neutral words at every "
+     "fixed point."),
+    ("fig4c_r1_vs_m", fig_r1m, "Overlap of the slow mode r_1 with the line's direction m at each fixed point, "
+     "against the overlap of random directions (the null)."),
+    ("fig5_linearization", fig_linear, "Left: one document's trajectory and its one-step linearized prediction. "
+     "Right: the relative one-step error over many transitions."),
+    ("speed", fig_speed, "How fast the state moves when the network runs with constant input from visited states "
+     "(median and 10-90% band): slow motion means an attractor has been reached."),
+]
+
+
+def fig_grid(analyses):
+    """Fig 6: one row per analysed model (PCA curve, states + fixed points, |lambda_1|, word groups)."""
+    n = len(analyses)
+    fig, axes = plt.subplots(n, 4, figsize=(15, 3.2 * n), squeeze=False)
+    for r, (summary, arrays) in enumerate(analyses):
+        row = axes[r]
+        for ax, fn in zip(row, (fig_pca, fig_states, None, fig_groups)):
+            if fn is None:
+                if "abs_lambda1" in arrays:
+                    ax.hist(arrays["abs_lambda1"], bins=30, color=COLORS[1])
+                    ax.axvline(1.0, color="k", lw=0.5)
+                    ax.set(xlabel="|lambda_1| at fixed points", ylabel="fixed points")
+                else:
+                    _not_measured(ax)
+                continue
+            if fn(summary, arrays, ax=ax) is None:
+                _not_measured(ax)
+        row[0].set_title(_title(summary), loc="left", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def _not_measured(ax):
+    ax.text(0.5, 0.5, "not measured", ha="center", va="center", transform=ax.transAxes, color="gray")
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def _ax(ax, size):
+    if ax is not None:
+        return ax.figure, ax
+    fig, ax = plt.subplots(figsize=size)
+    return fig, ax
+
+
+def save_figure(fig, out_dir, name) -> dict:
+    """Write ``name.png`` and ``name.svg`` to ``out_dir`` (temporary name, then rename); close the figure."""
+    out = {}
+    for ext in ("png", "svg"):
+        path = Path(out_dir) / f"{name}.{ext}"
+        tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:6]}")
+        try:
+            fig.savefig(tmp, format=ext, dpi=110, bbox_inches="tight")
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
+        out[ext] = path
+    plt.close(fig)
+    return out

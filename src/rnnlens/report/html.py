@@ -1,0 +1,125 @@
+"""One self-contained HTML page (PNG images embedded as base64) from saved analyses."""
+
+from __future__ import annotations
+
+import base64
+import html
+import math
+from pathlib import Path
+
+KEY_NUMBERS = [
+    ("data.rnn_accuracy", "network accuracy on the analysed documents", "{:.1%}"),
+    ("pca.trained_cumulative", "state variance in the top 3 PCs (trained)", "pc3"),
+    ("pca.untrained_cumulative", "state variance in the top 3 PCs (untrained copy)", "pc3"),
+    ("fixed_points.n_converged", "fixed points with q < tol (of the seeds)", "{}"),
+    ("manifold.top_pc_fraction", "variance of the fixed points on their top PC", "{:.1%}"),
+    ("manifold.readout_cos", "|cos| between the line of fixed points and the readout", "{:.3f}"),
+    ("modes.abs_lambda1_median", "median |lambda_1| at the fixed points", "{:.4f}"),
+    ("modes.frac_abs_lambda1_gt_0.98", "fixed points with |lambda_1| > 0.98", "{:.0%}"),
+    ("modes.tau_median", "median time constants of the 3 slowest modes (tokens)", "tau"),
+    ("modes.r1_m_overlap_median", "median |cos(r_1, m)| (null mean in brackets)", "r1m"),
+    ("valence.spearman_bow", "Spearman(word valence, bag-of-words coefficient)", "{:.3f}"),
+    ("valence.spearman_truth", "Spearman(word valence, true valence)", "{:.3f}"),
+    ("valence.positive_mean", "mean valence of the most positive words", "{:+.4f}"),
+    ("valence.negative_mean", "mean valence of the most negative words", "{:+.4f}"),
+    ("valence.neutral_mean", "mean valence of the most neutral words", "{:+.4f}"),
+    ("linearization.one_step_error_median", "median one-step error of the linearization", "{:.1%}"),
+    ("linearization.linear_accuracy", "accuracy with the linearized dynamics alone", "{:.1%}"),
+    ("linearization.rnn_accuracy_same_docs", "network accuracy on the same documents", "{:.1%}"),
+    ("speed.median_last", "median normalised speed after running with constant input", "{:.2e}"),
+]
+
+
+def _metric(summary, path):
+    node = summary.get("metrics", {})
+    for part in path.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return None
+        node = node[part]
+    return node
+
+
+def _fmt(summary, path, fmt) -> str | None:
+    node = _metric(summary, path)
+    if node is None:
+        return None
+    v = node.get("value") if isinstance(node, dict) else node
+    if fmt == "pc3":
+        return f"{v[min(2, len(v) - 1)]:.1%}"
+    if fmt == "tau":
+        return ", ".join("inf" if not math.isfinite(t) else f"{t:.3g}" for t in v)
+    if fmt == "r1m":
+        null = _metric(summary, "modes.null_mean")["value"]
+        return f"{v:.3f} ({null:.3f})"
+    if isinstance(v, float) and math.isnan(v):
+        return "undefined"
+    return fmt.format(v)
+
+
+def _img(path: Path, alt: str) -> str:
+    data = base64.b64encode(path.read_bytes()).decode("ascii")
+    return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{data}">'
+
+
+def figure_html(name: str, png: Path | None, caption: str) -> str:
+    """One figure (embedded PNG) with its caption, or a line saying why it was not drawn."""
+    if png is None:
+        return f"<p class='na'>Figure {html.escape(name)} not drawn: the analysis has no data for it.</p>"
+    return f"<figure>{_img(png, name)}<figcaption>{html.escape(caption)}</figcaption></figure>"
+
+
+def checks_html(summary) -> str:
+    """The pass/fail checks as an HTML list, failures stated plainly."""
+    items = []
+    for c in summary.get("checks", []):
+        if c["passed"] is None:
+            mark, cls = "NOT CHECKED", "na"
+        elif c["passed"]:
+            mark, cls = "PASS", "ok"
+        else:
+            mark, cls = "FAIL", "fail"
+        items.append(f'<li class="{cls}"><b>{mark}</b> {html.escape(c["claim"])} &mdash; '
+                     f'{html.escape(str(c["detail"]))}</li>')
+    return "<ul class='checks'>" + "".join(items) + "</ul>"
+
+
+def model_section(summary, figures: list[tuple[str, Path | None, str]], title: str) -> str:
+    """HTML for one analysed model: key numbers, checks, what is missing, figures with captions."""
+    rows = []
+    for path, label, fmt in KEY_NUMBERS:
+        s = _fmt(summary, path, fmt)
+        if s is not None:
+            node = _metric(summary, path)
+            definition = node.get("definition", "") if isinstance(node, dict) else ""
+            rows.append(f"<tr><td>{html.escape(label)}</td><td class='num'>{html.escape(s)}</td>"
+                        f"<td class='def'>{html.escape(definition)}</td></tr>")
+    parts = [f"<h2>{html.escape(title)}</h2>"]
+    if summary.get("missing"):
+        parts.append("<div class='missing'><b>Partial analysis.</b> Not measured:<ul>" + "".join(
+            f"<li>{html.escape(m['what'])}: {html.escape(m['why'])}</li>" for m in summary["missing"]) + "</ul></div>")
+    parts.append("<h3>Checks against the paper</h3>" + checks_html(summary))
+    parts.append("<h3>Key numbers</h3><table><tr><th>what</th><th>value</th><th>definition</th></tr>"
+                 + "".join(rows) + "</table>")
+    parts.append(f"<p class='def'>Sign convention: {html.escape(summary.get('sign_convention', ''))}</p>")
+    parts.extend(figure_html(*f) for f in figures)
+    prov = summary.get("provenance", {})
+    parts.append("<details><summary>How these numbers were made</summary><pre>"
+                 + html.escape("\n".join(f"{k}: {prov.get(k)}" for k in
+                                         ("checkpoint", "dataset", "corpus_fingerprint", "code_version", "torch",
+                                          "created", "trained_on_same_corpus")))
+                 + "\nsettings: " + html.escape(str(summary.get("settings"))) + "</pre></details>")
+    return "\n".join(parts)
+
+
+CSS = """body{font-family:sans-serif;max-width:1000px;margin:2em auto;color:#222}
+table{border-collapse:collapse;font-size:90%}td,th{border-bottom:1px solid #ddd;padding:3px 8px;text-align:left}
+td.num{font-family:monospace;white-space:nowrap}.def{color:#666;font-size:85%}
+li.ok b{color:#1e8449}li.fail b{color:#c0392b}li.na b{color:#888}.missing{background:#fdebd0;padding:.5em 1em}
+figure{margin:1.5em 0}img{max-width:100%}figcaption{color:#444;font-size:90%}"""
+
+
+def page(title: str, intro: str, sections: list[str]) -> str:
+    """The full HTML document."""
+    return (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+            f"<style>{CSS}</style></head><body><h1>{html.escape(title)}</h1><p>{intro}</p>"
+            + "\n".join(sections) + "</body></html>\n")
