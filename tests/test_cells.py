@@ -8,11 +8,13 @@ from rnnlens.errors import ArgumentError
 
 I, N = 6, 8
 LENGTHS = torch.tensor([12, 5, 1, 9, 12, 3])  # mixed, with padding, a length-1 row and full rows
+# every fast path: torch's fused kernel (vanilla/gru/lstm) and the hand-written BPTT scan (all four)
+PATHS = [(a, "fused") for a in ARCHS if a != "ugrnn"] + [(a, "scan") for a in ARCHS]
 
 
-def _cell(arch, dtype=torch.float32, seed=0):
+def _cell(arch, dtype=torch.float32, seed=0, fast_path=None):
     torch.manual_seed(seed)
-    cell = make_cell(arch, I, N).to(dtype)
+    cell = make_cell(arch, I, N, fast_path=fast_path).to(dtype)
     with torch.no_grad():  # biases away from zero so every gate term matters
         for p in cell.parameters():
             p.mul_(2.0)
@@ -27,10 +29,10 @@ def _inputs(cell, dtype, seed=1):
     return x, h0
 
 
-@pytest.mark.parametrize("arch", ARCHS)
+@pytest.mark.parametrize("arch,path", PATHS)
 @pytest.mark.parametrize("zero_h0", [True, False])
-def test_fast_path_equals_step_path_float32(arch, zero_h0):
-    cell = _cell(arch)
+def test_fast_path_equals_step_path_float32(arch, path, zero_h0):
+    cell = _cell(arch, fast_path=path)
     x, h0 = _inputs(cell, torch.float32)
     h0 = None if zero_h0 else h0
     ref = cell.run(x, h0)[torch.arange(len(LENGTHS)), LENGTHS - 1]  # after the last valid token
@@ -43,9 +45,9 @@ def test_fast_path_equals_step_path_float32(arch, zero_h0):
     assert (fast[rows] - past).abs().max().item() > 1e-3
 
 
-@pytest.mark.parametrize("arch", ARCHS)
-def test_fast_path_ignores_padding(arch):
-    cell = _cell(arch)
+@pytest.mark.parametrize("arch,path", PATHS)
+def test_fast_path_ignores_padding(arch, path):
+    cell = _cell(arch, fast_path=path)
     x, h0 = _inputs(cell, torch.float32)
     longer = torch.cat([x, 100 * torch.randn(x.shape[0], 7, I)], 1)  # garbage after the end
     a = cell.final_state(x, LENGTHS, h0)
@@ -53,10 +55,10 @@ def test_fast_path_ignores_padding(arch):
     assert (a - b).abs().max().item() < 1e-6
 
 
-@pytest.mark.parametrize("arch", ARCHS)
-def test_fast_path_gradients_equal_step_path(arch):
-    """Gradients of the training path (fused kernel / UGRNN hand-written BPTT) match autograd on step."""
-    cell = _cell(arch, torch.float64)
+@pytest.mark.parametrize("arch,path", PATHS)
+def test_fast_path_gradients_equal_step_path(arch, path):
+    """Gradients of the training path (fused kernel / hand-written BPTT) match autograd on step."""
+    cell = _cell(arch, torch.float64, fast_path=path)
     x, h0 = _inputs(cell, torch.float64)
     w = torch.randn(len(LENGTHS), cell.state_size, dtype=torch.float64)
 
@@ -72,12 +74,15 @@ def test_fast_path_gradients_equal_step_path(arch):
         assert (a - b).abs().max().item() < 1e-10
 
 
-def test_ugrnn_scan_gradcheck():
-    cell = _cell("ugrnn", torch.float64)
+@pytest.mark.parametrize("arch", ARCHS)
+def test_scan_gradcheck(arch):
+    """The hand-written backward against finite differences (torch.autograd.gradcheck, float64)."""
+    cell = _cell(arch, torch.float64, fast_path="scan")
     x, h0 = _inputs(cell, torch.float64)
     x, h0 = x[:3, :5].clone().requires_grad_(), h0[:3].clone().requires_grad_()
-    lengths = torch.tensor([5, 2, 4])
-    assert torch.autograd.gradcheck(lambda a, b, _: cell.final_state(a, lengths, b), (x, h0, cell.weight_hh))
+    lengths = torch.tensor([2, 5, 4])
+    params = tuple(cell.parameters())
+    assert torch.autograd.gradcheck(lambda a, b, *_: cell.final_state(a, lengths, b), (x, h0) + params)
 
 
 def _central_differences(f, v, eps=1e-6):
@@ -154,5 +159,9 @@ def test_user_errors_are_clear():
         lstm.final_state(torch.zeros(2, 4, I), torch.tensor([0, 4]))
     with pytest.raises(ArgumentError, match="lengths must be an integer tensor of shape"):
         lstm.final_state(torch.zeros(2, 4, I), torch.tensor([1.0, 4.0]))
+    with pytest.raises(ArgumentError, match=r"fast_path='fused' is not available for arch 'ugrnn'.*'scan'"):
+        make_cell("ugrnn", I, N, fast_path="fused")
+    with pytest.raises(ArgumentError, match=r"fast_path='cudnn'.*'fused', 'scan'"):
+        lstm.fast_path = "cudnn"
     with pytest.raises(ArgumentError, match=r"h0 must be a tensor of shape \[batch=2, state_size=16\]"):
         lstm.final_state(torch.zeros(2, 4, I), torch.tensor([1, 4]), torch.zeros(2, N))

@@ -5,9 +5,11 @@ Each cell offers two ways to read a sequence:
 * the exact path, :meth:`Cell.step` (the update written out for a batch) looped over time by
   :meth:`Cell.run`; fixed-point finding and linearization use ``step`` and the closed-form
   :meth:`Cell.jacobians`;
-* the fast path, :meth:`Cell.final_state`, used for training: torch's fused ``nn.RNN`` /
-  ``nn.GRU`` / ``nn.LSTM`` kernels over a packed sequence for vanilla / GRU / LSTM, and a
-  hand-written forward and backward recurrence for the UGRNN (:class:`_UGRNNScan`).
+* the fast path, :meth:`Cell.final_state`, used for training. For vanilla / GRU / LSTM it is chosen
+  by ``cell.fast_path``: ``"fused"`` (the default) runs torch's fused ``nn.RNN`` / ``nn.GRU`` /
+  ``nn.LSTM`` kernel over a packed sequence; ``"scan"`` runs :class:`_Scan`, a recurrence with a
+  hand-written backward pass (BPTT) over the same parameters, which on CPU trains several times
+  faster than the fused kernels (see benchmarks/throughput.py). The UGRNN always uses the scan.
 
 Both paths give the same numbers (tests hold them together). The LSTM state is ``cat([h, c], -1)``
 (2N numbers); ``output`` returns the part the readout sees (``h``).
@@ -57,11 +59,27 @@ class Cell(nn.Module):
 
     arch: str = ""
     state_factor: int = 1
+    FAST_PATHS: tuple = ("scan",)
 
-    def __init__(self, input_size: int, hidden_size: int):
+    def __init__(self, input_size: int, hidden_size: int, *, fast_path: str | None = None):
         super().__init__()
         self.input_size = _positive_int(input_size, "input_size")
         self.hidden_size = _positive_int(hidden_size, "hidden_size")
+        self.fast_path = self.FAST_PATHS[0] if fast_path is None else fast_path
+
+    @property
+    def fast_path(self) -> str:
+        """How :meth:`final_state` runs: ``"fused"`` (torch kernel) or ``"scan"`` (hand-written BPTT)."""
+        return self._fast_path
+
+    @fast_path.setter
+    def fast_path(self, value: str) -> None:
+        if value not in self.FAST_PATHS:
+            raise ArgumentError(
+                f"{type(self).__name__}: fast_path={value!r} is not available for arch {self.arch!r}; "
+                f"choose one of {', '.join(map(repr, self.FAST_PATHS))}."
+            )
+        self._fast_path = value
 
     @property
     def state_size(self) -> int:
@@ -69,7 +87,8 @@ class Cell(nn.Module):
         return self.state_factor * self.hidden_size
 
     def extra_repr(self) -> str:
-        return f"arch={self.arch!r}, input_size={self.input_size}, hidden_size={self.hidden_size}"
+        return (f"arch={self.arch!r}, input_size={self.input_size}, hidden_size={self.hidden_size}, "
+                f"fast_path={self.fast_path!r}")
 
     # ----------------------------------------------------------------- argument checks
     def _check_step_args(self, x, h, method: str) -> None:
@@ -183,8 +202,22 @@ class Cell(nn.Module):
     def _jacobians(self, x: Tensor, h: Tensor) -> tuple[Tensor, Tensor]:  # pragma: no cover
         raise NotImplementedError
 
-    def _final_state(self, x: Tensor, lengths: Tensor, h: Tensor) -> Tensor:  # pragma: no cover
+    def _scan_parameters(self):  # pragma: no cover - abstract
+        """(W [G, I], input bias [G], U [G, N], bias inside the recurrent term [G] or None, kernel)."""
         raise NotImplementedError
+
+    def _final_state(self, x: Tensor, lengths: Tensor, h: Tensor) -> Tensor:
+        """The scan fast path: input projections of all steps in one matmul, then :class:`_Scan`."""
+        W, b_in, U, b_rec, kernel = self._scan_parameters()
+        order = torch.argsort(lengths, descending=True, stable=True)
+        sorted_len = lengths[order]
+        T = int(sorted_len[0])
+        # batch_sizes[t] = number of sequences longer than t (as in a PackedSequence)
+        batch_sizes = (sorted_len.unsqueeze(0) > torch.arange(T).unsqueeze(1)).sum(1).tolist()
+        idx = order.to(x.device)
+        xp = torch.addmm(b_in, x[idx, :T].reshape(-1, self.input_size), W.t()).view(x.shape[0], T, -1)
+        out = _Scan.apply(xp, h[idx], U, b_rec, kernel, batch_sizes)
+        return out[torch.argsort(idx)]
 
 
 class _TorchRNNCell(Cell):
@@ -194,7 +227,11 @@ class _TorchRNNCell(Cell):
         r = self.rnn
         return r.weight_ih_l0, r.weight_hh_l0, r.bias_ih_l0, r.bias_hh_l0
 
+    FAST_PATHS = ("fused", "scan")
+
     def _final_state(self, x: Tensor, lengths: Tensor, h: Tensor) -> Tensor:
+        if self.fast_path == "scan":
+            return super()._final_state(x, lengths, h)
         packed = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
         N = self.hidden_size
         if self.arch == "lstm":
@@ -210,9 +247,13 @@ class VanillaCell(_TorchRNNCell):
 
     arch = "vanilla"
 
-    def __init__(self, input_size: int, hidden_size: int):
-        super().__init__(input_size, hidden_size)
+    def __init__(self, input_size: int, hidden_size: int, *, fast_path: str | None = None):
+        super().__init__(input_size, hidden_size, fast_path=fast_path)
         self.rnn = nn.RNN(input_size, hidden_size, num_layers=1, nonlinearity="tanh", batch_first=True)
+
+    def _scan_parameters(self):
+        W, U, b_ih, b_hh = self._weights()
+        return W, b_ih + b_hh, U, None, _VANILLA
 
     def _step(self, x, h):
         W, U, b_ih, b_hh = self._weights()
@@ -229,9 +270,13 @@ class GRUCell(_TorchRNNCell):
 
     arch = "gru"
 
-    def __init__(self, input_size: int, hidden_size: int):
-        super().__init__(input_size, hidden_size)
+    def __init__(self, input_size: int, hidden_size: int, *, fast_path: str | None = None):
+        super().__init__(input_size, hidden_size, fast_path=fast_path)
         self.rnn = nn.GRU(input_size, hidden_size, num_layers=1, batch_first=True)
+
+    def _scan_parameters(self):
+        W, U, b_ih, b_hh = self._weights()
+        return W, b_ih, U, b_hh, _GRU
 
     def _gates(self, x, h):
         W, U, b_ih, b_hh = self._weights()
@@ -271,8 +316,8 @@ class LSTMCell(_TorchRNNCell):
     arch = "lstm"
     state_factor = 2
 
-    def __init__(self, input_size: int, hidden_size: int):
-        super().__init__(input_size, hidden_size)
+    def __init__(self, input_size: int, hidden_size: int, *, fast_path: str | None = None):
+        super().__init__(input_size, hidden_size, fast_path=fast_path)
         self.rnn = nn.LSTM(input_size, hidden_size, num_layers=1, batch_first=True)
         self.reset_forget_bias()
 
@@ -282,6 +327,10 @@ class LSTMCell(_TorchRNNCell):
         N = self.hidden_size
         self.rnn.bias_ih_l0[N : 2 * N].fill_(value)
         self.rnn.bias_hh_l0[N : 2 * N].zero_()
+
+    def _scan_parameters(self):
+        W, U, b_ih, b_hh = self._weights()
+        return W, b_ih + b_hh, U, None, _LSTM
 
     def _gates(self, x, h):
         W, U, b_ih, b_hh = self._weights()
@@ -320,57 +369,133 @@ class LSTMCell(_TorchRNNCell):
         return J_h, torch.cat([dh_dx, dc_dx], 1)
 
 
-class _UGRNNScan(torch.autograd.Function):
-    """UGRNN recurrence over length-sorted sequences with a hand-written backward (BPTT).
+class _Kernel:
+    """One architecture's recurrence for :class:`_Scan`, on the rows still running.
 
-    Inputs: ``xp`` ``[B, T, 2N]`` = the input projections ``W x + b`` of every step (computed for
-    all steps in one matmul by the caller), ``h0`` ``[B, N]``, ``U`` ``[2N, N]``, and
-    ``batch_sizes``: a list of ints, the number of sequences still running at each step, with
-    sequences sorted by length, longest first (as in a packed sequence). Finished sequences keep
-    their state. Returns the final states ``[B, N]``.
+    ``forward(xp, s, gh)``: xp ``[b, G]`` input projection, s ``[b, S]`` state, gh ``[b, G]`` the
+    recurrent term ``U h (+ b)`` -> (new state, tensors kept for backward).
+    ``backward(g, kept, U)``: g = dL/d(new state) ``[b, S]`` -> (dL/ds ``[b, S]``, dL/dxp ``[b, G]``,
+    dL/dgh ``[b, G]``).
+    """
 
-    Forward stores h_{t-1}, u_t and c_t of the active rows; backward runs the recurrence in reverse
-    and forms dU with one matrix product over all steps.
+    def __init__(self, forward, backward):
+        self.forward, self.backward = forward, backward
+
+
+def _vanilla_forward(xp, s, gh):
+    h = torch.tanh(xp + gh)
+    return h, (h,)
+
+
+def _vanilla_backward(g, kept, U):
+    (h,) = kept
+    d = g * (1 - h * h)
+    return d @ U, d, d
+
+
+def _gru_forward(xp, s, gh):
+    N = s.shape[1]
+    rz = torch.sigmoid(xp[:, : 2 * N] + gh[:, : 2 * N])
+    r, z, ghn = rz[:, :N], rz[:, N:], gh[:, 2 * N :]
+    n = torch.tanh(torch.addcmul(xp[:, 2 * N :], r, ghn))
+    return n + z * (s - n), (s, r, z, n, ghn)
+
+
+def _gru_backward(g, kept, U):
+    s, r, z, n, ghn = kept
+    dn = g * (1 - z) * (1 - n * n)  # dL/d(pre-activation of n)
+    dr = dn * ghn * r * (1 - r)
+    dz = g * (s - n) * z * (1 - z)
+    dgh = torch.cat([dr, dz, dn * r], 1)
+    return torch.addmm(g * z, dgh, U), torch.cat([dr, dz, dn], 1), dgh
+
+
+def _lstm_forward(xp, s, gh):
+    N = s.shape[1] // 2
+    a = xp + gh
+    ifo = torch.sigmoid(a)  # one call for the i, f, o sigmoids (the g block's result is not used)
+    i, f, o = ifo[:, :N], ifo[:, N : 2 * N], ifo[:, 3 * N :]
+    gg = torch.tanh(a[:, 2 * N : 3 * N])
+    c = s[:, N:]
+    c_new = torch.addcmul(f * c, i, gg)
+    tc = torch.tanh(c_new)
+    return torch.cat([o * tc, c_new], 1), (c, i, f, gg, o, tc)
+
+
+def _lstm_backward(g, kept, U):
+    c, i, f, gg, o, tc = kept
+    N = c.shape[1]
+    gh, gc = g[:, :N], g[:, N:]
+    dc = gc + gh * o * (1 - tc * tc)  # dL/dc'
+    da = torch.cat([dc * gg * i * (1 - i), dc * c * f * (1 - f), dc * i * (1 - gg * gg), gh * tc * o * (1 - o)], 1)
+    return torch.cat([da @ U, dc * f], 1), da, da
+
+
+def _ugrnn_forward(xp, s, gh):
+    N = s.shape[1]
+    a = xp + gh
+    u, c = torch.sigmoid(a[:, :N]), torch.tanh(a[:, N:])
+    return c + u * (s - c), (s, u, c)
+
+
+def _ugrnn_backward(g, kept, U):
+    s, u, c = kept
+    d = torch.cat([g * (s - c) * u * (1 - u), g * (1 - u) * (1 - c * c)], 1)
+    return torch.addmm(g * u, d, U), d, d
+
+
+_VANILLA = _Kernel(_vanilla_forward, _vanilla_backward)
+_GRU = _Kernel(_gru_forward, _gru_backward)
+_LSTM = _Kernel(_lstm_forward, _lstm_backward)
+_UGRNN = _Kernel(_ugrnn_forward, _ugrnn_backward)
+
+
+class _Scan(torch.autograd.Function):
+    """A recurrence over length-sorted sequences with a hand-written backward pass (BPTT).
+
+    Inputs: ``xp`` ``[B, T, G]``, the input projections of every step (one matmul by the caller);
+    ``s0`` ``[B, S]``; ``U`` ``[G, N]`` (applied to the first N state numbers, ``h``); ``b_rec``
+    ``[G]`` or None, a bias inside the recurrent term (the GRU's ``b_hh``); a :class:`_Kernel`; and
+    ``batch_sizes``, the number of sequences still running at each step, rows sorted by length,
+    longest first (as in a packed sequence). A sequence that ends drops out and keeps its state.
+    Returns the final states ``[B, S]``.
+
+    The forward pass records no autograd graph; backward runs the recurrence in reverse, writes
+    dL/dxp for every step and forms dL/dU (and dL/db_rec) with one matrix product over all steps.
     """
 
     @staticmethod
-    def forward(ctx, xp, h0, U, batch_sizes):
-        T = len(batch_sizes)
-        B, N = h0.shape
+    def forward(ctx, xp, s0, U, b_rec, kernel, batch_sizes):
+        N = U.shape[1]
         Ut = U.t()
-        h = h0.clone()
-        hs = xp.new_zeros(T, B, N)
-        us = xp.new_zeros(T, B, N)
-        cs = xp.new_zeros(T, B, N)
+        s, done, kept, h_in = s0, [], [], []
         for t, b in enumerate(batch_sizes):
-            hp = h[:b]
-            g = torch.addmm(xp[:b, t], hp, Ut)
-            u = torch.sigmoid(g[:, :N])
-            c = torch.tanh(g[:, N:])
-            hs[t, :b] = hp
-            us[t, :b] = u
-            cs[t, :b] = c
-            h[:b] = c + u * (hp - c)
-        ctx.save_for_backward(hs, us, cs, U)
-        ctx.batch_sizes = batch_sizes
-        return h
+            if b < s.shape[0]:  # the rows from b on have ended: keep their final state
+                done.append(s[b:])
+                s = s[:b]
+            h = s[:, :N]
+            gh = h @ Ut if b_rec is None else torch.addmm(b_rec, h, Ut)
+            s, k = kernel.forward(xp[:b, t], s, gh)
+            kept.append(k)
+            h_in.append(h)
+        ctx.kernel, ctx.batch_sizes, ctx.kept, ctx.has_bias = kernel, batch_sizes, kept, b_rec is not None
+        ctx.save_for_backward(U, *h_in)
+        return torch.cat([s] + done[::-1], 0)
 
     @staticmethod
-    def backward(ctx, grad_h):
-        hs, us, cs, U = ctx.saved_tensors
-        T, B, N = hs.shape
-        dh = grad_h.clone()
-        dpre = hs.new_zeros(B, T, 2 * N)
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad):
+        U, *h_in = ctx.saved_tensors
+        bs, T = ctx.batch_sizes, len(ctx.batch_sizes)
+        dxp = grad.new_zeros(grad.shape[0], T, U.shape[0])
+        g, dgh = grad[: bs[-1]], [None] * T
         for t in range(T - 1, -1, -1):
-            b = ctx.batch_sizes[t]
-            u, c, hp, g = us[t, :b], cs[t, :b], hs[t, :b], dh[:b]
-            d = dpre[:b, t]
-            torch.mul(g * (hp - c), u * (1 - u), out=d[:, :N])
-            torch.mul(g * (1 - u), 1 - c.square(), out=d[:, N:])
-            dh[:b] = torch.addmm(g * u, d, U)
-        # dU[k, j] = sum over (t, b) of dpre[b, t, k] * h_{t-1}[b, j]; padded rows hold zeros
-        dU = dpre.transpose(0, 1).reshape(T * B, 2 * N).t() @ hs.reshape(T * B, N)
-        return dpre, dh, dU, None
+            if bs[t] > g.shape[0]:  # rows whose last step is t join with the gradient of their final state
+                g = torch.cat([g, grad[g.shape[0] : bs[t]]], 0)
+            g, dxp[: bs[t], t], dgh[t] = ctx.kernel.backward(g, ctx.kept[t], U)
+        dgh = torch.cat(dgh, 0)
+        dU = dgh.t() @ torch.cat(h_in, 0)  # sum over steps and rows of dL/dgh h^T
+        return dxp, g, dU, dgh.sum(0) if ctx.has_bias else None, None, None
 
 
 class UGRNNCell(Cell):
@@ -379,13 +504,13 @@ class UGRNNCell(Cell):
 
     Parameters: ``weight_ih`` ``[2N, I]`` and ``weight_hh`` ``[2N, N]`` (rows: u then c) and ``bias``
     ``[2N]``, initialised uniform in ``±1/sqrt(N)`` like torch's RNNs. The fast path computes the
-    input projections of all steps in one matmul, then runs :class:`_UGRNNScan`.
+    input projections of all steps in one matmul, then runs :class:`_Scan`.
     """
 
     arch = "ugrnn"
 
-    def __init__(self, input_size: int, hidden_size: int):
-        super().__init__(input_size, hidden_size)
+    def __init__(self, input_size: int, hidden_size: int, *, fast_path: str | None = None):
+        super().__init__(input_size, hidden_size, fast_path=fast_path)
         self.weight_ih = nn.Parameter(torch.empty(2 * hidden_size, input_size))
         self.weight_hh = nn.Parameter(torch.empty(2 * hidden_size, hidden_size))
         self.bias = nn.Parameter(torch.empty(2 * hidden_size))
@@ -417,23 +542,20 @@ class UGRNNCell(Cell):
         J_x = su * W[:N] + sc * W[N:]
         return J_h, J_x
 
-    def _final_state(self, x, lengths, h):
-        order = torch.argsort(lengths, descending=True, stable=True)
-        sorted_len = lengths[order]
-        T = int(sorted_len[0])
-        # batch_sizes[t] = number of sequences longer than t (like a PackedSequence's)
-        batch_sizes = (sorted_len.unsqueeze(0) > torch.arange(T).unsqueeze(1)).sum(1).tolist()
-        idx = order.to(x.device)
-        xp = torch.addmm(self.bias, x[idx, :T].reshape(-1, self.input_size), self.weight_ih.t())
-        out = _UGRNNScan.apply(xp.view(x.shape[0], T, -1), h[idx], self.weight_hh, batch_sizes)
-        return out[torch.argsort(idx)]
+    def _scan_parameters(self):
+        return self.weight_ih, self.bias, self.weight_hh, None, _UGRNN
 
 
 _CELLS = {c.arch: c for c in (VanillaCell, GRUCell, LSTMCell, UGRNNCell)}
 
 
-def make_cell(arch: str, input_size: int, hidden_size: int) -> Cell:
-    """Build a cell by name: one of ``ARCHS`` = ("vanilla", "gru", "lstm", "ugrnn")."""
+def make_cell(arch: str, input_size: int, hidden_size: int, *, fast_path: str | None = None) -> Cell:
+    """Build a cell by name: one of ``ARCHS`` = ("vanilla", "gru", "lstm", "ugrnn").
+
+    ``fast_path`` picks how :meth:`Cell.final_state` runs: ``"fused"`` (torch's kernel; the default
+    for vanilla/gru/lstm) or ``"scan"`` (hand-written BPTT; the only one for the UGRNN). It can be
+    changed later by setting ``cell.fast_path``; both give the same numbers.
+    """
     if arch not in _CELLS:
         raise ArgumentError(f"unknown architecture arch={arch!r}: choose one of {', '.join(ARCHS)}.")
-    return _CELLS[arch](input_size, hidden_size)
+    return _CELLS[arch](input_size, hidden_size, fast_path=fast_path)
