@@ -4,15 +4,11 @@ from __future__ import annotations
 
 import http.server
 import io
-import os
 import tarfile
 import threading
 from pathlib import Path
 
 import pytest
-
-# Captured before the autouse fixture below hides it from the other tests.
-REAL_DATA_DIR = os.environ.get("RNNLENS_DATA_DIR")
 
 IMDB_REVIEWS = {
     # (split, polarity): [(id, rating, text)]
@@ -104,7 +100,7 @@ def http_server():
     srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _RangeHandler)
     srv.files, srv.requests, srv.ignore_range = {}, [], False
     srv.url = f"http://127.0.0.1:{srv.server_address[1]}"
-    thread = threading.Thread(target=srv.serve_forever, daemon=True)
+    thread = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     yield srv
     srv.shutdown()

@@ -136,25 +136,23 @@ def test_bad_rows_name_file_and_line(tmp_path, write, name, files, pattern):
         load_corpus(name, data_dir=tmp_path)
 
 
-def test_bad_generic_files(tmp_path, write):
-    p = write("a.csv", "text,label\nfine,1\nbroken\n")
-    with pytest.raises(DataError, match=r"a\.csv, line 3: malformed row: 1 fields, the header has 2"):
-        load_corpus("csv", path=p)
-    p = write("b.csv", "body,label\nfine,1\n")
-    with pytest.raises(DataError, match=r"b\.csv, line 1: no column 'text'.*text_column"):
-        load_corpus("csv", path=p)
-    p = write("c.jsonl", '{"text": "ok", "label": 1}\n{"text": "ok", "label": 1\n')
-    with pytest.raises(DataError, match=r"c\.jsonl, line 2: malformed JSON"):
-        load_corpus("jsonl", path=p)
-    p = write("d.jsonl", '{"text": "ok", "label": "a"}\n{"text": "", "label": "b"}\n')
-    with pytest.raises(DataError, match=r"d\.jsonl, line 2: empty document"):
-        load_corpus("jsonl", path=p)
-    p = write("e.jsonl", '{"text": "ok", "label": "a"}\n{"text": "x", "label": "c"}\n')
-    with pytest.raises(DataError, match=r"e\.jsonl, line 2: unknown label 'c'"):
-        load_corpus("jsonl", path=p, label_names=["a", "b"])
-    p = write("f.jsonl", b'{"text": "ok", "label": 1}\n{"text": "\xff", "label": 1}\n')
-    with pytest.raises(DataError, match=r"f\.jsonl, line 2: invalid UTF-8"):
-        load_corpus("jsonl", path=p)
+@pytest.mark.parametrize("name,content,options,pattern", [
+    ("a.csv", "text,label\nfine,1\nbroken\n", {}, r"a\.csv, line 3: malformed row: 1 fields, the header has 2"),
+    ("b.csv", "body,label\nfine,1\n", {}, r"b\.csv, line 1: no column 'text'.*text_column"),
+    ("c.jsonl", '{"text": "ok", "label": 1}\n{"text": "ok", "label": 1\n', {}, r"c\.jsonl, line 2: malformed JSON"),
+    ("d.jsonl", '{"text": "ok", "label": "a"}\n{"text": "", "label": "b"}\n', {}, r"d\.jsonl, line 2: empty document"),
+    ("e.jsonl", '{"text": "ok", "label": "a"}\n{"text": "x", "label": "c"}\n', {"label_names": ["a", "b"]},
+     r"e\.jsonl, line 2: unknown label 'c'"),
+    ("f.jsonl", b'{"text": "ok", "label": 1}\n{"text": "\xff", "label": 1}\n', {}, r"f\.jsonl, line 2: invalid UTF-8"),
+    ("g.jsonl", '{"text": "ok", "label": 1}\n{"txt": "x", "label": 1}\n', {}, r"g\.jsonl, line 2: no key 'text'"),
+])
+def test_bad_generic_files(write, name, content, options, pattern):
+    p = write(name, content)
+    with pytest.raises(DataError, match=pattern):
+        load_corpus(name.split(".")[1], path=p, **options)
+
+
+def test_missing_generic_file(tmp_path):
     with pytest.raises(DataError, match=r"(?s)not found.*nope\.csv"):
         load_corpus("csv", path="nope.csv", data_dir=tmp_path)
 
