@@ -1,0 +1,284 @@
+"""Checkpoints: a folder with ``model.safetensors`` (weights) and ``config.json`` (everything else).
+
+``config.json`` holds the format version, the model config (what ``SentimentRNN(**config)`` needs),
+the vocabulary (``Vocab.to_dict()``) and a free-form *record*: training settings, dataset name and
+data fingerprint, metrics, code version, the command line that made it and a timestamp.
+
+Writing is atomic: the folder is built under a temporary sibling name and then swapped in with one
+rename, so a reader sees either the previous checkpoint or the new one, never a half-written one.
+Loading reads safetensors and JSON only; nothing is ever unpickled.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import datetime as _dt
+import json
+import os
+import shlex
+import shutil
+import sys
+import uuid
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from rnnlens._version import code_version
+from rnnlens.errors import CheckpointError
+
+FORMAT = "rnnlens-checkpoint"
+FORMAT_VERSION = 1
+WEIGHTS_FILE = "model.safetensors"
+CONFIG_FILE = "config.json"
+
+__all__ = [
+    "Checkpoint",
+    "save_checkpoint",
+    "load_checkpoint",
+    "is_checkpoint",
+    "atomic_folder",
+    "write_json_atomic",
+    "save_tensors",
+    "load_tensors",
+    "FORMAT_VERSION",
+]
+
+
+@dataclass
+class Checkpoint:
+    """A trained model with its vocabulary and the record of how it was made."""
+
+    model: torch.nn.Module
+    vocab: Any  # rnnlens.data.Vocab
+    record: dict
+    path: Path | None = None
+
+
+# --------------------------------------------------------------------------------------------
+# atomic file-system helpers (also used by rnnlens.train and rnnlens.baseline)
+
+
+def _tmp_sibling(path: Path, tag: str) -> Path:
+    return path.with_name(f".{path.name}.{tag}-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+_RENAME_EXCHANGE = 2
+_AT_FDCWD = -100
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Atomically swap two existing paths (Linux renameat2 RENAME_EXCHANGE); False if unsupported."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        renameat2 = libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    renameat2.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    rc = renameat2(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE)
+    return rc == 0
+
+
+def _replace_dir(tmp: Path, dst: Path) -> None:
+    """Put the finished folder ``tmp`` at ``dst``, replacing whatever was there, atomically."""
+    if not dst.exists() and not dst.is_symlink():
+        os.rename(tmp, dst)
+    elif dst.is_dir() and _exchange(tmp, dst):
+        shutil.rmtree(tmp)  # tmp now holds the previous content
+    else:
+        # Fallback (non-Linux, or dst is a file): move the old one aside, then the new one in.
+        old = _tmp_sibling(dst, "old")
+        os.rename(dst, old)
+        os.rename(tmp, dst)
+        if old.is_dir():
+            shutil.rmtree(old)
+        else:
+            old.unlink()
+    _fsync_dir(dst.parent)
+
+
+@contextmanager
+def atomic_folder(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a fresh temporary sibling folder; on success it replaces ``path`` in one rename.
+
+    If the body raises (or the process dies), ``path`` keeps its previous content and the
+    temporary folder is removed (or, after a hard kill, left under a hidden ``.name.tmp-*`` name).
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = _tmp_sibling(path, "tmp")
+    tmp.mkdir()
+    try:
+        yield tmp
+        _replace_dir(tmp, path)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def write_json_atomic(path: str | os.PathLike, obj: Any) -> Path:
+    """Write ``obj`` as JSON to ``path`` through a temporary file and a rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = _tmp_sibling(path, "tmp")
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            json.dump(obj, f, indent=1, sort_keys=False)
+            f.write("\n")
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return path
+
+
+def save_tensors(path: str | os.PathLike, tensors: dict[str, torch.Tensor]) -> None:
+    """Save a flat dict of tensors with safetensors (copies to contiguous CPU tensors first)."""
+    save_file({k: v.detach().to("cpu").contiguous() for k, v in tensors.items()}, str(path))
+
+
+def load_tensors(path: str | os.PathLike) -> dict[str, torch.Tensor]:
+    """Load a safetensors file; a missing or corrupt file raises CheckpointError."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: file missing. The folder is not a complete rnnlens "
+                              "checkpoint; train again (rnnlens train ... --out DIR) or point to "
+                              "another checkpoint.")
+    try:
+        return load_file(str(path))
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise CheckpointError(f"{path}: not a readable safetensors file ({exc}). The file is "
+                              "corrupt or truncated; train again or restore it from a copy.") from exc
+
+
+def read_json(path: Path, what: str = "file") -> dict:
+    """Read a JSON object; missing or malformed -> CheckpointError naming the file."""
+    if not path.is_file():
+        raise CheckpointError(f"{path}: {what} missing. The folder is not a complete rnnlens "
+                              "checkpoint; train again (rnnlens train ... --out DIR) or point to "
+                              "another checkpoint.")
+    try:
+        obj = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise CheckpointError(f"{path}: not valid JSON ({exc}); the file is corrupt. Train again or "
+                              "restore it from a copy.") from exc
+    if not isinstance(obj, dict):
+        raise CheckpointError(f"{path}: expected a JSON object, found {type(obj).__name__}.")
+    return obj
+
+
+# --------------------------------------------------------------------------------------------
+# checkpoints
+
+
+def is_checkpoint(path: str | os.PathLike) -> bool:
+    """True when ``path`` is a folder holding both checkpoint files."""
+    path = Path(path)
+    return (path / CONFIG_FILE).is_file() and (path / WEIGHTS_FILE).is_file()
+
+
+def save_checkpoint(path: str | os.PathLike, model: torch.nn.Module, vocab: Any,
+                    record: dict | None = None) -> Path:
+    """Write a checkpoint folder at ``path`` atomically and return its path.
+
+    ``model`` must have ``config()`` (a dict ``SentimentRNN(**config)`` accepts); ``vocab`` must
+    have ``to_dict()``. ``record`` (JSON-serializable) is stored as is; ``code_version``,
+    ``command`` (this process's command line) and ``timestamp`` are added when absent.
+    An existing checkpoint at ``path`` is replaced in one rename (with everything else in that
+    folder, such as a finished run's ``resume/`` state).
+    """
+    record = dict(record or {})
+    record.setdefault("code_version", code_version())
+    record.setdefault("command", shlex.join([Path(sys.argv[0]).name, *sys.argv[1:]]) if sys.argv else "")
+    record.setdefault("timestamp", _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"))
+    config = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "model_class": type(model).__name__,
+        "model": model.config(),
+        "vocab": vocab.to_dict(),
+        "record": record,
+    }
+    text = json.dumps(config, indent=1)  # fail before touching the disk if not serializable
+    with atomic_folder(path) as tmp:
+        save_tensors(tmp / WEIGHTS_FILE, model.state_dict())
+        with open(tmp / CONFIG_FILE, "w", encoding="utf-8") as f:
+            f.write(text + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+    return Path(path)
+
+
+def load_checkpoint(path: str | os.PathLike, *, map_location: str = "cpu") -> Checkpoint:
+    """Load a checkpoint folder written by :func:`save_checkpoint` (safetensors + JSON only).
+
+    Raises CheckpointError naming the file and what to do when the folder or a file is missing,
+    the format version differs, or the weights do not match the model config.
+    """
+    from rnnlens.data import Vocab
+    from rnnlens.model import SentimentRNN
+
+    path = Path(path)
+    if not path.is_dir():
+        hint = " (a checkpoint is a folder, not a file)" if path.is_file() else ""
+        raise CheckpointError(f"{path}: no checkpoint folder here{hint}. Pass the --out folder of "
+                              "`rnnlens train`, or train one first.")
+    config_path = path / CONFIG_FILE
+    config = read_json(config_path, CONFIG_FILE)
+    if config.get("format") != FORMAT:
+        raise CheckpointError(f"{config_path}: not an rnnlens checkpoint config (format "
+                              f"{config.get('format')!r}, expected {FORMAT!r}).")
+    version = config.get("format_version")
+    if version != FORMAT_VERSION:
+        raise CheckpointError(
+            f"{config_path}: checkpoint format version {version!r}, but this rnnlens "
+            f"({code_version()}) reads version {FORMAT_VERSION}. Retrain with this version "
+            "(rnnlens train ...) or use the rnnlens version recorded in the file.")
+    for key in ("model", "vocab", "record"):
+        if not isinstance(config.get(key), dict):
+            raise CheckpointError(f"{config_path}: the '{key}' entry is missing or not an object; "
+                                  "the file was edited or is damaged. Train again.")
+    try:
+        vocab = Vocab.from_dict(config["vocab"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise CheckpointError(f"{config_path}: the vocabulary entry is malformed ({exc}).") from exc
+    try:
+        model = SentimentRNN(**config["model"])
+    except (TypeError, ValueError) as exc:
+        raise CheckpointError(f"{config_path}: the model config {config['model']} is not valid "
+                              f"for this rnnlens ({exc}). Retrain with this version.") from exc
+    weights_path = path / WEIGHTS_FILE
+    state = load_tensors(weights_path)
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        first = str(exc).strip().splitlines()
+        raise CheckpointError(
+            f"{weights_path}: the weights do not match the model config in {config_path} "
+            f"({'; '.join(s.strip() for s in first[:3])}). The two files come from different "
+            "runs; train again or restore both files from the same checkpoint.") from exc
+    model.to(map_location)
+    model.eval()
+    return Checkpoint(model=model, vocab=vocab, record=config["record"], path=path)

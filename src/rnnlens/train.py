@@ -1,0 +1,435 @@
+"""Training and evaluation of :class:`rnnlens.model.SentimentRNN` on a :class:`rnnlens.data.Corpus`.
+
+AdamW with an exponentially decaying learning rate (one decay step per epoch), gradient-norm
+clipping, early stopping on validation accuracy, and the best validation model kept. Binary
+tasks use a logistic loss on one logit, k-class tasks softmax cross-entropy.
+
+Runs are seedable and deterministic on CPU, and resumable: every ``checkpoint_every`` batches and
+at every epoch end the full loop state (weights, AdamW moments, scheduler, epoch and batch position,
+best-so-far, RNG state) is written atomically to ``OUT/resume/`` as safetensors + JSON (no pickle).
+The batch order is a pure function of (seed, epoch), so a run killed at any point and resumed ends
+with the same weights as an uninterrupted one. When training ends, ``OUT`` is replaced (atomically)
+by the final checkpoint of the best validation model.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import shutil
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from rnnlens.checkpoint import (
+    Checkpoint,
+    atomic_folder,
+    is_checkpoint,
+    load_checkpoint,
+    load_tensors,
+    read_json,
+    save_checkpoint,
+    save_tensors,
+)
+from rnnlens.errors import ArgumentError, CheckpointError, DataError
+
+__all__ = ["TrainSettings", "train", "evaluate", "loss_and_correct"]
+
+RESUME_DIR = "resume"
+RESUME_FORMAT = "rnnlens-resume"
+RESUME_VERSION = 1
+# Settings that do not change the trained weights; they may differ between a run and its resume.
+_RESULT_NEUTRAL = ("checkpoint_every", "num_threads", "eval_batch_size")
+
+
+@dataclass
+class TrainSettings:
+    """Everything that defines a training run (stored in the checkpoint's record)."""
+
+    arch: str = "gru"                  # one of rnnlens.cells.ARCHS
+    embed_dim: int = 64
+    hidden_size: int = 128
+    epochs: int = 5
+    batch_size: int = 64
+    lr: float = 1e-3                   # initial AdamW learning rate
+    lr_decay: float = 0.9              # lr is multiplied by this after every epoch (1.0: constant)
+    weight_decay: float = 0.0          # AdamW decoupled weight decay
+    clip_norm: float | None = 5.0      # max global gradient norm (None: no clipping)
+    patience: int | None = 2           # stop after this many epochs without a better validation accuracy
+    seed: int = 0                      # model initialisation and batch order
+    vocab_size: int | None = 20000     # most frequent training words kept (None: all)
+    min_count: int = 1                 # words seen fewer times in the train split map to <unk>
+    max_length: int | None = None      # cut documents to this many tokens (counted and reported)
+    checkpoint_every: int = 200        # batches between resume states (0: only at epoch ends)
+    num_threads: int | None = None     # torch CPU threads (None: leave torch's setting)
+    device: str = "cpu"                # torch device; runs are bitwise reproducible on CPU
+    eval_batch_size: int = 256
+
+    def validate(self) -> "TrainSettings":
+        """Raise ArgumentError naming the first invalid setting and the accepted values."""
+        from rnnlens.cells import ARCHS
+
+        def bad(name, value, want):
+            raise ArgumentError(f"training setting {name}={value!r} is invalid: {want}.")
+
+        if self.arch not in ARCHS:
+            bad("arch", self.arch, f"choose one of {', '.join(ARCHS)}")
+        for name in ("embed_dim", "hidden_size", "epochs", "batch_size", "eval_batch_size", "min_count"):
+            v = getattr(self, name)
+            if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+                bad(name, v, "use a positive integer")
+        for name in ("vocab_size", "max_length", "num_threads", "patience"):
+            v = getattr(self, name)
+            if v is not None and (not isinstance(v, int) or isinstance(v, bool) or v < 1):
+                bad(name, v, "use a positive integer, or None for no limit")
+        if self.vocab_size is not None and self.vocab_size < 3:
+            bad("vocab_size", self.vocab_size, "use at least 3 (<pad>, <unk> and one word)")
+        if not isinstance(self.checkpoint_every, int) or self.checkpoint_every < 0:
+            bad("checkpoint_every", self.checkpoint_every, "use a number of batches >= 0")
+        if not (self.lr > 0):
+            bad("lr", self.lr, "use a learning rate > 0")
+        if not (0 < self.lr_decay <= 1):
+            bad("lr_decay", self.lr_decay, "use a factor in (0, 1]")
+        if not (self.weight_decay >= 0):
+            bad("weight_decay", self.weight_decay, "use a value >= 0")
+        if self.clip_norm is not None and not (self.clip_norm > 0):
+            bad("clip_norm", self.clip_norm, "use a norm > 0, or None for no clipping")
+        try:
+            torch.device(self.device)
+        except RuntimeError:
+            bad("device", self.device, "use a torch device name such as cpu or cuda")
+        return self
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "TrainSettings":
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - names)
+        if unknown:
+            raise ArgumentError(f"unknown training settings {unknown}; known: {sorted(names)}.")
+        return cls(**d)
+
+
+# --------------------------------------------------------------------------------------------
+# loss, evaluation
+
+
+def loss_and_correct(logits: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean loss (logistic for one logit per document, softmax cross-entropy for k) and #correct."""
+    if logits.dim() == 1:
+        loss = F.binary_cross_entropy_with_logits(logits, labels.to(logits.dtype))
+        pred = (logits > 0).long()
+    else:
+        loss = F.cross_entropy(logits, labels)
+        pred = logits.argmax(-1)
+    return loss, (pred == labels).sum()
+
+
+def _to(batch, device):
+    return batch.ids.to(device), batch.lengths.to(device), batch.labels.to(device)
+
+
+@torch.no_grad()
+def _evaluate_encoded(model, encoded, *, batch_size: int, device=None) -> dict:
+    from rnnlens.data import batches
+
+    n = len(encoded.labels)
+    if n == 0:
+        raise DataError("cannot evaluate on an empty split (0 documents).")
+    device = device or next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    loss_sum, correct = 0.0, 0
+    for b in batches(encoded, batch_size, shuffle=False):
+        ids, lengths, labels = _to(b, device)
+        loss, c = loss_and_correct(model(ids, lengths), labels)
+        loss_sum += float(loss) * len(labels)
+        correct += int(c)
+    model.train(was_training)
+    return {"accuracy": correct / n, "loss": loss_sum / n, "n": n,
+            "n_truncated": int(encoded.n_truncated), "max_length": encoded.max_length}
+
+
+def evaluate(model, vocab, split, *, batch_size: int = 256, max_length: int | None = None,
+             device=None) -> dict:
+    """Accuracy and loss of ``model`` on a :class:`rnnlens.data.Split`.
+
+    Returns ``accuracy`` (fraction of documents classified correctly), ``loss`` (mean per-document
+    loss in nats: logistic loss for binary, cross-entropy for k classes), ``n`` (documents),
+    ``n_truncated`` (documents cut to ``max_length`` tokens; 0 when ``max_length`` is None).
+    """
+    from rnnlens.data import encode
+
+    return _evaluate_encoded(model, encode(vocab, split, max_length=max_length),
+                             batch_size=batch_size, device=device)
+
+
+# --------------------------------------------------------------------------------------------
+# resume state
+
+
+def _vocab_digest(vocab) -> str:
+    return hashlib.sha256(json.dumps(vocab.itos).encode()).hexdigest()
+
+
+def _comparable(settings: dict) -> dict:
+    return {k: v for k, v in settings.items() if k not in _RESULT_NEUTRAL}
+
+
+def _settings_diff(a: dict, b: dict) -> str:
+    a, b = _comparable(a), _comparable(b)
+    keys = sorted(set(a) | set(b))
+    return ", ".join(f"{k}: {a.get(k)!r} there vs {b.get(k)!r} now" for k in keys if a.get(k) != b.get(k))
+
+
+def _save_resume(out_dir: Path, model, best_state, opt, sched, loop: dict, meta: dict) -> None:
+    tensors = {f"model/{k}": v for k, v in model.state_dict().items()}
+    tensors.update({f"best/{k}": v for k, v in best_state.items()})
+    opt_sd = opt.state_dict()
+    opt_scalars: dict = {}
+    for pid, st in opt_sd["state"].items():
+        for name, value in st.items():
+            if torch.is_tensor(value):
+                tensors[f"optim/{pid}/{name}"] = value
+            else:
+                opt_scalars[f"{pid}/{name}"] = value
+    tensors["rng/torch"] = torch.get_rng_state()
+    state = {
+        "format": RESUME_FORMAT,
+        "format_version": RESUME_VERSION,
+        **meta,
+        "loop": loop,
+        "optimizer": {"param_groups": opt_sd["param_groups"], "scalars": opt_scalars},
+        "scheduler": sched.state_dict(),
+    }
+    text = json.dumps(state, indent=1)
+    with atomic_folder(out_dir / RESUME_DIR) as tmp:
+        save_tensors(tmp / "state.safetensors", tensors)
+        (tmp / "state.json").write_text(text + "\n", encoding="utf-8")
+
+
+def _load_resume(out_dir: Path, model, opt, sched, meta: dict) -> tuple[dict, dict]:
+    folder = out_dir / RESUME_DIR
+    state = read_json(folder / "state.json", "resume state")
+    if state.get("format") != RESUME_FORMAT or state.get("format_version") != RESUME_VERSION:
+        raise CheckpointError(f"{folder / 'state.json'}: resume state of format "
+                              f"{state.get('format')!r} v{state.get('format_version')!r}, this rnnlens "
+                              f"writes v{RESUME_VERSION}. Start over with --no-resume.")
+    if state.get("data_fingerprint") != meta["data_fingerprint"]:
+        raise CheckpointError(f"{folder}: this unfinished run was trained on other data (fingerprint "
+                              f"{str(state.get('data_fingerprint'))[:12]}, now {meta['data_fingerprint'][:12]}). "
+                              "Use the same corpus, another --out folder, or --no-resume to start over.")
+    diff = _settings_diff(state.get("settings", {}), meta["settings"])
+    if diff:
+        raise CheckpointError(f"{folder}: this unfinished run used other settings ({diff}). Rerun with "
+                              "the same settings, another --out folder, or --no-resume to start over.")
+    if state.get("vocab_digest") != meta["vocab_digest"]:
+        raise CheckpointError(f"{folder}: the vocabulary differs from the one the run started with; "
+                              "start over with --no-resume.")
+    tensors = load_tensors(folder / "state.safetensors")
+    try:
+        model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model/")})
+        best = {k[5:]: v.clone() for k, v in tensors.items() if k.startswith("best/")}
+        opt_state: dict = {}
+        for k, v in tensors.items():
+            if k.startswith("optim/"):
+                _, pid, name = k.split("/", 2)
+                opt_state.setdefault(int(pid), {})[name] = v
+        for k, v in state["optimizer"]["scalars"].items():
+            pid, name = k.split("/", 1)
+            opt_state.setdefault(int(pid), {})[name] = v
+        groups = state["optimizer"]["param_groups"]
+        for g in groups:
+            if "betas" in g:
+                g["betas"] = tuple(g["betas"])
+        opt.load_state_dict({"state": opt_state, "param_groups": groups})
+        sched.load_state_dict(state["scheduler"])
+        torch.set_rng_state(tensors["rng/torch"])
+    except (RuntimeError, KeyError, ValueError) as exc:
+        raise CheckpointError(f"{folder}: the resume state does not fit this model ({exc}). "
+                              "Start over with --no-resume.") from exc
+    return state["loop"], best
+
+
+# --------------------------------------------------------------------------------------------
+# training
+
+
+def _check_out_dir(out_dir: Path) -> None:
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ArgumentError(f"--out {out_dir}: exists and is a file; choose a folder path.")
+    if out_dir.is_dir() and not is_checkpoint(out_dir):
+        other = sorted(p.name for p in out_dir.iterdir()
+                       if p.name != RESUME_DIR and not p.name.startswith("."))
+        if other:
+            shown = ", ".join(other[:5]) + (", ..." if len(other) > 5 else "")
+            raise ArgumentError(f"--out {out_dir}: the folder exists and holds other files ({shown}); "
+                                "training would replace it. Choose a new or empty folder.")
+
+
+def _json_safe(obj):
+    try:
+        json.dumps(obj)
+        return obj
+    except (TypeError, ValueError):
+        return json.loads(json.dumps(obj, default=str))
+
+
+def train(corpus, settings: TrainSettings, out_dir, *, resume: bool = True, progress: bool = True,
+          on_batch: Callable[[dict], None] | None = None) -> Checkpoint:
+    """Train a SentimentRNN on ``corpus`` and write the best validation model to ``out_dir``.
+
+    The vocabulary is built from the train split only; early stopping and model selection use the
+    validation split. With ``resume=True`` an unfinished run in ``out_dir`` (``resume/`` state)
+    continues where it stopped, and a finished checkpoint made with the same settings and data is
+    returned as is; ``resume=False`` starts over. ``on_batch(loop)`` is called after every
+    training batch (after any resume state was saved) with the loop position; tests use it.
+    Returns the loaded final :class:`Checkpoint`.
+    """
+    from rnnlens.data import Vocab, batches, encode
+    from rnnlens.model import SentimentRNN
+
+    settings.validate()
+    out_dir = Path(out_dir)
+    _check_out_dir(out_dir)
+    for name in ("train", "validation"):
+        if name not in corpus.splits:
+            raise DataError(f"corpus {corpus.name!r} ({corpus.source}) has no {name!r} split "
+                            f"(it has {sorted(corpus.splits)}); training needs train and validation.")
+    if settings.num_threads:
+        torch.set_num_threads(settings.num_threads)
+    say = (lambda msg: tqdm.write(msg, file=sys.stderr)) if progress else (lambda msg: None)
+
+    s = settings
+    meta = {"settings": s.to_dict(), "data_fingerprint": corpus.fingerprint()}
+    resume_dir = out_dir / RESUME_DIR
+    if resume and is_checkpoint(out_dir) and not resume_dir.exists():
+        done = load_checkpoint(out_dir)
+        diff = _settings_diff(done.record.get("settings", {}), meta["settings"])
+        if done.record.get("data_fingerprint") != meta["data_fingerprint"] or diff:
+            why = diff or "other data (fingerprint differs)"
+            raise CheckpointError(f"{out_dir}: holds a finished checkpoint made with {why}. Choose "
+                                  "another --out folder, or --no-resume to train again and replace it.")
+        say(f"{out_dir}: already trained with these settings and data; nothing to do "
+            "(--no-resume trains again).")
+        return done
+    if not resume and resume_dir.exists():
+        shutil.rmtree(resume_dir)
+
+    vocab = Vocab.build(corpus.splits["train"].texts, max_size=s.vocab_size, min_count=s.min_count)
+    meta["vocab_digest"] = _vocab_digest(vocab)
+    enc_train = encode(vocab, corpus.splits["train"], max_length=s.max_length)
+    enc_val = encode(vocab, corpus.splits["validation"], max_length=s.max_length)
+    if len(enc_train.labels) == 0:
+        raise DataError(f"corpus {corpus.name!r}: the train split is empty.")
+    n_cut = {"train": int(enc_train.n_truncated), "validation": int(enc_val.n_truncated)}
+    if s.max_length is not None and any(n_cut.values()):
+        print(f"note: max_length={s.max_length} cut {n_cut['train']} of {len(enc_train.labels)} "
+              f"train and {n_cut['validation']} of {len(enc_val.labels)} validation documents "
+              "(their later tokens are not seen)", file=sys.stderr)
+
+    device = torch.device(s.device)
+    torch.manual_seed(s.seed)
+    model = SentimentRNN(len(vocab), arch=s.arch, embed_dim=s.embed_dim, hidden_size=s.hidden_size,
+                         num_classes=corpus.num_classes).to(device)
+    opt = torch.optim.AdamW(model.parameters(), lr=s.lr, weight_decay=s.weight_decay)
+    sched = torch.optim.lr_scheduler.ExponentialLR(opt, gamma=s.lr_decay)
+    fresh_running = {"loss_sum": 0.0, "correct": 0, "n": 0, "tokens": 0, "seconds": 0.0}
+    loop = {"epoch": 0, "batch": 0, "best_accuracy": None, "best_epoch": None, "best_metrics": None,
+            "bad_epochs": 0, "stopped_early": False, "history": [], "running": dict(fresh_running)}
+    best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    if resume and (resume_dir / "state.json").exists():
+        loop, best_state = _load_resume(out_dir, model, opt, sched, meta)
+        say(f"resuming {out_dir} at epoch {loop['epoch'] + 1}, batch {loop['batch']}")
+
+    def save_state():
+        _save_resume(out_dir, model, best_state, opt, sched, loop, meta)
+
+    while loop["epoch"] < s.epochs and not loop["stopped_early"]:
+        epoch = loop["epoch"]
+        order = list(batches(enc_train, s.batch_size, shuffle=True, seed=s.seed, epoch=epoch))
+        run = loop["running"]
+        bar = tqdm(total=len(order), initial=loop["batch"], disable=not progress, leave=False,
+                   desc=f"epoch {epoch + 1}/{s.epochs}", unit="batch", file=sys.stderr)
+        model.train()
+        for i in range(loop["batch"], len(order)):
+            t0 = time.perf_counter()
+            ids, lengths, labels = _to(order[i], device)
+            opt.zero_grad(set_to_none=True)
+            loss, correct = loss_and_correct(model(ids, lengths), labels)
+            loss.backward()
+            if s.clip_norm is not None:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), s.clip_norm)
+            opt.step()
+            run["loss_sum"] += float(loss.detach()) * len(labels)
+            run["correct"] += int(correct)
+            run["n"] += len(labels)
+            run["tokens"] += int(lengths.sum())
+            run["seconds"] += time.perf_counter() - t0
+            loop["batch"] = i + 1
+            bar.update(1)
+            bar.set_postfix(loss=f"{run['loss_sum'] / run['n']:.4f}", acc=f"{run['correct'] / run['n']:.4f}")
+            if s.checkpoint_every and loop["batch"] % s.checkpoint_every == 0 and loop["batch"] < len(order):
+                save_state()
+            if on_batch is not None:
+                on_batch(dict(loop, batches_in_epoch=len(order)))
+        bar.close()
+
+        val = _evaluate_encoded(model, enc_val, batch_size=s.eval_batch_size, device=device)
+        lr_used = opt.param_groups[0]["lr"]
+        sched.step()
+        entry = {"epoch": epoch + 1, "lr": lr_used,
+                 "train_loss": run["loss_sum"] / max(run["n"], 1),
+                 "train_accuracy": run["correct"] / max(run["n"], 1),
+                 "validation_loss": val["loss"], "validation_accuracy": val["accuracy"],
+                 "train_tokens_per_s": run["tokens"] / run["seconds"] if run["seconds"] else None}
+        loop["history"].append(entry)
+        if loop["best_accuracy"] is None or val["accuracy"] > loop["best_accuracy"]:
+            loop.update(best_accuracy=val["accuracy"], best_epoch=epoch + 1, best_metrics=val, bad_epochs=0)
+            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        else:
+            loop["bad_epochs"] += 1
+        say(f"epoch {epoch + 1}: train loss (mean nats/doc) {entry['train_loss']:.4f}, train accuracy "
+            f"(running, fraction correct) {entry['train_accuracy']:.4f}, validation accuracy (fraction "
+            f"correct, n={val['n']}) {val['accuracy']:.4f}")
+        loop["epoch"] = epoch + 1
+        loop["batch"] = 0
+        loop["running"] = dict(fresh_running)
+        if s.patience is not None and loop["bad_epochs"] >= s.patience and loop["epoch"] < s.epochs:
+            loop["stopped_early"] = True
+            say(f"early stop: no better validation accuracy for {s.patience} epochs")
+        save_state()
+
+    model.load_state_dict(best_state)
+    hist = loop["history"]
+    tps = [h["train_tokens_per_s"] for h in hist if h["train_tokens_per_s"]]
+    record = {
+        "dataset": corpus.name,
+        "data_source": str(corpus.source),
+        "data_fingerprint": meta["data_fingerprint"],
+        "data_info": _json_safe(corpus.info),
+        "label_names": list(corpus.label_names),
+        "settings": meta["settings"],
+        "metrics": {
+            "validation": loop["best_metrics"],
+            "best_epoch": loop["best_epoch"],
+            "epochs_run": len(hist),
+            "stopped_early": loop["stopped_early"],
+            "n_truncated": n_cut,
+            "n_train": len(enc_train.labels),
+            "vocab_size": len(vocab),
+            "train_tokens_per_s": sum(tps) / len(tps) if tps else None,
+            "history": hist,
+        },
+    }
+    save_checkpoint(out_dir, model.to("cpu"), vocab, record)
+    return load_checkpoint(out_dir)
