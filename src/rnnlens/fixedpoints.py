@@ -1,0 +1,507 @@
+"""Fixed points and slow points of a recurrent step ``h' = F(x, h)``.
+
+Two definitions of the residual size are used in the literature; both are kept:
+
+* ``q = (1/S) ||F(x, h) - h||^2``: the paper's (Maheswaranathan et al. 2019), S = state size.
+  Every ``tol`` in rnnlens is on this q, per point.
+* ``q_half = 0.5 ||F(x, h) - h||^2``: FixedPointFinder's (Golub & Sussillo 2018).
+
+:func:`find_fixed_points` runs a solver (``"lm"``, ``"newton"`` or ``"adam"``, see
+:mod:`rnnlens.solvers`) from many seeds; each point stops at the first iterate with ``q < tol``.
+With the paper's ``tol = 1e-8`` the points found trace the slow manifold (a line attractor's
+line); with a tolerance near zero (``tol=1e-20, refine=True``) they collapse onto the few exact
+fixed points. :class:`FixedPoints` holds the result; :func:`sample_seeds` draws seeds from the states
+a model visits.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import math
+import os
+import time
+import uuid
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from rnnlens.errors import ArgumentError
+from rnnlens.solvers import DEFAULT_MAX_ITER, SOLVERS, StepFunction, as_step, residual, solve_lm
+
+__all__ = ["as_step", "StepFunction", "find_fixed_points", "FixedPoints", "sample_seeds", "SOLVERS"]
+
+FORMAT = "rnnlens-fixed-points"
+FORMAT_VERSION = 1
+_TENSOR_FIELDS = ("points", "inputs", "seeds", "q", "iterations", "converged", "slow", "grad_norm", "diverged")
+
+
+def _first_rows(mask: Tensor, k: int = 5) -> str:
+    rows = mask.nonzero().flatten()[:k].tolist()
+    return ", ".join(map(str, rows)) + (", ..." if int(mask.sum()) > k else "")
+
+
+@dataclass
+class FixedPoints:
+    """Fixed points (and slow points) found from P seeds; every tensor has P rows.
+
+    Fields:
+        points ``[P, S]``; inputs ``[P, I]`` (the constant input x* of each point); seeds ``[P, S]``;
+        q ``[P]``: the paper's ``(1/S) ||F(x, h) - h||^2`` at the point;
+        iterations ``[P]`` (int64): solver iterations used by that point;
+        converged ``[P]`` (bool): ``q < tol``; slow ``[P]`` (bool): the solver stalled at a minimum of
+        q above tol (a slow point); diverged ``[P]`` (bool): the iterate left the finite numbers or
+        the linear system was singular (the last finite iterate is kept);
+        grad_norm ``[P]``: ``||dq/dh|| = (2/S) ||(dF/dh - I)^T (F(x, h) - h)||``;
+        tol: the tolerance on q; solver: its name; info: settings, timings, optional history.
+    Properties: ``q_half`` (``0.5 ||F(x, h) - h||^2`` = ``q * S / 2``), ``distance`` (``||point - seed||``).
+    """
+
+    points: Tensor
+    inputs: Tensor
+    seeds: Tensor
+    q: Tensor
+    iterations: Tensor
+    converged: Tensor
+    slow: Tensor
+    grad_norm: Tensor
+    diverged: Tensor
+    tol: float = float("nan")
+    solver: str = ""
+    info: dict = field(default_factory=dict)
+
+    # ------------------------------------------------------------------ basic views
+    def __len__(self) -> int:
+        return int(self.points.shape[0])
+
+    @property
+    def state_size(self) -> int:
+        return int(self.points.shape[1])
+
+    @property
+    def q_half(self) -> Tensor:
+        """FixedPointFinder's ``0.5 ||F(x, h) - h||^2`` (= ``q * S / 2``)."""
+        return self.q * (self.state_size / 2.0)
+
+    @property
+    def distance(self) -> Tensor:
+        """Euclidean distance of each point from its seed, ``||point - seed||``."""
+        return (self.points - self.seeds).norm(dim=1)
+
+    def seed_spread(self) -> float:
+        """RMS distance of the seeds from their centroid, ``sqrt(mean ||seed - mean(seeds)||^2)``."""
+        s = self.seeds.double()
+        return float((s - s.mean(0)).square().sum(1).mean().sqrt()) if len(self) else 0.0
+
+    def _tensors(self) -> dict[str, Tensor]:
+        return {k: getattr(self, k) for k in _TENSOR_FIELDS}
+
+    def __getitem__(self, index) -> "FixedPoints":
+        """Select points by an int, a slice, a list / tensor of indices or a boolean mask."""
+        if isinstance(index, int):
+            if not -len(self) <= index < len(self):
+                raise ArgumentError(f"FixedPoints index {index} out of range for {len(self)} points.")
+            index = [index % len(self)]
+        if isinstance(index, np.ndarray):
+            index = torch.from_numpy(index)
+        if isinstance(index, Tensor) and index.dtype == torch.bool and index.shape != (len(self),):
+            raise ArgumentError(f"FixedPoints: boolean mask of shape {tuple(index.shape)}; expected [{len(self)}].")
+        if isinstance(index, (list, tuple)):
+            index = torch.as_tensor(index, dtype=torch.int64)
+        if isinstance(index, Tensor):
+            index = index.to(self.points.device)
+        parts = {k: v[index] for k, v in self._tensors().items()}
+        return FixedPoints(**parts, tol=self.tol, solver=self.solver, info=self.info)
+
+    def where_q(self, threshold: float) -> "FixedPoints":
+        """The points with ``q < threshold`` (the paper keeps q < 1e-8)."""
+        return self[self.q < threshold]
+
+    # ------------------------------------------------------------------ filtering
+    def unique(self, rel_tol: float = 0.01, *, abs_tol: float | None = None) -> "FixedPoints":
+        """De-duplicate: points closer than a tolerance form a group; keep the lowest-q point of each.
+
+        The tolerance is ``rel_tol * seed_spread()`` (relative to the spread of the seeds, so it scales
+        with the region the network visits) unless ``abs_tol`` is given. Greedy in order of increasing
+        q: the best remaining point claims every unclaimed point within the tolerance. On a continuous
+        attractor, any tolerance picks a spacing along it: the kept points are a subsample, not
+        "the" fixed points (use a tolerance near zero with :func:`find_fixed_points` for those).
+        """
+        from sklearn.neighbors import NearestNeighbors
+
+        if abs_tol is None:
+            if not rel_tol >= 0:
+                raise ArgumentError(f"unique: rel_tol must be >= 0, got {rel_tol!r}.")
+            radius = rel_tol * self.seed_spread()
+        else:
+            if not abs_tol >= 0:
+                raise ArgumentError(f"unique: abs_tol must be >= 0, got {abs_tol!r}.")
+            radius = float(abs_tol)
+        if len(self) <= 1:
+            return self[torch.arange(len(self))]
+        order = torch.argsort(self.q.cpu(), stable=True).numpy()
+        pts = self.points.detach().cpu().double().numpy()[order]
+        neigh = NearestNeighbors(radius=radius).fit(pts).radius_neighbors(pts, return_distance=False)
+        claimed = np.zeros(len(pts), dtype=bool)
+        keep = []
+        for i in range(len(pts)):
+            if not claimed[i]:
+                keep.append(order[i])
+                claimed[neigh[i]] = True
+        return self[torch.as_tensor(sorted(keep), dtype=torch.int64)]
+
+    def drop_outliers(self, factor: float = 10.0) -> "FixedPoints":
+        """Drop points farther than ``factor * seed_spread()`` from the centroid of the seeds.
+
+        Points that travelled out of the region the network visits (where gates saturate) are
+        not the network's dynamics; FixedPointFinder filters the same way.
+        """
+        if not factor > 0:
+            raise ArgumentError(f"drop_outliers: factor must be > 0, got {factor!r}.")
+        if len(self) == 0:
+            return self
+        centre = self.seeds.mean(0)
+        return self[(self.points - centre).norm(dim=1) <= factor * self.seed_spread()]
+
+    @classmethod
+    def concat(cls, parts: list["FixedPoints"]) -> "FixedPoints":
+        """Concatenate several results (same state and input size) into one."""
+        parts = list(parts)
+        if not parts or not all(isinstance(p, FixedPoints) for p in parts):
+            raise ArgumentError("FixedPoints.concat needs a non-empty list of FixedPoints.")
+        shapes = {(p.points.shape[1], p.inputs.shape[1]) for p in parts}
+        if len(shapes) > 1:
+            raise ArgumentError(f"FixedPoints.concat: parts differ in (state size, input size): {sorted(shapes)}.")
+        tols = {p.tol for p in parts}
+        tol = parts[0].tol if len(tols) == 1 else float("nan")
+        solvers = sorted({p.solver for p in parts})
+        tensors = {k: torch.cat([getattr(p, k) for p in parts]) for k in _TENSOR_FIELDS}
+        return cls(**tensors, tol=tol, solver="+".join(solvers), info={"parts": [p.info for p in parts]})
+
+    # ------------------------------------------------------------------ I/O
+    def save(self, path) -> Path:
+        """Write one safetensors file (tensors + JSON metadata) through a temporary name and a rename."""
+        from safetensors.torch import save_file
+
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        meta = {"format": FORMAT, "format_version": FORMAT_VERSION, "tol": self.tol, "solver": self.solver,
+                "info": self.info}
+        try:
+            text = json.dumps(meta)
+        except TypeError as exc:
+            raise ArgumentError(f"FixedPoints.save: info is not JSON-serializable ({exc}).") from exc
+        tensors = {k: v.detach().cpu().contiguous() for k, v in self._tensors().items()}
+        tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+        try:
+            save_file(tensors, str(tmp), metadata={"rnnlens": text})
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
+        return path
+
+    @classmethod
+    def load(cls, path) -> "FixedPoints":
+        """Read a file written by :meth:`save` (safetensors + JSON; nothing is unpickled)."""
+        from safetensors import SafetensorError, safe_open
+
+        path = Path(path)
+        if not path.is_file():
+            raise ArgumentError(f"{path}: no such file; pass a file written by FixedPoints.save.")
+        try:
+            with safe_open(str(path), framework="pt") as f:
+                meta = json.loads((f.metadata() or {}).get("rnnlens", "null"))
+                tensors = {k: f.get_tensor(k) for k in f.keys()}
+        except (SafetensorError, OSError, ValueError) as exc:
+            raise ArgumentError(f"{path}: not a readable safetensors file ({exc}).") from exc
+        if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+            raise ArgumentError(f"{path}: not an rnnlens fixed-points file (no '{FORMAT}' metadata).")
+        if meta.get("format_version") != FORMAT_VERSION:
+            raise ArgumentError(f"{path}: fixed-points format version {meta.get('format_version')!r}; this "
+                                f"rnnlens reads version {FORMAT_VERSION}. Find the fixed points again.")
+        missing = [k for k in _TENSOR_FIELDS if k not in tensors]
+        if missing:
+            raise ArgumentError(f"{path}: tensors {missing} missing; the file is damaged. Find the fixed points again.")
+        return cls(**{k: tensors[k] for k in _TENSOR_FIELDS}, tol=meta["tol"], solver=meta["solver"],
+                   info=meta.get("info", {}))
+
+    # ------------------------------------------------------------------ report
+    def summary(self) -> str:
+        """A readable multi-line summary (counts, q quantiles with their definition, distances)."""
+        P = len(self)
+        lines = [f"FixedPoints: {P} points, state size {self.state_size}, solver {self.solver!r}, "
+                 f"tol {self.tol:.3g} on q = (1/S)||F(x,h)-h||^2"]
+        if P == 0:
+            return lines[0]
+        n_conv, n_slow, n_div = int(self.converged.sum()), int(self.slow.sum()), int(self.diverged.sum())
+        n_other = P - n_conv - n_slow - n_div
+        lines.append(f"  converged {n_conv} ({100 * n_conv / P:.1f}%), slow points {n_slow} "
+                     f"({100 * n_slow / P:.1f}%), diverged {n_div}, stopped at max_iter {n_other}")
+
+        def quant(t):
+            t = t.double().cpu()
+            t = t[torch.isfinite(t)]
+            if t.numel() == 0:
+                return "n/a"
+            v = torch.quantile(t, torch.tensor([0.0, 0.5, 1.0], dtype=t.dtype)).tolist()
+            return f"min {v[0]:.3g}, median {v[1]:.3g}, max {v[2]:.3g}"
+
+        lines.append(f"  q = (1/S)||F(x,h)-h||^2: {quant(self.q)}")
+        lines.append(f"  q_half = 0.5||F(x,h)-h||^2: {quant(self.q_half)}")
+        lines.append(f"  |grad q|: {quant(self.grad_norm)}")
+        lines.append(f"  distance ||point - seed||: {quant(self.distance)} (seed spread, RMS radius: "
+                     f"{self.seed_spread():.3g})")
+        lines.append(f"  iterations: {quant(self.iterations.double())}")
+        if "seconds" in self.info:
+            lines.append(f"  wall time {self.info['seconds']:.3g} s")
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        return (f"FixedPoints(n={len(self)}, state_size={self.state_size}, converged={int(self.converged.sum())}, "
+                f"slow={int(self.slow.sum())}, solver={self.solver!r}, tol={self.tol:.3g})")
+
+
+# ---------------------------------------------------------------------- argument checks
+def _as_float_tensor(value, name: str) -> Tensor:
+    if isinstance(value, np.ndarray):
+        value = torch.from_numpy(value)
+    if not isinstance(value, Tensor):
+        raise ArgumentError(f"{name} must be a tensor, got a {type(value).__name__}.")
+    if not value.is_floating_point():
+        raise ArgumentError(f"{name} must hold floating-point numbers, got dtype {value.dtype}.")
+    return value.detach()
+
+
+def _check_finite(t: Tensor, name: str) -> None:
+    bad = ~torch.isfinite(t)
+    if bad.any():
+        rows = bad.reshape(bad.shape[0], -1).any(1) if t.dim() > 1 else bad
+        raise ArgumentError(f"{name} holds NaN or inf in {int(rows.sum())} row(s) (first: {_first_rows(rows)}); "
+                            "remove or replace those rows.")
+
+
+def _prepare(step: StepFunction, seeds, inputs):
+    seeds = _as_float_tensor(seeds, "seeds")
+    S = step.state_size
+    if seeds.dim() != 2 or seeds.shape[0] == 0 or (S is not None and seeds.shape[1] != S):
+        want = f"[n_seeds, state_size={S}]" if S is not None else "[n_seeds, state_size]"
+        hint = " (the LSTM state is cat([h, c], -1))" if S is not None and seeds.dim() == 2 and \
+            seeds.shape[1] * 2 == S else ""
+        raise ArgumentError(f"seeds must be a tensor of shape {want} with at least one row, got shape "
+                            f"{tuple(seeds.shape)}{hint}. One seed: seeds[None].")
+    _check_finite(seeds, "seeds")
+    if step.state_size is None:
+        step.state_size = seeds.shape[1]
+    dtype = step.dtype or seeds.dtype
+    device = step.device or seeds.device
+    seeds = seeds.to(dtype=dtype, device=device)
+    P = seeds.shape[0]
+    I = step.input_size
+    if inputs is None:
+        x = seeds.new_zeros(P, I or 0)
+    else:
+        x = _as_float_tensor(inputs, "inputs").to(dtype=dtype, device=device)
+        if x.dim() == 1:
+            x = x.unsqueeze(0)
+        if x.dim() != 2 or x.shape[0] not in (1, P) or (I is not None and x.shape[1] != I):
+            want = f"{I}" if I is not None else "input_size"
+            raise ArgumentError(f"inputs must have shape [{want}] (one input for all seeds) or [n_seeds={P}, {want}] "
+                                f"(one per seed), got {tuple(x.shape)}.")
+        _check_finite(x, "inputs")
+        x = x.expand(P, -1).contiguous()
+    if step.input_size is None:
+        step.input_size = x.shape[1]
+    try:
+        out = step.step(x, seeds)
+    except ArgumentError:
+        raise
+    except Exception as exc:  # a user's callable failing on our arguments is a usage problem
+        raise ArgumentError(f"calling the step function with x of shape {tuple(x.shape)} and h of shape "
+                            f"{tuple(seeds.shape)} failed ({type(exc).__name__}: {exc}); check the input size "
+                            "(pass inputs=...) and that F(x, h) accepts batched [B, I], [B, S].") from exc
+    if not isinstance(out, Tensor) or out.shape != seeds.shape:
+        got = tuple(out.shape) if isinstance(out, Tensor) else type(out).__name__
+        raise ArgumentError(f"the step function returned {got} for h of shape {tuple(seeds.shape)}; F(x, h) must "
+                            "return the next state with the same shape as h.")
+    bad = ~torch.isfinite(out).all(1)
+    if bad.any():
+        raise ArgumentError(f"the step function returned NaN/inf at {int(bad.sum())} seed(s) (first rows: "
+                            f"{_first_rows(bad)}); check the model's parameters and the seeds' scale.")
+    return seeds, x
+
+
+def _solver_options(solver: str, options: dict) -> dict:
+    fn = SOLVERS[solver]
+    allowed = [p for p in inspect.signature(fn).parameters if p not in ("step", "x", "h0", "tol", "max_iter",
+                                                                          "history", "t0")]
+    unknown = sorted(set(options) - set(allowed))
+    if unknown:
+        raise ArgumentError(f"solver {solver!r} has no option(s) {unknown}; its options are {allowed}.")
+    return options
+
+
+def _grad_norms(step: StepFunction, x: Tensor, h: Tensor, chunk: int) -> Tensor:
+    """``(2/S) ||(dF/dh - I)^T r||`` for every point, in chunks."""
+    out = []
+    S = h.shape[1]
+    eye = torch.eye(S, dtype=h.dtype, device=h.device)
+    for i in range(0, h.shape[0], chunk):
+        xs, hs = x[i:i + chunk], h[i:i + chunk]
+        r, _ = residual(step, xs, hs)
+        J = step.jacobian_rec(xs, hs) - eye
+        g = (J.transpose(1, 2) @ r.unsqueeze(-1)).squeeze(-1).norm(dim=1) * (2.0 / S)
+        out.append(torch.where(torch.isfinite(g), g, torch.full_like(g, float("inf"))))
+    return torch.cat(out)
+
+
+def _auto_chunk(S: int, dtype: torch.dtype, budget_bytes: float = 2**30) -> int:
+    """Points per chunk so that the solver's ~3 ``[chunk, S, S]`` matrices fit in ``budget_bytes``."""
+    return max(1, int(budget_bytes // (3 * S * S * torch.finfo(dtype).bits // 8)))
+
+
+# ---------------------------------------------------------------------- main entry point
+def find_fixed_points(step, seeds, inputs=None, *, solver: str = "lm", tol: float = 1e-8,
+                      max_iter: int | None = None, refine: bool = False, refine_iter: int = 50,
+                      chunk_size: int | None = None, record_history: bool = False,
+                      jacobian_mode: str = "auto", **options) -> FixedPoints:
+    """Find fixed points (and slow points) of ``h' = F(x, h)`` from ``seeds``.
+
+    Args:
+        step: an rnnlens cell, a torch ``nn.RNN``/``nn.GRU``/``nn.LSTM`` (single layer; LSTM state
+            ``cat([h, c], -1)``) or a differentiable callable ``F(x, h) -> h'`` (see :func:`as_step`).
+        seeds: ``[P, S]`` starting states (e.g. from :func:`sample_seeds`).
+        inputs: None (zero input), ``[I]`` / ``[1, I]`` (one input for all), or ``[P, I]`` (one per seed).
+        solver: ``"lm"`` (Levenberg-Marquardt, default), ``"newton"`` (undamped) or ``"adam"``.
+        tol: per point, on the paper's ``q = (1/S) ||F(x, h) - h||^2``: a point stops at the first
+            iterate with ``q < tol``. (FixedPointFinder's ``q_half < t`` is ``tol = 2 t / S``.)
+        max_iter: per point; default 200 (lm), 50 (newton), 5000 (adam).
+        refine: continue the points that did not converge with LM in float64 (on a float64 copy of
+            the module; the user's module is not changed), up to ``refine_iter`` more iterations.
+            Needed for tolerances below float32's reach (about 1e-14 on q).
+        chunk_size: points per solver batch (LM / Newton hold a few ``[chunk, S, S]`` matrices);
+            default: as many as fit in about 1 GiB.
+        record_history: keep per-iteration (seconds, median q, max q, active points) in
+            ``info["history"]``.
+        jacobian_mode: ``torch.func`` Jacobians of callables and torch modules: "auto", "fwd", "rev".
+        **options: solver options. lm: ``damping``, ``patience``, ``progress_rtol``, ``grad_rtol``;
+            adam: ``lr``, ``decay``, ``plateau_patience``, ``stop`` ("point", "all", "mean"),
+            ``betas``, ``eps``.
+
+    Returns:
+        :class:`FixedPoints`, in the order of the seeds.
+    """
+    t_start = time.perf_counter()
+    if solver not in SOLVERS:
+        raise ArgumentError(f"unknown solver={solver!r}: choose one of {', '.join(SOLVERS)}.")
+    if isinstance(tol, bool) or not isinstance(tol, (int, float)) or not (tol > 0 and math.isfinite(tol)):
+        raise ArgumentError(f"tol must be a positive number (on q = (1/S)||F(x,h)-h||^2), got {tol!r}.")
+    max_iter = DEFAULT_MAX_ITER[solver] if max_iter is None else max_iter
+    for name, v in (("max_iter", max_iter), ("refine_iter", refine_iter)):
+        if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+            raise ArgumentError(f"{name} must be an integer >= 0, got {v!r}.")
+    if chunk_size is not None and (isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1):
+        raise ArgumentError(f"chunk_size must be a positive integer or None, got {chunk_size!r}.")
+    options = _solver_options(solver, options)
+    fn = as_step(step, jacobian_mode=jacobian_mode)
+    fn.check_parameters()
+    h0, x = _prepare(fn, seeds, inputs)
+    P, S = h0.shape
+    chunk = P if solver == "adam" else (chunk_size or _auto_chunk(S, h0.dtype))
+    results, history = [], []
+    for c, i in enumerate(range(0, P, chunk)):
+        res = SOLVERS[solver](fn, x[i:i + chunk], h0[i:i + chunk], tol=float(tol), max_iter=max_iter,
+                              history=record_history, t0=t_start, **options)
+        results.append(res)
+        history += [dict(row, chunk=c) for row in res.history]
+    cat = {k: torch.cat([getattr(r, k) for r in results]) for k in
+           ("points", "q", "iterations", "converged", "slow", "diverged")}
+    final_step = fn
+    if refine:
+        final_step = fn.to(torch.float64)
+        for k in ("points", "q"):
+            cat[k] = cat[k].to(torch.float64)
+        x = x.to(torch.float64)
+        todo = ~cat["converged"] & ~cat["diverged"]
+        if todo.any():
+            rows = todo.nonzero().squeeze(1)
+            try:
+                lm_opts = {k: v for k, v in options.items() if solver == "lm"}
+                res = solve_lm(final_step, x[rows], cat["points"][rows], tol=float(tol), max_iter=refine_iter,
+                               **lm_opts)
+            except ArgumentError:
+                raise
+            except RuntimeError as exc:
+                raise ArgumentError(f"refine=True needs a step that runs in float64 (an nn.Module is copied "
+                                    f"to float64; a plain callable must accept float64 tensors): {exc}") from exc
+            cat["points"][rows], cat["q"][rows] = res.points, res.q
+            cat["iterations"][rows] += res.iterations
+            cat["converged"][rows], cat["slow"][rows] = res.converged, res.slow
+    grad = _grad_norms(final_step, x, cat["points"], chunk_size or _auto_chunk(S, cat["points"].dtype))
+    info = {"solver_options": {k: (list(v) if isinstance(v, tuple) else v) for k, v in options.items()},
+            "max_iter": max_iter, "refine": refine, "refine_iter": refine_iter if refine else 0,
+            "chunk_size": chunk, "step": repr(fn), "seconds": time.perf_counter() - t_start}
+    timings = fn.jacobian_timings
+    if timings:
+        info["jacobian_timings_s_per_point"] = {str(k): v for k, v in timings.items()}
+    if record_history:
+        info["history"] = history
+    out_dtype = cat["points"].dtype
+    return FixedPoints(points=cat["points"], inputs=x.to(out_dtype), seeds=h0.to(out_dtype), q=cat["q"],
+                       iterations=cat["iterations"], converged=cat["converged"], slow=cat["slow"],
+                       grad_norm=grad.to(out_dtype), diverged=cat["diverged"], tol=float(tol), solver=solver,
+                       info=info)
+
+
+# ---------------------------------------------------------------------- seeds
+def sample_seeds(states, lengths=None, n: int = 1000, *, noise: float = 0.0, seed: int = 0,
+                 replace: bool = False) -> Tensor:
+    """Sample ``n`` seeds ``[n, S]`` from the states a model visited.
+
+    Args:
+        states: ``[B, T, S]`` (e.g. ``SentimentRNN.states(ids, lengths)``) or ``[M, S]``.
+        lengths: ``[B]`` valid lengths (with 3-D states): only time steps ``t < lengths[b]`` are drawn.
+        n: number of seeds; more than the valid states needs ``replace=True`` (otherwise an error).
+        noise: standard deviation of Gaussian noise added to each seed (0: none).
+        seed: random seed (the draw is deterministic given it).
+    """
+    states = _as_float_tensor(states, "states")
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ArgumentError(f"sample_seeds: n must be a positive integer, got {n!r}.")
+    if not (isinstance(noise, (int, float)) and noise >= 0 and math.isfinite(noise)):
+        raise ArgumentError(f"sample_seeds: noise must be a finite number >= 0, got {noise!r}.")
+    if states.dim() == 3:
+        B, T, S = states.shape
+        if lengths is None:
+            flat = states.reshape(B * T, S)
+        else:
+            lengths = torch.as_tensor(lengths)
+            if lengths.shape != (B,) or lengths.dtype.is_floating_point:
+                raise ArgumentError(f"sample_seeds: lengths must be an integer tensor of shape [{B}], got shape "
+                                    f"{tuple(lengths.shape)} dtype {lengths.dtype}.")
+            if B and (int(lengths.min()) < 1 or int(lengths.max()) > T):
+                raise ArgumentError(f"sample_seeds: lengths must lie in [1, {T}], got values from "
+                                    f"{int(lengths.min())} to {int(lengths.max())}.")
+            valid = torch.arange(T).unsqueeze(0) < lengths.cpu().unsqueeze(1)
+            flat = states[valid.to(states.device)]
+    elif states.dim() == 2:
+        if lengths is not None:
+            raise ArgumentError("sample_seeds: lengths only applies to states of shape [B, T, S].")
+        flat = states
+    else:
+        raise ArgumentError(f"sample_seeds: states must have shape [B, T, S] or [M, S], got {tuple(states.shape)}.")
+    _check_finite(flat, "sample_seeds: states")
+    M = flat.shape[0]
+    if M == 0:
+        raise ArgumentError("sample_seeds: there are no valid states to sample from.")
+    gen = torch.Generator().manual_seed(int(seed))
+    if n > M and not replace:
+        raise ArgumentError(f"sample_seeds: n={n} seeds asked from only {M} valid states; lower n, pass more "
+                            "documents, or pass replace=True (then add noise to tell repeats apart).")
+    idx = torch.randint(M, (n,), generator=gen) if replace else torch.randperm(M, generator=gen)[:n]
+    out = flat[idx.to(flat.device)].clone()
+    if noise > 0:
+        out += noise * torch.randn(out.shape, generator=gen, dtype=out.dtype).to(out.device)
+    return out

@@ -1,0 +1,111 @@
+"""Linearization of a step ``h' = F(x, h)`` at many points, and its eigendecomposition.
+
+Around a point (h*, x*): ``dh_t ~ J_rec dh_{t-1} + J_inp dx_t`` with ``J_rec = dF/dh`` and
+``J_inp = dF/dx``. ``J_rec = R diag(lambda) L`` with the right eigenvectors as the columns of R and
+the left eigenvectors as the rows of ``L = R^-1`` (so ``L R = I``), eigenvalues sorted by
+``|lambda|``, largest first; time constants ``tau = 1 / |ln |lambda||`` (in steps / tokens; inf for
+``|lambda| = 1``); ``n_unstable`` = number of modes with ``|lambda| > 1`` (0: stable; 1: a saddle
+with one unstable direction, ...).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from rnnlens.errors import ArgumentError
+from rnnlens.fixedpoints import FixedPoints, _prepare
+from rnnlens.solvers import as_step
+
+__all__ = ["linearize", "Linearization", "eigendecompose"]
+
+
+@dataclass
+class Linearization:
+    """Jacobians and eigenmodes at P points (see the module docstring for the definitions).
+
+    points ``[P, S]``, inputs ``[P, I]``; J_rec ``[P, S, S]``; J_inp ``[P, S, I]``;
+    eigvals ``[P, S]`` complex, sorted by ``|lambda|`` descending; R ``[P, S, K]`` complex (right
+    eigenvectors as columns, the first K modes); L ``[P, K, S]`` complex (left eigenvectors as rows,
+    rows of ``R_full^-1``); K = S unless ``modes`` was given; R and L are None with ``vectors=False``.
+    tau ``[P, S]``: ``1/|ln|lambda||``; n_unstable ``[P]``: number of ``|lambda| > 1``.
+    """
+
+    points: Tensor
+    inputs: Tensor
+    J_rec: Tensor
+    J_inp: Tensor
+    eigvals: Tensor
+    R: Tensor | None
+    L: Tensor | None
+    tau: Tensor
+    n_unstable: Tensor
+
+    def __len__(self) -> int:
+        return int(self.points.shape[0])
+
+    @property
+    def abs_eigvals(self) -> Tensor:
+        """``|lambda|`` ``[P, S]`` (descending along each row)."""
+        return self.eigvals.abs()
+
+
+def eigendecompose(J: Tensor, *, modes: int | None = None, vectors: bool = True):
+    """Eigenvalues of a batch ``J [P, S, S]`` sorted by ``|lambda|`` descending, with R and L = R^-1.
+
+    Computed in float64 (complex128) and returned in J's precision (complex64 for float32 input).
+    Returns ``(eigvals [P, S], R [P, S, K] or None, L [P, K, S] or None)``.
+    """
+    cdtype = torch.complex128 if J.dtype == torch.float64 else torch.complex64
+    Jd = J.to(torch.float64)
+    if vectors:
+        lam, V = torch.linalg.eig(Jd)
+    else:
+        lam, V = torch.linalg.eigvals(Jd), None
+    order = torch.argsort(-lam.abs(), dim=1, stable=True)
+    lam = lam.gather(1, order)
+    if V is None:
+        return lam.to(cdtype), None, None
+    R = V.gather(2, order.unsqueeze(1).expand_as(V))
+    L = torch.linalg.inv(R)
+    k = R.shape[-1] if modes is None else modes
+    return lam.to(cdtype), R[:, :, :k].to(cdtype), L[:, :k, :].to(cdtype)
+
+
+def linearize(step, points, inputs=None, *, chunk_size: int = 256, modes: int | None = None,
+              vectors: bool = True) -> Linearization:
+    """Jacobians ``dF/dh``, ``dF/dx`` and the eigendecomposition of ``dF/dh`` at every point.
+
+    Args:
+        step: as for :func:`rnnlens.fixedpoints.find_fixed_points` (cell, torch RNN module, callable).
+        points: a :class:`~rnnlens.fixedpoints.FixedPoints` (its inputs are used) or a tensor ``[P, S]``.
+        inputs: None (zeros), ``[I]`` or ``[P, I]``; must be None when ``points`` is a FixedPoints.
+        chunk_size: points per batch of Jacobians + eigendecompositions (bounds the temporary memory).
+        modes: keep only the first ``modes`` eigenvectors (columns of R, rows of L); None keeps all.
+        vectors: False skips R and L (eigenvalues only; much less memory).
+    """
+    if isinstance(points, FixedPoints):
+        if inputs is not None:
+            raise ArgumentError("linearize: points is a FixedPoints, which carries its inputs; pass inputs=None.")
+        points, inputs = points.points, points.inputs
+    if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
+        raise ArgumentError(f"linearize: chunk_size must be a positive integer, got {chunk_size!r}.")
+    fn = as_step(step)
+    fn.check_parameters()
+    h, x = _prepare(fn, points, inputs)
+    S = h.shape[1]
+    if modes is not None and (isinstance(modes, bool) or not isinstance(modes, int) or not 1 <= modes <= S):
+        raise ArgumentError(f"linearize: modes must be an integer in [1, {S}] or None, got {modes!r}.")
+    parts: dict[str, list] = {k: [] for k in ("J_rec", "J_inp", "eigvals", "R", "L")}
+    for i in range(0, h.shape[0], chunk_size):
+        J_rec, J_inp = fn.jacobians(x[i:i + chunk_size], h[i:i + chunk_size])
+        lam, R, L = eigendecompose(J_rec, modes=modes, vectors=vectors)
+        for k, v in zip(parts, (J_rec, J_inp, lam, R, L)):
+            parts[k].append(v)
+    cat = {k: (torch.cat(v) if v and v[0] is not None else None) for k, v in parts.items()}
+    mag = cat["eigvals"].abs().to(torch.float64)
+    tau = (1.0 / mag.log().abs()).to(h.dtype)
+    n_unstable = (mag > 1).sum(1)
+    return Linearization(points=h, inputs=x, tau=tau, n_unstable=n_unstable, **cat)

@@ -1,0 +1,96 @@
+"""Pieces shared by the fixed-point solvers: residuals, per-point bookkeeping, progress history."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import torch
+from torch import Tensor
+
+__all__ = ["residual", "SolveResult", "Tracker", "start"]
+
+
+def residual(step, x: Tensor, h: Tensor) -> tuple[Tensor, Tensor]:
+    """``r = F(x, h) - h`` ``[B, S]`` and ``q = (1/S) ||r||^2`` ``[B]`` (inf where r is not finite)."""
+    r = step.step(x, h) - h
+    q = r.square().mean(1)
+    return r, torch.where(torch.isfinite(q), q, torch.full_like(q, float("inf")))
+
+
+@dataclass
+class SolveResult:
+    """Per-point outcome of one solver call (all tensors have B rows, in the order of the seeds)."""
+
+    points: Tensor
+    q: Tensor
+    iterations: Tensor
+    converged: Tensor
+    slow: Tensor
+    diverged: Tensor
+    history: list = field(default_factory=list)
+
+
+class Tracker:
+    """Holds the outputs of B points while the solver works on the still-active ones.
+
+    ``finish(mask, ...)`` writes the active points selected by ``mask`` to the outputs and returns
+    the mask of points that stay active; ``record`` appends a history row (seconds since ``t0``,
+    iteration, median and max q over all B points, number still active).
+    """
+
+    def __init__(self, h0: Tensor, q0: Tensor, *, history: bool, t0: float | None = None):
+        B = h0.shape[0]
+        self.points = h0.clone()
+        self.q = q0.clone()
+        self.iterations = torch.zeros(B, dtype=torch.int64, device=h0.device)
+        self.converged = torch.zeros(B, dtype=torch.bool, device=h0.device)
+        self.slow = torch.zeros_like(self.converged)
+        self.diverged = torch.zeros_like(self.converged)
+        self.index = torch.arange(B, device=h0.device)  # original rows of the active points
+        self.history = [] if history else None
+        self.t0 = time.perf_counter() if t0 is None else t0
+
+    def update(self, h: Tensor, q: Tensor, iteration: int) -> None:
+        """Store the current iterate of every active point (so the outputs are always current)."""
+        self.points[self.index] = h
+        self.q[self.index] = q
+        self.iterations[self.index] = iteration
+
+    def finish(self, done: Tensor, *, converged=None, slow=None, diverged=None) -> Tensor:
+        """Retire the active points in ``done`` with their flags; returns the keep-mask of the rest."""
+        rows = self.index[done]
+        for flags, value in ((self.converged, converged), (self.slow, slow), (self.diverged, diverged)):
+            if value is not None:
+                flags[rows] = value[done]
+        keep = ~done
+        self.index = self.index[keep]
+        return keep
+
+    def record(self, iteration: int) -> None:
+        if self.history is not None:
+            q = self.q
+            self.history.append({
+                "iteration": iteration,
+                "seconds": time.perf_counter() - self.t0,
+                "q_median": float(q.median()),
+                "q_max": float(q.max()),
+                "n_active": int(self.index.numel()),
+            })
+
+    def result(self) -> SolveResult:
+        return SolveResult(self.points, self.q, self.iterations, self.converged, self.slow, self.diverged,
+                           self.history or [])
+
+
+def start(step, x: Tensor, h0: Tensor, *, tol: float, history: bool, t0: float | None):
+    """Evaluate the seeds, retire those already under ``tol`` (0 iterations, converged).
+
+    Returns ``(tracker, x, h, r, q)`` with x, h, r, q restricted to the points still active.
+    """
+    h = h0.clone()
+    r, q = residual(step, x, h)
+    tr = Tracker(h, q, history=history, t0=t0)
+    active = q >= tol
+    tr.finish(~active, converged=torch.ones_like(active))
+    return tr, x[active], h[active], r[active], q[active]

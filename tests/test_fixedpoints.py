@@ -1,0 +1,469 @@
+"""Fixed-point finding: known answers (closed forms, constructed attractors), stopping rules, bad input."""
+
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from rnnlens.errors import ArgumentError
+from rnnlens.fixedpoints import FixedPoints, as_step, find_fixed_points, sample_seeds
+from rnnlens.linearize import linearize
+from rnnlens.solvers.step import FuncJacobian
+
+D = torch.float64
+
+
+def _linear_system(S=6, I=3, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    W = torch.randn(S, S, generator=g, dtype=D) * 0.9 / math.sqrt(S)
+    U = torch.randn(S, I, generator=g, dtype=D)
+    b = torch.randn(S, generator=g, dtype=D)
+    return W, U, b, (lambda x, h: h @ W.T + x @ U.T + b)
+
+
+def _flipflop():
+    """h' = tanh(W h): a' = tanh(2a) (fixed points 0 (unstable, lambda 2) and +-a*), (b, c) a contraction."""
+    W = torch.tensor([[2.0, 0, 0], [0, 0.5, 0.3], [0, -0.3, 0.5]], dtype=D)
+    a_star = 0.9575040240772687  # tanh(2 a) = a
+    return (lambda x, h: torch.tanh(h @ W.T)), a_star
+
+
+def _slow_line(eps=1e-4):
+    """a' = a - eps a (a^2 - 1) (exact fixed points a = 0, +-1), b' = 0.5 b + 0.1 a^2: a slow manifold."""
+    def F(x, h):
+        a, b = h[:, :1], h[:, 1:]
+        return torch.cat([a - eps * a * (a * a - 1), 0.5 * b + 0.1 * a * a], 1)
+    return F
+
+
+# ----------------------------------------------------------------------------- known answers
+@pytest.mark.parametrize("solver", ["lm", "newton"])
+def test_linear_rnn_fixed_point_matches_closed_form(solver):
+    W, U, b, F = _linear_system()
+    S, I = U.shape
+    P = 12
+    x = torch.randn(P, I, dtype=D, generator=torch.Generator().manual_seed(1))  # one input per seed
+    seeds = 3 * torch.randn(P, S, dtype=D, generator=torch.Generator().manual_seed(2))
+    fp = find_fixed_points(F, seeds, x, solver=solver, tol=1e-20)
+    exact = torch.linalg.solve(torch.eye(S, dtype=D) - W, (x @ U.T + b).T).T
+    assert fp.converged.all()
+    assert (fp.points - exact).abs().max() < 1e-6
+    assert torch.equal(fp.inputs, x) and torch.equal(fp.seeds, seeds)
+    lin = linearize(F, fp)
+    want = torch.linalg.eigvals(W)
+    for row in lin.eigvals:  # same multiset of eigenvalues (each matched to its nearest)
+        assert (row[:, None] - want[None, :]).abs().min(1).values.max() < 1e-10
+    assert torch.allclose(lin.J_inp, U.expand(P, -1, -1))
+
+
+def test_one_input_for_all_seeds_broadcasts():
+    W, U, b, F = _linear_system()
+    x = torch.ones(U.shape[1], dtype=D)
+    fp = find_fixed_points(F, torch.zeros(4, U.shape[0], dtype=D), x, tol=1e-20)
+    exact = torch.linalg.solve(torch.eye(U.shape[0], dtype=D) - W, U @ x + b)
+    assert (fp.points - exact).abs().max() < 1e-6
+    assert fp.inputs.shape == (4, U.shape[1])
+
+
+def test_line_attractor_every_seed_lands_on_the_line():
+    S = 4
+    Q, _ = torch.linalg.qr(torch.randn(S, S, dtype=D, generator=torch.Generator().manual_seed(3)))
+    lam = torch.tensor([0.5, -0.3, 0.2], dtype=D)
+
+    def F(x, h):  # coordinates y = Q^T h; y1 kept exactly, the rest contract: the line y_rest = 0
+        y = h @ Q
+        rest = lam * torch.tanh(y[:, 1:]) * (1 + 0.2 * torch.tanh(y[:, :1]))
+        return torch.cat([y[:, :1], rest], 1) @ Q.T
+
+    seeds = torch.randn(40, S, dtype=D, generator=torch.Generator().manual_seed(4))
+    fp = find_fixed_points(F, seeds, tol=1e-20)
+    assert fp.converged.all()
+    y = fp.points @ Q
+    assert y[:, 1:].abs().max() < 1e-8  # on the line
+    assert y[:, 0].std() > 0.3  # spread along it: the seeds' own positions, not one point
+    lin = linearize(F, fp)
+    assert (lin.eigvals[:, 0] - 1).abs().max() < 1e-5
+    expected = lam * (1 + 0.2 * torch.tanh(y[:, :1]))  # [P, 3]
+    got = lin.eigvals[:, 1:].real
+    assert torch.allclose(got, expected[torch.arange(len(fp))[:, None], expected.abs().argsort(1, descending=True)],
+                          atol=1e-8)
+
+
+def test_flipflop_two_stable_points_and_a_saddle():
+    F, a_star = _flipflop()
+    seeds = torch.empty(200, 3, dtype=D).uniform_(-1.5, 1.5, generator=torch.Generator().manual_seed(5))
+    fp = find_fixed_points(F, seeds, tol=1e-24)
+    assert fp.converged.all()
+    found = fp.unique(abs_tol=1e-6)
+    assert len(found) == 3
+    a = found.points[:, 0]
+    order = a.argsort()
+    want = torch.tensor([-a_star, 0.0, a_star], dtype=D)
+    assert (found.points[order, 0] - want).abs().max() < 1e-9
+    assert found.points[:, 1:].abs().max() < 1e-9
+    lin = linearize(F, found[order])
+    assert lin.n_unstable.tolist() == [0, 1, 0]  # stable, saddle, stable
+    assert abs(lin.eigvals[1, 0].real - 2.0) < 1e-9  # the saddle's unstable mode: tanh'(0) * 2
+
+
+# ----------------------------------------------------------------------------- stopping rules
+def test_per_point_stopping_each_point_its_own_iterations():
+    F, a_star = _flipflop()
+    seeds = torch.tensor([[a_star, 0, 0], [a_star + 1e-3, 0, 0], [1.4, 0.9, -0.8], [0.3, 1.0, 1.0]], dtype=D)
+    tol = 1e-20
+    fp = find_fixed_points(F, seeds, tol=tol)
+    assert fp.converged.all()
+    it = fp.iterations.tolist()
+    assert it[0] == 0  # already a fixed point: no iteration
+    assert 0 < it[1] < it[2]
+    assert len(set(it)) >= 3
+    # each point stopped at the FIRST iterate under tol: one iteration fewer leaves it above
+    for i in range(1, 4):
+        short = find_fixed_points(F, seeds[i:i + 1], tol=tol, max_iter=it[i] - 1)
+        assert not short.converged[0] and short.q[0] >= tol
+        assert not short.slow[0] and short.iterations[0] == it[i] - 1
+
+
+def test_tolerance_semantics_slow_manifold_versus_exact_points():
+    F = _slow_line()
+    g = torch.Generator().manual_seed(6)
+    a = torch.empty(60, 1, dtype=D).uniform_(0.15, 0.85, generator=g) * torch.where(
+        torch.rand(60, 1, generator=g) < 0.5, -1.0, 1.0).to(D)
+    seeds = torch.cat([a, torch.empty(60, 1, dtype=D).uniform_(-1, 1, generator=g)], 1)
+    loose = find_fixed_points(F, seeds, tol=1e-8)
+    assert loose.converged.all()
+    # the paper's tolerance: points stop on the slow manifold b = 0.2 a^2 wherever they reach it,
+    # spread along it, mostly far from the exact fixed points a in {-1, 0, 1}
+    a_loose = loose.points[:, 0]
+    # q < 1e-8 bounds |r_b| = 0.5 |b - 0.2 a^2| by sqrt(2e-8)
+    assert (loose.points[:, 1] - 0.2 * a_loose ** 2).abs().max() < 2 * math.sqrt(2e-8)
+    assert loose.q.median() > 1e-13  # stopped at the tolerance, not driven far below it
+    assert ((a_loose - a_loose.round()).abs() > 0.05).float().mean() > 0.9
+    assert a_loose.std() > 0.4
+    tight = find_fixed_points(F, seeds, tol=1e-26)  # |r_a| ~ eps |a - a*|: |a - a*| < 1.5e-9
+    assert tight.converged.all() and not tight.slow.any()
+    # near-zero tolerance: collapse onto the exact fixed points a in {-1, 0, 1}, b = 0.1 a^2 / 0.5
+    a_end = tight.points[:, 0]
+    assert (a_end - a_end.round()).abs().max() < 1e-6
+    assert (tight.points[:, 1] - 0.2 * a_end ** 2).abs().max() < 1e-6
+    assert len(tight.unique(abs_tol=1e-4)) <= 3
+
+
+def test_slow_points_are_identified_not_spun_to_max_iter():
+    # x = +1: a' = a + 0.01 + a^2 never has a fixed point; q has a minimum (a = 0) at q = 1e-4 / 2
+    # x = -1: a' = a - 0.01 + a^2 has fixed points a = +-0.1
+    def F(x, h):
+        a, b = h[:, :1], h[:, 1:]
+        return torch.cat([a + 0.01 * x + a * a, 0.5 * b], 1)
+
+    seeds = torch.tensor([[0.3, 1.0], [-0.4, -2.0], [0.3, 1.0], [-0.05, 0.5]], dtype=D)
+    x = torch.tensor([[1.0], [1.0], [-1.0], [-1.0]], dtype=D)
+    fp = find_fixed_points(F, seeds, x, tol=1e-20, max_iter=500)
+    assert fp.slow.tolist() == [True, True, False, False]
+    assert fp.converged.tolist() == [False, False, True, True]
+    assert (fp.iterations[:2] < 100).all()
+    assert torch.allclose(fp.q[:2], torch.full((2,), 0.5e-4, dtype=D), rtol=1e-4)
+    assert (fp.grad_norm[:2] < 1e-7).all()
+    assert torch.allclose(fp.points[2:, 0].abs(), torch.full((2,), 0.1, dtype=D), atol=1e-9)
+
+
+def test_diverging_points_are_reported_and_the_batch_survives():
+    # NaN outside |h| < 5; near a = 0.44 the Newton step is huge (J - I ~ 0 there)
+    def F(x, h):
+        out = torch.tanh(2 * h)
+        return torch.where(h.abs() > 5, torch.full_like(h, float("nan")), out)
+
+    seeds = torch.tensor([[0.4406], [0.9], [-0.2]], dtype=D)
+    newton = find_fixed_points(F, seeds, solver="newton", tol=1e-20)
+    assert newton.diverged[0] and not newton.converged[0]
+    assert torch.isfinite(newton.points[0]).all() and torch.isfinite(newton.q[0])
+    assert newton.converged[1:].all()
+    lm = find_fixed_points(F, seeds, solver="lm", tol=1e-20)
+    assert lm.converged.all() and not lm.diverged.any()
+
+
+def test_singular_newton_step_is_diverged_and_lm_calls_it_slow():
+    def F(x, h):  # x = 1: r = 1 everywhere (no fixed point, J - I = 0); x = 0: contraction
+        return x * (h + 1) + (1 - x) * 0.5 * h
+
+    seeds = torch.tensor([[1.0, 2.0], [1.0, 2.0]], dtype=D)
+    x = torch.tensor([[1.0], [0.0]], dtype=D)
+    newton = find_fixed_points(F, seeds, x, solver="newton", tol=1e-20)
+    assert newton.diverged.tolist() == [True, False] and newton.converged.tolist() == [False, True]
+    lm = find_fixed_points(F, seeds, x, tol=1e-20)
+    assert lm.slow.tolist() == [True, False] and lm.converged.tolist() == [False, True]
+    assert lm.q[0] == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("stop", ["point", "all"])
+def test_adam_stop_rules(stop):
+    W, U, b, F = _linear_system(S=4, I=2)
+    seeds = torch.randn(6, 4, dtype=D, generator=torch.Generator().manual_seed(7))
+    seeds[0] = torch.linalg.solve(torch.eye(4, dtype=D) - W, b)  # already fixed
+    fp = find_fixed_points(F, seeds, torch.zeros(2, dtype=D), solver="adam", tol=1e-12, lr=0.05, stop=stop,
+                           max_iter=4000)
+    assert fp.converged.all() and not fp.slow.any()
+    exact = torch.linalg.solve(torch.eye(4, dtype=D) - W, b)
+    assert (fp.points - exact).abs().max() < 1e-4
+    if stop == "point":
+        assert fp.iterations[0] == 0 and len(set(fp.iterations.tolist())) > 2
+    else:
+        assert len(set(fp.iterations.tolist())) == 1
+
+
+def test_history_and_info():
+    F, _ = _flipflop()
+    fp = find_fixed_points(F, torch.full((5, 3), 0.3, dtype=D), tol=1e-20, record_history=True)
+    h = fp.info["history"]
+    assert h[0]["iteration"] == 0 and h[-1]["n_active"] == 0
+    assert all(a["seconds"] <= b["seconds"] for a, b in zip(h, h[1:]))
+    assert fp.info["seconds"] > 0
+
+
+# ----------------------------------------------------------------------------- torch modules and cells
+def _module(kind, batch_first, I=3, N=5):
+    torch.manual_seed(11)
+    cls = {"rnn": nn.RNN, "rnn-relu": nn.RNN, "gru": nn.GRU, "lstm": nn.LSTM}[kind]
+    kw = {"nonlinearity": "relu"} if kind == "rnn-relu" else {}
+    return cls(I, N, batch_first=batch_first, **kw).double()
+
+
+def _module_one_step(m, x, h):
+    N = m.hidden_size
+    seq = x.unsqueeze(1 if m.batch_first else 0)
+    if isinstance(m, nn.LSTM):
+        _, (hn, cn) = m(seq, (h[:, :N].unsqueeze(0).contiguous(), h[:, N:].unsqueeze(0).contiguous()))
+        return torch.cat([hn[0], cn[0]], 1)
+    _, hn = m(seq, h.unsqueeze(0).contiguous())
+    return hn[0]
+
+
+def _central_differences(fn, x, h, eps=1e-6):
+    S, I = h.shape[1], x.shape[1]
+    Jh = torch.stack([(fn(x, h + eps * e) - fn(x, h - eps * e)) / (2 * eps) for e in torch.eye(S, dtype=D)], -1)
+    Jx = torch.stack([(fn(x + eps * e, h) - fn(x - eps * e, h)) / (2 * eps) for e in torch.eye(I, dtype=D)], -1)
+    return Jh, Jx
+
+
+@pytest.mark.parametrize("kind", ["rnn", "rnn-relu", "gru", "lstm"])
+@pytest.mark.parametrize("batch_first", [True, False])
+def test_torch_module_adapter_step_and_jacobians(kind, batch_first):
+    m = _module(kind, batch_first)
+    fn = as_step(m)
+    S = fn.state_size
+    assert S == m.hidden_size * (2 if kind == "lstm" else 1) and fn.input_size == 3
+    g = torch.Generator().manual_seed(12)
+    x, h = torch.randn(4, 3, dtype=D, generator=g), torch.randn(4, S, dtype=D, generator=g)
+    with torch.no_grad():
+        assert torch.allclose(fn.step(x, h), _module_one_step(m, x, h), atol=1e-12)
+    Jh, Jx = fn.jacobians(x, h)
+    Fh, Fx = _central_differences(fn.step, x, h)
+    assert Jh.shape == (4, S, S) and Jx.shape == (4, S, 3)
+    assert torch.allclose(Jh, Fh, atol=1e-7) and torch.allclose(Jx, Fx, atol=1e-7)
+
+
+@pytest.mark.parametrize("arch", ["vanilla", "gru", "lstm", "ugrnn"])
+def test_rnnlens_cells_use_closed_form_jacobians_matching_finite_differences(arch):
+    from rnnlens.cells import make_cell
+
+    torch.manual_seed(13)
+    cell = make_cell(arch, 3, 5).double()
+    fn = as_step(cell)
+    assert fn.kind == "cell" and "closed-form" in repr(fn)
+    g = torch.Generator().manual_seed(14)
+    x, h = torch.randn(4, 3, dtype=D, generator=g), torch.randn(4, cell.state_size, dtype=D, generator=g)
+    Jh, Jx = fn.jacobians(x, h)
+    Fh, Fx = _central_differences(fn.step, x, h)
+    assert torch.allclose(Jh, Fh, atol=1e-7) and torch.allclose(Jx, Fx, atol=1e-7)
+
+
+def test_lstm_fixed_point_includes_the_cell_state():
+    m = _module("lstm", True)
+    seeds = 0.1 * torch.randn(8, 10, dtype=D, generator=torch.Generator().manual_seed(15))
+    fp = find_fixed_points(m, seeds, tol=1e-20)
+    assert fp.points.shape == (8, 10) and fp.converged.all()
+    nxt = _module_one_step(m, fp.inputs, fp.points).detach()
+    assert (nxt - fp.points).abs().max() < 1e-9
+
+
+def test_users_module_is_left_as_it_was():
+    m = nn.GRU(3, 6, batch_first=True)  # float32, train mode
+    m.weight_hh_l0.requires_grad_(False)
+    before = {k: v.clone() for k, v in m.state_dict().items()}
+    flags = {k: p.requires_grad for k, p in m.named_parameters()}
+    seeds = torch.randn(10, 6)
+    for solver in ("lm", "adam", "newton"):
+        find_fixed_points(m, seeds, solver=solver, tol=1e-10, max_iter=50, refine=(solver == "lm"))
+    linearize(m, seeds)
+    assert m.training
+    assert {k: p.requires_grad for k, p in m.named_parameters()} == flags
+    assert all(p.dtype == torch.float32 and p.grad is None for p in m.parameters())
+    assert all(torch.equal(before[k], v) for k, v in m.state_dict().items())
+
+
+def test_refine_reaches_below_float32_precision():
+    m = nn.GRU(2, 8)
+    seeds = torch.randn(6, 8, generator=torch.Generator().manual_seed(16))
+    plain = find_fixed_points(m, seeds, tol=1e-22)
+    refined = find_fixed_points(m, seeds, tol=1e-22, refine=True)
+    assert plain.points.dtype == torch.float32 and refined.points.dtype == torch.float64
+    assert not plain.converged.all()  # float32 cannot resolve q < 1e-22 in general
+    assert refined.converged.all() and (refined.q < 1e-22).all()
+
+
+def test_unsupported_modules_say_so():
+    with pytest.raises(ArgumentError, match="not yet supported"):
+        as_step(nn.GRU(3, 4, num_layers=2))
+    with pytest.raises(ArgumentError, match="not yet supported"):
+        as_step(nn.LSTM(3, 4, bidirectional=True))
+    with pytest.raises(ArgumentError, match="GRUCell"):
+        as_step(nn.GRUCell(3, 4))
+
+
+def test_func_jacobian_modes_agree_and_auto_records_timings():
+    W, U, b, _ = _linear_system(S=5, I=2)
+    F = lambda x, h: torch.tanh(h @ W.T + x @ U.T + b)  # noqa: E731
+    x, h = torch.randn(7, 2, dtype=D), torch.randn(7, 5, dtype=D)
+    fwd = FuncJacobian(F, "fwd")(x, h)
+    rev = FuncJacobian(F, "rev")(x, h)
+    auto = FuncJacobian(F, "auto")
+    both = auto(x, h)
+    for a, b_, c in zip(fwd, rev, both):
+        assert torch.allclose(a, b_, atol=1e-12) and torch.allclose(a, c, atol=1e-12)
+    ((key, times),) = auto.timings.items()
+    assert set(times) == {"fwd", "rev"} and auto.choice[key] == min(times, key=times.get)
+
+
+# ----------------------------------------------------------------------------- bad input
+def test_bad_input_is_a_clear_argument_error():
+    cell_like = nn.GRU(3, 4)
+    with pytest.raises(ArgumentError, match="seeds must be a tensor of shape"):
+        find_fixed_points(cell_like, torch.zeros(4))
+    with pytest.raises(ArgumentError, match="state_size=4"):
+        find_fixed_points(cell_like, torch.zeros(2, 5))
+    with pytest.raises(ArgumentError, match="cat"):
+        find_fixed_points(nn.LSTM(3, 4), torch.zeros(2, 4))  # forgot the cell state
+    bad = torch.zeros(3, 4)
+    bad[1, 2] = float("nan")
+    with pytest.raises(ArgumentError, match="seeds holds NaN or inf in 1 row.*first: 1"):
+        find_fixed_points(cell_like, bad)
+    with pytest.raises(ArgumentError, match="inputs holds NaN"):
+        find_fixed_points(cell_like, torch.zeros(2, 4), torch.tensor([1.0, float("inf"), 0.0]))
+    with pytest.raises(ArgumentError, match="inputs must have shape"):
+        find_fixed_points(cell_like, torch.zeros(2, 4), torch.zeros(2, 5))
+    broken = nn.GRU(3, 4)
+    with torch.no_grad():
+        broken.weight_hh_l0[0, 0] = float("inf")
+    with pytest.raises(ArgumentError, match="parameter 'weight_hh_l0'"):
+        find_fixed_points(broken, torch.zeros(2, 4))
+    with pytest.raises(ArgumentError, match="same shape as h"):
+        find_fixed_points(lambda x, h: h[:, :2], torch.zeros(2, 4))
+    with pytest.raises(ArgumentError, match="NaN/inf at 2 seed"):
+        find_fixed_points(lambda x, h: h / 0.0 * torch.tensor([0.0, 1.0]), torch.ones(2, 2))
+    with pytest.raises(ArgumentError, match="failed"):
+        find_fixed_points(lambda x, h: h + x @ torch.ones(3, 2), torch.ones(2, 2))  # needs inputs of size 3
+    with pytest.raises(ArgumentError, match="unknown solver"):
+        find_fixed_points(cell_like, torch.zeros(2, 4), solver="bfgs")
+    with pytest.raises(ArgumentError, match="no option.*'lr'"):
+        find_fixed_points(cell_like, torch.zeros(2, 4), solver="lm", lr=0.1)
+    with pytest.raises(ArgumentError, match="tol must be a positive"):
+        find_fixed_points(cell_like, torch.zeros(2, 4), tol=0.0)
+    with pytest.raises(ArgumentError, match="max_iter"):
+        find_fixed_points(cell_like, torch.zeros(2, 4), max_iter=-1)
+    with pytest.raises(ArgumentError, match="stop="):
+        find_fixed_points(cell_like, torch.zeros(2, 4), solver="adam", stop="sometimes")
+    with pytest.raises(ArgumentError, match="pass the recurrent cell"):
+        from rnnlens.model import SentimentRNN
+
+        as_step(SentimentRNN(10, hidden_size=4, embed_dim=3))
+    with pytest.raises(ArgumentError, match="step must be"):
+        as_step(42)
+
+
+# ----------------------------------------------------------------------------- FixedPoints container
+def _toy_points():
+    pts = torch.tensor([[0.0, 0.0], [1e-4, 0.0], [1.0, 1.0], [1.0, 1.0 + 2e-4], [50.0, 0.0]], dtype=D)
+    seeds = torch.tensor([[0.5, 0.0], [-0.5, 0.0], [1.5, 1.0], [1.0, 0.5], [0.0, 0.0]], dtype=D)
+    q = torch.tensor([3e-9, 1e-12, 1e-10, 1e-13, 1e-3], dtype=D)
+    n = len(q)
+    return FixedPoints(points=pts, inputs=torch.zeros(n, 1, dtype=D), seeds=seeds, q=q,
+                       iterations=torch.arange(n), converged=q < 1e-8, slow=q >= 1e-8,
+                       grad_norm=torch.full((n,), 1e-9, dtype=D), diverged=torch.zeros(n, dtype=torch.bool),
+                       tol=1e-8, solver="lm", info={"note": "toy"})
+
+
+def test_fixedpoints_views_and_both_q_definitions():
+    fp = _toy_points()
+    assert len(fp) == 5 and fp.state_size == 2
+    assert torch.equal(fp.q_half, fp.q * 2 / 2)  # S = 2: q_half = q * S / 2
+    assert fp.distance[0] == pytest.approx(0.5)
+    assert len(fp.where_q(1e-8)) == 4
+    assert torch.equal(fp[2].points, fp.points[2:3])
+    assert torch.equal(fp[[0, 4]].q, fp.q[[0, 4]])
+    assert torch.equal(fp[fp.q < 1e-11].iterations, torch.tensor([1, 3]))
+    assert len(fp[1:3]) == 2
+    with pytest.raises(ArgumentError):
+        fp[9]
+    text = fp.summary()
+    assert "(1/S)||F(x,h)-h||^2" in text and "0.5||F(x,h)-h||^2" in text and "converged 4" in text
+
+
+def test_unique_keeps_lowest_q_with_tolerance_relative_to_seed_spread():
+    fp = _toy_points()
+    spread = fp.seed_spread()
+    u = fp.unique(rel_tol=1e-3 / spread)  # radius 1e-3: merges the two close pairs
+    assert sorted(u.q.tolist()) == sorted([1e-12, 1e-13, 1e-3])
+    assert len(fp.unique(rel_tol=1e-6 / spread)) == 5  # radius 1e-6: nothing merged
+    assert len(fp.unique(abs_tol=1e-3)) == 3
+    assert len(fp.unique(abs_tol=100.0)) == 1 and fp.unique(abs_tol=100.0).q[0] == 1e-13
+
+
+def test_drop_outliers_and_concat():
+    fp = _toy_points()
+    kept = fp.drop_outliers(factor=10.0)  # seed spread ~0.75: the point at 50 is far outside
+    assert len(kept) == 4 and kept.points[:, 0].max() < 2
+    both = FixedPoints.concat([fp, kept])
+    assert len(both) == 9 and torch.equal(both.points[5:], kept.points)
+    with pytest.raises(ArgumentError):
+        FixedPoints.concat([])
+
+
+def test_save_load_roundtrip_without_pickle(tmp_path):
+    fp = _toy_points()
+    path = fp.save(tmp_path / "sub" / "fp.safetensors")
+    back = FixedPoints.load(path)
+    for k in ("points", "inputs", "seeds", "q", "iterations", "converged", "slow", "grad_norm", "diverged"):
+        assert torch.equal(getattr(back, k), getattr(fp, k)), k
+    assert back.tol == fp.tol and back.solver == "lm" and back.info == {"note": "toy"}
+    assert [p.name for p in (tmp_path / "sub").iterdir()] == ["fp.safetensors"]  # no temp file left
+    (tmp_path / "junk.safetensors").write_bytes(b"not a file")
+    with pytest.raises(ArgumentError, match="junk"):
+        FixedPoints.load(tmp_path / "junk.safetensors")
+    with pytest.raises(ArgumentError, match="no such file"):
+        FixedPoints.load(tmp_path / "missing.safetensors")
+
+
+# ----------------------------------------------------------------------------- seeds
+def test_sample_seeds_only_valid_steps_with_noise():
+    B, T, S = 3, 5, 2
+    states = torch.arange(B * T * S, dtype=D).reshape(B, T, S)
+    lengths = torch.tensor([2, 5, 1])
+    states[0, 2:] = float("nan")  # padding: must never be drawn
+    states[2, 1:] = float("nan")
+    seeds = sample_seeds(states, lengths, n=8, seed=0)
+    assert seeds.shape == (8, S) and torch.isfinite(seeds).all()
+    valid = torch.cat([states[0, :2], states[1], states[2, :1]])
+    assert all((valid == s).all(1).any() for s in seeds)
+    assert len({tuple(s.tolist()) for s in seeds}) == 8  # without replacement
+    assert torch.equal(seeds, sample_seeds(states, lengths, n=8, seed=0))
+    with pytest.raises(ArgumentError, match="only 8 valid states"):
+        sample_seeds(states, lengths, n=9)
+    assert sample_seeds(states, lengths, n=20, replace=True).shape == (20, S)
+    flat = torch.zeros(4000, 3, dtype=D)
+    noisy = sample_seeds(flat, n=4000, noise=0.5, seed=1)
+    assert abs(noisy.std().item() - 0.5) < 0.02
+    with pytest.raises(ArgumentError, match="lengths"):
+        sample_seeds(states, torch.tensor([2, 6, 1]))
+    with pytest.raises(ArgumentError, match="NaN"):
+        sample_seeds(states)  # without lengths the padding (NaN here) is a visited state

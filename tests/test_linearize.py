@@ -1,0 +1,96 @@
+"""Linearization: Jacobians and eigendecomposition against closed forms."""
+
+import math
+
+import pytest
+import torch
+
+from rnnlens.errors import ArgumentError
+from rnnlens.fixedpoints import find_fixed_points
+from rnnlens.linearize import eigendecompose, linearize
+
+D = torch.float64
+
+
+def _linear(S=6, I=2, seed=0, scale=1.3):
+    g = torch.Generator().manual_seed(seed)
+    W = torch.randn(S, S, generator=g, dtype=D) * scale / math.sqrt(S)
+    U = torch.randn(S, I, generator=g, dtype=D)
+    return W, U, (lambda x, h: h @ W.T + x @ U.T)
+
+
+def test_linear_map_eigendecomposition_exact():
+    W, U, F = _linear()
+    pts = torch.randn(5, 6, dtype=D)
+    lin = linearize(F, pts, torch.zeros(2, dtype=D))
+    assert torch.allclose(lin.J_rec, W.expand(5, -1, -1)) and torch.allclose(lin.J_inp, U.expand(5, -1, -1))
+    want = torch.linalg.eigvals(W)
+    want = want[want.abs().argsort(descending=True)]
+    assert torch.allclose(lin.eigvals[0].abs(), want.abs(), atol=1e-12)
+    assert (lin.eigvals[0][:, None] - want[None]).abs().min(1).values.max() < 1e-12
+    assert (lin.eigvals.abs()[:, :-1] >= lin.eigvals.abs()[:, 1:]).all()  # sorted descending
+    eye = torch.eye(6, dtype=torch.complex128)
+    assert torch.allclose(lin.L @ lin.R, eye.expand(5, -1, -1), atol=1e-10)  # L = R^-1
+    # right eigenvectors: J r = lambda r; left: l J = lambda l
+    Jc = lin.J_rec.to(torch.complex128)
+    assert torch.allclose(Jc @ lin.R, lin.R * lin.eigvals[:, None, :], atol=1e-10)
+    assert torch.allclose(lin.L @ Jc, lin.eigvals[:, :, None] * lin.L, atol=1e-10)
+    mag = lin.eigvals.abs()
+    assert torch.allclose(lin.tau, 1 / mag.log().abs())
+    assert torch.equal(lin.n_unstable, (mag > 1).sum(1))
+    assert lin.n_unstable[0] == int((want.abs() > 1).sum()) > 0  # scale 1.3: some modes unstable
+
+
+def test_tau_of_known_eigenvalues():
+    J = torch.diag(torch.tensor([1.0, 0.5, -0.9, 0.0], dtype=D)).unsqueeze(0)
+    lam, R, L = eigendecompose(J)
+    assert lam[0].real.tolist() == [1.0, -0.9, 0.5, 0.0]
+    lin = linearize(lambda x, h: h @ J[0].T, torch.zeros(1, 4, dtype=D))
+    assert lin.tau[0, 0] == math.inf
+    assert lin.tau[0, 1] == pytest.approx(1 / abs(math.log(0.9)))
+    assert lin.tau[0, 2] == pytest.approx(1 / math.log(2))
+    assert lin.tau[0, 3] == 0.0
+    assert lin.n_unstable[0] == 0
+
+
+def test_chunks_modes_and_eigenvalues_only_agree_with_the_full_run():
+    torch.manual_seed(1)
+    W, U, _ = _linear(S=5, I=3, scale=0.8)
+    F = lambda x, h: torch.tanh(h @ W.T + x @ U.T)  # noqa: E731
+    pts, x = torch.randn(11, 5, dtype=D), torch.randn(11, 3, dtype=D)
+    full = linearize(F, pts, x, chunk_size=256)
+    small = linearize(F, pts, x, chunk_size=3)
+    for k in ("J_rec", "J_inp", "eigvals", "R", "L", "tau", "n_unstable"):
+        assert torch.allclose(getattr(full, k), getattr(small, k)), k
+    top = linearize(F, pts, x, modes=2)
+    assert top.R.shape == (11, 5, 2) and top.L.shape == (11, 2, 5)
+    assert torch.allclose(top.R, full.R[:, :, :2]) and torch.allclose(top.L, full.L[:, :2])
+    vals = linearize(F, pts, x, vectors=False)
+    assert vals.R is None and vals.L is None and torch.allclose(vals.eigvals, full.eigvals)
+
+
+def test_float32_jacobians_return_complex64():
+    W, U, F = _linear()
+    lin = linearize(lambda x, h: h @ W.float().T, torch.randn(3, 6))
+    assert lin.eigvals.dtype == torch.complex64 and lin.R.dtype == torch.complex64
+    assert lin.tau.dtype == torch.float32
+
+
+def test_linearize_fixed_points_uses_their_inputs():
+    W, U, F = _linear(scale=0.5)
+    x = torch.randn(4, 2, dtype=D)
+    fp = find_fixed_points(lambda x, h: h @ W.T + x @ U.T + 1.0, torch.zeros(4, 6, dtype=D), x, tol=1e-20)
+    lin = linearize(lambda x, h: h @ W.T + x @ U.T + 1.0, fp)
+    assert torch.equal(lin.inputs, x) and torch.equal(lin.points, fp.points)
+    with pytest.raises(ArgumentError, match="carries its inputs"):
+        linearize(F, fp, x)
+
+
+def test_bad_input():
+    W, U, F = _linear()
+    with pytest.raises(ArgumentError, match="chunk_size"):
+        linearize(F, torch.zeros(2, 6, dtype=D), torch.zeros(2, dtype=D), chunk_size=0)
+    with pytest.raises(ArgumentError, match="modes"):
+        linearize(F, torch.zeros(2, 6, dtype=D), torch.zeros(2, dtype=D), modes=7)
+    with pytest.raises(ArgumentError, match="NaN"):
+        linearize(F, torch.full((2, 6), float("nan"), dtype=D), torch.zeros(2, dtype=D))
