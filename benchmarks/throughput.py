@@ -6,7 +6,9 @@ Run:  .venv/bin/python benchmarks/throughput.py            (about 2-4 minutes on
 Table 1, training throughput: SentimentRNN (vocabulary 20,000, embedding 64, hidden 128, batch 64),
 one training step = forward + binary cross-entropy + backward + Adam step. Each batch has document
 lengths drawn uniformly from 100..400 tokens, unsorted (no length bucketing, so the padding is as
-bad as it gets; the fused kernels and the UGRNN scan both skip padded steps).
+bad as it gets; the fused kernels and the scan both skip padded steps). vanilla/gru/lstm are timed
+with both fast paths: "fused" (torch's nn.RNN/GRU/LSTM kernel on a packed sequence, the default) and
+"scan" (rnnlens.cells._Scan, hand-written BPTT over the same parameters); the UGRNN has only "scan".
 tokens/s = (sum of valid tokens over the timed batches) / (wall time of the timed batches).
 
 Table 2, UGRNN recurrence (hidden 128, embedding 64, batch 64, T = 200, lengths uniform 150..200):
@@ -17,7 +19,7 @@ ms per batch (median of the timed repeats), for
   compile    - the Python loop calling a torch.compile-d step (elementwise ops fused); the one-off
                compile time is reported separately
   bptt-scan  - rnnlens' implementation: forward without autograd, a hand-written backward pass,
-               length-sorted rows dropped when they finish (rnnlens.cells._UGRNNScan)
+               length-sorted rows dropped when they finish (rnnlens.cells._Scan)
 and, for reference, torch's fused GRU on a packed sequence at the same sizes.
 """
 
@@ -46,10 +48,11 @@ def _random_batch(g, lo, hi):
     return ids, lengths, labels
 
 
-def training_throughput(arch, n_batches, seed=0):
+def training_throughput(arch, fast_path, n_batches, seed=0):
     """tokens/s of forward + loss + backward + Adam step, and seconds per batch."""
     torch.manual_seed(seed)
     model = SentimentRNN(VOCAB, arch=arch, embed_dim=EMBED, hidden_size=HIDDEN)
+    model.cell.fast_path = fast_path
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     g = torch.Generator().manual_seed(seed)
     batches = [_random_batch(g, 100, 400) for _ in range(n_batches + 1)]
@@ -147,7 +150,7 @@ def ugrnn_variants(repeats, T=200):
     except Exception as e:  # noqa: BLE001 - report, do not crash the benchmark
         out["compile"] = (float("nan"), f"failed: {type(e).__name__}: {str(e).splitlines()[0][:80]}")
 
-    gru = make_cell("gru", EMBED, HIDDEN)
+    gru = make_cell("gru", EMBED, HIDDEN, fast_path="fused")
     out["fused GRU (ref)"] = (_median_ms(lambda: gru.final_state(x, lengths).sum().backward(), repeats), None)
 
     # the implementations agree (forward) before their speeds are compared
@@ -161,20 +164,26 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="fewer batches and repeats (smoke test)")
     ap.add_argument("--batches", type=int, default=6, help="timed training batches per architecture")
+    ap.add_argument("--threads", type=int, default=None,
+                    help="torch threads (default: torch's choice; 1 gives steadier numbers on a busy machine)")
     args = ap.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     n_batches, repeats = (2, 3) if args.quick else (args.batches, 7)
 
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} CPUs, "
           f"load average before: {os.getloadavg()[0]:.2f}")
     print(f"\nTable 1: training throughput, vocab {VOCAB}, embed {EMBED}, hidden {HIDDEN}, batch {BATCH}, "
           f"lengths uniform 100..400 unsorted; forward+BCE+backward+Adam; {n_batches} timed batches")
-    print(f"{'arch':<8} {'tokens/s':>10} {'s/batch':>8}")
+    print(f"{'arch':<8} {'fast_path':<9} {'tokens/s':>10} {'s/batch':>8}")
     tps = {}
     for arch in ARCHS:
-        tps[arch], spb = training_throughput(arch, n_batches)
-        print(f"{arch:<8} {tps[arch]:>10.0f} {spb:>8.2f}", flush=True)
-    print(f"UGRNN / fused GRU throughput ratio: {tps['ugrnn'] / tps['gru']:.2f} "
-          f"(target: >= 0.5, i.e. UGRNN within 2x of the fused GRU)")
+        for path in make_cell(arch, 1, 1).FAST_PATHS:
+            tps[arch, path], spb = training_throughput(arch, path, n_batches)
+            print(f"{arch:<8} {path:<9} {tps[arch, path]:>10.0f} {spb:>8.2f}", flush=True)
+    print(f"UGRNN / fused GRU throughput ratio: {tps['ugrnn', 'scan'] / tps['gru', 'fused']:.2f} "
+          f"(target: >= 0.5, i.e. UGRNN within 2x of the fused GRU); "
+          f"UGRNN / scan GRU: {tps['ugrnn', 'scan'] / tps['gru', 'scan']:.2f}")
 
     print(f"\nTable 2: UGRNN final state, forward+backward, hidden {HIDDEN}, embed {EMBED}, batch {BATCH}, "
           f"T 200, lengths 150..200; median of {repeats}")
