@@ -1,0 +1,127 @@
+"""The rnnlens command line: train / evaluate / baseline through click, and the real console script."""
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from rnnlens.checkpoint import load_checkpoint
+from rnnlens.cli import main
+from rnnlens.data import load_corpus
+from rnnlens.train import evaluate
+
+OPTS = ["--option", "n_train=800", "--option", "n_validation=200", "--option", "n_test=250",
+        "--option", "min_length=8", "--option", "max_length=20", "--option", "n_neutral=20",
+        "--option", "n_per_valence=10"]
+CORPUS = dict(n_train=800, n_validation=200, n_test=250, min_length=8, max_length=20, n_neutral=20, n_per_valence=10)
+
+
+def _run(*args):
+    return CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory):
+    out = tmp_path_factory.mktemp("cli") / "gru"
+    r = _run("train", "--dataset", "synthetic", *OPTS, "--arch", "gru", "--hidden", 16, "--embed", 8,
+             "--epochs", 3, "--batch-size", 32, "--lr", 0.02, "--threads", 1, "--max-length", 15,
+             "--out", out, "--no-progress")
+    assert r.exit_code == 0, r.output
+    return out, r.output
+
+
+def test_train_prints_labelled_numbers(checkpoint):
+    out, text = checkpoint
+    ck = load_checkpoint(out)
+    m = ck.record["metrics"]
+    assert f"best validation accuracy (fraction correct, n=200): {m['validation']['accuracy']:.4f}" in text
+    assert f"(epoch {m['best_epoch']} of 3 run)" in text
+    cut = m["n_truncated"]
+    assert cut["train"] > 0
+    assert f"documents cut to --max-length 15 tokens: {cut['train']} train, {cut['validation']} validation" in text
+    assert f"checkpoint: {out}" in text
+    assert ck.record["settings"]["hidden_size"] == 16 and ck.record["settings"]["max_length"] == 15
+    assert ck.record["data_info"]["options"]["n_train"] == 800
+
+
+def test_evaluate_reuses_the_training_corpus_and_max_length(checkpoint):
+    out, _ = checkpoint
+    r = _run("evaluate", out, "--split", "test")
+    assert r.exit_code == 0, r.output
+    ck = load_checkpoint(out)
+    want = evaluate(ck.model, ck.vocab, load_corpus("synthetic", **CORPUS).splits["test"], max_length=15)
+    assert f"test accuracy (fraction correct, n=250): {want['accuracy']:.4f}" in r.output
+    assert f"test loss (mean logistic loss, nats per document): {want['loss']:.4f}" in r.output
+    assert f"documents cut to 15 tokens: {want['n_truncated']} of 250" in r.output
+    assert "note:" not in r.output
+
+
+def test_evaluate_on_other_data_warns(checkpoint):
+    out, _ = checkpoint
+    r = _run("evaluate", out, "--split", "validation", *OPTS, "--data-seed", 1)
+    assert r.exit_code == 0
+    assert "note: this corpus differs from the one the model was trained on" in r.output
+    assert "validation accuracy (fraction correct, n=200): " in r.output
+
+
+def test_baseline_command(tmp_path):
+    r = _run("baseline", *OPTS, "-o", tmp_path / "bow", "--C", 0.1, "--C", 1.0)
+    assert r.exit_code == 0, r.output
+    saved = json.loads((tmp_path / "bow" / "bag_of_words.json").read_text())
+    for split in ("train", "validation", "test"):
+        assert f"{split} accuracy (fraction correct, n={saved['n'][split]}): {saved['accuracy'][split]:.4f}" in r.output
+    assert f"C={saved['C']:g}" in r.output
+    top = re.search(r"most positive words \(largest coefficients\): (.*)", r.output).group(1).split()
+    assert len(top) == 10 and all(w.startswith(("pos", "spos")) for w in top)
+
+
+@pytest.mark.parametrize("args,message", [
+    (["evaluate", "{tmp}/missing"], "missing: no checkpoint folder here"),
+    (["train", "--epochs", "0", "--out", "{tmp}/x"], "training setting epochs=0 is invalid"),
+    (["train", "--option", "n_train", "--out", "{tmp}/x"], "--option 'n_train': write KEY=VALUE"),
+    (["train", "--dataset", "nosuch", "--out", "{tmp}/x"], "unknown corpus 'nosuch'"),
+    (["baseline", "--option", "colour=3", "-o", "{tmp}/b"], "unknown option(s) ['colour']"),
+])
+def test_user_mistakes_exit_2_without_traceback(tmp_path, args, message):
+    r = CliRunner().invoke(main, [a.format(tmp=tmp_path) for a in args])
+    assert r.exit_code == 2, r.output
+    assert r.output.startswith("error: ") and message in r.output
+    assert "Traceback" not in r.output
+    assert r.exception is None or isinstance(r.exception, SystemExit)
+
+
+def test_analysis_commands_are_added_when_the_module_exists(monkeypatch):
+    import importlib
+    import types
+
+    import click
+
+    import rnnlens.cli
+
+    fake = types.ModuleType("rnnlens.cli_analysis")
+    fake.COMMANDS = [click.Command("hello", callback=lambda: click.echo("hello from analysis"))]
+    monkeypatch.setitem(sys.modules, "rnnlens.cli_analysis", fake)
+    try:
+        reloaded = importlib.reload(rnnlens.cli)
+        r = CliRunner().invoke(reloaded.main, ["hello"])
+        assert r.exit_code == 0 and r.output == "hello from analysis\n"
+    finally:
+        monkeypatch.delitem(sys.modules, "rnnlens.cli_analysis")
+        importlib.reload(rnnlens.cli)
+
+
+def test_console_script_in_a_real_process(checkpoint, tmp_path):
+    exe = Path(sys.executable).with_name("rnnlens")
+    assert exe.exists(), f"console script not installed next to {sys.executable}; pip install -e ."
+    out, _ = checkpoint
+    ok = subprocess.run([str(exe), "evaluate", str(out), "--split", "validation"], capture_output=True, text=True,
+                        timeout=120)
+    assert ok.returncode == 0, ok.stderr
+    acc = load_checkpoint(out).record["metrics"]["validation"]["accuracy"]
+    assert f"validation accuracy (fraction correct, n=200): {acc:.4f}" in ok.stdout
+    bad = subprocess.run([str(exe), "evaluate", str(tmp_path / "none")], capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 2 and bad.stderr.startswith("error: ") and "Traceback" not in bad.stderr
