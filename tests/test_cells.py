@@ -155,6 +155,8 @@ def test_user_errors_are_clear():
         lstm.jacobians(torch.zeros(3, I), h)
     with pytest.raises(ArgumentError, match=r"run: argument x .*\[batch, time, input_size=6\]"):
         lstm.run(x)
+    with pytest.raises(ArgumentError, match=r"final_state: x is empty \(shape \(0, 4, 6\)\)"):
+        lstm.final_state(torch.zeros(0, 4, I), torch.tensor([], dtype=torch.long))
     with pytest.raises(ArgumentError, match="between 1 and the number of time steps 4, got values from 0 to 4"):
         lstm.final_state(torch.zeros(2, 4, I), torch.tensor([0, 4]))
     with pytest.raises(ArgumentError, match="lengths must be an integer tensor of shape"):

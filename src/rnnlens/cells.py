@@ -115,8 +115,11 @@ class Cell(nn.Module):
                 f"{type(self).__name__}.{method}: argument x must be a tensor of shape "
                 f"[batch, time, input_size={self.input_size}], got {_shape(x)}."
             )
-        if x.shape[1] < 1:
-            raise ArgumentError(f"{type(self).__name__}.{method}: x has no time steps (shape {tuple(x.shape)}).")
+        if x.shape[0] < 1 or x.shape[1] < 1:
+            raise ArgumentError(
+                f"{type(self).__name__}.{method}: x is empty (shape {tuple(x.shape)}); "
+                "it needs at least one sequence and one time step."
+            )
 
     def _initial(self, x: Tensor, h0, method: str) -> Tensor:
         if h0 is None:
@@ -223,11 +226,11 @@ class Cell(nn.Module):
 class _TorchRNNCell(Cell):
     """A cell whose parameters live in a single-layer, batch_first torch ``nn.RNN``/``GRU``/``LSTM``."""
 
+    FAST_PATHS = ("fused", "scan")
+
     def _weights(self):
         r = self.rnn
         return r.weight_ih_l0, r.weight_hh_l0, r.bias_ih_l0, r.bias_hh_l0
-
-    FAST_PATHS = ("fused", "scan")
 
     def _final_state(self, x: Tensor, lengths: Tensor, h: Tensor) -> Tensor:
         if self.fast_path == "scan":
