@@ -65,6 +65,22 @@ def test_record_holds_settings_data_and_versions(trained, small_corpus):
     assert r["label_names"] == ["negative", "positive"]
     assert r["code_version"] and r["timestamp"] and "command" in r
     assert r["metrics"]["train_tokens_per_s"] > 0
+    assert r["metrics"]["fast_path"] == "scan"  # "auto" on CPU
+
+
+def test_fused_and_scan_paths_train_alike(small_corpus, tmp_path):
+    # three AdamW steps on 96 documents: the two implementations of the same maths agree to rounding
+    few = Corpus("few", small_corpus.label_names, {"train": small_corpus.splits["train"].subset(range(96)),
+                                                   "validation": small_corpus.splits["validation"]}, "memory")
+    runs = [train(few, TrainSettings(**{**FAST, "epochs": 1, "fast_path": fp}), tmp_path / fp, progress=False)
+            for fp in ("fused", "scan")]
+    assert [r.record["metrics"]["fast_path"] for r in runs] == ["fused", "scan"]
+    a, b = (r.model.state_dict() for r in runs)
+    # Adam divides by sqrt(v): for near-zero gradients rounding differences grow, but stay far below one
+    # step (lr = 0.02); a path computing other gradients would differ by about lr
+    assert max(float((a[k] - b[k]).abs().max()) for k in a) < 2e-4
+    with pytest.raises(ArgumentError, match="fast_path='fused' is invalid: the UGRNN has only the scan"):
+        train(small_corpus, TrainSettings(**{**FAST, "arch": "ugrnn", "fast_path": "fused"}), tmp_path / "u")
 
 
 def test_two_runs_same_seed_give_identical_weights(small_corpus, tmp_path):
@@ -240,6 +256,7 @@ def test_finished_checkpoint_is_reused_or_refused(trained, small_corpus):
     ("clip_norm", -1.0, "norm > 0"),
     ("max_length", 0, "or None for no limit"),
     ("vocab_size", 2, "at least 3"),
+    ("fast_path", "turbo", "choose auto, fused or scan"),
 ])
 def test_invalid_settings_name_the_setting(field, value, msg, small_corpus, tmp_path):
     with pytest.raises(ArgumentError, match=rf"{field}={value!r} is invalid: .*{msg}"):

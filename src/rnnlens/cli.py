@@ -90,6 +90,8 @@ def _fmt(x) -> str:
 @click.option("--max-length", type=int, default=None, help="Cut documents to this many tokens (counted, reported).")
 @click.option("--checkpoint-every", type=int, default=200, show_default=True, help="Batches between resume states.")
 @click.option("--threads", "num_threads", type=int, default=None, help="torch CPU threads.")
+@click.option("--fast-path", type=click.Choice(["auto", "fused", "scan"]), default="auto", show_default=True,
+              help="Cell implementation for training (auto: scan on CPU, fused kernel on GPU).")
 @click.option("--device", default="cpu", show_default=True, help="torch device (cpu runs are bitwise reproducible).")
 @click.option("--out", "out_dir", required=True, type=click.Path(), help="Checkpoint folder to write.")
 @click.option("--resume/--no-resume", default=True, show_default=True,

@@ -70,6 +70,8 @@ class TrainSettings:
     checkpoint_every: int = 200        # batches between resume states (0: only at epoch ends)
     num_threads: int | None = None     # torch CPU threads (None: leave torch's setting)
     device: str = "cpu"                # torch device; runs are bitwise reproducible on CPU
+    fast_path: str = "auto"            # cell fast path for training: "fused", "scan", or "auto"
+                                       # ("scan" on CPU, torch's fused kernel on GPU; UGRNN: always scan)
     eval_batch_size: int = 256
 
     def validate(self) -> "TrainSettings":
@@ -101,6 +103,10 @@ class TrainSettings:
             bad("weight_decay", self.weight_decay, "use a value >= 0")
         if self.clip_norm is not None and not (self.clip_norm > 0):
             bad("clip_norm", self.clip_norm, "use a norm > 0, or None for no clipping")
+        if self.fast_path not in ("auto", "fused", "scan"):
+            bad("fast_path", self.fast_path, "choose auto, fused or scan")
+        if self.fast_path == "fused" and self.arch == "ugrnn":
+            bad("fast_path", self.fast_path, "the UGRNN has only the scan; use auto or scan")
         try:
             torch.device(self.device)
         except RuntimeError:
@@ -284,6 +290,13 @@ def _json_safe(obj):
         return json.loads(json.dumps(obj, default=str))
 
 
+def _resolve_fast_path(s: TrainSettings, cell) -> str:
+    if s.fast_path != "auto":
+        return s.fast_path
+    want = "scan" if torch.device(s.device).type == "cpu" else "fused"
+    return want if want in cell.FAST_PATHS else cell.FAST_PATHS[0]
+
+
 def train(corpus, settings: TrainSettings, out_dir, *, resume: bool = True, progress: bool = True,
           on_batch: Callable[[dict], None] | None = None) -> Checkpoint:
     """Train a SentimentRNN on ``corpus`` and write the best validation model to ``out_dir``.
@@ -341,6 +354,7 @@ def train(corpus, settings: TrainSettings, out_dir, *, resume: bool = True, prog
     torch.manual_seed(s.seed)
     model = SentimentRNN(len(vocab), arch=s.arch, embed_dim=s.embed_dim, hidden_size=s.hidden_size,
                          num_classes=corpus.num_classes).to(device)
+    model.cell.fast_path = _resolve_fast_path(s, model.cell)
     opt = torch.optim.AdamW(model.parameters(), lr=s.lr, weight_decay=s.weight_decay)
     sched = torch.optim.lr_scheduler.ExponentialLR(opt, gamma=s.lr_decay)
     fresh_running = {"loss_sum": 0.0, "correct": 0, "n": 0, "tokens": 0, "seconds": 0.0}
@@ -427,6 +441,7 @@ def train(corpus, settings: TrainSettings, out_dir, *, resume: bool = True, prog
             "n_truncated": n_cut,
             "n_train": len(enc_train.labels),
             "vocab_size": len(vocab),
+            "fast_path": model.cell.fast_path,
             "train_tokens_per_s": sum(tps) / len(tps) if tps else None,
             "history": hist,
         },
