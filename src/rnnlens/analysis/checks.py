@@ -11,7 +11,7 @@ import math
 # (name, claim in words, metric path, comparison, threshold, applies to)
 PAPER_CHECKS = [
     ("lambda1_near_one", "|lambda_1| > 0.98 at most (> 50%) fixed points",
-     "modes.frac_abs_lambda1_gt_0.98", ">", 0.5),
+     "modes.frac_abs_lambda1_gt_0_98", ">", 0.5),
     ("fixed_points_1d", "the top PC of the fixed points carries >= 80% of their variance",
      "manifold.top_pc_fraction", ">=", 0.8),
     ("readout_aligned", "the manifold axis m is aligned with the readout: |cos| >= 0.8",

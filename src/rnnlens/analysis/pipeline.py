@@ -320,8 +320,8 @@ def analyze(checkpoint_or_model, corpus, *, vocab=None, bow=None, split: str = "
         metrics["modes"] = {
             "abs_lambda1_median": _m(float(np.median(al1)), "median over fixed points of |lambda_1|, the largest "
                                      "eigenvalue modulus of J_rec = dF/dh at (h*, x*)"),
-            "frac_abs_lambda1_gt_0.98": _m(float((al1 > 0.98).mean()), "fraction of fixed points with |lambda_1| > 0.98"),
-            "frac_abs_lambda1_within_0.02": _m(float((np.abs(al1 - 1) <= 0.02).mean()),
+            "frac_abs_lambda1_gt_0_98": _m(float((al1 > 0.98).mean()), "fraction of fixed points with |lambda_1| > 0.98"),
+            "frac_abs_lambda1_within_0_02": _m(float((np.abs(al1 - 1) <= 0.02).mean()),
                                                "fraction of fixed points with | |lambda_1| - 1 | <= 0.02"),
             "median_abs_dev_lambda1": _m(float(np.median(np.abs(al1 - 1))), "median over fixed points of "
                                          "| |lambda_1| - 1 |"),

@@ -15,7 +15,7 @@ KEY_NUMBERS = [
     ("manifold.top_pc_fraction", "variance of the fixed points on their top PC", "{:.1%}"),
     ("manifold.readout_cos", "|cos| between the line of fixed points and the readout", "{:.3f}"),
     ("modes.abs_lambda1_median", "median |lambda_1| at the fixed points", "{:.4f}"),
-    ("modes.frac_abs_lambda1_gt_0.98", "fixed points with |lambda_1| > 0.98", "{:.0%}"),
+    ("modes.frac_abs_lambda1_gt_0_98", "fixed points with |lambda_1| > 0.98", "{:.0%}"),
     ("modes.tau_median", "median time constants of the 3 slowest modes (tokens)", "tau"),
     ("modes.r1_m_overlap_median", "median |cos(r_1, m)| (null mean in brackets)", "r1m"),
     ("valence.spearman_bow", "Spearman(word valence, bag-of-words coefficient)", "{:.3f}"),

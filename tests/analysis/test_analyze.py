@@ -1,0 +1,160 @@
+"""analyze() and the `rnnlens analyze` command on small checkpoints: outputs, provenance, bad input."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+
+from rnnlens.analysis import analyze, load_analysis
+from rnnlens.checkpoint import load_checkpoint, save_checkpoint
+from rnnlens.cli import main
+from rnnlens.data import Corpus, Split, Vocab, load_corpus
+from rnnlens.errors import ArgumentError, CheckpointError, DataError
+from rnnlens.model import SentimentRNN
+
+SMALL = dict(n_train=200, n_validation=40, n_test=60, min_length=5, max_length=12)
+
+
+@pytest.fixture(scope="module")
+def corpus():
+    return load_corpus("synthetic", seed=0, **SMALL)
+
+
+@pytest.fixture(scope="module")
+def ckpt(tmp_path_factory, corpus):
+    """An untrained GRU checkpoint with the corpus's vocabulary (enough to exercise every code path)."""
+    vocab = Vocab.build(corpus.splits["train"].texts)
+    torch.manual_seed(0)
+    model = SentimentRNN(len(vocab), arch="gru", embed_dim=6, hidden_size=8)
+    path = tmp_path_factory.mktemp("ck") / "gru"
+    save_checkpoint(path, model, vocab, {"dataset": "synthetic", "data_fingerprint": corpus.fingerprint()})
+    return path
+
+
+FAST = dict(n_docs=40, n_seeds=30, n_transitions=200, n_speed=10, speed_steps=5)
+
+
+def test_analyze_writes_consistent_summary_and_arrays(ckpt, corpus, tmp_path):
+    coef = {w: float(v) for w, v in corpus.truth.valence.items()}
+    r = analyze(ckpt, corpus, bow=coef, out_dir=tmp_path / "an", **FAST)
+    summary, arrays = load_analysis(tmp_path / "an")
+    assert summary["status"] == "complete" and summary["missing"] == []
+    m = summary["metrics"]
+    # the numbers agree with the saved arrays and the solver's own result
+    n_conv = int(np.asarray(r.fixed_points.converged).sum())
+    assert m["fixed_points"]["n_converged"]["value"] == n_conv > 0
+    assert arrays["abs_lambda1"].shape == (n_conv,)
+    assert m["modes"]["abs_lambda1_median"]["value"] == pytest.approx(float(np.median(arrays["abs_lambda1"])))
+    assert m["pca"]["trained_cumulative"]["value"] == pytest.approx(arrays["pca_trained"].tolist())
+    assert np.all(np.diff(arrays["pca_trained"]) >= -1e-12) and arrays["pca_trained"][-1] <= 1 + 1e-9
+    assert m["data"]["n_docs"]["value"] == 40
+    assert m["modes"]["null_mean"]["value"] == pytest.approx(m["modes"]["null_mean_closed_form"]["value"], rel=0.05)
+    # every metric carries a definition
+    for section in m.values():
+        for node in section.values():
+            if isinstance(node, dict) and "value" in node:
+                assert isinstance(node["definition"], str) and node["definition"]
+    prov = summary["provenance"]
+    assert prov["corpus_fingerprint"] == corpus.fingerprint() and prov["trained_on_same_corpus"] is True
+    assert prov["code_version"] and prov["checkpoint"].endswith("gru")
+    assert "readout . r_1 >= 0" in summary["sign_convention"]
+    # the true-valence checks are evaluated because the corpus has truth
+    names = {c["name"] for c in summary["checks"]}
+    assert {"truth_valence_spearman", "truth_lambda1_within_0.02", "readout_aligned"} <= names
+    # no temporary files left behind; the arrays file holds no pickled objects
+    assert sorted(p.name for p in (tmp_path / "an").iterdir()) == ["arrays.npz", "fixed_points.safetensors",
+                                                                   "summary.json"]
+    with np.load(tmp_path / "an" / "arrays.npz", allow_pickle=False) as z:
+        assert all(z[k].dtype != object for k in z.files)
+    # the sign convention holds at every point: readout . r_1 >= 0
+    assert m["modes"]["readout_dot_r1_median"]["value"] >= 0
+
+
+def test_n_states_counts_every_token(ckpt, corpus):
+    ck = load_checkpoint(ckpt)
+    r = analyze(ck, corpus, **FAST)
+    chosen = r.summary["metrics"]["data"]["n_docs"]["value"]
+    rng = np.random.default_rng(0)
+    idx = np.sort(rng.choice(len(corpus.splits["test"].texts), 40, replace=False))
+    tokens = sum(len(ck.vocab.encode(corpus.splits["test"].texts[i])) for i in idx)
+    assert chosen == 40 and r.summary["metrics"]["data"]["n_states"]["value"] == tokens
+
+
+def test_no_fixed_point_under_threshold_gives_partial_result(ckpt, corpus, tmp_path):
+    r = analyze(ckpt, corpus, tol=1e-300, solver_options={"max_iter": 1}, out_dir=tmp_path / "p", **FAST)
+    s, arrays = load_analysis(tmp_path / "p")
+    assert s["status"] == "partial" and r.complete is False
+    assert "no fixed point reached q < 1e-300" in s["missing"][0]["why"]
+    assert s["metrics"]["fixed_points"]["n_converged"]["value"] == 0
+    assert "manifold" not in s["metrics"] and "eigvals" not in arrays
+    assert "pca" in s["metrics"] and "speed" in s["metrics"]       # what does not need fixed points is there
+    assert all(c["passed"] is None for c in s["checks"])
+    assert all("not measured" in c["detail"] for c in s["checks"])
+
+
+def test_vocabulary_mismatch_is_a_data_error(ckpt):
+    other = Corpus(name="csv", label_names=["neg", "pos"], source="test",
+                   splits={"test": Split(texts=["zzqx yyqw wwqv"] * 5 + ["vvqu"] * 5,
+                                         labels=np.array([0, 1] * 5, dtype=np.int64))}, info={})
+    with pytest.raises(DataError, match="vocabulary does not match"):
+        analyze(ckpt, other, **FAST)
+
+
+def test_label_count_mismatch_is_a_data_error(ckpt):
+    three = load_corpus("synthetic", seed=0, num_classes=3, **SMALL)
+    with pytest.raises(DataError, match="classifies 2 labels"):
+        analyze(ckpt, three, **FAST)
+
+
+def test_bad_arguments(ckpt, corpus):
+    with pytest.raises(ArgumentError, match="n_docs"):
+        analyze(ckpt, corpus, n_docs=0)
+    with pytest.raises(ArgumentError, match="input_point"):
+        analyze(ckpt, corpus, input_point="median")
+    with pytest.raises(ArgumentError, match="needs vocab="):
+        analyze(load_checkpoint(ckpt).model, corpus)
+    with pytest.raises(DataError, match="no 'dev' split"):
+        analyze(ckpt, corpus, split="dev")
+
+
+def test_checkpoint_problems_are_checkpoint_errors(ckpt, corpus, tmp_path):
+    with pytest.raises(CheckpointError, match="no checkpoint folder"):
+        analyze(tmp_path / "nothing", corpus)
+    # a checkpoint written by another format version
+    import shutil
+    old = tmp_path / "old"
+    shutil.copytree(ckpt, old)
+    cfg = json.loads((old / "config.json").read_text())
+    cfg["format_version"] = 999
+    (old / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises(CheckpointError, match="format version 999"):
+        analyze(old, corpus)
+    # a checkpoint with its weights missing
+    shutil.copytree(ckpt, tmp_path / "noweights")
+    (tmp_path / "noweights" / "model.safetensors").unlink()
+    with pytest.raises(CheckpointError, match="model.safetensors: file missing"):
+        analyze(tmp_path / "noweights", corpus)
+
+
+def test_cli_analyze_then_report(ckpt, tmp_path):
+    runner = CliRunner()
+    args = ["analyze", str(ckpt), "--dataset", "synthetic", "-o", str(tmp_path / "an"), "--n-docs", "30",
+            "--n-seeds", "20"] + sum((["--option", f"{k}={v}"] for k, v in SMALL.items()), [])
+    res = runner.invoke(main, args)
+    assert res.exit_code == 0, res.output
+    assert "n_converged = " in res.output and "--" in res.output and "[checks]" in res.output
+    assert (tmp_path / "an" / "summary.json").is_file()
+    res = runner.invoke(main, ["report", str(tmp_path / "an"), "-o", str(tmp_path / "rep")])
+    assert res.exit_code == 0, res.output
+    assert (tmp_path / "rep" / "report.html").is_file()
+
+
+def test_cli_user_mistakes_exit_2_without_traceback(ckpt, tmp_path):
+    runner = CliRunner()
+    res = runner.invoke(main, ["analyze", str(tmp_path / "missing"), "--dataset", "synthetic", "-o", str(tmp_path)])
+    assert res.exit_code == 2 and "error:" in res.output and "Traceback" not in res.output
+    res = runner.invoke(main, ["report", str(tmp_path / "empty"), "-o", str(tmp_path / "r")])
+    assert res.exit_code == 2 and "no analysis summary here" in res.output
