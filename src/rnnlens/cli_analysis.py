@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 
 import click
@@ -10,19 +9,6 @@ import click
 from rnnlens.errors import ArgumentError
 
 __all__ = ["COMMANDS", "analyze_command", "report_command"]
-
-
-def _options(pairs) -> dict:
-    out = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise ArgumentError(f"--option {pair!r}: write KEY=VALUE (e.g. --option n_train=2000).")
-        try:
-            out[key] = json.loads(value)
-        except json.JSONDecodeError:
-            out[key] = value
-    return out
 
 
 def _show(x) -> str:
@@ -74,6 +60,7 @@ def analyze_command(checkpoint, dataset, data_dir, data_seed, options, out_dir, 
     """Measure the line-attractor picture of CHECKPOINT on a dataset; write DIR/summary.json."""
     from rnnlens.analysis import analyze
     from rnnlens.checkpoint import load_checkpoint
+    from rnnlens.cli import _parse_options  # imported here: rnnlens.cli imports this module
     from rnnlens.data import load_corpus
 
     ck = load_checkpoint(checkpoint)
@@ -81,7 +68,7 @@ def analyze_command(checkpoint, dataset, data_dir, data_seed, options, out_dir, 
         dataset = ck.record.get("dataset")
         if not dataset:
             raise ArgumentError(f"{checkpoint}: the checkpoint does not record its dataset; pass --dataset NAME.")
-    corpus = load_corpus(dataset, data_dir=data_dir, seed=data_seed, **_options(options))
+    corpus = load_corpus(dataset, data_dir=data_dir, seed=data_seed, **_parse_options(options))
     result = analyze(ck, corpus, bow=bow, split=split, n_docs=n_docs, n_seeds=n_seeds, input_point=input_point,
                      tol=tol, max_length=max_length, n_linear_docs=n_linear_docs, seed=seed, out_dir=out_dir)
     if not quiet:
