@@ -155,7 +155,7 @@ def collect_states(model, docs: _Docs, *, batch_size: int = 64) -> list[np.ndarr
 # ------------------------------------------------------------------------------------------ analyze
 def analyze(checkpoint_or_model, corpus, *, vocab=None, bow=None, split: str = "test", n_docs: int = 1000,
             n_seeds: int = 500, input_point: str = "zero", tol: float = 1e-8, max_length: int | None = None,
-            n_transitions: int = 20000, n_linear_docs: int | None = None, n_speed: int = 200,
+            n_transitions: int = 20000, max_pca_states: int = 200000, n_linear_docs: int | None = None, n_speed: int = 200,
             speed_steps: int = 100, n_group: int = 100, seed: int = 0, untrained_seed: int = 0,
             solver_options: dict | None = None, out_dir=None, progress: bool = False) -> AnalysisResult:
     """Measure the line-attractor picture of one trained model on ``corpus[split]`` documents.
@@ -173,6 +173,7 @@ def analyze(checkpoint_or_model, corpus, *, vocab=None, bow=None, split: str = "
         tol: keep fixed points with q = (1/N)||F(h*, x*) - h*||^2 < tol.
         max_length: cut documents to this many tokens (counted in the summary); None keeps all.
         n_transitions: transitions sampled for the one-step linearization error.
+        max_pca_states: at most this many visited states (a seeded random subset) enter the PCA.
         n_linear_docs: documents classified with the linearized dynamics (default: all n_docs).
         n_speed, speed_steps: starting states and steps for the approach-to-attractor speed.
         n_group: size of the most positive / negative / neutral word groups.
@@ -188,7 +189,7 @@ def analyze(checkpoint_or_model, corpus, *, vocab=None, bow=None, split: str = "
     model.eval()
     if input_point not in ("zero", "mean"):
         raise ArgumentError(f"input_point={input_point!r}: choose 'zero' (the paper) or 'mean'")
-    for name, v, lo in (("n_docs", n_docs, 2), ("n_seeds", n_seeds, 1), ("n_transitions", n_transitions, 1),
+    for name, v, lo in (("n_docs", n_docs, 2), ("n_seeds", n_seeds, 1), ("n_transitions", n_transitions, 1), ("max_pca_states", max_pca_states, 2),
                         ("n_speed", n_speed, 1), ("speed_steps", speed_steps, 1), ("n_group", n_group, 1)):
         if isinstance(v, bool) or not isinstance(v, int) or v < lo:
             raise ArgumentError(f"analyze: {name} must be an integer >= {lo}; got {v!r}")
@@ -210,7 +211,7 @@ def analyze(checkpoint_or_model, corpus, *, vocab=None, bow=None, split: str = "
                         "Analyze the checkpoint on the dataset it was trained on (see its config.json record).")
     missing: list[dict] = []
     settings = dict(split=split, n_docs_requested=n_docs, n_seeds=n_seeds, input_point=input_point, tol=tol,
-                    max_length=max_length, n_transitions=n_transitions, n_linear_docs=n_linear_docs,
+                    max_length=max_length, n_transitions=n_transitions, max_pca_states=max_pca_states, n_linear_docs=n_linear_docs,
                     n_speed=n_speed, speed_steps=speed_steps, n_group=n_group, seed=seed,
                     untrained_seed=untrained_seed, solver_options=solver_options or {})
     metrics: dict = {}
@@ -226,13 +227,18 @@ def analyze(checkpoint_or_model, corpus, *, vocab=None, bow=None, split: str = "
     torch.manual_seed(untrained_seed)
     untrained = SentimentRNN(**model.config()).eval()
     X0 = np.concatenate(collect_states(untrained, docs))
-    cum, cum0 = pca_variance(X, 10), pca_variance(X0, 10)
-    mean2, comps2 = pca_basis(X, 2)
+    pca_rows = np.arange(X.shape[0])
+    if X.shape[0] > max_pca_states:
+        pca_rows = np.sort(rng.choice(X.shape[0], max_pca_states, replace=False))
+    cum, cum0 = pca_variance(X[pca_rows], 10), pca_variance(X0[pca_rows], 10)
+    mean2, comps2 = pca_basis(X[pca_rows], 2)
     metrics["data"] = {
         "n_docs": _m(len(docs.ids), f"documents of the {split!r} split analysed (seeded random subset)"),
         "n_empty_skipped": _m(docs.n_empty, "documents with no tokens after encoding, skipped"),
         "n_truncated": _m(docs.n_truncated, "documents cut to max_length tokens"),
         "n_states": _m(int(X.shape[0]), "visited states (one per token of the analysed documents)"),
+        "n_states_pca": _m(int(pca_rows.size), "states used for PCA (all, or a seeded random subset of "
+                                               "max_pca_states when there are more)"),
         "unk_fraction": _m(docs.unk_fraction, "fraction of tokens not in the model's vocabulary"),
         "state_size": _m(S, "S, numbers per state (2N for the LSTM: [h, c])"),
     }
