@@ -50,6 +50,25 @@ def _shape(t) -> str:
     return f"a tensor of shape {tuple(t.shape)}" if isinstance(t, Tensor) else f"a {type(t).__name__}"
 
 
+def _scaled_rows(terms, diagonal=None, out=None) -> Tensor:
+    """``sum_k diag(a_k) M_k (+ diag(d))`` for a batch, accumulated in one buffer.
+
+    terms: pairs ``(a_k [B, R], M_k [R, C])``; diagonal: ``d [B, R]`` or None; out: a ``[B, R, C]``
+    view to write into (e.g. a block of a larger Jacobian), or None for a new tensor. Each term is
+    one fused multiply-add over the output (no [B, R, C] temporaries).
+    """
+    if out is None:
+        (a, M), *terms = terms
+        out = a.unsqueeze(-1) * M
+    else:
+        out.zero_()
+    for a, M in terms:
+        out.addcmul_(a.unsqueeze(-1), M)
+    if diagonal is not None:
+        out.diagonal(dim1=-2, dim2=-1).add_(diagonal)
+    return out
+
+
 class Cell(nn.Module):
     """A recurrent cell ``h_{t+1} = F(h_t, x_t)`` with an exact step path and a fast sequence path.
 
@@ -265,7 +284,7 @@ class VanillaCell(_TorchRNNCell):
     def _jacobians(self, x, h):
         W, U, _, _ = self._weights()
         d = 1 - self._step(x, h).square()  # tanh'
-        return d.unsqueeze(-1) * U, d.unsqueeze(-1) * W
+        return _scaled_rows([(d, U)]), _scaled_rows([(d, W)])
 
 
 class GRUCell(_TorchRNNCell):
@@ -298,18 +317,12 @@ class GRUCell(_TorchRNNCell):
         W, U, _, _ = self._weights()
         N = self.hidden_size
         r, z, n, ghn = self._gates(x, h)
-        dr = (r * (1 - r)).unsqueeze(-1)  # sigma' as a column, [B, N, 1]
-        dz = (z * (1 - z)).unsqueeze(-1)
-        dn = (1 - n.square()).unsqueeze(-1)
-        keep, mix = (1 - z).unsqueeze(-1), (h - n).unsqueeze(-1)
-
-        def through(Mr, Mz, n_direct):
-            # dn/dv = tanh' * (n_direct + ghn * dr/dv); n_direct is r * U_n for v = h and W_n for v = x
-            dn_dv = dn * (n_direct + ghn.unsqueeze(-1) * (dr * Mr))
-            return keep * dn_dv + mix * (dz * Mz)
-
-        J_h = through(U[:N], U[N : 2 * N], r.unsqueeze(-1) * U[2 * N :]) + torch.diag_embed(z)
-        J_x = through(W[:N], W[N : 2 * N], W[2 * N :])
+        # h' = n + z (h - n), n = tanh(a_n), a_n = W_n x + b_in + r (U_n h + b_hn): per-row factors
+        dan = (1 - z) * (1 - n.square())  # dh'/da_n
+        sr = dan * ghn * r * (1 - r)  # dh'/d(pre-activation of r)
+        sz = (h - n) * z * (1 - z)  # dh'/d(pre-activation of z)
+        J_h = _scaled_rows([(sr, U[:N]), (sz, U[N : 2 * N]), (dan * r, U[2 * N :])], diagonal=z)
+        J_x = _scaled_rows([(sr, W[:N]), (sz, W[N : 2 * N]), (dan, W[2 * N :])])
         return J_h, J_x
 
 
@@ -354,22 +367,22 @@ class LSTMCell(_TorchRNNCell):
         N = self.hidden_size
         i, f, g, o, _, tc = self._gates(x, h)
         c = h[:, N:]
-        col = lambda v: v.unsqueeze(-1)  # noqa: E731 - a per-row scale of a weight block
-        # dc'/d(pre-activation) of gates i, f, g; dh'/d(pre-activation of o); dh'/dc'
-        si, sf, sg = col(i * (1 - i) * g), col(f * (1 - f) * c), col((1 - g.square()) * i)
-        so, dh_dc_new = col(o * (1 - o) * tc), col(o * (1 - tc.square()))
+        # c' = f c + i g, h' = o tanh(c'): per-row factors dc'/d(pre-activation) of i, f, g,
+        # dh'/d(pre-activation of o) and dh'/dc'
+        si, sf, sg = i * (1 - i) * g, f * (1 - f) * c, (1 - g.square()) * i
+        so, hc = o * (1 - o) * tc, o * (1 - tc.square())
 
-        def through(M):  # M: the weight block [4N, K] (rows i, f, g, o) of the variable differentiated
+        def through(M, out):  # M: weights [4N, K] (rows i, f, g, o) of the variable; fills out[:, :, :K]
             Mi, Mf, Mg, Mo = M.chunk(4, 0)
-            dc = si * Mi + sf * Mf + sg * Mg
-            return so * Mo + dh_dc_new * dc, dc
+            K = M.shape[1]
+            _scaled_rows([(hc * si, Mi), (hc * sf, Mf), (hc * sg, Mg), (so, Mo)], out=out[:, :N, :K])
+            _scaled_rows([(si, Mi), (sf, Mf), (sg, Mg)], out=out[:, N:, :K])
+            return out
 
-        dh_dh, dc_dh = through(U)
-        dh_dx, dc_dx = through(W)
-        dc_dc = torch.diag_embed(f)
-        dh_dcold = torch.diag_embed(o * (1 - tc.square()) * f)
-        J_h = torch.cat([torch.cat([dh_dh, dh_dcold], 2), torch.cat([dc_dh, dc_dc], 2)], 1)
-        return J_h, torch.cat([dh_dx, dc_dx], 1)
+        J_h = through(U, h.new_empty(h.shape[0], 2 * N, 2 * N))
+        J_h[:, :N, N:] = torch.diag_embed(hc * f)  # dh'/dc
+        J_h[:, N:, N:] = torch.diag_embed(f)  # dc'/dc
+        return J_h, through(W, h.new_empty(h.shape[0], 2 * N, self.input_size))
 
 
 class _Kernel:
@@ -538,12 +551,10 @@ class UGRNNCell(Cell):
     def _jacobians(self, x, h):
         N = self.hidden_size
         u, c = self._gates(x, h)
-        su = ((h - c) * u * (1 - u)).unsqueeze(-1)  # d h'/d(pre-activation of u)
-        sc = ((1 - u) * (1 - c.square())).unsqueeze(-1)  # d h'/d(pre-activation of c)
+        su = (h - c) * u * (1 - u)  # dh'/d(pre-activation of u)
+        sc = (1 - u) * (1 - c.square())  # dh'/d(pre-activation of c)
         U, W = self.weight_hh, self.weight_ih
-        J_h = su * U[:N] + sc * U[N:] + torch.diag_embed(u)
-        J_x = su * W[:N] + sc * W[N:]
-        return J_h, J_x
+        return _scaled_rows([(su, U[:N]), (sc, U[N:])], diagonal=u), _scaled_rows([(su, W[:N]), (sc, W[N:])])
 
     def _scan_parameters(self):
         return self.weight_ih, self.bias, self.weight_hh, None, _UGRNN
