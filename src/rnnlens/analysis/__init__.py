@@ -5,7 +5,7 @@ that can be used and tested on their own.
 """
 
 from rnnlens.analysis.dynamics import approach_speed, linear_rollout, nearest_point, one_step_errors
-from rnnlens.analysis.geometry import (abs_cos, against_null, expected_random_abs_cos, manifold_axis, pca_variance,
+from rnnlens.analysis.geometry import (abs_cos, against_null, expected_random_abs_cos, manifold_axis, pca_fit, pca_variance,
                                        random_abs_cos, readout_direction)
 from rnnlens.analysis.modes import SIGN_CONVENTION, input_projections, mode_stats, orient_top_mode
 from rnnlens.analysis.valence import spearman, valence_summary, word_groups
@@ -16,6 +16,6 @@ __all__ = [
     "analyze", "AnalysisResult", "collect_states", "load_analysis", "save_analysis",
     "abs_cos", "against_null", "approach_speed", "expected_random_abs_cos", "input_projections",
     "linear_rollout", "manifold_axis", "mode_stats", "nearest_point", "one_step_errors", "orient_top_mode",
-    "pca_variance", "random_abs_cos", "readout_direction", "SIGN_CONVENTION", "spearman",
+    "pca_fit", "pca_variance", "random_abs_cos", "readout_direction", "SIGN_CONVENTION", "spearman",
     "valence_summary", "word_groups",
 ]

@@ -14,30 +14,36 @@ from sklearn.decomposition import PCA
 from rnnlens.errors import ArgumentError
 
 
-def pca_variance(X, n_components: int = 10) -> np.ndarray:
-    """Cumulative fraction of variance explained by the top 1..k principal components of ``X``.
+def _solver(X) -> str:
+    # n >> dim: eigendecomposition of the dim x dim covariance (fast, exact up to rounding)
+    return "covariance_eigh" if X.shape[0] >= 4 * X.shape[1] else "full"
 
-    ``X`` is [n_samples, dim]; k = min(n_components, dim, n_samples). Entry i is the fraction of
-    the total variance (sum of all PC variances) captured by PCs 1..i+1. Uses scikit-learn's PCA
-    (centred, full SVD).
+
+def pca_fit(X, n_components: int = 10) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One scikit-learn PCA of ``X`` [n_samples >= 2, dim]: (cumulative [k], mean [dim], components [k, dim]).
+
+    ``cumulative[i]`` is the fraction of the total variance (all PCs) captured by PCs 1..i+1;
+    k = min(n_components, dim, n_samples); rows of ``components`` are unit principal directions.
     """
     X = np.asarray(X, dtype=np.float64)
     if X.ndim != 2 or X.shape[0] < 2:
-        raise ArgumentError(f"pca_variance needs a [n_samples >= 2, dim] array; got shape {X.shape}")
+        raise ArgumentError(f"PCA needs a [n_samples >= 2, dim] array; got shape {X.shape}")
     k = min(n_components, X.shape[1], X.shape[0])
     total = X.var(axis=0, ddof=1).sum()
-    if total <= 0:
-        return np.zeros(k)
-    pca = PCA(n_components=k, svd_solver="full").fit(X)
-    return np.cumsum(pca.explained_variance_) / total
+    pca = PCA(n_components=k, svd_solver=_solver(X)).fit(X)
+    cum = np.cumsum(pca.explained_variance_) / total if total > 0 else np.zeros(k)
+    return cum, pca.mean_, pca.components_
+
+
+def pca_variance(X, n_components: int = 10) -> np.ndarray:
+    """Cumulative fraction of variance explained by the top 1..k principal components of ``X``
+    (see :func:`pca_fit`)."""
+    return pca_fit(X, n_components)[0]
 
 
 def pca_basis(X, n_components: int = 2) -> tuple[np.ndarray, np.ndarray]:
     """(mean [dim], components [k, dim]) of scikit-learn's PCA on ``X``; rows are unit PCs."""
-    X = np.asarray(X, dtype=np.float64)
-    k = min(n_components, X.shape[1], X.shape[0])
-    pca = PCA(n_components=k, svd_solver="full").fit(X)
-    return pca.mean_, pca.components_
+    return pca_fit(X, n_components)[1:]
 
 
 def readout_direction(W) -> np.ndarray:
@@ -79,8 +85,7 @@ def manifold_axis(points, readout=None) -> dict:
         cumulative = np.ones(1)
         frac = float("nan")
     else:
-        cumulative = pca_variance(P, 10) if P.shape[0] > 1 else np.ones(1)
-        _, comps = pca_basis(P, 1)
+        cumulative, _, comps = pca_fit(P, 10)
         m = comps[0] / np.linalg.norm(comps[0])
         frac = float(cumulative[0])
     if readout is not None:

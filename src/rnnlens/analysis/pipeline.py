@@ -17,7 +17,7 @@ import torch
 from rnnlens._version import code_version
 from rnnlens.analysis import checks as _checks
 from rnnlens.analysis.dynamics import approach_speed, linear_rollout, one_step_errors
-from rnnlens.analysis.geometry import (against_null, expected_random_abs_cos, manifold_axis, pca_basis,
+from rnnlens.analysis.geometry import (against_null, expected_random_abs_cos, manifold_axis, pca_fit,
                                        pca_variance, random_abs_cos, readout_direction)
 from rnnlens.analysis.io import ARRAYS_FILE, SCHEMA, SUMMARY_FILE, write_arrays, write_json
 from rnnlens.analysis.modes import SIGN_CONVENTION, input_projections, mode_stats, orient_top_mode
@@ -157,7 +157,7 @@ def analyze(checkpoint_or_model, corpus, *, vocab=None, bow=None, split: str = "
             n_seeds: int = 500, input_point: str = "zero", tol: float = 1e-8, max_length: int | None = None,
             n_transitions: int = 20000, max_pca_states: int = 200000, n_linear_docs: int | None = None, n_speed: int = 200,
             speed_steps: int = 100, n_group: int = 100, seed: int = 0, untrained_seed: int = 0,
-            solver_options: dict | None = None, out_dir=None, progress: bool = False) -> AnalysisResult:
+            solver_options: dict | None = None, out_dir=None) -> AnalysisResult:
     """Measure the line-attractor picture of one trained model on ``corpus[split]`` documents.
 
     Args:
@@ -230,8 +230,9 @@ def analyze(checkpoint_or_model, corpus, *, vocab=None, bow=None, split: str = "
     pca_rows = np.arange(X.shape[0])
     if X.shape[0] > max_pca_states:
         pca_rows = np.sort(rng.choice(X.shape[0], max_pca_states, replace=False))
-    cum, cum0 = pca_variance(X[pca_rows], 10), pca_variance(X0[pca_rows], 10)
-    mean2, comps2 = pca_basis(X[pca_rows], 2)
+    cum, mean2, comps10 = pca_fit(X[pca_rows], 10)
+    comps2 = comps10[:2]
+    cum0 = pca_variance(X0[pca_rows], 10)
     metrics["data"] = {
         "n_docs": _m(len(docs.ids), f"documents of the {split!r} split analysed (seeded random subset)"),
         "n_empty_skipped": _m(docs.n_empty, "documents with no tokens after encoding, skipped"),
