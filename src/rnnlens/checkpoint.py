@@ -157,6 +157,7 @@ def write_json_atomic(path: str | os.PathLike, obj: Any) -> Path:
 def save_tensors(path: str | os.PathLike, tensors: dict[str, torch.Tensor]) -> None:
     """Save a flat dict of tensors with safetensors (copies to contiguous CPU tensors first)."""
     save_file({k: v.detach().to("cpu").contiguous() for k, v in tensors.items()}, str(path))
+    os.chmod(path, 0o644)  # safetensors creates the file private (0600); checkpoints are meant to be shared
 
 
 def load_tensors(path: str | os.PathLike) -> dict[str, torch.Tensor]:
