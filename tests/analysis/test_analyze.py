@@ -51,6 +51,11 @@ def test_analyze_writes_consistent_summary_and_arrays(ckpt, corpus, tmp_path):
     assert m["pca"]["trained_cumulative"]["value"] == pytest.approx(arrays["pca_trained"].tolist())
     assert np.all(np.diff(arrays["pca_trained"]) >= -1e-12) and arrays["pca_trained"][-1] <= 1 + 1e-9
     assert m["data"]["n_docs"]["value"] == 40
+    ev = np.abs(arrays["eigvals"])
+    assert m["modes"]["n_slow_modes_median"]["value"] == float(np.median((ev > 0.98).sum(1)))
+    assert np.all(ev[:, :-1] >= ev[:, 1:] - 1e-6)                   # sorted by |lambda|, descending
+    assert m["fixed_points"]["dist_to_visited_median"]["value"] == pytest.approx(
+        float(np.median(arrays["fp_dist_to_visited"])))
     assert m["modes"]["null_mean"]["value"] == pytest.approx(m["modes"]["null_mean_closed_form"]["value"], rel=0.05)
     # every metric carries a definition
     for section in m.values():

@@ -16,7 +16,7 @@ import torch
 
 from rnnlens._version import code_version
 from rnnlens.analysis import checks as _checks
-from rnnlens.analysis.dynamics import approach_speed, linear_rollout, one_step_errors
+from rnnlens.analysis.dynamics import approach_speed, linear_rollout, nearest_point, one_step_errors
 from rnnlens.analysis.geometry import (against_null, expected_random_abs_cos, manifold_axis, pca_fit,
                                        pca_variance, random_abs_cos, readout_direction)
 from rnnlens.analysis.io import ARRAYS_FILE, SCHEMA, SUMMARY_FILE, write_arrays, write_json
@@ -304,6 +304,16 @@ def analyze(checkpoint_or_model, corpus, *, vocab=None, bow=None, split: str = "
         man = manifold_axis(P_np, readout=w)
         m = man["m"]
         arrays.update(fp_pc=((P_np - mean2) @ comps2.T), fp_theta=man["theta"], m_pc=comps2 @ m)
+        Xt = torch.from_numpy(X[pca_rows]).double()
+        near = Xt[nearest_point(points, Xt)]
+        d_vis = torch.linalg.vector_norm(points - near, dim=1).numpy()
+        radius = float(np.sqrt(((X[pca_rows] - X[pca_rows].mean(0)) ** 2).sum(1).mean()))
+        metrics["fixed_points"]["dist_to_visited_median"] = _m(
+            float(np.median(d_vis)), "median over fixed points (q < tol) of the distance to the nearest visited state "
+            "(of the PCA states)")
+        metrics["fixed_points"]["visited_rms_radius"] = _m(
+            radius, "RMS distance of the visited states from their mean (the size of the visited region)")
+        arrays["fp_dist_to_visited"] = d_vis
         metrics["manifold"] = {
             "top_pc_fraction": _m(man["top_pc_fraction"], "variance of the fixed points (q < tol) along their top "
                                   "PC / their total variance (nan with fewer than 2 distinct points)"),
@@ -332,6 +342,12 @@ def analyze(checkpoint_or_model, corpus, *, vocab=None, bow=None, split: str = "
                                                "fraction of fixed points with | |lambda_1| - 1 | <= 0.02"),
             "median_abs_dev_lambda1": _m(float(np.median(np.abs(al1 - 1))), "median over fixed points of "
                                          "| |lambda_1| - 1 |"),
+            "n_slow_modes_median": _m(float(np.median((np.abs(eig) > 0.98).sum(1))), "median over fixed points of the "
+                                      "number of eigenvalues with |lambda| > 0.98 (1 on a line attractor; many where "
+                                      "the gates saturate, e.g. a GRU update gate z = 1 makes h' = h)"),
+            "input_gain_median": _m(float(np.median(np.linalg.norm(_np(lin.J_inp).reshape(len(eig), -1), axis=1))),
+                                    "median over fixed points of the Frobenius norm of J_inp (about 0 at saturated "
+                                    "points, where no word moves the state)"),
             "tau_median": _m(np.median(st["tau_top"], axis=0), "median over fixed points of tau_a = 1/|ln|lambda_a||"
                              " (tokens) for the 3 slowest modes a = 1..3"),
             "n_unstable_median": _m(float(np.median(_np(lin.n_unstable))), "median number of |lambda| > 1"),
