@@ -36,6 +36,9 @@ def test_trained_gru_on_synthetic_language_is_a_line_attractor(tmp_path):
     assert m["valence"]["spearman_truth"]["value"] >= 0.95
     assert m["modes"]["median_abs_dev_lambda1"]["value"] <= 0.02   # median over fixed points
     assert m["manifold"]["top_pc_fraction"]["value"] >= 0.90
+    # |lambda_1| ~ 1 must not come from saturated gates (z = 1 gives h' = h: every eigenvalue 1, no input
+    # effect): the fixed points must still feel the words
+    assert m["modes"]["input_gain_median"]["value"] > 0.5
     # and the summary's own checks say the same
     truth_checks = {c["name"]: c["passed"] for c in r.summary["checks"] if c["name"].startswith("truth")}
     assert truth_checks == {"truth_valence_spearman": True, "truth_lambda1_within_0.02": True,
