@@ -66,10 +66,6 @@ def _load(dataset, data_dir, data_seed, options):
     return load_corpus(dataset, data_dir=data_dir, seed=0 if data_seed is None else data_seed, **opts)
 
 
-def _fmt(x) -> str:
-    return "n/a" if x is None else f"{x:.4f}"
-
-
 @main.command()
 @click.option("--dataset", default="synthetic", show_default=True, help="Corpus name (see rnnlens.data.load_corpus).")
 @_data_options
@@ -119,7 +115,7 @@ def train(dataset, data_dir, data_seed, options, out_dir, resume, progress, clip
         click.echo(f"documents cut to --max-length {s.max_length} tokens: {cut['train']} train, "
                    f"{cut['validation']} validation")
     click.echo(f"training throughput (tokens per second of optimisation, mean over epochs): "
-               f"{_fmt(m['train_tokens_per_s'])}")
+               f"{m['train_tokens_per_s'] or 0:.0f}")
     click.echo(f"checkpoint: {ck.path}")
 
 
