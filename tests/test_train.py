@@ -118,11 +118,15 @@ def test_loss_and_correct_closed_form():
 def test_max_length_cuts_are_counted(small_corpus, tmp_path):
     ck = train(small_corpus, TrainSettings(**{**FAST, "epochs": 1, "max_length": 15}), tmp_path / "m",
                progress=False)
-    want = {k: sum(len(tokenize(t)) > 15 for t in small_corpus.splits[k].texts) for k in ("train", "validation")}
+    want = {k: sum(len(tokenize(t)) > 15 for t in small_corpus.splits[k].texts)
+            for k in ("train", "validation", "test")}
     assert want["train"] > 0
     assert ck.record["metrics"]["n_truncated"] == want
     r = evaluate(ck.model, ck.vocab, small_corpus.splits["test"], max_length=15)
-    assert r["n_truncated"] == sum(len(tokenize(t)) > 15 for t in small_corpus.splits["test"].texts)
+    assert r["n_truncated"] == want["test"]
+    # the record's test accuracy (provenance only) is the selected model's, with the same cut
+    assert ck.record["metrics"]["test"]["accuracy"] == r["accuracy"]
+    assert ck.record["metrics"]["test"]["n"] == len(small_corpus.splits["test"].texts)
 
 
 def test_early_stopping(small_corpus, tmp_path):

@@ -36,12 +36,13 @@ def main():
     """rnnlens: train sentiment RNNs and reverse-engineer them as dynamical systems."""
 
 
-def _parse_options(pairs) -> dict:
+def _parse_options(pairs, flag: str = "--option") -> dict:
+    """``KEY=VALUE`` pairs to a dict (values read as JSON when they parse); ``flag`` names the option in errors."""
     options = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key:
-            raise ArgumentError(f"--option {pair!r}: write KEY=VALUE (e.g. --option n_train=2000).")
+            raise ArgumentError(f"{flag} {pair!r}: write KEY=VALUE (e.g. {flag} n_train=2000).")
         try:
             options[key] = json.loads(value)
         except json.JSONDecodeError:

@@ -1,4 +1,5 @@
-"""Click commands ``analyze`` and ``report`` (added to the ``rnnlens`` group by :mod:`rnnlens.cli`)."""
+"""Click commands ``analyze``, ``report``, ``demo`` and ``reproduce`` (added to the ``rnnlens`` group by
+:mod:`rnnlens.cli`)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import click
 
 from rnnlens.errors import ArgumentError
 
-__all__ = ["COMMANDS", "analyze_command", "report_command"]
+__all__ = ["COMMANDS", "analyze_command", "report_command", "demo_command", "reproduce_command"]
 
 
 def _show(x) -> str:
@@ -91,4 +92,49 @@ def report_command(dirs, out):
     click.echo(f"report written to {path}")
 
 
-COMMANDS = [analyze_command, report_command]
+@click.command("demo")
+@click.option("-o", "--out", "out_dir", default="rnnlens-demo", show_default=True, type=click.Path(),
+              help="Folder for the analyses and report/report.html.")
+@click.option("--data-dir", type=click.Path(file_okay=False), default=None,
+              help="Folder with the IMDB corpus (else $RNNLENS_DATA_DIR, then the cache).")
+@click.option("--arch", "archs", multiple=True, type=click.Choice(["vanilla", "ugrnn", "gru", "lstm"]),
+              help="Analyze only these shipped networks (repeatable; default all four).")
+def demo_command(out_dir, data_dir, archs):
+    """The main job, offline: analyze the four small IMDB networks shipped with rnnlens on IMDB test
+    reviews and write a full report (figures, numbers with definitions, checks against the paper)."""
+    from rnnlens.workflows import ARCHS, run_demo
+
+    result = run_demo(out_dir, data_dir=data_dir, archs=tuple(archs) or ARCHS)
+    click.echo(f"demo finished in {result.seconds:.1f} s (wall clock)")
+    click.echo(f"report written to {result.report}")
+
+
+@click.command("reproduce")
+@click.option("--dataset", default="imdb", show_default=True, help="Corpus name (see rnnlens.data.load_corpus).")
+@click.option("-o", "--out", "out_dir", required=True, type=click.Path(),
+              help="Folder for baseline/, models/, analysis/, report/ and accuracy.json; rerun to resume.")
+@click.option("--data-dir", type=click.Path(file_okay=False), default=None,
+              help="Folder with the corpora (else $RNNLENS_DATA_DIR, then the cache).")
+@click.option("--arch", "archs", multiple=True, type=click.Choice(["vanilla", "ugrnn", "gru", "lstm"]),
+              help="Architectures to train (repeatable; default all four).")
+@click.option("--setting", "settings", multiple=True, metavar="KEY=VALUE",
+              help="Training setting (rnnlens.train.TrainSettings field, e.g. hidden_size=256, epochs=3), "
+                   "repeatable.")
+@click.option("--n-docs", type=int, default=1000, show_default=True, help="Documents analysed per network.")
+@click.option("--n-seeds", type=int, default=500, show_default=True, help="Seeds for the fixed-point search.")
+@click.option("--no-baseline", is_flag=True, help="Skip the bag-of-words baseline.")
+def reproduce_command(dataset, out_dir, data_dir, archs, settings, n_docs, n_seeds, no_baseline):
+    """Train the four architectures and the bag-of-words baseline, analyze each network and write the
+    report with a table of test accuracy beside the paper's. Each step resumes where it stopped."""
+    from rnnlens.cli import _parse_options
+    from rnnlens.workflows import ARCHS, run_reproduce
+
+    result = run_reproduce(dataset, out_dir, settings=_parse_options(settings, '--setting'), archs=tuple(archs) or ARCHS,
+                           data_dir=data_dir, baseline=not no_baseline,
+                           analysis_options={"n_docs": n_docs, "n_seeds": n_seeds})
+    click.echo("test accuracy (%, fraction of test documents correct x 100; paper's in parentheses):")
+    click.echo(result.table_markdown)
+    click.echo(f"report written to {result.report}")
+
+
+COMMANDS = [analyze_command, report_command, demo_command, reproduce_command]

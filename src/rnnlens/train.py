@@ -424,6 +424,12 @@ def train(corpus, settings: TrainSettings, out_dir, *, resume: bool = True, prog
         save_state()
 
     model.load_state_dict(best_state)
+    test = None
+    if "test" in corpus.splits:  # recorded for provenance only; model selection used validation alone
+        enc_test = encode(vocab, corpus.splits["test"], max_length=s.max_length)
+        n_cut["test"] = int(enc_test.n_truncated)
+        test = _evaluate_encoded(model, enc_test, batch_size=s.eval_batch_size, device=device)
+        say(f"test accuracy (fraction correct, n={test['n']}): {test['accuracy']:.4f}")
     hist = loop["history"]
     tps = [h["train_tokens_per_s"] for h in hist if h["train_tokens_per_s"]]
     record = {
@@ -435,6 +441,7 @@ def train(corpus, settings: TrainSettings, out_dir, *, resume: bool = True, prog
         "settings": meta["settings"],
         "metrics": {
             "validation": loop["best_metrics"],
+            "test": test,
             "best_epoch": loop["best_epoch"],
             "epochs_run": len(hist),
             "stopped_early": loop["stopped_early"],

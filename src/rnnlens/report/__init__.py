@@ -24,9 +24,10 @@ INTRO = ("Each section below is one trained network. The paper's finding is that
          "each model, whether that picture holds here; a FAIL is reported as measured, never hidden.")
 
 
-def make_report(dirs, out) -> Path:
+def make_report(dirs, out, *, preface: list[str] | None = None) -> Path:
     """Draw the figures of every analysis folder in ``dirs`` (and a grid across them when there are
-    several) into ``out``, and write ``out/report.html``. Returns the HTML path."""
+    several) into ``out``, and write ``out/report.html``. ``preface``: HTML sections placed before the
+    models (e.g. an accuracy table). Returns the HTML path."""
     dirs = [Path(d) for d in ([dirs] if isinstance(dirs, (str, Path)) else dirs)]
     if not dirs:
         raise ArgumentError("report: give at least one analysis folder (written by `rnnlens analyze -o DIR`)")
@@ -36,7 +37,7 @@ def make_report(dirs, out) -> Path:
         raise ArgumentError(f"{out}: exists and is not a folder; pass -o a folder path")
     out.mkdir(parents=True, exist_ok=True)
     names = _unique_names(dirs)
-    sections = []
+    sections = list(preface or [])
     if len(analyses) > 1:
         grid = _fig.save_figure(_fig.fig_grid(analyses), out, "fig6_grid")
         sections.append("<h2>All models</h2>" + figure_html(

@@ -1,0 +1,80 @@
+#!/usr/bin/env python
+"""Regenerate the small IMDB checkpoints shipped in src/rnnlens/pretrained/ (used by `rnnlens demo`).
+
+    RNNLENS_DATA_DIR=../shared/data .venv/bin/python scripts/make_pretrained.py [--work DIR] [--arch gru ...]
+
+Each network is trained by the `rnnlens train` command itself, so its config.json records that command,
+the data fingerprint, the code version and the test accuracy. The bag-of-words baseline is fitted by
+`rnnlens baseline`; only the coefficients of words in the networks' vocabulary are shipped (with the
+baseline's test accuracy). Training state (resume/) is not shipped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+DEST = ROOT / "src" / "rnnlens" / "pretrained"
+ARCHS = ("vanilla", "ugrnn", "gru", "lstm")
+# Small enough to ship (a few MB in all) and to analyze in seconds; trained for a few epochs on 2 CPU cores.
+COMMON = ["--dataset", "imdb", "--hidden", "64", "--embed", "32", "--vocab-size", "6000", "--epochs", "3",
+          "--batch-size", "64", "--lr", "3e-3", "--lr-decay", "0.7", "--patience", "1", "--seed", "0"]
+PER_ARCH = {"vanilla": ["--lr", "1e-3", "--clip-norm", "1.0"]}
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--work", default=str(ROOT / "runs" / "pretrained"), help="training folders")
+    p.add_argument("--arch", action="append", choices=ARCHS, help="only these (repeatable)")
+    p.add_argument("--threads", default=str(os.cpu_count() or 1))
+    args = p.parse_args()
+    rnnlens = str(Path(sys.executable).with_name("rnnlens"))
+    work = Path(args.work)
+    work.mkdir(parents=True, exist_ok=True)
+    vocab_words: set[str] = set()
+    for arch in args.arch or ARCHS:
+        out = work / f"imdb-{arch}"
+        cmd = [rnnlens, "train", *COMMON, *PER_ARCH.get(arch, []), "--arch", arch, "--threads", args.threads,
+               "--out", str(out)]
+        print("+", " ".join(cmd[1:]), flush=True)
+        subprocess.run(cmd, check=True)
+        dest = DEST / f"imdb-{arch}"
+        tmp = DEST / f".imdb-{arch}.tmp"
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        for name in ("config.json", "model.safetensors"):
+            shutil.copy2(out / name, tmp / name)
+        shutil.rmtree(dest, ignore_errors=True)
+        tmp.rename(dest)
+    for arch in ARCHS:
+        cfg = DEST / f"imdb-{arch}" / "config.json"
+        if cfg.exists():
+            vocab_words.update(json.loads(cfg.read_text())["vocab"]["itos"])
+    bow_dir = work / "baseline"
+    if not (bow_dir / "bag_of_words.json").exists():
+        cmd = [rnnlens, "baseline", "--dataset", "imdb", "-o", str(bow_dir)]
+        print("+", " ".join(cmd[1:]), flush=True)
+        subprocess.run(cmd, check=True)
+    bow = json.loads((bow_dir / "bag_of_words.json").read_text())
+    words, coef = bow["words"], bow["coef"][0]
+    shipped = {w: c for w, c in zip(words, coef) if w in vocab_words}
+    out = {"definition": "bag-of-words logistic regression coefficient per word (positive: evidence for "
+                         "'pos'); only words in the shipped networks' vocabulary",
+           "command": "rnnlens baseline --dataset imdb", "C": bow.get("C"),
+           "test_accuracy": bow["accuracy"].get("test"), "n_words_fitted": len(words),
+           "coefficients": shipped}
+    tmp = DEST / ".bag_of_words.json.tmp"
+    tmp.write_text(json.dumps(out, indent=0, sort_keys=True))
+    tmp.rename(DEST / "bag_of_words.json")
+    print(f"wrote {DEST} ({sum(f.stat().st_size for f in DEST.rglob('*') if f.is_file()) / 1e6:.1f} MB)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
