@@ -94,3 +94,14 @@ def test_bad_input():
         linearize(F, torch.zeros(2, 6, dtype=D), torch.zeros(2, dtype=D), modes=7)
     with pytest.raises(ArgumentError, match="NaN"):
         linearize(F, torch.full((2, 6), float("nan"), dtype=D), torch.zeros(2, dtype=D))
+
+
+def test_large_state_uses_a_working_inverse():
+    # torch 2.13's CPU batched LU breaks for n >= ~200; the per-matrix path must give L R = I
+    W, _, F = _linear(S=260, I=1, scale=0.9)
+    lin = linearize(F, torch.zeros(2, 260, dtype=D), torch.zeros(1, dtype=D))
+    eye = torch.eye(260, dtype=torch.complex128)
+    assert torch.allclose(lin.L @ lin.R, eye.expand(2, -1, -1), atol=1e-8)
+    fp = find_fixed_points(lambda x, h: h @ W.T + 1.0, torch.zeros(2, 260, dtype=D), solver="newton", tol=1e-20)
+    assert fp.converged.all()
+    assert torch.allclose(fp.points[0], torch.linalg.solve(torch.eye(260, dtype=D) - W, torch.ones(260, dtype=D)))

@@ -18,6 +18,7 @@ from torch import Tensor
 from rnnlens.errors import ArgumentError
 from rnnlens.fixedpoints import FixedPoints, _prepare
 from rnnlens.solvers import as_step
+from rnnlens.solvers.common import inverse
 
 __all__ = ["linearize", "Linearization", "eigendecompose"]
 
@@ -69,7 +70,7 @@ def eigendecompose(J: Tensor, *, modes: int | None = None, vectors: bool = True)
     if V is None:
         return lam.to(cdtype), None, None
     R = V.gather(2, order.unsqueeze(1).expand_as(V))
-    L = torch.linalg.inv(R)
+    L = inverse(R)
     k = R.shape[-1] if modes is None else modes
     return lam.to(cdtype), R[:, :, :k].to(cdtype), L[:, :k, :].to(cdtype)
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor
 
-__all__ = ["residual", "SolveResult", "Tracker", "start"]
+__all__ = ["residual", "SolveResult", "Tracker", "start", "lu_solve", "inverse"]
 
 
 def residual(step, x: Tensor, h: Tensor) -> tuple[Tensor, Tensor]:
@@ -94,3 +94,26 @@ def start(step, x: Tensor, h0: Tensor, *, tol: float, history: bool, t0: float |
     active = q >= tol
     tr.finish(~active, converged=torch.ones_like(active))
     return tr, x[active], h[active], r[active], q[active]
+
+
+# torch 2.13's CPU build fails on batched LU (linalg.solve / solve_ex / inv) for matrices of about
+# 200 x 200 and larger ("Intel oneMKL ERROR: Parameter 6 was incorrect on entry to DLASWP", then a
+# RuntimeError); one matrix at a time works. Batched Cholesky is not affected.
+_CPU_BATCHED_LU_MAX = 128
+
+
+def lu_solve(A: Tensor, b: Tensor) -> tuple[Tensor, Tensor]:
+    """``x = A^-1 b`` for batches ``A [B, n, n]``, ``b [B, n]``; returns ``(x, info)`` like solve_ex."""
+    if A.is_cuda or A.shape[-1] <= _CPU_BATCHED_LU_MAX:
+        return torch.linalg.solve_ex(A, b)
+    parts = [torch.linalg.solve_ex(a, v) for a, v in zip(A, b)]
+    if not parts:
+        return b.clone(), torch.zeros(0, dtype=torch.int32, device=b.device)
+    return torch.stack([p[0] for p in parts]), torch.stack([p[1] for p in parts])
+
+
+def inverse(A: Tensor) -> Tensor:
+    """``A^-1`` for a batch ``A [B, n, n]`` (one matrix at a time on the CPU for large n, see above)."""
+    if A.is_cuda or A.shape[-1] <= _CPU_BATCHED_LU_MAX or A.shape[0] == 0:
+        return torch.linalg.inv(A)
+    return torch.stack([torch.linalg.inv(a) for a in A])

@@ -26,7 +26,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from rnnlens.solvers.common import SolveResult, residual, start
+from rnnlens.solvers.common import SolveResult, lu_solve, residual, start
 
 __all__ = ["solve_lm", "solve_newton"]
 
@@ -115,7 +115,7 @@ def solve_newton(step, x: Tensor, h0: Tensor, *, tol: float, max_iter: int = 50,
         if len(h) == 0:
             break
         J = step.jacobian_rec(x, h) - eye
-        d, info = torch.linalg.solve_ex(J, -r)
+        d, info = lu_solve(J, -r)
         h_new = h + d
         r_new, q_new = residual(step, x, h_new)
         bad = (info != 0) | ~torch.isfinite(q_new) | ~torch.isfinite(h_new).all(1)

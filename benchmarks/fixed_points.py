@@ -1,0 +1,228 @@
+"""Benchmark: Levenberg-Marquardt against FixedPointFinder-style Adam on one GRU, plus Jacobian timings.
+
+Usage (from the repository root):
+
+    .venv/bin/python benchmarks/fixed_points.py --checkpoint runs/imdb-gru128      # a trained model
+    .venv/bin/python benchmarks/fixed_points.py --random-gru --hidden 128          # exercise only
+
+Seeds: ``--n-seeds`` states sampled (:func:`rnnlens.fixedpoints.sample_seeds`) from the states the
+model visits on ``--n-docs`` test reviews (first ``--max-length`` tokens of each). With
+``--random-gru`` (random weights, update-gate bias raised so the dynamics are slow) the seeds come
+from random input sequences: this only exercises the script and is NOT the measurement the issue
+asks for (that needs the trained IMDB GRU).
+
+Every method gets the same seeds and zero input and the same target, FixedPointFinder's
+``q_half = 0.5 ||F(h) - h||^2 < 1e-12`` per point (= ``tol = 2e-12 / N`` on the paper's
+``q = (1/N) ||F(h) - h||^2``). Adam uses FixedPointFinder's settings: learning rate 1.0,
+multiplied by 0.95 on plateaus, stop when every point is under the target or at ``--max-iter``.
+
+Printed per method: wall time; fraction of seeds with q_half < 1e-12; fraction with the paper's
+q < 1e-8; fraction identified as slow points; fraction converged or slow; median q and q_half;
+median distance ||point - seed||; time until the median q first reaches the median q Adam ends at.
+Then: time for Jacobians (dF/dh, dF/dx) plus eigendecompositions (with R and L = R^-1) of
+``--jac-points`` points at N = ``--jac-n``, and per-point Jacobian time of the closed form against
+``torch.func`` ``jacfwd`` / ``jacrev`` on the same step.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+
+import click
+import torch
+
+from rnnlens.cells import make_cell
+from rnnlens.fixedpoints import as_step, find_fixed_points, sample_seeds
+from rnnlens.linearize import linearize
+from rnnlens.solvers.step import FuncJacobian
+
+
+def _seeds_from_checkpoint(path, n_seeds, n_docs, max_length, data_dir, seed):
+    from rnnlens.checkpoint import load_checkpoint
+    from rnnlens.data import batches, encode, load_corpus
+
+    ck = load_checkpoint(path)
+    model = ck.model.eval()
+    rec = ck.record
+    options = dict((rec.get("data_info") or {}).get("options") or {})
+    corpus = load_corpus(rec["dataset"], data_dir=data_dir, **options)
+    split = corpus.splits.get("test") or corpus.splits["validation"]
+    enc = encode(ck.vocab, split, max_length=max_length)
+    g = torch.Generator().manual_seed(seed)
+    keep = torch.randperm(len(enc.labels), generator=g)[:n_docs].tolist()
+    enc.ids = [enc.ids[i] for i in keep]
+    enc.labels = enc.labels[keep]
+    states, lengths = [], []
+    with torch.no_grad():
+        for b in batches(enc, 64, shuffle=False):
+            s = model.states(b.ids, b.lengths)
+            states += list(s)
+            lengths += b.lengths.tolist()
+    T = max(s.shape[0] for s in states)
+    padded = torch.stack([torch.nn.functional.pad(s, (0, 0, 0, T - s.shape[0])) for s in states])
+    seeds = sample_seeds(padded, torch.tensor(lengths), n=n_seeds, seed=seed)
+    desc = (f"checkpoint {path} ({rec['dataset']}, arch {model.arch}, N={model.hidden_size}, "
+            f"validation accuracy {rec.get('metrics', {}).get('validation', {}).get('accuracy')}); "
+            f"seeds from {len(states)} {('test' if 'test' in corpus.splits else 'validation')} documents, "
+            f"first {max_length} tokens")
+    return model.cell, seeds, desc
+
+
+def _random_gru(hidden, n_seeds, seed):
+    torch.manual_seed(seed)
+    cell = make_cell("gru", 32, hidden)
+    N = hidden
+    with torch.no_grad():
+        cell.rnn.weight_hh_l0.mul_(3.0)
+        cell.rnn.bias_hh_l0[N:2 * N].add_(3.0)  # update gate near 1: slow dynamics
+    x = torch.randn(64, 100, 32, generator=torch.Generator().manual_seed(seed))
+    with torch.no_grad():
+        states = cell.run(x)
+    seeds = sample_seeds(states, n=n_seeds, seed=seed)
+    return cell, seeds, f"RANDOM GRU (N={hidden}, not a trained model: exercises the script only)"
+
+
+def _time_to_reach(history, level):
+    for row in history:
+        if row["q_median"] <= level:
+            return row["seconds"]
+    return math.inf
+
+
+def _row(name, fp, N, adam_level):
+    q, qh = fp.q.double(), fp.q_half.double()
+    P = len(fp)
+    t_reach = _time_to_reach(fp.info["history"], adam_level) if adam_level is not None else math.nan
+    return {
+        "method": name,
+        "wall_s": fp.info["seconds"],
+        "frac_q_half<1e-12": float((qh < 1e-12).sum()) / P,
+        "frac_q<1e-8": float((q < 1e-8).sum()) / P,
+        "frac_slow": float(fp.slow.sum()) / P,
+        "frac_conv_or_slow": float((fp.converged | fp.slow).sum()) / P,
+        "median_q": float(q.median()),
+        "median_q_half": float(qh.median()),
+        "median_distance": float(fp.distance.double().median()),
+        "median_iterations": float(fp.iterations.double().median()),
+        "t_reach_adam_level_s": t_reach,
+    }
+
+
+@click.command()
+@click.option("--checkpoint", type=click.Path(exists=True, file_okay=False), help="trained model folder")
+@click.option("--random-gru", is_flag=True, help="random GRU instead (exercise the script only)")
+@click.option("--hidden", default=128, show_default=True, help="N for --random-gru")
+@click.option("--n-seeds", default=1000, show_default=True)
+@click.option("--n-docs", default=200, show_default=True, help="test documents the seeds come from")
+@click.option("--max-length", default=400, show_default=True, help="tokens read per document for seeds")
+@click.option("--data-dir", default=None, help="where the corpus lives (see rnnlens.data.load_corpus)")
+@click.option("--max-iter", default=5000, show_default=True, help="Adam iterations (FixedPointFinder: 5000)")
+@click.option("--lm-max-iter", default=200, show_default=True)
+@click.option("--methods", default="lm,lm-refine,newton,adam", show_default=True)
+@click.option("--jac-points", default=1000, show_default=True)
+@click.option("--jac-n", default=256, show_default=True)
+@click.option("--threads", default=2, show_default=True)
+@click.option("--seed", default=0, show_default=True)
+@click.option("--json-out", type=click.Path(dir_okay=False), default=None, help="also write the numbers here")
+def main(checkpoint, random_gru, hidden, n_seeds, n_docs, max_length, data_dir, max_iter, lm_max_iter, methods,
+         jac_points, jac_n, threads, seed, json_out):
+    """Compare fixed-point solvers on one GRU and time Jacobians + eigendecompositions."""
+    torch.set_num_threads(threads)
+    if bool(checkpoint) == bool(random_gru):
+        raise click.UsageError("pass exactly one of --checkpoint DIR or --random-gru")
+    if checkpoint:
+        cell, seeds, desc = _seeds_from_checkpoint(checkpoint, n_seeds, n_docs, max_length, data_dir, seed)
+    else:
+        cell, seeds, desc = _random_gru(hidden, n_seeds, seed)
+    N = cell.state_size
+    tol = 2e-12 / N  # q_half < 1e-12
+    print(f"model: {desc}")
+    print(f"{len(seeds)} seeds, zero input, {threads} threads; target q_half = 0.5||F(h)-h||^2 < 1e-12 "
+          f"(tol = {tol:.3g} on q = (1/N)||F(h)-h||^2, N = {N})")
+    find_fixed_points(cell, seeds[:8], tol=tol, max_iter=2)  # warm-up: one-off costs out of the timings
+    runs = {}
+    wanted = [m.strip() for m in methods.split(",") if m.strip()]
+    order = ["adam"] + [m for m in wanted if m != "adam"] if "adam" in wanted else wanted
+    for m in order:
+        kw = dict(tol=tol, record_history=True, chunk_size=len(seeds))
+        if m == "adam":
+            fp = find_fixed_points(cell, seeds, solver="adam", max_iter=max_iter, lr=1.0, decay=0.95, stop="all", **kw)
+        elif m == "lm":
+            fp = find_fixed_points(cell, seeds, solver="lm", max_iter=lm_max_iter, **kw)
+        elif m == "lm-refine":
+            fp = find_fixed_points(cell, seeds, solver="lm", max_iter=lm_max_iter, refine=True, **kw)
+        elif m == "newton":
+            fp = find_fixed_points(cell, seeds, solver="newton", max_iter=50, **kw)
+        else:
+            raise click.UsageError(f"unknown method {m!r}")
+        runs[m] = fp
+        print(f"  {m}: done in {fp.info['seconds']:.1f} s", flush=True)
+    adam_level = float(runs["adam"].q.double().median()) if "adam" in runs else None
+    rows = [_row(m, runs[m], N, adam_level) for m in wanted]
+    cols = [("method", "method", 10, ""), ("wall_s", "wall s", 8, ".2f"),
+            ("frac_q_half<1e-12", "qh<1e-12", 9, ".3f"), ("frac_q<1e-8", "q<1e-8", 7, ".3f"),
+            ("frac_slow", "slow", 6, ".3f"), ("frac_conv_or_slow", "conv|slow", 9, ".3f"),
+            ("median_q", "med q", 9, ".3g"), ("median_q_half", "med q_half", 10, ".3g"),
+            ("median_distance", "med dist", 8, ".3g"), ("median_iterations", "med it", 6, ".0f"),
+            ("t_reach_adam_level_s", "t(adam q)", 9, ".3g")]
+    print()
+    print(" ".join(f"{head:>{w}}" for _, head, w, _ in cols))
+    for r in rows:
+        print(" ".join(f"{r[k]:>{w}{fmt}}" for k, _, w, fmt in cols))
+    print("q = (1/N)||F(h)-h||^2 (paper); q_half = 0.5||F(h)-h||^2 (FixedPointFinder); dist = ||point - seed||;")
+    if adam_level is not None:
+        print(f"t(adam q) = seconds until the median q first reaches Adam's final median q = {adam_level:.3g}")
+        t_adam = _time_to_reach(runs["adam"].info["history"], adam_level)
+        for r in rows:
+            if r["method"] != "adam" and r["t_reach_adam_level_s"] > 0:
+                print(f"  speed-up of {r['method']} over adam to that level: "
+                      f"{t_adam / r['t_reach_adam_level_s']:.1f}x")
+
+    # ---------------------------------------------------------------- Jacobians + eigendecompositions
+    torch.manual_seed(seed)
+    big = make_cell("gru", 64, jac_n)
+    pts = 0.5 * torch.randn(jac_points, jac_n)
+    t0 = time.perf_counter()
+    with torch.no_grad():
+        for i in range(0, jac_points, 256):
+            big.jacobians(torch.zeros(len(pts[i:i + 256]), 64), pts[i:i + 256])
+    t_jac = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    linearize(big, pts, chunk_size=256, vectors=False)
+    t_vals = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    linearize(big, pts, chunk_size=256)
+    t_lin = time.perf_counter() - t0
+    print(f"\nGRU N={jac_n}, {jac_points} points: closed-form Jacobians {t_jac:.2f} s; Jacobians + eigenvalues only "
+          f"{t_vals:.2f} s; Jacobians + full eigendecomposition (eigenvalues, R, L = R^-1, in float64) {t_lin:.2f} s")
+
+    # ---------------------------------------------------------------- closed form vs torch.func
+    n = min(256, len(seeds))
+    x, h = torch.zeros(n, cell.input_size), seeds[:n]
+    step = as_step(cell)
+    times = {}
+    for name, f in (("closed-form", lambda: step.jacobian_rec(x, h)),
+                    ("jacfwd", lambda: FuncJacobian(cell.step, "fwd")(x, h, "rec")),
+                    ("jacrev", lambda: FuncJacobian(cell.step, "rev")(x, h, "rec"))):
+        f()
+        best = math.inf
+        for _ in range(3):
+            t0 = time.perf_counter()
+            f()
+            best = min(best, time.perf_counter() - t0)
+        times[name] = best / n
+    print(f"dF/dh per point at N={N} ({n} points, best of 3): " +
+          ", ".join(f"{k} {v * 1e6:.0f} us" for k, v in times.items()))
+    if json_out:
+        with open(json_out + ".tmp", "w") as f:
+            json.dump({"model": desc, "rows": rows, "adam_final_median_q": adam_level, "jac_s": t_jac,
+                       "jac_eigvals_s": t_vals, "jac_eig_s": t_lin, "jacobian_s_per_point": times}, f, indent=1)
+        import os
+
+        os.replace(json_out + ".tmp", json_out)
+
+
+if __name__ == "__main__":
+    main()
