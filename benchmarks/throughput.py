@@ -1,6 +1,6 @@
 """Training throughput of the four architectures, and the UGRNN recurrence implementations compared.
 
-Run:  .venv/bin/python benchmarks/throughput.py            (about 2-4 minutes on 2 CPU cores)
+Run:  .venv/bin/python benchmarks/throughput.py            (about 1 minute, 1 torch thread)
       .venv/bin/python benchmarks/throughput.py --quick    (fewer batches, for a smoke test)
 
 Table 1, training throughput: SentimentRNN (vocabulary 20,000, embedding 64, hidden 128, batch 64),
@@ -164,10 +164,11 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="fewer batches and repeats (smoke test)")
     ap.add_argument("--batches", type=int, default=6, help="timed training batches per architecture")
-    ap.add_argument("--threads", type=int, default=None,
-                    help="torch threads (default: torch's choice; 1 gives steadier numbers on a busy machine)")
+    ap.add_argument("--threads", type=int, default=1,
+                    help="torch threads (default 1: on a 2-core machine shared with other jobs, 2 threads "
+                         "oversubscribe the cores and were measured up to 100x slower; 0 = torch's choice)")
     args = ap.parse_args()
-    if args.threads:
+    if args.threads > 0:
         torch.set_num_threads(args.threads)
     n_batches, repeats = (2, 3) if args.quick else (args.batches, 7)
 
