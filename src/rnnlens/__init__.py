@@ -1,13 +1,47 @@
-"""rnnlens: reverse-engineer recurrent networks with dynamical-systems analysis."""
+"""rnnlens: reverse-engineer recurrent networks with dynamical-systems analysis.
+
+The public API, one entry point per stage (imported lazily so that ``import rnnlens`` and the CLI's
+``--help`` stay fast)::
+
+    load_corpus, Vocab, tokenize        rnnlens.data        text -> token ids
+    make_cell, SentimentRNN             rnnlens.cells/.model
+    TrainSettings, train, evaluate      rnnlens.train
+    fit_bag_of_words                    rnnlens.baseline
+    save_checkpoint, load_checkpoint    rnnlens.checkpoint
+    as_step, find_fixed_points, FixedPoints, sample_seeds     rnnlens.fixedpoints
+    linearize, Linearization            rnnlens.linearize
+    analyze                             rnnlens.analysis    numbers -> summary.json
+    make_report                         rnnlens.report      figures + HTML
+"""
+
+from importlib import import_module
 
 from rnnlens._version import __version__, code_version
 from rnnlens.errors import ArgumentError, CheckpointError, DataError, RnnlensError
 
-__all__ = [
-    "__version__",
-    "code_version",
-    "RnnlensError",
-    "DataError",
-    "CheckpointError",
-    "ArgumentError",
-]
+_LAZY = {
+    "load_corpus": "rnnlens.data", "Vocab": "rnnlens.data", "tokenize": "rnnlens.data",
+    "make_cell": "rnnlens.cells", "SentimentRNN": "rnnlens.model",
+    "TrainSettings": "rnnlens.train", "train": "rnnlens.train", "evaluate": "rnnlens.train",
+    "fit_bag_of_words": "rnnlens.baseline",
+    "save_checkpoint": "rnnlens.checkpoint", "load_checkpoint": "rnnlens.checkpoint",
+    "as_step": "rnnlens.fixedpoints", "find_fixed_points": "rnnlens.fixedpoints",
+    "FixedPoints": "rnnlens.fixedpoints", "sample_seeds": "rnnlens.fixedpoints",
+    "linearize": "rnnlens.linearize", "Linearization": "rnnlens.linearize",
+    "analyze": "rnnlens.analysis", "make_report": "rnnlens.report",
+}
+
+__all__ = ["__version__", "code_version", "RnnlensError", "DataError", "CheckpointError", "ArgumentError",
+           *_LAZY]
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        value = getattr(import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'rnnlens' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(__all__)

@@ -1,0 +1,38 @@
+"""The public API end to end on a user's own torch module (not an rnnlens cell)."""
+
+import torch
+
+import rnnlens
+
+
+def test_public_names_resolve():
+    for name in rnnlens.__all__:
+        assert getattr(rnnlens, name) is not None, name
+
+
+def test_users_own_gru_fixed_points_and_modes():
+    torch.manual_seed(0)
+    gru = torch.nn.GRU(3, 8, batch_first=True).double()
+    with torch.no_grad():  # a strong recurrent weight gives the zero-input dynamics structure
+        gru.weight_hh_l0.mul_(3.0)
+    before = {k: v.clone() for k, v in gru.state_dict().items()}
+    seeds = torch.rand(20, 8, dtype=torch.float64) * 2 - 1
+    fps = rnnlens.find_fixed_points(gru, seeds, solver="lm", tol=1e-20, max_iter=200)
+    ok = fps[fps.converged]
+    assert len(ok) >= 10
+    # the points are fixed points of the user's module itself: one step of its own forward, zero input
+    x = torch.zeros(len(ok), 1, 3, dtype=torch.float64)
+    _, h_next = gru(x, ok.points.unsqueeze(0))
+    assert torch.allclose(h_next[0], ok.points, atol=1e-9)
+    lin = rnnlens.linearize(gru, ok.points)
+    # J R = R diag(lambda), L R = I, sorted by |lambda| descending, tau = 1/|ln|lambda||
+    J = lin.J_rec.to(torch.complex128)
+    assert torch.allclose(J @ lin.R, lin.R * lin.eigvals.unsqueeze(-2), atol=1e-8)
+    eye = torch.eye(8, dtype=torch.complex128).expand(len(ok), 8, 8)
+    assert torch.allclose(lin.L @ lin.R, eye, atol=1e-8)
+    mags = lin.eigvals.abs()
+    assert bool((mags[:, :-1] >= mags[:, 1:] - 1e-12).all())
+    assert torch.allclose(lin.tau, 1 / mags.log().abs())
+    # the user's module was left as it was
+    assert all(torch.equal(before[k], v) for k, v in gru.state_dict().items())
+    assert gru.training and all(p.requires_grad for p in gru.parameters())
