@@ -38,6 +38,13 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   echo "$want" > "$stamp"
 fi
 
+# Corpora: rnnlens looks in --data-dir, then $RNNLENS_DATA_DIR, then its cache. A project checkout
+# with the shared corpora beside it (../shared/data) uses them unless told otherwise.
+if [ -z "${RNNLENS_DATA_DIR:-}" ] && [ -d ../shared/data ]; then
+  RNNLENS_DATA_DIR=$(cd ../shared/data && pwd)
+  export RNNLENS_DATA_DIR
+fi
+
 job=${1:-demo}
 shift || true
 case "$job" in

@@ -99,12 +99,14 @@ def report_command(dirs, out):
               help="Folder with the IMDB corpus (else $RNNLENS_DATA_DIR, then the cache).")
 @click.option("--arch", "archs", multiple=True, type=click.Choice(["vanilla", "ugrnn", "gru", "lstm"]),
               help="Analyze only these shipped networks (repeatable; default all four).")
-def demo_command(out_dir, data_dir, archs):
+@click.option("--download", is_flag=True,
+              help="If IMDB is not found locally, download the official archive into the cache (84 MB).")
+def demo_command(out_dir, data_dir, archs, download):
     """The main job, offline: analyze the four small IMDB networks shipped with rnnlens on IMDB test
     reviews and write a full report (figures, numbers with definitions, checks against the paper)."""
     from rnnlens.workflows import ARCHS, run_demo
 
-    result = run_demo(out_dir, data_dir=data_dir, archs=tuple(archs) or ARCHS)
+    result = run_demo(out_dir, data_dir=data_dir, archs=tuple(archs) or ARCHS, download=download)
     click.echo(f"demo finished in {result.seconds:.1f} s (wall clock)")
     click.echo(f"report written to {result.report}")
 

@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from rnnlens.errors import ArgumentError, CheckpointError
+from rnnlens.errors import ArgumentError, CheckpointError, DataError
 
 ARCHS = ("vanilla", "ugrnn", "gru", "lstm")
 PRETRAINED_DIR = Path(__file__).resolve().parent / "pretrained"
@@ -27,8 +27,7 @@ PAPER_ACCURACY = {
 HEAD = {"baseline": "bag of words", "vanilla": "vanilla", "ugrnn": "UGRNN", "gru": "GRU", "lstm": "LSTM"}
 
 # Analysis sizes of the demo: small enough for four models in under two minutes on 2 CPU cores.
-DEMO_ANALYSIS = dict(n_docs=200, n_seeds=256, n_linear_docs=100, n_transitions=5000, n_speed=100,
-                     max_length=400)
+DEMO_ANALYSIS = dict(n_docs=1000, n_seeds=500, n_linear_docs=200)
 
 
 def _say(msg: str) -> None:
@@ -45,7 +44,7 @@ def pretrained_checkpoints(folder: Path | None = None) -> dict[str, Path]:
     return found
 
 
-def test_accuracy_table(dataset: str, ours: dict[str, float | None]) -> tuple[str, str]:
+def accuracy_table(dataset: str, ours: dict[str, float | None]) -> tuple[str, str]:
     """Our test accuracy (%) beside the paper's, as (markdown, html)."""
     paper = PAPER_ACCURACY.get(dataset, {})
     cols = [c for c in ("baseline", *ARCHS) if c in ours or c in paper]
@@ -72,11 +71,11 @@ class DemoResult:
 
 
 def run_demo(out_dir, *, data_dir=None, pretrained: Path | None = None, archs=ARCHS, progress: bool = True,
-             analysis_options: dict | None = None) -> DemoResult:
+             download: bool = False, analysis_options: dict | None = None) -> DemoResult:
     """Analyze the shipped IMDB networks on IMDB test reviews and write ``out_dir/report/report.html``.
 
     Needs the IMDB corpus where ``load_corpus("imdb")`` finds it (``data_dir``, ``$RNNLENS_DATA_DIR`` or
-    the cache; nothing is downloaded here). The bag-of-words coefficients shipped beside the
+    the cache); nothing is downloaded unless ``download=True``. The bag-of-words coefficients shipped beside the
     checkpoints pick the positive, negative and neutral words.
     """
     from rnnlens.analysis import analyze
@@ -99,7 +98,13 @@ def run_demo(out_dir, *, data_dir=None, pretrained: Path | None = None, archs=AR
     if bow is None:
         _say(f"note: {bow_path} not found; word groups and the bag-of-words comparison are left out")
     _say("loading IMDB (test reviews) ...")
-    corpus = load_corpus("imdb", data_dir=data_dir, download=False, progress=progress)
+    try:
+        corpus = load_corpus("imdb", data_dir=data_dir, download=download, progress=progress)
+    except DataError as exc:
+        if download:
+            raise
+        raise DataError(f"{exc}\nThe demo runs offline on IMDB test reviews; to fetch the official archive "
+                        "(84 MB) into the cache once, run `rnnlens demo --download`.") from exc
     options = dict(DEMO_ANALYSIS, **(analysis_options or {}))
     analyses, accuracy = {}, {}
     for arch in archs:
@@ -116,7 +121,7 @@ def run_demo(out_dir, *, data_dir=None, pretrained: Path | None = None, archs=AR
         meta = json.loads(bow_path.read_text(encoding="utf-8"))
         if meta.get("test_accuracy") is not None:
             accuracy["baseline"] = 100 * meta["test_accuracy"]
-    _, table = test_accuracy_table("imdb", accuracy)
+    _, table = accuracy_table("imdb", accuracy)
     intro = ("<h2>Test accuracy of the shipped networks</h2>" + table +
              "<p class='def'>The shipped networks are small (see each checkpoint's config.json for the exact "
              "training command); `rnnlens reproduce --dataset imdb` trains full-size ones.</p>")
@@ -191,7 +196,7 @@ def run_reproduce(dataset: str, out_dir, *, settings: dict | None = None, archs=
                                      "definition": "test accuracy, % of test documents classified correctly",
                                      "accuracy": accuracy, "paper": PAPER_ACCURACY.get(dataset)})
 
-    md, table = test_accuracy_table(dataset, accuracy)
+    md, table = accuracy_table(dataset, accuracy)
     preface = [f"<h2>Test accuracy on {html.escape(dataset)}</h2>" + table]
     report = make_report(analyses, out_dir / "report", preface=preface)
     return ReproduceResult(report=report, accuracy=accuracy, table_markdown=md)

@@ -1,0 +1,86 @@
+"""The whole jobs: `reproduce` (train -> evaluate -> analyze -> report, resumable) and `demo`."""
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from rnnlens.errors import DataError
+from rnnlens.workflows import PAPER_ACCURACY, accuracy_table, pretrained_checkpoints, run_demo, run_reproduce
+
+SMALL = {"n_train": 600, "n_validation": 150, "n_test": 150}
+
+
+def test_reproduce_trains_analyzes_reports_and_resumes(tmp_path):
+    out = tmp_path / "rep"
+    kw = dict(settings={"hidden_size": 16, "embed_dim": 8, "epochs": 2, "checkpoint_every": 0},
+              archs=("gru", "vanilla"), corpus_options=SMALL, analysis_options={"n_docs": 40, "n_seeds": 20},
+              progress=False)
+    res = run_reproduce("synthetic", out, **kw)
+    assert res.report.is_file() and res.report.stat().st_size > 10_000
+    saved = json.loads((out / "accuracy.json").read_text())
+    assert set(saved["accuracy"]) == {"baseline", "gru", "vanilla"}
+    for arch in ("gru", "vanilla"):
+        record = json.loads((out / "models" / arch / "config.json").read_text())["record"]
+        assert saved["accuracy"][arch] == pytest.approx(100 * record["metrics"]["test"]["accuracy"])
+        assert (out / "analysis" / arch / "summary.json").is_file()
+        assert f"{saved['accuracy'][arch]:.2f}" in res.table_markdown
+    html = res.report.read_text()
+    assert "Test accuracy on synthetic" in html
+    # a second run finds every step done and recomputes nothing
+    stamps = {p: p.stat().st_mtime_ns for p in out.rglob("summary.json")}
+    again = run_reproduce("synthetic", out, **kw)
+    assert again.accuracy == res.accuracy
+    assert {p: p.stat().st_mtime_ns for p in out.rglob("summary.json")} == stamps
+
+
+def test_accuracy_table_puts_the_papers_numbers_beside_ours():
+    md, html = accuracy_table("imdb", {"gru": 88.86, "baseline": 88.44})
+    assert "88.86 (86.86)" in md and "88.44 (88.53)" in md and "— (87.08)" in md
+    assert "88.86 (86.86)" in html
+    assert PAPER_ACCURACY["sst2"]["gru"] == 80.25
+
+
+def test_shipped_checkpoints_record_how_they_were_made():
+    found = pretrained_checkpoints()
+    assert set(found) == {"vanilla", "ugrnn", "gru", "lstm"}
+    total = sum(f.stat().st_size for d in found.values() for f in d.iterdir())
+    assert total < 8e6  # "a few MB in all"
+    for arch, folder in found.items():
+        assert sorted(p.name for p in folder.iterdir()) == ["config.json", "model.safetensors"]
+        record = json.loads((folder / "config.json").read_text())["record"]
+        assert record["dataset"] == "imdb" and record["settings"]["arch"] == arch
+        assert record["command"].startswith("rnnlens train") and "--dataset imdb" in record["command"]
+        assert len(record["data_fingerprint"]) == 64 and record["code_version"]
+        assert record["metrics"]["test"]["n"] == 25000
+
+
+def test_demo_without_imdb_says_what_to_do(tmp_path, monkeypatch):
+    monkeypatch.setenv("RNNLENS_DATA_DIR", str(tmp_path / "nothing"))
+    monkeypatch.setenv("RNNLENS_CACHE_DIR", str(tmp_path / "cache"))
+    with pytest.raises(DataError, match="--download"):
+        run_demo(tmp_path / "demo", progress=False)
+    assert not (tmp_path / "demo" / "report").exists()
+
+
+@pytest.mark.realdata
+@pytest.mark.slow
+def test_demo_on_real_imdb(tmp_path):
+    data = os.environ.get("RNNLENS_DATA_DIR")
+    if not data:
+        pytest.skip("RNNLENS_DATA_DIR is not set")
+    if not (Path(data) / "imdb").is_dir():
+        pytest.fail(f"RNNLENS_DATA_DIR={data} has no imdb/ folder (expected imdb/aclImdb.tar.gz)")
+    from rnnlens.data import load_corpus
+
+    res = run_demo(tmp_path / "demo", archs=("gru",), progress=False,
+                   analysis_options={"n_docs": 200, "n_seeds": 100})
+    summary = json.loads((res.analyses["gru"] / "summary.json").read_text())
+    record = json.loads((pretrained_checkpoints()["gru"] / "config.json").read_text())["record"]
+    # the shipped network was trained on exactly this corpus
+    assert record["data_fingerprint"] == load_corpus("imdb", data_dir=data, download=False).fingerprint()
+    assert summary["provenance"]["trained_on_same_corpus"] is True
+    html = res.report.read_text()
+    assert f"{100 * record['metrics']['test']['accuracy']:.2f} (86.86)" in html
+    assert "Checks against the paper" in html
