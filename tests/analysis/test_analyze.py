@@ -163,3 +163,25 @@ def test_cli_user_mistakes_exit_2_without_traceback(ckpt, tmp_path):
     assert res.exit_code == 2 and "error:" in res.output and "Traceback" not in res.output
     res = runner.invoke(main, ["report", str(tmp_path / "empty"), "-o", str(tmp_path / "r")])
     assert res.exit_code == 2 and "no analysis summary here" in res.output
+
+
+def test_tolerance_sweep_reports_each_tolerance_on_the_same_seeds(ckpt, corpus):
+    from rnnlens.fixedpoints import find_fixed_points
+
+    r = analyze(ckpt, corpus, tol=1e-12, tol_sweep=(1e-8, 1e-4), **FAST)
+    rows = r.summary["metrics"]["fixed_points"]["by_tolerance"]["value"]
+    assert [row["tol"] for row in rows] == [1e-12, 1e-8, 1e-4]
+    # the row at tol is the main search
+    assert rows[0]["n_converged"] == r.summary["metrics"]["fixed_points"]["n_converged"]["value"]
+    # each point stops at its first iterate under the tolerance, on the same trajectory: a looser
+    # tolerance can only keep more points
+    counts = [row["n_converged"] for row in rows]
+    assert counts == sorted(counts)
+    # and each row is what a direct search at that tolerance gives
+    seeds = r.fixed_points.seeds
+    again = find_fixed_points(ckpt_cell(ckpt), seeds, r.fixed_points.inputs, tol=1e-4)
+    assert int(np.asarray(again.converged).sum()) == rows[-1]["n_converged"]
+
+
+def ckpt_cell(path):
+    return load_checkpoint(path).model.cell

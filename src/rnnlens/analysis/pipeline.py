@@ -157,7 +157,7 @@ def analyze(checkpoint_or_model, corpus, *, vocab=None, bow=None, split: str = "
             n_seeds: int = 500, input_point: str = "zero", tol: float = 1e-8, max_length: int | None = None,
             n_transitions: int = 20000, max_pca_states: int = 200000, n_linear_docs: int | None = None, n_speed: int = 200,
             speed_steps: int = 100, n_group: int = 100, seed: int = 0, untrained_seed: int = 0,
-            solver_options: dict | None = None, out_dir=None) -> AnalysisResult:
+            solver_options: dict | None = None, tol_sweep=(1e-7, 1e-6, 1e-5), out_dir=None) -> AnalysisResult:
     """Measure the line-attractor picture of one trained model on ``corpus[split]`` documents.
 
     Args:
@@ -171,6 +171,8 @@ def analyze(checkpoint_or_model, corpus, *, vocab=None, bow=None, split: str = "
         input_point: ``"zero"`` (x* = 0, the paper) or ``"mean"`` (x* = mean embedding over the
             vocabulary, padding excluded).
         tol: keep fixed points with q = (1/N)||F(h*, x*) - h*||^2 < tol.
+        tol_sweep: looser tolerances at which the search is repeated on the same seeds, reported under
+            ``fixed_points.by_tolerance`` (a diagnostic: exact fixed points vs the slow manifold).
         max_length: cut documents to this many tokens (counted in the summary); None keeps all.
         n_transitions: transitions sampled for the one-step linearization error.
         max_pca_states: at most this many visited states (a seeded random subset) enter the PCA.
@@ -211,6 +213,7 @@ def analyze(checkpoint_or_model, corpus, *, vocab=None, bow=None, split: str = "
                         "Analyze the checkpoint on the dataset it was trained on (see its config.json record).")
     missing: list[dict] = []
     settings = dict(split=split, n_docs_requested=n_docs, n_seeds=n_seeds, input_point=input_point, tol=tol,
+                    tol_sweep=[float(t) for t in tol_sweep],
                     max_length=max_length, n_transitions=n_transitions, max_pca_states=max_pca_states, n_linear_docs=n_linear_docs,
                     n_speed=n_speed, speed_steps=speed_steps, n_group=n_group, seed=seed,
                     untrained_seed=untrained_seed, solver_options=solver_options or {})
@@ -291,6 +294,8 @@ def analyze(checkpoint_or_model, corpus, *, vocab=None, bow=None, split: str = "
     }
     arrays["fp_q"] = q
     arrays["fp_distance"] = dist
+    metrics["fixed_points"]["by_tolerance"] = _tolerance_sweep(
+        step, seeds, inputs, fps, tol_sweep, solver_options or {}, w, X[pca_rows])
     lin = None
     if conv.sum() == 0:
         missing.append({"what": "fixed-point geometry, spectra, word valence, linearization",
@@ -445,6 +450,33 @@ def analyze(checkpoint_or_model, corpus, *, vocab=None, bow=None, split: str = "
     if out_dir is not None:
         save_analysis(result, out_dir)
     return result
+
+
+def _tolerance_sweep(step, seeds, inputs, fps_at_tol, tols, solver_options, w, visited) -> dict:
+    """The same seeds solved again at looser tolerances: how the picture depends on where each point
+    is allowed to stop. With the paper's q < 1e-8 a network whose line is only approximately slow
+    can give a few clusters at its exact fixed points; at looser tolerances the points stop on the
+    slow manifold near where they started. Diagnostic only: the checks use ``tol``."""
+    from rnnlens.fixedpoints import find_fixed_points
+
+    rows = []
+    Xt = torch.from_numpy(visited).double()
+    tol = float(fps_at_tol.tol)
+    for t in sorted({tol, *map(float, tols)}):
+        fps = fps_at_tol if t == tol else find_fixed_points(step, seeds, inputs, tol=t, **solver_options)
+        conv = torch.as_tensor(fps.converged, dtype=torch.bool)
+        row = {"tol": t, "n_converged": int(conv.sum()),
+               "distance_median": float(torch.as_tensor(fps.distance).double().median())}
+        if int(conv.sum()) >= 2:
+            pts = torch.as_tensor(fps.points)[conv].double()
+            man = manifold_axis(pts.numpy(), readout=w)
+            near = Xt[nearest_point(pts, Xt)]
+            row.update(top_pc_fraction=man["top_pc_fraction"], readout_cos=man["readout_cos"],
+                       dist_to_visited_median=float(torch.linalg.vector_norm(pts - near, dim=1).median()))
+        rows.append(row)
+    return _m(rows, "the fixed-point search rerun on the same seeds with tolerance tol on q = (1/N)||F(h*, x*) - "
+                    "h*||^2: points under tol, median distance travelled from the seed, and for those points the "
+                    "variance on their top PC, |cos(m, readout)| and median distance to the nearest visited state")
 
 
 def save_analysis(result: AnalysisResult, out_dir) -> Path:
