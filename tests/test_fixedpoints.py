@@ -467,3 +467,32 @@ def test_sample_seeds_only_valid_steps_with_noise():
         sample_seeds(states, torch.tensor([2, 6, 1]))
     with pytest.raises(ArgumentError, match="NaN"):
         sample_seeds(states)  # without lengths the padding (NaN here) is a visited state
+
+
+def test_lm_chord_steps_reuse_jacobians_and_reach_the_same_points():
+    """Chord steps (kept Jacobian + factorization) find the same fixed points as plain LM (chord=0),
+    with fewer Jacobian evaluations; every point still stops at its first iterate under tol."""
+    from rnnlens.solvers.lm import solve_lm
+
+    F, a_star = _flipflop()
+    seeds = torch.empty(100, 3, dtype=D).uniform_(-1.5, 1.5, generator=torch.Generator().manual_seed(7))
+    x = torch.zeros(100, 0, dtype=D)
+    runs = {}
+    for chord in (0.0, 0.5):
+        step = as_step(F)
+        rows = []
+        jac = step.jacobian_rec
+        step.jacobian_rec = lambda x_, h_, jac=jac, rows=rows: rows.append(len(h_)) or jac(x_, h_)
+        res = solve_lm(step, x, seeds, tol=1e-24, chord=chord)
+        runs[chord] = (res, sum(rows))
+        assert res.converged.all()
+        q = (F(x, res.points) - res.points).square().mean(1)
+        assert (q < 1e-24).all()
+        # the three exact answers: -a*, 0 (saddle), +a* on the first axis, 0 on the others
+        a = res.points[:, 0]
+        nearest = torch.stack([(a - v).abs() for v in (-a_star, 0.0, a_star)]).min(0).values
+        assert nearest.max() < 1e-10 and res.points[:, 1:].abs().max() < 1e-10
+    (plain, n_plain), (chord, n_chord) = runs[0.0], runs[0.5]
+    same = ((plain.points - chord.points).abs().max(1).values < 1e-10).double().mean()
+    assert same >= 0.9  # seeds near a basin boundary (a ~ +-0.3) may legitimately end at another point
+    assert n_chord < 0.8 * n_plain  # Jacobian rows evaluated
