@@ -1,7 +1,6 @@
 """Checkpoint folders: round trip, atomic replacement under a real SIGKILL, and every CheckpointError."""
 
 import json
-import os
 import subprocess
 import sys
 import textwrap

@@ -8,7 +8,6 @@ import subprocess
 import sys
 import textwrap
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -85,10 +84,10 @@ def test_fused_and_scan_paths_train_alike(small_corpus, tmp_path):
 
 def test_two_runs_same_seed_give_identical_weights(small_corpus, tmp_path):
     s = TrainSettings(**{**FAST, "epochs": 2, "arch": "ugrnn"})
-    a = train(small_corpus, s, tmp_path / "a", progress=False)
-    b = train(small_corpus, s, tmp_path / "b", progress=False)
-    c = train(small_corpus, TrainSettings(**{**FAST, "epochs": 2, "arch": "ugrnn", "seed": 1}), tmp_path / "c",
-              progress=False)
+    train(small_corpus, s, tmp_path / "a", progress=False)
+    train(small_corpus, s, tmp_path / "b", progress=False)
+    train(small_corpus, TrainSettings(**{**FAST, "epochs": 2, "arch": "ugrnn", "seed": 1}), tmp_path / "c",
+          progress=False)
     wa, wb, wc = (load_file(str(p / "model.safetensors")) for p in (tmp_path / "a", tmp_path / "b", tmp_path / "c"))
     assert wa.keys() == wb.keys() and all(torch.equal(wa[k], wb[k]) for k in wa)
     assert not torch.equal(wa["readout.weight"], wc["readout.weight"])
@@ -291,14 +290,9 @@ def test_evaluate_empty_split(trained):
 
 @pytest.mark.slow
 @pytest.mark.realdata
-def test_gru_on_sst2_subset_beats_chance(tmp_path):
+def test_gru_on_sst2_subset_beats_chance(tmp_path, real_corpus_dir):
     """A small GRU trained 2 epochs on 8,000 SST-2 training phrases: validation (dev) accuracy > 70% (about 20 s)."""
-    root = os.environ.get("RNNLENS_DATA_DIR")
-    if not root:
-        pytest.skip("RNNLENS_DATA_DIR is not set")
-    assert (Path(root) / "sst2").is_dir() or (Path(root) / "train.tsv").is_file(), \
-        f"RNNLENS_DATA_DIR={root} is set but holds no sst2/ folder"
-    full = load_corpus("sst2", data_dir=root)
+    full = load_corpus("sst2", data_dir=real_corpus_dir("sst2").parent)
     rng = np.random.default_rng(0)
     pick = rng.choice(len(full.splits["train"]), size=8000, replace=False)
     corpus = Corpus("sst2", full.label_names,

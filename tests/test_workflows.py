@@ -1,8 +1,6 @@
 """The whole jobs: `reproduce` (train -> evaluate -> analyze -> report, resumable) and `demo`."""
 
 import json
-import os
-from pathlib import Path
 
 import pytest
 
@@ -66,14 +64,10 @@ def test_demo_without_imdb_says_what_to_do(tmp_path, monkeypatch):
 
 @pytest.mark.realdata
 @pytest.mark.slow
-def test_demo_on_real_imdb(tmp_path):
-    data = os.environ.get("RNNLENS_DATA_DIR")
-    if not data:
-        pytest.skip("RNNLENS_DATA_DIR is not set")
-    if not (Path(data) / "imdb").is_dir():
-        pytest.fail(f"RNNLENS_DATA_DIR={data} has no imdb/ folder (expected imdb/aclImdb.tar.gz)")
+def test_demo_on_real_imdb(tmp_path, real_corpus_dir):
     from rnnlens.data import load_corpus
 
+    data = real_corpus_dir("imdb").parent
     res = run_demo(tmp_path / "demo", archs=("gru",), progress=False,
                    analysis_options={"n_docs": 200, "n_seeds": 100})
     summary = json.loads((res.analyses["gru"] / "summary.json").read_text())

@@ -1,7 +1,6 @@
 """analyze() and the `rnnlens analyze` command on small checkpoints: outputs, provenance, bad input."""
 
 import json
-import math
 
 import numpy as np
 import pytest

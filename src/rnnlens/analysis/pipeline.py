@@ -22,7 +22,7 @@ from rnnlens.analysis.geometry import (against_null, expected_random_abs_cos, ma
 from rnnlens.analysis.io import ARRAYS_FILE, SCHEMA, SUMMARY_FILE, write_arrays, write_json
 from rnnlens.analysis.modes import SIGN_CONVENTION, input_projections, mode_stats, orient_top_mode
 from rnnlens.analysis.valence import valence_summary
-from rnnlens.errors import ArgumentError, CheckpointError, DataError
+from rnnlens.errors import ArgumentError, DataError
 
 
 @dataclass
@@ -505,7 +505,6 @@ def _predict(logits: torch.Tensor) -> np.ndarray:
 def _linear_checks(model, docs, traj, rnn_pred, points, x_star, lin, n_transitions, n_linear_docs, rng,
                    arrays, mean2, comps2) -> dict:
     emb = model.embedding.weight.detach().double()
-    S = traj[0].shape[1]
     init = model.cell.init_state(1).double().numpy()[0]
     # transitions (h_{t-1}, x_t) -> h_t, h_{-1} = the initial state
     lengths = np.array([len(t) for t in traj])
