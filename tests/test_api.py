@@ -36,3 +36,12 @@ def test_users_own_gru_fixed_points_and_modes():
     # the user's module was left as it was
     assert all(torch.equal(before[k], v) for k, v in gru.state_dict().items())
     assert gru.training and all(p.requires_grad for p in gru.parameters())
+
+
+def test_functions_survive_importing_their_submodules():
+    # rnnlens.train and rnnlens.linearize are both submodules and functions
+    import rnnlens.linearize  # noqa: F401
+    import rnnlens.train  # noqa: F401
+
+    assert callable(rnnlens.linearize) and callable(rnnlens.train)
+    assert rnnlens.linearize.__module__ == "rnnlens.linearize" and rnnlens.train.__module__ == "rnnlens.train"

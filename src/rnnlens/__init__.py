@@ -1,7 +1,6 @@
 """rnnlens: reverse-engineer recurrent networks with dynamical-systems analysis.
 
-The public API, one entry point per stage (imported lazily so that ``import rnnlens`` and the CLI's
-``--help`` stay fast)::
+The public API, one entry point per stage::
 
     load_corpus, Vocab, tokenize        rnnlens.data        text -> token ids
     make_cell, SentimentRNN             rnnlens.cells/.model
@@ -12,36 +11,29 @@ The public API, one entry point per stage (imported lazily so that ``import rnnl
     linearize, Linearization            rnnlens.linearize
     analyze                             rnnlens.analysis    numbers -> summary.json
     make_report                         rnnlens.report      figures + HTML
-"""
 
-from importlib import import_module
+The names are imported eagerly: ``rnnlens.train`` and ``rnnlens.linearize`` are both a submodule and
+a function, and only an import here keeps the package attribute the function once the submodule has
+been imported.
+"""
 
 from rnnlens._version import __version__, code_version
 from rnnlens.errors import ArgumentError, CheckpointError, DataError, RnnlensError
 
-_LAZY = {
-    "load_corpus": "rnnlens.data", "Vocab": "rnnlens.data", "tokenize": "rnnlens.data",
-    "make_cell": "rnnlens.cells", "SentimentRNN": "rnnlens.model",
-    "TrainSettings": "rnnlens.train", "train": "rnnlens.train", "evaluate": "rnnlens.train",
-    "fit_bag_of_words": "rnnlens.baseline",
-    "save_checkpoint": "rnnlens.checkpoint", "load_checkpoint": "rnnlens.checkpoint",
-    "as_step": "rnnlens.fixedpoints", "find_fixed_points": "rnnlens.fixedpoints",
-    "FixedPoints": "rnnlens.fixedpoints", "sample_seeds": "rnnlens.fixedpoints",
-    "linearize": "rnnlens.linearize", "Linearization": "rnnlens.linearize",
-    "analyze": "rnnlens.analysis", "make_report": "rnnlens.report",
-}
+from rnnlens.data import Vocab, load_corpus, tokenize  # noqa: E402  (after the errors they use)
+from rnnlens.cells import make_cell
+from rnnlens.model import SentimentRNN
+from rnnlens.checkpoint import load_checkpoint, save_checkpoint
+from rnnlens.train import TrainSettings, evaluate, train
+from rnnlens.baseline import fit_bag_of_words
+from rnnlens.fixedpoints import FixedPoints, as_step, find_fixed_points, sample_seeds
+from rnnlens.linearize import Linearization, linearize
+from rnnlens.analysis import analyze
+from rnnlens.report import make_report
 
-__all__ = ["__version__", "code_version", "RnnlensError", "DataError", "CheckpointError", "ArgumentError",
-           *_LAZY]
-
-
-def __getattr__(name):
-    if name in _LAZY:
-        value = getattr(import_module(_LAZY[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'rnnlens' has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted(__all__)
+__all__ = [
+    "__version__", "code_version", "RnnlensError", "DataError", "CheckpointError", "ArgumentError",
+    "load_corpus", "Vocab", "tokenize", "make_cell", "SentimentRNN", "TrainSettings", "train", "evaluate",
+    "fit_bag_of_words", "save_checkpoint", "load_checkpoint", "as_step", "find_fixed_points", "FixedPoints",
+    "sample_seeds", "linearize", "Linearization", "analyze", "make_report",
+]
