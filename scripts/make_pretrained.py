@@ -23,12 +23,12 @@ ROOT = Path(__file__).resolve().parents[1]
 DEST = ROOT / "src" / "rnnlens" / "pretrained"
 ARCHS = ("vanilla", "ugrnn", "gru", "lstm")
 # Small enough to ship (a few MB in all) and to analyze in seconds; trained for a few epochs on 2 CPU cores.
-COMMON = ["--dataset", "imdb", "--hidden", "64", "--embed", "32", "--vocab-size", "6000", "--epochs", "3",
-          "--batch-size", "64", "--lr", "3e-3", "--lr-decay", "0.7", "--patience", "1", "--seed", "0"]
+COMMON = {"--dataset": "imdb", "--hidden": "64", "--embed": "32", "--vocab-size": "6000", "--epochs": "3",
+          "--batch-size": "64", "--lr": "3e-3", "--lr-decay": "0.7", "--patience": "1", "--seed": "0"}
 # The vanilla RNN learns IMDB slowly (vanishing gradients over reviews of hundreds of words): a lower
 # learning rate, tighter clipping and more epochs (an epoch takes ~10 s at this size).
-PER_ARCH = {"vanilla": ["--lr", "1e-3", "--clip-norm", "1.0", "--epochs", "15", "--lr-decay", "0.9",
-                        "--patience", "3"]}
+PER_ARCH = {"vanilla": {"--lr": "1e-3", "--clip-norm": "1.0", "--epochs": "15", "--lr-decay": "0.9",
+                        "--patience": "3"}}
 
 
 def main() -> int:
@@ -44,8 +44,8 @@ def main() -> int:
     vocab_words: set[str] = set()
     for arch in args.arch or ARCHS:
         out = work / f"imdb-{arch}"
-        cmd = [rnnlens, "train", *COMMON, *PER_ARCH.get(arch, []), "--arch", arch, "--threads", args.threads, "--no-resume",
-               "--out", str(out)]
+        opts = {**COMMON, **PER_ARCH.get(arch, {}), "--arch": arch, "--threads": args.threads, "--out": str(out)}
+        cmd = [rnnlens, "train", *(part for kv in opts.items() for part in kv), "--no-resume"]
         print("+", " ".join(cmd[1:]), flush=True)
         subprocess.run(cmd, check=True)
         dest = DEST / f"imdb-{arch}"
