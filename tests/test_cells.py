@@ -110,6 +110,32 @@ def test_jacobians_equal_finite_differences_float64(arch):
         assert rel < 1e-6
 
 
+@pytest.mark.parametrize("arch", ARCHS)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_jacobian_rec_equals_jacobians_and_is_what_as_step_uses(arch, dtype, monkeypatch):
+    """jacobian_rec skips dF/dx but gives dF/dh bit for bit; the solvers' adapter calls it."""
+    from rnnlens.solvers.step import as_step
+
+    cell = _cell(arch, dtype)
+    g = torch.Generator().manual_seed(4)
+    x = torch.randn(5, I, generator=g, dtype=dtype)
+    h = torch.rand(5, cell.state_size, generator=g, dtype=dtype) * 2 - 1
+    J_h, _ = cell.jacobians(x, h)
+    J = cell.jacobian_rec(x, h)
+    assert J.shape == (5, cell.state_size, cell.state_size) and J.dtype == dtype
+    assert torch.equal(J, J_h)
+    assert cell._jacobians(x, h, with_input=False)[1] is None  # dF/dx not formed
+
+    def no_input_jacobian(*args):
+        raise AssertionError("StepFunction.jacobian_rec went through jacobians (forming dF/dx)")
+
+    monkeypatch.setattr(cell, "jacobians", no_input_jacobian)  # before as_step, which binds it
+    step = as_step(cell)
+    assert torch.equal(step.jacobian_rec(x, h), J_h)
+    with pytest.raises(ArgumentError, match=r"jacobian_rec: argument h .*state_size"):
+        cell.jacobian_rec(x, h[:, :-1])
+
+
 def test_vanilla_jacobian_closed_form():
     """At h = 0, x = 0 the vanilla Jacobian is diag(1 - tanh(b)^2) U."""
     cell = _cell("vanilla", torch.float64)

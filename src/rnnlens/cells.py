@@ -187,6 +187,14 @@ class Cell(nn.Module):
         self._check_step_args(x, h, "jacobians")
         return self._jacobians(x, h)
 
+    def jacobian_rec(self, x: Tensor, h: Tensor) -> Tensor:
+        """Closed-form ``dF/dh`` ``[B, S, S]`` alone, equal to ``jacobians(x, h)[0]``.
+
+        What the fixed-point solvers need every iteration: the input Jacobian is not formed.
+        """
+        self._check_step_args(x, h, "jacobian_rec")
+        return self._jacobians(x, h, with_input=False)[0]
+
     def run(self, x: Tensor, h0: Tensor | None = None) -> Tensor:
         """Every state along the sequence by looping :meth:`step` (the exact path).
 
@@ -221,8 +229,9 @@ class Cell(nn.Module):
     def _step(self, x: Tensor, h: Tensor) -> Tensor:  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def _jacobians(self, x: Tensor, h: Tensor) -> tuple[Tensor, Tensor]:  # pragma: no cover
-        raise NotImplementedError
+    def _jacobians(self, x: Tensor, h: Tensor, with_input: bool = True) -> tuple[Tensor, Tensor | None]:
+        """``(dF/dh, dF/dx)``; ``dF/dx`` is None (not computed) when ``with_input`` is False."""
+        raise NotImplementedError  # pragma: no cover - abstract
 
     def _scan_parameters(self):  # pragma: no cover - abstract
         """(W [G, I], input bias [G], U [G, N], bias inside the recurrent term [G] or None, kernel)."""
@@ -281,10 +290,10 @@ class VanillaCell(_TorchRNNCell):
         W, U, b_ih, b_hh = self._weights()
         return torch.tanh(torch.addmm(b_ih, x, W.t()) + torch.addmm(b_hh, h, U.t()))
 
-    def _jacobians(self, x, h):
+    def _jacobians(self, x, h, with_input=True):
         W, U, _, _ = self._weights()
         d = 1 - self._step(x, h).square()  # tanh'
-        return _scaled_rows([(d, U)]), _scaled_rows([(d, W)])
+        return _scaled_rows([(d, U)]), _scaled_rows([(d, W)]) if with_input else None
 
 
 class GRUCell(_TorchRNNCell):
@@ -313,7 +322,7 @@ class GRUCell(_TorchRNNCell):
         _, z, n, _ = self._gates(x, h)
         return n + z * (h - n)
 
-    def _jacobians(self, x, h):
+    def _jacobians(self, x, h, with_input=True):
         W, U, _, _ = self._weights()
         N = self.hidden_size
         r, z, n, ghn = self._gates(x, h)
@@ -322,7 +331,7 @@ class GRUCell(_TorchRNNCell):
         sr = dan * ghn * r * (1 - r)  # dh'/d(pre-activation of r)
         sz = (h - n) * z * (1 - z)  # dh'/d(pre-activation of z)
         J_h = _scaled_rows([(sr, U[:N]), (sz, U[N : 2 * N]), (dan * r, U[2 * N :])], diagonal=z)
-        J_x = _scaled_rows([(sr, W[:N]), (sz, W[N : 2 * N]), (dan, W[2 * N :])])
+        J_x = _scaled_rows([(sr, W[:N]), (sz, W[N : 2 * N]), (dan, W[2 * N :])]) if with_input else None
         return J_h, J_x
 
 
@@ -362,7 +371,7 @@ class LSTMCell(_TorchRNNCell):
         _, _, _, o, c_new, tc = self._gates(x, h)
         return torch.cat([o * tc, c_new], -1)
 
-    def _jacobians(self, x, h):
+    def _jacobians(self, x, h, with_input=True):
         W, U, _, _ = self._weights()
         N = self.hidden_size
         i, f, g, o, _, tc = self._gates(x, h)
@@ -380,9 +389,11 @@ class LSTMCell(_TorchRNNCell):
             return out
 
         J_h = through(U, h.new_empty(h.shape[0], 2 * N, 2 * N))
-        J_h[:, :N, N:] = torch.diag_embed(hc * f)  # dh'/dc
-        J_h[:, N:, N:] = torch.diag_embed(f)  # dc'/dc
-        return J_h, through(W, h.new_empty(h.shape[0], 2 * N, self.input_size))
+        J_h[:, :, N:].zero_()  # d/dc: diagonal blocks, written in place (no [B, N, N] temporaries)
+        J_h[:, :N, N:].diagonal(dim1=1, dim2=2).copy_(hc * f)  # dh'/dc
+        J_h[:, N:, N:].diagonal(dim1=1, dim2=2).copy_(f)  # dc'/dc
+        J_x = through(W, h.new_empty(h.shape[0], 2 * N, self.input_size)) if with_input else None
+        return J_h, J_x
 
 
 class _Kernel:
@@ -548,13 +559,14 @@ class UGRNNCell(Cell):
         u, c = self._gates(x, h)
         return c + u * (h - c)
 
-    def _jacobians(self, x, h):
+    def _jacobians(self, x, h, with_input=True):
         N = self.hidden_size
         u, c = self._gates(x, h)
         su = (h - c) * u * (1 - u)  # dh'/d(pre-activation of u)
         sc = (1 - u) * (1 - c.square())  # dh'/d(pre-activation of c)
         U, W = self.weight_hh, self.weight_ih
-        return _scaled_rows([(su, U[:N]), (sc, U[N:])], diagonal=u), _scaled_rows([(su, W[:N]), (sc, W[N:])])
+        J_x = _scaled_rows([(su, W[:N]), (sc, W[N:])]) if with_input else None
+        return _scaled_rows([(su, U[:N]), (sc, U[N:])], diagonal=u), J_x
 
     def _scan_parameters(self):
         return self.weight_ih, self.bias, self.weight_hh, None, _UGRNN

@@ -31,6 +31,7 @@ from torch import Tensor
 
 from rnnlens.errors import ArgumentError
 from rnnlens.solvers import DEFAULT_MAX_ITER, SOLVERS, StepFunction, as_step, residual, solve_lm
+from rnnlens.solvers.lm import _gradient as _lm_gradient, _jacobian as _lm_jacobian
 
 __all__ = ["as_step", "StepFunction", "find_fixed_points", "FixedPoints", "sample_seeds", "SOLVERS"]
 
@@ -347,12 +348,11 @@ def _grad_norms(step: StepFunction, x: Tensor, h: Tensor, chunk: int) -> Tensor:
     """``(2/S) ||(dF/dh - I)^T r||`` for every point, in chunks."""
     out = []
     S = h.shape[1]
-    eye = torch.eye(S, dtype=h.dtype, device=h.device)
     for i in range(0, h.shape[0], chunk):
         xs, hs = x[i:i + chunk], h[i:i + chunk]
         r, _ = residual(step, xs, hs)
-        J = step.jacobian_rec(xs, hs) - eye
-        g = (J.transpose(1, 2) @ r.unsqueeze(-1)).squeeze(-1).norm(dim=1) * (2.0 / S)
+        J = _lm_jacobian(step, xs, hs)  # dF/dh - I, the identity taken off in place
+        g = _lm_gradient(J, r).norm(dim=1) * (2.0 / S)  # J^T r as the row vector r^T J
         out.append(torch.where(torch.isfinite(g), g, torch.full_like(g, float("inf"))))
     return torch.cat(out)
 
@@ -386,7 +386,10 @@ def find_fixed_points(step, seeds, inputs=None, *, solver: str = "lm", tol: floa
         record_history: keep per-iteration (seconds, median q, max q, active points) in
             ``info["history"]``.
         jacobian_mode: ``torch.func`` Jacobians of callables and torch modules: "auto", "fwd", "rev".
-        **options: solver options. lm: ``damping``, ``patience``, ``progress_rtol``, ``grad_rtol``;
+        **options: solver options. lm: ``damping``, ``patience``, ``progress_rtol``, ``grad_rtol``,
+            ``chord`` (0.5: a point keeps its Jacobian and Cholesky factor for the next step while
+            each accepted step multiplies its q by at most ``chord``; 0 = plain LM, a new Jacobian
+            after every accepted step);
             adam: ``lr``, ``decay``, ``plateau_patience``, ``stop`` ("point", "all", "mean"),
             ``betas``, ``eps``.
 

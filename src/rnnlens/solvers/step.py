@@ -152,13 +152,14 @@ class StepFunction:
     """
 
     def __init__(self, fn, *, state_size, input_size, kind, module=None, closed_form=None,
-                 jacobian_mode="auto", source=None):
+                 closed_form_rec=None, jacobian_mode="auto", source=None):
         self.fn = fn
         self.state_size = state_size
         self.input_size = input_size
         self.kind = kind
         self.module = module
         self._closed_form = closed_form
+        self._closed_form_rec = closed_form_rec  # dF/dh alone (e.g. cell.jacobian_rec), or None
         self._func_jac = None if closed_form is not None else FuncJacobian(fn, jacobian_mode)
         self._source = source  # what as_step was given (to rebuild in another dtype)
         self._jacobian_mode = jacobian_mode
@@ -192,7 +193,13 @@ class StepFunction:
         return self._func_jac(x, h, "both")
 
     def jacobian_rec(self, x: Tensor, h: Tensor) -> Tensor:
-        """``dF/dh`` ``[B, S, S]`` only (what the solvers need)."""
+        """``dF/dh`` ``[B, S, S]`` only (what the solvers need).
+
+        A cell's own ``jacobian_rec`` when it has one (the input Jacobian is then never formed).
+        """
+        if self._closed_form_rec is not None:
+            with torch.no_grad():
+                return self._closed_form_rec(x, h)
         if self._closed_form is not None:
             with torch.no_grad():
                 return self._closed_form(x, h)[0]
@@ -232,7 +239,7 @@ def as_step(obj, *, input_size: int | None = None, state_size: int | None = None
     Args:
         obj: the step. A :class:`StepFunction` is returned as is. An object with ``step``,
             ``jacobians``, ``input_size`` and ``state_size`` (an rnnlens cell) uses its closed-form
-            Jacobians. Torch RNN modules: single layer, one direction (others raise ArgumentError).
+            Jacobians (and its ``jacobian_rec(x, h)``, when it has one, for ``dF/dh`` alone). Torch RNN modules: single layer, one direction (others raise ArgumentError).
             A callable ``F(x, h) -> h'`` gets ``torch.func`` Jacobians.
         input_size, state_size: for a plain callable, its sizes when known (otherwise taken from
             the seeds and inputs by :func:`rnnlens.fixedpoints.find_fixed_points`).
@@ -254,7 +261,8 @@ def as_step(obj, *, input_size: int | None = None, state_size: int | None = None
     if all(hasattr(obj, a) for a in ("step", "jacobians", "input_size", "state_size")):
         return StepFunction(obj.step, state_size=int(obj.state_size), input_size=int(obj.input_size),
                             kind="cell", module=obj if isinstance(obj, nn.Module) else None,
-                            closed_form=obj.jacobians, source=obj)
+                            closed_form=obj.jacobians, closed_form_rec=getattr(obj, "jacobian_rec", None),
+                            source=obj)
     if hasattr(obj, "cell") and all(hasattr(obj.cell, a) for a in ("step", "jacobians")):
         raise ArgumentError(
             f"{type(obj).__name__}: pass the recurrent cell (e.g. model.cell), not the whole model."
