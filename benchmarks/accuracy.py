@@ -7,7 +7,7 @@ arguments; finished architectures are not trained again):
     .venv/bin/python benchmarks/accuracy.py --dataset imdb --archs gru --epochs 5 --out results/accuracy-imdb
     .venv/bin/python benchmarks/accuracy.py --dataset sst2 --out results/accuracy-sst2 --table-only
 
-For each architecture it trains with rnnlens.train.train (checkpoint in OUT/<arch>/, early stopping
+For each architecture it trains with rnnlens.training.train (checkpoint in OUT/<arch>/, early stopping
 and model selection on the validation split), evaluates the selected model on the test split and
 writes OUT/<arch>.json; the baseline (rnnlens.baseline.fit_bag_of_words, C chosen on validation)
 writes OUT/bag_of_words.json and OUT/baseline.json. It then prints, and writes to OUT/table.md, a
@@ -69,7 +69,7 @@ def parse_args(argv=None):
 
 
 def settings_for(args, arch):
-    from rnnlens.train import TrainSettings
+    from rnnlens.training import TrainSettings
 
     return TrainSettings(arch=arch, embed_dim=args.embed, hidden_size=args.hidden, epochs=args.epochs,
                          batch_size=args.batch_size, lr=args.lr, lr_decay=args.lr_decay,
@@ -105,7 +105,7 @@ def write_json(path: Path, obj) -> None:
 
 
 def run_arch(args, corpus, arch) -> dict:
-    from rnnlens.train import evaluate, train
+    from rnnlens.training import evaluate, train
 
     s = settings_for(args, arch)
     result_path = args.out / f"{arch}.json"

@@ -35,7 +35,7 @@ import torch
 
 from rnnlens.cells import make_cell
 from rnnlens.fixedpoints import as_step, find_fixed_points, sample_seeds
-from rnnlens.linearize import linearize
+from rnnlens.linearization import linearize
 from rnnlens.solvers.step import FuncJacobian
 
 

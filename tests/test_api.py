@@ -38,10 +38,24 @@ def test_users_own_gru_fixed_points_and_modes():
     assert gru.training and all(p.requires_grad for p in gru.parameters())
 
 
-def test_functions_survive_importing_their_submodules():
-    # rnnlens.train and rnnlens.linearize are both submodules and functions
-    import rnnlens.linearize  # noqa: F401
-    import rnnlens.train  # noqa: F401
+def test_exported_functions_survive_importing_every_submodule():
+    import importlib
+    import pkgutil
 
-    assert callable(rnnlens.linearize) and callable(rnnlens.train)
-    assert rnnlens.linearize.__module__ == "rnnlens.linearize" and rnnlens.train.__module__ == "rnnlens.train"
+    for mod in pkgutil.walk_packages(rnnlens.__path__, "rnnlens."):
+        importlib.import_module(mod.name)
+    for name in rnnlens.__all__:
+        value = getattr(rnnlens, name)
+        assert not isinstance(value, type(rnnlens)), f"rnnlens.{name} is a module, not the exported {name}"
+    assert rnnlens.train.__module__ == "rnnlens.training" and rnnlens.linearize.__module__ == "rnnlens.linearization"
+
+
+def test_importing_the_report_loads_no_solver():
+    import subprocess
+    import sys
+
+    code = ("import sys, rnnlens, rnnlens.report; "
+            "print([m for m in sys.modules if m.startswith(('rnnlens.fixedpoints', 'rnnlens.solvers', "
+            "'rnnlens.linearization', 'rnnlens.training'))])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

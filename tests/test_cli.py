@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from rnnlens.checkpoint import load_checkpoint
 from rnnlens.cli import main
 from rnnlens.data import load_corpus
-from rnnlens.train import evaluate
+from rnnlens.training import evaluate
 
 OPTS = ["--option", "n_train=800", "--option", "n_validation=200", "--option", "n_test=250",
         "--option", "min_length=8", "--option", "max_length=20", "--option", "n_neutral=20",

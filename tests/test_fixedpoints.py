@@ -8,7 +8,7 @@ from torch import nn
 
 from rnnlens.errors import ArgumentError
 from rnnlens.fixedpoints import FixedPoints, as_step, find_fixed_points, sample_seeds
-from rnnlens.linearize import linearize
+from rnnlens.linearization import linearize
 from rnnlens.solvers.step import FuncJacobian
 
 D = torch.float64

@@ -61,7 +61,7 @@ class Checkpoint:
 
 
 # --------------------------------------------------------------------------------------------
-# atomic file-system helpers (also used by rnnlens.train and rnnlens.baseline)
+# atomic file-system helpers (also used by rnnlens.training and rnnlens.baseline)
 
 
 def _tmp_sibling(path: Path, tag: str) -> Path:

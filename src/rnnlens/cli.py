@@ -97,7 +97,7 @@ def _load(dataset, data_dir, data_seed, options):
 def train(dataset, data_dir, data_seed, options, out_dir, resume, progress, clip_norm, patience,
           vocab_size, **settings):
     """Train a sentiment RNN and write its checkpoint folder to --out."""
-    from rnnlens.train import TrainSettings, train as run_training
+    from rnnlens.training import TrainSettings, train as run_training
 
     s = TrainSettings(clip_norm=clip_norm or None, patience=patience or None,
                       vocab_size=vocab_size or None, **settings)
@@ -132,7 +132,7 @@ def train(dataset, data_dir, data_seed, options, out_dir, resume, progress, clip
 def evaluate(checkpoint, dataset, data_dir, data_seed, options, split, max_length, batch_size):
     """Accuracy and loss of a checkpoint on one split of a corpus."""
     from rnnlens.checkpoint import load_checkpoint
-    from rnnlens.train import evaluate as run_evaluation
+    from rnnlens.training import evaluate as run_evaluation
 
     ck = load_checkpoint(checkpoint)
     trained_on = ck.record.get("dataset", "synthetic")

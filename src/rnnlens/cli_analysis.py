@@ -120,7 +120,7 @@ def demo_command(out_dir, data_dir, archs, download):
 @click.option("--arch", "archs", multiple=True, type=click.Choice(["vanilla", "ugrnn", "gru", "lstm"]),
               help="Architectures to train (repeatable; default all four).")
 @click.option("--setting", "settings", multiple=True, metavar="KEY=VALUE",
-              help="Training setting (rnnlens.train.TrainSettings field, e.g. hidden_size=256, epochs=3), "
+              help="Training setting (rnnlens.training.TrainSettings field, e.g. hidden_size=256, epochs=3), "
                    "repeatable.")
 @click.option("--n-docs", type=int, default=1000, show_default=True, help="Documents analysed per network.")
 @click.option("--n-seeds", type=int, default=500, show_default=True, help="Seeds for the fixed-point search.")

@@ -152,7 +152,7 @@ def run_reproduce(dataset: str, out_dir, *, settings: dict | None = None, archs=
     from rnnlens.checkpoint import write_json_atomic
     from rnnlens.data import load_corpus
     from rnnlens.report import make_report
-    from rnnlens.train import TrainSettings, evaluate, train
+    from rnnlens.training import TrainSettings, evaluate, train
 
     unknown = [a for a in archs if a not in ARCHS]
     if unknown:

@@ -12,7 +12,7 @@ from scipy.stats import spearmanr
 
 from rnnlens.analysis import analyze
 from rnnlens.data import load_corpus
-from rnnlens.train import TrainSettings, train
+from rnnlens.training import TrainSettings, train
 
 CORPUS = dict(n_train=3000, n_validation=300, n_test=300, min_length=10, max_length=30)
 SETTINGS = dict(arch="gru", embed_dim=16, hidden_size=32, epochs=20, batch_size=32, lr=0.01, lr_decay=0.9,

@@ -94,7 +94,7 @@ def test_partial_analysis_draws_what_exists(analysis_dir, tmp_path):
 def test_redrawing_does_not_load_the_solver(analysis_dir, tmp_path):
     code = ("import sys; from rnnlens.report import make_report; "
             f"make_report([{str(analysis_dir)!r}], {str(tmp_path / 'o')!r}); "
-            "bad = [m for m in ('rnnlens.fixedpoints', 'rnnlens.linearize', 'rnnlens.solvers') if m in sys.modules]; "
+            "bad = [m for m in ('rnnlens.fixedpoints', 'rnnlens.linearization', 'rnnlens.solvers') if m in sys.modules]; "
             "assert not bad, bad")
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert res.returncode == 0, res.stderr

@@ -1,6 +1,6 @@
 """Eigenmodes at fixed points: orientation of the top mode, time constants, overlaps, word valence.
 
-Pure numpy on the arrays of a ``rnnlens.linearize.Linearization`` (eigvals, R, L, tau, J_inp), so
+Pure numpy on the arrays of a ``rnnlens.linearization.Linearization`` (eigvals, R, L, tau, J_inp), so
 the pieces can be checked on hand-built linear systems.
 
 Sign convention (used everywhere in rnnlens): the top right eigenvector r_1 at each fixed point is

@@ -185,7 +185,7 @@ def analyze(checkpoint_or_model, corpus, *, vocab=None, bow=None, split: str = "
     completes the measurements that do not need one and lists the rest under ``missing``.
     """
     from rnnlens.fixedpoints import as_step, find_fixed_points, sample_seeds
-    from rnnlens.linearize import linearize
+    from rnnlens.linearization import linearize
 
     model, vocab, record, ck_path = _resolve_model(checkpoint_or_model, vocab)
     model.eval()

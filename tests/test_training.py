@@ -16,7 +16,7 @@ from safetensors.torch import load_file
 
 from rnnlens.data import Corpus, Split, load_corpus, tokenize
 from rnnlens.errors import ArgumentError, CheckpointError, DataError
-from rnnlens.train import TrainSettings, evaluate, loss_and_correct, train
+from rnnlens.training import TrainSettings, evaluate, loss_and_correct, train
 
 # A small synthetic language a GRU learns in about a second (few word types, short documents).
 SMALL = dict(n_train=2000, n_validation=300, n_test=300, min_length=10, max_length=30, n_neutral=20,
@@ -144,7 +144,7 @@ _CHILD = textwrap.dedent("""
     import sys, time, torch
     torch.set_num_threads(1)
     from rnnlens.data import load_corpus
-    from rnnlens.train import TrainSettings, train
+    from rnnlens.training import TrainSettings, train
     mode, out = sys.argv[1], sys.argv[2]
     corpus = load_corpus("synthetic", n_train=400, n_validation=100, n_test=10, min_length=5, max_length=15,
                          n_neutral=20, n_per_valence=10)

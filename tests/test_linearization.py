@@ -7,7 +7,7 @@ import torch
 
 from rnnlens.errors import ArgumentError
 from rnnlens.fixedpoints import find_fixed_points
-from rnnlens.linearize import eigendecompose, linearize
+from rnnlens.linearization import eigendecompose, linearize
 
 D = torch.float64
 
