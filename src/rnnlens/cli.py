@@ -6,7 +6,6 @@ Every number printed says what it is. A user mistake (:class:`rnnlens.errors.Rnn
 
 from __future__ import annotations
 
-import importlib
 import json
 import sys
 
@@ -191,16 +190,11 @@ def baseline(dataset, data_dir, data_seed, options, out_dir, Cs, min_count, top)
     click.echo(f"coefficients: {path}")
 
 
-# Analysis commands (analyze, report, demo, reproduce) live in rnnlens.cli_analysis when present.
-try:
-    _cli_analysis = importlib.import_module("rnnlens.cli_analysis")
-except ModuleNotFoundError as _exc:  # only that module missing is tolerated; errors inside it are not
-    if _exc.name != "rnnlens.cli_analysis":
-        raise
-    _cli_analysis = None
-if _cli_analysis is not None:
-    for _command in _cli_analysis.COMMANDS:
-        main.add_command(_command)
+# The analysis and whole-job commands (analyze, report, demo, reproduce) live in rnnlens.cli_analysis.
+from rnnlens.cli_analysis import COMMANDS as _MORE_COMMANDS  # noqa: E402
+
+for _command in _MORE_COMMANDS:
+    main.add_command(_command)
 
 
 if __name__ == "__main__":  # pragma: no cover
