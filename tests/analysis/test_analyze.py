@@ -184,3 +184,26 @@ def test_tolerance_sweep_reports_each_tolerance_on_the_same_seeds(ckpt, corpus):
 
 def ckpt_cell(path):
     return load_checkpoint(path).model.cell
+
+
+def test_readout_alignment_over_the_coordinates_the_readout_sees(ckpt, corpus, tmp_path):
+    # GRU: the readout sees the whole state, so both alignments agree and m is fully visible
+    r = analyze(ckpt, corpus, **FAST)
+    man = r.summary["metrics"]["manifold"]
+    assert man["m_readout_visible_fraction"]["value"] == pytest.approx(1.0)
+    assert man["readout_cos_visible"]["value"] == pytest.approx(man["readout_cos"]["value"])
+    # LSTM: the readout sees h (first N numbers of [h, c]) only
+    vocab = load_checkpoint(ckpt).vocab
+    torch.manual_seed(1)
+    model = SentimentRNN(len(vocab), arch="lstm", embed_dim=6, hidden_size=8)
+    path = tmp_path / "lstm"
+    save_checkpoint(path, model, vocab, {"dataset": "synthetic", "data_fingerprint": corpus.fingerprint()})
+    r = analyze(path, corpus, **FAST)
+    man = r.summary["metrics"]["manifold"]
+    pts = r.fixed_points[r.fixed_points.converged].points.double().numpy()
+    m = np.linalg.svd(pts - pts.mean(0), full_matrices=False)[2][0]
+    w = model.readout.weight.detach().double().numpy()[0]
+    assert man["m_readout_visible_fraction"]["value"] == pytest.approx(float(np.sum(m[:8] ** 2)), rel=1e-6)
+    want = abs(m[:8] @ w) / (np.linalg.norm(m[:8]) * np.linalg.norm(w))
+    assert man["readout_cos_visible"]["value"] == pytest.approx(want, rel=1e-6)
+    assert man["readout_cos"]["value"] == pytest.approx(abs(m[:8] @ w) / np.linalg.norm(w), rel=1e-6)

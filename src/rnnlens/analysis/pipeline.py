@@ -17,7 +17,7 @@ import torch
 from rnnlens._version import code_version
 from rnnlens.analysis import checks as _checks
 from rnnlens.analysis.dynamics import approach_speed, linear_rollout, nearest_point, one_step_errors
-from rnnlens.analysis.geometry import (against_null, expected_random_abs_cos, manifold_axis, pca_fit,
+from rnnlens.analysis.geometry import (abs_cos, against_null, expected_random_abs_cos, manifold_axis, pca_fit,
                                        pca_variance, random_abs_cos, readout_direction)
 from rnnlens.analysis.io import ARRAYS_FILE, SCHEMA, SUMMARY_FILE, write_arrays, write_json
 from rnnlens.analysis.modes import SIGN_CONVENTION, input_projections, mode_stats, orient_top_mode
@@ -308,6 +308,7 @@ def analyze(checkpoint_or_model, corpus, *, vocab=None, bow=None, split: str = "
         P_np = points.numpy()
         man = manifold_axis(P_np, readout=w)
         m = man["m"]
+        visible = np.any(W != 0, axis=0)  # coordinates with a readout weight (LSTM: the h block)
         arrays.update(fp_pc=((P_np - mean2) @ comps2.T), fp_theta=man["theta"], m_pc=comps2 @ m)
         Xt = torch.from_numpy(X[pca_rows]).double()
         near = Xt[nearest_point(points, Xt)]
@@ -325,6 +326,12 @@ def analyze(checkpoint_or_model, corpus, *, vocab=None, bow=None, split: str = "
             "cumulative": _m(man["cumulative"], "cumulative variance fractions of the fixed points' PCs 1..k"),
             "readout_cos": _m(man["readout_cos"], "|cos| between m (top PC of the fixed points) and the readout "
                               "direction (binary: the readout row; k classes: W[last] - W[first])"),
+            "m_readout_visible_fraction": _m(float(np.sum(m[visible] ** 2)), "fraction of m's squared length on "
+                                             "the state coordinates the readout sees (1 except for the LSTM, "
+                                             "whose readout sees h but not the cell state c)"),
+            "readout_cos_visible": _m(abs_cos(m[visible], w[visible]),
+                                      "|cos| between m and the readout restricted to the coordinates the readout "
+                                      "sees (equals readout_cos except for the LSTM)"),
             "readout_cos_null_p99": _m(float(np.percentile(random_abs_cos(S, 10000, seed=seed), 99)),
                                        "99th percentile of |cos| for random unit vectors in R^S"),
             "theta_definition": "theta = projection (h* - mean) . m rescaled linearly to [-1, 1] (min -> -1, "
