@@ -25,15 +25,10 @@ import sys
 import time
 from pathlib import Path
 
-ARCHS = ("vanilla", "ugrnn", "gru", "lstm")
-# The paper's test accuracies (%), "Their numbers" in PAPER.md; keys are rnnlens corpus names.
-PAPER = {
-    "yelp-binary": {"baseline": 93.37, "vanilla": 92.96, "ugrnn": 95.67, "gru": 95.84, "lstm": 95.05},
-    "imdb": {"baseline": 88.53, "vanilla": 87.08, "ugrnn": 87.96, "gru": 86.86, "lstm": 86.93},
-    "sst2": {"baseline": 79.74, "vanilla": 78.09, "ugrnn": 77.74, "gru": 80.25, "lstm": 80.09},
-}
-COLUMNS = ("baseline", "vanilla", "ugrnn", "gru", "lstm")
-HEAD = {"baseline": "bag of words", "vanilla": "vanilla", "ugrnn": "UGRNN", "gru": "GRU", "lstm": "LSTM"}
+# The paper's test accuracies (%) and column heads, shared with `rnnlens reproduce`.
+from rnnlens.workflows import ARCHS, HEAD, PAPER_ACCURACY as PAPER  # noqa: E402
+
+COLUMNS = ("baseline", *ARCHS)
 
 
 def parse_args(argv=None):
