@@ -25,6 +25,7 @@ def test_users_own_gru_fixed_points_and_modes():
     _, h_next = gru(x, ok.points.unsqueeze(0))
     assert torch.allclose(h_next[0], ok.points, atol=1e-9)
     lin = rnnlens.linearize(gru, ok.points)
+    assert not any(t.requires_grad for t in (ok.points, lin.J_rec, lin.J_inp, lin.eigvals, lin.R, lin.L, lin.tau))
     # J R = R diag(lambda), L R = I, sorted by |lambda| descending, tau = 1/|ln|lambda||
     J = lin.J_rec.to(torch.complex128)
     assert torch.allclose(J @ lin.R, lin.R * lin.eigvals.unsqueeze(-2), atol=1e-8)

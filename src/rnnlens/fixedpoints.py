@@ -413,8 +413,19 @@ def find_fixed_points(step, seeds, inputs=None, *, solver: str = "lm", tol: floa
     h0, x = _prepare(fn, seeds, inputs)
     P, S = h0.shape
     chunk = P if solver == "adam" else (chunk_size or _auto_chunk(S, h0.dtype))
+    return _solve(fn, solver, h0, x, chunk, tol, max_iter, refine, refine_iter, options, record_history, t_start,
+                  chunk_size)
+
+
+# No autograd graph through the iterations: a user's module has parameters that require grad, so the graph
+# would chain across iterations and the points would come back attached to it. The Adam solver turns
+# gradients on for its own q; torch.func Jacobians ignore an outer no_grad.
+@torch.no_grad()
+def _solve(fn, solver, h0, x, chunk, tol, max_iter, refine, refine_iter, options, record_history, t_start,
+           chunk_size) -> "FixedPoints":
+    S = h0.shape[1]
     results, history = [], []
-    for c, i in enumerate(range(0, P, chunk)):
+    for c, i in enumerate(range(0, h0.shape[0], chunk)):
         res = SOLVERS[solver](fn, x[i:i + chunk], h0[i:i + chunk], tol=float(tol), max_iter=max_iter,
                               history=record_history, t0=t_start, **options)
         results.append(res)

@@ -101,7 +101,8 @@ def linearize(step, points, inputs=None, *, chunk_size: int = 256, modes: int | 
         raise ArgumentError(f"linearize: modes must be an integer in [1, {S}] or None, got {modes!r}.")
     parts: dict[str, list] = {k: [] for k in ("J_rec", "J_inp", "eigvals", "R", "L")}
     for i in range(0, h.shape[0], chunk_size):
-        J_rec, J_inp = fn.jacobians(x[i:i + chunk_size], h[i:i + chunk_size])
+        # plain arrays for the user: no autograd graph back into their module's parameters
+        J_rec, J_inp = (J.detach() for J in fn.jacobians(x[i:i + chunk_size], h[i:i + chunk_size]))
         lam, R, L = eigendecompose(J_rec, modes=modes, vectors=vectors)
         for k, v in zip(parts, (J_rec, J_inp, lam, R, L)):
             parts[k].append(v)
