@@ -31,7 +31,7 @@ from torch import Tensor
 
 from rnnlens.errors import ArgumentError
 from rnnlens.solvers import DEFAULT_MAX_ITER, SOLVERS, StepFunction, as_step, residual, solve_lm
-from rnnlens.solvers.lm import _gradient as _lm_gradient, _jacobian as _lm_jacobian
+from rnnlens.solvers.common import residual_gradient, residual_jacobian
 
 __all__ = ["as_step", "StepFunction", "find_fixed_points", "FixedPoints", "sample_seeds", "SOLVERS"]
 
@@ -351,8 +351,8 @@ def _grad_norms(step: StepFunction, x: Tensor, h: Tensor, chunk: int) -> Tensor:
     for i in range(0, h.shape[0], chunk):
         xs, hs = x[i:i + chunk], h[i:i + chunk]
         r, _ = residual(step, xs, hs)
-        J = _lm_jacobian(step, xs, hs)  # dF/dh - I, the identity taken off in place
-        g = _lm_gradient(J, r).norm(dim=1) * (2.0 / S)  # J^T r as the row vector r^T J
+        J = residual_jacobian(step, xs, hs)  # dF/dh - I, the identity taken off in place
+        g = residual_gradient(J, r).norm(dim=1) * (2.0 / S)  # J^T r as the row vector r^T J
         out.append(torch.where(torch.isfinite(g), g, torch.full_like(g, float("inf"))))
     return torch.cat(out)
 

@@ -94,7 +94,8 @@ def run_demo(out_dir, *, data_dir=None, pretrained: Path | None = None, archs=AR
         raise CheckpointError(f"demo: no shipped checkpoint for {missing} in {pretrained or PRETRAINED_DIR}; "
                               "regenerate them with `python scripts/make_pretrained.py`.")
     bow_path = (Path(pretrained) if pretrained else PRETRAINED_DIR) / BOW_FILE
-    bow = json.loads(bow_path.read_text(encoding="utf-8"))["coefficients"] if bow_path.exists() else None
+    bow_meta = json.loads(bow_path.read_text(encoding="utf-8")) if bow_path.exists() else None
+    bow = bow_meta["coefficients"] if bow_meta else None
     if bow is None:
         _say(f"note: {bow_path} not found; word groups and the bag-of-words comparison are left out")
     _say("loading IMDB (test reviews) ...")
@@ -117,10 +118,8 @@ def run_demo(out_dir, *, data_dir=None, pretrained: Path | None = None, archs=AR
         analyze(ck, corpus, bow=bow, out_dir=target, **options)
         _say(f"  done in {time.perf_counter() - t:.1f} s")
         analyses[arch] = target
-    if bow is not None:
-        meta = json.loads(bow_path.read_text(encoding="utf-8"))
-        if meta.get("test_accuracy") is not None:
-            accuracy["baseline"] = 100 * meta["test_accuracy"]
+    if bow_meta and bow_meta.get("test_accuracy") is not None:
+        accuracy["baseline"] = 100 * bow_meta["test_accuracy"]
     _, table = accuracy_table("imdb", accuracy)
     intro = ("<h2>Test accuracy of the shipped networks</h2>" + table +
              "<p class='def'>The shipped networks are small (see each checkpoint's config.json for the exact "
