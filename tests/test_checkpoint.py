@@ -114,11 +114,10 @@ def test_write_json_atomic_keeps_old_file_when_interrupted(tmp_path, monkeypatch
     path = tmp_path / "a.json"
     write_json_atomic(path, {"v": 1})
 
-    def broken_dump(obj, f, **kw):
-        f.write('{"v": ')
+    def interrupted_fsync(fd):  # the new text is in the temporary file, not yet renamed
         raise KeyboardInterrupt
 
-    monkeypatch.setattr("rnnlens.checkpoint.json.dump", broken_dump)
+    monkeypatch.setattr("rnnlens._atomic.os.fsync", interrupted_fsync)
     with pytest.raises(KeyboardInterrupt):
         write_json_atomic(path, {"v": 2})
     assert json.loads(path.read_text()) == {"v": 1}

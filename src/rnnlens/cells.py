@@ -33,9 +33,8 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence
 
+from rnnlens.constants import ARCHS
 from rnnlens.errors import ArgumentError
-
-ARCHS = ("vanilla", "gru", "lstm", "ugrnn")
 
 __all__ = ["ARCHS", "Cell", "VanillaCell", "GRUCell", "LSTMCell", "UGRNNCell", "make_cell"]
 

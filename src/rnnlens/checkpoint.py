@@ -11,24 +11,20 @@ Loading reads safetensors and JSON only; nothing is ever unpickled.
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import datetime as _dt
 import json
 import os
 import shlex
-import shutil
 import sys
-import uuid
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
+from rnnlens._atomic import atomic_folder, write_json_atomic
 from rnnlens._version import code_version
 from rnnlens.errors import CheckpointError
 
@@ -58,100 +54,6 @@ class Checkpoint:
     vocab: Any  # rnnlens.data.Vocab
     record: dict
     path: Path | None = None
-
-
-# --------------------------------------------------------------------------------------------
-# atomic file-system helpers (also used by rnnlens.training and rnnlens.baseline)
-
-
-def _tmp_sibling(path: Path, tag: str) -> Path:
-    return path.with_name(f".{path.name}.{tag}-{os.getpid()}-{uuid.uuid4().hex[:8]}")
-
-
-def _fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-_RENAME_EXCHANGE = 2
-_AT_FDCWD = -100
-
-
-def _exchange(a: Path, b: Path) -> bool:
-    """Atomically swap two existing paths (Linux renameat2 RENAME_EXCHANGE); False if unsupported."""
-    if not sys.platform.startswith("linux"):
-        return False
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-        renameat2 = libc.renameat2
-    except (OSError, AttributeError):
-        return False
-    renameat2.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
-    rc = renameat2(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE)
-    return rc == 0
-
-
-def _replace_dir(tmp: Path, dst: Path) -> None:
-    """Put the finished folder ``tmp`` at ``dst``, replacing whatever was there, atomically."""
-    if not dst.exists() and not dst.is_symlink():
-        os.rename(tmp, dst)
-    elif dst.is_dir() and _exchange(tmp, dst):
-        shutil.rmtree(tmp)  # tmp now holds the previous content
-    else:
-        # Fallback (non-Linux, or dst is a file): move the old one aside, then the new one in.
-        old = _tmp_sibling(dst, "old")
-        os.rename(dst, old)
-        os.rename(tmp, dst)
-        if old.is_dir():
-            shutil.rmtree(old)
-        else:
-            old.unlink()
-    _fsync_dir(dst.parent)
-
-
-@contextmanager
-def atomic_folder(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a fresh temporary sibling folder; on success it replaces ``path`` in one rename.
-
-    If the body raises (or the process dies), ``path`` keeps its previous content and the
-    temporary folder is removed (or, after a hard kill, left under a hidden ``.name.tmp-*`` name).
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _tmp_sibling(path, "tmp")
-    tmp.mkdir()
-    try:
-        yield tmp
-        _replace_dir(tmp, path)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-
-
-def write_json_atomic(path: str | os.PathLike, obj: Any) -> Path:
-    """Write ``obj`` as JSON to ``path`` through a temporary file and a rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _tmp_sibling(path, "tmp")
-    try:
-        with open(tmp, "w", encoding="utf-8") as f:
-            json.dump(obj, f, indent=1, sort_keys=False)
-            f.write("\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return path
 
 
 def save_tensors(path: str | os.PathLike, tensors: dict[str, torch.Tensor]) -> None:

@@ -13,7 +13,12 @@ from torch import Tensor, nn
 from rnnlens.cells import ARCHS, Cell, make_cell
 from rnnlens.errors import ArgumentError
 
-__all__ = ["SentimentRNN"]
+__all__ = ["SentimentRNN", "predict_labels"]
+
+
+def predict_labels(logits: Tensor) -> Tensor:
+    """The one rule from logits to labels: ``logit > 0`` for one logit per document (binary), else argmax."""
+    return (logits > 0).long() if logits.dim() == 1 else logits.argmax(-1)
 
 
 def _check_int(value, name: str, minimum: int) -> int:
@@ -116,6 +121,10 @@ class SentimentRNN(nn.Module):
             )
         out = self.readout(self.cell.output(h))
         return out.squeeze(-1) if self.num_classes == 2 else out
+
+    def predict(self, logits: Tensor) -> Tensor:
+        """Predicted labels from logits of :meth:`forward` / :meth:`logits_from_state`."""
+        return predict_labels(logits)
 
     def readout_matrix(self) -> Tensor:
         """Readout weights over the full state, ``[n_out, S]`` (zeros over the LSTM's cell part ``c``)."""

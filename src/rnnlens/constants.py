@@ -1,0 +1,6 @@
+"""Names shared across rnnlens, in one light module (no torch), so the CLI's ``--help`` stays fast."""
+
+# The four architectures of the paper, in the paper's table order.
+ARCHS = ("vanilla", "ugrnn", "gru", "lstm")
+# How tables and figures title them.
+ARCH_TITLES = {"baseline": "bag of words", "vanilla": "vanilla", "ugrnn": "UGRNN", "gru": "GRU", "lstm": "LSTM"}
