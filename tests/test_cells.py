@@ -167,7 +167,7 @@ def test_sizes_output_and_init_state():
 
 
 def test_user_errors_are_clear():
-    with pytest.raises(ArgumentError, match=r"arch='transformer'.*vanilla, gru, lstm, ugrnn"):
+    with pytest.raises(ArgumentError, match=r"arch='transformer'.*vanilla, ugrnn, gru, lstm"):
         make_cell("transformer", I, N)
     with pytest.raises(ArgumentError, match="hidden_size must be a positive integer"):
         make_cell("gru", I, 0)
