@@ -251,7 +251,7 @@ def test_finished_checkpoint_is_reused_or_refused(trained, small_corpus):
 
 
 @pytest.mark.parametrize("field,value,msg", [
-    ("arch", "transformer", "choose one of vanilla, gru, lstm, ugrnn"),
+    ("arch", "transformer", "choose one of vanilla, ugrnn, gru, lstm"),
     ("epochs", 0, "positive integer"),
     ("hidden_size", -3, "positive integer"),
     ("lr", 0.0, "learning rate > 0"),
