@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import math
 
+from rnnlens.analysis.metrics import METRICS, metric_value
+
 # (name, claim in words, metric path, comparison, threshold, applies to)
 PAPER_CHECKS = [
     ("lambda1_near_one", "|lambda_1| > 0.98 at most (> 50%) fixed points",
@@ -32,21 +34,16 @@ TRUTH_CHECKS = [
 _OPS = {">": lambda a, b: a > b, ">=": lambda a, b: a >= b, "<": lambda a, b: a < b, "<=": lambda a, b: a <= b}
 
 
-def metric(summary: dict, path: str):
-    """The value at ``metrics.<path>`` or None when absent."""
-    node = summary.get("metrics", {})
-    for part in path.split("."):
-        if not isinstance(node, dict) or part not in node:
-            return None
-        node = node[part]
-    return node.get("value") if isinstance(node, dict) else node
+for _check in PAPER_CHECKS + TRUTH_CHECKS:  # a check must read a number analyze reports
+    if _check[2] not in METRICS:
+        raise ImportError(f"check {_check[0]!r} reads {_check[2]!r}, which is not in rnnlens.analysis.metrics.METRICS")
 
 
 def evaluate(summary: dict, *, truth: bool = False) -> list[dict]:
     """Evaluate the paper's checks (and, for corpora with known valence, the truth checks)."""
     out = []
     for name, claim, path, op, thr in PAPER_CHECKS + (TRUTH_CHECKS if truth else []):
-        v = metric(summary, path)
+        v = metric_value(summary, path)
         if v is None or (isinstance(v, float) and math.isnan(v)):
             why = "not measured: " + "; ".join(m["why"] for m in summary.get("missing", [])) if v is None \
                 else "undefined (nan)"

@@ -41,11 +41,6 @@ def pca_variance(X, n_components: int = 10) -> np.ndarray:
     return pca_fit(X, n_components)[0]
 
 
-def pca_basis(X, n_components: int = 2) -> tuple[np.ndarray, np.ndarray]:
-    """(mean [dim], components [k, dim]) of scikit-learn's PCA on ``X``; rows are unit PCs."""
-    return pca_fit(X, n_components)[1:]
-
-
 def readout_direction(W) -> np.ndarray:
     """The readout direction w [S] whose dot product with a state step is the change of "the logit".
 

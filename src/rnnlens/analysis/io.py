@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import uuid
 from pathlib import Path
 
 import numpy as np
 
+from rnnlens._atomic import atomic_file, write_json_atomic
 from rnnlens.errors import ArgumentError
 
 SUMMARY_FILE = "summary.json"
@@ -56,40 +55,23 @@ def from_jsonable(obj):
     return obj
 
 
-def _tmp(path: Path) -> Path:
-    return path.with_name(f".{path.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}")
-
-
 def write_json(path, obj) -> Path:
     """Write ``obj`` (after :func:`to_jsonable`) to ``path`` through a temporary file and a rename."""
-    path = Path(path)
-    text = json.dumps(to_jsonable(obj), indent=1, allow_nan=False)
-    tmp = _tmp(path)
-    try:
-        tmp.write_text(text + "\n", encoding="utf-8")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+    return write_json_atomic(path, to_jsonable(obj), allow_nan=False)
 
 
 def write_arrays(path, arrays: dict) -> Path:
     """Save a flat dict of numeric arrays as ``.npz`` (no object arrays, so no pickle), atomically."""
-    path = Path(path)
     clean = {}
     for k, v in arrays.items():
         a = np.asarray(v)
         if a.dtype == object:
             raise TypeError(f"array {k!r} has dtype object; only numeric/string arrays are saved")
         clean[k] = a
-    tmp = _tmp(path)
-    try:
+    with atomic_file(path) as tmp:
         with open(tmp, "wb") as f:
             np.savez_compressed(f, **clean)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+    return Path(path)
 
 
 def load_analysis(folder) -> tuple[dict, dict]:

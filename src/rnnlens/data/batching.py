@@ -17,12 +17,18 @@ BUCKET_BATCHES = 50  # a shuffled epoch sorts windows of this many batches by le
 
 @dataclass
 class Encoded:
-    """Token ids of every document of a split (same order), labels, and how many were cut."""
+    """Token ids of the documents of a split, labels, and how many were cut.
+
+    ``index`` holds each document's position in the split (None: all of them, in order);
+    ``n_empty`` counts documents skipped for having no tokens (``encode(..., skip_empty=True)``).
+    """
 
     ids: list[np.ndarray]
     labels: np.ndarray
     n_truncated: int
     max_length: int | None
+    index: np.ndarray | None = None
+    n_empty: int = 0
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -33,26 +39,34 @@ class Encoded:
         return np.fromiter((len(x) for x in self.ids), dtype=np.int64, count=len(self.ids))
 
 
-def encode(vocab: Vocab, split: Split, *, max_length: int | None = None) -> Encoded:
-    """Tokenize and encode every document of ``split``.
+def encode(vocab: Vocab, split: Split, *, max_length: int | None = None, rows=None,
+           skip_empty: bool = False) -> Encoded:
+    """Tokenize and encode the documents of ``split`` (``rows``: only these positions, in this order).
 
     Documents are kept whole unless ``max_length`` is given; then the first ``max_length`` tokens are
-    kept and ``n_truncated`` counts the documents that were cut. No document is dropped; one that
-    has no tokens at all raises DataError.
+    kept and ``n_truncated`` counts the documents that were cut. A document with no tokens at all
+    raises DataError, unless ``skip_empty``: then it is left out and counted in ``n_empty``, and
+    ``index`` says which positions were kept. Nothing is dropped silently.
     """
     if max_length is not None and (isinstance(max_length, bool) or not isinstance(max_length, int) or max_length < 1):
         raise ArgumentError(f"max_length must be a positive integer or None; got {max_length!r}")
-    ids, n_truncated = [], 0
-    for i, text in enumerate(split.texts):
+    rows = range(len(split.texts)) if rows is None else [int(i) for i in rows]
+    ids, kept, n_truncated = [], [], 0
+    for i in rows:
+        text = split.texts[i]
         x = vocab.encode(text)
         if len(x) == 0:
+            if skip_empty:
+                continue
             raise DataError(f"document {i} has no tokens ({text[:40]!r}); every document needs at least one")
         if max_length is not None and len(x) > max_length:
             x = x[:max_length]
             n_truncated += 1
         ids.append(x)
-    return Encoded(ids=ids, labels=np.asarray(split.labels, dtype=np.int64).copy(), n_truncated=n_truncated,
-                   max_length=max_length)
+        kept.append(i)
+    index = np.asarray(kept, dtype=np.int64)
+    return Encoded(ids=ids, labels=np.asarray(split.labels, dtype=np.int64)[index], n_truncated=n_truncated,
+                   max_length=max_length, index=index, n_empty=len(rows) - len(kept))
 
 
 @dataclass

@@ -6,10 +6,9 @@ and ``arrays.npz``); it never computes dynamics, and imports neither torch nor t
 
 from __future__ import annotations
 
-import os
-import uuid
 from pathlib import Path
 
+from rnnlens._atomic import write_text_atomic
 from rnnlens.analysis.io import load_analysis
 from rnnlens.errors import ArgumentError
 from rnnlens.report import figures as _fig
@@ -54,13 +53,7 @@ def make_report(dirs, out, *, preface: list[str] | None = None) -> Path:
         sections.append(model_section(summary, figs, f"{name}: {_fig._title(summary)}"))
     text = page("rnnlens report", INTRO, sections)
     path = out / REPORT_FILE
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:6]}")
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+    return write_text_atomic(path, text)
 
 
 def _unique_names(dirs) -> list[str]:

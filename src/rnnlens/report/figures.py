@@ -7,8 +7,6 @@ analysis). Nothing here computes dynamics.
 
 from __future__ import annotations
 
-import os
-import uuid
 from pathlib import Path
 
 import matplotlib
@@ -16,6 +14,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+
+from rnnlens._atomic import atomic_file  # noqa: E402
 
 COLORS = ["#c0392b", "#2471a3", "#229954", "#b9770e", "#7d3c98"]
 
@@ -248,12 +248,8 @@ def save_figure(fig, out_dir, name) -> dict:
     out = {}
     for ext in ("png", "svg"):
         path = Path(out_dir) / f"{name}.{ext}"
-        tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:6]}")
-        try:
+        with atomic_file(path) as tmp:
             fig.savefig(tmp, format=ext, dpi=110, bbox_inches="tight")
-            os.replace(tmp, path)
-        finally:
-            tmp.unlink(missing_ok=True)
         out[ext] = path
     plt.close(fig)
     return out

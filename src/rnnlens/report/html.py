@@ -7,56 +7,18 @@ import html
 import math
 from pathlib import Path
 
-KEY_NUMBERS = [
-    ("data.rnn_accuracy", "network accuracy on the analysed documents", "{:.1%}"),
-    ("pca.trained_cumulative", "state variance in the top 3 PCs (trained)", "pc3"),
-    ("pca.untrained_cumulative", "state variance in the top 3 PCs (untrained copy)", "pc3"),
-    ("fixed_points.n_converged", "fixed points with q < tol (of the seeds)", "{}"),
-    ("fixed_points.dist_to_visited_median", "median distance of a fixed point to the nearest visited state", "{:.3g}"),
-    ("fixed_points.visited_rms_radius", "size (RMS radius) of the region of visited states", "{:.3g}"),
-    ("manifold.top_pc_fraction", "variance of the fixed points on their top PC", "{:.1%}"),
-    ("manifold.readout_cos", "|cos| between the line of fixed points and the readout", "{:.3f}"),
-    ("manifold.m_readout_visible_fraction", "share of the line's direction the readout can see (LSTM: h, not c)",
-     "{:.1%}"),
-    ("manifold.readout_cos_visible", "|cos| with the readout over the coordinates it sees", "{:.3f}"),
-    ("modes.abs_lambda1_median", "median |lambda_1| at the fixed points", "{:.4f}"),
-    ("modes.frac_abs_lambda1_gt_0_98", "fixed points with |lambda_1| > 0.98", "{:.0%}"),
-    ("modes.n_slow_modes_median", "median number of modes with |lambda| > 0.98 at a fixed point (1 on a line)", "{:g}"),
-    ("modes.input_gain_median", "median ||J_inp|| at the fixed points (about 0 where gates saturate)", "{:.3g}"),
-    ("modes.tau_median", "median time constants of the 3 slowest modes (tokens)", "tau"),
-    ("modes.r1_m_overlap_median", "median |cos(r_1, m)| (null mean in brackets)", "r1m"),
-    ("valence.spearman_bow", "Spearman(word valence, bag-of-words coefficient)", "{:.3f}"),
-    ("valence.spearman_truth", "Spearman(word valence, true valence)", "{:.3f}"),
-    ("valence.positive_mean", "mean valence of the most positive words", "{:+.4f}"),
-    ("valence.negative_mean", "mean valence of the most negative words", "{:+.4f}"),
-    ("valence.neutral_mean", "mean valence of the most neutral words", "{:+.4f}"),
-    ("linearization.one_step_error_median", "median one-step error of the linearization", "{:.1%}"),
-    ("linearization.linear_accuracy", "accuracy with the linearized dynamics alone", "{:.1%}"),
-    ("linearization.rnn_accuracy_same_docs", "network accuracy on the same documents", "{:.1%}"),
-    ("speed.median_last", "median normalised speed after running with constant input", "{:.2e}"),
-]
-
-
-def _metric(summary, path):
-    node = summary.get("metrics", {})
-    for part in path.split("."):
-        if not isinstance(node, dict) or part not in node:
-            return None
-        node = node[part]
-    return node
-
+from rnnlens.analysis.metrics import key_numbers, metric_node, metric_value
 
 def _fmt(summary, path, fmt) -> str | None:
-    node = _metric(summary, path)
-    if node is None:
+    v = metric_value(summary, path)
+    if v is None:
         return None
-    v = node.get("value") if isinstance(node, dict) else node
     if fmt == "pc3":
         return f"{v[min(2, len(v) - 1)]:.1%}"
     if fmt == "tau":
         return ", ".join("inf" if not math.isfinite(t) else f"{t:.3g}" for t in v)
     if fmt == "r1m":
-        null = _metric(summary, "modes.null_mean")["value"]
+        null = metric_value(summary, "modes.null_mean")
         return f"{v:.3f} ({null:.3f})"
     if isinstance(v, float) and math.isnan(v):
         return "undefined"
@@ -113,12 +75,11 @@ def tolerance_table(node) -> str:
 def model_section(summary, figures: list[tuple[str, Path | None, str]], title: str) -> str:
     """HTML for one analysed model: key numbers, checks, what is missing, figures with captions."""
     rows = []
-    for path, label, fmt in KEY_NUMBERS:
-        s = _fmt(summary, path, fmt)
+    for spec in key_numbers():
+        s = _fmt(summary, spec.path, spec.fmt)
         if s is not None:
-            node = _metric(summary, path)
-            definition = node.get("definition", "") if isinstance(node, dict) else ""
-            rows.append(f"<tr><td>{html.escape(label)}</td><td class='num'>{html.escape(s)}</td>"
+            definition = metric_node(summary, spec.path)["definition"]
+            rows.append(f"<tr><td>{html.escape(spec.label)}</td><td class='num'>{html.escape(s)}</td>"
                         f"<td class='def'>{html.escape(definition)}</td></tr>")
     parts = [f"<h2>{html.escape(title)}</h2>"]
     if summary.get("missing"):
@@ -127,7 +88,7 @@ def model_section(summary, figures: list[tuple[str, Path | None, str]], title: s
     parts.append("<h3>Checks against the paper</h3>" + checks_html(summary))
     parts.append("<h3>Key numbers</h3><table><tr><th>what</th><th>value</th><th>definition</th></tr>"
                  + "".join(rows) + "</table>")
-    sweep = _metric(summary, "fixed_points.by_tolerance")
+    sweep = metric_node(summary, "fixed_points.by_tolerance")
     if sweep:
         parts.append(tolerance_table(sweep))
     parts.append(f"<p class='def'>Sign convention: {html.escape(summary.get('sign_convention', ''))}</p>")
