@@ -7,7 +7,7 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from rnnlens.analysis import analyze, load_analysis
+from rnnlens.analysis import METRICS, analyze, load_analysis
 from rnnlens.checkpoint import load_checkpoint, save_checkpoint
 from rnnlens.cli import main
 from rnnlens.data import Corpus, Split, Vocab, load_corpus
@@ -56,11 +56,18 @@ def test_analyze_writes_consistent_summary_and_arrays(ckpt, corpus, tmp_path):
     assert m["fixed_points"]["dist_to_visited_median"]["value"] == pytest.approx(
         float(np.median(arrays["fp_dist_to_visited"])))
     assert m["modes"]["null_mean"]["value"] == pytest.approx(m["modes"]["null_mean_closed_form"]["value"], rel=0.05)
-    # every metric carries a definition
-    for section in m.values():
-        for node in section.values():
+    # every metric carries a definition, and every reported metric is one of the table's, and all of
+    # the table's metrics are reported (a complete analysis of a synthetic corpus measures them all)
+    reported = set()
+    for sname, section in m.items():
+        for name, node in section.items():
             if isinstance(node, dict) and "value" in node:
                 assert isinstance(node["definition"], str) and node["definition"]
+                assert "{" not in node["definition"], node["definition"]    # templates filled in
+                reported.add(f"{sname}.{name}")
+    assert reported == set(METRICS)
+    assert r.value("fixed_points.n_converged") == n_conv
+    assert m["fixed_points"]["n_converged"]["definition"].startswith("points with q = (1/N)||F(h*, x*) - h*||^2 < 1e-08")
     prov = summary["provenance"]
     assert prov["corpus_fingerprint"] == corpus.fingerprint() and prov["trained_on_same_corpus"] is True
     assert prov["code_version"] and prov["checkpoint"].endswith("gru")

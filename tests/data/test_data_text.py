@@ -110,3 +110,15 @@ def test_batches_deterministic_per_seed_and_epoch_and_cheap_padding():
     assert [int(b.lengths.max()) for b in sorted_batches] == sorted(int(b.lengths.max()) for b in sorted_batches)
     with pytest.raises(ArgumentError, match="batch_size"):
         next(batches(enc, 0, shuffle=False))
+
+
+def test_encode_rows_and_skip_empty_count_what_was_left_out():
+    from rnnlens.data import Split, Vocab, encode
+
+    split = Split(["good film", "", "bad", "...", "good bad film"], np.array([1, 0, 0, 1, 1]))
+    vocab = Vocab.build(split.texts)
+    enc = encode(vocab, split, rows=[4, 1, 2], skip_empty=True)
+    assert enc.index.tolist() == [4, 2] and enc.n_empty == 1
+    assert enc.labels.tolist() == [1, 0] and [len(x) for x in enc.ids] == [3, 1]
+    with pytest.raises(DataError, match="document 1 has no tokens"):
+        encode(vocab, split)

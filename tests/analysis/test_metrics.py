@@ -1,0 +1,64 @@
+"""The one table of reported numbers: how nodes are built and read, and that checks and report use it."""
+
+import math
+
+import pytest
+
+from rnnlens.analysis import checks
+from rnnlens.analysis.metrics import METRICS, key_numbers, metric, metric_node, metric_value
+
+
+def _summary(**values):
+    metrics = {}
+    for path, v in values.items():
+        section, name = path.split("__")
+        metrics.setdefault(section, {})[name] = {"value": v, "definition": "d"}
+    return {"metrics": metrics, "missing": []}
+
+
+def test_metric_fills_the_definition_template():
+    node = metric("fixed_points.n_converged", 7, tol=1e-8, input_point="zero")
+    assert node["value"] == 7
+    assert node["definition"] == ("points with q = (1/N)||F(h*, x*) - h*||^2 < 1e-08 (x* = zero input); the "
+                                  "paper's definition of q")
+    assert metric("valence.negative_mean", -0.5, n=100)["definition"].startswith("mean valence of the 100 most negative")
+
+
+def test_unknown_metric_path_is_an_error_not_a_missing_number():
+    with pytest.raises(KeyError, match="modes.abs_lambda_1_median"):
+        metric("modes.abs_lambda_1_median", 1.0)
+    with pytest.raises(KeyError, match="not a metric"):
+        metric_value(_summary(modes__abs_lambda1_median=1.0), "modes.abs_lambda_1_median")
+
+
+def test_reader_returns_value_or_none():
+    s = _summary(modes__abs_lambda1_median=0.99)
+    assert metric_value(s, "modes.abs_lambda1_median") == 0.99
+    assert metric_node(s, "modes.abs_lambda1_median") == {"value": 0.99, "definition": "d"}
+    assert metric_value(s, "manifold.top_pc_fraction") is None        # defined, not measured
+    assert metric_value({}, "manifold.top_pc_fraction") is None
+
+
+def test_every_check_reads_a_defined_metric_and_uses_the_reader():
+    for name, _, path, _, _ in checks.PAPER_CHECKS + checks.TRUTH_CHECKS:
+        assert path in METRICS, name
+    s = _summary(modes__frac_abs_lambda1_gt_0_98=0.9, manifold__top_pc_fraction=0.79,
+                 manifold__readout_cos=0.8, valence__positive_mean=0.1, valence__negative_mean=0.0)
+    got = {c["name"]: c["passed"] for c in checks.evaluate(s)}
+    assert got == {"lambda1_near_one": True, "fixed_points_1d": False, "readout_aligned": True,
+                   "positive_words_positive": True, "negative_words_negative": False}
+
+
+def test_missing_and_nan_metrics_are_not_checked():
+    s = _summary(modes__frac_abs_lambda1_gt_0_98=math.nan)
+    s["missing"] = [{"what": "x", "why": "no fixed point"}]
+    out = {c["name"]: c for c in checks.evaluate(s)}
+    assert out["lambda1_near_one"]["passed"] is None and out["lambda1_near_one"]["detail"] == "undefined (nan)"
+    assert out["fixed_points_1d"]["passed"] is None and "no fixed point" in out["fixed_points_1d"]["detail"]
+
+
+def test_report_key_numbers_come_from_the_table():
+    keys = key_numbers()
+    assert keys and all(k.path in METRICS and k.label and k.fmt for k in keys)
+    paths = [k.path for k in keys]
+    assert "modes.abs_lambda1_median" in paths and "fixed_points.n_slow" not in paths
