@@ -254,17 +254,30 @@ def test_finished_checkpoint_is_reused_or_refused(trained, small_corpus):
     ("arch", "transformer", "choose one of vanilla, ugrnn, gru, lstm"),
     ("epochs", 0, "positive integer"),
     ("hidden_size", -3, "positive integer"),
-    ("lr", 0.0, "learning rate > 0"),
-    ("lr_decay", 1.5, r"factor in \(0, 1\]"),
-    ("clip_norm", -1.0, "norm > 0"),
+    ("lr", 0.0, "number > 0"),
+    ("lr_decay", 1.5, r"number in \(0, 1\]"),
+    ("clip_norm", -1.0, "number > 0, or None for no clipping"),
     ("max_length", 0, "or None for no limit"),
-    ("vocab_size", 2, "at least 3"),
-    ("fast_path", "turbo", "choose auto, fused or scan"),
+    ("vocab_size", 2, "integer >= 3"),
+    ("fast_path", "turbo", "choose one of auto, fused, scan"),
+    ("seed", True, "integer >= 0"),
+    ("device", "nosuch", "torch device name"),
 ])
 def test_invalid_settings_name_the_setting(field, value, msg, small_corpus, tmp_path):
     with pytest.raises(ArgumentError, match=rf"{field}={value!r} is invalid: .*{msg}"):
         train(small_corpus, TrainSettings(**{**FAST, field: value}), tmp_path / "x", progress=False)
     assert not (tmp_path / "x").exists()
+
+
+def test_settings_are_checked_once_when_made_and_again_before_training(small_corpus, tmp_path):
+    with pytest.raises(ArgumentError, match=r"hidden_size=0 is invalid: use a positive integer\."):
+        TrainSettings(hidden_size=0)
+    s = TrainSettings(**FAST)
+    s.epochs = 0  # a dataclass can be changed after it was made; train() checks again
+    with pytest.raises(ArgumentError, match="epochs=0 is invalid"):
+        train(small_corpus, s, tmp_path / "x", progress=False)
+    with pytest.raises(ArgumentError, match=r"unknown training settings \['hidden'\]"):
+        TrainSettings.from_dict({"hidden": 8})
 
 
 def test_out_folder_with_other_files_is_refused(small_corpus, tmp_path):

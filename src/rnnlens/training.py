@@ -14,13 +14,11 @@ by the final checkpoint of the best validation model.
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 import shutil
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -28,9 +26,9 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from rnnlens._atomic import atomic_folder
 from rnnlens.checkpoint import (
     Checkpoint,
-    atomic_folder,
     is_checkpoint,
     load_checkpoint,
     load_tensors,
@@ -39,6 +37,8 @@ from rnnlens.checkpoint import (
     save_tensors,
 )
 from rnnlens.errors import ArgumentError, CheckpointError, DataError
+from rnnlens.model import SentimentRNN, predict_labels
+from rnnlens.settings import TrainSettings
 
 __all__ = ["TrainSettings", "train", "evaluate", "loss_and_correct"]
 
@@ -49,82 +49,6 @@ RESUME_VERSION = 1
 _RESULT_NEUTRAL = ("checkpoint_every", "num_threads", "eval_batch_size")
 
 
-@dataclass
-class TrainSettings:
-    """Everything that defines a training run (stored in the checkpoint's record)."""
-
-    arch: str = "gru"                  # one of rnnlens.cells.ARCHS
-    embed_dim: int = 64
-    hidden_size: int = 128
-    epochs: int = 5
-    batch_size: int = 64
-    lr: float = 1e-3                   # initial AdamW learning rate
-    lr_decay: float = 0.9              # lr is multiplied by this after every epoch (1.0: constant)
-    weight_decay: float = 0.0          # AdamW decoupled weight decay
-    clip_norm: float | None = 5.0      # max global gradient norm (None: no clipping)
-    patience: int | None = 2           # stop after this many epochs without a better validation accuracy
-    seed: int = 0                      # model initialisation and batch order
-    vocab_size: int | None = 20000     # most frequent training words kept (None: all)
-    min_count: int = 1                 # words seen fewer times in the train split map to <unk>
-    max_length: int | None = None      # cut documents to this many tokens (counted and reported)
-    checkpoint_every: int = 200        # batches between resume states (0: only at epoch ends)
-    num_threads: int | None = None     # torch CPU threads (None: leave torch's setting)
-    device: str = "cpu"                # torch device; runs are bitwise reproducible on CPU
-    fast_path: str = "auto"            # cell fast path for training: "fused", "scan", or "auto"
-                                       # ("scan" on CPU, torch's fused kernel on GPU; UGRNN: always scan)
-    eval_batch_size: int = 256
-
-    def validate(self) -> "TrainSettings":
-        """Raise ArgumentError naming the first invalid setting and the accepted values."""
-        from rnnlens.cells import ARCHS
-
-        def bad(name, value, want):
-            raise ArgumentError(f"training setting {name}={value!r} is invalid: {want}.")
-
-        if self.arch not in ARCHS:
-            bad("arch", self.arch, f"choose one of {', '.join(ARCHS)}")
-        for name in ("embed_dim", "hidden_size", "epochs", "batch_size", "eval_batch_size", "min_count"):
-            v = getattr(self, name)
-            if not isinstance(v, int) or isinstance(v, bool) or v < 1:
-                bad(name, v, "use a positive integer")
-        for name in ("vocab_size", "max_length", "num_threads", "patience"):
-            v = getattr(self, name)
-            if v is not None and (not isinstance(v, int) or isinstance(v, bool) or v < 1):
-                bad(name, v, "use a positive integer, or None for no limit")
-        if self.vocab_size is not None and self.vocab_size < 3:
-            bad("vocab_size", self.vocab_size, "use at least 3 (<pad>, <unk> and one word)")
-        if not isinstance(self.checkpoint_every, int) or self.checkpoint_every < 0:
-            bad("checkpoint_every", self.checkpoint_every, "use a number of batches >= 0")
-        if not (self.lr > 0):
-            bad("lr", self.lr, "use a learning rate > 0")
-        if not (0 < self.lr_decay <= 1):
-            bad("lr_decay", self.lr_decay, "use a factor in (0, 1]")
-        if not (self.weight_decay >= 0):
-            bad("weight_decay", self.weight_decay, "use a value >= 0")
-        if self.clip_norm is not None and not (self.clip_norm > 0):
-            bad("clip_norm", self.clip_norm, "use a norm > 0, or None for no clipping")
-        if self.fast_path not in ("auto", "fused", "scan"):
-            bad("fast_path", self.fast_path, "choose auto, fused or scan")
-        if self.fast_path == "fused" and self.arch == "ugrnn":
-            bad("fast_path", self.fast_path, "the UGRNN has only the scan; use auto or scan")
-        try:
-            torch.device(self.device)
-        except RuntimeError:
-            bad("device", self.device, "use a torch device name such as cpu or cuda")
-        return self
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "TrainSettings":
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(d) - names)
-        if unknown:
-            raise ArgumentError(f"unknown training settings {unknown}; known: {sorted(names)}.")
-        return cls(**d)
-
-
 # --------------------------------------------------------------------------------------------
 # loss, evaluation
 
@@ -133,11 +57,9 @@ def loss_and_correct(logits: torch.Tensor, labels: torch.Tensor) -> tuple[torch.
     """Mean loss (logistic for one logit per document, softmax cross-entropy for k) and #correct."""
     if logits.dim() == 1:
         loss = F.binary_cross_entropy_with_logits(logits, labels.to(logits.dtype))
-        pred = (logits > 0).long()
     else:
         loss = F.cross_entropy(logits, labels)
-        pred = logits.argmax(-1)
-    return loss, (pred == labels).sum()
+    return loss, (predict_labels(logits) == labels).sum()
 
 
 def _to(batch, device):
@@ -309,7 +231,6 @@ def train(corpus, settings: TrainSettings, out_dir, *, resume: bool = True, prog
     Returns the loaded final :class:`Checkpoint`.
     """
     from rnnlens.data import Vocab, batches, encode
-    from rnnlens.model import SentimentRNN
 
     settings.validate()
     out_dir = Path(out_dir)

@@ -1,0 +1,198 @@
+"""Training settings and their constraints, declared once as data (no torch import: the CLI's
+``--help`` is built from these fields).
+
+Every field of :class:`TrainSettings` carries, in its ``metadata``, a help text and a constraint
+(:class:`Int`, :class:`Real` or :class:`OneOf`, optionally with ``none=`` saying what ``None``
+means). :meth:`TrainSettings.validate` checks them all in one place; the ``rnnlens train`` and
+``rnnlens reproduce`` options are generated from the same fields (:func:`cli_options`), so each
+default and each rule is written once.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from rnnlens.constants import ARCHS
+from rnnlens.errors import ArgumentError
+
+__all__ = ["TrainSettings", "Int", "Real", "OneOf", "SettingOption", "cli_options"]
+
+FAST_PATHS = ("auto", "fused", "scan")
+
+
+@dataclass(frozen=True)
+class Int:
+    """An integer (bools refused) ``>= min``."""
+
+    min: int = 1
+    type = int
+
+    def accepts(self, v) -> bool:
+        return isinstance(v, int) and not isinstance(v, bool) and v >= self.min
+
+    def describe(self) -> str:
+        return "use a positive integer" if self.min == 1 else f"use an integer >= {self.min}"
+
+
+@dataclass(frozen=True)
+class Real:
+    """A finite number in the interval given by ``gt``/``ge`` (lower) and ``le`` (upper) bounds."""
+
+    gt: float | None = None
+    ge: float | None = None
+    le: float | None = None
+    type = float
+
+    def accepts(self, v) -> bool:
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+            return False
+        return ((self.gt is None or v > self.gt) and (self.ge is None or v >= self.ge)
+                and (self.le is None or v <= self.le))
+
+    def describe(self) -> str:
+        if self.le is not None:
+            low = f"({self.gt:g}" if self.gt is not None else f"[{self.ge:g}"
+            return f"use a number in {low}, {self.le:g}]"
+        return f"use a number > {self.gt:g}" if self.gt is not None else f"use a number >= {self.ge:g}"
+
+
+@dataclass(frozen=True)
+class OneOf:
+    """One of a fixed set of strings."""
+
+    choices: tuple[str, ...]
+    type = str
+
+    def accepts(self, v) -> bool:
+        return v in self.choices
+
+    def describe(self) -> str:
+        return f"choose one of {', '.join(self.choices)}"
+
+
+@dataclass(frozen=True)
+class Text:
+    """Any string (checked further by :meth:`TrainSettings.validate`)."""
+
+    type = str
+
+    def accepts(self, v) -> bool:
+        return isinstance(v, str)
+
+    def describe(self) -> str:
+        return "use a string"
+
+
+def setting(default, help: str, rule, *, none: str | None = None, flags: tuple[str, ...] = ()):
+    """A TrainSettings field: ``rule`` constrains its value; ``none`` (when given) says what None means and
+    lets the field be None (on the command line 0 stands for None when the default is not None);
+    ``flags`` are extra spellings of its command-line option, kept for older commands."""
+    return field(default=default, metadata={"help": help, "rule": rule, "none": none, "flags": flags})
+
+
+@dataclass
+class TrainSettings:
+    """Everything that defines a training run (stored in the checkpoint's record).
+
+    Invalid values raise :class:`rnnlens.errors.ArgumentError` naming the setting and what it accepts,
+    when the settings are made and again when training starts.
+    """
+
+    arch: str = setting("gru", "Cell architecture.", OneOf(ARCHS))
+    embed_dim: int = setting(64, "Embedding size.", Int(), flags=("--embed",))
+    hidden_size: int = setting(128, "Units N (the hidden state size).", Int(), flags=("--hidden",))
+    epochs: int = setting(5, "Maximum number of epochs.", Int())
+    batch_size: int = setting(64, "Documents per training batch.", Int())
+    lr: float = setting(1e-3, "Initial AdamW learning rate.", Real(gt=0))
+    lr_decay: float = setting(0.9, "Learning-rate factor applied after every epoch (1: constant).",
+                              Real(gt=0, le=1))
+    weight_decay: float = setting(0.0, "AdamW decoupled weight decay.", Real(ge=0))
+    clip_norm: float | None = setting(5.0, "Maximum global gradient norm.", Real(gt=0), none="no clipping")
+    patience: int | None = setting(2, "Early stop after this many epochs without better validation accuracy.",
+                                   Int(), none="never stop early")
+    seed: int = setting(0, "Initialisation and batch-order seed.", Int(0))
+    vocab_size: int | None = setting(20000, "Most frequent training words kept (with <pad> and <unk>).",
+                                     Int(3), none="all words")
+    min_count: int = setting(1, "Words seen fewer times in the train split map to <unk>.", Int())
+    max_length: int | None = setting(None, "Cut documents to this many tokens (counted and reported).", Int(),
+                                     none="no limit")
+    checkpoint_every: int = setting(200, "Batches between resume states (0: only at epoch ends).", Int(0))
+    num_threads: int | None = setting(None, "torch CPU threads.", Int(), none="torch's setting",
+                                      flags=("--threads",))
+    device: str = setting("cpu", "torch device (cpu runs are bitwise reproducible).", Text())
+    fast_path: str = setting("auto", "Cell implementation for training (auto: scan on CPU, fused kernel on GPU; "
+                                     "the UGRNN has only the scan).", OneOf(FAST_PATHS))
+    eval_batch_size: int = setting(256, "Documents per evaluation batch.", Int())
+
+    def __post_init__(self):
+        self.validate()
+
+    def validate(self) -> "TrainSettings":
+        """Raise ArgumentError naming the first invalid setting and the accepted values."""
+        for f in dataclasses.fields(self):
+            v, rule, none = getattr(self, f.name), f.metadata["rule"], f.metadata["none"]
+            if v is None and none is not None:
+                continue
+            if not rule.accepts(v):
+                _bad(f.name, v, rule.describe() + (f", or None for {none}" if none else ""))
+        if self.fast_path == "fused" and self.arch == "ugrnn":
+            _bad("fast_path", self.fast_path, "the UGRNN has only the scan; use auto or scan")
+        import torch  # only here: importing this module stays torch-free
+
+        try:
+            torch.device(self.device)
+        except RuntimeError:
+            _bad("device", self.device, "use a torch device name such as cpu or cuda")
+        return self
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "TrainSettings":
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - names)
+        if unknown:
+            raise ArgumentError(f"unknown training settings {unknown}; known: {sorted(names)}.")
+        return cls(**d)
+
+
+def _bad(name: str, value: Any, want: str):
+    raise ArgumentError(f"training setting {name}={value!r} is invalid: {want}.")
+
+
+@dataclass(frozen=True)
+class SettingOption:
+    """How one TrainSettings field appears on a command line."""
+
+    name: str                    # the field name (and the click parameter name)
+    flags: tuple[str, ...]       # "--hidden-size" first, then older spellings
+    type: type
+    default: Any
+    help: str
+    choices: tuple[str, ...] | None
+    zero_is_none: bool           # the command line's 0 stands for None (Optional fields with a default)
+
+    def to_setting(self, value):
+        """The command-line value as the TrainSettings value."""
+        return None if self.zero_is_none and value == 0 else value
+
+
+def cli_options(exclude: tuple[str, ...] = ()) -> list[SettingOption]:
+    """One :class:`SettingOption` per TrainSettings field (in field order), minus ``exclude``."""
+    out = []
+    for f in dataclasses.fields(TrainSettings):
+        if f.name in exclude:
+            continue
+        rule, none = f.metadata["rule"], f.metadata["none"]
+        zero_is_none = none is not None and f.default is not None
+        help_text = f.metadata["help"]
+        if none is not None:
+            help_text = help_text.rstrip(".") + (f" (0: {none})." if zero_is_none else f" (default: {none}).")
+        out.append(SettingOption(
+            name=f.name, flags=("--" + f.name.replace("_", "-"), *f.metadata["flags"]), type=rule.type,
+            default=f.default, help=help_text, choices=getattr(rule, "choices", None), zero_is_none=zero_is_none))
+    return out
