@@ -92,11 +92,10 @@ def test_interrupted_save_keeps_previous_file(tmp_path, bow, monkeypatch):
     path = bow.save(tmp_path / "b.json")
     before = path.read_text()
 
-    def dying_dump(obj, f, **kw):
-        f.write("{")
+    def interrupted_fsync(fd):  # the new text is in the temporary file, not yet renamed
         raise KeyboardInterrupt
 
-    monkeypatch.setattr("rnnlens.checkpoint.json.dump", dying_dump)
+    monkeypatch.setattr("rnnlens._atomic.os.fsync", interrupted_fsync)
     with pytest.raises(KeyboardInterrupt):
         bow.save(path)
     assert path.read_text() == before

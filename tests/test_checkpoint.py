@@ -8,17 +8,18 @@ import textwrap
 import pytest
 import torch
 
+from rnnlens._atomic import atomic_folder, write_json_atomic
 from rnnlens.checkpoint import (
     CONFIG_FILE,
     FORMAT_VERSION,
     WEIGHTS_FILE,
-    atomic_folder,
     load_checkpoint,
+    load_training_corpus,
     save_checkpoint,
-    write_json_atomic,
 )
 from rnnlens.data import Vocab
-from rnnlens.errors import CheckpointError
+from rnnlens.data import load_corpus
+from rnnlens.errors import ArgumentError, CheckpointError
 from rnnlens.model import SentimentRNN
 
 TEXTS = ["a good film , very good", "a bad film", "not good at all !", "awful , awful acting"]
@@ -199,3 +200,22 @@ def test_unserializable_record_fails_before_touching_disk(saved):
         save_checkpoint(saved, model, vocab, {"bad": object()})
     assert load_checkpoint(saved).record["dataset"] == "toy"
     assert sorted(p.name for p in saved.parent.iterdir()) == ["ck"]
+
+
+# ------------------------------------------------------------------ the corpus a checkpoint was trained on
+
+
+def test_load_training_corpus_reads_name_options_and_seed_from_the_record(tmp_path):
+    opts = dict(n_train=60, n_validation=20, n_test=20, n_neutral=10, n_per_valence=4)
+    trained_on = load_corpus("synthetic", seed=3, **opts)
+    record = {"dataset": "synthetic", "data_info": trained_on.info, "data_fingerprint": trained_on.fingerprint()}
+    model, vocab = _model()
+    path = save_checkpoint(tmp_path / "ck", model, vocab, record)
+    for source in (record, path, load_checkpoint(path)):
+        assert load_training_corpus(source).fingerprint() == trained_on.fingerprint()
+    # overrides: another seed or option of the same corpus, or another corpus with only the given options
+    assert load_training_corpus(record, seed=4).fingerprint() == load_corpus("synthetic", seed=4, **opts).fingerprint()
+    assert len(load_training_corpus(record, n_test=30).splits["test"]) == 30
+    assert len(load_training_corpus(record, dataset="synthetic", n_test=30).splits["train"]) == 60
+    with pytest.raises(ArgumentError, match="does not record its dataset; pass --dataset"):
+        load_training_corpus({})

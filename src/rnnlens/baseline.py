@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from rnnlens._version import code_version
-from rnnlens.checkpoint import write_json_atomic
+from rnnlens._atomic import write_json_atomic
 from rnnlens.errors import ArgumentError, DataError
 
 __all__ = ["BagOfWords", "fit_bag_of_words", "load_bag_of_words", "DEFAULT_CS"]

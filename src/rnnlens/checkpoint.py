@@ -24,9 +24,9 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from rnnlens._atomic import atomic_folder, write_json_atomic
+from rnnlens._atomic import atomic_folder
 from rnnlens._version import code_version
-from rnnlens.errors import CheckpointError
+from rnnlens.errors import ArgumentError, CheckpointError
 
 FORMAT = "rnnlens-checkpoint"
 FORMAT_VERSION = 1
@@ -38,8 +38,7 @@ __all__ = [
     "save_checkpoint",
     "load_checkpoint",
     "is_checkpoint",
-    "atomic_folder",
-    "write_json_atomic",
+    "load_training_corpus",
     "save_tensors",
     "load_tensors",
     "FORMAT_VERSION",
@@ -185,3 +184,37 @@ def load_checkpoint(path: str | os.PathLike, *, map_location: str = "cpu") -> Ch
     model.to(map_location)
     model.eval()
     return Checkpoint(model=model, vocab=vocab, record=config["record"], path=path)
+
+
+def load_training_corpus(source, *, data_dir=None, dataset: str | None = None, seed: int | None = None,
+                         **options):
+    """Load the corpus a checkpoint was trained on, as it was then: the dataset name, the
+    ``load_corpus`` options, the data seed and the validation fraction are read from its record.
+
+    ``source``: a :class:`Checkpoint`, a checkpoint folder, or a record dict (``Checkpoint.record``).
+    ``options`` and ``seed`` override the recorded ones (e.g. ``download=False``); ``dataset`` names
+    another corpus, which is then loaded with only the options given here (the recorded ones belong to
+    the training corpus). ``data_dir`` is where to look (else ``$RNNLENS_DATA_DIR``, then the cache).
+    Compare ``corpus.fingerprint()`` with ``record["data_fingerprint"]`` to know whether the data is
+    still the same.
+    """
+    from rnnlens.data import load_corpus
+
+    if isinstance(source, Checkpoint):
+        record, where = source.record, source.path
+    elif isinstance(source, dict):
+        record, where = source, "the record"
+    else:
+        where = Path(source)
+        record = read_json(where / CONFIG_FILE, CONFIG_FILE).get("record") or {}
+    trained_on = record.get("dataset")
+    if dataset is not None and dataset != trained_on:
+        return load_corpus(dataset, data_dir=data_dir, seed=0 if seed is None else seed, **options)
+    if not trained_on:
+        raise ArgumentError(f"{where}: the checkpoint does not record its dataset; pass --dataset NAME.")
+    info = record.get("data_info") or {}
+    carved = info.get("validation") if isinstance(info.get("validation"), dict) else {}
+    kwargs = {"validation_fraction": carved["fraction"]} if "fraction" in carved else {}
+    recorded = info.get("options") if isinstance(info.get("options"), dict) else {}
+    return load_corpus(trained_on, data_dir=data_dir, seed=info.get("seed", 0) if seed is None else seed,
+                       **{**kwargs, **recorded, **options})
