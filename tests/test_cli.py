@@ -1,5 +1,6 @@
 """The rnnlens command line: train / evaluate / baseline through click, and the real console script."""
 
+import csv
 import json
 import re
 import subprocess
@@ -94,24 +95,62 @@ def test_user_mistakes_exit_2_without_traceback(tmp_path, args, message):
     assert r.exception is None or isinstance(r.exception, SystemExit)
 
 
-def test_analysis_commands_are_added_when_the_module_exists(monkeypatch):
-    import importlib
-    import types
+def test_help_loads_no_torch_and_each_command_group_imports_alone():
+    # no import cycle: every command module imports on its own in a fresh interpreter, and --help
+    # (of the group and of the generated train options) never imports torch
+    code = ("import sys, importlib; importlib.import_module(sys.argv[1]); from rnnlens.cli import main; "
+            "main(['--help'], standalone_mode=False); main(['train', '--help'], standalone_mode=False); "
+            "print('torch' in sys.modules)")
+    for module in ("rnnlens.cli.training", "rnnlens.cli.analysis", "rnnlens.cli.workflows", "rnnlens.cli"):
+        r = subprocess.run([sys.executable, "-c", code, module], capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0, r.stderr
+        assert r.stdout.strip().endswith("False"), module
 
-    import click
 
-    import rnnlens.cli
+def test_train_options_are_the_settings_fields():
+    import dataclasses
 
-    fake = types.ModuleType("rnnlens.cli_analysis")
-    fake.COMMANDS = [click.Command("hello", callback=lambda: click.echo("hello from analysis"))]
-    monkeypatch.setitem(sys.modules, "rnnlens.cli_analysis", fake)
-    try:
-        reloaded = importlib.reload(rnnlens.cli)
-        r = CliRunner().invoke(reloaded.main, ["hello"])
-        assert r.exit_code == 0 and r.output == "hello from analysis\n"
-    finally:
-        monkeypatch.delitem(sys.modules, "rnnlens.cli_analysis")
-        importlib.reload(rnnlens.cli)
+    from rnnlens.training import TrainSettings
+
+    params = {p.name: p for p in main.commands["train"].params}
+    reproduce = {p.name for p in main.commands["reproduce"].params}
+    for f in dataclasses.fields(TrainSettings):
+        assert params[f.name].default == f.default, f.name
+        assert "--" + f.name.replace("_", "-") in params[f.name].opts
+        assert f.name == "arch" or f.name in reproduce  # reproduce takes the same options (--arch repeatable)
+    assert "--hidden" in params["hidden_size"].opts  # older spellings still work
+
+
+def _write_csv(path, split):
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["review", "stars"])
+        for text, label in zip(split.texts, split.labels):
+            w.writerow([text, ["bad", "good"][label]])
+
+
+def test_analyze_and_evaluate_reuse_a_csv_corpus_recorded_in_the_checkpoint(tmp_path, monkeypatch):
+    # the corpus options (a CSV file and its columns) are given once, to train; evaluate and analyze
+    # find the same corpus from the checkpoint's record
+    corpus = load_corpus("synthetic", **{**CORPUS, "n_train": 400, "n_validation": 100, "n_test": 100})
+    for name in ("train", "validation", "test"):
+        _write_csv(tmp_path / f"{name}.csv", corpus.splits[name])
+    monkeypatch.chdir(tmp_path)
+    csv_opts = ["--option", "train=train.csv", "--option", "validation=validation.csv", "--option", "test=test.csv",
+                "--option", "text_column=review", "--option", "label_column=stars"]
+    out = tmp_path / "ck"
+    r = _run("train", "--dataset", "csv", *csv_opts, "--hidden-size", 8, "--embed", 4, "--epochs", 1,
+             "--clip-norm", 0, "--threads", 1, "--out", out, "--no-progress")
+    assert r.exit_code == 0, r.output
+    settings = load_checkpoint(out).record["settings"]
+    assert settings["hidden_size"] == 8 and settings["clip_norm"] is None and settings["num_threads"] == 1
+    r = _run("evaluate", out)
+    assert r.exit_code == 0, r.output
+    assert "test accuracy (fraction correct, n=100)" in r.output and "note:" not in r.output
+    r = _run("analyze", out, "-o", tmp_path / "an", "--n-docs", 30, "--n-seeds", 10, "--quiet")
+    assert r.exit_code == 0, r.output
+    summary = json.loads((tmp_path / "an" / "summary.json").read_text())
+    assert summary["provenance"]["trained_on_same_corpus"] is True
 
 
 def test_console_script_in_a_real_process(checkpoint, tmp_path):

@@ -1,0 +1,91 @@
+"""What the command groups share: the click group class, ``KEY=VALUE`` parsing, the corpus options and the
+training-setting options generated from :class:`rnnlens.settings.TrainSettings` (no torch import here)."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from rnnlens.errors import ArgumentError, RnnlensError
+from rnnlens.settings import cli_options
+
+
+class ErrorGroup(click.Group):
+    """A click group that turns RnnlensError into ``error: ...`` on stderr and exit status 2."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except RnnlensError as exc:
+            click.echo(f"error: {exc}", err=True)
+            ctx.exit(2)
+
+
+def parse_options(pairs, flag: str = "--option") -> dict:
+    """``KEY=VALUE`` pairs to a dict (values read as JSON when they parse); ``flag`` names the option in errors."""
+    options = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise ArgumentError(f"{flag} {pair!r}: write KEY=VALUE (e.g. {flag} n_train=2000).")
+        try:
+            options[key] = json.loads(value)
+        except json.JSONDecodeError:
+            options[key] = value
+    return options
+
+
+def corpus_options(default: str | None = "synthetic", dataset_help: str = "Corpus name (see rnnlens.data.load_corpus)."):
+    """``--dataset``, ``--data-dir``, ``--data-seed`` and ``--option KEY=VALUE`` (parameters ``dataset``,
+    ``data_dir``, ``data_seed``, ``options``). ``default=None``: the dataset a checkpoint records."""
+
+    def decorate(f):
+        f = click.option("--option", "options", multiple=True, metavar="KEY=VALUE",
+                         help="Extra load_corpus option (value read as JSON when it parses), repeatable.")(f)
+        f = click.option("--data-seed", type=int, default=None,
+                         help="Seed of the corpus (validation carve-out, synthetic generation); default 0"
+                              + (", or the one recorded in the checkpoint." if default is None else "."))(f)
+        f = click.option("--data-dir", type=click.Path(file_okay=False), default=None,
+                         help="Folder with the corpora (else $RNNLENS_DATA_DIR, then the cache).")(f)
+        return click.option("--dataset", default=default, show_default=default is not None, help=dataset_help)(f)
+
+    return decorate
+
+
+# evaluate, analyze: the corpus a checkpoint records, unless these options say otherwise
+checkpoint_corpus_options = corpus_options(
+    None, "Corpus name (default: the one the model was trained on, with the same options and seed; "
+          "--option / --data-seed change those).")
+
+
+def load_named_corpus(dataset, data_dir, data_seed, options):
+    """The corpus the options name (``--option`` pairs parsed)."""
+    from rnnlens.data import load_corpus
+
+    return load_corpus(dataset, data_dir=data_dir, seed=0 if data_seed is None else data_seed,
+                       **parse_options(options))
+
+
+def load_checkpoint_corpus(ck, dataset, data_dir, data_seed, options):
+    """The corpus ``ck`` was trained on (recorded name, options and seed), unless the options say otherwise."""
+    from rnnlens.checkpoint import load_training_corpus
+
+    return load_training_corpus(ck, data_dir=data_dir, dataset=dataset, seed=data_seed, **parse_options(options))
+
+
+def settings_options(exclude: tuple[str, ...] = ()):
+    """One click option per TrainSettings field (name, type, default and help from the field)."""
+
+    def decorate(f):
+        for o in reversed(cli_options(exclude)):
+            f = click.option(*o.flags, o.name, type=click.Choice(o.choices) if o.choices else o.type,
+                             default=o.default, show_default=o.default is not None, help=o.help)(f)
+        return f
+
+    return decorate
+
+
+def pop_settings(values: dict, exclude: tuple[str, ...] = ()) -> dict:
+    """Take the TrainSettings values out of a command's keyword arguments (0 -> None where 0 means none)."""
+    return {o.name: o.to_setting(values.pop(o.name)) for o in cli_options(exclude)}

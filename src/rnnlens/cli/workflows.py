@@ -1,0 +1,61 @@
+"""Click commands ``demo`` and ``reproduce`` (thin wrappers of :mod:`rnnlens.workflows`)."""
+
+from __future__ import annotations
+
+import click
+
+from rnnlens.cli._common import corpus_options, parse_options, pop_settings, settings_options
+from rnnlens.constants import ARCHS
+
+__all__ = ["COMMANDS", "demo_command", "reproduce_command"]
+
+
+def _archs_option(help_text: str):
+    return click.option("--arch", "archs", multiple=True, type=click.Choice(ARCHS),
+                        help=help_text + " (repeatable; default all four).")
+
+
+@click.command("demo")
+@click.option("-o", "--out", "out_dir", default="rnnlens-demo", show_default=True, type=click.Path(),
+              help="Folder for the analyses and report/report.html.")
+@click.option("--data-dir", type=click.Path(file_okay=False), default=None,
+              help="Folder with the IMDB corpus (else $RNNLENS_DATA_DIR, then the cache).")
+@_archs_option("Analyze only these shipped networks")
+@click.option("--download", is_flag=True,
+              help="If IMDB is not found locally, download the official archive into the cache (84 MB).")
+def demo_command(out_dir, data_dir, archs, download):
+    """The main job, offline: analyze the four small IMDB networks shipped with rnnlens on IMDB test
+    reviews and write a full report (figures, numbers with definitions, checks against the paper)."""
+    from rnnlens.workflows import run_demo
+
+    result = run_demo(out_dir, data_dir=data_dir, archs=tuple(archs) or ARCHS, download=download)
+    click.echo(f"demo finished in {result.seconds:.1f} s (wall clock)")
+    click.echo(f"report written to {result.report}")
+
+
+@click.command("reproduce")
+@corpus_options("imdb")
+@click.option("-o", "--out", "out_dir", required=True, type=click.Path(),
+              help="Folder for baseline/, models/, analysis/, report/ and accuracy.json; rerun to resume.")
+@_archs_option("Architectures to train")
+@settings_options(exclude=("arch",))
+@click.option("--n-docs", type=int, default=1000, show_default=True, help="Documents analysed per network.")
+@click.option("--n-seeds", type=int, default=500, show_default=True, help="Seeds for the fixed-point search.")
+@click.option("--no-baseline", is_flag=True, help="Skip the bag-of-words baseline.")
+def reproduce_command(dataset, data_dir, data_seed, options, out_dir, archs, n_docs, n_seeds, no_baseline,
+                      **settings):
+    """Train the four architectures and the bag-of-words baseline, analyze each network and write the
+    report with a table of test accuracy beside the paper's. Each step resumes where it stopped.
+    The training options are those of `rnnlens train`."""
+    from rnnlens.workflows import run_reproduce
+
+    result = run_reproduce(dataset, out_dir, settings=pop_settings(settings, exclude=("arch",)),
+                           archs=tuple(archs) or ARCHS, data_dir=data_dir,
+                           data_seed=0 if data_seed is None else data_seed, corpus_options=parse_options(options),
+                           baseline=not no_baseline, analysis_options={"n_docs": n_docs, "n_seeds": n_seeds})
+    click.echo("test accuracy (%, fraction of test documents correct x 100; paper's in parentheses):")
+    click.echo(result.table_markdown)
+    click.echo(f"report written to {result.report}")
+
+
+COMMANDS = [demo_command, reproduce_command]
