@@ -5,8 +5,9 @@
 
 Each network is trained by the `rnnlens train` command itself, so its config.json records that command,
 the data fingerprint, the code version and the test accuracy. The bag-of-words baseline is fitted by
-`rnnlens baseline`; only the coefficients of words in the networks' vocabulary are shipped (with the
-baseline's test accuracy). Training state (resume/) is not shipped.
+`rnnlens baseline` and shipped as a BagOfWords file (rnnlens.baseline.load_bag_of_words reads it) restricted
+to the words in the networks' vocabulary (BagOfWords.subset; its accuracy is the full model's).
+Training state (resume/) is not shipped. `--only-baseline` rewrites just the bag-of-words file.
 """
 
 from __future__ import annotations
@@ -19,11 +20,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+from rnnlens._atomic import atomic_folder
+from rnnlens.baseline import FILE_NAME as BOW_FILE, load_bag_of_words
+from rnnlens.constants import ARCHS
+
 ROOT = Path(__file__).resolve().parents[1]
 DEST = ROOT / "src" / "rnnlens" / "pretrained"
-ARCHS = ("vanilla", "ugrnn", "gru", "lstm")
 # Small enough to ship (a few MB in all) and to analyze in seconds; trained for a few epochs on 2 CPU cores.
-COMMON = {"--dataset": "imdb", "--hidden": "64", "--embed": "32", "--vocab-size": "6000", "--epochs": "3",
+COMMON = {"--dataset": "imdb", "--hidden-size": "64", "--embed-dim": "32", "--vocab-size": "6000", "--epochs": "3",
           "--batch-size": "64", "--lr": "3e-3", "--lr-decay": "0.7", "--patience": "1", "--seed": "0"}
 # The vanilla RNN learns IMDB slowly (vanishing gradients over reviews of hundreds of words): a lower
 # learning rate, tighter clipping and more epochs (an epoch takes ~10 s at this size).
@@ -37,45 +41,32 @@ def main() -> int:
     p.add_argument("--arch", action="append", choices=ARCHS, help="only these (repeatable)")
     p.add_argument("--threads", default=str(os.cpu_count() or 1))
     p.add_argument("--baseline", help="reuse this folder's bag_of_words.json (from `rnnlens baseline --dataset imdb`)")
+    p.add_argument("--only-baseline", action="store_true", help="train nothing; only rewrite the shipped bag of words")
     args = p.parse_args()
     rnnlens = str(Path(sys.executable).with_name("rnnlens"))
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
     vocab_words: set[str] = set()
-    for arch in args.arch or ARCHS:
+    for arch in [] if args.only_baseline else args.arch or ARCHS:
         out = work / f"imdb-{arch}"
         opts = {**COMMON, **PER_ARCH.get(arch, {}), "--arch": arch, "--threads": args.threads, "--out": str(out)}
         cmd = [rnnlens, "train", *(part for kv in opts.items() for part in kv), "--no-resume"]
         print("+", " ".join(cmd[1:]), flush=True)
         subprocess.run(cmd, check=True)
-        dest = DEST / f"imdb-{arch}"
-        tmp = DEST / f".imdb-{arch}.tmp"
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir(parents=True)
-        for name in ("config.json", "model.safetensors"):
-            shutil.copy2(out / name, tmp / name)
-        shutil.rmtree(dest, ignore_errors=True)
-        tmp.rename(dest)
+        with atomic_folder(DEST / f"imdb-{arch}") as tmp:
+            for name in ("config.json", "model.safetensors"):
+                shutil.copy2(out / name, tmp / name)
     for arch in ARCHS:
         cfg = DEST / f"imdb-{arch}" / "config.json"
         if cfg.exists():
             vocab_words.update(json.loads(cfg.read_text())["vocab"]["itos"])
     bow_dir = Path(args.baseline) if args.baseline else work / "baseline"
-    if not (bow_dir / "bag_of_words.json").exists():
+    if not (bow_dir / BOW_FILE).exists():
         cmd = [rnnlens, "baseline", "--dataset", "imdb", "-o", str(bow_dir)]
         print("+", " ".join(cmd[1:]), flush=True)
         subprocess.run(cmd, check=True)
-    bow = json.loads((bow_dir / "bag_of_words.json").read_text())
-    words, coef = bow["words"], bow["coef"][0]
-    shipped = {w: c for w, c in zip(words, coef) if w in vocab_words}
-    out = {"definition": "bag-of-words logistic regression coefficient per word (positive: evidence for "
-                         "'pos'); only words in the shipped networks' vocabulary",
-           "command": "rnnlens baseline --dataset imdb", "C": bow.get("C"),
-           "test_accuracy": bow["accuracy"].get("test"), "n_words_fitted": len(words),
-           "coefficients": shipped}
-    tmp = DEST / ".bag_of_words.json.tmp"
-    tmp.write_text(json.dumps(out, indent=0, sort_keys=True))
-    tmp.rename(DEST / "bag_of_words.json")
+    bow = load_bag_of_words(bow_dir).subset(vocab_words, "only words in the shipped networks' vocabulary")
+    bow.save(DEST / BOW_FILE)
     print(f"wrote {DEST} ({sum(f.stat().st_size for f in DEST.rglob('*') if f.is_file()) / 1e6:.1f} MB)")
     return 0
 

@@ -54,6 +54,21 @@ def test_shipped_checkpoints_record_how_they_were_made():
         assert record["metrics"]["test"]["n"] == 25000
 
 
+def test_shipped_bag_of_words_is_a_bag_of_words_file_for_the_same_corpus():
+    from rnnlens.baseline import load_bag_of_words
+
+    bow = load_bag_of_words(pretrained_checkpoints()["gru"].parent / "bag_of_words.json")
+    record = json.loads((pretrained_checkpoints()["gru"] / "config.json").read_text())["record"]
+    assert bow.dataset == "imdb" and bow.data_fingerprint == record["data_fingerprint"]
+    assert bow.label_names == record["label_names"] and bow.coef.shape == (1, len(bow.words))
+    # trimmed to the words the shipped networks read; the scores are the full model's
+    vocab = set()
+    for folder in pretrained_checkpoints().values():
+        vocab.update(json.loads((folder / "config.json").read_text())["vocab"]["itos"])
+    assert set(bow.words) <= vocab and bow.info["subset"]["n_words_fitted"] > len(bow.words)
+    assert bow.C == 0.1 and bow.accuracy["test"] == pytest.approx(0.88436) and bow.n["test"] == 25000
+
+
 def test_demo_without_imdb_says_what_to_do(tmp_path, monkeypatch):
     monkeypatch.setenv("RNNLENS_DATA_DIR", str(tmp_path / "nothing"))
     monkeypatch.setenv("RNNLENS_CACHE_DIR", str(tmp_path / "cache"))

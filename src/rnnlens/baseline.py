@@ -9,6 +9,7 @@ the most positive, negative and neutral words). Binary tasks have one coefficien
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
 import json
 import warnings
@@ -103,6 +104,16 @@ class BagOfWords:
         return (z > 0).astype(np.int64) if z.ndim == 1 else z.argmax(1).astype(np.int64)
 
     # ---------------------------------------------------------------- persistence
+    def subset(self, words, why: str) -> "BagOfWords":
+        """The same model restricted to ``words`` (others dropped; scores and intercept are the full
+        model's), e.g. to ship only the words some networks can read. ``why`` is recorded in ``info``."""
+        keep = set(words)
+        idx = [i for i, w in enumerate(self.words) if w in keep]
+        return dataclasses.replace(
+            self, words=[self.words[i] for i in idx], coef=self.coef[:, idx], counts=self.counts[idx],
+            info={**self.info, "subset": {"why": why, "n_words_fitted": len(self.words),
+                                          "scores": "accuracy and n are the full model's"}})
+
     def to_dict(self) -> dict:
         return {
             "format": FORMAT, "format_version": FORMAT_VERSION,

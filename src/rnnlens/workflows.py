@@ -12,11 +12,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from rnnlens._atomic import write_json_atomic
+from rnnlens.constants import ARCH_TITLES, ARCHS
 from rnnlens.errors import ArgumentError, CheckpointError, DataError
 
-ARCHS = ("vanilla", "ugrnn", "gru", "lstm")
 PRETRAINED_DIR = Path(__file__).resolve().parent / "pretrained"
-BOW_FILE = "bag_of_words.json"
 
 # The paper's test accuracies (%), Maheswaranathan et al. 2019 (../shared/PAPER.md, "Their numbers").
 PAPER_ACCURACY = {
@@ -24,7 +24,6 @@ PAPER_ACCURACY = {
     "imdb": {"baseline": 88.53, "vanilla": 87.08, "ugrnn": 87.96, "gru": 86.86, "lstm": 86.93},
     "sst2": {"baseline": 79.74, "vanilla": 78.09, "ugrnn": 77.74, "gru": 80.25, "lstm": 80.09},
 }
-HEAD = {"baseline": "bag of words", "vanilla": "vanilla", "ugrnn": "UGRNN", "gru": "GRU", "lstm": "LSTM"}
 
 # Analysis sizes of the demo: small enough for four models in under two minutes on 2 CPU cores.
 DEMO_ANALYSIS = dict(n_docs=1000, n_seeds=500, n_linear_docs=200)
@@ -54,10 +53,10 @@ def accuracy_table(dataset: str, ours: dict[str, float | None]) -> tuple[str, st
         s = "—" if v is None else f"{v:.2f}"
         return s + (f" ({paper[c]:.2f})" if c in paper else "")
 
-    md = ("| " + " | ".join(HEAD[c] for c in cols) + " |\n| " + " | ".join("---" for _ in cols) + " |\n| "
+    md = ("| " + " | ".join(ARCH_TITLES[c] for c in cols) + " |\n| " + " | ".join("---" for _ in cols) + " |\n| "
           + " | ".join(cell(c) for c in cols) + " |")
     rows = "".join(f"<td class='num'>{html.escape(cell(c))}</td>" for c in cols)
-    table = ("<table><tr>" + "".join(f"<th>{html.escape(HEAD[c])}</th>" for c in cols) + f"</tr><tr>{rows}</tr>"
+    table = ("<table><tr>" + "".join(f"<th>{html.escape(ARCH_TITLES[c])}</th>" for c in cols) + f"</tr><tr>{rows}</tr>"
              "</table><p class='def'>Test accuracy (% of test documents classified correctly); in parentheses "
              f"the paper's number for {html.escape(dataset)} (Maheswaranathan et al. 2019).</p>")
     return md, table
@@ -75,32 +74,35 @@ def run_demo(out_dir, *, data_dir=None, pretrained: Path | None = None, archs=AR
     """Analyze the shipped IMDB networks on IMDB test reviews and write ``out_dir/report/report.html``.
 
     Needs the IMDB corpus where ``load_corpus("imdb")`` finds it (``data_dir``, ``$RNNLENS_DATA_DIR`` or
-    the cache); nothing is downloaded unless ``download=True``. The bag-of-words coefficients shipped beside the
-    checkpoints pick the positive, negative and neutral words.
+    the cache); nothing is downloaded unless ``download=True``. The corpus is loaded as recorded in the
+    checkpoints (:func:`rnnlens.checkpoint.load_training_corpus`). The bag-of-words model shipped beside the
+    checkpoints (``bag_of_words.json``, an :class:`rnnlens.baseline.BagOfWords` file trimmed to the networks'
+    vocabulary) picks the positive, negative and neutral words.
     """
     from rnnlens.analysis import analyze
-    from rnnlens.checkpoint import load_checkpoint
-    from rnnlens.data import load_corpus
+    from rnnlens.baseline import FILE_NAME as BOW_FILE, load_bag_of_words
+    from rnnlens.checkpoint import load_checkpoint, load_training_corpus
     from rnnlens.report import make_report
 
     t0 = time.perf_counter()
     out_dir = Path(out_dir)
     found = pretrained_checkpoints(pretrained)
     unknown = [a for a in archs if a not in ARCHS]
-    if unknown:
+    if unknown or not archs:
         raise ArgumentError(f"demo: unknown architectures {unknown}; choose from {', '.join(ARCHS)}")
     missing = [a for a in archs if a not in found]
     if missing:
         raise CheckpointError(f"demo: no shipped checkpoint for {missing} in {pretrained or PRETRAINED_DIR}; "
                               "regenerate them with `python scripts/make_pretrained.py`.")
+    checkpoints = {arch: load_checkpoint(found[arch]) for arch in archs}
     bow_path = (Path(pretrained) if pretrained else PRETRAINED_DIR) / BOW_FILE
-    bow_meta = json.loads(bow_path.read_text(encoding="utf-8")) if bow_path.exists() else None
-    bow = bow_meta["coefficients"] if bow_meta else None
+    bow = load_bag_of_words(bow_path) if bow_path.exists() else None
     if bow is None:
         _say(f"note: {bow_path} not found; word groups and the bag-of-words comparison are left out")
     _say("loading IMDB (test reviews) ...")
-    try:
-        corpus = load_corpus("imdb", data_dir=data_dir, download=download, progress=progress)
+    try:  # the shipped networks were all trained on the same IMDB corpus: load it once, as recorded
+        corpus = load_training_corpus(checkpoints[archs[0]], data_dir=data_dir, download=download,
+                                      progress=progress)
     except DataError as exc:
         if download:
             raise
@@ -108,8 +110,7 @@ def run_demo(out_dir, *, data_dir=None, pretrained: Path | None = None, archs=AR
                         "(84 MB) into the cache once, run `rnnlens demo --download`.") from exc
     options = dict(DEMO_ANALYSIS, **(analysis_options or {}))
     analyses, accuracy = {}, {}
-    for arch in archs:
-        ck = load_checkpoint(found[arch])
+    for arch, ck in checkpoints.items():
         test = ck.record.get("metrics", {}).get("test", {})
         accuracy[arch] = 100 * test["accuracy"] if "accuracy" in test else None
         target = out_dir / "analysis" / f"imdb-{arch}"
@@ -118,8 +119,8 @@ def run_demo(out_dir, *, data_dir=None, pretrained: Path | None = None, archs=AR
         analyze(ck, corpus, bow=bow, out_dir=target, **options)
         _say(f"  done in {time.perf_counter() - t:.1f} s")
         analyses[arch] = target
-    if bow_meta and bow_meta.get("test_accuracy") is not None:
-        accuracy["baseline"] = 100 * bow_meta["test_accuracy"]
+    if bow is not None and "test" in bow.accuracy:
+        accuracy["baseline"] = 100 * bow.accuracy["test"]
     _, table = accuracy_table("imdb", accuracy)
     intro = ("<h2>Test accuracy of the shipped networks</h2>" + table +
              "<p class='def'>The shipped networks are small (see each checkpoint's config.json for the exact "
@@ -147,8 +148,7 @@ def run_reproduce(dataset: str, out_dir, *, settings: dict | None = None, archs=
     mid-epoch).
     """
     from rnnlens.analysis import analyze
-    from rnnlens.baseline import fit_bag_of_words, load_bag_of_words
-    from rnnlens.checkpoint import write_json_atomic
+    from rnnlens.baseline import FILE_NAME as BOW_FILE, fit_bag_of_words, load_bag_of_words
     from rnnlens.data import load_corpus
     from rnnlens.report import make_report
     from rnnlens.training import TrainSettings, evaluate, train
