@@ -25,8 +25,15 @@ import sys
 import time
 from pathlib import Path
 
-# The paper's test accuracies (%) and column heads, shared with `rnnlens reproduce`.
-from rnnlens.workflows import ARCHS, HEAD, PAPER_ACCURACY as PAPER  # noqa: E402
+from rnnlens._atomic import write_json_atomic, write_text_atomic
+from rnnlens.constants import ARCH_TITLES, ARCHS
+from rnnlens.settings import TrainSettings, cli_options
+
+# The paper's test accuracies (%), shared with `rnnlens reproduce`.
+from rnnlens.workflows import PAPER_ACCURACY as PAPER  # noqa: E402
+
+# The training options are those of `rnnlens train` (names, types, defaults from TrainSettings).
+SETTINGS = cli_options(exclude=("arch",))
 
 COLUMNS = ("baseline", *ARCHS)
 
@@ -39,21 +46,8 @@ def parse_args(argv=None):
     p.add_argument("--archs", default=",".join(ARCHS), help="comma-separated subset of vanilla,ugrnn,gru,lstm")
     p.add_argument("--no-baseline", action="store_true", help="skip the bag-of-words baseline")
     p.add_argument("--table-only", action="store_true", help="only rebuild the table from OUT/*.json")
-    p.add_argument("--epochs", type=int, default=5)
-    p.add_argument("--hidden", type=int, default=128)
-    p.add_argument("--embed", type=int, default=64)
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--lr", type=float, default=1e-3)
-    p.add_argument("--lr-decay", type=float, default=0.9)
-    p.add_argument("--weight-decay", type=float, default=0.0)
-    p.add_argument("--clip-norm", type=float, default=5.0)
-    p.add_argument("--patience", type=int, default=2)
-    p.add_argument("--vocab-size", type=int, default=20000)
-    p.add_argument("--min-count", type=int, default=1)
-    p.add_argument("--max-length", type=int, default=None)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--threads", type=int, default=None)
-    p.add_argument("--device", default="cpu")
+    for o in SETTINGS:
+        p.add_argument(*o.flags, dest=o.name, type=o.type, default=o.default, choices=o.choices, help=o.help)
     p.add_argument("--progress", action="store_true", help="show the tqdm bars")
     args = p.parse_args(argv)
     args.archs = [a.strip() for a in args.archs.split(",") if a.strip()]
@@ -63,15 +57,8 @@ def parse_args(argv=None):
     return args
 
 
-def settings_for(args, arch):
-    from rnnlens.training import TrainSettings
-
-    return TrainSettings(arch=arch, embed_dim=args.embed, hidden_size=args.hidden, epochs=args.epochs,
-                         batch_size=args.batch_size, lr=args.lr, lr_decay=args.lr_decay,
-                         weight_decay=args.weight_decay, clip_norm=args.clip_norm or None,
-                         patience=args.patience or None, seed=args.seed, vocab_size=args.vocab_size or None,
-                         min_count=args.min_count, max_length=args.max_length, num_threads=args.threads,
-                         device=args.device).validate()
+def settings_for(args, arch) -> TrainSettings:
+    return TrainSettings(arch=arch, **{o.name: o.to_setting(getattr(args, o.name)) for o in SETTINGS})
 
 
 def cli_commands(args, arch, folder) -> list[str]:
@@ -79,24 +66,14 @@ def cli_commands(args, arch, folder) -> list[str]:
     data = ["--dataset", args.dataset] + (["--data-dir", args.data_dir] if args.data_dir else [])
     if arch == "baseline":
         return [shlex.join(["rnnlens", "baseline", *data, "-o", str(folder)])]
-    s = settings_for(args, arch)
-    train = ["rnnlens", "train", *data, "--arch", arch, "--hidden", s.hidden_size, "--embed", s.embed_dim,
-             "--epochs", s.epochs, "--batch-size", s.batch_size, "--lr", s.lr, "--lr-decay", s.lr_decay,
-             "--weight-decay", s.weight_decay, "--clip-norm", s.clip_norm or 0, "--patience", s.patience or 0,
-             "--seed", s.seed, "--vocab-size", s.vocab_size or 0, "--min-count", s.min_count]
-    if s.max_length:
-        train += ["--max-length", s.max_length]
-    if s.device != "cpu":
-        train += ["--device", s.device]
+    s = settings_for(args, arch).to_dict()
+    train = ["rnnlens", "train", *data, "--arch", arch]
+    for o in SETTINGS:  # every setting that differs from the default, as `rnnlens train` spells it
+        if s[o.name] != o.default and o.name != "num_threads":
+            train += [o.flags[0], 0 if s[o.name] is None else s[o.name]]
     train += ["--out", str(folder)]
     evaluate = ["rnnlens", "evaluate", str(folder), *data, "--split", "test"]
     return [shlex.join(map(str, train)), shlex.join(evaluate)]
-
-
-def write_json(path: Path, obj) -> None:
-    from rnnlens.checkpoint import write_json_atomic
-
-    write_json_atomic(path, obj)
 
 
 def run_arch(args, corpus, arch) -> dict:
@@ -126,7 +103,7 @@ def run_arch(args, corpus, arch) -> dict:
         "code_version": ck.record["code_version"], "benchmark_command": shlex.join(sys.argv),
         "commands": cli_commands(args, arch, folder),
     }
-    write_json(result_path, result)
+    write_json_atomic(result_path, result)
     print(f"[{arch}] test accuracy (fraction correct, n={test['n']}): {test['accuracy']:.4f}", file=sys.stderr)
     return result
 
@@ -151,7 +128,7 @@ def run_baseline(args, corpus) -> dict:
         "wall_seconds_this_call": time.time() - t0, "benchmark_command": shlex.join(sys.argv),
         "commands": cli_commands(args, "baseline", args.out / "bag_of_words"),
     }
-    write_json(result_path, result)
+    write_json_atomic(result_path, result)
     print(f"[baseline] test accuracy (fraction correct, n={bow.n['test']}): {bow.accuracy['test']:.4f}",
           file=sys.stderr)
     return result
@@ -173,7 +150,7 @@ def table(out: Path) -> str:
     paper = PAPER.get(dataset, {})
     n = next(iter(results.values()))["test_n"]
     lines = [f"Test accuracy on {dataset} (%, n={n} test documents); the paper's number in parentheses.", "",
-             "| data | " + " | ".join(HEAD[c] for c in COLUMNS) + " |",
+             "| data | " + " | ".join(ARCH_TITLES[c] for c in COLUMNS) + " |",
              "| --- |" + " --- |" * len(COLUMNS)]
     cells = []
     for c in COLUMNS:
@@ -191,7 +168,7 @@ def table(out: Path) -> str:
         else:
             s = r["settings"]
             tps = f"{r['train_tokens_per_s']:.0f}" if r.get("train_tokens_per_s") else "-"
-            lines.append(f"| {HEAD[c]} | {100 * r['validation_accuracy']:.2f} | {r['best_epoch']} / {r['epochs_run']} | "
+            lines.append(f"| {ARCH_TITLES[c]} | {100 * r['validation_accuracy']:.2f} | {r['best_epoch']} / {r['epochs_run']} | "
                          f"{tps} | N={s['hidden_size']}, emb {s['embed_dim']}, {s['epochs']} epochs max, "
                          f"lr {s['lr']:g} x{s['lr_decay']:g}/epoch, batch {s['batch_size']} |")
     lines += ["", "Commands:", "", "```"]
@@ -222,9 +199,7 @@ def main(argv=None) -> int:
             print(f"error: {exc}", file=sys.stderr)
             return 2
     text = table(args.out)
-    tmp = args.out / ".table.md.tmp"
-    tmp.write_text(text + "\n")
-    tmp.replace(args.out / "table.md")
+    write_text_atomic(args.out / "table.md", text + "\n")
     print(text)
     return 0
 

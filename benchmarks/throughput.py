@@ -34,7 +34,8 @@ import warnings
 import torch
 import torch.nn.functional as F
 
-from rnnlens.cells import ARCHS, make_cell
+from rnnlens.cells import make_cell
+from rnnlens.constants import ARCHS
 from rnnlens.model import SentimentRNN
 
 VOCAB, EMBED, HIDDEN, BATCH = 20_000, 64, 128, 64
