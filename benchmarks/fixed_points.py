@@ -36,7 +36,8 @@ import torch
 from rnnlens.cells import make_cell
 from rnnlens.fixedpoints import as_step, find_fixed_points, sample_seeds
 from rnnlens.linearization import linearize
-from rnnlens.solvers.step import FuncJacobian
+from rnnlens.solvers import LM, Adam, Newton
+from rnnlens.steps import FuncJacobian
 
 
 def _seeds_from_checkpoint(path, n_seeds, n_docs, max_length, data_dir, seed):
@@ -148,13 +149,13 @@ def main(checkpoint, random_gru, hidden, n_seeds, n_docs, max_length, data_dir, 
     for m in order:
         kw = dict(tol=tol, record_history=True, chunk_size=len(seeds))
         if m == "adam":
-            fp = find_fixed_points(cell, seeds, solver="adam", max_iter=max_iter, lr=1.0, decay=0.95, stop="all", **kw)
+            fp = find_fixed_points(cell, seeds, solver=Adam(max_iter=max_iter, lr=1.0, decay=0.95, stop="all"), **kw)
         elif m == "lm":
-            fp = find_fixed_points(cell, seeds, solver="lm", max_iter=lm_max_iter, **kw)
+            fp = find_fixed_points(cell, seeds, solver=LM(max_iter=lm_max_iter), **kw)
         elif m == "lm-refine":
-            fp = find_fixed_points(cell, seeds, solver="lm", max_iter=lm_max_iter, refine=True, **kw)
+            fp = find_fixed_points(cell, seeds, solver=LM(max_iter=lm_max_iter), refine=True, **kw)
         elif m == "newton":
-            fp = find_fixed_points(cell, seeds, solver="newton", max_iter=50, **kw)
+            fp = find_fixed_points(cell, seeds, solver=Newton(max_iter=50), **kw)
         else:
             raise click.UsageError(f"unknown method {m!r}")
         runs[m] = fp

@@ -29,6 +29,7 @@ _LAZY = {
     "save_checkpoint": "rnnlens.checkpoint", "load_checkpoint": "rnnlens.checkpoint",
     "as_step": "rnnlens.fixedpoints", "find_fixed_points": "rnnlens.fixedpoints",
     "FixedPoints": "rnnlens.fixedpoints", "sample_seeds": "rnnlens.fixedpoints",
+    "LM": "rnnlens.solvers", "Newton": "rnnlens.solvers", "Adam": "rnnlens.solvers",
     "linearize": "rnnlens.linearization", "Linearization": "rnnlens.linearization",
     "analyze": "rnnlens.analysis", "make_report": "rnnlens.report",
 }

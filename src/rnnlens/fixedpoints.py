@@ -6,8 +6,9 @@ Two definitions of the residual size are used in the literature; both are kept:
   Every ``tol`` in rnnlens is on this q, per point.
 * ``q_half = 0.5 ||F(x, h) - h||^2``: FixedPointFinder's (Golub & Sussillo 2018).
 
-:func:`find_fixed_points` runs a solver (``"lm"``, ``"newton"`` or ``"adam"``, see
-:mod:`rnnlens.solvers`) from many seeds; each point stops at the first iterate with ``q < tol``.
+:func:`find_fixed_points` runs a solver object (``LM()``, ``Newton()``, ``Adam()``, or its name
+``"lm"``, ``"newton"``, ``"adam"``; see :mod:`rnnlens.solvers`) from many seeds, driving it with one
+loop; each point stops at the first iterate with ``q < tol``.
 With the paper's ``tol = 1e-8`` the points found trace the slow manifold (a line attractor's
 line); with a tolerance near zero (``tol=1e-20, refine=True``) they collapse onto the few exact
 fixed points. :class:`FixedPoints` holds the result; :func:`sample_seeds` draws seeds from the states
@@ -16,33 +17,37 @@ a model visits.
 
 from __future__ import annotations
 
-import inspect
 import json
 import math
-import os
 import time
-import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch import Tensor
 
+from rnnlens._atomic import atomic_file
 from rnnlens.errors import ArgumentError
-from rnnlens.solvers import DEFAULT_MAX_ITER, SOLVERS, StepFunction, as_step, residual, solve_lm
+from rnnlens.solvers import (
+    LM,
+    SOLVERS,
+    Adam,
+    Newton,
+    Solver,
+    SolveResult,
+    make_solver,
+    residual,
+)
 from rnnlens.solvers.common import residual_gradient, residual_jacobian
+from rnnlens.steps import StepFunction, as_float_tensor, as_step, check_finite
 
-__all__ = ["as_step", "StepFunction", "find_fixed_points", "FixedPoints", "sample_seeds", "SOLVERS"]
+__all__ = ["as_step", "StepFunction", "find_fixed_points", "FixedPoints", "sample_seeds", "SOLVERS", "LM", "Newton",
+           "Adam"]
 
 FORMAT = "rnnlens-fixed-points"
 FORMAT_VERSION = 1
 _TENSOR_FIELDS = ("points", "inputs", "seeds", "q", "iterations", "converged", "slow", "grad_norm", "diverged")
-
-
-def _first_rows(mask: Tensor, k: int = 5) -> str:
-    rows = mask.nonzero().flatten()[:k].tolist()
-    return ", ".join(map(str, rows)) + (", ..." if int(mask.sum()) > k else "")
 
 
 @dataclass
@@ -188,7 +193,6 @@ class FixedPoints:
         from safetensors.torch import save_file
 
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
         meta = {"format": FORMAT, "format_version": FORMAT_VERSION, "tol": self.tol, "solver": self.solver,
                 "info": self.info}
         try:
@@ -196,12 +200,8 @@ class FixedPoints:
         except TypeError as exc:
             raise ArgumentError(f"FixedPoints.save: info is not JSON-serializable ({exc}).") from exc
         tensors = {k: v.detach().cpu().contiguous() for k, v in self._tensors().items()}
-        tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-        try:
+        with atomic_file(path) as tmp:
             save_file(tensors, str(tmp), metadata={"rnnlens": text})
-            os.replace(tmp, path)
-        finally:
-            tmp.unlink(missing_ok=True)
         return path
 
     @classmethod
@@ -265,85 +265,6 @@ class FixedPoints:
                 f"slow={int(self.slow.sum())}, solver={self.solver!r}, tol={self.tol:.3g})")
 
 
-# ---------------------------------------------------------------------- argument checks
-def _as_float_tensor(value, name: str) -> Tensor:
-    if isinstance(value, np.ndarray):
-        value = torch.from_numpy(value)
-    if not isinstance(value, Tensor):
-        raise ArgumentError(f"{name} must be a tensor, got a {type(value).__name__}.")
-    if not value.is_floating_point():
-        raise ArgumentError(f"{name} must hold floating-point numbers, got dtype {value.dtype}.")
-    return value.detach()
-
-
-def _check_finite(t: Tensor, name: str) -> None:
-    bad = ~torch.isfinite(t)
-    if bad.any():
-        rows = bad.reshape(bad.shape[0], -1).any(1) if t.dim() > 1 else bad
-        raise ArgumentError(f"{name} holds NaN or inf in {int(rows.sum())} row(s) (first: {_first_rows(rows)}); "
-                            "remove or replace those rows.")
-
-
-def _prepare(step: StepFunction, seeds, inputs):
-    seeds = _as_float_tensor(seeds, "seeds")
-    S = step.state_size
-    if seeds.dim() != 2 or seeds.shape[0] == 0 or (S is not None and seeds.shape[1] != S):
-        want = f"[n_seeds, state_size={S}]" if S is not None else "[n_seeds, state_size]"
-        hint = " (the LSTM state is cat([h, c], -1))" if S is not None and seeds.dim() == 2 and \
-            seeds.shape[1] * 2 == S else ""
-        raise ArgumentError(f"seeds must be a tensor of shape {want} with at least one row, got shape "
-                            f"{tuple(seeds.shape)}{hint}. One seed: seeds[None].")
-    _check_finite(seeds, "seeds")
-    if step.state_size is None:
-        step.state_size = seeds.shape[1]
-    dtype = step.dtype or seeds.dtype
-    device = step.device or seeds.device
-    seeds = seeds.to(dtype=dtype, device=device)
-    P = seeds.shape[0]
-    I = step.input_size
-    if inputs is None:
-        x = seeds.new_zeros(P, I or 0)
-    else:
-        x = _as_float_tensor(inputs, "inputs").to(dtype=dtype, device=device)
-        if x.dim() == 1:
-            x = x.unsqueeze(0)
-        if x.dim() != 2 or x.shape[0] not in (1, P) or (I is not None and x.shape[1] != I):
-            want = f"{I}" if I is not None else "input_size"
-            raise ArgumentError(f"inputs must have shape [{want}] (one input for all seeds) or [n_seeds={P}, {want}] "
-                                f"(one per seed), got {tuple(x.shape)}.")
-        _check_finite(x, "inputs")
-        x = x.expand(P, -1).contiguous()
-    if step.input_size is None:
-        step.input_size = x.shape[1]
-    try:
-        out = step.step(x, seeds)
-    except ArgumentError:
-        raise
-    except Exception as exc:  # a user's callable failing on our arguments is a usage problem
-        raise ArgumentError(f"calling the step function with x of shape {tuple(x.shape)} and h of shape "
-                            f"{tuple(seeds.shape)} failed ({type(exc).__name__}: {exc}); check the input size "
-                            "(pass inputs=...) and that F(x, h) accepts batched [B, I], [B, S].") from exc
-    if not isinstance(out, Tensor) or out.shape != seeds.shape:
-        got = tuple(out.shape) if isinstance(out, Tensor) else type(out).__name__
-        raise ArgumentError(f"the step function returned {got} for h of shape {tuple(seeds.shape)}; F(x, h) must "
-                            "return the next state with the same shape as h.")
-    bad = ~torch.isfinite(out).all(1)
-    if bad.any():
-        raise ArgumentError(f"the step function returned NaN/inf at {int(bad.sum())} seed(s) (first rows: "
-                            f"{_first_rows(bad)}); check the model's parameters and the seeds' scale.")
-    return seeds, x
-
-
-def _solver_options(solver: str, options: dict) -> dict:
-    fn = SOLVERS[solver]
-    allowed = [p for p in inspect.signature(fn).parameters if p not in ("step", "x", "h0", "tol", "max_iter",
-                                                                          "history", "t0")]
-    unknown = sorted(set(options) - set(allowed))
-    if unknown:
-        raise ArgumentError(f"solver {solver!r} has no option(s) {unknown}; its options are {allowed}.")
-    return options
-
-
 def _grad_norms(step: StepFunction, x: Tensor, h: Tensor, chunk: int) -> Tensor:
     """``(2/S) ||(dF/dh - I)^T r||`` for every point, in chunks."""
     out = []
@@ -363,7 +284,7 @@ def _auto_chunk(S: int, dtype: torch.dtype, budget_bytes: float = 2**30) -> int:
 
 
 # ---------------------------------------------------------------------- main entry point
-def find_fixed_points(step, seeds, inputs=None, *, solver: str = "lm", tol: float = 1e-8,
+def find_fixed_points(step, seeds, inputs=None, *, solver: str | Solver = "lm", tol: float = 1e-8,
                       max_iter: int | None = None, refine: bool = False, refine_iter: int = 50,
                       chunk_size: int | None = None, record_history: bool = False,
                       jacobian_mode: str = "auto", **options) -> FixedPoints:
@@ -374,62 +295,84 @@ def find_fixed_points(step, seeds, inputs=None, *, solver: str = "lm", tol: floa
             ``cat([h, c], -1)``) or a differentiable callable ``F(x, h) -> h'`` (see :func:`as_step`).
         seeds: ``[P, S]`` starting states (e.g. from :func:`sample_seeds`).
         inputs: None (zero input), ``[I]`` / ``[1, I]`` (one input for all), or ``[P, I]`` (one per seed).
-        solver: ``"lm"`` (Levenberg-Marquardt, default), ``"newton"`` (undamped) or ``"adam"``.
+        solver: a solver object, :class:`~rnnlens.solvers.LM` (Levenberg-Marquardt, the default),
+            :class:`~rnnlens.solvers.Newton` (undamped) or :class:`~rnnlens.solvers.Adam`, carrying
+            its options (``LM(damping=1e-2)``); or its name ``"lm"``, ``"newton"``, ``"adam"`` with
+            the options as keyword arguments (``solver="lm", damping=1e-2``: the same solver).
         tol: per point, on the paper's ``q = (1/S) ||F(x, h) - h||^2``: a point stops at the first
             iterate with ``q < tol``. (FixedPointFinder's ``q_half < t`` is ``tol = 2 t / S``.)
-        max_iter: per point; default 200 (lm), 50 (newton), 5000 (adam).
+        max_iter: per point; None keeps the solver's own (LM 200, Newton 50, Adam 5000).
         refine: continue the points that did not converge with LM in float64 (on a float64 copy of
-            the module; the user's module is not changed), up to ``refine_iter`` more iterations.
+            the module; the user's module is not changed), up to ``refine_iter`` more iterations
+            (with the options of an LM solver, LM's defaults after another solver).
             Needed for tolerances below float32's reach (about 1e-14 on q).
         chunk_size: points per solver batch (LM / Newton hold a few ``[chunk, S, S]`` matrices);
-            default: as many as fit in about 1 GiB.
+            default: as many as fit in about 1 GiB. Adam always takes every point in one batch.
         record_history: keep per-iteration (seconds, median q, max q, active points) in
             ``info["history"]``.
         jacobian_mode: ``torch.func`` Jacobians of callables and torch modules: "auto", "fwd", "rev".
-        **options: solver options. lm: ``damping``, ``patience``, ``progress_rtol``, ``grad_rtol``,
-            ``chord`` (0.5: a point keeps its Jacobian and Cholesky factor for the next step while
-            each accepted step multiplies its q by at most ``chord``; 0 = plain LM, a new Jacobian
-            after every accepted step);
-            adam: ``lr``, ``decay``, ``plateau_patience``, ``stop`` ("point", "all", "mean"),
-            ``betas``, ``eps``.
+        **options: with a solver name, its options (the fields of its class). lm: ``damping``,
+            ``patience``, ``progress_rtol``, ``grad_rtol``, ``chord``; adam: ``lr``, ``decay``,
+            ``plateau_patience``, ``stop`` ("point", "all", "mean"), ``betas``, ``eps``.
 
     Returns:
         :class:`FixedPoints`, in the order of the seeds.
     """
     t_start = time.perf_counter()
-    if solver not in SOLVERS:
-        raise ArgumentError(f"unknown solver={solver!r}: choose one of {', '.join(SOLVERS)}.")
+    solver = make_solver(solver, **options)
     if isinstance(tol, bool) or not isinstance(tol, (int, float)) or not (tol > 0 and math.isfinite(tol)):
         raise ArgumentError(f"tol must be a positive number (on q = (1/S)||F(x,h)-h||^2), got {tol!r}.")
-    max_iter = DEFAULT_MAX_ITER[solver] if max_iter is None else max_iter
-    for name, v in (("max_iter", max_iter), ("refine_iter", refine_iter)):
-        if isinstance(v, bool) or not isinstance(v, int) or v < 0:
-            raise ArgumentError(f"{name} must be an integer >= 0, got {v!r}.")
+    if max_iter is not None:
+        solver = replace(solver, max_iter=max_iter)
+    if isinstance(refine_iter, bool) or not isinstance(refine_iter, int) or refine_iter < 0:
+        raise ArgumentError(f"refine_iter must be an integer >= 0, got {refine_iter!r}.")
     if chunk_size is not None and (isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1):
         raise ArgumentError(f"chunk_size must be a positive integer or None, got {chunk_size!r}.")
-    options = _solver_options(solver, options)
     fn = as_step(step, jacobian_mode=jacobian_mode)
     fn.check_parameters()
-    h0, x = _prepare(fn, seeds, inputs)
+    h0, x = fn.prepare(seeds, inputs)
     P, S = h0.shape
-    chunk = P if solver == "adam" else (chunk_size or _auto_chunk(S, h0.dtype))
-    return _solve(fn, solver, h0, x, chunk, tol, max_iter, refine, refine_iter, options, record_history, t_start,
-                  chunk_size)
+    chunk = P if solver.batch_coupled else (chunk_size or _auto_chunk(S, h0.dtype))
+    return _solve(fn, solver, h0, x, float(tol), chunk=chunk, refine=refine, refine_iter=refine_iter,
+                  record_history=record_history, t_start=t_start, grad_chunk=chunk_size)
+
+
+def _iterate(solver: Solver, fn: StepFunction, x: Tensor, h0: Tensor, tol: float, on_iteration=None) -> SolveResult:
+    """The one loop that drives every solver (see :mod:`rnnlens.solvers.base`) over one batch.
+
+    ``on_iteration(progress)`` is called after ``init`` (iteration 0) and after every step.
+    """
+    state = solver.init(fn, x, h0, tol)
+    if on_iteration is not None:
+        on_iteration(state.progress)
+    while state.progress.iteration < solver.max_iter and not solver.terminate(state):
+        state = solver.step(state)
+        if on_iteration is not None:
+            on_iteration(state.progress)
+    return state.progress.result()
+
+
+def _history_recorder(rows: list, chunk: int, t_start: float):
+    """``on_iteration`` for :func:`_iterate`: one row per iteration (seconds since ``t_start``, median
+    and max q over the batch's points, points still active)."""
+    def record(progress) -> None:
+        rows.append({"iteration": progress.iteration, "seconds": time.perf_counter() - t_start,
+                     "q_median": float(progress.q.median()), "q_max": float(progress.q.max()),
+                     "n_active": int(progress.active.numel()), "chunk": chunk})
+    return record
 
 
 # No autograd graph through the iterations: a user's module has parameters that require grad, so the graph
 # would chain across iterations and the points would come back attached to it. The Adam solver turns
 # gradients on for its own q; torch.func Jacobians ignore an outer no_grad.
 @torch.no_grad()
-def _solve(fn, solver, h0, x, chunk, tol, max_iter, refine, refine_iter, options, record_history, t_start,
-           chunk_size) -> "FixedPoints":
+def _solve(fn: StepFunction, solver: Solver, h0: Tensor, x: Tensor, tol: float, *, chunk: int, refine: bool,
+           refine_iter: int, record_history: bool, t_start: float, grad_chunk: int | None) -> FixedPoints:
     S = h0.shape[1]
     results, history = [], []
     for c, i in enumerate(range(0, h0.shape[0], chunk)):
-        res = SOLVERS[solver](fn, x[i:i + chunk], h0[i:i + chunk], tol=float(tol), max_iter=max_iter,
-                              history=record_history, t0=t_start, **options)
-        results.append(res)
-        history += [dict(row, chunk=c) for row in res.history]
+        recorder = _history_recorder(history, c, t_start) if record_history else None
+        results.append(_iterate(solver, fn, x[i:i + chunk], h0[i:i + chunk], tol, recorder))
     cat = {k: torch.cat([getattr(r, k) for r in results]) for k in
            ("points", "q", "iterations", "converged", "slow", "diverged")}
     final_step = fn
@@ -441,10 +384,9 @@ def _solve(fn, solver, h0, x, chunk, tol, max_iter, refine, refine_iter, options
         todo = ~cat["converged"] & ~cat["diverged"]
         if todo.any():
             rows = todo.nonzero().squeeze(1)
+            refiner = replace(solver if isinstance(solver, LM) else LM(), max_iter=refine_iter)
             try:
-                lm_opts = {k: v for k, v in options.items() if solver == "lm"}
-                res = solve_lm(final_step, x[rows], cat["points"][rows], tol=float(tol), max_iter=refine_iter,
-                               **lm_opts)
+                res = _iterate(refiner, final_step, x[rows], cat["points"][rows], tol)
             except ArgumentError:
                 raise
             except RuntimeError as exc:
@@ -453,10 +395,10 @@ def _solve(fn, solver, h0, x, chunk, tol, max_iter, refine, refine_iter, options
             cat["points"][rows], cat["q"][rows] = res.points, res.q
             cat["iterations"][rows] += res.iterations
             cat["converged"][rows], cat["slow"][rows] = res.converged, res.slow
-    grad = _grad_norms(final_step, x, cat["points"], chunk_size or _auto_chunk(S, cat["points"].dtype))
-    info = {"solver_options": {k: (list(v) if isinstance(v, tuple) else v) for k, v in options.items()},
-            "max_iter": max_iter, "refine": refine, "refine_iter": refine_iter if refine else 0,
-            "chunk_size": chunk, "step": repr(fn), "seconds": time.perf_counter() - t_start}
+    grad = _grad_norms(final_step, x, cat["points"], grad_chunk or _auto_chunk(S, cat["points"].dtype))
+    info = {"solver_options": solver.options(), "max_iter": solver.max_iter, "refine": refine,
+            "refine_iter": refine_iter if refine else 0, "chunk_size": chunk, "step": repr(fn),
+            "seconds": time.perf_counter() - t_start}
     timings = fn.jacobian_timings
     if timings:
         info["jacobian_timings_s_per_point"] = {str(k): v for k, v in timings.items()}
@@ -465,9 +407,8 @@ def _solve(fn, solver, h0, x, chunk, tol, max_iter, refine, refine_iter, options
     out_dtype = cat["points"].dtype
     return FixedPoints(points=cat["points"], inputs=x.to(out_dtype), seeds=h0.to(out_dtype), q=cat["q"],
                        iterations=cat["iterations"], converged=cat["converged"], slow=cat["slow"],
-                       grad_norm=grad.to(out_dtype), diverged=cat["diverged"], tol=float(tol), solver=solver,
+                       grad_norm=grad.to(out_dtype), diverged=cat["diverged"], tol=tol, solver=solver.name,
                        info=info)
-
 
 # ---------------------------------------------------------------------- seeds
 def sample_seeds(states, lengths=None, n: int = 1000, *, noise: float = 0.0, seed: int = 0,
@@ -481,7 +422,7 @@ def sample_seeds(states, lengths=None, n: int = 1000, *, noise: float = 0.0, see
         noise: standard deviation of Gaussian noise added to each seed (0: none).
         seed: random seed (the draw is deterministic given it).
     """
-    states = _as_float_tensor(states, "states")
+    states = as_float_tensor(states, "states")
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise ArgumentError(f"sample_seeds: n must be a positive integer, got {n!r}.")
     if not (isinstance(noise, (int, float)) and noise >= 0 and math.isfinite(noise)):
@@ -506,7 +447,7 @@ def sample_seeds(states, lengths=None, n: int = 1000, *, noise: float = 0.0, see
         flat = states
     else:
         raise ArgumentError(f"sample_seeds: states must have shape [B, T, S] or [M, S], got {tuple(states.shape)}.")
-    _check_finite(flat, "sample_seeds: states")
+    check_finite(flat, "sample_seeds: states")
     M = flat.shape[0]
     if M == 0:
         raise ArgumentError("sample_seeds: there are no valid states to sample from.")

@@ -16,9 +16,9 @@ import torch
 from torch import Tensor
 
 from rnnlens.errors import ArgumentError
-from rnnlens.fixedpoints import FixedPoints, _prepare
-from rnnlens.solvers import as_step
+from rnnlens.fixedpoints import FixedPoints
 from rnnlens.solvers.common import inverse
+from rnnlens.steps import as_step
 
 __all__ = ["linearize", "Linearization", "eigendecompose"]
 
@@ -46,11 +46,6 @@ class Linearization:
 
     def __len__(self) -> int:
         return int(self.points.shape[0])
-
-    @property
-    def abs_eigvals(self) -> Tensor:
-        """``|lambda|`` ``[P, S]`` (descending along each row)."""
-        return self.eigvals.abs()
 
 
 def eigendecompose(J: Tensor, *, modes: int | None = None, vectors: bool = True):
@@ -95,7 +90,7 @@ def linearize(step, points, inputs=None, *, chunk_size: int = 256, modes: int | 
         raise ArgumentError(f"linearize: chunk_size must be a positive integer, got {chunk_size!r}.")
     fn = as_step(step)
     fn.check_parameters()
-    h, x = _prepare(fn, points, inputs)
+    h, x = fn.prepare(points, inputs, name="points")
     S = h.shape[1]
     if modes is not None and (isinstance(modes, bool) or not isinstance(modes, int) or not 1 <= modes <= S):
         raise ArgumentError(f"linearize: modes must be an integer in [1, {S}] or None, got {modes!r}.")

@@ -1,17 +1,47 @@
-"""Fixed-point solvers, chosen by name: ``"lm"``, ``"newton"``, ``"adam"``.
+"""Fixed-point solvers as small objects: :class:`LM` (Levenberg-Marquardt, the default),
+:class:`Newton` and :class:`Adam`, one file each, driven by the one loop in
+:func:`rnnlens.fixedpoints.find_fixed_points`.
 
-Each solver is ``solve(step, x [B, I], h0 [B, S], *, tol, max_iter, history, t0, **options)``
-returning a :class:`~rnnlens.solvers.common.SolveResult`; ``tol`` is always on the paper's
-``q = (1/S) ||F(x, h) - h||^2`` and applies per point.
+A solver object is a frozen dataclass of its options (defaults declared once, checked when it is
+made) with ``init(step, x, h0, tol) -> state``, ``step(state) -> state`` and
+``terminate(state) -> bool`` (see :mod:`rnnlens.solvers.base`). ``tol`` is always on the paper's
+``q = (1/S) ||F(x, h) - h||^2`` and applies per point. :func:`make_solver` turns the string form
+(``"lm"`` and keyword options) into an object.
 """
 
-from rnnlens.solvers.adam import solve_adam
+from __future__ import annotations
+
+from rnnlens.errors import ArgumentError
+from rnnlens.solvers.adam import Adam
+from rnnlens.solvers.base import Solver
 from rnnlens.solvers.common import SolveResult, residual
-from rnnlens.solvers.lm import solve_lm, solve_newton
-from rnnlens.solvers.step import StepFunction, as_step
+from rnnlens.solvers.lm import LM
+from rnnlens.solvers.newton import Newton
 
-SOLVERS = {"lm": solve_lm, "newton": solve_newton, "adam": solve_adam}
-DEFAULT_MAX_ITER = {"lm": 200, "newton": 50, "adam": 5000}
+SOLVERS: dict[str, type[Solver]] = {cls.name: cls for cls in (LM, Newton, Adam)}
 
-__all__ = ["SOLVERS", "DEFAULT_MAX_ITER", "SolveResult", "StepFunction", "as_step", "residual",
-           "solve_lm", "solve_newton", "solve_adam"]
+__all__ = ["LM", "Newton", "Adam", "Solver", "SOLVERS", "make_solver", "SolveResult", "residual"]
+
+
+def make_solver(solver: str | Solver = "lm", **options) -> Solver:
+    """A solver object from a name (``"lm"``, ``"newton"``, ``"adam"``) and its options, or the
+    object itself (then no options may be given: they belong inside it, e.g. ``LM(damping=1e-2)``).
+
+    An unknown name or option raises ArgumentError listing the valid ones (the solver's fields).
+    """
+    if isinstance(solver, Solver):
+        if options:
+            name = type(solver).__name__
+            raise ArgumentError(f"solver={name}(...) is an object: give it its options "
+                                f"({name}({', '.join(f'{k}=...' for k in sorted(options))})), "
+                                "not separate keyword arguments.")
+        return solver
+    if not isinstance(solver, str) or solver not in SOLVERS:
+        raise ArgumentError(f"unknown solver={solver!r}: choose one of {', '.join(SOLVERS)} (or pass an object: "
+                            "rnnlens.solvers.LM(...), Newton(...), Adam(...)).")
+    cls = SOLVERS[solver]
+    allowed = cls.option_names()
+    unknown = sorted(set(options) - set(allowed))
+    if unknown:
+        raise ArgumentError(f"solver {solver!r} has no option(s) {unknown}; its options are {allowed}.")
+    return cls(**options)

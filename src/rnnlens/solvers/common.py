@@ -1,14 +1,14 @@
-"""Pieces shared by the fixed-point solvers: residuals, per-point bookkeeping, progress history."""
+"""Pieces shared by the fixed-point solvers: residuals, per-point bookkeeping (:class:`Progress`),
+and batched linear solves that work around a torch CPU bug."""
 
 from __future__ import annotations
 
-import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor
 
-__all__ = ["residual", "residual_jacobian", "residual_gradient", "SolveResult", "Tracker", "start", "lu_solve",
+__all__ = ["residual", "residual_jacobian", "residual_gradient", "SolveResult", "Progress", "ActiveState", "start", "lu_solve",
            "inverse"]
 
 
@@ -35,7 +35,7 @@ def residual_gradient(J: Tensor, r: Tensor) -> Tensor:
 
 @dataclass
 class SolveResult:
-    """Per-point outcome of one solver call (all tensors have B rows, in the order of the seeds)."""
+    """Per-point outcome of one solver run (all tensors have B rows, in the order of the seeds)."""
 
     points: Tensor
     q: Tensor
@@ -43,72 +43,80 @@ class SolveResult:
     converged: Tensor
     slow: Tensor
     diverged: Tensor
-    history: list = field(default_factory=list)
 
 
-class Tracker:
-    """Holds the outputs of B points while the solver works on the still-active ones.
+@dataclass
+class Progress(SolveResult):
+    """The outputs of B points while a solver works on them; part of every solver state.
 
-    ``finish(mask, ...)`` writes the active points selected by ``mask`` to the outputs and returns
-    the mask of points that stay active; ``record`` appends a history row (seconds since ``t0``,
-    iteration, median and max q over all B points, number still active).
+    Every tensor has B rows in the order of the seeds and always holds the latest iterate:
+    ``points``, its ``q``, the ``iterations`` it took, the flags ``converged`` / ``slow`` /
+    ``diverged`` (as in :class:`SolveResult`); ``active``: the rows still being iterated;
+    ``iteration``: iterations run so far (0 after ``init``). The shared loop reads ``iteration``,
+    ``q`` and ``active`` (for ``max_iter`` and the history); the solver that owns the state writes
+    it through :meth:`store` and :meth:`retire` (or, for a solver that keeps every point in the
+    batch, sets ``active`` and the flags directly).
     """
 
-    def __init__(self, h0: Tensor, q0: Tensor, *, history: bool, t0: float | None = None):
+    active: Tensor
+    iteration: int = 0
+
+    @classmethod
+    def start(cls, h0: Tensor, q0: Tensor) -> "Progress":
+        """Every point at its seed ``h0`` with ``q0``, active, no flags set."""
         B = h0.shape[0]
-        self.points = h0.clone()
-        self.q = q0.clone()
-        self.iterations = torch.zeros(B, dtype=torch.int64, device=h0.device)
-        self.converged = torch.zeros(B, dtype=torch.bool, device=h0.device)
-        self.slow = torch.zeros_like(self.converged)
-        self.diverged = torch.zeros_like(self.converged)
-        self.index = torch.arange(B, device=h0.device)  # original rows of the active points
-        self.history = [] if history else None
-        self.t0 = time.perf_counter() if t0 is None else t0
+        flags = torch.zeros(B, dtype=torch.bool, device=h0.device)
+        return cls(points=h0.clone(), q=q0.clone(), iterations=torch.zeros(B, dtype=torch.int64, device=h0.device),
+                   converged=flags, slow=torch.zeros_like(flags), diverged=torch.zeros_like(flags),
+                   active=torch.arange(B, device=h0.device))
 
-    def update(self, h: Tensor, q: Tensor, iteration: int) -> None:
-        """Store the current iterate of every active point (so the outputs are always current)."""
-        self.points[self.index] = h
-        self.q[self.index] = q
-        self.iterations[self.index] = iteration
+    def store(self, h: Tensor, q: Tensor, rows: Tensor | None = None) -> None:
+        """Write the current iterate ``h``, ``q`` (and ``iteration``) of ``rows`` (default: the active rows)."""
+        rows = self.active if rows is None else rows
+        self.points[rows] = h
+        self.q[rows] = q
+        self.iterations[rows] = self.iteration
 
-    def finish(self, done: Tensor, *, converged=None, slow=None, diverged=None) -> Tensor:
-        """Retire the active points in ``done`` with their flags; returns the keep-mask of the rest."""
-        rows = self.index[done]
+    def retire(self, done: Tensor, *, converged=None, slow=None, diverged=None) -> Tensor:
+        """Retire the active points selected by ``done`` (a mask over the active points) with their
+        flags (masks of the same length); returns the keep-mask of the points that stay active."""
+        rows = self.active[done]
         for flags, value in ((self.converged, converged), (self.slow, slow), (self.diverged, diverged)):
             if value is not None:
                 flags[rows] = value[done]
         keep = ~done
-        self.index = self.index[keep]
+        self.active = self.active[keep]
         return keep
 
-    def record(self, iteration: int) -> None:
-        if self.history is not None:
-            q = self.q
-            self.history.append({
-                "iteration": iteration,
-                "seconds": time.perf_counter() - self.t0,
-                "q_median": float(q.median()),
-                "q_max": float(q.max()),
-                "n_active": int(self.index.numel()),
-            })
-
     def result(self) -> SolveResult:
-        return SolveResult(self.points, self.q, self.iterations, self.converged, self.slow, self.diverged,
-                           self.history or [])
+        return SolveResult(self.points, self.q, self.iterations, self.converged, self.slow, self.diverged)
 
 
-def start(step, x: Tensor, h0: Tensor, *, tol: float, history: bool, t0: float | None):
+@dataclass
+class ActiveState:
+    """What the second-order solvers keep of the points still active (rows): their inputs ``x``,
+    iterates ``h``, residuals ``r`` and ``q``; with the step, the tolerance and the :class:`Progress`."""
+
+    step: object
+    tol: float
+    progress: Progress
+    x: Tensor
+    h: Tensor
+    r: Tensor
+    q: Tensor
+
+
+def start(step, x: Tensor, h0: Tensor, *, tol: float):
     """Evaluate the seeds, retire those already under ``tol`` (0 iterations, converged).
 
-    Returns ``(tracker, x, h, r, q)`` with x, h, r, q restricted to the points still active.
+    Returns ``(progress, x, h, r, q)`` with x, h, r, q restricted to the points still active.
     """
     h = h0.clone()
     r, q = residual(step, x, h)
-    tr = Tracker(h, q, history=history, t0=t0)
+    progress = Progress.start(h, q)
     active = q >= tol
-    tr.finish(~active, converged=torch.ones_like(active))
-    return tr, x[active], h[active], r[active], q[active]
+    progress.retire(~active, converged=torch.ones_like(active))
+    return progress, x[active], h[active], r[active], q[active]
 
 
 # torch 2.13's CPU build fails on batched LU (linalg.solve / solve_ex / inv) for matrices of about

@@ -1,8 +1,7 @@
-"""Second-order solvers on the residual ``r(h) = F(x, h) - h``: Levenberg-Marquardt and Newton.
+"""Levenberg-Marquardt on the residual ``r(h) = F(x, h) - h``: the :class:`LM` solver (the default).
 
-Both work on a batch of points with per-point state; a point leaves the batch the first time its
-``q = (1/S) ||r||^2`` is below ``tol`` (converged), when it is identified as a slow point (LM), or
-when its iterate is not finite / its linear system is singular (Newton: diverged).
+It works on a batch of points with per-point state; a point leaves the batch the first time its
+``q = (1/S) ||r||^2`` is below ``tol`` (converged) or when it is identified as a slow point.
 
 Levenberg-Marquardt (Madsen, Nielsen & Tingleff, "Methods for non-linear least squares problems",
 2004, algorithm 3.16): step ``d = -(JᵀJ + mu I)^-1 Jᵀr`` with ``J = dF/dh - I``; the gain ratio
@@ -36,13 +35,21 @@ Slow points (a minimum of q that is not a zero of r) are recognised and retired,
 
 from __future__ import annotations
 
+from dataclasses import dataclass, replace
+
 import torch
 from torch import Tensor
 
-from rnnlens.solvers.common import (SolveResult, lu_solve, residual, residual_gradient, residual_jacobian,
-                                    start)
+from rnnlens.solvers.base import Solver, check_option
+from rnnlens.solvers.common import (
+    ActiveState,
+    residual,
+    residual_gradient,
+    residual_jacobian,
+    start,
+)
 
-__all__ = ["solve_lm", "solve_newton"]
+__all__ = ["LM"]
 
 
 def _factor(J, mu=None, damping=None):
@@ -74,36 +81,74 @@ def _put(t, mask, value):
     return t
 
 
-def solve_lm(step, x: Tensor, h0: Tensor, *, tol: float, max_iter: int = 200, damping: float = 1e-3,
-             patience: int = 10, progress_rtol: float = 1e-3, grad_rtol: float = 1e-7, chord: float = 0.5,
-             history: bool = False, t0: float | None = None) -> SolveResult:
+@dataclass
+class LMState(ActiveState):
+    """The points still active (rows of every tensor below) and their per-point LM state.
+
+    x, h, r, q: inputs, iterates, residuals, q (see ActiveState); J: ``dF/dh - I`` (possibly from an earlier iterate,
+    see chord steps); U, info: Cholesky factor of ``JᵀJ + mu I`` and LAPACK's info; g: ``Jᵀr``;
+    mu: the damping of U; mu_next: the damping of the next factorization; nu: its growth factor;
+    stall: iterations in a row without progress; fresh: J was taken at the current h.
+    """
+
+    J: Tensor
+    U: Tensor
+    info: Tensor
+    g: Tensor
+    mu: Tensor
+    mu_next: Tensor
+    nu: Tensor
+    stall: Tensor
+    fresh: Tensor
+
+
+@dataclass(frozen=True, kw_only=True)
+class LM(Solver):
     """Batched Levenberg-Marquardt with per-point damping, chord steps, stopping and slow-point detection.
 
-    Args:
-        step: a :class:`~rnnlens.solvers.step.StepFunction`.
-        x: inputs ``[B, I]``; h0: starting points ``[B, S]`` (finite).
-        tol: a point stops at the first iterate with ``q = (1/S)||F(x,h) - h||^2 < tol``.
+    Options (see the module docstring):
         max_iter: most iterations per point (one iteration = one trial step).
         damping: initial ``mu`` relative to the largest diagonal entry of ``JᵀJ`` (tau in MNT).
-        patience, progress_rtol, grad_rtol: slow-point rules (see the module docstring).
+        patience, progress_rtol, grad_rtol: slow-point rules.
         chord: a point keeps its Jacobian and factorization for the next step while each accepted
-            step multiplies its q by at most ``chord`` (0 turns chord steps off: plain LM; see the
-            module docstring).
-        history: record (seconds, median q, ...) after every iteration.
+            step multiplies its q by at most ``chord`` (0 turns chord steps off: plain LM).
     """
-    S = h0.shape[1]
-    tr, x, h, r, q = start(step, x, h0, tol=tol, history=history, t0=t0)
-    J = residual_jacobian(step, x, h) if len(h) else h.new_zeros(0, S, S)
-    U, info, mu = _factor(J, damping=damping)
-    g = residual_gradient(J, r)
-    fresh = torch.ones(len(h), dtype=torch.bool, device=h.device)  # J was taken at the current h
-    nu = torch.full_like(mu, 2.0)
-    mu_next = mu.clone()  # the damping the next factorization will use
-    stall = torch.zeros(len(h), dtype=torch.int64, device=h.device)
-    tr.record(0)
-    for it in range(1, max_iter + 1):
-        if len(h) == 0:
-            break
+
+    name = "lm"
+
+    max_iter: int = 200
+    damping: float = 1e-3
+    patience: int = 10
+    progress_rtol: float = 1e-3
+    grad_rtol: float = 1e-7
+    chord: float = 0.5
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_option("LM", "damping", self.damping, low=0, low_open=True)
+        check_option("LM", "patience", self.patience, integer=True, low=1)
+        check_option("LM", "progress_rtol", self.progress_rtol, low=0)
+        check_option("LM", "grad_rtol", self.grad_rtol, low=0)
+        check_option("LM", "chord", self.chord, low=0, high=1)
+
+    def init(self, step, x: Tensor, h0: Tensor, tol: float) -> LMState:
+        S = h0.shape[1]
+        progress, x, h, r, q = start(step, x, h0, tol=tol)
+        J = residual_jacobian(step, x, h) if len(h) else h.new_zeros(0, S, S)
+        U, info, mu = _factor(J, damping=self.damping)
+        return LMState(step=step, tol=tol, progress=progress, x=x, h=h, r=r, q=q, J=J, U=U, info=info,
+                       g=residual_gradient(J, r), mu=mu, mu_next=mu.clone(), nu=torch.full_like(mu, 2.0),
+                       stall=torch.zeros(len(h), dtype=torch.int64, device=h.device),
+                       fresh=torch.ones(len(h), dtype=torch.bool, device=h.device))
+
+    def terminate(self, state: LMState) -> bool:
+        return len(state.h) == 0
+
+    def step(self, state: LMState) -> LMState:
+        step, tol, s = state.step, state.tol, state
+        x, h, r, q, J, U, info, g, mu = s.x, s.h, s.r, s.q, s.J, s.U, s.info, s.g, s.mu
+        mu_next, nu, stall, fresh = s.mu_next, s.nu, s.stall, s.fresh
+        S = h.shape[1]
         d = -_cholesky_solve(U, g)
         ok = (info == 0) & torch.isfinite(d).all(1)
         d = torch.where(ok.unsqueeze(1), d, torch.zeros_like(d))
@@ -115,17 +160,18 @@ def solve_lm(step, x: Tensor, h0: Tensor, *, tol: float, max_iter: int = 200, da
         accept = ok & torch.isfinite(q_new) & (actual > 0) & (predicted > 0)
         rel = torch.where(accept, (q - q_new) / q, torch.zeros_like(q))
         # chord: a step that cut q at least by the factor `chord` keeps J, its factor and mu
-        keep_j = accept & (rel >= 1 - chord) & (rho > 0.5)
+        keep_j = accept & (rel >= 1 - self.chord) & (rho > 0.5)
         lm = ~keep_j & (accept | fresh)  # an ordinary LM update of mu; J is new or recomputed from J
         shrink = torch.clamp(1 - (2 * rho - 1) ** 3, min=1.0 / 3.0)
         mu_next = torch.where(accept, mu_next * shrink, torch.where(lm, torch.clamp(mu_next * nu, max=1e30), mu_next))
         nu = torch.where(accept, torch.full_like(nu, 2.0), torch.where(lm, torch.clamp(nu * 2, max=1e10), nu))
-        progressed = rel >= progress_rtol
+        progressed = rel >= self.progress_rtol
         stuck = ~progressed & ~(accept & (rho > 0.5))
         stall = torch.where(progressed, torch.zeros_like(stall), stall + stuck.long())
         a = accept.unsqueeze(1)
         h, r, q = torch.where(a, h_new, h), torch.where(a, r_new, r), torch.where(accept, q_new, q)
-        tr.update(h, q, it)
+        s.progress.iteration += 1
+        s.progress.store(h, q)
         conv = accept & (q < tol)
         # a new Jacobian where the point moved without a chord step, or a rejected step came from an old J
         new_j = ~conv & ~keep_j & (accept | ~fresh)
@@ -138,43 +184,12 @@ def solve_lm(step, x: Tensor, h0: Tensor, *, tol: float, max_iter: int = 200, da
             U, info = _put(U, refactor, Uf), _put(info, refactor, inf)
         g = torch.where(conv.unsqueeze(1), g, residual_gradient(J, r))
         fresh = (fresh & ~accept) | new_j
-        flat = fresh & (g.norm(dim=1) <= grad_rtol * r.norm(dim=1))
-        slow = ~conv & ((stall >= patience) | flat)
+        flat = fresh & (g.norm(dim=1) <= self.grad_rtol * r.norm(dim=1))
+        slow = ~conv & ((stall >= self.patience) | flat)
         done = conv | slow
         if done.any():
-            keep = tr.finish(done, converged=conv, slow=slow)
+            keep = s.progress.retire(done, converged=conv, slow=slow)
             h, r, q, x, J, U, g, info = h[keep], r[keep], q[keep], x[keep], J[keep], U[keep], g[keep], info[keep]
             mu, mu_next, nu, stall, fresh = mu[keep], mu_next[keep], nu[keep], stall[keep], fresh[keep]
-        tr.record(it)
-    return tr.result()
-
-
-def solve_newton(step, x: Tensor, h0: Tensor, *, tol: float, max_iter: int = 50, history: bool = False,
-                 t0: float | None = None) -> SolveResult:
-    """Undamped Newton on ``r(h) = 0``: ``h <- h - J^-1 r`` (for comparison with LM).
-
-    Every step is taken. A point whose linear system is singular or whose next iterate is not
-    finite is retired as diverged (keeping its last finite iterate); a point under ``tol`` stops.
-    """
-    S = h0.shape[1]
-    tr, x, h, r, q = start(step, x, h0, tol=tol, history=history, t0=t0)
-    eye = torch.eye(S, dtype=h.dtype, device=h.device)
-    tr.record(0)
-    for it in range(1, max_iter + 1):
-        if len(h) == 0:
-            break
-        J = step.jacobian_rec(x, h) - eye
-        d, info = lu_solve(J, -r)
-        h_new = h + d
-        r_new, q_new = residual(step, x, h_new)
-        bad = (info != 0) | ~torch.isfinite(q_new) | ~torch.isfinite(h_new).all(1)
-        a = (~bad).unsqueeze(1)
-        h, r, q = torch.where(a, h_new, h), torch.where(a, r_new, r), torch.where(bad, q, q_new)
-        tr.update(h, q, it)
-        conv = ~bad & (q < tol)
-        done = conv | bad
-        if done.any():
-            keep = tr.finish(done, converged=conv, diverged=bad)
-            h, r, q, x = h[keep], r[keep], q[keep], x[keep]
-        tr.record(it)
-    return tr.result()
+        return replace(s, x=x, h=h, r=r, q=q, J=J, U=U, info=info, g=g, mu=mu, mu_next=mu_next, nu=nu,
+                       stall=stall, fresh=fresh)

@@ -1,0 +1,362 @@
+"""Step functions ``h' = F(x, h)`` with Jacobians, for the fixed-point solvers and linearization.
+
+This module holds no solver: it adapts what a user has into one interface, and checks the batches
+of states and inputs fed to it (:meth:`StepFunction.prepare`, used by both
+:func:`rnnlens.fixedpoints.find_fixed_points` and :func:`rnnlens.linearization.linearize`).
+
+:func:`as_step` turns what a user has into a :class:`StepFunction`:
+
+* an rnnlens cell (anything with ``step(x, h)``, closed-form ``jacobians(x, h)``, ``input_size``
+  and ``state_size``): its own closed-form Jacobians are used;
+* a torch ``nn.RNN`` / ``nn.GRU`` / ``nn.LSTM`` (one layer, one direction, ``batch_first`` either
+  way): one step is written out from the module's own weights in torch's documented gate order
+  (RNN: ``h' = act(W_ih x + b_ih + W_hh h + b_hh)``; GRU: r, z, n; LSTM: i, f, g, o with state
+  ``cat([h, c], -1)``); Jacobians come from ``torch.func``;
+* any differentiable callable ``F(x, h) -> h'`` (x ``[B, I]``, h ``[B, S]``, rows independent):
+  Jacobians from ``torch.func`` (``vmap`` of ``jacfwd`` or ``jacrev``, chosen per shape by timing
+  both once, see :class:`FuncJacobian`).
+
+Nothing here changes the user's module: no ``requires_grad`` flag, train/eval mode or dtype is
+touched (a float64 copy for refinement is a deep copy).
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from typing import Callable
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from rnnlens.errors import ArgumentError
+
+__all__ = ["StepFunction", "as_step", "FuncJacobian", "torch_rnn_step", "as_float_tensor", "check_finite"]
+
+
+def _first_rows(mask: Tensor, k: int = 5) -> str:
+    rows = mask.nonzero().flatten()[:k].tolist()
+    return ", ".join(map(str, rows)) + (", ..." if int(mask.sum()) > k else "")
+
+
+def as_float_tensor(value, name: str) -> Tensor:
+    """``value`` (a tensor or numpy array of floats) as a detached tensor; ArgumentError naming ``name``."""
+    if isinstance(value, np.ndarray):
+        value = torch.from_numpy(value)
+    if not isinstance(value, Tensor):
+        raise ArgumentError(f"{name} must be a tensor, got a {type(value).__name__}.")
+    if not value.is_floating_point():
+        raise ArgumentError(f"{name} must hold floating-point numbers, got dtype {value.dtype}.")
+    return value.detach()
+
+
+def check_finite(t: Tensor, name: str) -> None:
+    """ArgumentError naming ``name``, the number of rows and the first rows holding NaN or inf."""
+    bad = ~torch.isfinite(t)
+    if bad.any():
+        rows = bad.reshape(bad.shape[0], -1).any(1) if t.dim() > 1 else bad
+        raise ArgumentError(f"{name} holds NaN or inf in {int(rows.sum())} row(s) (first: {_first_rows(rows)}); "
+                            "remove or replace those rows.")
+
+
+class FuncJacobian:
+    """Per-point Jacobians of a batched callable through ``torch.func``.
+
+    ``mode``: ``"fwd"`` (``vmap(jacfwd)``: one forward-mode pass per input column), ``"rev"``
+    (``vmap(jacrev)``: one reverse pass per output row) or ``"auto"``: the first time a shape
+    ``(S, K, dtype, device)`` is asked for, both are timed on up to 64 points (best of two after a warm-up) and the faster is kept
+    for that shape; the timings (seconds per point) are kept in :attr:`timings`.
+    """
+
+    def __init__(self, fn: Callable[[Tensor, Tensor], Tensor], mode: str = "auto"):
+        if mode not in ("auto", "fwd", "rev"):
+            raise ArgumentError(f"jacobian_mode={mode!r}: choose 'auto', 'fwd' or 'rev'.")
+        self.fn = fn
+        self.mode = mode
+        self.choice: dict[tuple, str] = {}
+        self.timings: dict[tuple, dict[str, float]] = {}
+
+    def _transform(self, mode: str, argnums):
+        from torch.func import jacfwd, jacrev, vmap
+
+        def one(x, h):  # one point: x [I], h [S] -> [S]
+            return self.fn(x.unsqueeze(0), h.unsqueeze(0)).squeeze(0)
+
+        jac = jacfwd if mode == "fwd" else jacrev
+        return vmap(jac(one, argnums=argnums))
+
+    def _pick(self, key, x, h, argnums) -> str:
+        if self.mode != "auto":
+            return self.mode
+        if key not in self.choice:
+            n = min(64, x.shape[0])
+            xs, hs = x[:n], h[:n]
+            times = {}
+            for mode in ("fwd", "rev"):
+                f = self._transform(mode, argnums)
+                f(xs, hs)  # warm up (first use of a transform has a one-off cost)
+                best = float("inf")
+                for _ in range(2):
+                    t0 = time.perf_counter()
+                    f(xs, hs)
+                    best = min(best, time.perf_counter() - t0)
+                times[mode] = best / n
+            self.timings[key] = times
+            self.choice[key] = min(times, key=times.get)
+        return self.choice[key]
+
+    def __call__(self, x: Tensor, h: Tensor, which: str = "both"):
+        """``which``: ``"rec"`` -> dF/dh ``[B, S, S]``; ``"both"`` -> (dF/dh, dF/dx ``[B, S, I]``)."""
+        argnums = 1 if which == "rec" else (1, 0)
+        cols = h.shape[1] + (0 if which == "rec" else x.shape[1])
+        key = (h.shape[1], cols, h.dtype, h.device.type)
+        mode = self._pick(key, x, h, argnums)
+        return self._transform(mode, argnums)(x, h)
+
+
+def torch_rnn_step(module: nn.Module) -> Callable[[Tensor, Tensor], Tensor]:
+    """One step of a single-layer torch ``nn.RNN`` / ``nn.GRU`` / ``nn.LSTM`` from its own weights.
+
+    Returns ``F(x, h)`` with x ``[B, input_size]`` and h ``[B, S]`` (S = hidden_size, or
+    2*hidden_size for the LSTM, state ``cat([h, c], -1)``). Gate order as torch documents it:
+    GRU rows r, z, n (reset gate applied to ``W_hn h + b_hn``), LSTM rows i, f, g, o.
+    ``batch_first`` does not matter for one step.
+    """
+    kind = type(module)
+    if module.num_layers != 1 or module.bidirectional:
+        raise ArgumentError(
+            f"{kind.__name__} with num_layers={module.num_layers}, bidirectional={module.bidirectional} "
+            "is not yet supported: only a single-layer, one-direction module is. Pass a module built with "
+            "num_layers=1, bidirectional=False, or your own step function F(x, h) -> h' over the whole "
+            "stacked state."
+        )
+    if getattr(module, "proj_size", 0):
+        raise ArgumentError(f"nn.LSTM with proj_size={module.proj_size} is not supported yet; use proj_size=0.")
+    N = module.hidden_size
+
+    def lin(x, h):
+        gx = x @ module.weight_ih_l0.t()
+        gh = h @ module.weight_hh_l0.t()
+        if module.bias:
+            gx = gx + module.bias_ih_l0
+            gh = gh + module.bias_hh_l0
+        return gx, gh
+
+    if isinstance(module, nn.LSTM):
+        def step(x, h):
+            gx, gh = lin(x, h[..., :N])
+            i, f, g, o = (gx + gh).chunk(4, -1)
+            c = torch.sigmoid(f) * h[..., N:] + torch.sigmoid(i) * torch.tanh(g)
+            return torch.cat([torch.sigmoid(o) * torch.tanh(c), c], -1)
+    elif isinstance(module, nn.GRU):
+        def step(x, h):
+            gx, gh = lin(x, h)
+            xr, xz, xn = gx.chunk(3, -1)
+            hr, hz, hn = gh.chunk(3, -1)
+            r = torch.sigmoid(xr + hr)
+            z = torch.sigmoid(xz + hz)
+            n = torch.tanh(xn + r * hn)
+            return (1 - z) * n + z * h
+    elif isinstance(module, nn.RNN):
+        act = torch.tanh if module.nonlinearity == "tanh" else torch.relu
+
+        def step(x, h):
+            gx, gh = lin(x, h)
+            return act(gx + gh)
+    else:  # pragma: no cover - guarded by the caller
+        raise ArgumentError(f"not a torch RNN module: {kind.__name__}")
+    return step
+
+
+class StepFunction:
+    """A step ``F(x, h) -> h'`` with per-point Jacobians.
+
+    Attributes: ``state_size`` (S), ``input_size`` (I; 0 for a callable that takes no input),
+    ``kind`` ("cell", "torch-rnn" or "callable"), ``module`` (the wrapped module or None),
+    ``dtype`` and ``device`` of its parameters (None for a plain callable).
+    """
+
+    def __init__(self, fn, *, state_size, input_size, kind, module=None, closed_form=None,
+                 closed_form_rec=None, jacobian_mode="auto", source=None):
+        self.fn = fn
+        self.state_size = state_size
+        self.input_size = input_size
+        self.kind = kind
+        self.module = module
+        self._closed_form = closed_form
+        self._closed_form_rec = closed_form_rec  # dF/dh alone (e.g. cell.jacobian_rec), or None
+        self._func_jac = None if closed_form is not None else FuncJacobian(fn, jacobian_mode)
+        self._source = source  # what as_step was given (to rebuild in another dtype)
+        self._jacobian_mode = jacobian_mode
+        p = next(iter(module.parameters()), None) if isinstance(module, nn.Module) else None
+        self.dtype = p.dtype if p is not None else None
+        self.device = p.device if p is not None else None
+
+    def __repr__(self) -> str:
+        how = "closed-form" if self._closed_form is not None else "torch.func"
+        return (f"StepFunction(kind={self.kind!r}, state_size={self.state_size}, input_size={self.input_size}, "
+                f"jacobians={how})")
+
+    @property
+    def jacobian_timings(self) -> dict:
+        """Seconds per point of ``jacfwd`` and ``jacrev`` measured by the auto mode, per shape."""
+        return {} if self._func_jac is None else dict(self._func_jac.timings)
+
+    def step(self, x: Tensor, h: Tensor) -> Tensor:
+        """``h' = F(x, h)``: x ``[B, I]``, h ``[B, S]`` -> ``[B, S]`` (no autograd graph)."""
+        with torch.no_grad():
+            return self.fn(x, h)
+
+    def jacobians(self, x: Tensor, h: Tensor) -> tuple[Tensor, Tensor]:
+        """``(dF/dh [B, S, S], dF/dx [B, S, I])`` at each point; row i column j is d out_i / d in_j."""
+        if self._closed_form is not None:
+            with torch.no_grad():
+                return self._closed_form(x, h)
+        if x.shape[1] == 0:
+            J = self._func_jac(x, h, "rec")
+            return J, J.new_zeros(*J.shape[:2], 0)
+        return self._func_jac(x, h, "both")
+
+    def jacobian_rec(self, x: Tensor, h: Tensor) -> Tensor:
+        """``dF/dh`` ``[B, S, S]`` only (what the solvers need).
+
+        A cell's own ``jacobian_rec`` when it has one (the input Jacobian is then never formed).
+        """
+        if self._closed_form_rec is not None:
+            with torch.no_grad():
+                return self._closed_form_rec(x, h)
+        if self._closed_form is not None:
+            with torch.no_grad():
+                return self._closed_form(x, h)[0]
+        return self._func_jac(x, h, "rec")
+
+    def to(self, dtype: torch.dtype) -> "StepFunction":
+        """This step in another floating dtype: modules are deep-copied (the user's stays as it is).
+
+        A plain callable is reused as is: it must then accept tensors of that dtype.
+        """
+        if isinstance(self.module, nn.Module):
+            if self.dtype == dtype:
+                return self
+            src = copy.deepcopy(self._source).to(dtype)
+            return as_step(src, input_size=self.input_size, state_size=self.state_size,
+                           jacobian_mode=self._jacobian_mode)
+        return self
+
+    def check_parameters(self) -> None:
+        """Raise ArgumentError naming the first parameter holding NaN or inf."""
+        if not isinstance(self.module, nn.Module):
+            return
+        for name, p in self.module.named_parameters():
+            if p.is_floating_point() and not bool(torch.isfinite(p).all()):
+                bad = int((~torch.isfinite(p)).sum())
+                raise ArgumentError(
+                    f"parameter {name!r} of the step ({type(self.module).__name__}) holds {bad} NaN/inf "
+                    "value(s); fixed points of such a model are meaningless. Load a healthy checkpoint "
+                    "(training probably diverged: lower the learning rate or clip gradients)."
+                )
+
+
+    def prepare(self, states, inputs=None, *, name: str = "seeds") -> tuple[Tensor, Tensor]:
+        """Check a batch ``states [P, S]`` and ``inputs`` against this step and evaluate it once.
+
+        ``inputs``: None (zeros), ``[I]`` / ``[1, I]`` (one for all rows) or ``[P, I]``. Both are
+        returned as ``(h [P, S], x [P, I])`` in the step's dtype and device (those of ``states`` for
+        a plain callable). A plain callable's unknown ``state_size`` / ``input_size`` are taken
+        from them. Raises ArgumentError (naming ``name``) for a wrong shape, NaN/inf, or a step
+        that fails, returns the wrong shape or returns NaN/inf on them.
+        """
+        seeds = as_float_tensor(states, name)
+        S = self.state_size
+        one = name[:-1] if name.endswith("s") else name
+        if seeds.dim() != 2 or seeds.shape[0] == 0 or (S is not None and seeds.shape[1] != S):
+            want = f"[n_{name}, state_size={S}]" if S is not None else f"[n_{name}, state_size]"
+            hint = " (the LSTM state is cat([h, c], -1))" if S is not None and seeds.dim() == 2 and \
+                seeds.shape[1] * 2 == S else ""
+            raise ArgumentError(f"{name} must be a tensor of shape {want} with at least one row, got shape "
+                                f"{tuple(seeds.shape)}{hint}. One {one}: {name}[None].")
+        check_finite(seeds, name)
+        if self.state_size is None:
+            self.state_size = seeds.shape[1]
+        dtype = self.dtype or seeds.dtype
+        device = self.device or seeds.device
+        seeds = seeds.to(dtype=dtype, device=device)
+        P = seeds.shape[0]
+        I = self.input_size
+        if inputs is None:
+            x = seeds.new_zeros(P, I or 0)
+        else:
+            x = as_float_tensor(inputs, "inputs").to(dtype=dtype, device=device)
+            if x.dim() == 1:
+                x = x.unsqueeze(0)
+            if x.dim() != 2 or x.shape[0] not in (1, P) or (I is not None and x.shape[1] != I):
+                want = f"{I}" if I is not None else "input_size"
+                raise ArgumentError(f"inputs must have shape [{want}] (one input for all {name}) or "
+                                    f"[n_{name}={P}, {want}] (one per {one}), got {tuple(x.shape)}.")
+            check_finite(x, "inputs")
+            x = x.expand(P, -1).contiguous()
+        if self.input_size is None:
+            self.input_size = x.shape[1]
+        try:
+            out = self.step(x, seeds)
+        except ArgumentError:
+            raise
+        except Exception as exc:  # a user's callable failing on our arguments is a usage problem
+            raise ArgumentError(f"calling the step function with x of shape {tuple(x.shape)} and h of shape "
+                                f"{tuple(seeds.shape)} failed ({type(exc).__name__}: {exc}); check the input size "
+                                "(pass inputs=...) and that F(x, h) accepts batched [B, I], [B, S].") from exc
+        if not isinstance(out, Tensor) or out.shape != seeds.shape:
+            got = tuple(out.shape) if isinstance(out, Tensor) else type(out).__name__
+            raise ArgumentError(f"the step function returned {got} for h of shape {tuple(seeds.shape)}; F(x, h) "
+                                "must return the next state with the same shape as h.")
+        bad = ~torch.isfinite(out).all(1)
+        if bad.any():
+            raise ArgumentError(f"the step function returned NaN/inf at {int(bad.sum())} {one}(s) (first rows: "
+                                f"{_first_rows(bad)}); check the model's parameters and the {name}' scale.")
+        return seeds, x
+
+
+def as_step(obj, *, input_size: int | None = None, state_size: int | None = None,
+            jacobian_mode: str = "auto") -> StepFunction:
+    """Wrap an rnnlens cell, a torch ``nn.RNN``/``nn.GRU``/``nn.LSTM`` or a callable as a StepFunction.
+
+    Args:
+        obj: the step. A :class:`StepFunction` is returned as is. An object with ``step``,
+            ``jacobians``, ``input_size`` and ``state_size`` (an rnnlens cell) uses its closed-form
+            Jacobians (and its ``jacobian_rec(x, h)``, when it has one, for ``dF/dh`` alone). Torch RNN modules: single layer, one direction (others raise ArgumentError).
+            A callable ``F(x, h) -> h'`` gets ``torch.func`` Jacobians.
+        input_size, state_size: for a plain callable, its sizes when known (otherwise taken from
+            the seeds and inputs by :func:`rnnlens.fixedpoints.find_fixed_points`).
+        jacobian_mode: for ``torch.func`` Jacobians: ``"auto"`` (time jacfwd vs jacrev once per
+            shape and keep the faster), ``"fwd"`` or ``"rev"``.
+    """
+    if isinstance(obj, StepFunction):
+        return obj
+    if isinstance(obj, (nn.RNN, nn.GRU, nn.LSTM)):
+        fn = torch_rnn_step(obj)
+        S = obj.hidden_size * (2 if isinstance(obj, nn.LSTM) else 1)
+        return StepFunction(fn, state_size=S, input_size=obj.input_size, kind="torch-rnn", module=obj,
+                            jacobian_mode=jacobian_mode, source=obj)
+    if isinstance(obj, (nn.RNNBase, nn.RNNCellBase)):
+        raise ArgumentError(
+            f"{type(obj).__name__} is not supported directly: pass an nn.RNN, nn.GRU or nn.LSTM, an "
+            "rnnlens cell, or a callable F(x, h) -> h'."
+        )
+    if all(hasattr(obj, a) for a in ("step", "jacobians", "input_size", "state_size")):
+        return StepFunction(obj.step, state_size=int(obj.state_size), input_size=int(obj.input_size),
+                            kind="cell", module=obj if isinstance(obj, nn.Module) else None,
+                            closed_form=obj.jacobians, closed_form_rec=getattr(obj, "jacobian_rec", None),
+                            source=obj)
+    if hasattr(obj, "cell") and all(hasattr(obj.cell, a) for a in ("step", "jacobians")):
+        raise ArgumentError(
+            f"{type(obj).__name__}: pass the recurrent cell (e.g. model.cell), not the whole model."
+        )
+    if callable(obj):
+        return StepFunction(obj, state_size=state_size, input_size=input_size, kind="callable",
+                            module=obj if isinstance(obj, nn.Module) else None,
+                            jacobian_mode=jacobian_mode, source=obj)
+    raise ArgumentError(
+        f"step must be an rnnlens cell, a torch nn.RNN/nn.GRU/nn.LSTM or a callable F(x, h) -> h', "
+        f"got a {type(obj).__name__}."
+    )

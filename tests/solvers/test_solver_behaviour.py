@@ -1,0 +1,106 @@
+"""Solver behaviour beyond reaching known points: slow points, divergence, stopping rules, chord steps."""
+
+import pytest
+import torch
+from solver_problems import flipflop, linear
+
+from rnnlens.fixedpoints import as_step, find_fixed_points
+from rnnlens.solvers import LM, Adam
+
+D = torch.float64
+
+
+def test_slow_points_are_identified_not_spun_to_max_iter():
+    # x = +1: a' = a + 0.01 + a^2 never has a fixed point; q has a minimum (a = 0) at q = 1e-4 / 2
+    # x = -1: a' = a - 0.01 + a^2 has fixed points a = +-0.1
+    def F(x, h):
+        a, b = h[:, :1], h[:, 1:]
+        return torch.cat([a + 0.01 * x + a * a, 0.5 * b], 1)
+
+    seeds = torch.tensor([[0.3, 1.0], [-0.4, -2.0], [0.3, 1.0], [-0.05, 0.5]], dtype=D)
+    x = torch.tensor([[1.0], [1.0], [-1.0], [-1.0]], dtype=D)
+    fp = find_fixed_points(F, seeds, x, tol=1e-20, max_iter=500)
+    assert fp.slow.tolist() == [True, True, False, False]
+    assert fp.converged.tolist() == [False, False, True, True]
+    assert (fp.iterations[:2] < 100).all()
+    assert torch.allclose(fp.q[:2], torch.full((2,), 0.5e-4, dtype=D), rtol=1e-4)
+    assert (fp.grad_norm[:2] < 1e-7).all()
+    assert torch.allclose(fp.points[2:, 0].abs(), torch.full((2,), 0.1, dtype=D), atol=1e-9)
+
+
+def test_diverging_points_are_reported_and_the_batch_survives():
+    # NaN outside |h| < 5; near a = 0.44 the Newton step is huge (J - I ~ 0 there)
+    def F(x, h):
+        out = torch.tanh(2 * h)
+        return torch.where(h.abs() > 5, torch.full_like(h, float("nan")), out)
+
+    seeds = torch.tensor([[0.4406], [0.9], [-0.2]], dtype=D)
+    newton = find_fixed_points(F, seeds, solver="newton", tol=1e-20)
+    assert newton.diverged[0] and not newton.converged[0]
+    assert torch.isfinite(newton.points[0]).all() and torch.isfinite(newton.q[0])
+    assert newton.converged[1:].all()
+    lm = find_fixed_points(F, seeds, solver="lm", tol=1e-20)
+    assert lm.converged.all() and not lm.diverged.any()
+
+
+def test_singular_newton_step_is_diverged_and_lm_calls_it_slow():
+    def F(x, h):  # x = 1: r = 1 everywhere (no fixed point, J - I = 0); x = 0: contraction
+        return x * (h + 1) + (1 - x) * 0.5 * h
+
+    seeds = torch.tensor([[1.0, 2.0], [1.0, 2.0]], dtype=D)
+    x = torch.tensor([[1.0], [0.0]], dtype=D)
+    newton = find_fixed_points(F, seeds, x, solver="newton", tol=1e-20)
+    assert newton.diverged.tolist() == [True, False] and newton.converged.tolist() == [False, True]
+    lm = find_fixed_points(F, seeds, x, tol=1e-20)
+    assert lm.slow.tolist() == [True, False] and lm.converged.tolist() == [False, True]
+    assert lm.q[0] == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("stop", ["point", "all"])
+def test_adam_stop_rules(stop):
+    F, seeds, x, exact, _ = linear(D)
+    seeds, x, exact = seeds[:6].clone(), x[:6], exact[:6]
+    seeds[0] = exact[0]  # already fixed
+    fp = find_fixed_points(F, seeds, x, solver=Adam(lr=0.05, stop=stop, max_iter=4000), tol=1e-12)
+    assert fp.converged.all() and not fp.slow.any()
+    assert (fp.points - exact).abs().max() < 1e-4
+    if stop == "point":
+        assert fp.iterations[0] == 0 and len(set(fp.iterations.tolist())) > 2
+    else:
+        assert len(set(fp.iterations.tolist())) == 1
+
+
+def test_adam_mean_rule_stops_on_the_mean_and_marks_points_by_their_own_q():
+    F, seeds, x, exact, _ = linear(D)
+    fp = find_fixed_points(F, seeds, x, solver=Adam(lr=0.05, stop="mean", max_iter=4000), tol=1e-8)
+    assert fp.q.mean() < 1e-8 and len(set(fp.iterations.tolist())) == 1  # every point moved until then
+    assert torch.equal(fp.converged, fp.q < 1e-8) and not fp.slow.any() and not fp.diverged.any()
+    before = find_fixed_points(F, seeds, x, solver=Adam(lr=0.05, stop="mean"), max_iter=int(fp.iterations[0]) - 1,
+                               tol=1e-8)
+    assert before.q.mean() >= 1e-8  # it stopped at the first iterate with the mean under tol
+
+
+def test_lm_chord_steps_reuse_jacobians_and_reach_the_same_points():
+    """Chord steps (kept Jacobian + factorization) find the same fixed points as plain LM (chord=0),
+    with fewer Jacobian evaluations; every point still stops at its first iterate under tol."""
+    F, known = flipflop()
+    seeds = torch.empty(100, 3, dtype=D).uniform_(-1.5, 1.5, generator=torch.Generator().manual_seed(7))
+    runs = {}
+    for chord in (0.0, 0.5):
+        step = as_step(F)
+        rows = []
+        jac = step.jacobian_rec
+        step.jacobian_rec = lambda x_, h_, jac=jac, rows=rows: rows.append(len(h_)) or jac(x_, h_)
+        fp = find_fixed_points(step, seeds, solver=LM(chord=chord), tol=1e-24)
+        # find_fixed_points takes one more Jacobian per point after solving, for grad_norm
+        runs[chord] = (fp, sum(rows) - len(seeds))
+        assert fp.converged.all()
+        q = (F(fp.inputs, fp.points) - fp.points).square().mean(1)
+        assert (q < 1e-24).all()
+        # the three exact answers: -a*, 0 (saddle), +a* on the first axis, 0 on the others
+        nearest = (fp.points[:, None, :] - known[None]).norm(dim=2).min(1).values
+        assert nearest.max() < 1e-10
+    (plain, n_plain), (chord, n_chord) = runs[0.0], runs[0.5]
+    same = ((plain.points - chord.points).abs().max(1).values < 1e-10).double().mean()
+    assert same >= 0.9  # seeds near a basin boundary (a ~ +-0.3) may legitimately end at another point
+    assert n_chord < 0.8 * n_plain  # Jacobian rows evaluated
