@@ -114,7 +114,7 @@ def test_jacobians_equal_finite_differences_float64(arch):
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 def test_jacobian_rec_equals_jacobians_and_is_what_as_step_uses(arch, dtype, monkeypatch):
     """jacobian_rec skips dF/dx but gives dF/dh bit for bit; the solvers' adapter calls it."""
-    from rnnlens.solvers.step import as_step
+    from rnnlens.steps import as_step
 
     cell = _cell(arch, dtype)
     g = torch.Generator().manual_seed(4)

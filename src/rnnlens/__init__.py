@@ -7,7 +7,7 @@ loads no solver and the CLI's ``--help`` stays fast)::
     make_cell, SentimentRNN             rnnlens.cells/.model
     TrainSettings, train, evaluate      rnnlens.training
     fit_bag_of_words                    rnnlens.baseline
-    save_checkpoint, load_checkpoint    rnnlens.checkpoint
+    save_checkpoint, load_checkpoint, load_training_corpus    rnnlens.checkpoint
     as_step, find_fixed_points, FixedPoints, sample_seeds     rnnlens.fixedpoints
     linearize, Linearization            rnnlens.linearization
     analyze                             rnnlens.analysis      numbers -> summary.json
@@ -27,6 +27,7 @@ _LAZY = {
     "TrainSettings": "rnnlens.training", "train": "rnnlens.training", "evaluate": "rnnlens.training",
     "fit_bag_of_words": "rnnlens.baseline",
     "save_checkpoint": "rnnlens.checkpoint", "load_checkpoint": "rnnlens.checkpoint",
+    "load_training_corpus": "rnnlens.checkpoint",
     "as_step": "rnnlens.fixedpoints", "find_fixed_points": "rnnlens.fixedpoints",
     "FixedPoints": "rnnlens.fixedpoints", "sample_seeds": "rnnlens.fixedpoints",
     "LM": "rnnlens.solvers", "Newton": "rnnlens.solvers", "Adam": "rnnlens.solvers",
