@@ -9,6 +9,7 @@ loads no solver and the CLI's ``--help`` stays fast)::
     fit_bag_of_words                    rnnlens.baseline
     save_checkpoint, load_checkpoint, load_training_corpus    rnnlens.checkpoint
     as_step, find_fixed_points, FixedPoints, sample_seeds     rnnlens.fixedpoints
+    trace_slow_manifold, SlowManifold   rnnlens.manifold      the slow manifold as an ordered curve
     linearize, Linearization            rnnlens.linearization
     analyze                             rnnlens.analysis      numbers -> summary.json
     make_report                         rnnlens.report        figures + HTML
@@ -31,6 +32,7 @@ _LAZY = {
     "as_step": "rnnlens.fixedpoints", "find_fixed_points": "rnnlens.fixedpoints",
     "FixedPoints": "rnnlens.fixedpoints", "sample_seeds": "rnnlens.fixedpoints",
     "LM": "rnnlens.solvers", "Newton": "rnnlens.solvers", "Adam": "rnnlens.solvers",
+    "trace_slow_manifold": "rnnlens.manifold", "SlowManifold": "rnnlens.manifold",
     "linearize": "rnnlens.linearization", "Linearization": "rnnlens.linearization",
     "analyze": "rnnlens.analysis", "make_report": "rnnlens.report",
 }

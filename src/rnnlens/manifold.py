@@ -1,0 +1,352 @@
+"""The slow manifold of a step ``h' = F(x*, h)``, traced as an ordered curve.
+
+A trained sentiment network integrates along an approximate line attractor: a curve of *slow*
+points where ``q(h) = (1/N)||F(h) - h||^2`` is small but, except at a few exact fixed points
+(typically a stable point at each end and a saddle between), not zero. Seeding a fixed-point solver
+from many states and keeping the points under a tolerance (the paper's method, kept in
+:func:`rnnlens.fixedpoints.find_fixed_points`) shows the curve only where q happens to be under
+the tolerance, and a solver that keeps going collapses the points onto the exact fixed points.
+
+:func:`trace_slow_manifold` traces the curve itself, in three steps:
+
+1. **Relax.** Run the network's own dynamics at the constant input x* from visited states.
+   Fast modes decay in a few tokens, so the states settle onto the slow manifold (and then keep
+   drifting slowly along it, towards its stable ends).
+2. **Initial string.** Order the states after ``init_steps`` steps by their projection on their
+   main axis (top principal component, oriented so that the readout grows along it); at
+   ``n_points`` projections evenly spaced over that range, take the slowest nearby state.
+3. **String method.** Move every node to the valley floor of q *across* the curve: a damped
+   Gauss-Newton (Levenberg-Marquardt) step on ``0.5||F(h) - h||^2`` restricted to the hyperplane
+   normal to the local tangent, then redistribute the nodes at equal arc length along the
+   piecewise-linear curve; a few last iterations polish without redistribution. This is the
+   string method of chemical physics (minimum-energy paths), applied to q. Restricting each step
+   to the normal hyperplane removes the one direction in which q barely changes (along the line),
+   which is what makes an unconstrained solver slide to the ends.
+
+Then the exact fixed points on the curve are found by an unconstrained search started at the
+nodes where q has a local minimum along the curve, and each is classified by its number of
+unstable modes (0: stable, 1: saddle, ...).
+
+Why this method: relaxation alone leaves the states spread around the manifold by the residual
+of their fast modes and bunched where the drift is slow; slices alone (minimising q with the
+readout value held fixed) work for straight lines only; pseudo-arclength continuation needs a
+starting fixed point and a well-conditioned augmented Jacobian at every step. The string method is
+batched (all nodes step together), works on curved lines and needs nothing but F and dF/dh.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from rnnlens.errors import ArgumentError
+
+__all__ = ["SlowManifold", "trace_slow_manifold", "curve_variance_explained", "project_on_curve"]
+
+
+@dataclass
+class SlowManifold:
+    """A traced slow manifold: ``n`` nodes ordered from the low-readout end to the high-readout end.
+
+    points ``[n, S]`` (float64); inputs ``[n, I]`` (x* at every node); arclength ``[n]`` (distance
+    along the curve from the first node); readout ``[n]`` (the readout direction . h, or the arc
+    length when no readout was given); tangent ``[n, S]`` (unit); q ``[n]`` = (1/N)||F(h) - h||^2
+    (the paper's) and q_half ``[n]`` = 0.5||F(h) - h||^2; relaxed ``[M, S]``: the relaxed states the
+    curve was traced through, with relaxed_q ``[M]``; fixed_points: the exact fixed points on the
+    curve (a :class:`rnnlens.fixedpoints.FixedPoints`, converged ones only; may be empty) and
+    fixed_point_unstable ``[F]`` (number of |lambda| > 1 at each); info: settings and convergence
+    (iterations of each phase, nodes that had not settled when the iterations ran out).
+    """
+
+    points: Tensor
+    inputs: Tensor
+    arclength: Tensor
+    readout: Tensor
+    tangent: Tensor
+    q: Tensor
+    q_half: Tensor
+    relaxed: Tensor
+    relaxed_q: Tensor
+    fixed_points: object
+    fixed_point_unstable: Tensor
+    info: dict
+
+    def __len__(self) -> int:
+        return int(self.points.shape[0])
+
+
+def _q(F: Tensor, h: Tensor) -> Tensor:
+    return ((F - h) ** 2).mean(1)
+
+
+def _tangents(P: Tensor, window: int = 1) -> Tensor:
+    """Unit tangents of a polyline: the top principal direction of the nodes within ``window`` places
+    (a chord, i.e. central differences, for ``window=1``), oriented along the curve."""
+    n = P.shape[0]
+    out = torch.empty_like(P)
+    for i in range(n):
+        a, b = max(0, i - window), min(n, i + window + 1)
+        seg = P[a:b]
+        chord = seg[-1] - seg[0]
+        if b - a > 2:
+            _, _, V = torch.linalg.svd(seg - seg.mean(0), full_matrices=False)
+            d = V[0] * torch.sign(V[0] @ chord)
+        else:
+            d = chord
+        out[i] = d / d.norm().clamp_min(1e-300)
+    return out
+
+
+def _arclength(P: Tensor) -> Tensor:
+    seg = (P[1:] - P[:-1]).norm(dim=1)
+    return torch.cat([seg.new_zeros(1), torch.cumsum(seg, 0)])
+
+
+def _redistribute(P: Tensor) -> Tensor:
+    """The same polyline sampled at len(P) points evenly spaced in arc length (ends kept)."""
+    s = _arclength(P)
+    if float(s[-1]) <= 0:
+        return P
+    target = torch.linspace(0, float(s[-1]), P.shape[0], dtype=P.dtype, device=P.device)
+    j = torch.searchsorted(s, target, right=True).clamp(1, P.shape[0] - 1)
+    s0, s1 = s[j - 1], s[j]
+    a = ((target - s0) / (s1 - s0).clamp_min(1e-300)).clamp(0, 1).unsqueeze(1)
+    return P[j - 1] + a * (P[j] - P[j - 1])
+
+
+def _normal_lm_step(fn, x: Tensor, h: Tensor, t: Tensor, lam: Tensor) -> tuple[Tensor, Tensor]:
+    """Levenberg-Marquardt steps on 0.5||F(h) - h||^2 restricted to the hyperplanes t . dh = 0.
+
+    Returns (candidate h, q at the candidate). With A = J - I and the projector P = I - t t^T, the
+    step solves (P A^T A P + lam I) d = -P A^T r; its t-component is zero because that row reads
+    lam d_t = 0.
+    """
+    F = fn.step(x, h)
+    r = F - h
+    A = fn.jacobian_rec(x, h).detach() - torch.eye(h.shape[1], dtype=h.dtype, device=h.device)
+    AP = A - (A @ t.unsqueeze(2)) * t.unsqueeze(1)          # A P
+    g = (AP.transpose(1, 2) @ r.unsqueeze(2)).squeeze(2)    # P A^T r
+    H = AP.transpose(1, 2) @ AP
+    H.diagonal(dim1=1, dim2=2).add_(lam.unsqueeze(1))
+    L, info = torch.linalg.cholesky_ex(H)
+    d = -torch.cholesky_solve(g.unsqueeze(2), L).squeeze(2)
+    d = d - (d * t).sum(1, keepdim=True) * t                 # exactly in the hyperplane
+    bad = info != 0
+    if bad.any():
+        d[bad] = 0.0
+    h_new = h + d
+    return h_new, _q(fn.step(x, h_new), h_new)
+
+
+def _descend(fn, x: Tensor, h: Tensor, normal: Tensor, n_iter: int, radius: Tensor | None = None,
+             min_decrease: float = 0.01):
+    """LM on q restricted to the hyperplanes through ``h`` normal to ``normal`` (per node).
+
+    A node stops at the first accepted step that lowers its q by less than ``min_decrease`` (relative):
+    it has reached the valley floor of its hyperplane. Going on would only let it slide along a
+    direction in which q is flat (e.g. into a region where the gates saturate and every state is
+    nearly fixed), far from the states the network visits. Returns (nodes, iterations, number of
+    nodes that had not stopped after ``n_iter``). ``radius`` [n]: a node also stops rather than move
+    farther than this from where it started (a trust region around the visited states)."""
+    start = h.clone()
+    q = _q(fn.step(x, h), h)
+    lam = 1e-3 * (1 + q)
+    active = torch.ones_like(q, dtype=torch.bool)
+    it = 0
+    for it in range(1, n_iter + 1):
+        idx = active.nonzero().squeeze(1)
+        cand, q_new = _normal_lm_step(fn, x[idx], h[idx], normal[idx], lam[idx])
+        ok = q_new < q[idx]
+        done = ok & (q_new > (1 - min_decrease) * q[idx])
+        if radius is not None:
+            out = (cand - start[idx]).norm(dim=1) > radius[idx]
+            done = done | out
+            ok = ok & ~out
+        acc = idx[ok]
+        h[acc] = cand[ok]
+        lam[idx] = torch.where(ok, lam[idx] / 3, lam[idx] * 4).clamp(1e-14, 1e8)
+        q[acc] = q_new[ok]
+        active[idx[done | (lam[idx] >= 1e8)]] = False
+        if not bool(active.any()):
+            break
+    return h, it, int(active.sum())
+
+
+def curve_variance_explained(states, curve) -> float:
+    """1 - (mean squared distance of ``states`` to the polyline ``curve``) / (their total variance).
+
+    The share of the states' variance that a position along the curve accounts for: 1 when every
+    state lies on the curve, whether the curve is straight or bent (unlike the top-PC share, which
+    a curved line lowers).
+    """
+    X = torch.as_tensor(states, dtype=torch.float64)
+    C = torch.as_tensor(curve, dtype=torch.float64)
+    _, dist = project_on_curve(X, C)
+    total = ((X - X.mean(0)) ** 2).sum(1).mean()
+    return float(1.0 - (dist ** 2).mean() / total) if float(total) > 0 else float("nan")
+
+
+def project_on_curve(X: Tensor, C: Tensor, *, chunk: int = 2048) -> tuple[Tensor, Tensor]:
+    """For each row of ``X [M, S]``: its arc-length position on the polyline ``C [n, S]`` and its distance."""
+    s = _arclength(C)
+    A, B = C[:-1], C[1:]
+    D = B - A
+    dd = (D * D).sum(1).clamp_min(1e-300)
+    pos, dist = [], []
+    for i in range(0, X.shape[0], chunk):
+        x = X[i:i + chunk]
+        u = (((x[:, None, :] - A[None]) * D[None]).sum(2) / dd).clamp(0, 1)    # [m, n-1]
+        foot = A[None] + u[..., None] * D[None]
+        d2 = ((x[:, None, :] - foot) ** 2).sum(2)
+        k = d2.argmin(1)
+        rows = torch.arange(x.shape[0])
+        pos.append(s[k] + u[rows, k] * dd[k].sqrt())
+        dist.append(d2[rows, k].clamp_min(0).sqrt())
+    return torch.cat(pos), torch.cat(dist)
+
+
+def _check_int(v, name, lo):
+    if isinstance(v, bool) or not isinstance(v, int) or v < lo:
+        raise ArgumentError(f"trace_slow_manifold: {name} must be an integer >= {lo}; got {v!r}")
+    return v
+
+
+def trace_slow_manifold(step, states, readout=None, inputs=None, *, n_points: int = 64, relax_steps: int = 100, init_steps: int = 20,
+                        n_iter: int = 100, n_refine: int = 0, n_polish: int = 20, tangent_window: int | None = None, trim: float = 0.01, fixed_point_tol: float = 1e-14,
+                        max_states: int = 5000, seed: int = 0) -> SlowManifold:
+    """Trace the 1-D slow manifold of ``step`` at constant input through the region ``states`` visit.
+
+    Args:
+        step: an rnnlens cell, a torch ``nn.RNN``/``GRU``/``LSTM`` or a callable ``F(x, h) -> h'``
+            (anything :func:`rnnlens.fixedpoints.as_step` accepts).
+        states: visited states ``[M, S]`` (e.g. every state of many test documents); at most
+            ``max_states`` of them (a seeded random subset) are relaxed.
+        readout: the readout direction ``[S]`` (orients the curve: it runs from the low-readout end
+            to the high-readout end, and ``SlowManifold.readout`` is readout . h); None orients it by
+            the states' top principal component.
+        inputs: the constant input x* (``[I]``; default zeros, the paper's choice).
+        n_points: nodes on the curve.
+        relax_steps: steps of the network's own dynamics at x*; the states after them are the
+            slow points returned as ``relaxed`` (the ones the curve should explain).
+        init_steps: the initial string is drawn from the states after this many steps (fewer than
+            relax_steps: the fast modes have died, but the states have not yet drifted along the line
+            towards its stable ends, so they still cover all of it).
+        n_iter: at most this many LM iterations on the slices normal to the main axis (a node
+            stops when a step lowers its q by less than 1%).
+        n_refine, n_polish: then ``n_refine`` rounds of (redistribute the nodes at equal arc length;
+            at most ``n_polish`` LM iterations on the hyperplanes normal to the curve's tangents), for
+            lines that bend back on the main axis. Off by default: on the networks measured, the
+            slices normal to the main axis already give a monotone, one-dimensional curve, and
+            the curve-normal slices made the nodes slide along the further slow directions.
+        tangent_window: the tangent at a node is the top principal direction of the nodes within this
+            many places (default ``max(2, n_points // 8)``: an eighth of the curve) (the slice minima scatter a little across the curve where q has further
+            flat directions; a chord over a few nodes averages that out).
+        trim: the initial string spans the quantiles [trim, 1 - trim] of the relaxed states'
+            projection on the main axis (a few stragglers do not stretch it).
+        fixed_point_tol: tolerance on q = (1/N)||F(h) - h||^2 for the exact fixed points on the curve.
+
+    Computed in float64 on the step's device. Returns a :class:`SlowManifold`.
+    """
+    from rnnlens.fixedpoints import as_step, find_fixed_points
+    from rnnlens.linearization import linearize
+
+    _check_int(n_points, "n_points", 3)
+    _check_int(relax_steps, "relax_steps", 0)
+    _check_int(init_steps, "init_steps", 0)
+    _check_int(n_iter, "n_iter", 0)
+    _check_int(n_polish, "n_polish", 0)
+    _check_int(n_refine, "n_refine", 0)
+    tangent_window = max(2, n_points // 8) if tangent_window is None else _check_int(tangent_window,
+                                                                                     "tangent_window", 1)
+    _check_int(max_states, "max_states", 2)
+    if not 0 <= trim < 0.5:
+        raise ArgumentError(f"trace_slow_manifold: trim must be in [0, 0.5); got {trim!r}")
+    fn = as_step(step)
+    fn.check_parameters()
+    X = torch.as_tensor(states)
+    if X.dim() == 2 and X.shape[0] > max_states:
+        idx = np.sort(np.random.default_rng(seed).choice(X.shape[0], max_states, replace=False))
+        X = X[torch.from_numpy(idx)]
+    fn = fn.to(torch.float64)
+    h, x = fn.prepare(X.to(torch.float64), inputs, name="states")
+    if h.shape[0] < n_points:
+        raise ArgumentError(f"trace_slow_manifold: {h.shape[0]} states for {n_points} nodes; pass more states "
+                            "or fewer n_points")
+    start = None
+    for k in range(relax_steps + 1):
+        if k == min(init_steps, relax_steps):
+            start = h                      # the initial string is drawn from these (better coverage)
+        if k < relax_steps:
+            h = fn.step(x, h)
+    relaxed = h
+    relaxed_q = _q(fn.step(x, h), h)
+    S = h.shape[1]
+
+    # main axis of the partly relaxed states, oriented by the readout
+    mean = start.mean(0)
+    _, _, V = torch.linalg.svd(start - mean, full_matrices=False)
+    axis = V[0]
+    w = None
+    if readout is not None:
+        w = torch.as_tensor(readout, dtype=torch.float64, device=h.device).reshape(-1)
+        if w.shape[0] != S:
+            raise ArgumentError(f"trace_slow_manifold: readout has {w.shape[0]} numbers, the state has {S}")
+        if float(w @ axis) < 0:
+            axis = -axis
+    proj = (start - mean) @ axis
+    lo, hi = torch.quantile(proj, torch.tensor([trim, 1 - trim], dtype=proj.dtype, device=proj.device))
+    targets = torch.linspace(float(lo), float(hi), n_points, dtype=proj.dtype, device=proj.device)
+    # each node starts at the slowest (smallest q) of the states nearest its target projection: it is
+    # on the manifold already, and no average of states from different parts of it is taken
+    start_q = _q(fn.step(x, start), start)
+    k = max(1, min(start.shape[0] // n_points, 32))
+    near = (proj[None, :] - targets[:, None]).abs().topk(k, dim=1, largest=False).indices      # [n, k]
+    nodes = start[near.gather(1, start_q[near].argmin(1, keepdim=True)).squeeze(1)].clone()
+    # trust region: a node moves at most 3x the RMS spread of those states around it (at least the
+    # spacing of the nodes), so it stays where the network's states are
+    spread = ((start[near] - nodes.unsqueeze(1)) ** 2).sum(2).mean(1).sqrt()
+    radius = torch.maximum(3 * spread, (targets[1] - targets[0]).abs().expand_as(spread))
+    xs = x[:1].expand(n_points, -1).contiguous()
+
+    # phase 1: slices normal to the main axis at evenly spaced projections (robust from a rough start)
+    nodes = nodes + (targets - (nodes - mean) @ axis).unsqueeze(1) * axis
+    nodes, it1, left1 = _descend(fn, xs, nodes, axis.expand(n_points, -1).contiguous(), n_iter, radius)
+    # phase 2: slices normal to the curve itself (a bent line), nodes kept evenly spaced in arc length
+    it2, left2 = 0, 0
+    for _ in range(n_refine):
+        nodes = _redistribute(nodes)
+        nodes, k, left2 = _descend(fn, xs, nodes, _tangents(nodes), n_polish, radius)
+        it2 += k
+    F = fn.step(xs, nodes)
+    q = _q(F, nodes)
+    q_half = 0.5 * ((F - nodes) ** 2).sum(1)
+    tangent = _tangents(nodes, tangent_window)
+    arclength = _arclength(nodes)
+    position = nodes @ w if w is not None else arclength
+
+    # exact fixed points on the curve: unconstrained searches from the local minima of q along it
+    qs = q.cpu().numpy()
+    minima = [i for i in range(n_points)
+              if (i == 0 or qs[i] <= qs[i - 1]) and (i == n_points - 1 or qs[i] <= qs[i + 1])]
+    fps = find_fixed_points(fn, nodes[minima], xs[minima], tol=fixed_point_tol)
+    conv = torch.as_tensor(fps.converged, dtype=torch.bool)
+    fps = fps[conv]
+    unstable = torch.zeros(0, dtype=torch.long)
+    if len(fps):
+        fps = fps.unique()
+        along = (torch.as_tensor(fps.points).to(nodes) - nodes[0]) @ (nodes[-1] - nodes[0])
+        fps = fps[torch.argsort(along.cpu())]
+        unstable = linearize(fn, fps.points, fps.inputs, vectors=False).n_unstable.cpu()
+    info = {"method": "relax with the network's dynamics, then minimise q on hyperplanes normal to the main axis, "
+                      "then normal to the curve (string method: LM steps in the normal hyperplane, nodes "
+                      "redistributed at equal arc length)",
+            "n_points": n_points, "relax_steps": relax_steps, "init_steps": init_steps, "n_iter": n_iter, "n_refine": n_refine,
+            "n_polish": n_polish, "tangent_window": tangent_window, "trim": trim, "n_states": int(relaxed.shape[0]), "fixed_point_tol": fixed_point_tol,
+            "iterations": [it1, it2], "not_settled": left1 if n_refine == 0 else left2,
+            "q_definition": "q = (1/N)||F(h, x*) - h||^2; q_half = 0.5||F(h, x*) - h||^2"}
+    return SlowManifold(points=nodes, inputs=xs, arclength=arclength, readout=position, tangent=tangent, q=q,
+                        q_half=q_half, relaxed=relaxed, relaxed_q=relaxed_q, fixed_points=fps,
+                        fixed_point_unstable=unstable, info=info)

@@ -1,0 +1,101 @@
+"""trace_slow_manifold against known truths: an exact line attractor, a line with a known slow drift,
+curve measures on a bent line, bad input, and a user's torch module."""
+
+import math
+
+import pytest
+import torch
+
+from rnnlens.errors import ArgumentError
+from rnnlens.manifold import curve_variance_explained, project_on_curve, trace_slow_manifold
+
+torch.manual_seed(0)
+
+
+def _rotation(S, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    Q, _ = torch.linalg.qr(torch.randn(S, S, generator=g, dtype=torch.float64))
+    return Q
+
+
+def _line_system(S=6, eps=0.0, decay=0.5, seed=0):
+    """h' = Q F(Q^T h) with, in rotated coordinates z = Q^T h: z_1' = z_1 + eps (1 - z_1^2),
+    z_k' = decay z_k (k > 1). The line {z_k = 0, k > 1} is invariant; on it q = eps^2 (1 - z_1^2)^2 / S,
+    zero everywhere when eps = 0 (an exact line attractor)."""
+    Q = _rotation(S, seed)
+
+    def F(x, h):
+        z = h @ Q
+        z1 = z[:, :1] + eps * (1 - z[:, :1] ** 2)
+        return torch.cat([z1, decay * z[:, 1:]], 1) @ Q.T
+
+    return F, Q
+
+
+def _states(Q, n=400, spread=1.5, off=0.5, seed=1):
+    g = torch.Generator().manual_seed(seed)
+    z = torch.randn(n, Q.shape[0], generator=g, dtype=torch.float64) * off
+    z[:, 0] = (torch.rand(n, generator=g, dtype=torch.float64) * 2 - 1) * spread
+    return z @ Q.T
+
+
+def test_exact_line_attractor_is_recovered_to_1e_6():
+    F, Q = _line_system(eps=0.0)
+    axis = Q[:, 0]
+    sm = trace_slow_manifold(F, _states(Q), readout=axis, inputs=torch.zeros(0, dtype=torch.float64),
+                             n_points=20, relax_steps=30)
+    z = sm.points @ Q
+    assert float(z[:, 1:].abs().max()) < 1e-6                    # every node on the line
+    assert float(sm.q.max()) < 1e-12
+    # ordered from the low-readout end to the high one, spanning the visited range (trimmed 1%)
+    assert torch.all(torch.diff(sm.readout) > 0)
+    assert float(sm.readout[0]) < -1.3 and float(sm.readout[-1]) > 1.3
+    assert float((sm.tangent @ axis).abs().min()) > 1 - 1e-9
+    assert curve_variance_explained(sm.relaxed, sm.points) > 0.999
+
+
+def test_known_slow_drift_profile_is_recovered():
+    eps, S = 1e-3, 6
+    F, Q = _line_system(S=S, eps=eps)
+    sm = trace_slow_manifold(F, _states(Q, spread=0.9), readout=Q[:, 0],
+                             inputs=torch.zeros(0, dtype=torch.float64), n_points=25, relax_steps=10)
+    z1 = sm.points @ Q[:, 0]
+    expected = eps ** 2 * (1 - z1 ** 2) ** 2 / S                 # q on the invariant line, closed form
+    assert torch.allclose(sm.q, expected, rtol=1e-3, atol=1e-16)
+    assert float((sm.points @ Q)[:, 1:].abs().max()) < 1e-6
+    # the exact fixed points are the ends of the drift, z_1 = -1 (unstable: |lambda| = 1 + 2 eps) and
+    # z_1 = +1 (stable). At tol 1e-14 on q a point counts once |1 - z_1^2| < sqrt(1e-14 S) / eps = 2.4e-4.
+    z_fp = [float(p.double() @ Q[:, 0]) for p in sm.fixed_points.points]
+    assert len(z_fp) == 2 and z_fp[0] == pytest.approx(-1, abs=2e-4) and z_fp[1] == pytest.approx(1, abs=2e-4)
+    assert sm.fixed_point_unstable.tolist() == [1, 0]
+
+
+def test_bent_line_scores_one_by_the_curve_measure_but_not_by_the_top_pc():
+    s = torch.linspace(-1, 1, 400, dtype=torch.float64)
+    curve = torch.stack([s, s ** 2, torch.zeros_like(s)], 1)        # a parabola
+    X = curve[::3] + 1e-4 * torch.randn(134, 3, dtype=torch.float64)
+    assert curve_variance_explained(X, curve) > 0.999
+    top_pc = torch.linalg.svdvals(X - X.mean(0))
+    assert float(top_pc[0] ** 2 / (top_pc ** 2).sum()) < 0.9
+    pos, dist = project_on_curve(torch.tensor([[0.0, 0.0, 1.0]], dtype=torch.float64), curve)
+    assert float(dist) == pytest.approx(1.0, abs=1e-4)
+
+
+def test_torch_gru_module_and_bad_input():
+    gru = torch.nn.GRU(3, 8, batch_first=True)
+    with torch.no_grad():
+        seq = torch.randn(50, 20, 3)
+        hs, _ = gru(seq)
+    states = hs.reshape(-1, 8)
+    sm = trace_slow_manifold(gru, states, n_points=8, relax_steps=20)
+    assert sm.points.shape == (8, 8) and torch.isfinite(sm.q).all()
+    F = gru(torch.zeros(8, 1, 3, dtype=torch.float32), sm.points.float().unsqueeze(0))[1][0]
+    q_module = ((F.double() - sm.points) ** 2).mean(1)         # the module's own step gives the same q
+    assert torch.allclose(q_module, sm.q, rtol=1e-3, atol=1e-9)
+    with pytest.raises(ArgumentError, match="n_points"):
+        trace_slow_manifold(gru, states, n_points=2)
+    with pytest.raises(ArgumentError, match="states"):
+        trace_slow_manifold(gru, states[:5], n_points=8)
+    with pytest.raises(ArgumentError, match="readout has 3 numbers"):
+        trace_slow_manifold(gru, states, readout=torch.ones(3), n_points=8)
+    assert math.isfinite(float(sm.arclength[-1]))
