@@ -102,8 +102,11 @@ def test_no_fixed_point_under_threshold_gives_partial_result(ckpt, corpus, tmp_p
     assert s["metrics"]["fixed_points"]["n_converged"]["value"] == 0
     assert "manifold" not in s["metrics"] and "eigvals" not in arrays
     assert "pca" in s["metrics"] and "speed" in s["metrics"]       # what does not need fixed points is there
-    assert all(c["passed"] is None for c in s["checks"])
-    assert all("not measured" in c["detail"] for c in s["checks"])
+    tol_checks = [c for c in s["checks"] if c["name"].startswith("tol_")]
+    assert len(tol_checks) == 3 and all(c["passed"] is None and "not measured" in c["detail"] for c in tol_checks)
+    # the slow manifold does not need an exact fixed point: it is traced and checked all the same
+    assert s["metrics"]["slow_manifold"]["n_points"]["value"] == 64
+    assert next(c for c in s["checks"] if c["name"] == "lambda1_near_one")["passed"] is not None
 
 
 def test_vocabulary_mismatch_is_a_data_error(ckpt):

@@ -42,19 +42,22 @@ def test_reader_returns_value_or_none():
 def test_every_check_reads_a_defined_metric_and_uses_the_reader():
     for name, _, path, _, _ in checks.PAPER_CHECKS + checks.TRUTH_CHECKS:
         assert path in METRICS, name
-    s = _summary(modes__frac_abs_lambda1_gt_0_98=0.9, manifold__top_pc_fraction=0.79,
-                 manifold__readout_cos=0.8, valence__positive_mean=0.1, valence__negative_mean=0.0)
+    s = _summary(slow_manifold__median_abs_dev_lambda1=0.02, slow_manifold__one_dimensionality=0.8999,
+                 slow_manifold__readout_alignment=0.8, slow_manifold__positive_mean=0.1,
+                 slow_manifold__negative_mean=0.0, modes__frac_abs_lambda1_gt_0_98=0.5,
+                 manifold__top_pc_fraction=0.8, manifold__readout_cos=0.81)
     got = {c["name"]: c["passed"] for c in checks.evaluate(s)}
-    assert got == {"lambda1_near_one": True, "fixed_points_1d": False, "readout_aligned": True,
-                   "positive_words_positive": True, "negative_words_negative": False}
+    assert got == {"lambda1_near_one": True, "slow_points_1d": False, "readout_aligned": True,
+                   "positive_words_positive": True, "negative_words_negative": False,
+                   "tol_lambda1_near_one": False, "tol_fixed_points_1d": True, "tol_readout_aligned": True}
 
 
 def test_missing_and_nan_metrics_are_not_checked():
-    s = _summary(modes__frac_abs_lambda1_gt_0_98=math.nan)
+    s = _summary(slow_manifold__median_abs_dev_lambda1=math.nan)
     s["missing"] = [{"what": "x", "why": "no fixed point"}]
     out = {c["name"]: c for c in checks.evaluate(s)}
     assert out["lambda1_near_one"]["passed"] is None and out["lambda1_near_one"]["detail"] == "undefined (nan)"
-    assert out["fixed_points_1d"]["passed"] is None and "no fixed point" in out["fixed_points_1d"]["detail"]
+    assert out["tol_fixed_points_1d"]["passed"] is None and "no fixed point" in out["tol_fixed_points_1d"]["detail"]
 
 
 def test_report_key_numbers_come_from_the_table():

@@ -42,4 +42,16 @@ def test_trained_gru_on_synthetic_language_is_a_line_attractor(tmp_path):
     # and the summary's own checks say the same
     truth_checks = {c["name"]: c["passed"] for c in r.summary["checks"] if c["name"].startswith("truth")}
     assert truth_checks == {"truth_valence_spearman": True, "truth_lambda1_within_0.02": True,
-                            "truth_fixed_points_1d_90": True}
+                            "truth_fixed_points_1d_90": True, "truth_valence_spearman_manifold": True}
+    # the traced slow manifold (issue 8): one-dimensional, spanning the readout range of the documents'
+    # final states, with one slow mode along it and the words' true valence read off along it
+    sm = m["slow_manifold"]
+    assert sm["one_dimensionality"]["value"] >= 0.95
+    assert sm["readout_span_fraction"]["value"] >= 0.8
+    assert sm["chord_readout_cos"]["value"] >= 0.9
+    assert sm["spearman_truth"]["value"] >= 0.95
+    assert sm["exact_fixed_point_unstable"]["value"] == [0, 1, 0]    # stable ends, a saddle between
+    # (this network reads documents of at most 20 tokens: its line needs to be slow for ~20 steps only,
+    # and is, tau_1 ~ 30 tokens in the middle; |lambda_1| ~ 1 holds at the stable ends, checked above)
+    assert sm["tau_median"]["value"][0] > 20
+    assert {c["name"]: c["passed"] for c in r.summary["checks"]}["slow_points_1d"] is True

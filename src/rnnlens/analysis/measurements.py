@@ -29,7 +29,8 @@ from rnnlens.model import predict_labels
 
 __all__ = ["Measurement", "Documents", "select_documents", "collect_states", "measure_states",
            "measure_fixed_points", "measure_tolerance_sweep", "measure_manifold", "measure_modes",
-           "measure_valence", "measure_linearization", "measure_speed", "bow_coefficients"]
+           "measure_valence", "measure_linearization", "measure_speed", "measure_slow_manifold",
+           "bow_coefficients"]
 
 
 @dataclass
@@ -343,40 +344,44 @@ def bow_coefficients(bow, corpus_fingerprint: str):
 
 
 def measure_valence(l1: np.ndarray, lin, embeddings: np.ndarray, itos, *, bow_coef: dict | None,
-                    bow_info: dict | None, truth: dict | None, n_group: int) -> Measurement:
-    """Word valence Re(l_1^T J_inp x_word) at every fixed point, against the bag of words and, for
-    synthetic corpora, the true valence."""
+                    bow_info: dict | None, truth: dict | None, n_group: int, section: str = "valence",
+                    prefix: str = "") -> Measurement:
+    """Word valence Re(l_1^T J_inp x_word) at every fixed point (q < tol), against the bag of words and,
+    for synthetic corpora, the true valence."""
     proj = input_projections(l1, _np(lin.J_inp), embeddings)
     val = valence_summary(proj, list(itos), bow_coef=bow_coef, truth=truth, n_group=n_group)
     out = Measurement()
-    vm = {"definition": "valence of a word = Re(l_1^T J_inp x_word) at a fixed point, x_word its embedding; "
+    P = f"{section}."
+    vm = {"definition": "valence of a word = Re(l_1^T J_inp x_word) at a point, x_word its embedding; "
                         "positive pushes towards a larger logit (see sign_convention)",
-          "mean_abs": metric("valence.mean_abs", float(np.abs(val["mean"][2:]).mean())),
-          "spread_median": metric("valence.spread_median", float(np.median(val["std"][2:])))}
+          "mean_abs": metric(P + "mean_abs", float(np.abs(val["mean"][2:]).mean())),
+          "spread_median": metric(P + "spread_median", float(np.median(val["std"][2:])))}
+    if section == "valence":
+        vm["definition"] = vm["definition"].replace("at a point", "at a fixed point")
     if bow_coef is not None:
         vm["bow"] = bow_info
-        vm["spearman_bow"] = metric("valence.spearman_bow", val["spearman_bow"], n_words=val["n_words_bow"])
+        vm["spearman_bow"] = metric(P + "spearman_bow", val["spearman_bow"], n_words=val["n_words_bow"])
         g = val["groups"]
         for kind in ("positive", "negative", "neutral"):
-            vm[f"{kind}_mean"] = metric(f"valence.{kind}_mean", g[kind]["mean"], n=g["n"])
+            vm[f"{kind}_mean"] = metric(P + f"{kind}_mean", g[kind]["mean"], n=g["n"])
             vm[f"{kind}_words"] = g[kind]["words"][:20]
-            out.arrays[f"group_{kind}"] = g[kind]["per_point"]
+            out.arrays[f"{prefix}group_{kind}"] = g[kind]["per_point"]
         vm["group_size"] = g["n"]
-    else:
+    elif section == "valence":
         out.missing.append({"what": "word valence vs bag-of-words coefficients and the word groups",
                             "why": "no bag-of-words baseline was given (bow=...; `rnnlens baseline`)"})
     if truth is not None:
-        vm["spearman_truth"] = metric("valence.spearman_truth", val["spearman_truth"], n_words=val["n_words_truth"])
+        vm["spearman_truth"] = metric(P + "spearman_truth", val["spearman_truth"], n_words=val["n_words_truth"])
         tw = [i for i, t in enumerate(itos) if t in truth]
-        out.arrays["truth_valence"] = np.array([truth[itos[i]] for i in tw])
-        out.arrays["truth_model_valence"] = val["mean"][tw]
-    out.metrics["valence"] = vm
-    out.arrays["valence_mean"] = val["mean"].astype(np.float32)
-    out.arrays["valence_std"] = val["std"].astype(np.float32)
+        out.arrays[prefix + "truth_valence"] = np.array([truth[itos[i]] for i in tw])
+        out.arrays[prefix + "truth_model_valence"] = val["mean"][tw]
+    out.metrics[section] = vm
+    out.arrays[prefix + "valence_mean"] = val["mean"].astype(np.float32)
+    out.arrays[prefix + "valence_std"] = val["std"].astype(np.float32)
     if bow_coef is not None:
         bw = [i for i, t in enumerate(itos) if t in bow_coef and i > 1]
-        out.arrays["bow_coef"] = np.array([bow_coef[itos[i]] for i in bw])
-        out.arrays["bow_model_valence"] = val["mean"][bw]
+        out.arrays[prefix + "bow_coef"] = np.array([bow_coef[itos[i]] for i in bw])
+        out.arrays[prefix + "bow_model_valence"] = val["mean"][bw]
     return out
 
 
@@ -384,9 +389,12 @@ def measure_valence(l1: np.ndarray, lin, embeddings: np.ndarray, itos, *, bow_co
 @torch.no_grad()
 def measure_linearization(model, docs: Documents, states: StateSpace, points: torch.Tensor, x_star: torch.Tensor,
                           lin, *, n_transitions: int, n_linear_docs: int | None,
-                          rng: np.random.Generator) -> Measurement:
-    """How well the network's dynamics are described by their linearization around the nearest fixed
-    point: the one-step error, an example trajectory, and classification by the linearized dynamics."""
+                          rng: np.random.Generator, section: str = "linearization",
+                          prefix: str = "") -> Measurement:
+    """How well the network's dynamics are described by their linearization around the nearest of
+    ``points``: the one-step error, an example trajectory, and classification by the linearized
+    dynamics. ``section`` names the metrics' section (``linearization``: around the fixed points with
+    q < tol; ``slow_manifold``: around the traced curve's nodes), ``prefix`` the arrays'."""
     traj, mean, comps = states.traj, states.mean, states.components
     emb = model.embedding.weight.detach().double()
     init = model.cell.init_state(1).double().numpy()[0]
@@ -402,18 +410,23 @@ def measure_linearization(model, docs: Documents, states: StateSpace, points: to
     ids = docs.encoded.ids
     tok = torch.tensor([int(ids[i][j]) for i, j in zip(d, t)])
     J_rec, J_inp = torch.as_tensor(lin.J_rec).double(), torch.as_tensor(lin.J_inp).double()
-    err, _, _ = one_step_errors(torch.from_numpy(h_prev), emb[tok], torch.from_numpy(h_next), points, x_star,
-                                J_rec, J_inp)
+    err, h_lin1, near = one_step_errors(torch.from_numpy(h_prev), emb[tok], torch.from_numpy(h_next), points,
+                                        x_star, J_rec, J_inp)
     err = err.numpy()
-    out.arrays["one_step_error"] = err.astype(np.float32)
+    miss = np.linalg.norm(h_next - h_lin1.numpy(), axis=1)
+    moved = np.linalg.norm(h_next - h_prev, axis=1)
+    step_err = miss / np.maximum(moved, 1e-12)        # relative to the step the network took
+    still_err = moved / np.maximum(np.linalg.norm(h_next, axis=1), 1e-12)   # predicting "no change"
+    expansion = np.linalg.norm(h_prev - points.numpy()[near.numpy()], axis=1)
+    out.arrays[prefix + "one_step_error"] = err.astype(np.float32)
     # example trajectory: the document closest to the median length, true vs one-step linearized
     ex = int(np.argsort(lengths)[len(lengths) // 2])
     H = traj[ex].astype(np.float64)
     Hp = np.vstack([init[None], H[:-1]])
     _, h_lin, _ = one_step_errors(torch.from_numpy(Hp), emb[torch.from_numpy(ids[ex])], torch.from_numpy(H),
                                   points, x_star, J_rec, J_inp)
-    out.arrays["example_true_pc"] = (H - mean) @ comps.T
-    out.arrays["example_lin_pc"] = (h_lin.numpy() - mean) @ comps.T
+    out.arrays[prefix + "example_true_pc"] = (H - mean) @ comps.T
+    out.arrays[prefix + "example_lin_pc"] = (h_lin.numpy() - mean) @ comps.T
     # classification with the linearized dynamics alone
     n_lin = len(traj) if n_linear_docs is None else min(n_linear_docs, len(traj))
     sel = np.sort(rng.choice(len(traj), n_lin, replace=False))
@@ -431,17 +444,20 @@ def measure_linearization(model, docs: Documents, states: StateSpace, points: to
         correct += int((pred == sub.labels[pos]).sum())
         agree += int((pred == rnn_pred[sel[pos]]).sum())
         diverged += int(div.sum())
-    out.metrics["linearization"] = {
-        "one_step_error_median": metric("linearization.one_step_error_median", float(np.median(err)), n=err.size),
-        "one_step_error_mean": metric("linearization.one_step_error_mean", float(err.mean())),
-        "one_step_error_p90": metric("linearization.one_step_error_p90", float(np.percentile(err, 90))),
-        "linear_accuracy": metric("linearization.linear_accuracy", correct / n_lin, n=n_lin),
-        "rnn_accuracy_same_docs": metric("linearization.rnn_accuracy_same_docs",
-                                         float((rnn_pred[sel] == docs.labels[sel]).mean())),
-        "linear_rnn_agreement": metric("linearization.linear_rnn_agreement", agree / n_lin),
-        "linear_diverged": metric("linearization.linear_diverged", diverged),
-        "example_doc_length": metric("linearization.example_doc_length", int(lengths[ex])),
+    values = {
+        "one_step_error_median": (float(np.median(err)), {"n": err.size}),
+        "one_step_error_mean": (float(err.mean()), {}),
+        "one_step_error_p90": (float(np.percentile(err, 90)), {}),
+        "step_relative_error_median": (float(np.median(step_err)), {}),
+        "no_change_error_median": (float(np.median(still_err)), {}),
+        "expansion_distance_median": (float(np.median(expansion)), {}),
+        "linear_accuracy": (correct / n_lin, {"n": n_lin}),
+        "rnn_accuracy_same_docs": (float((rnn_pred[sel] == docs.labels[sel]).mean()), {}),
+        "linear_rnn_agreement": (agree / n_lin, {}),
+        "linear_diverged": (diverged, {}),
+        "example_doc_length": (int(lengths[ex]), {}),
     }
+    out.metrics[section] = {k: metric(f"{section}.{k}", v, **f) for k, (v, f) in values.items()}
     return out
 
 
@@ -460,4 +476,94 @@ def measure_speed(model, visited: np.ndarray, x_star: torch.Tensor, *, n_speed: 
         "median_first": metric("speed.median_first", float(med[0])),
         "median_last": metric("speed.median_last", float(med[-1]), steps=speed_steps),
     }
+    return out
+
+
+# -------------------------------------------------------------------------------- slow manifold
+@dataclass
+class SlowManifoldMeasurement(Measurement):
+    """The traced curve (``curve``, a :class:`rnnlens.manifold.SlowManifold`), the linearization at its
+    nodes (``lin``) and the oriented slow mode there (``l1``)."""
+
+    curve: object = None
+    lin: object = None
+    l1: np.ndarray | None = None
+
+
+def measure_slow_manifold(step, states: StateSpace, x_star: torch.Tensor, *, n_points: int, relax_steps: int,
+                          seed: int) -> SlowManifoldMeasurement:
+    """Trace the slow manifold through the visited states and measure the paper's quantities along it:
+    its one-dimensionality, its alignment with the readout, |lambda_1| and tau at its nodes, and r_1
+    against its tangent."""
+    from rnnlens.linearization import linearize
+    from rnnlens.manifold import curve_variance_explained, trace_slow_manifold
+
+    W, w, mean, comps = states.W, states.w, states.mean, states.components
+    curve = trace_slow_manifold(step, torch.from_numpy(states.X), readout=w, inputs=x_star, n_points=n_points,
+                                relax_steps=relax_steps, seed=seed)
+    nodes = curve.points
+    lin = linearize(step, nodes, x_star.expand(nodes.shape[0], -1).clone())
+    t = curve.tangent.cpu().numpy()
+    eig = _np(lin.eigvals)
+    R, L = _np(lin.R), _np(lin.L)
+    r1, l1 = R[:, :, 0], L[:, 0, :]
+    sign = np.where(np.einsum("ps,ps->p", r1.real, t) < 0, -1.0, 1.0)   # r_1 points to the high-readout end
+    r1, l1 = r1 * sign[:, None], l1 * sign[:, None]
+    al1 = np.abs(eig[:, 0]).astype(np.float64)
+    tau = np.asarray(_np(lin.tau), dtype=np.float64)[:, :3]
+    J = _np(lin.J_rec).astype(np.float64)
+    visible = np.any(W != 0, axis=0)
+    sens = np.einsum("psk,s->pk", J, w)                # (w^T J_rec): the readout's sensitivity one step later
+    cos_t = np.array([abs_cos(a, w) for a in t])
+    cos_sens = np.array([abs_cos(a, g) for a, g in zip(t, sens)])
+    partial = not bool(visible.all())
+    relaxed = curve.relaxed.cpu().numpy()
+    chord = nodes[-1].cpu().numpy() - nodes[0].cpu().numpy()
+    span = float(curve.readout.max() - curve.readout.min())
+    finals = np.stack([tr[-1] for tr in states.traj]) @ w
+    fp_unstable = curve.fixed_point_unstable.tolist()
+    out = SlowManifoldMeasurement(curve=curve, lin=lin, l1=l1)
+    out.metrics["slow_manifold"] = {
+        "n_points": metric("slow_manifold.n_points", len(curve)),
+        "relax_steps": metric("slow_manifold.relax_steps", relax_steps),
+        "q_median": metric("slow_manifold.q_median", float(curve.q.median())),
+        "q_max": metric("slow_manifold.q_max", float(curve.q.max())),
+        "relaxed_q_median": metric("slow_manifold.relaxed_q_median", float(curve.relaxed_q.median()),
+                                   steps=relax_steps),
+        "one_dimensionality": metric("slow_manifold.one_dimensionality",
+                                     curve_variance_explained(relaxed, nodes), steps=relax_steps),
+        "top_pc_fraction": metric("slow_manifold.top_pc_fraction", float(pca_fit(relaxed, 2)[0][0]),
+                                  steps=relax_steps),
+        "readout_span_fraction": metric("slow_manifold.readout_span_fraction",
+                                        span / max(float(np.ptp(finals)), 1e-12)),
+        "tangent_readout_cos_median": metric("slow_manifold.tangent_readout_cos_median", float(np.median(cos_t))),
+        "chord_readout_cos": metric("slow_manifold.chord_readout_cos", abs_cos(chord, w)),
+        "readout_sensitivity_cos_median": metric("slow_manifold.readout_sensitivity_cos_median",
+                                                 float(np.median(cos_sens))),
+        "readout_alignment": metric("slow_manifold.readout_alignment",
+                                    float(np.median(cos_sens if partial else cos_t)),
+                                    which="the readout's sensitivity (the readout sees only part of the state)"
+                                    if partial else "the readout direction (the readout sees the whole state)"),
+        "abs_lambda1_median": metric("slow_manifold.abs_lambda1_median", float(np.median(al1))),
+        "median_abs_dev_lambda1": metric("slow_manifold.median_abs_dev_lambda1", float(np.median(np.abs(al1 - 1)))),
+        "frac_abs_lambda1_within_0_02": metric("slow_manifold.frac_abs_lambda1_within_0_02",
+                                               float((np.abs(al1 - 1) <= 0.02).mean())),
+        "n_slow_modes_median": metric("slow_manifold.n_slow_modes_median",
+                                      float(np.median((np.abs(eig) > 0.98).sum(1)))),
+        "tau_median": metric("slow_manifold.tau_median", np.median(tau, axis=0)),
+        "r1_tangent_overlap_median": metric("slow_manifold.r1_tangent_overlap_median",
+                                            float(np.median([abs_cos(a.real, b) for a, b in zip(r1, t)]))),
+        "n_exact_fixed_points": metric("slow_manifold.n_exact_fixed_points", len(fp_unstable),
+                                       tol=curve.info["fixed_point_tol"]),
+        "exact_fixed_point_unstable": metric("slow_manifold.exact_fixed_point_unstable", fp_unstable),
+        "method": curve.info["method"],
+    }
+    fps = curve.fixed_points
+    fp_pc = ((torch.as_tensor(fps.points).double().cpu().numpy() - mean) @ comps.T) if len(fps) else np.zeros((0, 2))
+    out.arrays.update(sm_pc=(nodes.cpu().numpy() - mean) @ comps.T, sm_q=curve.q.cpu().numpy(),
+                      sm_position=curve.readout.cpu().numpy(), sm_arclength=curve.arclength.cpu().numpy(),
+                      sm_abs_lambda1=al1, sm_tau=tau, sm_tangent_cos=cos_t, sm_sensitivity_cos=cos_sens,
+                      sm_fp_pc=fp_pc, sm_fp_unstable=np.asarray(fp_unstable, dtype=np.int64),
+                      sm_fp_position=(torch.as_tensor(fps.points).double().cpu().numpy() @ w) if len(fps)
+                      else np.zeros(0))
     return out

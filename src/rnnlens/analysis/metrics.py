@@ -116,39 +116,101 @@ _SPECS = [
     MetricSpec("modes.null_mean_closed_form", "E|cos| for random unit vectors in R^S, Gamma(S/2)/(sqrt(pi) "
                                               "Gamma((S+1)/2))"),
     MetricSpec("modes.readout_dot_r1_median", "median readout . r_1 after orientation (>= 0)"),
-    # ---- valence: each word's push along the line
-    MetricSpec("valence.mean_abs", "mean |valence| over the vocabulary (special tokens excluded), valence averaged "
-                                   "over fixed points"),
-    MetricSpec("valence.spread_median", "median over words of the std of the valence across fixed points"),
-    MetricSpec("valence.spearman_bow", "Spearman correlation of the mean valence with the bag-of-words "
-                                       "coefficients over {n_words} shared words",
-               "Spearman(word valence, bag-of-words coefficient)", "{:.3f}"),
-    MetricSpec("valence.spearman_truth", "Spearman correlation of the mean valence with the corpus's true word "
-                                         "valence over {n_words} words",
-               "Spearman(word valence, true valence)", "{:.3f}"),
-    *(MetricSpec(f"valence.{kind}_mean", "mean valence of the {n} most " + kind + " words by bag-of-words "
-                                         "coefficient (averaged over words and fixed points)",
-                 f"mean valence of the most {kind} words", "{:+.4f}")
-      for kind in ("positive", "negative", "neutral")),
-    # ---- linearization: how well the linearized dynamics stand in for the network
-    MetricSpec("linearization.one_step_error_median", "median over {n} sampled transitions of the analysed "
-                                                      "documents of ||h_next - h_lin|| / ||h_next||, h_lin = h* + "
-                                                      "J_rec (h - h*) + J_inp (x - x*) around the fixed point "
-                                                      "nearest to h",
-               "median one-step error of the linearization", "{:.1%}"),
-    MetricSpec("linearization.one_step_error_mean", "mean of the same relative one-step error"),
-    MetricSpec("linearization.one_step_error_p90", "90th percentile of the same"),
-    MetricSpec("linearization.linear_accuracy", "accuracy on {n} documents of the readout applied to the state "
-                                                "reached by the linearized dynamics alone (every step linearized "
-                                                "around the fixed point nearest the current linearized state; "
-                                                "diverged runs count as wrong)",
-               "accuracy with the linearized dynamics alone", "{:.1%}"),
-    MetricSpec("linearization.rnn_accuracy_same_docs", "accuracy of the network itself on the same documents",
-               "network accuracy on the same documents", "{:.1%}"),
-    MetricSpec("linearization.linear_rnn_agreement", "fraction of those documents where the linearized and the "
-                                                     "true dynamics predict the same label"),
-    MetricSpec("linearization.linear_diverged", "linearized runs whose state became non-finite"),
-    MetricSpec("linearization.example_doc_length", "tokens in the example trajectory (median-length document)"),
+    # ---- valence: each word's push along the line (at the fixed points with q < tol; the same along
+    #      the traced slow manifold under slow_manifold.)
+    *(spec for section, at in (("valence", "fixed points"), ("slow_manifold", "slow-manifold nodes")) for spec in (
+        MetricSpec(f"{section}.mean_abs", "mean |valence| over the vocabulary (special tokens excluded), valence "
+                   f"averaged over {at}"),
+        MetricSpec(f"{section}.spread_median", f"median over words of the std of the valence across {at}"),
+        MetricSpec(f"{section}.spearman_bow", "Spearman correlation of the mean valence with the bag-of-words "
+                   "coefficients over {n_words} shared words" + ("" if section == "valence" else f" ({at})"),
+                   "Spearman(word valence, bag-of-words coefficient)" + ("" if section == "valence"
+                                                                          else " along the slow manifold"), "{:.3f}"),
+        MetricSpec(f"{section}.spearman_truth", "Spearman correlation of the mean valence with the corpus's true "
+                   "word valence over {n_words} words" + ("" if section == "valence" else f" ({at})"),
+                   "Spearman(word valence, true valence)" + ("" if section == "valence" else " along the slow "
+                                                                                          "manifold"), "{:.3f}"),
+        *(MetricSpec(f"{section}.{kind}_mean", "mean valence of the {n} most " + kind + " words by bag-of-words "
+                     f"coefficient (averaged over words and {at})",
+                     f"mean valence of the most {kind} words" + ("" if section == "valence" else
+                                                                 " along the slow manifold"), "{:+.4f}")
+          for kind in ("positive", "negative", "neutral")),
+    )),
+    # ---- linearization: how well the linearized dynamics stand in for the network (around the fixed
+    #      points with q < tol; the same numbers around the traced slow manifold are under slow_manifold.)
+    *(spec for section, around in (("linearization", "the fixed point"), ("slow_manifold", "the slow-manifold node"))
+      for spec in (
+        MetricSpec(f"{section}.one_step_error_median", "median over {n} sampled transitions of the analysed "
+                   "documents of ||h_next - h_lin|| / ||h_next||, h_lin = h* + J_rec (h - h*) + J_inp (x - x*) "
+                   f"around {around} nearest to h (the paper's one-step error, about 10% there)",
+                   f"median one-step error of the linearization around {around}s" if section == "slow_manifold"
+                   else "median one-step error of the linearization", "{:.1%}"),
+        MetricSpec(f"{section}.one_step_error_mean", "mean of the same relative one-step error"),
+        MetricSpec(f"{section}.one_step_error_p90", "90th percentile of the same"),
+        MetricSpec(f"{section}.step_relative_error_median", "median of ||h_next - h_lin|| / ||h_next - h||: the "
+                   "error relative to the step the network actually took (1 = no better than predicting no change)"),
+        MetricSpec(f"{section}.no_change_error_median", "median of ||h_next - h|| / ||h_next||: the one-step error "
+                   "of predicting no change at all, the baseline the linearization must beat"),
+        MetricSpec(f"{section}.expansion_distance_median", f"median distance ||h - h*|| from the state to {around} "
+                   "the linearization expands around"),
+        MetricSpec(f"{section}.linear_accuracy", "accuracy on {n} documents of the readout applied to the state "
+                   "reached by the linearized dynamics alone (every step linearized around the "
+                   f"{around.removeprefix('the ')} nearest the current linearized state; diverged runs count as "
+                   "wrong)",
+                   "accuracy with the linearized dynamics alone" + (" (slow manifold)" if section == "slow_manifold"
+                                                                    else ""), "{:.1%}"),
+        MetricSpec(f"{section}.rnn_accuracy_same_docs", "accuracy of the network itself on the same documents",
+                   "network accuracy on the same documents" if section == "linearization" else None,
+                   "{:.1%}" if section == "linearization" else None),
+        MetricSpec(f"{section}.linear_rnn_agreement", "fraction of those documents where the linearized and the "
+                   "true dynamics predict the same label"),
+        MetricSpec(f"{section}.linear_diverged", "linearized runs whose state became non-finite"),
+        MetricSpec(f"{section}.example_doc_length", "tokens in the example trajectory (median-length document)"),
+      )),
+    # ---- slow_manifold: the traced curve of slowest points (rnnlens.manifold.trace_slow_manifold)
+    MetricSpec("slow_manifold.n_points", "nodes on the traced slow manifold (ordered from the low-readout end)"),
+    MetricSpec("slow_manifold.relax_steps", "steps of the network's own dynamics at x* from visited states before "
+                                            "tracing; the relaxed states are the slow points"),
+    MetricSpec("slow_manifold.q_median", "median over nodes of " + _Q + " (the valley floor of q across the curve)",
+               "median q along the traced slow manifold", "{:.2e}"),
+    MetricSpec("slow_manifold.q_max", "largest q over the nodes"),
+    MetricSpec("slow_manifold.relaxed_q_median", "median q of the visited states after {steps} steps at x*"),
+    MetricSpec("slow_manifold.one_dimensionality", "1 - (mean squared distance of the slow points, visited states "
+                                                   "after {steps} steps at x*, to the traced curve) / (their total "
+                                                   "variance): the share of their variance a position along the "
+                                                   "curve explains; a curved line scores 1 too",
+               "one-dimensionality of the slow points (variance explained by the curve)", "{:.1%}"),
+    MetricSpec("slow_manifold.top_pc_fraction", "variance of the same slow points on their top PC / their total "
+                                                "variance (a straight-line measure: a curved line scores lower)",
+               "variance of the slow points on their top PC", "{:.1%}"),
+    MetricSpec("slow_manifold.readout_span_fraction", "range of readout . h over the curve / the range of readout . h "
+                                                      "over the final states of the analysed documents"),
+    MetricSpec("slow_manifold.tangent_readout_cos_median", "median over nodes of |cos(tangent, readout direction)| "
+                                                           "(tangent: top PC of the nodes within an eighth of the curve)",
+               "|cos(tangent of the curve, readout)| (median over nodes)", "{:.3f}"),
+    MetricSpec("slow_manifold.chord_readout_cos", "|cos| between the chord from the first to the last node and the "
+                                                  "readout direction"),
+    MetricSpec("slow_manifold.readout_sensitivity_cos_median", "median over nodes of |cos(tangent, J_rec^T w)|: w^T "
+                                                               "J_rec is how the readout of the next state changes "
+                                                               "with the state, so this sees motion in the LSTM's "
+                                                               "cell state c, which the readout reads through h",
+               "|cos(tangent, readout sensitivity w^T J_rec)| (median over nodes)", "{:.3f}"),
+    MetricSpec("slow_manifold.readout_alignment", "the alignment the checks use: median over nodes of |cos| "
+                                                  "between the tangent and {which}"),
+    MetricSpec("slow_manifold.abs_lambda1_median", "median over nodes of |lambda_1| of J_rec at (node, x*)",
+               "median |lambda_1| along the slow manifold", "{:.4f}"),
+    MetricSpec("slow_manifold.median_abs_dev_lambda1", "median over nodes of | |lambda_1| - 1 |"),
+    MetricSpec("slow_manifold.frac_abs_lambda1_within_0_02", "fraction of nodes with | |lambda_1| - 1 | <= 0.02"),
+    MetricSpec("slow_manifold.n_slow_modes_median", "median over nodes of the number of eigenvalues with |lambda| > "
+                                                    "0.98"),
+    MetricSpec("slow_manifold.tau_median", "median over nodes of tau_a = 1/|ln|lambda_a|| (tokens), a = 1..3",
+               "median time constants of the 3 slowest modes along the slow manifold (tokens)", "tau"),
+    MetricSpec("slow_manifold.r1_tangent_overlap_median", "median over nodes of |cos(r_1, tangent)|"),
+    MetricSpec("slow_manifold.n_exact_fixed_points", "distinct exact fixed points on the curve (q < {tol:g}, found "
+                                                     "from the local minima of q along it)",
+               "exact fixed points on the slow manifold", "{}"),
+    MetricSpec("slow_manifold.exact_fixed_point_unstable", "number of |lambda| > 1 at each exact fixed point, in "
+                                                           "order along the curve (0: stable, 1: saddle)"),
     # ---- speed: how fast states approach the attractor with constant input
     MetricSpec("speed.median_by_step", "median over {n} visited starting states of ||h_(t+1) - h_t|| / ||h_t||, "
                                        "t = 0..{last}, running with constant input x* ({input_point})"),

@@ -88,7 +88,7 @@ def analyze(checkpoint_or_model, corpus, *, vocab=None, bow=None, split: str = "
             n_transitions: int = 20000, max_pca_states: int = 200000, n_linear_docs: int | None = None,
             n_speed: int = 200, speed_steps: int = 100, n_group: int = 100, seed: int = 0,
             untrained_seed: int = 0, solver_options: dict | None = None, tol_sweep=(1e-7, 1e-6, 1e-5),
-            out_dir=None) -> AnalysisResult:
+            manifold_points: int = 64, relax_steps: int = 100, out_dir=None) -> AnalysisResult:
     """Measure the line-attractor picture of one trained model on ``corpus[split]`` documents.
 
     Args:
@@ -110,6 +110,9 @@ def analyze(checkpoint_or_model, corpus, *, vocab=None, bow=None, split: str = "
         n_linear_docs: documents classified with the linearized dynamics (default: all n_docs).
         n_speed, speed_steps: starting states and steps for the approach-to-attractor speed.
         n_group: size of the most positive / negative / neutral word groups.
+        manifold_points, relax_steps: nodes of the traced slow manifold and steps of the network's own
+            dynamics at x* before tracing (:func:`rnnlens.manifold.trace_slow_manifold`); the paper's
+            quantities are measured along it under ``slow_manifold`` and the checks use them.
         solver_options: options of ``find_fixed_points`` (e.g. ``{"solver": "lm", "max_iter": 200}``).
         out_dir: when given, write ``summary.json``, ``arrays.npz`` and ``fixed_points.safetensors`` there.
 
@@ -125,7 +128,8 @@ def analyze(checkpoint_or_model, corpus, *, vocab=None, bow=None, split: str = "
         raise ArgumentError(f"input_point={input_point!r}: choose 'zero' (the paper) or 'mean'")
     for name, v, lo in (("n_docs", n_docs, 2), ("n_seeds", n_seeds, 1), ("n_transitions", n_transitions, 1),
                         ("max_pca_states", max_pca_states, 2), ("n_speed", n_speed, 1),
-                        ("speed_steps", speed_steps, 1), ("n_group", n_group, 1)):
+                        ("speed_steps", speed_steps, 1), ("n_group", n_group, 1),
+                        ("manifold_points", manifold_points, 3), ("relax_steps", relax_steps, 0)):
         if isinstance(v, bool) or not isinstance(v, int) or v < lo:
             raise ArgumentError(f"analyze: {name} must be an integer >= {lo}; got {v!r}")
     if split not in corpus.splits:
@@ -149,7 +153,7 @@ def analyze(checkpoint_or_model, corpus, *, vocab=None, bow=None, split: str = "
                     tol_sweep=[float(t) for t in tol_sweep], max_length=max_length, n_transitions=n_transitions,
                     max_pca_states=max_pca_states, n_linear_docs=n_linear_docs, n_speed=n_speed,
                     speed_steps=speed_steps, n_group=n_group, seed=seed, untrained_seed=untrained_seed,
-                    solver_options=solver_options)
+                    solver_options=solver_options, manifold_points=manifold_points, relax_steps=relax_steps)
     metrics: dict = {}
     arrays: dict = {}
     missing: list[dict] = []
@@ -171,6 +175,8 @@ def analyze(checkpoint_or_model, corpus, *, vocab=None, bow=None, split: str = "
     _merge(metrics, arrays, missing, search)
 
     lin = None
+    bow_coef, bow_info = _ms.bow_coefficients(bow, fingerprint)
+    truth = getattr(getattr(corpus, "truth", None), "valence", None) or None
     if search.points is not None:
         points = search.points
         manifold = _ms.measure_manifold(points, states, seed=seed)
@@ -178,8 +184,6 @@ def analyze(checkpoint_or_model, corpus, *, vocab=None, bow=None, split: str = "
         lin = linearize(step, points, x_star.expand(points.shape[0], -1).clone())
         modes = _ms.measure_modes(lin, manifold.m, states.w, states.components, seed=seed)
         _merge(metrics, arrays, missing, modes)
-        bow_coef, bow_info = _ms.bow_coefficients(bow, fingerprint)
-        truth = getattr(getattr(corpus, "truth", None), "valence", None) or None
         _merge(metrics, arrays, missing, _ms.measure_valence(
             modes.l1, lin, emb.numpy(), vocab.itos, bow_coef=bow_coef, bow_info=bow_info, truth=truth,
             n_group=n_group))
@@ -189,6 +193,18 @@ def analyze(checkpoint_or_model, corpus, *, vocab=None, bow=None, split: str = "
 
     _merge(metrics, arrays, missing, _ms.measure_speed(model, states.X, x_star, n_speed=n_speed,
                                                        speed_steps=speed_steps, input_point=input_point, rng=rng))
+
+    # the slow manifold, traced, and the paper's quantities along it (the checks read these)
+    sm = _ms.measure_slow_manifold(step, states, x_star, n_points=manifold_points, relax_steps=relax_steps,
+                                   seed=seed)
+    _merge(metrics, arrays, missing, sm)
+    _merge(metrics, arrays, missing, _ms.measure_valence(
+        sm.l1, sm.lin, emb.numpy(), vocab.itos, bow_coef=bow_coef, bow_info=bow_info, truth=truth, n_group=n_group,
+        section="slow_manifold", prefix="sm_"))
+    nodes = sm.curve.points
+    _merge(metrics, arrays, missing, _ms.measure_linearization(
+        model, docs, states, nodes, x_star, sm.lin, n_transitions=n_transitions, n_linear_docs=n_linear_docs,
+        rng=np.random.default_rng([seed, 1]), section="slow_manifold", prefix="sm_"))
 
     summary = {
         "schema": SCHEMA,

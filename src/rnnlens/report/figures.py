@@ -57,9 +57,19 @@ def fig_states(summary, arrays, ax=None):
         ax.scatter(pc[sel, 0], pc[sel, 1], s=2, alpha=0.15, color=COLORS[j % len(COLORS)], rasterized=True,
                    label=f"states, {name} docs")
     if "fp_pc" in arrays:
-        sc = ax.scatter(arrays["fp_pc"][:, 0], arrays["fp_pc"][:, 1], c=arrays["fp_theta"], cmap="viridis", s=10,
-                        edgecolor="k", linewidth=0.2, label="fixed points (colour: theta)", zorder=3)
-        fig.colorbar(sc, ax=ax, label="theta", shrink=0.7)
+        ax.scatter(arrays["fp_pc"][:, 0], arrays["fp_pc"][:, 1], s=6, color="0.35", marker=".",
+                   label="fixed points with q < tol", zorder=3)
+    if "sm_pc" in arrays:
+        line = arrays["sm_pc"]
+        ax.plot(line[:, 0], line[:, 1], color="k", lw=0.8, zorder=4)
+        sc = ax.scatter(line[:, 0], line[:, 1], c=np.log10(np.maximum(arrays["sm_q"], 1e-30)), cmap="viridis", s=14,
+                        edgecolor="k", linewidth=0.3, label="slow manifold (colour: log10 q)", zorder=5)
+        fig.colorbar(sc, ax=ax, label="log10 q along the slow manifold", shrink=0.7)
+        fp, unstable = arrays.get("sm_fp_pc", np.zeros((0, 2))), arrays.get("sm_fp_unstable", np.zeros(0))
+        for kind, sel, marker in (("stable", unstable == 0, "o"), ("saddle / unstable", unstable > 0, "X")):
+            if np.any(sel):
+                ax.scatter(fp[sel, 0], fp[sel, 1], s=45, marker=marker, facecolor="w" if marker == "o" else "k",
+                           edgecolor="k", linewidth=1.2, label=f"exact fixed point, {kind}", zorder=6)
     if "readout_pc" in arrays:
         r = arrays["readout_pc"]
         if np.linalg.norm(r) > 0:
@@ -68,9 +78,40 @@ def fig_states(summary, arrays, ax=None):
             ax.annotate("", xy=(r[0], r[1]), xytext=(0, 0), arrowprops=dict(arrowstyle="->", lw=2, color="k"))
             ax.text(r[0], r[1], " readout", fontsize=8)
     ax.set(xlabel="PC1", ylabel="PC2")
-    leg = ax.legend(frameon=False, fontsize=7, markerscale=3, loc="best")
+    leg = ax.legend(frameon=False, fontsize=7, markerscale=1.5, loc="best")
     for h in leg.legend_handles:
         h.set_alpha(1)
+    return fig
+
+
+def fig_line_profile(summary, arrays, ax=None):
+    """Fig 3c: q, |lambda_1| and the slowest time constants along the traced slow manifold."""
+    if not _has(arrays, "sm_position", "sm_q", "sm_abs_lambda1", "sm_tau"):
+        return None
+    if ax is not None:  # a single axis (grid): q only
+        ax.semilogy(arrays["sm_position"], arrays["sm_q"], color=COLORS[1])
+        ax.set(xlabel="readout along the line", ylabel="q")
+        return ax.figure
+    fig, axes = plt.subplots(3, 1, figsize=(4.5, 6), sharex=True)
+    x = arrays["sm_position"]
+    axes[0].semilogy(x, np.maximum(arrays["sm_q"], 1e-30), ".-", color=COLORS[1])
+    axes[0].set(ylabel="q = (1/N)||F(h)-h||^2")
+    for p in arrays.get("sm_fp_position", []):
+        for a in axes:
+            a.axvline(p, color="gray", lw=0.6, ls=":")
+    axes[1].plot(x, arrays["sm_abs_lambda1"], ".-", color=COLORS[0])
+    axes[1].axhspan(0.98, 1.02, color="0.9", zorder=0)
+    axes[1].axhline(1.0, color="k", lw=0.5)
+    axes[1].set(ylabel="|lambda_1|")
+    tau = np.array(arrays["sm_tau"], dtype=float)
+    finite = tau[np.isfinite(tau)]
+    cap = max(finite.max() * 3 if finite.size else 1e4, 10)
+    for a in range(tau.shape[1]):
+        axes[2].semilogy(x, np.where(np.isfinite(tau[:, a]), tau[:, a], cap), ".-", color=COLORS[a],
+                         label=f"tau_{a + 1}")
+    axes[2].set(ylabel="tau (tokens)", xlabel="readout . h along the slow manifold")
+    axes[2].legend(frameon=False, fontsize=7)
+    fig.tight_layout()
     return fig
 
 
@@ -190,7 +231,11 @@ SINGLE = [
     ("fig2a_pca", fig_pca, "Variance of the visited states explained by the top principal components, for the "
      "trained network and an untrained copy. A few PCs suffice after training."),
     ("fig2b_states", fig_states, "Visited states projected on the top two PCs, coloured by the document's label, "
-     "with the readout direction (arrow) and the fixed points (coloured by their position theta)."),
+     "with the readout direction (arrow), the traced slow manifold (coloured by log10 q), its exact fixed points "
+     "(circle: stable, cross: saddle) and, in grey, the paper's fixed points with q < tol."),
+    ("fig3c_line_profile", fig_line_profile, "Along the traced slow manifold (x: the readout's value): q, |lambda_1| "
+     "(grey band: within 0.02 of 1) and the time constants of the three slowest modes; dotted lines mark the exact "
+     "fixed points."),
     ("fig3a_eigenvalues", fig_eigvals, "Eigenvalues of the recurrent Jacobian at three fixed points (both ends and "
      "the middle of the line) with the unit circle: one eigenvalue near 1 means one slow, integrating mode."),
     ("fig3b_tau", fig_tau, "Time constants of the three slowest modes along the line of fixed points (in tokens; "
