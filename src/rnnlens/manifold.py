@@ -216,7 +216,7 @@ def _check_int(v, name, lo):
 
 def trace_slow_manifold(step, states, readout=None, inputs=None, *, n_points: int = 64, relax_steps: int = 100, init_steps: int = 20,
                         n_iter: int = 100, n_refine: int = 0, n_polish: int = 20, tangent_window: int | None = None, trim: float = 0.01, fixed_point_tol: float = 1e-14,
-                        max_states: int = 5000, seed: int = 0) -> SlowManifold:
+                        max_states: int = 2000, seed: int = 0) -> SlowManifold:
     """Trace the 1-D slow manifold of ``step`` at constant input through the region ``states`` visit.
 
     Args:
@@ -270,8 +270,8 @@ def trace_slow_manifold(step, states, readout=None, inputs=None, *, n_points: in
     if X.dim() == 2 and X.shape[0] > max_states:
         idx = np.sort(np.random.default_rng(seed).choice(X.shape[0], max_states, replace=False))
         X = X[torch.from_numpy(idx)]
-    fn = fn.to(torch.float64)
-    h, x = fn.prepare(X.to(torch.float64), inputs, name="states")
+    # relax in the step's own precision (the bulk of the work), trace in float64
+    h, x = fn.prepare(X, inputs, name="states")
     if h.shape[0] < n_points:
         raise ArgumentError(f"trace_slow_manifold: {h.shape[0]} states for {n_points} nodes; pass more states "
                             "or fewer n_points")
@@ -281,6 +281,8 @@ def trace_slow_manifold(step, states, readout=None, inputs=None, *, n_points: in
             start = h                      # the initial string is drawn from these (better coverage)
         if k < relax_steps:
             h = fn.step(x, h)
+    fn = fn.to(torch.float64)
+    h, x, start = h.to(torch.float64), x.to(torch.float64), start.to(torch.float64)
     relaxed = h
     relaxed_q = _q(fn.step(x, h), h)
     S = h.shape[1]

@@ -48,10 +48,14 @@ def print_summary(summary: dict) -> None:
 @click.option("--tol", type=float, default=1e-8, show_default=True, help="Keep fixed points with q < tol.")
 @click.option("--max-length", type=int, default=None, help="Cut documents to this many tokens (counted).")
 @click.option("--n-linear-docs", type=int, default=None, help="Documents classified by the linearized dynamics.")
+@click.option("--manifold-points", type=int, default=64, show_default=True,
+              help="Nodes of the traced slow manifold (rnnlens.manifold.trace_slow_manifold).")
+@click.option("--relax-steps", type=int, default=100, show_default=True,
+              help="Steps of the network's own dynamics at x* that turn visited states into slow points.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--quiet", is_flag=True, help="Print only where the results went.")
 def analyze_command(checkpoint, dataset, data_dir, data_seed, options, out_dir, bow, split, n_docs, n_seeds,
-                    input_point, tol, max_length, n_linear_docs, seed, quiet):
+                    input_point, tol, max_length, n_linear_docs, manifold_points, relax_steps, seed, quiet):
     """Measure the line-attractor picture of CHECKPOINT on a dataset; write DIR/summary.json."""
     from rnnlens.analysis import analyze
     from rnnlens.checkpoint import load_checkpoint
@@ -59,7 +63,8 @@ def analyze_command(checkpoint, dataset, data_dir, data_seed, options, out_dir, 
     ck = load_checkpoint(checkpoint)
     corpus = load_checkpoint_corpus(ck, dataset, data_dir, data_seed, options)
     result = analyze(ck, corpus, bow=bow, split=split, n_docs=n_docs, n_seeds=n_seeds, input_point=input_point,
-                     tol=tol, max_length=max_length, n_linear_docs=n_linear_docs, seed=seed, out_dir=out_dir)
+                     tol=tol, max_length=max_length, n_linear_docs=n_linear_docs, manifold_points=manifold_points,
+                     relax_steps=relax_steps, seed=seed, out_dir=out_dir)
     if not quiet:
         print_summary(result.summary)
     if result.summary["provenance"]["trained_on_same_corpus"] is False:
