@@ -9,29 +9,29 @@ the tolerance, and a solver that keeps going collapses the points onto the exact
 
 :func:`trace_slow_manifold` traces the curve itself, in three steps:
 
-1. **Relax.** Run the network's own dynamics at the constant input x* from visited states.
-   Fast modes decay in a few tokens, so the states settle onto the slow manifold (and then keep
-   drifting slowly along it, towards its stable ends).
-2. **Initial string.** Order the states after ``init_steps`` steps by their projection on their
-   main axis (top principal component, oriented so that the readout grows along it); at
-   ``n_points`` projections evenly spaced over that range, take the slowest nearby state.
-3. **String method.** Move every node to the valley floor of q *across* the curve: a damped
-   Gauss-Newton (Levenberg-Marquardt) step on ``0.5||F(h) - h||^2`` restricted to the hyperplane
-   normal to the local tangent, then redistribute the nodes at equal arc length along the
-   piecewise-linear curve; a few last iterations polish without redistribution. This is the
-   string method of chemical physics (minimum-energy paths), applied to q. Restricting each step
-   to the normal hyperplane removes the one direction in which q barely changes (along the line),
-   which is what makes an unconstrained solver slide to the ends.
+1. **Relax.** Run the network's own dynamics at the constant input x* from visited states. Fast
+   modes decay in a few tokens, so the states settle onto the slow manifold (and then drift slowly
+   along it, towards its stable ends). The states after ``init_steps`` (still spread along the
+   whole line) and after ``relax_steps`` are the *slow points*.
+2. **Principal curve.** Start from the slow points' main axis (top principal component, oriented
+   so that the readout grows along it); then alternately project every slow point on the curve
+   and move each of the ``n_points`` nodes to the mean of the points in its stretch of arc length.
+   The curve follows the slow points where they are, straight or bent.
+3. **Valley floor.** Move each node to the minimum of q on the hyperplane through it normal to the
+   curve (batched, damped Gauss-Newton / Levenberg-Marquardt steps restricted to the hyperplane),
+   within the spread of the slow points around the node: where q is flat in further directions
+   (several slow modes), a node must not slide along them, away from the network's states.
 
 Then the exact fixed points on the curve are found by an unconstrained search started at the
 nodes where q has a local minimum along the curve, and each is classified by its number of
 unstable modes (0: stable, 1: saddle, ...).
 
-Why this method: relaxation alone leaves the states spread around the manifold by the residual
-of their fast modes and bunched where the drift is slow; slices alone (minimising q with the
-readout value held fixed) work for straight lines only; pseudo-arclength continuation needs a
-starting fixed point and a well-conditioned augmented Jacobian at every step. The string method is
-batched (all nodes step together), works on curved lines and needs nothing but F and dF/dh.
+Why this method: the slow points *are* the attracting slow manifold (fast transients gone), so a
+curve through them is the direct estimate, and it needs nothing but F; the q minimisation only
+removes their residual spread across it. Minimising q alone (on slices by the readout value, or with
+pseudo-arclength continuation from a fixed point) was tried first: where a network has several slow
+modes (tau_2 of hundreds of tokens in the GRUs measured), the valley floor of q is flat in more than
+one direction and the minimisers wander across it, leaving a zigzag curve far from the states.
 """
 
 from __future__ import annotations
@@ -84,20 +84,22 @@ def _q(F: Tensor, h: Tensor) -> Tensor:
 
 def _tangents(P: Tensor, window: int = 1) -> Tensor:
     """Unit tangents of a polyline: the top principal direction of the nodes within ``window`` places
-    (a chord, i.e. central differences, for ``window=1``), oriented along the curve."""
+    (a chord, i.e. central differences, for ``window=1``), oriented along the curve. At the ends the
+    window is cut to the nodes that exist. All nodes in one batched SVD."""
     n = P.shape[0]
-    out = torch.empty_like(P)
-    for i in range(n):
-        a, b = max(0, i - window), min(n, i + window + 1)
-        seg = P[a:b]
-        chord = seg[-1] - seg[0]
-        if b - a > 2:
-            _, _, V = torch.linalg.svd(seg - seg.mean(0), full_matrices=False)
-            d = V[0] * torch.sign(V[0] @ chord)
-        else:
-            d = chord
-        out[i] = d / d.norm().clamp_min(1e-300)
-    return out
+    offs = torch.arange(-window, window + 1, device=P.device)
+    idx = torch.arange(n, device=P.device).unsqueeze(1) + offs                    # [n, 2w+1]
+    valid = ((idx >= 0) & (idx < n)).to(P.dtype).unsqueeze(2)
+    seg = P[idx.clamp(0, n - 1)] * valid                                          # [n, 2w+1, S]
+    count = valid.sum(1)
+    centred = (seg - (seg.sum(1) / count).unsqueeze(1)) * valid
+    _, _, Vh = torch.linalg.svd(centred, full_matrices=False)
+    d = Vh[:, 0]
+    first = idx.clamp(0, n - 1)[:, 0]
+    last = idx.clamp(0, n - 1)[:, -1]
+    chord = P[last] - P[first]
+    d = d * torch.sign((d * chord).sum(1, keepdim=True) + 1e-300)
+    return d / d.norm(dim=1, keepdim=True).clamp_min(1e-300)
 
 
 def _arclength(P: Tensor) -> Tensor:
@@ -208,6 +210,24 @@ def project_on_curve(X: Tensor, C: Tensor, *, chunk: int = 2048) -> tuple[Tensor
     return torch.cat(pos), torch.cat(dist)
 
 
+def _kernel_means(X: Tensor, pos: Tensor, n: int, trim: float, bandwidth: float) -> tuple[Tensor, Tensor]:
+    """``n`` new nodes evenly spaced in arc length between the ``trim`` quantiles of the points'
+    positions ``pos``: at each, the local-linear Gaussian-kernel fit (bandwidth in node spacings) of
+    the points ``X`` against their position (unlike a plain kernel mean it is not pulled inwards at the
+    curve's ends); also the kernel-weighted RMS distance of the points from the node."""
+    lo, hi = torch.quantile(pos, torch.tensor([trim, 1 - trim], dtype=pos.dtype, device=pos.device))
+    t = torch.linspace(float(lo), float(hi), n, dtype=pos.dtype, device=pos.device)
+    h = max(float(hi - lo) / (n - 1), 1e-12) * bandwidth
+    d = pos[None, :] - t[:, None]                                                # [n, M]
+    K = torch.exp(-0.5 * (d / h) ** 2)
+    S0, S1, S2 = K.sum(1, keepdim=True), (K * d).sum(1, keepdim=True), (K * d * d).sum(1, keepdim=True)
+    W = K * (S2 - d * S1) / (S0 * S2 - S1 ** 2).clamp_min(1e-300)            # local-linear weights
+    nodes = W @ X
+    Kn = K / S0.clamp_min(1e-300)
+    spread = (Kn * torch.cdist(nodes, X) ** 2).sum(1).sqrt()
+    return nodes, spread
+
+
 def _check_int(v, name, lo):
     if isinstance(v, bool) or not isinstance(v, int) or v < lo:
         raise ArgumentError(f"trace_slow_manifold: {name} must be an integer >= {lo}; got {v!r}")
@@ -215,7 +235,7 @@ def _check_int(v, name, lo):
 
 
 def trace_slow_manifold(step, states, readout=None, inputs=None, *, n_points: int = 64, relax_steps: int = 100, init_steps: int = 20,
-                        n_iter: int = 100, n_refine: int = 0, n_polish: int = 20, tangent_window: int | None = None, trim: float = 0.01, fixed_point_tol: float = 1e-14,
+                        n_iter: int = 10, bandwidth: float = 2.0, n_polish: int = 20, tangent_window: int | None = None, trim: float = 0.01, fixed_point_tol: float = 1e-14,
                         max_states: int = 2000, seed: int = 0) -> SlowManifold:
     """Trace the 1-D slow manifold of ``step`` at constant input through the region ``states`` visit.
 
@@ -234,18 +254,17 @@ def trace_slow_manifold(step, states, readout=None, inputs=None, *, n_points: in
         init_steps: the initial string is drawn from the states after this many steps (fewer than
             relax_steps: the fast modes have died, but the states have not yet drifted along the line
             towards its stable ends, so they still cover all of it).
-        n_iter: at most this many LM iterations on the slices normal to the main axis (a node
-            stops when a step lowers its q by less than 1%).
-        n_refine, n_polish: then ``n_refine`` rounds of (redistribute the nodes at equal arc length;
-            at most ``n_polish`` LM iterations on the hyperplanes normal to the curve's tangents), for
-            lines that bend back on the main axis. Off by default: on the networks measured, the
-            slices normal to the main axis already give a monotone, one-dimensional curve, and
-            the curve-normal slices made the nodes slide along the further slow directions.
+        n_iter: principal-curve iterations (project the slow points on the curve, move each node to
+            the kernel-weighted mean of the points by their position along it; at least 1).
+        bandwidth: width of that Gaussian kernel in node spacings (it smooths the curve: the points'
+            spread across the line would otherwise make it zigzag).
+        n_polish: then at most this many LM iterations on q in the hyperplane through each node normal
+            to the curve (a node stops when a step lowers its q by less than 1%, and stays within the
+            spread of the slow points around it).
         tangent_window: the tangent at a node is the top principal direction of the nodes within this
-            many places (default ``max(2, n_points // 8)``: an eighth of the curve) (the slice minima scatter a little across the curve where q has further
-            flat directions; a chord over a few nodes averages that out).
-        trim: the initial string spans the quantiles [trim, 1 - trim] of the relaxed states'
-            projection on the main axis (a few stragglers do not stretch it).
+            many places (default ``max(2, n_points // 8)``: an eighth of the curve).
+        trim: the curve spans the quantiles [trim, 1 - trim] of the slow points' positions along it
+            (a few stragglers do not stretch it).
         fixed_point_tol: tolerance on q = (1/N)||F(h) - h||^2 for the exact fixed points on the curve.
 
     Computed in float64 on the step's device. Returns a :class:`SlowManifold`.
@@ -258,7 +277,6 @@ def trace_slow_manifold(step, states, readout=None, inputs=None, *, n_points: in
     _check_int(init_steps, "init_steps", 0)
     _check_int(n_iter, "n_iter", 0)
     _check_int(n_polish, "n_polish", 0)
-    _check_int(n_refine, "n_refine", 0)
     tangent_window = max(2, n_points // 8) if tangent_window is None else _check_int(tangent_window,
                                                                                      "tangent_window", 1)
     _check_int(max_states, "max_states", 2)
@@ -287,9 +305,11 @@ def trace_slow_manifold(step, states, readout=None, inputs=None, *, n_points: in
     relaxed_q = _q(fn.step(x, h), h)
     S = h.shape[1]
 
-    # main axis of the partly relaxed states, oriented by the readout
-    mean = start.mean(0)
-    _, _, V = torch.linalg.svd(start - mean, full_matrices=False)
+    # the slow points: the states after init_steps (fast modes gone, still spread along the whole
+    # line) and after relax_steps (settled further, drifting towards the stable ends)
+    pool = torch.cat([start, relaxed])
+    mean = pool.mean(0)
+    _, _, V = torch.linalg.svd(pool - mean, full_matrices=False)
     axis = V[0]
     w = None
     if readout is not None:
@@ -298,30 +318,23 @@ def trace_slow_manifold(step, states, readout=None, inputs=None, *, n_points: in
             raise ArgumentError(f"trace_slow_manifold: readout has {w.shape[0]} numbers, the state has {S}")
         if float(w @ axis) < 0:
             axis = -axis
-    proj = (start - mean) @ axis
+    # a principal curve through the slow points: start from their main axis, then alternately
+    # project every point on the curve and put each node at the mean of the points in its stretch
+    proj = (pool - mean) @ axis
     lo, hi = torch.quantile(proj, torch.tensor([trim, 1 - trim], dtype=proj.dtype, device=proj.device))
-    targets = torch.linspace(float(lo), float(hi), n_points, dtype=proj.dtype, device=proj.device)
-    # each node starts at the slowest (smallest q) of the states nearest its target projection: it is
-    # on the manifold already, and no average of states from different parts of it is taken
-    start_q = _q(fn.step(x, start), start)
-    k = max(1, min(start.shape[0] // n_points, 32))
-    near = (proj[None, :] - targets[:, None]).abs().topk(k, dim=1, largest=False).indices      # [n, k]
-    nodes = start[near.gather(1, start_q[near].argmin(1, keepdim=True)).squeeze(1)].clone()
-    # trust region: a node moves at most 3x the RMS spread of those states around it (at least the
-    # spacing of the nodes), so it stays where the network's states are
-    spread = ((start[near] - nodes.unsqueeze(1)) ** 2).sum(2).mean(1).sqrt()
-    radius = torch.maximum(3 * spread, (targets[1] - targets[0]).abs().expand_as(spread))
+    t = torch.linspace(float(lo), float(hi), n_points, dtype=proj.dtype, device=proj.device)
+    nodes = mean + t.unsqueeze(1) * axis
+    spread = None
+    for _ in range(max(n_iter, 1)):
+        pos, _ = project_on_curve(pool, nodes)
+        nodes, spread = _kernel_means(pool, pos, n_points, trim, bandwidth)
     xs = x[:1].expand(n_points, -1).contiguous()
-
-    # phase 1: slices normal to the main axis at evenly spaced projections (robust from a rough start)
-    nodes = nodes + (targets - (nodes - mean) @ axis).unsqueeze(1) * axis
-    nodes, it1, left1 = _descend(fn, xs, nodes, axis.expand(n_points, -1).contiguous(), n_iter, radius)
-    # phase 2: slices normal to the curve itself (a bent line), nodes kept evenly spaced in arc length
-    it2, left2 = 0, 0
-    for _ in range(n_refine):
-        nodes = _redistribute(nodes)
-        nodes, k, left2 = _descend(fn, xs, nodes, _tangents(nodes), n_polish, radius)
-        it2 += k
+    # then each node moves to the valley floor of q across the curve, but no farther from where it
+    # started than the spread of the slow points around it (q can be flat in further directions: the
+    # node must not slide along them, away from where the network's states are)
+    spacing = float(_arclength(nodes)[-1]) / (n_points - 1)
+    radius = spread.clamp_min(0.1 * spacing)
+    nodes, it1, left1 = _descend(fn, xs, nodes, _tangents(nodes, tangent_window), n_polish, radius)
     F = fn.step(xs, nodes)
     q = _q(F, nodes)
     q_half = 0.5 * ((F - nodes) ** 2).sum(1)
@@ -345,9 +358,9 @@ def trace_slow_manifold(step, states, readout=None, inputs=None, *, n_points: in
     info = {"method": "relax with the network's dynamics, then minimise q on hyperplanes normal to the main axis, "
                       "then normal to the curve (string method: LM steps in the normal hyperplane, nodes "
                       "redistributed at equal arc length)",
-            "n_points": n_points, "relax_steps": relax_steps, "init_steps": init_steps, "n_iter": n_iter, "n_refine": n_refine,
+            "n_points": n_points, "relax_steps": relax_steps, "init_steps": init_steps, "n_iter": n_iter, "bandwidth": bandwidth,
             "n_polish": n_polish, "tangent_window": tangent_window, "trim": trim, "n_states": int(relaxed.shape[0]), "fixed_point_tol": fixed_point_tol,
-            "iterations": [it1, it2], "not_settled": left1 if n_refine == 0 else left2,
+            "lm_iterations": it1, "not_settled": left1,
             "q_definition": "q = (1/N)||F(h, x*) - h||^2; q_half = 0.5||F(h, x*) - h||^2"}
     return SlowManifold(points=nodes, inputs=xs, arclength=arclength, readout=position, tangent=tangent, q=q,
                         q_half=q_half, relaxed=relaxed, relaxed_q=relaxed_q, fixed_points=fps,
