@@ -221,9 +221,13 @@ def _kernel_means(X: Tensor, pos: Tensor, n: int, trim: float, bandwidth: float)
     d = pos[None, :] - t[:, None]                                                # [n, M]
     K = torch.exp(-0.5 * (d / h) ** 2)
     S0, S1, S2 = K.sum(1, keepdim=True), (K * d).sum(1, keepdim=True), (K * d * d).sum(1, keepdim=True)
-    W = K * (S2 - d * S1) / (S0 * S2 - S1 ** 2).clamp_min(1e-300)            # local-linear weights
-    nodes = W @ X
     Kn = K / S0.clamp_min(1e-300)
+    W = K * (S2 - d * S1) / (S0 * S2 - S1 ** 2).clamp_min(1e-300)            # local-linear weights
+    # where the points under the kernel sit at nearly one position (a gap between clusters of slow
+    # points, e.g. around isolated stable points), a line fit extrapolates wildly: use the mean there
+    var = (S2 / S0.clamp_min(1e-300) - (S1 / S0.clamp_min(1e-300)) ** 2).squeeze(1)
+    W = torch.where((var >= (0.5 * h) ** 2).unsqueeze(1), W, Kn)
+    nodes = W @ X
     spread = (Kn * torch.cdist(nodes, X) ** 2).sum(1).sqrt()
     return nodes, spread
 

@@ -496,7 +496,7 @@ def measure_slow_manifold(step, states: StateSpace, x_star: torch.Tensor, *, n_p
     its one-dimensionality, its alignment with the readout, |lambda_1| and tau at its nodes, and r_1
     against its tangent."""
     from rnnlens.linearization import linearize
-    from rnnlens.manifold import curve_variance_explained, trace_slow_manifold
+    from rnnlens.manifold import curve_variance_explained, project_on_curve, trace_slow_manifold
 
     W, w, mean, comps = states.W, states.w, states.mean, states.components
     curve = trace_slow_manifold(step, torch.from_numpy(states.X), readout=w, inputs=x_star, n_points=n_points,
@@ -565,5 +565,7 @@ def measure_slow_manifold(step, states: StateSpace, x_star: torch.Tensor, *, n_p
                       sm_abs_lambda1=al1, sm_tau=tau, sm_tangent_cos=cos_t, sm_sensitivity_cos=cos_sens,
                       sm_fp_pc=fp_pc, sm_fp_unstable=np.asarray(fp_unstable, dtype=np.int64),
                       sm_fp_position=(torch.as_tensor(fps.points).double().cpu().numpy() @ w) if len(fps)
-                      else np.zeros(0))
+                      else np.zeros(0),
+                      sm_fp_arclength=project_on_curve(torch.as_tensor(fps.points).double().cpu(),
+                                                       nodes.cpu())[0].numpy() if len(fps) else np.zeros(0))
     return out

@@ -86,17 +86,17 @@ def fig_states(summary, arrays, ax=None):
 
 def fig_line_profile(summary, arrays, ax=None):
     """Fig 3c: q, |lambda_1| and the slowest time constants along the traced slow manifold."""
-    if not _has(arrays, "sm_position", "sm_q", "sm_abs_lambda1", "sm_tau"):
+    if not _has(arrays, "sm_arclength", "sm_q", "sm_abs_lambda1", "sm_tau"):
         return None
+    x = arrays["sm_arclength"]
     if ax is not None:  # a single axis (grid): q only
-        ax.semilogy(arrays["sm_position"], arrays["sm_q"], color=COLORS[1])
-        ax.set(xlabel="readout along the line", ylabel="q")
+        ax.semilogy(x, arrays["sm_q"], color=COLORS[1])
+        ax.set(xlabel="arc length along the slow manifold", ylabel="q")
         return ax.figure
     fig, axes = plt.subplots(3, 1, figsize=(4.5, 6), sharex=True)
-    x = arrays["sm_position"]
     axes[0].semilogy(x, np.maximum(arrays["sm_q"], 1e-30), ".-", color=COLORS[1])
     axes[0].set(ylabel="q = (1/N)||F(h)-h||^2")
-    for p in arrays.get("sm_fp_position", []):
+    for p in arrays.get("sm_fp_arclength", []):
         for a in axes:
             a.axvline(p, color="gray", lw=0.6, ls=":")
     axes[1].plot(x, arrays["sm_abs_lambda1"], ".-", color=COLORS[0])
@@ -109,7 +109,7 @@ def fig_line_profile(summary, arrays, ax=None):
     for a in range(tau.shape[1]):
         axes[2].semilogy(x, np.where(np.isfinite(tau[:, a]), tau[:, a], cap), ".-", color=COLORS[a],
                          label=f"tau_{a + 1}")
-    axes[2].set(ylabel="tau (tokens)", xlabel="readout . h along the slow manifold")
+    axes[2].set(ylabel="tau (tokens)", xlabel="arc length along the slow manifold (from its low-readout end)")
     axes[2].legend(frameon=False, fontsize=7)
     fig.tight_layout()
     return fig
@@ -233,7 +233,8 @@ SINGLE = [
     ("fig2b_states", fig_states, "Visited states projected on the top two PCs, coloured by the document's label, "
      "with the readout direction (arrow), the traced slow manifold (coloured by log10 q), its exact fixed points "
      "(circle: stable, cross: saddle) and, in grey, the paper's fixed points with q < tol."),
-    ("fig3c_line_profile", fig_line_profile, "Along the traced slow manifold (x: the readout's value): q, |lambda_1| "
+    ("fig3c_line_profile", fig_line_profile, "Along the traced slow manifold (x: arc length from its low-readout "
+     "end): q, |lambda_1| "
      "(grey band: within 0.02 of 1) and the time constants of the three slowest modes; dotted lines mark the exact "
      "fixed points."),
     ("fig3a_eigenvalues", fig_eigvals, "Eigenvalues of the recurrent Jacobian at three fixed points (both ends and "
