@@ -54,8 +54,15 @@ def find_first(corpus: str, corpus_dirs: list[str], names: list[str], data_dir=N
 
 
 def missing_error(corpus: str, tried: list[Path], extra: str = "") -> DataError:
-    """A DataError naming every path tried and how to fix it."""
-    lines = "\n".join(f"  {p}" for p in tried)
+    """A DataError naming every path tried (and saying which exist as the wrong kind) and how to fix it."""
+    def kind(p: Path) -> str:
+        if p.is_dir():
+            return "  (exists, but is a folder)"
+        if p.exists():
+            return "  (exists, but is a file)" if p.is_file() else "  (exists, but is not a regular file)"
+        return ""
+
+    lines = "\n".join(f"  {p}{kind(p)}" for p in tried)
     msg = f"corpus {corpus} not found. Paths tried, in order:\n{lines}\n{FIX_HINT}."
     if extra:
         msg += "\n" + extra

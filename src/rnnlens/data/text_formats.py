@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -33,7 +34,11 @@ def _check_text(path: Path, line: int, text: str) -> str:
 
 
 def to_split(rows: list[Row], mapping: dict[str, int], path: Path) -> Split:
-    """Map raw labels through ``mapping``; an unknown label raises DataError naming file and line."""
+    """Map raw labels through ``mapping``; an unknown label raises DataError naming file and line,
+    a file without documents (empty, or a header only) DataError naming the file."""
+    if not rows:
+        raise DataError(f"{path}: no documents (the file is empty or holds only a header); "
+                        "add rows or leave the file out")
     labels = np.empty(len(rows), dtype=np.int64)
     for i, (line, _, raw) in enumerate(rows):
         try:
@@ -75,16 +80,69 @@ def read_sst5_txt(path: Path) -> list[Row]:
     return rows
 
 
-def _csv_rows(path: Path, text: str):
-    """Yield (first line of the record, fields) with csv's strict quoting rules."""
+# One CSV field (one document) may hold at most this many characters: far above any real review
+# (IMDB's longest is about 14,000), far below what would exhaust memory before the tokenizer runs.
+MAX_FIELD_CHARS = 50_000_000
+# How many multi-line records :func:`_csv_rows` lists by their line numbers (all are counted).
+MULTILINE_SHOWN = 20
+
+
+class MultilineRowWarning(UserWarning):
+    """A CSV file holds records whose quoted text spans several lines (counted in ``corpus.info``)."""
+
+
+def _csv_rows(path: Path, text: str, multiline: list | None = None) -> list[tuple[int, list[str]]]:
+    """(first line of the record, fields) for every record, with csv's strict quoting rules.
+
+    Fields may be up to :data:`MAX_FIELD_CHARS` long. A record whose quoted text spans several lines
+    is kept whole (valid CSV) and its (first, last) line pair is appended to ``multiline``; a
+    malformed record raises DataError naming the lines it spans.
+    """
     reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    out = []
     start = 1
+    previous = csv.field_size_limit(MAX_FIELD_CHARS)
     try:
         for fields in reader:
-            yield start, fields
+            if reader.line_num > start and multiline is not None:
+                multiline.append((start, reader.line_num))
+            out.append((start, fields))
             start = reader.line_num + 1
     except csv.Error as e:
-        raise DataError(f"{path}, line {start}: malformed CSV ({e})") from None
+        span = f"lines {start}-{reader.line_num}" if reader.line_num > start else f"line {start}"
+        if "field larger than field limit" in str(e):
+            raise DataError(f"{path}, {span}: a field longer than {MAX_FIELD_CHARS:,} characters, rnnlens's "
+                            "limit for one document (an unclosed quote also causes this: check the quote "
+                            f"that opens on line {start})") from None
+        hint = f" (a quote opened on line {start} runs to line {reader.line_num}: check it is closed)" \
+            if reader.line_num > start else ""
+        raise DataError(f"{path}, {span}: malformed CSV ({e}){hint}") from None
+    finally:
+        csv.field_size_limit(previous)
+    return out
+
+
+def _check_fields(path: Path, n: int, fields: list[str], expected: int, multiline: list, what: str) -> None:
+    if len(fields) == expected:
+        return
+    end = next((b for a, b in multiline if a == n), n)
+    span = f"lines {n}-{end}" if end > n else f"line {n}"
+    hint = f" (a quote opened on line {n} closes only on line {end}: check it)" if end > n else ""
+    raise DataError(f"{path}, {span}: malformed row: {len(fields)} fields, {what}{hint}")
+
+
+def _report_multiline(path: Path, multiline: list, info: dict | None) -> None:
+    """Record (and warn about) records spanning several lines: never merged silently."""
+    if not multiline:
+        return
+    shown = ", ".join(f"{a}-{b}" for a, b in multiline[:MULTILINE_SHOWN])
+    more = f" and {len(multiline) - MULTILINE_SHOWN} more" if len(multiline) > MULTILINE_SHOWN else ""
+    warnings.warn(f"{path}: {len(multiline)} record(s) span several lines (quoted line breaks kept inside "
+                  f"one document), at lines {shown}{more}; if a quote was left open by mistake, "
+                  "close it", MultilineRowWarning, stacklevel=4)
+    if info is not None:
+        info.setdefault("multiline_records", {})[str(path)] = {
+            "count": len(multiline), "lines": [list(x) for x in multiline[:MULTILINE_SHOWN]]}
 
 
 def _read_text(path: Path) -> str:
@@ -95,33 +153,39 @@ def _read_text(path: Path) -> str:
     return decode_utf8(data, str(path))
 
 
-def read_zhang_csv(path: Path) -> list[Row]:
-    """Zhang et al. (2015) CSV: ``"label","text"`` without header; ``\\n`` in text is a line break."""
-    rows = []
-    for n, fields in _csv_rows(path, _read_text(path)):
-        if len(fields) != 2:
-            raise DataError(f"{path}, line {n}: malformed row: {len(fields)} fields, expected 2 (\"label\",\"text\")")
+def read_zhang_csv(path: Path, info: dict | None = None) -> list[Row]:
+    """Zhang et al. (2015) CSV: ``"label","text"`` without header; ``\\n`` in text is a line break.
+
+    Records spanning several lines are kept and reported (see :func:`_report_multiline`).
+    """
+    rows, multiline = [], []
+    for n, fields in _csv_rows(path, _read_text(path), multiline):
+        _check_fields(path, n, fields, 2, multiline, 'expected 2 ("label","text")')
         text = fields[1].replace("\\n", "\n").replace('\\"', '"')
         rows.append((n, _check_text(path, n, text), fields[0].strip()))
+    _report_multiline(path, multiline, info)
     return rows
 
 
-def read_csv_columns(path: Path, text_column: str, label_column: str) -> list[Row]:
-    """A CSV file with a header row; the text and label are taken from the named columns."""
-    it = _csv_rows(path, _read_text(path))
-    try:
-        _, header = next(it)
-    except StopIteration:
-        raise DataError(f"{path}, line 1: empty file; expected a header row") from None
+def read_csv_columns(path: Path, text_column: str, label_column: str, info: dict | None = None) -> list[Row]:
+    """A CSV file with a header row; the text and label are taken from the named columns.
+
+    Records spanning several lines are kept and reported (see :func:`_report_multiline`).
+    """
+    multiline: list = []
+    records = _csv_rows(path, _read_text(path), multiline)
+    if not records:
+        raise DataError(f"{path}, line 1: empty file; expected a header row")
+    _, header = records[0]
     for col, arg in ((text_column, "text_column"), (label_column, "label_column")):
         if col not in header:
             raise DataError(f"{path}, line 1: no column {col!r} (columns: {header}); pass {arg}=<name>")
     ti, li = header.index(text_column), header.index(label_column)
     rows = []
-    for n, fields in it:
-        if len(fields) != len(header):
-            raise DataError(f"{path}, line {n}: malformed row: {len(fields)} fields, the header has {len(header)}")
+    for n, fields in records[1:]:
+        _check_fields(path, n, fields, len(header), multiline, f"the header has {len(header)}")
         rows.append((n, _check_text(path, n, fields[ti]), fields[li].strip()))
+    _report_multiline(path, multiline, info)
     return rows
 
 
@@ -200,11 +264,12 @@ def load_yelp(data_dir, *, binary: bool, variant: str = "auto") -> tuple[dict[st
     files = _find_split_files("yelp-binary" if binary else "yelp",
                               ["yelp", "yelp_review_full_csv", "yelp_review_polarity_csv"],
                               {"train": "train.csv", "test": "test.csv"}, data_dir)
-    rows = {s: read_zhang_csv(p) for s, p in files.items()}
+    info: dict = {"files": {s: str(p) for s, p in files.items()}}
+    rows = {s: read_zhang_csv(p, info) for s, p in files.items()}
     if variant == "auto":
         seen = {r[2] for rs in rows.values() for r in rs}
         variant = "polarity" if seen <= {"1", "2"} else "full"
-    info = {"files": {s: str(p) for s, p in files.items()}, "variant": variant}
+    info["variant"] = variant
     if variant == "polarity":
         names, mapping = SST2_LABELS, {"1": 0, "2": 1}
     elif binary:
@@ -240,17 +305,36 @@ def load_table(fmt: str, data_dir, *, path=None, train=None, validation=None, te
     for split, p in given.items():
         if p is None:
             continue
+        if not isinstance(p, (str, Path)):
+            raise ArgumentError(f"the {split} file must be a path (str or pathlib.Path); got {p!r}")
         p = Path(p).expanduser()
         if p.is_file():
             files[split] = p
             continue
+        if p.is_absolute() and p.exists():
+            kind = "a folder" if p.is_dir() else "not a regular file"
+            raise DataError(f"{p}: is {kind}; pass the {fmt} file itself as the {split} file "
+                            f"(e.g. {p / f'{split}.{fmt}'})")
         found, tried = (None, [p]) if p.is_absolute() else find_first(fmt, [fmt], [str(p)], data_dir)
         if found is None:
             here = Path.cwd() / p
             raise missing_error(f"{fmt} ({split} file {str(p)!r})", [here] + [t for t in tried if t != here])
         files[split] = found
-    reader = read_jsonl if fmt == "jsonl" else read_csv_columns
-    rows = {s: reader(p, text_column, label_column) for s, p in files.items()}
+    for value, arg in ((text_column, "text_column"), (label_column, "label_column")):
+        if not isinstance(value, str) or not value:
+            raise ArgumentError(f"{arg} must be a non-empty string; got {value!r}")
+    if text_column == label_column:
+        raise ArgumentError(f"text_column and label_column are the same column {text_column!r}")
+    if label_names is not None:
+        if isinstance(label_names, str) or not isinstance(label_names, (list, tuple)) or len(label_names) < 2:
+            raise ArgumentError(f"label_names must be a list of at least 2 names; got {label_names!r}")
+        if len({str(x) for x in label_names}) != len(label_names):
+            raise ArgumentError(f"label_names lists a name twice: {label_names!r}")
+    read_info: dict = {}
+    if fmt == "jsonl":
+        rows = {s: read_jsonl(p, text_column, label_column) for s, p in files.items()}
+    else:
+        rows = {s: read_csv_columns(p, text_column, label_column, read_info) for s, p in files.items()}
     if label_names is None:
         names = sorted_label_names(r[2] for rs in rows.values() for r in rs)
     else:
@@ -258,5 +342,5 @@ def load_table(fmt: str, data_dir, *, path=None, train=None, validation=None, te
     mapping = {name: i for i, name in enumerate(names)}
     splits = {s: to_split(rows[s], mapping, files[s]) for s in rows}
     info = {"files": {s: str(p) for s, p in files.items()}, "text_column": text_column,
-            "label_column": label_column}
+            "label_column": label_column, **read_info}
     return splits, names, str(files["train"]), info

@@ -107,15 +107,18 @@ class ActiveState:
 
 
 def start(step, x: Tensor, h0: Tensor, *, tol: float):
-    """Evaluate the seeds, retire those already under ``tol`` (0 iterations, converged).
+    """Evaluate the seeds, retire those already under ``tol`` (0 iterations, converged) and those
+    whose q is not finite (0 iterations, diverged: no step can be measured against an infinite q).
 
     Returns ``(progress, x, h, r, q)`` with x, h, r, q restricted to the points still active.
     """
     h = h0.clone()
     r, q = residual(step, x, h)
     progress = Progress.start(h, q)
-    active = q >= tol
-    progress.retire(~active, converged=torch.ones_like(active))
+    under = q < tol
+    finite = torch.isfinite(q)
+    active = ~under & finite
+    progress.retire(~active, converged=under, diverged=~finite)
     return progress, x[active], h[active], r[active], q[active]
 
 

@@ -185,10 +185,13 @@ class LM(Solver):
         g = torch.where(conv.unsqueeze(1), g, residual_gradient(J, r))
         fresh = (fresh & ~accept) | new_j
         flat = fresh & (g.norm(dim=1) <= self.grad_rtol * r.norm(dim=1))
-        slow = ~conv & ((stall >= self.patience) | flat)
-        done = conv | slow
+        stopped = ~conv & ((stall >= self.patience) | flat)
+        # a point stuck at a non-finite q is no minimum of q: it diverged, it is not a slow point
+        diverged = stopped & ~torch.isfinite(q)
+        slow = stopped & ~diverged
+        done = conv | stopped
         if done.any():
-            keep = s.progress.retire(done, converged=conv, slow=slow)
+            keep = s.progress.retire(done, converged=conv, slow=slow, diverged=diverged)
             h, r, q, x, J, U, g, info = h[keep], r[keep], q[keep], x[keep], J[keep], U[keep], g[keep], info[keep]
             mu, mu_next, nu, stall, fresh = mu[keep], mu_next[keep], nu[keep], stall[keep], fresh[keep]
         return replace(s, x=x, h=h, r=r, q=q, J=J, U=U, info=info, g=g, mu=mu, mu_next=mu_next, nu=nu,
