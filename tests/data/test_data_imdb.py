@@ -201,11 +201,14 @@ def test_safe_extract_refuses_members_outside_target(tmp_path, bad):
     assert not (tmp_path / "out" / "escape.txt").exists() and not (tmp_path / "escape.txt").exists()
 
 
-def test_safe_extract_writes_files_and_replaces_old_tree(tmp_path):
+def test_safe_extract_writes_files_and_never_replaces_an_old_tree(tmp_path):
     archive = _tar_with(tmp_path / "ok.tar.gz", [_file("aclImdb/a/b.txt", b"hello")])
+    safe_extract(archive, tmp_path / "new")
+    assert (tmp_path / "new" / "aclImdb" / "a" / "b.txt").read_bytes() == b"hello"
+    assert sorted(p.name for p in (tmp_path / "new").iterdir()) == ["aclImdb"]  # no temp folder left
     (tmp_path / "out" / "aclImdb").mkdir(parents=True)
     (tmp_path / "out" / "aclImdb" / "stale.txt").write_text("old")
-    safe_extract(archive, tmp_path / "out")
-    assert (tmp_path / "out" / "aclImdb" / "a" / "b.txt").read_bytes() == b"hello"
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["aclImdb"]  # no temp folder left
-    assert not (tmp_path / "out" / "aclImdb" / "stale.txt").exists()
+    with pytest.raises(DataError, match="already exists"):
+        safe_extract(archive, tmp_path / "out")
+    assert (tmp_path / "out" / "aclImdb" / "stale.txt").read_text() == "old"  # what it did not write stays
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["aclImdb"]

@@ -9,6 +9,7 @@ import tarfile
 import tempfile
 import urllib.error
 import urllib.request
+import zlib
 from pathlib import Path, PurePosixPath
 
 from rnnlens.errors import DataError
@@ -89,12 +90,37 @@ def _check_member(member: tarfile.TarInfo, archive: Path) -> None:
                         f"this archive")
 
 
+def _top_names(members) -> list[str]:
+    return sorted({PurePosixPath(m.name).parts[0] for m in members if PurePosixPath(m.name).parts
+                   and PurePosixPath(m.name).parts[0] not in (".", "")})
+
+
+def _refuse_existing(target: Path, names, archive: Path) -> None:
+    for name in names:
+        final = target / name
+        if final.exists() or final.is_symlink():
+            kind = "a link" if final.is_symlink() else ("a folder" if final.is_dir() else "a file")
+            raise DataError(f"{final}: {kind} of that name already exists, and extracting {archive} would replace "
+                            f"it. rnnlens never replaces what it did not extract: move it away (or remove it "
+                            f"yourself), or read the archive without extracting it")
+
+
+def _rename_noreplace(src: Path, dst: Path) -> None:
+    """Rename, refusing to replace an existing ``dst`` (os.link-free: a check right before the rename)."""
+    if dst.exists() or dst.is_symlink():
+        raise FileExistsError(17, "exists", str(dst))
+    os.rename(src, dst)
+
+
 def safe_extract(archive: Path, target: Path) -> Path:
-    """Extract a tar archive into ``target`` after checking every member.
+    """Extract a tar archive into ``target`` after checking every member; it only ever creates.
 
     Absolute paths, ``..`` components, links and device files are refused (DataError, nothing is
-    written). Members are extracted into a temporary folder inside ``target`` and moved into place,
-    so an interrupted extraction leaves no half-written tree. Returns ``target``.
+    written). When an entry with the name of a top-level member already exists in ``target`` (a
+    folder or file of the user's, a link, the archive itself), extraction is refused (DataError
+    naming it) and nothing is written: rnnlens never replaces or deletes what it did not extract.
+    Members are extracted into a temporary folder inside ``target`` and moved into place, so an
+    interrupted extraction leaves no half-written tree. Returns ``target``.
     """
     archive, target = Path(archive), Path(target)
     target.mkdir(parents=True, exist_ok=True)
@@ -103,6 +129,7 @@ def safe_extract(archive: Path, target: Path) -> Path:
             members = tf.getmembers()
             for m in members:
                 _check_member(m, archive)
+            _refuse_existing(target, _top_names(members), archive)
             tmp = Path(tempfile.mkdtemp(prefix=".extract-", dir=target))
             try:
                 kwargs = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
@@ -111,13 +138,15 @@ def safe_extract(archive: Path, target: Path) -> Path:
                 for p in tmp.rglob("*"):  # belt and braces: nothing outside tmp
                     if root not in p.resolve().parents:
                         raise DataError(f"{archive}: member {p} escaped the target folder")
-                for top in tmp.iterdir():
-                    final = target / top.name
-                    if final.exists():
-                        shutil.rmtree(final) if final.is_dir() else final.unlink()
-                    os.replace(top, final)
+                tops = sorted(tmp.iterdir())
+                _refuse_existing(target, [t.name for t in tops], archive)  # again: time has passed
+                for top in tops:
+                    _rename_noreplace(top, target / top.name)
             finally:
                 shutil.rmtree(tmp, ignore_errors=True)
-    except (tarfile.TarError, EOFError, OSError) as e:
+    except (tarfile.TarError, EOFError, zlib.error) as e:
         raise DataError(f"{archive}: corrupt or truncated archive ({e}); delete it and download it again") from None
+    except OSError as e:
+        raise DataError(f"{archive}: could not extract into {target} ({e}); check that the folder is writable "
+                        f"and has space, or read the archive without extracting it") from None
     return target

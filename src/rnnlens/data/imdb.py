@@ -75,6 +75,32 @@ def read_imdb_folder(path: Path) -> tuple[dict[str, Split], dict]:
     return _collect(items(), str(path))
 
 
+def _extract_once(archive: Path) -> Path:
+    """Extract ``archive`` beside itself unless an earlier extraction of this very archive is there.
+
+    A hidden marker ``.aclImdb.rnnlens-extracted`` (archive name, size, mtime) records what rnnlens
+    extracted; such a folder is read again as it is (files the user added there stay). Anything else
+    under the archive's top-level names is never replaced: :func:`safe_extract` refuses it.
+    """
+    import json
+
+    from rnnlens._atomic import write_json_atomic
+
+    folder = archive.parent / "aclImdb"
+    marker = archive.parent / ".aclImdb.rnnlens-extracted"
+    st = archive.stat()
+    stamp = {"archive": archive.name, "size": st.st_size, "mtime_ns": st.st_mtime_ns}
+    if folder.is_dir() and not folder.is_symlink() and marker.is_file():
+        try:
+            if json.loads(marker.read_text(encoding="utf-8")) == stamp:
+                return folder
+        except (OSError, ValueError):
+            pass
+    safe_extract(archive, archive.parent)
+    write_json_atomic(marker, stamp)
+    return folder
+
+
 def load_imdb(data_dir, *, download_missing: bool = True, url: str | None = None, sha256: str | None = None,
               extract: bool = False, progress: bool = True) -> tuple[dict[str, Split], str, dict]:
     """Find (or download) IMDB and read it; returns (splits, source path, info)."""
@@ -96,8 +122,7 @@ def load_imdb(data_dir, *, download_missing: bool = True, url: str | None = None
             raise missing_error("imdb", tried, f"The download into {dest} failed: {e}") from None
     info = {}
     if extract:
-        safe_extract(path, path.parent)
-        folder = path.parent / "aclImdb"
+        folder = _extract_once(path)
         info["extracted_to"] = str(folder)
         splits, more = read_imdb_folder(folder)
         return splits, str(folder), {**info, **more}
