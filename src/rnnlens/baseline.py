@@ -128,11 +128,17 @@ class BagOfWords:
         }
 
     def save(self, path) -> Path:
-        """Write JSON to ``path`` (a ``.json`` file, or a folder that gets ``bag_of_words.json``)."""
+        """Write JSON to ``path`` (a ``.json`` file, or a folder that gets ``bag_of_words.json``), atomically,
+        holding the folder's lock (:mod:`rnnlens._lock`); an unwritable folder is refused up front."""
+        from rnnlens._atomic import check_writable
+        from rnnlens._lock import output_lock
+
         path = Path(path)
         if path.suffix != ".json":
             path = path / FILE_NAME
-        return write_json_atomic(path, self.to_dict())
+        check_writable(path.parent, "-o")
+        with output_lock(path.parent, "baseline"):
+            return write_json_atomic(path, self.to_dict())
 
     @classmethod
     def load(cls, path) -> "BagOfWords":

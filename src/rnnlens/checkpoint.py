@@ -6,6 +6,9 @@ data fingerprint, metrics, code version, the command line that made it and a tim
 
 Writing is atomic: the folder is built under a temporary sibling name and then swapped in with one
 rename, so a reader sees either the previous checkpoint or the new one, never a half-written one.
+Files of the user's in the folder (notes, ``.git``, an ``analysis/``) are never deleted: then only the
+checkpoint's own files are replaced, each in one rename, and both carry the run id of the save
+(``config.json`` ``run_id``, the weights' safetensors metadata) so a mix of two saves is refused.
 Loading reads safetensors and JSON only; nothing is ever unpickled.
 """
 
@@ -16,15 +19,16 @@ import json
 import os
 import shlex
 import sys
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import SafetensorError
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
-from rnnlens._atomic import atomic_folder
+from rnnlens._atomic import file_mode, is_tmp_name, output_folder
 from rnnlens._version import code_version
 from rnnlens.errors import ArgumentError, CheckpointError
 
@@ -32,6 +36,9 @@ FORMAT = "rnnlens-checkpoint"
 FORMAT_VERSION = 1
 WEIGHTS_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"
+RESUME_DIR = "resume"
+_RESUME_FILES = {"state.json", "state.safetensors"}
+REBUILD = "train again (rnnlens train ... --out DIR) or restore the folder from a copy"
 
 __all__ = [
     "Checkpoint",
@@ -55,10 +62,10 @@ class Checkpoint:
     path: Path | None = None
 
 
-def save_tensors(path: str | os.PathLike, tensors: dict[str, torch.Tensor]) -> None:
+def save_tensors(path: str | os.PathLike, tensors: dict[str, torch.Tensor], metadata: dict | None = None) -> None:
     """Save a flat dict of tensors with safetensors (copies to contiguous CPU tensors first)."""
-    save_file({k: v.detach().to("cpu").contiguous() for k, v in tensors.items()}, str(path))
-    os.chmod(path, 0o644)  # safetensors creates the file private (0600); checkpoints are meant to be shared
+    save_file({k: v.detach().to("cpu").contiguous() for k, v in tensors.items()}, str(path), metadata=metadata)
+    os.chmod(path, file_mode())  # safetensors creates the file private (0600); see rnnlens._atomic
 
 
 def load_tensors(path: str | os.PathLike) -> dict[str, torch.Tensor]:
@@ -72,7 +79,16 @@ def load_tensors(path: str | os.PathLike) -> dict[str, torch.Tensor]:
         return load_file(str(path))
     except (SafetensorError, OSError, ValueError) as exc:
         raise CheckpointError(f"{path}: not a readable safetensors file ({exc}). The file is "
-                              "corrupt or truncated; train again or restore it from a copy.") from exc
+                              f"corrupt or truncated; {REBUILD}.") from exc
+
+
+def _run_id_of(path: Path) -> str | None:
+    """The run id in a safetensors file's metadata (None for files written before run ids)."""
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            return (f.metadata() or {}).get("rnnlens_run_id")
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise CheckpointError(f"{path}: not a readable safetensors file ({exc}); {REBUILD}.") from exc
 
 
 def read_json(path: Path, what: str = "file") -> dict:
@@ -84,8 +100,7 @@ def read_json(path: Path, what: str = "file") -> dict:
     try:
         obj = json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise CheckpointError(f"{path}: not valid JSON ({exc}); the file is corrupt. Train again or "
-                              "restore it from a copy.") from exc
+        raise CheckpointError(f"{path}: not valid JSON ({exc}); the file is corrupt: {REBUILD}.") from exc
     if not isinstance(obj, dict):
         raise CheckpointError(f"{path}: expected a JSON object, found {type(obj).__name__}.")
     return obj
@@ -101,6 +116,17 @@ def is_checkpoint(path: str | os.PathLike) -> bool:
     return (path / CONFIG_FILE).is_file() and (path / WEIGHTS_FILE).is_file()
 
 
+def _owned_by_checkpoint(folder: Path):
+    """Which entries of a checkpoint folder rnnlens wrote: its two files and a ``resume/`` state folder."""
+    def own(name: str) -> bool:
+        if name in (CONFIG_FILE, WEIGHTS_FILE):
+            return True
+        d = folder / name
+        return (name == RESUME_DIR and d.is_dir() and not d.is_symlink()
+                and all(p.name in _RESUME_FILES or is_tmp_name(p.name) for p in d.iterdir()))
+    return own
+
+
 def save_checkpoint(path: str | os.PathLike, model: torch.nn.Module, vocab: Any,
                     record: dict | None = None) -> Path:
     """Write a checkpoint folder at ``path`` atomically and return its path.
@@ -108,8 +134,8 @@ def save_checkpoint(path: str | os.PathLike, model: torch.nn.Module, vocab: Any,
     ``model`` must have ``config()`` (a dict ``SentimentRNN(**config)`` accepts); ``vocab`` must
     have ``to_dict()``. ``record`` (JSON-serializable) is stored as is; ``code_version``,
     ``command`` (this process's command line) and ``timestamp`` are added when absent.
-    An existing checkpoint at ``path`` is replaced in one rename (with everything else in that
-    folder, such as a finished run's ``resume/`` state).
+    An existing checkpoint at ``path`` is replaced, with the ``resume/`` state a finished run leaves;
+    other entries of the folder are kept (see :func:`rnnlens._atomic.output_folder`).
     """
     record = dict(record or {})
     record.setdefault("code_version", code_version())
@@ -122,10 +148,11 @@ def save_checkpoint(path: str | os.PathLike, model: torch.nn.Module, vocab: Any,
         "model": model.config(),
         "vocab": vocab.to_dict(),
         "record": record,
+        "run_id": uuid.uuid4().hex,
     }
     text = json.dumps(config, indent=1)  # fail before touching the disk if not serializable
-    with atomic_folder(path) as tmp:
-        save_tensors(tmp / WEIGHTS_FILE, model.state_dict())
+    with output_folder(path, _owned_by_checkpoint(Path(path)), last=CONFIG_FILE) as tmp:
+        save_tensors(tmp / WEIGHTS_FILE, model.state_dict(), metadata={"rnnlens_run_id": config["run_id"]})
         with open(tmp / CONFIG_FILE, "w", encoding="utf-8") as f:
             f.write(text + "\n")
             f.flush()
@@ -173,6 +200,11 @@ def load_checkpoint(path: str | os.PathLike, *, map_location: str = "cpu") -> Ch
                               f"for this rnnlens ({exc}). Retrain with this version.") from exc
     weights_path = path / WEIGHTS_FILE
     state = load_tensors(weights_path)
+    run_id = _run_id_of(weights_path)
+    if config.get("run_id") != run_id and (run_id or config.get("run_id")):
+        raise CheckpointError(f"{path}: {CONFIG_FILE} and {WEIGHTS_FILE} come from different runs (run ids "
+                              f"{config.get('run_id')} and {run_id}); a save was interrupted or files were "
+                              f"copied in. {REBUILD[0].upper() + REBUILD[1:]}.")
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as exc:

@@ -188,8 +188,12 @@ class FixedPoints:
         return cls(**tensors, tol=tol, solver="+".join(solvers), info={"parts": [p.info for p in parts]})
 
     # ------------------------------------------------------------------ I/O
-    def save(self, path) -> Path:
-        """Write one safetensors file (tensors + JSON metadata) through a temporary name and a rename."""
+    def save(self, path, *, run_id: str | None = None) -> Path:
+        """Write one safetensors file (tensors + JSON metadata) through a temporary name and a rename.
+
+        ``run_id``: stored in the metadata (``rnnlens_run_id``) so a reader can tell that the file
+        belongs with the other files of one saved analysis. The file gets the usual permissions
+        (``0o666 & ~umask``; see :mod:`rnnlens._atomic`)."""
         from safetensors.torch import save_file
 
         path = Path(path)
@@ -200,8 +204,9 @@ class FixedPoints:
         except TypeError as exc:
             raise ArgumentError(f"FixedPoints.save: info is not JSON-serializable ({exc}).") from exc
         tensors = {k: v.detach().cpu().contiguous() for k, v in self._tensors().items()}
+        metadata = {"rnnlens": text, **({"rnnlens_run_id": run_id} if run_id else {})}
         with atomic_file(path) as tmp:
-            save_file(tensors, str(tmp), metadata={"rnnlens": text})
+            save_file(tensors, str(tmp), metadata=metadata)
         return path
 
     @classmethod
@@ -217,7 +222,9 @@ class FixedPoints:
                 meta = json.loads((f.metadata() or {}).get("rnnlens", "null"))
                 tensors = {k: f.get_tensor(k) for k in f.keys()}
         except (SafetensorError, OSError, ValueError) as exc:
-            raise ArgumentError(f"{path}: not a readable safetensors file ({exc}).") from exc
+            raise ArgumentError(f"{path}: not a readable safetensors file ({exc}); the file is damaged. Find "
+                                "the fixed points again (rerun `rnnlens analyze CHECKPOINT -o DIR` for an "
+                                "analysis folder).") from exc
         if not isinstance(meta, dict) or meta.get("format") != FORMAT:
             raise ArgumentError(f"{path}: not an rnnlens fixed-points file (no '{FORMAT}' metadata).")
         if meta.get("format_version") != FORMAT_VERSION:

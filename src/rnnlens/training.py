@@ -8,8 +8,10 @@ Runs are seedable and deterministic on CPU, and resumable: every ``checkpoint_ev
 at every epoch end the full loop state (weights, AdamW moments, scheduler, epoch and batch position,
 best-so-far, RNG state) is written atomically to ``OUT/resume/`` as safetensors + JSON (no pickle).
 The batch order is a pure function of (seed, epoch), so a run killed at any point and resumed ends
-with the same weights as an uninterrupted one. When training ends, ``OUT`` is replaced (atomically)
-by the final checkpoint of the best validation model.
+with the same weights as an uninterrupted one. When training ends, the checkpoint files in ``OUT`` are
+replaced (atomically) by the final checkpoint of the best validation model; files of the user's in
+``OUT`` are never deleted. ``OUT`` is locked while training runs (:mod:`rnnlens._lock`), and checked
+writable before any work.
 """
 
 from __future__ import annotations
@@ -26,7 +28,8 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from rnnlens._atomic import atomic_folder
+from rnnlens._atomic import atomic_folder, check_writable
+from rnnlens._lock import output_lock
 from rnnlens.checkpoint import (
     Checkpoint,
     is_checkpoint,
@@ -230,11 +233,19 @@ def train(corpus, settings: TrainSettings, out_dir, *, resume: bool = True, prog
     training batch (after any resume state was saved) with the loop position; tests use it.
     Returns the loaded final :class:`Checkpoint`.
     """
-    from rnnlens.data import Vocab, batches, encode
-
     settings.validate()
     out_dir = Path(out_dir)
     _check_out_dir(out_dir)
+    check_writable(out_dir, "--out")
+    with output_lock(out_dir, "train"):
+        _check_out_dir(out_dir)  # again, now that no other rnnlens run can write it
+        return _train(corpus, settings, out_dir, resume=resume, progress=progress, on_batch=on_batch)
+
+
+def _train(corpus, settings: TrainSettings, out_dir: Path, *, resume: bool, progress: bool,
+           on_batch: Callable[[dict], None] | None) -> Checkpoint:
+    from rnnlens.data import Vocab, batches, encode
+
     for name in ("train", "validation"):
         if name not in corpus.splits:
             raise DataError(f"corpus {corpus.name!r} ({corpus.source}) has no {name!r} split "

@@ -3,12 +3,18 @@
 Non-finite floats are written to JSON as the strings ``"inf"``, ``"-inf"`` and ``"nan"`` (plain JSON
 has no such numbers); :func:`load_analysis` turns them back into floats. This module imports
 neither torch nor the fixed-point solver, so ``rnnlens.report`` can read results cheaply.
+
+Every file of one saved analysis carries the same run id (``summary.json`` ``run_id``, the
+``run_id`` entry of ``arrays.npz``, the metadata of ``fixed_points.safetensors``); :func:`load_analysis`
+refuses a folder whose files come from different runs, and names a damaged file and the command that
+rebuilds it.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +24,9 @@ from rnnlens.errors import ArgumentError
 
 SUMMARY_FILE = "summary.json"
 ARRAYS_FILE = "arrays.npz"
+FIXED_POINTS_FILE = "fixed_points.safetensors"
+RUN_ID = "run_id"
+OWN_FILES = (SUMMARY_FILE, ARRAYS_FILE, FIXED_POINTS_FILE)
 SCHEMA = "rnnlens-analysis/1"
 _NONFINITE = {"inf": math.inf, "-inf": -math.inf, "nan": math.nan}
 
@@ -74,8 +83,28 @@ def write_arrays(path, arrays: dict) -> Path:
     return Path(path)
 
 
+def _rebuild(folder: Path, summary: dict | None = None) -> str:
+    ck = ((summary or {}).get("provenance") or {}).get("checkpoint") or "CHECKPOINT"
+    return f"rebuild it with `rnnlens analyze {ck} -o {folder}`"
+
+
+def _fixed_points_run_id(path: Path, folder: Path, summary: dict) -> str | None:
+    from safetensors import SafetensorError, safe_open
+
+    try:
+        with safe_open(str(path), framework="numpy") as f:
+            return (f.metadata() or {}).get("rnnlens_run_id")
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise ArgumentError(f"{path}: not a readable safetensors file ({exc}); the file is damaged: "
+                            f"{_rebuild(folder, summary)}.") from exc
+
+
 def load_analysis(folder) -> tuple[dict, dict]:
-    """Read an analysis folder: (summary dict, arrays dict). Raises ArgumentError naming the file."""
+    """Read an analysis folder: (summary dict, arrays dict). Raises ArgumentError naming the file.
+
+    A damaged file, or files of two different runs (e.g. an ``analyze`` killed while it replaced the
+    folder's files beside files of the user's) are refused with the command that rebuilds the folder.
+    """
     folder = Path(folder)
     spath = folder / SUMMARY_FILE
     if not spath.is_file():
@@ -84,13 +113,31 @@ def load_analysis(folder) -> tuple[dict, dict]:
     try:
         summary = from_jsonable(json.loads(spath.read_text(encoding="utf-8")))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ArgumentError(f"{spath}: not valid JSON ({exc}); rerun `rnnlens analyze` for this folder.") from exc
+        raise ArgumentError(f"{spath}: not valid JSON ({exc}); the file is damaged: {_rebuild(folder)} "
+                            "(rerun `rnnlens analyze` for this folder).") from exc
+    if not isinstance(summary, dict):
+        raise ArgumentError(f"{spath}: expected a JSON object; the file is damaged: {_rebuild(folder)}.")
     if summary.get("schema") != SCHEMA:
         raise ArgumentError(f"{spath}: schema {summary.get('schema')!r}, this rnnlens reads {SCHEMA!r}; rerun "
                             "`rnnlens analyze` with this version.")
     arrays = {}
     apath = folder / ARRAYS_FILE
     if apath.is_file():
-        with np.load(apath, allow_pickle=False) as z:
-            arrays = {k: z[k] for k in z.files}
+        try:
+            with np.load(apath, allow_pickle=False) as z:
+                arrays = {k: z[k] for k in z.files}
+        except (zipfile.BadZipFile, ValueError, OSError, EOFError, KeyError) as exc:
+            raise ArgumentError(f"{apath}: not a readable .npz file ({type(exc).__name__}: {exc}); the file is "
+                                f"damaged: {_rebuild(folder, summary)}.") from exc
+    run_id = summary.get(RUN_ID)
+    ids = {ARRAYS_FILE: str(arrays.pop(RUN_ID)) if RUN_ID in arrays else None}
+    fpath = folder / FIXED_POINTS_FILE
+    if fpath.is_file():
+        ids[FIXED_POINTS_FILE] = _fixed_points_run_id(fpath, folder, summary)
+    if run_id is not None or any(v is not None for v in ids.values()):
+        wrong = [name for name, v in ids.items() if v != run_id and not (name == ARRAYS_FILE and not apath.is_file())]
+        if wrong:
+            raise ArgumentError(f"{folder}: {', '.join(wrong)} and {SUMMARY_FILE} come from different runs "
+                                "(an analyze was interrupted while replacing this folder, or files were copied "
+                                f"in); {_rebuild(folder, summary)}.")
     return summary, arrays

@@ -9,18 +9,31 @@ saved results) never loads them.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import platform
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from rnnlens._atomic import check_writable, output_folder
+from rnnlens._lock import output_lock
 from rnnlens._version import code_version
 from rnnlens.analysis import checks as _checks
 from rnnlens.analysis import measurements as _ms
-from rnnlens.analysis.io import ARRAYS_FILE, SCHEMA, SUMMARY_FILE, write_arrays, write_json
+from rnnlens.analysis.io import (
+    ARRAYS_FILE,
+    FIXED_POINTS_FILE,
+    OWN_FILES,
+    RUN_ID,
+    SCHEMA,
+    SUMMARY_FILE,
+    write_arrays,
+    write_json,
+)
 from rnnlens.analysis.metrics import metric_value
 from rnnlens.analysis.modes import SIGN_CONVENTION
 from rnnlens.errors import ArgumentError, DataError
@@ -119,6 +132,20 @@ def analyze(checkpoint_or_model, corpus, *, vocab=None, bow=None, split: str = "
     Returns an :class:`AnalysisResult`. When no fixed point reaches ``tol`` the analysis still
     completes the measurements that do not need one and lists the rest under ``missing``.
     """
+    params = locals().copy()
+    with contextlib.ExitStack() as stack:
+        if out_dir is not None:  # refuse an unwritable or busy output folder before the work
+            check_writable(out_dir, "-o")
+            stack.enter_context(output_lock(out_dir, "analyze"))
+        return _analyze(**params)
+
+
+def _analyze(checkpoint_or_model, corpus, *, vocab=None, bow=None, split: str = "test", n_docs: int = 1000,
+            n_seeds: int = 500, input_point: str = "zero", tol: float = 1e-8, max_length: int | None = None,
+            n_transitions: int = 20000, max_pca_states: int = 200000, n_linear_docs: int | None = None,
+            n_speed: int = 200, speed_steps: int = 100, n_group: int = 100, seed: int = 0,
+            untrained_seed: int = 0, solver_options: dict | None = None, tol_sweep=(1e-7, 1e-6, 1e-5),
+            manifold_points: int = 64, relax_steps: int = 100, out_dir=None) -> AnalysisResult:
     from rnnlens.fixedpoints import as_step
     from rnnlens.linearization import linearize
 
@@ -233,14 +260,20 @@ def analyze(checkpoint_or_model, corpus, *, vocab=None, bow=None, split: str = "
 
 
 def save_analysis(result: AnalysisResult, out_dir) -> Path:
-    """Write ``arrays.npz``, ``fixed_points.safetensors`` and finally ``summary.json`` (each atomically) to ``out_dir``."""
+    """Write ``arrays.npz``, ``fixed_points.safetensors`` and ``summary.json`` to ``out_dir``.
+
+    The folder is replaced as a whole when it holds only analysis files (a reader sees all old or all
+    new files); files of the user's there are kept, and only the analysis files are replaced, the
+    summary last. All three carry one new run id, which :func:`load_analysis` checks.
+    """
     out = Path(out_dir)
-    if out.exists() and not out.is_dir():
-        raise ArgumentError(f"{out}: exists and is not a folder; pass -o a folder path")
-    out.mkdir(parents=True, exist_ok=True)
-    write_arrays(out / ARRAYS_FILE, result.arrays)
-    if result.fixed_points is not None and hasattr(result.fixed_points, "save"):
-        result.fixed_points.save(out / "fixed_points.safetensors")
-    write_json(out / SUMMARY_FILE, result.summary)
+    check_writable(out, "-o")
+    run_id = uuid.uuid4().hex
+    result.summary[RUN_ID] = run_id
+    with output_lock(out, "analyze"), output_folder(out, OWN_FILES, last=SUMMARY_FILE) as tmp:
+        write_arrays(tmp / ARRAYS_FILE, {**result.arrays, RUN_ID: np.array(run_id)})
+        if result.fixed_points is not None and hasattr(result.fixed_points, "save"):
+            result.fixed_points.save(tmp / FIXED_POINTS_FILE, run_id=run_id)
+        write_json(tmp / SUMMARY_FILE, result.summary)
     result.out_dir = out
     return out

@@ -4,6 +4,7 @@ training-setting options generated from :class:`rnnlens.settings.TrainSettings` 
 from __future__ import annotations
 
 import json
+from contextlib import contextmanager
 
 import click
 
@@ -12,7 +13,8 @@ from rnnlens.settings import cli_options
 
 
 class ErrorGroup(click.Group):
-    """A click group that turns RnnlensError into ``error: ...`` on stderr and exit status 2."""
+    """A click group that turns RnnlensError into ``error: ...`` on stderr and exit status 2 (and a
+    PermissionError, which a folder that changed under a running command can still give, likewise)."""
 
     def invoke(self, ctx):
         try:
@@ -20,6 +22,22 @@ class ErrorGroup(click.Group):
         except RnnlensError as exc:
             click.echo(f"error: {exc}", err=True)
             ctx.exit(2)
+        except PermissionError as exc:
+            click.echo(f"error: {exc.filename}: cannot be written or read ({exc.strerror}); fix the permissions "
+                       "or choose another folder.", err=True)
+            ctx.exit(2)
+
+
+@contextmanager
+def guarded_output(folder, command: str, flag: str = "-o"):
+    """Before a command's work: refuse an unwritable output folder, then hold its lock (a second run into
+    the same folder fails fast, naming the lock file and the pid that holds it)."""
+    from rnnlens._atomic import check_writable
+    from rnnlens._lock import output_lock
+
+    check_writable(folder, flag)
+    with output_lock(folder, f"rnnlens {command}"):
+        yield
 
 
 def parse_options(pairs, flag: str = "--option") -> dict:

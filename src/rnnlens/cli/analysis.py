@@ -6,7 +6,7 @@ import math
 
 import click
 
-from rnnlens.cli._common import checkpoint_corpus_options, load_checkpoint_corpus
+from rnnlens.cli._common import checkpoint_corpus_options, guarded_output, load_checkpoint_corpus
 
 __all__ = ["COMMANDS", "analyze_command", "report_command", "print_summary"]
 
@@ -60,11 +60,12 @@ def analyze_command(checkpoint, dataset, data_dir, data_seed, options, out_dir, 
     from rnnlens.analysis import analyze
     from rnnlens.checkpoint import load_checkpoint
 
-    ck = load_checkpoint(checkpoint)
-    corpus = load_checkpoint_corpus(ck, dataset, data_dir, data_seed, options)
-    result = analyze(ck, corpus, bow=bow, split=split, n_docs=n_docs, n_seeds=n_seeds, input_point=input_point,
-                     tol=tol, max_length=max_length, n_linear_docs=n_linear_docs, manifold_points=manifold_points,
-                     relax_steps=relax_steps, seed=seed, out_dir=out_dir)
+    with guarded_output(out_dir, "analyze"):
+        ck = load_checkpoint(checkpoint)
+        corpus = load_checkpoint_corpus(ck, dataset, data_dir, data_seed, options)
+        result = analyze(ck, corpus, bow=bow, split=split, n_docs=n_docs, n_seeds=n_seeds,
+                         input_point=input_point, tol=tol, max_length=max_length, n_linear_docs=n_linear_docs,
+                         manifold_points=manifold_points, relax_steps=relax_steps, seed=seed, out_dir=out_dir)
     if not quiet:
         print_summary(result.summary)
     if result.summary["provenance"]["trained_on_same_corpus"] is False:
@@ -81,7 +82,8 @@ def report_command(dirs, out):
     """Draw figures and a self-contained HTML report from saved analysis folders DIRS (no recomputation)."""
     from rnnlens.report import make_report
 
-    path = make_report(list(dirs), out)
+    with guarded_output(out, "report"):
+        path = make_report(list(dirs), out)
     click.echo(f"report written to {path}")
 
 

@@ -7,6 +7,7 @@ import click
 from rnnlens.cli._common import (
     checkpoint_corpus_options,
     corpus_options,
+    guarded_output,
     load_checkpoint_corpus,
     load_named_corpus,
     pop_settings,
@@ -29,8 +30,9 @@ def train_command(dataset, data_dir, data_seed, options, out_dir, resume, progre
     from rnnlens.training import TrainSettings, train
 
     s = TrainSettings(**pop_settings(settings))
-    corpus = load_named_corpus(dataset, data_dir, data_seed, options)
-    ck = train(corpus, s, out_dir, resume=resume, progress=progress)
+    with guarded_output(out_dir, "train", "--out"):
+        corpus = load_named_corpus(dataset, data_dir, data_seed, options)
+        ck = train(corpus, s, out_dir, resume=resume, progress=progress)
     m = ck.record["metrics"]
     val = m["validation"]
     click.echo(f"trained {s.arch} (N={s.hidden_size}, embedding {s.embed_dim}) on {corpus.name}: "
@@ -93,9 +95,10 @@ def baseline_command(dataset, data_dir, data_seed, options, out_dir, Cs, min_cou
     """Bag-of-words logistic regression: accuracy per split and per-word coefficients."""
     from rnnlens.baseline import DEFAULT_CS, fit_bag_of_words
 
-    corpus = load_named_corpus(dataset, data_dir, data_seed, options)
-    bow = fit_bag_of_words(corpus, Cs=Cs or DEFAULT_CS, min_count=min_count)
-    path = bow.save(out_dir)
+    with guarded_output(out_dir, "baseline"):
+        corpus = load_named_corpus(dataset, data_dir, data_seed, options)
+        bow = fit_bag_of_words(corpus, Cs=Cs or DEFAULT_CS, min_count=min_count)
+        path = bow.save(out_dir)
     click.echo(f"bag of words on {corpus.name}: {len(bow.words)} words, C={bow.C:g} "
                f"(inverse L2 strength, chosen on validation)")
     for name, acc in bow.accuracy.items():

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from rnnlens._atomic import write_text_atomic
+from rnnlens._atomic import check_writable, write_text_atomic
+from rnnlens._lock import output_lock
 from rnnlens.analysis.io import load_analysis
 from rnnlens.errors import ArgumentError
 from rnnlens.report import figures as _fig
@@ -26,14 +27,19 @@ INTRO = ("Each section below is one trained network. The paper's finding is that
 def make_report(dirs, out, *, preface: list[str] | None = None) -> Path:
     """Draw the figures of every analysis folder in ``dirs`` (and a grid across them when there are
     several) into ``out``, and write ``out/report.html``. ``preface``: HTML sections placed before the
-    models (e.g. an accuracy table). Returns the HTML path."""
+    models (e.g. an accuracy table). Returns the HTML path. ``out`` is checked writable first and locked
+    while the report is written (:mod:`rnnlens._lock`)."""
     dirs = [Path(d) for d in ([dirs] if isinstance(dirs, (str, Path)) else dirs)]
     if not dirs:
         raise ArgumentError("report: give at least one analysis folder (written by `rnnlens analyze -o DIR`)")
-    analyses = [load_analysis(d) for d in dirs]
     out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise ArgumentError(f"{out}: exists and is not a folder; pass -o a folder path")
+    check_writable(out, "-o")
+    with output_lock(out, "report"):
+        return _make_report(dirs, out, preface)
+
+
+def _make_report(dirs, out: Path, preface) -> Path:
+    analyses = [load_analysis(d) for d in dirs]
     out.mkdir(parents=True, exist_ok=True)
     names = _unique_names(dirs)
     sections = list(preface or [])
