@@ -7,13 +7,45 @@ through the exact step path (:meth:`rnnlens.cells.Cell.run`); both see the same 
 
 from __future__ import annotations
 
+import os
+
 import torch
 from torch import Tensor, nn
 
 from rnnlens.cells import ARCHS, Cell, make_cell
-from rnnlens.errors import ArgumentError
+from rnnlens.errors import ArgumentError, DataError
 
-__all__ = ["SentimentRNN", "predict_labels"]
+__all__ = ["SentimentRNN", "predict_labels", "available_memory"]
+
+# Bytes one forward + backward pass keeps per (document, time step, embedding + state number):
+# measured on CPU (scan path, float32) at 16 (vanilla), 28 (UGRNN), 36 (LSTM), 49-61 (GRU); 64 bounds them.
+TRAIN_BYTES_PER_NUMBER = 64
+# Batches estimated below this are not checked against the free memory (the check reads /proc).
+MEMORY_CHECK_FLOOR = 2**30
+
+
+def available_memory(device) -> int | None:
+    """Bytes free for a new allocation on ``device`` (CUDA: the driver's figure; CPU: MemAvailable
+    from /proc/meminfo), or None where it cannot be told."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        try:
+            return int(torch.cuda.mem_get_info(device)[0])
+        except (RuntimeError, AssertionError):
+            return None
+    if device.type != "cpu":
+        return None
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
 
 
 def predict_labels(logits: Tensor) -> Tensor:
@@ -62,6 +94,43 @@ class SentimentRNN(nn.Module):
         return dict(vocab_size=self.vocab_size, arch=self.arch, embed_dim=self.embed_dim,
                     hidden_size=self.hidden_size, num_classes=self.num_classes)
 
+    def training_memory(self, batch: int, time: int) -> int:
+        """A rough upper estimate (bytes) of what one training step over a ``[batch, time]`` padded
+        batch keeps for the backward pass (activations; weights and optimizer state not counted)."""
+        return TRAIN_BYTES_PER_NUMBER * int(batch) * int(time) * (self.embed_dim + self.cell.state_size)
+
+    def check_training_memory(self, batch: int, time: int, device=None) -> None:
+        """Raise DataError, before any work, when a training step over ``[batch, time]`` would need
+        more memory than ``device`` has free (see :meth:`training_memory`)."""
+        need = self.training_memory(batch, time)
+        if need < MEMORY_CHECK_FLOOR:
+            return
+        device = device if device is not None else next(self.parameters()).device
+        free = available_memory(device)
+        if free is not None and need > free:
+            raise DataError(
+                f"a training batch of {batch} documents padded to {time} tokens needs about {need / 2**30:.1f} GiB "
+                f"on {device}, more than the {free / 2**30:.1f} GiB free. The longest documents set the padding of "
+                f"their batch: cut them with --max-length (Python: TrainSettings(max_length=...); cut documents "
+                f"are counted and reported) or lower --batch-size.")
+
+    def check_finite(self, where: str) -> None:
+        """Raise ArgumentError naming the parameters that hold NaN or inf (none: nothing happens)."""
+        bad = [name for name, p in self.named_parameters() if not bool(torch.isfinite(p).all())]
+        if bad:
+            raise ArgumentError(
+                f"SentimentRNN.{where}: the weights hold NaN or inf values ({', '.join(bad)}); no accuracy or "
+                "state computed from them means anything. A damaged checkpoint, or training that diverged: "
+                "lower the learning rate or keep gradient clipping on.")
+
+    def _check_output(self, out: Tensor, where: str) -> Tensor:
+        if not bool(torch.isfinite(out).all()):
+            self.check_finite(where)
+            raise ArgumentError(
+                f"SentimentRNN.{where}: the outputs hold NaN or inf although the weights are finite (the "
+                "numbers overflowed); lower the learning rate, or check the weights' scale.")
+        return out
+
     def _check_ids(self, ids, lengths, method: str, need_lengths: bool) -> Tensor | None:
         if not isinstance(ids, Tensor) or ids.dim() != 2 or ids.dtype not in (torch.int64, torch.int32):
             got = f"shape {tuple(ids.shape)} dtype {ids.dtype}" if isinstance(ids, Tensor) else type(ids).__name__
@@ -94,8 +163,10 @@ class SentimentRNN(nn.Module):
         ids ``[B, T]`` (padded with 0), lengths ``[B]`` -> ``[B]`` (binary) or ``[B, k]``.
         """
         lengths = self._check_ids(ids, lengths, "forward", need_lengths=True)
+        if torch.is_grad_enabled():
+            self.check_training_memory(ids.shape[0], ids.shape[1], ids.device)
         h = self.cell.final_state(self.embedding(ids), lengths)
-        return self.logits_from_state(h)
+        return self._check_output(self.logits_from_state(h), "forward")
 
     def states(self, ids: Tensor, lengths: Tensor | None = None) -> Tensor:
         """Every state ``[B, T, S]`` through the exact step path (entry t: after reading token t).
@@ -105,7 +176,7 @@ class SentimentRNN(nn.Module):
         read as a token (padding id 0 has a zero embedding but still drives the dynamics).
         """
         lengths = self._check_ids(ids, lengths, "states", need_lengths=False)
-        hs = self.cell.run(self.embedding(ids))
+        hs = self._check_output(self.cell.run(self.embedding(ids)), "states")
         if lengths is None:
             return hs
         steps = torch.arange(ids.shape[1], device=hs.device).unsqueeze(0)

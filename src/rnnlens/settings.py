@@ -21,6 +21,9 @@ from rnnlens.errors import ArgumentError
 __all__ = ["TrainSettings", "Int", "Real", "OneOf", "SettingOption", "cli_options"]
 
 FAST_PATHS = ("auto", "fused", "scan")
+# Documents are cut to this many tokens unless asked otherwise (training and analysis), counted and
+# reported: padding is per batch, so one 10-million-token row would set the memory of its whole batch.
+DEFAULT_MAX_LENGTH = 10_000
 
 
 @dataclass(frozen=True)
@@ -117,8 +120,9 @@ class TrainSettings:
     vocab_size: int | None = setting(20000, "Most frequent training words kept (with <pad> and <unk>).",
                                      Int(3), none="all words")
     min_count: int = setting(1, "Words seen fewer times in the train split map to <unk>.", Int())
-    max_length: int | None = setting(None, "Cut documents to this many tokens (counted and reported).", Int(),
-                                     none="no limit")
+    max_length: int | None = setting(DEFAULT_MAX_LENGTH, "Cut documents to this many tokens (counted and "
+                                     "reported); the default is far above IMDB's longest review (~2,800).",
+                                     Int(), none="no limit")
     checkpoint_every: int = setting(200, "Batches between resume states (0: only at epoch ends).", Int(0))
     num_threads: int | None = setting(None, "torch CPU threads.", Int(), none="torch's setting",
                                       flags=("--threads",))

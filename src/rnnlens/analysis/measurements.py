@@ -13,6 +13,7 @@ analysis is reproducible from its ``seed``.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -25,7 +26,9 @@ from rnnlens.analysis.metrics import metric
 from rnnlens.analysis.modes import input_projections, mode_stats, orient_top_mode
 from rnnlens.analysis.valence import valence_summary
 from rnnlens.data import UNK_ID, Encoded, Split, batches, encode
+from rnnlens.errors import ArgumentError
 from rnnlens.model import predict_labels
+from rnnlens.settings import DEFAULT_MAX_LENGTH
 
 __all__ = ["Measurement", "Documents", "select_documents", "collect_states", "measure_states",
            "measure_fixed_points", "measure_tolerance_sweep", "measure_manifold", "measure_modes",
@@ -63,12 +66,41 @@ class Documents:
         return len(self.encoded)
 
 
+def _is_int(v) -> bool:
+    return isinstance(v, (int, np.integer)) and not isinstance(v, bool)
+
+
+def check_analysis_numbers(*, tol, tol_sweep, max_length, n_linear_docs, seed, untrained_seed) -> None:
+    """Raise ArgumentError for a numeric argument of ``analyze`` that would fail late or mean nothing:
+    tolerances must be finite and > 0, ``max_length`` / ``n_linear_docs`` integers >= 1 (or None),
+    seeds integers >= 0. Cheap: meant to run before any work."""
+    def positive(name, v):
+        if isinstance(v, bool) or not isinstance(v, (int, float, np.floating)) or not (math.isfinite(v) and v > 0):
+            raise ArgumentError(f"analyze: {name} must be a finite number > 0 (on q = (1/N)||F(h,x)-h||^2); got {v!r}")
+
+    positive("tol", tol)
+    if isinstance(tol_sweep, (str, bytes)) or not hasattr(tol_sweep, "__iter__"):
+        raise ArgumentError(f"analyze: tol_sweep must be a list of tolerances (may be empty); got {tol_sweep!r}")
+    for t in tol_sweep:
+        positive("every tol_sweep entry", t)
+    for name, v in (("max_length", max_length), ("n_linear_docs", n_linear_docs)):
+        if v is not None and (not _is_int(v) or v < 1):
+            raise ArgumentError(f"analyze: {name} must be an integer >= 1 or None; got {v!r}")
+    for name, v in (("seed", seed), ("untrained_seed", untrained_seed)):
+        if not _is_int(v) or v < 0:
+            raise ArgumentError(f"analyze: {name} must be an integer >= 0; got {v!r}")
+
+
 def select_documents(vocab, split: Split, n_docs: int, max_length: int | None, seed: int) -> Documents:
     """A seeded random subset of ``n_docs`` documents of ``split`` (all when it has fewer), encoded.
 
-    Documents with no tokens are skipped and counted; documents longer than ``max_length`` are cut
-    and counted (``encoded.n_truncated``). ``unk_fraction`` counts ``<unk>`` over the tokens kept.
+    Documents with no tokens are skipped and counted; documents longer than ``max_length`` (None:
+    :data:`rnnlens.settings.DEFAULT_MAX_LENGTH`, which no IMDB review reaches; every visited state is
+    kept, so one 10-million-token document would need gigabytes) are cut and counted
+    (``encoded.n_truncated``, ``encoded.max_length``). ``unk_fraction`` counts ``<unk>`` over the tokens kept.
     """
+    if max_length is None:
+        max_length = DEFAULT_MAX_LENGTH
     n_total = len(split.texts)
     order = np.arange(n_total)
     if n_docs < n_total:

@@ -44,8 +44,8 @@ def load_corpus(name: str, *, data_dir=None, seed: int = 0, validation_fraction:
     if unknown:
         raise ArgumentError(f"unknown option(s) {unknown} for corpus {name!r}; "
                             f"known: {sorted(_OPTIONS[name]) or 'none'}")
-    if isinstance(seed, bool) or not isinstance(seed, int):
-        raise ArgumentError(f"seed must be an integer; got {seed!r}")
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ArgumentError(f"seed must be an integer >= 0; got {seed!r}")
     fraction = check_fraction(validation_fraction)
     info = {"options": dict(options), "seed": seed}
     truth = None

@@ -110,6 +110,9 @@ def _check_settings(options: dict) -> dict:
                 "n_per_valence", "n_per_class", "not_scope"):
         if isinstance(s[key], bool) or not isinstance(s[key], (int, np.integer)) or s[key] < 0:
             raise ArgumentError(f"synthetic option {key} must be a non-negative integer; got {s[key]!r}")
+    for key in ("negation", "intensifier"):
+        if not isinstance(s[key], (bool, np.bool_)):
+            raise ArgumentError(f"synthetic option {key} must be True or False; got {s[key]!r}")
     if s["num_classes"] < 2:
         raise ArgumentError(f"synthetic option num_classes must be >= 2; got {s['num_classes']}")
     if not 1 <= s["min_length"] <= s["max_length"]:
@@ -120,7 +123,8 @@ def _check_settings(options: dict) -> dict:
     if (s["n_per_valence"] if s["num_classes"] == 2 else s["n_per_class"]) < 1:
         raise ArgumentError("the synthetic corpus needs at least one evidence word per class")
     for key in ("p_evidence", "p_modifier"):
-        if not 0.0 <= float(s[key]) <= 1.0:
+        if isinstance(s[key], bool) or not isinstance(s[key], (int, float, np.floating)) \
+                or not 0.0 <= float(s[key]) <= 1.0:
             raise ArgumentError(f"synthetic option {key} must be a probability in [0, 1]; got {s[key]!r}")
     if float(s["p_evidence"]) == 0.0:
         raise ArgumentError("synthetic option p_evidence must be > 0 (otherwise every document ties)")
