@@ -219,3 +219,13 @@ def test_load_training_corpus_reads_name_options_and_seed_from_the_record(tmp_pa
     assert len(load_training_corpus(record, dataset="synthetic", n_test=30).splits["train"]) == 60
     with pytest.raises(ArgumentError, match="does not record its dataset; pass --dataset"):
         load_training_corpus({})
+
+
+def test_nan_weights_are_refused_when_loaded(tmp_path):
+    model, vocab = _model()
+    with torch.no_grad():
+        model.readout.weight[0, 0] = float("nan")
+        model.embedding.weight[3, 1] = float("inf")
+    path = save_checkpoint(tmp_path / "nan", model, vocab, {"dataset": "toy"})
+    with pytest.raises(CheckpointError, match=r"parameters embedding.weight, readout.weight hold NaN or inf"):
+        load_checkpoint(path)

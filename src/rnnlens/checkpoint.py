@@ -213,6 +213,11 @@ def load_checkpoint(path: str | os.PathLike, *, map_location: str = "cpu") -> Ch
             f"{weights_path}: the weights do not match the model config in {config_path} "
             f"({'; '.join(s.strip() for s in first[:3])}). The two files come from different "
             "runs; train again or restore both files from the same checkpoint.") from exc
+    bad = [name for name, p in model.named_parameters() if not bool(torch.isfinite(p).all())]
+    if bad:
+        raise CheckpointError(f"{weights_path}: parameters {', '.join(bad)} hold NaN or inf; such a model gives "
+                              "meaningless outputs (training probably diverged). Train again with a lower "
+                              "learning rate or gradient clipping.")
     model.to(map_location)
     model.eval()
     return Checkpoint(model=model, vocab=vocab, record=config["record"], path=path)

@@ -287,6 +287,8 @@ def _train(corpus, settings: TrainSettings, out_dir: Path, *, resume: bool, prog
     model = SentimentRNN(len(vocab), arch=s.arch, embed_dim=s.embed_dim, hidden_size=s.hidden_size,
                          num_classes=corpus.num_classes).to(device)
     model.cell.fast_path = _resolve_fast_path(s, model.cell)
+    # the longest training batch, checked against free memory before any work
+    model.check_training_memory(min(s.batch_size, len(enc_train)), int(enc_train.lengths.max()), device)
     opt = torch.optim.AdamW(model.parameters(), lr=s.lr, weight_decay=s.weight_decay)
     sched = torch.optim.lr_scheduler.ExponentialLR(opt, gamma=s.lr_decay)
     fresh_running = {"loss_sum": 0.0, "correct": 0, "n": 0, "tokens": 0, "seconds": 0.0}

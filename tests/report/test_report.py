@@ -84,7 +84,7 @@ def test_partial_analysis_draws_what_exists(analysis_dir, tmp_path):
     part = tmp_path / "part"
     part.mkdir()
     keep = {k: v for k, v in arrays.items() if k.startswith("pca") or k in ("speed",)}
-    np.savez(part / "arrays.npz", **keep)
+    np.savez(part / "arrays.npz", run_id=summary["run_id"], **keep)   # files of one run carry its id
     write_json(part / "summary.json", summary)
     text = make_report([part], tmp_path / "out").read_text()
     assert text.count("<img ") == 2                       # PCA curve and speed

@@ -117,7 +117,8 @@ def analyze(checkpoint_or_model, corpus, *, vocab=None, bow=None, split: str = "
         tol: keep fixed points with q = (1/N)||F(h*, x*) - h*||^2 < tol.
         tol_sweep: looser tolerances at which the search is repeated on the same seeds, reported under
             ``fixed_points.by_tolerance`` (a diagnostic: exact fixed points vs the slow manifold).
-        max_length: cut documents to this many tokens (counted in the summary); None keeps all.
+        max_length: cut documents to this many tokens (counted in the summary); None: 10,000
+            (``rnnlens.settings.DEFAULT_MAX_LENGTH``).
         n_transitions: transitions sampled for the one-step linearization error.
         max_pca_states: at most this many visited states (a seeded random subset) enter the PCA.
         n_linear_docs: documents classified with the linearized dynamics (default: all n_docs).
@@ -149,6 +150,8 @@ def _analyze(checkpoint_or_model, corpus, *, vocab=None, bow=None, split: str = 
     from rnnlens.fixedpoints import as_step
     from rnnlens.linearization import linearize
 
+    _ms.check_analysis_numbers(tol=tol, tol_sweep=tol_sweep, max_length=max_length, n_linear_docs=n_linear_docs,
+                               seed=seed, untrained_seed=untrained_seed)
     model, vocab, record, ck_path = _resolve_model(checkpoint_or_model, vocab)
     model.eval()
     if input_point not in ("zero", "mean"):
