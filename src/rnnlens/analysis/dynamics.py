@@ -23,19 +23,22 @@ def nearest_point(h: torch.Tensor, points: torch.Tensor, *, chunk: int = 4096) -
     return out
 
 
-def linear_step(h, x, idx, points, x_star, J_rec, J_inp, *, chunk: int = 128) -> torch.Tensor:
+def linear_step(h, x, idx, points, x_star, J_rec, J_inp) -> torch.Tensor:
     """One step of the linearized dynamics around fixed point ``idx`` (per row):
-    h_lin = h* + J_rec (h - h*) + J_inp (x - x*). Rows are processed in chunks so that the gathered
-    Jacobians stay small."""
+    h_lin = h* + J_rec (h - h*) + J_inp (x - x*). Rows are grouped by their point, so each point's
+    Jacobians are used in one matrix product and never copied per row."""
     dtype = J_rec.dtype
     out = torch.empty(h.shape, dtype=dtype)
     xs = x_star.to(dtype)
-    for a in range(0, h.shape[0], chunk):
-        i = idx[a:a + chunk]
-        hs = points[i].to(dtype)
-        dh = (h[a:a + chunk].to(dtype) - hs).unsqueeze(-1)
-        dx = (x[a:a + chunk].to(dtype) - xs).unsqueeze(-1)
-        out[a:a + chunk] = hs + (J_rec[i] @ dh).squeeze(-1) + (J_inp[i].to(dtype) @ dx).squeeze(-1)
+    h, x = h.to(dtype), x.to(dtype)
+    order = torch.argsort(idx, stable=True)
+    uniq, counts = torch.unique_consecutive(idx[order], return_counts=True)
+    start = 0
+    for p, c in zip(uniq.tolist(), counts.tolist()):
+        rows = order[start:start + c]
+        start += c
+        hs = points[p].to(dtype)
+        out[rows] = hs + (h[rows] - hs) @ J_rec[p].T + (x[rows] - xs) @ J_inp[p].to(dtype).T
     return out
 
 
