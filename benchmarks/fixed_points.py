@@ -4,6 +4,17 @@ Usage (from the repository root):
 
     .venv/bin/python benchmarks/fixed_points.py --checkpoint runs/imdb-gru128      # a trained model
     .venv/bin/python benchmarks/fixed_points.py --random-gru --hidden 128          # exercise only
+    .venv/bin/python benchmarks/fixed_points.py --checkpoint DIR --seed-draw per-doc --n-docs 1000 \
+        --threads 1 --fpf --lm-variants "default;relax=30"          # against the real FixedPointFinder
+
+``--fpf``: the real FixedPointFinder (PyTorch, Apache-2.0, its sources under ``--fpf-dir``; the
+package never imports it) with its defaults on the GRU's ``nn.GRU``, timed over its whole
+``find_fixed_points`` (Adam, then unique / outliers / Jacobians / eigendecompositions); then, in the
+same process and from the same seeds, ``lm`` (each option set of ``--lm-variants``) with ``tol`` at
+the level FixedPointFinder reached (its final median q_half): the time until the median point is
+there and until every point is there, and the speed-ups; then ``lm`` at q_half < 1e-12 (the share of
+seeds converged or labelled slow). ``--seed-draw per-doc``: one visited state (a uniformly drawn
+valid time step) from each of ``--n-docs`` test reviews.
 
 Seeds: ``--n-seeds`` states sampled (:func:`rnnlens.fixedpoints.sample_seeds`) from the states the
 model visits on ``--n-docs`` test reviews (first ``--max-length`` tokens of each). With
@@ -40,7 +51,13 @@ from rnnlens.solvers import LM, Adam, Newton
 from rnnlens.steps import FuncJacobian
 
 
-def _seeds_from_checkpoint(path, n_seeds, n_docs, max_length, data_dir, seed):
+def _one_per_document(states, lengths, seed):
+    """One visited state from each document: a uniformly drawn valid time step of each."""
+    g = torch.Generator().manual_seed(seed)
+    return torch.stack([s[int(torch.randint(int(n), (1,), generator=g))] for s, n in zip(states, lengths)])
+
+
+def _seeds_from_checkpoint(path, n_seeds, n_docs, max_length, data_dir, seed, per_doc=False):
     from rnnlens.checkpoint import load_checkpoint
     from rnnlens.data import batches, encode, load_corpus
 
@@ -61,6 +78,11 @@ def _seeds_from_checkpoint(path, n_seeds, n_docs, max_length, data_dir, seed):
             s = model.states(b.ids, b.lengths)
             states += list(s)
             lengths += b.lengths.tolist()
+    if per_doc:
+        seeds = _one_per_document(states, lengths, seed)[:n_seeds]
+        desc = (f"checkpoint {path} ({rec['dataset']}, arch {model.arch}, N={model.hidden_size}); one seed per "
+                f"document from {len(states)} test documents, first {max_length} tokens")
+        return model.cell, seeds, desc
     T = max(s.shape[0] for s in states)
     padded = torch.stack([torch.nn.functional.pad(s, (0, 0, 0, T - s.shape[0])) for s in states])
     seeds = sample_seeds(padded, torch.tensor(lengths), n=n_seeds, seed=seed)
@@ -111,6 +133,89 @@ def _row(name, fp, N, adam_level):
     }
 
 
+FPF_DIR = "/work/shared/anchors/fixed-point-finder"
+
+
+def _parse_variants(text):
+    """``"default;relax=30;chord=0.9,relax=30"`` -> [("default", {}), ("relax=30", {"relax": 30}), ...]."""
+    out = []
+    for part in (p.strip() for p in text.split(";")):
+        if not part:
+            continue
+        opts = {}
+        if part != "default":
+            for kv in part.split(","):
+                k, v = kv.split("=")
+                opts[k.strip()] = int(v) if v.strip().lstrip("-").isdigit() else float(v)
+        out.append((part, opts))
+    return out
+
+
+def _fpf_comparison(cell, seeds, fpf_dir, variants, lm_max_iter):
+    """FixedPointFinder (its defaults) against ``lm`` at the q level FixedPointFinder reaches."""
+    import sys
+
+    import numpy as np
+
+    sys.path.insert(0, fpf_dir)
+    from FixedPointFinderTorch import FixedPointFinderTorch
+
+    N = cell.state_size
+    rnn = cell.rnn
+    seeds_np = seeds.detach().cpu().numpy().astype(np.float32)
+    fpf = FixedPointFinderTorch(rnn, verbose=False)
+    opt_seconds = {}
+    joint = fpf._run_joint_optimization
+
+    def timed_joint(*a, **k):
+        t = time.perf_counter()
+        out = joint(*a, **k)
+        opt_seconds["s"] = time.perf_counter() - t
+        return out
+
+    fpf._run_joint_optimization = timed_joint
+    t0 = time.perf_counter()
+    unique_fps, all_fps = fpf.find_fixed_points(seeds_np, np.zeros((1, rnn.input_size), dtype=np.float32))
+    t_fpf = time.perf_counter() - t0
+    for p in rnn.parameters():  # FixedPointFinder freezes the parameters; give them back
+        p.requires_grad_(True)
+    qh = np.asarray(all_fps.qstar, dtype=np.float64)
+    level_half = float(np.median(qh))
+    n_iters = int(np.asarray(all_fps.n_iters).max())
+    print(f"\nFixedPointFinder (defaults: Adam lr 1.0, ReduceLROnPlateau x0.95, tol_q 1e-12, max_iters 5000, "
+          f"then unique / outliers / Jacobians / eigendecomposition): {t_fpf:.1f} s in all, {opt_seconds['s']:.1f} s "
+          f"optimizing, {n_iters} iterations; final median q_half {level_half:.3g} (max {qh.max():.3g}; "
+          f"{(qh < 1e-12).mean():.1%} under 1e-12); {unique_fps.n} unique points", flush=True)
+    tol = 2 * level_half / N
+    rows = []
+    for name, opts in variants:
+        fp = find_fixed_points(cell, seeds, solver=LM(max_iter=lm_max_iter, **opts), tol=tol, record_history=True,
+                               chunk_size=len(seeds))
+        hist = fp.info["history"]
+        t_med = _time_to_reach(hist, tol)
+        t_all = next((r["seconds"] for r in hist if r["q_max"] <= tol), math.inf)
+        reached = float((fp.q.double() <= tol).double().mean())
+        strict = find_fixed_points(cell, seeds, solver=LM(max_iter=lm_max_iter, **opts), tol=2e-12 / N,
+                                   chunk_size=len(seeds))
+        share = float((strict.converged | strict.slow).double().mean())
+        under = float((strict.q_half.double() < 1e-12).double().mean())
+        rows.append({"variant": name, "t_median_s": t_med, "t_every_s": t_all, "wall_s": fp.info["seconds"],
+                     "reached": reached, "speedup_median": t_fpf / t_med, "speedup_every": t_fpf / t_all,
+                     "speedup_median_opt": opt_seconds["s"] / t_med, "speedup_every_opt": opt_seconds["s"] / t_all,
+                     "strict_wall_s": strict.info["seconds"], "strict_conv_or_slow": share,
+                     "strict_q_half<1e-12": under, "strict_slow": float(strict.slow.double().mean()),
+                     "median_distance": float(fp.distance.double().median())})
+        r = rows[-1]
+        print(f"  lm {name:<22} median there {t_med:6.3f} s ({r['speedup_median']:5.1f}x), every point "
+              f"{t_all:6.3f} s ({r['speedup_every']:5.1f}x), {reached:.1%} reach it; at q_half<1e-12: "
+              f"{share:.1%} converged or slow ({under:.1%} under, {r['strict_slow']:.1%} slow) in "
+              f"{r['strict_wall_s']:.2f} s; median distance {r['median_distance']:.3g}", flush=True)
+    print("speed-ups: FixedPointFinder's whole find_fixed_points wall time / lm's time to the level "
+          "(per-iteration history, same process, same seeds, zero input)")
+    return {"fpf_wall_s": t_fpf, "fpf_opt_s": opt_seconds["s"], "fpf_iterations": n_iters,
+            "fpf_median_q_half": level_half, "fpf_unique": int(unique_fps.n), "lm_tol": tol, "lm": rows}
+
+
 @click.command()
 @click.option("--checkpoint", type=click.Path(exists=True, file_okay=False), help="trained model folder")
 @click.option("--random-gru", is_flag=True, help="random GRU instead (exercise the script only)")
@@ -126,15 +231,22 @@ def _row(name, fp, N, adam_level):
 @click.option("--jac-n", default=256, show_default=True)
 @click.option("--threads", default=2, show_default=True)
 @click.option("--seed", default=0, show_default=True)
+@click.option("--seed-draw", type=click.Choice(["random", "per-doc"]), default="random", show_default=True,
+              help="random: n-seeds states from all visited states; per-doc: one state from each document")
+@click.option("--fpf", is_flag=True, help="compare lm with the real FixedPointFinder (its defaults) instead")
+@click.option("--fpf-dir", default=FPF_DIR, show_default=True, help="FixedPointFinder's PyTorch sources")
+@click.option("--lm-variants", default="default", show_default=True,
+              help="with --fpf: ';'-separated LM option sets, e.g. 'default;relax=30;chord=0.9'")
 @click.option("--json-out", type=click.Path(dir_okay=False), default=None, help="also write the numbers here")
 def main(checkpoint, random_gru, hidden, n_seeds, n_docs, max_length, data_dir, max_iter, lm_max_iter, methods,
-         jac_points, jac_n, threads, seed, json_out):
+         jac_points, jac_n, threads, seed, seed_draw, fpf, fpf_dir, lm_variants, json_out):
     """Compare fixed-point solvers on one GRU and time Jacobians + eigendecompositions."""
     torch.set_num_threads(threads)
     if bool(checkpoint) == bool(random_gru):
         raise click.UsageError("pass exactly one of --checkpoint DIR or --random-gru")
     if checkpoint:
-        cell, seeds, desc = _seeds_from_checkpoint(checkpoint, n_seeds, n_docs, max_length, data_dir, seed)
+        cell, seeds, desc = _seeds_from_checkpoint(checkpoint, n_seeds, n_docs, max_length, data_dir, seed,
+                                                   per_doc=seed_draw == "per-doc")
     else:
         cell, seeds, desc = _random_gru(hidden, n_seeds, seed)
     N = cell.state_size
@@ -143,6 +255,12 @@ def main(checkpoint, random_gru, hidden, n_seeds, n_docs, max_length, data_dir, 
     print(f"{len(seeds)} seeds, zero input, {threads} threads; target q_half = 0.5||F(h)-h||^2 < 1e-12 "
           f"(tol = {tol:.3g} on q = (1/N)||F(h)-h||^2, N = {N})")
     find_fixed_points(cell, seeds[:8], tol=tol, max_iter=2)  # warm-up: one-off costs out of the timings
+    if fpf:
+        out = _fpf_comparison(cell, seeds, fpf_dir, _parse_variants(lm_variants), lm_max_iter)
+        if json_out:
+            with open(json_out, "w") as f:
+                json.dump({"model": desc, "threads": threads, **out}, f, indent=1)
+        return
     runs = {}
     wanted = [m.strip() for m in methods.split(",") if m.strip()]
     order = ["adam"] + [m for m in wanted if m != "adam"] if "adam" in wanted else wanted

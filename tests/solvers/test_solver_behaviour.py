@@ -104,3 +104,15 @@ def test_lm_chord_steps_reuse_jacobians_and_reach_the_same_points():
     same = ((plain.points - chord.points).abs().max(1).values < 1e-10).double().mean()
     assert same >= 0.9  # seeds near a basin boundary (a ~ +-0.3) may legitimately end at another point
     assert n_chord < 0.8 * n_plain  # Jacobian rows evaluated
+
+
+def test_lm_relax_warm_start_keeps_seeds_and_unstable_points():
+    """relax=k runs the dynamics k steps before LM; the result keeps the original seeds, and a point
+    whose dynamics move away from its fixed point (unstable) starts from its seed instead."""
+    seeds = torch.empty(20, 3, dtype=D).uniform_(-1, 1, generator=torch.Generator().manual_seed(3))
+    for F in (lambda x, h: 0.5 * h + 0.1 * torch.tanh(h), lambda x, h: 2.0 * h + 0.1 * torch.tanh(h)):
+        plain = find_fixed_points(F, seeds, solver=LM(), tol=1e-24)
+        warm = find_fixed_points(F, seeds, solver=LM(relax=5), tol=1e-24)
+        assert torch.equal(warm.seeds, seeds) and warm.converged.all()
+        assert (warm.points - plain.points).abs().max() < 1e-10  # the one fixed point, 0
+    assert find_fixed_points(F, seeds, solver=LM(relax=0), tol=1e-24).info["solver_options"]["relax"] == 0

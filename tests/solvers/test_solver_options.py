@@ -14,7 +14,7 @@ from rnnlens.solvers import LM, SOLVERS, Adam, Newton, make_solver
 def test_defaults_declared_once_and_used():
     assert (LM().max_iter, Newton().max_iter, Adam().max_iter) == (200, 50, 5000)
     assert LM().options() == {"damping": 1e-3, "patience": 10, "progress_rtol": 1e-3, "grad_rtol": 1e-7,
-                              "chord": 0.5}
+                              "chord": 0.5, "relax": 0}
     assert Newton().options() == {}
     assert Adam().options() == {"lr": 1.0, "decay": 0.95, "plateau_patience": 5, "stop": "point",
                                 "betas": [0.9, 0.999], "eps": 1e-8}
@@ -47,6 +47,8 @@ def test_solver_objects_are_frozen_and_keyword_only():
     (lambda: LM(progress_rtol=-1e-3), r"LM: progress_rtol must be a number >= 0"),
     (lambda: LM(grad_rtol="small"), r"LM: grad_rtol must be a number >= 0, got 'small'"),
     (lambda: LM(chord=1.5), r"LM: chord must be a number >= 0 and <= 1, got 1.5"),
+    (lambda: LM(relax=-1), r"LM: relax must be an integer >= 0, got -1"),
+    (lambda: LM(relax=2.0), r"LM: relax must be an integer >= 0, got 2.0"),
     (lambda: Adam(lr=0), r"Adam: lr must be a number > 0"),
     (lambda: Adam(decay=1.0), r"Adam: decay must be a number > 0 and < 1, got 1.0"),
     (lambda: Adam(plateau_patience=-1), r"Adam: plateau_patience must be an integer >= 0"),
@@ -68,7 +70,7 @@ def test_string_form_builds_the_object_and_lists_valid_options():
     assert make_solver(obj) is obj
     with pytest.raises(ArgumentError, match=r"solver 'lm' has no option\(s\) \['lr'\]; its options are "
                                             r"\['max_iter', 'damping', 'patience', 'progress_rtol', 'grad_rtol', "
-                                            r"'chord'\]"):
+                                            r"'chord', 'relax'\]"):
         make_solver("lm", lr=0.1)
     with pytest.raises(ArgumentError, match=r"solver 'newton' has no option\(s\) \['damping'\]; its options are "
                                             r"\['max_iter'\]"):
