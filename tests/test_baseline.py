@@ -122,3 +122,21 @@ def test_fit_errors(corpus):
     one_class = corpus.splits["train"].subset(np.flatnonzero(corpus.splits["train"].labels == 1))
     with pytest.raises(DataError, match=r"train split holds classes \[1\] of 2"):
         fit_bag_of_words(Corpus("toy", corpus.label_names, {"train": one_class}, "memory"), Cs=(1.0,))
+
+
+def test_binary_fit_uses_liblinear_and_matches_lbfgs(corpus, bow):
+    """The fast solver solves the same problem: predictions as lbfgs's (intercept nearly unpenalised)."""
+    from sklearn.linear_model import LogisticRegression
+
+    assert bow.info["solver"] == "liblinear" and all(p["converged"] for p in bow.validation_curve)
+    from sklearn.feature_extraction.text import CountVectorizer
+
+    from rnnlens.data import tokenize
+
+    v = CountVectorizer(analyzer=tokenize)
+    X = v.fit_transform(corpus.splits["train"].texts)
+    ref = LogisticRegression(C=bow.C, max_iter=5000, tol=1e-8).fit(X, corpus.splits["train"].labels)
+    assert v.get_feature_names_out().tolist() == bow.words
+    assert np.allclose(ref.coef_, bow.coef, atol=2e-3 * np.abs(ref.coef_).max())
+    test = v.transform(corpus.splits["test"].texts)
+    assert np.mean(ref.predict(test) == bow.predict(corpus.splits["test"].texts)) > 0.99
