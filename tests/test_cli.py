@@ -32,6 +32,7 @@ def checkpoint(tmp_path_factory):
              "--epochs", 3, "--batch-size", 32, "--lr", 0.02, "--threads", 1, "--max-length", 15,
              "--out", out, "--no-progress")
     assert r.exit_code == 0, r.output
+    (out.parent / "train_stderr.txt").write_text(r.stderr)
     return out, r.output
 
 
@@ -47,6 +48,17 @@ def test_train_prints_labelled_numbers(checkpoint):
     assert f"checkpoint: {out}" in text
     assert ck.record["settings"]["hidden_size"] == 16 and ck.record["settings"]["max_length"] == 15
     assert ck.record["data_info"]["options"]["n_train"] == 800
+
+
+def test_train_no_progress_still_prints_one_line_per_epoch(checkpoint):
+    out, _ = checkpoint
+    text = (out.parent / "train_stderr.txt").read_text()
+    lines = [ln for ln in text.splitlines() if ln.startswith("epoch ")]
+    assert [ln.split(":")[0] for ln in lines] == ["epoch 1", "epoch 2", "epoch 3"], text
+    pattern = (r"epoch \d: train loss \(mean nats/doc\) \d\.\d{4}, train accuracy \(running, fraction correct\) "
+               r"\d\.\d{4}, validation accuracy \(fraction correct, n=200\) \d\.\d{4}, \d+ tokens/s, "
+               r"\d+\.\d s training \+ \d+\.\d s validation")
+    assert all(re.fullmatch(pattern, ln) for ln in lines), lines
 
 
 def test_evaluate_reuses_the_training_corpus_and_max_length(checkpoint):

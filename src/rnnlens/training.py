@@ -223,7 +223,7 @@ def _resolve_fast_path(s: TrainSettings, cell) -> str:
 
 
 def train(corpus, settings: TrainSettings, out_dir, *, resume: bool = True, progress: bool = True,
-          on_batch: Callable[[dict], None] | None = None) -> Checkpoint:
+          on_batch: Callable[[dict], None] | None = None, verbose: bool = True) -> Checkpoint:
     """Train a SentimentRNN on ``corpus`` and write the best validation model to ``out_dir``.
 
     The vocabulary is built from the train split only; early stopping and model selection use the
@@ -231,7 +231,9 @@ def train(corpus, settings: TrainSettings, out_dir, *, resume: bool = True, prog
     continues where it stopped, and a finished checkpoint made with the same settings and data is
     returned as is; ``resume=False`` starts over. ``on_batch(loop)`` is called after every
     training batch (after any resume state was saved) with the loop position; tests use it.
-    Returns the loaded final :class:`Checkpoint`.
+    ``progress`` shows a bar per epoch; ``verbose`` prints one line per epoch to stderr (train loss
+    and accuracy, validation accuracy, tokens/s, seconds), with or without the bar, and the resume
+    and early-stop notes. Returns the loaded final :class:`Checkpoint`.
     """
     settings.validate()
     out_dir = Path(out_dir)
@@ -239,11 +241,12 @@ def train(corpus, settings: TrainSettings, out_dir, *, resume: bool = True, prog
     check_writable(out_dir, "--out")
     with output_lock(out_dir, "train"):
         _check_out_dir(out_dir)  # again, now that no other rnnlens run can write it
-        return _train(corpus, settings, out_dir, resume=resume, progress=progress, on_batch=on_batch)
+        return _train(corpus, settings, out_dir, resume=resume, progress=progress, on_batch=on_batch,
+                      verbose=verbose)
 
 
 def _train(corpus, settings: TrainSettings, out_dir: Path, *, resume: bool, progress: bool,
-           on_batch: Callable[[dict], None] | None) -> Checkpoint:
+           on_batch: Callable[[dict], None] | None, verbose: bool = True) -> Checkpoint:
     from rnnlens.data import Vocab, batches, encode
 
     for name in ("train", "validation"):
@@ -252,7 +255,12 @@ def _train(corpus, settings: TrainSettings, out_dir: Path, *, resume: bool, prog
                             f"(it has {sorted(corpus.splits)}); training needs train and validation.")
     if settings.num_threads:
         torch.set_num_threads(settings.num_threads)
-    say = (lambda msg: tqdm.write(msg, file=sys.stderr)) if progress else (lambda msg: None)
+    if not verbose:
+        say = lambda msg: None  # noqa: E731
+    elif progress:
+        say = lambda msg: tqdm.write(msg, file=sys.stderr)  # noqa: E731  (keeps the bar intact)
+    else:
+        say = lambda msg: print(msg, file=sys.stderr, flush=True)  # noqa: E731
 
     s = settings
     meta = {"settings": s.to_dict(), "data_fingerprint": corpus.fingerprint()}
@@ -332,6 +340,7 @@ def _train(corpus, settings: TrainSettings, out_dir: Path, *, resume: bool, prog
                 on_batch(dict(loop, batches_in_epoch=len(order)))
         bar.close()
 
+        t_val = time.perf_counter()
         val = _evaluate_encoded(model, enc_val, batch_size=s.eval_batch_size, device=device)
         lr_used = opt.param_groups[0]["lr"]
         sched.step()
@@ -341,6 +350,7 @@ def _train(corpus, settings: TrainSettings, out_dir: Path, *, resume: bool, prog
                  "validation_loss": val["loss"], "validation_accuracy": val["accuracy"],
                  "train_tokens_per_s": run["tokens"] / run["seconds"] if run["seconds"] else None}
         loop["history"].append(entry)
+        val_seconds = time.perf_counter() - t_val
         if loop["best_accuracy"] is None or val["accuracy"] > loop["best_accuracy"]:
             loop.update(best_accuracy=val["accuracy"], best_epoch=epoch + 1, best_metrics=val, bad_epochs=0)
             best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
@@ -348,7 +358,9 @@ def _train(corpus, settings: TrainSettings, out_dir: Path, *, resume: bool, prog
             loop["bad_epochs"] += 1
         say(f"epoch {epoch + 1}: train loss (mean nats/doc) {entry['train_loss']:.4f}, train accuracy "
             f"(running, fraction correct) {entry['train_accuracy']:.4f}, validation accuracy (fraction "
-            f"correct, n={val['n']}) {val['accuracy']:.4f}")
+            f"correct, n={val['n']}) {val['accuracy']:.4f}, "
+            + (f"{entry['train_tokens_per_s']:.0f} tokens/s, " if entry["train_tokens_per_s"] else "")
+            + f"{run['seconds']:.1f} s training + {val_seconds:.1f} s validation")
         loop["epoch"] = epoch + 1
         loop["batch"] = 0
         loop["running"] = dict(fresh_running)
