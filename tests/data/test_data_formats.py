@@ -99,6 +99,36 @@ def test_csv_generic_columns_and_sorted_label_names(tmp_path, write):
     assert rel.fingerprint() != c.fingerprint() and rel.source == str(tmp_path / "my" / "train.csv")
 
 
+def test_tsv_by_extension_or_delimiter_option(tmp_path, write):
+    # quotes are ordinary characters in TSV (as in GLUE); commas stay inside the text
+    rows = "review\tstars\n" + "".join(f'a "quoted, {i} word\t{s}\n' for i, s in enumerate("pnpnpn"))
+    write("t/train.tsv", rows)
+    write("t/test.tsv", "review\tstars\nit's \"fine\"\tp\n")
+    c = load_corpus("csv", train=tmp_path / "t/train.tsv", test=tmp_path / "t/test.tsv",
+                    text_column="review", label_column="stars", validation_fraction=0.5)
+    assert c.label_names == ["n", "p"] and c.splits["test"].texts == ['it\'s "fine"']
+    assert sorted(c.splits["train"].texts + c.splits["validation"].texts) == [f'a "quoted, {i} word' for i in range(6)]
+    assert c.info["delimiters"] == {"train": "\t", "test": "\t"}
+    # another name: delimiter="\t", or the two characters \t typed on a command line
+    write("t/train.txt", rows)
+    for sep in ("\t", "\\t", "tab"):
+        d = load_corpus("csv", path=tmp_path / "t/train.txt", text_column="review", label_column="stars",
+                        validation_fraction=0.5, delimiter=sep)
+        assert len(d.splits["train"]) + len(d.splits["validation"]) == 6
+    # ';' keeps CSV quoting
+    write("t/semi.csv", 'text;label\n"x; y";1\n"z";0\n"w";1\n"v";0\n')
+    e = load_corpus("csv", path=tmp_path / "t/semi.csv", delimiter=";", validation_fraction=0.5)
+    assert sorted(e.splits["train"].texts + e.splits["validation"].texts) == ["v", "w", "x; y", "z"]
+    # a TSV row with a missing field names the file and line
+    write("t/bad.tsv", "review\tstars\ngood\tp\nno label here\n")
+    with pytest.raises(DataError, match=r"bad.tsv, line 3: malformed row: 1 fields"):
+        load_corpus("csv", path=tmp_path / "t/bad.tsv", text_column="review", label_column="stars")
+    with pytest.raises(ArgumentError, match="delimiter must be one character"):
+        load_corpus("csv", path=tmp_path / "t/train.tsv", delimiter="::")
+    with pytest.raises(ArgumentError, match="delimiter= is an option of the csv corpus"):
+        load_corpus("jsonl", path=tmp_path / "t/train.tsv", delimiter="\t")
+
+
 def test_jsonl_generic(tmp_path, write):
     lines = [{"text": "great", "label": "pos"}, {"text": "bad", "label": "neg"}, {"text": "fine", "label": "pos"},
              {"text": "awful", "label": "neg"}]

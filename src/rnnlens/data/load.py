@@ -34,7 +34,8 @@ def load_corpus(name: str, *, data_dir=None, seed: int = 0, validation_fraction:
     ``validation_fraction`` of train drawn with ``seed`` becomes the validation split. The
     synthetic corpus is generated from ``seed`` (options: see :mod:`rnnlens.data.synthetic`).
     Generic "csv"/"jsonl": ``path=`` (or ``train=``), ``validation=``, ``test=``,
-    ``text_column=``, ``label_column=``, ``label_names=``.
+    ``text_column=``, ``label_column=``, ``label_names=``; "csv" also reads TSV (files named
+    ``*.tsv``, or ``delimiter="\\t"``; ``delimiter=`` sets any one-character separator).
 
     Raises DataError for a missing or unreadable corpus, ArgumentError for a bad argument.
     """

@@ -91,14 +91,19 @@ class MultilineRowWarning(UserWarning):
     """A CSV file holds records whose quoted text spans several lines (counted in ``corpus.info``)."""
 
 
-def _csv_rows(path: Path, text: str, multiline: list | None = None) -> list[tuple[int, list[str]]]:
+def _csv_rows(path: Path, text: str, multiline: list | None = None,
+              delimiter: str = ",") -> list[tuple[int, list[str]]]:
     """(first line of the record, fields) for every record, with csv's strict quoting rules.
+
+    ``delimiter="\\t"`` reads TSV: one record per line, no quoting (a quote is an ordinary character,
+    as in GLUE's files); any other delimiter keeps CSV's quoting.
 
     Fields may be up to :data:`MAX_FIELD_CHARS` long. A record whose quoted text spans several lines
     is kept whole (valid CSV) and its (first, last) line pair is appended to ``multiline``; a
     malformed record raises DataError naming the lines it spans.
     """
-    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    quoting = csv.QUOTE_NONE if delimiter == "\t" else csv.QUOTE_MINIMAL
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True, delimiter=delimiter, quoting=quoting)
     out = []
     start = 1
     previous = csv.field_size_limit(MAX_FIELD_CHARS)
@@ -116,7 +121,8 @@ def _csv_rows(path: Path, text: str, multiline: list | None = None) -> list[tupl
                             f"that opens on line {start})") from None
         hint = f" (a quote opened on line {start} runs to line {reader.line_num}: check it is closed)" \
             if reader.line_num > start else ""
-        raise DataError(f"{path}, {span}: malformed CSV ({e}){hint}") from None
+        kind = "TSV" if delimiter == "\t" else "CSV"
+        raise DataError(f"{path}, {span}: malformed {kind} ({e}){hint}") from None
     finally:
         csv.field_size_limit(previous)
     return out
@@ -167,13 +173,15 @@ def read_zhang_csv(path: Path, info: dict | None = None) -> list[Row]:
     return rows
 
 
-def read_csv_columns(path: Path, text_column: str, label_column: str, info: dict | None = None) -> list[Row]:
-    """A CSV file with a header row; the text and label are taken from the named columns.
+def read_csv_columns(path: Path, text_column: str, label_column: str, info: dict | None = None,
+                     delimiter: str = ",") -> list[Row]:
+    """A CSV (or, with ``delimiter="\\t"``, TSV) file with a header row; the text and label are taken
+    from the named columns.
 
     Records spanning several lines are kept and reported (see :func:`_report_multiline`).
     """
     multiline: list = []
-    records = _csv_rows(path, _read_text(path), multiline)
+    records = _csv_rows(path, _read_text(path), multiline, delimiter)
     if not records:
         raise DataError(f"{path}, line 1: empty file; expected a header row")
     _, header = records[0]
@@ -287,8 +295,13 @@ def load_yelp(data_dir, *, binary: bool, variant: str = "auto") -> tuple[dict[st
 
 def load_table(fmt: str, data_dir, *, path=None, train=None, validation=None, test=None,
                text_column: str = "text", label_column: str = "label",
-               label_names: list[str] | None = None) -> tuple[dict[str, Split], list[str], str, dict]:
-    """A generic CSV (with header) or JSONL corpus with the given text and label columns.
+               label_names: list[str] | None = None,
+               delimiter: str | None = None) -> tuple[dict[str, Split], list[str], str, dict]:
+    """A generic CSV or TSV (with header) or JSONL corpus with the given text and label columns.
+
+    ``delimiter`` (CSV only): the field separator; by default a tab for files named ``*.tsv`` (read
+    without quoting, one record per line) and a comma otherwise. ``delimiter="\\t"`` (or the two
+    characters ``\\t``, or ``"tab"``) reads any file as TSV.
 
     Files: ``train=`` (or ``path=``), optional ``validation=`` and ``test=``. A relative path is
     taken from the working folder, else from the data folders (``data_dir``, ``$RNNLENS_DATA_DIR``,
@@ -330,11 +343,21 @@ def load_table(fmt: str, data_dir, *, path=None, train=None, validation=None, te
             raise ArgumentError(f"label_names must be a list of at least 2 names; got {label_names!r}")
         if len({str(x) for x in label_names}) != len(label_names):
             raise ArgumentError(f"label_names lists a name twice: {label_names!r}")
+    if delimiter in ("\\t", "tab"):  # as typed on a command line: --option 'delimiter=\t'
+        delimiter = "\t"
+    if delimiter is not None:
+        if fmt != "csv":
+            raise ArgumentError(f"delimiter= is an option of the csv corpus (TSV too), not of {fmt!r}")
+        if not isinstance(delimiter, str) or len(delimiter) != 1 or delimiter in "\"\r\n":
+            raise ArgumentError(f"delimiter must be one character (not a quote or a line break), e.g. "
+                                f"',' or '\\t'; got {delimiter!r}")
     read_info: dict = {}
     if fmt == "jsonl":
         rows = {s: read_jsonl(p, text_column, label_column) for s, p in files.items()}
     else:
-        rows = {s: read_csv_columns(p, text_column, label_column, read_info) for s, p in files.items()}
+        seps = {s: delimiter or ("\t" if p.suffix.lower() == ".tsv" else ",") for s, p in files.items()}
+        rows = {s: read_csv_columns(p, text_column, label_column, read_info, seps[s]) for s, p in files.items()}
+        read_info["delimiters"] = {s: sep for s, sep in seps.items()}
     if label_names is None:
         names = sorted_label_names(r[2] for rs in rows.values() for r in rs)
     else:
