@@ -69,12 +69,13 @@ def test_shipped_bag_of_words_is_a_bag_of_words_file_for_the_same_corpus():
     assert bow.C == 0.1 and bow.accuracy["test"] == pytest.approx(0.88436) and bow.n["test"] == 25000
 
 
-def test_demo_without_imdb_says_what_to_do(tmp_path, monkeypatch):
+def test_demo_offline_without_imdb_says_what_to_do(tmp_path, monkeypatch):
     monkeypatch.setenv("RNNLENS_DATA_DIR", str(tmp_path / "nothing"))
     monkeypatch.setenv("RNNLENS_CACHE_DIR", str(tmp_path / "cache"))
-    with pytest.raises(DataError, match="--download"):
-        run_demo(tmp_path / "demo", progress=False)
-    assert not (tmp_path / "demo" / "report").exists()
+    monkeypatch.setenv("RNNLENS_IMDB_URL", "http://127.0.0.1:9/never-asked")  # never a real host
+    with pytest.raises(DataError, match="without --offline"):
+        run_demo(tmp_path / "demo", progress=False, download=False)
+    assert not (tmp_path / "demo" / "report").exists() and not (tmp_path / "cache").exists()
 
 
 @pytest.mark.realdata

@@ -70,11 +70,12 @@ class DemoResult:
 
 
 def run_demo(out_dir, *, data_dir=None, pretrained: Path | None = None, archs=ARCHS, progress: bool = True,
-             download: bool = False, analysis_options: dict | None = None) -> DemoResult:
+             download: bool = True, analysis_options: dict | None = None) -> DemoResult:
     """Analyze the shipped IMDB networks on IMDB test reviews and write ``out_dir/report/report.html``.
 
     Needs the IMDB corpus where ``load_corpus("imdb")`` finds it (``data_dir``, ``$RNNLENS_DATA_DIR`` or
-    the cache); nothing is downloaded unless ``download=True``. The corpus is loaded as recorded in the
+    the cache); when it is found nowhere the official archive is downloaded into the cache (progress bar,
+    SHA-256 checked) unless ``download=False``. The corpus is loaded as recorded in the
     checkpoints (:func:`rnnlens.checkpoint.load_training_corpus`). The bag-of-words model shipped beside the
     checkpoints (``bag_of_words.json``, an :class:`rnnlens.baseline.BagOfWords` file trimmed to the networks'
     vocabulary) picks the positive, negative and neutral words.
@@ -105,9 +106,10 @@ def run_demo(out_dir, *, data_dir=None, pretrained: Path | None = None, archs=AR
                                       progress=progress)
     except DataError as exc:
         if download:
-            raise
-        raise DataError(f"{exc}\nThe demo runs offline on IMDB test reviews; to fetch the official archive "
-                        "(84 MB) into the cache once, run `rnnlens demo --download`.") from exc
+            raise DataError(f"{exc}\nWithout network access, copy aclImdb_v1.tar.gz (84 MB) into one of the "
+                            "folders above, or pass --data-dir.") from exc
+        raise DataError(f"{exc}\n--offline: nothing was downloaded; run `rnnlens demo` without --offline to "
+                        "fetch the official archive (84 MB) into the cache once.") from exc
     options = dict(DEMO_ANALYSIS, **(analysis_options or {}))
     analyses, accuracy = {}, {}
     for arch, ck in checkpoints.items():

@@ -114,6 +114,65 @@ def test_load_corpus_downloads_into_cache_when_missing(tmp_path, served_archive,
     assert len(srv.requests) == 1
 
 
+class _StopAfterLoading(Exception):
+    pass
+
+
+def _stop_analysis(monkeypatch):
+    import rnnlens.analysis
+
+    def stop(*args, **kwargs):
+        raise _StopAfterLoading
+    monkeypatch.setattr(rnnlens.analysis, "analyze", stop)
+
+
+def test_demo_downloads_imdb_by_default(tmp_path, served_archive, isolated_env, monkeypatch):
+    from click.testing import CliRunner
+
+    from rnnlens.cli import main
+
+    srv, data, sha = served_archive
+    monkeypatch.setenv("RNNLENS_IMDB_URL", srv.url + "/small.tar.gz")
+    monkeypatch.setenv("RNNLENS_IMDB_SHA256", sha)
+    _stop_analysis(monkeypatch)  # the 4-review corpus is only for the download; stop before analysing
+    for args in ([], ["--download"]):  # --download is still accepted (and is the default)
+        r = CliRunner().invoke(main, ["demo", "-o", str(tmp_path / "demo"), "--arch", "gru", *args])
+        assert isinstance(r.exception, _StopAfterLoading), r.output
+    assert (isolated_env / "imdb" / "aclImdb_v1.tar.gz").read_bytes() == data
+    assert len(srv.requests) == 1  # the second run found the cached archive
+
+
+def test_demo_offline_never_downloads(tmp_path, served_archive, isolated_env, monkeypatch):
+    from click.testing import CliRunner
+
+    from rnnlens.cli import main
+
+    srv, _, sha = served_archive
+    monkeypatch.setenv("RNNLENS_IMDB_URL", srv.url + "/small.tar.gz")
+    monkeypatch.setenv("RNNLENS_IMDB_SHA256", sha)
+    r = CliRunner().invoke(main, ["demo", "-o", str(tmp_path / "demo"), "--offline"])
+    assert r.exit_code == 2 and "without --offline" in r.output and "Traceback" not in r.output
+    r = CliRunner().invoke(main, ["baseline", "--dataset", "imdb", "--offline", "-o", str(tmp_path / "b")])
+    assert r.exit_code == 2 and "error: " in r.output
+    r = CliRunner().invoke(main, ["demo", "--offline", "--download", "-o", str(tmp_path / "demo")])
+    assert r.exit_code == 2 and "--offline forbids" in r.output
+    assert srv.requests == [] and not (isolated_env / "imdb").exists()
+
+
+def test_demo_without_network_says_what_to_do(tmp_path, served_archive, isolated_env, monkeypatch):
+    from click.testing import CliRunner
+
+    from rnnlens.cli import main
+
+    srv, _, sha = served_archive
+    monkeypatch.setenv("RNNLENS_IMDB_URL", srv.url + "/gone.tar.gz")  # 404, like a host out of reach
+    monkeypatch.setenv("RNNLENS_IMDB_SHA256", sha)
+    r = CliRunner().invoke(main, ["demo", "-o", str(tmp_path / "demo")])
+    assert r.exit_code == 2 and "Traceback" not in r.output, r.output
+    assert "download" in r.output and "HTTP 404" in r.output and "aclImdb_v1.tar.gz" in r.output
+    assert "--data-dir" in r.output and not (tmp_path / "demo" / "report").exists()
+
+
 def test_download_resumes_a_partial_file(tmp_path, served_archive):
     srv, data, sha = served_archive
     dest = tmp_path / "dl" / "a.tar.gz"

@@ -54,11 +54,31 @@ def parse_options(pairs, flag: str = "--option") -> dict:
     return options
 
 
+OFFLINE_HELP = ("Never download: a corpus missing locally (IMDB) is an error naming where it was looked for "
+                "(by default IMDB is downloaded into the cache, 84 MB, checksum verified).")
+
+
+def _remember_offline(ctx, param, value):
+    ctx.meta["rnnlens.offline"] = bool(value)
+    return value
+
+
+def offline_corpus_options(dataset: str | None, options: dict) -> dict:
+    """``options`` plus ``download=False`` when the command ran with ``--offline`` and loads IMDB."""
+    ctx = click.get_current_context(silent=True)
+    if dataset == "imdb" and ctx is not None and ctx.meta.get("rnnlens.offline"):
+        return {**options, "download": False}
+    return options
+
+
 def corpus_options(default: str | None = "synthetic", dataset_help: str = "Corpus name (see rnnlens.data.load_corpus)."):
     """``--dataset``, ``--data-dir``, ``--data-seed`` and ``--option KEY=VALUE`` (parameters ``dataset``,
-    ``data_dir``, ``data_seed``, ``options``). ``default=None``: the dataset a checkpoint records."""
+    ``data_dir``, ``data_seed``, ``options``), and ``--offline`` (kept in the click context, read by
+    :func:`offline_corpus_options`). ``default=None``: the dataset a checkpoint records."""
 
     def decorate(f):
+        f = click.option("--offline", is_flag=True, expose_value=False, callback=_remember_offline,
+                         help=OFFLINE_HELP)(f)
         f = click.option("--option", "options", multiple=True, metavar="KEY=VALUE",
                          help="Extra load_corpus option (value read as JSON when it parses), repeatable.")(f)
         f = click.option("--data-seed", type=int, default=None,
@@ -82,14 +102,15 @@ def load_named_corpus(dataset, data_dir, data_seed, options):
     from rnnlens.data import load_corpus
 
     return load_corpus(dataset, data_dir=data_dir, seed=0 if data_seed is None else data_seed,
-                       **parse_options(options))
+                       **offline_corpus_options(dataset, parse_options(options)))
 
 
 def load_checkpoint_corpus(ck, dataset, data_dir, data_seed, options):
     """The corpus ``ck`` was trained on (recorded name, options and seed), unless the options say otherwise."""
     from rnnlens.checkpoint import load_training_corpus
 
-    return load_training_corpus(ck, data_dir=data_dir, dataset=dataset, seed=data_seed, **parse_options(options))
+    opts = offline_corpus_options(dataset or ck.record.get("dataset"), parse_options(options))
+    return load_training_corpus(ck, data_dir=data_dir, dataset=dataset, seed=data_seed, **opts)
 
 
 def settings_options(exclude: tuple[str, ...] = ()):

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import click
 
-from rnnlens.cli._common import corpus_options, parse_options, pop_settings, settings_options
+from rnnlens.cli._common import (
+    OFFLINE_HELP,
+    corpus_options,
+    offline_corpus_options,
+    parse_options,
+    pop_settings,
+    settings_options,
+)
+from rnnlens.errors import ArgumentError
 from rnnlens.constants import ARCHS
 
 __all__ = ["COMMANDS", "demo_command", "reproduce_command"]
@@ -21,14 +29,18 @@ def _archs_option(help_text: str):
 @click.option("--data-dir", type=click.Path(file_okay=False), default=None,
               help="Folder with the IMDB corpus (else $RNNLENS_DATA_DIR, then the cache).")
 @_archs_option("Analyze only these shipped networks")
+@click.option("--offline", is_flag=True, help=OFFLINE_HELP)
 @click.option("--download", is_flag=True,
-              help="If IMDB is not found locally, download the official archive into the cache (84 MB).")
-def demo_command(out_dir, data_dir, archs, download):
-    """The main job, offline: analyze the four small IMDB networks shipped with rnnlens on IMDB test
-    reviews and write a full report (figures, numbers with definitions, checks against the paper)."""
+              help="Download IMDB if it is not found locally (the default; kept for older scripts).")
+def demo_command(out_dir, data_dir, archs, offline, download):
+    """The main job: analyze the four small IMDB networks shipped with rnnlens on IMDB test reviews and
+    write a full report (figures, numbers with definitions, checks against the paper). IMDB is
+    downloaded into the cache once when it is not found locally, unless --offline."""
     from rnnlens.workflows import run_demo
 
-    result = run_demo(out_dir, data_dir=data_dir, archs=tuple(archs) or ARCHS, download=download)
+    if offline and download:
+        raise ArgumentError("--offline forbids the download that --download asks for; pass one of them.")
+    result = run_demo(out_dir, data_dir=data_dir, archs=tuple(archs) or ARCHS, download=not offline)
     click.echo(f"demo finished in {result.seconds:.1f} s (wall clock)")
     click.echo(f"report written to {result.report}")
 
@@ -51,7 +63,7 @@ def reproduce_command(dataset, data_dir, data_seed, options, out_dir, archs, n_d
 
     result = run_reproduce(dataset, out_dir, settings=pop_settings(settings, exclude=("arch",)),
                            archs=tuple(archs) or ARCHS, data_dir=data_dir,
-                           data_seed=0 if data_seed is None else data_seed, corpus_options=parse_options(options),
+                           data_seed=0 if data_seed is None else data_seed, corpus_options=offline_corpus_options(dataset, parse_options(options)),
                            baseline=not no_baseline, analysis_options={"n_docs": n_docs, "n_seeds": n_seeds})
     click.echo("test accuracy (%, fraction of test documents correct x 100; paper's in parentheses):")
     click.echo(result.table_markdown)
