@@ -10,6 +10,7 @@ saved results) never loads them.
 from __future__ import annotations
 
 import contextlib
+import functools
 import datetime as _dt
 import platform
 import uuid
@@ -96,6 +97,20 @@ def _merge(metrics: dict, arrays: dict, missing: list, part: _ms.Measurement) ->
 
 
 # ------------------------------------------------------------------------------------------ analyze
+def _locked_output(fn):
+    """Run ``fn`` holding the lock of its ``out_dir`` (when given), after checking the folder can be
+    written: an unwritable or busy output folder is refused before any work."""
+    @functools.wraps(fn)
+    def wrapper(*args, out_dir=None, **kwargs):
+        with contextlib.ExitStack() as stack:
+            if out_dir is not None:
+                check_writable(out_dir, "-o")
+                stack.enter_context(output_lock(out_dir, "analyze"))
+            return fn(*args, out_dir=out_dir, **kwargs)
+    return wrapper
+
+
+@_locked_output
 def analyze(checkpoint_or_model, corpus, *, vocab=None, bow=None, split: str = "test", n_docs: int = 1000,
             n_seeds: int = 500, input_point: str = "zero", tol: float = 1e-8, max_length: int | None = None,
             n_transitions: int = 20000, max_pca_states: int = 200000, n_linear_docs: int | None = None,
@@ -133,20 +148,6 @@ def analyze(checkpoint_or_model, corpus, *, vocab=None, bow=None, split: str = "
     Returns an :class:`AnalysisResult`. When no fixed point reaches ``tol`` the analysis still
     completes the measurements that do not need one and lists the rest under ``missing``.
     """
-    params = locals().copy()
-    with contextlib.ExitStack() as stack:
-        if out_dir is not None:  # refuse an unwritable or busy output folder before the work
-            check_writable(out_dir, "-o")
-            stack.enter_context(output_lock(out_dir, "analyze"))
-        return _analyze(**params)
-
-
-def _analyze(checkpoint_or_model, corpus, *, vocab=None, bow=None, split: str = "test", n_docs: int = 1000,
-            n_seeds: int = 500, input_point: str = "zero", tol: float = 1e-8, max_length: int | None = None,
-            n_transitions: int = 20000, max_pca_states: int = 200000, n_linear_docs: int | None = None,
-            n_speed: int = 200, speed_steps: int = 100, n_group: int = 100, seed: int = 0,
-            untrained_seed: int = 0, solver_options: dict | None = None, tol_sweep=(1e-7, 1e-6, 1e-5),
-            manifold_points: int = 64, relax_steps: int = 100, out_dir=None) -> AnalysisResult:
     from rnnlens.fixedpoints import as_step
     from rnnlens.linearization import linearize
 
