@@ -191,6 +191,19 @@ def replace_dir(tmp: Path, dst: Path) -> None:
 
 
 @contextmanager
+def _staging(path: Path) -> Iterator[Path]:
+    """A fresh hidden sibling folder of ``path`` to build new outputs in; removed when the block ends
+    (a hard kill leaves it under a hidden ``.name.tmp-*`` name, which readers ignore)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = tmp_sibling(path)
+    tmp.mkdir()
+    try:
+        yield tmp
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+@contextmanager
 def atomic_folder(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a fresh temporary sibling folder; on success it replaces ``path`` in one rename.
 
@@ -198,16 +211,10 @@ def atomic_folder(path: str | os.PathLike) -> Iterator[Path]:
     temporary folder is removed (or, after a hard kill, left under a hidden ``.name.tmp-*`` name).
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = tmp_sibling(path)
-    tmp.mkdir()
-    try:
+    with _staging(path) as tmp:
         yield tmp
         fix_permissions(tmp)
         replace_dir(tmp, path)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
 
 
 def _move_in(src: Path, dst: Path) -> None:
@@ -233,10 +240,7 @@ def output_folder(path: str | os.PathLike, own: Callable[[str], bool] | Iterable
     """
     path = Path(path)
     is_own = own if callable(own) else (lambda name, names=frozenset(own): name in names)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = tmp_sibling(path)
-    tmp.mkdir()
-    try:
+    with _staging(path) as tmp:
         yield tmp
         fix_permissions(tmp)
         present = list(path.iterdir()) if path.is_dir() and not path.is_symlink() else None
@@ -253,5 +257,3 @@ def output_folder(path: str | os.PathLike, own: Callable[[str], bool] | Iterable
         for p in [p for p in new if p.name == last]:
             _move_in(p, path / p.name)
         fsync_dir(path)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
