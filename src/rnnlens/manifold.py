@@ -15,7 +15,8 @@ the tolerance, and a solver that keeps going collapses the points onto the exact
    whole line) and after ``relax_steps`` are the *slow points*.
 2. **Principal curve.** Start from the slow points' main axis (top principal component, oriented
    so that the readout grows along it); then alternately project every slow point on the curve
-   and move each of the ``n_points`` nodes to the mean of the points in its stretch of arc length.
+   and fit each of the ``n_points`` nodes as the local-linear Gaussian-kernel estimate of the
+   points by their position along it.
    The curve follows the slow points where they are, straight or bent.
 3. **Valley floor.** Move each node to the minimum of q on the hyperplane through it normal to the
    curve (batched, damped Gauss-Newton / Levenberg-Marquardt steps restricted to the hyperplane),
@@ -105,18 +106,6 @@ def _tangents(P: Tensor, window: int = 1) -> Tensor:
 def _arclength(P: Tensor) -> Tensor:
     seg = (P[1:] - P[:-1]).norm(dim=1)
     return torch.cat([seg.new_zeros(1), torch.cumsum(seg, 0)])
-
-
-def _redistribute(P: Tensor) -> Tensor:
-    """The same polyline sampled at len(P) points evenly spaced in arc length (ends kept)."""
-    s = _arclength(P)
-    if float(s[-1]) <= 0:
-        return P
-    target = torch.linspace(0, float(s[-1]), P.shape[0], dtype=P.dtype, device=P.device)
-    j = torch.searchsorted(s, target, right=True).clamp(1, P.shape[0] - 1)
-    s0, s1 = s[j - 1], s[j]
-    a = ((target - s0) / (s1 - s0).clamp_min(1e-300)).clamp(0, 1).unsqueeze(1)
-    return P[j - 1] + a * (P[j] - P[j - 1])
 
 
 def _normal_lm_step(fn, x: Tensor, h: Tensor, t: Tensor, lam: Tensor) -> tuple[Tensor, Tensor]:
@@ -255,9 +244,9 @@ def trace_slow_manifold(step, states, readout=None, inputs=None, *, n_points: in
         n_points: nodes on the curve.
         relax_steps: steps of the network's own dynamics at x*; the states after them are the
             slow points returned as ``relaxed`` (the ones the curve should explain).
-        init_steps: the initial string is drawn from the states after this many steps (fewer than
-            relax_steps: the fast modes have died, but the states have not yet drifted along the line
-            towards its stable ends, so they still cover all of it).
+        init_steps: the states after this many steps join the slow points (fewer than relax_steps:
+            the fast modes have died, but the states have not yet drifted along the line towards its
+            stable ends, so they still cover all of it).
         n_iter: principal-curve iterations (project the slow points on the curve, move each node to
             the kernel-weighted mean of the points by their position along it; at least 1).
         bandwidth: width of that Gaussian kernel in node spacings (it smooths the curve: the points'
@@ -300,7 +289,7 @@ def trace_slow_manifold(step, states, readout=None, inputs=None, *, n_points: in
     start = None
     for k in range(relax_steps + 1):
         if k == min(init_steps, relax_steps):
-            start = h                      # the initial string is drawn from these (better coverage)
+            start = h                      # slow points that still cover the whole line
         if k < relax_steps:
             h = fn.step(x, h)
     fn = fn.to(torch.float64)
@@ -359,9 +348,8 @@ def trace_slow_manifold(step, states, readout=None, inputs=None, *, n_points: in
         along = (torch.as_tensor(fps.points).to(nodes) - nodes[0]) @ (nodes[-1] - nodes[0])
         fps = fps[torch.argsort(along.cpu())]
         unstable = linearize(fn, fps.points, fps.inputs, vectors=False).n_unstable.cpu()
-    info = {"method": "relax with the network's dynamics, then minimise q on hyperplanes normal to the main axis, "
-                      "then normal to the curve (string method: LM steps in the normal hyperplane, nodes "
-                      "redistributed at equal arc length)",
+    info = {"method": "relax with the network's dynamics; principal curve through the slow points (local-linear "
+                      "kernel fit along it); LM steps on q normal to the curve, within the points' spread",
             "n_points": n_points, "relax_steps": relax_steps, "init_steps": init_steps, "n_iter": n_iter, "bandwidth": bandwidth,
             "n_polish": n_polish, "tangent_window": tangent_window, "trim": trim, "n_states": int(relaxed.shape[0]), "fixed_point_tol": fixed_point_tol,
             "lm_iterations": it1, "not_settled": left1,
