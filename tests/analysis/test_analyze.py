@@ -217,3 +217,32 @@ def test_readout_alignment_over_the_coordinates_the_readout_sees(ckpt, corpus, t
     want = abs(m[:8] @ w) / (np.linalg.norm(m[:8]) * np.linalg.norm(w))
     assert man["readout_cos_visible"]["value"] == pytest.approx(want, rel=1e-6)
     assert man["readout_cos"]["value"] == pytest.approx(abs(m[:8] @ w) / np.linalg.norm(w), rel=1e-6)
+
+
+def test_slow_manifold_readout_alignment_recomputed(ckpt, corpus, tmp_path):
+    # the check's alignment is the median over nodes of |cos(tangent, Cov(h, w.h))| over every visited
+    # state; recompute it from the saved curve tangents' cosines and from the states themselves
+    from rnnlens.analysis.geometry import readout_covariance_direction
+    from rnnlens.analysis.measurements import collect_states, select_documents
+
+    r = analyze(ckpt, corpus, out_dir=tmp_path / "a", **FAST)
+    s, arrays = load_analysis(tmp_path / "a")
+    sm = s["metrics"]["slow_manifold"]
+    assert sm["readout_alignment"]["value"] == sm["tangent_readout_covariance_cos_median"]["value"]
+    assert sm["readout_alignment"]["value"] == pytest.approx(float(np.median(arrays["sm_covariance_cos"])))
+    ck = load_checkpoint(ckpt)
+    docs = select_documents(ck.vocab, corpus.splits["test"], FAST["n_docs"], None, 0)
+    X = np.concatenate(collect_states(ck.model.eval(), docs))
+    w = ck.model.readout_matrix().double().numpy()[0]
+    c = readout_covariance_direction(X, w)
+    t = r.slow_manifold.tangent.cpu().numpy()
+    want = np.median(np.abs(t @ c) / (np.linalg.norm(t, axis=1) * np.linalg.norm(c)))
+    assert sm["readout_alignment"]["value"] == pytest.approx(float(want), rel=1e-6)
+    # the share of the final readout explained by the position along the curve, recomputed
+    from rnnlens.manifold import project_on_curve
+    curve = r.slow_manifold
+    finals = np.stack([x[-1] for x in collect_states(ck.model.eval(), docs)]).astype(np.float64)
+    pos = project_on_curve(torch.from_numpy(finals), curve.points.cpu())[0].numpy()
+    at = np.interp(pos, curve.arclength.cpu().numpy(), curve.readout.cpu().numpy())
+    want = 1 - np.var(finals @ w - at) / np.var(finals @ w)
+    assert sm["readout_explained_by_position"]["value"] == pytest.approx(float(want), rel=1e-6, abs=1e-9)

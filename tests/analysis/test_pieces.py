@@ -8,7 +8,7 @@ import torch
 
 from rnnlens.analysis.dynamics import approach_speed, linear_rollout, one_step_errors
 from rnnlens.analysis.geometry import (against_null, expected_random_abs_cos, manifold_axis, pca_variance,
-                                       random_abs_cos, readout_direction)
+                                       random_abs_cos, readout_covariance_direction, readout_direction)
 from rnnlens.analysis.modes import input_projections, mode_stats, orient_top_mode
 from rnnlens.analysis.valence import valence_summary, word_groups
 from rnnlens.errors import ArgumentError
@@ -67,6 +67,28 @@ def test_manifold_axis_two_equal_directions_is_not_one_dimensional():
 def test_readout_direction_binary_and_multiclass():
     np.testing.assert_array_equal(readout_direction(np.array([[1.0, 2.0]])), [1.0, 2.0])
     np.testing.assert_array_equal(readout_direction(np.array([[1.0, 2.0], [0, 0], [3.0, -1.0]])), [2.0, -3.0])
+
+
+def test_readout_covariance_direction_closed_form():
+    # states on a line along e0 (variance 4) plus small independent noise along e1 (variance 0.01);
+    # e2 is never visited. Cov(h, w.h) = Sigma w = (4 w0, 0.01 w1, 0) exactly for the population.
+    rng = np.random.default_rng(0)
+    n = 200000
+    X = np.stack([2 * rng.standard_normal(n), 0.1 * rng.standard_normal(n), np.full(n, 3.0)], 1)
+    w = np.array([1.0, 1.0, 1.0])                       # raw |cos| with the line: 1/sqrt(3)
+    c = readout_covariance_direction(X, w)
+    np.testing.assert_allclose(c, [4.0, 0.01, 0.0], rtol=0.02, atol=2e-3)
+    t = np.array([1.0, 0.0, 0.0])
+    assert abs(t @ w) / np.linalg.norm(w) == pytest.approx(3 ** -0.5)
+    assert abs(t @ c) / np.linalg.norm(c) > 0.9999     # the visited line carries the readout
+    # a readout orthogonal to the line reads only the noise: the direction turns away from the line
+    c_orth = readout_covariance_direction(X, np.array([0.0, 1.0, 0.0]))
+    assert abs(t @ c_orth) / np.linalg.norm(c_orth) < 0.1    # sampling: ~0.05 at this n; random: ~0.5
+    # exact for a finite sample: the sample covariance times w
+    Xs = X[:50]
+    np.testing.assert_allclose(readout_covariance_direction(Xs, w), np.cov(Xs.T) @ w, rtol=1e-10, atol=1e-12)
+    with pytest.raises(ArgumentError, match="readout_covariance_direction"):
+        readout_covariance_direction(X[:, :2], w)
 
 
 @pytest.mark.parametrize("dim,closed", [(2, 2 / math.pi), (3, 0.5)])

@@ -55,3 +55,7 @@ def test_trained_gru_on_synthetic_language_is_a_line_attractor(tmp_path):
     # and is, tau_1 ~ 30 tokens in the middle; |lambda_1| ~ 1 holds at the stable ends, checked above)
     assert sm["tau_median"]["value"][0] > 20
     assert {c["name"]: c["passed"] for c in r.summary["checks"]}["slow_points_1d"] is True
+    # its readout reads the line: the final readout is explained by the position along the curve, and
+    # the direction the states move in as the readout changes runs along the curve
+    assert sm["readout_explained_by_position"]["value"] >= 0.9
+    assert sm["readout_alignment"]["value"] >= 0.8

@@ -107,6 +107,22 @@ def abs_cos(a, b) -> float:
     return float(abs(np.vdot(a, b)) / (na * nb))
 
 
+def readout_covariance_direction(X, w) -> np.ndarray:
+    """The direction the states ``X`` [n, dim] move in as their readout ``w . h`` changes:
+    Cov(h, w . h) = Sigma w (the regression of the state on the readout, up to scale).
+
+    Unlike ``w`` itself it carries no weight along directions the states never take (such weight
+    changes no readout the network ever produces), and it sees coordinates the readout does not
+    read but which move with it (the LSTM's cell state c, read through h).
+    """
+    X = np.asarray(X, dtype=np.float64)
+    w = np.asarray(w, dtype=np.float64).reshape(-1)
+    if X.ndim != 2 or X.shape[0] < 2 or X.shape[1] != w.shape[0]:
+        raise ArgumentError(f"readout_covariance_direction needs states [n >= 2, {w.shape[0]}]; got shape {X.shape}")
+    Xc = X - X.mean(0)
+    return Xc.T @ (Xc @ w) / (X.shape[0] - 1)
+
+
 def random_abs_cos(dim: int, n: int = 10000, *, seed: int = 0) -> np.ndarray:
     """Null distribution: |cos| between a fixed unit vector and ``n`` random unit vectors in R^dim.
 

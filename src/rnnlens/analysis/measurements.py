@@ -21,7 +21,8 @@ import torch
 
 from rnnlens.analysis.dynamics import approach_speed, linear_rollout, nearest_point, one_step_errors
 from rnnlens.analysis.geometry import (abs_cos, against_null, expected_random_abs_cos, manifold_axis, pca_fit,
-                                       pca_variance, random_abs_cos, readout_direction)
+                                       pca_variance, random_abs_cos, readout_covariance_direction,
+                                       readout_direction)
 from rnnlens.analysis.metrics import metric
 from rnnlens.analysis.modes import input_projections, mode_stats, orient_top_mode
 from rnnlens.analysis.valence import valence_summary
@@ -530,7 +531,7 @@ def measure_slow_manifold(step, states: StateSpace, x_star: torch.Tensor, *, n_p
     from rnnlens.linearization import linearize
     from rnnlens.manifold import curve_variance_explained, project_on_curve, trace_slow_manifold
 
-    W, w, mean, comps = states.W, states.w, states.mean, states.components
+    w, mean, comps = states.w, states.mean, states.components
     curve = trace_slow_manifold(step, torch.from_numpy(states.X), readout=w, inputs=x_star, n_points=n_points,
                                 relax_steps=relax_steps, seed=seed)
     nodes = curve.points
@@ -544,15 +545,22 @@ def measure_slow_manifold(step, states: StateSpace, x_star: torch.Tensor, *, n_p
     al1 = np.abs(eig[:, 0]).astype(np.float64)
     tau = np.asarray(_np(lin.tau), dtype=np.float64)[:, :3]
     J = _np(lin.J_rec).astype(np.float64)
-    visible = np.any(W != 0, axis=0)
     sens = np.einsum("psk,s->pk", J, w)                # (w^T J_rec): the readout's sensitivity one step later
     cos_t = np.array([abs_cos(a, w) for a in t])
     cos_sens = np.array([abs_cos(a, g) for a, g in zip(t, sens)])
-    partial = not bool(visible.all())
+    cov_dir = readout_covariance_direction(states.X, w)      # where the states go as the readout changes
+    cos_cov = np.array([abs_cos(a, cov_dir) for a in t])
     relaxed = curve.relaxed.cpu().numpy()
     chord = nodes[-1].cpu().numpy() - nodes[0].cpu().numpy()
     span = float(curve.readout.max() - curve.readout.min())
-    finals = np.stack([tr[-1] for tr in states.traj]) @ w
+    final_states = np.stack([tr[-1] for tr in states.traj])
+    finals = final_states @ w
+    # how much of the final readout the position along the curve explains: the readout of the
+    # curve at each final state's projection on it, against the network's readout there
+    arc = curve.arclength.cpu().numpy()
+    pos_f = project_on_curve(torch.from_numpy(final_states).double(), nodes.cpu())[0].numpy()
+    at_pos = np.interp(pos_f, arc, curve.readout.cpu().numpy())
+    explained = 1.0 - float(np.var(finals - at_pos)) / max(float(np.var(finals)), 1e-300)
     fp_unstable = curve.fixed_point_unstable.tolist()
     out = SlowManifoldMeasurement(curve=curve, lin=lin, l1=l1)
     out.metrics["slow_manifold"] = {
@@ -572,10 +580,10 @@ def measure_slow_manifold(step, states: StateSpace, x_star: torch.Tensor, *, n_p
         "chord_readout_cos": metric("slow_manifold.chord_readout_cos", abs_cos(chord, w)),
         "readout_sensitivity_cos_median": metric("slow_manifold.readout_sensitivity_cos_median",
                                                  float(np.median(cos_sens))),
-        "readout_alignment": metric("slow_manifold.readout_alignment",
-                                    float(np.median(cos_sens if partial else cos_t)),
-                                    which="the readout's sensitivity (the readout sees only part of the state)"
-                                    if partial else "the readout direction (the readout sees the whole state)"),
+        "tangent_readout_covariance_cos_median": metric("slow_manifold.tangent_readout_covariance_cos_median",
+                                                        float(np.median(cos_cov))),
+        "readout_explained_by_position": metric("slow_manifold.readout_explained_by_position", explained),
+        "readout_alignment": metric("slow_manifold.readout_alignment", float(np.median(cos_cov))),
         "abs_lambda1_median": metric("slow_manifold.abs_lambda1_median", float(np.median(al1))),
         "median_abs_dev_lambda1": metric("slow_manifold.median_abs_dev_lambda1", float(np.median(np.abs(al1 - 1)))),
         "frac_abs_lambda1_within_0_02": metric("slow_manifold.frac_abs_lambda1_within_0_02",
@@ -595,6 +603,7 @@ def measure_slow_manifold(step, states: StateSpace, x_star: torch.Tensor, *, n_p
     out.arrays.update(sm_pc=(nodes.cpu().numpy() - mean) @ comps.T, sm_q=curve.q.cpu().numpy(),
                       sm_position=curve.readout.cpu().numpy(), sm_arclength=curve.arclength.cpu().numpy(),
                       sm_abs_lambda1=al1, sm_tau=tau, sm_tangent_cos=cos_t, sm_sensitivity_cos=cos_sens,
+                      sm_covariance_cos=cos_cov,
                       sm_fp_pc=fp_pc, sm_fp_unstable=np.asarray(fp_unstable, dtype=np.int64),
                       sm_fp_position=(torch.as_tensor(fps.points).double().cpu().numpy() @ w) if len(fps)
                       else np.zeros(0),

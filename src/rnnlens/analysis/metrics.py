@@ -195,8 +195,18 @@ _SPECS = [
                                                                "with the state, so this sees motion in the LSTM's "
                                                                "cell state c, which the readout reads through h",
                "|cos(tangent, readout sensitivity w^T J_rec)| (median over nodes)", "{:.3f}"),
-    MetricSpec("slow_manifold.readout_alignment", "the alignment the checks use: median over nodes of |cos| "
-                                                  "between the tangent and {which}"),
+    MetricSpec("slow_manifold.tangent_readout_covariance_cos_median",
+               "median over nodes of |cos(tangent, Cov(h, w.h))|, the covariance over every visited state of the "
+               "state with its readout w.h: the direction the network's states move in as its readout changes. "
+               "It ignores readout weight along directions the states never take (which changes no readout the "
+               "network produces) and sees coordinates that move with the readout without being read (the "
+               "LSTM's c)", "|cos(tangent, Cov(h, readout))| (median over nodes)", "{:.3f}"),
+    MetricSpec("slow_manifold.readout_explained_by_position",
+               "1 - Var(w.h_T - w.c(s_T)) / Var(w.h_T) over the analysed documents' final states h_T, with c(s_T) "
+               "the curve at h_T's projection on it: the share of the final readout that the position along the "
+               "traced curve explains", "readout explained by the position along the curve", "{:.3f}"),
+    MetricSpec("slow_manifold.readout_alignment", "the alignment the checks use: "
+                                                  "slow_manifold.tangent_readout_covariance_cos_median"),
     MetricSpec("slow_manifold.abs_lambda1_median", "median over nodes of |lambda_1| of J_rec at (node, x*)",
                "median |lambda_1| along the slow manifold", "{:.4f}"),
     MetricSpec("slow_manifold.median_abs_dev_lambda1", "median over nodes of | |lambda_1| - 1 |"),

@@ -50,13 +50,15 @@ class AnalysisResult:
     ``summary``: the JSON-able dict written to ``summary.json`` (every number with its definition);
     ``arrays``: the arrays written to ``arrays.npz`` (for figures); ``fixed_points``: the solver's
     ``FixedPoints`` for every seed (None if not run); ``linearization``: the ``Linearization`` at
-    the fixed points with q < tol (None if there were none); ``out_dir``: where it was saved.
+    the fixed points with q < tol (None if there were none); ``slow_manifold``: the traced
+    :class:`rnnlens.manifold.SlowManifold`; ``out_dir``: where it was saved.
     """
 
     summary: dict
     arrays: dict = field(default_factory=dict)
     fixed_points: object | None = None
     linearization: object | None = None
+    slow_manifold: object | None = None
     out_dir: Path | None = None
 
     @property
@@ -257,7 +259,8 @@ def analyze(checkpoint_or_model, corpus, *, vocab=None, bow=None, split: str = "
         "arrays_file": ARRAYS_FILE,
     }
     summary["checks"] = _checks.evaluate(summary, truth=getattr(corpus, "truth", None) is not None)
-    result = AnalysisResult(summary=summary, arrays=arrays, fixed_points=search.fps, linearization=lin)
+    result = AnalysisResult(summary=summary, arrays=arrays, fixed_points=search.fps, linearization=lin,
+                            slow_manifold=sm.curve)
     if out_dir is not None:
         save_analysis(result, out_dir)
     return result
