@@ -1,0 +1,158 @@
+"""Figures of the modifier analysis (issue 11), drawn from saved arrays only (``mod_*`` in ``arrays.npz``).
+
+Each function takes ``(summary, arrays)`` and returns a matplotlib Figure, or None when the analysis
+has no modifier section. :data:`FIGURES` lists them for the report.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from rnnlens.report.figures import COLORS, plt
+
+
+def _has(arrays, *names) -> bool:
+    return all(n in arrays for n in names)
+
+
+def fig_modifier_3d(summary, arrays, ax=None):
+    """Trajectories through "not good", "very good" and "good" in a 3-D view: the line (first axis, the chord
+    of the slow manifold) and the top two directions of the modifiers' excursions normal to it."""
+    if not _has(arrays, "mod_3d_traj", "mod_3d_nodes", "mod_3d_names"):
+        return None
+    fig = plt.figure(figsize=(6.5, 5))
+    ax = fig.add_subplot(projection="3d")
+    nodes = arrays["mod_3d_nodes"]
+    ax.plot(nodes[:, 0], nodes[:, 1], nodes[:, 2], color="k", lw=2, label="slow manifold (the line)")
+    colors = [COLORS[0], COLORS[2], "0.45"]
+    for s, name in enumerate(arrays["mod_3d_names"].tolist()):
+        c = colors[s % len(colors)]
+        for e, traj in enumerate(arrays["mod_3d_traj"][s]):
+            ax.plot(traj[:, 0], traj[:, 1], traj[:, 2], "-", color=c, lw=1, alpha=0.8,
+                    label=name if e == 0 else None)
+            ax.scatter(*traj[0], color=c, s=10, marker="o")            # the context's end
+            ax.scatter(*traj[1], color=c, s=22, marker="^")            # after the modifier / control word
+            ax.scatter(*traj[2], color=c, s=22, marker="s")            # after the word
+    ax.set(xlabel="along the line", ylabel="modifier direction 1", zlabel="modifier direction 2")
+    ax.legend(frameon=False, fontsize=7, loc="upper left")
+    return fig
+
+
+def fig_modifier_factors(summary, arrays, ax=None):
+    """Factor against gap per modifier: measured (95% bootstrap band), linearized prediction, truth."""
+    if not _has(arrays, "mod_factor", "mod_names"):
+        return None
+    names = arrays["mod_names"].tolist()
+    f = np.asarray(arrays["mod_factor"], dtype=float)
+    k = np.arange(1, f.shape[1] + 1)
+    n = len(names)
+    cols = min(n, 4)
+    rows = int(np.ceil(n / cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.6 * rows), squeeze=False, sharex=True)
+    for i, name in enumerate(names):
+        a = axes[i // cols][i % cols]
+        a.axhline(1, color="0.6", lw=0.8)
+        a.axhline(0, color="0.85", lw=0.8)
+        if "mod_ci_low" in arrays:
+            a.fill_between(k, arrays["mod_ci_low"][i], arrays["mod_ci_high"][i], color=COLORS[1], alpha=0.25, lw=0)
+        a.plot(k, f[i], "o-", color=COLORS[1], ms=4, label="measured")
+        if "mod_predicted" in arrays:
+            a.plot(k, arrays["mod_predicted"][i], "x--", color=COLORS[3], ms=4, lw=0.8, label="l_1^T J_inp x")
+        if "mod_truth" in arrays:
+            a.plot(k, arrays["mod_truth"][i], "s:", color="k", ms=3, lw=0.8, label="truth")
+        a.set_title(name, fontsize=9)
+        if i % cols == 0:
+            a.set_ylabel("factor")
+        if i // cols == rows - 1:
+            a.set_xlabel("gap k (tokens after the modifier)")
+    for j in range(n, rows * cols):
+        axes[j // cols][j % cols].axis("off")
+    axes[0][0].legend(frameon=False, fontsize=6)
+    fig.tight_layout()
+    return fig
+
+
+def fig_modifier_eigenvalues(summary, arrays, ax=None):
+    """Eigenvalues of J_rec at the excursion states of each modifier (and at the control states), with the unit
+    circle; right: the excursion's return to the line (its part normal to the line) against tokens."""
+    if not _has(arrays, "mod_eig_excursion", "mod_eig_control", "mod_names"):
+        return None
+    names = arrays["mod_names"].tolist()
+    fig, (a, b) = plt.subplots(1, 2, figsize=(9, 4))
+    t = np.linspace(0, 2 * np.pi, 200)
+    a.plot(np.cos(t), np.sin(t), color="0.7", lw=0.8)
+    for i, name in enumerate(names):
+        ev = np.asarray(arrays["mod_eig_excursion"][i]).ravel()
+        a.scatter(ev.real, ev.imag, s=8, color=COLORS[i % len(COLORS)], alpha=0.5, label=f"after {name!r}")
+    ctrl = np.asarray(arrays["mod_eig_control"]).ravel()
+    a.scatter(ctrl.real, ctrl.imag, s=10, color="k", marker="x", lw=0.7, label="after the neutral control word",
+              zorder=5)
+    a.set(xlabel="Re lambda", ylabel="Im lambda", aspect="equal", title="slowest modes of J_rec")
+    a.legend(frameon=False, fontsize=6, loc="lower left")
+    if "mod_return" in arrays:
+        r = np.asarray(arrays["mod_return"], dtype=float)
+        for i, name in enumerate(names):
+            b.semilogy(np.arange(r.shape[1]), np.maximum(r[i], 1e-6), ".-", color=COLORS[i % len(COLORS)],
+                       label=name)
+        b.set(xlabel="neutral tokens after the modifier", ylabel="||excursion normal to the line|| / at 0",
+              title="return to the line")
+        b.legend(frameon=False, fontsize=6)
+    fig.tight_layout()
+    return fig
+
+
+FIGURES = [
+    ("fig_mod1_3d", fig_modifier_3d, "Trajectories through \"not good\", \"very good\" and \"good\" (after a neutral "
+     "word) from a few contexts, in the line's direction and the top two directions of the modifiers' excursions "
+     "(circle: end of the context; triangle: after the modifier or the neutral word; square: after the word; then "
+     "neutral words). The modifier moves the state off the line; the word's push from there is flipped or scaled."),
+    ("fig_mod2_factors", fig_modifier_factors, "The factor by which each modifier changes the readout change of a "
+     "valenced word read k tokens later (least-squares ratio over contexts and words, against the same word after "
+     "a neutral word; band: 95% bootstrap interval), the linearized prediction l_1^T J_inp x at the state before "
+     "the word and, on synthetic corpora, the language's true factor. 1: no effect; -1: flipped; 2: doubled."),
+    ("fig_mod3_eigenvalues", fig_modifier_eigenvalues, "Left: eigenvalues of the recurrent Jacobian at the states "
+     "right after each modifier and after the neutral control word. Right: the median size of the excursion's "
+     "part normal to the line, relative to its start, as neutral words follow the modifier."),
+]
+
+
+def modifier_table(summary) -> str:
+    """HTML: the factors at gaps 1, 2, 3 and 6 with their 95% intervals, reach and excursion numbers, per modifier;
+    empty when the summary has no modifier section."""
+    import html
+    import math
+
+    from rnnlens.analysis.metrics import metric_node, metric_value
+
+    names = metric_value(summary, "modifiers.modifiers")
+    if not names:
+        return ""
+    f, lo, hi = (metric_value(summary, f"modifiers.{p}") or {} for p in ("factor", "factor_ci_low", "factor_ci_high"))
+    reach = metric_value(summary, "modifiers.reach") or {}
+    angle = metric_value(summary, "modifiers.excursion_line_angle_deg") or {}
+    pr = metric_value(summary, "modifiers.excursion_participation_ratio") or {}
+    tau = metric_value(summary, "modifiers.return_tau_trajectory") or {}
+    gaps = [k for k in (1, 2, 3, 6) if f and k <= len(next(iter(f.values())))]
+
+    def num(x, fmt="{:+.2f}"):
+        return "–" if x is None or (isinstance(x, float) and not math.isfinite(x)) else fmt.format(x)
+
+    head = "".join(f"<th>factor, k={k}</th>" for k in gaps)
+    rows = []
+    for m in names:
+        cells = "".join(f"<td class='num'>{num(f[m][k - 1])} [{num(lo[m][k - 1])}, {num(hi[m][k - 1])}]</td>"
+                        for k in gaps)
+        rows.append(f"<tr><td>{html.escape(m)}</td>{cells}<td class='num'>{reach.get(m, '–')}</td>"
+                    f"<td class='num'>{num(angle.get(m), '{:.0f}')}</td><td class='num'>{num(pr.get(m), '{:.1f}')}</td>"
+                    f"<td class='num'>{num(tau.get(m), '{:.1f}')}</td></tr>")
+    missing = metric_value(summary, "modifiers.missing_modifiers") or []
+    note = (f"<p>Not in the vocabulary (not measured): {html.escape(', '.join(missing))}.</p>" if missing else "")
+    agree = [(metric_value(summary, f"modifiers.{p}"), label) for p, label in
+             (("prediction_correlation", "l_1^T J_inp x"), ("prediction_readout_correlation", "readout^T J_inp x"))]
+    agree_txt = "; ".join(f"{label}: correlation {num(v, '{:.2f}')}" for v, label in agree)
+    definition = (metric_node(summary, "modifiers.factor") or {}).get("definition", "")
+    return ("<h3>Modifiers: how they bend the integration</h3>"
+            f"<table><tr><th>modifier</th>{head}<th>reach (tokens)</th><th>angle to the line (deg)</th>"
+            f"<th>participation ratio</th><th>return tau (tokens)</th></tr>{''.join(rows)}</table>{note}"
+            f"<p>Linearized prediction of the factors over (modifier, gap): {html.escape(agree_txt)}.</p>"
+            f"<p class='def'>{html.escape(definition)} Brackets: 95% bootstrap interval.</p>")
