@@ -12,6 +12,7 @@ loads no solver and the CLI's ``--help`` stays fast)::
     trace_slow_manifold, SlowManifold   rnnlens.manifold      the slow manifold as an ordered curve
     linearize, Linearization            rnnlens.linearization
     analyze                             rnnlens.analysis      numbers -> summary.json
+    analyze_modifiers                   rnnlens.analysis.modifiers   how modifier words bend the integration
     make_report                         rnnlens.report        figures + HTML
 
 No submodule shares a name with a function exported here (``rnnlens.train`` is always the function).
@@ -35,6 +36,7 @@ _LAZY = {
     "trace_slow_manifold": "rnnlens.manifold", "SlowManifold": "rnnlens.manifold",
     "linearize": "rnnlens.linearization", "Linearization": "rnnlens.linearization",
     "analyze": "rnnlens.analysis", "make_report": "rnnlens.report",
+    "analyze_modifiers": "rnnlens.analysis.modifiers",
 }
 
 __all__ = ["__version__", "code_version", "RnnlensError", "DataError", "CheckpointError", "ArgumentError",

@@ -227,6 +227,81 @@ _SPECS = [
     MetricSpec("speed.median_first", "median normalised speed at the first step"),
     MetricSpec("speed.median_last", "median normalised speed after {steps} steps",
                "median normalised speed after running with constant input", "{:.2e}"),
+    # ---- modifiers: how modifier words bend the integration (rnnlens.analysis.modifiers; issue 11). A
+    #      context is a prefix of an analysed document; "control" is a neutral word read in the modifier's place
+    MetricSpec("modifiers.modifiers", "the modifier tokens measured (in the model's vocabulary)"),
+    MetricSpec("modifiers.missing_modifiers", "requested modifier tokens that are not in the model's vocabulary "
+                                              "(not measured)"),
+    MetricSpec("modifiers.n_contexts", "contexts: prefixes of documents of the split ({split_size} documents), "
+                                       "each cut at a random position whose last max_gap tokens hold no "
+                                       "modifier-like word"),
+    MetricSpec("modifiers.max_gap", "K: gaps k = 1..K tokens from the modifier to the valenced word"),
+    MetricSpec("modifiers.settle", "neutral filler tokens read after the valenced word before the readout"),
+    MetricSpec("modifiers.factor", "per modifier, for k = 1..K: least-squares ratio sum(num*den)/sum(den^2) over "
+                                   "contexts x valenced words, num = readout change caused by the word read k tokens "
+                                   "after the modifier (in place of the k-th neutral filler; read out {settle} "
+                                   "tokens after it), den = the same with the control word in the modifier's "
+                                   "place. -1: flipped, 2: doubled, 1: no effect"),
+    MetricSpec("modifiers.factor_ci_low", "2.5th percentile of the factor over {n_boot} bootstrap resamples of the "
+                                          "contexts and the words (independently, with replacement)"),
+    MetricSpec("modifiers.factor_ci_high", "97.5th percentile of the same bootstrap"),
+    MetricSpec("modifiers.factor_median_ratio", "cross-check: median of num/den over the pairs whose |den| is at "
+                                                "least a tenth of the median |den|"),
+    MetricSpec("modifiers.truth_factor", "the factor computed the same way on the synthetic corpus's true score "
+                                         "(its modifier rules) instead of the network's readout"),
+    MetricSpec("modifiers.reach", "largest gap k up to which |factor - 1| stays at least half of |factor(1) - 1| "
+                                  "(0: no effect at k = 1)"),
+    MetricSpec("modifiers.factor_tau", "tau (tokens) of a least-squares fit factor(k) = 1 + a exp(-(k - 1)/tau), "
+                                       "k = 1..K (scipy curve_fit; tau within [0.05, 1000])"),
+    MetricSpec("modifiers.excursion_norm", "median over contexts of ||e_0||, the excursion e_0 = state after the "
+                                           "modifier - state after the control word, same context"),
+    MetricSpec("modifiers.excursion_readout", "median over contexts of readout . e_0: the modifier's own immediate "
+                                              "readout change"),
+    MetricSpec("modifiers.lasting_readout", "median over contexts of readout . e_{steps}, the excursion after "
+                                            "{steps} neutral fillers: the modifier's lasting push along the line"),
+    MetricSpec("modifiers.excursion_top_share", "share of the top direction in the uncentred excursions e_0 over "
+                                                "contexts: s_1^2 / sum s_i^2 of their singular values (all: every "
+                                                "modifier's excursions together)"),
+    MetricSpec("modifiers.excursion_participation_ratio", "participation ratio (sum s_i^2)^2 / sum s_i^4 of the "
+                                                          "singular values of the uncentred excursions e_0 over "
+                                                          "contexts (1: one direction); all: every modifier "
+                                                          "together; lifetime: e_0..e_{K} minus 1 of every "
+                                                          "modifier together (K = {K})"),
+    MetricSpec("modifiers.excursion_tangent_cos", "median over contexts of |cos(e_0, t)|, t the unit tangent of the "
+                                                  "traced slow manifold at the node nearest the control state"),
+    MetricSpec("modifiers.excursion_line_angle_deg", "arccos of excursion_tangent_cos, in degrees (90: the "
+                                                     "excursion leaves the line at a right angle)"),
+    MetricSpec("modifiers.return_tau_trajectory", "tau (tokens) of median_contexts ||e_j^perp|| / ||e_0^perp|| ~ "
+                                                  "exp(-j/tau), j = 0..{steps} neutral fillers after the modifier, "
+                                                  "e^perp the excursion normal to the local tangent; least squares "
+                                                  "on the log through the origin"),
+    MetricSpec("modifiers.return_tau_eigen", "median over {n} contexts of the mean time constant 1/|ln|lambda_a|| "
+                                             "of the eigenmodes of J_rec at the excursion state (input x*), each "
+                                             "mode weighted by its share |(L e_0)_a| ||r_a|| of the excursion, the "
+                                             "line mode (of the 3 slowest, the one most aligned with the tangent) "
+                                             "left out"),
+    MetricSpec("modifiers.n_slow_modes_excursion", "median over {n} contexts of the number of eigenvalues of J_rec "
+                                                   "with |lambda| > 0.9 at the excursion state"),
+    MetricSpec("modifiers.n_slow_modes_control", "the same at the control states (after the neutral control word)"),
+    MetricSpec("modifiers.complex_top_fraction", "fraction of contexts whose 3 slowest modes of J_rec at the "
+                                                 "excursion state (control: at the control state) include a complex "
+                                                 "pair (|Im lambda| > 1e-3)"),
+    MetricSpec("modifiers.predicted_factor", "the linearized explanation: the factor's least-squares ratio with num "
+                                             "and den replaced by l_1^T J_inp x_word at the state before the word "
+                                             "(J_inp = dF/dx at that state and x*; l_1 the line mode's left "
+                                             "eigenvector at the slow-manifold node nearest it)"),
+    MetricSpec("modifiers.prediction_correlation", "Pearson correlation of predicted and measured factors over "
+                                                   "the {n} (modifier, gap) pairs"),
+    MetricSpec("modifiers.prediction_ratio_median", "median of predicted / measured factor over the (modifier, gap) "
+                                                    "pairs with |measured| > 0.1"),
+    MetricSpec("modifiers.predicted_factor_readout", "the same ratio with the readout direction in place of l_1: "
+                                                     "readout^T J_inp x_word at the state before the word, the "
+                                                     "word's immediate readout change to first order in its input"),
+    MetricSpec("modifiers.prediction_readout_correlation", "Pearson correlation of predicted_factor_readout and the "
+                                                           "measured factors over the (modifier, gap) pairs"),
+    MetricSpec("modifiers.prediction_readout_ratio_median", "median of predicted_factor_readout / measured factor "
+                                                            "over the pairs with |measured| > 0.1"),
+    MetricSpec("modifiers.seconds", "wall-clock seconds of the modifier analysis"),
 ]
 METRICS: dict[str, MetricSpec] = {s.path: s for s in _SPECS}
 assert len(METRICS) == len(_SPECS), "a metric path is defined twice"

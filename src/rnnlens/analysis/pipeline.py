@@ -118,7 +118,7 @@ def analyze(checkpoint_or_model, corpus, *, vocab=None, bow=None, split: str = "
             n_transitions: int = 20000, max_pca_states: int = 200000, n_linear_docs: int | None = None,
             n_speed: int = 200, speed_steps: int = 100, n_group: int = 100, seed: int = 0,
             untrained_seed: int = 0, solver_options: dict | None = None, tol_sweep=(1e-7, 1e-6, 1e-5),
-            manifold_points: int = 64, relax_steps: int = 100, out_dir=None) -> AnalysisResult:
+            manifold_points: int = 64, relax_steps: int = 100, modifiers=None, out_dir=None) -> AnalysisResult:
     """Measure the line-attractor picture of one trained model on ``corpus[split]`` documents.
 
     Args:
@@ -145,6 +145,10 @@ def analyze(checkpoint_or_model, corpus, *, vocab=None, bow=None, split: str = "
             dynamics at x* before tracing (:func:`rnnlens.manifold.trace_slow_manifold`); the paper's
             quantities are measured along it under ``slow_manifold`` and the checks use them.
         solver_options: options of ``find_fixed_points`` (e.g. ``{"solver": "lm", "max_iter": 200}``).
+        modifiers: modifier tokens (e.g. ``rnnlens.analysis.modifiers.DEFAULT_MODIFIERS``): when given, the
+            modifier analysis (:func:`rnnlens.analysis.modifiers.analyze_modifiers`, default settings, along
+            this analysis's slow manifold) adds the section ``modifiers``; with the default list, tokens the
+            vocabulary lacks are listed under ``modifiers.missing_modifiers``.
         out_dir: when given, write ``summary.json``, ``arrays.npz`` and ``fixed_points.safetensors`` there.
 
     Returns an :class:`AnalysisResult`. When no fixed point reaches ``tol`` the analysis still
@@ -153,10 +157,15 @@ def analyze(checkpoint_or_model, corpus, *, vocab=None, bow=None, split: str = "
     from rnnlens.fixedpoints import as_step
     from rnnlens.linearization import linearize
 
+    if modifiers is not None:
+        from rnnlens.analysis import modifiers as _mod
+        modifiers = _mod.check_modifier_list(modifiers)
     _ms.check_analysis_numbers(tol=tol, tol_sweep=tol_sweep, max_length=max_length, n_linear_docs=n_linear_docs,
                                seed=seed, untrained_seed=untrained_seed)
     model, vocab, record, ck_path = _resolve_model(checkpoint_or_model, vocab)
     model.eval()
+    if modifiers is not None:
+        _mod.split_present(modifiers, vocab)   # an explicit list naming unknown words fails before any work
     if input_point not in ("zero", "mean"):
         raise ArgumentError(f"input_point={input_point!r}: choose 'zero' (the paper) or 'mean'")
     for name, v, lo in (("n_docs", n_docs, 2), ("n_seeds", n_seeds, 1), ("n_transitions", n_transitions, 1),
@@ -238,6 +247,11 @@ def analyze(checkpoint_or_model, corpus, *, vocab=None, bow=None, split: str = "
     _merge(metrics, arrays, missing, _ms.measure_linearization(
         model, docs, states, nodes, x_star, sm.lin, n_transitions=n_transitions, n_linear_docs=n_linear_docs,
         rng=np.random.default_rng([seed, 1]), section="slow_manifold", prefix="sm_"))
+    if modifiers is not None:   # issue 11: how modifier words bend the integration
+        part = _mod.pipeline_measurement(model, vocab, corpus, split=split, bow=bow, modifiers=modifiers,
+                                         max_length=max_length, x_star=x_star, slow_manifold=sm.curve, seed=seed)
+        _merge(metrics, arrays, [], part)
+        settings["modifiers"] = list(modifiers)
 
     summary = {
         "schema": SCHEMA,

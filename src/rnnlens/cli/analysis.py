@@ -52,20 +52,31 @@ def print_summary(summary: dict) -> None:
               help="Nodes of the traced slow manifold (rnnlens.manifold.trace_slow_manifold).")
 @click.option("--relax-steps", type=int, default=100, show_default=True,
               help="Steps of the network's own dynamics at x* that turn visited states into slow points.")
+@click.option("--modifiers", default=None, metavar="WORD,WORD,...",
+              help="Modifier tokens whose effect on the next words is measured (section 'modifiers'; issue 11). "
+                   "Default: not,n't,never,no,hardly,very,extremely (those missing from the vocabulary are "
+                   "listed as missing); a list of your own must be in the vocabulary.")
+@click.option("--no-modifiers", is_flag=True, help="Skip the modifier analysis.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--quiet", is_flag=True, help="Print only where the results went.")
 def analyze_command(checkpoint, dataset, data_dir, data_seed, options, out_dir, bow, split, n_docs, n_seeds,
-                    input_point, tol, max_length, n_linear_docs, manifold_points, relax_steps, seed, quiet):
+                    input_point, tol, max_length, n_linear_docs, manifold_points, relax_steps, modifiers,
+                    no_modifiers, seed, quiet):
     """Measure the line-attractor picture of CHECKPOINT on a dataset; write DIR/summary.json."""
     from rnnlens.analysis import analyze
+    from rnnlens.analysis.modifiers import DEFAULT_MODIFIERS
     from rnnlens.checkpoint import load_checkpoint
 
+    if no_modifiers and modifiers is not None:
+        raise click.UsageError("--modifiers and --no-modifiers contradict each other; give one")
+    modifiers = None if no_modifiers else (DEFAULT_MODIFIERS if modifiers is None else modifiers)
     with guarded_output(out_dir, "analyze"):
         ck = load_checkpoint(checkpoint)
         corpus = load_checkpoint_corpus(ck, dataset, data_dir, data_seed, options)
         result = analyze(ck, corpus, bow=bow, split=split, n_docs=n_docs, n_seeds=n_seeds,
                          input_point=input_point, tol=tol, max_length=max_length, n_linear_docs=n_linear_docs,
-                         manifold_points=manifold_points, relax_steps=relax_steps, seed=seed, out_dir=out_dir)
+                         manifold_points=manifold_points, relax_steps=relax_steps, modifiers=modifiers, seed=seed,
+                         out_dir=out_dir)
     if not quiet:
         print_summary(result.summary)
     if result.summary["provenance"]["trained_on_same_corpus"] is False:

@@ -52,7 +52,7 @@ def _make_report(dirs, out: Path, preface) -> Path:
         sub = out / name
         sub.mkdir(exist_ok=True)
         figs = []
-        for fname, fn, caption in _fig.SINGLE:
+        for fname, fn, caption in _fig.figures_for(summary, arrays):
             fig = fn(summary, arrays)
             png = _fig.save_figure(fig, sub, fname)["png"] if fig is not None else None
             figs.append((fname, png, caption))

@@ -254,6 +254,15 @@ SINGLE = [
 ]
 
 
+def figures_for(summary, arrays) -> list:
+    """The single-model figures of one analysis: :data:`SINGLE`, plus the modifier figures
+    (:mod:`rnnlens.report.modifiers`) when the analysis has a ``modifiers`` section."""
+    if not summary.get("metrics", {}).get("modifiers", {}).get("factor"):
+        return SINGLE
+    from rnnlens.report.modifiers import FIGURES
+    return SINGLE + FIGURES
+
+
 def fig_grid(analyses):
     """Fig 6: one row per analysed model (PCA curve, states + fixed points, |lambda_1|, word groups)."""
     n = len(analyses)

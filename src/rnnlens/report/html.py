@@ -91,6 +91,9 @@ def model_section(summary, figures: list[tuple[str, Path | None, str]], title: s
     sweep = metric_node(summary, "fixed_points.by_tolerance")
     if sweep:
         parts.append(tolerance_table(sweep))
+    if "modifiers" in summary.get("metrics", {}):   # issue 11: the modifier analysis, when it was run
+        from rnnlens.report.modifiers import modifier_table
+        parts.append(modifier_table(summary))
     parts.append(f"<p class='def'>Sign convention: {html.escape(summary.get('sign_convention', ''))}</p>")
     parts.extend(figure_html(*f) for f in figures)
     prov = summary.get("provenance", {})
