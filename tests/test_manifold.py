@@ -99,3 +99,27 @@ def test_torch_gru_module_and_bad_input():
     with pytest.raises(ArgumentError, match="readout has 3 numbers"):
         trace_slow_manifold(gru, states, readout=torch.ones(3), n_points=8)
     assert math.isfinite(float(sm.arclength[-1]))
+
+
+def test_project_on_curve_against_a_point_by_point_reference():
+    # a bent polyline in R^5 and points around it (some beyond its ends): every row's foot, position and
+    # distance against a plain loop over the segments, including points far from the origin
+    g = torch.Generator().manual_seed(0)
+    C = torch.cumsum(torch.randn(12, 5, generator=g, dtype=torch.float64), 0) + 30.0
+    X = torch.cat([C[torch.randint(12, (300,), generator=g)] + 0.7 * torch.randn(300, 5, generator=g,
+                                                                                    dtype=torch.float64),
+                   C[:1] - 3.0, C[-1:] + 3.0])
+    pos, dist = project_on_curve(X, C, chunk=64)
+    seg = (C[1:] - C[:-1]).norm(dim=1)
+    start = torch.cat([torch.zeros(1, dtype=torch.float64), torch.cumsum(seg, 0)])
+    for i, x in enumerate(X):
+        best = (math.inf, None)
+        for j in range(11):
+            a, d = C[j], C[j + 1] - C[j]
+            u = float(((x - a) @ d) / (d @ d))
+            u = min(max(u, 0.0), 1.0)
+            r = float((x - a - u * d).norm())
+            if r < best[0]:
+                best = (r, float(start[j] + u * seg[j]))
+        assert float(dist[i]) == pytest.approx(best[0], rel=1e-9, abs=1e-9)
+        assert float(pos[i]) == pytest.approx(best[1], rel=1e-9, abs=1e-9)

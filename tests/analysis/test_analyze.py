@@ -8,6 +8,7 @@ import torch
 from click.testing import CliRunner
 
 from rnnlens.analysis import METRICS, analyze, load_analysis
+from rnnlens.analysis.metrics import OPTIONAL_SECTIONS
 from rnnlens.checkpoint import load_checkpoint, save_checkpoint
 from rnnlens.cli import main
 from rnnlens.data import Corpus, Split, Vocab, load_corpus
@@ -65,7 +66,7 @@ def test_analyze_writes_consistent_summary_and_arrays(ckpt, corpus, tmp_path):
                 assert isinstance(node["definition"], str) and node["definition"]
                 assert "{" not in node["definition"], node["definition"]    # templates filled in
                 reported.add(f"{sname}.{name}")
-    assert reported == set(METRICS)
+    assert reported == {p for p in METRICS if p.split(".")[0] not in OPTIONAL_SECTIONS}
     assert r.value("fixed_points.n_converged") == n_conv
     assert m["fixed_points"]["n_converged"]["definition"].startswith("points with q = (1/N)||F(h*, x*) - h*||^2 < 1e-08")
     prov = summary["provenance"]

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from rnnlens.analysis.dynamics import approach_speed, linear_rollout, one_step_errors
+from rnnlens.analysis.dynamics import approach_speed, linear_rollout, nearest_point, one_step_errors
 from rnnlens.analysis.geometry import (against_null, expected_random_abs_cos, manifold_axis, pca_variance,
                                        random_abs_cos, readout_covariance_direction, readout_direction)
 from rnnlens.analysis.modes import input_projections, mode_stats, orient_top_mode
@@ -240,3 +240,21 @@ def test_valence_summary_spearman_and_groups():
 def test_word_groups_error_when_vocabularies_do_not_meet():
     with pytest.raises(ArgumentError, match="another corpus"):
         word_groups({"a": 1.0, "b": -1.0}, ["<pad>", "<unk>", "zz"])
+
+
+@pytest.mark.parametrize("n_points", [7, 300])
+def test_nearest_point_matches_exhaustive_search(n_points):
+    # few points: cdist; many points (more than chunk): float32 block winners refined exactly; far from
+    # the origin (||h||^2 ~ 1e4), where float32 squared distances carry absolute errors ~1e-3
+    g = torch.Generator().manual_seed(1)
+    pts = 10.0 + torch.randn(n_points, 6, generator=g, dtype=torch.float64)
+    h = pts[torch.randint(n_points, (50,), generator=g)] + 0.05 * torch.randn(50, 6, generator=g,
+                                                                                dtype=torch.float64)
+    want = torch.cdist(h, pts).argmin(1)
+    assert torch.equal(nearest_point(h, pts, chunk=16), want)
+    assert torch.equal(nearest_point(h, pts), want)
+    # the point itself is its own nearest
+    k = min(20, n_points)
+    assert torch.equal(nearest_point(pts[:k], pts, chunk=16), torch.arange(k))
+    with pytest.raises(ArgumentError, match="at least one"):
+        nearest_point(h, pts[:0])

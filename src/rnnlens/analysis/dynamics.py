@@ -13,13 +13,32 @@ from rnnlens.errors import ArgumentError
 
 
 def nearest_point(h: torch.Tensor, points: torch.Tensor, *, chunk: int = 4096) -> torch.Tensor:
-    """Index [N] of the nearest (Euclidean) of ``points`` [P, S] for every row of ``h`` [N, S]."""
+    """Index [N] of the nearest (Euclidean) of ``points`` [P, S] for every row of ``h`` [N, S].
+
+    Few points (P <= ``chunk``): exact distances in ``h``'s precision. Many points (e.g. every visited
+    state): the nearest point of each block of ``chunk`` points is found with float32 matrix products
+    (a third of the cost of ``cdist`` in float64), then the nearest of those block winners by exact
+    distances in ``h``'s precision. It can differ from an all-float64 search only where two points of
+    one block are equally near within float32 rounding (~1e-7 of ||h||^2 in squared distance).
+    """
     if points.shape[0] == 0:
         raise ArgumentError("nearest_point needs at least one fixed point")
     out = torch.empty(h.shape[0], dtype=torch.long)
     pts = points.to(h.dtype)
+    if points.shape[0] <= chunk:
+        for a in range(0, h.shape[0], chunk):
+            out[a:a + chunk] = torch.cdist(h[a:a + chunk], pts).argmin(dim=1)
+        return out
+    p32 = pts.float()
+    p2 = (p32 * p32).sum(1)
     for a in range(0, h.shape[0], chunk):
-        out[a:a + chunk] = torch.cdist(h[a:a + chunk], pts).argmin(dim=1)
+        q = h[a:a + chunk]
+        q32 = q.float()
+        # per block: argmin of ||p||^2 - 2 q . p (the ||q||^2 term is the same for every p)
+        cand = torch.stack([torch.addmm(p2[b:b + chunk], q32, p32[b:b + chunk].T, alpha=-2).argmin(1) + b
+                            for b in range(0, p32.shape[0], chunk)], 1)        # [m, blocks]
+        exact = ((q[:, None, :] - pts[cand]) ** 2).sum(2)
+        out[a:a + chunk] = cand.gather(1, exact.argmin(1, keepdim=True)).squeeze(1)
     return out
 
 

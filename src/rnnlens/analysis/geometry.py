@@ -119,8 +119,8 @@ def readout_covariance_direction(X, w) -> np.ndarray:
     w = np.asarray(w, dtype=np.float64).reshape(-1)
     if X.ndim != 2 or X.shape[0] < 2 or X.shape[1] != w.shape[0]:
         raise ArgumentError(f"readout_covariance_direction needs states [n >= 2, {w.shape[0]}]; got shape {X.shape}")
-    Xc = X - X.mean(0)
-    return Xc.T @ (Xc @ w) / (X.shape[0] - 1)
+    r = X @ w
+    return X.T @ (r - r.mean()) / (X.shape[0] - 1)     # sum_i (x_i - mean) (r_i - mean r) = sum_i x_i (r_i - mean r)
 
 
 def random_abs_cos(dim: int, n: int = 10000, *, seed: int = 0) -> np.ndarray:
