@@ -4,27 +4,28 @@ from __future__ import annotations
 
 import inspect
 
-from rnnlens.data import imdb, synthetic, text_formats
+from rnnlens.data import ag_news, imdb, synthetic, text_formats
 from rnnlens.data.corpus import Corpus, Split, check_fraction, finish_corpus
 from rnnlens.errors import ArgumentError
 
-CORPORA = ("imdb", "sst2", "sst5", "yelp", "yelp-binary", "csv", "jsonl", "synthetic")
+CORPORA = ("imdb", "sst2", "sst5", "yelp", "yelp-binary", "ag_news", "csv", "jsonl", "synthetic")
 _OPTIONS = {
     "imdb": ("download", "url", "sha256", "extract", "progress"),
     "sst2": (),
     "sst5": (),
     "yelp": ("variant",),
     "yelp-binary": ("variant",),
+    "ag_news": ("download", "url", "sha256", "progress", "split_seed", "test_fraction"),
     "csv": tuple(inspect.signature(text_formats.load_table).parameters)[2:],
     "jsonl": tuple(inspect.signature(text_formats.load_table).parameters)[2:],
-    "synthetic": tuple(synthetic.DEFAULTS),
+    "synthetic": (*synthetic.DEFAULTS, *synthetic.ORDERED_DEFAULTS),
 }
 
 
 def load_corpus(name: str, *, data_dir=None, seed: int = 0, validation_fraction: float = 0.1, **options) -> Corpus:
     """Load corpus ``name`` with splits "train", "validation" and (where the corpus has one) "test".
 
-    Corpora: "imdb", "sst2", "sst5", "yelp", "yelp-binary", "csv", "jsonl", "synthetic".
+    Corpora: "imdb", "sst2", "sst5", "yelp", "yelp-binary", "ag_news", "csv", "jsonl", "synthetic".
     Files are looked up in ``data_dir``, then ``$RNNLENS_DATA_DIR``, then the cache folder
     (``$RNNLENS_CACHE_DIR`` or ``~/.cache/rnnlens``); in each, first ``<dir>/<corpus>/`` then
     ``<dir>/``. IMDB is downloaded into the cache when it is found nowhere (options
@@ -33,6 +34,8 @@ def load_corpus(name: str, *, data_dir=None, seed: int = 0, validation_fraction:
     and read the folder). Where a corpus has no validation file, a stratified
     ``validation_fraction`` of train drawn with ``seed`` becomes the validation split. The
     synthetic corpus is generated from ``seed`` (options: see :mod:`rnnlens.data.synthetic`).
+    "ag_news": train.csv + test.csv, or test.csv alone split with ``split_seed`` (``test_fraction``; noted in
+    ``corpus.info["split"]``); downloads need ``sha256=`` (see :mod:`rnnlens.data.ag_news`).
     Generic "csv"/"jsonl": ``path=`` (or ``train=``), ``validation=``, ``test=``,
     ``text_column=``, ``label_column=``, ``label_names=``; "csv" also reads TSV (files named
     ``*.tsv``, or ``delimiter="\\t"``; ``delimiter=`` sets any one-character separator).
@@ -62,6 +65,11 @@ def load_corpus(name: str, *, data_dir=None, seed: int = 0, validation_fraction:
         names = text_formats.SST2_LABELS if name == "sst2" else text_formats.SST5_LABELS
     elif name in ("yelp", "yelp-binary"):
         splits, names, source, more = text_formats.load_yelp(data_dir, binary=name == "yelp-binary", **options)
+    elif name == "ag_news":
+        o = dict(options)
+        splits, source, more = ag_news.load_ag_news(
+            data_dir, download_missing=o.pop("download", True), progress=o.pop("progress", True), **o)
+        names = ag_news.LABEL_NAMES
     elif name in ("csv", "jsonl"):
         splits, names, source, more = text_formats.load_table(name, data_dir, **options)
     else:

@@ -12,6 +12,12 @@ k classes (``num_classes=k > 2``): ``n_per_class`` evidence words per class ``c{
 carrying evidence 1 for class j (the vector ``evidence[w]`` is one-hot); the label is the argmax
 of the summed evidence, ties redrawn.
 
+Ordered k classes (``num_classes=k > 2, ordered=True``; star-rating-like): the binary vocabulary and
+valences (one scalar latent, the summed valence ``s``); the label is the bin of ``s`` among k
+ordered bins of width ``bin_width`` centred on 0: thresholds ``bin_width * (j - (k - 2) / 2)`` for
+``j = 0..k-2``, label = how many thresholds ``s`` exceeds; a score on a threshold is a tie (redrawn).
+A network needs one integrated number for this task, whatever k is.
+
 Modifiers (off by default): with ``negation=True`` the word ``not`` flips the sign of the next
 ``not_scope`` tokens; with ``intensifier=True`` the word ``very`` doubles the next token. Each
 token is a modifier with probability ``p_modifier``. Modifiers carry no value themselves; a
@@ -33,6 +39,9 @@ from rnnlens.errors import ArgumentError
 DEFAULTS = dict(num_classes=2, n_train=5000, n_validation=1000, n_test=1000, min_length=20, max_length=60,
                 n_neutral=100, n_per_valence=50, n_per_class=50, p_evidence=0.3, negation=False,
                 intensifier=False, not_scope=3, p_modifier=0.05)
+# options of the ordered k-class variant; merged into the settings only when ``ordered`` is given, so the
+# settings recorded for every other corpus stay what they were
+ORDERED_DEFAULTS = dict(ordered=False, bin_width=4.0)
 NOT, VERY = "not", "very"
 _SPLIT_STREAM = {"train": 0, "validation": 1, "test": 2}
 
@@ -54,15 +63,20 @@ class SyntheticTruth:
     category: dict[str, str] = field(default_factory=dict)
     settings: dict = field(default_factory=dict)
 
+    @property
+    def scalar(self) -> bool:
+        """True when words carry one scalar valence (binary, or the ordered k-class variant)."""
+        return self.num_classes == 2 or bool(self.settings.get("ordered", False))
+
     def _values(self) -> dict[str, np.ndarray]:
-        if self.num_classes == 2:
+        if self.scalar:
             return {w: np.array([v]) for w, v in self.valence.items()}
         return self.evidence
 
     def score(self, tokens: list[str]) -> np.ndarray:
         """Summed value of ``tokens`` under the modifier rules: shape [1] (binary) or [k]."""
         values = self._values()
-        dim = 1 if self.num_classes == 2 else self.num_classes
+        dim = 1 if self.scalar else self.num_classes
         total = np.zeros(dim)
         scope = int(self.settings.get("not_scope", 0))
         flip_left, double = 0, False
@@ -90,8 +104,18 @@ class SyntheticTruth:
         """The label given a score from :meth:`score` (None on a tie)."""
         if self.num_classes == 2:
             return None if s[0] == 0 else int(s[0] > 0)
+        if self.scalar:   # ordered bins of the summed valence
+            t = self.thresholds()
+            return None if np.any(s[0] == t) else int(np.sum(s[0] > t))
         top = np.flatnonzero(s == s.max())
         return int(top[0]) if len(top) == 1 else None
+
+    def thresholds(self) -> np.ndarray:
+        """The ordered variant's k-1 bin edges on the summed valence (empty otherwise)."""
+        if not self.scalar or self.num_classes == 2:
+            return np.zeros(0)
+        k, width = self.num_classes, float(self.settings["bin_width"])
+        return width * (np.arange(k - 1) - (k - 2) / 2)
 
     def to_dict(self) -> dict:
         """JSON-ready form."""
@@ -101,11 +125,22 @@ class SyntheticTruth:
 
 
 def _check_settings(options: dict) -> dict:
-    unknown = set(options) - set(DEFAULTS)
+    unknown = set(options) - set(DEFAULTS) - set(ORDERED_DEFAULTS)
     if unknown:
         raise ArgumentError(f"unknown option(s) for the synthetic corpus: {sorted(unknown)}; "
-                            f"known: {sorted(DEFAULTS)}")
-    s = {**DEFAULTS, **options}
+                            f"known: {sorted([*DEFAULTS, *ORDERED_DEFAULTS])}")
+    ordered_given = any(key in options for key in ORDERED_DEFAULTS)
+    s = {**DEFAULTS, **(ORDERED_DEFAULTS if ordered_given else {}), **options}
+    if ordered_given:
+        if not isinstance(s["ordered"], (bool, np.bool_)):
+            raise ArgumentError(f"synthetic option ordered must be True or False; got {s['ordered']!r}")
+        if "bin_width" in options and not s["ordered"]:
+            raise ArgumentError("synthetic option bin_width belongs to the ordered variant; pass ordered=True")
+        w = s["bin_width"]
+        if isinstance(w, bool) or not isinstance(w, (int, float, np.integer, np.floating)) or not 0 < w < np.inf:
+            raise ArgumentError(f"synthetic option bin_width must be a number > 0; got {w!r}")
+        if s["ordered"] and s["num_classes"] < 3:
+            raise ArgumentError(f"synthetic option ordered=True needs num_classes >= 3; got {s['num_classes']}")
     for key in ("num_classes", "n_train", "n_validation", "n_test", "min_length", "max_length", "n_neutral",
                 "n_per_valence", "n_per_class", "not_scope"):
         if isinstance(s[key], bool) or not isinstance(s[key], (int, np.integer)) or s[key] < 0:
@@ -120,7 +155,7 @@ def _check_settings(options: dict) -> dict:
                             f"{s['min_length']}, {s['max_length']}")
     if s["n_train"] < 1:
         raise ArgumentError("synthetic option n_train must be >= 1")
-    if (s["n_per_valence"] if s["num_classes"] == 2 else s["n_per_class"]) < 1:
+    if (s["n_per_valence"] if s["num_classes"] == 2 or s.get("ordered") else s["n_per_class"]) < 1:
         raise ArgumentError("the synthetic corpus needs at least one evidence word per class")
     for key in ("p_evidence", "p_modifier"):
         if isinstance(s[key], bool) or not isinstance(s[key], (int, float, np.floating)) \
@@ -139,7 +174,7 @@ def make_truth(settings: dict, seed: int) -> SyntheticTruth:
     truth = SyntheticTruth(num_classes=k, settings={**settings, "seed": seed})
     for i in range(settings["n_neutral"]):
         truth.category[f"neu{i:03d}"] = "neutral"
-    if k == 2:
+    if truth.scalar:
         for i in range(settings["n_per_valence"]):
             for prefix, cat, v in (("pos", "positive", 1.0), ("neg", "negative", -1.0),
                                    ("spos", "strong_positive", 2.0), ("sneg", "strong_negative", -2.0)):
@@ -159,7 +194,7 @@ def make_truth(settings: dict, seed: int) -> SyntheticTruth:
     for word, cat, on in ((NOT, "negation", settings["negation"]), (VERY, "intensifier", settings["intensifier"])):
         if on:
             truth.category[word] = cat
-            if k == 2:
+            if truth.scalar:
                 truth.valence[word] = 0.0
             else:
                 truth.evidence[word] = np.zeros(k)
