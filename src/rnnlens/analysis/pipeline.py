@@ -252,6 +252,10 @@ def analyze(checkpoint_or_model, corpus, *, vocab=None, bow=None, split: str = "
                                          max_length=max_length, x_star=x_star, slow_manifold=sm.curve, seed=seed)
         _merge(metrics, arrays, [], part)
         settings["modifiers"] = list(modifiers)
+    if states.W.shape[0] > 2:   # issue 12: k classes integrate on a (k-1)-D manifold (section kclass)
+        from rnnlens.analysis import kclass as _kc
+        _merge(metrics, arrays, missing, _kc.pipeline_measurement(model, vocab, corpus, states.X, x_star, bow=bow,
+                                                                  seed=seed))
 
     summary = {
         "schema": SCHEMA,

@@ -1,0 +1,233 @@
+"""Issue 12: k-class integration manifolds. Known answers on a hand-built linear network, the word-count
+prediction on constructed counts, and the truth tests: small GRUs trained on the synthetic language with
+k = 3 and 4 unordered classes integrate on a 2-D and a 3-D manifold, the ordered variant on a line.
+
+Notes for whoever reads a failure of a truth test: the slow points are the visited states relaxed for 50
+steps at zero input. Before relaxing (n = 0 in kclass.pca_by_relax) the fast modes still hold ~30% of the
+variance (k = 3: top two PCs 0.62); after 20 steps 0.97, after 50 0.985. The ordered variant keeps a
+second component of ~8% after 20 steps (the line bends), ~1% after 50.
+"""
+
+import numpy as np
+import pytest
+import torch
+
+from rnnlens.analysis.kclass import (analyze_kclass, linear_map_r2, principal_angles_deg, readout_subspace,
+                                     slow_projectors)
+from rnnlens.analysis.wordcount import participation_ratio, predict_from_counts, spectrum_dimension
+from rnnlens.data import load_corpus
+from rnnlens.errors import ArgumentError
+from rnnlens.training import TrainSettings, train
+
+
+# ------------------------------------------------------------------ a hand-built linear network
+def _linear_network(k=3, S=6, I=4, seed=0):
+    """h' = A h + B x: eigenvalue 1 on a (k-1)-D subspace U (the integration plane), 0.5 elsewhere; the
+    readout's centred rows span U; word x_j moves the state by U^T e_j (in U's coordinates)."""
+    rng = np.random.default_rng(seed)
+    Q, _ = np.linalg.qr(rng.normal(size=(S, S)))
+    U = Q[:, : k - 1]                                  # [S, k-1]
+    A = U @ U.T + 0.5 * (np.eye(S) - U @ U.T)
+    G = rng.normal(size=(k - 1, I))                    # evidence of input direction i, in U coordinates
+    B = U @ G
+    simplex = np.eye(k) - 1.0 / k                      # centred one-hot rows, rank k-1
+    C = np.linalg.svd(simplex)[2][: k - 1]             # [k-1, k]: orthonormal basis of the sum-zero plane
+    W = (U @ C).T * 2.0                                # [k, S]: centred rows span U
+    At, Bt = torch.tensor(A), torch.tensor(B)
+
+    def step(x, h):
+        return h @ At.T + x @ Bt.T
+
+    coords = rng.normal(size=(3000, k - 1)) * 3
+    states = coords @ U.T + rng.normal(size=(3000, S)) * 0.5   # off-plane parts decay (0.5^t)
+    return step, torch.tensor(states), W, U, G, A
+
+
+@pytest.mark.parametrize("k", [3, 4])
+def test_linear_network_known_answers(k):
+    step, states, W, U, G, A = _linear_network(k=k)
+    I = G.shape[1]
+    emb = np.eye(I)
+    r = analyze_kclass(step, states, W, inputs=torch.zeros(I, dtype=torch.float64), embeddings=emb, words=[f"w{i}" for i in range(I)], relax_steps=30,
+                       max_states=1000, n_linearize=8, n_fixed_seeds=0, eig_threshold=0.9)
+    assert r.value("dimension_pca") == k - 1
+    assert r.value("pca_share_top") > 0.999999 and r.value("pca_share_next") < 1e-6
+    assert r.value("participation_ratio") == pytest.approx(
+        participation_ratio(np.linalg.svd(r.slow_points - r.slow_points.mean(0), compute_uv=False) ** 2), rel=1e-9)
+    assert max(r.value("readout_angles_deg")) < 1e-4
+    assert r.value("n_eig_slow_median") == k - 1              # eigenvalues 1 (k-1 of them) and 0.5
+    assert r.value("dimension_logit") == k - 1
+    # evidence vectors: U^T B x in the slow points' PCA basis = a rotation of the known G^T rows
+    Bm = r.basis                                              # [k-1, S], spans U
+    R = Bm @ U                                                # [k-1, k-1] orthogonal
+    np.testing.assert_allclose(R @ R.T, np.eye(k - 1), atol=1e-8)
+    np.testing.assert_allclose(r.evidence, (R @ G).T, atol=1e-8)
+    assert linear_map_r2(r.evidence, G.T) == pytest.approx(1.0, abs=1e-10)
+    # class evidence = the change of the centred logits: Wc U G
+    Wc = W - W.mean(0)
+    np.testing.assert_allclose(r.class_evidence, (Wc @ U @ G).T, atol=1e-8)
+
+
+def test_linear_network_bow_comparison_and_fixed_points():
+    step, states, W, U, G, A = _linear_network(k=3)
+    I = G.shape[1]
+    words = [f"w{i}" for i in range(I)]
+    Wc = W - W.mean(0)
+    true_class_ev = (Wc @ U @ G).T                             # [I, 3]
+    bow = {w: 0.7 * true_class_ev[i] + 5.0 for i, w in enumerate(words)}   # same up to scale and a shift
+    r = analyze_kclass(step, states, W, inputs=torch.zeros(I, dtype=torch.float64), embeddings=np.eye(I),
+                       words=words, bow=bow, relax_steps=30,
+                       max_states=500, n_linearize=4, n_fixed_seeds=20, min_count=0)
+    assert r.value("evidence_bow_r2") == pytest.approx(1.0, abs=1e-9)
+    assert r.value("evidence_bow_spearman") == pytest.approx([1.0, 1.0, 1.0])
+    # the plane is a continuum of fixed points (eigenvalue exactly 1): every seed converges, in the plane
+    assert r.value("fixed_points_n_converged") == 20
+    assert r.value("fixed_points_in_subspace") > 0.999
+
+
+def test_pieces_against_closed_forms():
+    W = np.array([[1.0, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0]])
+    B = readout_subspace(W)
+    assert B.shape == (2, 4)
+    np.testing.assert_allclose(B @ np.ones(4)[:, None] * 0 + B[:, 3:], 0, atol=1e-12)   # no weight on unit 4
+    assert principal_angles_deg(B, np.array([[1.0, -1, 0, 0], [0, 1, -1, 0]])) == pytest.approx([0, 0], abs=1e-6)
+    assert principal_angles_deg(np.array([[1.0, 0, 0]]), np.array([[1.0, 1, 0]])) == pytest.approx([45.0])
+    assert spectrum_dimension([0.5, 0.45, 0.05]) == 2 and spectrum_dimension([0.95, 0.05]) == 1
+    assert participation_ratio([1, 1, 0]) == pytest.approx(2.0)
+    V = np.random.default_rng(0).normal(size=(50, 2))
+    assert linear_map_r2(V, V @ np.array([[1.0, 2, 0], [0, 1, 3]]) + 4) == pytest.approx(1.0)
+
+
+def test_slow_projector_keeps_a_complex_pair_whole():
+    from rnnlens.linearization import linearize
+
+    th = 0.1
+    A = torch.tensor([[np.cos(th), -np.sin(th), 0], [np.sin(th), np.cos(th), 0], [0, 0, 0.2]],
+                     dtype=torch.float64) * 0.99
+    lin = linearize(lambda x, h: h @ A.T + 0 * x.sum(-1, keepdim=True), torch.zeros(1, 3, dtype=torch.float64),
+                    torch.zeros(1, 1, dtype=torch.float64))
+    P, used = slow_projectors(lin, 1)
+    assert used[0] == 2
+    np.testing.assert_allclose(P[0], np.diag([1.0, 1.0, 0.0]), atol=1e-10)
+
+
+def test_bad_arguments_are_named():
+    step, states, W, *_ = _linear_network(k=3)
+    z = torch.zeros(4, dtype=torch.float64)
+    with pytest.raises(ArgumentError, match="needs inputs="):
+        analyze_kclass(step, states, W)
+    with pytest.raises(ArgumentError, match="k >= 3"):
+        analyze_kclass(step, states, W[:2])
+    with pytest.raises(ArgumentError, match="relax_steps"):
+        analyze_kclass(step, states, W, inputs=z, relax_steps=-1)
+    with pytest.raises(ArgumentError, match="states have 5 numbers"):
+        analyze_kclass(step, states[:, :5], W, inputs=z)
+    with pytest.raises(ArgumentError, match="embeddings must be"):
+        analyze_kclass(step, states, W, inputs=z, embeddings=np.eye(3), words=["a", "b"], n_fixed_seeds=0)
+
+
+# ------------------------------------------------------------------ the word-count prediction
+def _docs_from_class_words(k, n_docs=600, words_per_class=5, n_neutral=10, seed=0, ordered=False):
+    """Count matrix X [D, V] and class counts N [k, V] of documents built from class-specific words (unordered)
+    or from one scalar valence binned into k classes (ordered)."""
+    rng = np.random.default_rng(seed)
+    if ordered:
+        V = 2 * words_per_class + n_neutral                 # positive, negative, neutral words
+        X = rng.poisson(1.0, size=(n_docs, V)).astype(float)
+        score = X[:, :words_per_class].sum(1) - X[:, words_per_class:2 * words_per_class].sum(1)
+        y = np.digitize(score, np.quantile(score, np.linspace(0, 1, k + 1)[1:-1]))
+    else:
+        V = k * words_per_class + n_neutral
+        y = rng.integers(0, k, n_docs)
+        X = rng.poisson(0.3, size=(n_docs, V)).astype(float)
+        for c in range(k):
+            X[y == c, c * words_per_class:(c + 1) * words_per_class] += rng.poisson(
+                1.5, size=((y == c).sum(), words_per_class))
+    N = np.stack([X[y == c].sum(0) for c in range(k)])
+    return X, N
+
+
+@pytest.mark.parametrize("k", [3, 4, 5])
+def test_word_count_prediction_unordered_is_k_minus_1(k):
+    X, N = _docs_from_class_words(k)
+    p = predict_from_counts(X, N)
+    assert p.dimension == k - 1
+    assert p.fractions[-1] < 1e-10                          # centred evidence: the k-th axis is empty
+    assert p.participation_ratio == pytest.approx(k - 1, rel=0.1)
+    np.testing.assert_allclose(p.word_evidence.sum(1), 0, atol=1e-12)
+
+
+@pytest.mark.parametrize("k", [3, 5])
+def test_word_count_prediction_ordered_is_one(k):
+    X, N = _docs_from_class_words(k, n_docs=3000, ordered=True)   # 600 docs: k = 5 reaches 0.899 (count noise)
+    p = predict_from_counts(X, N)
+    assert p.dimension == 1 and p.fractions[0] > 0.9
+
+
+def test_word_count_prediction_exact_on_a_tiny_matrix():
+    # two words, three classes: word 0 only in class 0, word 1 only in class 1; alpha = 1
+    N = np.array([[4.0, 0], [0, 4], [0, 0]])
+    X = np.array([[2.0, 0], [2, 0], [0, 2], [0, 2]])
+    p = predict_from_counts(X, N)
+    logp = np.log(N + 1) - np.log(N.sum(1, keepdims=True) + 2)
+    E = (logp - logp.mean(0)).T
+    np.testing.assert_allclose(p.word_evidence, E)
+    D = X @ E
+    lam = np.sort(np.linalg.eigvalsh(np.cov(D, rowvar=False)))[::-1]
+    np.testing.assert_allclose(p.fractions, lam / lam.sum(), atol=1e-12)
+    with pytest.raises(ArgumentError, match="counts must be"):
+        predict_from_counts(X, -N)
+    with pytest.raises(ArgumentError, match="X has 2 words, N 3"):
+        predict_from_counts(X, np.ones((3, 3)))
+
+
+# ------------------------------------------------------------------ truth tests: trained GRUs
+CORPUS = dict(n_train=3000, n_validation=300, n_test=300, min_length=10, max_length=30)
+SETTINGS = dict(arch="gru", embed_dim=16, hidden_size=32, epochs=10, batch_size=32, lr=0.01, patience=None,
+                seed=0, checkpoint_every=0, num_threads=1)
+
+
+def _trained(tmp_path, **options):
+    from rnnlens.analysis.kclass import pipeline_measurement
+    from rnnlens.analysis.measurements import collect_states, select_documents
+    from rnnlens.baseline import fit_bag_of_words
+
+    corpus = load_corpus("synthetic", seed=0, **CORPUS, **options)
+    ck = train(corpus, TrainSettings(**SETTINGS), tmp_path / "gru", resume=False, progress=False)
+    model = ck.model.eval()
+    assert ck.record["metrics"]["validation"]["accuracy"] > 0.85       # the network learned the task
+    docs = select_documents(ck.vocab, corpus.splits["test"], 300, None, 0)
+    X = np.concatenate(collect_states(model, docs))
+    return pipeline_measurement(model, ck.vocab, corpus, X, torch.zeros(16), bow=fit_bag_of_words(corpus))
+
+
+@pytest.mark.parametrize("k", [3, 4])
+def test_trained_gru_unordered_k_classes_fill_k_minus_1_dimensions(tmp_path, k):
+    r = _trained(tmp_path, num_classes=k)
+    assert r.value("dimension_pca") == k - 1
+    assert r.value("pca_share_top") >= 0.9 and r.value("pca_share_next") < 0.1
+    assert r.value("predicted_dimension") == k - 1                   # the word counts say the same
+    assert r.value("dimension_logit") == k - 1
+    assert max(r.value("readout_angles_deg")) < 45                   # the readout reads the plane
+    assert r.value("evidence_truth_r2") > 0.5 and r.value("evidence_bow_spearman_mean") > 0.5
+
+
+def test_trained_gru_ordered_classes_integrate_on_a_line(tmp_path):
+    r = _trained(tmp_path, num_classes=3, ordered=True)
+    assert r.value("dimension_pca") == 1
+    assert r.value("pca_fractions")[0] >= 0.9 and r.value("pca_fractions")[1] < 0.1
+    assert r.value("predicted_dimension") == 1
+    assert r.value("evidence_truth_r2") > 0.8
+
+
+def test_ordered_synthetic_variant_labels_by_bins():
+    c = load_corpus("synthetic", seed=0, num_classes=3, ordered=True, n_train=200, n_validation=50, n_test=50)
+    t = c.truth
+    assert t.scalar and list(t.thresholds()) == [-2.0, 2.0]
+    for text, y in zip(c.splits["train"].texts[:50], c.splits["train"].labels[:50]):
+        s = sum(t.valence[w] for w in text.split())
+        assert y == int(np.sum(s > t.thresholds())) and s not in (-2.0, 2.0)
+    with pytest.raises(ArgumentError, match="bin_width"):
+        load_corpus("synthetic", num_classes=3, bin_width=2.0)
+    with pytest.raises(ArgumentError, match="num_classes >= 3"):
+        load_corpus("synthetic", ordered=True)
