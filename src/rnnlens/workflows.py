@@ -29,6 +29,13 @@ PAPER_ACCURACY = {
 DEMO_ANALYSIS = dict(n_docs=1000, n_seeds=500, n_linear_docs=200)
 
 
+def _with_modifiers(options: dict | None) -> dict:
+    """Analysis options with the default modifier list unless the caller chose (as `rnnlens analyze` does)."""
+    from rnnlens.analysis.modifiers import DEFAULT_MODIFIERS
+
+    return {"modifiers": DEFAULT_MODIFIERS, **(options or {})}
+
+
 def _say(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
@@ -110,7 +117,7 @@ def run_demo(out_dir, *, data_dir=None, pretrained: Path | None = None, archs=AR
                             "folders above, or pass --data-dir.") from exc
         raise DataError(f"{exc}\n--offline: nothing was downloaded; run `rnnlens demo` without --offline to "
                         "fetch the official archive (84 MB) into the cache once.") from exc
-    options = dict(DEMO_ANALYSIS, **(analysis_options or {}))
+    options = _with_modifiers(dict(DEMO_ANALYSIS, **(analysis_options or {})))
     analyses, accuracy = {}, {}
     for arch, ck in checkpoints.items():
         test = ck.record.get("metrics", {}).get("test", {})
@@ -191,7 +198,7 @@ def run_reproduce(dataset: str, out_dir, *, settings: dict | None = None, archs=
         target = out_dir / "analysis" / arch
         if not (target / "summary.json").exists():
             _say(f"[{i}] {arch}: analyzing ...")
-            analyze(ck, corpus, bow=bow, out_dir=target, **(analysis_options or {}))
+            analyze(ck, corpus, bow=bow, out_dir=target, **_with_modifiers(analysis_options))
         analyses.append(target)
         write_json_atomic(acc_path, {"dataset": dataset, "data_fingerprint": corpus.fingerprint(),
                                      "definition": "test accuracy, % of test documents classified correctly",
