@@ -13,6 +13,7 @@ loads no solver and the CLI's ``--help`` stays fast)::
     linearize, Linearization            rnnlens.linearization
     analyze                             rnnlens.analysis      numbers -> summary.json
     analyze_modifiers                   rnnlens.analysis.modifiers   how modifier words bend the integration
+    analyze_kclass, predict_dimension   rnnlens.analysis.kclass/.wordcount   k-class manifolds, their predicted dimension
     make_report                         rnnlens.report        figures + HTML
 
 No submodule shares a name with a function exported here (``rnnlens.train`` is always the function).
@@ -37,6 +38,7 @@ _LAZY = {
     "linearize": "rnnlens.linearization", "Linearization": "rnnlens.linearization",
     "analyze": "rnnlens.analysis", "make_report": "rnnlens.report",
     "analyze_modifiers": "rnnlens.analysis.modifiers",
+    "analyze_kclass": "rnnlens.analysis.kclass", "predict_dimension": "rnnlens.analysis.wordcount",
 }
 
 __all__ = ["__version__", "code_version", "RnnlensError", "DataError", "CheckpointError", "ArgumentError",

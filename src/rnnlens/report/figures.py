@@ -256,11 +256,16 @@ SINGLE = [
 
 def figures_for(summary, arrays) -> list:
     """The single-model figures of one analysis: :data:`SINGLE`, plus the modifier figures
-    (:mod:`rnnlens.report.modifiers`) when the analysis has a ``modifiers`` section."""
-    if not summary.get("metrics", {}).get("modifiers", {}).get("factor"):
-        return SINGLE
-    from rnnlens.report.modifiers import FIGURES
-    return SINGLE + FIGURES
+    (:mod:`rnnlens.report.modifiers`) when the analysis has a ``modifiers`` section and the k-class figures
+    (:mod:`rnnlens.report.kclass`) when it has a ``kclass`` section."""
+    out = list(SINGLE)
+    if summary.get("metrics", {}).get("modifiers", {}).get("factor"):
+        from rnnlens.report.modifiers import FIGURES
+        out += FIGURES
+    if summary.get("metrics", {}).get("kclass"):   # issue 12: k-class integration manifolds
+        from rnnlens.report.kclass import FIGURES as KCLASS_FIGURES
+        out += KCLASS_FIGURES
+    return out
 
 
 def fig_grid(analyses):

@@ -94,6 +94,9 @@ def model_section(summary, figures: list[tuple[str, Path | None, str]], title: s
     if "modifiers" in summary.get("metrics", {}):   # issue 11: the modifier analysis, when it was run
         from rnnlens.report.modifiers import modifier_table
         parts.append(modifier_table(summary))
+    if "kclass" in summary.get("metrics", {}):   # issue 12: the k-class manifold, for models with k > 2 classes
+        from rnnlens.report.kclass import kclass_table
+        parts.append(kclass_table(summary))
     parts.append(f"<p class='def'>Sign convention: {html.escape(summary.get('sign_convention', ''))}</p>")
     parts.extend(figure_html(*f) for f in figures)
     prov = summary.get("provenance", {})
