@@ -375,7 +375,8 @@ _SPECS = [
 METRICS: dict[str, MetricSpec] = {s.path: s for s in _SPECS}
 assert len(METRICS) == len(_SPECS), "a metric path is defined twice"
 # sections that analyze reports only when asked (the rest are in every complete analysis)
-OPTIONAL_SECTIONS = {"modifiers": "analyze(..., modifiers=[...]) / rnnlens analyze --modifiers"}
+OPTIONAL_SECTIONS = {"modifiers": "analyze(..., modifiers=[...]) / rnnlens analyze --modifiers",
+                     "kclass": "models with more than two classes"}
 
 
 def _spec(path: str) -> MetricSpec:

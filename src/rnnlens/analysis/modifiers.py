@@ -843,7 +843,7 @@ def _view_3d(net, vocab, present, h_prefix, mod_ids, control, fillers, pos, node
     the slow manifold) and the top two directions of the excursions normal to it."""
     stoi = vocab.stoi
     leads = [m for m in ("not", "very") if m in present] or list(present[:2])
-    word = "good" if "good" in stoi and stoi["good"] in pos else vocab.itos[pos[0]]
+    word = "good" if "good" in stoi else vocab.itos[pos[0]]      # the paper's example when the vocabulary has it
     if truth is not None and getattr(truth, "valence", None):
         ones = [i for i in pos if truth.valence.get(vocab.itos[i]) == 1.0]
         word = vocab.itos[ones[0]] if ones else word

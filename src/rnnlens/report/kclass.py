@@ -49,8 +49,8 @@ def fig_kclass_manifold(summary, arrays, ax=None):
         F, unst = arrays["kc_fp_pc"], arrays["kc_fp_unstable"]
         for mask, marker, lab in ((unst == 0, "x", "stable fixed point"), (unst > 0, "o", "unstable fixed point")):
             if mask.any():
-                ax.scatter(*F[mask, :dims].T, color="k", marker=marker, s=40, label=lab,
-                           facecolors="none" if marker == "o" else None)
+                ax.plot(*F[mask, :dims].T, linestyle="none", marker=marker, ms=7, mew=1.5, color="k",
+                        markerfacecolor="none", label=lab)
     fr = arrays.get("kc_pca_fractions")
     lab = [f"PC {i + 1}" + (f" ({fr[i]:.0%})" if fr is not None else "") for i in range(dims)]
     ax.set_xlabel(lab[0])

@@ -11,6 +11,11 @@ import numpy as np
 from rnnlens.report.figures import COLORS, plt
 
 
+def _mod_color(i: int):
+    """One distinct colour per modifier (tab10 has ten; the default list has seven)."""
+    return plt.get_cmap("tab10")(i % 10)
+
+
 def _has(arrays, *names) -> bool:
     return all(n in arrays for n in names)
 
@@ -33,6 +38,9 @@ def fig_modifier_3d(summary, arrays, ax=None):
             ax.scatter(*traj[0], color=c, s=10, marker="o")            # the context's end
             ax.scatter(*traj[1], color=c, s=22, marker="^")            # after the modifier / control word
             ax.scatter(*traj[2], color=c, s=22, marker="s")            # after the word
+    for marker, what in (("o", "end of the context"), ("^", "after the modifier / neutral word"),
+                         ("s", f"after {arrays['mod_3d_word']}" if "mod_3d_word" in arrays else "after the word")):
+        ax.scatter([], [], [], color="0.3", s=18, marker=marker, label=what)
     ax.set(xlabel="along the line", ylabel="modifier direction 1", zlabel="modifier direction 2")
     ax.legend(frameon=False, fontsize=7, loc="upper left")
     return fig
@@ -83,7 +91,7 @@ def fig_modifier_eigenvalues(summary, arrays, ax=None):
     a.plot(np.cos(t), np.sin(t), color="0.7", lw=0.8)
     for i, name in enumerate(names):
         ev = np.asarray(arrays["mod_eig_excursion"][i]).ravel()
-        a.scatter(ev.real, ev.imag, s=8, color=COLORS[i % len(COLORS)], alpha=0.5, label=f"after {name!r}")
+        a.scatter(ev.real, ev.imag, s=8, color=_mod_color(i), alpha=0.5, label=f"after {name!r}")
     ctrl = np.asarray(arrays["mod_eig_control"]).ravel()
     a.scatter(ctrl.real, ctrl.imag, s=10, color="k", marker="x", lw=0.7, label="after the neutral control word",
               zorder=5)
@@ -92,7 +100,7 @@ def fig_modifier_eigenvalues(summary, arrays, ax=None):
     if "mod_return" in arrays:
         r = np.asarray(arrays["mod_return"], dtype=float)
         for i, name in enumerate(names):
-            b.semilogy(np.arange(r.shape[1]), np.maximum(r[i], 1e-6), ".-", color=COLORS[i % len(COLORS)],
+            b.semilogy(np.arange(r.shape[1]), np.maximum(r[i], 1e-6), ".-", color=_mod_color(i),
                        label=name)
         b.set(xlabel="neutral tokens after the modifier", ylabel="||excursion normal to the line|| / at 0",
               title="return to the line")
