@@ -417,3 +417,12 @@ def test_sample_seeds_only_valid_steps_with_noise():
         sample_seeds(states, torch.tensor([2, 6, 1]))
     with pytest.raises(ArgumentError, match="NaN"):
         sample_seeds(states)  # without lengths the padding (NaN here) is a visited state
+
+
+def test_q_and_q_half_from_a_known_residual_with_more_than_two_units():
+    # F(x, h) = 0.5 h: at h the residual is F(h) - h = -0.5 h, so with S = 5 units
+    # q = (1/5) ||0.5 h||^2 and q_half = 0.5 ||0.5 h||^2 (they differ by S / 2 = 2.5)
+    h = torch.tensor([[2.0, 0.0, 0.0, 0.0, 0.0], [1.0, 1.0, 1.0, 1.0, 0.0]], dtype=D)
+    fp = find_fixed_points(lambda x, s: 0.5 * s, h, torch.zeros(2, 1, dtype=D), max_iter=0)
+    assert fp.q.tolist() == pytest.approx([1.0 / 5, 1.0 / 5])
+    assert fp.q_half.tolist() == pytest.approx([0.5, 0.5])

@@ -105,3 +105,30 @@ def test_large_state_uses_a_working_inverse():
     fp = find_fixed_points(lambda x, h: h @ W.T + 1.0, torch.zeros(2, 260, dtype=D), solver="newton", tol=1e-20)
     assert fp.converged.all()
     assert torch.allclose(fp.points[0], torch.linalg.solve(torch.eye(260, dtype=D) - W, torch.ones(260, dtype=D)))
+
+
+def test_left_eigenvectors_when_the_eigenvector_matrix_is_singular():
+    from rnnlens.linearization import eigendecompose
+
+    # rank one (eigenvalue 0 repeated S - 1 times, as with saturated or dead units) and a defective
+    # matrix (a Jordan block at 0.5) beside a simple top eigenvalue 0.9: R = eig vectors is singular
+    S = 6
+    m = torch.ones(S, dtype=torch.float64) / S ** 0.5
+    rank_one = 0.8 * torch.outer(m, m)
+    jordan = torch.zeros(S, S, dtype=torch.float64)
+    jordan[0, 0] = 0.9
+    for i in range(1, S):
+        jordan[i, i] = 0.5
+        if i < S - 1:
+            jordan[i, i + 1] = 1.0
+    Q = torch.linalg.qr(torch.randn(S, S, generator=torch.Generator().manual_seed(0), dtype=torch.float64))[0]
+    J = torch.stack([rank_one, Q @ jordan @ Q.T])
+    lam, R, L = eigendecompose(J)
+    assert lam[0, 0].real == pytest.approx(0.8) and lam[1, 0].real == pytest.approx(0.9)
+    for b in range(2):
+        l1, r1 = L[b, 0], R[b, :, 0]
+        assert torch.isfinite(L[b]).all()
+        assert complex((l1 * r1).sum()) == pytest.approx(1.0)                    # l_1 . r_1 = 1
+        torch.testing.assert_close(l1 @ J[b].to(l1.dtype), lam[b, 0] * l1)       # a left eigenvector
+    l1 = L[0, 0].real
+    torch.testing.assert_close(l1 * torch.sign(l1[0]), m, rtol=0, atol=1e-10)   # l_1 = +-m for m m^T

@@ -17,7 +17,7 @@ from torch import Tensor
 
 from rnnlens.errors import ArgumentError
 from rnnlens.fixedpoints import FixedPoints
-from rnnlens.solvers.common import inverse
+from rnnlens.solvers.common import inverse_ex
 from rnnlens.steps import as_step
 
 __all__ = ["linearize", "Linearization", "eigendecompose"]
@@ -65,9 +65,42 @@ def eigendecompose(J: Tensor, *, modes: int | None = None, vectors: bool = True)
     if V is None:
         return lam.to(cdtype), None, None
     R = V.gather(2, order.unsqueeze(1).expand_as(V))
-    L = inverse(R)
+    L, info = inverse_ex(R)
+    # a singular or numerically singular R (repeated eigenvalues, e.g. saturated or dead units) gives no
+    # usable inverse: check L R = I on the slowest modes, the ones the analysis reads
+    top = min(3, R.shape[-1])
+    eye = torch.eye(R.shape[-1], dtype=R.dtype, device=R.device)[:top]
+    resid = (L[:, :top, :] @ R - eye).abs().flatten(1).amax(1)
+    bad = (info != 0) | ~torch.isfinite(resid) | (resid > 1e-6)
+    if bool(bad.any()):
+        L = L.clone()
+        for b in bad.nonzero().flatten().tolist():
+            L[b] = _left_from_transpose(Jd[b], lam[b], R[b])
     k = R.shape[-1] if modes is None else modes
     return lam.to(cdtype), R[:, :, :k].to(cdtype), L[:, :k, :].to(cdtype)
+
+
+def _left_from_transpose(J: Tensor, lam: Tensor, R: Tensor) -> Tensor:
+    """Left eigenvectors of one ``J [S, S]`` whose right-eigenvector matrix ``R`` is singular (a repeated
+    eigenvalue without a full set of independent eigenvectors, e.g. units whose tanh is saturated or
+    dead: their rows of J are zero). The left eigenvectors are the right eigenvectors of J^T; each
+    eigenvalue ``lam[k]`` (in R's order) takes the nearest unused eigenvalue of J^T, and its row is
+    scaled so that l_k . r_k = 1 (left as a unit vector where l_k . r_k is ~0, which happens only inside
+    a repeated eigenvalue). A simple eigenvalue (such as the slowest mode of a line attractor) gets
+    exactly its left eigenvector; modes inside a repeated eigenvalue are not biorthogonal to each other.
+    """
+    mu, W = torch.linalg.eig(J.T)
+    free = torch.ones(mu.shape[0], dtype=torch.bool, device=mu.device)
+    L = torch.empty_like(R.T)
+    for k in range(lam.shape[0]):
+        d = (mu - lam[k]).abs()
+        d[~free] = float("inf")
+        j = int(d.argmin())
+        free[j] = False
+        w = W[:, j]
+        dot = (w * R[:, k]).sum()                        # l . r without conjugation: J^T w = mu w
+        L[k] = w / dot if float(dot.abs()) > 1e-10 else w / w.norm()
+    return L
 
 
 def linearize(step, points, inputs=None, *, chunk_size: int = 256, modes: int | None = None,

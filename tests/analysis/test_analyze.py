@@ -239,11 +239,26 @@ def test_slow_manifold_readout_alignment_recomputed(ckpt, corpus, tmp_path):
     t = r.slow_manifold.tangent.cpu().numpy()
     want = np.median(np.abs(t @ c) / (np.linalg.norm(t, axis=1) * np.linalg.norm(c)))
     assert sm["readout_alignment"]["value"] == pytest.approx(float(want), rel=1e-6)
-    # the share of the final readout explained by the position along the curve, recomputed
-    from rnnlens.manifold import project_on_curve
+    # the share of the final readout explained by the position along the curve, recomputed from the states
+    from rnnlens.analysis.measurements import _readout_explained
     curve = r.slow_manifold
     finals = np.stack([x[-1] for x in collect_states(ck.model.eval(), docs)]).astype(np.float64)
-    pos = project_on_curve(torch.from_numpy(finals), curve.points.cpu())[0].numpy()
-    at = np.interp(pos, curve.arclength.cpu().numpy(), curve.readout.cpu().numpy())
-    want = 1 - np.var(finals @ w - at) / np.var(finals @ w)
+    want = _readout_explained(finals, finals @ w, curve.points.cpu().numpy(), curve.arclength.cpu().numpy(),
+                              curve.readout.cpu().numpy())
     assert sm["readout_explained_by_position"]["value"] == pytest.approx(float(want), rel=1e-6, abs=1e-9)
+
+
+def test_readout_explained_by_position_on_a_short_straight_curve():
+    from rnnlens.analysis.measurements import _readout_explained
+    # a straight curve from -1 to 1 along e0 (readout = e0 . h); states spread from -3 to 3 along it, plus
+    # noise in e1 that the readout ignores: the extension past the ends explains every readout
+    g = np.random.default_rng(0)
+    nodes = np.stack([np.linspace(-1, 1, 9), np.zeros(9)], 1)
+    arc = np.linspace(0, 2, 9)
+    X = np.stack([g.uniform(-3, 3, 500), g.normal(0, 0.3, 500)], 1)
+    assert _readout_explained(X, X[:, 0], nodes, arc, nodes[:, 0]) == pytest.approx(1.0, abs=1e-12)
+    # clamping at the ends instead would have explained less: check the states past the ends matter
+    inside = np.abs(X[:, 0]) <= 1
+    assert (~inside).sum() > 100
+    # a readout that does not depend on the position explains nothing (about 0)
+    assert abs(_readout_explained(X, X[:, 1], nodes, arc, np.zeros(9))) < 0.05

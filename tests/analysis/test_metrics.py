@@ -65,3 +65,47 @@ def test_report_key_numbers_come_from_the_table():
     assert keys and all(k.path in METRICS and k.label and k.fmt for k in keys)
     paths = [k.path for k in keys]
     assert "modes.abs_lambda1_median" in paths and "fixed_points.n_slow" not in paths
+
+
+# The paper's claims as written in the issue and PAPER.md, kept here independently of checks.py so that a
+# changed threshold, comparison or metric path in checks.py is caught.
+EXPECTED_CHECKS = {
+    "lambda1_near_one": ("slow_manifold.median_abs_dev_lambda1", "<=", 0.02),
+    "slow_points_1d": ("slow_manifold.one_dimensionality", ">=", 0.9),
+    "readout_aligned": ("slow_manifold.readout_alignment", ">=", 0.8),
+    "positive_words_positive": ("slow_manifold.positive_mean", ">", 0.0),
+    "negative_words_negative": ("slow_manifold.negative_mean", "<", 0.0),
+    "tol_lambda1_near_one": ("modes.frac_abs_lambda1_gt_0_98", ">", 0.5),
+    "tol_fixed_points_1d": ("manifold.top_pc_fraction", ">=", 0.8),
+    "tol_readout_aligned": ("manifold.readout_cos", ">=", 0.8),
+    "truth_valence_spearman_manifold": ("slow_manifold.spearman_truth", ">=", 0.95),
+    "truth_valence_spearman": ("valence.spearman_truth", ">=", 0.95),
+    "truth_lambda1_within_0.02": ("modes.median_abs_dev_lambda1", "<=", 0.02),
+    "truth_fixed_points_1d_90": ("manifold.top_pc_fraction", ">=", 0.9),
+}
+
+
+def _cases():
+    for name, (path, op, thr) in EXPECTED_CHECKS.items():
+        eps = 1e-6
+        at = op in (">=", "<=")                            # passes exactly at the threshold
+        above = op in (">", ">=")
+        for value, want in ((thr, at), (thr + eps, above), (thr - eps, not above)):
+            yield pytest.param(name, path, value, want, id=f"{name}@{value:+.6g}")
+
+
+@pytest.mark.parametrize("name,path,value,want", list(_cases()))
+def test_each_check_at_just_above_and_just_below_its_threshold(name, path, value, want):
+    section, metric_name = path.split(".")
+    s = {"metrics": {section: {metric_name: {"value": value, "definition": "d"}}}, "missing": []}
+    out = {c["name"]: c for c in checks.evaluate(s, truth=True)}
+    assert out[name]["passed"] is want, (name, value, out[name])
+    assert out[name]["value"] == value
+
+
+def test_the_checks_are_exactly_the_expected_ones():
+    got = {name: (path, op, thr) for name, _, path, op, thr in checks.PAPER_CHECKS + checks.TRUTH_CHECKS}
+    assert got == EXPECTED_CHECKS
+    # without truth the truth checks are not evaluated at all
+    names = {c["name"] for c in checks.evaluate({"metrics": {}, "missing": []})}
+    assert names == {n for n in EXPECTED_CHECKS if not n.startswith("truth")}

@@ -523,6 +523,28 @@ class SlowManifoldMeasurement(Measurement):
     l1: np.ndarray | None = None
 
 
+def _readout_explained(X: np.ndarray, r: np.ndarray, nodes: np.ndarray, arc: np.ndarray, ro: np.ndarray) -> float:
+    """Share of the variance of the readouts ``r`` of states ``X`` explained by their position along the
+    curve ``nodes`` (arc lengths ``arc``, readout ``ro`` at the nodes). States beyond an end of the curve
+    (the relaxation that traces it pulls states inwards, so documents' final states can lie past its
+    ends) are placed on the straight extension of the end segment, and the readout is extended linearly
+    there too, so that a line traced shorter than the states it integrates still counts as explaining them."""
+    from rnnlens.manifold import project_on_curve
+
+    pos = project_on_curve(torch.from_numpy(X).double(), torch.from_numpy(nodes).double())[0].numpy()
+    for end, a, b, s0 in ((0, nodes[0], nodes[1], arc[0]), (-1, nodes[-1], nodes[-2], arc[-1])):
+        d = (a - b) / max(float(np.linalg.norm(a - b)), 1e-300)           # pointing out of the curve
+        beyond = (X - a) @ d
+        out = (np.isclose(pos, s0, rtol=0, atol=1e-12 * max(arc[-1], 1.0))) & (beyond > 0)
+        pos[out] = s0 - beyond[out] if end == 0 else s0 + beyond[out]
+    slope0 = (ro[1] - ro[0]) / max(arc[1] - arc[0], 1e-300)
+    slope1 = (ro[-1] - ro[-2]) / max(arc[-1] - arc[-2], 1e-300)
+    at = np.interp(pos, arc, ro)
+    at = np.where(pos < arc[0], ro[0] + slope0 * (pos - arc[0]), at)
+    at = np.where(pos > arc[-1], ro[-1] + slope1 * (pos - arc[-1]), at)
+    return 1.0 - float(np.var(r - at)) / max(float(np.var(r)), 1e-300)
+
+
 def measure_slow_manifold(step, states: StateSpace, x_star: torch.Tensor, *, n_points: int, relax_steps: int,
                           seed: int) -> SlowManifoldMeasurement:
     """Trace the slow manifold through the visited states and measure the paper's quantities along it:
@@ -555,12 +577,8 @@ def measure_slow_manifold(step, states: StateSpace, x_star: torch.Tensor, *, n_p
     span = float(curve.readout.max() - curve.readout.min())
     final_states = np.stack([tr[-1] for tr in states.traj])
     finals = final_states @ w
-    # how much of the final readout the position along the curve explains: the readout of the
-    # curve at each final state's projection on it, against the network's readout there
-    arc = curve.arclength.cpu().numpy()
-    pos_f = project_on_curve(torch.from_numpy(final_states).double(), nodes.cpu())[0].numpy()
-    at_pos = np.interp(pos_f, arc, curve.readout.cpu().numpy())
-    explained = 1.0 - float(np.var(finals - at_pos)) / max(float(np.var(finals)), 1e-300)
+    explained = _readout_explained(final_states, finals, nodes.cpu().numpy(), curve.arclength.cpu().numpy(),
+                                   curve.readout.cpu().numpy())
     fp_unstable = curve.fixed_point_unstable.tolist()
     out = SlowManifoldMeasurement(curve=curve, lin=lin, l1=l1)
     out.metrics["slow_manifold"] = {

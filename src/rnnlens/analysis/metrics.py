@@ -203,8 +203,10 @@ _SPECS = [
                "LSTM's c)", "|cos(tangent, Cov(h, readout))| (median over nodes)", "{:.3f}"),
     MetricSpec("slow_manifold.readout_explained_by_position",
                "1 - Var(w.h_T - w.c(s_T)) / Var(w.h_T) over the analysed documents' final states h_T, with c(s_T) "
-               "the curve at h_T's projection on it: the share of the final readout that the position along the "
-               "traced curve explains", "readout explained by the position along the curve", "{:.3f}"),
+               "the curve at h_T's projection on it (on the straight extension of an end segment for states "
+               "past that end, where the readout is extended linearly): the share of the final readout that the "
+               "position along the traced curve explains", "readout explained by the position along the curve",
+               "{:.3f}"),
     MetricSpec("slow_manifold.readout_alignment", "the alignment the checks use: "
                                                   "slow_manifold.tangent_readout_covariance_cos_median"),
     MetricSpec("slow_manifold.abs_lambda1_median", "median over nodes of |lambda_1| of J_rec at (node, x*)",

@@ -143,3 +143,12 @@ def inverse(A: Tensor) -> Tensor:
     if A.is_cuda or A.shape[-1] <= _CPU_BATCHED_LU_MAX or A.shape[0] == 0:
         return torch.linalg.inv(A)
     return torch.stack([torch.linalg.inv(a) for a in A])
+
+
+def inverse_ex(A: Tensor) -> tuple[Tensor, Tensor]:
+    """``(A^-1, info)`` for a batch ``A [B, n, n]`` without raising: ``info[b] > 0`` where ``A[b]`` is
+    singular (its inverse is then not usable)."""
+    if A.is_cuda or A.shape[-1] <= _CPU_BATCHED_LU_MAX or A.shape[0] == 0:
+        return torch.linalg.inv_ex(A)
+    parts = [torch.linalg.inv_ex(a) for a in A]
+    return torch.stack([p[0] for p in parts]), torch.stack([p[1] for p in parts])
