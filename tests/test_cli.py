@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 
@@ -176,3 +177,37 @@ def test_console_script_in_a_real_process(checkpoint, tmp_path):
     assert f"validation accuracy (fraction correct, n=200): {acc:.4f}" in ok.stdout
     bad = subprocess.run([str(exe), "evaluate", str(tmp_path / "none")], capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2 and bad.stderr.startswith("error: ") and "Traceback" not in bad.stderr
+
+
+def test_analyze_options_through_the_cli_change_what_is_measured(checkpoint, tmp_path):
+    # --bow, --input-point mean, --tol, --max-length, the corpus from the checkpoint's record: each
+    # option is checked in the numbers it changes, not only in the files written
+    out, _ = checkpoint
+    r = _run("baseline", *OPTS, "-o", tmp_path / "bow", "--C", 1.0)
+    assert r.exit_code == 0, r.output
+    bow = tmp_path / "bow" / "bag_of_words.json"
+    r = _run("analyze", out, "--bow", bow, "--input-point", "mean", "--tol", 1e-6, "--max-length", 12,
+             "--n-docs", 60, "--n-seeds", 40, "--no-modifiers", "-o", tmp_path / "an", "--quiet")
+    assert r.exit_code == 0, r.output
+    s = json.loads((tmp_path / "an" / "summary.json").read_text())
+    arrays = np.load(tmp_path / "an" / "arrays.npz")
+    m, settings = s["metrics"], s["settings"]
+    assert settings["input_point"] == "mean" and settings["tol"] == 1e-6 and settings["max_length"] == 12
+    # the corpus came from the checkpoint's record (synthetic, with its options and seed)
+    assert s["provenance"]["dataset"] == "synthetic" and s["provenance"]["trained_on_same_corpus"] is True
+    # --tol: the points kept are exactly those under 1e-6
+    assert "< 1e-06" in m["fixed_points"]["n_converged"]["definition"]
+    assert "mean" in m["fixed_points"]["n_converged"]["definition"]
+    assert m["fixed_points"]["n_converged"]["value"] == int((arrays["fp_q"] < 1e-6).sum())
+    # --max-length: the documents longer than 12 tokens (of the 60 analysed) were cut and counted
+    corpus = load_corpus("synthetic", **CORPUS)
+    ck = load_checkpoint(out)
+    from rnnlens.analysis.measurements import select_documents
+    docs = select_documents(ck.vocab, corpus.splits["test"], 60, None, 0)
+    longer = int(sum(len(x) > 12 for x in docs.encoded.ids))
+    assert longer > 0 and m["data"]["n_truncated"]["value"] == longer
+    assert max(len(x) for x in select_documents(ck.vocab, corpus.splits["test"], 60, 12, 0).encoded.ids) == 12
+    # --bow: the word groups and the rank correlation with the bag of words are measured
+    assert s["metrics"]["valence"]["bow"]["dataset"] == "synthetic"
+    assert -1 <= m["valence"]["spearman_bow"]["value"] <= 1 and "positive_mean" in m["slow_manifold"]
+    assert "modifiers" not in m                                    # --no-modifiers

@@ -2,6 +2,7 @@
 
 import json
 
+import numpy as np
 import pytest
 
 from rnnlens.errors import DataError
@@ -94,3 +95,24 @@ def test_demo_on_real_imdb(tmp_path, real_corpus_dir):
     html = res.report.read_text()
     assert f"{100 * record['metrics']['test']['accuracy']:.2f} (86.86)" in html
     assert "Checks against the paper" in html
+
+
+@pytest.mark.realdata
+@pytest.mark.slow
+def test_shipped_networks_reach_their_recorded_accuracy_on_imdb(real_corpus_dir):
+    # every shipped network on a seeded subset of 2,000 IMDB test reviews: within 2 points of the accuracy
+    # its record says it reached on all 25,000 (one standard error at n = 2,000 is about 0.75 points)
+    from rnnlens.checkpoint import load_checkpoint
+    from rnnlens.data import load_corpus
+    from rnnlens.data.corpus import Split
+    from rnnlens.training import evaluate
+
+    corpus = load_corpus("imdb", data_dir=real_corpus_dir("imdb").parent, download=False)
+    test = corpus.splits["test"]
+    rows = np.sort(np.random.default_rng(0).choice(len(test.texts), 2000, replace=False))
+    subset = Split(texts=[test.texts[i] for i in rows], labels=np.asarray(test.labels)[rows])
+    for arch, folder in pretrained_checkpoints().items():
+        ck = load_checkpoint(folder)
+        assert ck.record["data_fingerprint"] == corpus.fingerprint(), arch
+        got = evaluate(ck.model, ck.vocab, subset)["accuracy"]
+        assert got == pytest.approx(ck.record["metrics"]["test"]["accuracy"], abs=0.02), arch
