@@ -1,0 +1,77 @@
+"""Click command ``explore``: a local web app that shows networks reading a review (issue 13)."""
+
+from __future__ import annotations
+
+import click
+
+__all__ = ["COMMANDS", "explore"]
+
+_MISSING = ("rnnlens explore needs the 'explore' extra ({what} is not installed): "
+            "pip install 'rnnlens[explore]'")
+
+
+def _check_extra() -> None:
+    import importlib.util
+
+    for mod in ("fastapi", "uvicorn", "plotly"):
+        if importlib.util.find_spec(mod) is None:
+            raise click.ClickException(_MISSING.format(what=mod))
+
+
+@click.command("explore")
+@click.argument("checkpoints", nargs=-1, required=True, type=click.Path())
+@click.option("--analysis", "analyses", multiple=True, type=click.Path(),
+              help="Saved analysis folder (rnnlens analyze -o DIR) for the checkpoint in the same position; "
+                   "repeat per checkpoint. Without one, a quick analysis (200 documents, 100 seeds) is computed "
+                   "at start-up on the corpus the checkpoint records.")
+@click.option("--data-dir", type=click.Path(), default=None, help="Corpora folder for the quick analyses.")
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on (127.0.0.1: only this machine).")
+@click.option("--port", type=click.IntRange(0, 65535), default=0, show_default=True,
+              help="Port; 0 picks a free one.")
+@click.option("--open", "open_browser", is_flag=True, help="Open the page in the default browser.")
+def explore(checkpoints, analyses, data_dir, host, port, open_browser):
+    """Serve a page where you type a review and watch CHECKPOINT... read it (state trajectory over the
+    line attractor, readout per token, each word's push). JSON API under /api, described at /docs."""
+    _check_extra()
+    import socket
+    import threading
+    import webbrowser
+
+    import torch
+    import uvicorn
+
+    from rnnlens.explore.app import create_app
+    from rnnlens.explore.engine import load_models
+
+    torch.set_num_threads(1)
+    models = load_models(checkpoints, analyses, data_dir=data_dir, progress=True)
+    app = create_app(models)
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as e:
+        raise click.BadParameter(f"cannot listen on {host}:{port} ({e.strerror})", param_hint="--host/--port")
+    bound = sock.getsockname()[1]
+    shown = f"[{host}]" if ":" in host else host
+    url = f"http://{shown}:{bound}/"
+    click.echo(f"rnnlens explore: serving {len(models)} model(s) ({', '.join(m.name for m in models)}) at {url}")
+    click.echo(f"JSON API described at {url}docs; press Ctrl+C to stop")
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        click.echo(f"warning: listening on {host}: other machines can reach this server", err=True)
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False))
+    if open_browser:
+        def _open():
+            import time
+
+            while not server.started:
+                time.sleep(0.05)
+            webbrowser.open(url)
+
+        threading.Thread(target=_open, daemon=True).start()
+    server.run(sockets=[sock])
+
+
+COMMANDS = [explore]

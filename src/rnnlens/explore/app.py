@@ -1,0 +1,136 @@
+"""The explorer's web app: a FastAPI application over precomputed :class:`~rnnlens.explore.engine.ExploreModel`s.
+
+Endpoints (JSON; FastAPI's own description at ``/docs`` and ``/openapi.json``):
+
+* ``GET /api/models`` -> ``{"models": [describe() ...], "limits": {...}, "definitions": {...}}``
+* ``POST /api/read`` ``{"model": NAME, "text": TEXT}`` -> tokens, unknown flags, per-token readout and
+  class probabilities, the PC trajectory, measured / settled / predicted pushes, notes (cuts, control
+  characters, unknown words)
+* ``GET /api/word?model=NAME&word=WORD`` -> the word's push along the line (logits) and valence
+* ``GET /api/words?model=NAME&n=15`` -> the most positive, negative and neutral words
+* ``GET /api/scene?model=NAME`` -> visited-state cloud, the traced line, its fixed points, modifier and
+  k-class sections when the analysis has them
+
+The page (``/``) and its script and style are package data in ``static/``; ``/static/plotly.min.js`` is
+the copy inside the installed plotly package, so nothing is fetched from the network.
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+
+from fastapi import FastAPI, HTTPException, Query
+from fastapi.responses import FileResponse, HTMLResponse, Response
+from pydantic import BaseModel, Field
+
+from rnnlens.errors import ArgumentError
+from rnnlens.explore.engine import DEFINITIONS, MAX_CHARS, MAX_TOKENS, SETTLE_STEPS
+
+MAX_BODY_CHARS = 5_000_000      # a text longer than this is refused (413); up to it, it is cut and read
+
+_STATIC = {"app.js": "text/javascript", "app.css": "text/css"}
+# Content-Security-Policy: scripts only from this server (no inline script, no event-handler attributes)
+_CSP = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; "
+        "connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'")
+
+
+class ReadRequest(BaseModel):
+    model: str = Field(description="model name, as GET /api/models lists them")
+    text: str = Field(description=f"the review; control characters are removed, the first {MAX_CHARS:,} characters "
+                                  f"and {MAX_TOKENS:,} tokens are read (longer texts are cut, with a note)")
+
+
+def plotly_js_path() -> Path:
+    """The plotly.min.js bundled inside the installed plotly package."""
+    import plotly
+
+    path = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
+    if not path.is_file():
+        raise FileNotFoundError(f"plotly.min.js not found at {path}: reinstall plotly (pip install 'rnnlens[explore]')")
+    return path
+
+
+def _static_text(name: str) -> str:
+    return resources.files("rnnlens.explore").joinpath("static", name).read_text(encoding="utf-8")
+
+
+def create_app(models) -> FastAPI:
+    """A FastAPI app serving ``models`` (a list of ExploreModel, names unique)."""
+    models = list(models)
+    by_name = {m.name: m for m in models}
+    if len(by_name) != len(models):
+        raise ArgumentError("model names must be unique")
+    plotly_js = plotly_js_path()
+    page = _static_text("index.html")
+    static = {name: _static_text(name) for name in _STATIC}
+    app = FastAPI(title="rnnlens explore", version="1",
+                  description="Watch a sentiment RNN read a text: its state in the plane of the top two PCs, "
+                              "its readout token by token, and each word's push along the line attractor.")
+
+    @app.middleware("http")
+    async def security_headers(request, call_next):
+        response = await call_next(request)
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        if request.url.path in ("/", "/index.html"):
+            response.headers["Content-Security-Policy"] = _CSP
+        return response
+
+    def get_model(name: str):
+        m = by_name.get(name)
+        if m is None:
+            raise HTTPException(404, detail=f"model={name!r} is not served here; choose one of {sorted(by_name)}")
+        return m
+
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    def index():
+        return HTMLResponse(page)
+
+    @app.get("/static/plotly.min.js", include_in_schema=False)
+    def plotly():
+        return FileResponse(plotly_js, media_type="text/javascript")
+
+    @app.get("/static/{name}", include_in_schema=False)
+    def static_file(name: str):
+        if name not in static:
+            raise HTTPException(404, detail=f"no static file {name!r}")
+        return Response(static[name], media_type=_STATIC[name])
+
+    @app.get("/api/models")
+    def list_models():
+        """The models served, their architecture, size, classes and how their slow manifold was obtained."""
+        return {"models": [m.describe() for m in models],
+                "limits": {"max_tokens": MAX_TOKENS, "max_chars": MAX_CHARS, "max_body_chars": MAX_BODY_CHARS,
+                           "settle_steps": SETTLE_STEPS},
+                "definitions": DEFINITIONS}
+
+    @app.post("/api/read")
+    def read(req: ReadRequest):
+        """Run the network over the text: per token the readout, class probabilities, PC trajectory and
+        pushes (measured, settled, linearized prediction); see ``definitions`` in /api/models."""
+        m = get_model(req.model)
+        if len(req.text) > MAX_BODY_CHARS:
+            raise HTTPException(413, detail=f"text has {len(req.text):,} characters; the limit is "
+                                            f"{MAX_BODY_CHARS:,} (and only the first {MAX_CHARS:,} are read)")
+        return m.read(req.text)
+
+    @app.get("/api/word")
+    def word(model: str = Query(description="model name"),
+             word: str = Query(max_length=200, description="a word (tokenized; the first token is looked up)")):
+        """A word's push along the line (logits) and valence, averaged over the slow-manifold nodes, and its
+        push at each node."""
+        return get_model(model).word(word)
+
+    @app.get("/api/words")
+    def words(model: str = Query(description="model name"),
+              n: int = Query(15, ge=1, le=200, description="words per list")):
+        """The most positive, most negative and most neutral words among the most frequent ones."""
+        return get_model(model).words(n)
+
+    @app.get("/api/scene")
+    def scene(model: str = Query(description="model name")):
+        """What the trajectory is drawn over: visited states, the traced line and its fixed points (PC plane),
+        plus the modifier and k-class sections of the analysis when present."""
+        return get_model(model).scene()
+
+    return app

@@ -1,0 +1,494 @@
+"""What ``rnnlens explore`` computes: one :class:`ExploreModel` per checkpoint.
+
+Everything that does not depend on the text is computed once, when the model is loaded:
+
+* the traced slow manifold's nodes in state space (exact when the analysis is computed here; from a
+  saved analysis, the nodes' saved PC coordinates lifted back into state space and relaxed for
+  ``RELAX_LIFTED`` steps of the network's own dynamics at x*, which removes the fast modes the lift
+  got wrong and leaves each node on the line near where it was);
+* the linearization at every node: J_rec, J_inp, the top right / left eigenvectors r_1, l_1 (oriented as
+  the analysis orients them: r_1 points to the high-readout end of the line, l_1 r_1 = 1);
+* per node, the row ``v_p = Re(l_1^T J_inp)`` (so a word's push along the line is ``v_p . x_word``) and
+  ``g_p = w . Re(r_1)`` (readout change per unit along r_1), and every vocabulary word's push;
+* the PCA basis and the scene (visited states, the line, its fixed points).
+
+Per request only the network runs over the tokens (batch 1, ``torch.no_grad``) and a few
+vectorised projections follow.
+
+Definitions of the per-token numbers (also in :data:`DEFINITIONS`, which the API returns):
+
+* readout r_t: the logit after token t (binary); with k classes the difference of the last and the
+  first class's logits (the analysis's sign convention); r_0 is read at the initial state;
+* ``measured``: r_t - r_{t-1}, the readout change in the step that reads the token (it includes fast
+  modes that decay within a few tokens);
+* ``settled``: readout of F^K(h_t) minus readout of F^(K+1)(h_{t-1}), F the step at x*: the part of the
+  change that is still there K = ``SETTLE_STEPS`` tokens later, i.e. the push along the line;
+* ``predicted_line``: l_1^T J_inp x_t at the slow-manifold node nearest to h_{t-1} (units: distance
+  along r_1); ``predicted``: the same times w . r_1 there, i.e. the linearized prediction of
+  ``settled`` in logits.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from rnnlens.errors import ArgumentError
+
+MAX_TOKENS = 2000          # tokens read per request; the rest is cut, with a note
+MAX_CHARS = 100_000        # characters of a paste looked at (before tokenizing); the rest is cut, with a note
+SETTLE_STEPS = 10          # K in the definition of the settled push
+RELAX_LIFTED = 20          # steps that relax nodes lifted from a saved analysis's PC coordinates
+TOP_WORDS_POOL = 5000      # the word lists choose among the most frequent words of the vocabulary
+CLOUD_POINTS = 2500        # visited states sent to the page
+QUICK_ANALYSIS = dict(n_docs=200, n_seeds=100)
+
+# C0 and C1 control characters except tab, line feed and carriage return
+_CONTROL = {c: None for c in [*range(0, 32), *range(127, 160)] if c not in (9, 10, 13)}
+
+DEFINITIONS = {
+    "readout": "readout r_t after token t: the logit of the positive class (binary) or logit[last] - "
+               "logit[first] (k classes); r_0 is the readout of the initial state",
+    "probs": "probability of each class after token t (sigmoid / softmax of the logits); row 0: before any token",
+    "measured": "measured one-step push: r_t - r_{t-1}, the readout change in the step that reads the token "
+                "(includes fast modes that decay within a few tokens)",
+    "settled": f"measured push along the line: readout of F^{SETTLE_STEPS}(h_t) minus readout of "
+               f"F^{SETTLE_STEPS + 1}(h_(t-1)), F one step at x* (no word): the change still there "
+               f"{SETTLE_STEPS} tokens later",
+    "predicted_line": "linearized push along the line: Re(l_1^T J_inp x_t) at the slow-manifold node nearest "
+                      "to h_(t-1) (units: distance along r_1)",
+    "predicted": "linearized prediction of the settled push: (w . r_1) Re(l_1^T J_inp x_t) at that node (logits)",
+    "node": "index of the slow-manifold node nearest to h_(t-1) (0: the low-readout end)",
+    "pc": "state projected on the top two principal components of the visited states; row 0: initial state",
+    "unknown": "true for tokens not in the vocabulary (read as <unk>)",
+    "word_push": "a word's push along the line in logits: (w . r_1) Re(l_1^T J_inp x_word), averaged over the "
+                 "slow-manifold nodes",
+    "word_valence": "a word's valence: Re(l_1^T J_inp x_word) averaged over the slow-manifold nodes "
+                    "(units: distance along r_1)",
+}
+
+
+def clean_text(text: str, *, max_chars: int = MAX_CHARS) -> tuple[str, dict]:
+    """Cut ``text`` to ``max_chars`` characters and drop control characters (tab and newlines kept)."""
+    if not isinstance(text, str):
+        raise ArgumentError(f"text must be a string, got {type(text).__name__}")
+    info = {"chars_received": len(text), "chars_read": min(len(text), max_chars), "control_removed": 0}
+    head = text[:max_chars]
+    clean = head.translate(_CONTROL)
+    info["control_removed"] = len(head) - len(clean)
+    return clean, info
+
+
+def torch_rnn_types():
+    import torch
+
+    return (torch.nn.RNN, torch.nn.GRU)
+
+
+def _np(x) -> np.ndarray:
+    import torch
+
+    return x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
+
+
+@dataclass
+class ExploreModel:
+    """A checkpoint with everything the explorer needs precomputed (see the module docstring)."""
+
+    name: str
+    checkpoint: object
+    summary: dict
+    arrays: dict
+    nodes_source: str
+    nodes: np.ndarray = field(repr=False)          # [P, S] float32
+    info: dict = field(default_factory=dict)
+
+    # ------------------------------------------------------------------ construction
+    @classmethod
+    def build(cls, name: str, checkpoint, summary: dict, arrays: dict, *, nodes=None, seed: int = 0) -> "ExploreModel":
+        """Precompute from a loaded checkpoint and an analysis (``summary``/``arrays`` as
+        :func:`rnnlens.analysis.load_analysis` returns them). ``nodes``: the slow manifold's nodes in state
+        space when known (an analysis computed here); otherwise they are lifted from ``arrays['sm_pc']``."""
+        import torch
+
+        t0 = time.perf_counter()
+        model = checkpoint.model.eval()
+        S = model.cell.state_size
+        for key in ("pc_mean", "pc_components", "sm_pc"):
+            if key not in arrays:
+                raise ArgumentError(f"the analysis for {name!r} has no array {key!r} (no traced slow manifold?); "
+                                    "rerun `rnnlens analyze` with this rnnlens, or leave --analysis out to compute "
+                                    "a quick one")
+        mean = np.asarray(arrays["pc_mean"], dtype=np.float64)
+        comps = np.asarray(arrays["pc_components"], dtype=np.float64)[:2]
+        if mean.shape != (S,) or comps.shape[1] != S:
+            raise ArgumentError(f"the analysis for {name!r} was made on states of size {mean.shape[0]}, but the "
+                                f"checkpoint's state size is {S}: give each checkpoint its own analysis "
+                                "(--analysis in the same order as the checkpoints)")
+        settings = summary.get("settings", {})
+        emb = model.embedding.weight.detach().double()
+        x_star = emb[1:].mean(0) if settings.get("input_point") == "mean" else torch.zeros(emb.shape[1],
+                                                                                              dtype=torch.float64)
+        step = model.cell
+        if nodes is not None:
+            source = "exact: the nodes traced by the analysis computed at start-up"
+            N = torch.as_tensor(nodes).float()
+        else:
+            sm_pc = np.asarray(arrays["sm_pc"], dtype=np.float64)
+            N = torch.from_numpy(mean + sm_pc @ comps).float()
+            with torch.no_grad():
+                xs = x_star.float().expand(N.shape[0], -1)
+                for _ in range(RELAX_LIFTED):
+                    N = step.step(xs, N)
+            source = (f"lifted: the saved nodes' PC coordinates mapped back to state space and relaxed for "
+                      f"{RELAX_LIFTED} steps of the network at x*")
+        from rnnlens.linearization import linearize
+
+        P = N.shape[0]
+        lin = linearize(step, N, x_star.float().expand(P, -1).clone())
+        R, L = _np(lin.R), _np(lin.L)
+        r1, l1 = R[:, :, 0], L[:, 0, :]
+        Nn = _np(N).astype(np.float64)
+        tangent = np.gradient(Nn, axis=0)        # the nodes are ordered so the readout grows along them
+        sign = np.where(np.einsum("ps,ps->p", r1.real, tangent) < 0, -1.0, 1.0)
+        r1, l1 = r1 * sign[:, None], l1 * sign[:, None]
+        J_inp = _np(lin.J_inp).astype(np.complex128)
+        v = np.einsum("ps,psi->pi", l1, J_inp).real                 # [P, I]: Re(l_1^T J_inp)
+        Wr = _np(model.readout_matrix()).astype(np.float64)          # [n_out, S]
+        w = Wr[0] if Wr.shape[0] == 1 else Wr[-1] - Wr[0]
+        g = r1.real @ w                                              # [P]: w . Re(r_1)
+        E = emb.numpy()
+        word_line = E @ v.T                                          # [V, P]
+        word_push = word_line * g[None, :]
+        self = cls(name=name, checkpoint=checkpoint, summary=summary, arrays=arrays, nodes_source=source,
+                   nodes=_np(N).astype(np.float32))
+        self._model = model
+        self._mean = mean.astype(np.float32)
+        self._comps = comps.astype(np.float32)
+        self._x_star = x_star.float()
+        self._v = v.astype(np.float32)
+        self._g = g.astype(np.float32)
+        self._emb = E.astype(np.float32)
+        self._node_sq = (self.nodes.astype(np.float64) ** 2).sum(1)
+        self._abs_lambda1 = np.abs(_np(lin.eigvals)[:, 0]).astype(np.float64)
+        self._word_valence = word_line.mean(1)
+        self._word_push = word_push.mean(1)
+        self._word_push_std = word_push.std(1)
+        pool = np.arange(2, min(len(checkpoint.vocab), TOP_WORDS_POOL + 2))
+        self._pool = pool
+        scale = float(np.percentile(np.abs(self._word_push[pool]), 95)) if len(pool) else 1.0
+        self._push_scale = scale if scale > 0 and math.isfinite(scale) else 1.0
+        self._node_pc = ((self.nodes - self._mean) @ self._comps.T)
+        self._scene = self._make_scene(seed)
+        self.info["setup_seconds"] = time.perf_counter() - t0
+        return self
+
+    # ------------------------------------------------------------------ descriptions
+    @property
+    def num_classes(self) -> int:
+        return int(self._model.num_classes)
+
+    def label_names(self) -> list[str]:
+        names = self.checkpoint.record.get("label_names") if isinstance(self.checkpoint.record, dict) else None
+        if names and len(names) == self.num_classes:
+            return [str(n) for n in names]
+        return [f"class {i}" for i in range(self.num_classes)]
+
+    def describe(self) -> dict:
+        rec = self.checkpoint.record if isinstance(self.checkpoint.record, dict) else {}
+        metrics = rec.get("metrics", {}) if isinstance(rec.get("metrics"), dict) else {}
+        acc = (metrics.get("validation") or {}).get("accuracy") if isinstance(metrics.get("validation"), dict) else None
+        cfg = self._model.config()
+        return {
+            "name": self.name,
+            "arch": cfg.get("arch"),
+            "hidden_size": cfg.get("hidden_size"),
+            "state_size": int(self._model.cell.state_size),
+            "num_classes": self.num_classes,
+            "label_names": self.label_names(),
+            "dataset": rec.get("dataset"),
+            "validation_accuracy": acc,
+            "vocab_size": len(self.checkpoint.vocab),
+            "checkpoint": str(getattr(self.checkpoint, "path", "")),
+            "nodes": int(self.nodes.shape[0]),
+            "nodes_source": self.nodes_source,
+            "input_point": self.summary.get("settings", {}).get("input_point", "zero"),
+            "push_scale": self._push_scale,
+            "push_scale_definition": "95th percentile of |word push| (logits) over the most frequent "
+                                     f"{TOP_WORDS_POOL} words: the colour scale saturates there",
+            "has_modifiers": "modifiers" in self.summary.get("metrics", {}),
+            "has_kclass": "kclass" in self.summary.get("metrics", {}),
+            "setup_seconds": round(self.info.get("setup_seconds", 0.0), 3),
+        }
+
+    def _make_scene(self, seed: int) -> dict:
+        a = self.arrays
+        cloud = np.asarray(a.get("state_pc", np.zeros((0, 2))), dtype=np.float32)
+        labels = np.asarray(a.get("state_label", np.zeros(len(cloud))), dtype=np.int64)
+        if len(cloud) > CLOUD_POINTS:
+            pick = np.sort(np.random.default_rng(seed).choice(len(cloud), CLOUD_POINTS, replace=False))
+            cloud, labels = cloud[pick], labels[pick]
+        metrics = self.summary.get("metrics", {})
+        mods = metrics.get("modifiers")
+        scene = {
+            "model": self.name,
+            "axes": ["PC1 of the visited states", "PC2 of the visited states"],
+            "cloud": {"pc": _r(cloud), "label": labels.tolist(), "label_names": self.label_names(),
+                      "definition": f"states visited while reading analysed documents ({len(cloud)} shown), "
+                                    "coloured by the document's true label"},
+            "line": {"pc": _r(np.asarray(a["sm_pc"])),
+                     "readout": _r(np.asarray(a.get("sm_position", np.zeros(len(a["sm_pc"]))))),
+                     "abs_lambda1": _r(self._abs_lambda1),
+                     "definition": "the traced slow manifold (line attractor): nodes of the principal curve "
+                                   "through the slow points; readout = w . h at each node"},
+            "fixed_points": {"pc": _r(np.asarray(a.get("sm_fp_pc", np.zeros((0, 2))))),
+                             "unstable": np.asarray(a.get("sm_fp_unstable", np.zeros(0)), dtype=int).tolist(),
+                             "definition": "exact fixed points on the line; unstable = number of eigenvalues "
+                                           "with |lambda| > 1 (0: stable, 1: saddle)"},
+            "modifiers": _modifier_view(mods) if isinstance(mods, dict) else None,
+            "kclass": _plain(metrics.get("kclass")) if isinstance(metrics.get("kclass"), dict) else None,
+            "definitions": DEFINITIONS,
+        }
+        return scene
+
+    def scene(self) -> dict:
+        return self._scene
+
+    # ------------------------------------------------------------------ words
+    def _token_id(self, token: str) -> int:
+        from rnnlens.data import UNK_ID
+
+        return int(self.checkpoint.vocab.stoi.get(token, UNK_ID))
+
+    def word(self, word: str) -> dict:
+        from rnnlens.data import UNK_ID, tokenize
+
+        clean, _ = clean_text(word, max_chars=200)
+        toks = tokenize(clean)
+        if not toks:
+            return {"model": self.name, "word": clean, "token": None, "known": False,
+                    "note": "no token in this input: type a word"}
+        tok = toks[0]
+        i = self._token_id(tok)
+        out = {"model": self.name, "word": clean, "token": tok, "known": i != UNK_ID, "id": i,
+               "note": (f"read as the token {tok!r}" + (f" (the input has {len(toks)} tokens; the first is shown)"
+                                                        if len(toks) > 1 else "")),
+               "definitions": {k: DEFINITIONS[k] for k in ("word_push", "word_valence")}}
+        if i == UNK_ID:
+            out["note"] = f"{tok!r} is not in the vocabulary: the network reads it as <unk> (values below are <unk>'s)"
+        out.update(push=float(self._word_push[i]), push_std=float(self._word_push_std[i]),
+                   valence=float(self._word_valence[i]),
+                   push_along_line=_r(self._emb[i] @ self._v.T * self._g),
+                   rank=int((self._word_push[self._pool] > self._word_push[i]).sum()) + 1,
+                   rank_of=int(len(self._pool)))
+        return out
+
+    def words(self, n: int = 15) -> dict:
+        if not isinstance(n, int) or n < 1 or n > 200:
+            raise ArgumentError(f"n must be an integer from 1 to 200, got {n!r}")
+        itos = self.checkpoint.vocab.itos
+        pool = self._pool
+        p = self._word_push[pool]
+        order = np.argsort(p)
+
+        def rows(idx):
+            return [{"word": itos[int(pool[j])], "push": float(p[j]), "valence": float(self._word_valence[pool[j]])}
+                    for j in idx]
+
+        return {"model": self.name, "pool": int(len(pool)),
+                "pool_definition": f"the {len(pool)} most frequent words of the vocabulary",
+                "definition": DEFINITIONS["word_push"],
+                "positive": rows(order[::-1][:n]), "negative": rows(order[:n]),
+                "neutral": rows(np.argsort(np.abs(p))[:n])}
+
+    # ------------------------------------------------------------------ reading a text
+    def _relax(self, h, steps: int):
+        """``steps`` steps of the network at x* from every row of h [B, S] (fused kernel where it applies)."""
+        cell = self._model.cell
+        if cell.arch in ("vanilla", "gru") and isinstance(getattr(cell, "rnn", None), torch_rnn_types()):
+            x = self._x_star.expand(h.shape[0], steps, -1)
+            _, hn = cell.rnn(x, h.unsqueeze(0).contiguous())
+            return hn[0]
+        xb = self._x_star.expand(h.shape[0], -1)
+        for _ in range(steps):
+            h = cell.step(xb, h)
+        return h
+
+    def _states(self, ids):
+        """Every state [T, S] for ids [1, T]: the fused torch kernel where it returns the whole state
+        (vanilla, GRU: state = h), else the exact step path (LSTM: the state holds c too; UGRNN)."""
+        model = self._model
+        cell = model.cell
+        if cell.arch in ("vanilla", "gru") and isinstance(getattr(cell, "rnn", None), torch_rnn_types()):
+            out, _ = cell.rnn(model.embedding(ids))
+            return out[0]
+        return model.states(ids)[0]
+
+    def read(self, text: str, *, max_tokens: int = MAX_TOKENS, max_chars: int = MAX_CHARS) -> dict:
+        import torch
+
+        from rnnlens.data import UNK_ID, tokenize
+
+        clean, info = clean_text(text, max_chars=max_chars)
+        tokens = tokenize(clean)
+        n_all = len(tokens)
+        tokens = tokens[:max_tokens]
+        notes = []
+        if info["chars_received"] > info["chars_read"]:
+            notes.append(f"the text was cut: only its first {max_chars:,} of {info['chars_received']:,} characters "
+                         "were read")
+        if n_all > max_tokens:
+            notes.append(f"the text was cut to its first {max_tokens:,} tokens (of {n_all:,})")
+        if info["control_removed"]:
+            notes.append(f"{info['control_removed']} control character(s) were removed")
+        stoi = self.checkpoint.vocab.stoi
+        ids = [stoi.get(t, UNK_ID) for t in tokens]
+        unknown = [i == UNK_ID for i in ids]
+        if any(unknown):
+            notes.append(f"{sum(unknown)} token(s) are not in the vocabulary and are read as <unk>")
+        model = self._model
+        with torch.no_grad():
+            h0 = model.cell.init_state(1)
+            if ids:
+                H = self._states(torch.tensor([ids], dtype=torch.long))
+                allH = torch.cat([h0, H], 0)                            # [T+1, S]
+            else:
+                allH = h0
+            logits = model.logits_from_state(allH)
+            if logits.dim() == 1:
+                probs = torch.stack([1 - torch.sigmoid(logits), torch.sigmoid(logits)], -1)
+                r = logits
+            else:
+                probs = torch.softmax(logits, -1)
+                r = logits[:, -1] - logits[:, 0]
+            if ids:
+                # settled push: K steps at x* after the token vs K + 1 steps without it
+                xs = self._x_star.expand(len(ids), -1)
+                before = model.cell.step(xs, allH[:-1])
+                hb = self._relax(torch.cat([allH[1:], before], 0), SETTLE_STEPS)
+                rs = model.logits_from_state(hb)
+                rs = rs if rs.dim() == 1 else rs[:, -1] - rs[:, 0]
+                settled = (rs[: len(ids)] - rs[len(ids):]).numpy()
+        Hn = allH.numpy()
+        r = r.numpy().astype(np.float64)
+        pc = (Hn - self._mean) @ self._comps.T
+        out = {"model": self.name, "text_info": info, "truncated": len(notes) > 0 and (
+            info["chars_received"] > info["chars_read"] or n_all > max_tokens),
+               "n_tokens": len(tokens), "n_tokens_in_text": n_all, "max_tokens": max_tokens,
+               "tokens": tokens, "unknown": unknown, "notes": notes,
+               "label_names": self.label_names(),
+               "probs": _r(probs.numpy()), "readout": _r(r), "pc": _r(pc),
+               "push_scale": self._push_scale}
+        if not ids:
+            out.update(empty=True, measured=[], settled=[], predicted=[], predicted_line=[], node=[],
+                       modifier=[])
+            out["notes"] = ["no tokens: the text is empty (or only spaces / control characters); the readout "
+                            "shown is the initial state's"] + notes
+            return out
+        X = self._emb[ids]                                                      # [T, I]
+        Hb = Hn[:-1].astype(np.float64)
+        d2 = (Hb ** 2).sum(1)[:, None] - 2 * Hb @ self.nodes.T.astype(np.float64) + self._node_sq[None, :]
+        near = d2.argmin(1)
+        pred_line = np.einsum("ti,ti->t", X, self._v[near])
+        mods = (self._scene.get("modifiers") or {}).get("words") or []
+        out.update(empty=False, measured=_r(np.diff(r)), settled=_r(settled), predicted_line=_r(pred_line),
+                   predicted=_r(pred_line * self._g[near]), node=near.tolist(),
+                   modifier=[t in mods for t in tokens])
+        return out
+
+
+def _r(x, nd: int = 5):
+    """A float array as (nested) lists rounded to ``nd`` decimals; non-finite entries become None."""
+    a = np.round(np.asarray(x, dtype=np.float64), nd)
+    if np.isfinite(a).all():
+        return a.tolist()
+    obj = a.astype(object)
+    obj[~np.isfinite(a)] = None
+    return obj.tolist()
+
+
+def _plain(node):
+    """A summary section as plain JSON (the summary's non-finite strings kept as they are)."""
+    return node
+
+
+def _modifier_view(mods: dict) -> dict:
+    """The modifier section reduced to what the page shows: per modifier, its factor at gap k = 1..K."""
+    def value(key):
+        n = mods.get(key)
+        return n.get("value") if isinstance(n, dict) else None
+
+    def definition(key):
+        n = mods.get(key)
+        return n.get("definition") if isinstance(n, dict) else None
+
+    words = value("modifiers") or []
+    return {"words": [str(w) for w in words], "factor": value("factor"),
+            "factor_definition": definition("factor"),
+            "factor_ci_low": value("factor_ci_low"), "factor_ci_high": value("factor_ci_high"),
+            "reach": value("reach"), "reach_definition": definition("reach"),
+            "missing": value("missing_modifiers")}
+
+
+def unique_names(paths) -> list[str]:
+    """Short display names for checkpoint folders: the folder name, made unique with its parent."""
+    names = []
+    for p in paths:
+        p = Path(p)
+        name = p.name or str(p)
+        if name in names:
+            name = f"{p.parent.name}/{p.name}"
+        k = 2
+        base = name
+        while name in names:
+            name = f"{base}-{k}"
+            k += 1
+        names.append(name)
+    return names
+
+
+def load_models(checkpoints, analyses=None, *, data_dir=None, progress: bool = True, quick: dict | None = None,
+                seed: int = 0) -> list[ExploreModel]:
+    """Load each checkpoint with its saved analysis (``analyses[i]``, or None: a quick analysis on the corpus
+    the checkpoint records is computed here, ``QUICK_ANALYSIS`` settings) and precompute."""
+    from rnnlens.analysis import analyze, load_analysis
+    from rnnlens.checkpoint import load_checkpoint, load_training_corpus
+
+    checkpoints = list(checkpoints)
+    if not checkpoints:
+        raise ArgumentError("give at least one CHECKPOINT folder")
+    analyses = list(analyses or [])
+    if len(analyses) > len(checkpoints):
+        raise ArgumentError(f"--analysis was given {len(analyses)} times for {len(checkpoints)} checkpoint(s): give "
+                            "at most one per checkpoint, in the same order")
+    analyses += [None] * (len(checkpoints) - len(analyses))
+    names = unique_names(checkpoints)
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=len(checkpoints), desc="explore: preparing models", unit="model")
+    out = []
+    try:
+        for name, ck_path, an in zip(names, checkpoints, analyses):
+            if bar is not None:
+                bar.set_postfix_str(f"{name}: " + ("loading the analysis" if an else "quick analysis"))
+            ck = load_checkpoint(ck_path)
+            if an is not None:
+                summary, arrays = load_analysis(an)
+                out.append(ExploreModel.build(name, ck, summary, arrays, seed=seed))
+            else:
+                corpus = load_training_corpus(ck, data_dir=data_dir)
+                res = analyze(ck, corpus, seed=seed, **{**QUICK_ANALYSIS, **(quick or {})})
+                nodes = res.slow_manifold.points if res.slow_manifold is not None else None
+                out.append(ExploreModel.build(name, ck, res.summary, res.arrays, nodes=nodes, seed=seed))
+            if bar is not None:
+                bar.update(1)
+    finally:
+        if bar is not None:
+            bar.close()
+    return out

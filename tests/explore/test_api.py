@@ -1,0 +1,136 @@
+"""The explorer's JSON API (FastAPI TestClient): shapes, definitions, bad input, limits."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from rnnlens.explore.engine import MAX_CHARS, MAX_TOKENS, clean_text
+
+
+def _name(client):
+    return client.get("/api/models").json()["models"][0]["name"]
+
+
+def test_models_lists_each_model_with_definitions(client, explore_models):
+    d = client.get("/api/models").json()
+    assert [m["name"] for m in d["models"]] == [m.name for m in explore_models]
+    m = d["models"][0]
+    assert m["num_classes"] == 2 and m["label_names"] == ["negative", "positive"]
+    assert m["nodes_source"].startswith("exact") and m["push_scale"] > 0
+    for key in ("measured", "settled", "predicted", "predicted_line", "probs", "pc", "unknown"):
+        assert key in d["definitions"]
+    assert d["limits"]["max_tokens"] == MAX_TOKENS
+
+
+def test_read_gives_per_token_numbers(client):
+    name = _name(client)
+    text = "spos001 pos002 neu003 neg004 sneg005 zzzunknown"
+    d = client.post("/api/read", json={"model": name, "text": text}).json()
+    T = 6
+    assert d["tokens"] == text.split() and d["n_tokens"] == T and not d["empty"]
+    assert d["unknown"] == [False] * 5 + [True]
+    assert len(d["probs"]) == T + 1 and len(d["pc"]) == T + 1 and len(d["readout"]) == T + 1
+    for key in ("measured", "settled", "predicted", "predicted_line", "node", "modifier"):
+        assert len(d[key]) == T, key
+    p = np.array(d["probs"])
+    assert np.allclose(p.sum(1), 1, atol=1e-4)
+    # measured = readout differences; the strong positive word pushes up, the strong negative down
+    assert np.allclose(np.diff(d["readout"]), d["measured"], atol=1e-4)
+    assert d["settled"][0] > 0 > d["settled"][4]
+    assert d["predicted"][0] > 0 > d["predicted"][4]
+    assert any("not in the vocabulary" in n for n in d["notes"])
+
+
+def test_read_agrees_with_the_model(client, explore_models):
+    import torch
+
+    m = explore_models[0]
+    d = client.post("/api/read", json={"model": m.name, "text": "pos001 neu002 neg003"}).json()
+    ids = torch.from_numpy(m.checkpoint.vocab.encode("pos001 neu002 neg003"))[None]
+    with torch.no_grad():
+        logit = m.checkpoint.model(ids, torch.tensor([3])).item()
+    assert abs(d["readout"][-1] - logit) < 1e-4
+
+
+def test_word_and_words(client):
+    name = _name(client)
+    w = client.get("/api/word", params={"model": name, "word": "SPOS001"}).json()
+    assert w["known"] and w["token"] == "spos001" and w["push"] > 0 and len(w["push_along_line"]) > 2
+    u = client.get("/api/word", params={"model": name, "word": "qqqq"}).json()
+    assert not u["known"] and "not in the vocabulary" in u["note"]
+    e = client.get("/api/word", params={"model": name, "word": "  "}).json()
+    assert e["token"] is None
+    lists = client.get("/api/words", params={"model": name, "n": 10}).json()
+    assert len(lists["positive"]) == 10
+    assert lists["positive"][0]["push"] > 0 > lists["negative"][0]["push"]
+    pos = {r["word"][:3] for r in lists["positive"][:5]}
+    assert pos <= {"pos", "spo"}, lists["positive"][:5]
+    assert client.get("/api/words", params={"model": name, "n": 0}).status_code == 422
+
+
+def test_scene(client):
+    s = client.get("/api/scene", params={"model": _name(client)}).json()
+    assert len(s["cloud"]["pc"]) == len(s["cloud"]["label"]) > 10
+    assert len(s["line"]["pc"]) == len(s["line"]["readout"]) > 2
+    assert len(s["fixed_points"]["pc"]) == len(s["fixed_points"]["unstable"])
+    assert "modifiers" in s and "kclass" in s and "definitions" in s
+
+
+def test_unknown_model_names_the_argument(client):
+    r = client.post("/api/read", json={"model": "nope", "text": "a"})
+    assert r.status_code == 404 and "model='nope'" in r.json()["detail"]
+    assert client.get("/api/scene", params={"model": "nope"}).status_code == 404
+    assert client.post("/api/read", json={"text": "a"}).status_code == 422
+
+
+def test_empty_text_gives_a_clear_empty_result(client):
+    for text in ("", "   \n\t ", "\x00\x01\x02"):
+        d = client.post("/api/read", json={"model": _name(client), "text": text}).json()
+        assert d["empty"] and d["tokens"] == [] and len(d["probs"]) == 1 and len(d["pc"]) == 1
+        assert d["notes"][0].startswith("no tokens")
+
+
+def test_one_megabyte_paste_is_cut_with_a_note_and_fast(client):
+    text = ("spos001 neu002 " * 70_000)[:1_000_000]
+    t0 = time.perf_counter()
+    d = client.post("/api/read", json={"model": _name(client), "text": text}).json()
+    assert time.perf_counter() - t0 < 10
+    assert d["truncated"] and d["n_tokens"] == MAX_TOKENS
+    assert d["text_info"]["chars_received"] == 1_000_000 and d["text_info"]["chars_read"] == MAX_CHARS
+    assert any("cut" in n for n in d["notes"])
+    one_word = "x" * 1_000_000                     # one enormous token: cut by characters, read as <unk>
+    d = client.post("/api/read", json={"model": _name(client), "text": one_word}).json()
+    assert d["truncated"] and d["n_tokens"] == 1 and d["unknown"] == [True]
+
+
+def test_too_large_body_is_refused():
+    from fastapi.testclient import TestClient
+
+    from rnnlens.explore.app import MAX_BODY_CHARS, create_app
+
+    class Dummy:
+        name = "d"
+
+    c = TestClient(create_app([Dummy()]))
+    r = c.post("/api/read", json={"model": "d", "text": "a" * (MAX_BODY_CHARS + 1)})
+    assert r.status_code == 413
+
+
+def test_control_characters_and_other_scripts(client):
+    clean, info = clean_text("go\x00od\x1b[31m\x7f \u0085end\ttab\nline")
+    assert clean == "good[31m end\ttab\nline" and info["control_removed"] == 4
+    d = client.post("/api/read", json={"model": _name(client), "text": "spos001 \x07 日本語 Ελληνικά مرحبا 🙂"}).json()
+    assert d["tokens"][0] == "spos001" and "日本語" in d["tokens"] and "ελληνικά" in d["tokens"]
+    assert all(d["unknown"][1:])
+    assert any("control character" in n for n in d["notes"])
+
+
+def test_html_in_text_comes_back_as_plain_tokens(client):
+    d = client.post("/api/read", json={"model": _name(client), "text": '<img src=x onerror="alert(1)">'}).json()
+    assert "<" in d["tokens"] and "img" in d["tokens"]
+    page = client.get("/")
+    assert "script-src 'self'" in page.headers["content-security-policy"]
+    assert client.get("/static/plotly.min.js").status_code == 200
+    assert client.get("/static/../app.py").status_code == 404
