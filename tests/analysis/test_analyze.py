@@ -262,3 +262,15 @@ def test_readout_explained_by_position_on_a_short_straight_curve():
     assert (~inside).sum() > 100
     # a readout that does not depend on the position explains nothing (about 0)
     assert abs(_readout_explained(X, X[:, 1], nodes, arc, np.zeros(9))) < 0.05
+
+
+def test_slow_manifold_nodes_are_saved_in_state_space(ckpt, corpus, tmp_path):
+    # explore (and users) rebuild the line from a saved analysis: the nodes in state space, consistent
+    # with their saved PC coordinates and with the traced curve
+    r = analyze(ckpt, corpus, out_dir=tmp_path / "a", **FAST)
+    _, arrays = load_analysis(tmp_path / "a")
+    pts = arrays["sm_points"]
+    assert pts.shape == (64, 8) and pts.dtype == np.float32
+    np.testing.assert_allclose(pts, r.slow_manifold.points.cpu().numpy(), rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose((pts - arrays["pc_mean"]) @ arrays["pc_components"].T, arrays["sm_pc"],
+                               rtol=1e-4, atol=1e-5)

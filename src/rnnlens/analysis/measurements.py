@@ -618,7 +618,8 @@ def measure_slow_manifold(step, states: StateSpace, x_star: torch.Tensor, *, n_p
     }
     fps = curve.fixed_points
     fp_pc = ((torch.as_tensor(fps.points).double().cpu().numpy() - mean) @ comps.T) if len(fps) else np.zeros((0, 2))
-    out.arrays.update(sm_pc=(nodes.cpu().numpy() - mean) @ comps.T, sm_q=curve.q.cpu().numpy(),
+    out.arrays.update(sm_points=nodes.cpu().numpy().astype(np.float32),     # in state space (e.g. for explore)
+                      sm_pc=(nodes.cpu().numpy() - mean) @ comps.T, sm_q=curve.q.cpu().numpy(),
                       sm_position=curve.readout.cpu().numpy(), sm_arclength=curve.arclength.cpu().numpy(),
                       sm_abs_lambda1=al1, sm_tau=tau, sm_tangent_cos=cos_t, sm_sensitivity_cos=cos_sens,
                       sm_covariance_cos=cos_cov,

@@ -112,7 +112,8 @@ class ExploreModel:
     def build(cls, name: str, checkpoint, summary: dict, arrays: dict, *, nodes=None, seed: int = 0) -> "ExploreModel":
         """Precompute from a loaded checkpoint and an analysis (``summary``/``arrays`` as
         :func:`rnnlens.analysis.load_analysis` returns them). ``nodes``: the slow manifold's nodes in state
-        space when known (an analysis computed here); otherwise they are lifted from ``arrays['sm_pc']``."""
+        space when known (an analysis computed here, or ``arrays['sm_points']`` of a saved one); otherwise (older
+        analyses) they are lifted from ``arrays['sm_pc']``."""
         import torch
 
         t0 = time.perf_counter()
@@ -134,8 +135,10 @@ class ExploreModel:
         x_star = emb[1:].mean(0) if settings.get("input_point") == "mean" else torch.zeros(emb.shape[1],
                                                                                               dtype=torch.float64)
         step = model.cell
+        if nodes is None and "sm_points" in arrays and np.asarray(arrays["sm_points"]).shape[-1] == S:
+            nodes = np.asarray(arrays["sm_points"])                 # saved by analyses of rnnlens >= this one
         if nodes is not None:
-            source = "exact: the nodes traced by the analysis computed at start-up"
+            source = "exact: the nodes traced by the analysis"
             N = torch.as_tensor(nodes).float()
         else:
             sm_pc = np.asarray(arrays["sm_pc"], dtype=np.float64)
