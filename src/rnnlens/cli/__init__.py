@@ -14,7 +14,7 @@ import sys
 
 import click
 
-from rnnlens.cli import analysis, explore, training, workflows
+from rnnlens.cli import analysis, explore, sweep, training, workflows
 from rnnlens.cli._common import ErrorGroup
 
 __all__ = ["main"]
@@ -26,7 +26,7 @@ def main():
     """rnnlens: train sentiment RNNs and reverse-engineer them as dynamical systems."""
 
 
-for _module in (training, analysis, workflows, explore):
+for _module in (training, analysis, workflows, explore, sweep):
     for _command in _module.COMMANDS:
         main.add_command(_command)
 

@@ -1,0 +1,31 @@
+"""``rnnlens sweep``: many networks on Ray, and what is universal across them (issue 14).
+
+- :mod:`rnnlens.sweep.spec`: the SPEC file (TOML or YAML), checked key by key, expanded into trials
+  (no torch, no Ray).
+- :mod:`rnnlens.sweep.trial`: one trial (train -> evaluate -> analyze into ``DIR/trials/<id>/``), with its
+  status and attempt records; what a Ray worker runs (no Ray import).
+- :mod:`rnnlens.sweep.driver`: :func:`run_sweep`, the Ray driver (local or ``address``), retries, resume,
+  progress.
+- :mod:`rnnlens.sweep.summary`: ``summary.csv``, the spread per architecture and dataset, the agreement of
+  word valences between networks, figures and ``report/report.html``.
+
+Ray is an optional dependency (``pip install 'rnnlens[sweep]'``); only :func:`run_sweep` imports it.
+"""
+
+from __future__ import annotations
+
+from rnnlens.sweep.spec import SweepSpec, Trial, load_spec, parse_spec
+
+__all__ = ["SweepSpec", "Trial", "load_spec", "parse_spec", "run_sweep", "summarize", "SweepResult"]
+
+
+def __getattr__(name):
+    if name in ("run_sweep", "SweepResult"):
+        from rnnlens.sweep import driver
+
+        return getattr(driver, name)
+    if name == "summarize":
+        from rnnlens.sweep.summary import summarize
+
+        return summarize
+    raise AttributeError(f"module 'rnnlens.sweep' has no attribute {name!r}")
