@@ -87,7 +87,9 @@ def _ray_init(address: str | None, num_cpus: int | None, num_gpus: int | None):
             raise ArgumentError("--num-cpus/--num-gpus describe a local Ray; a cluster (--address) has its own")
         ray.init(address=address, **kwargs)
     else:
-        ray.init(num_cpus=num_cpus if num_cpus is not None else os.cpu_count(), num_gpus=num_gpus, **kwargs)
+        # trials pass only small dicts through Ray's object store: keep it small (Ray's minimum is 75 MiB)
+        ray.init(num_cpus=num_cpus if num_cpus is not None else os.cpu_count(), num_gpus=num_gpus,
+                 object_store_memory=128 * 1024 * 1024, **kwargs)
     return ray, True
 
 

@@ -21,6 +21,7 @@ import csv
 import html
 import json
 import math
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -144,7 +145,8 @@ def collect_rows(spec: SweepSpec, out_dir) -> tuple[list[dict], dict]:
                 metric_defs[col] = definition
         rows.append(row)
     for col, path, idx in METRIC_COLUMNS:
-        base = metric_defs.get(col) or METRICS[path].definition
+        # the definition as the analyses wrote it; else the template, its fields shown by name
+        base = metric_defs.get(col) or re.sub(r"\{(\w+)(?::[^}]*)?\}", r"\1", METRICS[path].definition)
         columns[col] = (f"{path}" + (f"[{idx}]" if idx is not None else "") + f" of the trial's analysis: {base}")
     return rows, columns
 
@@ -267,7 +269,7 @@ def valence_agreement(spec: SweepSpec, out_dir, rows: list[dict]) -> dict:
             rho = spearmanr(X, axis=1).statistic if len(vals) > 2 else \
                 np.array([[1.0, spearmanr(X[0], X[1]).statistic], [spearmanr(X[0], X[1]).statistic, 1.0]])
             rho = np.atleast_2d(np.asarray(rho, dtype=float))
-            entry["pairwise"] = rho.tolist()
+            entry["pairwise"] = [[float(x) if math.isfinite(x) else None for x in row] for row in rho]
             iu = np.triu_indices(len(vals), 1)
             same = [rho[i, j] for i, j in zip(*iu) if archs[i] == archs[j]]
             diff = [rho[i, j] for i, j in zip(*iu) if archs[i] != archs[j]]
@@ -276,11 +278,17 @@ def valence_agreement(spec: SweepSpec, out_dir, rows: list[dict]) -> dict:
                 "same_arch": _stats(same), "different_arch": _stats(diff)}
         if bow is not None:
             b = np.array([bow[w] for w in words])
-            entry["vs_bow"] = [float(spearmanr(x, b).statistic) for x in X]
+            entry["vs_bow"] = [_finite(spearmanr(x, b).statistic) for x in X]
             entry["vs_bow_by_arch"] = {a: _stats([s for s, aa in zip(entry["vs_bow"], archs) if aa == a])
                                        for a in dict.fromkeys(archs)}
         result[ds.label] = entry
     return result
+
+
+def _finite(x) -> float | None:
+    """A float, or None for NaN (a network whose valences are all equal has no rank correlation)."""
+    x = float(x)
+    return x if math.isfinite(x) else None
 
 
 def _stats(xs) -> dict | None:
@@ -348,13 +356,13 @@ def _figures(rows: list[dict], agreement: dict, report_dir: Path, archs: list[st
     for ds, entry in agreement.items():
         if "pairwise" not in entry:
             continue
-        rho = np.array(entry["pairwise"])
+        rho = np.array(entry["pairwise"], dtype=float)
         order = sorted(range(len(entry["trials"])), key=lambda i: (archs.index(entry["archs"][i])
                                                                    if entry["archs"][i] in archs else 99, i))
         rho = rho[np.ix_(order, order)]
         names = _short_names([entry["trials"][i] for i in order], ds)
         if "vs_bow" in entry:       # the bag of words as one more row and column
-            b = np.array(entry["vs_bow"])[order]
+            b = np.array(entry["vs_bow"], dtype=float)[order]
             rho = np.block([[rho, b[:, None]], [b[None, :], np.ones((1, 1))]])
             names.append("bag of words")
         n = len(names)
