@@ -116,3 +116,16 @@ def test_a_trial_ray_gave_up_on_is_recorded_as_failed(spec, tmp_path):
     st = json.loads((d / "status.json").read_text())
     assert st["state"] == "failed" and st["attempts"][0]["outcome"] == "worker died"
     assert len(result.done) == 2
+
+
+def test_unreachable_address_fails_fast_naming_it(tmp_path, tiny_spec):
+    pytest.importorskip("ray")
+    from rnnlens.errors import ArgumentError
+    from rnnlens.sweep.driver import run_sweep
+
+    with pytest.raises(ArgumentError, match=r"--address 127\.0\.0\.1:1: nothing accepts connections"):
+        run_sweep(tiny_spec, tmp_path / "out", address="127.0.0.1:1", progress=False)
+    with pytest.raises(ArgumentError, match="size a local Ray"):
+        run_sweep(tiny_spec, tmp_path / "out", address="auto", num_cpus=2, progress=False)
+    with pytest.raises(ArgumentError, match="retries must be an integer >= 0"):
+        run_sweep(tiny_spec, tmp_path / "out", retries=-1, progress=False)

@@ -83,14 +83,34 @@ def _ray_init(address: str | None, num_cpus: int | None, num_gpus: int | None):
         return ray, False
     kwargs = dict(include_dashboard=False, log_to_driver=False, configure_logging=False)
     if address:
-        if num_cpus is not None or num_gpus is not None:
-            raise ArgumentError("--num-cpus/--num-gpus describe a local Ray; a cluster (--address) has its own")
-        ray.init(address=address, **kwargs)
+        _probe(address)
+        try:
+            ray.init(address=address, **kwargs)
+        except ConnectionError as exc:
+            raise ArgumentError(f"--address {address}: cannot reach a Ray cluster there ({exc}). Start one with "
+                                "`ray start --head`, and give the address it prints (on the head node: --address "
+                                "auto); leave --address out to start Ray on this machine.") from None
     else:
         # trials pass only small dicts through Ray's object store: keep it small (Ray's minimum is 75 MiB)
         ray.init(num_cpus=num_cpus if num_cpus is not None else os.cpu_count(), num_gpus=num_gpus,
                  object_store_memory=128 * 1024 * 1024, **kwargs)
     return ray, True
+
+
+def _probe(address: str, timeout: float = 5.0) -> None:
+    """Fail fast when HOST:PORT accepts no connection (ray.init would retry for minutes)."""
+    if address == "auto" or "://" in address:
+        return
+    host, sep, port = address.rpartition(":")
+    if not sep or not port.isdigit():
+        raise ArgumentError(f"--address {address!r}: write auto, HOST:PORT (the head node's GCS port, 6379 by "
+                            "default) or ray://HOST:10001")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
+    except OSError as exc:
+        raise ArgumentError(f"--address {address}: nothing accepts connections there ({exc.strerror or exc}). Start "
+                            "a cluster with `ray start --head` and give the address it prints (on the head node: "
+                            "--address auto); leave --address out to start Ray on this machine.") from None
 
 
 def _check_resources(ray, spec: SweepSpec, address: str | None) -> None:
@@ -122,6 +142,7 @@ class _Progress:
             _say(msg)
 
     def finished(self, ok: bool, msg: str) -> None:
+        self.running = max(0, self.running - 1)     # this one (counted at the last poll) has ended
         if ok:
             self.done += 1
             if self.bar is not None:
@@ -156,6 +177,8 @@ def run_sweep(spec, out_dir, *, address: str | None = None, max_concurrent: int 
                         ("num_gpus", num_gpus, 0)):
         if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < lo):
             raise ArgumentError(f"sweep: {name} must be an integer >= {lo}; got {v!r}")
+    if address and (num_cpus is not None or num_gpus is not None):
+        raise ArgumentError("sweep: --num-cpus/--num-gpus size a local Ray; a cluster (--address) has its own")
     out_dir = Path(out_dir).resolve()      # workers do not share the driver's working directory
     check_writable(out_dir, "-o")
     out_dir.mkdir(parents=True, exist_ok=True)
