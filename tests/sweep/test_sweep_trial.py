@@ -12,8 +12,12 @@ def test_trial_stages_attempts_and_rerun(tmp_path, tiny_spec):
     t = spec.trials[0]
     bow = fit_dataset_baseline({"label": t.dataset.label, **t.dataset.corpus_key()}, str(tmp_path / "bow.json"))
     d = tmp_path / "trial"
+    import torch
+
+    threads = torch.get_num_threads()
     r = run_trial(_payload(t), str(d), "run-a", bow)
     assert r["state"] == "done" and r["attempt"] == 1
+    assert torch.get_num_threads() == threads        # the trial's 1 thread does not stay with the process
     st = json.loads((d / "status.json").read_text())
     assert set(st["stages"]) == {"train", "evaluate", "analyze"} and 0 <= st["results"]["test_accuracy"] <= 1
     ck_mtime = (d / "checkpoint" / "model.safetensors").stat().st_mtime_ns

@@ -185,6 +185,16 @@ def run_trial(trial: dict, trial_dir: str, run_id: str, bow_path: str | None = N
 def _stages(trial: dict, tdir: Path, status: dict, bow_path: str | None) -> None:
     import torch
 
+    threads = torch.get_num_threads()
+    try:   # the trial sets torch's threads (and train() does); give the process its own number back
+        _run_stages(trial, tdir, status, bow_path)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _run_stages(trial: dict, tdir: Path, status: dict, bow_path: str | None) -> None:
+    import torch
+
     from rnnlens.settings import TrainSettings
     from rnnlens.training import evaluate, train
 
