@@ -109,3 +109,22 @@ def test_the_checks_are_exactly_the_expected_ones():
     # without truth the truth checks are not evaluated at all
     names = {c["name"] for c in checks.evaluate({"metrics": {}, "missing": []})}
     assert names == {n for n in EXPECTED_CHECKS if not n.startswith("truth")}
+
+
+def test_check_records_in_full():
+    # the whole record a check writes into the summary, measured and not measured
+    s = _summary(slow_manifold__readout_alignment=0.75)
+    s["missing"] = [{"what": "fixed points", "why": "no fixed point reached q < 1e-08"},
+                    {"what": "valence", "why": "no bag of words"}]
+    out = {c["name"]: c for c in checks.evaluate(s)}
+    claim = next(c[1] for c in checks.PAPER_CHECKS if c[0] == "readout_aligned")
+    assert out["readout_aligned"] == {
+        "name": "readout_aligned", "claim": claim, "metric": "slow_manifold.readout_alignment", "value": 0.75,
+        "passed": False, "detail": "slow_manifold.readout_alignment = 0.75 (needs >= 0.8)"}
+    assert out["slow_points_1d"]["detail"] == ("not measured: no fixed point reached q < 1e-08; no bag of words")
+    assert {k: out["slow_points_1d"][k] for k in ("name", "metric", "value", "passed")} == {
+        "name": "slow_points_1d", "metric": "slow_manifold.one_dimensionality", "value": None, "passed": None}
+    assert out["slow_points_1d"]["claim"].startswith("the slow points lie on a curve")
+    # a summary without a 'missing' list is read as nothing missing
+    del s["missing"]
+    assert {c["name"]: c for c in checks.evaluate(s)}["slow_points_1d"]["detail"] == "not measured: "
