@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from rnnlens.analysis.dynamics import approach_speed, linear_rollout, nearest_point, one_step_errors
-from rnnlens.analysis.geometry import (against_null, expected_random_abs_cos, manifold_axis, pca_variance,
+from rnnlens.analysis.geometry import (against_null, expected_random_abs_cos, manifold_axis, pca_fit, pca_variance,
                                        random_abs_cos, readout_covariance_direction, readout_direction)
 from rnnlens.analysis.modes import input_projections, mode_stats, orient_top_mode
 from rnnlens.analysis.valence import valence_summary, word_groups
@@ -258,3 +258,42 @@ def test_nearest_point_matches_exhaustive_search(n_points):
     assert torch.equal(nearest_point(pts[:k], pts, chunk=16), torch.arange(k))
     with pytest.raises(ArgumentError, match="at least one"):
         nearest_point(h, pts[:0])
+
+
+def test_manifold_axis_and_pca_edge_cases():
+    # an off-centre anisotropic cloud: exact mean, cumulative variance from the closed-form spectrum
+    rng = np.random.default_rng(2)
+    Z = rng.standard_normal((4000, 3)) * np.array([3.0, 1.0, 0.5])
+    Z -= Z.mean(0)
+    pts = Z + np.array([10.0, -5.0, 2.0])
+    out = manifold_axis(pts)
+    np.testing.assert_allclose(out["mean"], [10.0, -5.0, 2.0], atol=1e-9)
+    ev = np.sort(np.linalg.eigvalsh(np.cov(Z.T)))[::-1]      # the spectrum, computed independently
+    np.testing.assert_allclose(out["cumulative"], np.cumsum(ev) / ev.sum(), rtol=1e-9)
+    assert out["top_pc_fraction"] == pytest.approx(ev[0] / ev.sum(), rel=1e-9)
+    assert out["theta"].min() == -1.0 and out["theta"].max() == 1.0 and out["readout_cos"] is None
+    # one point, or identical points: no axis (nan fraction), theta all 0, m the first unit vector
+    for P in (np.array([[1.0, 2.0]]), np.tile([[1.0, 2.0]], (5, 1))):
+        o = manifold_axis(P, readout=[0.0, 1.0])
+        assert math.isnan(o["top_pc_fraction"]) and np.all(o["theta"] == 0)
+        np.testing.assert_array_equal(o["m"], [1.0, 0.0])
+        np.testing.assert_array_equal(o["cumulative"], [1.0])
+        assert o["readout_cos"] == pytest.approx(0.0)
+    # two distinct points: a line (fraction 1), theta -1 and 1 in readout order
+    o = manifold_axis(np.array([[0.0, 1.0], [0.0, 3.0]]), readout=[0.0, -1.0])
+    assert o["top_pc_fraction"] == pytest.approx(1.0) and o["theta"].tolist() == [1.0, -1.0]
+    for bad in (np.zeros((0, 3)), np.zeros(3), np.zeros((2, 2, 2))):
+        with pytest.raises(ArgumentError, match="manifold_axis needs"):
+            manifold_axis(bad)
+    # pca_fit: 2 samples are enough, 1 is not; k = min(n_components, dim, samples); constant data -> zeros
+    cum, mean, comps = pca_fit(np.array([[0.0, 0.0, 0.0], [1.0, 2.0, 2.0]]), 10)
+    assert cum.shape == (2,) and cum[0] == pytest.approx(1.0) and comps.shape == (2, 3)
+    np.testing.assert_allclose(mean, [0.5, 1.0, 1.0])
+    np.testing.assert_allclose(np.abs(comps[0]), [1 / 3, 2 / 3, 2 / 3], atol=1e-12)
+    assert pca_fit(rng.standard_normal((50, 4)), 10)[0].shape == (4,)
+    np.testing.assert_array_equal(pca_fit(np.ones((20, 3)), 2)[0], [0.0, 0.0])
+    with pytest.raises(ArgumentError, match="n_samples >= 2"):
+        pca_fit(np.zeros((1, 3)))
+    # the float32 input is read in float64 (no rounding of the variance shares)
+    X32 = (rng.standard_normal((500, 3)) * [1.0, 1e-4, 1e-4] + 1e3).astype(np.float32)
+    np.testing.assert_allclose(pca_fit(X32, 3)[0], pca_fit(X32.astype(np.float64), 3)[0], rtol=1e-12)

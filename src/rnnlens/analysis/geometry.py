@@ -30,9 +30,10 @@ def pca_fit(X, n_components: int = 10) -> tuple[np.ndarray, np.ndarray, np.ndarr
         raise ArgumentError(f"PCA needs a [n_samples >= 2, dim] array; got shape {X.shape}")
     k = min(n_components, X.shape[1], X.shape[0])
     total = X.var(axis=0, ddof=1).sum()
+    if not total > 0:          # every sample the same: no direction carries variance
+        return np.zeros(k), X.mean(axis=0), np.eye(k, X.shape[1])
     pca = PCA(n_components=k, svd_solver=_solver(X)).fit(X)
-    cum = np.cumsum(pca.explained_variance_) / total if total > 0 else np.zeros(k)
-    return cum, pca.mean_, pca.components_
+    return np.cumsum(pca.explained_variance_) / total, pca.mean_, pca.components_
 
 
 def pca_variance(X, n_components: int = 10) -> np.ndarray:
