@@ -55,3 +55,13 @@ def test_importing_the_report_loads_no_solver():
             "'rnnlens.linearization', 'rnnlens.training'))])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_test_file_names_are_unique():
+    # the tests folders have no __init__.py, so pytest imports test files by basename: two files of the same
+    # name in different folders stop the collection of the whole suite
+    from collections import Counter
+    from pathlib import Path
+
+    names = Counter(p.name for p in Path(__file__).parent.rglob("test_*.py"))
+    assert [n for n, c in names.items() if c > 1] == []
