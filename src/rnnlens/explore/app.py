@@ -21,7 +21,7 @@ from importlib import resources
 from pathlib import Path
 
 from fastapi import FastAPI, HTTPException, Query
-from fastapi.responses import FileResponse, HTMLResponse, Response
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, Field
 
 from rnnlens.errors import ArgumentError
@@ -112,7 +112,9 @@ def create_app(models) -> FastAPI:
         if len(req.text) > MAX_BODY_CHARS:
             raise HTTPException(413, detail=f"text has {len(req.text):,} characters; the limit is "
                                             f"{MAX_BODY_CHARS:,} (and only the first {MAX_CHARS:,} are read)")
-        return m.read(req.text)
+        # plain JSON types already: JSONResponse skips FastAPI's per-element encoder (most of a request's
+        # time on a 300-token review)
+        return JSONResponse(m.read(req.text))
 
     @app.get("/api/word")
     def word(model: str = Query(description="model name"),
@@ -131,6 +133,6 @@ def create_app(models) -> FastAPI:
     def scene(model: str = Query(description="model name")):
         """What the trajectory is drawn over: visited states, the traced line and its fixed points (PC plane),
         plus the modifier and k-class sections of the analysis when present."""
-        return get_model(model).scene()
+        return JSONResponse(get_model(model).scene())
 
     return app
