@@ -160,3 +160,11 @@ def test_analysis_options_change_the_config_not_the_trial_id():
     a = spec(analysis={"n_docs": 10})
     b = spec(analysis={"n_docs": 20})
     assert a.trials[0].id == b.trials[0].id and a.trials[0].config_hash() != b.trials[0].config_hash()
+
+
+def test_zero_means_none_as_on_the_command_line():
+    t = spec(settings={"patience": 0, "max_length": 0}, grid={"clip_norm": [0, 1.0]}).trials
+    assert t[0].settings["patience"] is None and t[0].settings["max_length"] is None
+    assert [x.settings["clip_norm"] for x in t] == [None, 1.0]
+    assert t[0].train_settings().patience is None
+    fails(r"settings\.epochs: training setting epochs=0 is invalid", settings={"epochs": 0})

@@ -15,7 +15,8 @@ Each trial trains one network (``rnnlens.train``), evaluates it on the test spli
     bag_of_words = true                      # fit one per dataset, for the analysis and the valence comparison
     [[datasets]]  name, label, seed (the data seed), data_dir (relative: to the SPEC file's folder),
                   options = {load_corpus options}
-    [settings]    fixed TrainSettings fields
+    [settings]    fixed TrainSettings fields (0 means None for patience, clip_norm, vocab_size, max_length,
+                  as on the command line)
     [grid]        TrainSettings field -> non-empty list; every combination
     [random]      draws = n, seed = s, [random.settings] field -> {uniform|log_uniform|int_uniform = [lo, hi]}
                   or {choice = [...]}; the n draws are made once (seeded) and shared by every dataset and arch
@@ -43,7 +44,7 @@ from typing import Any
 
 from rnnlens.constants import ARCHS
 from rnnlens.errors import ArgumentError
-from rnnlens.settings import TrainSettings
+from rnnlens.settings import TrainSettings, cli_options
 
 __all__ = ["SweepSpec", "Trial", "DatasetSpec", "load_spec", "parse_spec", "STAGES", "DISTRIBUTIONS"]
 
@@ -208,6 +209,12 @@ def _list(w: _Where, key: str, v, *, allow_empty: bool = False) -> list:
 
 
 _FIELDS = {f.name: f for f in dataclasses.fields(TrainSettings)}
+# as on the command line, 0 stands for None where a None-able setting has another default (TOML has no null)
+_ZERO_IS_NONE = {o.name for o in cli_options() if o.zero_is_none}
+
+
+def _none_for_zero(name: str, v):
+    return None if name in _ZERO_IS_NONE and v == 0 and not isinstance(v, bool) else v
 
 
 def _check_setting(w: _Where, key: str, name: str, v) -> None:
@@ -218,6 +225,7 @@ def _check_setting(w: _Where, key: str, name: str, v) -> None:
     if f is None:
         w.fail(key, f"unknown training setting; known: {', '.join(n for n in _FIELDS if n not in RESERVED_SETTINGS)}")
     rule, none = f.metadata["rule"], f.metadata["none"]
+    v = _none_for_zero(name, v)
     if v is None and none is not None:
         return
     if not rule.accepts(v):
@@ -459,7 +467,8 @@ def expand(spec: SweepSpec, w: _Where | None = None) -> list[Trial]:
                 for j, draw in enumerate(draws):
                     for seed in spec.seeds:
                         varied = {**point, **(draw or {})}
-                        s = {**spec.settings, **varied, "arch": arch, "seed": seed}
+                        s = {k: _none_for_zero(k, v) for k, v in {**spec.settings, **varied}.items()}
+                        s.update(arch=arch, seed=seed)
                         if "num_threads" not in s and spec.num_cpus >= 1:
                             s["num_threads"] = int(spec.num_cpus)
                         if "device" not in s and spec.num_gpus > 0:
