@@ -18,7 +18,7 @@ options = {{ n_train = 300, n_validation = 60, n_test = 60, min_length = 8, max_
 [settings]
 hidden_size = 8
 embed_dim = 8
-epochs = 1
+epochs = {epochs}
 batch_size = 32
 checkpoint_every = 2
 {extra_settings}
@@ -40,8 +40,8 @@ num_cpus = 1
 
 
 def write_spec(folder: Path, extra_settings: str = "", name: str = "spec.toml", architectures=None,
-               seeds=None, extra: str = "") -> Path:
-    text = TINY_SPEC.format(extra_settings=extra_settings)
+               seeds=None, extra: str = "", epochs: int = 1) -> Path:
+    text = TINY_SPEC.format(extra_settings=extra_settings, epochs=epochs)
     if architectures is not None:
         text = text.replace('architectures = ["gru", "vanilla"]', f"architectures = {json.dumps(architectures)}")
     if seeds is not None:
@@ -58,5 +58,5 @@ def tiny_spec(tmp_path) -> Path:
 
 @pytest.fixture
 def spec_writer():
-    """``write_spec(folder, extra_settings="", name="spec.toml", architectures=None, seeds=None, extra="")``."""
+    """``write_spec(folder, extra_settings="", name="spec.toml", architectures=None, seeds=None, extra="", epochs=1)``."""
     return write_spec

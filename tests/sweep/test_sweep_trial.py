@@ -53,3 +53,29 @@ def test_user_error_is_recorded_and_not_retryable(tmp_path, tiny_spec):
     st = json.loads((d / "status.json").read_text())
     assert st["state"] == "failed" and st["attempts"][0]["outcome"] == "error"
     assert "Traceback" in (d / "log.txt").read_text()
+
+
+def test_trial_waits_for_a_lock_a_live_process_holds(tmp_path, tiny_spec):
+    import os
+    import socket
+    import subprocess
+    import sys
+    import threading
+    import time
+
+    t = load_spec(tiny_spec).trials[0]
+    d = tmp_path / "trial"
+    d.mkdir()
+    holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(3)"])
+    threading.Thread(target=holder.wait, daemon=True).start()    # reaped when it ends (a zombie looks alive)
+    try:
+        (d / ".checkpoint.lock").write_text(json.dumps({"pid": holder.pid, "host": socket.gethostname(),
+                                                        "command": "an earlier attempt", "started": "t"}))
+        t0 = time.monotonic()
+        r = run_trial(_payload(t), str(d), "run-a", None)
+    finally:
+        holder.wait()
+    assert r["state"] == "done", r
+    assert time.monotonic() - t0 >= 2.5
+    assert "waiting (up to" in (d / "log.txt").read_text()
+    assert not (d / ".checkpoint.lock").exists() and os.path.isdir(d / "checkpoint")

@@ -163,7 +163,7 @@ def run_trial(trial: dict, trial_dir: str, run_id: str, bow_path: str | None = N
         with _logging_to(tdir / LOG_FILE) as log:
             print(f"=== attempt {attempt['n']} of trial {trial['id']} (sweep run {run_id}), pid {attempt['pid']} "
                   f"on {attempt['host']}, {attempt['started']}", file=log)
-            _stages(trial, tdir, status, bow_path)
+            _stages_when_unlocked(trial, tdir, status, bow_path, log)
     except BaseException as exc:  # noqa: BLE001  (recorded, then reported to the driver)
         retry = _retryable(exc)
         attempt.update(ended=_now(), outcome="error", error=f"{type(exc).__name__}: {exc}",
@@ -180,6 +180,28 @@ def run_trial(trial: dict, trial_dir: str, run_id: str, bow_path: str | None = N
     status.update(state="done", error=None, finished=_now())
     _write_status(tdir, status)
     return {"id": trial["id"], "state": "done", "error": None, "retryable": False, "attempt": attempt["n"]}
+
+
+LOCK_WAIT_S = 900.0   # how long a trial waits for an output lock a live process holds
+
+
+def _stages_when_unlocked(trial: dict, tdir: Path, status: dict, bow_path: str | None, log) -> None:
+    """Run the stages; while another live process holds one of the trial's output locks (a worker of a killed
+    driver finishing its attempt), wait for it (up to LOCK_WAIT_S), then go on: finished stages are skipped."""
+    from rnnlens._lock import LockError
+
+    deadline = time.monotonic() + LOCK_WAIT_S
+    said = 0.0
+    while True:
+        try:
+            return _stages(trial, tdir, status, bow_path)
+        except LockError as exc:
+            if time.monotonic() > deadline:
+                raise
+            if time.monotonic() - said > 60:
+                print(f"waiting (up to {LOCK_WAIT_S:.0f} s in all) for a lock: {exc}", file=log, flush=True)
+                said = time.monotonic()
+            time.sleep(2.0)
 
 
 def _stages(trial: dict, tdir: Path, status: dict, bow_path: str | None) -> None:
