@@ -134,3 +134,33 @@ def test_html_in_text_comes_back_as_plain_tokens(client):
     assert "script-src 'self'" in page.headers["content-security-policy"]
     assert client.get("/static/plotly.min.js").status_code == 200
     assert client.get("/static/../app.py").status_code == 404
+
+
+def test_settled_push_is_the_readout_k_steps_after_the_token_minus_k_plus_1_without_it(client, explore_models):
+    # recomputed with the network's own step, token by token: r(F^K(h_t)) - r(F^(K+1)(h_(t-1))), F at x*
+    import torch
+
+    from rnnlens.explore.engine import SETTLE_STEPS
+
+    em = explore_models[0]
+    model, vocab = em.checkpoint.model.eval(), em.checkpoint.vocab
+    text = "spos001 neu003 neg004 pos002"
+    d = client.post("/api/read", json={"model": em.name, "text": text}).json()
+    x_star = torch.zeros(1, model.embed_dim)
+
+    def r(h):
+        return float(model.logits_from_state(h).reshape(-1)[0])
+
+    def relax(h, k):
+        for _ in range(k):
+            h = model.cell.step(x_star, h)
+        return h
+
+    with torch.no_grad():
+        h = model.cell.init_state(1)
+        want = []
+        for word in text.split():
+            h_next = model.cell.step(model.embedding(torch.tensor([vocab.stoi[word]])), h)
+            want.append(r(relax(h_next, SETTLE_STEPS)) - r(relax(h, SETTLE_STEPS + 1)))
+            h = h_next
+    np.testing.assert_allclose(d["settled"], want, atol=1e-4)

@@ -369,11 +369,11 @@ class ExploreModel:
                 probs = torch.softmax(logits, -1)
                 r = logits[:, -1] - logits[:, 0]
             if ids:
-                # settled push: K steps at x* after the token vs K + 1 steps without it
-                xs = self._x_star.expand(len(ids), -1)
-                before = model.cell.step(xs, allH[:-1])
-                hb = self._relax(torch.cat([allH[1:], before], 0), SETTLE_STEPS)
-                rs = model.logits_from_state(hb)
+                # settled push: K steps at x* after the token, F^K(h_t), vs K + 1 steps without it,
+                # F^(K+1)(h_(t-1)) = F(F^K(h_(t-1))): one relaxation of the trajectory serves both
+                A = self._relax(allH, SETTLE_STEPS)                              # F^K(h_t), t = 0..T
+                without = model.cell.step(self._x_star.expand(len(ids), -1), A[:-1])
+                rs = model.logits_from_state(torch.cat([A[1:], without], 0))
                 rs = rs if rs.dim() == 1 else rs[:, -1] - rs[:, 0]
                 settled = (rs[: len(ids)] - rs[len(ids):]).numpy()
         Hn = allH.numpy()
