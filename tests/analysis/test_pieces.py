@@ -297,3 +297,40 @@ def test_manifold_axis_and_pca_edge_cases():
     # the float32 input is read in float64 (no rounding of the variance shares)
     X32 = (rng.standard_normal((500, 3)) * [1.0, 1e-4, 1e-4] + 1e3).astype(np.float32)
     np.testing.assert_allclose(pca_fit(X32, 3)[0], pca_fit(X32.astype(np.float64), 3)[0], rtol=1e-12)
+
+
+def test_abs_cos_readout_direction_null_and_percentiles_in_detail():
+    import warnings
+
+    from rnnlens.analysis.geometry import abs_cos
+    # non-unit vectors: |<a, b>| / (|a| |b|); complex vectors use the conjugate (np.vdot)
+    assert abs_cos([2.0, 0.0], [3.0, 4.0]) == pytest.approx(0.6)
+    assert abs_cos([3.0, 4.0], [-6.0, -8.0]) == pytest.approx(1.0)
+    assert abs_cos([1j, 0.0], [1.0, 0.0]) == pytest.approx(1.0)
+    assert abs_cos(np.array([1.0, 1j]), np.array([1.0, 1j])) == pytest.approx(1.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")                       # a zero vector: nan, without a 0/0 warning
+        assert math.isnan(abs_cos([0.0, 0.0], [1.0, 2.0])) and math.isnan(abs_cos([1.0, 2.0], [0.0, 0.0]))
+    # readout_direction: float64 even from integers; shapes other than [n_out >= 1, S] are refused
+    w = readout_direction(np.array([[1, 2]]))
+    assert w.dtype == np.float64 and w.tolist() == [1.0, 2.0]
+    for bad in (np.array([1.0, 2.0]), np.zeros((0, 3)), np.zeros((1, 2, 2))):
+        with pytest.raises(ArgumentError, match=r"readout matrix must be \[n_out, S\]"):
+            readout_direction(bad)
+    # the null: reproducible by seed, n values, |first coordinate| of unit Gaussian vectors
+    a, b = random_abs_cos(5, 100, seed=3), random_abs_cos(5, 100, seed=3)
+    assert a.shape == (100,) and np.array_equal(a, b) and not np.array_equal(a, random_abs_cos(5, 100, seed=4))
+    g = np.random.default_rng(3).standard_normal((100, 5))
+    np.testing.assert_allclose(a, np.abs(g[:, 0]) / np.linalg.norm(g, axis=1))
+    assert np.all(random_abs_cos(1, 10) == 1.0)
+    for dim, n in ((0, 10), (3, 1)):
+        with pytest.raises(ArgumentError, match="random_abs_cos needs"):
+            random_abs_cos(dim, n)
+    # against_null in full: percentiles (strictly below), z, and the summary numbers of the null
+    null = np.array([0.4, 0.1, 0.3, 0.2])
+    out = against_null([0.3, 0.05, 0.45], null)
+    np.testing.assert_allclose(out["percentile"], [50.0, 0.0, 100.0])
+    sd = np.std([0.1, 0.2, 0.3, 0.4], ddof=1)
+    np.testing.assert_allclose(out["z"], (np.array([0.3, 0.05, 0.45]) - 0.25) / sd)
+    assert out["null_mean"] == pytest.approx(0.25) and out["null_std"] == pytest.approx(sd)
+    assert out["null_p99"] == pytest.approx(np.percentile([0.1, 0.2, 0.3, 0.4], 99))
