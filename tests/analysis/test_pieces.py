@@ -334,3 +334,30 @@ def test_abs_cos_readout_direction_null_and_percentiles_in_detail():
     np.testing.assert_allclose(out["z"], (np.array([0.3, 0.05, 0.45]) - 0.25) / sd)
     assert out["null_mean"] == pytest.approx(0.25) and out["null_std"] == pytest.approx(sd)
     assert out["null_p99"] == pytest.approx(np.percentile([0.1, 0.2, 0.3, 0.4], 99))
+
+
+def test_geometry_shapes_and_boundaries():
+    rng = np.random.default_rng(5)
+    # manifold_axis: at most 10 cumulative shares; one-dimensional states; a line shorter than 1
+    o = manifold_axis(rng.standard_normal((40, 12)))
+    assert o["cumulative"].shape == (10,)
+    o = manifold_axis(np.array([[0.0], [2.0], [1.0]]), readout=[1.0])
+    assert o["top_pc_fraction"] == pytest.approx(1.0) and o["theta"].tolist() == [-1.0, 1.0, 0.0]
+    o = manifold_axis(np.array([[0.0, 0.0], [0.3, 0.4]]), readout=[1.0, 0.0])
+    assert o["theta"].tolist() == [-1.0, 1.0]
+    # pca_fit / pca_variance: k components of the right shape; constant data: its mean and unit rows
+    cum, mean, comps = pca_fit(rng.standard_normal((50, 4)), 2)
+    assert cum.shape == (2,) and mean.shape == (4,) and comps.shape == (2, 4)
+    assert pca_variance(rng.standard_normal((50, 4)), 3).shape == (3,)
+    cum, mean, comps = pca_fit(np.full((20, 3), 2.0), 2)
+    np.testing.assert_array_equal(mean, [2.0, 2.0, 2.0])
+    np.testing.assert_array_equal(comps, np.eye(2, 3))
+    # readout_covariance_direction: a row readout, two states, one unit, bad shapes
+    X = rng.standard_normal((2, 3))
+    np.testing.assert_allclose(readout_covariance_direction(X, [[1.0, 2.0, 3.0]]),
+                               np.cov(X.T) @ np.array([1.0, 2.0, 3.0]))
+    x1 = rng.standard_normal((10, 1))
+    np.testing.assert_allclose(readout_covariance_direction(x1, [2.0]), [2.0 * np.var(x1, ddof=1)])
+    for bad in (np.zeros(3), np.zeros((1, 3))):
+        with pytest.raises(ArgumentError, match="readout_covariance_direction needs"):
+            readout_covariance_direction(bad, [1.0, 2.0, 3.0])
