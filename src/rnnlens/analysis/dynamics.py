@@ -31,14 +31,16 @@ def nearest_point(h: torch.Tensor, points: torch.Tensor, *, chunk: int = 4096) -
         return out
     p32 = pts.float()
     p2 = (p32 * p32).sum(1)
-    for a in range(0, h.shape[0], chunk):
-        q = h[a:a + chunk]
+    n_blocks = -(-p32.shape[0] // chunk)
+    rows = max(1, min(chunk, (1 << 22) // (n_blocks * pts.shape[1])))     # the exact refinement's [rows, blocks, S]
+    for a in range(0, h.shape[0], rows):
+        q = h[a:a + rows]
         q32 = q.float()
         # per block: argmin of ||p||^2 - 2 q . p (the ||q||^2 term is the same for every p)
         cand = torch.stack([torch.addmm(p2[b:b + chunk], q32, p32[b:b + chunk].T, alpha=-2).argmin(1) + b
                             for b in range(0, p32.shape[0], chunk)], 1)        # [m, blocks]
         exact = ((q[:, None, :] - pts[cand]) ** 2).sum(2)
-        out[a:a + chunk] = cand.gather(1, exact.argmin(1, keepdim=True)).squeeze(1)
+        out[a:a + rows] = cand.gather(1, exact.argmin(1, keepdim=True)).squeeze(1)
     return out
 
 

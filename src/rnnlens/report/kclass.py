@@ -9,11 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from rnnlens.report.figures import COLORS, plt
-
-
-def _has(arrays, *names) -> bool:
-    return all(n in arrays for n in names)
+from rnnlens.report.figures import COLORS, _has, plt
 
 
 def _labels(summary, k):

@@ -8,16 +8,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from rnnlens.report.figures import COLORS, plt
+from rnnlens.report.figures import COLORS, _has, plt
 
 
 def _mod_color(i: int):
     """One distinct colour per modifier (tab10 has ten; the default list has seven)."""
     return plt.get_cmap("tab10")(i % 10)
-
-
-def _has(arrays, *names) -> bool:
-    return all(n in arrays for n in names)
 
 
 def fig_modifier_3d(summary, arrays, ax=None):

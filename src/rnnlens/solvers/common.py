@@ -9,7 +9,7 @@ import torch
 from torch import Tensor
 
 __all__ = ["residual", "residual_jacobian", "residual_gradient", "SolveResult", "Progress", "ActiveState", "start", "lu_solve",
-           "inverse"]
+           "inverse_ex"]
 
 
 def residual(step, x: Tensor, h: Tensor) -> tuple[Tensor, Tensor]:
@@ -138,16 +138,9 @@ def lu_solve(A: Tensor, b: Tensor) -> tuple[Tensor, Tensor]:
     return torch.stack([p[0] for p in parts]), torch.stack([p[1] for p in parts])
 
 
-def inverse(A: Tensor) -> Tensor:
-    """``A^-1`` for a batch ``A [B, n, n]`` (one matrix at a time on the CPU for large n, see above)."""
-    if A.is_cuda or A.shape[-1] <= _CPU_BATCHED_LU_MAX or A.shape[0] == 0:
-        return torch.linalg.inv(A)
-    return torch.stack([torch.linalg.inv(a) for a in A])
-
-
 def inverse_ex(A: Tensor) -> tuple[Tensor, Tensor]:
-    """``(A^-1, info)`` for a batch ``A [B, n, n]`` without raising: ``info[b] > 0`` where ``A[b]`` is
-    singular (its inverse is then not usable)."""
+    """``(A^-1, info)`` for a batch ``A [B, n, n]`` without raising (one matrix at a time on the CPU for
+    large n, see above): ``info[b] > 0`` where ``A[b]`` is singular (its inverse is then not usable)."""
     if A.is_cuda or A.shape[-1] <= _CPU_BATCHED_LU_MAX or A.shape[0] == 0:
         return torch.linalg.inv_ex(A)
     parts = [torch.linalg.inv_ex(a) for a in A]
