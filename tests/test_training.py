@@ -128,14 +128,54 @@ def test_max_length_cuts_are_counted(small_corpus, tmp_path):
     assert ck.record["metrics"]["test"]["n"] == len(small_corpus.splits["test"].texts)
 
 
-def test_early_stopping(small_corpus, tmp_path):
-    # lr so small nothing improves after the first epochs; patience 1 stops before all 8 epochs
-    ck = train(small_corpus, TrainSettings(**{**FAST, "epochs": 8, "lr": 1e-7, "patience": 1}), tmp_path / "e",
+@pytest.mark.parametrize("patience", [1, 2])
+def test_early_stopping_stops_after_exactly_patience_epochs_without_gain(small_corpus, tmp_path, patience):
+    # lr so small the weights hardly move: epoch 1 sets the best validation accuracy and no later epoch
+    # beats it, so the run stops after epoch 1 + patience, with the epoch-1 weights kept
+    ck = train(small_corpus, TrainSettings(**{**FAST, "epochs": 8, "lr": 1e-7, "patience": patience}),
+               tmp_path / "e", progress=False)
+    m = ck.record["metrics"]
+    accs = [h["validation_accuracy"] for h in m["history"]]
+    assert max(accs[1:]) <= accs[0]  # the premise: nothing improved after epoch 1
+    assert m["stopped_early"] is True
+    assert m["epochs_run"] == len(m["history"]) == 1 + patience
+    assert m["best_epoch"] == 1 and m["validation"]["accuracy"] == accs[0]
+
+
+def test_no_early_stop_when_patience_would_end_at_the_last_epoch(small_corpus, tmp_path):
+    # 1 + patience == epochs: the run ends because the epochs are used up, not by the early-stop rule
+    ck = train(small_corpus, TrainSettings(**{**FAST, "epochs": 3, "lr": 1e-7, "patience": 2}), tmp_path / "e",
                progress=False)
     m = ck.record["metrics"]
-    assert m["stopped_early"] and m["epochs_run"] < 8
-    accs = [h["validation_accuracy"] for h in m["history"]]
-    assert accs[-1] <= max(accs[:-1])
+    assert m["epochs_run"] == 3 and m["stopped_early"] is False
+
+
+def test_learning_rate_history_is_lr_times_decay_to_the_epoch(small_corpus, tmp_path):
+    s = TrainSettings(**{**FAST, "epochs": 4, "lr": 3e-3, "lr_decay": 0.5})
+    hist = train(small_corpus, s, tmp_path / "d", progress=False).record["metrics"]["history"]
+    assert [h["epoch"] for h in hist] == [1, 2, 3, 4]
+    assert [h["lr"] for h in hist] == pytest.approx([3e-3 * 0.5 ** k for k in range(4)], rel=1e-12)
+
+
+def test_evaluate_equals_a_per_document_loop(trained, small_corpus):
+    # batch size 7 does not divide the 300 test documents: the last batch holds 6
+    split = small_corpus.splits["test"]
+    assert len(split.texts) % 7 != 0
+    got = evaluate(trained.model, trained.vocab, split, batch_size=7)
+    model = trained.model.eval()
+    losses, correct = [], 0
+    with torch.no_grad():
+        for text, label in zip(split.texts, split.labels.tolist()):
+            ids = torch.as_tensor(trained.vocab.encode(tokenize(text)), dtype=torch.long)[None]
+            logit = float(model(ids, torch.tensor([ids.shape[1]])).reshape(()))
+            # logistic loss of one logit: log(1 + exp(-s * logit)), s = +1 for label 1 and -1 for label 0
+            losses.append(math.log1p(math.exp(-(1 if label == 1 else -1) * logit)))
+            correct += int((logit > 0) == (label == 1))
+    assert got["n"] == 300
+    assert got["accuracy"] == correct / 300
+    assert got["loss"] == pytest.approx(sum(losses) / 300, rel=1e-5)
+    # and the batch size changes nothing
+    assert evaluate(trained.model, trained.vocab, split, batch_size=300)["accuracy"] == got["accuracy"]
 
 
 # ------------------------------------------------------------------ resume

@@ -139,6 +139,12 @@ def test_jsonl_generic(tmp_path, write):
         [("bad", 0), ("great", 1)], [("bad", 0), ("fine", 1)], [("awful", 0), ("great", 1)], [("awful", 0), ("fine", 1)])
     fixed = load_corpus("jsonl", path=p, validation_fraction=0.5, label_names=["pos", "neg"])
     assert fixed.label_names == ["pos", "neg"] and set(fixed.splits["train"].labels.tolist()) == {0, 1}
+    # the given order decides the ids: "pos" is 0 and "neg" is 1, in every split
+    truth = {"great": 0, "fine": 0, "bad": 1, "awful": 1}
+    for split in fixed.splits.values():
+        assert [truth[t] for t in split.texts] == split.labels.tolist()
+    for split in c.splits.values():  # sorted names when none are given: "neg" 0, "pos" 1
+        assert [1 - truth[t] for t in split.texts] == split.labels.tolist()
 
 
 # ------------------------------------------------------------------------------------------ bad input

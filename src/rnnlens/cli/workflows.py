@@ -32,15 +32,23 @@ def _archs_option(help_text: str):
 @click.option("--offline", is_flag=True, help=OFFLINE_HELP)
 @click.option("--download", is_flag=True,
               help="Download IMDB if it is not found locally (the default; kept for older scripts).")
-def demo_command(out_dir, data_dir, archs, offline, download):
+@click.option("--n-docs", type=click.IntRange(min=1), default=1000, show_default=True,
+              help="IMDB test reviews analysed per network (a quicker look with fewer).")
+@click.option("--n-seeds", type=click.IntRange(min=1), default=500, show_default=True,
+              help="Seeds for the fixed-point search.")
+def demo_command(out_dir, data_dir, archs, offline, download, n_docs, n_seeds):
     """The main job: analyze the four small IMDB networks shipped with rnnlens on IMDB test reviews and
     write a full report (figures, numbers with definitions, checks against the paper). IMDB is
     downloaded into the cache once when it is not found locally, unless --offline."""
-    from rnnlens.workflows import run_demo
+    from rnnlens.workflows import DEMO_ANALYSIS, run_demo
+
+    DEMO_LINEAR_DOCS = DEMO_ANALYSIS["n_linear_docs"]
 
     if offline and download:
         raise ArgumentError("--offline forbids the download that --download asks for; pass one of them.")
-    result = run_demo(out_dir, data_dir=data_dir, archs=tuple(archs) or ARCHS, download=not offline)
+    result = run_demo(out_dir, data_dir=data_dir, archs=tuple(archs) or ARCHS, download=not offline,
+                      analysis_options={"n_docs": n_docs, "n_seeds": n_seeds,
+                                        "n_linear_docs": min(n_docs, DEMO_LINEAR_DOCS)})
     click.echo(f"demo finished in {result.seconds:.1f} s (wall clock)")
     click.echo(f"report written to {result.report}")
 
@@ -51,8 +59,10 @@ def demo_command(out_dir, data_dir, archs, offline, download):
               help="Folder for baseline/, models/, analysis/, report/ and accuracy.json; rerun to resume.")
 @_archs_option("Architectures to train")
 @settings_options(exclude=("arch",))
-@click.option("--n-docs", type=int, default=1000, show_default=True, help="Documents analysed per network.")
-@click.option("--n-seeds", type=int, default=500, show_default=True, help="Seeds for the fixed-point search.")
+@click.option("--n-docs", type=click.IntRange(min=1), default=1000, show_default=True,
+              help="Documents analysed per network.")
+@click.option("--n-seeds", type=click.IntRange(min=1), default=500, show_default=True,
+              help="Seeds for the fixed-point search.")
 @click.option("--no-baseline", is_flag=True, help="Skip the bag-of-words baseline.")
 def reproduce_command(dataset, data_dir, data_seed, options, out_dir, archs, n_docs, n_seeds, no_baseline,
                       **settings):
