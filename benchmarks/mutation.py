@@ -21,7 +21,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
+import random
 import subprocess
 import sys
 import tarfile
@@ -59,7 +61,7 @@ def _copy_tree(work: Path) -> None:
             tar.extractall(work, filter="data")
 
 
-def _configure(work: Path, modules: list[str], tests: list[str]) -> None:
+def _configure(work: Path, modules: list[str], tests: list[str], timeout_multiplier: float) -> None:
     targets = {str(Path(m)) for m in modules}
     missing = [m for m in targets if not (work / m).is_file()]
     if missing:
@@ -68,7 +70,7 @@ def _configure(work: Path, modules: list[str], tests: list[str]) -> None:
                     if str(p.relative_to(work)) not in targets)
     quote = lambda xs: "[" + ", ".join(json.dumps(x) for x in xs) + "]"  # noqa: E731
     cfg = (f"\n[tool.mutmut]\npaths_to_mutate = [\"src/rnnlens/\"]\ntests_dir = {quote(tests)}\n"
-           f"do_not_mutate = {quote(others)}\n")
+           f"do_not_mutate = {quote(others)}\ntimeout_multiplier = {float(timeout_multiplier)}\n")
     pyproject = work / "pyproject.toml"
     pyproject.write_text(pyproject.read_text() + cfg)
 
@@ -84,6 +86,25 @@ def _results(py: Path, work: Path, env: dict) -> dict[str, str]:
     return res
 
 
+def _module_of(name: str) -> str:
+    # rnnlens.pkg.module.x_function__mutmut_3 or rnnlens.pkg.module.xǁClassǁmethod__mutmut_3
+    return name.rsplit(".", 1)[0]
+
+
+def _wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    """95% Wilson score interval of a binomial proportion k/n (the score estimated from a sample)."""
+    if n == 0:
+        return float("nan"), float("nan")
+    p = k / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def _mutmut(py: Path, work: Path, env: dict, args: list[str]) -> subprocess.CompletedProcess:
+    return subprocess.run([str(py.parent / "mutmut"), *args], cwd=work, env=env, capture_output=True, text=True)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--module", action="append", help="a file to mutate (repeatable; default: the analysis core)")
@@ -91,44 +112,76 @@ def main() -> int:
     ap.add_argument("--venv", type=Path, default=Path(tempfile.gettempdir()) / "rnnlens-mutation-venv")
     ap.add_argument("--work", type=Path, default=None, help="work folder (default: a new temporary one)")
     ap.add_argument("--max-children", type=int, default=2)
+    ap.add_argument("--sample", type=int, default=0,
+                    help="test a seeded random sample of this many mutants per module (0: all); the score is then "
+                         "an estimate, printed with its 95%% (Wilson) interval")
+    ap.add_argument("--seed", type=int, default=0, help="seed of --sample")
+    ap.add_argument("--timeout-multiplier", type=float, default=15.0,
+                    help="a mutant whose covering tests take more than this many times their clean CPU time "
+                         "(mutmut's rule) is stopped and counted as a timeout")
     ap.add_argument("--out", type=Path, default=None, help="write the scores as JSON here")
     a = ap.parse_args()
     modules, tests = a.module or DEFAULT_MODULES, a.tests or DEFAULT_TESTS
     py = _venv(a.venv)
     work = a.work or Path(tempfile.mkdtemp(prefix="rnnlens-mutation-"))
     _copy_tree(work)
-    _configure(work, modules, tests)
-    env = dict(os.environ, PYTHONPATH="src", MPLBACKEND="Agg")
-    run = subprocess.run([str(py.parent / "mutmut"), "run", "--max-children", str(a.max_children)], cwd=work,
-                         env=env, capture_output=True, text=True)
+    _configure(work, modules, tests, a.timeout_multiplier)
+    # one thread per test process: mutmut limits CPU time, and idle BLAS/OpenMP threads spinning beside the
+    # --max-children processes would count against it (a clean mutant would read as a timeout)
+    env = dict(os.environ, PYTHONPATH="src", MPLBACKEND="Agg", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1",
+               OPENBLAS_NUM_THREADS="1")
+    names: list[str] = []
+    if a.sample:
+        # generate the mutants and the test coverage without running any mutant (the filter matches none),
+        # then run a seeded sample of each module's mutants
+        _mutmut(py, work, env, ["run", "--max-children", str(a.max_children), "__none_matches_this__"])
+        everything = _results(py, work, env)
+        if not everything:
+            raise SystemExit("mutmut generated no mutants (see `mutmut run` in the work folder)")
+        by_module = defaultdict(list)
+        for name in sorted(everything):
+            by_module[_module_of(name)].append(name)
+        rng = random.Random(a.seed)
+        for module, group in sorted(by_module.items()):
+            names += rng.sample(group, min(a.sample, len(group)))
+    run = _mutmut(py, work, env, ["run", "--max-children", str(a.max_children), *names])
     if run.returncode != 0:
         print(run.stdout[-3000:].replace("\r", "\n"), run.stderr[-3000:], file=sys.stderr)
         return run.returncode
     res = _results(py, work, env)
+    if names:
+        res = {n: res.get(n, "not checked") for n in names}
     per = defaultdict(Counter)
     survivors = defaultdict(list)
     for name, status in res.items():
-        module = name.split(".x")[0].split(".x_")[0]
-        module = module.rsplit(".", 1)[0] if "__mutmut_" in module else module
+        module = _module_of(name)
         per[module][status] += 1
         if status == "survived":
             survivors[module].append(name)
     rows = {}
-    print(f"{'module':40s} {'mutants':>7s} {'killed':>6s} {'survived':>8s} {'timeout':>7s} {'other':>5s} {'score':>6s}")
+    print(f"{'module':34s} {'mutants':>7s} {'killed':>6s} {'timeout':>7s} {'survived':>8s} {'no tests':>8s} "
+          f"{'other':>5s} {'score':>6s}" + ("  95% interval" if a.sample else ""))
     for module in sorted(per):
         c = per[module]
-        k, s, t = c["killed"], c["survived"], c["timeout"]
-        other = sum(c.values()) - k - s - t
-        score = k / max(k + s + t, 1)
-        rows[module] = {"mutants": sum(c.values()), "killed": k, "survived": s, "timeout": t, "other": other,
-                        "score": score}
-        print(f"{module:40s} {sum(c.values()):7d} {k:6d} {s:8d} {t:7d} {other:5d} {score:6.1%}")
-    print(f"\nscore = killed / (killed + survived + timeout); work folder {work} (mutmut show NAME there)")
-    for module, names in sorted(survivors.items()):
-        print(f"surviving in {module}: {len(names)}: " + ", ".join(n.rsplit('.', 1)[-1] for n in names[:40])
-              + (" ..." if len(names) > 40 else ""))
+        k, s, t, nt = c["killed"], c["survived"], c["timeout"], c["no tests"]
+        other = sum(c.values()) - k - s - t - nt
+        caught, tested = k + t, k + s + t
+        score = caught / max(tested, 1)
+        lo, hi = _wilson(caught, tested)
+        rows[module] = {"mutants": sum(c.values()), "killed": k, "timeout": t, "survived": s, "no_tests": nt,
+                        "other": other, "score": score, "interval95": [lo, hi] if a.sample else None}
+        print(f"{module:34s} {sum(c.values()):7d} {k:6d} {t:7d} {s:8d} {nt:8d} {other:5d} {score:6.1%}"
+              + (f"  {lo:.0%}-{hi:.0%}" if a.sample else ""))
+    print("\nscore = (killed + timeout) / (killed + timeout + survived), mutmut's own definition: a timeout is a "
+          f"mutant whose tests ran over {a.timeout_multiplier:g}x their clean CPU time; 'no tests': no selected test "
+          "reaches the mutated function")
+    print(f"work folder {work} (`mutmut show NAME` there prints a mutant)")
+    for module, names_left in sorted(survivors.items()):
+        print(f"surviving in {module}: {len(names_left)}: " + ", ".join(n.rsplit('.', 1)[-1] for n in names_left[:60])
+              + (" ..." if len(names_left) > 60 else ""))
     if a.out:
-        a.out.write_text(json.dumps({"modules": modules, "tests": tests, "scores": rows,
+        a.out.write_text(json.dumps({"modules": modules, "tests": tests, "sample": a.sample, "seed": a.seed,
+                                     "timeout_multiplier": a.timeout_multiplier, "scores": rows,
                                      "survivors": survivors}, indent=1))
     return 0
 
