@@ -1,5 +1,6 @@
 """Fixed-point finding: known answers (closed forms, constructed attractors), stopping rules, bad input."""
 
+import json
 import math
 
 import pytest
@@ -379,6 +380,53 @@ def test_drop_outliers_and_concat():
         FixedPoints.concat([])
 
 
+def _points_at(points, seeds, q=None, *, tol=1e-8, solver="lm", info=None):
+    points, seeds = torch.as_tensor(points, dtype=D), torch.as_tensor(seeds, dtype=D)
+    n = len(points)
+    q = torch.full((n,), 1e-10, dtype=D) if q is None else torch.as_tensor(q, dtype=D)
+    return FixedPoints(points=points, inputs=torch.arange(n, dtype=D)[:, None], seeds=seeds, q=q,
+                       iterations=torch.arange(n) + 10, converged=q < tol, slow=q >= tol,
+                       grad_norm=torch.arange(n, dtype=D) * 1e-9, diverged=torch.arange(n) % 2 == 1,
+                       tol=tol, solver=solver, info=info or {})
+
+
+def test_drop_outliers_measures_from_the_seed_centroid_in_units_of_the_seed_spread():
+    # seeds around (5, 0) at distance 1: centroid (5, 0), RMS spread exactly 1
+    seeds = [[6.0, 0.0], [4.0, 0.0], [5.0, 1.0], [5.0, -1.0]]
+    points = [[5.5, 0.0], [5.0, 10.0], [15.5, 0.0], [2.0, 0.0]]  # 0.5, 10 (on the border), 10.5 and 3 away
+    fp = _points_at(points, seeds)
+    assert fp.seed_spread() == 1.0
+    assert fp.drop_outliers().points.tolist() == [[5.5, 0.0], [5.0, 10.0], [2.0, 0.0]]  # default factor 10
+    assert fp.drop_outliers(factor=2.0).points.tolist() == [[5.5, 0.0]]
+    assert len(fp.drop_outliers(factor=10.6)) == 4
+    kept = fp.drop_outliers()
+    assert kept.iterations.tolist() == [10, 11, 13] and kept.inputs[:, 0].tolist() == [0.0, 1.0, 3.0]
+    assert len(fp[torch.zeros(4, dtype=torch.bool)].drop_outliers()) == 0
+    for bad in (0.0, -1.0, float("nan")):
+        with pytest.raises(ArgumentError, match=r"drop_outliers: factor must be > 0"):
+            fp.drop_outliers(factor=bad)
+
+
+def test_concat_joins_every_field_and_records_mixed_tolerances_and_solvers():
+    a = _points_at([[0.0, 0.0], [1.0, 0.0]], [[0.0, 1.0], [1.0, 1.0]], [1e-12, 1e-9], tol=1e-8, solver="lm",
+                   info={"part": "a"})
+    b = _points_at([[2.0, 0.0]], [[2.0, 1.0]], [1e-7], tol=1e-6, solver="adam", info={"part": "b"})
+    both = FixedPoints.concat([a, b])
+    for k in ("points", "inputs", "seeds", "q", "iterations", "converged", "slow", "grad_norm", "diverged"):
+        assert torch.equal(getattr(both, k), torch.cat([getattr(a, k), getattr(b, k)])), k
+    assert math.isnan(both.tol) and both.solver == "adam+lm"
+    assert both.info == {"parts": [{"part": "a"}, {"part": "b"}]}
+    same = FixedPoints.concat([a, a])
+    assert same.tol == 1e-8 and same.solver == "lm" and len(same) == 4
+    with pytest.raises(ArgumentError, match="FixedPoints.concat needs a non-empty list of FixedPoints"):
+        FixedPoints.concat([])
+    with pytest.raises(ArgumentError, match="FixedPoints.concat needs a non-empty list of FixedPoints"):
+        FixedPoints.concat([a, "b"])
+    wide = _points_at([[0.0, 0.0, 0.0]], [[0.0, 0.0, 1.0]])
+    with pytest.raises(ArgumentError, match=r"parts differ in \(state size, input size\): \[\(2, 1\), \(3, 1\)\]"):
+        FixedPoints.concat([a, wide])
+
+
 def test_save_load_roundtrip_without_pickle(tmp_path):
     fp = _toy_points()
     path = fp.save(tmp_path / "sub" / "fp.safetensors")
@@ -417,6 +465,71 @@ def test_sample_seeds_only_valid_steps_with_noise():
         sample_seeds(states, torch.tensor([2, 6, 1]))
     with pytest.raises(ArgumentError, match="NaN"):
         sample_seeds(states)  # without lengths the padding (NaN here) is a visited state
+
+
+def test_sample_seeds_noise_follows_the_seed_and_errors_say_what_is_wrong():
+    flat = torch.zeros(50, 3, dtype=D)
+    a = sample_seeds(flat, n=10, noise=0.1, seed=4)
+    assert torch.equal(a, sample_seeds(flat, n=10, noise=0.1, seed=4))  # the noise is drawn from the seed too
+    assert not torch.equal(a, sample_seeds(flat, n=10, noise=0.1, seed=5))
+    with pytest.raises(ArgumentError, match="sample_seeds: there are no valid states to sample from"):
+        sample_seeds(torch.zeros(0, 3, dtype=D), n=1)
+
+
+def test_history_rows_name_their_chunk():
+    F, _ = _flipflop()
+    fp = find_fixed_points(F, torch.full((5, 3), 0.3, dtype=D), tol=1e-20, record_history=True, chunk_size=2)
+    h = fp.info["history"]
+    assert set(h[0]) == {"iteration", "seconds", "q_median", "q_max", "n_active", "chunk"}
+    assert sorted({row["chunk"] for row in h}) == [0, 1, 2]  # 5 seeds in chunks of 2
+    assert [row["n_active"] for row in h if row["chunk"] == 2][0] == 1
+
+
+def test_summary_counts_each_outcome_with_its_share():
+    fp = _points_at([[0.0, 0.0]] * 5, [[1.0, 0.0]] * 5, [1e-12, 1e-12, 1e-3, 1e-3, 1e-3], tol=1e-8,
+                    info={"seconds": 1.5})
+    fp.slow[:] = torch.tensor([False, False, True, False, False])
+    fp.diverged[:] = torch.tensor([False, False, False, True, False])
+    text = fp.summary()
+    # 2 converged, 1 slow, 1 diverged, and the 5th stopped at max_iter
+    assert "converged 2 (40.0%), slow points 1 (20.0%), diverged 1, stopped at max_iter 1" in text
+    assert "wall time 1.5 s" in text
+    assert "wall time" not in _points_at([[0.0, 0.0]], [[1.0, 0.0]]).summary()
+
+
+def test_indexing_keeps_tolerance_solver_and_info():
+    fp = _toy_points()
+    for part in (fp[0], fp[[1, 2]], fp[fp.q < 1e-9], fp.where_q(1e-9), fp.unique()):
+        assert part.tol == 1e-8 and part.solver == "lm" and part.info == {"note": "toy"}
+
+
+def test_unique_default_tolerance_is_one_percent_of_the_seed_spread():
+    seeds = [[0.0, 0.0], [2.0, 0.0], [0.0, 2.0], [2.0, 2.0]]  # spread sqrt(2)
+    spread = math.sqrt(2.0)
+    # two pairs: one 0.5% of the spread apart (merged), one 2% apart (kept apart)
+    points = [[0.0, 0.0], [0.005 * spread, 0.0], [1.0, 1.0], [1.0, 1.0 + 0.02 * spread]]
+    fp = _points_at(points, seeds, [1e-12, 1e-11, 1e-10, 1e-9])
+    assert fp.seed_spread() == pytest.approx(spread)
+    assert fp.unique().q.tolist() == [1e-12, 1e-10, 1e-9]
+    assert fp.unique().q.tolist() == fp.unique(rel_tol=0.01).q.tolist()
+
+
+def test_load_refuses_files_that_are_not_rnnlens_fixed_points(tmp_path):
+    from safetensors.torch import save_file
+
+    fp = _toy_points()
+    tensors = {k: v.contiguous() for k, v in fp._tensors().items()}
+    save_file(tensors, str(tmp_path / "plain.safetensors"))  # no metadata at all
+    save_file(tensors, str(tmp_path / "other.safetensors"), metadata={"rnnlens": json.dumps([1, 2])})
+    save_file(tensors, str(tmp_path / "foreign.safetensors"), metadata={"rnnlens": json.dumps({"format": "x"})})
+    for name in ("plain", "other", "foreign"):
+        with pytest.raises(ArgumentError, match=rf"{name}\.safetensors: not an rnnlens fixed-points file"):
+            FixedPoints.load(tmp_path / f"{name}.safetensors")
+    meta = {"format": "rnnlens-fixed-points", "format_version": 99, "tol": 1e-8, "solver": "lm"}
+    save_file(tensors, str(tmp_path / "future.safetensors"), metadata={"rnnlens": json.dumps(meta)})
+    with pytest.raises(ArgumentError, match=r"future\.safetensors: fixed-points format version 99; this rnnlens "
+                                            r"reads version 1"):
+        FixedPoints.load(tmp_path / "future.safetensors")
 
 
 def test_q_and_q_half_from_a_known_residual_with_more_than_two_units():

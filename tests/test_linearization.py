@@ -132,3 +132,23 @@ def test_left_eigenvectors_when_the_eigenvector_matrix_is_singular():
         torch.testing.assert_close(l1 @ J[b].to(l1.dtype), lam[b, 0] * l1)       # a left eigenvector
     l1 = L[0, 0].real
     torch.testing.assert_close(l1 * torch.sign(l1[0]), m, rtol=0, atol=1e-10)   # l_1 = +-m for m m^T
+
+
+def test_eigendecompose_works_in_float64_and_returns_the_input_precision():
+    # [[1, 1], [1e-10, 1]] has eigenvalues 1 +- 1e-5; float32 LAPACK alone would be off by ~3e-4
+    # (its backward error 1e-7 enters under the square root), float64 gets them to 1e-12
+    J = torch.tensor([[[1.0, 1.0], [1e-10, 1.0]]], dtype=torch.float32)
+    lam, R, L = eigendecompose(J)
+    assert lam.dtype == R.dtype == L.dtype == torch.complex64
+    assert sorted(lam[0].real.tolist()) == pytest.approx([1 - 1e-5, 1 + 1e-5], abs=2e-7)
+    lam64, R64, L64 = eigendecompose(J.double())
+    assert lam64.dtype == R64.dtype == L64.dtype == torch.complex128
+
+
+def test_one_mode_is_allowed():
+    A = torch.diag(torch.tensor([0.9, 0.5, 0.1], dtype=torch.float64))
+    lin = linearize(lambda x, h: h @ A.T, torch.zeros(2, 3, dtype=torch.float64), modes=1)
+    assert lin.R.shape == (2, 3, 1) and lin.L.shape == (2, 1, 3)
+    assert lin.eigvals[0].real.tolist() == pytest.approx([0.9, 0.5, 0.1])
+    with pytest.raises(ArgumentError, match=r"modes must be an integer in \[1, 3\]"):
+        linearize(lambda x, h: h @ A.T, torch.zeros(2, 3, dtype=torch.float64), modes=0)

@@ -1,5 +1,7 @@
 """Solver behaviour beyond reaching known points: slow points, divergence, stopping rules, chord steps."""
 
+import math
+
 import pytest
 import torch
 from solver_problems import flipflop, linear
@@ -116,3 +118,60 @@ def test_lm_relax_warm_start_keeps_seeds_and_unstable_points():
         assert torch.equal(warm.seeds, seeds) and warm.converged.all()
         assert (warm.points - plain.points).abs().max() < 1e-10  # the one fixed point, 0
     assert find_fixed_points(F, seeds, solver=LM(relax=0), tol=1e-24).info["solver_options"]["relax"] == 0
+
+
+def _sqrt_or_halving(x, h):
+    # x = 1: F = h - sqrt(h), whose q pulls h below 0, where sqrt is NaN (diverges after its first step);
+    # x = 0: F = h / 2, a contraction to 0 (its sqrt branch sees 1, so no NaN reaches its gradient)
+    return torch.where(x > 0, h - torch.sqrt(torch.where(x > 0, h, torch.ones_like(h))), 0.5 * h)
+
+
+@pytest.mark.parametrize("stop", ["point", "all", "mean"])
+def test_adam_marks_diverging_points_and_keeps_their_last_finite_iterate(stop):
+    seeds = torch.tensor([[0.5], [0.5]], dtype=D)
+    x = torch.tensor([[1.0], [0.0]], dtype=D)
+    fp = find_fixed_points(_sqrt_or_halving, seeds, x, solver=Adam(lr=1.0, stop=stop, max_iter=3000), tol=1e-10)
+    assert fp.diverged.tolist() == [True, False] and fp.converged.tolist() == [False, True]
+    assert torch.isfinite(fp.points).all() and torch.isfinite(fp.q).all()
+    assert fp.points[0, 0] >= 0 and fp.q[0] == pytest.approx(float(fp.points[0, 0]))  # q = (1/1) * sqrt(h)^2
+    # when every point diverges the run stops at once instead of spinning to max_iter
+    gone = find_fixed_points(_sqrt_or_halving, seeds, torch.ones(2, 1, dtype=D),
+                             solver=Adam(lr=1.0, stop=stop, max_iter=3000), tol=1e-10)
+    assert gone.diverged.all() and int(gone.iterations.max()) < 10
+
+
+def test_adam_run_ends_when_the_last_point_stops_and_counts_active_points():
+    F, seeds, x, exact, _ = linear(D)
+    seeds, x = seeds[:5], x[:5]
+    fp = find_fixed_points(F, seeds, x, solver=Adam(lr=0.05, stop="point", max_iter=4000), tol=1e-12,
+                           record_history=True)
+    h = fp.info["history"]
+    assert fp.converged.all() and int(fp.iterations.max()) < 4000
+    assert h[-1]["iteration"] == int(fp.iterations.max())  # no iteration after the last point stopped
+    assert h[0]["n_active"] == 5 and h[-1]["n_active"] == 0
+    assert [r["n_active"] for r in h] == sorted((r["n_active"] for r in h), reverse=True)
+
+
+def test_adam_eps_option_is_used():
+    # a huge eps turns Adam's step lr * m / (sqrt(v) + eps) into almost nothing
+    F, seeds, x, exact, _ = linear(D)
+    seeds, x = seeds[:3], x[:3]
+    moved = find_fixed_points(F, seeds, x, solver=Adam(lr=0.05, max_iter=50), tol=1e-30)
+    stuck = find_fixed_points(F, seeds, x, solver=Adam(lr=0.05, eps=1e6, max_iter=50), tol=1e-30)
+    assert (stuck.distance < 1e-4).all() and (moved.distance > 1e-2).all()
+
+
+def test_newton_counts_its_iterations_like_a_hand_written_newton():
+    # F = tanh(2h) from h = 0.3: Newton on r = tanh(2h) - h, counted until q = r^2 < tol
+    tol = 1e-24
+    h, n = 0.3, 0
+    while (math.tanh(2 * h) - h) ** 2 >= tol:
+        r, dr = math.tanh(2 * h) - h, 2 * (1 - math.tanh(2 * h) ** 2) - 1
+        h, n = h - r / dr, n + 1
+    fp = find_fixed_points(lambda x, s: torch.tanh(2 * s), torch.full((2, 1), 0.3, dtype=D), solver="newton",
+                           tol=tol)
+    assert n > 2 and fp.iterations.tolist() == [n, n] and fp.converged.all()
+    assert fp.points[0, 0].item() == pytest.approx(h, abs=1e-12)
+    capped = find_fixed_points(lambda x, s: torch.tanh(2 * s), torch.full((1, 1), 0.3, dtype=D), solver="newton",
+                               tol=tol, max_iter=2)
+    assert capped.iterations.tolist() == [2] and not capped.converged.any()

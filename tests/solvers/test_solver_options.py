@@ -91,3 +91,24 @@ def test_max_iter_argument_overrides_the_solvers_own():
     assert more.iterations.tolist() == [3, 3, 3] and more.info["max_iter"] == 3
     full = find_fixed_points(F, seeds, solver=LM(max_iter=2), max_iter=None, tol=1e-24)
     assert torch.equal(full.points, capped.points)
+
+
+def test_range_ends_are_open_or_closed_as_documented():
+    # chord lies in the closed [0, 1]; Adam's decay and betas exclude 1
+    assert LM(chord=1.0).chord == 1.0 and LM(chord=0.0).chord == 0.0
+    assert Adam(decay=0.999).decay == 0.999 and Adam(betas=(0.0, 0.999)).betas == (0.0, 0.999)
+    for make in (lambda: Adam(decay=0.0), lambda: Adam(betas=(1.0, 0.9))):
+        with pytest.raises(ArgumentError):
+            make()
+
+
+def test_make_solver_defaults_to_lm_and_its_errors_read_in_full():
+    assert make_solver() == LM()
+    with pytest.raises(ArgumentError) as info:
+        make_solver(LM(), damping=1.0, chord=0.5)
+    assert str(info.value) == ("solver=LM(...) is an object: give it its options (LM(chord=..., damping=...)), "
+                               "not separate keyword arguments.")
+    with pytest.raises(ArgumentError) as info:
+        make_solver("LM")
+    assert str(info.value) == ("unknown solver='LM': choose one of lm, newton, adam (or pass an object: "
+                               "rnnlens.solvers.LM(...), Newton(...), Adam(...)).")
