@@ -175,3 +175,27 @@ def test_newton_counts_its_iterations_like_a_hand_written_newton():
     capped = find_fixed_points(lambda x, s: torch.tanh(2 * s), torch.full((1, 1), 0.3, dtype=D), solver="newton",
                                tol=tol, max_iter=2)
     assert capped.iterations.tolist() == [2] and not capped.converged.any()
+
+
+@pytest.mark.parametrize("solver", ["lm", "newton"])
+def test_a_seed_whose_q_overflows_is_diverged_before_any_step(solver):
+    # float32: F is finite (h + 1e20) but q = 1e40 overflows to inf; the other seed is already fixed
+    def F(x, h):
+        return h + 1e20 * x
+
+    seeds = torch.ones(2, 3)
+    fp = find_fixed_points(F, seeds, torch.tensor([[1.0], [0.0]]), solver=solver, tol=1e-8)
+    assert fp.diverged.tolist() == [True, False] and fp.converged.tolist() == [False, True]
+    assert fp.iterations.tolist() == [0, 0] and torch.equal(fp.points, seeds)
+
+
+def test_inverse_of_an_empty_batch_of_large_matrices():
+    from rnnlens.solvers.common import inverse_ex, lu_solve
+
+    inv, info = inverse_ex(torch.zeros(0, 200, 200, dtype=D))  # above the one-at-a-time size on the CPU
+    assert inv.shape == (0, 200, 200) and info.shape == (0,)
+    x, info = lu_solve(torch.zeros(0, 200, 200, dtype=D), torch.zeros(0, 200, dtype=D))
+    assert x.shape == (0, 200) and info.shape == (0,)
+    A = torch.eye(200, dtype=D).expand(3, 200, 200) * torch.tensor([1.0, 2.0, 4.0], dtype=D)[:, None, None]
+    inv, info = inverse_ex(A)
+    assert torch.allclose(inv, A / torch.tensor([1.0, 4.0, 16.0], dtype=D)[:, None, None]) and not info.any()
