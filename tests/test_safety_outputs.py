@@ -115,6 +115,39 @@ def test_load_analysis_refuses_files_of_two_runs(tmp_path):
     assert r.exit_code == 2 and "different runs" in r.output
 
 
+def test_save_analysis_holds_an_analyze_lock_and_moves_the_summary_in_last(tmp_path, monkeypatch):
+    import rnnlens._atomic as atomic
+    import rnnlens.analysis.pipeline as pipeline
+
+    out = tmp_path / "an"
+    save_analysis(_result(0), out)
+    (out / "notes.md").write_text("mine")  # a user file: own files are then replaced one by one
+    seen, moved = {}, []
+    real_write, real_move = pipeline.write_arrays, atomic._move_in
+
+    def write_arrays(path, arrays):
+        seen["lock"] = json.loads((tmp_path / ".an.lock").read_text())
+        return real_write(path, arrays)
+
+    def move_in(src, dst):
+        moved.append(Path(dst).name)
+        return real_move(src, dst)
+
+    monkeypatch.setattr(pipeline, "write_arrays", write_arrays)
+    monkeypatch.setattr(atomic, "_move_in", move_in)
+    result = _result(10)
+    assert save_analysis(result, out) == out and result.out_dir == out
+    assert seen["lock"]["command"] == "analyze" and seen["lock"]["pid"] == os.getpid()
+    assert moved[-1] == "summary.json" and set(moved) == {"arrays.npz", "summary.json"}
+    assert not (tmp_path / ".an.lock").exists()
+
+
+def test_save_analysis_into_a_file_names_the_option(tmp_path):
+    (tmp_path / "f").write_text("x")
+    with pytest.raises(ArgumentError, match=r"^-o .*f: exists and is not a folder"):
+        save_analysis(_result(0), tmp_path / "f")
+
+
 def test_interrupted_save_analysis_leaves_the_previous_results(tmp_path, monkeypatch):
     out = tmp_path / "an"
     save_analysis(_result(0), out)

@@ -238,8 +238,19 @@ def test_valence_summary_spearman_and_groups():
 
 
 def test_word_groups_error_when_vocabularies_do_not_meet():
-    with pytest.raises(ArgumentError, match="another corpus"):
+    with pytest.raises(ArgumentError) as info:
         word_groups({"a": 1.0, "b": -1.0}, ["<pad>", "<unk>", "zz"])
+    assert str(info.value) == ("only 0 words of the bag-of-words coefficients are in the model's vocabulary; "
+                               "was the baseline fitted on another corpus?")
+
+
+def test_word_groups_break_ties_by_the_word_whatever_the_input_order():
+    # the dict lists words in reverse order; every group is a four-way tie
+    coef = {w: c for c, ws in ((2.0, "zyxw"), (0.0, "ponm"), (-3.0, "dcba")) for w in ws}
+    g = word_groups(coef, list(coef) + ["<pad>", "<unk>"], n=2)
+    assert g["n"] == 2
+    assert g["negative"] == ["a", "b"] and g["neutral"] == ["m", "n"]
+    assert g["positive"] == ["z", "y"]  # the largest coefficients, read from the top of the same order
 
 
 @pytest.mark.parametrize("n_points", [7, 300])
