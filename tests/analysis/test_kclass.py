@@ -181,6 +181,33 @@ def test_word_count_prediction_exact_on_a_tiny_matrix():
         predict_from_counts(X, np.ones((3, 3)))
 
 
+def test_word_count_prediction_edges():
+    from rnnlens.analysis.wordcount import class_word_counts, predict_dimension
+    from rnnlens.data import Corpus, Split
+    from rnnlens.errors import DataError
+
+    # the smallest valid inputs: two classes, one word, two documents
+    p = predict_from_counts(np.array([[1.0], [3.0]]), np.array([[1.0], [3.0]]))
+    assert p.word_evidence.shape == (1, 2) and p.info["n_docs"] == 2
+    # documents with identical evidence: no variance, fractions 0 (not nan)
+    flat = predict_from_counts(np.array([[1.0, 0], [1.0, 0]]), np.array([[2.0, 0], [0, 2.0]]))
+    assert flat.fractions.tolist() == [0.0, 0.0]
+    with pytest.raises(DataError, match="^predict_from_counts: fewer than 2 documents$"):
+        predict_from_counts(np.array([[1.0, 0]]), np.array([[2.0, 0], [0, 2.0]]))
+    with pytest.raises(ArgumentError, match=r"N must be \[k >= 2, V\]; got shape \(1, 2\)"):
+        predict_from_counts(np.array([[1.0, 0], [0, 1.0]]), np.array([[2.0, 1.0]]))
+    with pytest.raises(ArgumentError, match="^class_word_counts: 2 texts but 3 labels$"):
+        class_word_counts(["a b", "c"], [0, 1, 1], 2)
+    # alpha reaches the evidence: log(N + alpha) - log(N.sum + alpha V), centred over the classes
+    texts, labels = ["good good fine", "bad", "good bad", "awful bad"], np.array([1, 0, 1, 0])
+    corpus = Corpus("toy", ["neg", "pos"], {"train": Split(texts, labels)}, "memory")
+    pred = predict_dimension(corpus, alpha=0.5)
+    words, _, _, N = class_word_counts(texts, labels, 2)
+    logp = np.log(N + 0.5) - np.log(N.sum(1, keepdims=True) + 0.5 * N.shape[1])
+    np.testing.assert_allclose(pred.word_evidence, (logp - logp.mean(0)).T, rtol=1e-12)
+    assert pred.words == words and pred.info["alpha"] == 0.5
+
+
 # ------------------------------------------------------------------ truth tests: trained GRUs
 CORPUS = dict(n_train=3000, n_validation=300, n_test=300, min_length=10, max_length=30)
 SETTINGS = dict(arch="gru", embed_dim=16, hidden_size=32, epochs=10, batch_size=32, lr=0.01, patience=None,
