@@ -124,6 +124,16 @@ def test_bad_arguments_are_named():
         analyze_kclass(step, states[:, :5], W, inputs=z)
     with pytest.raises(ArgumentError, match="embeddings must be"):
         analyze_kclass(step, states, W, inputs=z, embeddings=np.eye(3), words=["a", "b"], n_fixed_seeds=0)
+    for bad in (dict(eig_threshold=2.0), dict(eig_threshold=0.0), dict(share=1.5), dict(share=0.0), dict(tol=0.0)):
+        with pytest.raises(ArgumentError, match=r"need 0 < eig_threshold < 2, 0 < share <= 1 and tol > 0"):
+            analyze_kclass(step, states, W, inputs=z, **bad)
+
+    class CoefOnly:  # has coefficients but no words: not a bag of words
+        coef = np.zeros((3, 2))
+
+    with pytest.raises(ArgumentError, match="bow must be a BagOfWords, its JSON file or"):
+        analyze_kclass(step, states, W, inputs=z, embeddings=np.eye(4), words=list("abcd"), bow=CoefOnly(),
+                       n_fixed_seeds=0)
 
 
 # ------------------------------------------------------------------ the word-count prediction
