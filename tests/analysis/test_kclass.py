@@ -85,6 +85,55 @@ def test_linear_network_bow_comparison_and_fixed_points():
     assert r.value("fixed_points_in_subspace") > 0.999
 
 
+def test_linear_network_every_reported_number():
+    # k = 3 in S = 6: eigenvalue 1 twice (the plane U), 0.5 four times; off-plane parts decay as 0.5^n
+    k = 3
+    step, states, W, U, G, A = _linear_network(k=k)
+    I = G.shape[1]
+    words = [f"w{i}" for i in range(I)]
+    Wc = W - W.mean(0)
+    bow = {w: (Wc @ U @ G).T[i] for i, w in enumerate(words)}
+    counts = {"w0": 1, "w1": 30, "w2": 40, "w3": 50}              # w0 too rare; the most frequent first
+    X, N = _docs_from_class_words(k)
+    pred = predict_from_counts(X, N)
+    kw = dict(inputs=torch.zeros(I, dtype=torch.float64), embeddings=np.eye(I), words=words, bow=bow,
+              word_counts=counts, min_count=2, n_words=3, relax_steps=30, max_states=1000, n_linearize=8,
+              n_fixed_seeds=0, prediction=pred)
+    r = analyze_kclass(step, states, W, readout_bias=np.array([0.0, 0.0, 0.0]), **kw)
+    M = r.metrics["kclass"]
+    # spectrum: the median |lambda| over the 2k largest, and the definitions carry their parameters
+    assert r.value("eig_abs_median") == pytest.approx([1, 1, 0.5, 0.5, 0.5, 0.5], abs=1e-9)
+    assert "top 2 PCs" in M["pca_share_top"]["definition"] and "i = 1..6" in M["eig_abs_median"]["definition"]
+    # the slow points, relaxed, lie in the readout plane, in Cov(h, Wc h)'s plane as well
+    assert max(r.value("readout_angles_deg")) < 1e-4 and max(r.value("readout_cov_angles_deg")) < 5.0
+    # PCA of the states after n steps: the off-plane share decays as 0.25^n
+    by = r.value("pca_by_relax")
+    assert sorted(by, key=int) == ["0", "10", "20", "50", "100"] and all(len(v) == k + 1 for v in by.values())
+    assert by["0"][2] > 0.01 and by["20"][2] < 1e-9 and sum(by["50"][:2]) == pytest.approx(1.0, abs=1e-12)
+    assert by["100"][:2] == pytest.approx(r.value("pca_fractions")[:2], abs=1e-12)
+    # the bag-of-words comparison reads the n_words most frequent words seen >= min_count times
+    assert r.value("evidence_n_words") == 3
+    np.testing.assert_allclose(r.arrays["kc_evidence_bow"], np.array([bow["w3"], bow["w2"], bow["w1"]]), rtol=1e-6)
+    # the prediction is reported beside the measurement, as given
+    assert r.value("predicted_word_fractions") == pytest.approx(pred.word_fractions.tolist())
+    assert r.value("predicted_fractions") == pytest.approx(pred.fractions.tolist())
+    assert r.value("predicted_dimension") == pred.dimension == 2
+    # arrays for the figures: float32 coordinates, the class each shown slow point's logits pick
+    assert {"kc_slow_pc", "kc_slow_class", "kc_readout_pc", "kc_pca_fractions", "kc_lin_pc", "kc_eig_count",
+            "kc_eig_abs"} <= set(r.arrays)
+    for name in ("kc_slow_pc", "kc_readout_pc", "kc_lin_pc", "kc_eig_abs"):
+        assert r.arrays[name].dtype == np.float32, name
+    assert r.arrays["kc_lin_pc"].shape == (8, 3) and r.arrays["kc_eig_count"].tolist() == [2] * 8
+    biased = analyze_kclass(step, states, W, readout_bias=np.array([0.0, 1e6, 0.0]), **kw)
+    assert (biased.arrays["kc_slow_class"] == 1).all()
+    assert len(set(r.arrays["kc_slow_class"].tolist())) == 3    # unbiased: the plane holds all three classes
+    # seeded: the same seed gives the same subsets and numbers, another seed other subsets
+    again = analyze_kclass(step, states, W, readout_bias=np.array([0.0, 0.0, 0.0]), **kw)
+    np.testing.assert_array_equal(again.slow_points, r.slow_points)
+    other = analyze_kclass(step, states, W, seed=1, **kw)
+    assert not np.array_equal(other.slow_points, r.slow_points)
+
+
 def test_pieces_against_closed_forms():
     W = np.array([[1.0, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0]])
     B = readout_subspace(W)
