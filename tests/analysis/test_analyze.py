@@ -274,3 +274,30 @@ def test_slow_manifold_nodes_are_saved_in_state_space(ckpt, corpus, tmp_path):
     np.testing.assert_allclose(pts, r.slow_manifold.points.cpu().numpy(), rtol=1e-6, atol=1e-6)
     np.testing.assert_allclose((pts - arrays["pc_mean"]) @ arrays["pc_components"].T, arrays["sm_pc"],
                                rtol=1e-4, atol=1e-5)
+
+
+def test_valence_section_records_its_sources(ckpt, corpus):
+    from rnnlens.baseline import fit_bag_of_words
+
+    # without a bag of words: one missing item, named once (not once per section)
+    r = analyze(ckpt, corpus, **FAST)
+    assert r.summary["missing"] == [{"what": "word valence vs bag-of-words coefficients and the word groups",
+                                     "why": "no bag-of-words baseline was given (bow=...; `rnnlens baseline`)"}]
+    m = r.summary["metrics"]
+    assert "at a fixed point" in m["valence"]["definition"]
+    assert m["slow_manifold"]["method"].startswith("relax with the network's dynamics; principal curve")
+    # the true valence beside the network's, word by word, for both point sets
+    truth = corpus.truth.valence
+    vocab = load_checkpoint(ckpt).vocab.itos
+    tw = [i for i, w in enumerate(vocab) if w in truth]
+    for prefix in ("", "sm_"):
+        assert r.arrays[prefix + "truth_valence"].tolist() == [truth[vocab[i]] for i in tw]
+        np.testing.assert_allclose(r.arrays[prefix + "truth_model_valence"], r.arrays[prefix + "valence_mean"][tw],
+                                   rtol=1e-6)
+    # with a fitted bag of words: where it came from, and over how many words the correlation runs
+    bow = fit_bag_of_words(corpus)
+    m = analyze(ckpt, corpus, bow=bow, **FAST).summary["metrics"]
+    info = m["valence"]["bow"]
+    assert info["source"] == "rnnlens.baseline.BagOfWords" and info["data_fingerprint"] == corpus.fingerprint()
+    n_shared = len(set(bow.words) & set(vocab) - {"<pad>", "<unk>"})
+    assert m["valence"]["spearman_bow"]["definition"].endswith(f"over {n_shared} shared words")

@@ -372,3 +372,54 @@ def test_geometry_shapes_and_boundaries():
     for bad in (np.zeros(3), np.zeros((1, 3))):
         with pytest.raises(ArgumentError, match="readout_covariance_direction needs"):
             readout_covariance_direction(bad, [1.0, 2.0, 3.0])
+
+
+def test_one_step_errors_are_relative_to_each_transition_own_size():
+    # F = A h + c h*h around h* = 0: errors c delta^2 / ||F(h)|| per row, computed in one batch
+    c = 0.3
+    J_rec = torch.tensor(A)[None]
+    J_inp = torch.tensor(B)[None]
+    h = torch.tensor([[0.0, 0.1, 0.0], [0.0, 0.4, 0.0]], dtype=torch.float64)
+    x = torch.zeros(2, 2, dtype=torch.float64)
+    nxt = _torch_linear_system(c)(x, h)
+    err, h_lin, idx = one_step_errors(h, x, nxt, torch.zeros(1, 3, dtype=torch.float64), torch.zeros(2), J_rec, J_inp)
+    want = [c * d**2 / nxt[i].norm().item() for i, d in enumerate((0.1, 0.4))]
+    assert err.tolist() == pytest.approx(want, rel=1e-12) and idx.tolist() == [0, 0]
+
+
+def test_valence_summary_spread_across_fixed_points_and_default_group_size():
+    itos = ["<pad>", "<unk>"] + [f"w{i}" for i in range(400)]
+    proj = np.arange(402, dtype=np.float64)[None, :] * np.array([[1.0], [3.0]])  # two fixed points
+    out = valence_summary(proj, itos)
+    np.testing.assert_allclose(out["std"], np.abs(proj[1] - proj[0]) / math.sqrt(2), rtol=1e-12)
+    one = valence_summary(proj[:1], itos)
+    assert (one["std"] == 0).all() and np.array_equal(one["mean"], proj[0])
+    coef = {f"w{i}": float(i - 200) for i in range(400)}
+    g = valence_summary(proj, itos, bow_coef=coef)["groups"]
+    assert g["n"] == 100 and g["positive"]["words"][0] == "w399" and len(g["neutral"]["words"]) == 100
+
+
+def test_orient_top_mode_refuses_shapes_that_do_not_fit():
+    R = np.eye(3)[None].repeat(2, 0)
+    for bad_R, bad_L, w in ((R[0], R[0], np.ones(3)), (R, R[:, :2], np.ones(3)), (R, R, np.ones(4))):
+        with pytest.raises(ArgumentError, match=r"R and L must be \[P, S, S\] and readout \[S\]; got"):
+            orient_top_mode(bad_R, bad_L, w)
+
+
+def test_input_projections_in_chunks_equal_one_product():
+    rng = np.random.default_rng(5)
+    l1 = rng.normal(size=(3, 4)) + 1j * rng.normal(size=(3, 4))
+    J = rng.normal(size=(3, 4, 2))
+    E = rng.normal(size=(11, 2))
+    want = np.einsum("ps,psi->pi", l1, J).real @ E.T
+    for chunk in (1, 3, 4096):
+        np.testing.assert_allclose(input_projections(l1, J, E, chunk=chunk), want, rtol=1e-5)
+
+
+def test_spectrum_dimension_and_participation_ratio_at_their_edges():
+    from rnnlens.analysis.wordcount import participation_ratio, spectrum_dimension
+
+    assert spectrum_dimension([0.9, 0.1], 0.9) == 1                # exactly the share
+    assert spectrum_dimension([0.3, 0.3, 0.3, 0.1], 0.9) == 3      # 0.3 * 3 is 0.8999999999999999 in floats
+    assert spectrum_dimension([0.5, 0.3], 0.9) == 2                # never reached: all of them
+    assert math.isnan(participation_ratio([0.0, 0.0])) and participation_ratio([-1.0, 2.0]) == 1.0
