@@ -154,6 +154,99 @@ def test_the_rules_network_has_the_factors_of_its_rules(rules):
     assert set(r.arrays) >= {"mod_factor", "mod_ci_low", "mod_3d_traj", "mod_eig_excursion", "mod_return"}
 
 
+def test_the_rules_network_excursions_and_spectra_on_paper(rules):
+    # "not" sets the negation counter to 4 (excursion [0, 4, 0]), "very" the doubling flag ([0, 0, 1]); both
+    # are normal to the value axis (the line) and change no readout; the counter counts down by one per
+    # token (a shift: its Jacobian has eigenvalue 1 while it is above 1), the flag is gone after one token
+    corpus, vocab, model = rules
+    r = analyze_modifiers(model, corpus, vocab=vocab, modifiers=["not", "very"], n_contexts=40, n_words=10,
+                          n_eig_contexts=5, n_boot=50)
+    assert r.value("excursion_norm") == {"not": 4.0, "very": 1.0}
+    assert r.value("lasting_readout") == {"not": 0.0, "very": 0.0}
+    assert r.value("excursion_tangent_cos") == {"not": 0.0, "very": 0.0}
+    # 40 contexts each: singular values^2 40 * 16 and 40 * 1
+    assert r.value("excursion_top_share")["all"] == pytest.approx(640 / 680)
+    assert r.value("excursion_participation_ratio")["all"] == pytest.approx(680**2 / (640**2 + 40**2))
+    # J_rec = diag(1, 1, 0) at the "not" excursion (value, counter, flag), diag(1, 0, 0) elsewhere
+    assert r.value("n_slow_modes_excursion") == {"not": 2.0, "very": 1.0} and r.value("n_slow_modes_control") == 1.0
+    assert r.value("complex_top_fraction") == {"not": 0.0, "very": 0.0, "control": 0.0}
+    # the counter's mode (|lambda| = 1) carries the "not" excursion: its linearized return never comes (inf);
+    # the flag's mode has lambda = 0: tau = 0
+    assert r.value("return_tau_eigen") == {"not": math.inf, "very": 0.0}
+    # the return curves ||e_j^perp|| / ||e_0^perp||: (4 - j) / 4 for "not", 1 then 0 for "very"
+    ret = r.arrays["mod_return"]
+    assert ret.shape == (2, 21)
+    np.testing.assert_allclose(ret[0, :6], [1, 0.75, 0.5, 0.25, 0, 0], atol=1e-12)
+    np.testing.assert_allclose(ret[1, :3], [1, 0, 0], atol=1e-12)
+    assert r.value("prediction_correlation") == pytest.approx(1.0) and r.value("prediction_ratio_median") == 1.0
+    np.testing.assert_array_equal(r.arrays["mod_factor"], np.array([r.factor("not"), r.factor("very")]))
+    assert r.arrays["mod_excursion_readout"].shape == (2, 40) and not r.arrays["mod_excursion_readout"].any()
+
+
+def _lettered_without_truth(corpus):
+    """The same corpus with digits spelled as letters (neu012 -> neuabc: the bag-of-words branch takes only
+    alphabetic words as neutral fillers) and no truth attached; with the rules model for its vocabulary."""
+    from types import SimpleNamespace
+
+    from rnnlens.data import Corpus, Split
+
+    table = str.maketrans("0123456789", "abcdefghij")
+    splits = {k: Split([t.translate(table) for t in sp.texts], sp.labels) for k, sp in corpus.splits.items()}
+    t = corpus.truth
+    truth = SimpleNamespace(valence={w.translate(table): v for w, v in t.valence.items()},
+                            category={w.translate(table): c for w, c in t.category.items()}, settings=t.settings)
+    plain = Corpus("toy", corpus.label_names, splits, "memory")
+    vocab = Vocab.build(plain.splits["train"].texts)
+    return plain, vocab, _RuleModel(vocab, truth), truth.valence
+
+
+def test_the_rules_network_with_a_bag_of_words_instead_of_the_truth(rules):
+    from types import SimpleNamespace
+
+    corpus, vocab, model, truth = _lettered_without_truth(rules[0])
+    words = sorted(w for w in vocab.itos[2:] if w in truth)
+    v = np.array([truth[w] + 1e-3 * i for i, w in enumerate(words)])        # distinct, same signs
+    binary = SimpleNamespace(coef=v[None], words=words, counts=[100] * len(words))
+    three = SimpleNamespace(coef=np.stack([-v / 2, 5 * v, v / 2]), words=words, counts=[100] * len(words))
+    for bow in (binary, three):   # the readout direction: the one row, or the last row minus the first
+        r = analyze_modifiers(model, corpus, vocab=vocab, bow=bow, modifiers=["not", "very"],
+                              n_contexts=20, n_words=5, n_eig_contexts=0, n_boot=0, max_gap=5, return_steps=3)
+        np.testing.assert_allclose(r.factor("not"), [-1, -1, -1, -1, 1], atol=1e-6)
+        assert r.value("truth_factor") is None
+        chosen = r.metrics["modifiers"]["words"]
+        ranked = sorted((w for w in words if w not in ("not", "very")), key=lambda w: -v[words.index(w)])
+        assert chosen["positive"] == ranked[:5] and chosen["negative"] == ranked[::-1][:5]
+
+
+def test_word_sets_from_the_networks_own_valence():
+    vocab = Vocab(["<pad>", "<unk>", "a", "b", "c", "d", "e", "f", "not"])
+    val = np.array([0, 0, 0.5, -2.0, 3.0, 0.1, -0.2, 1.0, 9.0])
+    rng = np.random.default_rng(0)
+    pos, neg, neu, source = md._word_sets(vocab, truth=None, bow=None, net_valence=val, modifier_ids=[8],
+                                          n_words=4, n_neutral=2, min_count=1, rng=rng)
+    # the 4 largest / smallest of the candidates (not the modifier), each with its sign
+    assert [vocab.itos[i] for i in pos] == ["c", "f", "a", "d"] and [vocab.itos[i] for i in neg] == ["b", "e"]
+    assert [vocab.itos[i] for i in neu] == ["d", "e"] and "network's own valence" in source
+    # a bag of words: only the words seen min_count times, its most neutral words among the frequent
+    coef = {"a": 0.5, "b": -2.0, "c": 3.0, "d": 0.1, "e": -0.2, "f": 1.0}
+    counts = {"a": 100, "b": 100, "c": 5, "d": 100, "e": 100, "f": 100}
+    pos, neg, neu, source = md._word_sets(vocab, truth=None, bow=(coef, counts), net_valence=val, modifier_ids=[8],
+                                          n_words=4, n_neutral=2, min_count=10, rng=rng)
+    assert [vocab.itos[i] for i in pos] == ["f", "a", "d"] and [vocab.itos[i] for i in neg] == ["b", "e"]
+    assert [vocab.itos[i] for i in neu] == ["d", "e"] and "seen >= 10 times" in source
+
+
+def test_readout_direction_of_a_k_class_model_is_last_minus_first():
+    class M:
+        cell = SimpleCell = type("C", (), {"state_size": 2})()
+        embedding = torch.nn.Embedding(3, 2)
+
+        def readout_matrix(self):
+            return torch.tensor([[1.0, 0.0], [5.0, 5.0], [0.0, 3.0]])
+
+    assert md._Net(M()).w.tolist() == [-1.0, 3.0]
+
+
 def test_missing_modifiers_of_the_default_list_are_reported(rules):
     corpus, vocab, model = rules
     r = analyze_modifiers(model, corpus, vocab=vocab, n_contexts=10, n_words=5, n_eig_contexts=0, n_boot=0,

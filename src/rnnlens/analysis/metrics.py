@@ -281,7 +281,7 @@ _SPECS = [
                                              "of the eigenmodes of J_rec at the excursion state (input x*), each "
                                              "mode weighted by its share |(L e_0)_a| ||r_a|| of the excursion, the "
                                              "line mode (of the 3 slowest, the one most aligned with the tangent) "
-                                             "left out"),
+                                             "left out; inf when a mode with |lambda| = 1 carries part of it"),
     MetricSpec("modifiers.n_slow_modes_excursion", "median over {n} contexts of the number of eigenvalues of J_rec "
                                                    "with |lambda| > 0.9 at the excursion state"),
     MetricSpec("modifiers.n_slow_modes_control", "the same at the control states (after the neutral control word)"),

@@ -730,10 +730,17 @@ def measure_modifiers(model, vocab, split, *, truth=None, bow=None, modifiers=DE
                 line = int(np.argmax(np.abs(R_[:, :top].real.T @ tan0[c]) /
                                      np.maximum(np.linalg.norm(R_[:, :top].real, axis=0), 1e-300)))
                 coef[line] = 0.0
-                if coef.sum() > 0:
-                    ta = np.where(np.isfinite(tau_all[i, c]), tau_all[i, c], np.nan)
-                    ok = np.isfinite(ta)
-                    vals.append(float((coef[ok] * ta[ok]).sum() / max(coef[ok].sum(), 1e-300)))
+                ta = tau_all[i, c]
+                ok = ~np.isnan(ta) & ~np.isnan(coef)
+                if coef[ok].sum() > 0:
+                    # a mode with |lambda| = 1 has tau = inf: if it carries part of the excursion, the
+                    # linearized excursion never decays along it, and the weighted mean is inf (leaving
+                    # such modes out would report the remaining, fast modes: a return that does not happen)
+                    if np.any(coef[ok & np.isinf(ta)] > 0):
+                        vals.append(math.inf)
+                    else:
+                        fin = ok & np.isfinite(ta)
+                        vals.append(float((coef[fin] * ta[fin]).sum() / coef[fin].sum()))
             tau_eig[i] = float(np.median(vals)) if vals else math.nan
 
     # the linearized explanation: l_1^T J_inp x_w (and readout^T J_inp x_w) at the state before the word
