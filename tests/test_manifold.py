@@ -123,3 +123,28 @@ def test_project_on_curve_against_a_point_by_point_reference():
                 best = (r, float(start[j] + u * seg[j]))
         assert float(dist[i]) == pytest.approx(best[0], rel=1e-9, abs=1e-9)
         assert float(pos[i]) == pytest.approx(best[1], rel=1e-9, abs=1e-9)
+
+
+def test_fixed_point_stability_is_judged_at_the_given_input():
+    # z_1' = z_1 + x eps (1 - z_1^2): dz_1'/dz_1 = 1 - 2 x eps z_1. At x* = -1 the ends swap roles:
+    # z_1 = -1 is stable (1 - 2 eps) and z_1 = +1 unstable (1 + 2 eps); at x = 0 both would read |lambda| = 1
+    eps, S = 1e-3, 6
+    Q = _rotation(S)
+
+    def F(x, h):
+        z = h @ Q
+        z1 = z[:, :1] + x[:, :1] * eps * (1 - z[:, :1] ** 2)
+        return torch.cat([z1, 0.5 * z[:, 1:]], 1) @ Q.T
+
+    sm = trace_slow_manifold(F, _states(Q, spread=0.9), readout=Q[:, 0], inputs=torch.tensor([-1.0], dtype=torch.float64),
+                             n_points=25, relax_steps=10)
+    z_fp = [float(p.double() @ Q[:, 0]) for p in sm.fixed_points.points]
+    assert z_fp == pytest.approx([-1, 1], abs=2e-4) and sm.fixed_point_unstable.tolist() == [0, 1]
+
+
+def test_no_relaxation_and_no_curve_iterations_are_allowed_and_recorded():
+    F, Q = _line_system(eps=0.0)
+    sm = trace_slow_manifold(F, _states(Q, off=0.0), readout=Q[:, 0], inputs=torch.zeros(0, dtype=torch.float64),
+                             n_points=10, relax_steps=0, init_steps=0, n_iter=0, bandwidth=1.5)
+    assert float((sm.points @ Q)[:, 1:].abs().max()) < 1e-9      # the states already lie on the line
+    assert sm.info["relax_steps"] == 0 and sm.info["n_iter"] == 0 and sm.info["bandwidth"] == 1.5

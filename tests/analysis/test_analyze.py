@@ -129,8 +129,10 @@ def test_bad_arguments(ckpt, corpus):
         analyze(ckpt, corpus, n_docs=0)
     with pytest.raises(ArgumentError, match="input_point"):
         analyze(ckpt, corpus, input_point="median")
-    with pytest.raises(ArgumentError, match="needs vocab="):
+    with pytest.raises(ArgumentError) as info:
         analyze(load_checkpoint(ckpt).model, corpus)
+    assert str(info.value) == ("analyze(model, corpus): a bare model needs vocab= (its rnnlens.data.Vocab); or "
+                               "pass a checkpoint folder / Checkpoint")
     with pytest.raises(DataError, match="no 'dev' split"):
         analyze(ckpt, corpus, split="dev")
 
@@ -301,3 +303,9 @@ def test_valence_section_records_its_sources(ckpt, corpus):
     assert info["source"] == "rnnlens.baseline.BagOfWords" and info["data_fingerprint"] == corpus.fingerprint()
     n_shared = len(set(bow.words) & set(vocab) - {"<pad>", "<unk>"})
     assert m["valence"]["spearman_bow"]["definition"].endswith(f"over {n_shared} shared words")
+
+
+def test_a_checkpoint_object_records_its_folder(ckpt, corpus):
+    r = analyze(load_checkpoint(ckpt), corpus, n_docs=10, n_seeds=5, n_transitions=20, n_speed=2, speed_steps=2,
+                modifiers=None)
+    assert r.summary["provenance"]["checkpoint"] == str(ckpt)

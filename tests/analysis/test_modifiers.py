@@ -65,6 +65,25 @@ def test_reach_and_time_constants():
     assert md.decay_time_constant(np.ones(5)) == math.inf
 
 
+def test_ratio_pieces_at_their_boundaries():
+    # median |den| = 1: a |den| of exactly a tenth of it is kept (ratios 1, 9, 1, 9: median 5, not 1)
+    num, den = np.array([1.0, 0.9, 1.0, 9.0]), np.array([1.0, 0.1, 1.0, 1.0])
+    assert md.median_ratio(num, den) == pytest.approx(5.0)
+    # three finite gaps are enough for the decay fit; two are not
+    k = np.arange(1, 4)
+    assert md.fit_factor_decay(1 + 0.8 * np.exp(-(k - 1) / 1.5)) == pytest.approx(1.5, rel=1e-3)
+    assert math.isnan(md.fit_factor_decay([1.8, 1.4, np.nan]))
+    # a fit that starts far from the answer (a = factor(1) - 1 = -1.9) still lands on it
+    k = np.arange(1, 9)
+    assert md.fit_factor_decay(1 - 1.9 * np.exp(-(k - 1) / 40.0)) == pytest.approx(40.0, rel=1e-3)
+    # agreement: predictions with a small spread still correlate
+    f = np.array([1.0, 1.2, 1.4, 1.6])
+    corr, ratio = md._agreement(0.01 * f, f)
+    assert corr == pytest.approx(1.0) and ratio == pytest.approx(0.01)
+    corr, ratio = md._agreement(np.full(4, 0.5), f)
+    assert math.isnan(corr) and ratio == pytest.approx(float(np.median(0.5 / f)))
+
+
 def test_participation_ratio():
     top, pr = md.participation_ratio(np.outer(np.arange(1, 6), [1.0, 2.0, 0.0]))
     assert top == pytest.approx(1.0) and pr == pytest.approx(1.0)
@@ -183,6 +202,34 @@ def test_the_rules_network_excursions_and_spectra_on_paper(rules):
     assert r.arrays["mod_excursion_readout"].shape == (2, 40) and not r.arrays["mod_excursion_readout"].any()
 
 
+class _KickCell(_RuleCell):
+    """The rules, except that "very" kicks the state by (0.3 along the value axis, 0.4 on a flag it sets to 0.4,
+    read as "double the next word" above 0.3): an excursion of norm 0.5 at cos 0.6 to the line."""
+
+    def step(self, x, h):
+        val, is_not, is_very = x[:, 0], x[:, 1], x[:, 2]
+        flip = torch.where(h[:, 1] > 0.5, -1.0, 1.0)
+        dbl = torch.where(h[:, 2] > 0.3, 2.0, 1.0)
+        v = h[:, 0] + val * flip * dbl + 0.3 * is_very
+        left = torch.where(is_not > 0.5, torch.full_like(val, float(self.scope)), (h[:, 1] - 1).clamp(min=0))
+        return torch.stack([v, left, 0.4 * is_very], 1)
+
+
+def test_an_excursion_shorter_than_one_at_an_angle_to_the_line(rules):
+    corpus, vocab, model = rules
+    model.cell = _KickCell(model.cell.scope)
+    try:
+        r = analyze_modifiers(model, corpus, vocab=vocab, modifiers=["very"], n_contexts=20, n_words=5,
+                              n_eig_contexts=0, n_boot=0, max_gap=3, return_steps=3)
+    finally:
+        model.cell = _RuleCell(model.cell.scope)
+    assert r.value("excursion_norm")["very"] == pytest.approx(0.5)
+    assert r.value("excursion_tangent_cos")["very"] == pytest.approx(0.6)
+    assert r.value("excursion_line_angle_deg")["very"] == pytest.approx(math.degrees(math.acos(0.6)))
+    assert r.value("excursion_readout")["very"] == pytest.approx(0.3) == r.value("lasting_readout")["very"]
+    np.testing.assert_allclose(r.factor("very"), [2, 1, 1], atol=1e-6)
+
+
 def _lettered_without_truth(corpus):
     """The same corpus with digits spelled as letters (neu012 -> neuabc: the bag-of-words branch takes only
     alphabetic words as neutral fillers) and no truth attached; with the rules model for its vocabulary."""
@@ -216,6 +263,14 @@ def test_the_rules_network_with_a_bag_of_words_instead_of_the_truth(rules):
         chosen = r.metrics["modifiers"]["words"]
         ranked = sorted((w for w in words if w not in ("not", "very")), key=lambda w: -v[words.index(w)])
         assert chosen["positive"] == ranked[:5] and chosen["negative"] == ranked[::-1][:5]
+        assert chosen["source"] == "bag-of-words coefficients (words seen >= 10 times in training)"  # the default
+    # given words: the neutral fillers still come from the bag of words, as many as asked for
+    r = analyze_modifiers(model, corpus, vocab=vocab, bow=binary, modifiers=["not"], n_neutral=3,
+                          words={"positive": ranked[:2], "negative": ranked[-2:]}, n_contexts=10, n_eig_contexts=0,
+                          n_boot=0, max_gap=2, return_steps=2)
+    chosen = r.metrics["modifiers"]["words"]
+    assert chosen["source"] == "given (words=)" and chosen["positive"] == ranked[:2] and len(chosen["neutral"]) == 3
+    assert all(truth[w] == 0 for w in chosen["neutral"])
 
 
 def test_word_sets_from_the_networks_own_valence():

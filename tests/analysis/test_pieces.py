@@ -423,3 +423,15 @@ def test_spectrum_dimension_and_participation_ratio_at_their_edges():
     assert spectrum_dimension([0.3, 0.3, 0.3, 0.1], 0.9) == 3      # 0.3 * 3 is 0.8999999999999999 in floats
     assert spectrum_dimension([0.5, 0.3], 0.9) == 2                # never reached: all of them
     assert math.isnan(participation_ratio([0.0, 0.0])) and participation_ratio([-1.0, 2.0]) == 1.0
+
+
+def test_linear_rollout_flags_each_diverged_sequence_alone():
+    # J_rec = 1e10 I: a sequence read for 40 tokens overflows, one read for 1 token stays finite
+    pts = torch.zeros(1, 3, dtype=torch.float64)
+    J_rec = torch.eye(3, dtype=torch.float64)[None] * 1e10
+    J_inp = torch.ones(1, 3, 2, dtype=torch.float64)
+    xs = torch.ones(2, 40, 2, dtype=torch.float64)
+    final, diverged = linear_rollout(xs, torch.tensor([40, 1]), torch.zeros(2, 3, dtype=torch.float64), pts,
+                                     torch.zeros(2), J_rec, J_inp)
+    assert diverged.tolist() == [True, False]
+    assert final[1].tolist() == [2.0, 2.0, 2.0]       # one token: J_inp x = 2 per unit
