@@ -3,6 +3,7 @@
 import json
 import math
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -539,3 +540,153 @@ def test_q_and_q_half_from_a_known_residual_with_more_than_two_units():
     fp = find_fixed_points(lambda x, s: 0.5 * s, h, torch.zeros(2, 1, dtype=D), max_iter=0)
     assert fp.q.tolist() == pytest.approx([1.0 / 5, 1.0 / 5])
     assert fp.q_half.tolist() == pytest.approx([0.5, 0.5])
+
+
+# ----------------------------------------------------------------------------- the container's contract
+def test_grad_norm_is_two_over_s_times_the_residual_gradient():
+    # F = 0.5 h: r = -0.5 h, dF/dh - I = -0.5 I, so (J - I)^T r = 0.25 h and |grad q| = (2/S) 0.25 ||h||
+    h = torch.tensor([[2.0, 0.0, 0.0, 0.0, 0.0], [1.0, 1.0, 1.0, 1.0, 0.0], [0.0, 0.0, 0.0, 0.0, 3.0]], dtype=D)
+    fp = find_fixed_points(lambda x, s: 0.5 * s, h, torch.zeros(3, 1, dtype=D), max_iter=0, chunk_size=2)
+    assert fp.grad_norm.tolist() == pytest.approx([(2 / 5) * 0.25 * float(v.norm()) for v in h], rel=1e-12)
+
+
+def test_find_fixed_points_defaults_and_argument_errors():
+    F, _ = _flipflop()
+    seeds = torch.full((3, 3), 0.3, dtype=D)
+    fp = find_fixed_points(F, seeds)
+    assert fp.tol == 1e-8 and "history" not in fp.info and fp.info["seconds"] < 60
+    fp = find_fixed_points(F, seeds, refine=True)
+    assert fp.tol == 1e-8 and fp.converged.all()
+    for kw, msg in ((dict(tol="small"), r"^tol must be a positive"),
+                    (dict(refine_iter=-1), r"^refine_iter must be an integer >= 0, got -1\.$"),
+                    (dict(refine_iter=1.5), r"^refine_iter must be an integer >= 0, got 1\.5\.$"),
+                    (dict(chunk_size=0), r"^chunk_size must be a positive integer or None, got 0\.$"),
+                    (dict(chunk_size=2.0), r"^chunk_size must be a positive integer or None, got 2\.0\.$"),
+                    (dict(jacobian_mode="sideways"), r"jacobian_mode='sideways': choose 'auto', 'fwd' or 'rev'")):
+        with pytest.raises(ArgumentError, match=msg):
+            find_fixed_points(F, seeds, **kw)
+    assert find_fixed_points(F, seeds, refine_iter=0, chunk_size=1).converged.all()
+    # a solver that couples its points (Adam's learning-rate schedule) gets them all in one chunk
+    from rnnlens.solvers import Adam
+
+    fp = find_fixed_points(F, seeds, solver=Adam(max_iter=5), chunk_size=1, record_history=True)
+    assert {row["chunk"] for row in fp.info["history"]} == {0}
+
+
+def test_indexing_and_where_q_at_their_boundaries():
+    fp = _toy_points()
+    assert torch.equal(fp[-5].points, fp.points[:1]) and torch.equal(fp[4].points, fp.points[4:])
+    for bad in (5, -6):
+        with pytest.raises(ArgumentError, match=rf"^FixedPoints index {bad} out of range for 5 points\.$"):
+            fp[bad]
+    assert torch.equal(fp[np.array([3, 1])].q, fp.q[[3, 1]])
+    with pytest.raises(ArgumentError, match=r"^FixedPoints: boolean mask of shape \(3,\); expected \[5\]\.$"):
+        fp[torch.ones(3, dtype=torch.bool)]
+    assert fp.where_q(1e-10).q.tolist() == [1e-12, 1e-13]        # strictly below: q = 1e-10 is not kept
+    empty = fp[torch.zeros(5, dtype=torch.bool)]
+    assert empty.seed_spread() == 0.0 and empty.summary() == (
+        "FixedPoints: 0 points, state size 2, solver 'lm', tol 1e-08 on q = (1/S)||F(x,h)-h||^2")
+
+
+def test_unique_edges_and_ties():
+    fp = _toy_points()
+    assert len(fp.unique(rel_tol=0.0)) == 5 and len(fp.unique(abs_tol=0.0)) == 5
+    for kw, msg in ((dict(rel_tol=-0.1), r"^unique: rel_tol must be >= 0, got -0\.1\.$"),
+                    (dict(abs_tol=-1.0), r"^unique: abs_tol must be >= 0, got -1\.0\.$")):
+        with pytest.raises(ArgumentError, match=msg):
+            fp.unique(**kw)
+    assert len(fp[[0]].unique()) == 1 and len(fp[[]].unique()) == 0
+    # two coinciding points with the same q: one is kept, the first
+    twin = _points_at([[1.0, 1.0], [1.0, 1.0]], [[0.0, 0.0], [2.0, 2.0]], [1e-9, 1e-9])
+    kept = twin.unique()
+    assert len(kept) == 1 and kept.iterations.tolist() == [10]
+
+
+def test_drop_outliers_scales_with_the_spread_and_takes_any_positive_factor():
+    seeds = [[2.0, 0.0], [-2.0, 0.0], [0.0, 2.0], [0.0, -2.0]]          # spread 2
+    fp = _points_at([[0.5, 0.0], [3.0, 0.0], [5.0, 0.0], [0.0, 0.0]], seeds)
+    assert fp.drop_outliers(factor=2.0).points[:, 0].tolist() == [0.5, 3.0, 0.0]   # within 4
+    assert fp.drop_outliers(factor=0.5).points[:, 0].tolist() == [0.5, 0.0]         # within 1
+    lone = _points_at([[1.0, 0.0]], [[0.0, 0.0]])                       # one seed: spread 0
+    assert len(lone.drop_outliers()) == 0
+
+
+def test_concat_of_one_part_and_the_exact_message():
+    a = _toy_points()
+    one = FixedPoints.concat([a])
+    assert one.tol == a.tol and one.solver == "lm" and len(one) == 5
+    with pytest.raises(ArgumentError) as info:
+        FixedPoints.concat([])
+    assert str(info.value) == "FixedPoints.concat needs a non-empty list of FixedPoints."
+
+
+def test_save_records_the_run_id_and_load_names_what_is_wrong(tmp_path):
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    fp = _toy_points()
+    path = fp.save(tmp_path / "fp.safetensors", run_id="run-7")
+    with safe_open(str(path), framework="pt") as f:
+        assert f.metadata()["rnnlens_run_id"] == "run-7"
+    with safe_open(str(fp.save(tmp_path / "plain.safetensors")), framework="pt") as f:
+        assert "rnnlens_run_id" not in f.metadata()
+    bad = FixedPoints(**fp._tensors(), tol=1e-8, solver="lm", info={"f": object()})
+    with pytest.raises(ArgumentError, match=r"^FixedPoints\.save: info is not JSON-serializable \("):
+        bad.save(tmp_path / "bad.safetensors")
+    (tmp_path / "junk.safetensors").write_bytes(b"not a file")
+    with pytest.raises(ArgumentError) as info:
+        FixedPoints.load(tmp_path / "junk.safetensors")
+    assert str(info.value).endswith("the file is damaged. Find the fixed points again (rerun `rnnlens analyze "
+                                    "CHECKPOINT -o DIR` for an analysis folder).")
+    meta = {"format": "rnnlens-fixed-points", "format_version": 1, "tol": 1e-8, "solver": "lm"}   # no info
+    tensors = {k: v.contiguous() for k, v in fp._tensors().items()}
+    save_file(tensors, str(tmp_path / "noinfo.safetensors"), metadata={"rnnlens": json.dumps(meta)})
+    assert FixedPoints.load(tmp_path / "noinfo.safetensors").info == {}
+    del tensors["q"], tensors["slow"]
+    save_file(tensors, str(tmp_path / "part.safetensors"), metadata={"rnnlens": json.dumps(meta)})
+    with pytest.raises(ArgumentError, match=r"part\.safetensors: tensors \['q', 'slow'\] missing; the file is "
+                                            r"damaged\. Find the fixed points again\.$"):
+        FixedPoints.load(tmp_path / "part.safetensors")
+
+
+def test_summary_lines_read_the_quantiles():
+    fp = _points_at([[0.0, 0.0]] * 3, [[1.0, 0.0]] * 3, [1e-12, 1e-10, 1e-9])
+    lines = fp.summary().split("\n")
+    assert len(lines) == 7
+    assert lines[2] == "  q = (1/S)||F(x,h)-h||^2: min 1e-12, median 1e-10, max 1e-09"
+    assert lines[3] == "  q_half = 0.5||F(x,h)-h||^2: min 1e-12, median 1e-10, max 1e-09"   # S = 2: the same
+    gone = _points_at([[0.0, 0.0]], [[1.0, 0.0]], [float("inf")])
+    assert "  q = (1/S)||F(x,h)-h||^2: n/a" in gone.summary().split("\n")
+    one = _points_at([[0.0, 0.0]], [[1.0, 0.0]], [1e-9])
+    assert "min 1e-09, median 1e-09, max 1e-09" in one.summary()
+
+
+def test_sample_seeds_defaults_and_what_each_error_says():
+    states = torch.arange(3000.0, dtype=D).reshape(1500, 2)
+    seeds = sample_seeds(states)
+    assert seeds.shape == (1000, 2) and torch.equal(seeds, sample_seeds(states, n=1000, seed=0))
+    assert torch.equal(sample_seeds(states, n=5, replace=True, seed=3), sample_seeds(states, n=5, replace=True, seed=3))
+    noisy = sample_seeds(states, n=1500, noise=0.5, seed=2)
+    base = sample_seeds(states, n=1500, seed=2)
+    assert abs(float((noisy - base).mean())) < 0.05 and abs(float((noisy - base).std()) - 0.5) < 0.05
+    cases = ((dict(states=states, n=0), r"^sample_seeds: n must be a positive integer, got 0\.$"),
+             (dict(states=states, n=2.0), r"^sample_seeds: n must be a positive integer, got 2\.0\.$"),
+             (dict(states=states, noise=-1.0), r"^sample_seeds: noise must be a finite number >= 0, got -1\.0\.$"),
+             (dict(states=states, noise=float("inf")), r"^sample_seeds: noise must be a finite number >= 0"),
+             (dict(states=states, noise="a"), r"^sample_seeds: noise must be a finite number >= 0"),
+             (dict(states=states, lengths=[3]), r"^sample_seeds: lengths only applies to states of shape "
+                                                r"\[B, T, S\]\.$"),
+             (dict(states=states[None, None]), r"^sample_seeds: states must have shape \[B, T, S\] or \[M, S\], "
+                                                r"got \(1, 1, 1500, 2\)\.$"),
+             (dict(states=states.reshape(3, 500, 2), lengths=torch.tensor([1.0, 2.0, 3.0])),
+              r"^sample_seeds: lengths must be an integer tensor of shape \[3\], got shape \(3,\) dtype "
+              r"torch\.float32\.$"),
+             (dict(states=states.reshape(3, 500, 2), lengths=torch.tensor([1, 2])),
+              r"^sample_seeds: lengths must be an integer tensor of shape \[3\], got shape \(2,\)"),
+             (dict(states=torch.full((3, 2), float("nan"), dtype=D)), r"^sample_seeds: states holds NaN or inf"),
+             (dict(states=[[1.0, 2.0]]), r"^states must be a tensor"),
+             (dict(states=states, n=2000), r"only 1500 valid states; lower n, pass more documents, or pass "
+                                           r"replace=True \(then add noise to tell repeats apart\)\.$"))
+    for kw, msg in cases:
+        with pytest.raises(ArgumentError, match=msg):
+            sample_seeds(**kw)

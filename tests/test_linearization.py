@@ -152,3 +152,49 @@ def test_one_mode_is_allowed():
     assert lin.eigvals[0].real.tolist() == pytest.approx([0.9, 0.5, 0.1])
     with pytest.raises(ArgumentError, match=r"modes must be an integer in \[1, 3\]"):
         linearize(lambda x, h: h @ A.T, torch.zeros(2, 3, dtype=torch.float64), modes=0)
+
+
+def test_left_eigenvector_fallback_normalises_a_non_normal_slow_mode_and_leaves_defective_rows_unit():
+    # a Jordan block at 0.5 beside 0.9, and row 0 coupled to coordinate 1 (non-normal: l_1 != r_1)
+    S = 5
+    J = torch.zeros(S, S, dtype=D)
+    J[0, 0], J[0, 1] = 0.9, 0.3
+    for i in range(1, S):
+        J[i, i] = 0.5
+        if i < S - 1:
+            J[i, i + 1] = 1.0
+    lam, R, L = eigendecompose(J[None])
+    l1, r1 = L[0, 0], R[0, :, 0]
+    assert lam[0, 0].real == pytest.approx(0.9)
+    assert complex((l1 * r1).sum()) == pytest.approx(1.0)
+    torch.testing.assert_close(l1 @ J.to(l1.dtype), 0.9 * l1)
+    assert abs(complex(l1[1])) > 0.1                                 # the coupling shows in l_1, not in r_1
+    # inside the defective block l_k . r_k ~ 0: those rows are left as unit vectors, not blown up
+    norms = L[0, 1:].abs().square().sum(1).sqrt()
+    torch.testing.assert_close(norms, torch.ones(S - 1, dtype=D), rtol=0, atol=1e-9)
+
+
+def test_eigenvalues_only_keep_the_input_precision():
+    J = torch.diag(torch.tensor([0.9, 0.5], dtype=torch.float32))[None]
+    lam, R, L = eigendecompose(J, vectors=False)
+    assert lam.dtype == torch.complex64 and R is None and L is None
+
+
+def test_linearize_argument_errors_name_the_argument():
+    W, U, F = _linear()
+    h = torch.zeros(2, 6, dtype=D)
+    x = torch.zeros(2, dtype=D)
+    fp = find_fixed_points(F, h, x, tol=1e-20)
+    with pytest.raises(ArgumentError) as info:
+        linearize(F, fp, x)
+    assert str(info.value) == "linearize: points is a FixedPoints, which carries its inputs; pass inputs=None."
+    for kw, msg in ((dict(chunk_size=True), r"^linearize: chunk_size must be a positive integer, got True\.$"),
+                    (dict(chunk_size=0), r"^linearize: chunk_size must be a positive integer, got 0\.$"),
+                    (dict(modes=True), r"^linearize: modes must be an integer in \[1, 6\] or None, got True\.$"),
+                    (dict(modes=0), r"^linearize: modes must be an integer in \[1, 6\] or None, got 0\.$")):
+        with pytest.raises(ArgumentError, match=msg):
+            linearize(F, h, x, **kw)
+    lin = linearize(F, h, x, chunk_size=1, modes=6)
+    assert lin.R.shape == (2, 6, 6)
+    with pytest.raises(ArgumentError, match=r"^points must be a tensor of shape \[n_points, state_size\] with at least one row, got shape \(6,\)\. One point: points\[None\]\.$"):
+        linearize(F, torch.zeros(6, dtype=D), x)

@@ -71,7 +71,13 @@ def eigendecompose(J: Tensor, *, modes: int | None = None, vectors: bool = True)
     top = min(3, R.shape[-1])
     eye = torch.eye(R.shape[-1], dtype=R.dtype, device=R.device)[:top]
     resid = (L[:, :top, :] @ R - eye).abs().flatten(1).amax(1)
-    bad = (info != 0) | ~torch.isfinite(resid) | (resid > 1e-6)
+    # L R = I is not enough: beside a defective block eig returns nearly parallel columns whose exact
+    # inverse has rows that are not left eigenvectors. Check l_k J = lambda_k l_k itself (relative to
+    # ||l_k|| ||J||, max norms) on those modes.
+    Lt = L[:, :top, :]
+    scale = Lt.abs().amax(-1) * Jd.abs().amax((1, 2)).clamp_min(1e-300)[:, None]
+    left = ((Lt @ Jd.to(Lt.dtype) - lam[:, :top, None] * Lt).abs().amax(-1) / scale).amax(1)
+    bad = (info != 0) | ~torch.isfinite(resid) | (resid > 1e-6) | ~torch.isfinite(left) | (left > 1e-6)
     if bool(bad.any()):
         L = L.clone()
         for b in bad.nonzero().flatten().tolist():
