@@ -199,3 +199,14 @@ def test_inverse_of_an_empty_batch_of_large_matrices():
     A = torch.eye(200, dtype=D).expand(3, 200, 200) * torch.tensor([1.0, 2.0, 4.0], dtype=D)[:, None, None]
     inv, info = inverse_ex(A)
     assert torch.allclose(inv, A / torch.tensor([1.0, 4.0, 16.0], dtype=D)[:, None, None]) and not info.any()
+
+
+def test_lm_relax_runs_the_dynamics_at_each_points_input():
+    # F = h / 2 + x: from h = 0 the dynamics at x = 1 visit 1, 1.5, 1.75 (q falling), at x = -1 the mirror
+    F = lambda x, h: 0.5 * h + x  # noqa: E731
+    seeds, x = torch.zeros(2, 1, dtype=D), torch.tensor([[1.0], [-1.0]], dtype=D)
+    for k, want in ((1, 1.0), (3, 1.75)):
+        fp = find_fixed_points(F, seeds, x, solver=LM(relax=k), max_iter=0, tol=1e-30)
+        assert fp.points[:, 0].tolist() == [want, -want] and torch.equal(fp.seeds, seeds)
+    assert find_fixed_points(F, seeds, x, solver=LM(relax=3), tol=1e-24).points[:, 0].tolist() == \
+        pytest.approx([2.0, -2.0], abs=1e-12)
