@@ -257,6 +257,15 @@ def test_word_count_prediction_edges():
         predict_from_counts(np.array([[1.0, 0], [0, 1.0]]), np.array([[2.0, 1.0]]))
     with pytest.raises(ArgumentError, match="^class_word_counts: 2 texts but 3 labels$"):
         class_word_counts(["a b", "c"], [0, 1, 1], 2)
+    for labels in ([0, -1], [0, 2]):
+        with pytest.raises(ArgumentError, match=r"^class_word_counts: labels must lie in 0\.\.1$"):
+            class_word_counts(["a b", "c"], labels, 2)
+    words, X, _, N = class_word_counts(["a b", "a c", "a"], [0, 1, 1], 2, min_count=2)   # b, c in one document each
+    assert words == ["a"] and N.tolist() == [[1.0], [2.0]]
+    with pytest.raises(ArgumentError, match=r"^predict_from_counts: share must be in \(0, 1\]; got 1\.5$"):
+        predict_from_counts(np.eye(2), np.eye(2), share=1.5)
+    with pytest.raises(ArgumentError, match=r"^predict_from_counts: counts must be finite and >= 0$"):
+        predict_from_counts(np.eye(2), np.array([[1.0, np.inf], [0, 1]]))
     # alpha reaches the evidence: log(N + alpha) - log(N.sum + alpha V), centred over the classes
     texts, labels = ["good good fine", "bad", "good bad", "awful bad"], np.array([1, 0, 1, 0])
     corpus = Corpus("toy", ["neg", "pos"], {"train": Split(texts, labels)}, "memory")
@@ -265,6 +274,9 @@ def test_word_count_prediction_edges():
     logp = np.log(N + 0.5) - np.log(N.sum(1, keepdims=True) + 0.5 * N.shape[1])
     np.testing.assert_allclose(pred.word_evidence, (logp - logp.mean(0)).T, rtol=1e-12)
     assert pred.words == words and pred.info["alpha"] == 0.5
+    assert predict_dimension(corpus, min_count=2).info["min_count"] == 2
+    with pytest.raises(DataError, match=r"^corpus 'toy' has no 'test' split \(it has \['train'\]\)$"):
+        predict_dimension(corpus, split="test")
 
 
 # ------------------------------------------------------------------ truth tests: trained GRUs
