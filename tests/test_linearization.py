@@ -198,3 +198,13 @@ def test_linearize_argument_errors_name_the_argument():
     assert lin.R.shape == (2, 6, 6)
     with pytest.raises(ArgumentError, match=r"^points must be a tensor of shape \[n_points, state_size\] with at least one row, got shape \(6,\)\. One point: points\[None\]\.$"):
         linearize(F, torch.zeros(6, dtype=D), x)
+
+
+def test_a_mode_at_exactly_one_is_marginal_not_unstable():
+    # a rotation-mixed perfect integrator: its computed |lambda| may round to 1 + 2e-16
+    Q = torch.linalg.qr(torch.randn(4, 4, generator=torch.Generator().manual_seed(2), dtype=D))[0]
+    for top, dtype, unstable in ((1.0, D, 0), (1 + 1e-9, D, 1), (1 + 1e-6, torch.float32, 0),
+                                 (1 + 1e-4, torch.float32, 1)):
+        J = (Q @ torch.diag(torch.tensor([top, 0.5, 0.2, 0.1], dtype=D)) @ Q.T).to(dtype)
+        lin = linearize(lambda x, h, J=J: h @ J.T, torch.zeros(1, 4, dtype=dtype), vectors=False)
+        assert lin.n_unstable.tolist() == [unstable], (top, dtype)

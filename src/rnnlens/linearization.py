@@ -4,8 +4,10 @@ Around a point (h*, x*): ``dh_t ~ J_rec dh_{t-1} + J_inp dx_t`` with ``J_rec = d
 ``J_inp = dF/dx``. ``J_rec = R diag(lambda) L`` with the right eigenvectors as the columns of R and
 the left eigenvectors as the rows of ``L = R^-1`` (so ``L R = I``), eigenvalues sorted by
 ``|lambda|``, largest first; time constants ``tau = 1 / |ln |lambda||`` (in steps / tokens; inf for
-``|lambda| = 1``); ``n_unstable`` = number of modes with ``|lambda| > 1`` (0: stable; 1: a saddle
-with one unstable direction, ...).
+``|lambda| = 1``); ``n_unstable`` = number of modes with ``|lambda| > 1`` beyond rounding (0: stable; 1: a
+saddle with one unstable direction, ...): ``|lambda| > 1 + 64 eps`` of the points' precision (1.4e-14 in
+float64, 7.6e-6 in float32), so a mode at exactly 1 (a perfect integrator, whose computed modulus may
+round to 1 + 2e-16) counts as marginal, not unstable.
 """
 
 from __future__ import annotations
@@ -20,7 +22,10 @@ from rnnlens.fixedpoints import FixedPoints
 from rnnlens.solvers.common import inverse_ex
 from rnnlens.steps import as_step
 
-__all__ = ["linearize", "Linearization", "eigendecompose"]
+__all__ = ["linearize", "Linearization", "eigendecompose", "UNSTABLE_EPS"]
+
+# |lambda| counts as above 1 only beyond this many machine epsilons of the points' precision (rounding)
+UNSTABLE_EPS = 64
 
 
 @dataclass
@@ -31,7 +36,8 @@ class Linearization:
     eigvals ``[P, S]`` complex, sorted by ``|lambda|`` descending; R ``[P, S, K]`` complex (right
     eigenvectors as columns, the first K modes); L ``[P, K, S]`` complex (left eigenvectors as rows,
     rows of ``R_full^-1``); K = S unless ``modes`` was given; R and L are None with ``vectors=False``.
-    tau ``[P, S]``: ``1/|ln|lambda||``; n_unstable ``[P]``: number of ``|lambda| > 1``.
+    tau ``[P, S]``: ``1/|ln|lambda||``; n_unstable ``[P]``: number of ``|lambda| > 1`` beyond rounding
+    (``1 + UNSTABLE_EPS * eps``, see the module docstring).
     """
 
     points: Tensor
@@ -143,5 +149,5 @@ def linearize(step, points, inputs=None, *, chunk_size: int = 256, modes: int | 
     cat = {k: (torch.cat(v) if v and v[0] is not None else None) for k, v in parts.items()}
     mag = cat["eigvals"].abs().to(torch.float64)
     tau = (1.0 / mag.log().abs()).to(h.dtype)
-    n_unstable = (mag > 1).sum(1)
+    n_unstable = (mag > 1 + UNSTABLE_EPS * torch.finfo(h.dtype).eps).sum(1)
     return Linearization(points=h, inputs=x, tau=tau, n_unstable=n_unstable, **cat)

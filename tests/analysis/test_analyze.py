@@ -193,6 +193,9 @@ def test_tolerance_sweep_reports_each_tolerance_on_the_same_seeds(ckpt, corpus):
     seeds = r.fixed_points.seeds
     again = find_fixed_points(ckpt_cell(ckpt), seeds, r.fixed_points.inputs, tol=1e-4)
     assert int(np.asarray(again.converged).sum()) == rows[-1]["n_converged"]
+    # the points stop where that tolerance stops them (not at the main search's): the same distances travelled
+    conv = np.asarray(again.converged)
+    assert rows[-1]["distance_median"] == pytest.approx(float(np.median(np.asarray(again.distance)[conv])), rel=1e-6)
 
 
 def ckpt_cell(path):
@@ -301,6 +304,9 @@ def test_valence_section_records_its_sources(ckpt, corpus):
     m = analyze(ckpt, corpus, bow=bow, **FAST).summary["metrics"]
     info = m["valence"]["bow"]
     assert info["source"] == "rnnlens.baseline.BagOfWords" and info["data_fingerprint"] == corpus.fingerprint()
+    assert info["direction"] == "coef[0]" and "warning" not in info
+    assert isinstance(m["valence"]["spearman_bow"]["value"], float)
+    assert len(m["modes"]["tau_median"]["value"]) == 3          # the 3 slowest modes, median over points
     n_shared = len(set(bow.words) & set(vocab) - {"<pad>", "<unk>"})
     assert m["valence"]["spearman_bow"]["definition"].endswith(f"over {n_shared} shared words")
 

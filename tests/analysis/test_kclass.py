@@ -83,6 +83,10 @@ def test_linear_network_bow_comparison_and_fixed_points():
     # the plane is a continuum of fixed points (eigenvalue exactly 1): every seed converges, in the plane
     assert r.value("fixed_points_n_converged") == 20
     assert r.value("fixed_points_in_subspace") > 0.999
+    assert "of 20 slow points" in r.metrics["kclass"]["fixed_points_n_converged"]["definition"]
+    n_unique = r.value("fixed_points_n_unique")
+    assert isinstance(n_unique, int) and 1 <= n_unique <= 20
+    assert r.value("fixed_points_n_stable") == n_unique          # eigenvalues 1 and 0.5: none above 1
 
 
 def test_linear_network_every_reported_number():
@@ -97,10 +101,27 @@ def test_linear_network_every_reported_number():
     X, N = _docs_from_class_words(k)
     pred = predict_from_counts(X, N)
     kw = dict(inputs=torch.zeros(I, dtype=torch.float64), embeddings=np.eye(I), words=words, bow=bow,
-              word_counts=counts, min_count=2, n_words=3, relax_steps=30, max_states=1000, n_linearize=8,
+              word_counts=counts, min_count=2, n_words=4, relax_steps=30, max_states=1000, n_linearize=8,
               n_fixed_seeds=0, prediction=pred)
     r = analyze_kclass(step, states, W, readout_bias=np.array([0.0, 0.0, 0.0]), **kw)
     M = r.metrics["kclass"]
+    # every kclass metric of the table is reported, except those needing truth or exact fixed points
+    from rnnlens.analysis.metrics import METRICS
+
+    not_here = {"evidence_truth_r2", "fixed_points_n_converged", "fixed_points_n_unique", "fixed_points_n_stable",
+                "fixed_points_in_subspace"}
+    assert set(M) == {p.split(".", 1)[1] for p in METRICS if p.startswith("kclass.")} - not_here
+    assert set(r.arrays) == {"kc_slow_pc", "kc_slow_class", "kc_readout_pc", "kc_pca_fractions", "kc_lin_pc",
+                             "kc_eig_count", "kc_eig_abs", "kc_evidence_rnn", "kc_evidence_bow"}
+    assert r.value("n_slow_points") == 1000 and r.value("slow_q_median") < 1e-12     # relaxed onto the plane
+    assert r.value("n_eig_slow_counts") == [0, 0, 8, 0, 0, 0]                       # 2 slow modes at all 8 points
+    # the linearized points are among the slow points shown
+    shown = {tuple(row) for row in r.arrays["kc_slow_pc"].tolist()}
+    assert all(tuple(row) in shown for row in r.arrays["kc_lin_pc"].tolist())
+    # embeddings given as a torch tensor read the same
+    again_t = analyze_kclass(step, states, W, readout_bias=np.array([0.0, 0.0, 0.0]),
+                             **dict(kw, embeddings=torch.eye(I, dtype=torch.float64)))
+    np.testing.assert_allclose(again_t.evidence, r.evidence)
     # spectrum: the median |lambda| over the 2k largest, and the definitions carry their parameters
     assert r.value("eig_abs_median") == pytest.approx([1, 1, 0.5, 0.5, 0.5, 0.5], abs=1e-9)
     assert "top 2 PCs" in M["pca_share_top"]["definition"] and "i = 1..6" in M["eig_abs_median"]["definition"]
@@ -173,6 +194,10 @@ def test_bad_arguments_are_named():
         analyze_kclass(step, states[:, :5], W, inputs=z)
     with pytest.raises(ArgumentError, match="embeddings must be"):
         analyze_kclass(step, states, W, inputs=z, embeddings=np.eye(3), words=["a", "b"], n_fixed_seeds=0)
+    for name, bad in (("max_states", 3), ("n_fixed_seeds", -1), ("min_count", -1), ("n_linearize", 0),
+                      ("n_words", 0)):
+        with pytest.raises(ArgumentError, match=rf"^analyze_kclass: {name} must be an integer >= "):
+            analyze_kclass(step, states, W, inputs=z, **{name: bad})
     for bad in (dict(eig_threshold=2.0), dict(eig_threshold=0.0), dict(share=1.5), dict(share=0.0), dict(tol=0.0)):
         with pytest.raises(ArgumentError, match=r"need 0 < eig_threshold < 2, 0 < share <= 1 and tol > 0"):
             analyze_kclass(step, states, W, inputs=z, **bad)

@@ -435,3 +435,20 @@ def test_linear_rollout_flags_each_diverged_sequence_alone():
                                      torch.zeros(2), J_rec, J_inp)
     assert diverged.tolist() == [True, False]
     assert final[1].tolist() == [2.0, 2.0, 2.0]       # one token: J_inp x = 2 per unit
+
+
+def test_bow_coefficients_direction_and_fingerprint_warning():
+    from types import SimpleNamespace
+
+    from rnnlens.analysis.measurements import bow_coefficients
+
+    common = dict(words=["a", "b"], dataset="toy", data_fingerprint="f1", C=1.0, accuracy={})
+    binary = SimpleNamespace(coef=np.array([[1.0, -2.0]]), **common)
+    coef, info = bow_coefficients(binary, "f1")
+    assert coef == {"a": 1.0, "b": -2.0} and info["direction"] == "coef[0]" and "warning" not in info
+    three = SimpleNamespace(coef=np.array([[1.0, 0.0], [9.0, 9.0], [4.0, -1.0]]), **common)
+    coef, info = bow_coefficients(three, "other")
+    assert coef == {"a": 3.0, "b": -1.0} and info["direction"] == "coef[last] - coef[first]"
+    assert info["warning"] == "the bag of words was fitted on a different corpus (fingerprint differs)"
+    assert bow_coefficients({"a": 2}, "f1") == ({"a": 2.0}, {"source": "dict"})
+    assert bow_coefficients(None, "f1") == (None, None)

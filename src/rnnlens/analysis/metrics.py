@@ -105,7 +105,7 @@ _SPECS = [
     MetricSpec("modes.tau_median", "median over fixed points of tau_a = 1/|ln|lambda_a|| (tokens) for the 3 "
                                    "slowest modes a = 1..3",
                "median time constants of the 3 slowest modes (tokens)", "tau"),
-    MetricSpec("modes.n_unstable_median", "median number of |lambda| > 1"),
+    MetricSpec("modes.n_unstable_median", "median number of |lambda| > 1 (beyond rounding: 1 + 64 eps of the state precision)"),
     MetricSpec("modes.r1_m_overlap_median", "median over fixed points of |cos| between r_1 (top right eigenvector) "
                                             "and m",
                "median |cos(r_1, m)| (null mean in brackets)", "r1m"),
@@ -342,7 +342,7 @@ _SPECS = [
     MetricSpec("kclass.fixed_points_n_converged", "of {n} slow points used as seeds, those the solver brought to "
                                                   "q < {tol:g}"),
     MetricSpec("kclass.fixed_points_n_unique", "distinct converged fixed points (FixedPoints.unique)"),
-    MetricSpec("kclass.fixed_points_n_stable", "distinct fixed points without eigenvalues of |lambda| > 1"),
+    MetricSpec("kclass.fixed_points_n_stable", "distinct fixed points without eigenvalues of |lambda| > 1 (beyond rounding, as modes.n_unstable_median)"),
     MetricSpec("kclass.fixed_points_in_subspace", "share of the distinct fixed points' squared distance from the slow "
                                                   "points' mean that lies in their top {d} PCs"),
     MetricSpec("kclass.n_slow_modes_used", "median number of slowest modes in the projector P = Re(R_s L_s) ({d}, "
