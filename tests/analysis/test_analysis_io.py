@@ -5,6 +5,7 @@ import math
 
 import numpy as np
 import pytest
+import torch
 
 from rnnlens.analysis.io import SCHEMA, from_jsonable, load_analysis, to_jsonable, write_arrays, write_json
 from rnnlens.errors import ArgumentError
@@ -67,4 +68,20 @@ def test_a_damaged_fixed_points_file_names_the_folder_to_rebuild(tmp_path):
     (folder / "fixed_points.safetensors").write_bytes(b"junk")
     with pytest.raises(ArgumentError, match=r"fixed_points\.safetensors: not a readable safetensors file .*"
                                             r"rebuild it with `rnnlens analyze runs/gru -o .*an`"):
+        load_analysis(folder)
+
+
+def test_run_ids_must_agree_and_a_missing_arrays_file_is_allowed(tmp_path):
+    from rnnlens.fixedpoints import FixedPoints
+
+    fp = FixedPoints(**{k: torch.zeros(2, 3) if k in ("points", "inputs", "seeds") else torch.zeros(2)
+                        for k in ("points", "inputs", "seeds", "q", "iterations", "converged", "slow", "grad_norm",
+                                  "diverged")}, tol=1e-8, solver="test", info={})
+    folder = _folder(tmp_path)                                     # summary of run r1, no arrays.npz
+    fp.save(folder / "fixed_points.safetensors", run_id="r1")
+    summary, arrays = load_analysis(folder)
+    assert summary["run_id"] == "r1" and arrays == {}
+    fp.save(folder / "fixed_points.safetensors", run_id="r2")
+    with pytest.raises(ArgumentError, match=r"an: fixed_points\.safetensors and summary\.json come from different runs "
+                                            r"\(an analyze was interrupted .*rebuild it with `rnnlens analyze runs/gru -o "):
         load_analysis(folder)

@@ -315,3 +315,10 @@ def test_a_checkpoint_object_records_its_folder(ckpt, corpus):
     r = analyze(load_checkpoint(ckpt), corpus, n_docs=10, n_seeds=5, n_transitions=20, n_speed=2, speed_steps=2,
                 modifiers=None)
     assert r.summary["provenance"]["checkpoint"] == str(ckpt)
+
+
+def test_analyze_refuses_what_is_not_a_model(corpus):
+    with pytest.raises(ArgumentError) as info:
+        analyze(42, corpus)
+    assert str(info.value) == ("analyze: checkpoint_or_model must be a checkpoint folder, a Checkpoint or a "
+                               "SentimentRNN; got int")

@@ -452,3 +452,27 @@ def test_bow_coefficients_direction_and_fingerprint_warning():
     assert info["warning"] == "the bag of words was fitted on a different corpus (fingerprint differs)"
     assert bow_coefficients({"a": 2}, "f1") == ({"a": 2.0}, {"source": "dict"})
     assert bow_coefficients(None, "f1") == (None, None)
+
+
+def test_orient_top_mode_turns_a_complex_mode_to_a_real_positive_readout():
+    # a complex top mode r_1 with readout . r_1 = (1 + 2i) / sqrt(2): scaled by the unit number that
+    # makes it |1 + 2i| / sqrt(2), l_1 scaled inversely (l_1 r_1 stays 1)
+    r = np.array([1.0 + 2.0j, 0.0, 1.0 - 1.0j]) / np.sqrt(2)
+    R = np.stack([r, [0, 1, 0], [0, 0, 1]], 1)[None].astype(np.complex128)
+    L = np.linalg.inv(R[0])[None]
+    w = np.array([1.0, 0.0, 0.0])
+    r1, l1, wr = orient_top_mode(R, L, w)
+    assert wr[0] == pytest.approx(abs(1 + 2j) / np.sqrt(2)) and abs((r1[0] @ w).imag) < 1e-12
+    assert complex(l1[0] @ r1[0]) == pytest.approx(1.0)
+    # a mode orthogonal to the readout is left as it is
+    R2 = np.eye(3, dtype=np.complex128)[None][:, :, [1, 0, 2]]
+    r1, l1, wr = orient_top_mode(R2, np.linalg.inv(R2[0])[None], w)
+    assert wr[0] == 0.0 and np.array_equal(r1[0], R2[0, :, 0])
+
+
+def test_small_samples_in_the_geometry_and_rank_pieces():
+    from rnnlens.analysis.valence import spearman
+
+    assert random_abs_cos(3, 2).shape == (2,)
+    assert math.isnan(spearman([1.0, 2.0], [1.0, 2.0])) and math.isnan(spearman([1.0, 2.0, 3.0], [5.0, 5.0, 5.0]))
+    assert spearman([1.0, 2.0, 3.0], [3.0, 2.0, 1.0]) == pytest.approx(-1.0)
