@@ -322,3 +322,24 @@ def test_analyze_refuses_what_is_not_a_model(corpus):
         analyze(42, corpus)
     assert str(info.value) == ("analyze: checkpoint_or_model must be a checkpoint folder, a Checkpoint or a "
                                "SentimentRNN; got int")
+
+
+def test_the_arrays_hold_every_key_the_report_reads(ckpt, corpus, tmp_path):
+    # the report finds its figures' data by name: a renamed or missing array would silently drop a figure
+    import re
+    from pathlib import Path
+
+    import rnnlens.report as report_pkg
+
+    names = set()
+    for src in Path(report_pkg.__file__).parent.glob("*.py"):
+        text = src.read_text()
+        names |= set(re.findall(r'arrays(?:\.get\()?\[?"([a-z_0-9]+)"', text))
+        for call in re.findall(r"_has\(arrays, ([^)]*)\)", text):
+            names |= set(re.findall(r'"([a-z_0-9]+)"', call))
+    binary = {n for n in names if not n.startswith(("kc_", "mod_"))}
+    assert {"readout_pc", "state_pc", "fp_theta", "sm_q", "speed", "group_positive"} <= binary
+    coef = {w: float(v) for w, v in corpus.truth.valence.items()}
+    r = analyze(ckpt, corpus, bow=coef, **FAST)
+    assert binary <= set(r.arrays), sorted(binary - set(r.arrays))
+    assert r.arrays["state_pc"].dtype == np.float32
