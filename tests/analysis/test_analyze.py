@@ -100,6 +100,10 @@ def test_no_fixed_point_under_threshold_gives_partial_result(ckpt, corpus, tmp_p
     s, arrays = load_analysis(tmp_path / "p")
     assert s["status"] == "partial" and r.complete is False
     assert "no fixed point reached q < 1e-300" in s["missing"][0]["why"]
+    assert s["missing"][0]["why"].endswith("from 30 seeds (smallest q " + f"{min(r.fixed_points.q.tolist()):.3g}); "
+                                           "try more seeds (n_seeds), more solver iterations or check that the "
+                                           "network was trained")
+    assert s["missing"][0]["what"] == "fixed-point geometry, spectra, word valence, linearization"
     assert s["metrics"]["fixed_points"]["n_converged"]["value"] == 0
     assert "manifold" not in s["metrics"] and "eigvals" not in arrays
     assert "pca" in s["metrics"] and "speed" in s["metrics"]       # what does not need fixed points is there
