@@ -473,7 +473,7 @@ def test_sample_seeds_noise_follows_the_seed_and_errors_say_what_is_wrong():
     a = sample_seeds(flat, n=10, noise=0.1, seed=4)
     assert torch.equal(a, sample_seeds(flat, n=10, noise=0.1, seed=4))  # the noise is drawn from the seed too
     assert not torch.equal(a, sample_seeds(flat, n=10, noise=0.1, seed=5))
-    with pytest.raises(ArgumentError, match="sample_seeds: there are no valid states to sample from"):
+    with pytest.raises(ArgumentError, match="^sample_seeds: there are no valid states to sample from\\.$"):
         sample_seeds(torch.zeros(0, 3, dtype=D), n=1)
 
 
@@ -483,6 +483,7 @@ def test_history_rows_name_their_chunk():
     h = fp.info["history"]
     assert set(h[0]) == {"iteration", "seconds", "q_median", "q_max", "n_active", "chunk"}
     assert sorted({row["chunk"] for row in h}) == [0, 1, 2]  # 5 seeds in chunks of 2
+    assert all(0 <= row["seconds"] < 60 for row in h)           # seconds since the search started
     assert [row["n_active"] for row in h if row["chunk"] == 2][0] == 1
 
 
@@ -548,6 +549,10 @@ def test_grad_norm_is_two_over_s_times_the_residual_gradient():
     h = torch.tensor([[2.0, 0.0, 0.0, 0.0, 0.0], [1.0, 1.0, 1.0, 1.0, 0.0], [0.0, 0.0, 0.0, 0.0, 3.0]], dtype=D)
     fp = find_fixed_points(lambda x, s: 0.5 * s, h, torch.zeros(3, 1, dtype=D), max_iter=0, chunk_size=2)
     assert fp.grad_norm.tolist() == pytest.approx([(2 / 5) * 0.25 * float(v.norm()) for v in h], rel=1e-12)
+    # more points than units, one per chunk: every point gets its own norm
+    h2 = torch.tensor([[1.0, 0.0], [0.0, 2.0], [3.0, 4.0], [1.0, 1.0]], dtype=D)
+    fp = find_fixed_points(lambda x, s: 0.5 * s, h2, torch.zeros(4, 1, dtype=D), max_iter=0, chunk_size=1)
+    assert fp.grad_norm.tolist() == pytest.approx([(2 / 2) * 0.25 * float(v.norm()) for v in h2], rel=1e-12)
 
 
 def test_find_fixed_points_defaults_and_argument_errors():
