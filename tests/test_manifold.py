@@ -148,3 +148,22 @@ def test_no_relaxation_and_no_curve_iterations_are_allowed_and_recorded():
                              n_points=10, relax_steps=0, init_steps=0, n_iter=0, bandwidth=1.5)
     assert float((sm.points @ Q)[:, 1:].abs().max()) < 1e-9      # the states already lie on the line
     assert sm.info["relax_steps"] == 0 and sm.info["n_iter"] == 0 and sm.info["bandwidth"] == 1.5
+
+
+def test_curve_variance_explained_closed_form():
+    # 4 points at +-1 along a segment, each 0.1 off it: total variance 1 + 0.01, residual 0.01
+    X = torch.tensor([[-1.0, 0.1], [-1.0, -0.1], [1.0, 0.1], [1.0, -0.1]], dtype=torch.float64)
+    C = torch.tensor([[-2.0, 0.0], [2.0, 0.0]], dtype=torch.float64)
+    assert curve_variance_explained(X, C) == pytest.approx(1 - 0.01 / 1.01, rel=1e-12)
+
+
+def test_trace_records_its_polish_and_names_bad_arguments():
+    F, Q = _line_system(eps=0.0)
+    states = _states(Q, n=300)
+    sm = trace_slow_manifold(F, states, readout=Q[:, 0], inputs=torch.zeros(0, dtype=torch.float64), n_points=10,
+                             relax_steps=5, max_states=100)
+    assert {"lm_iterations", "not_settled", "n_states", "n_polish"} <= set(sm.info) and sm.info["n_states"] == 100
+    # the seeded subset of 100 of the 300 states has no repeats
+    assert len({tuple(r) for r in sm.relaxed.tolist()}) == 100
+    with pytest.raises(ArgumentError, match="n_polish"):
+        trace_slow_manifold(F, states, n_polish=-1, inputs=torch.zeros(0, dtype=torch.float64))

@@ -128,3 +128,14 @@ def test_check_records_in_full():
     # a summary without a 'missing' list is read as nothing missing
     del s["missing"]
     assert {c["name"]: c for c in checks.evaluate(s)}["slow_points_1d"]["detail"] == "not measured: "
+
+
+def test_metric_node_is_none_for_what_is_not_a_measured_number():
+    from rnnlens.analysis.metrics import metric_node, metric_value
+
+    assert metric_node({}, "pca.trained_cumulative") is None                       # no metrics at all
+    summary = {"metrics": {"slow_manifold": {"one_dimensionality": {"value": 0.9, "definition": "d"},
+                                             "n_points": 64}}}
+    assert metric_node(summary, "slow_manifold.one_dimensionality") == {"value": 0.9, "definition": "d"}
+    assert metric_node(summary, "slow_manifold.n_points") is None                  # a bare number, not a node
+    assert metric_value(summary, "slow_manifold.n_points") is None

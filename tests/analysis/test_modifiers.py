@@ -273,6 +273,25 @@ def test_the_rules_network_with_a_bag_of_words_instead_of_the_truth(rules):
     assert all(truth[w] == 0 for w in chosen["neutral"])
 
 
+def test_the_rules_network_with_a_dict_bag_of_words_or_with_its_own_valence(rules):
+    corpus, vocab, model, truth = _lettered_without_truth(rules[0])
+    words = sorted(w for w in vocab.itos[2:] if w in truth)
+    coef = {w: truth[w] + 1e-3 * i for i, w in enumerate(words)}
+    r = analyze_modifiers(model, corpus, vocab=vocab, bow=coef, modifiers=["not"], n_contexts=10, n_words=5,
+                          n_eig_contexts=0, n_boot=0, max_gap=2, return_steps=2)
+    chosen = r.metrics["modifiers"]["words"]
+    assert chosen["positive"] == sorted(coef, key=lambda w: -coef[w])[:5]
+    assert r.value("modifiers.factor") == r.value("factor") and r.value("factor")["not"] == pytest.approx([-1, -1])
+    # neither truth nor a bag of words: the words come from the network's own valence (l_1^T J_inp x along the
+    # slow manifold); for the rules network that is the value each word adds
+    r = analyze_modifiers(model, corpus, vocab=vocab, modifiers=["not"], n_contexts=10, n_words=5, n_eig_contexts=0,
+                          n_boot=0, max_gap=2, return_steps=2)
+    chosen = r.metrics["modifiers"]["words"]
+    assert "network's own valence" in chosen["source"]
+    assert all(truth[w] > 0 for w in chosen["positive"]) and all(truth[w] < 0 for w in chosen["negative"])
+    assert r.value("factor")["not"] == pytest.approx([-1, -1])
+
+
 def test_word_sets_from_the_networks_own_valence():
     vocab = Vocab(["<pad>", "<unk>", "a", "b", "c", "d", "e", "f", "not"])
     val = np.array([0, 0, 0.5, -2.0, 3.0, 0.1, -0.2, 1.0, 9.0])
