@@ -127,8 +127,12 @@ def test_demo_on_a_slice_of_imdb_through_the_cli(tmp_path, real_corpus_dir):
     assert summary["settings"]["n_docs_requested"] == 150 and summary["settings"]["n_seeds"] == 120
     assert summary["settings"]["n_linear_docs"] == 150
 
+    # the shipped network was trained on exactly this corpus, and the analysis says so
+    corpus = load_corpus("imdb", data_dir=data, download=False)
+    assert ck.record["data_fingerprint"] == corpus.fingerprint()
+    assert summary["provenance"]["trained_on_same_corpus"] is True
     # the 150 reviews analysed are the seeded subset of the test split; the accuracy on them recomputed
-    test = load_corpus("imdb", data_dir=data, download=False).splits["test"]
+    test = corpus.splits["test"]
     rows = _analysed_rows(len(test.texts), 150, summary["settings"]["seed"])
     sub = Split(texts=[test.texts[i] for i in rows], labels=np.asarray(test.labels)[rows])
     assert summary["metrics"]["data"]["n_docs"]["value"] == 150
@@ -139,7 +143,7 @@ def test_demo_on_a_slice_of_imdb_through_the_cli(tmp_path, real_corpus_dir):
 
     # the table: the shipped network's recorded accuracy beside the paper's GRU number
     html = (out / "report" / "report.html").read_text()
-    assert f"{100 * ck.record['metrics']['test']['accuracy']:.2f} (86.86)" in html
+    assert f"{100 * ck.record['metrics']['test']['accuracy']:.2f} (86.86)" in html and "Checks against the paper" in html
     # the shipped GRU shows the line attractor even on 150 reviews: every paper check evaluated, and the
     # five on the traced slow manifold (the README's "paper checks" column) pass, as on 1,000 reviews
     passed = _check_checks(summary, html)
