@@ -85,3 +85,13 @@ def test_run_ids_must_agree_and_a_missing_arrays_file_is_allowed(tmp_path):
     with pytest.raises(ArgumentError, match=r"an: fixed_points\.safetensors and summary\.json come from different runs "
                                             r"\(an analyze was interrupted .*rebuild it with `rnnlens analyze runs/gru -o "):
         load_analysis(folder)
+
+
+def test_paths_and_folders_without_run_ids(tmp_path):
+    from pathlib import Path
+
+    assert to_jsonable({"p": Path("runs/gru")}) == {"p": "runs/gru"}
+    folder = _folder(tmp_path, summary={"schema": SCHEMA, "x": 1})          # written before run ids existed
+    write_arrays(folder / "arrays.npz", {"v": np.zeros(2)})
+    summary, arrays = load_analysis(folder)
+    assert summary["x"] == 1 and set(arrays) == {"v"}

@@ -51,6 +51,14 @@ def test_analyze_writes_consistent_summary_and_arrays(ckpt, corpus, tmp_path):
     assert m["pca"]["trained_cumulative"]["value"] == pytest.approx(arrays["pca_trained"].tolist())
     assert np.all(np.diff(arrays["pca_trained"]) >= -1e-12) and arrays["pca_trained"][-1] <= 1 + 1e-9
     assert m["data"]["n_docs"]["value"] == 40
+    assert len(m["speed"]["median_by_step"]["value"]) == FAST["speed_steps"]        # one median per step
+    # the chord from the first to the last node, against the readout the states see
+    nodes, w = arrays["sm_points"], load_checkpoint(ckpt).model.readout_matrix()[0].double().numpy()
+    chord = nodes[-1] - nodes[0]
+    assert m["slow_manifold"]["chord_readout_cos"]["value"] == pytest.approx(
+        abs(chord @ w) / (np.linalg.norm(chord) * np.linalg.norm(w)), rel=1e-3)   # nodes saved in float32
+    assert all({"readout_cos", "top_pc_fraction", "dist_to_visited_median"} <= set(row)
+               for row in m["fixed_points"]["by_tolerance"]["value"])
     ev = np.abs(arrays["eigvals"])
     assert m["modes"]["n_slow_modes_median"]["value"] == float(np.median((ev > 0.98).sum(1)))
     assert np.all(ev[:, :-1] >= ev[:, 1:] - 1e-6)                   # sorted by |lambda|, descending

@@ -87,6 +87,7 @@ def test_linear_network_bow_comparison_and_fixed_points():
     n_unique = r.value("fixed_points_n_unique")
     assert isinstance(n_unique, int) and 1 <= n_unique <= 20
     assert r.value("fixed_points_n_stable") == n_unique          # eigenvalues 1 and 0.5: none above 1
+    assert r.arrays["kc_fp_pc"].shape == (n_unique, 3) and r.arrays["kc_fp_pc"].dtype == np.float32
 
 
 def test_linear_network_every_reported_number():
@@ -300,6 +301,15 @@ def test_word_count_prediction_edges():
     np.testing.assert_allclose(pred.word_evidence, (logp - logp.mean(0)).T, rtol=1e-12)
     assert pred.words == words and pred.info["alpha"] == 0.5
     assert predict_dimension(corpus, min_count=2).info["min_count"] == 2
+    assert pred.info["split"] == "train" and pred.info["dataset"] == "toy"
+    for kw, msg in ((dict(share=0.0), r"^predict_from_counts: share must be in \(0, 1\]; got 0\.0$"),
+                    (dict(alpha=0.0), r"^predict_from_counts: alpha must be > 0; got 0\.0$")):
+        with pytest.raises(ArgumentError, match=msg):
+            predict_from_counts(np.eye(2), np.eye(2), **kw)
+    # the share given decides the dimension: fractions ~[0.75, 0.25, 0] need 1 axis at 0.5, 2 at 0.9
+    X3, N3 = _docs_from_class_words(3)
+    p = predict_from_counts(X3, N3)
+    assert predict_from_counts(X3, N3, share=float(p.fractions[0]) - 1e-6).dimension == 1 and p.dimension == 2
     with pytest.raises(DataError, match=r"^corpus 'toy' has no 'test' split \(it has \['train'\]\)$"):
         predict_dimension(corpus, split="test")
 

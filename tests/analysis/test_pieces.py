@@ -476,3 +476,12 @@ def test_small_samples_in_the_geometry_and_rank_pieces():
     assert random_abs_cos(3, 2).shape == (2,)
     assert math.isnan(spearman([1.0, 2.0], [1.0, 2.0])) and math.isnan(spearman([1.0, 2.0, 3.0], [5.0, 5.0, 5.0]))
     assert spearman([1.0, 2.0, 3.0], [3.0, 2.0, 1.0]) == pytest.approx(-1.0)
+
+
+def test_valence_pairs_leave_out_special_tokens_and_unknown_words():
+    itos = ["<pad>", "<unk>", "good", "bad", "meh"]
+    proj = np.array([[0.0, 0.0, 1.0, -1.0, 0.1], [0.0, 0.0, 1.2, -0.8, 0.0]])
+    out = valence_summary(proj, itos, truth={"<unk>": 5.0, "good": 1.0, "bad": -1.0, "other": 2.0})
+    assert out["n_words_truth"] == 2 and out["spearman_truth"] != out["spearman_truth"]   # 2 words: nan
+    out = valence_summary(proj, itos, truth={"<unk>": 5.0, "good": 1.0, "bad": -1.0, "meh": 0.0})
+    assert out["n_words_truth"] == 3 and out["spearman_truth"] == pytest.approx(1.0)
