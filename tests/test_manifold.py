@@ -165,5 +165,27 @@ def test_trace_records_its_polish_and_names_bad_arguments():
     assert {"lm_iterations", "not_settled", "n_states", "n_polish"} <= set(sm.info) and sm.info["n_states"] == 100
     # the seeded subset of 100 of the 300 states has no repeats
     assert len({tuple(r) for r in sm.relaxed.tolist()}) == 100
-    with pytest.raises(ArgumentError, match="n_polish"):
-        trace_slow_manifold(F, states, n_polish=-1, inputs=torch.zeros(0, dtype=torch.float64))
+    z = torch.zeros(0, dtype=torch.float64)
+    for name, bad, lo in (("n_polish", -1, 0), ("init_steps", -1, 0), ("tangent_window", 0, 1), ("n_points", 2, 3)):
+        with pytest.raises(ArgumentError, match=rf"^trace_slow_manifold: {name} must be an integer >= {lo}; got {bad}$"):
+            trace_slow_manifold(F, states, inputs=z, **{name: bad})
+    with pytest.raises(ArgumentError, match=r"^states must be a tensor of shape \[n_states, state_size"):
+        trace_slow_manifold(F, states[0], inputs=z)
+    # no polishing at all is allowed
+    assert trace_slow_manifold(F, states, readout=Q[:, 0], inputs=z, n_points=10, relax_steps=5, n_polish=0).info[
+        "n_polish"] == 0
+
+
+def test_a_drift_without_fixed_points_reports_none():
+    # z_1' = z_1 + 1e-3 everywhere: slow along the line, but no fixed point anywhere
+    S = 4
+    Q = _rotation(S)
+
+    def F(x, h):
+        z = h @ Q
+        return torch.cat([z[:, :1] + 1e-3, 0.5 * z[:, 1:]], 1) @ Q.T
+
+    sm = trace_slow_manifold(F, _states(Q), readout=Q[:, 0], inputs=torch.zeros(0, dtype=torch.float64), n_points=12,
+                             relax_steps=5)
+    assert len(sm.fixed_points) == 0 and sm.fixed_point_unstable.shape == (0,)
+    assert torch.allclose(sm.q, torch.full_like(sm.q, 1e-6 / S), rtol=1e-6)    # q = (1e-3)^2 / S on the line

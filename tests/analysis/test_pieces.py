@@ -485,3 +485,11 @@ def test_valence_pairs_leave_out_special_tokens_and_unknown_words():
     assert out["n_words_truth"] == 2 and out["spearman_truth"] != out["spearman_truth"]   # 2 words: nan
     out = valence_summary(proj, itos, truth={"<unk>": 5.0, "good": 1.0, "bad": -1.0, "meh": 0.0})
     assert out["n_words_truth"] == 3 and out["spearman_truth"] == pytest.approx(1.0)
+
+
+def test_linear_rollout_when_every_sequence_ends_before_the_padding():
+    pts = torch.zeros(1, 3, dtype=torch.float64)
+    J_rec, J_inp = torch.eye(3, dtype=torch.float64)[None] * 0.5, torch.ones(1, 3, 2, dtype=torch.float64)
+    final, diverged = linear_rollout(torch.ones(2, 6, 2, dtype=torch.float64), torch.tensor([1, 2]),
+                                     torch.zeros(2, 3, dtype=torch.float64), pts, torch.zeros(2), J_rec, J_inp)
+    assert final[:, 0].tolist() == [2.0, 3.0] and diverged.tolist() == [False, False]   # 2, then 0.5 * 2 + 2
