@@ -6,7 +6,7 @@
 Runs mutmut (PyPI; every mutant is one small change: an operator, a constant, a string, a call's
 argument) over the chosen modules of a copy of the committed tree (``git archive HEAD``), each mutant
 against the tests that cover the mutated function (mutmut's own selection from a first run of
-``--tests``). Not part of CI: it takes minutes.
+``--tests``). Not part of CI: it takes minutes. Results and the equivalent survivors: docs/mutation.md.
 
 mutmut needs to import the mutated copy, not the project, so it runs in a separate virtual environment
 (``--venv``, created on first use) that holds rnnlens' dependencies and mutmut but not rnnlens itself
@@ -33,9 +33,8 @@ from collections import Counter, defaultdict
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-# the default run takes about a minute on 2 cores; the rest of the analysis core (dynamics.py, linearization.py,
-# fixedpoints.py, solvers/) with --module/--tests takes tens of minutes: their mutants often loop until mutmut's
-# timeout, and their covering tests are slower
+# the default run takes about a minute on 2 cores; docs/mutation.md gives the commands for the whole fixed-point
+# core (every mutant, about 20 minutes) and for analysis/ (a seeded --sample per module, about 45 minutes)
 DEFAULT_MODULES = ["src/rnnlens/analysis/checks.py", "src/rnnlens/analysis/geometry.py",
                    "src/rnnlens/analysis/metrics.py"]
 DEFAULT_TESTS = ["tests/analysis/test_metrics.py", "tests/analysis/test_pieces.py"]
