@@ -95,3 +95,31 @@ def test_paths_and_folders_without_run_ids(tmp_path):
     write_arrays(folder / "arrays.npz", {"v": np.zeros(2)})
     summary, arrays = load_analysis(folder)
     assert summary["x"] == 1 and set(arrays) == {"v"}
+
+
+def test_run_id_mismatches_name_every_file_and_arrays_alone_count(tmp_path):
+    from rnnlens.fixedpoints import FixedPoints
+
+    fp = FixedPoints(**{k: torch.zeros(2, 3) if k in ("points", "inputs", "seeds") else torch.zeros(2)
+                        for k in ("points", "inputs", "seeds", "q", "iterations", "converged", "slow", "grad_norm",
+                                  "diverged")}, tol=1e-8, solver="test", info={})
+    folder = _folder(tmp_path, arrays={"v": np.zeros(1), "run_id": np.array("r2")})    # summary of r1
+    fp.save(folder / "fixed_points.safetensors", run_id="r3")
+    with pytest.raises(ArgumentError, match=r"an: arrays\.npz, fixed_points\.safetensors and summary\.json come "
+                                            r"from different runs"):
+        load_analysis(folder)
+    # a summary without a run id beside arrays that have one: copied in from another run
+    other = tmp_path / "other"
+    other.mkdir()
+    write_json(other / "summary.json", {"schema": SCHEMA})
+    write_arrays(other / "arrays.npz", {"v": np.zeros(1), "run_id": np.array("r9")})
+    with pytest.raises(ArgumentError, match="arrays.npz and summary.json come from different runs"):
+        load_analysis(other)
+
+
+def test_a_damaged_arrays_file_names_the_error_and_the_folder(tmp_path):
+    folder = _folder(tmp_path)
+    (folder / "arrays.npz").write_bytes(b"not a zip")
+    with pytest.raises(ArgumentError, match=r"arrays\.npz: not a readable \.npz file \((BadZipFile|ValueError|OSError|"
+                                            r"EOFError): .*damaged: rebuild it with `rnnlens analyze runs/gru -o .*an`"):
+        load_analysis(folder)

@@ -318,11 +318,22 @@ def test_valence_section_records_its_sources(ckpt, corpus):
     m = analyze(ckpt, corpus, bow=bow, **FAST).summary["metrics"]
     info = m["valence"]["bow"]
     assert info["source"] == "rnnlens.baseline.BagOfWords" and info["data_fingerprint"] == corpus.fingerprint()
-    assert info["direction"] == "coef[0]" and "warning" not in info
+    assert info["direction"] == "coef[0]" and "warning" not in info and info["accuracy"] == bow.accuracy
     assert isinstance(m["valence"]["spearman_bow"]["value"], float)
     assert len(m["modes"]["tau_median"]["value"]) == 3          # the 3 slowest modes, median over points
     n_shared = len(set(bow.words) & set(vocab) - {"<pad>", "<unk>"})
     assert m["valence"]["spearman_bow"]["definition"].endswith(f"over {n_shared} shared words")
+
+
+def test_a_checkpoint_without_a_folder_records_none(ckpt, corpus):
+    from rnnlens.checkpoint import Checkpoint
+
+    ck = load_checkpoint(ckpt)
+    r = analyze(Checkpoint(ck.model, ck.vocab, ck.record, None), corpus, n_docs=10, n_seeds=5, n_transitions=20,
+                n_speed=2, speed_steps=2)
+    assert r.summary["provenance"]["checkpoint"] is None
+    with pytest.raises(ArgumentError, match=r"^analyze: seed must be an integer >= 0; got -1$"):
+        analyze(ckpt, corpus, seed=-1)
 
 
 def test_a_checkpoint_object_records_its_folder(ckpt, corpus):

@@ -203,6 +203,15 @@ def test_bad_arguments_are_named():
         with pytest.raises(ArgumentError, match=r"need 0 < eig_threshold < 2, 0 < share <= 1 and tol > 0"):
             analyze_kclass(step, states, W, inputs=z, **bad)
 
+    few = analyze_kclass(step, states, W, inputs=z, embeddings=np.eye(4), words=list("abcd"), n_fixed_seeds=0,
+                         bow={"a": [1.0, 0, 0], "b": [0, 1.0, 0], "zz": [0, 0, 1.0]}, min_count=0)
+    assert few.missing == [{"what": "kclass evidence vs bag of words",
+                            "why": "fewer than 3 words shared by the network and the bag of words"}]
+    two = analyze_kclass(step, states, W, inputs=z, embeddings=np.eye(4), words=list("abcd"), n_fixed_seeds=0,
+                         bow={w: [1.0, 0.0] for w in "abcd"}, min_count=0)     # 2 coefficients for 3 classes
+    assert two.missing == [{"what": "kclass evidence vs bag of words",
+                            "why": "the bag of words does not have 3 per-class coefficient vectors"}]
+
     class CoefOnly:  # has coefficients but no words: not a bag of words
         coef = np.zeros((3, 2))
 

@@ -198,6 +198,7 @@ def test_the_rules_network_excursions_and_spectra_on_paper(rules):
     np.testing.assert_allclose(ret[0, :6], [1, 0.75, 0.5, 0.25, 0, 0], atol=1e-12)
     np.testing.assert_allclose(ret[1, :3], [1, 0, 0], atol=1e-12)
     assert r.value("prediction_correlation") == pytest.approx(1.0) and r.value("prediction_ratio_median") == 1.0
+    assert r.value("prediction_readout_correlation") == pytest.approx(1.0)
     np.testing.assert_array_equal(r.arrays["mod_factor"], np.array([r.factor("not"), r.factor("very")]))
     assert r.arrays["mod_excursion_readout"].shape == (2, 40) and not r.arrays["mod_excursion_readout"].any()
 
@@ -290,6 +291,12 @@ def test_the_rules_network_with_a_dict_bag_of_words_or_with_its_own_valence(rule
     assert "network's own valence" in chosen["source"]
     assert all(truth[w] > 0 for w in chosen["positive"]) and all(truth[w] < 0 for w in chosen["negative"])
     assert r.value("factor")["not"] == pytest.approx([-1, -1])
+    # a bag of words without one sign names the sign it lacks
+    for sign in ("positive", "negative"):
+        one_sided = {w: (abs(v) + 0.1) * (1 if sign == "negative" else -1) for w, v in coef.items()}
+        with pytest.raises(DataError, match=rf"^analyze_modifiers: no {sign} words to measure with \(from bag"):
+            analyze_modifiers(model, corpus, vocab=vocab, bow=one_sided, modifiers=["not"], n_contexts=10,
+                              n_eig_contexts=0, n_boot=0, max_gap=2, return_steps=2)
 
 
 def test_word_sets_from_the_networks_own_valence():
