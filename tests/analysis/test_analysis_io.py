@@ -71,12 +71,15 @@ def test_a_damaged_fixed_points_file_names_the_folder_to_rebuild(tmp_path):
         load_analysis(folder)
 
 
-def test_run_ids_must_agree_and_a_missing_arrays_file_is_allowed(tmp_path):
-    from rnnlens.fixedpoints import FixedPoints
+def _zero_fixed_points():
+    from rnnlens.fixedpoints import _TENSOR_FIELDS, FixedPoints
 
-    fp = FixedPoints(**{k: torch.zeros(2, 3) if k in ("points", "inputs", "seeds") else torch.zeros(2)
-                        for k in ("points", "inputs", "seeds", "q", "iterations", "converged", "slow", "grad_norm",
-                                  "diverged")}, tol=1e-8, solver="test", info={})
+    return FixedPoints(**{k: torch.zeros(2, 3) if k in ("points", "inputs", "seeds") else torch.zeros(2)
+                          for k in _TENSOR_FIELDS}, tol=1e-8, solver="test", info={})
+
+
+def test_run_ids_must_agree_and_a_missing_arrays_file_is_allowed(tmp_path):
+    fp = _zero_fixed_points()
     folder = _folder(tmp_path)                                     # summary of run r1, no arrays.npz
     fp.save(folder / "fixed_points.safetensors", run_id="r1")
     summary, arrays = load_analysis(folder)
@@ -98,11 +101,7 @@ def test_paths_and_folders_without_run_ids(tmp_path):
 
 
 def test_run_id_mismatches_name_every_file_and_arrays_alone_count(tmp_path):
-    from rnnlens.fixedpoints import FixedPoints
-
-    fp = FixedPoints(**{k: torch.zeros(2, 3) if k in ("points", "inputs", "seeds") else torch.zeros(2)
-                        for k in ("points", "inputs", "seeds", "q", "iterations", "converged", "slow", "grad_norm",
-                                  "diverged")}, tol=1e-8, solver="test", info={})
+    fp = _zero_fixed_points()
     folder = _folder(tmp_path, arrays={"v": np.zeros(1), "run_id": np.array("r2")})    # summary of r1
     fp.save(folder / "fixed_points.safetensors", run_id="r3")
     with pytest.raises(ArgumentError, match=r"an: arrays\.npz, fixed_points\.safetensors and summary\.json come "

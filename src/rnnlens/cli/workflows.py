@@ -42,13 +42,11 @@ def demo_command(out_dir, data_dir, archs, offline, download, n_docs, n_seeds):
     downloaded into the cache once when it is not found locally, unless --offline."""
     from rnnlens.workflows import DEMO_ANALYSIS, run_demo
 
-    DEMO_LINEAR_DOCS = DEMO_ANALYSIS["n_linear_docs"]
-
     if offline and download:
         raise ArgumentError("--offline forbids the download that --download asks for; pass one of them.")
     result = run_demo(out_dir, data_dir=data_dir, archs=tuple(archs) or ARCHS, download=not offline,
                       analysis_options={"n_docs": n_docs, "n_seeds": n_seeds,
-                                        "n_linear_docs": min(n_docs, DEMO_LINEAR_DOCS)})
+                                        "n_linear_docs": min(n_docs, DEMO_ANALYSIS["n_linear_docs"])})
     click.echo(f"demo finished in {result.seconds:.1f} s (wall clock)")
     click.echo(f"report written to {result.report}")
 
