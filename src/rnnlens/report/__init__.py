@@ -14,6 +14,7 @@ from rnnlens.analysis.io import load_analysis
 from rnnlens.errors import ArgumentError
 from rnnlens.report import figures as _fig
 from rnnlens.report.html import figure_html, model_section, page
+from rnnlens.report.style import model_title, save_figure
 
 __all__ = ["make_report", "REPORT_FILE"]
 REPORT_FILE = "report.html"
@@ -44,7 +45,7 @@ def _make_report(dirs, out: Path, preface) -> Path:
     names = _unique_names(dirs)
     sections = list(preface or [])
     if len(analyses) > 1:
-        grid = _fig.save_figure(_fig.fig_grid(analyses), out, "fig6_grid")
+        grid = save_figure(_fig.fig_grid(analyses), out, "fig6_grid")
         sections.append("<h2>All models</h2>" + figure_html(
             "fig6_grid", grid["png"], "One row per model: variance explained by the top PCs (trained vs "
             "untrained), states and fixed points, |lambda_1| at the fixed points, word groups along the line."))
@@ -54,9 +55,9 @@ def _make_report(dirs, out: Path, preface) -> Path:
         figs = []
         for fname, fn, caption in _fig.figures_for(summary, arrays):
             fig = fn(summary, arrays)
-            png = _fig.save_figure(fig, sub, fname)["png"] if fig is not None else None
+            png = save_figure(fig, sub, fname)["png"] if fig is not None else None
             figs.append((fname, png, caption))
-        sections.append(model_section(summary, figs, f"{name}: {_fig._title(summary)}"))
+        sections.append(model_section(summary, figs, f"{name}: {model_title(summary)}"))
     text = page("rnnlens report", INTRO, sections)
     path = out / REPORT_FILE
     return write_text_atomic(path, text)

@@ -7,34 +7,19 @@ analysis). Nothing here computes dynamics.
 
 from __future__ import annotations
 
-from pathlib import Path
+import numpy as np
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from rnnlens._atomic import atomic_file  # noqa: E402
-
-COLORS = ["#c0392b", "#2471a3", "#229954", "#b9770e", "#7d3c98"]
-
-
-def _title(summary) -> str:
-    prov = summary.get("provenance", {})
-    arch = (prov.get("model") or {}).get("arch", "model")
-    return f"{arch} on {prov.get('dataset', '?')}"
-
-
-def _has(arrays, *names) -> bool:
-    return all(n in arrays for n in names)
+from rnnlens.report.kclass import FIGURES as KCLASS_FIGURES
+from rnnlens.report.modifiers import FIGURES as MODIFIER_FIGURES
+from rnnlens.report.style import COLORS, model_title, new_axes, not_measured, plt
+from rnnlens.report.style import has_arrays as _has
 
 
 def fig_pca(summary, arrays, ax=None):
     """Fig 2a: cumulative variance explained by the top PCs, trained vs untrained."""
     if not _has(arrays, "pca_trained", "pca_untrained"):
         return None
-    fig, ax = _ax(ax, (4, 3))
+    fig, ax = new_axes(ax, (4, 3))
     k = np.arange(1, len(arrays["pca_trained"]) + 1)
     ax.plot(k, 100 * arrays["pca_trained"], "o-", color=COLORS[1], label="trained")
     ax.plot(np.arange(1, len(arrays["pca_untrained"]) + 1), 100 * arrays["pca_untrained"], "s--",
@@ -48,7 +33,7 @@ def fig_states(summary, arrays, ax=None):
     """Fig 2b: visited states in PC1-PC2 coloured by label, the readout direction and the fixed points."""
     if not _has(arrays, "state_pc", "state_label"):
         return None
-    fig, ax = _ax(ax, (4.5, 4))
+    fig, ax = new_axes(ax, (4.5, 4))
     names = summary.get("provenance", {}).get("label_names") or []
     pc, lab = arrays["state_pc"], arrays["state_label"]
     for j in np.unique(lab):
@@ -124,7 +109,7 @@ def fig_eigvals(summary, arrays, ax=None):
     """Fig 3a: eigenvalues of J_rec in the complex plane at example fixed points, with the unit circle."""
     if not _has(arrays, "eigvals", "fp_theta"):
         return None
-    fig, ax = _ax(ax, (4, 4))
+    fig, ax = new_axes(ax, (4, 4))
     t = np.linspace(0, 2 * np.pi, 200)
     ax.plot(np.cos(t), np.sin(t), color="gray", lw=0.8)
     for c, i in enumerate(_example_points(arrays["fp_theta"])):
@@ -140,7 +125,7 @@ def fig_tau(summary, arrays, ax=None):
     """Fig 3b: time constants of the three slowest modes along theta (infinite tau drawn at the top)."""
     if not _has(arrays, "tau_top", "fp_theta"):
         return None
-    fig, ax = _ax(ax, (4, 3))
+    fig, ax = new_axes(ax, (4, 3))
     tau = np.array(arrays["tau_top"], dtype=float)
     finite = tau[np.isfinite(tau)]
     cap = max(finite.max() * 3 if finite.size else 1e4, 10)
@@ -157,7 +142,7 @@ def fig_valence(summary, arrays, ax=None):
     key = ("bow_coef", "bow_model_valence") if _has(arrays, "bow_coef") else ("truth_valence", "truth_model_valence")
     if not _has(arrays, *key):
         return None
-    fig, ax = _ax(ax, (4, 3.5))
+    fig, ax = new_axes(ax, (4, 3.5))
     ax.scatter(arrays[key[0]], arrays[key[1]], s=3, alpha=0.4, color=COLORS[1], rasterized=True)
     ax.axhline(0, color="gray", lw=0.5)
     ax.axvline(0, color="gray", lw=0.5)
@@ -170,7 +155,7 @@ def fig_groups(summary, arrays, ax=None):
     """Fig 4b: mean valence of the most positive / negative / neutral words at each fixed point."""
     if not _has(arrays, "group_positive", "fp_theta"):
         return None
-    fig, ax = _ax(ax, (4, 3))
+    fig, ax = new_axes(ax, (4, 3))
     for c, kind in zip((COLORS[2], COLORS[0], "gray"), ("positive", "negative", "neutral")):
         ax.scatter(arrays["fp_theta"], arrays[f"group_{kind}"], s=6, color=c, label=f"{kind} words")
     ax.axhline(0, color="k", lw=0.5)
@@ -183,7 +168,7 @@ def fig_r1m(summary, arrays, ax=None):
     """Fig 4c: |cos(r_1, m)| at every fixed point against the null of random unit vectors."""
     if not _has(arrays, "r1_m_overlap", "null_abs_cos"):
         return None
-    fig, ax = _ax(ax, (4, 3))
+    fig, ax = new_axes(ax, (4, 3))
     bins = np.linspace(0, 1, 51)
     ax.hist(arrays["null_abs_cos"], bins=bins, density=True, color="gray", alpha=0.6, label="random unit vectors")
     ax.hist(arrays["r1_m_overlap"], bins=bins, density=True, color=COLORS[1], alpha=0.8, label="|r_1 . m| at fixed points")
@@ -218,7 +203,7 @@ def fig_speed(summary, arrays, ax=None):
     """Approach to the attractor: median normalised speed against steps at constant input."""
     if not _has(arrays, "speed"):
         return None
-    fig, ax = _ax(ax, (4, 3))
+    fig, ax = new_axes(ax, (4, 3))
     sp = arrays["speed"]
     t = np.arange(1, sp.shape[1] + 1)
     ax.fill_between(t, np.percentile(sp, 10, axis=0), np.percentile(sp, 90, axis=0), color=COLORS[1], alpha=0.2)
@@ -260,10 +245,8 @@ def figures_for(summary, arrays) -> list:
     (:mod:`rnnlens.report.kclass`) when it has a ``kclass`` section."""
     out = list(SINGLE)
     if summary.get("metrics", {}).get("modifiers", {}).get("factor"):
-        from rnnlens.report.modifiers import FIGURES
-        out += FIGURES
+        out += MODIFIER_FIGURES
     if summary.get("metrics", {}).get("kclass"):   # issue 12: k-class integration manifolds
-        from rnnlens.report.kclass import FIGURES as KCLASS_FIGURES
         out += KCLASS_FIGURES
     return out
 
@@ -281,35 +264,10 @@ def fig_grid(analyses):
                     ax.axvline(1.0, color="k", lw=0.5)
                     ax.set(xlabel="|lambda_1| at fixed points", ylabel="fixed points")
                 else:
-                    _not_measured(ax)
+                    not_measured(ax)
                 continue
             if fn(summary, arrays, ax=ax) is None:
-                _not_measured(ax)
-        row[0].set_title(_title(summary), loc="left", fontsize=10)
+                not_measured(ax)
+        row[0].set_title(model_title(summary), loc="left", fontsize=10)
     fig.tight_layout()
     return fig
-
-
-def _not_measured(ax):
-    ax.text(0.5, 0.5, "not measured", ha="center", va="center", transform=ax.transAxes, color="gray")
-    ax.set_xticks([])
-    ax.set_yticks([])
-
-
-def _ax(ax, size):
-    if ax is not None:
-        return ax.figure, ax
-    fig, ax = plt.subplots(figsize=size)
-    return fig, ax
-
-
-def save_figure(fig, out_dir, name) -> dict:
-    """Write ``name.png`` and ``name.svg`` to ``out_dir`` (temporary name, then rename); close the figure."""
-    out = {}
-    for ext in ("png", "svg"):
-        path = Path(out_dir) / f"{name}.{ext}"
-        with atomic_file(path) as tmp:
-            fig.savefig(tmp, format=ext, dpi=110, bbox_inches="tight")
-        out[ext] = path
-    plt.close(fig)
-    return out

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from rnnlens.report.figures import COLORS, _has, plt
+from rnnlens.report.style import COLORS, plt
+from rnnlens.report.style import has_arrays as _has
 
 
 def _labels(summary, k):
