@@ -50,6 +50,8 @@ RESUME_FORMAT = "rnnlens-resume"
 RESUME_VERSION = 1
 # Settings that do not change the trained weights; they may differ between a run and its resume.
 _RESULT_NEUTRAL = ("checkpoint_every", "num_threads", "eval_batch_size")
+# The running sums of a training epoch, before its first batch.
+_FRESH_RUNNING = {"loss_sum": 0.0, "correct": 0, "n": 0, "tokens": 0, "seconds": 0.0}
 
 
 # --------------------------------------------------------------------------------------------
@@ -247,61 +249,29 @@ def train(corpus, settings: TrainSettings, out_dir, *, resume: bool = True, prog
 
 def _train(corpus, settings: TrainSettings, out_dir: Path, *, resume: bool, progress: bool,
            on_batch: Callable[[dict], None] | None, verbose: bool = True) -> Checkpoint:
-    from rnnlens.data import Vocab, batches, encode
+    from rnnlens.data import Vocab
 
-    for name in ("train", "validation"):
-        if name not in corpus.splits:
-            raise DataError(f"corpus {corpus.name!r} ({corpus.source}) has no {name!r} split "
-                            f"(it has {sorted(corpus.splits)}); training needs train and validation.")
+    _check_splits(corpus)
     if settings.num_threads:
         torch.set_num_threads(settings.num_threads)
-    if not verbose:
-        say = lambda msg: None  # noqa: E731
-    elif progress:
-        say = lambda msg: tqdm.write(msg, file=sys.stderr)  # noqa: E731  (keeps the bar intact)
-    else:
-        say = lambda msg: print(msg, file=sys.stderr, flush=True)  # noqa: E731
+    say = _reporter(verbose, progress)
 
     s = settings
     meta = {"settings": s.to_dict(), "data_fingerprint": corpus.fingerprint()}
     resume_dir = out_dir / RESUME_DIR
     if resume and is_checkpoint(out_dir) and not resume_dir.exists():
-        done = load_checkpoint(out_dir)
-        diff = _settings_diff(done.record.get("settings", {}), meta["settings"])
-        if done.record.get("data_fingerprint") != meta["data_fingerprint"] or diff:
-            why = diff or "other data (fingerprint differs)"
-            raise CheckpointError(f"{out_dir}: holds a finished checkpoint made with {why}. Choose "
-                                  "another --out folder, or --no-resume to train again and replace it.")
-        say(f"{out_dir}: already trained with these settings and data; nothing to do "
-            "(--no-resume trains again).")
-        return done
+        return _finished_checkpoint(out_dir, meta, say)
     if not resume and resume_dir.exists():
         shutil.rmtree(resume_dir)
 
     vocab = Vocab.build(corpus.splits["train"].texts, max_size=s.vocab_size, min_count=s.min_count)
     meta["vocab_digest"] = _vocab_digest(vocab)
-    enc_train = encode(vocab, corpus.splits["train"], max_length=s.max_length)
-    enc_val = encode(vocab, corpus.splits["validation"], max_length=s.max_length)
-    if len(enc_train.labels) == 0:
-        raise DataError(f"corpus {corpus.name!r}: the train split is empty.")
-    n_cut = {"train": int(enc_train.n_truncated), "validation": int(enc_val.n_truncated)}
-    if s.max_length is not None and any(n_cut.values()):
-        print(f"note: max_length={s.max_length} cut {n_cut['train']} of {len(enc_train.labels)} "
-              f"train and {n_cut['validation']} of {len(enc_val.labels)} validation documents "
-              "(their later tokens are not seen)", file=sys.stderr)
+    enc_train, enc_val, n_cut = _encode_splits(corpus, vocab, s)
 
     device = torch.device(s.device)
-    torch.manual_seed(s.seed)
-    model = SentimentRNN(len(vocab), arch=s.arch, embed_dim=s.embed_dim, hidden_size=s.hidden_size,
-                         num_classes=corpus.num_classes).to(device)
-    model.cell.fast_path = _resolve_fast_path(s, model.cell)
-    # the longest training batch, checked against free memory before any work
-    model.check_training_memory(min(s.batch_size, len(enc_train)), int(enc_train.lengths.max()), device)
-    opt = torch.optim.AdamW(model.parameters(), lr=s.lr, weight_decay=s.weight_decay)
-    sched = torch.optim.lr_scheduler.ExponentialLR(opt, gamma=s.lr_decay)
-    fresh_running = {"loss_sum": 0.0, "correct": 0, "n": 0, "tokens": 0, "seconds": 0.0}
+    model, opt, sched = _build_model(s, corpus, vocab, enc_train, device)
     loop = {"epoch": 0, "batch": 0, "best_accuracy": None, "best_epoch": None, "best_metrics": None,
-            "bad_epochs": 0, "stopped_early": False, "history": [], "running": dict(fresh_running)}
+            "bad_epochs": 0, "stopped_early": False, "history": [], "running": dict(_FRESH_RUNNING)}
     best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
     if resume and (resume_dir / "state.json").exists():
         loop, best_state = _load_resume(out_dir, model, opt, sched, meta)
@@ -311,74 +281,174 @@ def _train(corpus, settings: TrainSettings, out_dir: Path, *, resume: bool, prog
         _save_resume(out_dir, model, best_state, opt, sched, loop, meta)
 
     while loop["epoch"] < s.epochs and not loop["stopped_early"]:
-        epoch = loop["epoch"]
-        order = list(batches(enc_train, s.batch_size, shuffle=True, seed=s.seed, epoch=epoch))
-        run = loop["running"]
-        bar = tqdm(total=len(order), initial=loop["batch"], disable=not progress, leave=False,
-                   desc=f"epoch {epoch + 1}/{s.epochs}", unit="batch", file=sys.stderr)
-        model.train()
-        for i in range(loop["batch"], len(order)):
-            t0 = time.perf_counter()
-            ids, lengths, labels = _to(order[i], device)
-            opt.zero_grad(set_to_none=True)
-            loss, correct = loss_and_correct(model(ids, lengths), labels)
-            loss.backward()
-            if s.clip_norm is not None:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), s.clip_norm)
-            opt.step()
-            run["loss_sum"] += float(loss.detach()) * len(labels)
-            run["correct"] += int(correct)
-            run["n"] += len(labels)
-            run["tokens"] += int(lengths.sum())
-            run["seconds"] += time.perf_counter() - t0
-            loop["batch"] = i + 1
-            bar.update(1)
-            bar.set_postfix(loss=f"{run['loss_sum'] / run['n']:.4f}", acc=f"{run['correct'] / run['n']:.4f}")
-            if s.checkpoint_every and loop["batch"] % s.checkpoint_every == 0 and loop["batch"] < len(order):
-                save_state()
-            if on_batch is not None:
-                on_batch(dict(loop, batches_in_epoch=len(order)))
-        bar.close()
-
-        t_val = time.perf_counter()
-        val = _evaluate_encoded(model, enc_val, batch_size=s.eval_batch_size, device=device)
-        lr_used = opt.param_groups[0]["lr"]
-        sched.step()
-        entry = {"epoch": epoch + 1, "lr": lr_used,
-                 "train_loss": run["loss_sum"] / max(run["n"], 1),
-                 "train_accuracy": run["correct"] / max(run["n"], 1),
-                 "validation_loss": val["loss"], "validation_accuracy": val["accuracy"],
-                 "train_tokens_per_s": run["tokens"] / run["seconds"] if run["seconds"] else None}
-        loop["history"].append(entry)
-        val_seconds = time.perf_counter() - t_val
-        if loop["best_accuracy"] is None or val["accuracy"] > loop["best_accuracy"]:
-            loop.update(best_accuracy=val["accuracy"], best_epoch=epoch + 1, best_metrics=val, bad_epochs=0)
-            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-        else:
-            loop["bad_epochs"] += 1
-        say(f"epoch {epoch + 1}: train loss (mean nats/doc) {entry['train_loss']:.4f}, train accuracy "
-            f"(running, fraction correct) {entry['train_accuracy']:.4f}, validation accuracy (fraction "
-            f"correct, n={val['n']}) {val['accuracy']:.4f}, "
-            + (f"{entry['train_tokens_per_s']:.0f} tokens/s, " if entry["train_tokens_per_s"] else "")
-            + f"{run['seconds']:.1f} s training + {val_seconds:.1f} s validation")
-        loop["epoch"] = epoch + 1
-        loop["batch"] = 0
-        loop["running"] = dict(fresh_running)
-        if s.patience is not None and loop["bad_epochs"] >= s.patience and loop["epoch"] < s.epochs:
-            loop["stopped_early"] = True
-            say(f"early stop: no better validation accuracy for {s.patience} epochs")
+        _train_epoch(model, opt, enc_train, loop, s, device, progress=progress, on_batch=on_batch,
+                     save_state=save_state)
+        best_state = _end_epoch(model, sched, opt, enc_val, loop, best_state, s, device, say)
         save_state()
 
     model.load_state_dict(best_state)
-    test = None
-    if "test" in corpus.splits:  # recorded for provenance only; model selection used validation alone
-        enc_test = encode(vocab, corpus.splits["test"], max_length=s.max_length)
-        n_cut["test"] = int(enc_test.n_truncated)
-        test = _evaluate_encoded(model, enc_test, batch_size=s.eval_batch_size, device=device)
-        say(f"test accuracy (fraction correct, n={test['n']}): {test['accuracy']:.4f}")
+    test = _test_metrics(model, corpus, vocab, s, device, n_cut, say)
+    record = _record(corpus, meta, loop, test, n_cut, len(enc_train.labels), len(vocab), model.cell.fast_path)
+    save_checkpoint(out_dir, model.to("cpu"), vocab, record)
+    return load_checkpoint(out_dir)
+
+
+def _check_splits(corpus) -> None:
+    """Raise DataError unless ``corpus`` has a train and a validation split."""
+    for name in ("train", "validation"):
+        if name not in corpus.splits:
+            raise DataError(f"corpus {corpus.name!r} ({corpus.source}) has no {name!r} split "
+                            f"(it has {sorted(corpus.splits)}); training needs train and validation.")
+
+
+def _reporter(verbose: bool, progress: bool) -> Callable[[str], None]:
+    """The function that prints one message to stderr: nothing when not ``verbose``, through tqdm (which
+    keeps the bar intact) when ``progress``, else a plain print."""
+    if not verbose:
+        return lambda msg: None
+    if progress:
+        return lambda msg: tqdm.write(msg, file=sys.stderr)
+    return lambda msg: print(msg, file=sys.stderr, flush=True)
+
+
+def _finished_checkpoint(out_dir: Path, meta: dict, say) -> Checkpoint:
+    """The finished checkpoint in ``out_dir`` when it was made with the settings and data of ``meta``;
+    CheckpointError when it was not."""
+    done = load_checkpoint(out_dir)
+    diff = _settings_diff(done.record.get("settings", {}), meta["settings"])
+    if done.record.get("data_fingerprint") != meta["data_fingerprint"] or diff:
+        why = diff or "other data (fingerprint differs)"
+        raise CheckpointError(f"{out_dir}: holds a finished checkpoint made with {why}. Choose "
+                              "another --out folder, or --no-resume to train again and replace it.")
+    say(f"{out_dir}: already trained with these settings and data; nothing to do "
+        "(--no-resume trains again).")
+    return done
+
+
+def _encode_splits(corpus, vocab, s: TrainSettings):
+    """The encoded train and validation splits and the number of documents ``max_length`` cut in each
+    (printed as a note when any was cut); DataError when the train split is empty."""
+    from rnnlens.data import encode
+
+    enc_train = encode(vocab, corpus.splits["train"], max_length=s.max_length)
+    enc_val = encode(vocab, corpus.splits["validation"], max_length=s.max_length)
+    if len(enc_train.labels) == 0:
+        raise DataError(f"corpus {corpus.name!r}: the train split is empty.")
+    n_cut = {"train": int(enc_train.n_truncated), "validation": int(enc_val.n_truncated)}
+    if s.max_length is not None and any(n_cut.values()):
+        print(f"note: max_length={s.max_length} cut {n_cut['train']} of {len(enc_train.labels)} "
+              f"train and {n_cut['validation']} of {len(enc_val.labels)} validation documents "
+              "(their later tokens are not seen)", file=sys.stderr)
+    return enc_train, enc_val, n_cut
+
+
+def _build_model(s: TrainSettings, corpus, vocab, enc_train, device):
+    """The seeded model on ``device`` (memory checked for the longest training batch), its AdamW
+    optimizer and the exponential learning-rate schedule."""
+    torch.manual_seed(s.seed)
+    model = SentimentRNN(len(vocab), arch=s.arch, embed_dim=s.embed_dim, hidden_size=s.hidden_size,
+                         num_classes=corpus.num_classes).to(device)
+    model.cell.fast_path = _resolve_fast_path(s, model.cell)
+    # the longest training batch, checked against free memory before any work
+    model.check_training_memory(min(s.batch_size, len(enc_train)), int(enc_train.lengths.max()), device)
+    opt = torch.optim.AdamW(model.parameters(), lr=s.lr, weight_decay=s.weight_decay)
+    sched = torch.optim.lr_scheduler.ExponentialLR(opt, gamma=s.lr_decay)
+    return model, opt, sched
+
+
+def _train_epoch(model, opt, enc_train, loop: dict, s: TrainSettings, device, *, progress: bool,
+                 on_batch, save_state) -> None:
+    """Train on the batches of epoch ``loop["epoch"]`` from batch ``loop["batch"]`` on, adding to the
+    running sums in ``loop["running"]``; saves the resume state every ``checkpoint_every`` batches."""
+    from rnnlens.data import batches
+
+    epoch = loop["epoch"]
+    order = list(batches(enc_train, s.batch_size, shuffle=True, seed=s.seed, epoch=epoch))
+    run = loop["running"]
+    bar = tqdm(total=len(order), initial=loop["batch"], disable=not progress, leave=False,
+               desc=f"epoch {epoch + 1}/{s.epochs}", unit="batch", file=sys.stderr)
+    model.train()
+    for i in range(loop["batch"], len(order)):
+        t0 = time.perf_counter()
+        ids, lengths, labels = _to(order[i], device)
+        opt.zero_grad(set_to_none=True)
+        loss, correct = loss_and_correct(model(ids, lengths), labels)
+        loss.backward()
+        if s.clip_norm is not None:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), s.clip_norm)
+        opt.step()
+        run["loss_sum"] += float(loss.detach()) * len(labels)
+        run["correct"] += int(correct)
+        run["n"] += len(labels)
+        run["tokens"] += int(lengths.sum())
+        run["seconds"] += time.perf_counter() - t0
+        loop["batch"] = i + 1
+        bar.update(1)
+        bar.set_postfix(loss=f"{run['loss_sum'] / run['n']:.4f}", acc=f"{run['correct'] / run['n']:.4f}")
+        if s.checkpoint_every and loop["batch"] % s.checkpoint_every == 0 and loop["batch"] < len(order):
+            save_state()
+        if on_batch is not None:
+            on_batch(dict(loop, batches_in_epoch=len(order)))
+    bar.close()
+
+
+def _end_epoch(model, sched, opt, enc_val, loop: dict, best_state: dict, s: TrainSettings, device,
+               say) -> dict:
+    """Validate after an epoch, step the learning rate, record the epoch in ``loop``, decide on early
+    stopping and move ``loop`` to the next epoch. Returns the best model's state (a new copy when this
+    epoch's validation accuracy is the best so far)."""
+    epoch = loop["epoch"]
+    run = loop["running"]
+    t_val = time.perf_counter()
+    val = _evaluate_encoded(model, enc_val, batch_size=s.eval_batch_size, device=device)
+    lr_used = opt.param_groups[0]["lr"]
+    sched.step()
+    entry = {"epoch": epoch + 1, "lr": lr_used,
+             "train_loss": run["loss_sum"] / max(run["n"], 1),
+             "train_accuracy": run["correct"] / max(run["n"], 1),
+             "validation_loss": val["loss"], "validation_accuracy": val["accuracy"],
+             "train_tokens_per_s": run["tokens"] / run["seconds"] if run["seconds"] else None}
+    loop["history"].append(entry)
+    val_seconds = time.perf_counter() - t_val
+    if loop["best_accuracy"] is None or val["accuracy"] > loop["best_accuracy"]:
+        loop.update(best_accuracy=val["accuracy"], best_epoch=epoch + 1, best_metrics=val, bad_epochs=0)
+        best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    else:
+        loop["bad_epochs"] += 1
+    say(f"epoch {epoch + 1}: train loss (mean nats/doc) {entry['train_loss']:.4f}, train accuracy "
+        f"(running, fraction correct) {entry['train_accuracy']:.4f}, validation accuracy (fraction "
+        f"correct, n={val['n']}) {val['accuracy']:.4f}, "
+        + (f"{entry['train_tokens_per_s']:.0f} tokens/s, " if entry["train_tokens_per_s"] else "")
+        + f"{run['seconds']:.1f} s training + {val_seconds:.1f} s validation")
+    loop["epoch"] = epoch + 1
+    loop["batch"] = 0
+    loop["running"] = dict(_FRESH_RUNNING)
+    if s.patience is not None and loop["bad_epochs"] >= s.patience and loop["epoch"] < s.epochs:
+        loop["stopped_early"] = True
+        say(f"early stop: no better validation accuracy for {s.patience} epochs")
+    return best_state
+
+
+def _test_metrics(model, corpus, vocab, s: TrainSettings, device, n_cut: dict, say) -> dict | None:
+    """The test split's metrics (recorded for provenance only; model selection used validation alone),
+    or None when the corpus has no test split. Adds the test split's cut documents to ``n_cut``."""
+    from rnnlens.data import encode
+
+    if "test" not in corpus.splits:
+        return None
+    enc_test = encode(vocab, corpus.splits["test"], max_length=s.max_length)
+    n_cut["test"] = int(enc_test.n_truncated)
+    test = _evaluate_encoded(model, enc_test, batch_size=s.eval_batch_size, device=device)
+    say(f"test accuracy (fraction correct, n={test['n']}): {test['accuracy']:.4f}")
+    return test
+
+
+def _record(corpus, meta: dict, loop: dict, test, n_cut: dict, n_train: int, vocab_size: int,
+            fast_path: str) -> dict:
+    """The checkpoint's record: the data, the settings and the training metrics."""
     hist = loop["history"]
     tps = [h["train_tokens_per_s"] for h in hist if h["train_tokens_per_s"]]
-    record = {
+    return {
         "dataset": corpus.name,
         "data_source": str(corpus.source),
         "data_fingerprint": meta["data_fingerprint"],
@@ -392,12 +462,10 @@ def _train(corpus, settings: TrainSettings, out_dir: Path, *, resume: bool, prog
             "epochs_run": len(hist),
             "stopped_early": loop["stopped_early"],
             "n_truncated": n_cut,
-            "n_train": len(enc_train.labels),
-            "vocab_size": len(vocab),
-            "fast_path": model.cell.fast_path,
+            "n_train": n_train,
+            "vocab_size": vocab_size,
+            "fast_path": fast_path,
             "train_tokens_per_s": sum(tps) / len(tps) if tps else None,
             "history": hist,
         },
     }
-    save_checkpoint(out_dir, model.to("cpu"), vocab, record)
-    return load_checkpoint(out_dir)
