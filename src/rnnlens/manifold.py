@@ -272,9 +272,49 @@ def trace_slow_manifold(step, states, readout=None, inputs=None, *, n_points: in
 
     Computed in float64 on the step's device. Returns a :class:`SlowManifold`.
     """
-    from rnnlens.fixedpoints import as_step, find_fixed_points
-    from rnnlens.linearization import linearize
+    from rnnlens.fixedpoints import as_step
 
+    tangent_window = _check_trace_args(n_points, relax_steps, init_steps, n_iter, n_polish, tangent_window,
+                                       max_states, trim)
+    fn = as_step(step)
+    fn.check_parameters()
+    fn, start, relaxed, x = _relax(fn, states, inputs, n_points=n_points, relax_steps=relax_steps,
+                                   init_steps=init_steps, max_states=max_states, seed=seed)
+    relaxed_q = _q(fn.step(x, relaxed), relaxed)
+    # the slow points: the states after init_steps (fast modes gone, still spread along the whole
+    # line) and after relax_steps (settled further, drifting towards the stable ends)
+    pool = torch.cat([start, relaxed])
+    nodes, spread, w = _principal_curve(pool, readout, n_points=n_points, n_iter=n_iter, trim=trim,
+                                        bandwidth=bandwidth)
+    xs = x[:1].expand(n_points, -1).contiguous()
+    # then each node moves to the valley floor of q across the curve, but no farther from where it
+    # started than the spread of the slow points around it (q can be flat in further directions: the
+    # node must not slide along them, away from where the network's states are)
+    spacing = float(_arclength(nodes)[-1]) / (n_points - 1)
+    radius = spread.clamp_min(0.1 * spacing)
+    nodes, it1, left1 = _descend(fn, xs, nodes, _tangents(nodes, tangent_window), n_polish, radius)
+    F = fn.step(xs, nodes)
+    q = _q(F, nodes)
+    q_half = 0.5 * ((F - nodes) ** 2).sum(1)
+    tangent = _tangents(nodes, tangent_window)
+    arclength = _arclength(nodes)
+    position = nodes @ w if w is not None else arclength
+    fps, unstable = _curve_fixed_points(fn, nodes, xs, q, fixed_point_tol)
+    info = {"method": "relax with the network's dynamics; principal curve through the slow points (local-linear "
+                      "kernel fit along it); LM steps on q normal to the curve, within the points' spread",
+            "n_points": n_points, "relax_steps": relax_steps, "init_steps": init_steps, "n_iter": n_iter, "bandwidth": bandwidth,
+            "n_polish": n_polish, "tangent_window": tangent_window, "trim": trim, "n_states": int(relaxed.shape[0]), "fixed_point_tol": fixed_point_tol,
+            "lm_iterations": it1, "not_settled": left1,
+            "q_definition": "q = (1/N)||F(h, x*) - h||^2; q_half = 0.5||F(h, x*) - h||^2"}
+    return SlowManifold(points=nodes, inputs=xs, arclength=arclength, readout=position, tangent=tangent, q=q,
+                        q_half=q_half, relaxed=relaxed, relaxed_q=relaxed_q, fixed_points=fps,
+                        fixed_point_unstable=unstable, info=info)
+
+
+def _check_trace_args(n_points, relax_steps, init_steps, n_iter, n_polish, tangent_window, max_states,
+                      trim) -> int:
+    """Check the integer settings and ``trim`` of :func:`trace_slow_manifold` (ArgumentError naming the
+    first bad one); returns the tangent window, its default filled in."""
     _check_int(n_points, "n_points", 3)
     _check_int(relax_steps, "relax_steps", 0)
     _check_int(init_steps, "init_steps", 0)
@@ -285,8 +325,14 @@ def trace_slow_manifold(step, states, readout=None, inputs=None, *, n_points: in
     _check_int(max_states, "max_states", 2)
     if not 0 <= trim < 0.5:
         raise ArgumentError(f"trace_slow_manifold: trim must be in [0, 0.5); got {trim!r}")
-    fn = as_step(step)
-    fn.check_parameters()
+    return tangent_window
+
+
+def _relax(fn, states, inputs, *, n_points: int, relax_steps: int, init_steps: int, max_states: int,
+           seed: int):
+    """Run the step's own dynamics at the constant input from at most ``max_states`` of ``states`` (a
+    seeded random subset), in the step's own precision. Returns the step in float64, the states after
+    ``min(init_steps, relax_steps)`` and after ``relax_steps`` steps, and the inputs, all in float64."""
     X = torch.as_tensor(states)
     if X.dim() == 2 and X.shape[0] > max_states:
         idx = np.sort(np.random.default_rng(seed).choice(X.shape[0], max_states, replace=False))
@@ -303,26 +349,25 @@ def trace_slow_manifold(step, states, readout=None, inputs=None, *, n_points: in
         if k < relax_steps:
             h = fn.step(x, h)
     fn = fn.to(torch.float64)
-    h, x, start = h.to(torch.float64), x.to(torch.float64), start.to(torch.float64)
-    relaxed = h
-    relaxed_q = _q(fn.step(x, h), h)
-    S = h.shape[1]
+    return fn, start.to(torch.float64), h.to(torch.float64), x.to(torch.float64)
 
-    # the slow points: the states after init_steps (fast modes gone, still spread along the whole
-    # line) and after relax_steps (settled further, drifting towards the stable ends)
-    pool = torch.cat([start, relaxed])
+
+def _principal_curve(pool: Tensor, readout, *, n_points: int, n_iter: int, trim: float, bandwidth: float):
+    """A principal curve of ``n_points`` nodes through the slow points ``pool``: start from their main
+    axis (oriented so that ``readout`` grows along it), then alternately project every point on the
+    curve and fit each node to the points in its stretch (:func:`_kernel_means`). Returns the nodes,
+    the points' spread around each node and the readout as a float64 vector (None without one)."""
+    S = pool.shape[1]
     mean = pool.mean(0)
     _, _, V = torch.linalg.svd(pool - mean, full_matrices=False)
     axis = V[0]
     w = None
     if readout is not None:
-        w = torch.as_tensor(readout, dtype=torch.float64, device=h.device).reshape(-1)
+        w = torch.as_tensor(readout, dtype=torch.float64, device=pool.device).reshape(-1)
         if w.shape[0] != S:
             raise ArgumentError(f"trace_slow_manifold: readout has {w.shape[0]} numbers, the state has {S}")
         if float(w @ axis) < 0:
             axis = -axis
-    # a principal curve through the slow points: start from their main axis, then alternately
-    # project every point on the curve and put each node at the mean of the points in its stretch
     proj = (pool - mean) @ axis
     lo, hi = torch.quantile(proj, torch.tensor([trim, 1 - trim], dtype=proj.dtype, device=proj.device))
     t = torch.linspace(float(lo), float(hi), n_points, dtype=proj.dtype, device=proj.device)
@@ -331,21 +376,17 @@ def trace_slow_manifold(step, states, readout=None, inputs=None, *, n_points: in
     for _ in range(max(n_iter, 1)):
         pos, _ = project_on_curve(pool, nodes)
         nodes, spread = _kernel_means(pool, pos, n_points, trim, bandwidth)
-    xs = x[:1].expand(n_points, -1).contiguous()
-    # then each node moves to the valley floor of q across the curve, but no farther from where it
-    # started than the spread of the slow points around it (q can be flat in further directions: the
-    # node must not slide along them, away from where the network's states are)
-    spacing = float(_arclength(nodes)[-1]) / (n_points - 1)
-    radius = spread.clamp_min(0.1 * spacing)
-    nodes, it1, left1 = _descend(fn, xs, nodes, _tangents(nodes, tangent_window), n_polish, radius)
-    F = fn.step(xs, nodes)
-    q = _q(F, nodes)
-    q_half = 0.5 * ((F - nodes) ** 2).sum(1)
-    tangent = _tangents(nodes, tangent_window)
-    arclength = _arclength(nodes)
-    position = nodes @ w if w is not None else arclength
+    return nodes, spread, w
 
-    # exact fixed points on the curve: unconstrained searches from the local minima of q along it
+
+def _curve_fixed_points(fn, nodes: Tensor, xs: Tensor, q: Tensor, fixed_point_tol: float):
+    """The exact fixed points on the curve, from unconstrained searches started at the nodes where q has a
+    local minimum along it: the converged ones, distinct, ordered along the curve, and each one's
+    number of unstable modes."""
+    from rnnlens.fixedpoints import find_fixed_points
+    from rnnlens.linearization import linearize
+
+    n_points = nodes.shape[0]
     qs = q.cpu().numpy()
     minima = [i for i in range(n_points)
               if (i == 0 or qs[i] <= qs[i - 1]) and (i == n_points - 1 or qs[i] <= qs[i + 1])]
@@ -358,12 +399,4 @@ def trace_slow_manifold(step, states, readout=None, inputs=None, *, n_points: in
         along = (torch.as_tensor(fps.points).to(nodes) - nodes[0]) @ (nodes[-1] - nodes[0])
         fps = fps[torch.argsort(along.cpu())]
         unstable = linearize(fn, fps.points, fps.inputs, vectors=False).n_unstable.cpu()
-    info = {"method": "relax with the network's dynamics; principal curve through the slow points (local-linear "
-                      "kernel fit along it); LM steps on q normal to the curve, within the points' spread",
-            "n_points": n_points, "relax_steps": relax_steps, "init_steps": init_steps, "n_iter": n_iter, "bandwidth": bandwidth,
-            "n_polish": n_polish, "tangent_window": tangent_window, "trim": trim, "n_states": int(relaxed.shape[0]), "fixed_point_tol": fixed_point_tol,
-            "lm_iterations": it1, "not_settled": left1,
-            "q_definition": "q = (1/N)||F(h, x*) - h||^2; q_half = 0.5||F(h, x*) - h||^2"}
-    return SlowManifold(points=nodes, inputs=xs, arclength=arclength, readout=position, tangent=tangent, q=q,
-                        q_half=q_half, relaxed=relaxed, relaxed_q=relaxed_q, fixed_points=fps,
-                        fixed_point_unstable=unstable, info=info)
+    return fps, unstable
