@@ -163,12 +163,37 @@ def fit_modifier_bow(corpus, *, modifiers=DEFAULT_BOW_MODIFIERS, max_gap: int = 
         min_count: as for :func:`rnnlens.fit_bag_of_words` when ``bow`` is None.
         max_iter: L-BFGS iterations at most.
     """
-    import torch
+    t0 = time.perf_counter()
+    modifiers = _check_fit_args(modifiers, max_gap, max_iter, C)
+    bow = _starting_bow(corpus, bow, min_count)
+    C = float(bow.C if C is None else C)
+    index = {w: i for i, w in enumerate(bow.words)}
+    feats = {name: _features(split.texts, index, modifiers, max_gap) for name, split in corpus.splits.items()}
+    train, y_np = feats["train"], corpus.splits["train"].labels.astype(np.float64)
+    counts = {m: int(c) for m, c in zip(modifiers, train.mod_counts)}
+    v_np, b_np, factors, start, end, n_iter = _fit_lbfgs(train, y_np, bow, len(modifiers), max_gap, C, max_iter)
+    accuracy, plain = {}, {}
+    for name, ft in feats.items():
+        labels = corpus.splits[name].labels
+        accuracy[name] = float(((_logits_np(ft, v_np, b_np, factors) > 0) == (labels == 1)).mean())
+        plain[name] = float(((_logits_np(ft, bow.coef[0], float(bow.intercept[0]), np.ones_like(factors)) > 0)
+                             == (labels == 1)).mean())
+    return ModifierBagOfWords(
+        words=list(bow.words), coef=v_np, intercept=b_np, modifiers=list(modifiers), max_gap=max_gap,
+        factors=factors, C=C, accuracy=accuracy, bow_accuracy=plain,
+        n={name: len(s) for name, s in corpus.splits.items()}, counts=counts,
+        info={"objective": "mean logistic loss + (||v||^2 + ||f - 1||^2) / (2 C n_train)",
+              "optimizer": "torch.optim.LBFGS (strong Wolfe), float64, from the plain bag of words and f = 1",
+              "loss_start": start, "loss_end": end, "iterations": n_iter, "max_iter": max_iter,
+              "unseen_modifiers": [m for m in modifiers if counts[m] == 0],
+              "seconds": time.perf_counter() - t0})
 
-    from rnnlens.baseline import fit_bag_of_words, load_bag_of_words
+
+def _check_fit_args(modifiers, max_gap, max_iter, C) -> list[str]:
+    """Check the settings of :func:`fit_modifier_bow` (ArgumentError naming the first bad one); returns the
+    modifiers as a list of lower-case tokens (a comma-separated string is split)."""
     from rnnlens.data import tokenize
 
-    t0 = time.perf_counter()
     if isinstance(max_gap, bool) or not isinstance(max_gap, int) or max_gap < 1:
         raise ArgumentError(f"fit_modifier_bow: max_gap must be an integer >= 1; got {max_gap!r}")
     if isinstance(max_iter, bool) or not isinstance(max_iter, int) or max_iter < 1:
@@ -181,6 +206,15 @@ def fit_modifier_bow(corpus, *, modifiers=DEFAULT_BOW_MODIFIERS, max_gap: int = 
                             f"got {modifiers!r}")
     if C is not None and not (isinstance(C, (int, float)) and not isinstance(C, bool) and C > 0 and math.isfinite(C)):
         raise ArgumentError(f"fit_modifier_bow: C must be a finite number > 0 or None; got {C!r}")
+    return modifiers
+
+
+def _starting_bow(corpus, bow, min_count: int):
+    """The plain binary bag of words fitted on ``corpus`` that the fit starts from: ``bow`` itself, loaded
+    from its file, or fitted here when None. DataError when the corpus is not binary, has no train split, or
+    the bag of words is not binary or was fitted on other data."""
+    from rnnlens.baseline import fit_bag_of_words, load_bag_of_words
+
     if corpus.num_classes != 2:
         raise DataError(f"fit_modifier_bow: binary corpora only; {corpus.name!r} has {corpus.num_classes} classes")
     if "train" not in corpus.splits:
@@ -194,11 +228,14 @@ def fit_modifier_bow(corpus, *, modifiers=DEFAULT_BOW_MODIFIERS, max_gap: int = 
     if bow.data_fingerprint != corpus.fingerprint():
         raise DataError(f"fit_modifier_bow: the bag of words was fitted on another corpus ({bow.dataset!r}, other "
                         f"fingerprint) than {corpus.name!r} as loaded; fit it on this corpus (bow=None)")
-    C = float(bow.C if C is None else C)
-    index = {w: i for i, w in enumerate(bow.words)}
-    feats = {name: _features(split.texts, index, modifiers, max_gap) for name, split in corpus.splits.items()}
-    train, y_np = feats["train"], corpus.splits["train"].labels.astype(np.float64)
-    counts = {m: int(c) for m, c in zip(modifiers, train.mod_counts)}
+    return bow
+
+
+def _fit_lbfgs(train: _Features, y_np: np.ndarray, bow, n_modifiers: int, max_gap: int, C: float, max_iter: int):
+    """Fit v, b and f on the train features by L-BFGS from the plain bag of words and f = 1. Returns the word
+    weights, the intercept, the factors [M, K], the penalised loss at the start and at the end, and the
+    number of iterations."""
+    import torch
 
     dt = torch.float64
     Xc = train.X.tocoo()
@@ -210,7 +247,7 @@ def fit_modifier_bow(corpus, *, modifiers=DEFAULT_BOW_MODIFIERS, max_gap: int = 
     doc, tok, fidx = (torch.from_numpy(a) for a in (train.doc, train.tok, train.fidx))
     v = torch.tensor(bow.coef[0], dtype=dt, requires_grad=True)
     b = torch.tensor(float(bow.intercept[0]), dtype=dt, requires_grad=True)
-    f = torch.ones(len(modifiers) * max_gap, dtype=dt, requires_grad=True)
+    f = torch.ones(n_modifiers * max_gap, dtype=dt, requires_grad=True)
     lam = 1.0 / (2.0 * C * train.n_docs)
     one = torch.ones(1, dtype=dt)
 
@@ -242,19 +279,5 @@ def fit_modifier_bow(corpus, *, modifiers=DEFAULT_BOW_MODIFIERS, max_gap: int = 
         end = loss().item()
     n_iter = int(opt.state[opt._params[0]].get("n_iter", 0))
     v_np, b_np = v.detach().numpy().copy(), float(b.detach())
-    factors = f.detach().numpy().reshape(len(modifiers), max_gap).copy()
-    accuracy, plain = {}, {}
-    for name, ft in feats.items():
-        labels = corpus.splits[name].labels
-        accuracy[name] = float(((_logits_np(ft, v_np, b_np, factors) > 0) == (labels == 1)).mean())
-        plain[name] = float(((_logits_np(ft, bow.coef[0], float(bow.intercept[0]), np.ones_like(factors)) > 0)
-                             == (labels == 1)).mean())
-    return ModifierBagOfWords(
-        words=list(bow.words), coef=v_np, intercept=b_np, modifiers=list(modifiers), max_gap=max_gap,
-        factors=factors, C=C, accuracy=accuracy, bow_accuracy=plain,
-        n={name: len(s) for name, s in corpus.splits.items()}, counts=counts,
-        info={"objective": "mean logistic loss + (||v||^2 + ||f - 1||^2) / (2 C n_train)",
-              "optimizer": "torch.optim.LBFGS (strong Wolfe), float64, from the plain bag of words and f = 1",
-              "loss_start": start, "loss_end": end, "iterations": n_iter, "max_iter": max_iter,
-              "unseen_modifiers": [m for m in modifiers if counts[m] == 0],
-              "seconds": time.perf_counter() - t0})
+    factors = f.detach().numpy().reshape(n_modifiers, max_gap).copy()
+    return v_np, b_np, factors, start, end, n_iter
