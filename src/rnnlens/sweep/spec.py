@@ -345,85 +345,16 @@ def parse_spec(raw: dict, *, path=None) -> SweepSpec:
     name = raw.get("name", Path(path).stem if path is not None else "sweep")
     if not isinstance(name, str):
         w.fail("name", f"must be a string; got {name!r}")
-
-    if "datasets" not in raw:
-        w.fail("datasets", "missing: list at least one dataset ([[datasets]] name = \"synthetic\" ...)")
-    dlist = raw["datasets"]
-    if isinstance(dlist, dict):       # one dataset written as a table
-        dlist = [dlist]
-    base = Path(path).resolve().parent if path is not None else None
-    datasets = [_check_dataset(w, i, d, base) for i, d in enumerate(_list(w, "datasets", dlist))]
-    labels = [d.label for d in datasets]
-    for lab in labels:
-        if labels.count(lab) > 1:
-            w.fail("datasets", f"two datasets are labelled {lab!r}; give each a distinct label = \"...\"")
-
-    if "architectures" not in raw:
-        w.fail("architectures", f"missing: list the architectures to train ({', '.join(ARCHS)})")
-    archs = _list(w, "architectures", raw["architectures"])
-    for i, a in enumerate(archs):
-        if a not in ARCHS:
-            w.fail(f"architectures[{i}]", f"unknown architecture {a!r}; choose from {', '.join(ARCHS)}")
-    if len(set(archs)) != len(archs):
-        w.fail("architectures", f"lists an architecture twice: {archs}")
-
-    seeds = raw.get("seeds", [0])
-    if isinstance(seeds, int) and not isinstance(seeds, bool):
-        if seeds < 1:
-            w.fail("seeds", f"an integer n means seeds 0..n-1 and must be >= 1; got {seeds}")
-        seeds = list(range(seeds))
-    seeds = _list(w, "seeds", seeds)
-    for i, s in enumerate(seeds):
-        _int(w, f"seeds[{i}]", s)
-    if len(set(seeds)) != len(seeds):
-        w.fail("seeds", f"lists a seed twice: {seeds}")
-
-    stages = _list(w, "stages", raw.get("stages", list(STAGES)))
-    for i, s in enumerate(stages):
-        if s not in STAGES:
-            w.fail(f"stages[{i}]", f"unknown stage {s!r}; stages are {', '.join(STAGES)} (in that order)")
-    if stages[0] != "train" or len(set(stages)) != len(stages) or \
-            [STAGES.index(s) for s in stages] != sorted(STAGES.index(s) for s in stages):
-        w.fail("stages", f"must start with train and keep the order train, evaluate, analyze; got {stages}")
-
+    datasets = _check_datasets(w, raw, path)
+    archs = _check_architectures(w, raw)
+    seeds = _check_seeds(w, raw)
+    stages = _check_stages(w, raw)
     bag = raw.get("bag_of_words", True)
     if not isinstance(bag, bool):
         w.fail("bag_of_words", f"must be true or false; got {bag!r}")
-
-    settings = raw.get("settings", {})
-    if not isinstance(settings, dict):
-        w.fail("settings", f"expected a table of training settings; got {settings!r}")
-    for k, v in settings.items():
-        _check_setting(w, f"settings.{k}", k, v)
-
-    grid = raw.get("grid", {})
-    if not isinstance(grid, dict):
-        w.fail("grid", f"expected a table: setting = [values]; got {grid!r}")
-    for k, values in grid.items():
-        if k in RESERVED_SETTINGS or k not in _FIELDS:
-            _check_setting(w, f"grid.{k}", k, None)
-        if k in settings:
-            w.fail(f"grid.{k}", "is also under [settings]; give it in one place")
-        for i, v in enumerate(_list(w, f"grid.{k}", values)):
-            _check_setting(w, f"grid.{k}[{i}]", k, v)
-
-    random = raw.get("random")
-    if random is not None:
-        _check_keys(w, "random", random, ("draws", "seed", "settings"))
-        if "draws" not in random:
-            w.fail("random.draws", "missing: how many random settings to draw")
-        rs = random.get("settings")
-        if not isinstance(rs, dict) or not rs:
-            w.fail("random.settings", "missing or empty: give at least one setting = {distribution = [...]}")
-        dists = {}
-        for k, d in rs.items():
-            if k in settings or k in grid:
-                w.fail(f"random.settings.{k}", "is also under [settings] or [grid]; give it in one place")
-            if k in RESERVED_SETTINGS or k not in _FIELDS:
-                _check_setting(w, f"random.settings.{k}", k, None)
-            dists[k] = _check_distribution(w, f"random.settings.{k}", k, d)
-        random = {"draws": _int(w, "random.draws", random["draws"], 1),
-                  "seed": _int(w, "random.seed", random.get("seed", 0)), "settings": dists}
+    settings = _check_settings(w, raw)
+    grid = _check_grid(w, raw, settings)
+    random = _check_random(w, raw, settings, grid)
 
     analysis = _check_analysis(w, raw.get("analysis", {}))
     if "analyze" not in stages and analysis:
@@ -443,6 +374,112 @@ def parse_spec(raw: dict, *, path=None) -> SweepSpec:
                      num_gpus=num_gpus, min_count=min_count, raw=raw)
     spec.trials = expand(spec, w)
     return spec
+
+
+def _check_datasets(w: _Where, raw: dict, path) -> list[DatasetSpec]:
+    """The SPEC's datasets (one table or a list of them), each checked, with distinct labels; relative data
+    folders are taken from the SPEC file's folder."""
+    if "datasets" not in raw:
+        w.fail("datasets", "missing: list at least one dataset ([[datasets]] name = \"synthetic\" ...)")
+    dlist = raw["datasets"]
+    if isinstance(dlist, dict):       # one dataset written as a table
+        dlist = [dlist]
+    base = Path(path).resolve().parent if path is not None else None
+    datasets = [_check_dataset(w, i, d, base) for i, d in enumerate(_list(w, "datasets", dlist))]
+    labels = [d.label for d in datasets]
+    for lab in labels:
+        if labels.count(lab) > 1:
+            w.fail("datasets", f"two datasets are labelled {lab!r}; give each a distinct label = \"...\"")
+    return datasets
+
+
+def _check_architectures(w: _Where, raw: dict) -> list:
+    """The SPEC's architectures: a non-empty list of known ones, none twice."""
+    if "architectures" not in raw:
+        w.fail("architectures", f"missing: list the architectures to train ({', '.join(ARCHS)})")
+    archs = _list(w, "architectures", raw["architectures"])
+    for i, a in enumerate(archs):
+        if a not in ARCHS:
+            w.fail(f"architectures[{i}]", f"unknown architecture {a!r}; choose from {', '.join(ARCHS)}")
+    if len(set(archs)) != len(archs):
+        w.fail("architectures", f"lists an architecture twice: {archs}")
+    return archs
+
+
+def _check_seeds(w: _Where, raw: dict) -> list:
+    """The SPEC's training seeds (default [0]; an integer n means 0..n-1): integers >= 0, none twice."""
+    seeds = raw.get("seeds", [0])
+    if isinstance(seeds, int) and not isinstance(seeds, bool):
+        if seeds < 1:
+            w.fail("seeds", f"an integer n means seeds 0..n-1 and must be >= 1; got {seeds}")
+        seeds = list(range(seeds))
+    seeds = _list(w, "seeds", seeds)
+    for i, s in enumerate(seeds):
+        _int(w, f"seeds[{i}]", s)
+    if len(set(seeds)) != len(seeds):
+        w.fail("seeds", f"lists a seed twice: {seeds}")
+    return seeds
+
+
+def _check_stages(w: _Where, raw: dict) -> list:
+    """The SPEC's stages (default all): known ones, starting with train, in the order of :data:`STAGES`."""
+    stages = _list(w, "stages", raw.get("stages", list(STAGES)))
+    for i, s in enumerate(stages):
+        if s not in STAGES:
+            w.fail(f"stages[{i}]", f"unknown stage {s!r}; stages are {', '.join(STAGES)} (in that order)")
+    if stages[0] != "train" or len(set(stages)) != len(stages) or \
+            [STAGES.index(s) for s in stages] != sorted(STAGES.index(s) for s in stages):
+        w.fail("stages", f"must start with train and keep the order train, evaluate, analyze; got {stages}")
+    return stages
+
+
+def _check_settings(w: _Where, raw: dict) -> dict:
+    """The SPEC's fixed training settings (``[settings]``), each checked."""
+    settings = raw.get("settings", {})
+    if not isinstance(settings, dict):
+        w.fail("settings", f"expected a table of training settings; got {settings!r}")
+    for k, v in settings.items():
+        _check_setting(w, f"settings.{k}", k, v)
+    return settings
+
+
+def _check_grid(w: _Where, raw: dict, settings: dict) -> dict:
+    """The SPEC's grid (``[grid]``): known training settings not fixed under ``[settings]``, each with a
+    non-empty list of checked values."""
+    grid = raw.get("grid", {})
+    if not isinstance(grid, dict):
+        w.fail("grid", f"expected a table: setting = [values]; got {grid!r}")
+    for k, values in grid.items():
+        if k in RESERVED_SETTINGS or k not in _FIELDS:
+            _check_setting(w, f"grid.{k}", k, None)
+        if k in settings:
+            w.fail(f"grid.{k}", "is also under [settings]; give it in one place")
+        for i, v in enumerate(_list(w, f"grid.{k}", values)):
+            _check_setting(w, f"grid.{k}[{i}]", k, v)
+    return grid
+
+
+def _check_random(w: _Where, raw: dict, settings: dict, grid: dict) -> dict | None:
+    """The SPEC's random draws (``[random]``) as ``{"draws": n, "seed": s, "settings": {key: {dist: args}}}``,
+    or None without them; each setting known, in no other place, with a checked distribution."""
+    random = raw.get("random")
+    if random is None:
+        return None
+    _check_keys(w, "random", random, ("draws", "seed", "settings"))
+    if "draws" not in random:
+        w.fail("random.draws", "missing: how many random settings to draw")
+    rs = random.get("settings")
+    if not isinstance(rs, dict) or not rs:
+        w.fail("random.settings", "missing or empty: give at least one setting = {distribution = [...]}")
+    dists = {}
+    for k, d in rs.items():
+        if k in settings or k in grid:
+            w.fail(f"random.settings.{k}", "is also under [settings] or [grid]; give it in one place")
+        if k in RESERVED_SETTINGS or k not in _FIELDS:
+            _check_setting(w, f"random.settings.{k}", k, None)
+        dists[k] = _check_distribution(w, f"random.settings.{k}", k, d)
+    return {"draws": _int(w, "random.draws", random["draws"], 1),
+            "seed": _int(w, "random.seed", random.get("seed", 0)), "settings": dists}
 
 
 def _draws(spec: SweepSpec) -> list[dict | None]:
