@@ -302,53 +302,14 @@ def _figures(rows: list[dict], agreement: dict, report_dir: Path, archs: list[st
     import matplotlib
 
     matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
-    from rnnlens._atomic import atomic_file
 
     figs = []
     done = [r for r in rows if r["state"] == "done"]
     datasets = list(dict.fromkeys(r["dataset"] for r in rows))
-    colors = plt.get_cmap("tab10")
     metrics = [m for m in FIGURE_METRICS if any(_num(r.get(m[0])) is not None for r in done)]
     if metrics:
-        ncol = 2 if len(metrics) == 4 else len(metrics)
-        nrow = math.ceil(len(metrics) / ncol)
-        fig, axes = plt.subplots(nrow, ncol, figsize=(max(3.2 * ncol, 0.9 * len(archs) * ncol), 3.0 * nrow + 0.6),
-                                 squeeze=False)
-        axes = axes.ravel()
-        for ax in axes[len(metrics):]:
-            ax.set_visible(False)
-        rng = np.random.default_rng(0)
-        for ax, (col, title, ref) in zip(axes, metrics):
-            for k, ds in enumerate(datasets):
-                for i, arch in enumerate(archs):
-                    ys = [_num(r.get(col)) for r in done if r["dataset"] == ds and r["arch"] == arch]
-                    ys = [y for y in ys if y is not None]
-                    if not ys:
-                        continue
-                    x = i + (k - (len(datasets) - 1) / 2) * 0.8 / max(len(datasets), 1) \
-                        + rng.uniform(-0.06, 0.06, len(ys))
-                    ax.scatter(x, ys, s=18, color=colors(k % 10), alpha=0.8,
-                               label=ds if i == next(j for j, a in enumerate(archs)
-                                                       if any(r["arch"] == a and r["dataset"] == ds for r in done))
-                               else None)
-                    ax.hlines(np.median(ys), x.min() - 0.08, x.max() + 0.08, color=colors(k % 10), lw=2)
-            if ref is not None:
-                ax.axhline(ref, color="0.6", lw=0.8, ls="--")
-            ax.set_xticks(range(len(archs)), archs)
-            ax.set_xlim(-0.6, len(archs) - 0.4)
-            ax.set_title(title, fontsize=9)
-        handles, labels = axes[0].get_legend_handles_labels()
-        if handles:
-            fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 6), fontsize=8, frameon=False)
-        fig.suptitle("every trial (dot), the median per architecture and dataset (bar);\ndashed: the ideal "
-                     "line attractor", fontsize=9)
-        fig.tight_layout(rect=(0, 0.06, 1, 0.94))
         name = "line_attractor_across_trials.png"
-        with atomic_file(report_dir / name) as tmp:
-            fig.savefig(tmp, dpi=110, format="png")
-        plt.close(fig)
+        _save_png(_trials_figure(done, datasets, archs, metrics), report_dir / name)
         figs.append((name, "The line-attractor numbers of every trial: |λ₁| at the traced slow manifold's nodes "
                            "(median), the share of the slow points' variance explained by the curve "
                            "(one-dimensionality), |cos| of the curve's tangent with Σw (readout alignment), and "
@@ -356,32 +317,92 @@ def _figures(rows: list[dict], agreement: dict, report_dir: Path, archs: list[st
     for ds, entry in agreement.items():
         if "pairwise" not in entry:
             continue
-        rho = np.array(entry["pairwise"], dtype=float)
-        order = sorted(range(len(entry["trials"])), key=lambda i: (archs.index(entry["archs"][i])
-                                                                   if entry["archs"][i] in archs else 99, i))
-        rho = rho[np.ix_(order, order)]
-        names = _short_names([entry["trials"][i] for i in order], ds)
-        if "vs_bow" in entry:       # the bag of words as one more row and column
-            b = np.array(entry["vs_bow"], dtype=float)[order]
-            rho = np.block([[rho, b[:, None]], [b[None, :], np.ones((1, 1))]])
-            names.append("bag of words")
-        n = len(names)
-        fig, ax = plt.subplots(figsize=(min(4.2 + 0.3 * n, 15), min(3.4 + 0.3 * n, 14)))
-        im = ax.imshow(rho, vmin=-1, vmax=1, cmap="RdBu_r")
-        ax.set_xticks(range(n), names, rotation=90, fontsize=7)
-        ax.set_yticks(range(n), names, fontsize=7)
-        fig.colorbar(im, ax=ax, label="Spearman rank correlation", shrink=0.8)
-        ax.set_title(f"{ds}: word valences, network vs network\n({entry['n_words']} words)", fontsize=9)
-        fig.tight_layout()
         name = f"valence_agreement_{ds}.png"
-        with atomic_file(report_dir / name) as tmp:
-            fig.savefig(tmp, dpi=110, format="png")
-        plt.close(fig)
+        _save_png(_agreement_figure(ds, entry, archs), report_dir / name)
         figs.append((name, f"{ds}: Spearman rank correlation between the word valences of every pair of networks "
                            "(and, last row, with the bag-of-words coefficients) "
                            f"(valence: Re(l₁ᵀ J_inp x_word) averaged over the slow manifold's nodes), over "
                            f"{entry['n_words']} {entry['words_rule']}."))
     return figs
+
+
+def _save_png(fig, path: Path) -> None:
+    """Write ``fig`` to ``path`` as PNG (temporary name, then rename) and close it."""
+    import matplotlib.pyplot as plt
+
+    from rnnlens._atomic import atomic_file
+
+    with atomic_file(path) as tmp:
+        fig.savefig(tmp, dpi=110, format="png")
+    plt.close(fig)
+
+
+def _trials_figure(done: list[dict], datasets: list[str], archs: list[str], metrics: list):
+    """One panel per metric of ``metrics``: every finished trial as a dot (jittered, seeded) at its
+    architecture, coloured by dataset, with the median per architecture and dataset as a bar and the
+    ideal line attractor's value dashed."""
+    import matplotlib.pyplot as plt
+
+    colors = plt.get_cmap("tab10")
+    ncol = 2 if len(metrics) == 4 else len(metrics)
+    nrow = math.ceil(len(metrics) / ncol)
+    fig, axes = plt.subplots(nrow, ncol, figsize=(max(3.2 * ncol, 0.9 * len(archs) * ncol), 3.0 * nrow + 0.6),
+                             squeeze=False)
+    axes = axes.ravel()
+    for ax in axes[len(metrics):]:
+        ax.set_visible(False)
+    rng = np.random.default_rng(0)
+    for ax, (col, title, ref) in zip(axes, metrics):
+        for k, ds in enumerate(datasets):
+            for i, arch in enumerate(archs):
+                ys = [_num(r.get(col)) for r in done if r["dataset"] == ds and r["arch"] == arch]
+                ys = [y for y in ys if y is not None]
+                if not ys:
+                    continue
+                x = i + (k - (len(datasets) - 1) / 2) * 0.8 / max(len(datasets), 1) \
+                    + rng.uniform(-0.06, 0.06, len(ys))
+                ax.scatter(x, ys, s=18, color=colors(k % 10), alpha=0.8,
+                           label=ds if i == next(j for j, a in enumerate(archs)
+                                                   if any(r["arch"] == a and r["dataset"] == ds for r in done))
+                           else None)
+                ax.hlines(np.median(ys), x.min() - 0.08, x.max() + 0.08, color=colors(k % 10), lw=2)
+        if ref is not None:
+            ax.axhline(ref, color="0.6", lw=0.8, ls="--")
+        ax.set_xticks(range(len(archs)), archs)
+        ax.set_xlim(-0.6, len(archs) - 0.4)
+        ax.set_title(title, fontsize=9)
+    handles, labels = axes[0].get_legend_handles_labels()
+    if handles:
+        fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 6), fontsize=8, frameon=False)
+    fig.suptitle("every trial (dot), the median per architecture and dataset (bar);\ndashed: the ideal "
+                 "line attractor", fontsize=9)
+    fig.tight_layout(rect=(0, 0.06, 1, 0.94))
+    return fig
+
+
+def _agreement_figure(ds: str, entry: dict, archs: list[str]):
+    """The matrix of Spearman correlations between the word valences of every pair of networks of dataset
+    ``ds`` (ordered by architecture), with the bag of words as the last row and column when it was fitted."""
+    import matplotlib.pyplot as plt
+
+    rho = np.array(entry["pairwise"], dtype=float)
+    order = sorted(range(len(entry["trials"])), key=lambda i: (archs.index(entry["archs"][i])
+                                                               if entry["archs"][i] in archs else 99, i))
+    rho = rho[np.ix_(order, order)]
+    names = _short_names([entry["trials"][i] for i in order], ds)
+    if "vs_bow" in entry:       # the bag of words as one more row and column
+        b = np.array(entry["vs_bow"], dtype=float)[order]
+        rho = np.block([[rho, b[:, None]], [b[None, :], np.ones((1, 1))]])
+        names.append("bag of words")
+    n = len(names)
+    fig, ax = plt.subplots(figsize=(min(4.2 + 0.3 * n, 15), min(3.4 + 0.3 * n, 14)))
+    im = ax.imshow(rho, vmin=-1, vmax=1, cmap="RdBu_r")
+    ax.set_xticks(range(n), names, rotation=90, fontsize=7)
+    ax.set_yticks(range(n), names, fontsize=7)
+    fig.colorbar(im, ax=ax, label="Spearman rank correlation", shrink=0.8)
+    ax.set_title(f"{ds}: word valences, network vs network\n({entry['n_words']} words)", fontsize=9)
+    fig.tight_layout()
+    return fig
 
 
 def _short_names(ids: list[str], label: str) -> list[str]:
