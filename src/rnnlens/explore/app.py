@@ -67,6 +67,14 @@ def create_app(models) -> FastAPI:
     app = FastAPI(title="rnnlens explore", version="1",
                   description="Watch a sentiment RNN read a text: its state in the plane of the top two PCs, "
                               "its readout token by token, and each word's push along the line attractor.")
+    _add_page(app, page, static, plotly_js)
+    _add_api(app, models, by_name)
+    return app
+
+
+def _add_page(app: FastAPI, page: str, static: dict, plotly_js: Path) -> None:
+    """Serve the page, its script and style and plotly.min.js on ``app``; the page gets the
+    Content-Security-Policy header and every response the nosniff header."""
 
     @app.middleware("http")
     async def security_headers(request, call_next):
@@ -75,12 +83,6 @@ def create_app(models) -> FastAPI:
         if request.url.path in ("/", "/index.html"):
             response.headers["Content-Security-Policy"] = _CSP
         return response
-
-    def get_model(name: str):
-        m = by_name.get(name)
-        if m is None:
-            raise HTTPException(404, detail=f"model={name!r} is not served here; choose one of {sorted(by_name)}")
-        return m
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def index():
@@ -95,6 +97,16 @@ def create_app(models) -> FastAPI:
         if name not in static:
             raise HTTPException(404, detail=f"no static file {name!r}")
         return Response(static[name], media_type=_STATIC[name])
+
+
+def _add_api(app: FastAPI, models: list, by_name: dict) -> None:
+    """Serve the JSON endpoints over ``models`` (``by_name``: the same models by name) on ``app``."""
+
+    def get_model(name: str):
+        m = by_name.get(name)
+        if m is None:
+            raise HTTPException(404, detail=f"model={name!r} is not served here; choose one of {sorted(by_name)}")
+        return m
 
     @app.get("/api/models")
     def list_models():
@@ -135,4 +147,3 @@ def create_app(models) -> FastAPI:
         plus the modifier and k-class sections of the analysis when present."""
         return JSONResponse(get_model(model).scene())
 
-    return app
