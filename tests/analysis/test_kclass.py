@@ -8,16 +8,24 @@ variance (k = 3: top two PCs 0.62); after 20 steps 0.97, after 50 0.985. The ord
 second component of ~8% after 20 steps (the line bends), ~1% after 50.
 """
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
 
-from rnnlens.analysis.kclass import (analyze_kclass, linear_map_r2, principal_angles_deg, readout_subspace,
-                                     slow_projectors)
+from rnnlens.analysis.kclass import (KClassBow, KClassSystem, analyze_kclass, linear_map_r2, principal_angles_deg,
+                                     readout_subspace, slow_projectors)
+from rnnlens.analysis.settings import AnalysisSettings
 from rnnlens.analysis.wordcount import participation_ratio, predict_from_counts, spectrum_dimension
 from rnnlens.data import load_corpus
 from rnnlens.errors import ArgumentError
 from rnnlens.training import TrainSettings, train
+
+
+def _settings(**options):
+    """AnalysisSettings with k-class options named without their ``kclass_`` prefix (``tol``, ``seed`` as they are)."""
+    return AnalysisSettings.make(**{(k if k in ("tol", "seed") else f"kclass_{k}"): v for k, v in options.items()})
 
 
 # ------------------------------------------------------------------ a hand-built linear network
@@ -48,8 +56,10 @@ def test_linear_network_known_answers(k):
     step, states, W, U, G, A = _linear_network(k=k)
     I = G.shape[1]
     emb = np.eye(I)
-    r = analyze_kclass(step, states, W, inputs=torch.zeros(I, dtype=torch.float64), embeddings=emb, words=[f"w{i}" for i in range(I)], relax_steps=30,
-                       max_states=1000, n_linearize=8, n_fixed_seeds=0, eig_threshold=0.9)
+    system = KClassSystem(step, W, inputs=torch.zeros(I, dtype=torch.float64), embeddings=emb,
+                          words=[f"w{i}" for i in range(I)])
+    r = analyze_kclass(system, states, _settings(relax_steps=30, max_states=1000, n_linearize=8, n_fixed_seeds=0,
+                                                 eig_threshold=0.9))
     assert r.value("dimension_pca") == k - 1
     assert r.value("pca_share_top") > 0.999999 and r.value("pca_share_next") < 1e-6
     assert r.value("participation_ratio") == pytest.approx(
@@ -75,9 +85,9 @@ def test_linear_network_bow_comparison_and_fixed_points():
     Wc = W - W.mean(0)
     true_class_ev = (Wc @ U @ G).T                             # [I, 3]
     bow = {w: 0.7 * true_class_ev[i] + 5.0 for i, w in enumerate(words)}   # same up to scale and a shift
-    r = analyze_kclass(step, states, W, inputs=torch.zeros(I, dtype=torch.float64), embeddings=np.eye(I),
-                       words=words, bow=bow, relax_steps=30,
-                       max_states=500, n_linearize=4, n_fixed_seeds=20, min_count=0)
+    system = KClassSystem(step, W, inputs=torch.zeros(I, dtype=torch.float64), embeddings=np.eye(I), words=words)
+    r = analyze_kclass(system, states, _settings(relax_steps=30, max_states=500, n_linearize=4, n_fixed_seeds=20,
+                                                 min_count=0), bow=bow)
     assert r.value("evidence_bow_r2") == pytest.approx(1.0, abs=1e-9)
     assert r.value("evidence_bow_spearman") == pytest.approx([1.0, 1.0, 1.0])
     # the plane is a continuum of fixed points (eigenvalue exactly 1): every seed converges, in the plane
@@ -101,10 +111,11 @@ def test_linear_network_every_reported_number():
     counts = {"w0": 1, "w1": 30, "w2": 40, "w3": 50}              # w0 too rare; the most frequent first
     X, N = _docs_from_class_words(k)
     pred = predict_from_counts(X, N)
-    kw = dict(inputs=torch.zeros(I, dtype=torch.float64), embeddings=np.eye(I), words=words, bow=bow,
-              word_counts=counts, min_count=2, n_words=4, relax_steps=30, max_states=1000, n_linearize=8,
-              n_fixed_seeds=0, prediction=pred)
-    r = analyze_kclass(step, states, W, readout_bias=np.array([0.0, 0.0, 0.0]), **kw)
+    system = KClassSystem(step, W, readout_bias=np.array([0.0, 0.0, 0.0]), inputs=torch.zeros(I, dtype=torch.float64),
+                          embeddings=np.eye(I), words=words)
+    options = dict(min_count=2, n_words=4, relax_steps=30, max_states=1000, n_linearize=8, n_fixed_seeds=0)
+    kw = dict(bow=KClassBow(bow, counts), prediction=pred)
+    r = analyze_kclass(system, states, _settings(**options), **kw)
     M = r.metrics["kclass"]
     # every kclass metric of the table is reported, except those needing truth or exact fixed points
     from rnnlens.analysis.metrics import METRICS
@@ -120,8 +131,8 @@ def test_linear_network_every_reported_number():
     shown = {tuple(row) for row in r.arrays["kc_slow_pc"].tolist()}
     assert all(tuple(row) in shown for row in r.arrays["kc_lin_pc"].tolist())
     # embeddings given as a torch tensor read the same
-    again_t = analyze_kclass(step, states, W, readout_bias=np.array([0.0, 0.0, 0.0]),
-                             **dict(kw, embeddings=torch.eye(I, dtype=torch.float64)))
+    again_t = analyze_kclass(dataclasses.replace(system, embeddings=torch.eye(I, dtype=torch.float64)), states,
+                             _settings(**options), **kw)
     np.testing.assert_allclose(again_t.evidence, r.evidence)
     # spectrum: the median |lambda| over the 2k largest, and the definitions carry their parameters
     assert r.value("eig_abs_median") == pytest.approx([1, 1, 0.5, 0.5, 0.5, 0.5], abs=1e-9)
@@ -146,13 +157,14 @@ def test_linear_network_every_reported_number():
     for name in ("kc_slow_pc", "kc_readout_pc", "kc_lin_pc", "kc_eig_abs"):
         assert r.arrays[name].dtype == np.float32, name
     assert r.arrays["kc_lin_pc"].shape == (8, 3) and r.arrays["kc_eig_count"].tolist() == [2] * 8
-    biased = analyze_kclass(step, states, W, readout_bias=np.array([0.0, 1e6, 0.0]), **kw)
+    biased = analyze_kclass(dataclasses.replace(system, readout_bias=np.array([0.0, 1e6, 0.0])), states,
+                            _settings(**options), **kw)
     assert (biased.arrays["kc_slow_class"] == 1).all()
     assert len(set(r.arrays["kc_slow_class"].tolist())) == 3    # unbiased: the plane holds all three classes
     # seeded: the same seed gives the same subsets and numbers, another seed other subsets
-    again = analyze_kclass(step, states, W, readout_bias=np.array([0.0, 0.0, 0.0]), **kw)
+    again = analyze_kclass(system, states, _settings(**options), **kw)
     np.testing.assert_array_equal(again.slow_points, r.slow_points)
-    other = analyze_kclass(step, states, W, seed=1, **kw)
+    other = analyze_kclass(dataclasses.replace(system, readout_bias=None), states, _settings(seed=1, **options), **kw)
     assert not np.array_equal(other.slow_points, r.slow_points)
 
 
@@ -186,29 +198,35 @@ def test_bad_arguments_are_named():
     step, states, W, *_ = _linear_network(k=3)
     z = torch.zeros(4, dtype=torch.float64)
     with pytest.raises(ArgumentError, match="needs inputs="):
-        analyze_kclass(step, states, W)
+        analyze_kclass(KClassSystem(step, W), states)
     with pytest.raises(ArgumentError, match="k >= 3"):
-        analyze_kclass(step, states, W[:2])
+        analyze_kclass(KClassSystem(step, W[:2]), states)
     with pytest.raises(ArgumentError, match="relax_steps"):
-        analyze_kclass(step, states, W, inputs=z, relax_steps=-1)
+        analyze_kclass(KClassSystem(step, W, inputs=z), states, _settings(relax_steps=-1))
     with pytest.raises(ArgumentError, match="states have 5 numbers"):
-        analyze_kclass(step, states[:, :5], W, inputs=z)
+        analyze_kclass(KClassSystem(step, W, inputs=z), states[:, :5])
     with pytest.raises(ArgumentError, match="embeddings must be"):
-        analyze_kclass(step, states, W, inputs=z, embeddings=np.eye(3), words=["a", "b"], n_fixed_seeds=0)
+        analyze_kclass(KClassSystem(step, W, inputs=z, embeddings=np.eye(3), words=["a", "b"]), states,
+                       _settings(n_fixed_seeds=0))
+    with pytest.raises(ArgumentError, match="settings must be an rnnlens.AnalysisSettings"):
+        analyze_kclass(KClassSystem(step, W, inputs=z), states, {"kclass_relax_steps": 30})
     for name, bad in (("max_states", 3), ("n_fixed_seeds", -1), ("min_count", -1), ("n_linearize", 0),
                       ("n_words", 0)):
-        with pytest.raises(ArgumentError, match=rf"^analyze_kclass: {name} must be an integer >= "):
-            analyze_kclass(step, states, W, inputs=z, **{name: bad})
-    for bad in (dict(eig_threshold=2.0), dict(eig_threshold=0.0), dict(share=1.5), dict(share=0.0), dict(tol=0.0)):
-        with pytest.raises(ArgumentError, match=r"need 0 < eig_threshold < 2, 0 < share <= 1 and tol > 0"):
-            analyze_kclass(step, states, W, inputs=z, **bad)
+        with pytest.raises(ArgumentError, match=rf"^analysis setting kclass_{name}={bad} is invalid: use "):
+            _settings(**{name: bad})
+    for bad in (dict(eig_threshold=0.0), dict(share=1.5), dict(share=0.0), dict(tol=0.0)):
+        with pytest.raises(ArgumentError, match=r"^analysis setting \w+=\S+ is invalid"):
+            _settings(**bad)
+    with pytest.raises(ArgumentError, match=r"need 0 < eig_threshold < 2, 0 < share <= 1 and tol > 0"):
+        analyze_kclass(KClassSystem(step, W, inputs=z), states, _settings(eig_threshold=2.0))
 
-    few = analyze_kclass(step, states, W, inputs=z, embeddings=np.eye(4), words=list("abcd"), n_fixed_seeds=0,
-                         bow={"a": [1.0, 0, 0], "b": [0, 1.0, 0], "zz": [0, 0, 1.0]}, min_count=0)
+    words4 = KClassSystem(step, W, inputs=z, embeddings=np.eye(4), words=list("abcd"))
+    few = analyze_kclass(words4, states, _settings(n_fixed_seeds=0, min_count=0),
+                         bow={"a": [1.0, 0, 0], "b": [0, 1.0, 0], "zz": [0, 0, 1.0]})
     assert few.missing == [{"what": "kclass evidence vs bag of words",
                             "why": "fewer than 3 words shared by the network and the bag of words"}]
-    two = analyze_kclass(step, states, W, inputs=z, embeddings=np.eye(4), words=list("abcd"), n_fixed_seeds=0,
-                         bow={w: [1.0, 0.0] for w in "abcd"}, min_count=0)     # 2 coefficients for 3 classes
+    two = analyze_kclass(words4, states, _settings(n_fixed_seeds=0, min_count=0),
+                         bow={w: [1.0, 0.0] for w in "abcd"})     # 2 coefficients for 3 classes
     assert two.missing == [{"what": "kclass evidence vs bag of words",
                             "why": "the bag of words does not have 3 per-class coefficient vectors"}]
 
@@ -216,8 +234,49 @@ def test_bad_arguments_are_named():
         coef = np.zeros((3, 2))
 
     with pytest.raises(ArgumentError, match="bow must be a BagOfWords, its JSON file or"):
-        analyze_kclass(step, states, W, inputs=z, embeddings=np.eye(4), words=list("abcd"), bow=CoefOnly(),
-                       n_fixed_seeds=0)
+        analyze_kclass(words4, states, _settings(n_fixed_seeds=0), bow=CoefOnly())
+
+
+def test_network_reads_like_its_system_and_the_pipeline():
+    from types import SimpleNamespace
+
+    from rnnlens.analysis.kclass import pipeline_measurement
+    from rnnlens.analysis.wordcount import predict_dimension
+    from rnnlens.data import Vocab, encode
+    from rnnlens.model import SentimentRNN
+    from rnnlens.network import Network
+
+    torch.manual_seed(0)
+    corpus = load_corpus("synthetic", seed=0, num_classes=3, n_train=200, n_validation=20, n_test=20)
+    vocab = Vocab.build(corpus.splits["train"].texts)
+    net = Network(SentimentRNN(len(vocab), arch="gru", embed_dim=4, hidden_size=6, num_classes=3), vocab)
+    X = torch.as_tensor(np.concatenate(net.states(encode(vocab, corpus.splits["test"], skip_empty=True))))
+    bow = {w: [0.1 * i, -0.2 * i, 0.05 * (i % 3)] for i, w in enumerate(vocab.itos[2:])}
+    settings = AnalysisSettings.make(input_point="mean", kclass_max_states=150, kclass_n_fixed_seeds=5,
+                                     kclass_min_count=0, seed=3)
+    r = analyze_kclass(net, X, settings, bow=bow, truth=corpus.truth)
+    by_hand = KClassSystem(net.cell, net.readout_matrix(), net.readout_bias(), net.x_star("mean"), net.embeddings(),
+                           net.itos)
+    for other in (analyze_kclass(KClassSystem.from_network(net, "mean"), X, settings, bow=bow, truth=corpus.truth),
+                  analyze_kclass(by_hand, X, settings, bow=bow, truth=corpus.truth)):
+        for name, node in r.metrics["kclass"].items():
+            if name != "seconds":
+                assert other.metrics["kclass"][name] == node, name
+        assert set(other.arrays) == set(r.arrays)
+        for name, a in r.arrays.items():
+            np.testing.assert_array_equal(other.arrays[name], a)
+    assert r.value("n_slow_points") == 150 and r.value("evidence_n_words") > 3
+    assert "evidence_truth_r2" in r.metrics["kclass"]
+    assert r.words == net.itos and r.evidence.shape == (len(vocab), 2)
+    # the section's measurement: the run's network, settings, visited states, bag of words and truth
+    run = SimpleNamespace(network=net, corpus=corpus, settings=settings, bow=bow, truth=corpus.truth,
+                          products={"documents": SimpleNamespace(X=X.numpy())})
+    piped = pipeline_measurement(run)
+    direct = analyze_kclass(net, X, settings, bow=bow, truth=corpus.truth, prediction=predict_dimension(corpus))
+    assert {k: v for k, v in piped.metrics["kclass"].items() if k != "seconds"} == {
+        k: v for k, v in direct.metrics["kclass"].items() if k != "seconds"}
+    with pytest.raises(ArgumentError, match="a bare model needs its vocabulary"):
+        analyze_kclass(net.model, X, settings)
 
 
 # ------------------------------------------------------------------ the word-count prediction
@@ -331,16 +390,19 @@ SETTINGS = dict(arch="gru", embed_dim=16, hidden_size=32, epochs=10, batch_size=
 
 def _trained(tmp_path, **options):
     from rnnlens.analysis.kclass import pipeline_measurement
-    from rnnlens.analysis.measurements import collect_states, select_documents
+    from rnnlens.analysis.pipeline import Run
+    from rnnlens.analysis.sections.documents import StateSpace, select_documents
     from rnnlens.baseline import fit_bag_of_words
+    from rnnlens.network import Network
 
     corpus = load_corpus("synthetic", seed=0, **CORPUS, **options)
     ck = train(corpus, TrainSettings(**SETTINGS), tmp_path / "gru", resume=False, progress=False)
-    model = ck.model.eval()
     assert ck.record["metrics"]["validation"]["accuracy"] > 0.85       # the network learned the task
+    net = Network.resolve(ck)
     docs = select_documents(ck.vocab, corpus.splits["test"], 300, None, 0)
-    X = np.concatenate(collect_states(model, docs))
-    return pipeline_measurement(model, ck.vocab, corpus, X, torch.zeros(16), bow=fit_bag_of_words(corpus))
+    X = np.concatenate(net.states(docs.encoded))
+    run = Run(net, corpus, AnalysisSettings(), bow=fit_bag_of_words(corpus), products={"documents": StateSpace(X=X)})
+    return pipeline_measurement(run)
 
 
 @pytest.mark.parametrize("k", [3, 4])

@@ -2,8 +2,11 @@
 
 With k unordered classes a network that integrates evidence needs k-1 numbers (the class scores up
 to a common shift), so its slow points fill a (k-1)-D region; ordered classes can use fewer. This
-module measures that region on any step function (an rnnlens Cell, a torch RNN, a callable), the
-visited states and the readout matrix W [k, S]:
+module measures that region from a trained :class:`rnnlens.network.Network` (or, through a
+:class:`KClassSystem`, any step function: an rnnlens Cell, a torch RNN, a callable, with its readout
+matrix W [k, S]) and the states it visits; the settings are the ``kclass`` group of an
+:class:`rnnlens.analysis.settings.AnalysisSettings` (``kclass_relax_steps`` is ``relax_steps`` below, and so
+on), its ``fixed_points.tol`` and ``documents.seed``:
 
 Slow points. The visited states are relaxed with the network's own dynamics at the input x* (zero
 by default), as :func:`rnnlens.manifold.trace_slow_manifold` does: after ``relax_steps`` steps the
@@ -42,119 +45,81 @@ squares over all classes). On synthetic corpora the same R^2 is computed against
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
-import torch
 
-from rnnlens.analysis.metrics import metric
-from rnnlens.analysis.wordcount import participation_ratio, spectrum_dimension
+from rnnlens.analysis.kclass_parts import (SECTION, KClassAnalysis, Options, figure_arrays, linear_map_r2,
+                                           measure_eigenvalues, measure_evidence, measure_fixed_points,
+                                           measure_readout, measure_slow_points, pca_spectrum, prepare,
+                                           principal_angles_deg, readout_subspace, relax, slow_projectors)
+from rnnlens.analysis.registry import metric, settings_groups
 from rnnlens.errors import ArgumentError
 
-__all__ = ["KClassAnalysis", "analyze_kclass", "relax", "pca_spectrum", "readout_subspace",
-           "principal_angles_deg", "slow_projectors", "linear_map_r2", "pipeline_measurement"]
-
-SECTION = "kclass"
-RELAX_DEPTHS = (0, 10, 20, 50, 100)
+__all__ = ["KClassAnalysis", "KClassSystem", "KClassBow", "analyze_kclass", "relax", "pca_spectrum",
+           "readout_subspace", "principal_angles_deg", "slow_projectors", "linear_map_r2", "pipeline_measurement"]
 
 
-@dataclass
-class KClassAnalysis:
-    """What :func:`analyze_kclass` measured: ``metrics`` ({"kclass": {name: node}}), ``arrays`` (``kc_*``,
-    for the report), ``missing``; ``slow_points`` [M, S], ``mean`` [S] and ``basis`` [k-1, S] (their top
-    PCs), ``fixed_points`` (the solver's result, or None), ``evidence`` [V, k-1] and ``class_evidence``
-    [V, k] per word of ``words``."""
+@dataclass(frozen=True, eq=False)
+class KClassSystem:
+    """A network as the k-class analysis reads it, for a model that is not an rnnlens network (e.g. a
+    hand-built step function); :meth:`from_network` makes one from a :class:`rnnlens.network.Network`.
 
-    metrics: dict = field(default_factory=dict)
-    arrays: dict = field(default_factory=dict)
-    missing: list = field(default_factory=list)
-    slow_points: np.ndarray | None = None
-    mean: np.ndarray | None = None
-    basis: np.ndarray | None = None
-    fixed_points: object = None
-    words: list = field(default_factory=list)
-    evidence: np.ndarray | None = None
-    class_evidence: np.ndarray | None = None
+    Attributes:
+        step: an rnnlens Cell, a torch RNN or a callable F(x, h) (:func:`rnnlens.as_step`).
+        readout: W [k >= 3, S] (``Network.readout_matrix()``); ``readout_bias`` [k] colours the slow points
+            by predicted class (None: no bias).
+        inputs: x* [I] at which the dynamics relax and are linearized (None: zeros; a plain callable step
+            needs it).
+        embeddings, words: input vectors [V, I] and their words, for the evidence vectors (None: none).
+    """
 
-    def value(self, name: str):
-        """The value of metric ``kclass.<name>`` (None when not measured)."""
-        node = self.metrics.get(SECTION, {}).get(name)
-        return None if node is None else node["value"]
+    step: Any
+    readout: Any
+    readout_bias: Any = None
+    inputs: Any = None
+    embeddings: Any = None
+    words: Any = None
 
+    @classmethod
+    def from_network(cls, network, input_point: str = "zero") -> "KClassSystem":
+        """The step, readout, embeddings and words of ``network`` (anything ``Network.resolve`` takes), at
+        x* = ``network.x_star(input_point)``."""
+        from rnnlens.network import Network
 
-# ------------------------------------------------------------------------------------------ pieces
-def relax(step, states, inputs=None, *, steps: int, depths=()) -> tuple[torch.Tensor, dict]:
-    """States after ``steps`` steps of ``step`` at ``inputs`` (float64), and the states after each of ``depths``."""
-    from rnnlens.fixedpoints import as_step
-
-    fn = as_step(step)
-    h, x = fn.prepare(torch.as_tensor(states), inputs, name="states")
-    snaps, last = {}, max([steps, *depths])
-    for n in range(last + 1):
-        if n in depths:
-            snaps[n] = h.double()
-        if n == steps:
-            out = h.double()
-        if n < last:
-            h = fn.step(x, h)
-    return out, snaps
+        net = Network.resolve(network)
+        return cls(step=net.cell, readout=net.readout_matrix(), readout_bias=net.readout_bias(),
+                   inputs=net.x_star(input_point), embeddings=net.embeddings(), words=net.itos)
 
 
-def pca_spectrum(P) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(variance fractions of every PC, mean, principal directions as rows) of the rows of ``P``."""
-    P = np.asarray(P, dtype=np.float64)
-    mean = P.mean(0)
-    _, s, Vt = np.linalg.svd(P - mean, full_matrices=False)
-    var = s ** 2
-    total = var.sum()
-    return (var / total if total > 0 else var), mean, Vt
+@dataclass(frozen=True, eq=False)
+class KClassBow:
+    """Per-class bag-of-words coefficients together with the training counts to filter them by, for
+    :func:`analyze_kclass`'s ``bow``: ``bow`` as that argument takes it, ``word_counts`` {word: training
+    count} in place of the bag of words' own counts."""
+
+    bow: Any
+    word_counts: dict
 
 
-def readout_subspace(W) -> np.ndarray:
-    """Orthonormal rows [k-1, S] spanning the rows of ``W`` [k, S] minus their mean row."""
-    W = np.asarray(W, dtype=np.float64)
-    if W.ndim != 2 or W.shape[0] < 3:
-        raise ArgumentError(f"readout_subspace: W must be [k >= 3, S]; got shape {W.shape}")
-    _, _, Vt = np.linalg.svd(W - W.mean(0), full_matrices=False)
-    return Vt[: W.shape[0] - 1]
+def _options(settings) -> Options:
+    """The measurement's options from an ``AnalysisSettings`` (None: every default, the registered sections'
+    settings groups as ``AnalysisSettings()`` holds them)."""
+    if settings is None:
+        groups = {name: cls() for name, cls in settings_groups()}
+        kc, docs, fp = groups["kclass"], groups["documents"], groups["fixed_points"]
+    else:
+        try:
+            kc, docs, fp = settings.kclass, settings.documents, settings.fixed_points
+        except AttributeError:
+            raise ArgumentError(f"analyze_kclass: settings must be an rnnlens.AnalysisSettings (e.g. AnalysisSettings"
+                                f".make(kclass_relax_steps=30)); got {type(settings).__name__}") from None
+    own = {name.removeprefix("kclass_"): value for name, value in kc.to_dict().items()}
+    return Options(**own, tol=fp.tol, seed=docs.seed, input_point=fp.input_point).check()
 
 
-def principal_angles_deg(A, B) -> list[float]:
-    """Principal angles in degrees (ascending) between the row spaces of ``A`` and ``B``."""
-    from scipy.linalg import subspace_angles
-
-    return sorted(float(a) for a in np.degrees(subspace_angles(np.asarray(A, float).T, np.asarray(B, float).T)))
-
-
-def slow_projectors(lin, m: int) -> tuple[np.ndarray, np.ndarray]:
-    """Per point of a ``Linearization``: Re(R_s L_s) [P, S, S] onto its ``m`` slowest modes (one more where
-    the m-th is half of a complex pair), and how many modes each kept [P]."""
-    ev = lin.eigvals.numpy()
-    R, L = lin.R.numpy(), lin.L.numpy()
-    out = np.zeros((ev.shape[0], R.shape[1], R.shape[1]))
-    used = np.zeros(ev.shape[0], dtype=np.int64)
-    for p in range(ev.shape[0]):
-        n = m
-        if n < ev.shape[1] and abs(ev[p, n - 1].imag) > 1e-9 and abs(ev[p, n] - np.conj(ev[p, n - 1])) < 1e-9:
-            n += 1
-        out[p] = (R[p][:, :n] @ L[p][:n, :]).real
-        used[p] = n
-    return out, used
-
-
-def linear_map_r2(V, T) -> float:
-    """R^2 of the least-squares map (with intercept) from rows of ``V`` [n, a] to rows of ``T`` [n, b]:
-    1 - residual sum of squares / total sum of squares (all columns together)."""
-    V, T = np.asarray(V, float), np.asarray(T, float)
-    if T.ndim == 1:
-        T = T[:, None]
-    A = np.hstack([V, np.ones((V.shape[0], 1))])
-    coef, *_ = np.linalg.lstsq(A, T, rcond=None)
-    res = ((T - A @ coef) ** 2).sum()
-    tot = ((T - T.mean(0)) ** 2).sum()
-    return float(1 - res / tot) if tot > 0 else float("nan")
-
-
+# ------------------------------------------------------------------------------------------ words
 def _bow_matrix(bow, k: int):
     """(words, centred coefficients [V, k]) from a BagOfWords, its file, or {word: [k] coefficients}."""
     from pathlib import Path
@@ -186,232 +151,121 @@ def _spearman(a, b) -> float:
     return float(spearmanr(a, b).statistic)
 
 
+def _compare_bow(index: dict, bow, word_counts: dict | None, opts: Options, out: KClassAnalysis) -> None:
+    """The words' class evidence against the bag of words' centred coefficients: Spearman per class and the
+    R^2 of the linear map from the evidence vectors (words in both, seen ``min_count`` times, the
+    ``n_words`` most frequent by ``word_counts``, default the bag of words' counts)."""
+    M, k = out.metrics[SECTION], out.class_evidence.shape[1]
+    d = k - 1
+    bw, B = _bow_matrix(bow, k)
+    if bw is None:
+        if bow is not None:
+            out.missing.append({"what": "kclass evidence vs bag of words",
+                                "why": f"the bag of words does not have {k} per-class coefficient vectors"})
+        return
+    counts_of = word_counts if word_counts is not None else (
+        dict(zip(bow.words, np.asarray(bow.counts).tolist())) if hasattr(bow, "counts") else {})
+    pairs = [(j, index[w], counts_of.get(w, 0)) for j, w in enumerate(bw)
+             if w in index and w not in ("<pad>", "<unk>") and counts_of.get(w, opts.min_count) >= opts.min_count]
+    pairs.sort(key=lambda t: -t[2])
+    pairs = pairs[:opts.n_words]
+    if len(pairs) < 3:
+        out.missing.append({"what": "kclass evidence vs bag of words",
+                            "why": "fewer than 3 words shared by the network and the bag of words"})
+        return
+    bj = np.array([p[0] for p in pairs])
+    wi = np.array([p[1] for p in pairs])
+    rho = [_spearman(out.class_evidence[wi, c], B[bj, c]) for c in range(k)]
+    M["evidence_n_words"] = metric("kclass.evidence_n_words", len(pairs), min_count=opts.min_count)
+    M["evidence_bow_spearman"] = metric("kclass.evidence_bow_spearman", rho)
+    M["evidence_bow_spearman_mean"] = metric("kclass.evidence_bow_spearman_mean", float(np.nanmean(rho)))
+    M["evidence_bow_r2"] = metric("kclass.evidence_bow_r2", linear_map_r2(out.evidence[wi], B[bj]), d=d)
+    out.arrays["kc_evidence_rnn"] = out.class_evidence[wi].astype(np.float32)
+    out.arrays["kc_evidence_bow"] = B[bj].astype(np.float32)
+
+
+def _compare_truth(index: dict, truth, out: KClassAnalysis) -> None:
+    """R^2 of the linear map from the evidence vectors to a synthetic corpus's true evidence (or valence)."""
+    d = out.evidence.shape[1]
+    category = getattr(truth, "category", {})
+    tw = [w for w in out.words if w in category and category[w] != "negation" and truth.category[w] != "intensifier"]
+    if getattr(truth, "evidence", None) and not getattr(truth, "scalar", False):
+        T = np.array([truth.evidence[w] for w in tw], float)
+        T = T - T.mean(1, keepdims=True)
+    else:
+        T = np.array([[truth.valence.get(w, 0.0)] for w in tw], float)
+    if len(tw) >= 3:
+        out.metrics[SECTION]["evidence_truth_r2"] = metric(
+            "kclass.evidence_truth_r2", linear_map_r2(out.evidence[[index[w] for w in tw]], T), d=d)
+
+
+def _report_prediction(prediction, logit_axes: np.ndarray, k: int, out: KClassAnalysis) -> None:
+    """The word-count prediction (a ``DimensionPrediction``) beside the measurement, and the angles between
+    its axes and the slow points' logit axes."""
+    M, pd_ = out.metrics[SECTION], prediction
+    M["predicted_fractions"] = metric("kclass.predicted_fractions", np.asarray(pd_.fractions).tolist(),
+                                      alpha=pd_.info.get("alpha"), min_count=pd_.info.get("min_count", 1))
+    M["predicted_dimension"] = metric("kclass.predicted_dimension", int(pd_.dimension), share=pd_.info.get("share"))
+    M["predicted_participation_ratio"] = metric("kclass.predicted_participation_ratio",
+                                                float(pd_.participation_ratio))
+    M["predicted_word_fractions"] = metric("kclass.predicted_word_fractions",
+                                           np.asarray(pd_.word_fractions).tolist())
+    dd = max(1, min(int(pd_.dimension), k - 1))
+    M["shape_angles_deg"] = metric("kclass.shape_angles_deg",
+                                   principal_angles_deg(np.asarray(pd_.axes)[:dd], logit_axes[:dd]), d=dd)
+
+
 # ------------------------------------------------------------------------------------------ analysis
-def analyze_kclass(step, states, readout, *, readout_bias=None, inputs=None, embeddings=None, words=None,
-                   bow=None, truth=None, prediction=None, relax_steps: int = 50, max_states: int = 2000,
-                   n_linearize: int = 64, eig_threshold: float = 0.95, share: float = 0.9,
-                   n_fixed_seeds: int = 200, tol: float = 1e-8, min_count: int = 5, n_words: int = 5000,
-                   word_counts=None, seed: int = 0) -> KClassAnalysis:
+def analyze_kclass(network, states, settings=None, *, bow=None, truth=None, prediction=None) -> KClassAnalysis:
     """Measure the k-class integration manifold (definitions in the module docstring).
 
     Args:
-        step: an rnnlens Cell, a torch RNN or a callable F(x, h) (:func:`rnnlens.as_step`).
-        states: visited states [M, S] (or [B, T, S], flattened); at most ``max_states`` (a seeded subset).
-        readout: W [k >= 3, S] (``SentimentRNN.readout_matrix()``); ``readout_bias`` [k] colours the slow
-            points by predicted class.
-        inputs: x* [I] at which the dynamics relax and are linearized (default zeros).
-        embeddings, words: input vectors [V, I] and their words, for the evidence vectors.
-        bow: per-class bag-of-words coefficients (``BagOfWords``, its file, or {word: [k]}); ``truth``: a
-            ``SyntheticTruth`` (its evidence or valence is compared too); ``prediction``: a
-            :class:`rnnlens.analysis.wordcount.DimensionPrediction` to report beside the measurement.
-        word_counts: {word: training count}; only words seen ``min_count`` times enter the comparison
-            with the bag of words (the ``n_words`` most frequent). Default: the bag of words' counts.
-        relax_steps, eig_threshold, share: see the module docstring. n_linearize: slow points linearized.
-        n_fixed_seeds, tol: exact fixed points from this many slow points (0: no search).
+        network: an :class:`rnnlens.network.Network` (or a checkpoint folder or ``Checkpoint``): its cell,
+            readout matrix and bias, embeddings and words, at x* = ``settings.fixed_points.input_point``.
+            Or a :class:`KClassSystem` (a step function without an rnnlens network; its own x*).
+        states: visited states [M, S] (or [B, T, S], flattened); at most ``kclass_max_states`` (a seeded
+            subset).
+        settings: an :class:`rnnlens.analysis.settings.AnalysisSettings` (None: every default): the
+            ``kclass`` group, ``fixed_points.tol`` (exact fixed points from ``kclass_n_fixed_seeds`` slow
+            points; 0: no search) and ``documents.seed`` (every random draw).
+        bow: per-class bag-of-words coefficients (``BagOfWords``, its file, or {word: [k]}); only words seen
+            ``kclass_min_count`` times in training enter the comparison (the ``kclass_n_words`` most
+            frequent), counted by the bag of words' own counts, or by ``KClassBow(bow, word_counts)``'s.
+        truth: a ``SyntheticTruth`` (its evidence or valence is compared too).
+        prediction: a :class:`rnnlens.analysis.wordcount.DimensionPrediction` to report beside the measurement.
     """
-    from rnnlens.fixedpoints import as_step, find_fixed_points
-    from rnnlens.linearization import linearize
-
     t0 = time.perf_counter()
-    for name, v, lo in (("relax_steps", relax_steps, 0), ("max_states", max_states, 4),
-                        ("n_linearize", n_linearize, 1), ("n_fixed_seeds", n_fixed_seeds, 0),
-                        ("min_count", min_count, 0), ("n_words", n_words, 1)):
-        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < lo:
-            raise ArgumentError(f"analyze_kclass: {name} must be an integer >= {lo}; got {v!r}")
-    if not 0 < eig_threshold < 2 or not 0 < share <= 1 or not tol > 0:
-        raise ArgumentError(f"analyze_kclass: need 0 < eig_threshold < 2, 0 < share <= 1 and tol > 0; got "
-                            f"{eig_threshold!r}, {share!r}, {tol!r}")
-    W = np.asarray(readout.detach().cpu() if isinstance(readout, torch.Tensor) else readout, dtype=np.float64)
-    if W.ndim != 2 or W.shape[0] < 3:
-        raise ArgumentError(f"analyze_kclass: readout must be a [k >= 3, S] matrix; got shape {W.shape} "
-                            "(binary models: use rnnlens.analyze's line-attractor analysis)")
-    k, S = W.shape
-    X = torch.as_tensor(states)
-    X = X.reshape(-1, X.shape[-1])
-    if X.shape[1] != S:
-        raise ArgumentError(f"analyze_kclass: states have {X.shape[1]} numbers, the readout {S}")
-    rng = np.random.default_rng(seed)
-    if X.shape[0] > max_states:
-        X = X[torch.from_numpy(np.sort(rng.choice(X.shape[0], max_states, replace=False)))]
-    if inputs is not None:
-        inputs = torch.as_tensor(inputs, dtype=X.dtype)
-    fn = as_step(step, input_size=None if inputs is None else inputs.shape[-1], state_size=S)
-    if fn.input_size is None:
-        raise ArgumentError("analyze_kclass: a plain callable step needs inputs= (x*, one input vector)")
-    x_star = torch.zeros(fn.input_size, dtype=X.dtype) if inputs is None else inputs
-    if x_star.dim() != 1 or x_star.shape[0] != fn.input_size:
-        raise ArgumentError(f"analyze_kclass: inputs must be one input vector [{fn.input_size}]")
-    xs = x_star.expand(X.shape[0], -1).clone()
-    out = KClassAnalysis()
-    M: dict = {}
-    d = k - 1
-
-    # ---- slow points and their dimension
-    P_t, snaps = relax(fn, X, xs, steps=relax_steps, depths=RELAX_DEPTHS)
-    fn64 = fn.to(torch.float64)
-    x64 = xs.double()
-    q = ((fn64.step(x64, P_t) - P_t) ** 2).mean(1).numpy()
-    P = P_t.numpy()
-    frac, mean, Vt = pca_spectrum(P)
-    basis = Vt[:d]
-    out.slow_points, out.mean, out.basis = P, mean, basis
-    M["num_classes"] = metric("kclass.num_classes", k)
-    M["n_slow_points"] = metric("kclass.n_slow_points", int(P.shape[0]), relax_steps=relax_steps)
-    M["slow_q_median"] = metric("kclass.slow_q_median", float(np.median(q)))
-    M["pca_fractions"] = metric("kclass.pca_fractions", frac[:10].tolist())
-    M["pca_share_top"] = metric("kclass.pca_share_top", float(frac[:d].sum()), d=d)
-    M["pca_share_next"] = metric("kclass.pca_share_next", float(frac[d]) if len(frac) > d else 0.0, n=d + 1)
-    M["dimension_pca"] = metric("kclass.dimension_pca", spectrum_dimension(frac, share), share=share)
-    M["participation_ratio"] = metric("kclass.participation_ratio", participation_ratio(frac))
-    M["pca_by_relax"] = metric("kclass.pca_by_relax",
-                               {str(n): pca_spectrum(s.numpy())[0][:k + 1].tolist() for n, s in snaps.items()})
-
-    # ---- readout subspace
-    U_ro = readout_subspace(W)
-    Xv = X.double().numpy()
-    Wc = W - W.mean(0)
-    cov_dirs = np.cov(Xv, rowvar=False) @ Wc.T          # [S, k]
-    U_cov = np.linalg.svd(cov_dirs.T, full_matrices=False)[2][:d]
-    M["readout_angles_deg"] = metric("kclass.readout_angles_deg", principal_angles_deg(basis, U_ro), d=d)
-    M["readout_cov_angles_deg"] = metric("kclass.readout_cov_angles_deg", principal_angles_deg(basis, U_cov), d=d)
-    M["readout_variance_in_plane"] = metric(
-        "kclass.readout_variance_in_plane", float(np.linalg.norm(Wc @ basis.T) ** 2 / np.linalg.norm(Wc) ** 2), d=d)
-    logits = P @ Wc.T
-    lfrac, _, lVt = pca_spectrum(logits)
-    M["logit_fractions"] = metric("kclass.logit_fractions", lfrac[:k].tolist())
-    M["dimension_logit"] = metric("kclass.dimension_logit", spectrum_dimension(lfrac[:k], share), share=share)
-
-    # ---- eigenvalues at the slow points
-    lin_idx = np.sort(rng.choice(P.shape[0], min(n_linearize, P.shape[0]), replace=False))
-    li = torch.from_numpy(lin_idx)
-    lin = linearize(fn64, P_t[li], x64[li])
-    absev = lin.eigvals.abs().numpy()
-    counts = (absev >= eig_threshold).sum(1)
-    M["n_eig_slow_median"] = metric("kclass.n_eig_slow_median", float(np.median(counts)), threshold=eig_threshold,
-                                    n=len(lin_idx))
-    M["n_eig_slow_counts"] = metric("kclass.n_eig_slow_counts",
-                                    np.bincount(counts, minlength=2 * k).tolist(), threshold=eig_threshold)
-    M["eig_abs_median"] = metric("kclass.eig_abs_median", np.median(absev[:, :2 * k], 0).tolist(), n=2 * k)
-
-    # ---- exact fixed points from slow points
-    fps = None
-    if n_fixed_seeds:
-        seeds = P_t[np.sort(rng.choice(P.shape[0], min(n_fixed_seeds, P.shape[0]), replace=False))]
-        fps = find_fixed_points(fn64, seeds, x_star.double(), tol=tol)
-        out.fixed_points = fps
-        conv = fps[torch.from_numpy(fps.converged.numpy().astype(bool))]
-        M["fixed_points_n_converged"] = metric("kclass.fixed_points_n_converged", int(len(conv)), tol=tol,
-                                               n=len(seeds))
-        if len(conv):
-            uniq = conv.unique()
-            ulin = linearize(fn64, uniq.points.double(), x_star.double().expand(len(uniq), -1).clone(), vectors=False)
-            unstable = ulin.n_unstable.numpy()
-            Fp = uniq.points.double().numpy()
-            off = Fp - mean
-            inside = np.linalg.norm(off @ basis.T) ** 2 / max(np.linalg.norm(off) ** 2, 1e-300)
-            M["fixed_points_n_unique"] = metric("kclass.fixed_points_n_unique", int(len(uniq)))
-            M["fixed_points_n_stable"] = metric("kclass.fixed_points_n_stable", int((unstable == 0).sum()))
-            M["fixed_points_in_subspace"] = metric("kclass.fixed_points_in_subspace", float(inside), d=d)
-            out.arrays["kc_fp_pc"] = (off @ Vt[:3].T).astype(np.float32)
-            out.arrays["kc_fp_unstable"] = unstable.astype(np.int64)
-        else:
-            out.missing.append({"what": "kclass fixed points", "why": f"no slow point converged to q < {tol:g}"})
-
-    # ---- evidence vectors
-    projectors, used = slow_projectors(lin, d)
-    J_inp = lin.J_inp.numpy()
-    A_man = np.mean([basis @ projectors[p] @ J_inp[p] for p in range(len(lin_idx))], axis=0)      # [d, I]
-    A_log = np.mean([Wc @ projectors[p] @ J_inp[p] for p in range(len(lin_idx))], axis=0)         # [k, I]
-    M["n_slow_modes_used"] = metric("kclass.n_slow_modes_used", float(np.median(used)), d=d)
-    if embeddings is not None and words is not None:
-        E = np.asarray(embeddings.detach().cpu() if isinstance(embeddings, torch.Tensor) else embeddings, float)
-        if E.shape != (len(words), fn.input_size):
-            raise ArgumentError(f"analyze_kclass: embeddings must be [{len(words)}, {fn.input_size}] for "
-                                f"{len(words)} words; got {E.shape}")
-        out.words = list(words)
-        out.evidence = E @ A_man.T
-        out.class_evidence = E @ A_log.T
-        index = {w: i for i, w in enumerate(words)}
-        bw, B = _bow_matrix(bow, k)
-        if bw is not None:
-            counts_of = word_counts if word_counts is not None else (
-                dict(zip(bow.words, np.asarray(bow.counts).tolist())) if hasattr(bow, "counts") else {})
-            pairs = [(j, index[w], counts_of.get(w, 0)) for j, w in enumerate(bw)
-                     if w in index and w not in ("<pad>", "<unk>") and counts_of.get(w, min_count) >= min_count]
-            pairs.sort(key=lambda t: -t[2])
-            pairs = pairs[:n_words]
-            if len(pairs) >= 3:
-                bj = np.array([p[0] for p in pairs])
-                wi = np.array([p[1] for p in pairs])
-                rho = [_spearman(out.class_evidence[wi, c], B[bj, c]) for c in range(k)]
-                M["evidence_n_words"] = metric("kclass.evidence_n_words", len(pairs), min_count=min_count)
-                M["evidence_bow_spearman"] = metric("kclass.evidence_bow_spearman", rho)
-                M["evidence_bow_spearman_mean"] = metric("kclass.evidence_bow_spearman_mean", float(np.nanmean(rho)))
-                M["evidence_bow_r2"] = metric("kclass.evidence_bow_r2", linear_map_r2(out.evidence[wi], B[bj]), d=d)
-                out.arrays["kc_evidence_rnn"] = out.class_evidence[wi].astype(np.float32)
-                out.arrays["kc_evidence_bow"] = B[bj].astype(np.float32)
-            else:
-                out.missing.append({"what": "kclass evidence vs bag of words",
-                                    "why": "fewer than 3 words shared by the network and the bag of words"})
-        elif bow is not None:
-            out.missing.append({"what": "kclass evidence vs bag of words",
-                                "why": f"the bag of words does not have {k} per-class coefficient vectors"})
+    opts = _options(settings)
+    system = network if isinstance(network, KClassSystem) else KClassSystem.from_network(network, opts.input_point)
+    bow, word_counts = (bow.bow, bow.word_counts) if isinstance(bow, KClassBow) else (bow, None)
+    rng = np.random.default_rng(opts.seed)
+    setup = prepare(system, states, opts, rng)
+    out = KClassAnalysis(metrics={SECTION: {}})
+    slow = measure_slow_points(setup, opts, out)
+    logit_axes = measure_readout(setup, slow, opts, out)
+    linear = measure_eigenvalues(setup, slow, opts, rng, out)
+    if opts.n_fixed_seeds:
+        measure_fixed_points(setup, slow, opts, rng, out)
+    index = measure_evidence(setup, slow, linear, out)
+    if index is not None:
+        _compare_bow(index, bow, word_counts, opts, out)
         if truth is not None:
-            tw = [w for w in words if w in getattr(truth, "category", {})
-                  and getattr(truth, "category", {})[w] != "negation" and truth.category[w] != "intensifier"]
-            if getattr(truth, "evidence", None) and not getattr(truth, "scalar", False):
-                T = np.array([truth.evidence[w] for w in tw], float)
-                T = T - T.mean(1, keepdims=True)
-            else:
-                T = np.array([[truth.valence.get(w, 0.0)] for w in tw], float)
-            if len(tw) >= 3:
-                M["evidence_truth_r2"] = metric("kclass.evidence_truth_r2",
-                                                linear_map_r2(out.evidence[[index[w] for w in tw]], T), d=d)
-
-    # ---- the word-count prediction beside the measurement
+            _compare_truth(index, truth, out)
     if prediction is not None:
-        pd_ = prediction
-        M["predicted_fractions"] = metric("kclass.predicted_fractions", np.asarray(pd_.fractions).tolist(),
-                                          alpha=pd_.info.get("alpha"), min_count=pd_.info.get("min_count", 1))
-        M["predicted_dimension"] = metric("kclass.predicted_dimension", int(pd_.dimension), share=pd_.info.get("share"))
-        M["predicted_participation_ratio"] = metric("kclass.predicted_participation_ratio",
-                                                    float(pd_.participation_ratio))
-        M["predicted_word_fractions"] = metric("kclass.predicted_word_fractions",
-                                               np.asarray(pd_.word_fractions).tolist())
-        dd = max(1, min(int(pd_.dimension), k - 1))
-        M["shape_angles_deg"] = metric("kclass.shape_angles_deg",
-                                       principal_angles_deg(np.asarray(pd_.axes)[:dd], lVt[:dd]), d=dd)
-
-    # ---- arrays for the figures
-    a = out.arrays
-    show = np.sort(rng.choice(P.shape[0], min(2000, P.shape[0]), replace=False))
-    a["kc_slow_pc"] = ((P[show] - mean) @ Vt[:3].T).astype(np.float32)
-    if readout_bias is not None:
-        b = np.asarray(readout_bias.detach().cpu() if isinstance(readout_bias, torch.Tensor) else readout_bias, float)
-        a["kc_slow_class"] = (P[show] @ W.T + b).argmax(1).astype(np.int64)
-    else:
-        a["kc_slow_class"] = (P[show] @ W.T).argmax(1).astype(np.int64)
-    a["kc_readout_pc"] = (Wc @ Vt[:3].T).astype(np.float32)
-    a["kc_pca_fractions"] = frac[:10]
-    a["kc_lin_pc"] = ((P[lin_idx] - mean) @ Vt[:3].T).astype(np.float32)
-    a["kc_eig_count"] = counts.astype(np.int64)
-    a["kc_eig_abs"] = absev[:, :2 * k].astype(np.float32)
-    M["seconds"] = metric("kclass.seconds", time.perf_counter() - t0)
-    out.metrics[SECTION] = M
+        _report_prediction(prediction, logit_axes, setup.k, out)
+    figure_arrays(setup, slow, linear, rng, out)
+    out.metrics[SECTION]["seconds"] = metric("kclass.seconds", time.perf_counter() - t0)
     return out
 
 
-def pipeline_measurement(model, vocab, corpus, states: np.ndarray, x_star, *, bow=None, seed: int = 0,
-                         **options) -> KClassAnalysis:
-    """The k-class analysis as one step of :func:`rnnlens.analysis.analyze` (models with k > 2 classes):
-    the model's cell, readout and embeddings, the pipeline's visited states and x*, the word-count
-    prediction from the corpus's train split, and the corpus's truth when it has one."""
+def pipeline_measurement(run) -> KClassAnalysis:
+    """The k-class analysis as one section of :func:`rnnlens.analysis.analyze` (models with k > 2 classes): the
+    run's network at its x*, the analysis's visited states and settings, the word-count prediction from the
+    corpus's train split, and the corpus's truth when it has one."""
+    import torch
+
     from rnnlens.analysis.wordcount import predict_dimension
 
-    prediction = predict_dimension(corpus) if "train" in corpus.splits else None
-    emb = model.embedding.weight.detach().double()
-    bias = model.readout.bias.detach().double() if getattr(model.readout, "bias", None) is not None else None
-    return analyze_kclass(model.cell, torch.as_tensor(states), model.readout_matrix().double(), readout_bias=bias,
-                          inputs=torch.as_tensor(x_star, dtype=torch.float64), embeddings=emb, words=vocab.itos,
-                          bow=bow, truth=getattr(corpus, "truth", None), prediction=prediction, seed=seed,
-                          **options)
+    prediction = predict_dimension(run.corpus) if "train" in run.corpus.splits else None
+    return analyze_kclass(run.network, torch.as_tensor(run.products["documents"].X), run.settings, bow=run.bow,
+                          truth=run.truth, prediction=prediction)
