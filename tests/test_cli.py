@@ -192,7 +192,8 @@ def test_analyze_options_through_the_cli_change_what_is_measured(checkpoint, tmp
     s = json.loads((tmp_path / "an" / "summary.json").read_text())
     arrays = np.load(tmp_path / "an" / "arrays.npz")
     m, settings = s["metrics"], s["settings"]
-    assert settings["input_point"] == "mean" and settings["tol"] == 1e-6 and settings["max_length"] == 12
+    assert settings["fixed_points"]["input_point"] == "mean" and settings["fixed_points"]["tol"] == 1e-6
+    assert settings["documents"]["max_length"] == 12
     # the corpus came from the checkpoint's record (synthetic, with its options and seed)
     assert s["provenance"]["dataset"] == "synthetic" and s["provenance"]["trained_on_same_corpus"] is True
     # --tol: the points kept are exactly those under 1e-6
@@ -202,7 +203,7 @@ def test_analyze_options_through_the_cli_change_what_is_measured(checkpoint, tmp
     # --max-length: the documents longer than 12 tokens (of the 60 analysed) were cut and counted
     corpus = load_corpus("synthetic", **CORPUS)
     ck = load_checkpoint(out)
-    from rnnlens.analysis.measurements import select_documents
+    from rnnlens.analysis.sections.documents import select_documents
     docs = select_documents(ck.vocab, corpus.splits["test"], 60, None, 0)
     longer = int(sum(len(x) > 12 for x in docs.encoded.ids))
     assert longer > 0 and m["data"]["n_truncated"]["value"] == longer

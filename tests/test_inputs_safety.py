@@ -155,14 +155,19 @@ def test_training_step_that_cannot_fit_is_refused_with_advice(monkeypatch):
 
 
 def test_analysis_documents_are_capped_and_counted_by_default():
-    from rnnlens.analysis.measurements import select_documents
+    from rnnlens.analysis.sections.documents import select_documents
+    from rnnlens.analysis.settings import AnalysisSettings
     from rnnlens.data import Split, Vocab
     from rnnlens.settings import DEFAULT_MAX_LENGTH
 
     split = Split(["word " * (DEFAULT_MAX_LENGTH + 7), "good film", "bad film"], [1, 1, 0])
-    docs = select_documents(Vocab.build(split.texts), split, 10, None, 0)
+    default = AnalysisSettings().documents.max_length
+    assert default == DEFAULT_MAX_LENGTH
+    docs = select_documents(Vocab.build(split.texts), split, 10, default, 0)
     assert docs.encoded.n_truncated == 1 and docs.encoded.max_length == DEFAULT_MAX_LENGTH
     assert int(docs.encoded.lengths.max()) == DEFAULT_MAX_LENGTH
+    whole = select_documents(Vocab.build(split.texts), split, 10, None, 0)       # None: no limit
+    assert whole.encoded.n_truncated == 0 and int(whole.encoded.lengths.max()) == DEFAULT_MAX_LENGTH + 7
 
 
 # ------------------------------------------------------------------ non-finite weights
@@ -196,12 +201,12 @@ def test_nan_weights_never_give_an_accuracy():
     dict(seed=-1), dict(untrained_seed=1.5),
 ])
 def test_analysis_numbers_are_checked_before_work(kw):
-    from rnnlens.analysis.measurements import check_analysis_numbers
+    from rnnlens.analysis.settings import AnalysisSettings
 
-    args = dict(tol=1e-8, tol_sweep=(1e-7,), max_length=None, n_linear_docs=None, seed=0, untrained_seed=0)
-    check_analysis_numbers(**args)
-    with pytest.raises(ArgumentError, match="analyze: "):
-        check_analysis_numbers(**{**args, **kw})
+    AnalysisSettings.make(tol=1e-8, tol_sweep=(1e-7,), max_length=None, n_linear_docs=None, seed=0, untrained_seed=0)
+    (name, value), = kw.items()
+    with pytest.raises(ArgumentError, match=f"^analysis setting {name}=.* is invalid: "):
+        AnalysisSettings.make(**kw)
 
 
 @pytest.mark.parametrize("kw", [

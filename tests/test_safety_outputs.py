@@ -19,8 +19,9 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from rnnlens.analysis.io import load_analysis
-from rnnlens.analysis.pipeline import AnalysisResult, save_analysis
+from rnnlens.analysis import AnalysisSettings
+from rnnlens.analysis.pipeline import save_analysis
+from rnnlens.analysis.result import Analysis, load_analysis
 from rnnlens.checkpoint import load_checkpoint, save_checkpoint
 from rnnlens.cli import main
 from rnnlens.data import Vocab, load_corpus
@@ -59,8 +60,7 @@ def _fixed_points():
 
 def _result(tag, with_fp=False):
     arrays = {"x": np.arange(3) + tag}
-    return AnalysisResult(summary={"schema": SCHEMA, "tag": tag, "metrics": {}, "checks": [], "missing": []},
-                          arrays=arrays)
+    return Analysis({"schema": SCHEMA, "tag": tag, "metrics": {}, "checks": [], "missing": []}, arrays)
 
 
 # ---------------------------------------------------------------------------------- 2: never delete foreign files
@@ -96,7 +96,8 @@ def test_save_analysis_keeps_user_files_and_replaces_its_own(tmp_path):
     (out / "notes.md").write_text("mine")
     save_analysis(_result(10), out)
     assert (out / "notes.md").read_text() == "mine"
-    summary, arrays = load_analysis(out)
+    loaded = load_analysis(out)
+    summary, arrays = loaded.summary, loaded.arrays
     assert summary["tag"] == 10 and arrays["x"].tolist() == [10, 11, 12]
 
 
@@ -117,7 +118,7 @@ def test_load_analysis_refuses_files_of_two_runs(tmp_path):
 
 def test_save_analysis_holds_an_analyze_lock_and_moves_the_summary_in_last(tmp_path, monkeypatch):
     import rnnlens._atomic as atomic
-    import rnnlens.analysis.pipeline as pipeline
+    import rnnlens.analysis.io as pipeline
 
     out = tmp_path / "an"
     save_analysis(_result(0), out)
@@ -161,7 +162,8 @@ def test_interrupted_save_analysis_leaves_the_previous_results(tmp_path, monkeyp
     with pytest.raises(KeyboardInterrupt):
         save_analysis(_result(10), out)
     monkeypatch.setattr(io_mod, "write_json_atomic", real)
-    summary, arrays = load_analysis(out)
+    loaded = load_analysis(out)
+    summary, arrays = loaded.summary, loaded.arrays
     assert summary["tag"] == 0 and arrays["x"].tolist() == [0, 1, 2]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["an"]
 
@@ -178,7 +180,8 @@ def test_interrupted_save_beside_user_files_is_detected(tmp_path, monkeypatch):
     monkeypatch.undo()
     assert (out / "notes.md").read_text() == "mine"
     try:
-        summary, arrays = load_analysis(out)
+        loaded = load_analysis(out)
+        summary, arrays = loaded.summary, loaded.arrays
     except ArgumentError as e:
         assert "different runs" in str(e)
     else:  # or the old results, whole
@@ -347,7 +350,7 @@ def test_unwritable_out_folder_is_refused_before_the_work(readonly_dir, tmp_path
     from rnnlens.analysis import analyze
 
     with pytest.raises(ArgumentError, match="cannot write"):
-        analyze(tmp_path / "ck", load_corpus("synthetic", **SMALL), n_docs=10, out_dir=readonly_dir / "an")
+        analyze(tmp_path / "ck", load_corpus("synthetic", **SMALL), AnalysisSettings.make(n_docs=10, modifiers=None), out_dir=readonly_dir / "an")
 
 
 # ---------------------------------------------------------------------------------- 7: permissions
@@ -365,8 +368,7 @@ def test_every_written_file_has_the_same_permissions(corpus, tmp_path):
         ck = train(corpus, TrainSettings(**{**FAST, "checkpoint_every": 1}), tmp_path / "ck", progress=False)
         from rnnlens.analysis import analyze
 
-        analyze(ck, corpus, n_docs=20, n_seeds=5, n_transitions=20, n_speed=3, speed_steps=3,
-                out_dir=tmp_path / "an")
+        analyze(ck, corpus, AnalysisSettings.make(n_docs=20, n_seeds=5, n_transitions=20, n_speed=3, speed_steps=3, modifiers=None), out_dir=tmp_path / "an")
         make_report([tmp_path / "an"], tmp_path / "rep")
         fit_bag_of_words(corpus).save(tmp_path / "bow")
         fp = _fixed_points()

@@ -47,9 +47,9 @@ def _check_fixed_points(folder, summary, model):
     fp = load_file(str(folder / "fixed_points.safetensors"))
     q = _recomputed_q(model, fp)
     assert np.allclose(q, fp["q"], rtol=0.05, atol=1e-12)
-    tol = summary["settings"]["tol"]
+    tol = summary["settings"]["fixed_points"]["tol"]
     m = summary["metrics"]["fixed_points"]
-    assert m["n_seeds"]["value"] == len(q) == summary["settings"]["n_seeds"]
+    assert m["n_seeds"]["value"] == len(q) == summary["settings"]["fixed_points"]["n_seeds"]
     assert m["n_converged"]["value"] == int((fp["q"] < tol).sum())
     assert abs(m["n_converged"]["value"] - int((q < tol).sum())) <= max(1, len(q) // 100)
     assert m["q_median"]["value"] == pytest.approx(float(np.median(fp["q"])), rel=1e-6)
@@ -96,7 +96,7 @@ def test_reproduce_one_epoch_one_architecture_through_the_cli(tmp_path):
     summary = json.loads((folder / "summary.json").read_text())
     data = summary["metrics"]["data"]
     assert data["n_docs"]["value"] == 60
-    rows = _analysed_rows(len(test.texts), 60, summary["settings"]["seed"])
+    rows = _analysed_rows(len(test.texts), 60, summary["settings"]["documents"]["seed"])
     sub = Split(texts=[test.texts[i] for i in rows], labels=np.asarray(test.labels)[rows])
     assert data["rnn_accuracy"]["value"] == evaluate(ck.model, ck.vocab, sub)["accuracy"]
     _check_fixed_points(folder, summary, ck.model)
@@ -124,8 +124,10 @@ def test_demo_on_a_slice_of_imdb_through_the_cli(tmp_path, real_corpus_dir):
     ck = load_checkpoint(pretrained_checkpoints()["gru"])
     folder = out / "analysis" / "imdb-gru"
     summary = json.loads((folder / "summary.json").read_text())
-    assert summary["settings"]["n_docs_requested"] == 150 and summary["settings"]["n_seeds"] == 120
-    assert summary["settings"]["n_linear_docs"] == 150
+    settings = summary["settings"]
+    assert settings["documents"]["n_docs"] == 150 and settings["fixed_points"]["n_seeds"] == 120
+    assert settings["linearization"]["n_linear_docs"] == 200        # the demo's preset; 150 documents there
+    assert summary["metrics"]["linearization"]["linear_accuracy"]["definition"].startswith("accuracy on 150 documents")
 
     # the shipped network was trained on exactly this corpus, and the analysis says so
     corpus = load_corpus("imdb", data_dir=data, download=False)
@@ -133,7 +135,7 @@ def test_demo_on_a_slice_of_imdb_through_the_cli(tmp_path, real_corpus_dir):
     assert summary["provenance"]["trained_on_same_corpus"] is True
     # the 150 reviews analysed are the seeded subset of the test split; the accuracy on them recomputed
     test = corpus.splits["test"]
-    rows = _analysed_rows(len(test.texts), 150, summary["settings"]["seed"])
+    rows = _analysed_rows(len(test.texts), 150, summary["settings"]["documents"]["seed"])
     sub = Split(texts=[test.texts[i] for i in rows], labels=np.asarray(test.labels)[rows])
     assert summary["metrics"]["data"]["n_docs"]["value"] == 150
     assert summary["metrics"]["data"]["rnn_accuracy"]["value"] == evaluate(ck.model, ck.vocab, sub)["accuracy"]

@@ -5,6 +5,7 @@ import json
 import numpy as np
 import pytest
 
+from rnnlens.analysis import AnalysisSettings
 from rnnlens.errors import DataError
 from rnnlens.workflows import PAPER_ACCURACY, accuracy_table, pretrained_checkpoints, run_demo, run_reproduce
 
@@ -14,7 +15,7 @@ SMALL = {"n_train": 600, "n_validation": 150, "n_test": 150}
 def test_reproduce_trains_analyzes_reports_and_resumes(tmp_path):
     out = tmp_path / "rep"
     kw = dict(settings={"hidden_size": 16, "embed_dim": 8, "epochs": 2, "checkpoint_every": 0},
-              archs=("gru", "vanilla"), corpus_options=SMALL, analysis_options={"n_docs": 40, "n_seeds": 20},
+              archs=("gru", "vanilla"), corpus_options=SMALL, analysis_settings=AnalysisSettings.make(n_docs=40, n_seeds=20),
               progress=False)
     res = run_reproduce("synthetic", out, **kw)
     assert res.report.is_file() and res.report.stat().st_size > 10_000

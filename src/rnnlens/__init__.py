@@ -11,7 +11,8 @@ loads no solver and the CLI's ``--help`` stays fast)::
     as_step, find_fixed_points, FixedPoints, sample_seeds     rnnlens.fixedpoints
     trace_slow_manifold, SlowManifold   rnnlens.manifold      the slow manifold as an ordered curve
     linearize, Linearization            rnnlens.linearization
-    analyze                             rnnlens.analysis      numbers -> summary.json
+    Network                             rnnlens.network       the one view of a trained model the analysis reads
+    analyze, AnalysisSettings, Analysis, load_analysis   rnnlens.analysis   numbers -> summary.json
     analyze_modifiers                   rnnlens.analysis.modifiers   how modifier words bend the integration
     analyze_kclass, predict_dimension   rnnlens.analysis.kclass/.wordcount   k-class manifolds, their predicted dimension
     make_report                         rnnlens.report        figures + HTML
@@ -36,7 +37,8 @@ _LAZY = {
     "LM": "rnnlens.solvers", "Newton": "rnnlens.solvers", "Adam": "rnnlens.solvers",
     "trace_slow_manifold": "rnnlens.manifold", "SlowManifold": "rnnlens.manifold",
     "linearize": "rnnlens.linearization", "Linearization": "rnnlens.linearization",
-    "analyze": "rnnlens.analysis", "make_report": "rnnlens.report",
+    "analyze": "rnnlens.analysis", "AnalysisSettings": "rnnlens.analysis", "Analysis": "rnnlens.analysis",
+    "load_analysis": "rnnlens.analysis", "Network": "rnnlens.network", "make_report": "rnnlens.report",
     "analyze_modifiers": "rnnlens.analysis.modifiers",
     "analyze_kclass": "rnnlens.analysis.kclass", "predict_dimension": "rnnlens.analysis.wordcount",
 }

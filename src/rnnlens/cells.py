@@ -220,6 +220,19 @@ class Cell(nn.Module):
         h = self._initial(x, h0, "final_state")
         return self._final_state(x, lengths, h)
 
+    def run_fused(self, x: Tensor) -> Tensor:
+        """Every state ``[B, T, S]`` from a zero state, through torch's fused kernel where the whole state is
+        the kernel's output (vanilla, GRU: faster, equal to rounding), else :meth:`run`."""
+        return self.run(x)
+
+    def relax_fused(self, h: Tensor, x: Tensor, steps: int) -> Tensor:
+        """``steps`` steps at constant input ``x`` ``[I]`` from every row of ``h`` ``[B, S]`` (fused kernel where
+        :meth:`run_fused` has one)."""
+        xb = x.to(h.dtype).expand(h.shape[0], -1)
+        for _ in range(steps):
+            h = self.step(xb, h)
+        return h
+
     def output(self, h: Tensor) -> Tensor:
         """The part of the state the readout sees, ``[..., hidden_size]`` (the LSTM's ``h``)."""
         return h[..., : self.hidden_size]
@@ -258,6 +271,17 @@ class _TorchRNNCell(Cell):
     def _weights(self):
         r = self.rnn
         return r.weight_ih_l0, r.weight_hh_l0, r.bias_ih_l0, r.bias_hh_l0
+
+    def run_fused(self, x: Tensor) -> Tensor:
+        if self.arch == "lstm":            # the kernel returns h alone; the state holds c too
+            return super().run_fused(x)
+        return self.rnn(x)[0]
+
+    def relax_fused(self, h: Tensor, x: Tensor, steps: int) -> Tensor:
+        if self.arch == "lstm":
+            return super().relax_fused(h, x, steps)
+        _, hn = self.rnn(x.to(h.dtype).expand(h.shape[0], steps, -1), h.unsqueeze(0).contiguous())
+        return hn[0]
 
     def _final_state(self, x: Tensor, lengths: Tensor, h: Tensor) -> Tensor:
         if self.fast_path == "scan":

@@ -4,3 +4,6 @@
 ARCHS = ("vanilla", "ugrnn", "gru", "lstm")
 # How tables and figures title them.
 ARCH_TITLES = {"baseline": "bag of words", "vanilla": "vanilla", "ugrnn": "UGRNN", "gru": "GRU", "lstm": "LSTM"}
+
+# The modifier words the analysis measures by default (negations and intensifiers; see rnnlens.analysis.modifiers).
+DEFAULT_MODIFIERS = ("not", "n't", "never", "no", "hardly", "very", "extremely")

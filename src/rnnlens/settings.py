@@ -13,12 +13,13 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from rnnlens.constants import ARCHS
 from rnnlens.errors import ArgumentError
 
-__all__ = ["TrainSettings", "Int", "Real", "OneOf", "SettingOption", "cli_options"]
+__all__ = ["TrainSettings", "Int", "Real", "OneOf", "Reals", "Table", "Words", "SettingsGroup", "SettingOption",
+           "cli_options", "group_options"]
 
 FAST_PATHS = ("auto", "fused", "scan")
 # Documents are cut to this many tokens unless asked otherwise (training and analysis), counted and
@@ -89,11 +90,62 @@ class Text:
         return "use a string"
 
 
+@dataclass(frozen=True)
+class Reals:
+    """A list (or tuple) of finite numbers ``> 0``, possibly empty; kept as a tuple."""
+
+    type = str
+    parse = "reals"
+
+    def accepts(self, v) -> bool:
+        return isinstance(v, (list, tuple)) and all(Real(gt=0).accepts(x) for x in v)
+
+    def describe(self) -> str:
+        return "use a list of finite numbers > 0 (may be empty)"
+
+
+@dataclass(frozen=True)
+class Table:
+    """A mapping of option names (strings) to values (checked further by whoever reads it)."""
+
+    type = str
+    parse = "table"
+
+    def accepts(self, v) -> bool:
+        return isinstance(v, dict) and all(isinstance(k, str) for k in v)
+
+    def describe(self) -> str:
+        return "use a table of NAME = VALUE options"
+
+
+@dataclass(frozen=True)
+class Words:
+    """A non-empty list of distinct non-empty strings (tokens); on a command line, comma-separated."""
+
+    type = str
+    parse = "words"
+
+    def accepts(self, v) -> bool:
+        return (isinstance(v, (list, tuple)) and len(v) > 0 and all(isinstance(x, str) and x.strip() == x and x
+                                                                     for x in v) and len(set(v)) == len(v))
+
+    def describe(self) -> str:
+        return "use a non-empty list of distinct words without spaces around them"
+
+
 def setting(default, help: str, rule, *, none: str | None = None, flags: tuple[str, ...] = ()):
     """A TrainSettings field: ``rule`` constrains its value; ``none`` (when given) says what None means and
     lets the field be None (on the command line 0 stands for None when the default is not None);
     ``flags`` are extra spellings of its command-line option, kept for older commands."""
-    return field(default=default, metadata={"help": help, "rule": rule, "none": none, "flags": flags})
+    metadata = {"help": help, "rule": rule, "none": none, "flags": flags}
+    if isinstance(default, dict):     # a mutable default: each settings object gets its own copy
+        return field(default_factory=lambda: dict(default), metadata=metadata)
+    return field(default=default, metadata=metadata)
+
+
+def default_of(f: dataclasses.Field):
+    """The default value of a settings field (also when it is made by a factory)."""
+    return f.default_factory() if f.default is dataclasses.MISSING else f.default
 
 
 @dataclass
@@ -164,8 +216,39 @@ class TrainSettings:
         return cls(**d)
 
 
-def _bad(name: str, value: Any, want: str):
-    raise ArgumentError(f"training setting {name}={value!r} is invalid: {want}.")
+def _bad(name: str, value: Any, want: str, kind: str = "training"):
+    raise ArgumentError(f"{kind} setting {name}={value!r} is invalid: {want}.")
+
+
+def _frozen(v):
+    """Lists become tuples (settings objects are frozen and hashable), dicts stay dicts."""
+    return tuple(v) if isinstance(v, list) else v
+
+
+@dataclass(frozen=True)
+class SettingsGroup:
+    """Base of a small frozen group of settings declared with :func:`setting` (e.g. one analysis
+    section's options). Every field is checked against its rule when the group is made; the error
+    names the setting, the value and what it accepts (``<kind> setting NAME=VALUE is invalid: ...``).
+    Subclasses set ``name`` (the group's key) and ``kind`` (the word in error messages)."""
+
+    name: ClassVar[str] = ""
+    kind: ClassVar[str] = "analysis"
+
+    def __post_init__(self):
+        for f in dataclasses.fields(self):
+            v = _frozen(getattr(self, f.name))
+            object.__setattr__(self, f.name, v)
+            rule, none = f.metadata["rule"], f.metadata["none"]
+            if v is None and none is not None:
+                continue
+            if not rule.accepts(v):
+                _bad(f.name, v, rule.describe() + (f", or None for {none}" if none else ""), self.kind)
+
+    def to_dict(self) -> dict:
+        """Field name -> value (tuples as lists, as JSON holds them)."""
+        return {f.name: (list(v) if isinstance(v := getattr(self, f.name), tuple) else v)
+                for f in dataclasses.fields(self)}
 
 
 @dataclass(frozen=True)
@@ -179,24 +262,63 @@ class SettingOption:
     help: str
     choices: tuple[str, ...] | None
     zero_is_none: bool           # the command line's 0 stands for None (Optional fields with a default)
+    parse: str | None = None     # "words", "reals": one comma-separated value; "table": repeated KEY=VALUE
 
     def to_setting(self, value):
-        """The command-line value as the TrainSettings value."""
+        """The command-line value as the settings value (a comma-separated list split, ``KEY=VALUE`` pairs
+        read as a table with values read as JSON where they parse)."""
+        if self.parse == "words":
+            return [w.strip() for w in value.split(",") if w.strip()]
+        if self.parse == "reals":
+            return [_real(self.name, x) for x in value.split(",") if x.strip()]
+        if self.parse == "table":
+            return _table(self.name, value)
         return None if self.zero_is_none and value == 0 else value
 
 
-def cli_options(exclude: tuple[str, ...] = ()) -> list[SettingOption]:
-    """One :class:`SettingOption` per TrainSettings field (in field order), minus ``exclude``."""
+def _real(name: str, text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise ArgumentError(f"--{name.replace('_', '-')}: {text.strip()!r} is not a number; write numbers "
+                            "separated by commas (e.g. 1e-7,1e-6).") from None
+
+
+def _table(name: str, pairs) -> dict:
+    return parse_key_values(pairs, "--" + name.replace("_", "-"))
+
+
+def parse_key_values(pairs, flag: str = "--option") -> dict:
+    """``KEY=VALUE`` pairs to a dict (values read as JSON when they parse); ``flag`` names the option in errors."""
+    import json
+
+    out = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise ArgumentError(f"{flag} {pair!r}: write KEY=VALUE (e.g. {flag} n_train=2000).")
+        try:
+            out[key] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key] = value
+    return out
+
+
+def cli_options(exclude: tuple[str, ...] = (), fields=None) -> list[SettingOption]:
+    """One :class:`SettingOption` per TrainSettings field (or per field of ``fields``, e.g. an analysis
+    settings group's), in field order, minus ``exclude``."""
     out = []
-    for f in dataclasses.fields(TrainSettings):
+    for f in (dataclasses.fields(TrainSettings) if fields is None else fields):
         if f.name in exclude:
             continue
         rule, none = f.metadata["rule"], f.metadata["none"]
-        zero_is_none = none is not None and f.default is not None
+        default = default_of(f)
+        zero_is_none = none is not None and default is not None and not getattr(rule, "parse", None)
         help_text = f.metadata["help"]
-        if none is not None:
+        if none is not None and not getattr(rule, "parse", None):
             help_text = help_text.rstrip(".") + (f" (0: {none})." if zero_is_none else f" (default: {none}).")
         out.append(SettingOption(
             name=f.name, flags=("--" + f.name.replace("_", "-"), *f.metadata["flags"]), type=rule.type,
-            default=f.default, help=help_text, choices=getattr(rule, "choices", None), zero_is_none=zero_is_none))
+            default=default, help=help_text, choices=getattr(rule, "choices", None), zero_is_none=zero_is_none,
+            parse=getattr(rule, "parse", None)))
     return out

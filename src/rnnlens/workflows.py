@@ -25,17 +25,6 @@ PAPER_ACCURACY = {
     "sst2": {"baseline": 79.74, "vanilla": 78.09, "ugrnn": 77.74, "gru": 80.25, "lstm": 80.09},
 }
 
-# Analysis sizes of the demo: small enough for four models in under two minutes on 2 CPU cores.
-DEMO_ANALYSIS = dict(n_docs=1000, n_seeds=500, n_linear_docs=200)
-
-
-def _with_modifiers(options: dict | None) -> dict:
-    """Analysis options with the default modifier list unless the caller chose (as `rnnlens analyze` does)."""
-    from rnnlens.analysis.modifiers import DEFAULT_MODIFIERS
-
-    return {"modifiers": DEFAULT_MODIFIERS, **(options or {})}
-
-
 def _say(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
@@ -77,7 +66,7 @@ class DemoResult:
 
 
 def run_demo(out_dir, *, data_dir=None, pretrained: Path | None = None, archs=ARCHS, progress: bool = True,
-             download: bool = True, analysis_options: dict | None = None) -> DemoResult:
+             download: bool = True, settings=None) -> DemoResult:
     """Analyze the shipped IMDB networks on IMDB test reviews and write ``out_dir/report/report.html``.
 
     Needs the IMDB corpus where ``load_corpus("imdb")`` finds it (``data_dir``, ``$RNNLENS_DATA_DIR`` or
@@ -85,9 +74,11 @@ def run_demo(out_dir, *, data_dir=None, pretrained: Path | None = None, archs=AR
     SHA-256 checked) unless ``download=False``. The corpus is loaded as recorded in the
     checkpoints (:func:`rnnlens.checkpoint.load_training_corpus`). The bag-of-words model shipped beside the
     checkpoints (``bag_of_words.json``, an :class:`rnnlens.baseline.BagOfWords` file trimmed to the networks'
-    vocabulary) picks the positive, negative and neutral words.
+    vocabulary) picks the positive, negative and neutral words. ``settings``: the analysis settings
+    (default :data:`rnnlens.analysis.settings.DEMO`).
     """
     from rnnlens.analysis import analyze
+    from rnnlens.analysis.settings import DEMO
     from rnnlens.baseline import FILE_NAME as BOW_FILE, load_bag_of_words
     from rnnlens.checkpoint import load_checkpoint, load_training_corpus
     from rnnlens.report import make_report
@@ -117,7 +108,7 @@ def run_demo(out_dir, *, data_dir=None, pretrained: Path | None = None, archs=AR
                             "folders above, or pass --data-dir.") from exc
         raise DataError(f"{exc}\n--offline: nothing was downloaded; run `rnnlens demo` without --offline to "
                         "fetch the official archive (84 MB) into the cache once.") from exc
-    options = _with_modifiers(dict(DEMO_ANALYSIS, **(analysis_options or {})))
+    settings = DEMO if settings is None else settings
     analyses, accuracy = {}, {}
     for arch, ck in checkpoints.items():
         test = ck.record.get("metrics", {}).get("test", {})
@@ -125,7 +116,7 @@ def run_demo(out_dir, *, data_dir=None, pretrained: Path | None = None, archs=AR
         target = out_dir / "analysis" / f"imdb-{arch}"
         _say(f"analyzing imdb-{arch} ({found[arch]}) -> {target}")
         t = time.perf_counter()
-        analyze(ck, corpus, bow=bow, out_dir=target, **options)
+        analyze(ck, corpus, settings, bow=bow, out_dir=target)
         _say(f"  done in {time.perf_counter() - t:.1f} s")
         analyses[arch] = target
     if bow is not None and "test" in bow.accuracy:
@@ -146,7 +137,7 @@ class ReproduceResult:
 
 
 def run_reproduce(dataset: str, out_dir, *, settings: dict | None = None, archs=ARCHS, data_dir=None,
-                  data_seed: int = 0, corpus_options: dict | None = None, analysis_options: dict | None = None,
+                  data_seed: int = 0, corpus_options: dict | None = None, analysis_settings=None,
                   baseline: bool = True, progress: bool = True) -> ReproduceResult:
     """Train every architecture in ``archs`` and the bag-of-words baseline on ``dataset``, evaluate on
     the test split, analyze each network and write a report with the paper's table beside ours.
@@ -154,7 +145,7 @@ def run_reproduce(dataset: str, out_dir, *, settings: dict | None = None, archs=
     Layout of ``out_dir``: ``baseline/`` (bag-of-words JSON), ``models/<arch>/`` (checkpoints),
     ``analysis/<arch>/``, ``report/report.html`` and ``accuracy.json``. Each step is skipped when its
     output already exists, so a stopped run continues where it stopped (training itself resumes
-    mid-epoch).
+    mid-epoch). ``analysis_settings``: an :class:`rnnlens.AnalysisSettings` (None: the defaults).
     """
     from rnnlens.analysis import analyze
     from rnnlens.baseline import FILE_NAME as BOW_FILE, fit_bag_of_words, load_bag_of_words
@@ -198,7 +189,7 @@ def run_reproduce(dataset: str, out_dir, *, settings: dict | None = None, archs=
         target = out_dir / "analysis" / arch
         if not (target / "summary.json").exists():
             _say(f"[{i}] {arch}: analyzing ...")
-            analyze(ck, corpus, bow=bow, out_dir=target, **_with_modifiers(analysis_options))
+            analyze(ck, corpus, analysis_settings, bow=bow, out_dir=target)
         analyses.append(target)
         write_json_atomic(acc_path, {"dataset": dataset, "data_fingerprint": corpus.fingerprint(),
                                      "definition": "test accuracy, % of test documents classified correctly",

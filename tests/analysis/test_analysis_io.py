@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from rnnlens.analysis.io import SCHEMA, from_jsonable, load_analysis, to_jsonable, write_arrays, write_json
+from rnnlens.analysis.io import SCHEMA, from_jsonable, to_jsonable, write_arrays, write_json
+from rnnlens.analysis.result import load_analysis
 from rnnlens.errors import ArgumentError
 
 
@@ -34,7 +35,8 @@ def _folder(tmp_path, summary=None, arrays=None):
 
 def test_load_reads_back_what_was_written(tmp_path):
     folder = _folder(tmp_path, arrays={"v": np.arange(3.0), "run_id": np.array("r1")})
-    summary, arrays = load_analysis(folder)
+    loaded = load_analysis(folder)
+    summary, arrays = loaded.summary, loaded.arrays
     assert math.isnan(summary["x"]) and arrays.keys() == {"v"} and arrays["v"].tolist() == [0.0, 1.0, 2.0]
 
 
@@ -82,7 +84,8 @@ def test_run_ids_must_agree_and_a_missing_arrays_file_is_allowed(tmp_path):
     fp = _zero_fixed_points()
     folder = _folder(tmp_path)                                     # summary of run r1, no arrays.npz
     fp.save(folder / "fixed_points.safetensors", run_id="r1")
-    summary, arrays = load_analysis(folder)
+    loaded = load_analysis(folder)
+    summary, arrays = loaded.summary, loaded.arrays
     assert summary["run_id"] == "r1" and arrays == {}
     fp.save(folder / "fixed_points.safetensors", run_id="r2")
     with pytest.raises(ArgumentError, match=r"an: fixed_points\.safetensors and summary\.json come from different runs "
@@ -96,7 +99,8 @@ def test_paths_and_folders_without_run_ids(tmp_path):
     assert to_jsonable({"p": Path("runs/gru")}) == {"p": "runs/gru"}
     folder = _folder(tmp_path, summary={"schema": SCHEMA, "x": 1})          # written before run ids existed
     write_arrays(folder / "arrays.npz", {"v": np.zeros(2)})
-    summary, arrays = load_analysis(folder)
+    loaded = load_analysis(folder)
+    summary, arrays = loaded.summary, loaded.arrays
     assert summary["x"] == 1 and set(arrays) == {"v"}
 
 

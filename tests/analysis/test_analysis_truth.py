@@ -20,7 +20,8 @@ import numpy as np
 import pytest
 import torch
 
-from rnnlens.analysis import analyze
+from rnnlens import Network
+from rnnlens.analysis import AnalysisSettings, analyze
 from rnnlens.data import Vocab, load_corpus
 from rnnlens.model import SentimentRNN
 
@@ -50,8 +51,7 @@ def result():
                          max_length=20)
     model, vocab, m = _hand_built(corpus)
     bow = {w: v for w, v in corpus.truth.valence.items()}         # the true valence as "bag of words"
-    r = analyze(model, corpus, vocab=vocab, bow=bow, n_docs=300, n_seeds=100, n_transitions=2000,
-                n_linear_docs=100, n_speed=10, speed_steps=5, n_group=20)
+    r = analyze(Network(model, vocab), corpus, AnalysisSettings.make(n_docs=300, n_seeds=100, n_transitions=2000, n_linear_docs=100, n_speed=10, speed_steps=5, n_group=20, modifiers=None), bow=bow)
     return r, corpus, vocab, m
 
 

@@ -7,8 +7,8 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from rnnlens.analysis import METRICS, analyze, load_analysis
-from rnnlens.analysis.metrics import OPTIONAL_SECTIONS
+from rnnlens.analysis import METRICS, AnalysisSettings, analyze, load_analysis
+from rnnlens.analysis.metrics import optional_sections
 from rnnlens.checkpoint import load_checkpoint, save_checkpoint
 from rnnlens.cli import main
 from rnnlens.data import Corpus, Split, Vocab, load_corpus
@@ -39,8 +39,9 @@ FAST = dict(n_docs=40, n_seeds=30, n_transitions=200, n_speed=10, speed_steps=5)
 
 def test_analyze_writes_consistent_summary_and_arrays(ckpt, corpus, tmp_path):
     coef = {w: float(v) for w, v in corpus.truth.valence.items()}
-    r = analyze(ckpt, corpus, bow=coef, out_dir=tmp_path / "an", **FAST)
-    summary, arrays = load_analysis(tmp_path / "an")
+    r = analyze(ckpt, corpus, AnalysisSettings.make(modifiers=None, **FAST), bow=coef, out_dir=tmp_path / "an")
+    loaded = load_analysis(tmp_path / "an")
+    summary, arrays = loaded.summary, loaded.arrays
     assert summary["status"] == "complete" and summary["missing"] == []
     m = summary["metrics"]
     # the numbers agree with the saved arrays and the solver's own result
@@ -74,7 +75,7 @@ def test_analyze_writes_consistent_summary_and_arrays(ckpt, corpus, tmp_path):
                 assert isinstance(node["definition"], str) and node["definition"]
                 assert "{" not in node["definition"], node["definition"]    # templates filled in
                 reported.add(f"{sname}.{name}")
-    assert reported == {p for p in METRICS if p.split(".")[0] not in OPTIONAL_SECTIONS}
+    assert reported == {p for p in METRICS if p.split(".")[0] not in optional_sections()}
     assert r.value("fixed_points.n_converged") == n_conv
     assert m["fixed_points"]["n_converged"]["definition"].startswith("points with q = (1/N)||F(h*, x*) - h*||^2 < 1e-08")
     prov = summary["provenance"]
@@ -95,7 +96,7 @@ def test_analyze_writes_consistent_summary_and_arrays(ckpt, corpus, tmp_path):
 
 def test_n_states_counts_every_token(ckpt, corpus):
     ck = load_checkpoint(ckpt)
-    r = analyze(ck, corpus, **FAST)
+    r = analyze(ck, corpus, AnalysisSettings.make(modifiers=None, **FAST))
     chosen = r.summary["metrics"]["data"]["n_docs"]["value"]
     rng = np.random.default_rng(0)
     idx = np.sort(rng.choice(len(corpus.splits["test"].texts), 40, replace=False))
@@ -104,8 +105,9 @@ def test_n_states_counts_every_token(ckpt, corpus):
 
 
 def test_no_fixed_point_under_threshold_gives_partial_result(ckpt, corpus, tmp_path):
-    r = analyze(ckpt, corpus, tol=1e-300, solver_options={"max_iter": 1}, out_dir=tmp_path / "p", **FAST)
-    s, arrays = load_analysis(tmp_path / "p")
+    r = analyze(ckpt, corpus, AnalysisSettings.make(tol=1e-300, solver_options={"max_iter": 1}, modifiers=None, **FAST), out_dir=tmp_path / "p")
+    loaded = load_analysis(tmp_path / "p")
+    s, arrays = loaded.summary, loaded.arrays
     assert s["status"] == "partial" and r.complete is False
     assert "no fixed point reached q < 1e-300" in s["missing"][0]["why"]
     assert s["missing"][0]["why"].endswith("from 30 seeds (smallest q " + f"{min(r.fixed_points.q.tolist()):.3g}); "
@@ -127,26 +129,26 @@ def test_vocabulary_mismatch_is_a_data_error(ckpt):
                    splits={"test": Split(texts=["zzqx yyqw wwqv"] * 5 + ["vvqu"] * 5,
                                          labels=np.array([0, 1] * 5, dtype=np.int64))}, info={})
     with pytest.raises(DataError, match="vocabulary does not match"):
-        analyze(ckpt, other, **FAST)
+        analyze(ckpt, other, AnalysisSettings.make(modifiers=None, **FAST))
 
 
 def test_label_count_mismatch_is_a_data_error(ckpt):
     three = load_corpus("synthetic", seed=0, num_classes=3, **SMALL)
     with pytest.raises(DataError, match="classifies 2 labels"):
-        analyze(ckpt, three, **FAST)
+        analyze(ckpt, three, AnalysisSettings.make(modifiers=None, **FAST))
 
 
 def test_bad_arguments(ckpt, corpus):
     with pytest.raises(ArgumentError, match="n_docs"):
-        analyze(ckpt, corpus, n_docs=0)
+        analyze(ckpt, corpus, AnalysisSettings.make(n_docs=0, modifiers=None))
     with pytest.raises(ArgumentError, match="input_point"):
-        analyze(ckpt, corpus, input_point="median")
+        analyze(ckpt, corpus, AnalysisSettings.make(input_point="median", modifiers=None))
     with pytest.raises(ArgumentError) as info:
         analyze(load_checkpoint(ckpt).model, corpus)
-    assert str(info.value) == ("analyze(model, corpus): a bare model needs vocab= (its rnnlens.data.Vocab); or "
-                               "pass a checkpoint folder / Checkpoint")
+    assert str(info.value) == ("analyze(model, corpus): a bare model needs its vocabulary: pass "
+                               "rnnlens.Network(model, vocab), or a checkpoint folder / Checkpoint")
     with pytest.raises(DataError, match="no 'dev' split"):
-        analyze(ckpt, corpus, split="dev")
+        analyze(ckpt, corpus, AnalysisSettings.make(split="dev", modifiers=None))
 
 
 def test_checkpoint_problems_are_checkpoint_errors(ckpt, corpus, tmp_path):
@@ -192,7 +194,7 @@ def test_cli_user_mistakes_exit_2_without_traceback(ckpt, tmp_path):
 def test_tolerance_sweep_reports_each_tolerance_on_the_same_seeds(ckpt, corpus):
     from rnnlens.fixedpoints import find_fixed_points
 
-    r = analyze(ckpt, corpus, tol=1e-12, tol_sweep=(1e-8, 1e-4), **FAST)
+    r = analyze(ckpt, corpus, AnalysisSettings.make(tol=1e-12, tol_sweep=(1e-8, 1e-4), modifiers=None, **FAST))
     rows = r.summary["metrics"]["fixed_points"]["by_tolerance"]["value"]
     assert [row["tol"] for row in rows] == [1e-12, 1e-8, 1e-4]
     # the row at tol is the main search
@@ -218,7 +220,7 @@ def ckpt_cell(path):
 
 def test_readout_alignment_over_the_coordinates_the_readout_sees(ckpt, corpus, tmp_path):
     # GRU: the readout sees the whole state, so both alignments agree and m is fully visible
-    r = analyze(ckpt, corpus, **FAST)
+    r = analyze(ckpt, corpus, AnalysisSettings.make(modifiers=None, **FAST))
     man = r.summary["metrics"]["manifold"]
     assert man["m_readout_visible_fraction"]["value"] == pytest.approx(1.0)
     assert man["readout_cos_visible"]["value"] == pytest.approx(man["readout_cos"]["value"])
@@ -228,7 +230,7 @@ def test_readout_alignment_over_the_coordinates_the_readout_sees(ckpt, corpus, t
     model = SentimentRNN(len(vocab), arch="lstm", embed_dim=6, hidden_size=8)
     path = tmp_path / "lstm"
     save_checkpoint(path, model, vocab, {"dataset": "synthetic", "data_fingerprint": corpus.fingerprint()})
-    r = analyze(path, corpus, **FAST)
+    r = analyze(path, corpus, AnalysisSettings.make(modifiers=None, **FAST))
     man = r.summary["metrics"]["manifold"]
     pts = r.fixed_points[r.fixed_points.converged].points.double().numpy()
     m = np.linalg.svd(pts - pts.mean(0), full_matrices=False)[2][0]
@@ -243,51 +245,54 @@ def test_slow_manifold_readout_alignment_recomputed(ckpt, corpus, tmp_path):
     # the check's alignment is the median over nodes of |cos(tangent, Cov(h, w.h))| over every visited
     # state; recompute it from the saved curve tangents' cosines and from the states themselves
     from rnnlens.analysis.geometry import readout_covariance_direction
-    from rnnlens.analysis.measurements import collect_states, select_documents
+    from rnnlens import Network
+    from rnnlens.analysis.sections.documents import select_documents
 
-    r = analyze(ckpt, corpus, out_dir=tmp_path / "a", **FAST)
-    s, arrays = load_analysis(tmp_path / "a")
+    r = analyze(ckpt, corpus, AnalysisSettings.make(modifiers=None, **FAST), out_dir=tmp_path / "a")
+    loaded = load_analysis(tmp_path / "a")
+    s, arrays = loaded.summary, loaded.arrays
     sm = s["metrics"]["slow_manifold"]
     assert sm["readout_alignment"]["value"] == sm["tangent_readout_covariance_cos_median"]["value"]
     assert sm["readout_alignment"]["value"] == pytest.approx(float(np.median(arrays["sm_covariance_cos"])))
     ck = load_checkpoint(ckpt)
     docs = select_documents(ck.vocab, corpus.splits["test"], FAST["n_docs"], None, 0)
-    X = np.concatenate(collect_states(ck.model.eval(), docs))
+    X = np.concatenate(Network(ck.model, ck.vocab).states(docs.encoded))
     w = ck.model.readout_matrix().double().numpy()[0]
     c = readout_covariance_direction(X, w)
     t = r.slow_manifold.tangent.cpu().numpy()
     want = np.median(np.abs(t @ c) / (np.linalg.norm(t, axis=1) * np.linalg.norm(c)))
     assert sm["readout_alignment"]["value"] == pytest.approx(float(want), rel=1e-6)
     # the share of the final readout explained by the position along the curve, recomputed from the states
-    from rnnlens.analysis.measurements import _readout_explained
+    from rnnlens.analysis.sections.slow_manifold import readout_explained
     curve = r.slow_manifold
-    finals = np.stack([x[-1] for x in collect_states(ck.model.eval(), docs)]).astype(np.float64)
-    want = _readout_explained(finals, finals @ w, curve.points.cpu().numpy(), curve.arclength.cpu().numpy(),
+    finals = np.stack([x[-1] for x in Network(ck.model, ck.vocab).states(docs.encoded)]).astype(np.float64)
+    want = readout_explained(finals, finals @ w, curve.points.cpu().numpy(), curve.arclength.cpu().numpy(),
                               curve.readout.cpu().numpy())
     assert sm["readout_explained_by_position"]["value"] == pytest.approx(float(want), rel=1e-6, abs=1e-9)
 
 
 def test_readout_explained_by_position_on_a_short_straight_curve():
-    from rnnlens.analysis.measurements import _readout_explained
+    from rnnlens.analysis.sections.slow_manifold import readout_explained
     # a straight curve from -1 to 1 along e0 (readout = e0 . h); states spread from -3 to 3 along it, plus
     # noise in e1 that the readout ignores: the extension past the ends explains every readout
     g = np.random.default_rng(0)
     nodes = np.stack([np.linspace(-1, 1, 9), np.zeros(9)], 1)
     arc = np.linspace(0, 2, 9)
     X = np.stack([g.uniform(-3, 3, 500), g.normal(0, 0.3, 500)], 1)
-    assert _readout_explained(X, X[:, 0], nodes, arc, nodes[:, 0]) == pytest.approx(1.0, abs=1e-12)
+    assert readout_explained(X, X[:, 0], nodes, arc, nodes[:, 0]) == pytest.approx(1.0, abs=1e-12)
     # clamping at the ends instead would have explained less: check the states past the ends matter
     inside = np.abs(X[:, 0]) <= 1
     assert (~inside).sum() > 100
     # a readout that does not depend on the position explains nothing (about 0)
-    assert abs(_readout_explained(X, X[:, 1], nodes, arc, np.zeros(9))) < 0.05
+    assert abs(readout_explained(X, X[:, 1], nodes, arc, np.zeros(9))) < 0.05
 
 
 def test_slow_manifold_nodes_are_saved_in_state_space(ckpt, corpus, tmp_path):
     # explore (and users) rebuild the line from a saved analysis: the nodes in state space, consistent
     # with their saved PC coordinates and with the traced curve
-    r = analyze(ckpt, corpus, out_dir=tmp_path / "a", **FAST)
-    _, arrays = load_analysis(tmp_path / "a")
+    r = analyze(ckpt, corpus, AnalysisSettings.make(modifiers=None, **FAST), out_dir=tmp_path / "a")
+    loaded = load_analysis(tmp_path / "a")
+    arrays = loaded.arrays
     pts = arrays["sm_points"]
     assert pts.shape == (64, 8) and pts.dtype == np.float32
     np.testing.assert_allclose(pts, r.slow_manifold.points.cpu().numpy(), rtol=1e-6, atol=1e-6)
@@ -299,7 +304,7 @@ def test_valence_section_records_its_sources(ckpt, corpus):
     from rnnlens.baseline import fit_bag_of_words
 
     # without a bag of words: one missing item, named once (not once per section)
-    r = analyze(ckpt, corpus, **FAST)
+    r = analyze(ckpt, corpus, AnalysisSettings.make(modifiers=None, **FAST))
     assert r.summary["missing"] == [{"what": "word valence vs bag-of-words coefficients and the word groups",
                                      "why": "no bag-of-words baseline was given (bow=...; `rnnlens baseline`)"}]
     m = r.summary["metrics"]
@@ -315,7 +320,7 @@ def test_valence_section_records_its_sources(ckpt, corpus):
                                    rtol=1e-6)
     # with a fitted bag of words: where it came from, and over how many words the correlation runs
     bow = fit_bag_of_words(corpus)
-    m = analyze(ckpt, corpus, bow=bow, **FAST).summary["metrics"]
+    m = analyze(ckpt, corpus, AnalysisSettings.make(modifiers=None, **FAST), bow=bow).summary["metrics"]
     info = m["valence"]["bow"]
     assert info["source"] == "rnnlens.baseline.BagOfWords" and info["data_fingerprint"] == corpus.fingerprint()
     assert info["direction"] == "coef[0]" and "warning" not in info and info["accuracy"] == bow.accuracy
@@ -329,24 +334,22 @@ def test_a_checkpoint_without_a_folder_records_none(ckpt, corpus):
     from rnnlens.checkpoint import Checkpoint
 
     ck = load_checkpoint(ckpt)
-    r = analyze(Checkpoint(ck.model, ck.vocab, ck.record, None), corpus, n_docs=10, n_seeds=5, n_transitions=20,
-                n_speed=2, speed_steps=2)
+    r = analyze(Checkpoint(ck.model, ck.vocab, ck.record, None), corpus, AnalysisSettings.make(n_docs=10, n_seeds=5, n_transitions=20, n_speed=2, speed_steps=2, modifiers=None))
     assert r.summary["provenance"]["checkpoint"] is None
-    with pytest.raises(ArgumentError, match=r"^analyze: seed must be an integer >= 0; got -1$"):
-        analyze(ckpt, corpus, seed=-1)
+    with pytest.raises(ArgumentError, match=r"^analysis setting seed=-1 is invalid: use an integer >= 0\.$"):
+        analyze(ckpt, corpus, AnalysisSettings.make(seed=-1, modifiers=None))
 
 
 def test_a_checkpoint_object_records_its_folder(ckpt, corpus):
-    r = analyze(load_checkpoint(ckpt), corpus, n_docs=10, n_seeds=5, n_transitions=20, n_speed=2, speed_steps=2,
-                modifiers=None)
+    r = analyze(load_checkpoint(ckpt), corpus, AnalysisSettings.make(n_docs=10, n_seeds=5, n_transitions=20, n_speed=2, speed_steps=2, modifiers=None))
     assert r.summary["provenance"]["checkpoint"] == str(ckpt)
 
 
 def test_analyze_refuses_what_is_not_a_model(corpus):
     with pytest.raises(ArgumentError) as info:
         analyze(42, corpus)
-    assert str(info.value) == ("analyze: checkpoint_or_model must be a checkpoint folder, a Checkpoint or a "
-                               "SentimentRNN; got int")
+    assert str(info.value) == ("analyze: the network must be a checkpoint folder, a Checkpoint, a rnnlens.Network "
+                               "or a SentimentRNN with its vocabulary; got int")
 
 
 def test_the_arrays_hold_every_key_the_report_reads(ckpt, corpus, tmp_path):
@@ -365,6 +368,6 @@ def test_the_arrays_hold_every_key_the_report_reads(ckpt, corpus, tmp_path):
     binary = {n for n in names if not n.startswith(("kc_", "mod_"))}
     assert {"readout_pc", "state_pc", "fp_theta", "sm_q", "speed", "group_positive"} <= binary
     coef = {w: float(v) for w, v in corpus.truth.valence.items()}
-    r = analyze(ckpt, corpus, bow=coef, **FAST)
+    r = analyze(ckpt, corpus, AnalysisSettings.make(modifiers=None, **FAST), bow=coef)
     assert binary <= set(r.arrays), sorted(binary - set(r.arrays))
     assert r.arrays["state_pc"].dtype == np.float32

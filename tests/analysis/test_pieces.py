@@ -440,7 +440,7 @@ def test_linear_rollout_flags_each_diverged_sequence_alone():
 def test_bow_coefficients_direction_and_fingerprint_warning():
     from types import SimpleNamespace
 
-    from rnnlens.analysis.measurements import bow_coefficients
+    from rnnlens.analysis.sections.valence import bow_coefficients
 
     common = dict(words=["a", "b"], dataset="toy", data_fingerprint="f1", C=1.0, accuracy={})
     binary = SimpleNamespace(coef=np.array([[1.0, -2.0]]), **common)

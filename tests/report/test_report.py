@@ -10,14 +10,14 @@ import numpy as np
 import pytest
 import torch
 
-from rnnlens.analysis import analyze, load_analysis
+from rnnlens.analysis import AnalysisSettings, analyze, load_analysis
 from rnnlens.analysis.io import write_json
 from rnnlens.checkpoint import save_checkpoint
 from rnnlens.data import Vocab, load_corpus
 from rnnlens.errors import ArgumentError
 from rnnlens.model import SentimentRNN
 from rnnlens.report import make_report
-from rnnlens.report.figures import SINGLE
+from rnnlens.analysis.registry import sections
 
 SMALL = dict(n_train=150, n_validation=30, n_test=40, min_length=5, max_length=10)
 
@@ -31,25 +31,27 @@ def analysis_dir(tmp_path_factory):
     root = tmp_path_factory.mktemp("rep")
     save_checkpoint(root / "ck", model, vocab, {"dataset": "synthetic"})
     coef = dict(corpus.truth.valence)
-    analyze(root / "ck", corpus, bow=coef, n_docs=30, n_seeds=20, n_transitions=100, n_speed=5, speed_steps=5,
-            out_dir=root / "an")
+    analyze(root / "ck", corpus, AnalysisSettings.make(n_docs=30, n_seeds=20, n_transitions=100, n_speed=5, speed_steps=5, modifiers=None), bow=coef, out_dir=root / "an")
     return root / "an"
 
 
 def test_report_writes_every_figure_png_and_svg(analysis_dir, tmp_path):
     html_path = make_report([analysis_dir], tmp_path / "out")
     sub = tmp_path / "out" / "an"
-    for name, _, _ in SINGLE:
+    core = [f.name for s in sections() if not s.optional for f in s.figures]    # an analysis without modifiers
+    assert len(core) == 10
+    for name in core:
         png, svg = sub / f"{name}.png", sub / f"{name}.svg"
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", name
         assert svg.read_text()[:200].lstrip().startswith(("<?xml", "<svg")), name
     text = html_path.read_text()
     # self-contained: every image is embedded, nothing is fetched from elsewhere
     imgs = re.findall(r'<img [^>]*src="([^"]+)"', text)
-    assert len(imgs) == len(SINGLE) and all(s.startswith("data:image/png;base64,") for s in imgs)
+    assert len(imgs) == len(core) and all(s.startswith("data:image/png;base64,") for s in imgs)
     assert base64.b64decode(imgs[0].split(",", 1)[1])[:4] == b"\x89PNG"
     assert "http://" not in text and "https://" not in text
-    summary, _ = load_analysis(analysis_dir)
+    loaded = load_analysis(analysis_dir)
+    summary = loaded.summary
     n = summary["metrics"]["fixed_points"]["n_converged"]["value"]
     assert f"<td class='num'>{n}</td>" in text
     plain = html.unescape(text)
@@ -58,7 +60,8 @@ def test_report_writes_every_figure_png_and_svg(analysis_dir, tmp_path):
 
 
 def test_failed_and_missing_checks_are_stated_plainly(analysis_dir, tmp_path):
-    summary, arrays = load_analysis(analysis_dir)
+    loaded = load_analysis(analysis_dir)
+    summary, arrays = loaded.summary, loaded.arrays
     summary["checks"] = [{"name": "lambda1_near_one", "claim": "|lambda_1| > 0.98 at most (> 50%) fixed points",
                           "metric": "modes.frac_abs_lambda1_gt_0_98", "value": 0.4, "passed": False,
                           "detail": "modes.frac_abs_lambda1_gt_0_98 = 0.4 (needs > 0.5)"}]
@@ -80,7 +83,8 @@ def test_grid_across_models_and_unique_names(analysis_dir, tmp_path):
 
 
 def test_partial_analysis_draws_what_exists(analysis_dir, tmp_path):
-    summary, arrays = load_analysis(analysis_dir)
+    loaded = load_analysis(analysis_dir)
+    summary, arrays = loaded.summary, loaded.arrays
     part = tmp_path / "part"
     part.mkdir()
     keep = {k: v for k, v in arrays.items() if k.startswith("pca") or k in ("speed",)}

@@ -1,26 +1,55 @@
-"""Line-attractor analysis of a trained sentiment RNN (PAPER.md steps 4-8).
+"""Line-attractor analysis of a trained recurrent classifier (PAPER.md steps 4-8).
 
-``analyze`` is the entry point. It chains the measurements of :mod:`rnnlens.analysis.measurements`
-(one function per measurement, each returning its metrics and arrays); every number it reports is
-defined once in :data:`rnnlens.analysis.metrics.METRICS`, which the checks and the report read too.
-The mathematical pieces (geometry, modes, valence, dynamics) are plain functions that can be used
-and tested on their own.
+``analyze`` is the entry point: it runs the registered analysis sections (:mod:`rnnlens.analysis.sections`,
+one module each, registered in :mod:`rnnlens.analysis.registry`) with one
+:class:`~rnnlens.analysis.settings.AnalysisSettings` and returns an
+:class:`~rnnlens.analysis.result.Analysis`. Every number it reports is declared once by the section
+that measures it (:data:`rnnlens.analysis.metrics.METRICS` is their table), which the checks and the
+report read too. The mathematical pieces (geometry, modes, valence, dynamics) are plain functions
+that can be used and tested on their own.
+
+Importing this package registers the built-in sections and loads no torch; the names below are
+imported on first use.
 """
 
-from rnnlens.analysis.dynamics import approach_speed, linear_rollout, nearest_point, one_step_errors
-from rnnlens.analysis.geometry import (abs_cos, against_null, expected_random_abs_cos, manifold_axis, pca_fit, pca_variance,
-                                       random_abs_cos, readout_direction)
-from rnnlens.analysis.io import load_analysis
-from rnnlens.analysis.metrics import METRICS, MetricSpec, metric_node, metric_value
-from rnnlens.analysis.modes import SIGN_CONVENTION, input_projections, mode_stats, orient_top_mode
-from rnnlens.analysis.pipeline import AnalysisResult, analyze, collect_states, save_analysis
-from rnnlens.analysis.valence import spearman, valence_summary, word_groups
+from importlib import import_module
 
-__all__ = [
-    "analyze", "AnalysisResult", "collect_states", "load_analysis", "save_analysis",
-    "METRICS", "MetricSpec", "metric_node", "metric_value",
-    "abs_cos", "against_null", "approach_speed", "expected_random_abs_cos", "input_projections",
-    "linear_rollout", "manifold_axis", "mode_stats", "nearest_point", "one_step_errors", "orient_top_mode",
-    "pca_fit", "pca_variance", "random_abs_cos", "readout_direction", "SIGN_CONVENTION", "spearman",
-    "valence_summary", "word_groups",
-]
+from rnnlens.analysis import sections as _sections  # noqa: F401  (registers the built-in sections)
+
+_LAZY = {
+    "analyze": "rnnlens.analysis.pipeline", "Run": "rnnlens.analysis.pipeline",
+    "save_analysis": "rnnlens.analysis.pipeline",
+    "Analysis": "rnnlens.analysis.result", "Arrays": "rnnlens.analysis.result",
+    "load_analysis": "rnnlens.analysis.result",
+    "AnalysisSettings": "rnnlens.analysis.settings",
+    "Section": "rnnlens.analysis.registry", "MetricSpec": "rnnlens.analysis.registry",
+    "ArraySpec": "rnnlens.analysis.registry", "FigureSpec": "rnnlens.analysis.registry",
+    "Measurement": "rnnlens.analysis.registry", "register": "rnnlens.analysis.registry",
+    "sections": "rnnlens.analysis.registry",
+    "METRICS": "rnnlens.analysis.metrics", "metric_node": "rnnlens.analysis.metrics",
+    "metric_value": "rnnlens.analysis.metrics",
+    "approach_speed": "rnnlens.analysis.dynamics", "linear_rollout": "rnnlens.analysis.dynamics",
+    "nearest_point": "rnnlens.analysis.dynamics", "one_step_errors": "rnnlens.analysis.dynamics",
+    "abs_cos": "rnnlens.analysis.geometry", "against_null": "rnnlens.analysis.geometry",
+    "expected_random_abs_cos": "rnnlens.analysis.geometry", "manifold_axis": "rnnlens.analysis.geometry",
+    "pca_fit": "rnnlens.analysis.geometry", "pca_variance": "rnnlens.analysis.geometry",
+    "random_abs_cos": "rnnlens.analysis.geometry", "readout_direction": "rnnlens.analysis.geometry",
+    "SIGN_CONVENTION": "rnnlens.analysis.modes", "input_projections": "rnnlens.analysis.modes",
+    "mode_stats": "rnnlens.analysis.modes", "orient_top_mode": "rnnlens.analysis.modes",
+    "spearman": "rnnlens.analysis.valence", "valence_summary": "rnnlens.analysis.valence",
+    "word_groups": "rnnlens.analysis.valence",
+}
+
+__all__ = list(_LAZY)
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        value = getattr(import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'rnnlens.analysis' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(__all__)

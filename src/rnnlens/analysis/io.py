@@ -1,11 +1,12 @@
 """Reading and writing analysis folders (``summary.json`` + ``arrays.npz``), atomically, without pickle.
 
 Non-finite floats are written to JSON as the strings ``"inf"``, ``"-inf"`` and ``"nan"`` (plain JSON
-has no such numbers); :func:`load_analysis` turns them back into floats. This module imports
+has no such numbers); :func:`read_folder` turns them back into floats. This module imports
 neither torch nor the fixed-point solver, so ``rnnlens.report`` can read results cheaply.
+:class:`rnnlens.analysis.result.Analysis` reads and writes folders through it.
 
 Every file of one saved analysis carries the same run id (``summary.json`` ``run_id``, the
-``run_id`` entry of ``arrays.npz``, the metadata of ``fixed_points.safetensors``); :func:`load_analysis`
+``run_id`` entry of ``arrays.npz``, the metadata of ``fixed_points.safetensors``); :func:`read_folder`
 refuses a folder whose files come from different runs, and names a damaged file and the command that
 rebuilds it.
 """
@@ -99,7 +100,7 @@ def _fixed_points_run_id(path: Path, folder: Path, summary: dict) -> str | None:
                             f"{_rebuild(folder, summary)}.") from exc
 
 
-def load_analysis(folder) -> tuple[dict, dict]:
+def read_folder(folder) -> tuple[dict, dict]:
     """Read an analysis folder: (summary dict, arrays dict). Raises ArgumentError naming the file.
 
     A damaged file, or files of two different runs (e.g. an ``analyze`` killed while it replaced the

@@ -50,6 +50,13 @@ def orient_top_mode(R, L, readout) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return r1, l1, (r1 @ w).real
 
 
+def orient_along(r1, l1, direction) -> tuple[np.ndarray, np.ndarray]:
+    """``r1`` and ``l1`` [P, S] flipped, point by point, where Re(r1) . direction < 0 (``direction`` [P, S], e.g.
+    the tangent of the slow manifold towards its high-readout end); l1 r1 is unchanged."""
+    sign = np.where(np.einsum("ps,ps->p", np.asarray(r1).real, direction) < 0, -1.0, 1.0)
+    return r1 * sign[:, None], l1 * sign[:, None]
+
+
 def mode_stats(eigvals, tau, r1, m, *, n_tau: int = 3) -> dict:
     """Per-fixed-point summary of the spectrum.
 

@@ -9,7 +9,7 @@ from contextlib import contextmanager
 import click
 
 from rnnlens.errors import ArgumentError, RnnlensError
-from rnnlens.settings import cli_options
+from rnnlens.settings import cli_options, parse_key_values
 
 
 class ErrorGroup(click.Group):
@@ -42,16 +42,7 @@ def guarded_output(folder, command: str, flag: str = "-o"):
 
 def parse_options(pairs, flag: str = "--option") -> dict:
     """``KEY=VALUE`` pairs to a dict (values read as JSON when they parse); ``flag`` names the option in errors."""
-    options = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise ArgumentError(f"{flag} {pair!r}: write KEY=VALUE (e.g. {flag} n_train=2000).")
-        try:
-            options[key] = json.loads(value)
-        except json.JSONDecodeError:
-            options[key] = value
-    return options
+    return parse_key_values(pairs, flag)
 
 
 OFFLINE_HELP = ("Never download: a corpus missing locally (IMDB) is an error naming where it was looked for "
@@ -128,3 +119,61 @@ def settings_options(exclude: tuple[str, ...] = ()):
 def pop_settings(values: dict, exclude: tuple[str, ...] = ()) -> dict:
     """Take the TrainSettings values out of a command's keyword arguments (0 -> None where 0 means none)."""
     return {o.name: o.to_setting(values.pop(o.name)) for o in cli_options(exclude)}
+
+
+def analysis_options(preset: str | None = None, exclude: tuple[str, ...] = ()):
+    """One click option per analysis setting (:mod:`rnnlens.analysis.settings`: name, type and help from the
+    field; the default shown is the field's, or ``preset``'s: ``"DEMO"``); a list of words also gets a
+    ``--no-NAME`` flag when None switches its section off. Values not given keep the settings' defaults
+    (:func:`pop_analysis_settings` with the same ``exclude``)."""
+    from rnnlens.analysis import settings as _settings
+
+    base = getattr(_settings, preset) if preset else _settings.AnalysisSettings()
+    defaults = base.flat()
+
+    def decorate(f):
+        for o in reversed(_settings.command_line_options(exclude)):
+            shown = defaults[o.name]
+            shown = ",".join(map(str, shown)) if isinstance(shown, (list, tuple)) else shown
+            if o.parse == "words" and o.help:
+                f = click.option(f"--no-{o.name.replace('_', '-')}", f"no_{o.name}", is_flag=True,
+                                 help=f"Skip: {o.name} = None ({_none_text(o.name)}).")(f)
+            kind = {"table": dict(multiple=True, metavar="KEY=VALUE"), "words": dict(metavar="WORD,..."),
+                    "reals": dict(metavar="X,...")}.get(o.parse, {})
+            note = "" if shown in ("", None, {}) else f" [default: {shown}]"
+            f = click.option(*o.flags, o.name, type=click.Choice(o.choices) if o.choices else o.type, default=None,
+                             help=o.help + note, **kind)(f)
+        return f
+
+    return decorate
+
+
+def _none_text(name: str) -> str:
+    from rnnlens.analysis.settings import setting_fields
+
+    return setting_fields()[name][1].metadata["none"]
+
+
+def pop_analysis_settings(values: dict, preset: str | None = None, exclude: tuple[str, ...] = ()):
+    """Take the analysis options out of a command's keyword arguments and return the
+    :class:`rnnlens.analysis.settings.AnalysisSettings` they make (``preset``'s defaults, then the values given;
+    ``--no-NAME`` sets NAME to None, and contradicts ``--NAME``)."""
+    from rnnlens.analysis import settings as _settings
+
+    base = getattr(_settings, preset) if preset else _settings.AnalysisSettings()
+    given = {}
+    for o in _settings.command_line_options(exclude):
+        value = values.pop(o.name)
+        off = values.pop(f"no_{o.name}", False)
+        if off and value is not None:
+            raise click.UsageError(f"--{o.name.replace('_', '-')} and --no-{o.name.replace('_', '-')} contradict "
+                                   "each other; give one")
+        if off:
+            given[o.name] = None
+        elif value is not None and value != ():
+            given[o.name] = o.to_setting(value)
+    return base.replace(**given)
+
+
+# reproduce takes the training options and the analysis options; these names are the training ones there
+SHARED_WITH_TRAINING = ("seed", "max_length", "min_count")

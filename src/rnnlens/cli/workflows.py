@@ -6,9 +6,12 @@ import click
 
 from rnnlens.cli._common import (
     OFFLINE_HELP,
+    SHARED_WITH_TRAINING,
+    analysis_options,
     corpus_options,
     offline_corpus_options,
     parse_options,
+    pop_analysis_settings,
     pop_settings,
     settings_options,
 )
@@ -32,21 +35,18 @@ def _archs_option(help_text: str):
 @click.option("--offline", is_flag=True, help=OFFLINE_HELP)
 @click.option("--download", is_flag=True,
               help="Download IMDB if it is not found locally (the default; kept for older scripts).")
-@click.option("--n-docs", type=click.IntRange(min=1), default=1000, show_default=True,
-              help="IMDB test reviews analysed per network (a quicker look with fewer).")
-@click.option("--n-seeds", type=click.IntRange(min=1), default=500, show_default=True,
-              help="Seeds for the fixed-point search.")
-def demo_command(out_dir, data_dir, archs, offline, download, n_docs, n_seeds):
+@analysis_options("DEMO")
+def demo_command(out_dir, data_dir, archs, offline, download, **settings):
     """The main job: analyze the four small IMDB networks shipped with rnnlens on IMDB test reviews and
     write a full report (figures, numbers with definitions, checks against the paper). IMDB is
-    downloaded into the cache once when it is not found locally, unless --offline."""
-    from rnnlens.workflows import DEMO_ANALYSIS, run_demo
+    downloaded into the cache once when it is not found locally, unless --offline. The analysis options
+    are those of `rnnlens analyze` (defaults: the demo's preset; --n-docs 150 is a quick look)."""
+    from rnnlens.workflows import run_demo
 
     if offline and download:
         raise ArgumentError("--offline forbids the download that --download asks for; pass one of them.")
     result = run_demo(out_dir, data_dir=data_dir, archs=tuple(archs) or ARCHS, download=not offline,
-                      analysis_options={"n_docs": n_docs, "n_seeds": n_seeds,
-                                        "n_linear_docs": min(n_docs, DEMO_ANALYSIS["n_linear_docs"])})
+                      settings=pop_analysis_settings(settings, "DEMO"))
     click.echo(f"demo finished in {result.seconds:.1f} s (wall clock)")
     click.echo(f"report written to {result.report}")
 
@@ -57,22 +57,21 @@ def demo_command(out_dir, data_dir, archs, offline, download, n_docs, n_seeds):
               help="Folder for baseline/, models/, analysis/, report/ and accuracy.json; rerun to resume.")
 @_archs_option("Architectures to train")
 @settings_options(exclude=("arch",))
-@click.option("--n-docs", type=click.IntRange(min=1), default=1000, show_default=True,
-              help="Documents analysed per network.")
-@click.option("--n-seeds", type=click.IntRange(min=1), default=500, show_default=True,
-              help="Seeds for the fixed-point search.")
+@analysis_options(exclude=SHARED_WITH_TRAINING)
 @click.option("--no-baseline", is_flag=True, help="Skip the bag-of-words baseline.")
-def reproduce_command(dataset, data_dir, data_seed, options, out_dir, archs, n_docs, n_seeds, no_baseline,
-                      **settings):
+def reproduce_command(dataset, data_dir, data_seed, options, out_dir, archs, no_baseline, **settings):
     """Train the four architectures and the bag-of-words baseline, analyze each network and write the
     report with a table of test accuracy beside the paper's. Each step resumes where it stopped.
-    The training options are those of `rnnlens train`."""
+    The training options are those of `rnnlens train`, the analysis options those of `rnnlens analyze`
+    (--seed, --max-length and --min-count are the training ones here; the analysis keeps its defaults)."""
     from rnnlens.workflows import run_reproduce
 
+    analysis_settings = pop_analysis_settings(settings, exclude=SHARED_WITH_TRAINING)
     result = run_reproduce(dataset, out_dir, settings=pop_settings(settings, exclude=("arch",)),
                            archs=tuple(archs) or ARCHS, data_dir=data_dir,
-                           data_seed=0 if data_seed is None else data_seed, corpus_options=offline_corpus_options(dataset, parse_options(options)),
-                           baseline=not no_baseline, analysis_options={"n_docs": n_docs, "n_seeds": n_seeds})
+                           data_seed=0 if data_seed is None else data_seed,
+                           corpus_options=offline_corpus_options(dataset, parse_options(options)),
+                           baseline=not no_baseline, analysis_settings=analysis_settings)
     click.echo("test accuracy (%, fraction of test documents correct x 100; paper's in parentheses):")
     click.echo(result.table_markdown)
     click.echo(f"report written to {result.report}")

@@ -10,7 +10,8 @@ from pathlib import Path
 
 from rnnlens._atomic import check_writable, write_text_atomic
 from rnnlens._lock import output_lock
-from rnnlens.analysis.io import load_analysis
+from rnnlens.analysis.registry import resolve, sections
+from rnnlens.analysis.result import Analysis
 from rnnlens.errors import ArgumentError
 from rnnlens.report import figures as _fig
 from rnnlens.report.html import figure_html, model_section, page
@@ -39,26 +40,32 @@ def make_report(dirs, out, *, preface: list[str] | None = None) -> Path:
         return _make_report(dirs, out, preface)
 
 
+def section_figures(analysis: Analysis) -> list:
+    """The figures of one analysis, section by section (:class:`rnnlens.analysis.registry.FigureSpec`): every
+    section's, except those of an optional section that did not run."""
+    return [f for s in sections() if not s.optional or analysis.ran(s) for f in s.figures]
+
+
 def _make_report(dirs, out: Path, preface) -> Path:
-    analyses = [load_analysis(d) for d in dirs]
+    analyses = [Analysis.load(d) for d in dirs]
     out.mkdir(parents=True, exist_ok=True)
     names = _unique_names(dirs)
-    sections = list(preface or [])
+    parts = list(preface or [])
     if len(analyses) > 1:
-        grid = save_figure(_fig.fig_grid(analyses), out, "fig6_grid")
-        sections.append("<h2>All models</h2>" + figure_html(
+        grid = save_figure(_fig.fig_grid([(a.summary, a.arrays) for a in analyses]), out, "fig6_grid")
+        parts.append("<h2>All models</h2>" + figure_html(
             "fig6_grid", grid["png"], "One row per model: variance explained by the top PCs (trained vs "
             "untrained), states and fixed points, |lambda_1| at the fixed points, word groups along the line."))
-    for name, (summary, arrays) in zip(names, analyses):
+    for name, analysis in zip(names, analyses):
         sub = out / name
         sub.mkdir(exist_ok=True)
         figs = []
-        for fname, fn, caption in _fig.figures_for(summary, arrays):
-            fig = fn(summary, arrays)
-            png = save_figure(fig, sub, fname)["png"] if fig is not None else None
-            figs.append((fname, png, caption))
-        sections.append(model_section(summary, figs, f"{name}: {model_title(summary)}"))
-    text = page("rnnlens report", INTRO, sections)
+        for spec in section_figures(analysis):
+            fig = resolve(spec.draw)(analysis.summary, analysis.arrays)
+            png = save_figure(fig, sub, spec.name)["png"] if fig is not None else None
+            figs.append((spec.name, png, spec.caption))
+        parts.append(model_section(analysis.summary, figs, f"{name}: {model_title(analysis.summary)}"))
+    text = page("rnnlens report", INTRO, parts)
     path = out / REPORT_FILE
     return write_text_atomic(path, text)
 

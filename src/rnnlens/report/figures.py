@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from rnnlens.report.kclass import FIGURES as KCLASS_FIGURES
-from rnnlens.report.modifiers import FIGURES as MODIFIER_FIGURES
 from rnnlens.report.style import COLORS, model_title, new_axes, not_measured, plt
 from rnnlens.report.style import has_arrays as _has
 
@@ -210,45 +208,6 @@ def fig_speed(summary, arrays, ax=None):
     ax.plot(t, np.median(sp, axis=0), color=COLORS[1])
     ax.set(xscale="log", yscale="log", xlabel="steps with constant input", ylabel="||h_(t+1) - h_t|| / ||h_t||")
     return fig
-
-
-SINGLE = [
-    ("fig2a_pca", fig_pca, "Variance of the visited states explained by the top principal components, for the "
-     "trained network and an untrained copy. A few PCs suffice after training."),
-    ("fig2b_states", fig_states, "Visited states projected on the top two PCs, coloured by the document's label, "
-     "with the readout direction (arrow), the traced slow manifold (coloured by log10 q), its exact fixed points "
-     "(circle: stable, cross: saddle) and, in grey, the paper's fixed points with q < tol."),
-    ("fig3c_line_profile", fig_line_profile, "Along the traced slow manifold (x: arc length from its low-readout "
-     "end): q, |lambda_1| "
-     "(grey band: within 0.02 of 1) and the time constants of the three slowest modes; dotted lines mark the exact "
-     "fixed points."),
-    ("fig3a_eigenvalues", fig_eigvals, "Eigenvalues of the recurrent Jacobian at three fixed points (both ends and "
-     "the middle of the line) with the unit circle: one eigenvalue near 1 means one slow, integrating mode."),
-    ("fig3b_tau", fig_tau, "Time constants of the three slowest modes along the line of fixed points (in tokens; "
-     "infinite values drawn at the top)."),
-    ("fig4a_valence", fig_valence, "Each word's push along the line (its input projection l_1^T J_inp x, averaged "
-     "over fixed points) against the bag-of-words coefficient (or the true valence)."),
-    ("fig4b_groups", fig_groups, "Mean input projection of the most positive, negative and neutral words at every "
-     "fixed point."),
-    ("fig4c_r1_vs_m", fig_r1m, "Overlap of the slow mode r_1 with the line's direction m at each fixed point, "
-     "against the overlap of random directions (the null)."),
-    ("fig5_linearization", fig_linear, "Left: one document's trajectory and its one-step linearized prediction. "
-     "Right: the relative one-step error over many transitions."),
-    ("speed", fig_speed, "How fast the state moves when the network runs with constant input from visited states "
-     "(median and 10-90% band): slow motion means an attractor has been reached."),
-]
-
-
-def figures_for(summary, arrays) -> list:
-    """The single-model figures of one analysis: :data:`SINGLE`, plus the modifier figures
-    (:mod:`rnnlens.report.modifiers`) when the analysis has a ``modifiers`` section and the k-class figures
-    (:mod:`rnnlens.report.kclass`) when it has a ``kclass`` section."""
-    out = list(SINGLE)
-    if summary.get("metrics", {}).get("modifiers", {}).get("factor"):
-        out += MODIFIER_FIGURES
-    if summary.get("metrics", {}).get("kclass"):   # issue 12: k-class integration manifolds
-        out += KCLASS_FIGURES
-    return out
 
 
 def fig_grid(analyses):

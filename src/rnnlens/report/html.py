@@ -8,6 +8,8 @@ import math
 from pathlib import Path
 
 from rnnlens.analysis.metrics import key_numbers, metric_node, metric_value
+from rnnlens.analysis.registry import resolve, sections
+
 
 def _fmt(summary, path, fmt) -> str | None:
     v = metric_value(summary, path)
@@ -52,8 +54,16 @@ def checks_html(summary) -> str:
     return "<ul class='checks'>" + "".join(items) + "</ul>"
 
 
-def tolerance_table(node) -> str:
-    """The fixed-point search at several tolerances: exact fixed points vs the slow manifold."""
+def tolerance_table(summary) -> str:
+    """The fixed-point search at several tolerances: exact fixed points vs the slow manifold (empty when the
+    summary has none)."""
+    node = metric_node(summary, "fixed_points.by_tolerance")
+    if not node:
+        return ""
+    settings = summary.get("settings", {})
+    tol = (settings.get("fixed_points") or {}).get("tol", settings.get("tol"))
+    tol_text = f"q &lt; {tol:g}" if isinstance(tol, (int, float)) else "q &lt; tol"
+
     def num(v, f):
         return "–" if v is None or (isinstance(v, float) and math.isnan(v)) else f.format(v)
 
@@ -64,7 +74,7 @@ def tolerance_table(node) -> str:
         f"<td class='num'>{num(r['distance_median'], '{:.3g}')}</td>"
         f"<td class='num'>{num(r.get('dist_to_visited_median'), '{:.3g}')}</td></tr>" for r in node["value"])
     return ("<h3>Exact fixed points vs the slow manifold</h3><p>The same seeds, each point stopped at the first "
-            "iterate under the tolerance. The checks above use the paper's q &lt; 1e-8; where a network's line "
+            f"iterate under the tolerance. The checks above use {tol_text}; where a network's line "
             "is only approximately slow, the points that reach it gather at a few exact fixed points, while at "
             "looser tolerances they stop along the slow manifold near where they started.</p>"
             "<table><tr><th>tol on q</th><th>points under tol</th><th>variance on top PC</th>"
@@ -88,15 +98,9 @@ def model_section(summary, figures: list[tuple[str, Path | None, str]], title: s
     parts.append("<h3>Checks against the paper</h3>" + checks_html(summary))
     parts.append("<h3>Key numbers</h3><table><tr><th>what</th><th>value</th><th>definition</th></tr>"
                  + "".join(rows) + "</table>")
-    sweep = metric_node(summary, "fixed_points.by_tolerance")
-    if sweep:
-        parts.append(tolerance_table(sweep))
-    if "modifiers" in summary.get("metrics", {}):   # issue 11: the modifier analysis, when it was run
-        from rnnlens.report.modifiers import modifier_table
-        parts.append(modifier_table(summary))
-    if "kclass" in summary.get("metrics", {}):   # issue 12: the k-class manifold, for models with k > 2 classes
-        from rnnlens.report.kclass import kclass_table
-        parts.append(kclass_table(summary))
+    for section in sections():     # each section's own table (e.g. the tolerance sweep, the modifiers)
+        if section.table is not None:
+            parts.append(resolve(section.table)(summary))
     parts.append(f"<p class='def'>Sign convention: {html.escape(summary.get('sign_convention', ''))}</p>")
     parts.extend(figure_html(*f) for f in figures)
     prov = summary.get("provenance", {})

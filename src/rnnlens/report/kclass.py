@@ -92,17 +92,6 @@ def fig_kclass_eigen(summary, arrays, ax=None):
     return fig
 
 
-FIGURES = [
-    ("fig_kc1_manifold", fig_kclass_manifold, "The k-class integration manifold: visited states relaxed with the "
-     "network's own dynamics at x* (slow points), in their top principal components, coloured by the class the "
-     "readout predicts there; arrows: each class's readout row minus the mean row, projected on the same PCs; "
-     "black: exact fixed points found from slow points. k unordered classes fill a (k-1)-D region."),
-    ("fig_kc2_eigen", fig_kclass_eigen, "Eigenvalues of the recurrent Jacobian at the slow points: how many have "
-     "|lambda| above the threshold at each point (left), and the top of the spectrum at every point with its "
-     "median (right). Where the spectrum has no gap after the (k-1)-th mode the count depends on the threshold."),
-]
-
-
 def kclass_table(summary) -> str:
     """HTML: the dimension predicted from word counts vs the dimension measured four ways, the principal angles
     to the readout subspace and the evidence comparison; empty when the summary has no k-class section."""

@@ -106,21 +106,6 @@ def fig_modifier_eigenvalues(summary, arrays, ax=None):
     return fig
 
 
-FIGURES = [
-    ("fig_mod1_3d", fig_modifier_3d, "Trajectories through \"not good\", \"very good\" and \"good\" (after a neutral "
-     "word) from a few contexts, in the line's direction and the top two directions of the modifiers' excursions "
-     "(circle: end of the context; triangle: after the modifier or the neutral word; square: after the word; then "
-     "neutral words). The modifier moves the state off the line; the word's push from there is flipped or scaled."),
-    ("fig_mod2_factors", fig_modifier_factors, "The factor by which each modifier changes the readout change of a "
-     "valenced word read k tokens later (least-squares ratio over contexts and words, against the same word after "
-     "a neutral word; band: 95% bootstrap interval), the linearized prediction l_1^T J_inp x at the state before "
-     "the word and, on synthetic corpora, the language's true factor. 1: no effect; -1: flipped; 2: doubled."),
-    ("fig_mod3_eigenvalues", fig_modifier_eigenvalues, "Left: eigenvalues of the recurrent Jacobian at the states "
-     "right after each modifier and after the neutral control word. Right: the median size of the excursion's "
-     "part normal to the line, relative to its start, as neutral words follow the modifier."),
-]
-
-
 def modifier_table(summary) -> str:
     """HTML: the factors at gaps 1, 2, 3 and 6 with their 95% intervals, reach and excursion numbers, per modifier;
     empty when the summary has no modifier section."""

@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import inspect
 import itertools
 import json
 import math
@@ -58,7 +57,6 @@ COMPARE_KEYS = ("min_count",)
 # settings the SPEC gives elsewhere: arch by `architectures`, seed by `seeds`
 RESERVED_SETTINGS = {"arch": "architectures", "seed": "seeds"}
 # analyze() arguments a trial supplies itself
-_ANALYZE_OWN = ("checkpoint_or_model", "corpus", "vocab", "bow", "out_dir")
 _LABEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
 
 
@@ -303,37 +301,31 @@ def _check_dataset(w: _Where, i: int, d, base: Path | None = None) -> DatasetSpe
                        data_dir=data_dir, options=dict(options))
 
 
-def _check_analysis(w: _Where, a) -> dict:
-    import rnnlens.analysis.pipeline as pipeline
+def analysis_settings(table: dict):
+    """The :class:`rnnlens.AnalysisSettings` of a SPEC's ``[analysis]`` table (flat setting names, as the
+    ``rnnlens analyze`` options; 0 stands for None where it does there, e.g. ``max_length = 0`` is no limit;
+    ``modifiers = true`` keeps the default list, ``false`` skips the section)."""
+    from rnnlens.analysis.settings import AnalysisSettings, command_line_options
 
-    params = inspect.signature(pipeline.analyze).parameters
-    known = [p for p in params if p not in _ANALYZE_OWN]
-    _check_keys(w, "analysis", a, known)
-    out = dict(a)
-    for k, v in a.items():
-        default = params[k].default
-        if k == "modifiers":
-            if v is True:
-                out[k] = "default"
-            elif v is False:
-                out[k] = None
-            elif not (isinstance(v, list) and v and all(isinstance(x, str) for x in v)):
-                w.fail(f"analysis.{k}", f"true (the default modifier list), false, or a list of words; got {v!r}")
-        elif k == "tol_sweep":
-            _list(w, f"analysis.{k}", v, allow_empty=True)
-        elif k == "solver_options":
-            if not isinstance(v, dict):
-                w.fail(f"analysis.{k}", f"expected a table of find_fixed_points options; got {v!r}")
-        elif isinstance(default, bool) or isinstance(v, bool):
-            if not isinstance(v, bool):
-                w.fail(f"analysis.{k}", f"must be true or false; got {v!r}")
-        elif isinstance(default, int) or (default is None and k in ("max_length", "n_linear_docs")):
-            _int(w, f"analysis.{k}", v, 0 if k in ("relax_steps", "seed", "untrained_seed") else 1)
-        elif isinstance(default, float):
-            _number(w, f"analysis.{k}", v)
-        elif isinstance(default, str) and not isinstance(v, str):
-            w.fail(f"analysis.{k}", f"must be a string; got {v!r}")
-    return out
+    zero_is_none = {o.name for o in command_line_options() if o.zero_is_none}
+    values = {k: None if k in zero_is_none and v == 0 and not isinstance(v, bool) else v for k, v in table.items()}
+    if values.get("modifiers") is True:
+        del values["modifiers"]
+    elif values.get("modifiers") is False:
+        values["modifiers"] = None
+    return AnalysisSettings.make(**values)
+
+
+def _check_analysis(w: _Where, a) -> dict:
+    """The ``[analysis]`` table, checked by the analysis settings' own rules (the same messages as
+    ``rnnlens analyze`` and the Python API)."""
+    if not isinstance(a, dict):
+        w.fail("analysis", f"expected a table of analysis settings; got {a!r}")
+    try:
+        analysis_settings(a)
+    except ArgumentError as exc:
+        w.fail("analysis", str(exc))
+    return dict(a)
 
 
 def parse_spec(raw: dict, *, path=None) -> SweepSpec:

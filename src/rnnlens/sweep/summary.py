@@ -204,7 +204,7 @@ def _valences(trial_path: Path):
 
     cfg = json.loads((trial_path / CHECKPOINT_DIR / "config.json").read_text(encoding="utf-8"))
     itos = cfg["vocab"]["itos"]
-    _, arrays = load_analysis(trial_path / ANALYSIS_DIR)
+    arrays = load_analysis(trial_path / ANALYSIS_DIR).arrays
     key = "sm_valence_mean" if "sm_valence_mean" in arrays else "valence_mean"
     if key not in arrays:
         return None
@@ -215,14 +215,14 @@ def _valences(trial_path: Path):
 
 
 def _bow_coefficients(out_dir: Path, label: str, min_count: int):
+    from rnnlens.analysis.geometry import readout_direction
     from rnnlens.baseline import load_bag_of_words
 
     path = out_dir / "datasets" / label / "bag_of_words.json"
     if not path.is_file():
         return None
     bow = load_bag_of_words(path)
-    coef = np.asarray(bow.coef)
-    row = coef[0] if coef.shape[0] == 1 else coef[-1] - coef[0]
+    row = readout_direction(bow.coef)
     counts = np.asarray(bow.counts)
     return {w: float(c) for w, c, n in zip(bow.words, row, counts) if n >= min_count}
 

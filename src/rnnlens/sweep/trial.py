@@ -262,17 +262,13 @@ def _run_stages(trial: dict, tdir: Path, status: dict, bow_path: str | None) -> 
 
         t = time.perf_counter()
         an_dir = tdir / ANALYSIS_DIR
-        options = dict(cfg["analysis"])
-        if options.get("modifiers") == "default":
-            from rnnlens.analysis.modifiers import DEFAULT_MODIFIERS
+        from rnnlens.sweep.spec import analysis_settings
 
-            options["modifiers"] = DEFAULT_MODIFIERS
-        if "tol_sweep" in options:
-            options["tol_sweep"] = tuple(options["tol_sweep"])
+        settings = analysis_settings(cfg["analysis"])
         done = (an_dir / "summary.json").is_file() and "analyze" in status["stages"]
         if not done:
             if an_dir.exists() and "analyze" not in status["stages"]:
                 shutil.rmtree(an_dir)   # made with other options (the trial's configuration changed)
-            analyze(ck, corpus, bow=bow_path, out_dir=an_dir, **options)
+            analyze(ck, corpus, settings, bow=bow_path, out_dir=an_dir)
             done_stage("analyze", t)
     sys.stdout.flush()

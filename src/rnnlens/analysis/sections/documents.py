@@ -1,0 +1,195 @@
+"""Section ``documents``: the analysed documents, every state the network visits on them, their PCA
+(trained against an untrained copy) and the network's accuracy there (PAPER.md step 4).
+
+Random draws go through ``run.rng`` (one generator for the whole analysis, drawn from in section
+order), so an analysis is reproducible from its ``seed``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from rnnlens.analysis.registry import ArraySpec, FigureSpec, Measurement, MetricSpec, Section, metric
+from rnnlens.settings import DEFAULT_MAX_LENGTH, Int, SettingsGroup, Text, setting
+
+__all__ = ["DocumentSettings", "Documents", "StateSpace", "select_documents", "measure", "SECTION"]
+
+
+@dataclass(frozen=True)
+class DocumentSettings(SettingsGroup):
+    """Which documents are analysed, and the seeds of the analysis."""
+
+    name = "documents"
+    split: str = setting("test", "Split whose documents are analysed.", Text())
+    n_docs: int = setting(1000, "Documents analysed (a seeded random subset of the split): PCA, fixed-point "
+                                "seeds and trajectories.", Int(2))
+    max_length: int | None = setting(DEFAULT_MAX_LENGTH, "Cut documents to this many tokens (counted and "
+                                     "reported).", Int(), none="no limit")
+    max_pca_states: int = setting(200_000, "At most this many visited states (a seeded random subset) enter "
+                                           "the PCA.", Int(2))
+    seed: int = setting(0, "Seed of every random draw of the analysis.", Int(0))
+    untrained_seed: int = setting(0, "torch seed of the untrained copy the PCA is compared with.", Int(0))
+
+
+@dataclass
+class Documents:
+    """The analysed documents: their encoding (``encoded.index``: positions in the split;
+    ``encoded.n_empty``: skipped for having no tokens) and the fraction of unknown tokens."""
+
+    encoded: object
+    unk_fraction: float
+
+    @property
+    def labels(self) -> np.ndarray:
+        return self.encoded.labels
+
+    def __len__(self) -> int:
+        return len(self.encoded)
+
+
+def select_documents(vocab, split, n_docs: int, max_length: int | None, seed: int) -> Documents:
+    """A seeded random subset of ``n_docs`` documents of ``split`` (all when it has fewer), encoded.
+
+    Documents with no tokens are skipped and counted; documents longer than ``max_length`` (None: no
+    limit) are cut and counted (``encoded.n_truncated``, ``encoded.max_length``). ``unk_fraction``
+    counts ``<unk>`` over the tokens kept.
+    """
+    from rnnlens.data import UNK_ID, encode
+
+    n_total = len(split.texts)
+    order = np.arange(n_total)
+    if n_docs < n_total:
+        order = np.sort(np.random.default_rng(seed).choice(n_total, n_docs, replace=False))
+    encoded = encode(vocab, split, max_length=max_length, rows=order, skip_empty=True)
+    n_tok = int(encoded.lengths.sum())
+    n_unk = sum(int((x == UNK_ID).sum()) for x in encoded.ids)
+    return Documents(encoded, n_unk / max(n_tok, 1))
+
+
+def _checked_documents(run) -> Documents:
+    from rnnlens.errors import DataError
+
+    s, corpus = run.settings.documents, run.corpus
+    docs = select_documents(run.network.vocab, corpus.splits[s.split], s.n_docs, s.max_length, s.seed)
+    if len(docs) < 2:
+        raise DataError(f"corpus {corpus.name!r} split {s.split!r}: fewer than 2 non-empty documents after "
+                        "encoding; nothing to analyze")
+    if docs.unk_fraction > 0.5:
+        raise DataError(f"{100 * docs.unk_fraction:.0f}% of the tokens of corpus {corpus.name!r} ({s.split}) are "
+                        "unknown to the checkpoint's vocabulary: the vocabulary does not match this dataset. "
+                        "Analyze the checkpoint on the dataset it was trained on (see its config.json record).")
+    return docs
+
+
+@dataclass
+class StateSpace(Measurement):
+    """The analysed documents (``docs``), every visited state (``traj`` per document, ``X`` stacked), their
+    PCA basis (``mean``, top-2 ``components``, fitted on ``X[pca_rows]``), the readout (``W`` over the
+    whole state, direction ``w``) and the network's predictions on the documents."""
+
+    docs: Documents | None = None
+    traj: list = field(default_factory=list)
+    X: np.ndarray | None = None
+    pca_rows: np.ndarray | None = None
+    mean: np.ndarray | None = None
+    components: np.ndarray | None = None
+    W: np.ndarray | None = None
+    w: np.ndarray | None = None
+    predictions: np.ndarray | None = None
+
+    def final_states(self) -> np.ndarray:
+        """The state after each document's last token, ``[n_docs, S]``."""
+        return np.stack([t[-1] for t in self.traj])
+
+
+def measure(run) -> StateSpace:
+    """PCA of every visited state, trained vs an untrained copy; the network's accuracy on the documents."""
+    import torch
+
+    from rnnlens.analysis.geometry import pca_fit, pca_variance
+
+    s, net, rng = run.settings.documents, run.network, run.rng
+    docs = _checked_documents(run)
+    traj = net.states(docs.encoded)
+    X = np.concatenate(traj)
+    X0 = np.concatenate(net.untrained(s.untrained_seed).states(docs.encoded))
+    pca_rows = np.arange(X.shape[0])
+    if X.shape[0] > s.max_pca_states:
+        pca_rows = np.sort(rng.choice(X.shape[0], s.max_pca_states, replace=False))
+    cum, mean, comps10 = pca_fit(X[pca_rows], 10)
+    comps = comps10[:2]
+    cum0 = pca_variance(X0[pca_rows], 10)
+    out = StateSpace(docs=docs, traj=traj, X=X, pca_rows=pca_rows, mean=mean, components=comps)
+    out.metrics["data"] = {
+        "n_docs": metric("data.n_docs", len(docs), split=s.split),
+        "n_empty_skipped": metric("data.n_empty_skipped", docs.encoded.n_empty),
+        "n_truncated": metric("data.n_truncated", docs.encoded.n_truncated),
+        "n_states": metric("data.n_states", int(X.shape[0])),
+        "n_states_pca": metric("data.n_states_pca", int(pca_rows.size)),
+        "unk_fraction": metric("data.unk_fraction", docs.unk_fraction),
+        "state_size": metric("data.state_size", X.shape[1]),
+    }
+    out.metrics["pca"] = {"trained_cumulative": metric("pca.trained_cumulative", cum),
+                          "untrained_cumulative": metric("pca.untrained_cumulative", cum0)}
+    a = out.arrays
+    a.update(pca_trained=cum, pca_untrained=cum0, pc_mean=mean, pc_components=comps)
+    proj_sample = rng.choice(X.shape[0], min(X.shape[0], 20000), replace=False)
+    a["state_pc"] = ((X[proj_sample] - mean) @ comps.T).astype(np.float32)
+    doc_of_state = np.repeat(np.arange(len(traj)), [len(t) for t in traj])
+    a["state_label"] = docs.labels[doc_of_state[proj_sample]]
+    finals = out.final_states()
+    a["final_pc"] = ((finals - mean) @ comps.T).astype(np.float32)
+    a["final_label"] = docs.labels
+    out.W = net.readout_matrix()
+    out.w = net.readout_direction()
+    a["readout_pc"] = comps @ out.w
+    out.predictions = net.predict(torch.from_numpy(finals))
+    out.metrics["data"]["rnn_accuracy"] = metric("data.rnn_accuracy", float((out.predictions == docs.labels).mean()))
+    return out
+
+
+METRICS = (
+    MetricSpec("data.n_docs", "documents of the {split!r} split analysed (seeded random subset)"),
+    MetricSpec("data.n_empty_skipped", "documents with no tokens after encoding, skipped"),
+    MetricSpec("data.n_truncated", "documents cut to max_length tokens"),
+    MetricSpec("data.n_states", "visited states (one per token of the analysed documents)"),
+    MetricSpec("data.n_states_pca", "states used for PCA (all, or a seeded random subset of max_pca_states when "
+                                    "there are more)"),
+    MetricSpec("data.unk_fraction", "fraction of tokens not in the model's vocabulary"),
+    MetricSpec("data.state_size", "S, numbers per state (2N for the LSTM: [h, c])"),
+    MetricSpec("data.rnn_accuracy", "accuracy of the network on the analysed documents",
+               "network accuracy on the analysed documents", "{:.1%}"),
+    MetricSpec("pca.trained_cumulative", "cumulative fraction of state variance explained by PCs 1..k (k=1..10), "
+                                         "PCA (scikit-learn) of every visited state of the analysed documents",
+               "state variance in the top 3 PCs (trained)", "pc3"),
+    MetricSpec("pca.untrained_cumulative", "the same for an untrained copy (same architecture, fresh init with "
+                                           "torch seed untrained_seed) on the same documents",
+               "state variance in the top 3 PCs (untrained copy)", "pc3"),
+)
+
+ARRAYS = (
+    ArraySpec("pca_trained", "f", 1, "cumulative variance fractions of the visited states' PCs 1..10"),
+    ArraySpec("pca_untrained", "f", 1, "the same for the untrained copy"),
+    ArraySpec("pc_mean", "f", 1, "[S] mean of the visited states (the PCA's centre)"),
+    ArraySpec("pc_components", "f", 2, "[2, S] the top two principal directions of the visited states"),
+    ArraySpec("state_pc", "f", 2, "[n, 2] a seeded sample of at most 20,000 visited states in PC coordinates"),
+    ArraySpec("state_label", "i", 1, "[n] label of the document of each of those states"),
+    ArraySpec("final_pc", "f", 2, "[n_docs, 2] each document's final state in PC coordinates"),
+    ArraySpec("final_label", "i", 1, "[n_docs] each document's label"),
+    ArraySpec("readout_pc", "f", 1, "[2] the readout direction in PC coordinates"),
+)
+
+FIGURES = (
+    FigureSpec("fig2a_pca", "rnnlens.report.figures:fig_pca",
+               'Variance of the visited states explained by the top principal components, for the trained '
+               'network and an untrained copy. A few PCs suffice after training.'),
+    FigureSpec("fig2b_states", "rnnlens.report.figures:fig_states",
+               "Visited states projected on the top two PCs, coloured by the document's label, with the readout "
+               'direction (arrow), the traced slow manifold (coloured by log10 q), its exact fixed points '
+               "(circle: stable, cross: saddle) and, in grey, the paper's fixed points with q < tol."),
+)
+
+SECTION = Section(name="documents", title="documents, visited states and PCA", measure=measure,
+                  settings=DocumentSettings, metrics=METRICS, arrays=ARRAYS, figures=FIGURES)

@@ -1,0 +1,141 @@
+"""Section ``fixed_points``: the fixed points F(h*, x*) = h* searched from visited states (PAPER.md step 3),
+and the same search at looser tolerances (a diagnostic: exact fixed points against the slow manifold).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from rnnlens.analysis.registry import Q_DEFINITION as _Q
+from rnnlens.analysis.registry import ArraySpec, Measurement, MetricSpec, Section, metric
+from rnnlens.settings import Int, OneOf, Real, Reals, SettingsGroup, Table, setting
+
+__all__ = ["FixedPointSettings", "FixedPointSearch", "measure", "tolerance_sweep", "SECTION"]
+
+
+@dataclass(frozen=True)
+class FixedPointSettings(SettingsGroup):
+    """The fixed-point search."""
+
+    name = "fixed_points"
+    n_seeds: int = setting(500, "Seeds for the fixed-point search, drawn from visited states.", Int())
+    input_point: str = setting("zero", "Constant input x* of the fixed points: zero (the paper) or the mean "
+                                       "embedding (padding excluded).", OneOf(("zero", "mean")))
+    tol: float = setting(1e-8, "Keep fixed points with q = (1/N)||F(h*, x*) - h*||^2 < tol.", Real(gt=0))
+    tol_sweep: tuple = setting((1e-7, 1e-6, 1e-5), "Looser tolerances at which the search is repeated on the "
+                               "same seeds (comma-separated; reported under fixed_points.by_tolerance).", Reals())
+    solver_options: dict = setting({}, "Options of find_fixed_points (e.g. solver=lm, max_iter=200); on a "
+                                       "command line KEY=VALUE, repeatable.", Table())
+
+
+@dataclass
+class FixedPointSearch(Measurement):
+    """The solver's result for every seed (``fps``) and the points under ``tol`` (``points``, float64;
+    None when there are none)."""
+
+    fps: object = None
+    seeds: object = None
+    inputs: object = None
+    points: object = None
+
+
+def applies_to_points(run) -> bool:
+    """Whether the fixed-point search found points under tol (the sections measured at them need some)."""
+    return run.products["fixed_points"].points is not None
+
+
+def measure(run) -> FixedPointSearch:
+    """Search for fixed points from ``n_seeds`` visited states; keep those with q < tol; rerun at ``tol_sweep``."""
+    import torch
+
+    from rnnlens.fixedpoints import find_fixed_points, sample_seeds
+
+    s, states = run.settings.fixed_points, run.products["documents"]
+    visited = states.X
+    seeds = sample_seeds(torch.from_numpy(visited), None, n=s.n_seeds, seed=run.settings.documents.seed,
+                         replace=s.n_seeds > visited.shape[0])
+    inputs = run.x_star.to(seeds.dtype).expand(seeds.shape[0], -1).clone()
+    fps = find_fixed_points(run.network.step, seeds, inputs, tol=s.tol, **s.solver_options)
+    conv = np.asarray(fps.converged, dtype=bool)
+    q = np.asarray(fps.q, dtype=np.float64)
+    dist = np.asarray(fps.distance, dtype=np.float64)
+    out = FixedPointSearch(fps=fps, seeds=seeds, inputs=inputs)
+    out.metrics["fixed_points"] = {
+        "n_seeds": metric("fixed_points.n_seeds", int(len(fps))),
+        "n_converged": metric("fixed_points.n_converged", int(conv.sum()), tol=s.tol, input_point=s.input_point),
+        "n_slow": metric("fixed_points.n_slow", int(np.asarray(fps.slow).sum())),
+        "q_min": metric("fixed_points.q_min", float(q.min())),
+        "q_median": metric("fixed_points.q_median", float(np.median(q))),
+        "distance_median": metric("fixed_points.distance_median", float(np.median(dist))),
+        "distance_max": metric("fixed_points.distance_max", float(dist.max())),
+    }
+    out.arrays.update(fp_q=q, fp_distance=dist)
+    if conv.sum() == 0:
+        out.missing.append({"what": "fixed-point geometry, spectra, word valence, linearization",
+                            "why": f"no fixed point reached q < {s.tol:g} from {len(fps)} seeds (smallest q "
+                                   f"{q.min():.3g}); try more seeds (n_seeds), more solver iterations or check "
+                                   "that the network was trained"})
+    else:
+        out.points = torch.as_tensor(fps[torch.from_numpy(conv)].points).double()
+    out.metrics["fixed_points"]["by_tolerance"] = tolerance_sweep(run, out)
+    return out
+
+
+def tolerance_sweep(run, search: FixedPointSearch) -> dict:
+    """The same seeds solved again at looser tolerances: how the picture depends on where each point
+    is allowed to stop. With the paper's q < 1e-8 a network whose line is only approximately slow
+    can give a few clusters at its exact fixed points; at looser tolerances the points stop on the
+    slow manifold near where they started. Diagnostic only: the checks use ``tol``.
+
+    Returns the metric node ``fixed_points.by_tolerance``."""
+    import torch
+
+    from rnnlens.analysis.dynamics import nearest_point
+    from rnnlens.analysis.geometry import manifold_axis
+    from rnnlens.fixedpoints import find_fixed_points
+
+    s, states = run.settings.fixed_points, run.products["documents"]
+    rows = []
+    Xt = torch.from_numpy(states.X[states.pca_rows]).double()
+    tol = float(search.fps.tol)
+    for t in sorted({tol, *map(float, s.tol_sweep)}):
+        fps = search.fps if t == tol else find_fixed_points(run.network.step, search.seeds, search.inputs, tol=t,
+                                                            **s.solver_options)
+        conv = torch.as_tensor(fps.converged, dtype=torch.bool)
+        row = {"tol": t, "n_converged": int(conv.sum()),
+               "distance_median": float(torch.as_tensor(fps.distance).double().median())}
+        if int(conv.sum()) >= 2:
+            pts = torch.as_tensor(fps.points)[conv].double()
+            man = manifold_axis(pts.numpy(), readout=states.w)
+            near = Xt[nearest_point(pts, Xt)]
+            row.update(top_pc_fraction=man["top_pc_fraction"], readout_cos=man["readout_cos"],
+                       dist_to_visited_median=float(torch.linalg.vector_norm(pts - near, dim=1).median()))
+        rows.append(row)
+    return metric("fixed_points.by_tolerance", rows)
+
+
+METRICS = (
+    MetricSpec("fixed_points.n_seeds", "seeds drawn from visited states (fixedpoints.sample_seeds)"),
+    MetricSpec("fixed_points.n_converged", "points with " + _Q + " < {tol:g} (x* = {input_point} input); the "
+                                           "paper's definition of q",
+               "fixed points with q < tol (of the seeds)", "{}"),
+    MetricSpec("fixed_points.n_slow", "points that stalled at a local minimum of q above tol"),
+    MetricSpec("fixed_points.q_min", "smallest q reached over all seeds"),
+    MetricSpec("fixed_points.q_median", "median q over all seeds"),
+    MetricSpec("fixed_points.distance_median", "median ||h* - seed|| (how far points travelled)"),
+    MetricSpec("fixed_points.distance_max", "largest ||h* - seed||"),
+    MetricSpec("fixed_points.by_tolerance", "the fixed-point search rerun on the same seeds with tolerance tol on "
+                                            + _Q + ": points under tol, median distance travelled from the seed, "
+                                            "and for those points the variance on their top PC, |cos(m, readout)| "
+                                            "and median distance to the nearest visited state"),
+)
+
+ARRAYS = (
+    ArraySpec("fp_q", "f", 1, "[n_seeds] q reached from each seed"),
+    ArraySpec("fp_distance", "f", 1, "[n_seeds] distance each point travelled from its seed"),
+)
+
+SECTION = Section(name="fixed_points", title="fixed points", measure=measure, settings=FixedPointSettings,
+                  metrics=METRICS, arrays=ARRAYS, table="rnnlens.report.html:tolerance_table")

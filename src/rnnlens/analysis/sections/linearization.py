@@ -1,0 +1,195 @@
+"""Section ``linearization``: how well the network's dynamics are described by their linearization around the
+nearest fixed point with q < tol (PAPER.md step 8): the one-step error, an example trajectory, and
+classification by the linearized dynamics alone. The slow-manifold section measures the same around
+its nodes (:func:`linear_fit`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from rnnlens.analysis.registry import ArraySpec, FigureSpec, Measurement, MetricSpec, Section, metric
+from rnnlens.analysis.sections.fixed_points import applies_to_points
+from rnnlens.settings import Int, SettingsGroup, setting
+
+__all__ = ["LinearizationSettings", "linear_fit", "linearization_specs", "linearization_arrays", "measure",
+           "SECTION"]
+
+
+@dataclass(frozen=True)
+class LinearizationSettings(SettingsGroup):
+    """The checks of the linearized dynamics."""
+
+    name = "linearization"
+    n_transitions: int = setting(20000, "Transitions sampled for the one-step linearization error.", Int())
+    n_linear_docs: int | None = setting(None, "Documents classified by the linearized dynamics alone.", Int(),
+                                        none="all analysed documents")
+
+
+def _transitions(run, rng):
+    """A seeded sample of transitions (h_{t-1}, token_t) -> h_t of the analysed documents (h_{-1}: the
+    initial state)."""
+    states = run.products["documents"]
+    traj = states.traj
+    init = run.network.init_state(1).double().numpy()[0]
+    lengths = np.array([len(t) for t in traj])
+    offsets = np.concatenate([[0], np.cumsum(lengths)])
+    pick = np.sort(rng.choice(offsets[-1], min(run.settings.linearization.n_transitions, offsets[-1]),
+                              replace=False))
+    d = np.searchsorted(offsets, pick, side="right") - 1
+    t = pick - offsets[d]
+    h_next = np.stack([traj[i][j] for i, j in zip(d, t)]).astype(np.float64)
+    h_prev = np.stack([traj[i][j - 1] if j > 0 else init for i, j in zip(d, t)]).astype(np.float64)
+    ids = states.docs.encoded.ids
+    tok = [int(ids[i][j]) for i, j in zip(d, t)]
+    return h_prev, h_next, tok, init, lengths
+
+
+def _one_step(run, points, lin, rng, prefix: str) -> tuple[dict, dict, int]:
+    """The one-step errors over sampled transitions, and the example trajectory (the median-length document)
+    with its length."""
+    import torch
+
+    from rnnlens.analysis.dynamics import one_step_errors
+
+    states, emb, x_star = run.products["documents"], run.network.embeddings(), run.x_star
+    h_prev, h_next, tok, init, lengths = _transitions(run, rng)
+    J_rec, J_inp = torch.as_tensor(lin.J_rec).double(), torch.as_tensor(lin.J_inp).double()
+    err, h_lin1, near = one_step_errors(torch.from_numpy(h_prev), emb[torch.tensor(tok)], torch.from_numpy(h_next),
+                                        points, x_star, J_rec, J_inp)
+    err = err.numpy()
+    miss = np.linalg.norm(h_next - h_lin1.numpy(), axis=1)
+    moved = np.linalg.norm(h_next - h_prev, axis=1)
+    step_err = miss / np.maximum(moved, 1e-12)        # relative to the step the network took
+    still_err = moved / np.maximum(np.linalg.norm(h_next, axis=1), 1e-12)   # predicting "no change"
+    expansion = np.linalg.norm(h_prev - points.numpy()[near.numpy()], axis=1)
+    ex = int(np.argsort(lengths)[len(lengths) // 2])
+    H = states.traj[ex].astype(np.float64)
+    Hp = np.vstack([init[None], H[:-1]])
+    ids = states.docs.encoded.ids
+    _, h_lin, _ = one_step_errors(torch.from_numpy(Hp), emb[torch.from_numpy(ids[ex])], torch.from_numpy(H),
+                                  points, x_star, J_rec, J_inp)
+    mean, comps = states.mean, states.components
+    arrays = {prefix + "one_step_error": err.astype(np.float32), prefix + "example_true_pc": (H - mean) @ comps.T,
+              prefix + "example_lin_pc": (h_lin.numpy() - mean) @ comps.T}
+    values = {
+        "one_step_error_median": (float(np.median(err)), {"n": err.size}),
+        "one_step_error_mean": (float(err.mean()), {}),
+        "one_step_error_p90": (float(np.percentile(err, 90)), {}),
+        "step_relative_error_median": (float(np.median(step_err)), {}),
+        "no_change_error_median": (float(np.median(still_err)), {}),
+        "expansion_distance_median": (float(np.median(expansion)), {}),
+    }
+    return values, arrays, int(lengths[ex])
+
+
+def _linear_classification(run, points, lin, rng) -> dict:
+    """Accuracy of the readout of the state the linearized dynamics alone reach, on a seeded subset."""
+    import torch
+
+    from rnnlens.analysis.dynamics import linear_rollout
+    from rnnlens.data import Encoded, batches
+
+    states, net = run.products["documents"], run.network
+    docs, traj, emb = states.docs, states.traj, net.embeddings()
+    n_linear_docs = run.settings.linearization.n_linear_docs
+    n_lin = len(traj) if n_linear_docs is None else min(n_linear_docs, len(traj))
+    sel = np.sort(rng.choice(len(traj), n_lin, replace=False))
+    sub = Encoded([docs.encoded.ids[i] for i in sel], docs.encoded.labels[sel], 0, docs.encoded.max_length)
+    J_rec, J_inp = torch.as_tensor(lin.J_rec).double(), torch.as_tensor(lin.J_inp).double()
+    rnn_pred = states.predictions
+    correct, agree, diverged = 0, 0, 0
+    for b in batches(sub, 128, shuffle=False):
+        pos = b.index.numpy()
+        h0 = net.init_state(len(pos)).double()
+        final, div = linear_rollout(emb[b.ids], b.lengths, h0, points, run.x_star, J_rec, J_inp)
+        ok = ~div
+        pred = np.full(len(pos), -1)
+        if ok.any():
+            pred[ok.numpy()] = net.predict(final[ok])
+        correct += int((pred == sub.labels[pos]).sum())
+        agree += int((pred == rnn_pred[sel[pos]]).sum())
+        diverged += int(div.sum())
+    return {
+        "linear_accuracy": (correct / n_lin, {"n": n_lin}),
+        "rnn_accuracy_same_docs": (float((rnn_pred[sel] == docs.labels[sel]).mean()), {}),
+        "linear_rnn_agreement": (agree / n_lin, {}),
+        "linear_diverged": (diverged, {}),
+    }
+
+
+def linear_fit(run, points, lin, rng: np.random.Generator, section: str = "linearization",
+               prefix: str = "") -> Measurement:
+    """How well the dynamics are described by their linearization ``lin`` around the nearest of ``points``;
+    metrics under ``section`` (``linearization``: the fixed points with q < tol; ``slow_manifold``: the
+    traced curve's nodes), arrays named ``prefix + ...``."""
+    import torch
+
+    with torch.no_grad():
+        values, arrays, example_length = _one_step(run, points, lin, rng, prefix)
+        values.update(_linear_classification(run, points, lin, rng))
+    values["example_doc_length"] = (example_length, {})
+    out = Measurement(arrays=arrays)
+    out.metrics[section] = {k: metric(f"{section}.{k}", v, **f) for k, (v, f) in values.items()}
+    return out
+
+
+def measure(run) -> Measurement:
+    """The linearization around the fixed points with q < tol, checked on the analysed documents."""
+    return linear_fit(run, run.products["fixed_points"].points, run.products["modes"].lin, run.rng)
+
+
+def linearization_specs(section: str, around: str) -> tuple[MetricSpec, ...]:
+    """The metrics of the linearized dynamics around ``around`` (``linearization``: the fixed points;
+    ``slow_manifold``: its nodes)."""
+    return (
+        MetricSpec(f"{section}.one_step_error_median", "median over {n} sampled transitions of the analysed "
+                   "documents of ||h_next - h_lin|| / ||h_next||, h_lin = h* + J_rec (h - h*) + J_inp (x - x*) "
+                   f"around {around} nearest to h (the paper's one-step error, about 10% there)",
+                   f"median one-step error of the linearization around {around}s" if section == "slow_manifold"
+                   else "median one-step error of the linearization", "{:.1%}"),
+        MetricSpec(f"{section}.one_step_error_mean", "mean of the same relative one-step error"),
+        MetricSpec(f"{section}.one_step_error_p90", "90th percentile of the same"),
+        MetricSpec(f"{section}.step_relative_error_median", "median of ||h_next - h_lin|| / ||h_next - h||: the "
+                   "error relative to the step the network actually took (1 = no better than predicting no change)"),
+        MetricSpec(f"{section}.no_change_error_median", "median of ||h_next - h|| / ||h_next||: the one-step error "
+                   "of predicting no change at all, the baseline the linearization must beat"),
+        MetricSpec(f"{section}.expansion_distance_median", f"median distance ||h - h*|| from the state to {around} "
+                   "the linearization expands around"),
+        MetricSpec(f"{section}.linear_accuracy", "accuracy on {n} documents of the readout applied to the state "
+                   "reached by the linearized dynamics alone (every step linearized around the "
+                   f"{around.removeprefix('the ')} nearest the current linearized state; diverged runs count as "
+                   "wrong)",
+                   "accuracy with the linearized dynamics alone" + (" (slow manifold)" if section == "slow_manifold"
+                                                                    else ""), "{:.1%}"),
+        MetricSpec(f"{section}.rnn_accuracy_same_docs", "accuracy of the network itself on the same documents",
+                   "network accuracy on the same documents" if section == "linearization" else None,
+                   "{:.1%}" if section == "linearization" else None),
+        MetricSpec(f"{section}.linear_rnn_agreement", "fraction of those documents where the linearized and the "
+                   "true dynamics predict the same label"),
+        MetricSpec(f"{section}.linear_diverged", "linearized runs whose state became non-finite"),
+        MetricSpec(f"{section}.example_doc_length", "tokens in the example trajectory (median-length document)"),
+    )
+
+
+def linearization_arrays(prefix: str) -> tuple[ArraySpec, ...]:
+    """The arrays of the linearized dynamics, names starting with ``prefix``."""
+    return (
+        ArraySpec(prefix + "one_step_error", "f", 1, "[n_transitions] relative one-step error of each sampled "
+                                                     "transition"),
+        ArraySpec(prefix + "example_true_pc", "f", 2, "[T, 2] the example document's true states in PC coordinates"),
+        ArraySpec(prefix + "example_lin_pc", "f", 2, "[T, 2] its one-step linearized states in PC coordinates"),
+    )
+
+
+FIGURES = (
+    FigureSpec("fig5_linearization", "rnnlens.report.figures:fig_linear",
+               "Left: one document's trajectory and its one-step linearized prediction. Right: the relative one-"
+               'step error over many transitions.'),
+)
+
+SECTION = Section(name="linearization", title="linearized dynamics around the fixed points", measure=measure,
+                  applies=applies_to_points, settings=LinearizationSettings,
+                  metrics=linearization_specs("linearization", "the fixed point"), arrays=linearization_arrays(""), figures=FIGURES)
