@@ -18,10 +18,13 @@ SHIPPED = Path(__file__).resolve().parents[2] / "src" / "rnnlens" / "pretrained"
 
 def _build(name, ck, corpus):
     from rnnlens.analysis import analyze
+    from rnnlens.analysis.settings import AnalysisSettings
     from rnnlens.explore.engine import ExploreModel
+    from rnnlens.network import Network
 
-    res = analyze(ck, corpus, seed=0, **SMALL)
-    return ExploreModel.build(name, ck, res.summary, res.arrays, nodes=res.slow_manifold.points)
+    network = Network.resolve(ck)
+    res = analyze(network, corpus, AnalysisSettings.make(seed=0, **SMALL))
+    return ExploreModel.build(name, network, res, nodes=res.slow_manifold.points)
 
 
 @pytest.fixture(scope="session")

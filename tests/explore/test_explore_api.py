@@ -48,9 +48,9 @@ def test_read_agrees_with_the_model(client, explore_models):
 
     m = explore_models[0]
     d = client.post("/api/read", json={"model": m.name, "text": "pos001 neu002 neg003"}).json()
-    ids = torch.from_numpy(m.checkpoint.vocab.encode("pos001 neu002 neg003"))[None]
+    ids = torch.from_numpy(m.network.vocab.encode("pos001 neu002 neg003"))[None]
     with torch.no_grad():
-        logit = m.checkpoint.model(ids, torch.tensor([3])).item()
+        logit = m.network.model(ids, torch.tensor([3])).item()
     assert abs(d["readout"][-1] - logit) < 1e-4
 
 
@@ -75,7 +75,93 @@ def test_scene(client):
     assert len(s["cloud"]["pc"]) == len(s["cloud"]["label"]) > 10
     assert len(s["line"]["pc"]) == len(s["line"]["readout"]) > 2
     assert len(s["fixed_points"]["pc"]) == len(s["fixed_points"]["unstable"])
-    assert "modifiers" in s and "kclass" in s and "definitions" in s
+    assert "definitions" in s
+
+
+def test_scene_has_the_part_of_every_section_that_ran(client, explore_models):
+    from rnnlens.analysis.registry import resolve, sections
+
+    for m in explore_models:
+        ran = client.get("/api/models").json()["models"][explore_models.index(m)]["sections"]
+        assert "slow_manifold" in ran and "modifiers" in ran
+        assert ("kclass" in ran) == (m.num_classes > 2)
+        s = client.get("/api/scene", params={"model": m.name}).json()
+        for section in sections():
+            if section.scene is None:
+                continue
+            if section.name in ran:
+                assert s[section.name] == resolve(section.scene)(m.analysis.summary, m.analysis.arrays)
+            else:
+                assert section.name not in s
+        assert isinstance(s["modifiers"]["words"], list)
+
+
+def test_a_registered_section_adds_its_scene(explore_models):
+    from rnnlens.analysis.registry import Measurement, Section, register, unregister
+    from rnnlens.analysis.result import Analysis
+    from rnnlens.explore.engine import ExploreModel
+
+    m = explore_models[0]
+    summary = {**m.analysis.summary, "provenance": {
+        **m.analysis.provenance, "section_seconds": {**m.analysis.provenance["section_seconds"], "extra": 0.0}}}
+    register(Section(name="extra", title="a test section", measure=lambda run: Measurement(),
+                     scene=f"{__name__}:_extra_scene"))
+    try:
+        em = ExploreModel.build("extra", m.network, Analysis(summary, m.analysis.arrays), nodes=m.nodes)
+    finally:
+        unregister("extra")
+    assert em.scene()["extra"] == {"n_arrays": len(m.analysis.arrays)}
+    assert em.describe()["sections"][-1] == "extra"
+    assert em.scene()["line"] == m.scene()["line"]
+
+
+def _extra_scene(summary, arrays):
+    return {"n_arrays": len(arrays)}
+
+
+def test_a_saved_analysis_gives_the_same_numbers(explore_models, tmp_path):
+    import copy
+
+    from rnnlens.analysis.result import Analysis
+    from rnnlens.explore.engine import load_models
+
+    m = explore_models[0]
+    Analysis(copy.deepcopy(m.analysis.summary), m.analysis.arrays,
+             fixed_points=m.analysis.fixed_points).save(tmp_path / "analysis")
+    [loaded] = load_models([m.network.path], [tmp_path / "analysis"], progress=False)
+    text = "spos001 pos002 neu003 neg004 sneg005 zzzunknown"
+    assert loaded.nodes_source.startswith("exact")
+    assert loaded.read(text) == {**m.read(text), "model": loaded.name}
+    assert loaded.words(10)["positive"] == m.words(10)["positive"]
+    assert {k: v for k, v in loaded.scene().items() if k != "model"} == \
+        {k: v for k, v in m.scene().items() if k != "model"}
+
+
+def test_quick_settings():
+    import pytest
+
+    from rnnlens.analysis.settings import QUICK, AnalysisSettings
+    from rnnlens.errors import ArgumentError
+    from rnnlens.explore.engine import quick_settings
+
+    assert quick_settings() == QUICK.replace(seed=0)
+    assert quick_settings({"n_docs": 80}, seed=3) == QUICK.replace(n_docs=80, seed=3)
+    own = AnalysisSettings.make(n_seeds=7)
+    assert quick_settings(own, seed=5) is own
+    with pytest.raises(ArgumentError, match="unknown analysis settings"):
+        quick_settings({"n_dogs": 3})
+    with pytest.raises(ArgumentError, match="quick must be"):
+        quick_settings([("n_docs", 3)])
+
+
+def test_input_point_of_new_and_older_summaries():
+    from rnnlens.analysis.result import Analysis
+    from rnnlens.analysis.settings import AnalysisSettings
+    from rnnlens.explore.engine import input_point
+
+    assert input_point(Analysis({"settings": AnalysisSettings.make(input_point="mean").to_dict()})) == "mean"
+    assert input_point(Analysis({"settings": AnalysisSettings().to_dict()})) == "zero"
+    assert input_point(Analysis({"settings": {"input_point": "mean", "n_docs": 5}})) == "mean"
 
 
 def test_unknown_model_names_the_argument(client):
@@ -143,24 +229,24 @@ def test_settled_push_is_the_readout_k_steps_after_the_token_minus_k_plus_1_with
     from rnnlens.explore.engine import SETTLE_STEPS
 
     em = explore_models[0]
-    model, vocab = em.checkpoint.model.eval(), em.checkpoint.vocab
+    net, vocab = em.network, em.network.vocab
     text = "spos001 neu003 neg004 pos002"
     d = client.post("/api/read", json={"model": em.name, "text": text}).json()
-    x_star = torch.zeros(1, model.embed_dim)
+    x_star = torch.zeros(1, net.embeddings().shape[1], dtype=torch.float32)
 
     def r(h):
-        return float(model.logits_from_state(h).reshape(-1)[0])
+        return float(net.logits(h).reshape(-1)[0])
 
     def relax(h, k):
         for _ in range(k):
-            h = model.cell.step(x_star, h)
+            h = net.step_fn(x_star, h)
         return h
 
     with torch.no_grad():
-        h = model.cell.init_state(1)
+        h = net.init_state(1)
         want = []
         for word in text.split():
-            h_next = model.cell.step(model.embedding(torch.tensor([vocab.stoi[word]])), h)
+            h_next = net.step_fn(net.embed(torch.tensor([vocab.stoi[word]])), h)
             want.append(r(relax(h_next, SETTLE_STEPS)) - r(relax(h, SETTLE_STEPS + 1)))
             h = h_next
     np.testing.assert_allclose(d["settled"], want, atol=1e-4)

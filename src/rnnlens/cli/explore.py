@@ -1,4 +1,4 @@
-"""Click command ``explore``: a local web app that shows networks reading a review (issue 13)."""
+"""Click command ``explore``: a local web app that shows networks reading a review."""
 
 from __future__ import annotations
 

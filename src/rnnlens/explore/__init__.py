@@ -1,4 +1,4 @@
-"""``rnnlens explore``: a local web app that shows a network reading a review (issue 13).
+"""``rnnlens explore``: a local web app that shows a network reading a review.
 
 :mod:`rnnlens.explore.engine` precomputes per checkpoint and answers the per-text questions;
 :mod:`rnnlens.explore.app` serves them as a JSON API and a static page (``static/``). Needs the

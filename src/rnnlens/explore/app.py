@@ -8,8 +8,8 @@ Endpoints (JSON; FastAPI's own description at ``/docs`` and ``/openapi.json``):
   characters, unknown words)
 * ``GET /api/word?model=NAME&word=WORD`` -> the word's push along the line (logits) and valence
 * ``GET /api/words?model=NAME&n=15`` -> the most positive, negative and neutral words
-* ``GET /api/scene?model=NAME`` -> visited-state cloud, the traced line, its fixed points, modifier and
-  k-class sections when the analysis has them
+* ``GET /api/scene?model=NAME`` -> visited-state cloud, the traced line, its fixed points, and under its
+  name the part of every analysis section that has one and ran (e.g. ``modifiers``)
 
 The page (``/``) and its script and style are package data in ``static/``; ``/static/plotly.min.js`` is
 the copy inside the installed plotly package, so nothing is fetched from the network.
@@ -144,6 +144,6 @@ def _add_api(app: FastAPI, models: list, by_name: dict) -> None:
     @app.get("/api/scene")
     def scene(model: str = Query(description="model name")):
         """What the trajectory is drawn over: visited states, the traced line and its fixed points (PC plane),
-        plus the modifier and k-class sections of the analysis when present."""
+        plus, under its name, the part of every analysis section that has one and ran."""
         return JSONResponse(get_model(model).scene())
 

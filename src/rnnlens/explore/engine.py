@@ -10,7 +10,8 @@ Everything that does not depend on the text is computed once, when the model is 
   the analysis orients them: r_1 points to the high-readout end of the line, l_1 r_1 = 1);
 * per node, the row ``v_p = Re(l_1^T J_inp)`` (so a word's push along the line is ``v_p . x_word``) and
   ``g_p = w . Re(r_1)`` (readout change per unit along r_1), and every vocabulary word's push;
-* the PCA basis and the scene (visited states, the line, its fixed points).
+* the PCA basis and the scene: visited states, the line, its fixed points, and the part of every
+  analysis section that declares one (:attr:`rnnlens.analysis.registry.Section.scene`) and ran.
 
 Per request only the network runs over the tokens (batch 1, ``torch.no_grad``) and a few
 vectorised projections follow.
@@ -34,10 +35,17 @@ import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
+from rnnlens.analysis.registry import metric_node, resolve, sections
 from rnnlens.errors import ArgumentError
+
+if TYPE_CHECKING:
+    from rnnlens.analysis.result import Analysis
+    from rnnlens.analysis.settings import AnalysisSettings
+    from rnnlens.network import Network
 
 MAX_TOKENS = 2000          # tokens read per request; the rest is cut, with a note
 MAX_CHARS = 100_000        # characters of a paste looked at (before tokenizing); the rest is cut, with a note
@@ -45,7 +53,6 @@ SETTLE_STEPS = 10          # K in the definition of the settled push
 RELAX_LIFTED = 20          # steps that relax nodes lifted from a saved analysis's PC coordinates
 TOP_WORDS_POOL = 5000      # the word lists choose among the most frequent words of the vocabulary
 CLOUD_POINTS = 2500        # visited states sent to the page
-QUICK_ANALYSIS = dict(n_docs=200, n_seeds=100)
 
 # C0 and C1 control characters except tab, line feed and carriage return
 _CONTROL = {c: None for c in [*range(0, 32), *range(127, 160)] if c not in (9, 10, 13)}
@@ -83,160 +90,185 @@ def clean_text(text: str, *, max_chars: int = MAX_CHARS) -> tuple[str, dict]:
     return clean, info
 
 
-def torch_rnn_types():
-    import torch
-
-    return (torch.nn.RNN, torch.nn.GRU)
-
-
 def _np(x) -> np.ndarray:
     import torch
 
     return x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
 
 
+def input_point(analysis: "Analysis") -> str:
+    """The name of x* the analysis used (``settings.fixed_points.input_point``; older summaries keep their
+    settings in one flat table, ``settings.input_point``)."""
+    settings = analysis.summary.get("settings") or {}
+    if "input_point" in settings:
+        return str(settings["input_point"])
+    return analysis.settings.fixed_points.input_point if settings else "zero"
+
+
+def _pca_basis(name: str, network: "Network", arrays) -> tuple[np.ndarray, np.ndarray]:
+    """The mean and the top two principal directions of the visited states, float64 ``[S]`` and ``[2, S]``;
+    ArgumentError when the analysis has no traced slow manifold or was made on states of another size."""
+    for key in ("pc_mean", "pc_components", "sm_pc"):
+        if key not in arrays:
+            raise ArgumentError(f"the analysis for {name!r} has no array {key!r} (no traced slow manifold?); "
+                                "rerun `rnnlens analyze` with this rnnlens, or leave --analysis out to compute "
+                                "a quick one")
+    S = network.state_size
+    mean = np.asarray(arrays["pc_mean"], dtype=np.float64)
+    comps = np.asarray(arrays["pc_components"], dtype=np.float64)[:2]
+    if mean.shape != (S,) or comps.shape[1] != S:
+        raise ArgumentError(f"the analysis for {name!r} was made on states of size {mean.shape[0]}, but the "
+                            f"checkpoint's state size is {S}: give each checkpoint its own analysis "
+                            "(--analysis in the same order as the checkpoints)")
+    return mean, comps
+
+
+def _slow_nodes(network: "Network", arrays, x_star, mean: np.ndarray, comps: np.ndarray, nodes=None):
+    """The slow manifold's nodes in state space, float32 ``[P, S]``, and how they were obtained: ``nodes``
+    or the saved ``sm_points`` when known, else the saved PC coordinates lifted and relaxed."""
+    import torch
+
+    S = network.state_size
+    if nodes is None and "sm_points" in arrays and np.asarray(arrays["sm_points"]).shape[-1] == S:
+        nodes = np.asarray(arrays["sm_points"])
+    if nodes is not None:
+        return torch.as_tensor(nodes).float(), "exact: the nodes traced by the analysis"
+    sm_pc = np.asarray(arrays["sm_pc"], dtype=np.float64)
+    N = network.relax(torch.from_numpy(mean + sm_pc @ comps).float(), x_star.float(), RELAX_LIFTED)
+    return N, (f"lifted: the saved nodes' PC coordinates mapped back to state space and relaxed for "
+               f"{RELAX_LIFTED} steps of the network at x*")
+
+
+def _line_modes(network: "Network", N, x_star) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """At every node of ``N``: ``v_p = Re(l_1^T J_inp)`` ``[P, I]``, ``g_p = w . Re(r_1)`` ``[P]`` and
+    |lambda_1| ``[P]``; r_1 points along the nodes' order (towards the high-readout end), l_1 r_1 = 1."""
+    from rnnlens.analysis.modes import orient_along
+    from rnnlens.linearization import linearize
+
+    P = N.shape[0]
+    lin = linearize(network.step, N, x_star.float().expand(P, -1).clone())
+    R, L = _np(lin.R), _np(lin.L)
+    tangent = np.gradient(_np(N).astype(np.float64), axis=0)
+    r1, l1 = orient_along(R[:, :, 0], L[:, 0, :], tangent)
+    J_inp = _np(lin.J_inp).astype(np.complex128)
+    v = np.einsum("ps,psi->pi", l1, J_inp).real
+    g = r1.real @ network.readout_direction()
+    return v, g, np.abs(_np(lin.eigvals)[:, 0]).astype(np.float64)
+
+
 @dataclass
 class ExploreModel:
-    """A checkpoint with everything the explorer needs precomputed (see the module docstring)."""
+    """A network with everything the explorer needs precomputed (see the module docstring)."""
 
     name: str
-    checkpoint: object
-    summary: dict
-    arrays: dict
+    network: object
+    analysis: object
     nodes_source: str
     nodes: np.ndarray = field(repr=False)          # [P, S] float32
     info: dict = field(default_factory=dict)
 
     # ------------------------------------------------------------------ construction
     @classmethod
-    def build(cls, name: str, checkpoint, summary: dict, arrays: dict, *, nodes=None, seed: int = 0) -> "ExploreModel":
-        """Precompute from a loaded checkpoint and an analysis (``summary``/``arrays`` as
-        :func:`rnnlens.analysis.load_analysis` returns them). ``nodes``: the slow manifold's nodes in state
-        space when known (an analysis computed here, or ``arrays['sm_points']`` of a saved one); otherwise (older
-        analyses) they are lifted from ``arrays['sm_pc']``."""
-        import torch
+    def build(cls, name: str, network: "Network", analysis: "Analysis", *, nodes=None,
+              seed: int = 0) -> "ExploreModel":
+        """Precompute from a :class:`rnnlens.Network` (or anything :meth:`rnnlens.Network.resolve` takes) and
+        an :class:`rnnlens.analysis.result.Analysis` of it. ``nodes``: the slow manifold's nodes in state space
+        when known (an analysis computed here, or ``arrays['sm_points']`` of a saved one); otherwise (older
+        analyses) they are lifted from ``arrays['sm_pc']``. ``seed`` picks the visited states sent to the page."""
+        from rnnlens.network import Network
 
         t0 = time.perf_counter()
-        model = checkpoint.model.eval()
-        S = model.cell.state_size
-        for key in ("pc_mean", "pc_components", "sm_pc"):
-            if key not in arrays:
-                raise ArgumentError(f"the analysis for {name!r} has no array {key!r} (no traced slow manifold?); "
-                                    "rerun `rnnlens analyze` with this rnnlens, or leave --analysis out to compute "
-                                    "a quick one")
-        mean = np.asarray(arrays["pc_mean"], dtype=np.float64)
-        comps = np.asarray(arrays["pc_components"], dtype=np.float64)[:2]
-        if mean.shape != (S,) or comps.shape[1] != S:
-            raise ArgumentError(f"the analysis for {name!r} was made on states of size {mean.shape[0]}, but the "
-                                f"checkpoint's state size is {S}: give each checkpoint its own analysis "
-                                "(--analysis in the same order as the checkpoints)")
-        settings = summary.get("settings", {})
-        emb = model.embedding.weight.detach().double()
-        x_star = emb[1:].mean(0) if settings.get("input_point") == "mean" else torch.zeros(emb.shape[1],
-                                                                                              dtype=torch.float64)
-        step = model.cell
-        if nodes is None and "sm_points" in arrays and np.asarray(arrays["sm_points"]).shape[-1] == S:
-            nodes = np.asarray(arrays["sm_points"])                 # saved by analyses of rnnlens >= this one
-        if nodes is not None:
-            source = "exact: the nodes traced by the analysis"
-            N = torch.as_tensor(nodes).float()
-        else:
-            sm_pc = np.asarray(arrays["sm_pc"], dtype=np.float64)
-            N = torch.from_numpy(mean + sm_pc @ comps).float()
-            with torch.no_grad():
-                xs = x_star.float().expand(N.shape[0], -1)
-                for _ in range(RELAX_LIFTED):
-                    N = step.step(xs, N)
-            source = (f"lifted: the saved nodes' PC coordinates mapped back to state space and relaxed for "
-                      f"{RELAX_LIFTED} steps of the network at x*")
-        from rnnlens.linearization import linearize
-
-        P = N.shape[0]
-        lin = linearize(step, N, x_star.float().expand(P, -1).clone())
-        R, L = _np(lin.R), _np(lin.L)
-        r1, l1 = R[:, :, 0], L[:, 0, :]
-        Nn = _np(N).astype(np.float64)
-        tangent = np.gradient(Nn, axis=0)        # the nodes are ordered so the readout grows along them
-        sign = np.where(np.einsum("ps,ps->p", r1.real, tangent) < 0, -1.0, 1.0)
-        r1, l1 = r1 * sign[:, None], l1 * sign[:, None]
-        J_inp = _np(lin.J_inp).astype(np.complex128)
-        v = np.einsum("ps,psi->pi", l1, J_inp).real                 # [P, I]: Re(l_1^T J_inp)
-        Wr = _np(model.readout_matrix()).astype(np.float64)          # [n_out, S]
-        w = Wr[0] if Wr.shape[0] == 1 else Wr[-1] - Wr[0]
-        g = r1.real @ w                                              # [P]: w . Re(r_1)
-        E = emb.numpy()
-        word_line = E @ v.T                                          # [V, P]
-        word_push = word_line * g[None, :]
-        self = cls(name=name, checkpoint=checkpoint, summary=summary, arrays=arrays, nodes_source=source,
+        network = Network.resolve(network)
+        mean, comps = _pca_basis(name, network, analysis.arrays)
+        x_star = network.x_star(input_point(analysis))
+        N, source = _slow_nodes(network, analysis.arrays, x_star, mean, comps, nodes)
+        v, g, abs_lambda1 = _line_modes(network, N, x_star)
+        self = cls(name=name, network=network, analysis=analysis, nodes_source=source,
                    nodes=_np(N).astype(np.float32))
-        self._model = model
         self._mean = mean.astype(np.float32)
         self._comps = comps.astype(np.float32)
         self._x_star = x_star.float()
         self._v = v.astype(np.float32)
         self._g = g.astype(np.float32)
-        self._emb = E.astype(np.float32)
         self._node_sq = (self.nodes.astype(np.float64) ** 2).sum(1)
-        self._abs_lambda1 = np.abs(_np(lin.eigvals)[:, 0]).astype(np.float64)
-        self._word_valence = word_line.mean(1)
-        self._word_push = word_push.mean(1)
-        self._word_push_std = word_push.std(1)
-        pool = np.arange(2, min(len(checkpoint.vocab), TOP_WORDS_POOL + 2))
-        self._pool = pool
-        scale = float(np.percentile(np.abs(self._word_push[pool]), 95)) if len(pool) else 1.0
-        self._push_scale = scale if scale > 0 and math.isfinite(scale) else 1.0
         self._node_pc = ((self.nodes - self._mean) @ self._comps.T)
+        self._abs_lambda1 = abs_lambda1
+        self._word_tables(network.embeddings().numpy(), v, g)
+        self._ran = [s for s in sections() if analysis.ran(s)]
         self._scene = self._make_scene(seed)
+        self._marked = _marked_words(self._scene, self._ran)
         self.info["setup_seconds"] = time.perf_counter() - t0
         return self
 
+    def _word_tables(self, E: np.ndarray, v: np.ndarray, g: np.ndarray) -> None:
+        """Every vocabulary word's push and valence (mean over the nodes), the word pool and the push scale."""
+        word_line = E @ v.T                                          # [V, P]
+        word_push = word_line * g[None, :]
+        self._emb = E.astype(np.float32)
+        self._word_valence = word_line.mean(1)
+        self._word_push = word_push.mean(1)
+        self._word_push_std = word_push.std(1)
+        pool = np.arange(2, min(len(self.network.vocab), TOP_WORDS_POOL + 2))
+        self._pool = pool
+        scale = float(np.percentile(np.abs(self._word_push[pool]), 95)) if len(pool) else 1.0
+        self._push_scale = scale if scale > 0 and math.isfinite(scale) else 1.0
+
     # ------------------------------------------------------------------ descriptions
     @property
+    def summary(self) -> dict:
+        """The analysis's summary (``summary.json``)."""
+        return self.analysis.summary
+
+    @property
+    def arrays(self):
+        """The analysis's arrays (``arrays.npz``)."""
+        return self.analysis.arrays
+
+    @property
     def num_classes(self) -> int:
-        return int(self._model.num_classes)
+        return self.network.num_classes
 
     def label_names(self) -> list[str]:
-        names = self.checkpoint.record.get("label_names") if isinstance(self.checkpoint.record, dict) else None
+        names = self.network.record.get("label_names")
         if names and len(names) == self.num_classes:
             return [str(n) for n in names]
         return [f"class {i}" for i in range(self.num_classes)]
 
     def describe(self) -> dict:
-        rec = self.checkpoint.record if isinstance(self.checkpoint.record, dict) else {}
+        rec = self.network.record
         metrics = rec.get("metrics", {}) if isinstance(rec.get("metrics"), dict) else {}
         acc = (metrics.get("validation") or {}).get("accuracy") if isinstance(metrics.get("validation"), dict) else None
-        cfg = self._model.config()
+        cfg = self.network.config() or {}
         return {
             "name": self.name,
             "arch": cfg.get("arch"),
             "hidden_size": cfg.get("hidden_size"),
-            "state_size": int(self._model.cell.state_size),
+            "state_size": self.network.state_size,
             "num_classes": self.num_classes,
             "label_names": self.label_names(),
             "dataset": rec.get("dataset"),
             "validation_accuracy": acc,
-            "vocab_size": len(self.checkpoint.vocab),
-            "checkpoint": str(getattr(self.checkpoint, "path", "")),
+            "vocab_size": len(self.network.vocab),
+            "checkpoint": self.network.path or "",
             "nodes": int(self.nodes.shape[0]),
             "nodes_source": self.nodes_source,
-            "input_point": self.summary.get("settings", {}).get("input_point", "zero"),
+            "input_point": input_point(self.analysis),
             "push_scale": self._push_scale,
             "push_scale_definition": "95th percentile of |word push| (logits) over the most frequent "
                                      f"{TOP_WORDS_POOL} words: the colour scale saturates there",
-            "has_modifiers": "modifiers" in self.summary.get("metrics", {}),
-            "has_kclass": "kclass" in self.summary.get("metrics", {}),
+            "sections": [s.name for s in self._ran],
             "setup_seconds": round(self.info.get("setup_seconds", 0.0), 3),
         }
 
     def _make_scene(self, seed: int) -> dict:
-        a = self.arrays
+        """The base scene (visited states, the line, its fixed points, the definitions), then under its name
+        the scene of every analysis section that declares one and ran here."""
+        a = self.analysis.arrays
         cloud = np.asarray(a.get("state_pc", np.zeros((0, 2))), dtype=np.float32)
         labels = np.asarray(a.get("state_label", np.zeros(len(cloud))), dtype=np.int64)
         if len(cloud) > CLOUD_POINTS:
             pick = np.sort(np.random.default_rng(seed).choice(len(cloud), CLOUD_POINTS, replace=False))
             cloud, labels = cloud[pick], labels[pick]
-        metrics = self.summary.get("metrics", {})
-        mods = metrics.get("modifiers")
         scene = {
             "model": self.name,
             "axes": ["PC1 of the visited states", "PC2 of the visited states"],
@@ -252,10 +284,11 @@ class ExploreModel:
                              "unstable": np.asarray(a.get("sm_fp_unstable", np.zeros(0)), dtype=int).tolist(),
                              "definition": "exact fixed points on the line; unstable = number of eigenvalues "
                                            "with |lambda| > 1 (0: stable, 1: saddle)"},
-            "modifiers": _modifier_view(mods) if isinstance(mods, dict) else None,
-            "kclass": _plain(metrics.get("kclass")) if isinstance(metrics.get("kclass"), dict) else None,
             "definitions": DEFINITIONS,
         }
+        for section in self._ran:
+            if section.scene is not None:
+                scene[section.name] = resolve(section.scene)(self.analysis.summary, self.analysis.arrays)
         return scene
 
     def scene(self) -> dict:
@@ -265,7 +298,7 @@ class ExploreModel:
     def _token_id(self, token: str) -> int:
         from rnnlens.data import UNK_ID
 
-        return int(self.checkpoint.vocab.stoi.get(token, UNK_ID))
+        return int(self.network.vocab.stoi.get(token, UNK_ID))
 
     def word(self, word: str) -> dict:
         from rnnlens.data import UNK_ID, tokenize
@@ -293,7 +326,7 @@ class ExploreModel:
     def words(self, n: int = 15) -> dict:
         if not isinstance(n, int) or n < 1 or n > 200:
             raise ArgumentError(f"n must be an integer from 1 to 200, got {n!r}")
-        itos = self.checkpoint.vocab.itos
+        itos = self.network.itos
         pool = self._pool
         p = self._word_push[pool]
         order = np.argsort(p)
@@ -309,82 +342,58 @@ class ExploreModel:
                 "neutral": rows(np.argsort(np.abs(p))[:n])}
 
     # ------------------------------------------------------------------ reading a text
-    def _relax(self, h, steps: int):
-        """``steps`` steps of the network at x* from every row of h [B, S] (fused kernel where it applies)."""
-        cell = self._model.cell
-        if cell.arch in ("vanilla", "gru") and isinstance(getattr(cell, "rnn", None), torch_rnn_types()):
-            x = self._x_star.expand(h.shape[0], steps, -1)
-            _, hn = cell.rnn(x, h.unsqueeze(0).contiguous())
-            return hn[0]
-        xb = self._x_star.expand(h.shape[0], -1)
-        for _ in range(steps):
-            h = cell.step(xb, h)
-        return h
-
-    def _states(self, ids):
-        """Every state [T, S] for ids [1, T]: the fused torch kernel where it returns the whole state
-        (vanilla, GRU: state = h), else the exact step path (LSTM: the state holds c too; UGRNN)."""
-        model = self._model
-        cell = model.cell
-        if cell.arch in ("vanilla", "gru") and isinstance(getattr(cell, "rnn", None), torch_rnn_types()):
-            out, _ = cell.rnn(model.embedding(ids))
-            return out[0]
-        return model.states(ids)[0]
-
-    def read(self, text: str, *, max_tokens: int = MAX_TOKENS, max_chars: int = MAX_CHARS) -> dict:
+    def _readout(self, H):
+        """Readout of states ``H`` ``[B, S]``: the logit (binary) or logit[last] - logit[first] (k classes),
+        and the class probabilities ``[B, k]``."""
         import torch
 
+        logits = self.network.logits(H)
+        if logits.dim() == 1:
+            return logits, torch.stack([1 - torch.sigmoid(logits), torch.sigmoid(logits)], -1)
+        return logits[:, -1] - logits[:, 0], torch.softmax(logits, -1)
+
+    def _run(self, ids: list[int]):
+        """Every state ``[T+1, S]`` (row 0: the initial state), the readout and probabilities of each, and the
+        settled push of each token (None without tokens)."""
+        import torch
+
+        network = self.network
+        with torch.no_grad():
+            allH = network.init_state(1)
+            if ids:
+                allH = torch.cat([allH, network.quick_states(torch.tensor([ids], dtype=torch.long))[0]], 0)
+            r, probs = self._readout(allH)
+            settled = None
+            if ids:
+                # settled push: K steps at x* after the token, F^K(h_t), vs K + 1 steps without it,
+                # F^(K+1)(h_(t-1)) = F(F^K(h_(t-1))): one relaxation of the trajectory serves both
+                A = network.quick_relax(allH, self._x_star, SETTLE_STEPS)          # F^K(h_t), t = 0..T
+                without = network.step_fn(self._x_star.expand(len(ids), -1), A[:-1])
+                rs, _ = self._readout(torch.cat([A[1:], without], 0))
+                settled = (rs[: len(ids)] - rs[len(ids):]).numpy()
+        return allH.numpy(), r.numpy().astype(np.float64), probs.numpy(), settled
+
+    def read(self, text: str, *, max_tokens: int = MAX_TOKENS, max_chars: int = MAX_CHARS) -> dict:
         from rnnlens.data import UNK_ID, tokenize
 
         clean, info = clean_text(text, max_chars=max_chars)
         tokens = tokenize(clean)
         n_all = len(tokens)
         tokens = tokens[:max_tokens]
-        notes = []
-        if info["chars_received"] > info["chars_read"]:
-            notes.append(f"the text was cut: only its first {max_chars:,} of {info['chars_received']:,} characters "
-                         "were read")
-        if n_all > max_tokens:
-            notes.append(f"the text was cut to its first {max_tokens:,} tokens (of {n_all:,})")
-        if info["control_removed"]:
-            notes.append(f"{info['control_removed']} control character(s) were removed")
-        stoi = self.checkpoint.vocab.stoi
+        notes = _cut_notes(info, n_all, max_chars, max_tokens)
+        stoi = self.network.vocab.stoi
         ids = [stoi.get(t, UNK_ID) for t in tokens]
         unknown = [i == UNK_ID for i in ids]
         if any(unknown):
             notes.append(f"{sum(unknown)} token(s) are not in the vocabulary and are read as <unk>")
-        model = self._model
-        with torch.no_grad():
-            h0 = model.cell.init_state(1)
-            if ids:
-                H = self._states(torch.tensor([ids], dtype=torch.long))
-                allH = torch.cat([h0, H], 0)                            # [T+1, S]
-            else:
-                allH = h0
-            logits = model.logits_from_state(allH)
-            if logits.dim() == 1:
-                probs = torch.stack([1 - torch.sigmoid(logits), torch.sigmoid(logits)], -1)
-                r = logits
-            else:
-                probs = torch.softmax(logits, -1)
-                r = logits[:, -1] - logits[:, 0]
-            if ids:
-                # settled push: K steps at x* after the token, F^K(h_t), vs K + 1 steps without it,
-                # F^(K+1)(h_(t-1)) = F(F^K(h_(t-1))): one relaxation of the trajectory serves both
-                A = self._relax(allH, SETTLE_STEPS)                              # F^K(h_t), t = 0..T
-                without = model.cell.step(self._x_star.expand(len(ids), -1), A[:-1])
-                rs = model.logits_from_state(torch.cat([A[1:], without], 0))
-                rs = rs if rs.dim() == 1 else rs[:, -1] - rs[:, 0]
-                settled = (rs[: len(ids)] - rs[len(ids):]).numpy()
-        Hn = allH.numpy()
-        r = r.numpy().astype(np.float64)
+        Hn, r, probs, settled = self._run(ids)
         pc = (Hn - self._mean) @ self._comps.T
         out = {"model": self.name, "text_info": info, "truncated": len(notes) > 0 and (
             info["chars_received"] > info["chars_read"] or n_all > max_tokens),
                "n_tokens": len(tokens), "n_tokens_in_text": n_all, "max_tokens": max_tokens,
                "tokens": tokens, "unknown": unknown, "notes": notes,
                "label_names": self.label_names(),
-               "probs": _r(probs.numpy()), "readout": _r(r), "pc": _r(pc),
+               "probs": _r(probs), "readout": _r(r), "pc": _r(pc),
                "push_scale": self._push_scale}
         if not ids:
             out.update(empty=True, measured=[], settled=[], predicted=[], predicted_line=[], node=[],
@@ -397,11 +406,34 @@ class ExploreModel:
         d2 = (Hb ** 2).sum(1)[:, None] - 2 * Hb @ self.nodes.T.astype(np.float64) + self._node_sq[None, :]
         near = d2.argmin(1)
         pred_line = np.einsum("ti,ti->t", X, self._v[near])
-        mods = (self._scene.get("modifiers") or {}).get("words") or []
         out.update(empty=False, measured=_r(np.diff(r)), settled=_r(settled), predicted_line=_r(pred_line),
                    predicted=_r(pred_line * self._g[near]), node=near.tolist(),
-                   modifier=[t in mods for t in tokens])
+                   modifier=[t in self._marked for t in tokens])
         return out
+
+
+def _cut_notes(info: dict, n_all: int, max_chars: int, max_tokens: int) -> list[str]:
+    """Notes on what was cut from a text or removed from it."""
+    notes = []
+    if info["chars_received"] > info["chars_read"]:
+        notes.append(f"the text was cut: only its first {max_chars:,} of {info['chars_received']:,} characters "
+                     "were read")
+    if n_all > max_tokens:
+        notes.append(f"the text was cut to its first {max_tokens:,} tokens (of {n_all:,})")
+    if info["control_removed"]:
+        notes.append(f"{info['control_removed']} control character(s) were removed")
+    return notes
+
+
+def _marked_words(scene: dict, ran) -> frozenset:
+    """The words the page marks in a text (``modifier`` of a read): those a section's scene lists under
+    ``"words"`` (the modifier words the analysis measured)."""
+    marked = set()
+    for section in ran:
+        part = scene.get(section.name)
+        if isinstance(part, dict) and isinstance(part.get("words"), list):
+            marked.update(str(w) for w in part["words"])
+    return frozenset(marked)
 
 
 def _r(x, nd: int = 5):
@@ -414,27 +446,31 @@ def _r(x, nd: int = 5):
     return obj.tolist()
 
 
-def _plain(node):
-    """A summary section as plain JSON (the summary's non-finite strings kept as they are)."""
-    return node
+def modifier_scene(summary: dict, arrays) -> dict | None:
+    """The modifier section's part of the scene: the modifier words and, per modifier, its factor at gap
+    k = 1..K with its bootstrap interval and reach (None when the summary has none of these metrics)."""
+    nodes = {name: metric_node(summary, f"modifiers.{name}") for name in
+             ("modifiers", "missing_modifiers", "factor", "factor_ci_low", "factor_ci_high", "reach")}
+    if all(node is None for node in nodes.values()):
+        return None
 
+    def value(name):
+        return None if nodes[name] is None else nodes[name].get("value")
 
-def _modifier_view(mods: dict) -> dict:
-    """The modifier section reduced to what the page shows: per modifier, its factor at gap k = 1..K."""
-    def value(key):
-        n = mods.get(key)
-        return n.get("value") if isinstance(n, dict) else None
+    def definition(name):
+        return None if nodes[name] is None else nodes[name].get("definition")
 
-    def definition(key):
-        n = mods.get(key)
-        return n.get("definition") if isinstance(n, dict) else None
-
-    words = value("modifiers") or []
-    return {"words": [str(w) for w in words], "factor": value("factor"),
+    return {"words": [str(w) for w in value("modifiers") or []], "factor": value("factor"),
             "factor_definition": definition("factor"),
             "factor_ci_low": value("factor_ci_low"), "factor_ci_high": value("factor_ci_high"),
             "reach": value("reach"), "reach_definition": definition("reach"),
             "missing": value("missing_modifiers")}
+
+
+def kclass_scene(summary: dict, arrays) -> dict | None:
+    """The k-class section's part of the scene: its metrics as they are in the summary (None when absent)."""
+    node = summary.get("metrics", {}).get("kclass")
+    return node if isinstance(node, dict) else None
 
 
 def unique_names(paths) -> list[str]:
@@ -454,12 +490,28 @@ def unique_names(paths) -> list[str]:
     return names
 
 
-def load_models(checkpoints, analyses=None, *, data_dir=None, progress: bool = True, quick: dict | None = None,
-                seed: int = 0) -> list[ExploreModel]:
+def quick_settings(quick: "AnalysisSettings | dict | None" = None, seed: int = 0) -> "AnalysisSettings":
+    """The settings of the quick analysis of a checkpoint given without one: ``quick`` itself when it is an
+    :class:`rnnlens.analysis.settings.AnalysisSettings`; otherwise :data:`rnnlens.analysis.settings.QUICK`
+    with ``seed`` and the flat settings of the dict ``quick`` (e.g. ``{"n_docs": 80}``) replaced."""
+    from rnnlens.analysis.settings import QUICK, AnalysisSettings
+
+    if isinstance(quick, AnalysisSettings):
+        return quick
+    if quick is not None and not isinstance(quick, dict):
+        raise ArgumentError(f"quick must be an AnalysisSettings or a dict of analysis settings, got "
+                            f"{type(quick).__name__}")
+    return QUICK.replace(**{"seed": seed, **(quick or {})})
+
+
+def load_models(checkpoints, analyses=None, *, data_dir=None, progress: bool = True,
+                quick: "AnalysisSettings | dict | None" = None, seed: int = 0) -> list[ExploreModel]:
     """Load each checkpoint with its saved analysis (``analyses[i]``, or None: a quick analysis on the corpus
-    the checkpoint records is computed here, ``QUICK_ANALYSIS`` settings) and precompute."""
+    the checkpoint records is computed here with :func:`quick_settings` of ``quick`` and ``seed``) and
+    precompute."""
     from rnnlens.analysis import analyze, load_analysis
-    from rnnlens.checkpoint import load_checkpoint, load_training_corpus
+    from rnnlens.checkpoint import load_training_corpus
+    from rnnlens.network import Network
 
     checkpoints = list(checkpoints)
     if not checkpoints:
@@ -469,6 +521,7 @@ def load_models(checkpoints, analyses=None, *, data_dir=None, progress: bool = T
         raise ArgumentError(f"--analysis was given {len(analyses)} times for {len(checkpoints)} checkpoint(s): give "
                             "at most one per checkpoint, in the same order")
     analyses += [None] * (len(checkpoints) - len(analyses))
+    settings = quick_settings(quick, seed)
     names = unique_names(checkpoints)
     bar = None
     if progress:
@@ -480,15 +533,14 @@ def load_models(checkpoints, analyses=None, *, data_dir=None, progress: bool = T
         for name, ck_path, an in zip(names, checkpoints, analyses):
             if bar is not None:
                 bar.set_postfix_str(f"{name}: " + ("loading the analysis" if an else "quick analysis"))
-            ck = load_checkpoint(ck_path)
+            network = Network.resolve(ck_path)
             if an is not None:
-                summary, arrays = load_analysis(an)
-                out.append(ExploreModel.build(name, ck, summary, arrays, seed=seed))
+                out.append(ExploreModel.build(name, network, load_analysis(an), seed=seed))
             else:
-                corpus = load_training_corpus(ck, data_dir=data_dir)
-                res = analyze(ck, corpus, seed=seed, **{**QUICK_ANALYSIS, **(quick or {})})
+                corpus = load_training_corpus(network.path or network.record, data_dir=data_dir)
+                res = analyze(network, corpus, settings)
                 nodes = res.slow_manifold.points if res.slow_manifold is not None else None
-                out.append(ExploreModel.build(name, ck, res.summary, res.arrays, nodes=nodes, seed=seed))
+                out.append(ExploreModel.build(name, network, res, nodes=nodes, seed=seed))
             if bar is not None:
                 bar.update(1)
     finally:
