@@ -28,6 +28,7 @@ import torch
 from torch import Tensor
 
 from rnnlens._atomic import atomic_file
+from rnnlens.constants import PAPER_TOL
 from rnnlens.errors import ArgumentError
 from rnnlens.solvers import (
     LM,
@@ -291,7 +292,7 @@ def _auto_chunk(S: int, dtype: torch.dtype, budget_bytes: float = 2**30) -> int:
 
 
 # ---------------------------------------------------------------------- main entry point
-def find_fixed_points(step, seeds, inputs=None, *, solver: str | Solver = "lm", tol: float = 1e-8,
+def find_fixed_points(step, seeds, inputs=None, *, solver: str | Solver = "lm", tol: float = PAPER_TOL,
                       max_iter: int | None = None, refine: bool = False, refine_iter: int = 50,
                       chunk_size: int | None = None, record_history: bool = False,
                       jacobian_mode: str = "auto", **options) -> FixedPoints:

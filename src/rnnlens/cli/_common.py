@@ -3,7 +3,6 @@ training-setting options generated from :class:`rnnlens.settings.TrainSettings` 
 
 from __future__ import annotations
 
-import json
 from contextlib import contextmanager
 
 import click

@@ -10,6 +10,7 @@ import numpy as np
 
 from rnnlens.analysis.registry import Q_DEFINITION as _Q
 from rnnlens.analysis.registry import ArraySpec, Measurement, MetricSpec, Section, metric
+from rnnlens.constants import PAPER_TOL
 from rnnlens.settings import Int, OneOf, Real, Reals, SettingsGroup, Table, setting
 
 __all__ = ["FixedPointSettings", "FixedPointSearch", "measure", "tolerance_sweep", "SECTION"]
@@ -23,7 +24,7 @@ class FixedPointSettings(SettingsGroup):
     n_seeds: int = setting(500, "Seeds for the fixed-point search, drawn from visited states.", Int())
     input_point: str = setting("zero", "Constant input x* of the fixed points: zero (the paper) or the mean "
                                        "embedding (padding excluded).", OneOf(("zero", "mean")))
-    tol: float = setting(1e-8, "Keep fixed points with q = (1/N)||F(h*, x*) - h*||^2 < tol.", Real(gt=0))
+    tol: float = setting(PAPER_TOL, "Keep fixed points with q = (1/N)||F(h*, x*) - h*||^2 < tol.", Real(gt=0))
     tol_sweep: tuple = setting((1e-7, 1e-6, 1e-5), "Looser tolerances at which the search is repeated on the "
                                "same seeds (comma-separated; reported under fixed_points.by_tolerance).", Reals())
     solver_options: dict = setting({}, "Options of find_fixed_points (e.g. solver=lm, max_iter=200); on a "
