@@ -6,7 +6,7 @@ prediction of the dimension, and the cost of the analysis.
 
 For every (dataset, arch): train on CPU with one torch thread (``TrainSettings`` below; the checkpoint is
 kept in OUT/models/ and reused when it is there), the test accuracy; the bag of words refitted on the same
-split (``rnnlens.fit_bag_of_words``, C on validation); then ``rnnlens.analysis.kclass.pipeline_measurement``
+split (``rnnlens.fit_bag_of_words``, C on validation); then ``rnnlens.analysis.kclass.analyze_kclass``
 on the visited states of 500 test documents (slow points, dimension four ways, principal angles to the
 readout subspace, evidence vectors vs the bag of words, the word-count prediction) and its seconds.
 AG News is read as ``load_corpus("ag_news")``: with only test.csv present it is split with seed 0 (noted in
@@ -28,8 +28,10 @@ SETTINGS = dict(embed_dim=64, hidden_size=128, batch_size=32, lr=2e-3, lr_decay=
 
 
 def run_one(dataset: str, arch: str, out: Path, epochs: int, hidden: int, n_docs: int) -> dict:
-    from rnnlens.analysis.kclass import pipeline_measurement
-    from rnnlens.analysis.measurements import collect_states, select_documents
+    from rnnlens.analysis.kclass import analyze_kclass
+    from rnnlens.analysis.sections.documents import select_documents
+    from rnnlens.analysis.wordcount import predict_dimension
+    from rnnlens.network import Network
     from rnnlens.baseline import fit_bag_of_words
     from rnnlens.checkpoint import load_checkpoint
     from rnnlens.data import load_corpus
@@ -53,10 +55,13 @@ def run_one(dataset: str, arch: str, out: Path, epochs: int, hidden: int, n_docs
     else:
         bow = fit_bag_of_words(corpus)
         bow.save(bow_file)
+    network = Network.resolve(ck)
     docs = select_documents(ck.vocab, corpus.splits["test"], n_docs, None, 0)
-    X = np.concatenate(collect_states(model, docs))
+    X = np.concatenate(network.states(docs.encoded))
     t1 = time.perf_counter()
-    r = pipeline_measurement(model, ck.vocab, corpus, X, torch.zeros(model.embedding.weight.shape[1]), bow=bow)
+    prediction = predict_dimension(corpus) if "train" in corpus.splits else None
+    r = analyze_kclass(network, torch.from_numpy(X), bow=bow, truth=getattr(corpus, "truth", None),
+                       prediction=prediction)
     seconds = time.perf_counter() - t1
     v = r.value
     row = dict(dataset=dataset, arch=arch, hidden=hidden, k=corpus.num_classes, train_seconds=train_s,

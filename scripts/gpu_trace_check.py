@@ -14,10 +14,11 @@ import time
 import torch
 
 from rnnlens.analysis.geometry import readout_direction
-from rnnlens.analysis.measurements import collect_states, select_documents
+from rnnlens.analysis.sections.documents import select_documents
 from rnnlens.checkpoint import load_checkpoint, load_training_corpus
 from rnnlens.fixedpoints import find_fixed_points, sample_seeds
 from rnnlens.manifold import curve_variance_explained, trace_slow_manifold
+from rnnlens.network import Network
 
 
 def _sync(device):
@@ -36,7 +37,7 @@ def main():
     corpus = load_training_corpus(ck, data_dir=a.data_dir)
     model = ck.model.eval()
     docs = select_documents(ck.vocab, corpus.splits["test"], a.n_docs, None, 0)
-    X = torch.from_numpy(__import__("numpy").concatenate(collect_states(model, docs)))
+    X = torch.from_numpy(__import__("numpy").concatenate(Network(model, ck.vocab).states(docs.encoded)))
     w = readout_direction(model.readout_matrix().double().numpy())
     cell = model.cell.to(a.device)
     Xd = X.to(a.device)

@@ -155,3 +155,28 @@ def test_the_paper_tolerance_is_written_once():
 
 def _line_of(path: Path, text: str) -> int:
     return next(i for i, line in enumerate(path.read_text().splitlines(), 1) if text in line)
+
+
+def test_the_public_api_is_typed():
+    # every parameter and return of the functions and public methods rnnlens exports is annotated
+    import rnnlens
+
+    assert (SRC / "py.typed").is_file()
+    missing = []
+    for name in rnnlens.__all__:
+        obj = getattr(rnnlens, name)
+        if inspect.isfunction(obj):
+            functions = [(name, obj)]
+        elif inspect.isclass(obj):
+            functions = [(f"{name}.{k}", getattr(v, "__func__", v)) for k, v in vars(obj).items()
+                         if (not k.startswith("_") or k == "__init__")
+                         and inspect.isfunction(getattr(v, "__func__", v))]
+        else:
+            continue
+        for label, fn in functions:
+            sig = inspect.signature(fn)
+            bare = [p for p, v in sig.parameters.items() if p not in ("self", "cls")
+                    and v.annotation is inspect.Parameter.empty and v.kind not in (v.VAR_POSITIONAL, v.VAR_KEYWORD)]
+            if bare or (sig.return_annotation is inspect.Signature.empty and fn.__name__ != "__init__"):
+                missing.append(f"{label}: {bare or 'return'}")
+    assert missing == []

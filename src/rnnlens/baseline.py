@@ -13,13 +13,15 @@ import dataclasses
 import datetime as _dt
 import json
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from rnnlens._version import code_version
 from rnnlens._atomic import write_json_atomic
+from rnnlens._types import CorpusLike, PathLike
+from rnnlens._version import code_version
 from rnnlens.errors import ArgumentError, DataError
 
 __all__ = ["BagOfWords", "fit_bag_of_words", "load_bag_of_words", "DEFAULT_CS"]
@@ -127,7 +129,7 @@ class BagOfWords:
             "coef": self.coef.tolist(),
         }
 
-    def save(self, path) -> Path:
+    def save(self, path: PathLike) -> Path:
         """Write JSON to ``path`` (a ``.json`` file, or a folder that gets ``bag_of_words.json``), atomically,
         holding the folder's lock (:mod:`rnnlens._lock`); an unwritable folder is refused up front."""
         from rnnlens._atomic import check_writable
@@ -141,7 +143,7 @@ class BagOfWords:
             return write_json_atomic(path, self.to_dict())
 
     @classmethod
-    def load(cls, path) -> "BagOfWords":
+    def load(cls, path: PathLike) -> "BagOfWords":
         """Read what :meth:`save` wrote (a file, or the folder holding ``bag_of_words.json``)."""
         path = Path(path)
         if path.is_dir():
@@ -197,7 +199,8 @@ def _fit_one(X, y, C: float, max_iter: int):
     return model, bool(np.max(model.n_iter_) < max_iter)
 
 
-def fit_bag_of_words(corpus, *, Cs=DEFAULT_CS, max_iter: int = 2000, min_count: int = 1) -> BagOfWords:
+def fit_bag_of_words(corpus: CorpusLike, *, Cs: Sequence[float] = DEFAULT_CS, max_iter: int = 2000,
+                     min_count: int = 1) -> BagOfWords:
     """Fit logistic regression on word counts of the train split; pick C on validation.
 
     ``min_count``: words in fewer than this many training documents are ignored. The count matrix is

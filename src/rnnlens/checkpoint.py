@@ -29,6 +29,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
 from rnnlens._atomic import file_mode, is_tmp_name, output_folder
+from rnnlens._types import PathLike
 from rnnlens._version import code_version
 from rnnlens.errors import ArgumentError, CheckpointError
 
@@ -223,8 +224,8 @@ def load_checkpoint(path: str | os.PathLike, *, map_location: str = "cpu") -> Ch
     return Checkpoint(model=model, vocab=vocab, record=config["record"], path=path)
 
 
-def load_training_corpus(source, *, data_dir=None, dataset: str | None = None, seed: int | None = None,
-                         **options):
+def load_training_corpus(source: Checkpoint | PathLike, *, data_dir: PathLike | None = None,
+                         dataset: str | None = None, seed: int | None = None, **options: Any) -> Any:
     """Load the corpus a checkpoint was trained on, as it was then: the dataset name, the
     ``load_corpus`` options, the data seed and the validation fraction are read from its record.
 

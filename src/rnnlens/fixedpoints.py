@@ -28,6 +28,7 @@ import torch
 from torch import Tensor
 
 from rnnlens._atomic import atomic_file
+from rnnlens._types import PathLike, StepLike, TensorLike
 from rnnlens.constants import PAPER_TOL
 from rnnlens.errors import ArgumentError
 from rnnlens.solvers import (
@@ -189,7 +190,7 @@ class FixedPoints:
         return cls(**tensors, tol=tol, solver="+".join(solvers), info={"parts": [p.info for p in parts]})
 
     # ------------------------------------------------------------------ I/O
-    def save(self, path, *, run_id: str | None = None) -> Path:
+    def save(self, path: PathLike, *, run_id: str | None = None) -> Path:
         """Write one safetensors file (tensors + JSON metadata) through a temporary name and a rename.
 
         ``run_id``: stored in the metadata (``rnnlens_run_id``) so a reader can tell that the file
@@ -211,7 +212,7 @@ class FixedPoints:
         return path
 
     @classmethod
-    def load(cls, path) -> "FixedPoints":
+    def load(cls, path: PathLike) -> "FixedPoints":
         """Read a file written by :meth:`save` (safetensors + JSON; nothing is unpickled)."""
         from safetensors import SafetensorError, safe_open
 
@@ -292,7 +293,7 @@ def _auto_chunk(S: int, dtype: torch.dtype, budget_bytes: float = 2**30) -> int:
 
 
 # ---------------------------------------------------------------------- main entry point
-def find_fixed_points(step, seeds, inputs=None, *, solver: str | Solver = "lm", tol: float = PAPER_TOL,
+def find_fixed_points(step: StepLike, seeds: TensorLike, inputs: TensorLike | None = None, *, solver: str | Solver = "lm", tol: float = PAPER_TOL,
                       max_iter: int | None = None, refine: bool = False, refine_iter: int = 50,
                       chunk_size: int | None = None, record_history: bool = False,
                       jacobian_mode: str = "auto", **options) -> FixedPoints:
@@ -419,7 +420,7 @@ def _solve(fn: StepFunction, solver: Solver, h0: Tensor, x: Tensor, tol: float, 
                        info=info)
 
 # ---------------------------------------------------------------------- seeds
-def sample_seeds(states, lengths=None, n: int = 1000, *, noise: float = 0.0, seed: int = 0,
+def sample_seeds(states: TensorLike, lengths: TensorLike | None = None, n: int = 1000, *, noise: float = 0.0, seed: int = 0,
                  replace: bool = False) -> Tensor:
     """Sample ``n`` seeds ``[n, S]`` from the states a model visited.
 

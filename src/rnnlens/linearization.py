@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from rnnlens._types import StepLike, TensorLike
 from rnnlens.errors import ArgumentError
 from rnnlens.fixedpoints import FixedPoints
 from rnnlens.solvers.common import inverse_ex
@@ -115,7 +116,7 @@ def _left_from_transpose(J: Tensor, lam: Tensor, R: Tensor) -> Tensor:
     return L
 
 
-def linearize(step, points, inputs=None, *, chunk_size: int = 256, modes: int | None = None,
+def linearize(step: StepLike, points: TensorLike, inputs: TensorLike | None = None, *, chunk_size: int = 256, modes: int | None = None,
               vectors: bool = True) -> Linearization:
     """Jacobians ``dF/dh``, ``dF/dx`` and the eigendecomposition of ``dF/dh`` at every point.
 

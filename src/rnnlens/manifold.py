@@ -43,6 +43,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from rnnlens._types import StepLike, TensorLike
 from rnnlens.errors import ArgumentError
 
 __all__ = ["SlowManifold", "trace_slow_manifold", "curve_variance_explained", "project_on_curve"]
@@ -237,7 +238,8 @@ def _check_int(v, name, lo):
     return v
 
 
-def trace_slow_manifold(step, states, readout=None, inputs=None, *, n_points: int = 64, relax_steps: int = 100, init_steps: int = 20,
+def trace_slow_manifold(step: StepLike, states: TensorLike, readout: TensorLike | None = None,
+                        inputs: TensorLike | None = None, *, n_points: int = 64, relax_steps: int = 100, init_steps: int = 20,
                         n_iter: int = 10, bandwidth: float = 2.0, n_polish: int = 20, tangent_window: int | None = None, trim: float = 0.01, fixed_point_tol: float = 1e-14,
                         max_states: int = 2000, seed: int = 0) -> SlowManifold:
     """Trace the 1-D slow manifold of ``step`` at constant input through the region ``states`` visit.

@@ -99,7 +99,7 @@ class SentimentRNN(nn.Module):
         batch keeps for the backward pass (activations; weights and optimizer state not counted)."""
         return TRAIN_BYTES_PER_NUMBER * int(batch) * int(time) * (self.embed_dim + self.cell.state_size)
 
-    def check_training_memory(self, batch: int, time: int, device=None) -> None:
+    def check_training_memory(self, batch: int, time: int, device: torch.device | str | None = None) -> None:
         """Raise DataError, before any work, when a training step over ``[batch, time]`` would need
         more memory than ``device`` has free (see :meth:`training_memory`)."""
         need = self.training_memory(batch, time)

@@ -43,7 +43,8 @@ class Network:
         path: the checkpoint folder it was read from, if any.
     """
 
-    def __init__(self, model, vocab, *, record: dict | None = None, path: Path | str | None = None):
+    def __init__(self, model: torch.nn.Module, vocab: Any, *, record: dict | None = None,
+                 path: Path | str | None = None):
         self.model = model.eval()
         self.vocab = vocab
         self.record = dict(record or {})
@@ -51,7 +52,7 @@ class Network:
 
     # ------------------------------------------------------------------ construction
     @classmethod
-    def resolve(cls, network_or_checkpoint, vocab=None) -> "Network":
+    def resolve(cls, network_or_checkpoint: Any, vocab: Any = None) -> "Network":
         """A ``Network`` from a ``Network`` (returned as it is), a checkpoint folder, a ``Checkpoint``, or a
         ``SentimentRNN`` together with its ``vocab``. Anything else is an ArgumentError saying what to pass."""
         from rnnlens.checkpoint import Checkpoint, load_checkpoint
@@ -114,7 +115,7 @@ class Network:
         """One update ``h' = F(x, h)``: x ``[B, I]``, h ``[B, S]`` -> ``[B, S]``."""
         return self.model.cell.step(x, h)
 
-    def init_state(self, n: int, dtype=None) -> Tensor:
+    def init_state(self, n: int, dtype: torch.dtype | None = None) -> Tensor:
         """The initial state of ``n`` documents, ``[n, S]``."""
         h = self.model.cell.init_state(n)
         return h if dtype is None else h.to(dtype)
@@ -153,7 +154,7 @@ class Network:
 
     # ------------------------------------------------------------------ documents
     @torch.no_grad()
-    def states(self, encoded, *, batch_size: int = 64) -> list[np.ndarray]:
+    def states(self, encoded: Any, *, batch_size: int = 64) -> list[np.ndarray]:
         """Every visited state per document of an :class:`rnnlens.data.Encoded`: a list of float32
         ``[length, S]`` arrays (entry t: the state after token t)."""
         from rnnlens.data import batches
@@ -190,7 +191,7 @@ class Network:
         rule: binary, the single row; k classes, last class minus first)."""
         return readout_direction(self.readout_matrix())
 
-    def readout_value(self, h) -> np.ndarray:
+    def readout_value(self, h: Any) -> np.ndarray:
         """``w . h`` for states ``h`` ``[..., S]`` (float64)."""
         return np.asarray(h, dtype=np.float64) @ self.readout_direction()
 

@@ -30,6 +30,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from rnnlens._types import StepLike
 from rnnlens.errors import ArgumentError
 
 __all__ = ["StepFunction", "as_step", "FuncJacobian", "torch_rnn_step", "as_float_tensor", "check_finite"]
@@ -317,7 +318,7 @@ class StepFunction:
         return seeds, x
 
 
-def as_step(obj, *, input_size: int | None = None, state_size: int | None = None,
+def as_step(obj: StepLike, *, input_size: int | None = None, state_size: int | None = None,
             jacobian_mode: str = "auto") -> StepFunction:
     """Wrap an rnnlens cell, a torch ``nn.RNN``/``nn.GRU``/``nn.LSTM`` or a callable as a StepFunction.
 

@@ -30,6 +30,7 @@ from tqdm.auto import tqdm
 
 from rnnlens._atomic import atomic_folder, check_writable
 from rnnlens._lock import output_lock
+from rnnlens._types import CorpusLike, PathLike
 from rnnlens.checkpoint import (
     Checkpoint,
     is_checkpoint,
@@ -39,6 +40,7 @@ from rnnlens.checkpoint import (
     save_checkpoint,
     save_tensors,
 )
+from rnnlens.data import Split, Vocab
 from rnnlens.errors import ArgumentError, CheckpointError, DataError
 from rnnlens.model import SentimentRNN, predict_labels
 from rnnlens.settings import TrainSettings
@@ -92,8 +94,8 @@ def _evaluate_encoded(model, encoded, *, batch_size: int, device=None) -> dict:
             "n_truncated": int(encoded.n_truncated), "max_length": encoded.max_length}
 
 
-def evaluate(model, vocab, split, *, batch_size: int = 256, max_length: int | None = None,
-             device=None) -> dict:
+def evaluate(model: SentimentRNN, vocab: Vocab, split: Split, *, batch_size: int = 256,
+             max_length: int | None = None, device: torch.device | str | None = None) -> dict:
     """Accuracy and loss of ``model`` on a :class:`rnnlens.data.Split`.
 
     Returns ``accuracy`` (fraction of documents classified correctly), ``loss`` (mean per-document
@@ -224,7 +226,7 @@ def _resolve_fast_path(s: TrainSettings, cell) -> str:
     return want if want in cell.FAST_PATHS else cell.FAST_PATHS[0]
 
 
-def train(corpus, settings: TrainSettings, out_dir, *, resume: bool = True, progress: bool = True,
+def train(corpus: CorpusLike, settings: TrainSettings, out_dir: PathLike, *, resume: bool = True, progress: bool = True,
           on_batch: Callable[[dict], None] | None = None, verbose: bool = True) -> Checkpoint:
     """Train a SentimentRNN on ``corpus`` and write the best validation model to ``out_dir``.
 

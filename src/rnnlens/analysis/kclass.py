@@ -50,10 +50,25 @@ from typing import Any
 
 import numpy as np
 
-from rnnlens.analysis.kclass_parts import (SECTION, KClassAnalysis, Options, figure_arrays, linear_map_r2,
-                                           measure_eigenvalues, measure_evidence, measure_fixed_points,
-                                           measure_readout, measure_slow_points, pca_spectrum, prepare,
-                                           principal_angles_deg, readout_subspace, relax, slow_projectors)
+from rnnlens._types import TensorLike
+from rnnlens.analysis.kclass_parts import (
+    SECTION,
+    KClassAnalysis,
+    Options,
+    figure_arrays,
+    linear_map_r2,
+    measure_eigenvalues,
+    measure_evidence,
+    measure_fixed_points,
+    measure_readout,
+    measure_slow_points,
+    pca_spectrum,
+    prepare,
+    principal_angles_deg,
+    readout_subspace,
+    relax,
+    slow_projectors,
+)
 from rnnlens.analysis.registry import metric, settings_groups
 from rnnlens.errors import ArgumentError
 
@@ -216,7 +231,8 @@ def _report_prediction(prediction, logit_axes: np.ndarray, k: int, out: KClassAn
 
 
 # ------------------------------------------------------------------------------------------ analysis
-def analyze_kclass(network, states, settings=None, *, bow=None, truth=None, prediction=None) -> KClassAnalysis:
+def analyze_kclass(network: Any, states: TensorLike, settings: Any = None, *, bow: Any = None, truth: Any = None,
+                   prediction: Any = None) -> KClassAnalysis:
     """Measure the k-class integration manifold (definitions in the module docstring).
 
     Args:

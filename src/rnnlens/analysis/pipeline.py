@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from rnnlens._types import BagOfWordsLike, CorpusLike, NetworkLike, PathLike
 from rnnlens._version import code_version
 from rnnlens.analysis import checks as _checks
 from rnnlens.analysis.io import SCHEMA
@@ -130,7 +131,8 @@ def _merge(metrics: dict, arrays: dict, missing: list, part: Measurement, sectio
 
 
 @_locked_output
-def analyze(network, corpus, settings: AnalysisSettings | None = None, *, bow=None, out_dir=None) -> Analysis:
+def analyze(network: NetworkLike, corpus: CorpusLike, settings: AnalysisSettings | None = None, *,
+            bow: BagOfWordsLike | None = None, out_dir: PathLike | None = None) -> Analysis:
     """Measure the line-attractor picture of one trained network on ``corpus`` documents.
 
     Args:

@@ -17,7 +17,8 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from rnnlens.analysis.registry import array_spec, metric_node, metric_value
+from rnnlens._types import PathLike
+from rnnlens.analysis.registry import Section, array_spec, metric_node, metric_value
 from rnnlens.analysis.settings import AnalysisSettings
 
 __all__ = ["Analysis", "Arrays", "load_analysis"]
@@ -70,8 +71,8 @@ class Analysis:
         out_dir: the folder it was saved to or loaded from.
     """
 
-    def __init__(self, summary: dict, arrays: Mapping | None = None, *, fixed_points=None, linearization=None,
-                 slow_manifold=None, out_dir: Path | None = None):
+    def __init__(self, summary: dict, arrays: Mapping | None = None, *, fixed_points: Any = None,
+                 linearization: Any = None, slow_manifold: Any = None, out_dir: Path | None = None):
         self.summary = summary
         self.arrays = arrays if isinstance(arrays, Arrays) else Arrays(arrays)
         self.fixed_points = fixed_points
@@ -119,7 +120,7 @@ class Analysis:
         """True when no measurement is missing."""
         return not self.missing
 
-    def value(self, path: str):
+    def value(self, path: str) -> Any:
         """The value of a metric by dotted path, e.g. ``analysis.value("fixed_points.n_converged")`` (None when
         it was not measured; KeyError for a path that is not a metric)."""
         return metric_value(self.summary, path)
@@ -128,7 +129,7 @@ class Analysis:
         """The ``{"value", "definition"}`` node of a metric (None when not measured; KeyError for a non-metric)."""
         return metric_node(self.summary, path)
 
-    def ran(self, section) -> bool:
+    def ran(self, section: Section) -> bool:
         """Whether the analysis section (a registered :class:`~rnnlens.analysis.registry.Section`) ran here: it
         is timed in the provenance, or (older analyses) one of its metrics is in the summary."""
         if section.name in self.provenance.get("section_seconds", {}):
@@ -136,7 +137,7 @@ class Analysis:
         return any(metric_node(self.summary, m.path) is not None for m in section.metrics)
 
     # ------------------------------------------------------------------ files
-    def save(self, out_dir) -> Path:
+    def save(self, out_dir: PathLike) -> Path:
         """Write ``arrays.npz``, ``fixed_points.safetensors`` and ``summary.json`` to ``out_dir``.
 
         The folder is replaced as a whole when it holds only analysis files (a reader sees all old or all
@@ -145,8 +146,15 @@ class Analysis:
         """
         from rnnlens._atomic import check_writable, output_folder
         from rnnlens._lock import output_lock
-        from rnnlens.analysis.io import ARRAYS_FILE, FIXED_POINTS_FILE, OWN_FILES, RUN_ID, SUMMARY_FILE, \
-            write_arrays, write_json
+        from rnnlens.analysis.io import (
+            ARRAYS_FILE,
+            FIXED_POINTS_FILE,
+            OWN_FILES,
+            RUN_ID,
+            SUMMARY_FILE,
+            write_arrays,
+            write_json,
+        )
 
         out = Path(out_dir)
         check_writable(out, "-o")
@@ -161,7 +169,7 @@ class Analysis:
         return out
 
     @classmethod
-    def load(cls, folder) -> "Analysis":
+    def load(cls, folder: PathLike) -> "Analysis":
         """Read an analysis folder (:func:`rnnlens.analysis.io.read_folder`: damaged files and files of two
         different runs are refused, naming the file and the command that rebuilds it)."""
         from rnnlens.analysis.io import read_folder
@@ -170,6 +178,6 @@ class Analysis:
         return cls(summary, arrays, out_dir=Path(folder))
 
 
-def load_analysis(folder) -> Analysis:
+def load_analysis(folder: PathLike) -> Analysis:
     """Read an analysis folder written by ``analyze`` (:meth:`Analysis.load`)."""
     return Analysis.load(folder)

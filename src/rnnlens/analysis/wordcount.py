@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from rnnlens._types import CorpusLike
 from rnnlens.errors import ArgumentError, DataError
 
 __all__ = ["DimensionPrediction", "predict_dimension", "predict_from_counts", "class_word_counts",
@@ -137,7 +138,7 @@ def predict_from_counts(X, N: np.ndarray, *, words=None, alpha: float = 1.0, sha
         info={"alpha": alpha, "share": share, "n_docs": int(X.shape[0]), "n_words": int(N.shape[1])})
 
 
-def predict_dimension(corpus, *, split: str = "train", alpha: float = 1.0, min_count: int = 1,
+def predict_dimension(corpus: CorpusLike, *, split: str = "train", alpha: float = 1.0, min_count: int = 1,
                       share: float = 0.9) -> DimensionPrediction:
     """The prediction from ``corpus[split]`` (the training split: what the network learned from)."""
     if split not in corpus.splits:

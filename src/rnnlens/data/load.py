@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 
+from rnnlens._types import PathLike
 from rnnlens.data import ag_news, imdb, synthetic, text_formats
 from rnnlens.data.corpus import Corpus, Split, check_fraction, finish_corpus
 from rnnlens.errors import ArgumentError
@@ -22,7 +23,7 @@ _OPTIONS = {
 }
 
 
-def load_corpus(name: str, *, data_dir=None, seed: int = 0, validation_fraction: float = 0.1, **options) -> Corpus:
+def load_corpus(name: str, *, data_dir: PathLike | None = None, seed: int = 0, validation_fraction: float = 0.1, **options) -> Corpus:
     """Load corpus ``name`` with splits "train", "validation" and (where the corpus has one) "test".
 
     Corpora: "imdb", "sst2", "sst5", "yelp", "yelp-binary", "ag_news", "csv", "jsonl", "synthetic".

@@ -103,7 +103,7 @@ class Vocab:
         get = self.stoi.get
         return np.fromiter((get(t, UNK_ID) for t in tokens), dtype=np.int64, count=len(tokens))
 
-    def decode(self, ids) -> list[str]:
+    def decode(self, ids: Iterable[int]) -> list[str]:
         """Tokens of ``ids``."""
         return [self.itos[int(i)] for i in ids]
 

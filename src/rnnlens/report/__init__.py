@@ -6,10 +6,12 @@ and ``arrays.npz``); it never computes dynamics, and imports neither torch nor t
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 from rnnlens._atomic import check_writable, write_text_atomic
 from rnnlens._lock import output_lock
+from rnnlens._types import PathLike
 from rnnlens.analysis.registry import resolve, sections
 from rnnlens.analysis.result import Analysis
 from rnnlens.errors import ArgumentError
@@ -26,7 +28,8 @@ INTRO = ("Each section below is one trained network. The paper's finding is that
          "each model, whether that picture holds here; a FAIL is reported as measured, never hidden.")
 
 
-def make_report(dirs, out, *, preface: list[str] | None = None) -> Path:
+def make_report(dirs: PathLike | Sequence[PathLike], out: PathLike, *,
+                preface: list[str] | None = None) -> Path:
     """Draw the figures of every analysis folder in ``dirs`` (and a grid across them when there are
     several) into ``out``, and write ``out/report.html``. ``preface``: HTML sections placed before the
     models (e.g. an accuracy table). Returns the HTML path. ``out`` is checked writable first and locked

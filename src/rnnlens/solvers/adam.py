@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from rnnlens._types import StepLike
 from rnnlens.errors import ArgumentError
 from rnnlens.solvers.base import Solver, check_option
 from rnnlens.solvers.common import Progress
@@ -82,7 +83,7 @@ class Adam(Solver):
         object.__setattr__(self, "betas", tuple(self.betas))
         check_option("Adam", "eps", self.eps, low=0)
 
-    def init(self, step, x: Tensor, h0: Tensor, tol: float) -> AdamState:
+    def init(self, step: StepLike, x: Tensor, h0: Tensor, tol: float) -> AdamState:
         B = h0.shape[0]
         h = h0.clone().requires_grad_(True)
         opt = torch.optim.Adam([h], lr=self.lr, betas=self.betas, eps=self.eps)

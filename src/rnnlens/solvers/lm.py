@@ -40,6 +40,7 @@ from dataclasses import dataclass, replace
 import torch
 from torch import Tensor
 
+from rnnlens._types import StepLike
 from rnnlens.solvers.base import Solver, check_option
 from rnnlens.solvers.common import (
     ActiveState,
@@ -156,7 +157,7 @@ class LM(Solver):
         check_option("LM", "chord", self.chord, low=0, high=1)
         check_option("LM", "relax", self.relax, integer=True, low=0)
 
-    def init(self, step, x: Tensor, h0: Tensor, tol: float) -> LMState:
+    def init(self, step: StepLike, x: Tensor, h0: Tensor, tol: float) -> LMState:
         S = h0.shape[1]
         h0 = _relax(step, x, h0, self.relax)
         progress, x, h, r, q = start(step, x, h0, tol=tol)

@@ -12,6 +12,7 @@ from dataclasses import dataclass, replace
 import torch
 from torch import Tensor
 
+from rnnlens._types import StepLike
 from rnnlens.solvers.base import Solver
 from rnnlens.solvers.common import ActiveState, lu_solve, residual, start
 
@@ -33,7 +34,7 @@ class Newton(Solver):
 
     max_iter: int = 50
 
-    def init(self, step, x: Tensor, h0: Tensor, tol: float) -> NewtonState:
+    def init(self, step: StepLike, x: Tensor, h0: Tensor, tol: float) -> NewtonState:
         progress, x, h, r, q = start(step, x, h0, tol=tol)
         eye = torch.eye(h0.shape[1], dtype=h.dtype, device=h.device)
         return NewtonState(step=step, tol=tol, progress=progress, x=x, h=h, r=r, q=q, eye=eye)
