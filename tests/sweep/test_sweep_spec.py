@@ -168,3 +168,14 @@ def test_zero_means_none_as_on_the_command_line():
     assert [x.settings["clip_norm"] for x in t] == [None, 1.0]
     assert t[0].train_settings().patience is None
     fails(r"settings\.epochs: training setting epochs=0 is invalid", settings={"epochs": 0})
+
+
+def test_the_analysis_table_reads_as_the_command_line_does():
+    from rnnlens.constants import DEFAULT_MODIFIERS
+    from rnnlens.sweep.spec import analysis_settings
+
+    s = analysis_settings({"max_length": 0, "modifiers": False, "n_docs": 50, "tol_sweep": []})
+    assert s.documents.max_length is None and s.modifiers.modifiers is None and s.documents.n_docs == 50
+    assert s.fixed_points.tol_sweep == ()
+    assert analysis_settings({"modifiers": True}).modifiers.modifiers == DEFAULT_MODIFIERS
+    assert analysis_settings({"modifiers": ["not"]}).modifiers.modifiers == ("not",)

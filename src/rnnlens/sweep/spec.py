@@ -304,15 +304,21 @@ def _check_dataset(w: _Where, i: int, d, base: Path | None = None) -> DatasetSpe
 def analysis_settings(table: dict):
     """The :class:`rnnlens.AnalysisSettings` of a SPEC's ``[analysis]`` table (flat setting names, as the
     ``rnnlens analyze`` options; 0 stands for None where it does there, e.g. ``max_length = 0`` is no limit;
-    ``modifiers = true`` keeps the default list, ``false`` skips the section)."""
+    a list of words that switches a section on or off takes ``true`` (its default list) or ``false``, as
+    ``modifiers = false`` skips the modifier section)."""
     from rnnlens.analysis.settings import AnalysisSettings, command_line_options
 
-    zero_is_none = {o.name for o in command_line_options() if o.zero_is_none}
-    values = {k: None if k in zero_is_none and v == 0 and not isinstance(v, bool) else v for k, v in table.items()}
-    if values.get("modifiers") is True:
-        del values["modifiers"]
-    elif values.get("modifiers") is False:
-        values["modifiers"] = None
+    options = {o.name: o for o in command_line_options()}
+    values = {}
+    for k, v in table.items():
+        o = options.get(k)
+        if o is not None and o.zero_is_none and v == 0 and not isinstance(v, bool):
+            v = None
+        elif o is not None and o.parse == "words" and isinstance(v, bool):
+            if v:
+                continue
+            v = None
+        values[k] = v
     return AnalysisSettings.make(**values)
 
 
