@@ -45,6 +45,7 @@ def main(argv=None) -> dict:
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
 
+    from rnnlens.analysis import AnalysisSettings
     from rnnlens.analysis.modifiers import analyze_modifiers
     from rnnlens.checkpoint import load_checkpoint, load_training_corpus
 
@@ -59,15 +60,16 @@ def main(argv=None) -> dict:
             corpora[dataset] = load_training_corpus(ck)
         corpus = corpora[dataset]
         t0 = time.perf_counter()
-        r = analyze_modifiers(ck, corpus, bow=bows.get(dataset), modifiers=mods, strict=False,
-                              max_gap=args.max_gap)
+        present = [m for m in mods if ck.vocab.stoi.get(m, 0) > 1]     # those the network knows
+        r = analyze_modifiers(ck, corpus, AnalysisSettings.make(modifiers=present, max_gap=args.max_gap),
+                              bow=bows.get(dataset))
         seconds = time.perf_counter() - t0
         m = r.metrics["modifiers"]
         val = {k: (v["value"] if isinstance(v, dict) and "value" in v else v) for k, v in m.items()}
         results["networks"][name] = {"checkpoint": path, "dataset": dataset, "seconds": seconds, **val}
         rnn_acc.setdefault(dataset, {})[name] = (ck.record.get("metrics", {}).get("test") or {}).get("accuracy")
         print(f"\n== {name} ({dataset}, {ck.model.arch}-{ck.model.hidden_size}): {seconds:.1f} s; "
-              f"missing {val['missing_modifiers']}")
+              f"missing {sorted(set(mods) - set(present))}")
         print("factor at gap k (95% CI)    k=1                  k=2                  k=3                  "
               "k=6")
         for mod in val["modifiers"]:

@@ -435,3 +435,24 @@ def test_ordered_synthetic_variant_labels_by_bins():
         load_corpus("synthetic", num_classes=3, bin_width=2.0)
     with pytest.raises(ArgumentError, match="num_classes >= 3"):
         load_corpus("synthetic", ordered=True)
+
+
+def test_a_bag_of_words_file_filters_words_by_its_counts_as_the_object_does(tmp_path):
+    # given as its JSON file (as `rnnlens analyze --bow FILE` gives it), the bag of words' training counts
+    # still decide which words are compared (seen min_count times, the most frequent first)
+    from rnnlens.baseline import BagOfWords
+
+    step, states, W, U, G, A = _linear_network(k=3)
+    I = G.shape[1]
+    words = [f"w{i}" for i in range(I)]
+    coef = ((W - W.mean(0)) @ U @ G)                                   # [3, I]
+    bow = BagOfWords(dataset="toy", data_fingerprint="f", label_names=["a", "b", "c"], words=words, coef=coef,
+                     intercept=np.zeros(3), counts=np.array([1, 30, 40, 50][:I] + [60] * max(0, I - 4)), C=1.0,
+                     accuracy={}, n={})
+    bow.save(tmp_path / "bow")
+    system = KClassSystem(step, W, inputs=torch.zeros(I, dtype=torch.float64), embeddings=np.eye(I), words=words)
+    settings = _settings(relax_steps=30, max_states=500, n_linearize=4, n_fixed_seeds=0, min_count=2, n_words=3)
+    from_object = analyze_kclass(system, states, settings, bow=bow)
+    from_file = analyze_kclass(system, states, settings, bow=tmp_path / "bow" / "bag_of_words.json")
+    assert from_file.value("evidence_n_words") == from_object.value("evidence_n_words") == 3
+    np.testing.assert_array_equal(from_file.arrays["kc_evidence_bow"], from_object.arrays["kc_evidence_bow"])

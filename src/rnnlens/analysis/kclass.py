@@ -135,15 +135,21 @@ def _options(settings) -> Options:
 
 
 # ------------------------------------------------------------------------------------------ words
-def _bow_matrix(bow, k: int):
-    """(words, centred coefficients [V, k]) from a BagOfWords, its file, or {word: [k] coefficients}."""
+def _loaded(bow):
+    """A bag of words given as its JSON file, read (so that its training counts filter the words too)."""
     from pathlib import Path
 
-    if bow is None:
-        return None, None
     if isinstance(bow, (str, Path)):
         from rnnlens.baseline import load_bag_of_words
-        bow = load_bag_of_words(bow)
+        return load_bag_of_words(bow)
+    return bow
+
+
+def _bow_matrix(bow, k: int):
+    """(words, centred coefficients [V, k]) from a BagOfWords, its file, or {word: [k] coefficients}."""
+    bow = _loaded(bow)
+    if bow is None:
+        return None, None
     if hasattr(bow, "coef") and hasattr(bow, "words"):
         C = np.asarray(bow.coef, dtype=np.float64).T
         words = list(bow.words)
@@ -172,6 +178,7 @@ def _compare_bow(index: dict, bow, word_counts: dict | None, opts: Options, out:
     ``n_words`` most frequent by ``word_counts``, default the bag of words' counts)."""
     M, k = out.metrics[SECTION], out.class_evidence.shape[1]
     d = k - 1
+    bow = _loaded(bow)
     bw, B = _bow_matrix(bow, k)
     if bw is None:
         if bow is not None:

@@ -125,12 +125,11 @@ def _modifiers(request: ModifierRequest):
 def _documents_and_prefixes(request: ModifierRequest, mod_ids: np.ndarray, rng):
     """(the pool of encoded documents, the context prefixes): a seeded pool of the split, cut into contexts."""
     from rnnlens.data import encode
-    from rnnlens.settings import DEFAULT_MAX_LENGTH
 
     split, vocab, s = request.split, request.network.vocab, request.options
     n_docs_pool = min(len(split.texts), max(4 * s.n_contexts, 200))
     rows = np.sort(rng.choice(len(split.texts), n_docs_pool, replace=False))
-    enc = encode(vocab, split, max_length=request.max_length or DEFAULT_MAX_LENGTH, rows=rows, skip_empty=True)
+    enc = encode(vocab, split, max_length=request.max_length, rows=rows, skip_empty=True)
     docs = list(enc.ids)
     blocked = set(mod_ids.tolist()) | {vocab.stoi[w] for w in MODIFIER_LIKE if w in vocab.stoi}
     prefixes, _, _ = contexts(docs, s.n_contexts, s.max_gap, blocked, rng)
