@@ -12,7 +12,7 @@ pytest.importorskip("fastapi", reason="the explore extra is not installed (pip i
 pytest.importorskip("plotly", reason="the explore extra is not installed (pip install 'rnnlens[explore]')")
 
 SMALL = dict(n_docs=80, n_seeds=40, manifold_points=24, n_transitions=2000, n_speed=20, speed_steps=20,
-             tol_sweep=(), relax_steps=60)
+             tol_sweep=(), relax_steps=60, n_contexts=30, n_boot=0, n_eig_contexts=0)
 SHIPPED = Path(__file__).resolve().parents[2] / "src" / "rnnlens" / "pretrained" / "imdb-gru"
 
 

@@ -80,6 +80,7 @@ def test_scene(client):
 
 def test_scene_has_the_part_of_every_section_that_ran(client, explore_models):
     from rnnlens.analysis.registry import resolve, sections
+    from rnnlens.explore.engine import json_safe
 
     for m in explore_models:
         ran = client.get("/api/models").json()["models"][explore_models.index(m)]["sections"]
@@ -90,7 +91,7 @@ def test_scene_has_the_part_of_every_section_that_ran(client, explore_models):
             if section.scene is None:
                 continue
             if section.name in ran:
-                assert s[section.name] == resolve(section.scene)(m.analysis.summary, m.analysis.arrays)
+                assert s[section.name] == json_safe(resolve(section.scene)(m.analysis.summary, m.analysis.arrays))
             else:
                 assert section.name not in s
         assert isinstance(s["modifiers"]["words"], list)
@@ -250,3 +251,15 @@ def test_settled_push_is_the_readout_k_steps_after_the_token_minus_k_plus_1_with
             want.append(r(relax(h_next, SETTLE_STEPS)) - r(relax(h, SETTLE_STEPS + 1)))
             h = h_next
     np.testing.assert_allclose(d["settled"], want, atol=1e-4)
+
+
+def test_a_scene_with_non_finite_numbers_is_strict_json():
+    import json
+    import math
+
+    from rnnlens.explore.engine import json_safe
+
+    part = {"factor": {"not": [float("nan"), -0.5]}, "reach": {"not": np.int64(2)}, "x": np.array([1.0, np.inf])}
+    assert json_safe(part) == {"factor": {"not": [None, -0.5]}, "reach": {"not": 2}, "x": [1.0, None]}
+    json.dumps(json_safe(part), allow_nan=False)
+    assert math.isnan(part["factor"]["not"][0])          # the input is left as it was

@@ -33,6 +33,7 @@ speed_steps = 10
 tol_sweep = []
 manifold_points = 12
 relax_steps = 20
+modifiers = false
 
 [resources]
 num_cpus = 1

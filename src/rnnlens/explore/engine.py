@@ -288,7 +288,7 @@ class ExploreModel:
         }
         for section in self._ran:
             if section.scene is not None:
-                scene[section.name] = resolve(section.scene)(self.analysis.summary, self.analysis.arrays)
+                scene[section.name] = json_safe(resolve(section.scene)(self.analysis.summary, self.analysis.arrays))
         return scene
 
     def scene(self) -> dict:
@@ -434,6 +434,22 @@ def _marked_words(scene: dict, ran) -> frozenset:
         if isinstance(part, dict) and isinstance(part.get("words"), list):
             marked.update(str(w) for w in part["words"])
     return frozenset(marked)
+
+
+def json_safe(obj):
+    """A section's scene as strict JSON: non-finite floats (nan, inf; e.g. a factor without a bootstrap
+    interval) become None, numpy numbers and arrays plain numbers and lists."""
+    if isinstance(obj, dict):
+        return {str(k): json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [json_safe(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return json_safe(obj.tolist())
+    if isinstance(obj, (float, np.floating)):
+        return float(obj) if math.isfinite(obj) else None
+    if isinstance(obj, np.integer):
+        return int(obj)
+    return obj
 
 
 def _r(x, nd: int = 5):
