@@ -180,3 +180,21 @@ def test_the_public_api_is_typed():
             if bare or (sig.return_annotation is inspect.Signature.empty and fn.__name__ != "__init__"):
                 missing.append(f"{label}: {bare or 'return'}")
     assert missing == []
+
+
+def test_defaults_shared_by_a_library_function_and_a_setting_are_one_constant():
+    from rnnlens.analysis.settings import AnalysisSettings
+    from rnnlens.analysis.valence import valence_summary
+    from rnnlens.constants import MANIFOLD_NODES, RELAX_STEPS, WORD_GROUP_SIZE
+    from rnnlens.manifold import trace_slow_manifold
+
+    s = AnalysisSettings()
+    trace = inspect.signature(trace_slow_manifold).parameters
+    assert trace["n_points"].default == s.slow_manifold.manifold_points == MANIFOLD_NODES
+    assert trace["relax_steps"].default == s.slow_manifold.relax_steps == RELAX_STEPS
+    assert inspect.signature(valence_summary).parameters["n_group"].default == s.valence.n_group == WORD_GROUP_SIZE
+    for path, needle in ((SRC / "manifold.py", "n_points: int = MANIFOLD_NODES, relax_steps: int = RELAX_STEPS"),
+                         (SRC / "analysis" / "valence.py", "n_group: int = WORD_GROUP_SIZE"),
+                         (SRC / "analysis" / "sections" / "slow_manifold.py", "setting(MANIFOLD_NODES,"),
+                         (SRC / "analysis" / "sections" / "valence.py", "setting(WORD_GROUP_SIZE,")):
+        assert needle in path.read_text(), path

@@ -44,6 +44,7 @@ import torch
 from torch import Tensor
 
 from rnnlens._types import StepLike, TensorLike
+from rnnlens.constants import MANIFOLD_NODES, RELAX_STEPS
 from rnnlens.errors import ArgumentError
 
 __all__ = ["SlowManifold", "trace_slow_manifold", "curve_variance_explained", "project_on_curve"]
@@ -239,7 +240,7 @@ def _check_int(v, name, lo):
 
 
 def trace_slow_manifold(step: StepLike, states: TensorLike, readout: TensorLike | None = None,
-                        inputs: TensorLike | None = None, *, n_points: int = 64, relax_steps: int = 100, init_steps: int = 20,
+                        inputs: TensorLike | None = None, *, n_points: int = MANIFOLD_NODES, relax_steps: int = RELAX_STEPS, init_steps: int = 20,
                         n_iter: int = 10, bandwidth: float = 2.0, n_polish: int = 20, tangent_window: int | None = None, trim: float = 0.01, fixed_point_tol: float = 1e-14,
                         max_states: int = 2000, seed: int = 0) -> SlowManifold:
     """Trace the 1-D slow manifold of ``step`` at constant input through the region ``states`` visit.

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.stats import spearmanr
 
+from rnnlens.constants import WORD_GROUP_SIZE
 from rnnlens.errors import ArgumentError
 
 SPECIAL_TOKENS = ("<pad>", "<unk>")
@@ -52,7 +53,7 @@ def word_groups(coef: dict, vocab_words, n: int = 100) -> dict:
 
 
 def valence_summary(proj, itos, *, bow_coef: dict | None = None, truth: dict | None = None,
-                    n_group: int = 100) -> dict:
+                    n_group: int = WORD_GROUP_SIZE) -> dict:
     """Summarise word valence ``proj`` [P, V] (input projection per fixed point and word).
 
     Returns per word the mean and standard deviation across fixed points (``mean``, ``std`` [V]);

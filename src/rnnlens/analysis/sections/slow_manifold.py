@@ -14,6 +14,7 @@ from rnnlens.analysis.registry import Q_DEFINITION as _Q
 from rnnlens.analysis.registry import ArraySpec, FigureSpec, Measurement, MetricSpec, Section, metric
 from rnnlens.analysis.sections.linearization import linear_fit, linearization_arrays, linearization_specs
 from rnnlens.analysis.sections.valence import valence_arrays, valence_specs, word_valence
+from rnnlens.constants import MANIFOLD_NODES, RELAX_STEPS
 from rnnlens.settings import Int, SettingsGroup, setting
 
 __all__ = ["SlowManifoldSettings", "SlowManifoldMeasurement", "readout_explained", "measure", "SECTION"]
@@ -24,8 +25,8 @@ class SlowManifoldSettings(SettingsGroup):
     """The traced slow manifold."""
 
     name = "slow_manifold"
-    manifold_points: int = setting(64, "Nodes of the traced slow manifold.", Int(3))
-    relax_steps: int = setting(100, "Steps of the network's own dynamics at x* that turn visited states into "
+    manifold_points: int = setting(MANIFOLD_NODES, "Nodes of the traced slow manifold.", Int(3))
+    relax_steps: int = setting(RELAX_STEPS, "Steps of the network's own dynamics at x* that turn visited states into "
                                     "slow points.", Int(0))
 
 

@@ -11,6 +11,7 @@ import numpy as np
 
 from rnnlens.analysis.registry import ArraySpec, FigureSpec, Measurement, MetricSpec, Section, metric
 from rnnlens.analysis.sections.fixed_points import applies_to_points
+from rnnlens.constants import WORD_GROUP_SIZE
 from rnnlens.settings import Int, SettingsGroup, setting
 
 __all__ = ["ValenceSettings", "bow_coefficients", "word_valence", "valence_specs", "valence_arrays", "measure",
@@ -25,7 +26,7 @@ class ValenceSettings(SettingsGroup):
     """Word valence."""
 
     name = "valence"
-    n_group: int = setting(100, "Size of the most positive / negative / neutral word groups (by bag-of-words "
+    n_group: int = setting(WORD_GROUP_SIZE, "Size of the most positive / negative / neutral word groups (by bag-of-words "
                                 "coefficient).", Int())
 
 
