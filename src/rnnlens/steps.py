@@ -8,10 +8,12 @@ of states and inputs fed to it (:meth:`StepFunction.prepare`, used by both
 
 * an rnnlens cell (anything with ``step(x, h)``, closed-form ``jacobians(x, h)``, ``input_size``
   and ``state_size``): its own closed-form Jacobians are used;
-* a torch ``nn.RNN`` / ``nn.GRU`` / ``nn.LSTM`` (one layer, one direction, ``batch_first`` either
-  way): one step is written out from the module's own weights in torch's documented gate order
-  (RNN: ``h' = act(W_ih x + b_ih + W_hh h + b_hh)``; GRU: r, z, n; LSTM: i, f, g, o with state
-  ``cat([h, c], -1)``); Jacobians come from ``torch.func``;
+* a torch ``nn.RNN`` / ``nn.GRU`` / ``nn.LSTM`` (any number of layers, one direction,
+  ``batch_first`` either way): one time step is written out from the module's own weights in torch's
+  documented gate order (RNN: ``h' = act(W_ih x + b_ih + W_hh h + b_hh)``; GRU: r, z, n; LSTM:
+  i, f, g, o) over the whole stacked state, every layer's state concatenated layer by layer
+  (``[h_0, ..., h_{L-1}]``; LSTM ``[h_0, c_0, ..., h_{L-1}, c_{L-1}]``, ``cat([h, c], -1)`` for one
+  layer; see :mod:`rnnlens.stacked`); Jacobians come from ``torch.func``;
 * any differentiable callable ``F(x, h) -> h'`` (x ``[B, I]``, h ``[B, S]``, rows independent):
   Jacobians from ``torch.func`` (``vmap`` of ``jacfwd`` or ``jacrev``, chosen per shape by timing
   both once, see :class:`FuncJacobian`).
@@ -33,7 +35,8 @@ from torch import Tensor, nn
 from rnnlens._types import StepLike
 from rnnlens.errors import ArgumentError
 
-__all__ = ["StepFunction", "as_step", "FuncJacobian", "torch_rnn_step", "as_float_tensor", "check_finite"]
+__all__ = ["StepFunction", "as_step", "FuncJacobian", "torch_rnn_step", "check_torch_rnn", "layer_state_size",
+           "torch_state_size", "as_float_tensor", "check_finite"]
 
 
 def _first_rows(mask: Tensor, k: int = 5) -> str:
@@ -116,32 +119,54 @@ class FuncJacobian:
         return self._transform(mode, argnums)(x, h)
 
 
-def torch_rnn_step(module: nn.Module) -> Callable[[Tensor, Tensor], Tensor]:
-    """One step of a single-layer torch ``nn.RNN`` / ``nn.GRU`` / ``nn.LSTM`` from its own weights.
+BIDIRECTIONAL_MESSAGE = (
+    "a bidirectional RNN reads the sequence backwards too, so its final state is not the result of "
+    "stepping a dynamical system forward; analyse a one-direction network, or each direction as its own "
+    "system"
+)
 
-    Returns ``F(x, h)`` with x ``[B, input_size]`` and h ``[B, S]`` (S = hidden_size, or
-    2*hidden_size for the LSTM, state ``cat([h, c], -1)``). Gate order as torch documents it:
-    GRU rows r, z, n (reset gate applied to ``W_hn h + b_hn``), LSTM rows i, f, g, o.
-    ``batch_first`` does not matter for one step.
+
+def check_torch_rnn(module: nn.Module) -> None:
+    """ArgumentError unless ``module`` is an ``nn.RNN`` / ``nn.GRU`` / ``nn.LSTM`` that can be stepped.
+
+    Any ``num_layers`` is accepted. Refused, with what to do instead: another module type (e.g.
+    ``nn.GRUCell``), ``bidirectional=True`` and an LSTM with ``proj_size > 0``.
     """
-    kind = type(module)
-    if module.num_layers != 1 or module.bidirectional:
+    if not isinstance(module, (nn.RNN, nn.GRU, nn.LSTM)):
         raise ArgumentError(
-            f"{kind.__name__} with num_layers={module.num_layers}, bidirectional={module.bidirectional} "
-            "is not yet supported: only a single-layer, one-direction module is. Pass a module built with "
-            "num_layers=1, bidirectional=False, or your own step function F(x, h) -> h' over the whole "
+            f"{type(module).__name__} is not supported directly: pass an nn.RNN, nn.GRU or nn.LSTM, an "
+            "rnnlens cell, or a callable F(x, h) -> h'."
+        )
+    if module.bidirectional:
+        raise ArgumentError(f"{type(module).__name__} with bidirectional=True: {BIDIRECTIONAL_MESSAGE}.")
+    if getattr(module, "proj_size", 0):
+        raise ArgumentError(
+            f"nn.LSTM with proj_size={module.proj_size} (an LSTM projection of h) is not supported yet; "
+            "pass a module built with proj_size=0, or your own step function F(x, h) -> h' over the whole "
             "stacked state."
         )
-    if getattr(module, "proj_size", 0):
-        raise ArgumentError(f"nn.LSTM with proj_size={module.proj_size} is not supported yet; use proj_size=0.")
+
+
+def layer_state_size(module: nn.Module) -> int:
+    """Numbers of one layer's state: ``hidden_size`` (RNN, GRU) or ``2 * hidden_size`` (LSTM: h, c)."""
+    return module.hidden_size * (2 if isinstance(module, nn.LSTM) else 1)
+
+
+def torch_state_size(module: nn.Module) -> int:
+    """Size S of the whole stacked state of a torch RNN module: ``num_layers * layer_state_size``."""
+    return module.num_layers * layer_state_size(module)
+
+
+def _layer_step(module: nn.Module, k: int) -> Callable[[Tensor, Tensor], Tensor]:
+    """``F_k(x_k, s_k)``: one step of layer ``k`` (weights ``*_l{k}``) from its input and its state."""
     N = module.hidden_size
 
     def lin(x, h):
-        gx = x @ module.weight_ih_l0.t()
-        gh = h @ module.weight_hh_l0.t()
+        gx = x @ getattr(module, f"weight_ih_l{k}").t()
+        gh = h @ getattr(module, f"weight_hh_l{k}").t()
         if module.bias:
-            gx = gx + module.bias_ih_l0
-            gh = gh + module.bias_hh_l0
+            gx = gx + getattr(module, f"bias_ih_l{k}")
+            gh = gh + getattr(module, f"bias_hh_l{k}")
         return gx, gh
 
     if isinstance(module, nn.LSTM):
@@ -159,14 +184,42 @@ def torch_rnn_step(module: nn.Module) -> Callable[[Tensor, Tensor], Tensor]:
             z = torch.sigmoid(xz + hz)
             n = torch.tanh(xn + r * hn)
             return (1 - z) * n + z * h
-    elif isinstance(module, nn.RNN):
+    else:
         act = torch.tanh if module.nonlinearity == "tanh" else torch.relu
 
         def step(x, h):
             gx, gh = lin(x, h)
             return act(gx + gh)
-    else:  # pragma: no cover - guarded by the caller
-        raise ArgumentError(f"not a torch RNN module: {kind.__name__}")
+    return step
+
+
+def torch_rnn_step(module: nn.Module) -> Callable[[Tensor, Tensor], Tensor]:
+    """One time step of a torch ``nn.RNN`` / ``nn.GRU`` / ``nn.LSTM`` (any ``num_layers``) from its weights.
+
+    Returns ``F(x, h)`` with x ``[B, input_size]`` and h ``[B, S]``, the whole stacked state, layer by
+    layer (layer k's weights are ``weight_ih_l{k}``, ``weight_hh_l{k}``, ``bias_*_l{k}``):
+    ``[h_0, ..., h_{L-1}]`` (S = L * hidden_size) for nn.RNN / nn.GRU and
+    ``[h_0, c_0, ..., h_{L-1}, c_{L-1}]`` (S = 2 * L * hidden_size) for nn.LSTM, so one layer keeps
+    ``cat([h, c], -1)`` (see :func:`rnnlens.stacked.state_layout`). As torch does within one time step,
+    layer 0 reads x and layer k + 1 reads layer k's new h. Gate order as torch documents it: RNN
+    ``h' = act(W_ih x + b_ih + W_hh h + b_hh)`` (``nonlinearity`` tanh or relu); GRU rows r, z, n
+    (reset gate applied to ``W_hn h + b_hn``); LSTM rows i, f, g, o. ``bias=False`` drops the biases.
+    ``batch_first`` does not matter for one step. Dropout between layers is not applied: this is the
+    module in eval mode, the one to analyse. Raises ArgumentError as :func:`check_torch_rnn` says.
+    """
+    check_torch_rnn(module)
+    layers = [_layer_step(module, k) for k in range(module.num_layers)]
+    if len(layers) == 1:
+        return layers[0]
+    N, W = module.hidden_size, layer_state_size(module)
+
+    def step(x, h):
+        out, inp = [], x
+        for k, layer in enumerate(layers):
+            new = layer(inp, h[..., k * W:(k + 1) * W])
+            out.append(new)
+            inp = new[..., :N]
+        return torch.cat(out, -1)
     return step
 
 
@@ -259,6 +312,17 @@ class StepFunction:
                 )
 
 
+    def _shape_hint(self, seeds: Tensor) -> str:
+        """A word on the state layout when ``seeds`` has the width of a part of a torch module's state."""
+        m, S = self.module, self.state_size
+        if S is None or seeds.dim() != 2:
+            return ""
+        if isinstance(m, (nn.RNN, nn.GRU, nn.LSTM)) and m.num_layers > 1 and seeds.shape[1] in (
+                m.hidden_size, layer_state_size(m)):
+            return (f" (a {m.num_layers}-layer module's state is every layer's state concatenated, layer by "
+                    "layer; rnnlens.stacked.pack_state builds it from torch's h_n (and c_n))")
+        return " (the LSTM state is cat([h, c], -1))" if seeds.shape[1] * 2 == S else ""
+
     def prepare(self, states, inputs=None, *, name: str = "seeds") -> tuple[Tensor, Tensor]:
         """Check a batch ``states [P, S]`` and ``inputs`` against this step and evaluate it once.
 
@@ -273,8 +337,7 @@ class StepFunction:
         one = name[:-1] if name.endswith("s") else name
         if seeds.dim() != 2 or seeds.shape[0] == 0 or (S is not None and seeds.shape[1] != S):
             want = f"[n_{name}, state_size={S}]" if S is not None else f"[n_{name}, state_size]"
-            hint = " (the LSTM state is cat([h, c], -1))" if S is not None and seeds.dim() == 2 and \
-                seeds.shape[1] * 2 == S else ""
+            hint = self._shape_hint(seeds)
             raise ArgumentError(f"{name} must be a tensor of shape {want} with at least one row, got shape "
                                 f"{tuple(seeds.shape)}{hint}. One {one}: {name}[None].")
         check_finite(seeds, name)
@@ -325,7 +388,10 @@ def as_step(obj: StepLike, *, input_size: int | None = None, state_size: int | N
     Args:
         obj: the step. A :class:`StepFunction` is returned as is. An object with ``step``,
             ``jacobians``, ``input_size`` and ``state_size`` (an rnnlens cell) uses its closed-form
-            Jacobians (and its ``jacobian_rec(x, h)``, when it has one, for ``dF/dh`` alone). Torch RNN modules: single layer, one direction (others raise ArgumentError).
+            Jacobians (and its ``jacobian_rec(x, h)``, when it has one, for ``dF/dh`` alone). A torch RNN
+            module with any ``num_layers`` is one system over its whole stacked state
+            (:func:`torch_rnn_step`; ``state_size`` L*N, or 2*L*N for the LSTM); bidirectional
+            modules, LSTM projections and ``nn.*Cell`` modules raise ArgumentError.
             A callable ``F(x, h) -> h'`` gets ``torch.func`` Jacobians.
         input_size, state_size: for a plain callable, its sizes when known (otherwise taken from
             the seeds and inputs by :func:`rnnlens.fixedpoints.find_fixed_points`).
@@ -334,16 +400,10 @@ def as_step(obj: StepLike, *, input_size: int | None = None, state_size: int | N
     """
     if isinstance(obj, StepFunction):
         return obj
-    if isinstance(obj, (nn.RNN, nn.GRU, nn.LSTM)):
-        fn = torch_rnn_step(obj)
-        S = obj.hidden_size * (2 if isinstance(obj, nn.LSTM) else 1)
-        return StepFunction(fn, state_size=S, input_size=obj.input_size, kind="torch-rnn", module=obj,
-                            jacobian_mode=jacobian_mode, source=obj)
     if isinstance(obj, (nn.RNNBase, nn.RNNCellBase)):
-        raise ArgumentError(
-            f"{type(obj).__name__} is not supported directly: pass an nn.RNN, nn.GRU or nn.LSTM, an "
-            "rnnlens cell, or a callable F(x, h) -> h'."
-        )
+        fn = torch_rnn_step(obj)
+        return StepFunction(fn, state_size=torch_state_size(obj), input_size=obj.input_size, kind="torch-rnn",
+                            module=obj, jacobian_mode=jacobian_mode, source=obj)
     if all(hasattr(obj, a) for a in ("step", "jacobians", "input_size", "state_size")):
         return StepFunction(obj.step, state_size=int(obj.state_size), input_size=int(obj.input_size),
                             kind="cell", module=obj if isinstance(obj, nn.Module) else None,
