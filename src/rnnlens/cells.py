@@ -36,7 +36,7 @@ from torch.nn.utils.rnn import pack_padded_sequence
 from rnnlens.constants import ARCHS
 from rnnlens.errors import ArgumentError
 
-__all__ = ["ARCHS", "Cell", "VanillaCell", "GRUCell", "LSTMCell", "UGRNNCell", "make_cell"]
+__all__ = ["ARCHS", "Cell", "VanillaCell", "GRUCell", "LSTMCell", "UGRNNCell", "make_cell", "cell_from_torch"]
 
 
 def _positive_int(value, name: str) -> int:
@@ -596,6 +596,24 @@ class UGRNNCell(Cell):
 
 
 _CELLS = {c.arch: c for c in (VanillaCell, GRUCell, LSTMCell, UGRNNCell)}
+
+
+def cell_from_torch(module: nn.Module) -> Cell | None:
+    """The rnnlens cell computing exactly what a one-layer, one-direction torch ``nn.RNN`` (tanh) / ``nn.GRU`` /
+    ``nn.LSTM`` with biases computes, holding a copy of its weights (closed-form Jacobians and the fast paths
+    then apply); None for any other module (stacks, relu, no bias, projections), which
+    :mod:`rnnlens.steps` steps through its own weights instead."""
+    arch = {nn.RNN: "vanilla", nn.GRU: "gru", nn.LSTM: "lstm"}.get(type(module))
+    if (arch is None or module.num_layers != 1 or module.bidirectional or not module.bias
+            or getattr(module, "proj_size", 0) or (arch == "vanilla" and module.nonlinearity != "tanh")):
+        return None
+    p = next(module.parameters())
+    with torch.random.fork_rng(devices=[]):          # its own initial weights are overwritten: draw nothing
+        cell = make_cell(arch, module.input_size, module.hidden_size).to(dtype=p.dtype, device=p.device)
+    with torch.no_grad():
+        for name, value in module.named_parameters():
+            getattr(cell.rnn, name).copy_(value)
+    return cell.eval()
 
 
 def make_cell(arch: str, input_size: int, hidden_size: int, *, fast_path: str | None = None) -> Cell:

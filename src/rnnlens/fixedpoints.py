@@ -300,8 +300,10 @@ def find_fixed_points(step: StepLike, seeds: TensorLike, inputs: TensorLike | No
     """Find fixed points (and slow points) of ``h' = F(x, h)`` from ``seeds``.
 
     Args:
-        step: an rnnlens cell, a torch ``nn.RNN``/``nn.GRU``/``nn.LSTM`` (single layer; LSTM state
-            ``cat([h, c], -1)``) or a differentiable callable ``F(x, h) -> h'`` (see :func:`as_step`).
+        step: an rnnlens cell, a torch ``nn.RNN``/``nn.GRU``/``nn.LSTM`` (any ``num_layers``, one direction;
+            the state is every layer's state layer by layer, an LSTM layer's ``[h, c]``:
+            :func:`rnnlens.stacked.state_layout`) or a differentiable callable ``F(x, h) -> h'`` (see
+            :func:`as_step`).
         seeds: ``[P, S]`` starting states (e.g. from :func:`sample_seeds`).
         inputs: None (zero input), ``[I]`` / ``[1, I]`` (one input for all), or ``[P, I]`` (one per seed).
         solver: a solver object, :class:`~rnnlens.solvers.LM` (Levenberg-Marquardt, the default),

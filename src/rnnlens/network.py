@@ -1,27 +1,29 @@
 """``Network``: the one view of a trained recurrent classifier that the analysis, the explorer and the
 sweep use.
 
-A network is a dynamical system ``h' = F(x, h)`` fed by an input map (token ids -> input vectors) and
-read out by a linear map of its state. ``Network`` owns, in one place:
+A network is a dynamical system ``h' = F(x, h)`` (the recurrence) fed by an input map (token ids ->
+input vectors) and read out by a linear map of its state. ``Network`` owns, in one place:
 
-* the step ``F`` over the whole state (for the LSTM ``[h, c]``) as the solvers want it (:attr:`step`)
-  and as a plain function (:meth:`step_fn`), the initial state and the constant input x*
-  (:meth:`x_star`);
+* the step ``F`` over the whole state (for an LSTM ``[h, c]``; for a stacked RNN every layer's state) as the
+  solvers want it (:attr:`step`) and as a plain function (:meth:`step_fn`), the initial state and the
+  constant input x* (:meth:`x_star`);
 * the readout: its matrix over the whole state, the readout direction and its one sign rule
   (:meth:`readout_direction`: the single row for binary models, last class minus first for k classes),
   logits and predicted labels of states;
 * running documents to every visited state and to final states, and relaxing states with the
   network's own dynamics at x*;
-* how it is built from an rnnlens checkpoint (folder or :class:`rnnlens.checkpoint.Checkpoint`) or a
-  :class:`rnnlens.model.SentimentRNN` with its vocabulary (:meth:`resolve`).
+* how it is built: from an rnnlens checkpoint (folder or :class:`rnnlens.checkpoint.Checkpoint`) or a
+  :class:`rnnlens.model.SentimentRNN` with its vocabulary (``Network(model, vocab)``, :meth:`resolve`), or
+  from a user's own parts (:meth:`from_parts`: an ``nn.Embedding``, an ``nn.RNN``/``nn.GRU``/``nn.LSTM`` with
+  any number of layers, an ``nn.Linear`` readout, a tokenizer; :mod:`rnnlens.parts`).
 
-Nothing outside ``cells.py``, ``model.py`` and this module reaches into a cell's internals.
+Nothing outside ``cells.py``, ``model.py``, ``parts.py`` and this module reaches into a model's internals.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -29,12 +31,16 @@ from torch import Tensor
 
 from rnnlens.analysis.geometry import readout_direction
 from rnnlens.errors import ArgumentError
+from rnnlens.parts import LinearReadout, as_recurrence, as_tokenizer, check_recurrent_module, reinitialized
 
 __all__ = ["Network"]
 
 
 class Network:
     """A trained recurrent classifier seen as a dynamical system with an input map and a readout.
+
+    ``Network(model, vocab)`` views an :class:`rnnlens.model.SentimentRNN`; :meth:`from_parts` builds one
+    from a user's own modules.
 
     Args:
         model: an :class:`rnnlens.model.SentimentRNN` (embedding -> cell -> linear readout).
@@ -49,8 +55,66 @@ class Network:
         self.vocab = vocab
         self.record = dict(record or {})
         self.path = None if path is None else str(path)
+        self.recurrence = as_recurrence(model.cell)
+        self.readout = LinearReadout(model.readout, self.recurrence)
+        self._embedding: Any = model.embedding
+        self._config = model.config() if hasattr(model, "config") else None
+        self._untrained: Callable[[int], Network] = self._untrained_model
 
     # ------------------------------------------------------------------ construction
+    @classmethod
+    def from_parts(cls, *, rnn: Any, readout: torch.nn.Linear, embedding: Any = None, tokenizer: Any = None,
+                   num_classes: int | None = None, record: dict | None = None) -> "Network":
+        """A network from a user's own parts.
+
+        Args:
+            rnn: the recurrence: a torch ``nn.RNN`` / ``nn.GRU`` / ``nn.LSTM`` (any ``num_layers``,
+                ``batch_first`` either way; a stacked RNN is one system whose state is every layer's h, and c,
+                layer by layer), or an rnnlens cell.
+            readout: an ``nn.Linear`` on the final state's last-layer h (1 output: binary; k outputs: k classes).
+            embedding: token ids -> input vectors: an ``nn.Embedding``, or a callable on an int64 tensor.
+            tokenizer: an rnnlens ``Vocab``, a ``tokenizers.Tokenizer`` or a callable ``str -> list[int]``.
+            num_classes: when given, checked against the readout's size.
+            record: how it was made (kept in every analysis's provenance).
+
+        Returns:
+            The :class:`Network`.
+
+        Raises:
+            ArgumentError: a bidirectional RNN or LSTM projections (not one forward system), a readout that is
+                not a linear map of the final state or does not match ``num_classes``, an embedding whose width
+                is not the recurrence's input size.
+        """
+        self = cls.__new__(cls)
+        check_recurrent_module(rnn)
+        self.model = None
+        self.recurrence = as_recurrence(rnn)
+        self.readout = LinearReadout(readout, self.recurrence, num_classes)
+        self._embedding = embedding
+        self.vocab = as_tokenizer(tokenizer)
+        self.record = dict(record or {})
+        self.path = None
+        self._config = {"parts": {"embedding": repr(embedding), "rnn": repr(rnn), "readout": repr(readout)}}
+        self._check_embedding_width()
+        for m in (embedding, rnn, readout):
+            if isinstance(m, torch.nn.Module):
+                m.eval()
+
+        def untrained(seed: int) -> Network:
+            mods = [m for m in (embedding, rnn, readout) if isinstance(m, torch.nn.Module)]
+            fresh = dict(zip([id(m) for m in mods], reinitialized(mods, seed)))
+            return Network.from_parts(rnn=fresh.get(id(rnn), rnn), readout=fresh[id(readout)],
+                                      embedding=fresh.get(id(embedding), embedding), tokenizer=self.vocab)
+
+        self._untrained = untrained
+        return self
+
+    def _check_embedding_width(self) -> None:
+        width = getattr(self._embedding, "embedding_dim", None)
+        if width is not None and width != self.recurrence.input_size:
+            raise ArgumentError(f"the embedding gives vectors of {width} numbers but the recurrence reads inputs of "
+                                f"{self.recurrence.input_size}; pass the embedding that feeds this RNN")
+
     @classmethod
     def resolve(cls, network_or_checkpoint: Any, vocab: Any = None) -> "Network":
         """A ``Network`` from a ``Network`` (returned as it is), a checkpoint folder, a ``Checkpoint``, or a
@@ -73,69 +137,83 @@ class Network:
         raise ArgumentError(f"analyze: the network must be a checkpoint folder, a Checkpoint, a rnnlens.Network or "
                             f"a SentimentRNN with its vocabulary; got {type(obj).__name__}")
 
-    def untrained(self, seed: int) -> "Network":
-        """The same architecture and sizes, freshly initialised with torch seed ``seed`` (the null model)."""
+    def _untrained_model(self, seed: int) -> "Network":
         torch.manual_seed(seed)
         return Network(type(self.model)(**self.model.config()), self.vocab)
+
+    def untrained(self, seed: int) -> "Network":
+        """The same architecture and sizes, freshly initialised with torch seed ``seed`` (the null model)."""
+        return self._untrained(seed)
 
     # ------------------------------------------------------------------ description
     @property
     def state_size(self) -> int:
-        """S, numbers per state (2N for the LSTM's ``[h, c]``)."""
-        return int(self.model.cell.state_size)
+        """S, numbers per state (2N for the LSTM's ``[h, c]``; every layer's for a stacked RNN)."""
+        return int(self.recurrence.state_size)
 
     @property
     def num_classes(self) -> int:
         """Classes the readout separates (2: one logit)."""
-        return int(self.model.num_classes)
+        return int(self.readout.num_classes)
 
     @property
-    def itos(self) -> list[str]:
-        """Token of each input id."""
-        return self.vocab.itos
+    def itos(self) -> list[str] | None:
+        """Token of each input id (None when the tokenizer has no word list)."""
+        return getattr(self.vocab, "itos", None)
 
     def config(self) -> dict[str, Any] | None:
-        """The keyword arguments that rebuild the model (None when the model has none)."""
-        return self.model.config() if hasattr(self.model, "config") else None
+        """The keyword arguments that rebuild the model (a description of the parts for :meth:`from_parts`)."""
+        return self._config
 
     # ------------------------------------------------------------------ dynamics
     @property
-    def cell(self):
-        """The recurrent cell (an :class:`rnnlens.cells.Cell`): what the solvers linearize."""
-        return self.model.cell
+    def cell(self) -> Any:
+        """The recurrence as it was given (an rnnlens cell, a torch RNN module or a step callable): what
+        :func:`rnnlens.steps.as_step` wraps for the solvers."""
+        return self.recurrence.source
 
     @property
-    def step(self):
+    def step(self) -> Any:
         """The step ``F(x, h)`` wrapped for the solvers (:func:`rnnlens.fixedpoints.as_step`)."""
         from rnnlens.fixedpoints import as_step
 
-        return as_step(self.model.cell)
+        return as_step(self.recurrence.source)
 
     def step_fn(self, x: Tensor, h: Tensor) -> Tensor:
         """One update ``h' = F(x, h)``: x ``[B, I]``, h ``[B, S]`` -> ``[B, S]``."""
-        return self.model.cell.step(x, h)
+        return self.recurrence.step(x, h)
 
     def init_state(self, n: int, dtype: torch.dtype | None = None) -> Tensor:
         """The initial state of ``n`` documents, ``[n, S]``."""
-        h = self.model.cell.init_state(n)
+        h = self.recurrence.init_state(n)
         return h if dtype is None else h.to(dtype)
 
     def embeddings(self) -> Tensor:
-        """Input vector of every token id, float64 ``[V, I]`` (row 0 is padding)."""
-        return self.model.embedding.weight.detach().double()
+        """Input vector of every token id, float64 ``[V, I]`` (ArgumentError when the input map has no table)."""
+        weight = getattr(self._embedding, "weight", None)
+        if weight is None:
+            raise ArgumentError("this network's input map is not an nn.Embedding (no table of input vectors), so the "
+                                "sections that need one are not measured")
+        return weight.detach().double()
 
     def embed(self, ids: Tensor) -> Tensor:
         """Input vectors of token ids (the model's own dtype)."""
-        return self.model.embedding(ids)
+        if self._embedding is None:
+            raise ArgumentError("this network has no input map from token ids (it is fed input vectors)")
+        return self._embedding(ids)
 
     def x_star(self, input_point: str) -> Tensor:
         """The constant input of the fixed points, float64 ``[I]``: ``"zero"`` (the paper) or ``"mean"`` (the mean
         input vector over the vocabulary, padding excluded)."""
-        emb = self.embeddings()
-        if input_point == "mean":
-            return emb[1:].mean(0)
         if input_point == "zero":
-            return torch.zeros(emb.shape[1], dtype=torch.float64)
+            return torch.zeros(self.recurrence.input_size, dtype=torch.float64)
+        if input_point == "mean":
+            emb = self.embeddings()
+            pad = getattr(self._embedding, "padding_idx", 0 if self.model is not None else None)
+            keep = torch.ones(emb.shape[0], dtype=torch.bool)
+            if pad is not None:
+                keep[pad] = False
+            return emb[keep].mean(0)
         raise ArgumentError(f"input_point={input_point!r}: choose 'zero' (the paper) or 'mean'")
 
     @torch.no_grad()
@@ -143,16 +221,36 @@ class Network:
         """``steps`` steps of the network at constant input ``x`` from every row of ``h`` ``[B, S]``."""
         xb = x.to(h.dtype).expand(h.shape[0], -1)
         for _ in range(steps):
-            h = self.model.cell.step(xb, h)
+            h = self.recurrence.step(xb, h)
         return h
 
     @torch.no_grad()
     def quick_relax(self, h: Tensor, x: Tensor, steps: int) -> Tensor:
         """:meth:`relax` through torch's fused kernel where the state is exactly the kernel's output
         (vanilla, GRU); equal to rounding."""
-        return self.model.cell.relax_fused(h, x, steps)
+        return self.recurrence.relax_fused(h, x, steps)
 
     # ------------------------------------------------------------------ documents
+    def _checked_ids(self, ids: Tensor) -> Tensor:
+        n = getattr(self._embedding, "num_embeddings", None)
+        if n is not None and ids.numel() and (int(ids.min()) < 0 or int(ids.max()) >= n):
+            raise ArgumentError(f"the tokenizer gave token ids from {int(ids.min())} to {int(ids.max())}, outside the "
+                                f"embedding's {n} rows: the tokenizer and the embedding do not belong together")
+        return ids
+
+    @torch.no_grad()
+    def sequence_states(self, ids: Tensor, lengths: Tensor) -> Tensor:
+        """Every state ``[B, T, S]`` of padded token ids ``[B, T]`` (positions past a row's end repeat its last
+        valid state)."""
+        if self.model is not None:
+            return self.model.states(ids, lengths)
+        hs = self.recurrence.run(self.embed(self._checked_ids(ids)))
+        if not bool(torch.isfinite(hs).all()):
+            raise ArgumentError("the network's states hold NaN or inf (damaged weights, or numbers that overflowed)")
+        steps = torch.arange(ids.shape[1], device=hs.device).unsqueeze(0)
+        index = torch.minimum(steps, (lengths.to(hs.device) - 1).unsqueeze(1))
+        return hs.gather(1, index.unsqueeze(-1).expand(-1, -1, hs.shape[-1]))
+
     @torch.no_grad()
     def states(self, encoded: Any, *, batch_size: int = 64) -> list[np.ndarray]:
         """Every visited state per document of an :class:`rnnlens.data.Encoded`: a list of float32
@@ -161,7 +259,7 @@ class Network:
 
         out = [None] * len(encoded)
         for b in batches(encoded, batch_size, shuffle=False):
-            hs = self.model.states(b.ids, b.lengths)
+            hs = self.sequence_states(b.ids, b.lengths)
             for r, p in enumerate(b.index.tolist()):
                 out[p] = hs[r, :int(b.lengths[r])].float().numpy()
         return out
@@ -170,21 +268,24 @@ class Network:
     def quick_states(self, ids: Tensor) -> Tensor:
         """Every state ``[B, T, S]`` of token ids ``[B, T]`` (no padding), through torch's fused kernel where
         the state is exactly the kernel's output (vanilla, GRU), else the exact step path."""
-        return self.model.cell.run_fused(self.model.embedding(ids))
+        return self.recurrence.run_fused(self.embed(self._checked_ids(ids)))
 
     @torch.no_grad()
     def final_states(self, x: Tensor, lengths: Tensor) -> Tensor:
         """The state after each row's last valid input, for input vectors ``x`` ``[B, T, I]``."""
-        return self.model.cell.final_state(x, lengths)
+        return self.recurrence.final_state(x, lengths)
 
     # ------------------------------------------------------------------ readout
     def readout_matrix(self) -> np.ndarray:
-        """Readout weights over the whole state, float64 ``[n_out, S]`` (zeros over the LSTM's ``c``)."""
-        return self.model.readout_matrix().double().numpy()
+        """Readout weights over the whole state, float64 ``[n_out, S]`` (zeros where the readout does not read,
+        e.g. the LSTM's ``c`` and the lower layers of a stack)."""
+        if self.model is not None:
+            return self.model.readout_matrix().double().numpy()
+        return self.readout.matrix()
 
     def readout_bias(self) -> np.ndarray:
         """Readout bias, float64 ``[n_out]``."""
-        return self.model.readout.bias.detach().double().numpy()
+        return self.readout.bias()
 
     def readout_direction(self) -> np.ndarray:
         """The readout direction w ``[S]`` (:func:`rnnlens.analysis.geometry.readout_direction`, the one sign
@@ -197,7 +298,9 @@ class Network:
 
     def logits(self, h: Tensor) -> Tensor:
         """Logits of states ``h`` ``[..., S]`` (cast to the readout's dtype): ``[...]`` binary, ``[..., k]``."""
-        return self.model.logits_from_state(h.to(self.model.readout.weight.dtype))
+        if self.model is not None:
+            return self.model.logits_from_state(h.to(self.model.readout.weight.dtype))
+        return self.readout.logits(h)
 
     @torch.no_grad()
     def predict(self, h: Tensor) -> np.ndarray:

@@ -333,11 +333,12 @@ def test_word_sets_from_the_networks_own_valence():
 def test_readout_direction_of_a_k_class_model_is_last_minus_first():
     from types import SimpleNamespace
 
-    class M(torch.nn.Module):
-        def readout_matrix(self):
-            return torch.tensor([[1.0, 0.0], [5.0, 5.0], [0.0, 3.0]])
+    from rnnlens.model import SentimentRNN
 
-    assert Network(M(), Vocab(["<pad>", "<unk>", "a"])).readout_direction().tolist() == [-1.0, 3.0]
+    model = SentimentRNN(3, arch="gru", embed_dim=2, hidden_size=2, num_classes=3)
+    with torch.no_grad():
+        model.readout.weight.copy_(torch.tensor([[1.0, 0.0], [5.0, 5.0], [0.0, 3.0]]))
+    assert Network(model, Vocab(["<pad>", "<unk>", "a"])).readout_direction().tolist() == [-1.0, 3.0]
     # the bag of words' coefficients follow the same rule
     bow = SimpleNamespace(coef=np.array([[1.0, 0.0], [5.0, 5.0], [0.0, 3.0]]), words=["a", "b"], counts=[7, 9])
     assert bow_coef(bow) == ({"a": -1.0, "b": 3.0}, {"a": 7, "b": 9})
