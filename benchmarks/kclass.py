@@ -29,7 +29,7 @@ SETTINGS = dict(embed_dim=64, hidden_size=128, batch_size=32, lr=2e-3, lr_decay=
 
 def run_one(dataset: str, arch: str, out: Path, epochs: int, hidden: int, n_docs: int) -> dict:
     from rnnlens.analysis.kclass import analyze_kclass
-    from rnnlens.analysis.sections.documents import select_documents
+    from rnnlens.analysis.inputs import select_documents
     from rnnlens.analysis.wordcount import predict_dimension
     from rnnlens.network import Network
     from rnnlens.baseline import fit_bag_of_words

@@ -14,7 +14,7 @@ import time
 import torch
 
 from rnnlens.analysis.geometry import readout_direction
-from rnnlens.analysis.sections.documents import select_documents
+from rnnlens.analysis.inputs import select_documents
 from rnnlens.checkpoint import load_checkpoint, load_training_corpus
 from rnnlens.fixedpoints import find_fixed_points, sample_seeds
 from rnnlens.manifold import curve_variance_explained, trace_slow_manifold

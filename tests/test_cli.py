@@ -203,7 +203,7 @@ def test_analyze_options_through_the_cli_change_what_is_measured(checkpoint, tmp
     # --max-length: the documents longer than 12 tokens (of the 60 analysed) were cut and counted
     corpus = load_corpus("synthetic", **CORPUS)
     ck = load_checkpoint(out)
-    from rnnlens.analysis.sections.documents import select_documents
+    from rnnlens.analysis.inputs import select_documents
     docs = select_documents(ck.vocab, corpus.splits["test"], 60, None, 0)
     longer = int(sum(len(x) > 12 for x in docs.encoded.ids))
     assert longer > 0 and m["data"]["n_truncated"]["value"] == longer

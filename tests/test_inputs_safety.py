@@ -155,7 +155,7 @@ def test_training_step_that_cannot_fit_is_refused_with_advice(monkeypatch):
 
 
 def test_analysis_documents_are_capped_and_counted_by_default():
-    from rnnlens.analysis.sections.documents import select_documents
+    from rnnlens.analysis.inputs import select_documents
     from rnnlens.analysis.settings import AnalysisSettings
     from rnnlens.data import Split, Vocab
     from rnnlens.settings import DEFAULT_MAX_LENGTH

@@ -4,6 +4,7 @@ The public API, one entry point per stage (imported on first use, so that ``impo
 loads no solver and the CLI's ``--help`` stays fast)::
 
     load_corpus, Vocab, tokenize        rnnlens.data          text -> token ids
+    Sequences                           rnnlens.data.sequences  input sequences for networks without words
     make_cell, SentimentRNN             rnnlens.cells/.model
     TrainSettings, train, evaluate      rnnlens.training
     fit_bag_of_words                    rnnlens.baseline
@@ -39,6 +40,7 @@ _LAZY = {
     "linearize": "rnnlens.linearization", "Linearization": "rnnlens.linearization",
     "analyze": "rnnlens.analysis", "AnalysisSettings": "rnnlens.analysis", "Analysis": "rnnlens.analysis",
     "load_analysis": "rnnlens.analysis", "Network": "rnnlens.network", "make_report": "rnnlens.report",
+    "Sequences": "rnnlens.data.sequences",
     "analyze_modifiers": "rnnlens.analysis.modifiers",
     "analyze_kclass": "rnnlens.analysis.kclass", "predict_dimension": "rnnlens.analysis.wordcount",
 }

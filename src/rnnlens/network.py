@@ -94,7 +94,9 @@ class Network:
         self.vocab = as_tokenizer(tokenizer)
         self.record = dict(record or {})
         self.path = None
-        self._config = {"parts": {"embedding": repr(embedding), "rnn": repr(rnn), "readout": repr(readout)}}
+        self._config = {"arch": type(rnn).__name__ + (f" x{rnn.num_layers}" if getattr(rnn, "num_layers", 1) > 1
+                                                      else ""),
+                        "parts": {"embedding": repr(embedding), "rnn": repr(rnn), "readout": repr(readout)}}
         self._check_embedding_width()
         for m in (embedding, rnn, readout):
             if isinstance(m, torch.nn.Module):
@@ -188,9 +190,14 @@ class Network:
         h = self.recurrence.init_state(n)
         return h if dtype is None else h.to(dtype)
 
+    @property
+    def embed_table(self) -> Tensor | None:
+        """The table of input vectors (an ``nn.Embedding``'s weight), or None when the input map has none."""
+        return getattr(self._embedding, "weight", None)
+
     def embeddings(self) -> Tensor:
         """Input vector of every token id, float64 ``[V, I]`` (ArgumentError when the input map has no table)."""
-        weight = getattr(self._embedding, "weight", None)
+        weight = self.embed_table
         if weight is None:
             raise ArgumentError("this network's input map is not an nn.Embedding (no table of input vectors), so the "
                                 "sections that need one are not measured")

@@ -246,7 +246,7 @@ def test_slow_manifold_readout_alignment_recomputed(ckpt, corpus, tmp_path):
     # state; recompute it from the saved curve tangents' cosines and from the states themselves
     from rnnlens.analysis.geometry import readout_covariance_direction
     from rnnlens import Network
-    from rnnlens.analysis.sections.documents import select_documents
+    from rnnlens.analysis.inputs import select_documents
 
     r = analyze(ckpt, corpus, AnalysisSettings.make(modifiers=None, **FAST), out_dir=tmp_path / "a")
     loaded = load_analysis(tmp_path / "a")

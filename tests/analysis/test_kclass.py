@@ -391,7 +391,8 @@ SETTINGS = dict(arch="gru", embed_dim=16, hidden_size=32, epochs=10, batch_size=
 def _trained(tmp_path, **options):
     from rnnlens.analysis.kclass import pipeline_measurement
     from rnnlens.analysis.pipeline import Run
-    from rnnlens.analysis.sections.documents import StateSpace, select_documents
+    from rnnlens.analysis.inputs import select_documents
+    from rnnlens.analysis.sections.documents import StateSpace
     from rnnlens.baseline import fit_bag_of_words
     from rnnlens.network import Network
 

@@ -56,8 +56,9 @@ def evaluate(summary: dict, *, truth: bool = False) -> list[dict]:
     for name, claim, path, op, thr in PAPER_CHECKS + (TRUTH_CHECKS if truth else []):
         v = metric_value(summary, path)
         if v is None or (isinstance(v, float) and math.isnan(v)):
-            why = "not measured: " + "; ".join(m["why"] for m in summary.get("missing", [])) if v is None \
-                else "undefined (nan)"
+            reasons = [m["why"] for m in summary.get("missing", [])] + [
+                f"{m['section']}: {m['why']}" for m in summary.get("skipped", [])]
+            why = "not measured: " + "; ".join(reasons) if v is None else "undefined (nan)"
             out.append({"name": name, "claim": claim, "metric": path, "value": v, "passed": None,
                         "detail": why})
             continue

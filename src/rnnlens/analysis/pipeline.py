@@ -60,6 +60,20 @@ class Run:
         """The true valence of each word, when the corpus knows it."""
         return getattr(self.truth, "valence", None) or None
 
+    def lacks(self, need: str) -> str | None:
+        """Why the network and the data lack ``need`` (``"words"``, ``"labels"``; see
+        :attr:`rnnlens.analysis.registry.Section.needs`), or None when they have it."""
+        if need == "words":
+            if not hasattr(next(iter(self.corpus.splits.values())), "texts"):
+                return "the data are input sequences, not text: there are no words"
+            if self.network.itos is None or getattr(self.network.embed_table, "shape", None) is None:
+                return ("the network's tokenizer has no word list or its input map no table of input vectors, so "
+                        "no word can be given a valence")
+            return None
+        if need == "labels":
+            return None if self.corpus.num_classes else "the documents have no labels (no classes to separate)"
+        raise ValueError(f"unknown need {need!r}")
+
     @functools.cached_property
     def x_star(self) -> torch.Tensor:
         """The constant input of the fixed points (settings ``fixed_points.input_point``), float64 [I]."""
@@ -93,11 +107,15 @@ def _check(network: Network, corpus, settings) -> AnalysisSettings:
     if split not in corpus.splits:
         raise DataError(f"corpus {corpus.name!r} has no {split!r} split (it has {sorted(corpus.splits)}); "
                         "pass split= one of those")
-    if network.num_classes != corpus.num_classes:
+    width = getattr(corpus, "input_size", None)
+    if width is not None and width != network.recurrence.input_size:
+        raise DataError(f"the input sequences {corpus.name!r} have inputs of {width} numbers but the network reads "
+                        f"{network.recurrence.input_size}; give the sequences the network was trained on")
+    if corpus.num_classes and network.num_classes != corpus.num_classes:
         raise DataError(f"the model classifies {network.num_classes} labels but corpus {corpus.name!r} has "
                         f"{corpus.num_classes} ({corpus.label_names}); analyze it on the dataset it was trained on")
     words = settings.modifiers.modifiers
-    if words is not None:
+    if words is not None and network.itos is not None and hasattr(corpus.splits[split], "texts"):
         from rnnlens.analysis.modifiers import split_present
 
         split_present(words, network.vocab)    # an explicit list naming unknown words fails before any work
@@ -167,7 +185,12 @@ def analyze(network: NetworkLike, corpus: CorpusLike, settings: AnalysisSettings
     arrays: dict = {}
     missing: list[dict] = []
     seconds: dict = {}
+    skipped: list[dict] = []
     for section in sections():
+        why = next((w for w in map(run.lacks, section.needs) if w), None)
+        if why is not None:
+            skipped.append({"section": section.name, "why": why})
+            continue
         if not section.applies(run):
             continue
         t0 = time.perf_counter()
@@ -179,6 +202,7 @@ def analyze(network: NetworkLike, corpus: CorpusLike, settings: AnalysisSettings
         "schema": SCHEMA,
         "status": "partial" if missing else "complete",
         "missing": missing,
+        "skipped": skipped,
         "sign_convention": SIGN_CONVENTION,
         "provenance": _provenance(network, corpus, fingerprint, seconds),
         "settings": settings.to_dict(),

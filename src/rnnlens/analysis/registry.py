@@ -110,6 +110,9 @@ class Section:
         scene: ``"module:function"`` returning this section's part of the explorer's scene from
             ``(summary, arrays)`` (None: nothing to show there).
         optional: when the section is not part of every complete analysis, how it is asked for.
+        needs: what the section needs of the network and the data: ``"words"`` (text documents, a tokenizer
+            with a word list and a table of input vectors) and/or ``"labels"`` (labelled documents). A section
+            whose needs are not met is skipped, and the analysis says so under ``skipped``.
     """
 
     name: str
@@ -123,6 +126,7 @@ class Section:
     table: str | None = None
     scene: str | None = None
     optional: str | None = None
+    needs: tuple[str, ...] = ()
 
 
 _SECTIONS: list[Section] = []

@@ -111,6 +111,11 @@ class Analysis:
         return self.summary.get("missing", [])
 
     @property
+    def skipped(self) -> list[dict]:
+        """The sections that did not apply to this network or these data, each ``{"section", "why"}``."""
+        return self.summary.get("skipped", [])
+
+    @property
     def status(self) -> str:
         """``complete``, or ``partial`` when something is missing."""
         return self.summary.get("status", "partial")

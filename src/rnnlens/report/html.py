@@ -95,6 +95,9 @@ def model_section(summary, figures: list[tuple[str, Path | None, str]], title: s
     if summary.get("missing"):
         parts.append("<div class='missing'><b>Partial analysis.</b> Not measured:<ul>" + "".join(
             f"<li>{html.escape(m['what'])}: {html.escape(m['why'])}</li>" for m in summary["missing"]) + "</ul></div>")
+    if summary.get("skipped"):
+        parts.append("<p>Sections that do not apply to this network or these data:</p><ul>" + "".join(
+            f"<li>{html.escape(m['section'])}: {html.escape(m['why'])}</li>" for m in summary["skipped"]) + "</ul>")
     parts.append("<h3>Checks against the paper</h3>" + checks_html(summary))
     parts.append("<h3>Key numbers</h3><table><tr><th>what</th><th>value</th><th>definition</th></tr>"
                  + "".join(rows) + "</table>")

@@ -14,7 +14,7 @@ import numpy as np
 from rnnlens.analysis.registry import ArraySpec, FigureSpec, Measurement, MetricSpec, Section, metric
 from rnnlens.settings import DEFAULT_MAX_LENGTH, Int, SettingsGroup, Text, setting
 
-__all__ = ["DocumentSettings", "Documents", "StateSpace", "select_documents", "measure", "SECTION"]
+__all__ = ["DocumentSettings", "StateSpace", "measure", "SECTION"]
 
 
 @dataclass(frozen=True)
@@ -33,50 +33,23 @@ class DocumentSettings(SettingsGroup):
     untrained_seed: int = setting(0, "torch seed of the untrained copy the PCA is compared with.", Int(0))
 
 
-@dataclass
-class Documents:
-    """The analysed documents: their encoding (``encoded.index``: positions in the split;
-    ``encoded.n_empty``: skipped for having no tokens) and the fraction of unknown tokens."""
-
-    encoded: object
-    unk_fraction: float
-
-    @property
-    def labels(self) -> np.ndarray:
-        return self.encoded.labels
-
-    def __len__(self) -> int:
-        return len(self.encoded)
-
-
-def select_documents(vocab, split, n_docs: int, max_length: int | None, seed: int) -> Documents:
-    """A seeded random subset of ``n_docs`` documents of ``split`` (all when it has fewer), encoded.
-
-    Documents with no tokens are skipped and counted; documents longer than ``max_length`` (None: no
-    limit) are cut and counted (``encoded.n_truncated``, ``encoded.max_length``). ``unk_fraction``
-    counts ``<unk>`` over the tokens kept.
-    """
-    from rnnlens.data import UNK_ID, encode
-
-    n_total = len(split.texts)
-    order = np.arange(n_total)
-    if n_docs < n_total:
-        order = np.sort(np.random.default_rng(seed).choice(n_total, n_docs, replace=False))
-    encoded = encode(vocab, split, max_length=max_length, rows=order, skip_empty=True)
-    n_tok = int(encoded.lengths.sum())
-    n_unk = sum(int((x == UNK_ID).sum()) for x in encoded.ids)
-    return Documents(encoded, n_unk / max(n_tok, 1))
-
-
 def _checked_documents(run) -> Documents:
+    """The analysed documents of the run's corpus (text) or input sequences
+    (:mod:`rnnlens.analysis.inputs`), refused when they cannot be analysed (fewer than 2; most tokens unknown
+    to the network's vocabulary)."""
+    from rnnlens.analysis.inputs import select_documents, select_sequences
     from rnnlens.errors import DataError
 
     s, corpus = run.settings.documents, run.corpus
-    docs = select_documents(run.network.vocab, corpus.splits[s.split], s.n_docs, s.max_length, s.seed)
+    split = corpus.splits[s.split]
+    if hasattr(split, "inputs"):
+        docs = select_sequences(split, s.n_docs, s.max_length, s.seed)
+    else:
+        docs = select_documents(run.network.vocab, split, s.n_docs, s.max_length, s.seed)
     if len(docs) < 2:
         raise DataError(f"corpus {corpus.name!r} split {s.split!r}: fewer than 2 non-empty documents after "
                         "encoding; nothing to analyze")
-    if docs.unk_fraction > 0.5:
+    if docs.unk_fraction is not None and docs.unk_fraction > 0.5:
         raise DataError(f"{100 * docs.unk_fraction:.0f}% of the tokens of corpus {corpus.name!r} ({s.split}) are "
                         "unknown to the checkpoint's vocabulary: the vocabulary does not match this dataset. "
                         "Analyze the checkpoint on the dataset it was trained on (see its config.json record).")
@@ -112,9 +85,9 @@ def measure(run) -> StateSpace:
 
     s, net, rng = run.settings.documents, run.network, run.rng
     docs = _checked_documents(run)
-    traj = net.states(docs.encoded)
+    traj = docs.states(net)
     X = np.concatenate(traj)
-    X0 = np.concatenate(net.untrained(s.untrained_seed).states(docs.encoded))
+    X0 = np.concatenate(docs.states(net.untrained(s.untrained_seed)))
     pca_rows = np.arange(X.shape[0])
     if X.shape[0] > s.max_pca_states:
         pca_rows = np.sort(rng.choice(X.shape[0], s.max_pca_states, replace=False))
@@ -124,13 +97,15 @@ def measure(run) -> StateSpace:
     out = StateSpace(docs=docs, traj=traj, X=X, pca_rows=pca_rows, mean=mean, components=comps)
     out.metrics["data"] = {
         "n_docs": metric("data.n_docs", len(docs), split=s.split),
-        "n_empty_skipped": metric("data.n_empty_skipped", docs.encoded.n_empty),
-        "n_truncated": metric("data.n_truncated", docs.encoded.n_truncated),
+        "n_empty_skipped": metric("data.n_empty_skipped", docs.n_empty),
+        "n_truncated": metric("data.n_truncated", docs.n_truncated),
         "n_states": metric("data.n_states", int(X.shape[0])),
         "n_states_pca": metric("data.n_states_pca", int(pca_rows.size)),
         "unk_fraction": metric("data.unk_fraction", docs.unk_fraction),
         "state_size": metric("data.state_size", X.shape[1]),
     }
+    if docs.unk_fraction is None:          # input sequences: no tokens
+        del out.metrics["data"]["unk_fraction"]
     out.metrics["pca"] = {"trained_cumulative": metric("pca.trained_cumulative", cum),
                           "untrained_cumulative": metric("pca.untrained_cumulative", cum0)}
     a = out.arrays
@@ -138,15 +113,18 @@ def measure(run) -> StateSpace:
     proj_sample = rng.choice(X.shape[0], min(X.shape[0], 20000), replace=False)
     a["state_pc"] = ((X[proj_sample] - mean) @ comps.T).astype(np.float32)
     doc_of_state = np.repeat(np.arange(len(traj)), [len(t) for t in traj])
-    a["state_label"] = docs.labels[doc_of_state[proj_sample]]
+    labels = docs.labels if docs.labels is not None else np.zeros(len(docs), dtype=np.int64)   # unlabelled: one
+    a["state_label"] = labels[doc_of_state[proj_sample]]
     finals = out.final_states()
     a["final_pc"] = ((finals - mean) @ comps.T).astype(np.float32)
-    a["final_label"] = docs.labels
+    a["final_label"] = labels
     out.W = net.readout_matrix()
     out.w = net.readout_direction()
     a["readout_pc"] = comps @ out.w
     out.predictions = net.predict(torch.from_numpy(finals))
-    out.metrics["data"]["rnn_accuracy"] = metric("data.rnn_accuracy", float((out.predictions == docs.labels).mean()))
+    if docs.labels is not None:
+        out.metrics["data"]["rnn_accuracy"] = metric("data.rnn_accuracy",
+                                                     float((out.predictions == docs.labels).mean()))
     return out
 
 

@@ -27,6 +27,9 @@ class FixedPointSettings(SettingsGroup):
     tol: float = setting(PAPER_TOL, "Keep fixed points with q = (1/N)||F(h*, x*) - h*||^2 < tol.", Real(gt=0))
     tol_sweep: tuple = setting((1e-7, 1e-6, 1e-5), "Looser tolerances at which the search is repeated on the "
                                "same seeds (comma-separated; reported under fixed_points.by_tolerance).", Reals())
+    seed_noise: float = setting(0.0, "Standard deviation of Gaussian noise added to each seed (0: the visited "
+                                     "states themselves; FixedPointFinder adds noise to reach saddle points, "
+                                     "which visited states rarely lie near).", Real(ge=0))
     solver_options: dict = setting({}, "Options of find_fixed_points (e.g. solver=lm, max_iter=200); on a "
                                        "command line KEY=VALUE, repeatable.", Table())
 
@@ -56,7 +59,7 @@ def measure(run) -> FixedPointSearch:
     s, states = run.settings.fixed_points, run.products["documents"]
     visited = states.X
     seeds = sample_seeds(torch.from_numpy(visited), None, n=s.n_seeds, seed=run.settings.documents.seed,
-                         replace=s.n_seeds > visited.shape[0])
+                         replace=s.n_seeds > visited.shape[0], noise=s.seed_noise)
     inputs = run.x_star.to(seeds.dtype).expand(seeds.shape[0], -1).clone()
     fps = find_fixed_points(run.network.step, seeds, inputs, tol=s.tol, **s.solver_options)
     conv = np.asarray(fps.converged, dtype=bool)

@@ -143,6 +143,7 @@ FIGURES = (
 )
 
 SECTION = Section(name="kclass", title="k-class integration manifold", measure=measure, applies=applies,
+                  needs=("labels",),
                   settings=KClassSettings, metrics=METRICS, arrays=ARRAYS, figures=FIGURES,
                   table="rnnlens.report.kclass:kclass_table", scene="rnnlens.explore.engine:kclass_scene",
                   optional="models with more than two classes")

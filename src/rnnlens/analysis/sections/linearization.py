@@ -29,8 +29,8 @@ class LinearizationSettings(SettingsGroup):
 
 
 def _transitions(run, rng):
-    """A seeded sample of transitions (h_{t-1}, token_t) -> h_t of the analysed documents (h_{-1}: the
-    initial state)."""
+    """A seeded sample of transitions (h_{t-1}, x_t) -> h_t of the analysed documents (h_{-1}: the initial
+    state; x_t the input vector read at step t)."""
     states = run.products["documents"]
     traj = states.traj
     init = run.network.init_state(1).double().numpy()[0]
@@ -42,9 +42,7 @@ def _transitions(run, rng):
     t = pick - offsets[d]
     h_next = np.stack([traj[i][j] for i, j in zip(d, t)]).astype(np.float64)
     h_prev = np.stack([traj[i][j - 1] if j > 0 else init for i, j in zip(d, t)]).astype(np.float64)
-    ids = states.docs.encoded.ids
-    tok = [int(ids[i][j]) for i, j in zip(d, t)]
-    return h_prev, h_next, tok, init, lengths
+    return h_prev, h_next, states.docs.inputs_at(run.network, d, t), init, lengths
 
 
 def _one_step(run, points, lin, rng, prefix: str) -> tuple[dict, dict, int]:
@@ -54,10 +52,10 @@ def _one_step(run, points, lin, rng, prefix: str) -> tuple[dict, dict, int]:
 
     from rnnlens.analysis.dynamics import one_step_errors
 
-    states, emb, x_star = run.products["documents"], run.network.embeddings(), run.x_star
-    h_prev, h_next, tok, init, lengths = _transitions(run, rng)
+    states, x_star = run.products["documents"], run.x_star
+    h_prev, h_next, x_next, init, lengths = _transitions(run, rng)
     J_rec, J_inp = torch.as_tensor(lin.J_rec).double(), torch.as_tensor(lin.J_inp).double()
-    err, h_lin1, near = one_step_errors(torch.from_numpy(h_prev), emb[torch.tensor(tok)], torch.from_numpy(h_next),
+    err, h_lin1, near = one_step_errors(torch.from_numpy(h_prev), x_next, torch.from_numpy(h_next),
                                         points, x_star, J_rec, J_inp)
     err = err.numpy()
     miss = np.linalg.norm(h_next - h_lin1.numpy(), axis=1)
@@ -68,8 +66,7 @@ def _one_step(run, points, lin, rng, prefix: str) -> tuple[dict, dict, int]:
     ex = int(np.argsort(lengths)[len(lengths) // 2])
     H = states.traj[ex].astype(np.float64)
     Hp = np.vstack([init[None], H[:-1]])
-    ids = states.docs.encoded.ids
-    _, h_lin, _ = one_step_errors(torch.from_numpy(Hp), emb[torch.from_numpy(ids[ex])], torch.from_numpy(H),
+    _, h_lin, _ = one_step_errors(torch.from_numpy(Hp), states.docs.inputs_of(run.network, ex), torch.from_numpy(H),
                                   points, x_star, J_rec, J_inp)
     mean, comps = states.mean, states.components
     arrays = {prefix + "one_step_error": err.astype(np.float32), prefix + "example_true_pc": (H - mean) @ comps.T,
@@ -86,25 +83,26 @@ def _one_step(run, points, lin, rng, prefix: str) -> tuple[dict, dict, int]:
 
 
 def _linear_classification(run, points, lin, rng) -> dict:
-    """Accuracy of the readout of the state the linearized dynamics alone reach, on a seeded subset."""
+    """Accuracy of the readout of the state the linearized dynamics alone reach, on a seeded subset (labelled
+    documents only: nothing for unlabelled input sequences)."""
     import torch
 
     from rnnlens.analysis.dynamics import linear_rollout
-    from rnnlens.data import Encoded, batches
 
     states, net = run.products["documents"], run.network
-    docs, traj, emb = states.docs, states.traj, net.embeddings()
+    docs, traj = states.docs, states.traj
+    if docs.labels is None:
+        return {}
     n_linear_docs = run.settings.linearization.n_linear_docs
     n_lin = len(traj) if n_linear_docs is None else min(n_linear_docs, len(traj))
     sel = np.sort(rng.choice(len(traj), n_lin, replace=False))
-    sub = Encoded([docs.encoded.ids[i] for i in sel], docs.encoded.labels[sel], 0, docs.encoded.max_length)
+    sub = docs.subset(sel)
     J_rec, J_inp = torch.as_tensor(lin.J_rec).double(), torch.as_tensor(lin.J_inp).double()
     rnn_pred = states.predictions
     correct, agree, diverged = 0, 0, 0
-    for b in batches(sub, 128, shuffle=False):
-        pos = b.index.numpy()
+    for x, lengths, pos in sub.batches(net, 128):
         h0 = net.init_state(len(pos)).double()
-        final, div = linear_rollout(emb[b.ids], b.lengths, h0, points, run.x_star, J_rec, J_inp)
+        final, div = linear_rollout(x, lengths, h0, points, run.x_star, J_rec, J_inp)
         ok = ~div
         pred = np.full(len(pos), -1)
         if ok.any():

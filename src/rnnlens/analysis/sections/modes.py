@@ -63,10 +63,44 @@ def measure(run) -> Modes:
         "null_mean_closed_form": metric("modes.null_mean_closed_form", expected_random_abs_cos(S)),
         "readout_dot_r1_median": metric("modes.readout_dot_r1_median", float(np.median(w_r1))),
     }
+    out.metrics["modes"].update(_topology(run))
     out.arrays.update(eigvals=eig.astype(np.complex64), abs_lambda1=al1, tau_top=st["tau_top"],
                       r1_m_overlap=st["r1_m_overlap"], null_abs_cos=null.astype(np.float32),
                       r1_pc=(components @ r1.real.T).T)
     return out
+
+
+# The tolerance on q to which the points under tol are polished before they are counted as distinct exact
+# fixed points (a point stopped at the first iterate under tol can lie far from the exact point along a slow
+# mode, so one fixed point would count several times).
+EXACT_TOL = 1e-14
+
+
+def _topology(run) -> dict:
+    """The distinct exact fixed points and their stability: the points with q < tol polished to q < EXACT_TOL by
+    the same solver, merged when closer than 1% of the seeds' spread; how many have 0, 1, 2, ... eigenvalues with
+    |lambda| > 1 (stable points, saddles of each index)."""
+    import torch
+
+    from rnnlens.fixedpoints import find_fixed_points
+    from rnnlens.linearization import linearize
+
+    fps, s = run.products["fixed_points"].fps, run.settings.fixed_points
+    conv = fps[torch.as_tensor(fps.converged)]
+    exact = find_fixed_points(run.network.step, conv.points, conv.inputs, tol=EXACT_TOL, **s.solver_options)
+    exact = exact[torch.as_tensor(exact.converged)]
+    distinct = exact.unique(abs_tol=0.01 * conv.seed_spread()) if len(exact) else exact
+    counts = np.zeros(1, dtype=np.int64)
+    if len(distinct):
+        pts = torch.as_tensor(distinct.points).double()
+        lin = linearize(run.network.step, pts, run.x_star.expand(len(distinct), -1).clone(), modes=1)
+        counts = np.bincount(_np(lin.n_unstable).astype(np.int64), minlength=1)
+    return {
+        "n_distinct": metric("modes.n_distinct", int(len(distinct)), tol=EXACT_TOL),
+        "distinct_by_unstable": metric("modes.distinct_by_unstable", counts.tolist()),
+        "n_distinct_stable": metric("modes.n_distinct_stable", int(counts[0])),
+        "n_distinct_saddles": metric("modes.n_distinct_saddles", int(counts[1:].sum())),
+    }
 
 
 METRICS = (
@@ -98,6 +132,17 @@ METRICS = (
     MetricSpec("modes.null_mean_closed_form", "E|cos| for random unit vectors in R^S, Gamma(S/2)/(sqrt(pi) "
                                               "Gamma((S+1)/2))"),
     MetricSpec("modes.readout_dot_r1_median", "median readout . r_1 after orientation (>= 0)"),
+    MetricSpec("modes.n_distinct", "distinct exact fixed points: the points with q < tol polished by the same solver "
+                                   "to q < {tol:g}, those that get there merged when closer than 1% of the seeds' "
+                                   "spread (FixedPoints.unique); on a line attractor, the few exact points on it",
+               "distinct fixed points (q < tol)", "{}"),
+    MetricSpec("modes.distinct_by_unstable", "entry i: distinct fixed points with i eigenvalues |lambda| > 1 (beyond "
+                                             "rounding) of J_rec there (0: stable; i >= 1: a saddle with i unstable "
+                                             "directions)"),
+    MetricSpec("modes.n_distinct_stable", "distinct fixed points without an eigenvalue |lambda| > 1 (stable)",
+               "stable distinct fixed points", "{}"),
+    MetricSpec("modes.n_distinct_saddles", "distinct fixed points with at least one eigenvalue |lambda| > 1 "
+                                           "(saddles)", "distinct saddle points", "{}"),
 )
 
 ARRAYS = (

@@ -163,7 +163,7 @@ FIGURES = (
                "neutral words follow the modifier."),
 )
 
-SECTION = Section(name="modifiers", title="modifier words", measure=measure, applies=applies,
+SECTION = Section(name="modifiers", title="modifier words", measure=measure, applies=applies, needs=("words",),
                   settings=ModifierSettings, metrics=METRICS, arrays=ARRAYS, figures=FIGURES,
                   table="rnnlens.report.modifiers:modifier_table", scene="rnnlens.explore.engine:modifier_scene",
                   optional="modifiers=None (rnnlens analyze --no-modifiers) leaves it out")

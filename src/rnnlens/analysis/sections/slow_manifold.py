@@ -188,9 +188,10 @@ def measure(run) -> SlowManifoldMeasurement:
     sm.update(_spectrum_metrics(out))
     out.arrays.update(_curve_arrays(run, out))
     out.metrics["slow_manifold"] = sm
-    for part in (word_valence(run, out.l1, out.lin, section="slow_manifold", prefix="sm_"),
-                 linear_fit(run, curve.points, out.lin, np.random.default_rng([run.settings.documents.seed, 1]),
-                            section="slow_manifold", prefix="sm_")):
+    parts = [] if run.lacks("words") else [word_valence(run, out.l1, out.lin, section="slow_manifold", prefix="sm_")]
+    parts.append(linear_fit(run, curve.points, out.lin, np.random.default_rng([run.settings.documents.seed, 1]),
+                            section="slow_manifold", prefix="sm_"))
+    for part in parts:
         sm.update(part.metrics["slow_manifold"])
         out.arrays.update(part.arrays)
     return out

@@ -149,5 +149,6 @@ FIGURES = (
 )
 
 SECTION = Section(name="valence", title="word valence at the fixed points", measure=measure,
-                  applies=applies_to_points, settings=ValenceSettings, metrics=valence_specs("valence", "fixed points"),
-                  arrays=valence_arrays("", "fixed points"), figures=FIGURES)
+                  applies=applies_to_points, settings=ValenceSettings, needs=("words",),
+                  metrics=valence_specs("valence", "fixed points"), arrays=valence_arrays("", "fixed points"),
+                  figures=FIGURES)

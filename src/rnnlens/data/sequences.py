@@ -1,0 +1,115 @@
+"""Input sequences for networks fed continuous inputs (no words): ``Sequences``, the counterpart of a text
+:class:`rnnlens.data.Corpus` that :func:`rnnlens.analyze` takes for such networks.
+
+A split holds a list of ``[T, I]`` float arrays (one per sequence; lengths may differ) and, optionally, an
+integer label per sequence (a classifier read out at the final state). Sequences have no words, so the
+analysis sections that need a vocabulary are skipped and say why.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+import numpy as np
+
+from rnnlens.errors import ArgumentError
+
+__all__ = ["Sequences", "SequenceSplit"]
+
+
+@dataclass
+class SequenceSplit:
+    """The sequences of one split: ``inputs`` (float64 ``[T_i, I]`` arrays) and ``labels`` (int64 ``[n]`` or None)."""
+
+    inputs: list[np.ndarray]
+    labels: np.ndarray | None = None
+
+    def __len__(self) -> int:
+        return len(self.inputs)
+
+
+def _arrays(inputs: Any, name: str) -> list[np.ndarray]:
+    """A batch tensor ``[B, T, I]`` or a list of ``[T, I]`` arrays, as float64 arrays (checked)."""
+    if hasattr(inputs, "detach"):
+        inputs = inputs.detach().cpu().numpy()
+    rows = list(inputs) if not isinstance(inputs, np.ndarray) or inputs.ndim == 3 else None
+    if rows is None or not rows:
+        raise ArgumentError(f"{name}: give the sequences as a [B, T, I] array or a list of [T, I] arrays (at least "
+                            "one)")
+    out = []
+    for i, x in enumerate(rows):
+        a = np.asarray(x.detach().cpu().numpy() if hasattr(x, "detach") else x, dtype=np.float64)
+        if a.ndim != 2 or a.shape[0] < 1:
+            raise ArgumentError(f"{name}: sequence {i} has shape {a.shape}; each must be [T >= 1, I]")
+        if not np.isfinite(a).all():
+            raise ArgumentError(f"{name}: sequence {i} holds NaN or inf")
+        out.append(a)
+    widths = {a.shape[1] for a in out}
+    if len(widths) != 1:
+        raise ArgumentError(f"{name}: the sequences have inputs of different widths {sorted(widths)}")
+    return out
+
+
+@dataclass
+class Sequences:
+    """Named splits of input sequences (see the module docstring); ``label_names`` empty when unlabelled."""
+
+    name: str
+    splits: dict[str, SequenceSplit]
+    label_names: list[str] = field(default_factory=list)
+    source: str = "given"
+    info: dict = field(default_factory=dict)
+    truth: Any = None
+
+    @classmethod
+    def from_arrays(cls, inputs: Any, labels: Sequence[int] | None = None, *, split: str = "test",
+                    name: str = "sequences", label_names: Sequence[str] | None = None) -> "Sequences":
+        """One split of sequences: ``inputs`` a ``[B, T, I]`` tensor/array or a list of ``[T, I]`` arrays,
+        ``labels`` (optional) one integer class per sequence."""
+        arrays = _arrays(inputs, name)
+        y = None
+        if labels is not None:
+            y = np.asarray(labels)
+            if y.shape != (len(arrays),) or not np.issubdtype(y.dtype, np.integer) or (y < 0).any():
+                raise ArgumentError(f"{name}: labels must be {len(arrays)} integers >= 0, one per sequence; got "
+                                    f"shape {y.shape}, dtype {y.dtype}")
+            y = y.astype(np.int64)
+            k = int(y.max()) + 1
+            names = list(label_names) if label_names is not None else [f"class {i}" for i in range(max(k, 2))]
+            if k > len(names):
+                raise ArgumentError(f"{name}: label {k - 1} but only {len(names)} label names")
+        else:
+            names = []
+        return cls(name=name, splits={split: SequenceSplit(arrays, y)}, label_names=names)
+
+    @property
+    def num_classes(self) -> int:
+        """Number of classes (0 when the sequences are unlabelled)."""
+        return len(self.label_names)
+
+    @property
+    def input_size(self) -> int:
+        """I, the width of every input vector."""
+        return next(iter(self.splits.values())).inputs[0].shape[1]
+
+    def fingerprint(self) -> str:
+        """SHA-256 (hex) over the name, the label names and every split's arrays and labels."""
+        h = hashlib.sha256()
+        h.update(self.name.encode())
+        for n in self.label_names:
+            h.update(n.encode())
+        for split_name in sorted(self.splits):
+            s = self.splits[split_name]
+            h.update(split_name.encode())
+            for a in s.inputs:
+                h.update(np.asarray(a.shape, dtype="<i8").tobytes())
+                h.update(np.ascontiguousarray(a, dtype="<f8").tobytes())
+            if s.labels is not None:
+                h.update(s.labels.astype("<i8").tobytes())
+        return h.hexdigest()
+
+    def __repr__(self) -> str:
+        sizes = ", ".join(f"{k}={len(v)}" for k, v in self.splits.items())
+        return f"Sequences({self.name!r}, {sizes}, labels={self.label_names or None})"
