@@ -156,3 +156,49 @@ def test_an_lstm_checkpoint_exported_to_plain_torch_steps_alike(tmp_path):
     ids, lengths = torch.tensor([[2, 3, 4, 0], [5, 6, 0, 0]]), torch.tensor([3, 2])
     assert torch.equal(native.sequence_states(ids, lengths), parts.sequence_states(ids, lengths))
     assert np.array_equal(native.readout_matrix(), parts.readout_matrix())
+
+
+USER_FILE = '''
+import torch
+from torch import nn
+
+import rnnlens
+from rnnlens.data import Vocab, load_corpus
+
+
+def build():
+    corpus = load_corpus("synthetic", seed=0, n_train=300, n_validation=40, n_test=80, min_length=5, max_length=14)
+    vocab = Vocab.build(corpus.splits["train"].texts)
+    torch.manual_seed(0)
+    return rnnlens.Network.from_parts(rnn=nn.LSTM(6, 5, num_layers=2), readout=nn.Linear(5, 1),
+                                      embedding=nn.Embedding(len(vocab), 6), tokenizer=vocab)
+
+
+def not_a_network():
+    return 42
+'''
+
+
+def test_the_command_line_analyses_a_network_from_the_users_file(tmp_path):
+    from click.testing import CliRunner
+
+    from rnnlens.cli import main
+
+    (tmp_path / "my_model.py").write_text(USER_FILE)
+    corpus_opts = [a for k, v in SMALL.items() for a in ("--option", f"{k}={v}")]
+    args = ["analyze", "--network", f"{tmp_path / 'my_model.py'}:build", "--dataset", "synthetic", *corpus_opts,
+            "--n-docs", "30", "--n-seeds", "20", "--tol-sweep", "", "--no-modifiers", "--n-transitions", "200",
+            "-o", str(tmp_path / "an"), "--quiet"]
+    r = CliRunner().invoke(main, args)
+    assert r.exit_code == 0, r.output
+    summary = json.loads((tmp_path / "an" / "summary.json").read_text())
+    assert summary["provenance"]["model"]["arch"] == "LSTM x2" and summary["metrics"]["data"]["state_size"]["value"] == 20
+    for bad, message in ((["--network", f"{tmp_path / 'my_model.py'}:not_a_network", "--dataset", "synthetic"],
+                          "not_a_network() returned a int, not an rnnlens.Network"),
+                         (["--network", f"{tmp_path / 'my_model.py'}:nothing", "--dataset", "synthetic"],
+                          "has no function 'nothing'"),
+                         (["--network", f"{tmp_path / 'missing.py'}:build", "--dataset", "synthetic"], "is not a file"),
+                         (["--network", f"{tmp_path / 'my_model.py'}:build"], "--network needs --dataset"),
+                         ([], "give a CHECKPOINT folder or --network FILE.py:FUNCTION")):
+        r = CliRunner().invoke(main, ["analyze", *bad, "-o", str(tmp_path / "x")])
+        assert r.exit_code == 2 and message in r.output, r.output

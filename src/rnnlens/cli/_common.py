@@ -95,6 +95,37 @@ def load_named_corpus(dataset, data_dir, data_seed, options):
                        **offline_corpus_options(dataset, parse_options(options)))
 
 
+NETWORK_HELP = ("Your own network instead of a CHECKPOINT: FILE.py:FUNCTION, a function of no arguments returning an "
+                "rnnlens.Network (e.g. Network.from_parts(rnn=..., readout=..., embedding=..., tokenizer=...)). "
+                "This runs your Python file, and only when this option is given; --dataset names the corpus.")
+
+
+def load_network(spec: str):
+    """The :class:`rnnlens.network.Network` that ``FILE.py:FUNCTION`` returns (the file is run as a module)."""
+    import importlib.util
+    from pathlib import Path
+
+    from rnnlens.network import Network
+
+    path, sep, name = spec.rpartition(":")
+    if not sep or not path or not name:
+        raise ArgumentError(f"--network {spec!r}: write FILE.py:FUNCTION (e.g. --network my_model.py:build)")
+    file = Path(path)
+    if not file.is_file():
+        raise ArgumentError(f"--network {spec!r}: {file} is not a file")
+    module_spec = importlib.util.spec_from_file_location(f"rnnlens_user_{file.stem}", file)
+    module = importlib.util.module_from_spec(module_spec)
+    module_spec.loader.exec_module(module)
+    build = getattr(module, name, None)
+    if not callable(build):
+        raise ArgumentError(f"--network {spec!r}: {file} has no function {name!r}")
+    network = build()
+    if not isinstance(network, Network):
+        raise ArgumentError(f"--network {spec!r}: {name}() returned a {type(network).__name__}, not an rnnlens.Network "
+                            "(build one with rnnlens.Network.from_parts(...))")
+    return network
+
+
 def load_checkpoint_corpus(ck, dataset, data_dir, data_seed, options):
     """The corpus ``ck`` was trained on (recorded name, options and seed), unless the options say otherwise."""
     from rnnlens.checkpoint import load_training_corpus

@@ -6,8 +6,8 @@ import math
 
 import click
 
-from rnnlens.cli._common import (analysis_options, checkpoint_corpus_options, guarded_output, load_checkpoint_corpus,
-                                 pop_analysis_settings)
+from rnnlens.cli._common import (NETWORK_HELP, analysis_options, checkpoint_corpus_options, guarded_output,
+                                 load_checkpoint_corpus, load_named_corpus, load_network, pop_analysis_settings)
 
 __all__ = ["COMMANDS", "analyze_command", "report_command", "print_summary"]
 
@@ -36,26 +36,37 @@ def print_summary(summary: dict) -> None:
 
 
 @click.command("analyze")
-@click.argument("checkpoint", type=click.Path())
+@click.argument("checkpoint", type=click.Path(), required=False)
+@click.option("--network", "network_spec", default=None, metavar="FILE.py:FUNCTION", help=NETWORK_HELP)
 @checkpoint_corpus_options
 @click.option("-o", "--out", "out_dir", required=True, type=click.Path(), help="Folder for summary.json etc.")
 @click.option("--bow", type=click.Path(), default=None,
               help="Bag-of-words baseline JSON (rnnlens baseline) for the word-valence comparison.")
 @analysis_options()
 @click.option("--quiet", is_flag=True, help="Print only where the results went.")
-def analyze_command(checkpoint, dataset, data_dir, data_seed, options, out_dir, bow, quiet, **settings):
-    """Measure the line-attractor picture of CHECKPOINT on a dataset; write DIR/summary.json.
+def analyze_command(checkpoint, network_spec, dataset, data_dir, data_seed, options, out_dir, bow, quiet,
+                    **settings):
+    """Measure the line-attractor picture of CHECKPOINT (or of your own network, --network) on a dataset;
+    write DIR/summary.json.
 
     The analysis options are the fields of rnnlens.AnalysisSettings (the same names in a sweep SPEC's
     [analysis] table)."""
     from rnnlens.analysis import analyze
     from rnnlens.checkpoint import load_checkpoint
 
+    if (checkpoint is None) == (network_spec is None):
+        raise click.UsageError("give a CHECKPOINT folder or --network FILE.py:FUNCTION (one of them)")
+    if network_spec is not None and dataset is None:
+        raise click.UsageError("--network needs --dataset (the corpus to analyse it on)")
     analysis_settings = pop_analysis_settings(settings)
     with guarded_output(out_dir, "analyze"):
-        ck = load_checkpoint(checkpoint)
-        corpus = load_checkpoint_corpus(ck, dataset, data_dir, data_seed, options)
-        result = analyze(ck, corpus, analysis_settings, bow=bow, out_dir=out_dir)
+        if network_spec is not None:
+            network = load_network(network_spec)
+            corpus = load_named_corpus(dataset, data_dir, data_seed, options)
+        else:
+            network = load_checkpoint(checkpoint)
+            corpus = load_checkpoint_corpus(network, dataset, data_dir, data_seed, options)
+        result = analyze(network, corpus, analysis_settings, bow=bow, out_dir=out_dir)
     if not quiet:
         print_summary(result.summary)
     if result.provenance["trained_on_same_corpus"] is False:
