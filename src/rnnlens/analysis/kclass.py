@@ -69,7 +69,7 @@ from rnnlens.analysis.kclass_parts import (
     relax,
     slow_projectors,
 )
-from rnnlens.analysis.registry import metric, settings_groups
+from rnnlens.analysis.registry import groups_of, metric
 from rnnlens.errors import ArgumentError
 
 __all__ = ["KClassAnalysis", "KClassSystem", "KClassBow", "analyze_kclass", "relax", "pca_spectrum",
@@ -121,15 +121,7 @@ class KClassBow:
 def _options(settings) -> Options:
     """The measurement's options from an ``AnalysisSettings`` (None: every default, the registered sections'
     settings groups as ``AnalysisSettings()`` holds them)."""
-    if settings is None:
-        groups = {name: cls() for name, cls in settings_groups()}
-        kc, docs, fp = groups["kclass"], groups["documents"], groups["fixed_points"]
-    else:
-        try:
-            kc, docs, fp = settings.kclass, settings.documents, settings.fixed_points
-        except AttributeError:
-            raise ArgumentError(f"analyze_kclass: settings must be an rnnlens.AnalysisSettings (e.g. AnalysisSettings"
-                                f".make(kclass_relax_steps=30)); got {type(settings).__name__}") from None
+    kc, docs, fp = groups_of(settings, ("kclass", "documents", "fixed_points"), "analyze_kclass")
     own = {name.removeprefix("kclass_"): value for name, value in kc.to_dict().items()}
     return Options(**own, tol=fp.tol, seed=docs.seed, input_point=fp.input_point).check()
 

@@ -174,6 +174,22 @@ def settings_groups() -> list[tuple[str, type]]:
     return [(s.name, s.settings) for s in _SECTIONS if s.settings is not None]
 
 
+def groups_of(settings: Any, names: tuple[str, ...], caller: str) -> tuple:
+    """The settings groups ``names`` of an ``AnalysisSettings`` (None: every registered section's defaults, as
+    ``AnalysisSettings()`` holds them), for a section entry point that cannot import the settings class
+    without an import circle; anything else is an ArgumentError naming ``caller``."""
+    from rnnlens.errors import ArgumentError
+
+    classes = dict(settings_groups())
+    if settings is None:
+        return tuple(classes[name]() for name in names)
+    groups = tuple(getattr(settings, name, None) for name in names)
+    if not all(isinstance(g, classes[name]) for g, name in zip(groups, names)):
+        raise ArgumentError(f"{caller}: settings must be an rnnlens.AnalysisSettings (e.g. AnalysisSettings.make("
+                            f"n_docs=200)); got {type(settings).__name__}")
+    return groups
+
+
 def metric_spec(path: str) -> MetricSpec:
     """The declaration of metric ``path``; KeyError for a path no registered section declares."""
     for s in _SECTIONS:

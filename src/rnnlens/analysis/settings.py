@@ -22,7 +22,7 @@ from rnnlens.analysis.registry import settings_groups
 from rnnlens.errors import ArgumentError
 from rnnlens.settings import cli_options
 
-__all__ = ["AnalysisSettings", "DEMO", "QUICK", "setting_fields"]
+__all__ = ["AnalysisSettings", "DEMO", "QUICK", "setting_fields", "command_line_options"]
 
 
 def setting_fields() -> dict[str, tuple[str, dataclasses.Field]]:

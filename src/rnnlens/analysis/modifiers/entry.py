@@ -11,26 +11,13 @@ from rnnlens.analysis.modifiers.design import ModifierRequest
 from rnnlens.analysis.modifiers.measure import measure_modifiers
 from rnnlens.analysis.modifiers.result import SECTION, ModifierAnalysis
 from rnnlens.analysis.modifiers.words import split_present
-from rnnlens.analysis.registry import metric, settings_groups
-from rnnlens.errors import ArgumentError, DataError
+from rnnlens.analysis.registry import groups_of, metric
+from rnnlens.errors import DataError
 from rnnlens.network import Network
 
 __all__ = ["analyze_modifiers", "pipeline_measurement"]
 
 _GROUPS = ("documents", "fixed_points", "modifiers")
-
-
-def _settings_groups(settings: Any) -> tuple:
-    """The ``documents``, ``fixed_points`` and ``modifiers`` groups of an ``AnalysisSettings`` (None: the defaults
-    of every registered section, as ``AnalysisSettings()`` holds them)."""
-    classes = dict(settings_groups())
-    if settings is None:
-        return tuple(classes[name]() for name in _GROUPS)
-    groups = tuple(getattr(settings, name, None) for name in _GROUPS)
-    if not all(isinstance(g, classes[name]) for g, name in zip(groups, _GROUPS)):
-        raise ArgumentError(f"analyze_modifiers: settings must be an rnnlens.AnalysisSettings (e.g. "
-                            f"AnalysisSettings.make(n_contexts=100, n_boot=200)); got {type(settings).__name__}")
-    return groups
 
 
 def analyze_modifiers(network: Any, corpus: Any, settings: Any = None, *, bow: Any = None,
@@ -64,7 +51,7 @@ def analyze_modifiers(network: Any, corpus: Any, settings: Any = None, *, bow: A
     Returns a :class:`ModifierAnalysis` (metrics under the section ``modifiers``).
     """
     network = Network.resolve(network)
-    documents, fixed_points, options = _settings_groups(settings)
+    documents, fixed_points, options = groups_of(settings, _GROUPS, "analyze_modifiers")
     if documents.split not in corpus.splits:
         raise DataError(f"analyze_modifiers: corpus {corpus.name!r} has no {documents.split!r} split (it has "
                         f"{sorted(corpus.splits)}); set split= one of those")
