@@ -19,7 +19,7 @@ from rnnlens.constants import ARCHS
 from rnnlens.errors import ArgumentError
 
 __all__ = ["TrainSettings", "Int", "Real", "OneOf", "Reals", "Table", "Words", "SettingsGroup", "SettingOption",
-           "cli_options", "group_options"]
+           "cli_options", "parse_key_values"]
 
 FAST_PATHS = ("auto", "fused", "scan")
 # Documents are cut to this many tokens unless asked otherwise (training and analysis), counted and

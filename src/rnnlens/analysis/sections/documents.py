@@ -8,11 +8,15 @@ order), so an analysis is reproducible from its ``seed``.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from rnnlens.analysis.registry import ArraySpec, FigureSpec, Measurement, MetricSpec, Section, metric
 from rnnlens.settings import DEFAULT_MAX_LENGTH, Int, SettingsGroup, Text, setting
+
+if TYPE_CHECKING:
+    from rnnlens.analysis.inputs import Documents
 
 __all__ = ["DocumentSettings", "StateSpace", "measure", "SECTION"]
 
