@@ -202,3 +202,28 @@ def test_the_command_line_analyses_a_network_from_the_users_file(tmp_path):
                          ([], "give a CHECKPOINT folder or --network FILE.py:FUNCTION")):
         r = CliRunner().invoke(main, ["analyze", *bad, "-o", str(tmp_path / "x")])
         assert r.exit_code == 2 and message in r.output, r.output
+
+
+def test_the_explorer_reads_a_text_with_a_users_network_and_tokenizer(corpus, tmp_path):
+    pytest.importorskip("fastapi")
+    from fastapi.testclient import TestClient
+
+    from rnnlens.explore.app import create_app
+    from rnnlens.explore.engine import load_models
+
+    vocab = Vocab.build(corpus.splits["train"].texts)
+    torch.manual_seed(0)
+    emb, lstm, lin = nn.Embedding(len(vocab), 6), nn.LSTM(6, 5, num_layers=2), nn.Linear(5, 1)
+    with_vocab = Network.from_parts(rnn=lstm, readout=lin, embedding=emb, tokenizer=vocab)
+    with_callable = Network.from_parts(rnn=lstm, readout=lin, embedding=emb, tokenizer=vocab.encode)
+    analyze(with_vocab, corpus, AnalysisSettings.make(**FAST), out_dir=tmp_path / "an")
+    with pytest.raises(ArgumentError, match="records no corpus to analyse it on"):
+        load_models([with_vocab], progress=False)
+    models = load_models([with_vocab, with_callable], [tmp_path / "an", tmp_path / "an"], progress=False)
+    assert [m.name for m in models] == ["LSTM x2", "LSTM x2-2"]
+    client = TestClient(create_app(models))
+    text = f"{vocab.itos[2]} {vocab.itos[3]} zzzz"
+    a = client.post("/api/read", json={"model": "LSTM x2", "text": text}).json()
+    b = client.post("/api/read", json={"model": "LSTM x2-2", "text": text}).json()
+    assert a["tokens"] == [vocab.itos[2], vocab.itos[3], "zzzz"] and a["unknown"] == [False, False, True]
+    assert b["tokens"] == ["2", "3", "1"] and b["readout"] == a["readout"]     # a tokenizer without a word list

@@ -237,6 +237,21 @@ class Network:
         (vanilla, GRU); equal to rounding."""
         return self.recurrence.relax_fused(h, x, steps)
 
+    def read_tokens(self, text: str) -> tuple[list[str], list[int], list[bool]]:
+        """``(tokens, ids, unknown)`` of ``text`` as the network's tokenizer reads it: an rnnlens ``Vocab`` splits
+        with :func:`rnnlens.data.tokenize` (unknown tokens read as ``<unk>``); another tokenizer gives the ids,
+        and the tokens are its words (or the ids as text when it has no word list)."""
+        from rnnlens.data import UNK_ID, Vocab, tokenize
+
+        if isinstance(self.vocab, Vocab):
+            tokens = tokenize(text)
+            ids = [self.vocab.stoi.get(t, UNK_ID) for t in tokens]
+            return tokens, ids, [i == UNK_ID for i in ids]
+        ids = [int(i) for i in self.vocab.encode(text)]
+        itos, unk = self.vocab.itos, getattr(self.vocab, "unk_id", None)
+        tokens = [itos[i] if itos is not None and 0 <= i < len(itos) else str(i) for i in ids]
+        return tokens, ids, [unk is not None and i == unk for i in ids]
+
     # ------------------------------------------------------------------ documents
     def _checked_ids(self, ids: Tensor) -> Tensor:
         n = getattr(self._embedding, "num_embeddings", None)

@@ -19,7 +19,10 @@ def _check_extra() -> None:
 
 
 @click.command("explore")
-@click.argument("checkpoints", nargs=-1, required=True, type=click.Path())
+@click.argument("checkpoints", nargs=-1, required=False, type=click.Path())
+@click.option("--network", "networks", multiple=True, metavar="FILE.py:FUNCTION",
+              help="A network of your own (after the CHECKPOINTs; repeatable), as for `rnnlens analyze --network`: "
+                   "runs your Python file, only when given. Give its saved analysis with --analysis.")
 @click.option("--analysis", "analyses", multiple=True, type=click.Path(),
               help="Saved analysis folder (rnnlens analyze -o DIR) for the checkpoint in the same position; "
                    "repeat per checkpoint. Without one, a quick analysis (200 documents, 100 seeds) is computed "
@@ -30,7 +33,7 @@ def _check_extra() -> None:
 @click.option("--port", type=click.IntRange(0, 65535), default=0, show_default=True,
               help="Port; 0 picks a free one.")
 @click.option("--open", "open_browser", is_flag=True, help="Open the page in the default browser.")
-def explore(checkpoints, analyses, data_dir, host, port, open_browser):
+def explore(checkpoints, networks, analyses, data_dir, host, port, open_browser):
     """Serve a page where you type a review and watch CHECKPOINT... read it (state trajectory over the
     line attractor, readout per token, each word's push). JSON API under /api, described at /docs."""
     _check_extra()
@@ -45,7 +48,12 @@ def explore(checkpoints, analyses, data_dir, host, port, open_browser):
     from rnnlens.explore.engine import load_models
 
     torch.set_num_threads(1)
-    models = load_models(checkpoints, analyses, data_dir=data_dir, progress=True)
+    from rnnlens.cli._common import load_network
+
+    if not checkpoints and not networks:
+        raise click.UsageError("give at least one CHECKPOINT folder or --network FILE.py:FUNCTION")
+    models = load_models([*checkpoints, *map(load_network, networks)], analyses, data_dir=data_dir,
+                         progress=True)
     app = create_app(models)
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)

@@ -295,26 +295,18 @@ class ExploreModel:
         return self._scene
 
     # ------------------------------------------------------------------ words
-    def _token_id(self, token: str) -> int:
-        from rnnlens.data import UNK_ID
-
-        return int(self.network.vocab.stoi.get(token, UNK_ID))
-
     def word(self, word: str) -> dict:
-        from rnnlens.data import UNK_ID, tokenize
-
         clean, _ = clean_text(word, max_chars=200)
-        toks = tokenize(clean)
+        toks, ids, unknown = self.network.read_tokens(clean)
         if not toks:
             return {"model": self.name, "word": clean, "token": None, "known": False,
                     "note": "no token in this input: type a word"}
-        tok = toks[0]
-        i = self._token_id(tok)
-        out = {"model": self.name, "word": clean, "token": tok, "known": i != UNK_ID, "id": i,
+        tok, i = toks[0], ids[0]
+        out = {"model": self.name, "word": clean, "token": tok, "known": not unknown[0], "id": i,
                "note": (f"read as the token {tok!r}" + (f" (the input has {len(toks)} tokens; the first is shown)"
                                                         if len(toks) > 1 else "")),
                "definitions": {k: DEFINITIONS[k] for k in ("word_push", "word_valence")}}
-        if i == UNK_ID:
+        if unknown[0]:
             out["note"] = f"{tok!r} is not in the vocabulary: the network reads it as <unk> (values below are <unk>'s)"
         out.update(push=float(self._word_push[i]), push_std=float(self._word_push_std[i]),
                    valence=float(self._word_valence[i]),
@@ -374,16 +366,11 @@ class ExploreModel:
         return allH.numpy(), r.numpy().astype(np.float64), probs.numpy(), settled
 
     def read(self, text: str, *, max_tokens: int = MAX_TOKENS, max_chars: int = MAX_CHARS) -> dict:
-        from rnnlens.data import UNK_ID, tokenize
-
         clean, info = clean_text(text, max_chars=max_chars)
-        tokens = tokenize(clean)
+        tokens, ids, unknown = self.network.read_tokens(clean)
         n_all = len(tokens)
-        tokens = tokens[:max_tokens]
+        tokens, ids, unknown = tokens[:max_tokens], ids[:max_tokens], unknown[:max_tokens]
         notes = _cut_notes(info, n_all, max_chars, max_tokens)
-        stoi = self.network.vocab.stoi
-        ids = [stoi.get(t, UNK_ID) for t in tokens]
-        unknown = [i == UNK_ID for i in ids]
         if any(unknown):
             notes.append(f"{sum(unknown)} token(s) are not in the vocabulary and are read as <unk>")
         Hn, r, probs, settled = self._run(ids)
@@ -506,6 +493,21 @@ def unique_names(paths) -> list[str]:
     return names
 
 
+def _model_names(items) -> list[str]:
+    """Display names: checkpoint folders as :func:`unique_names` names them, a user's networks by their
+    architecture, numbered when repeated."""
+    paths = [i for i in items if isinstance(i, (str, Path))]
+    from_paths = iter(unique_names(paths))
+    names: list[str] = []
+    for item in items:
+        name = next(from_paths) if isinstance(item, (str, Path)) else (item.config() or {}).get("arch", "network")
+        base, k = name, 2
+        while name in names:
+            name, k = f"{base}-{k}", k + 1
+        names.append(name)
+    return names
+
+
 def quick_settings(quick: "AnalysisSettings | dict | None" = None, seed: int = 0) -> "AnalysisSettings":
     """The settings of the quick analysis of a checkpoint given without one: ``quick`` itself when it is an
     :class:`rnnlens.analysis.settings.AnalysisSettings`; otherwise :data:`rnnlens.analysis.settings.QUICK`
@@ -522,7 +524,7 @@ def quick_settings(quick: "AnalysisSettings | dict | None" = None, seed: int = 0
 
 def load_models(checkpoints, analyses=None, *, data_dir=None, progress: bool = True,
                 quick: "AnalysisSettings | dict | None" = None, seed: int = 0) -> list[ExploreModel]:
-    """Load each checkpoint with its saved analysis (``analyses[i]``, or None: a quick analysis on the corpus
+    """Load each checkpoint (a folder, or an :class:`rnnlens.network.Network`) with its saved analysis (``analyses[i]``, or None: a quick analysis on the corpus
     the checkpoint records is computed here with :func:`quick_settings` of ``quick`` and ``seed``) and
     precompute."""
     from rnnlens.analysis import analyze, load_analysis
@@ -538,7 +540,7 @@ def load_models(checkpoints, analyses=None, *, data_dir=None, progress: bool = T
                             "at most one per checkpoint, in the same order")
     analyses += [None] * (len(checkpoints) - len(analyses))
     settings = quick_settings(quick, seed)
-    names = unique_names(checkpoints)
+    names = _model_names(checkpoints)
     bar = None
     if progress:
         from tqdm.auto import tqdm
@@ -552,6 +554,9 @@ def load_models(checkpoints, analyses=None, *, data_dir=None, progress: bool = T
             network = Network.resolve(ck_path)
             if an is not None:
                 out.append(ExploreModel.build(name, network, load_analysis(an), seed=seed))
+            elif network.path is None:
+                raise ArgumentError(f"{name}: a network of your own records no corpus to analyse it on; give its "
+                                    "saved analysis (rnnlens analyze --network ... -o DIR, then --analysis DIR)")
             else:
                 corpus = load_training_corpus(network.path or network.record, data_dir=data_dir)
                 res = analyze(network, corpus, settings)
