@@ -24,9 +24,9 @@ def test_own_two_layer_lstm_on_imdb_is_analysed_and_reported(tmp_path, real_corp
     real_corpus_dir("imdb")
     torch.set_num_threads(1)
     hidden = 16
-    result = _example().main(["--out", str(tmp_path), "--n-train", "1500", "--epochs", "1", "--embed", "16",
-                              "--hidden", str(hidden), "--vocab", "5000", "--max-length", "100",
-                              "--n-test", "1000", "--n-valid", "200", "--n-docs", "60", "--n-seeds", "50",
+    result = _example().main(["--out", str(tmp_path), "--n-train", "600", "--epochs", "1", "--embed", "16",
+                              "--hidden", str(hidden), "--vocab", "3000", "--max-length", "80",
+                              "--n-test", "300", "--n-valid", "100", "--n-docs", "40", "--n-seeds", "30",
                               "--no-modifiers"])
     assert result.value("data.state_size") == 4 * hidden          # two layers, each h and c
     accuracy = result.provenance["record"]["test_accuracy"]
