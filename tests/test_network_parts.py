@@ -227,3 +227,18 @@ def test_the_explorer_reads_a_text_with_a_users_network_and_tokenizer(corpus, tm
     b = client.post("/api/read", json={"model": "LSTM x2-2", "text": text}).json()
     assert a["tokens"] == [vocab.itos[2], vocab.itos[3], "zzzz"] and a["unknown"] == [False, False, True]
     assert b["tokens"] == ["2", "3", "1"] and b["readout"] == a["readout"]     # a tokenizer without a word list
+
+
+def test_the_modifier_section_runs_on_a_stacked_torch_network():
+    # the modifier analysis linearizes the user's float32 stack at float64 points (the step as as_step wraps it)
+    corpus = load_corpus("synthetic", seed=0, n_train=300, n_validation=40, n_test=80, min_length=5, max_length=14,
+                         negation=True, intensifier=True)
+    vocab = Vocab.build(corpus.splits["train"].texts)
+    torch.manual_seed(0)
+    net = Network.from_parts(rnn=nn.LSTM(6, 5, num_layers=2), readout=nn.Linear(5, 1),
+                             embedding=nn.Embedding(len(vocab), 6), tokenizer=vocab)
+    s = AnalysisSettings.make(**{**FAST, "modifiers": ["not", "very"]}, n_contexts=20, n_boot=0, n_eig_contexts=5,
+                              max_gap=3, return_steps=4, n_words=5, n_neutral=10, min_count=1)
+    r = analyze(net, corpus, s)
+    factor = r.value("modifiers.factor")
+    assert set(factor) == {"not", "very"} and all(len(v) == 3 and np.isfinite(v).all() for v in factor.values())

@@ -14,11 +14,14 @@ __all__ = ["solver_step", "state_dtype", "readout_logit", "final_states", "visit
 
 
 def solver_step(network):
-    """What the solvers linearize: the network's step with closed-form Jacobians for an rnnlens cell, its plain
-    step function (Jacobians by ``torch.func``) for any other cell."""
+    """What the solvers linearize: the network's step as :func:`rnnlens.steps.as_step` wraps it for an rnnlens
+    cell (closed-form Jacobians) or a torch RNN module (stacked or not; float64 where the points are), its
+    plain step function (Jacobians by ``torch.func``) for any other cell."""
+    from torch import nn
+
     from rnnlens.cells import Cell
 
-    return network.step if isinstance(network.cell, Cell) else network.step_fn
+    return network.step if isinstance(network.cell, (Cell, nn.RNN, nn.GRU, nn.LSTM)) else network.step_fn
 
 
 def state_dtype(network) -> torch.dtype:
