@@ -32,6 +32,24 @@ def _pair(text: str) -> tuple[str, str]:
     return name, path
 
 
+def _print_network(val: dict) -> None:
+    """One network's factors, reach, excursion and linearized prediction, as a table on stdout."""
+    print("factor at gap k (95% CI)    k=1                  k=2                  k=3                  "
+          "k=6")
+    for mod in val["modifiers"]:
+        f, lo, hi = val["factor"][mod], val["factor_ci_low"][mod], val["factor_ci_high"][mod]
+        cells = [f"{f[k]:+.2f} [{lo[k]:+.2f},{hi[k]:+.2f}]" for k in (0, 1, 2, 5) if k < len(f)]
+        print(f"  {mod:10s}  " + "  ".join(f"{c:20s}" for c in cells) +
+              f"  reach {val['reach'][mod]}, own readout {val['excursion_readout'][mod]:+.2f}")
+    print(f"  excursion: participation ratio {val['excursion_participation_ratio']}, angle to line "
+          f"{ {k: round(v) for k, v in val['excursion_line_angle_deg'].items()} } deg")
+    print(f"  return tau (trajectory) { {k: round(v, 1) for k, v in val['return_tau_trajectory'].items()} }, "
+          f"(eigenmodes) { {k: round(v, 1) for k, v in val['return_tau_eigen'].items()} }")
+    print(f"  linearized: l_1 corr {val['prediction_correlation']:.2f} ratio {val['prediction_ratio_median']:.2f};"
+          f" readout corr {val['prediction_readout_correlation']:.2f} ratio "
+          f"{val['prediction_readout_ratio_median']:.2f}")
+
+
 def main(argv=None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--net", action="append", type=_pair, default=[], help="NAME=CHECKPOINT (repeatable)")
@@ -70,20 +88,7 @@ def main(argv=None) -> dict:
         rnn_acc.setdefault(dataset, {})[name] = (ck.record.get("metrics", {}).get("test") or {}).get("accuracy")
         print(f"\n== {name} ({dataset}, {ck.model.arch}-{ck.model.hidden_size}): {seconds:.1f} s; "
               f"missing {sorted(set(mods) - set(present))}")
-        print("factor at gap k (95% CI)    k=1                  k=2                  k=3                  "
-              "k=6")
-        for mod in val["modifiers"]:
-            f, lo, hi = val["factor"][mod], val["factor_ci_low"][mod], val["factor_ci_high"][mod]
-            cells = [f"{f[k]:+.2f} [{lo[k]:+.2f},{hi[k]:+.2f}]" for k in (0, 1, 2, 5) if k < len(f)]
-            print(f"  {mod:10s}  " + "  ".join(f"{c:20s}" for c in cells) +
-                  f"  reach {val['reach'][mod]}, own readout {val['excursion_readout'][mod]:+.2f}")
-        print(f"  excursion: participation ratio {val['excursion_participation_ratio']}, angle to line "
-              f"{ {k: round(v) for k, v in val['excursion_line_angle_deg'].items()} } deg")
-        print(f"  return tau (trajectory) { {k: round(v, 1) for k, v in val['return_tau_trajectory'].items()} }, "
-              f"(eigenmodes) { {k: round(v, 1) for k, v in val['return_tau_eigen'].items()} }")
-        print(f"  linearized: l_1 corr {val['prediction_correlation']:.2f} ratio {val['prediction_ratio_median']:.2f};"
-              f" readout corr {val['prediction_readout_correlation']:.2f} ratio "
-              f"{val['prediction_readout_ratio_median']:.2f}")
+        _print_network(val)
 
     if not args.no_modifier_bow:
         from rnnlens.baseline import fit_bag_of_words
