@@ -314,10 +314,6 @@ class Network:
         rule: binary, the single row; k classes, last class minus first)."""
         return readout_direction(self.readout_matrix())
 
-    def readout_value(self, h: Any) -> np.ndarray:
-        """``w . h`` for states ``h`` ``[..., S]`` (float64)."""
-        return np.asarray(h, dtype=np.float64) @ self.readout_direction()
-
     def logits(self, h: Tensor) -> Tensor:
         """Logits of states ``h`` ``[..., S]`` (cast to the readout's dtype): ``[...]`` binary, ``[..., k]``."""
         if self.model is not None:

@@ -49,10 +49,6 @@ class Arrays(Mapping):
     def __len__(self) -> int:
         return len(self._data)
 
-    def has(self, *names: str) -> bool:
-        """Whether every one of ``names`` was measured (each must be declared)."""
-        return all(n in self for n in names)
-
     def to_dict(self) -> dict:
         """A plain ``{name: array}`` copy."""
         return dict(self._data)
