@@ -106,13 +106,25 @@ def test_a_callable_or_hugging_face_tokenizer(corpus):
     assert net.vocab.encode("good film zzzz").tolist() == vocab.encode("good film zzzz").tolist()
 
 
+class MeanOverTime(nn.Module):
+    """A readout of the mean over time of all states ``[B, T, H]``: not a readout of the final state."""
+
+    def __init__(self):
+        super().__init__()
+        self.linear = nn.Linear(3, 1)
+
+    def forward(self, states):
+        return self.linear(states.mean(1))
+
+
 def _parts(vocab_size=10, classes=1):
     return nn.Embedding(vocab_size, 4), nn.GRU(4, 3, batch_first=True), nn.Linear(3, classes)
 
 
 @pytest.mark.parametrize("case, message", [
     ("bidirectional", "GRU with bidirectional=True: a bidirectional RNN reads the sequence backwards too"),
-    ("pooling", "the readout must be an nn.Linear on the final state; got Sequential"),
+    ("pooling", "the readout must be an nn.Linear or a callable on the final state's top-layer h ([B, 3] -> logits "
+                "[B] or [B, k]); MeanOverTime gave Tensor of shape (1,) for final states [3, 3]"),
     ("classes", "the readout has 1 output(s), which is 2 classes (1 output: a binary classifier; k outputs: k "
                 "classes), not num_classes=3"),
     ("width", "the embedding gives vectors of 5 numbers but the recurrence reads inputs of 4"),
@@ -124,7 +136,7 @@ def test_what_is_not_one_system_read_out_at_its_final_state_is_refused(case, mes
     if case == "bidirectional":
         kw["rnn"] = nn.GRU(4, 3, bidirectional=True)
     elif case == "pooling":
-        kw["readout"] = nn.Sequential(nn.AdaptiveAvgPool1d(1), nn.Linear(1, 1))
+        kw["readout"] = MeanOverTime()
     elif case == "classes":
         kw["num_classes"] = 3
     elif case == "width":

@@ -15,13 +15,14 @@ input vectors) and read out by a linear map of its state. ``Network`` owns, in o
 * how it is built: from an rnnlens checkpoint (folder or :class:`rnnlens.checkpoint.Checkpoint`) or a
   :class:`rnnlens.model.SentimentRNN` with its vocabulary (``Network(model, vocab)``, :meth:`resolve`), or
   from a user's own parts (:meth:`from_parts`: an ``nn.Embedding``, an ``nn.RNN``/``nn.GRU``/``nn.LSTM`` with
-  any number of layers, an ``nn.Linear`` readout, a tokenizer; :mod:`rnnlens.parts`).
+  any number of layers, an ``nn.Linear`` or callable readout, a tokenizer; :mod:`rnnlens.parts`).
 
 Nothing outside ``cells.py``, ``model.py``, ``parts.py`` and this module reaches into a model's internals.
 """
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 from typing import Any, Callable
 
@@ -31,7 +32,7 @@ from torch import Tensor
 
 from rnnlens.analysis.geometry import readout_direction
 from rnnlens.errors import ArgumentError
-from rnnlens.parts import LinearReadout, as_recurrence, as_tokenizer, check_recurrent_module, reinitialized
+from rnnlens.parts import LinearReadout, as_readout, as_recurrence, as_tokenizer, check_recurrent_module, reinitialized
 
 __all__ = ["Network"]
 
@@ -63,7 +64,7 @@ class Network:
 
     # ------------------------------------------------------------------ construction
     @classmethod
-    def from_parts(cls, *, rnn: Any, readout: torch.nn.Linear, embedding: Any = None, tokenizer: Any = None,
+    def from_parts(cls, *, rnn: Any, readout: Any, embedding: Any = None, tokenizer: Any = None,
                    num_classes: int | None = None, record: dict | None = None) -> "Network":
         """A network from a user's own parts.
 
@@ -71,7 +72,9 @@ class Network:
             rnn: the recurrence: a torch ``nn.RNN`` / ``nn.GRU`` / ``nn.LSTM`` (any ``num_layers``,
                 ``batch_first`` either way; a stacked RNN is one system whose state is every layer's h, and c,
                 layer by layer), or an rnnlens cell.
-            readout: an ``nn.Linear`` on the final state's last-layer h (1 output: binary; k outputs: k classes).
+            readout: an ``nn.Linear`` on the final state's last-layer h (1 output: binary; k outputs: k classes),
+                or any callable on it ``[B, H] -> [B]`` / ``[B, k]`` (e.g. an MLP head): predictions are its own,
+                and the analysis reads it through its linearization (:meth:`linearize_readout`).
             embedding: token ids -> input vectors: an ``nn.Embedding``, or a callable on an int64 tensor.
             tokenizer: an rnnlens ``Vocab``, a ``tokenizers.Tokenizer`` or a callable ``str -> list[int]``.
             num_classes: when given, checked against the readout's size.
@@ -89,7 +92,7 @@ class Network:
         check_recurrent_module(rnn)
         self.model = None
         self.recurrence = as_recurrence(rnn)
-        self.readout = LinearReadout(readout, self.recurrence, num_classes)
+        self.readout = as_readout(readout, self.recurrence, num_classes)
         self._embedding = embedding
         self.vocab = as_tokenizer(tokenizer)
         self.record = dict(record or {})
@@ -105,7 +108,7 @@ class Network:
         def untrained(seed: int) -> Network:
             mods = [m for m in (embedding, rnn, readout) if isinstance(m, torch.nn.Module)]
             fresh = dict(zip([id(m) for m in mods], reinitialized(mods, seed)))
-            return Network.from_parts(rnn=fresh.get(id(rnn), rnn), readout=fresh[id(readout)],
+            return Network.from_parts(rnn=fresh.get(id(rnn), rnn), readout=fresh.get(id(readout), readout),
                                       embedding=fresh.get(id(embedding), embedding), tokenizer=self.vocab)
 
         self._untrained = untrained
@@ -308,6 +311,21 @@ class Network:
     def readout_bias(self) -> np.ndarray:
         """Readout bias, float64 ``[n_out]``."""
         return self.readout.bias()
+
+    @property
+    def readout_is_linear(self) -> bool:
+        """Whether the readout is a linear map of the state (False: a callable, read through its linearization)."""
+        return isinstance(self.readout, LinearReadout)
+
+    def linearize_readout(self, states: Any = None, *, matrix: Any = None, bias: Any = None) -> "Network":
+        """This network with its readout's matrix fixed (:class:`rnnlens.parts.CallableReadout`): the readout's
+        Jacobian averaged over ``states`` ``[M, S]``, or the given ``matrix`` ``[n_out, S]`` and ``bias``. A linear
+        readout is its own linearization: the network is returned as it is."""
+        if self.readout_is_linear:
+            return self
+        out = copy.copy(self)
+        out.readout = self.readout.linearize(states, matrix=matrix, bias=bias)
+        return out
 
     def readout_direction(self) -> np.ndarray:
         """The readout direction w ``[S]`` (:func:`rnnlens.analysis.geometry.readout_direction`, the one sign

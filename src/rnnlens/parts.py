@@ -6,7 +6,9 @@
   whose state is every layer's h, and c, concatenated layer by layer, see
   :func:`rnnlens.stacked.state_layout`), or a step callable with its initial state
   (:class:`CallableRecurrence`). Each says which slice of the state the readout sees.
-* **Readout** (:class:`LinearReadout`): an ``nn.Linear`` on that slice; its matrix over the whole state.
+* **Readout** (:func:`as_readout`): an ``nn.Linear`` on that slice (:class:`LinearReadout`), its matrix over
+  the whole state; or any callable on it, e.g. an MLP head (:class:`CallableReadout`), whose predictions are
+  its own and whose matrix is its Jacobian averaged over reference states (its linearization).
 * **Tokenizer** (:func:`as_tokenizer`): an rnnlens ``Vocab``, a Hugging Face ``tokenizers.Tokenizer``
   or a callable ``str -> list[int]``, as one object with ``encode``, ``stoi``, ``itos`` and ``unk_id``.
 
@@ -26,6 +28,7 @@ from torch import Tensor, nn
 from rnnlens.errors import ArgumentError
 
 __all__ = ["Recurrence", "CellRecurrence", "TorchRecurrence", "CallableRecurrence", "LinearReadout",
+           "CallableReadout", "as_readout",
            "TextTokenizer", "as_recurrence", "as_tokenizer", "check_recurrent_module", "reinitialized"]
 
 NOT_A_SYSTEM = ("rnnlens analyses a network whose prediction is a readout of the recurrent state after the last "
@@ -208,27 +211,32 @@ def as_recurrence(rnn: Any, *, h0: Tensor | None = None, input_size: int | None 
                         f"F(x, h) -> h'; got {type(rnn).__name__}")
 
 
+def _classes(n_out: int, num_classes: int | None) -> int:
+    """Classes of a readout with ``n_out`` outputs, checked against ``num_classes`` when given."""
+    classes = 2 if n_out == 1 else n_out
+    if num_classes is not None and num_classes != classes:
+        raise ArgumentError(f"the readout has {n_out} output(s), which is {classes} classes (1 output: a binary "
+                            f"classifier; k outputs: k classes), not num_classes={num_classes}")
+    return classes
+
+
+def _readout_width(recurrence: Recurrence) -> int:
+    return recurrence.readout_slice.stop - recurrence.readout_slice.start
+
+
 class LinearReadout:
     """An ``nn.Linear`` reading the recurrence's ``readout_slice``: 1 output is a binary classifier (logistic),
     k outputs k classes (softmax)."""
 
+    linearized = True
+
     def __init__(self, linear: nn.Linear, recurrence: Recurrence, num_classes: int | None = None):
-        if not isinstance(linear, nn.Linear):
-            raise ArgumentError(
-                f"the readout must be an nn.Linear on the final state; got {type(linear).__name__}. "
-                + NOT_A_SYSTEM + "Pooling or attention over all states does not read the final state: analyse "
-                "the recurrence with a linear readout of its last state (e.g. a probe fitted on the final "
-                "states), or the solvers alone (rnnlens.find_fixed_points).")
-        width = recurrence.readout_slice.stop - recurrence.readout_slice.start
+        width = _readout_width(recurrence)
         if linear.in_features != width:
             raise ArgumentError(f"the readout reads {linear.in_features} numbers but the recurrence's readout part "
                                 f"has {width} (the last layer's h); the readout must map the final hidden state")
-        n_out = linear.out_features
-        classes = 2 if n_out == 1 else n_out
-        if num_classes is not None and num_classes != classes:
-            raise ArgumentError(f"the readout has {n_out} output(s), which is {classes} classes (1 output: a binary "
-                                f"classifier; k outputs: k classes), not num_classes={num_classes}")
-        self.linear, self.recurrence, self.num_classes = linear, recurrence, classes
+        self.linear, self.recurrence = linear, recurrence
+        self.num_classes = _classes(linear.out_features, num_classes)
 
     def logits(self, h: Tensor) -> Tensor:
         """Logits of states ``h`` ``[..., S]``: ``[...]`` binary, ``[..., k]``."""
@@ -245,6 +253,120 @@ class LinearReadout:
         """The bias, float64 ``[n_out]`` (zeros without one)."""
         b = self.linear.bias
         return np.zeros(self.linear.out_features) if b is None else b.detach().double().cpu().numpy()
+
+    def linearize(self, states: Any = None, *, matrix: Any = None, bias: Any = None) -> "LinearReadout":
+        """Itself: a linear readout is its own linearization."""
+        return self
+
+
+NOT_A_FINAL_STATE_READOUT = (
+    "the readout must be an nn.Linear or a callable on the final state's top-layer h ([B, {width}] -> logits "
+    "[B] or [B, k]); {problem}. " + NOT_A_SYSTEM + "Pooling or attention over all states does not read the final "
+    "state: analyse the recurrence with a readout of its last state (e.g. a probe fitted on the final states), or "
+    "the solvers alone (rnnlens.find_fixed_points).")
+
+
+class CallableReadout:
+    """A readout that is any callable ``g`` on the recurrence's readout part (e.g. an MLP head): ``[B, H]`` ->
+    logits ``[B]`` / ``[B, 1]`` (binary) or ``[B, k]`` (k classes).
+
+    Predictions (:meth:`logits`) are ``g``'s own. The analysis also needs one matrix over the state (the readout
+    direction): :meth:`linearize` fixes it as g's Jacobian averaged over reference states (float64), with the
+    bias making the linear map exact on average, ``b = mean(g(h) - W h)``, and ``r2``, the share of the logits'
+    variance over those states that the linear map explains (1: g is linear there). :func:`rnnlens.analyze` uses
+    the final states of the documents it analyses."""
+
+    def __init__(self, fn: Callable[[Tensor], Tensor], recurrence: Recurrence, num_classes: int | None = None,
+                 *, W: np.ndarray | None = None, b: np.ndarray | None = None, r2: float | None = None,
+                 n_states: int = 0):
+        self.fn, self.recurrence = fn, recurrence
+        params = list(fn.parameters()) if isinstance(fn, nn.Module) else []
+        params = params or [p for m in recurrence.modules() for p in m.parameters()]
+        self.dtype = params[0].dtype if params else torch.float32     # a plain function: the recurrence's dtype
+        self.n_out = self._probe()
+        self.num_classes = _classes(self.n_out, num_classes)
+        self.W, self.b, self.r2, self.n_states = W, b, r2, n_states
+
+    def _probe(self) -> int:
+        width = _readout_width(self.recurrence)
+        try:
+            with torch.no_grad():
+                out = self.fn(torch.zeros(3, width, dtype=self.dtype))
+        except Exception as e:    # noqa: BLE001 - any failure on a final state is the user's readout's shape
+            raise ArgumentError(NOT_A_FINAL_STATE_READOUT.format(
+                width=width, problem=f"{type(self.fn).__name__} failed on final states [3, {width}]: "
+                                     f"{type(e).__name__}: {e}")) from None
+        shape = tuple(getattr(out, "shape", ()))
+        if not isinstance(out, Tensor) or shape[:1] != (3,) or len(shape) > 2:
+            raise ArgumentError(NOT_A_FINAL_STATE_READOUT.format(
+                width=width, problem=f"{type(self.fn).__name__} gave {type(out).__name__} of shape {shape} for final "
+                                     f"states [3, {width}]"))
+        return 1 if len(shape) == 1 else int(shape[1])
+
+    @property
+    def linearized(self) -> bool:
+        return self.W is not None
+
+    def _outputs(self, h: Tensor) -> Tensor:
+        """``g`` on states ``[..., S]`` (leading axes flattened into one batch) as ``[..., n_out]``."""
+        top = self.recurrence.output(h.to(self.dtype))
+        return self.fn(top.reshape(-1, top.shape[-1])).reshape(*h.shape[:-1], self.n_out)
+
+    def logits(self, h: Tensor) -> Tensor:
+        """Logits of states ``h`` ``[..., S]``: ``[...]`` binary, ``[..., k]``."""
+        out = self._outputs(h)
+        return out.squeeze(-1) if self.num_classes == 2 else out
+
+    def _need_fit(self) -> None:
+        if self.W is None:
+            raise ArgumentError("this network's readout is a callable: its matrix over the state is its "
+                                "linearization at reference states; call network.linearize_readout(states) with "
+                                "final states (rnnlens.analyze does this with the documents it analyses)")
+
+    def matrix(self) -> np.ndarray:
+        """The linearization's matrix over the whole state, float64 ``[n_out, S]``."""
+        self._need_fit()
+        return np.array(self.W)
+
+    def bias(self) -> np.ndarray:
+        """The linearization's bias, float64 ``[n_out]``."""
+        self._need_fit()
+        return np.array(self.b)
+
+    def linearize(self, states: Any = None, *, matrix: Any = None, bias: Any = None) -> "CallableReadout":
+        """A copy linearized at ``states`` ``[M, S]`` (see the class docstring), or with a given ``matrix``
+        ``[n_out, S]`` and ``bias`` ``[n_out]`` (e.g. an earlier analysis's)."""
+        kw = dict(num_classes=self.num_classes)
+        if matrix is not None:
+            W = np.asarray(matrix, dtype=np.float64).reshape(self.n_out, self.recurrence.state_size)
+            b = np.zeros(self.n_out) if bias is None else np.asarray(bias, dtype=np.float64).reshape(self.n_out)
+            return CallableReadout(self.fn, self.recurrence, W=W, b=b, **kw)
+        H = torch.as_tensor(np.asarray(states)).to(self.dtype)
+        if H.dim() != 2 or H.shape[0] < 1 or H.shape[1] != self.recurrence.state_size:
+            raise ArgumentError(f"linearize_readout: states must be [M >= 1, {self.recurrence.state_size}]; got "
+                                f"{tuple(H.shape)}")
+        H = H.detach().requires_grad_(True)
+        out = self._outputs(H)
+        rows = [torch.autograd.grad(out[:, k].sum(), H, retain_graph=k + 1 < self.n_out)[0]
+                for k in range(self.n_out)]
+        W = torch.stack(rows, 1).double().mean(0).numpy()                         # [n_out, S]
+        Hd, Y = H.detach().double().numpy(), out.detach().double().numpy()
+        b = (Y - Hd @ W.T).mean(0)
+        resid = Y - (Hd @ W.T + b)
+        total = ((Y - Y.mean(0)) ** 2).sum()
+        r2 = float(1.0 - (resid ** 2).sum() / total) if total > 0 else float("nan")
+        return CallableReadout(self.fn, self.recurrence, W=W, b=b, r2=r2, n_states=int(H.shape[0]), **kw)
+
+
+def as_readout(readout: Any, recurrence: Recurrence, num_classes: int | None = None) -> Any:
+    """An ``nn.Linear`` as a :class:`LinearReadout`; any other callable as a :class:`CallableReadout`; anything
+    else an ArgumentError."""
+    if isinstance(readout, nn.Linear):
+        return LinearReadout(readout, recurrence, num_classes)
+    if callable(readout):
+        return CallableReadout(readout, recurrence, num_classes)
+    raise ArgumentError(NOT_A_FINAL_STATE_READOUT.format(width=_readout_width(recurrence),
+                                                         problem=f"got {type(readout).__name__}"))
 
 
 class TextTokenizer:

@@ -179,6 +179,9 @@ class ExploreModel:
 
         t0 = time.perf_counter()
         network = Network.resolve(network)
+        if not network.readout_is_linear and not network.readout.linearized:      # a callable readout
+            network = network.linearize_readout(matrix=analysis.arrays["readout_matrix"],
+                                                bias=analysis.arrays["readout_bias"])
         mean, comps = _pca_basis(name, network, analysis.arrays)
         x_star = network.x_star(input_point(analysis))
         N, source = _slow_nodes(network, analysis.arrays, x_star, mean, comps, nodes)

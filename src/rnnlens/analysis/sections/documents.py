@@ -122,7 +122,13 @@ def measure(run) -> StateSpace:
     finals = out.final_states()
     a["final_pc"] = ((finals - mean) @ comps.T).astype(np.float32)
     a["final_label"] = labels
+    if not net.readout_is_linear and not net.readout.linearized:   # a callable readout: fix its linearization
+        net = run.network = net.linearize_readout(finals)
+    if not net.readout_is_linear:
+        out.metrics["data"]["readout_linear_r2"] = metric("data.readout_linear_r2", net.readout.r2,
+                                                          n_states=net.readout.n_states)
     out.W = net.readout_matrix()
+    a["readout_matrix"], a["readout_bias"] = out.W, net.readout_bias()
     out.w = net.readout_direction()
     a["readout_pc"] = comps @ out.w
     out.predictions = net.predict(torch.from_numpy(finals))
@@ -143,6 +149,10 @@ METRICS = (
     MetricSpec("data.state_size", "S, numbers per state (2N for the LSTM: [h, c])"),
     MetricSpec("data.rnn_accuracy", "accuracy of the network on the analysed documents",
                "network accuracy on the analysed documents", "{:.1%}"),
+    MetricSpec("data.readout_linear_r2", "for a readout that is not a linear map (a callable, e.g. an MLP head): "
+               "the share of its logits' variance over the analysed documents' final states that its "
+               "linearization explains (1 - SS_res/SS_tot); the linearization, W = the readout's Jacobian "
+               "averaged over those {n_states} states, b = mean(g(h) - W h), is the readout every section uses"),
     MetricSpec("pca.trained_cumulative", "cumulative fraction of state variance explained by PCs 1..k (k=1..10), "
                                          "PCA (scikit-learn) of every visited state of the analysed documents",
                "state variance in the top 3 PCs (trained)", "pc3"),
@@ -161,6 +171,9 @@ ARRAYS = (
     ArraySpec("final_pc", "f", 2, "[n_docs, 2] each document's final state in PC coordinates"),
     ArraySpec("final_label", "i", 1, "[n_docs] each document's label"),
     ArraySpec("readout_pc", "f", 1, "[2] the readout direction in PC coordinates"),
+    ArraySpec("readout_matrix", "f", 2, "[n_out, S] the readout's matrix over the whole state (its linearization "
+                                        "for a callable readout, see data.readout_linear_r2)"),
+    ArraySpec("readout_bias", "f", 1, "[n_out] the readout's bias (likewise)"),
 )
 
 FIGURES = (
