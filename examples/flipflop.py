@@ -60,13 +60,15 @@ def main(argv=None) -> rnnlens.Analysis:
 
     # --- the rnnlens part: a network of the user's own modules, fed continuous inputs (no words)
     network = rnnlens.Network.from_parts(rnn=gru, readout=readout)
-    inputs, _ = flipflop_batch(np.random.default_rng(1), 200, 60)
-    data = rnnlens.Sequences.from_arrays(inputs, name="3-bit flip-flop")
+    inputs, targets = flipflop_batch(np.random.default_rng(1), 200, 60)
+    data = rnnlens.Sequences.from_arrays(inputs, targets=targets, name="3-bit flip-flop")
     # noisy seeds reach the saddles, which the visited states (near the 8 memories) rarely come close to
     settings = rnnlens.AnalysisSettings.make(n_docs=200, n_seeds=2000, seed_noise=0.5, tol_sweep=[])
     result = rnnlens.analyze(network, data, settings, out_dir=args.out / "analysis")
     report = rnnlens.make_report([args.out / "analysis"], args.out / "report")
 
+    print(f"readout on the per-step targets: R^2 {result.value('data.target_r2'):.3f}, mean squared error "
+          f"{result.value('data.target_mse'):.4f}")
     print(f"distinct fixed points: {result.value('modes.n_distinct')} "
           f"({result.value('modes.n_distinct_stable')} stable, {result.value('modes.n_distinct_saddles')} saddles; "
           f"by number of unstable directions: {result.value('modes.distinct_by_unstable')})")

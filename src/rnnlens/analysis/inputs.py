@@ -24,13 +24,15 @@ __all__ = ["Documents", "select_documents", "select_sequences"]
 @dataclass
 class Documents:
     """The analysed documents: text (``encoded``: an :class:`rnnlens.data.Encoded`, with ``unk_fraction``) or
-    input sequences (``sequences``: float64 ``[T_i, I]`` arrays; ``labels`` None when unlabelled)."""
+    input sequences (``sequences``: float64 ``[T_i, I]`` arrays; ``labels`` None when unlabelled; ``targets``,
+    float64 ``[T_i, O]`` per-step targets, or None)."""
 
     encoded: Any = None
     unk_fraction: float | None = None
     sequences: list[np.ndarray] | None = None
     sequence_labels: np.ndarray | None = None
     n_cut: int = 0
+    targets: list[np.ndarray] | None = None
 
     @property
     def is_text(self) -> bool:
@@ -77,7 +79,8 @@ class Documents:
             e = self.encoded
             return Documents(Encoded([e.ids[i] for i in rows], e.labels[rows], 0, e.max_length))
         labels = None if self.sequence_labels is None else self.sequence_labels[rows]
-        return Documents(sequences=[self.sequences[i] for i in rows], sequence_labels=labels)
+        targets = None if self.targets is None else [self.targets[i] for i in rows]
+        return Documents(sequences=[self.sequences[i] for i in rows], sequence_labels=labels, targets=targets)
 
     def batches(self, network: Any, size: int) -> Iterator[tuple[torch.Tensor, torch.Tensor, np.ndarray]]:
         """``(input vectors [B, T, I] float64 padded with zeros, lengths [B], positions [B])`` in batches."""
@@ -146,10 +149,14 @@ def select_sequences(split: Any, n_docs: int, max_length: int | None, seed: int)
     :func:`select_documents`); sequences longer than ``max_length`` are cut and counted."""
     order = _subset_rows(len(split.inputs), n_docs, seed)
     seqs, cut = [], 0
+    given = getattr(split, "targets", None)
+    targets: list[np.ndarray] | None = None if given is None else []
     for i in order:
         a = split.inputs[i]
         if max_length is not None and len(a) > max_length:
             a, cut = a[:max_length], cut + 1
         seqs.append(a)
+        if targets is not None:
+            targets.append(given[i][:len(a)])
     labels = None if split.labels is None else np.asarray(split.labels)[order]
-    return Documents(sequences=seqs, sequence_labels=labels, n_cut=cut)
+    return Documents(sequences=seqs, sequence_labels=labels, n_cut=cut, targets=targets)

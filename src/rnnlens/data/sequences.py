@@ -2,7 +2,8 @@
 :class:`rnnlens.data.Corpus` that :func:`rnnlens.analyze` takes for such networks.
 
 A split holds a list of ``[T, I]`` float arrays (one per sequence; lengths may differ) and, optionally, an
-integer label per sequence (a classifier read out at the final state). Sequences have no words, so the
+integer label per sequence (a classifier read out at the final state) and per-step targets (``[T, O]``: what
+the readout should give after every input, e.g. the 3-bit flip-flop's outputs). Sequences have no words, so the
 analysis sections that need a vocabulary are skipped and say why.
 """
 
@@ -21,10 +22,12 @@ __all__ = ["Sequences", "SequenceSplit"]
 
 @dataclass
 class SequenceSplit:
-    """The sequences of one split: ``inputs`` (float64 ``[T_i, I]`` arrays) and ``labels`` (int64 ``[n]`` or None)."""
+    """The sequences of one split: ``inputs`` (float64 ``[T_i, I]`` arrays), ``labels`` (int64 ``[n]`` or None)
+    and ``targets`` (float64 ``[T_i, O]`` arrays, the readout's wanted output after every input, or None)."""
 
     inputs: list[np.ndarray]
     labels: np.ndarray | None = None
+    targets: list[np.ndarray] | None = None
 
     def __len__(self) -> int:
         return len(self.inputs)
@@ -52,6 +55,31 @@ def _arrays(inputs: Any, name: str) -> list[np.ndarray]:
     return out
 
 
+def _targets(targets: Any, inputs: list[np.ndarray], name: str) -> list[np.ndarray]:
+    """Per-step targets, one ``[T_i, O]`` (or ``[T_i]``: O = 1) array per sequence, checked against the inputs'
+    lengths, as float64 ``[T_i, O]`` arrays."""
+    if hasattr(targets, "detach"):
+        targets = targets.detach().cpu().numpy()
+    rows = list(targets)
+    if len(rows) != len(inputs):
+        raise ArgumentError(f"{name}: {len(rows)} target sequences for {len(inputs)} input sequences; give one "
+                            "[T, O] array per sequence")
+    out = []
+    for i, (t, x) in enumerate(zip(rows, inputs)):
+        a = np.asarray(t.detach().cpu().numpy() if hasattr(t, "detach") else t, dtype=np.float64)
+        a = a[:, None] if a.ndim == 1 else a
+        if a.ndim != 2 or a.shape[0] != x.shape[0]:
+            raise ArgumentError(f"{name}: the targets of sequence {i} have shape {a.shape}; they must be [T, O] with "
+                                f"T = {x.shape[0]}, the sequence's length (one target per input step)")
+        if not np.isfinite(a).all():
+            raise ArgumentError(f"{name}: the targets of sequence {i} hold NaN or inf")
+        out.append(a)
+    widths = {a.shape[1] for a in out}
+    if len(widths) != 1:
+        raise ArgumentError(f"{name}: the targets have different widths {sorted(widths)}")
+    return out
+
+
 @dataclass
 class Sequences:
     """Named splits of input sequences (see the module docstring); ``label_names`` empty when unlabelled."""
@@ -64,11 +92,14 @@ class Sequences:
     truth: Any = None
 
     @classmethod
-    def from_arrays(cls, inputs: Any, labels: Sequence[int] | None = None, *, split: str = "test",
-                    name: str = "sequences", label_names: Sequence[str] | None = None) -> "Sequences":
+    def from_arrays(cls, inputs: Any, labels: Sequence[int] | None = None, *, targets: Any = None,
+                    split: str = "test", name: str = "sequences",
+                    label_names: Sequence[str] | None = None) -> "Sequences":
         """One split of sequences: ``inputs`` a ``[B, T, I]`` tensor/array or a list of ``[T, I]`` arrays,
-        ``labels`` (optional) one integer class per sequence."""
+        ``labels`` (optional) one integer class per sequence, ``targets`` (optional) the readout's wanted output
+        after every input: a ``[B, T, O]`` tensor/array or a list of ``[T, O]`` arrays (``[T]``: O = 1)."""
         arrays = _arrays(inputs, name)
+        tg = None if targets is None else _targets(targets, arrays, name)
         y = None
         if labels is not None:
             y = np.asarray(labels)
@@ -82,7 +113,7 @@ class Sequences:
                 raise ArgumentError(f"{name}: label {k - 1} but only {len(names)} label names")
         else:
             names = []
-        return cls(name=name, splits={split: SequenceSplit(arrays, y)}, label_names=names)
+        return cls(name=name, splits={split: SequenceSplit(arrays, y, tg)}, label_names=names)
 
     @property
     def num_classes(self) -> int:
@@ -95,7 +126,7 @@ class Sequences:
         return next(iter(self.splits.values())).inputs[0].shape[1]
 
     def fingerprint(self) -> str:
-        """SHA-256 (hex) over the name, the label names and every split's arrays and labels."""
+        """SHA-256 (hex) over the name, the label names and every split's arrays, labels and targets."""
         h = hashlib.sha256()
         h.update(self.name.encode())
         for n in self.label_names:
@@ -108,6 +139,10 @@ class Sequences:
                 h.update(np.ascontiguousarray(a, dtype="<f8").tobytes())
             if s.labels is not None:
                 h.update(s.labels.astype("<i8").tobytes())
+            for a in s.targets or ():
+                h.update(b"target")
+                h.update(np.asarray(a.shape, dtype="<i8").tobytes())
+                h.update(np.ascontiguousarray(a, dtype="<f8").tobytes())
         return h.hexdigest()
 
     def __repr__(self) -> str:

@@ -131,11 +131,30 @@ def measure(run) -> StateSpace:
     a["readout_matrix"], a["readout_bias"] = out.W, net.readout_bias()
     out.w = net.readout_direction()
     a["readout_pc"] = comps @ out.w
+    if docs.targets is not None:
+        out.metrics["data"].update(_target_fit(net, traj, docs.targets))
     out.predictions = net.predict(torch.from_numpy(finals))
     if docs.labels is not None:
         out.metrics["data"]["rnn_accuracy"] = metric("data.rnn_accuracy",
                                                      float((out.predictions == docs.labels).mean()))
     return out
+
+
+def _target_fit(net, traj: list[np.ndarray], targets: list[np.ndarray]) -> dict:
+    """How well the readout's output after every input matches the per-step targets (input sequences)."""
+    import torch
+
+    from rnnlens.errors import DataError
+
+    with torch.no_grad():
+        Y = np.concatenate([net.logits(torch.from_numpy(h)).double().reshape(len(h), -1).numpy() for h in traj])
+    T = np.concatenate(targets)
+    if Y.shape[1] != T.shape[1]:
+        raise DataError(f"the per-step targets have {T.shape[1]} outputs but the readout gives {Y.shape[1]}; give "
+                        "targets of the readout's width")
+    sse, sst = float(((Y - T) ** 2).sum()), float(((T - T.mean(0)) ** 2).sum())
+    return {"target_mse": metric("data.target_mse", sse / T.size, n_steps=T.shape[0], n_out=T.shape[1]),
+            "target_r2": metric("data.target_r2", 1.0 - sse / sst if sst > 0 else float("nan"))}
 
 
 METRICS = (
@@ -149,6 +168,12 @@ METRICS = (
     MetricSpec("data.state_size", "S, numbers per state (2N for the LSTM: [h, c])"),
     MetricSpec("data.rnn_accuracy", "accuracy of the network on the analysed documents",
                "network accuracy on the analysed documents", "{:.1%}"),
+    MetricSpec("data.target_mse", "per-step targets of input sequences: mean squared error of the readout's "
+               "output after every input, (1/(n_steps*n_out)) sum (y - target)^2 over the analysed sequences' "
+               "{n_steps} steps and {n_out} outputs", "readout's mean squared error on the per-step targets",
+               "{:.4g}"),
+    MetricSpec("data.target_r2", "per-step targets: 1 - SS_res/SS_tot of the readout's outputs against the "
+               "targets (SS_tot about each output's mean)", "readout's R^2 on the per-step targets", "{:.3f}"),
     MetricSpec("data.readout_linear_r2", "for a readout that is not a linear map (a callable, e.g. an MLP head): "
                "the share of its logits' variance over the analysed documents' final states that its "
                "linearization explains (1 - SS_res/SS_tot); the linearization, W = the readout's Jacobian "
