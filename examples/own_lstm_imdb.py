@@ -43,10 +43,11 @@ class LSTMClassifier(nn.Module):
 
 
 def encode_texts(vocab: Vocab, texts, max_length: int | None = None) -> list[torch.Tensor]:
-    """Token ids of each text (at least one id each; cut to ``max_length`` when given)."""
+    """Token ids of each text (at least one id each). With ``max_length``, a longer text keeps its last
+    ``max_length`` tokens: a review's verdict tends to come at its end."""
     out = []
     for text in texts:
-        ids = vocab.encode(text)[:max_length] if max_length else vocab.encode(text)
+        ids = vocab.encode(text)[-max_length:] if max_length else vocab.encode(text)
         out.append(torch.from_numpy(ids if len(ids) else np.ones(1, dtype=np.int64)))
     return out
 
@@ -71,9 +72,11 @@ def accuracy(model: LSTMClassifier, seqs: list[torch.Tensor], labels, batch: int
 
 
 def train(model: LSTMClassifier, seqs: list[torch.Tensor], labels, *, epochs: int, batch: int = 64,
-          lr: float = 2e-3, clip: float = 1.0, seed: int = 0, valid=None) -> None:
+          lr: float = 2e-3, clip: float = 1.0, seed: int = 0, valid=None) -> int:
     """A plain loop: Adam, binary cross-entropy on the logits, gradient-norm clipping. Batches are drawn from
-    length-sorted chunks (less padding); ``valid`` = (seqs, labels) prints the validation accuracy per epoch."""
+    length-sorted chunks (less padding). With ``valid`` = (seqs, labels) it prints the validation accuracy per
+    epoch and leaves the model at its best epoch on validation; returns that epoch (1-based)."""
+    best, best_epoch, best_state = -1.0, epochs, None
     rng = np.random.default_rng(seed)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     loss_fn = nn.BCEWithLogitsLoss()
@@ -95,9 +98,18 @@ def train(model: LSTMClassifier, seqs: list[torch.Tensor], labels, *, epochs: in
             nn.utils.clip_grad_norm_(model.parameters(), clip)
             opt.step()
             total += loss.item() * len(rows)
-        note = f", validation accuracy {accuracy(model, *valid):.4f}" if valid is not None else ""
+        note = ""
+        if valid is not None:
+            score = accuracy(model, *valid)
+            note = f", validation accuracy {score:.4f}"
+            if score > best:
+                best, best_epoch = score, epoch + 1
+                best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
         print(f"epoch {epoch + 1}: training loss {total / len(seqs):.4f}{note} "
               f"({time.perf_counter() - started:.0f} s)", flush=True)
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    return best_epoch
 
 
 def spread(split, n: int | None):
@@ -116,7 +128,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--embed", type=int, default=64)
     ap.add_argument("--hidden", type=int, default=64)
     ap.add_argument("--vocab", type=int, default=20000, help="vocabulary size, <pad> and <unk> included")
-    ap.add_argument("--max-length", type=int, default=400, help="training reviews cut to this many tokens")
+    ap.add_argument("--max-length", type=int, default=400, help="training reviews cut to their last N tokens")
     ap.add_argument("--n-test", type=int, default=None, help="test reviews scored (default: all 25,000)")
     ap.add_argument("--n-valid", type=int, default=None, help="validation reviews scored per epoch (default: all)")
     ap.add_argument("--n-docs", type=int, default=500, help="test reviews analysed")
@@ -141,16 +153,17 @@ def main(argv=None) -> rnnlens.Analysis:
     valid, test = corpus.splits["validation"], corpus.splits["test"]
     valid, test = spread(valid, args.n_valid), spread(test, args.n_test)
     started = time.perf_counter()
-    train(model, encode_texts(vocab, texts, args.max_length), labels, epochs=args.epochs, seed=args.seed,
-          valid=(encode_texts(vocab, valid.texts), valid.labels))
+    best_epoch = train(model, encode_texts(vocab, texts, args.max_length), labels, epochs=args.epochs,
+                       seed=args.seed, valid=(encode_texts(vocab, valid.texts), valid.labels))
     train_seconds = time.perf_counter() - started
     test_accuracy = accuracy(model, encode_texts(vocab, test.texts), test.labels)
     model.eval()
-    print(f"test accuracy {test_accuracy:.4f} on {len(test)} test reviews; training took {train_seconds:.0f} s")
+    print(f"test accuracy {test_accuracy:.4f} on {len(test)} test reviews (epoch {best_epoch}, the best on "
+          f"validation); training took {train_seconds:.0f} s")
 
     # --- the rnnlens part: the user's own modules, the corpus, and the report
     started = time.perf_counter()
-    record = {"test_accuracy": test_accuracy, "data_fingerprint": corpus.fingerprint(), "epochs": args.epochs,
+    record = {"test_accuracy": test_accuracy, "data_fingerprint": corpus.fingerprint(), "epochs": args.epochs, "best_epoch": best_epoch,
               "n_train": n_train, "max_length": args.max_length, "train_seconds": round(train_seconds, 1)}
     network = rnnlens.Network.from_parts(rnn=model.lstm, readout=model.head, embedding=model.embedding,
                                          tokenizer=vocab, record=record)

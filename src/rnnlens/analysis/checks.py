@@ -15,7 +15,9 @@ PAPER_CHECKS = [
     # along the traced slow manifold (the paper's object; rnnlens.manifold)
     ("lambda1_near_one", "|lambda_1| is within 0.02 of 1 along the slow manifold (median over its nodes)",
      "slow_manifold.median_abs_dev_lambda1", "<=", 0.02),
-    ("slow_points_1d", "the slow points lie on a curve: it explains >= 90% of their variance",
+    ("slow_points_1d", "the slow points lie on a curve: it explains >= 90% of their variance (a shape test: a "
+     "chain of discrete attractors threaded by the curve passes too; |lambda_1| near 1 tells a line attractor "
+     "apart)",
      "slow_manifold.one_dimensionality", ">=", 0.9),
     ("readout_aligned", "the slow manifold is aligned with the readout as the states see it: "
      "|cos(tangent, Cov(h, w.h))| >= 0.8 (median over nodes; the raw |cos(tangent, w)| is reported beside it)",
