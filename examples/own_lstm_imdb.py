@@ -163,7 +163,8 @@ def main(argv=None) -> rnnlens.Analysis:
 
     # --- the rnnlens part: the user's own modules, the corpus, and the report
     started = time.perf_counter()
-    record = {"test_accuracy": test_accuracy, "data_fingerprint": corpus.fingerprint(), "epochs": args.epochs, "best_epoch": best_epoch,
+    record = {"test_accuracy": test_accuracy, "data_fingerprint": corpus.fingerprint(), "epochs": args.epochs,
+              "best_epoch": best_epoch,
               "n_train": n_train, "max_length": args.max_length, "train_seconds": round(train_seconds, 1)}
     network = rnnlens.Network.from_parts(rnn=model.lstm, readout=model.head, embedding=model.embedding,
                                          tokenizer=vocab, record=record)
