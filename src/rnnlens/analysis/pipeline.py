@@ -13,13 +13,13 @@ import contextlib
 import datetime as _dt
 import functools
 import platform
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from rnnlens import progress as _progress
 from rnnlens._types import BagOfWordsLike, CorpusLike, NetworkLike, PathLike
 from rnnlens._version import code_version
 from rnnlens.analysis import checks as _checks
@@ -122,7 +122,9 @@ def _check(network: Network, corpus, settings) -> AnalysisSettings:
     return settings
 
 
-def _provenance(network: Network, corpus, fingerprint: str, seconds: dict) -> dict:
+def _provenance(network: Network, corpus, fingerprint: str, usage: dict) -> dict:
+    from rnnlens.analysis.resources import definitions
+
     record = network.record
     return {
         "checkpoint": network.path, "record": {k: v for k, v in record.items() if k != "vocab"},
@@ -133,8 +135,41 @@ def _provenance(network: Network, corpus, fingerprint: str, seconds: dict) -> di
                                    if "data_fingerprint" in record else None),
         "code_version": code_version(), "torch": torch.__version__, "python": platform.python_version(),
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        "section_seconds": seconds,
+        "section_seconds": {name: round(u.seconds, 3) for name, u in usage.items()},
+        "section_peak_rss_mib": {name: _mib(u.peak_mib) for name, u in usage.items()},
+        "section_start_rss_mib": {name: _mib(u.start_mib) for name, u in usage.items()},
+        "section_resources_definition": definitions(u.method for u in usage.values()),
     }
+
+
+def _mib(x: float | None) -> float | None:
+    return None if x is None else round(x, 1)
+
+
+def _measure(run: Run) -> tuple[dict, dict, list, dict, list]:
+    """Run the registered sections in order: ``(metrics, arrays, missing, usage by section, skipped)``."""
+    from rnnlens.analysis.resources import measured
+
+    metrics, arrays, missing, usage, skipped = {}, {}, [], {}, []
+    todo = sections()
+    for i, section in enumerate(_progress.track(todo, "analyze", len(todo), unit="section",
+                                                describe=lambda s: s.title), start=1):
+        why = next((w for w in map(run.lacks, section.needs) if w), None)
+        if why is not None:
+            skipped.append({"section": section.name, "why": why})
+            continue
+        if not section.applies(run):
+            continue
+        if not _progress.shown().bars:
+            _progress.say(f"analyze [{i}/{len(todo)}] {section.name}: {section.title} ...")
+        with measured() as used:
+            part = section.measure(run)
+        usage[section.name] = used
+        peak = "" if used.peak_mib is None else f", peak RSS {used.peak_mib:.0f} MiB"
+        _progress.say(f"analyze [{i}/{len(todo)}] {section.name} done: {used.seconds:.1f} s{peak}")
+        run.products[section.name] = part
+        _merge(metrics, arrays, missing, part, section)
+    return metrics, arrays, missing, usage, skipped
 
 
 def _merge(metrics: dict, arrays: dict, missing: list, part: Measurement, section) -> None:
@@ -150,7 +185,8 @@ def _merge(metrics: dict, arrays: dict, missing: list, part: Measurement, sectio
 
 @_locked_output
 def analyze(network: NetworkLike, corpus: CorpusLike, settings: AnalysisSettings | None = None, *,
-            bow: BagOfWordsLike | None = None, out_dir: PathLike | None = None) -> Analysis:
+            bow: BagOfWordsLike | None = None, out_dir: PathLike | None = None,
+            progress: bool = False) -> Analysis:
     """Measure the line-attractor picture of one trained network on ``corpus`` documents.
 
     Args:
@@ -162,6 +198,8 @@ def analyze(network: NetworkLike, corpus: CorpusLike, settings: AnalysisSettings
         bow: bag-of-words coefficients (``BagOfWords``, its JSON file, or ``{word: coef}``) for the
             word-valence comparison and the positive/negative/neutral word groups.
         out_dir: when given, write ``summary.json``, ``arrays.npz`` and ``fixed_points.safetensors`` there.
+        progress: show a bar of the sections (and of long loops inside them) and one line per section
+            on stderr (:mod:`rnnlens.progress`); False leaves that module's switch as it is (off unless set).
 
     Returns:
         The :class:`rnnlens.analysis.result.Analysis`. When no fixed point reaches ``tol`` the analysis
@@ -172,39 +210,28 @@ def analyze(network: NetworkLike, corpus: CorpusLike, settings: AnalysisSettings
         DataError: a corpus without the split, with another number of classes, or whose words the
             network's vocabulary does not know.
     """
-    from rnnlens.analysis.sections.valence import bow_coefficients
-
     network = Network.resolve(network)
     settings = _check(network, corpus, settings)
+    with _progress.show() if progress else contextlib.nullcontext():
+        return _analyze(network, corpus, settings, bow, out_dir)
+
+
+def _analyze(network: Network, corpus, settings: AnalysisSettings, bow, out_dir) -> Analysis:
+    from rnnlens.analysis.sections.valence import bow_coefficients
+
     fingerprint = corpus.fingerprint()
     bow_coef, bow_info = bow_coefficients(bow, fingerprint)
     run = Run(network, corpus, settings, bow=bow, bow_coef=bow_coef, bow_info=bow_info,
               rng=np.random.default_rng(settings.documents.seed))
     torch.manual_seed(settings.documents.seed)
-    metrics: dict = {}
-    arrays: dict = {}
-    missing: list[dict] = []
-    seconds: dict = {}
-    skipped: list[dict] = []
-    for section in sections():
-        why = next((w for w in map(run.lacks, section.needs) if w), None)
-        if why is not None:
-            skipped.append({"section": section.name, "why": why})
-            continue
-        if not section.applies(run):
-            continue
-        t0 = time.perf_counter()
-        part = section.measure(run)
-        seconds[section.name] = round(time.perf_counter() - t0, 3)
-        run.products[section.name] = part
-        _merge(metrics, arrays, missing, part, section)
+    metrics, arrays, missing, usage, skipped = _measure(run)
     summary = {
         "schema": SCHEMA,
         "status": "partial" if missing else "complete",
         "missing": missing,
         "skipped": skipped,
         "sign_convention": SIGN_CONVENTION,
-        "provenance": _provenance(network, corpus, fingerprint, seconds),
+        "provenance": _provenance(network, corpus, fingerprint, usage),
         "settings": settings.to_dict(),
         "metrics": metrics,
         "arrays_file": "arrays.npz",

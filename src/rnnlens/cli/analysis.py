@@ -43,14 +43,20 @@ def print_summary(summary: dict) -> None:
 @click.option("--bow", type=click.Path(), default=None,
               help="Bag-of-words baseline JSON (rnnlens baseline) for the word-valence comparison.")
 @analysis_options()
-@click.option("--quiet", is_flag=True, help="Print only where the results went.")
-def analyze_command(checkpoint, network_spec, dataset, data_dir, data_seed, options, out_dir, bow, quiet,
+@click.option("--progress/--no-progress", default=None,
+              help="A progress bar of the sections on stderr [default: when stderr is a terminal and not --quiet].")
+@click.option("--quiet", is_flag=True, help="Print only where the results went (no progress lines).")
+def analyze_command(checkpoint, network_spec, dataset, data_dir, data_seed, options, out_dir, bow, progress, quiet,
                     **settings):
     """Measure the line-attractor picture of CHECKPOINT (or of your own network, --network) on a dataset;
-    write DIR/summary.json.
+    write DIR/summary.json. While it runs, one line per section (its seconds and peak memory) goes to
+    stderr.
 
     The analysis options are the fields of rnnlens.AnalysisSettings (the same names in a sweep SPEC's
     [analysis] table)."""
+    import sys
+
+    from rnnlens import progress as _progress
     from rnnlens.analysis import analyze
     from rnnlens.checkpoint import load_checkpoint
 
@@ -59,7 +65,8 @@ def analyze_command(checkpoint, network_spec, dataset, data_dir, data_seed, opti
     if network_spec is not None and dataset is None:
         raise click.UsageError("--network needs --dataset (the corpus to analyse it on)")
     analysis_settings = pop_analysis_settings(settings)
-    with guarded_output(out_dir, "analyze"):
+    bars = (sys.stderr.isatty() and not quiet) if progress is None else progress
+    with guarded_output(out_dir, "analyze"), _progress.show(bars=bars, lines=not quiet):
         if network_spec is not None:
             network = load_network(network_spec)
             corpus = load_named_corpus(dataset, data_dir, data_seed, options)

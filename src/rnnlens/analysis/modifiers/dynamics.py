@@ -8,6 +8,7 @@ import numpy as np
 import torch
 
 from rnnlens.analysis.modes import orient_along
+from rnnlens.progress import track
 
 __all__ = ["solver_step", "state_dtype", "readout_logit", "final_states", "visited_states", "chains", "word_effects",
            "slow_mode_at_nodes", "nearest", "input_projection", "net_valence"]
@@ -108,7 +109,7 @@ def word_effects(network, traj: torch.Tensor, fillers: np.ndarray, word_ids: np.
     out = np.empty((n_leads, max_gap, C, W))
     base_logit = readout_logit(network, traj.reshape(-1, S)).reshape(n_leads, -1, C).double().numpy()
     rows_per = max(1, chunk // max(W, 1))
-    for k in range(1, max_gap + 1):
+    for k in track(range(1, max_gap + 1), "modifier word effects", unit="gap"):
         before = traj[:, k - 1].reshape(n_leads * C, S)
         for i in range(0, n_leads * C, rows_per):
             hb = before[i:i + rows_per]

@@ -12,6 +12,7 @@ import numpy as np
 
 from rnnlens.analysis.registry import ArraySpec, FigureSpec, Measurement, MetricSpec, Section, metric
 from rnnlens.analysis.sections.fixed_points import applies_to_points
+from rnnlens.progress import track
 from rnnlens.settings import Int, SettingsGroup, setting
 
 __all__ = ["LinearizationSettings", "linear_fit", "linearization_specs", "linearization_arrays", "measure",
@@ -100,7 +101,7 @@ def _linear_classification(run, points, lin, rng) -> dict:
     J_rec, J_inp = torch.as_tensor(lin.J_rec).double(), torch.as_tensor(lin.J_inp).double()
     rnn_pred = states.predictions
     correct, agree, diverged = 0, 0, 0
-    for x, lengths, pos in sub.batches(net, 128):
+    for x, lengths, pos in track(sub.batches(net, 128), "linear rollouts", -(-n_lin // 128), unit="batch"):
         h0 = net.init_state(len(pos)).double()
         final, div = linear_rollout(x, lengths, h0, points, run.x_star, J_rec, J_inp)
         ok = ~div
