@@ -149,6 +149,7 @@ def test_analyze_and_evaluate_reuse_a_csv_corpus_recorded_in_the_checkpoint(tmp_
     for name in ("train", "validation", "test"):
         _write_csv(tmp_path / f"{name}.csv", corpus.splits[name])
     monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("RNNLENS_CACHE_DIR", str(tmp_path / "cache"))     # analyze fits its bag of words there
     csv_opts = ["--option", "train=train.csv", "--option", "validation=validation.csv", "--option", "test=test.csv",
                 "--option", "text_column=review", "--option", "label_column=stars"]
     out = tmp_path / "ck"

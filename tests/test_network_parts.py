@@ -191,7 +191,8 @@ def not_a_network():
 '''
 
 
-def test_the_command_line_analyses_a_network_from_the_users_file(tmp_path):
+def test_the_command_line_analyses_a_network_from_the_users_file(tmp_path, monkeypatch):
+    monkeypatch.setenv("RNNLENS_CACHE_DIR", str(tmp_path / "cache"))     # analyze fits its bag of words there
     from click.testing import CliRunner
 
     from rnnlens.cli import main

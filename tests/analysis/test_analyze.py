@@ -170,7 +170,8 @@ def test_checkpoint_problems_are_checkpoint_errors(ckpt, corpus, tmp_path):
         analyze(tmp_path / "noweights", corpus)
 
 
-def test_cli_analyze_then_report(ckpt, tmp_path):
+def test_cli_analyze_then_report(ckpt, tmp_path, monkeypatch):
+    monkeypatch.setenv("RNNLENS_CACHE_DIR", str(tmp_path / "cache"))     # analyze fits its bag of words there
     runner = CliRunner()
     args = ["analyze", str(ckpt), "--dataset", "synthetic", "-o", str(tmp_path / "an"), "--n-docs", "30",
             "--n-seeds", "20"] + sum((["--option", f"{k}={v}"] for k, v in SMALL.items()), [])

@@ -37,9 +37,9 @@ __all__ = ["analyze", "Run", "save_analysis"]
 @dataclass
 class Run:
     """Everything one analysis reads: the network, the corpus, the settings, the bag of words
-    (``bow`` as given; ``bow_coef``/``bow_info`` its coefficients along the readout direction), the
-    corpus's known truth (synthetic corpora), one random generator drawn from in section order, and the
-    products of the sections that already ran (``products[name]``)."""
+    (``bow`` as given, or the one ``"auto"`` found; ``bow_coef``/``bow_info`` its coefficients along the
+    readout direction), the corpus's known truth (synthetic corpora), one random generator drawn from in
+    section order, and the products of the sections that already ran (``products[name]``)."""
 
     network: Network
     corpus: object
@@ -146,6 +146,33 @@ def _mib(x: float | None) -> float | None:
     return None if x is None else round(x, 1)
 
 
+def _is_auto(bow) -> bool:
+    return isinstance(bow, str) and bow == "auto"
+
+
+def _bag_of_words(bow, run: Run) -> tuple[object, dict]:
+    """``(bow, how it was obtained)``: ``bow`` as given, or for ``"auto"`` the corpus's own bag of words
+    (:func:`rnnlens.baseline_cache.cached_bag_of_words`: read from the cache, else fitted now and cached);
+    none where the network reads no words or the documents have no labels, or the fit is impossible."""
+    if not _is_auto(bow):
+        if bow is None:
+            return None, {"obtained": "none", "why": "none asked for (bow=None; rnnlens analyze --no-bow)"}
+        return bow, {"obtained": "given", **({"path": str(bow)} if isinstance(bow, (str, Path)) else {})}
+    why = run.lacks("words") or run.lacks("labels")
+    if why is not None:
+        return None, {"obtained": "none", "why": why}
+    from rnnlens.baseline_cache import cache_path, cached_bag_of_words, describe
+
+    if not cache_path(run.corpus).is_file():
+        _progress.say(f"fitting the bag of words of {run.corpus.name} (once: it is then read from the cache) ...")
+    try:
+        bow, how = cached_bag_of_words(run.corpus)
+    except (DataError, ArgumentError) as exc:
+        return None, {"obtained": "none", "why": f"bow='auto' could not fit one: {exc}"}
+    _progress.say(f"bag of words: {describe(how)}")
+    return bow, how
+
+
 def _measure(run: Run) -> tuple[dict, dict, list, dict, list]:
     """Run the registered sections in order: ``(metrics, arrays, missing, usage by section, skipped)``."""
     from rnnlens.analysis.resources import measured
@@ -185,7 +212,7 @@ def _merge(metrics: dict, arrays: dict, missing: list, part: Measurement, sectio
 
 @_locked_output
 def analyze(network: NetworkLike, corpus: CorpusLike, settings: AnalysisSettings | None = None, *,
-            bow: BagOfWordsLike | None = None, out_dir: PathLike | None = None,
+            bow: BagOfWordsLike | str | None = None, out_dir: PathLike | None = None,
             progress: bool = False) -> Analysis:
     """Measure the line-attractor picture of one trained network on ``corpus`` documents.
 
@@ -196,7 +223,10 @@ def analyze(network: NetworkLike, corpus: CorpusLike, settings: AnalysisSettings
         settings: an :class:`rnnlens.AnalysisSettings` (None: every default; e.g.
             ``AnalysisSettings.make(n_docs=200, tol=1e-10)``).
         bow: bag-of-words coefficients (``BagOfWords``, its JSON file, or ``{word: coef}``) for the
-            word-valence comparison and the positive/negative/neutral word groups.
+            word-valence comparison and the positive/negative/neutral word groups; ``"auto"``: the corpus's
+            own, read from the cache or fitted now and cached (:mod:`rnnlens.baseline_cache`; what
+            ``rnnlens analyze`` does without ``--bow``); None (the default): none, and those checks are
+            left unmeasured. ``summary["provenance"]["bag_of_words"]`` says how it was obtained.
         out_dir: when given, write ``summary.json``, ``arrays.npz`` and ``fixed_points.safetensors`` there.
         progress: show a bar of the sections (and of long loops inside them) and one line per section
             on stderr (:mod:`rnnlens.progress`); False leaves that module's switch as it is (off unless set).
@@ -220,9 +250,13 @@ def _analyze(network: Network, corpus, settings: AnalysisSettings, bow, out_dir)
     from rnnlens.analysis.sections.valence import bow_coefficients
 
     fingerprint = corpus.fingerprint()
-    bow_coef, bow_info = bow_coefficients(bow, fingerprint)
-    run = Run(network, corpus, settings, bow=bow, bow_coef=bow_coef, bow_info=bow_info,
-              rng=np.random.default_rng(settings.documents.seed))
+    run = Run(network, corpus, settings, rng=np.random.default_rng(settings.documents.seed))
+    run.bow, bow_how = _bag_of_words(bow, run)
+    run.bow_coef, run.bow_info = bow_coefficients(run.bow, fingerprint)
+    if run.bow_info is not None and _is_auto(bow):
+        from rnnlens.baseline_cache import describe
+
+        run.bow_info = {**run.bow_info, "obtained": describe(bow_how)}
     torch.manual_seed(settings.documents.seed)
     metrics, arrays, missing, usage, skipped = _measure(run)
     summary = {
@@ -231,7 +265,7 @@ def _analyze(network: Network, corpus, settings: AnalysisSettings, bow, out_dir)
         "missing": missing,
         "skipped": skipped,
         "sign_convention": SIGN_CONVENTION,
-        "provenance": _provenance(network, corpus, fingerprint, usage),
+        "provenance": {**_provenance(network, corpus, fingerprint, usage), "bag_of_words": bow_how},
         "settings": settings.to_dict(),
         "metrics": metrics,
         "arrays_file": "arrays.npz",

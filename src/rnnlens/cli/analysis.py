@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import click
 
@@ -41,13 +42,17 @@ def print_summary(summary: dict) -> None:
 @checkpoint_corpus_options
 @click.option("-o", "--out", "out_dir", required=True, type=click.Path(), help="Folder for summary.json etc.")
 @click.option("--bow", type=click.Path(), default=None,
-              help="Bag-of-words baseline JSON (rnnlens baseline) for the word-valence comparison.")
+              help="Bag-of-words baseline JSON (rnnlens baseline) for the word-valence comparison. Default: "
+                   "the corpus's own, fitted once (rnnlens baseline's defaults) and then read from the cache "
+                   "($RNNLENS_CACHE_DIR or ~/.cache/rnnlens, bag_of_words/); none for networks without words.")
+@click.option("--no-bow", is_flag=True,
+              help="No bag of words: the word-valence comparison and the word groups are left unmeasured.")
 @analysis_options()
 @click.option("--progress/--no-progress", default=None,
               help="A progress bar of the sections on stderr [default: when stderr is a terminal and not --quiet].")
 @click.option("--quiet", is_flag=True, help="Print only where the results went (no progress lines).")
-def analyze_command(checkpoint, network_spec, dataset, data_dir, data_seed, options, out_dir, bow, progress, quiet,
-                    **settings):
+def analyze_command(checkpoint, network_spec, dataset, data_dir, data_seed, options, out_dir, bow, no_bow, progress,
+                    quiet, **settings):
     """Measure the line-attractor picture of CHECKPOINT (or of your own network, --network) on a dataset;
     write DIR/summary.json. While it runs, one line per section (its seconds and peak memory) goes to
     stderr.
@@ -58,12 +63,15 @@ def analyze_command(checkpoint, network_spec, dataset, data_dir, data_seed, opti
 
     from rnnlens import progress as _progress
     from rnnlens.analysis import analyze
+    from rnnlens.baseline_cache import describe
     from rnnlens.checkpoint import load_checkpoint
 
     if (checkpoint is None) == (network_spec is None):
         raise click.UsageError("give a CHECKPOINT folder or --network FILE.py:FUNCTION (one of them)")
     if network_spec is not None and dataset is None:
         raise click.UsageError("--network needs --dataset (the corpus to analyse it on)")
+    if bow is not None and no_bow:
+        raise click.UsageError("--bow and --no-bow contradict each other; give one")
     analysis_settings = pop_analysis_settings(settings)
     bars = (sys.stderr.isatty() and not quiet) if progress is None else progress
     with guarded_output(out_dir, "analyze"), _progress.show(bars=bars, lines=not quiet):
@@ -73,9 +81,11 @@ def analyze_command(checkpoint, network_spec, dataset, data_dir, data_seed, opti
         else:
             network = load_checkpoint(checkpoint)
             corpus = load_checkpoint_corpus(network, dataset, data_dir, data_seed, options)
+        bow = None if no_bow else ("auto" if bow is None else Path(bow))
         result = analyze(network, corpus, analysis_settings, bow=bow, out_dir=out_dir)
     if not quiet:
         print_summary(result.summary)
+        click.echo(f"bag of words: {describe(result.provenance['bag_of_words'])}")
     if result.provenance["trained_on_same_corpus"] is False:
         click.echo(f"warning: the checkpoint was trained on a corpus with another fingerprint than {corpus.name!r} "
                    "as loaded now (other options or data?)", err=True)
