@@ -8,6 +8,11 @@ the left eigenvectors as the rows of ``L = R^-1`` (so ``L R = I``), eigenvalues 
 saddle with one unstable direction, ...): ``|lambda| > 1 + 64 eps`` of the points' precision (1.4e-14 in
 float64, 7.6e-6 in float32), so a mode at exactly 1 (a perfect integrator, whose computed modulus may
 round to 1 + 2e-16) counts as marginal, not unstable.
+
+Every eigenvalue is computed (LAPACK's geev), never only the top few by a Krylov method: a trained RNN's
+saturated units give an eigenvalue of 1 many times over, and a Krylov space grown from one start vector holds
+one direction of such an eigenspace, so ARPACK returned 1, 0.996 where the spectrum is 1, 1, ... (tried; see
+tests/test_eigen_top.py). ``modes=k`` saves the rest of the work: only k rows of L = R^-1 are solved for.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from torch import Tensor
 from rnnlens._types import StepLike, TensorLike
 from rnnlens.errors import ArgumentError
 from rnnlens.fixedpoints import FixedPoints
-from rnnlens.solvers.common import inverse_ex
+from rnnlens.solvers.common import _CPU_BATCHED_LU_MAX, inverse_ex
 from rnnlens.steps import as_step
 
 __all__ = ["linearize", "Linearization", "eigendecompose", "UNSTABLE_EPS"]
@@ -59,8 +64,32 @@ def eigendecompose(J: Tensor, *, modes: int | None = None, vectors: bool = True)
     """Eigenvalues of a batch ``J [P, S, S]`` sorted by ``|lambda|`` descending, with R and L = R^-1.
 
     Computed in float64 (complex128) and returned in J's precision (complex64 for float32 input).
-    Returns ``(eigvals [P, S], R [P, S, K] or None, L [P, K, S] or None)``.
+    Returns ``(eigvals [P, S], R [P, S, K] or None, L [P, K, S] or None)``; K = ``modes`` (all when None; then
+    L is the whole inverse, else its first K rows, solved for).
+
+    On the CPU the points are split over ``torch.get_num_threads()`` Python threads, each decomposing its
+    share with one LAPACK thread (LAPACK's own threading gains little on one matrix of a few hundred rows, and
+    on a busy machine its spinning threads made one batched call up to 30x slower); each matrix goes through
+    the same LAPACK call either way, so the result is the same.
     """
+    workers = min(torch.get_num_threads(), J.shape[0]) if not J.is_cuda else 1
+    if workers < 2 or J.shape[-1] < 32:
+        return _eigendecompose(J, modes, vectors)
+    from concurrent.futures import ThreadPoolExecutor
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with ThreadPoolExecutor(workers) as pool:
+            parts = list(pool.map(lambda part: _eigendecompose(part, modes, vectors),
+                                  J.tensor_split(workers)))
+    finally:
+        torch.set_num_threads(threads)
+    return tuple(None if parts[0][i] is None else torch.cat([p[i] for p in parts]) for i in range(3))
+
+
+def _eigendecompose(J: Tensor, modes: int | None, vectors: bool):
+    """:func:`eigendecompose` of one share of the points, in the calling thread."""
     cdtype = torch.complex128 if J.dtype == torch.float64 else torch.complex64
     Jd = J.to(torch.float64)
     if vectors:
@@ -72,7 +101,8 @@ def eigendecompose(J: Tensor, *, modes: int | None = None, vectors: bool = True)
     if V is None:
         return lam.to(cdtype), None, None
     R = V.gather(2, order.unsqueeze(1).expand_as(V))
-    L, info = inverse_ex(R)
+    rows = R.shape[-1] if modes is None else min(R.shape[-1], max(modes, 3))
+    L, info = inverse_ex(R) if rows == R.shape[-1] else _first_rows_of_inverse(R, rows)
     # a singular or numerically singular R (repeated eigenvalues, e.g. saturated or dead units) gives no
     # usable inverse: check L R = I on the slowest modes, the ones the analysis reads
     top = min(3, R.shape[-1])
@@ -88,9 +118,23 @@ def eigendecompose(J: Tensor, *, modes: int | None = None, vectors: bool = True)
     if bool(bad.any()):
         L = L.clone()
         for b in bad.nonzero().flatten().tolist():
-            L[b] = _left_from_transpose(Jd[b], lam[b], R[b])
+            L[b] = _left_from_transpose(Jd[b], lam[b], R[b])[:rows]
     k = R.shape[-1] if modes is None else modes
     return lam.to(cdtype), R[:, :, :k].to(cdtype), L[:, :k, :].to(cdtype)
+
+
+def _first_rows_of_inverse(R: Tensor, rows: int) -> tuple[Tensor, Tensor]:
+    """The first ``rows`` rows of R^-1 for a batch ``R [P, S, S]`` (one LU solve of R^T Y = E instead of the
+    whole inverse) and LAPACK's info per matrix (> 0: singular)."""
+    E = torch.eye(R.shape[-1], rows, dtype=R.dtype, device=R.device)
+    Rt = R.transpose(1, 2)
+    if R.is_cuda or R.shape[-1] <= _CPU_BATCHED_LU_MAX:     # batched LU fails above ~200 on the CPU (see there)
+        Y, info = torch.linalg.solve_ex(Rt, E.expand(R.shape[0], -1, -1))
+    else:
+        parts = [torch.linalg.solve_ex(a, E) for a in Rt]
+        Y = torch.stack([y for y, _ in parts]) if parts else E.expand(0, -1, -1)
+        info = torch.stack([i for _, i in parts]) if parts else torch.zeros(0, dtype=torch.int32)
+    return Y.transpose(1, 2), info
 
 
 def _left_from_transpose(J: Tensor, lam: Tensor, R: Tensor) -> Tensor:
@@ -116,8 +160,8 @@ def _left_from_transpose(J: Tensor, lam: Tensor, R: Tensor) -> Tensor:
     return L
 
 
-def linearize(step: StepLike, points: TensorLike, inputs: TensorLike | None = None, *, chunk_size: int = 256, modes: int | None = None,
-              vectors: bool = True) -> Linearization:
+def linearize(step: StepLike, points: TensorLike, inputs: TensorLike | None = None, *, chunk_size: int = 256,
+              modes: int | None = None, vectors: bool = True) -> Linearization:
     """Jacobians ``dF/dh``, ``dF/dx`` and the eigendecomposition of ``dF/dh`` at every point.
 
     Args:
