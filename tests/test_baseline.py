@@ -124,19 +124,43 @@ def test_fit_errors(corpus):
         fit_bag_of_words(Corpus("toy", corpus.label_names, {"train": one_class}, "memory"), Cs=(1.0,))
 
 
-def test_binary_fit_uses_liblinear_and_matches_lbfgs(corpus, bow):
-    """The fast solver solves the same problem: predictions as lbfgs's (intercept nearly unpenalised)."""
-    from sklearn.linear_model import LogisticRegression
-
-    assert bow.info["solver"] == "liblinear" and all(p["converged"] for p in bow.validation_curve)
+def _direct_sklearn(corpus, Cs):
+    """What fit_bag_of_words computes, written directly: counts of rnnlens tokens, one cold, tightly
+    converged logistic regression per C, C chosen on validation (ties: the smaller C)."""
     from sklearn.feature_extraction.text import CountVectorizer
+    from sklearn.linear_model import LogisticRegression
 
     from rnnlens.data import tokenize
 
     v = CountVectorizer(analyzer=tokenize)
-    X = v.fit_transform(corpus.splits["train"].texts)
-    ref = LogisticRegression(C=bow.C, max_iter=5000, tol=1e-8).fit(X, corpus.splits["train"].labels)
-    assert v.get_feature_names_out().tolist() == bow.words
-    assert np.allclose(ref.coef_, bow.coef, atol=2e-3 * np.abs(ref.coef_).max())
-    test = v.transform(corpus.splits["test"].texts)
-    assert np.mean(ref.predict(test) == bow.predict(corpus.splits["test"].texts)) > 0.99
+    X = {name: (v.fit_transform(s.texts) if name == "train" else v.transform(s.texts))
+         for name, s in corpus.splits.items()}
+    y = {name: s.labels for name, s in corpus.splits.items()}
+    models = {C: LogisticRegression(C=C, max_iter=5000, tol=1e-10).fit(X["train"], y["train"]) for C in Cs}
+    curve = {C: m.score(X["validation"], y["validation"]) for C, m in models.items()}
+    best = min(Cs, key=lambda C: (-curve[C], C))
+    return v.get_feature_names_out().tolist(), models, curve, best, X, y
+
+
+def test_result_equals_a_direct_scikit_learn_fit(corpus, bow):
+    """Same words, counts, validation curve, chosen C and accuracies as a direct scikit-learn fit of every C
+    (cold, tol 1e-10); coefficients to the warm-started newton-cg's tolerance (intercept unpenalised)."""
+    words, models, curve, best, X, y = _direct_sklearn(corpus, (0.01, 0.1, 1.0))
+    assert bow.info["solver"] == "newton-cg" and all(p["converged"] for p in bow.validation_curve)
+    assert bow.words == words
+    assert np.array_equal(bow.counts, np.asarray(X["train"].sum(axis=0)).ravel())
+    assert [(p["C"], p["validation_accuracy"]) for p in bow.validation_curve] == list(curve.items())
+    assert bow.C == best
+    ref = models[best]
+    assert bow.accuracy == {name: ref.score(X[name], y[name]) for name in corpus.splits}
+    scale = np.abs(ref.coef_).max()
+    assert np.abs(bow.coef - ref.coef_).max() < 1e-4 * scale
+    assert abs(bow.intercept[0] - ref.intercept_[0]) < 1e-4 * scale
+
+
+def test_grid_order_does_not_change_the_result(corpus, bow):
+    """The fits are warm-started along the grid sorted by C, so the order it is given in does not matter
+    (the curve keeps the given order)."""
+    other = fit_bag_of_words(corpus, Cs=(1.0, 0.01, 0.1, 0.1))
+    assert [p["C"] for p in other.validation_curve] == [1.0, 0.01, 0.1, 0.1]
+    assert other.C == bow.C and np.array_equal(other.coef, bow.coef) and other.accuracy == bow.accuracy

@@ -2,8 +2,9 @@
 
 Words are the tokens of :func:`rnnlens.data.tokenize` (the same tokens the RNNs read). The inverse
 regularisation strength C is picked on the validation split from a small grid; the model is fitted
-on the train split. Its per-word coefficients are saved as JSON (later analyses use them to pick
-the most positive, negative and neutral words). Binary tasks have one coefficient vector
+on the train split (count matrix built once, fits warm-started along the grid: :func:`_fit_grid`).
+Its per-word coefficients are saved as JSON (later analyses use them to pick the most positive,
+negative and neutral words). Binary tasks have one coefficient vector
 (positive: evidence for label 1, e.g. "positive"); k-class tasks one vector per class.
 """
 
@@ -180,23 +181,35 @@ def load_bag_of_words(path) -> BagOfWords:
     return BagOfWords.load(path)
 
 
-def _fit_one(X, y, C: float, max_iter: int):
-    """One logistic regression at ``C``; returns (model, converged).
+NEWTON_TOL = 1e-6  # newton-cg's stop: largest |gradient| of the mean loss + penalty / (C n) below this
 
-    Two classes: liblinear's trust-region Newton method on the primal problem (a few Newton steps, each
-    a handful of sparse matrix products: seconds on IMDB where lbfgs took about a minute per C). Its
-    intercept is a feature of value ``intercept_scaling`` whose weight is penalised; at 100 the penalty
-    on the intercept is 1e-4 of lbfgs's on a word, so the optimum is the same problem's to within the
-    tolerance. More classes: lbfgs on the multinomial loss (liblinear would fit one-vs-rest).
-    Convergence is read from ``n_iter_`` (below ``max_iter``)."""
+
+def _fit_grid(X, y, Cs: Sequence[float], max_iter: int) -> dict:
+    """One logistic regression per C of ``Cs``; returns ``{C: (model, converged)}``.
+
+    Two classes: scikit-learn's newton-cg (Newton steps solved by conjugate gradients on sparse matrix
+    products), intercept unpenalised, ``tol`` :data:`NEWTON_TOL`, warm-started along the grid in
+    increasing C (each fit starts from the previous optimum: 3-12 Newton steps instead of 6-27 for cold
+    liblinear fits, 18 s instead of 30 s on IMDB). At that tolerance each fit is within 1e-4 (relative
+    L2) of the exact optimum on IMDB, closer than the liblinear fits used before (up to 3e-3), so the
+    result does not depend on the grid or its order beyond that. More classes: lbfgs on the multinomial
+    loss, cold at each C. Convergence is read from ``n_iter_`` (below ``max_iter``)."""
     from sklearn.linear_model import LogisticRegression
 
-    if len(np.unique(y)) == 2:
-        model = LogisticRegression(C=C, solver="liblinear", intercept_scaling=100.0, max_iter=max_iter)
-    else:
-        model = LogisticRegression(C=C, solver="lbfgs", max_iter=max_iter)
-    model.fit(X, y)
-    return model, bool(np.max(model.n_iter_) < max_iter)
+    binary = len(np.unique(y)) == 2
+    fitted, previous = {}, None
+    for C in sorted(set(Cs)):
+        if binary:
+            model = LogisticRegression(C=C, solver="newton-cg", tol=NEWTON_TOL, max_iter=max_iter,
+                                       warm_start=True)
+            if previous is not None:  # start from the optimum at the next smaller C
+                model.coef_, model.intercept_ = previous.coef_.copy(), previous.intercept_.copy()
+        else:
+            model = LogisticRegression(C=C, solver="lbfgs", max_iter=max_iter)
+        model.fit(X, y)
+        fitted[C] = (model, bool(np.max(model.n_iter_) < max_iter))
+        previous = model
+    return fitted
 
 
 def fit_bag_of_words(corpus: CorpusLike, *, Cs: Sequence[float] = DEFAULT_CS, max_iter: int = 2000,
@@ -205,7 +218,7 @@ def fit_bag_of_words(corpus: CorpusLike, *, Cs: Sequence[float] = DEFAULT_CS, ma
 
     ``min_count``: words in fewer than this many training documents are ignored. The count matrix is
     built once (tokens of :func:`rnnlens.data.tokenize`, each document tokenized once) and shared by
-    the fits over the C grid (see :func:`_fit_one` for the solver). Returns a :class:`BagOfWords` with
+    the fits over the C grid (see :func:`_fit_grid` for the solver). Returns a :class:`BagOfWords` with
     the accuracy on every split.
     """
     from sklearn.exceptions import ConvergenceWarning
@@ -226,14 +239,15 @@ def fit_bag_of_words(corpus: CorpusLike, *, Cs: Sequence[float] = DEFAULT_CS, ma
     if len(present) != corpus.num_classes:
         raise DataError(f"corpus {corpus.name!r}: the train split holds classes {present.tolist()} of "
                         f"{corpus.num_classes} ({corpus.label_names}); every class needs training documents.")
-    vectorizer = CountVectorizer(analyzer=tokenize, min_df=min_count)
+    # float64 counts: the dtype the solvers work in, so no fit copies the matrix to convert it
+    vectorizer = CountVectorizer(analyzer=tokenize, min_df=min_count, dtype=np.float64)
     X_train = vectorizer.fit_transform(train.texts)
     X = {name: (X_train if name == "train" else vectorizer.transform(split.texts))
          for name, split in corpus.splits.items()}
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)  # recorded per C as "converged" instead
-        fitted = {C: _fit_one(X_train, train.labels, C, max_iter) for C in dict.fromkeys(Cs)}
+        fitted = _fit_grid(X_train, train.labels, Cs, max_iter)
 
     curve, best = [], None
     for C in Cs:
@@ -256,7 +270,7 @@ def fit_bag_of_words(corpus: CorpusLike, *, Cs: Sequence[float] = DEFAULT_CS, ma
         words=words, coef=coef, intercept=intercept, counts=counts, C=C, accuracy=accuracy,
         n={name: len(split) for name, split in corpus.splits.items()}, validation_curve=curve,
         info={"converged": converged, "max_iter": max_iter, "min_count": min_count, "Cs": list(Cs),
-              "solver": model.solver,
+              "solver": model.solver, "tol": model.tol,
               "features": "word counts (rnnlens.data.tokenize), fitted on the train split",
               "code_version": code_version(),
               "timestamp": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")},
