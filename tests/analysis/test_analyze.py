@@ -75,7 +75,8 @@ def test_analyze_writes_consistent_summary_and_arrays(ckpt, corpus, tmp_path):
                 assert isinstance(node["definition"], str) and node["definition"]
                 assert "{" not in node["definition"], node["definition"]    # templates filled in
                 reported.add(f"{sname}.{name}")
-    assert reported == {p for p in METRICS if p.split(".")[0] not in optional_sections()}
+    assert reported == {p for p, spec in METRICS.items()
+                        if p.split(".")[0] not in optional_sections() and spec.only_when is None}
     assert r.value("fixed_points.n_converged") == n_conv
     assert m["fixed_points"]["n_converged"]["definition"].startswith("points with q = (1/N)||F(h*, x*) - h*||^2 < 1e-08")
     prov = summary["provenance"]

@@ -402,7 +402,7 @@ def test_valence_summary_spread_across_fixed_points_and_default_group_size():
 def test_orient_top_mode_refuses_shapes_that_do_not_fit():
     R = np.eye(3)[None].repeat(2, 0)
     for bad_R, bad_L, w in ((R[0], R[0], np.ones(3)), (R, R[:, :2], np.ones(3)), (R, R, np.ones(4))):
-        with pytest.raises(ArgumentError, match=r"R and L must be \[P, S, S\] and readout \[S\]; got"):
+        with pytest.raises(ArgumentError, match=r"R and L must be \[P, S, K\] and \[P, K, S\] and readout \[S\]; got"):
             orient_top_mode(bad_R, bad_L, w)
 
 

@@ -29,16 +29,16 @@ SIGN_CONVENTION = (
 def orient_top_mode(R, L, readout) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Oriented top right/left eigenvectors (see the module's sign convention).
 
-    ``R`` [P, S, S] (right eigenvectors as columns, sorted by |lambda| descending), ``L`` [P, S, S]
-    (= R^-1, left eigenvectors as rows), ``readout`` [S]. Returns (r1 [P, S], l1 [P, S], w_dot_r1 [P])
+    ``R`` [P, S, K] (right eigenvectors as columns, sorted by |lambda| descending), ``L`` [P, K, S]
+    (the first K rows of R^-1, left eigenvectors), ``readout`` [S]; K >= 1. Returns (r1 [P, S], l1 [P, S], w_dot_r1 [P])
     where ``w_dot_r1`` = readout . r1 (real, >= 0; 0 when r1 is orthogonal to the readout, in which
     case the orientation is arbitrary).
     """
     R = np.asarray(R)
     L = np.asarray(L)
     w = np.asarray(readout, dtype=np.float64)
-    if R.ndim != 3 or L.shape != R.shape or R.shape[1] != w.shape[0]:
-        raise ArgumentError(f"R and L must be [P, S, S] and readout [S]; got {R.shape}, {L.shape}, "
+    if R.ndim != 3 or L.shape != (R.shape[0], R.shape[2], R.shape[1]) or R.shape[1] != w.shape[0]:
+        raise ArgumentError(f"R and L must be [P, S, K] and [P, K, S] and readout [S]; got {R.shape}, {L.shape}, "
                             f"{w.shape}")
     r1 = R[:, :, 0].astype(np.complex128)
     l1 = L[:, 0, :].astype(np.complex128)

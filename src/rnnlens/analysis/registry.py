@@ -31,12 +31,14 @@ class MetricSpec:
     """One reported number: its dotted ``path`` (``section.name`` as in ``summary.json["metrics"]``), its
     ``definition`` (a ``str.format`` template filled by the measurement), and for key numbers of the
     report a short ``label`` and a ``fmt`` (a format string, or one of the report's named formats
-    ``pc3``, ``tau``, ``r1m``)."""
+    ``pc3``, ``tau``, ``r1m``). ``only_when`` says when a metric that is not always measured is (e.g. "the
+    input sequences have per-step targets"); None: whenever its section runs."""
 
     path: str
     definition: str
     label: str | None = None
     fmt: str | None = None
+    only_when: str | None = None
 
 
 # q as every metric definition writes it (the paper's; FixedPointFinder's 0.5||.||^2 is q_half elsewhere)

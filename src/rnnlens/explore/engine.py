@@ -146,7 +146,7 @@ def _line_modes(network: "Network", N, x_star) -> tuple[np.ndarray, np.ndarray, 
     from rnnlens.linearization import linearize
 
     P = N.shape[0]
-    lin = linearize(network.step, N, x_star.float().expand(P, -1).clone())
+    lin = linearize(network.step, N, x_star.float().expand(P, -1).clone(), modes=1)
     R, L = _np(lin.R), _np(lin.L)
     tangent = np.gradient(_np(N).astype(np.float64), axis=0)
     r1, l1 = orient_along(R[:, :, 0], L[:, 0, :], tangent)

@@ -132,7 +132,7 @@ def slow_mode_at_nodes(step, curve, x_star):
     from rnnlens.linearization import linearize
 
     nodes = curve.points.double()
-    lin = linearize(step, nodes, x_star.expand(nodes.shape[0], -1).clone())
+    lin = linearize(step, nodes, x_star.expand(nodes.shape[0], -1).clone(), modes=3)
     R, L = lin.R.numpy(), lin.L.numpy()
     t = curve.tangent.double().numpy()
     top = min(3, R.shape[2])

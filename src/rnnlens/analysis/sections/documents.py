@@ -171,13 +171,15 @@ METRICS = (
     MetricSpec("data.target_mse", "per-step targets of input sequences: mean squared error of the readout's "
                "output after every input, (1/(n_steps*n_out)) sum (y - target)^2 over the analysed sequences' "
                "{n_steps} steps and {n_out} outputs", "readout's mean squared error on the per-step targets",
-               "{:.4g}"),
+               "{:.4g}", only_when="the input sequences have per-step targets"),
     MetricSpec("data.target_r2", "per-step targets: 1 - SS_res/SS_tot of the readout's outputs against the "
-               "targets (SS_tot about each output's mean)", "readout's R^2 on the per-step targets", "{:.3f}"),
+               "targets (SS_tot about each output's mean)", "readout's R^2 on the per-step targets", "{:.3f}",
+               only_when="the input sequences have per-step targets"),
     MetricSpec("data.readout_linear_r2", "for a readout that is not a linear map (a callable, e.g. an MLP head): "
                "the share of its logits' variance over the analysed documents' final states that its "
                "linearization explains (1 - SS_res/SS_tot); the linearization, W = the readout's Jacobian "
-               "averaged over those {n_states} states, b = mean(g(h) - W h), is the readout every section uses"),
+               "averaged over those {n_states} states, b = mean(g(h) - W h), is the readout every section uses",
+               only_when="the readout is a callable, not an nn.Linear"),
     MetricSpec("pca.trained_cumulative", "cumulative fraction of state variance explained by PCs 1..k (k=1..10), "
                                          "PCA (scikit-learn) of every visited state of the analysed documents",
                "state variance in the top 3 PCs (trained)", "pc3"),

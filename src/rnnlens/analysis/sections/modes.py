@@ -36,7 +36,7 @@ def measure(run) -> Modes:
 
     points, states = run.products["fixed_points"].points, run.products["documents"]
     m, w, components = run.products["manifold"].m, states.w, states.components
-    lin = linearize(run.network.step, points, run.x_star.expand(points.shape[0], -1).clone())
+    lin = linearize(run.network.step, points, run.x_star.expand(points.shape[0], -1).clone(), modes=1)
     eig = _np(lin.eigvals)
     S = eig.shape[1]
     r1, l1, w_r1 = orient_top_mode(_np(lin.R), _np(lin.L), w)
