@@ -3,7 +3,7 @@ read from the cache.
 
 The file is ``<cache>/bag_of_words/<corpus>-<key>.json`` (``<cache>``: :func:`rnnlens.data.cache_dir`,
 ``$RNNLENS_CACHE_DIR`` or ``~/.cache/rnnlens``); ``key`` is a hash of the corpus fingerprint, the fit's
-settings (``Cs``, ``min_count``) and the file format, so another corpus or other settings get their own
+settings (``Cs``, ``min_count``), the solver and the file format, so another corpus, other settings or a new fit get their own
 file. It is written atomically (a temporary sibling, then a rename): two runs fitting at once each write
 a whole file, and a killed run leaves none. A cached file that cannot be read is fitted again over.
 """
@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from rnnlens._types import CorpusLike
-from rnnlens.baseline import DEFAULT_CS, FORMAT_VERSION, BagOfWords, fit_bag_of_words, load_bag_of_words
+from rnnlens.baseline import DEFAULT_CS, FORMAT_VERSION, NEWTON_TOL, BagOfWords, fit_bag_of_words, load_bag_of_words
 from rnnlens.errors import DataError
 
 __all__ = ["cache_path", "cached_bag_of_words", "describe"]
@@ -31,7 +31,8 @@ def cache_path(corpus: CorpusLike, *, Cs: Sequence[float] = DEFAULT_CS, min_coun
     from rnnlens.data import cache_dir
 
     key = json.dumps({"data_fingerprint": corpus.fingerprint(), "Cs": [float(c) for c in Cs],
-                      "min_count": int(min_count), "format_version": FORMAT_VERSION}, sort_keys=True)
+                      "min_count": int(min_count), "format_version": FORMAT_VERSION,
+                      "fit": f"newton-cg warm-started, tol {NEWTON_TOL:g}"}, sort_keys=True)   # a new fit: refit
     name = re.sub(r"[^A-Za-z0-9._-]+", "_", str(corpus.name)) or "corpus"
     return cache_dir() / FOLDER / f"{name}-{hashlib.sha256(key.encode()).hexdigest()[:16]}.json"
 
