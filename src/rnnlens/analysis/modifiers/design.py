@@ -24,7 +24,8 @@ class ModifierRequest:
     """One modifier measurement: the network (:class:`rnnlens.network.Network`), the ``rnnlens.data.Split`` whose
     documents give the contexts, ``options`` (the ``modifiers`` settings group), the documents' ``max_length``
     and ``seed``, the constant input ``x_star`` of the Jacobians (float64 [I]) and what chooses the words: the
-    corpus's ``truth``, a bag of words ``bow``, given ``words``; ``slow_manifold`` (traced when None)."""
+    corpus's ``truth``, a bag of words ``bow``, given ``words``; ``slow_manifold`` (traced when None) and
+    ``slow_lin``, the float64 linearization at its nodes (input x*, at least the 3 slowest modes) when known."""
 
     network: object
     split: object
@@ -36,6 +37,7 @@ class ModifierRequest:
     bow: object = None
     words: object = None
     slow_manifold: object = None
+    slow_lin: object = None
 
 
 @dataclass
@@ -153,7 +155,7 @@ def _line(request: ModifierRequest, docs: list[np.ndarray]) -> Line:
         visited = visited_states(network, docs[:min(len(docs), 300)], rng=np.random.default_rng([seed, 1]))
         curve = trace_slow_manifold(step, torch.from_numpy(visited).to(dtype), readout=network.readout_direction(),
                                     inputs=x_star.to(dtype), seed=seed)
-    l1, tangents = slow_mode_at_nodes(step, curve, x_star)
+    l1, tangents = slow_mode_at_nodes(step, curve, x_star, request.slow_lin if curve is request.slow_manifold else None)
     return Line(curve, curve.points.double().numpy(), l1, tangents)
 
 

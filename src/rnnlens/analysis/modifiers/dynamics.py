@@ -125,14 +125,16 @@ def word_effects(network, traj: torch.Tensor, fillers: np.ndarray, word_ids: np.
     return out
 
 
-def slow_mode_at_nodes(step, curve, x_star):
+def slow_mode_at_nodes(step, curve, x_star, lin=None):
     """(l1 [n, S] real, tangent [n, S]) of the line mode at the curve's nodes: of the three slowest modes the
     one whose right eigenvector is most aligned with the tangent, oriented so that r_1 . tangent > 0
-    (:func:`rnnlens.analysis.modes.orient_along`), l_1 r_1 = 1."""
+    (:func:`rnnlens.analysis.modes.orient_along`), l_1 r_1 = 1. ``lin``: the float64 linearization at those
+    nodes (input x*) when it is already known (the analysis's slow-manifold section), else computed here."""
     from rnnlens.linearization import linearize
 
     nodes = curve.points.double()
-    lin = linearize(step, nodes, x_star.expand(nodes.shape[0], -1).clone(), modes=3)
+    if lin is None:
+        lin = linearize(step, nodes, x_star.expand(nodes.shape[0], -1).clone(), modes=min(3, nodes.shape[1]))
     R, L = lin.R.numpy(), lin.L.numpy()
     t = curve.tangent.double().numpy()
     top = min(3, R.shape[2])

@@ -76,7 +76,8 @@ def pipeline_measurement(run: Any) -> ModifierAnalysis:
                                 "missing_modifiers": metric(SECTION + ".missing_modifiers", absent)}
         return out
     d = run.settings.documents
+    slow = run.products["slow_manifold"]
     request = ModifierRequest(run.network, run.corpus.splits[d.split], s, d.max_length, d.seed,
                               torch.as_tensor(run.x_star).double(), truth=run.truth, bow=run.bow,
-                              slow_manifold=run.products["slow_manifold"].curve)
+                              slow_manifold=slow.curve, slow_lin=slow.lin)
     return measure_modifiers(request)

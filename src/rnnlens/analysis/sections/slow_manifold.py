@@ -82,7 +82,9 @@ def _trace(run) -> SlowManifoldMeasurement:
                                 n_points=s.manifold_points, relax_steps=s.relax_steps,
                                 seed=run.settings.documents.seed)
     nodes = curve.points
-    lin = linearize(run.network.step, nodes, run.x_star.expand(nodes.shape[0], -1).clone(), modes=3)
+    # in float64 (the modifier section reuses it at these nodes), the 3 slowest modes
+    lin = linearize(run.network.step, nodes.double(), run.x_star.double().expand(nodes.shape[0], -1).clone(),
+                    modes=min(3, nodes.shape[1]))
     R, L = _np(lin.R), _np(lin.L)
     r1, l1 = orient_along(R[:, :, 0], L[:, 0, :], curve.tangent.cpu().numpy())
     return SlowManifoldMeasurement(curve=curve, lin=lin, l1=l1, r1=r1)
