@@ -479,3 +479,25 @@ def test_analyze_adds_the_modifier_section_and_the_report_draws_it(tmp_path):
     for figure in FIGURES:
         assert (tmp_path / "rep" / "an" / f"{figure.name}.png").is_file(), figure.name
     assert "Modifiers: how they bend the integration" in html
+
+
+def test_the_line_mode_from_a_given_linearization_equals_the_one_computed_at_the_nodes():
+    # the analysis hands the slow-manifold section's float64 linearization at the same nodes to the modifier
+    # section instead of linearizing them again: the line mode must come out the same
+    from types import SimpleNamespace
+
+    from rnnlens.analysis.modifiers.dynamics import slow_mode_at_nodes
+    from rnnlens.cells import make_cell
+    from rnnlens.linearization import linearize
+
+    torch.manual_seed(0)
+    cell = make_cell("gru", 4, 6).double()
+    nodes = torch.randn(7, 6, dtype=torch.float64)
+    curve = SimpleNamespace(points=nodes, tangent=torch.randn(7, 6, dtype=torch.float64))
+    x = torch.zeros(4, dtype=torch.float64)
+    lin = linearize(cell, nodes, x.expand(7, -1).clone(), modes=3)
+    given, t1 = slow_mode_at_nodes(cell, curve, x, lin)
+    computed, t2 = slow_mode_at_nodes(cell, curve, x)
+    assert np.array_equal(given, computed) and np.array_equal(t1, t2)
+    full = linearize(cell, nodes, x.expand(7, -1).clone())          # every mode: the same first three
+    assert np.allclose(slow_mode_at_nodes(cell, curve, x, full)[0], computed, atol=1e-12)
