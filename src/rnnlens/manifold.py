@@ -175,8 +175,8 @@ def curve_variance_explained(states, curve) -> float:
     state lies on the curve, whether the curve is straight or bent (unlike the top-PC share, which
     a curved line lowers).
     """
-    X = torch.as_tensor(states, dtype=torch.float64)
     C = torch.as_tensor(curve, dtype=torch.float64)
+    X = torch.as_tensor(states, dtype=torch.float64, device=C.device)
     _, dist = project_on_curve(X, C)
     total = ((X - X.mean(0)) ** 2).sum(1).mean()
     return float(1.0 - (dist ** 2).mean() / total) if float(total) > 0 else float("nan")

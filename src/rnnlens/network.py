@@ -147,8 +147,53 @@ class Network:
         return Network(type(self.model)(**self.model.config()), self.vocab)
 
     def untrained(self, seed: int) -> "Network":
-        """The same architecture and sizes, freshly initialised with torch seed ``seed`` (the null model)."""
-        return self._untrained(seed)
+        """The same architecture and sizes, freshly initialised with torch seed ``seed`` (the null model), on this
+        network's device (drawn on the CPU, so the weights are the same on every device)."""
+        return self._untrained(seed).to(self.device)
+
+    # ------------------------------------------------------------------ device
+    def _torch_modules(self) -> list[torch.nn.Module]:
+        if self.model is not None:
+            return [self.model]
+        readout = getattr(self.readout, "linear", getattr(self.readout, "fn", None))
+        return [m for m in (self._embedding, *self.recurrence.modules(), readout) if isinstance(m, torch.nn.Module)]
+
+    @property
+    def device(self) -> torch.device:
+        """The device of the network's parameters (of its initial state when it has none; else the CPU)."""
+        for m in self._torch_modules():
+            for p in m.parameters():
+                return p.device
+        return self.recurrence.init_state(1).device
+
+    def to(self, device: torch.device | str) -> "Network":
+        """This network on ``device``: itself when it is there, else a copy whose torch modules are deep copies moved
+        there (the modules given stay where they are). A part that is a plain function (a step callable, a readout
+        or input map that is not an ``nn.Module``) is kept as it is and is then called with tensors on ``device``;
+        a step callable's initial state is moved."""
+        from rnnlens.device import to_device
+
+        device = torch.device(device)
+        if self.device == device:
+            return self
+        copies: dict[int, Any] = {}
+
+        def move(part: Any) -> Any:
+            if not isinstance(part, torch.nn.Module):
+                return part
+            if id(part) not in copies:
+                copies[id(part)] = to_device(copy.deepcopy(part), device)
+            return copies[id(part)]
+
+        if self.model is not None:
+            out = Network(move(self.model), self.vocab, record=self.record, path=self.path)
+        else:
+            out = copy.copy(self)
+            out.recurrence = self.recurrence.to(device, move)
+            out.readout = self.readout.to(out.recurrence, move)
+            out._embedding = move(self._embedding)
+        out._untrained = self._untrained
+        return out
 
     # ------------------------------------------------------------------ description
     @property
@@ -220,7 +265,7 @@ class Network:
         if input_point == "mean":
             emb = self.embeddings()
             pad = getattr(self._embedding, "padding_idx", 0 if self.model is not None else None)
-            keep = torch.ones(emb.shape[0], dtype=torch.bool)
+            keep = torch.ones(emb.shape[0], dtype=torch.bool, device=emb.device)
             if pad is not None:
                 keep[pad] = False
             return emb[keep].mean(0)
@@ -279,14 +324,16 @@ class Network:
     @torch.no_grad()
     def states(self, encoded: Any, *, batch_size: int = 64) -> list[np.ndarray]:
         """Every visited state per document of an :class:`rnnlens.data.Encoded`: a list of float32
-        ``[length, S]`` arrays (entry t: the state after token t)."""
+        ``[length, S]`` arrays (entry t: the state after token t), computed on the network's device."""
         from rnnlens.data import batches
+        from rnnlens.device import to_device
 
         out = [None] * len(encoded)
+        device = self.device
         for b in batches(encoded, batch_size, shuffle=False):
-            hs = self.sequence_states(b.ids, b.lengths)
+            hs = self.sequence_states(to_device(b.ids, device), b.lengths).float().cpu()
             for r, p in enumerate(b.index.tolist()):
-                out[p] = hs[r, :int(b.lengths[r])].float().numpy()
+                out[p] = hs[r, :int(b.lengths[r])].numpy()
         return out
 
     @torch.no_grad()
@@ -305,7 +352,7 @@ class Network:
         """Readout weights over the whole state, float64 ``[n_out, S]`` (zeros where the readout does not read,
         e.g. the LSTM's ``c`` and the lower layers of a stack)."""
         if self.model is not None:
-            return self.model.readout_matrix().double().numpy()
+            return self.model.readout_matrix().double().cpu().numpy()
         return self.readout.matrix()
 
     def readout_bias(self) -> np.ndarray:
@@ -343,4 +390,4 @@ class Network:
         """Predicted labels of states ``h`` (:func:`rnnlens.model.predict_labels` of their logits)."""
         from rnnlens.model import predict_labels
 
-        return predict_labels(self.logits(h)).numpy()
+        return predict_labels(self.logits(h)).cpu().numpy()

@@ -98,6 +98,13 @@ class Recurrence:
         """The torch modules holding the system's parameters (for re-initialising a copy)."""
         return [self.source] if isinstance(self.source, nn.Module) else []
 
+    def to(self, device: torch.device, move: Callable[[Any], Any]) -> "Recurrence":
+        """This system on ``device``, its source replaced by ``move(source)`` (a module's copy moved there; a plain
+        callable as it is)."""
+        out = copy.copy(self)
+        out.source = move(self.source)
+        return out
+
 
 class CellRecurrence(Recurrence):
     """An rnnlens cell (:mod:`rnnlens.cells`): its own step, closed-form Jacobians and fast paths; also any object
@@ -153,6 +160,9 @@ class TorchRecurrence(Recurrence):
         top = [s for kind, layer, s in layout if kind == "h" and layer == module.num_layers - 1]
         self.readout_slice = top[0]
 
+    def to(self, device: torch.device, move: Callable[[Any], Any]) -> "TorchRecurrence":
+        return TorchRecurrence(move(self.source))       # the step closes over its module: made anew
+
     def step(self, x: Tensor, h: Tensor) -> Tensor:
         return self._step(x, h)
 
@@ -184,6 +194,11 @@ class CallableRecurrence(Recurrence):
 
     def init_state(self, n: int) -> Tensor:
         return self._h0.expand(n, -1).clone()
+
+    def to(self, device: torch.device, move: Callable[[Any], Any]) -> "CallableRecurrence":
+        from rnnlens.device import to_device
+
+        return CallableRecurrence(move(self.source), to_device(self._h0, device), self.input_size, self.readout_slice)
 
 
 def as_recurrence(rnn: Any, *, h0: Tensor | None = None, input_size: int | None = None) -> Recurrence:
@@ -258,6 +273,10 @@ class LinearReadout:
         """Itself: a linear readout is its own linearization."""
         return self
 
+    def to(self, recurrence: Recurrence, move: Callable[[Any], Any]) -> "LinearReadout":
+        """This readout of ``recurrence`` (the system moved to a device), its layer replaced by ``move(linear)``."""
+        return LinearReadout(move(self.linear), recurrence, self.num_classes)
+
 
 NOT_A_FINAL_STATE_READOUT = (
     "the readout must be an nn.Linear or a callable on the final state's top-layer h ([B, {width}] -> logits "
@@ -283,6 +302,7 @@ class CallableReadout:
         params = list(fn.parameters()) if isinstance(fn, nn.Module) else []
         params = params or [p for m in recurrence.modules() for p in m.parameters()]
         self.dtype = params[0].dtype if params else torch.float32     # a plain function: the recurrence's dtype
+        self.device = params[0].device if params else recurrence.init_state(1).device
         self.n_out = self._probe()
         self.num_classes = _classes(self.n_out, num_classes)
         self.W, self.b, self.r2, self.n_states = W, b, r2, n_states
@@ -291,7 +311,7 @@ class CallableReadout:
         width = _readout_width(self.recurrence)
         try:
             with torch.no_grad():
-                out = self.fn(torch.zeros(3, width, dtype=self.dtype))
+                out = self.fn(torch.zeros(3, width, dtype=self.dtype, device=self.device))
         except Exception as e:    # noqa: BLE001 - any failure on a final state is the user's readout's shape
             raise ArgumentError(NOT_A_FINAL_STATE_READOUT.format(
                 width=width, problem=f"{type(self.fn).__name__} failed on final states [3, {width}]: "
@@ -341,7 +361,7 @@ class CallableReadout:
             W = np.asarray(matrix, dtype=np.float64).reshape(self.n_out, self.recurrence.state_size)
             b = np.zeros(self.n_out) if bias is None else np.asarray(bias, dtype=np.float64).reshape(self.n_out)
             return CallableReadout(self.fn, self.recurrence, W=W, b=b, **kw)
-        H = torch.as_tensor(np.asarray(states)).to(self.dtype)
+        H = torch.as_tensor(np.asarray(states)).to(dtype=self.dtype, device=self.device)
         if H.dim() != 2 or H.shape[0] < 1 or H.shape[1] != self.recurrence.state_size:
             raise ArgumentError(f"linearize_readout: states must be [M >= 1, {self.recurrence.state_size}]; got "
                                 f"{tuple(H.shape)}")
@@ -349,13 +369,19 @@ class CallableReadout:
         out = self._outputs(H)
         rows = [torch.autograd.grad(out[:, k].sum(), H, retain_graph=k + 1 < self.n_out)[0]
                 for k in range(self.n_out)]
-        W = torch.stack(rows, 1).double().mean(0).numpy()                         # [n_out, S]
-        Hd, Y = H.detach().double().numpy(), out.detach().double().numpy()
+        W = torch.stack(rows, 1).double().mean(0).cpu().numpy()                   # [n_out, S]
+        Hd, Y = H.detach().double().cpu().numpy(), out.detach().double().cpu().numpy()
         b = (Y - Hd @ W.T).mean(0)
         resid = Y - (Hd @ W.T + b)
         total = ((Y - Y.mean(0)) ** 2).sum()
         r2 = float(1.0 - (resid ** 2).sum() / total) if total > 0 else float("nan")
         return CallableReadout(self.fn, self.recurrence, W=W, b=b, r2=r2, n_states=int(H.shape[0]), **kw)
+
+    def to(self, recurrence: Recurrence, move: Callable[[Any], Any]) -> "CallableReadout":
+        """This readout of ``recurrence`` (the system moved to a device), ``move(fn)`` in place of ``fn``, with the
+        same linearization."""
+        return CallableReadout(move(self.fn), recurrence, self.num_classes, W=self.W, b=self.b, r2=self.r2,
+                               n_states=self.n_states)
 
 
 def as_readout(readout: Any, recurrence: Recurrence, num_classes: int | None = None) -> Any:

@@ -16,10 +16,11 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from rnnlens.constants import ARCHS
+from rnnlens.device import check_device_name, describe_device_rule
 from rnnlens.errors import ArgumentError
 
-__all__ = ["TrainSettings", "Int", "Real", "OneOf", "Reals", "Table", "Words", "SettingsGroup", "SettingOption",
-           "cli_options", "parse_key_values"]
+__all__ = ["TrainSettings", "Int", "Real", "OneOf", "Reals", "Table", "Words", "DeviceName", "SettingsGroup",
+           "SettingOption", "cli_options", "parse_key_values"]
 
 FAST_PATHS = ("auto", "fused", "scan")
 # Documents are cut to this many tokens unless asked otherwise (training and analysis), counted and
@@ -131,6 +132,21 @@ class Words:
 
     def describe(self) -> str:
         return "use a non-empty list of distinct words without spaces around them"
+
+
+@dataclass(frozen=True)
+class DeviceName:
+    """A torch device an analysis computes on: ``cpu``, ``cuda`` or ``cuda:N`` (:mod:`rnnlens.device`; checked
+    without torch, and whether this machine has it only when the analysis starts, so that an analysis run
+    on a GPU can be read anywhere)."""
+
+    type = str
+
+    def accepts(self, v) -> bool:
+        return check_device_name(v)
+
+    def describe(self) -> str:
+        return describe_device_rule()
 
 
 def setting(default, help: str, rule, *, none: str | None = None, flags: tuple[str, ...] = ()):

@@ -23,7 +23,7 @@ def nearest_point(h: torch.Tensor, points: torch.Tensor, *, chunk: int = 4096) -
     """
     if points.shape[0] == 0:
         raise ArgumentError("nearest_point needs at least one fixed point")
-    out = torch.empty(h.shape[0], dtype=torch.long)
+    out = torch.empty(h.shape[0], dtype=torch.long, device=h.device)
     pts = points.to(h.dtype)
     if points.shape[0] <= chunk:
         for a in range(0, h.shape[0], chunk):
@@ -118,7 +118,7 @@ def approach_speed(step, h0, x_star, n_steps: int = 100) -> torch.Tensor:
         raise ArgumentError(f"n_steps must be >= 1; got {n_steps}")
     h = h0.clone()
     x = x_star.to(h.dtype).expand(h.shape[0], -1)
-    out = torch.empty(h.shape[0], n_steps, dtype=h.dtype)
+    out = torch.empty(h.shape[0], n_steps, dtype=h.dtype, device=h.device)
     for t in range(n_steps):
         h_new = step(x, h)
         out[:, t] = torch.linalg.vector_norm(h_new - h, dim=1) / torch.linalg.vector_norm(h, dim=1).clamp_min(1e-12)

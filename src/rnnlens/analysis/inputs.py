@@ -18,6 +18,8 @@ from typing import Any, Iterator
 import numpy as np
 import torch
 
+from rnnlens.device import to_device
+
 __all__ = ["Documents", "select_documents", "select_sequences"]
 
 
@@ -59,17 +61,18 @@ class Documents:
         return len(self.encoded) if self.is_text else len(self.sequences)
 
     def inputs_of(self, network: Any, i: int) -> torch.Tensor:
-        """The input vectors of document ``i``, float64 ``[T, I]``."""
+        """The input vectors of document ``i``, float64 ``[T, I]``, on the network's device."""
         if self.is_text:
             return network.embeddings()[torch.from_numpy(self.encoded.ids[i])]
-        return torch.from_numpy(self.sequences[i])
+        return to_device(self.sequences[i], network.device)
 
     def inputs_at(self, network: Any, docs: np.ndarray, steps: np.ndarray) -> torch.Tensor:
-        """The input vector read at step ``steps[k]`` of document ``docs[k]``, float64 ``[n, I]``."""
+        """The input vector read at step ``steps[k]`` of document ``docs[k]``, float64 ``[n, I]``, on the network's
+        device."""
         if self.is_text:
             ids = self.encoded.ids
             return network.embeddings()[torch.tensor([int(ids[i][j]) for i, j in zip(docs, steps)])]
-        return torch.from_numpy(np.stack([self.sequences[i][j] for i, j in zip(docs, steps)]))
+        return to_device(np.stack([self.sequences[i][j] for i, j in zip(docs, steps)]), network.device)
 
     def subset(self, rows: np.ndarray) -> "Documents":
         """The documents at positions ``rows``, in that order."""
@@ -83,7 +86,8 @@ class Documents:
         return Documents(sequences=[self.sequences[i] for i in rows], sequence_labels=labels, targets=targets)
 
     def batches(self, network: Any, size: int) -> Iterator[tuple[torch.Tensor, torch.Tensor, np.ndarray]]:
-        """``(input vectors [B, T, I] float64 padded with zeros, lengths [B], positions [B])`` in batches."""
+        """``(input vectors [B, T, I] float64 padded with zeros, lengths [B], positions [B])`` in batches; the input
+        vectors on the network's device."""
         if self.is_text:
             from rnnlens.data import batches
 
@@ -93,7 +97,8 @@ class Documents:
             return
         for start in range(0, len(self), size):
             rows = np.arange(start, min(start + size, len(self)))
-            yield _padded([self.sequences[i] for i in rows]), torch.tensor([len(self.sequences[i]) for i in rows]), rows
+            yield (to_device(_padded([self.sequences[i] for i in rows]), network.device),
+                   torch.tensor([len(self.sequences[i]) for i in rows]), rows)
 
     @torch.no_grad()
     def states(self, network: Any, batch_size: int = 64) -> list[np.ndarray]:
@@ -108,7 +113,8 @@ class Documents:
                 from rnnlens.errors import ArgumentError
 
                 raise ArgumentError("the network's states hold NaN or inf on these input sequences")
-            out.extend(hs[r, :int(lengths[r])].float().numpy() for r in range(len(rows)))
+            hs = hs.float().cpu()
+            out.extend(hs[r, :int(lengths[r])].numpy() for r in range(len(rows)))
         return out
 
 

@@ -118,6 +118,15 @@ class KClassBow:
     word_counts: dict
 
 
+def _on_device(network, settings):
+    """``network`` (anything ``Network.resolve`` takes) on the device ``settings.documents.device`` names."""
+    from rnnlens.device import resolve_device
+    from rnnlens.network import Network
+
+    (docs,) = groups_of(settings, ("documents",), "analyze_kclass")
+    return Network.resolve(network).to(resolve_device(docs.device))
+
+
 def _options(settings) -> Options:
     """The measurement's options from an ``AnalysisSettings`` (None: every default, the registered sections'
     settings groups as ``AnalysisSettings()`` holds them)."""
@@ -242,7 +251,8 @@ def analyze_kclass(network: Any, states: TensorLike, settings: Any = None, *, bo
             subset).
         settings: an :class:`rnnlens.analysis.settings.AnalysisSettings` (None: every default): the
             ``kclass`` group, ``fixed_points.tol`` (exact fixed points from ``kclass_n_fixed_seeds`` slow
-            points; 0: no search) and ``documents.seed`` (every random draw).
+            points; 0: no search), ``documents.seed`` (every random draw) and ``documents.device`` (where a
+            network, not a ``KClassSystem``, is analysed; a system computes where its step is).
         bow: per-class bag-of-words coefficients (``BagOfWords``, its file, or {word: [k]}); only words seen
             ``kclass_min_count`` times in training enter the comparison (the ``kclass_n_words`` most
             frequent), counted by the bag of words' own counts, or by ``KClassBow(bow, word_counts)``'s.
@@ -251,7 +261,8 @@ def analyze_kclass(network: Any, states: TensorLike, settings: Any = None, *, bo
     """
     t0 = time.perf_counter()
     opts = _options(settings)
-    system = network if isinstance(network, KClassSystem) else KClassSystem.from_network(network, opts.input_point)
+    system = network if isinstance(network, KClassSystem) else KClassSystem.from_network(
+        _on_device(network, settings), opts.input_point)
     bow, word_counts = (bow.bow, bow.word_counts) if isinstance(bow, KClassBow) else (bow, None)
     rng = np.random.default_rng(opts.seed)
     setup = prepare(system, states, opts, rng)

@@ -21,6 +21,7 @@ import torch
 
 from rnnlens.analysis.registry import metric
 from rnnlens.analysis.wordcount import participation_ratio, spectrum_dimension
+from rnnlens.device import to_device, to_numpy
 from rnnlens.errors import ArgumentError
 
 __all__ = ["KClassAnalysis", "relax", "pca_spectrum", "readout_subspace", "principal_angles_deg",
@@ -101,8 +102,8 @@ def principal_angles_deg(A, B) -> list[float]:
 def slow_projectors(lin, m: int) -> tuple[np.ndarray, np.ndarray]:
     """Per point of a ``Linearization``: Re(R_s L_s) [P, S, S] onto its ``m`` slowest modes (one more where
     the m-th is half of a complex pair), and how many modes each kept [P]."""
-    ev = lin.eigvals.numpy()
-    R, L = lin.R.numpy(), lin.L.numpy()
+    ev = to_numpy(lin.eigvals)
+    R, L = to_numpy(lin.R), to_numpy(lin.L)
     out = np.zeros((ev.shape[0], R.shape[1], R.shape[1]))
     used = np.zeros(ev.shape[0], dtype=np.int64)
     for p in range(ev.shape[0]):
@@ -187,7 +188,7 @@ class Setup:
 
 def prepare(system, states, opts: Options, rng) -> Setup:
     """The inputs of a ``KClassSystem`` and the visited ``states``, checked and converted (draws the subset
-    of at most ``max_states`` states from ``rng``)."""
+    of at most ``max_states`` states from ``rng``, then puts them and x* on the step's device)."""
     from rnnlens.fixedpoints import as_step
 
     W = _array(system.readout)
@@ -205,7 +206,10 @@ def prepare(system, states, opts: Options, rng) -> Setup:
     fn = as_step(system.step, input_size=None if inputs is None else inputs.shape[-1], state_size=S)
     if fn.input_size is None:
         raise ArgumentError("analyze_kclass: a plain callable step needs inputs= (x*, one input vector)")
+    device = fn.device or X.device
+    X = to_device(X, device)
     x_star = torch.zeros(fn.input_size, dtype=X.dtype) if inputs is None else inputs
+    x_star = to_device(x_star, device)
     if x_star.dim() != 1 or x_star.shape[0] != fn.input_size:
         raise ArgumentError(f"analyze_kclass: inputs must be one input vector [{fn.input_size}]")
     E, words = None, None
@@ -238,8 +242,8 @@ def measure_slow_points(setup: Setup, opts: Options, out: KClassAnalysis) -> Slo
     several relaxation depths."""
     M, k, d = out.metrics[SECTION], setup.k, setup.k - 1
     P_t, snaps = relax(setup.fn, setup.X, setup.xs, steps=opts.relax_steps, depths=RELAX_DEPTHS)
-    q = ((setup.fn64.step(setup.x64, P_t) - P_t) ** 2).mean(1).numpy()
-    P = P_t.numpy()
+    q = to_numpy(((setup.fn64.step(setup.x64, P_t) - P_t) ** 2).mean(1))
+    P = to_numpy(P_t)
     frac, mean, Vt = pca_spectrum(P)
     slow = SlowPoints(P_t=P_t, P=P, frac=frac, mean=mean, Vt=Vt, basis=Vt[:d])
     out.slow_points, out.mean, out.basis = P, mean, slow.basis
@@ -252,7 +256,7 @@ def measure_slow_points(setup: Setup, opts: Options, out: KClassAnalysis) -> Slo
     M["dimension_pca"] = metric("kclass.dimension_pca", spectrum_dimension(frac, opts.share), share=opts.share)
     M["participation_ratio"] = metric("kclass.participation_ratio", participation_ratio(frac))
     M["pca_by_relax"] = metric("kclass.pca_by_relax",
-                               {str(n): pca_spectrum(s.numpy())[0][:k + 1].tolist() for n, s in snaps.items()})
+                               {str(n): pca_spectrum(to_numpy(s))[0][:k + 1].tolist() for n, s in snaps.items()})
     return slow
 
 
@@ -261,7 +265,7 @@ def measure_readout(setup: Setup, slow: SlowPoints, opts: Options, out: KClassAn
     the slow points' centred logits, whose principal axes (rows) are returned."""
     M, d, Wc, basis = out.metrics[SECTION], setup.k - 1, setup.Wc, slow.basis
     U_ro = readout_subspace(setup.W)
-    cov_dirs = np.cov(setup.X.double().numpy(), rowvar=False) @ Wc.T          # [S, k]
+    cov_dirs = np.cov(to_numpy(setup.X.double()), rowvar=False) @ Wc.T          # [S, k]
     U_cov = np.linalg.svd(cov_dirs.T, full_matrices=False)[2][:d]
     M["readout_angles_deg"] = metric("kclass.readout_angles_deg", principal_angles_deg(basis, U_ro), d=d)
     M["readout_cov_angles_deg"] = metric("kclass.readout_cov_angles_deg", principal_angles_deg(basis, U_cov), d=d)
@@ -293,7 +297,7 @@ def measure_eigenvalues(setup: Setup, slow: SlowPoints, opts: Options, rng, out:
     index = np.sort(rng.choice(slow.P.shape[0], min(opts.n_linearize, slow.P.shape[0]), replace=False))
     li = torch.from_numpy(index)
     lin = linearize(setup.fn64, slow.P_t[li], setup.x64[li])
-    absev = lin.eigvals.abs().numpy()
+    absev = to_numpy(lin.eigvals.abs())
     counts = (absev >= opts.eig_threshold).sum(1)
     M["n_eig_slow_median"] = metric("kclass.n_eig_slow_median", float(np.median(counts)),
                                     threshold=opts.eig_threshold, n=len(index))
@@ -313,7 +317,7 @@ def measure_fixed_points(setup: Setup, slow: SlowPoints, opts: Options, rng, out
     seeds = slow.P_t[np.sort(rng.choice(P.shape[0], min(opts.n_fixed_seeds, P.shape[0]), replace=False))]
     fps = find_fixed_points(setup.fn64, seeds, setup.x_star.double(), tol=opts.tol)
     out.fixed_points = fps
-    conv = fps[torch.from_numpy(fps.converged.numpy().astype(bool))]
+    conv = fps[torch.from_numpy(to_numpy(fps.converged).astype(bool))]
     M["fixed_points_n_converged"] = metric("kclass.fixed_points_n_converged", int(len(conv)), tol=opts.tol,
                                            n=len(seeds))
     if not len(conv):
@@ -322,8 +326,8 @@ def measure_fixed_points(setup: Setup, slow: SlowPoints, opts: Options, rng, out
     uniq = conv.unique()
     ulin = linearize(setup.fn64, uniq.points.double(), setup.x_star.double().expand(len(uniq), -1).clone(),
                      vectors=False)
-    unstable = ulin.n_unstable.numpy()
-    off = uniq.points.double().numpy() - slow.mean
+    unstable = to_numpy(ulin.n_unstable)
+    off = to_numpy(uniq.points.double()) - slow.mean
     inside = np.linalg.norm(off @ slow.basis.T) ** 2 / max(np.linalg.norm(off) ** 2, 1e-300)
     M["fixed_points_n_unique"] = metric("kclass.fixed_points_n_unique", int(len(uniq)))
     M["fixed_points_n_stable"] = metric("kclass.fixed_points_n_stable", int((unstable == 0).sum()))
@@ -337,7 +341,7 @@ def measure_evidence(setup: Setup, slow: SlowPoints, linear: Linearized, out: KC
     words are known: returns {word: row of the embeddings} (None without them)."""
     M, d, Wc = out.metrics[SECTION], setup.k - 1, setup.Wc
     projectors, used = slow_projectors(linear.lin, d)
-    J_inp = linear.lin.J_inp.numpy()
+    J_inp = to_numpy(linear.lin.J_inp)
     n = len(linear.index)
     A_man = np.mean([slow.basis @ projectors[p] @ J_inp[p] for p in range(n)], axis=0)      # [d, I]
     A_log = np.mean([Wc @ projectors[p] @ J_inp[p] for p in range(n)], axis=0)              # [k, I]

@@ -39,7 +39,9 @@ class Run:
     """Everything one analysis reads: the network, the corpus, the settings, the bag of words
     (``bow`` as given, or the one ``"auto"`` found; ``bow_coef``/``bow_info`` its coefficients along the
     readout direction), the corpus's known truth (synthetic corpora), one random generator drawn from in
-    section order, and the products of the sections that already ran (``products[name]``)."""
+    section order, the products of the sections that already ran (``products[name]``) and the torch device
+    the sections compute on (``device``, settings ``documents.device``: the network is there, and the
+    sections put their tensors there with :func:`rnnlens.device.to_device`)."""
 
     network: Network
     corpus: object
@@ -49,6 +51,7 @@ class Run:
     bow_info: dict | None = None
     rng: np.random.Generator | None = None
     products: dict = field(default_factory=dict)
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
 
     @property
     def truth(self):
@@ -76,8 +79,11 @@ class Run:
 
     @functools.cached_property
     def x_star(self) -> torch.Tensor:
-        """The constant input of the fixed points (settings ``fixed_points.input_point``), float64 [I]."""
-        return self.network.x_star(self.settings.fixed_points.input_point)
+        """The constant input of the fixed points (settings ``fixed_points.input_point``), float64 [I], on the
+        device."""
+        from rnnlens.device import to_device
+
+        return to_device(self.network.x_star(self.settings.fixed_points.input_point), self.device)
 
 
 def _locked_output(fn):
@@ -97,12 +103,16 @@ def _locked_output(fn):
 
 
 def _check(network: Network, corpus, settings) -> AnalysisSettings:
-    """The settings (defaults when None), checked against the network and the corpus before any work."""
+    """The settings (defaults when None), checked against the network, the corpus and this machine (the
+    device) before any work."""
+    from rnnlens.device import resolve_device
+
     if settings is None:
         settings = AnalysisSettings()
     if not isinstance(settings, AnalysisSettings):
         raise ArgumentError(f"analyze: settings must be an rnnlens.AnalysisSettings (e.g. "
                             f"AnalysisSettings.make(n_docs=200)); got {type(settings).__name__}")
+    resolve_device(settings.documents.device)
     split = settings.documents.split
     if split not in corpus.splits:
         raise DataError(f"corpus {corpus.name!r} has no {split!r} split (it has {sorted(corpus.splits)}); "
@@ -122,7 +132,14 @@ def _check(network: Network, corpus, settings) -> AnalysisSettings:
     return settings
 
 
-def _provenance(network: Network, corpus, fingerprint: str, usage: dict) -> dict:
+def _device_name(device: torch.device) -> str:
+    """The device as provenance records it (a GPU with its name)."""
+    if device.type == "cuda":
+        return f"{device} ({torch.cuda.get_device_name(device)})"
+    return str(device)
+
+
+def _provenance(network: Network, corpus, fingerprint: str, usage: dict, device: torch.device) -> dict:
     from rnnlens.analysis.resources import definitions
 
     record = network.record
@@ -134,6 +151,7 @@ def _provenance(network: Network, corpus, fingerprint: str, usage: dict) -> dict
         "trained_on_same_corpus": (record.get("data_fingerprint") == fingerprint
                                    if "data_fingerprint" in record else None),
         "code_version": code_version(), "torch": torch.__version__, "python": platform.python_version(),
+        "device": _device_name(device),
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "section_seconds": {name: round(u.seconds, 3) for name, u in usage.items()},
         "section_peak_rss_mib": {name: _mib(u.peak_mib) for name, u in usage.items()},
@@ -248,9 +266,12 @@ def analyze(network: NetworkLike, corpus: CorpusLike, settings: AnalysisSettings
 
 def _analyze(network: Network, corpus, settings: AnalysisSettings, bow, out_dir) -> Analysis:
     from rnnlens.analysis.sections.valence import bow_coefficients
+    from rnnlens.device import resolve_device
 
     fingerprint = corpus.fingerprint()
-    run = Run(network, corpus, settings, rng=np.random.default_rng(settings.documents.seed))
+    device = resolve_device(settings.documents.device)
+    run = Run(network.to(device), corpus, settings, rng=np.random.default_rng(settings.documents.seed),
+              device=device)
     run.bow, bow_how = _bag_of_words(bow, run)
     run.bow_coef, run.bow_info = bow_coefficients(run.bow, fingerprint)
     if run.bow_info is not None and _is_auto(bow):
@@ -265,16 +286,20 @@ def _analyze(network: Network, corpus, settings: AnalysisSettings, bow, out_dir)
         "missing": missing,
         "skipped": skipped,
         "sign_convention": SIGN_CONVENTION,
-        "provenance": {**_provenance(network, corpus, fingerprint, usage), "bag_of_words": bow_how},
+        "provenance": {**_provenance(run.network, corpus, fingerprint, usage, device), "bag_of_words": bow_how},
         "settings": settings.to_dict(),
         "metrics": metrics,
         "arrays_file": "arrays.npz",
     }
     summary["checks"] = _checks.evaluate(summary, truth=run.truth is not None)
     products = run.products
-    result = Analysis(summary, arrays, fixed_points=getattr(products.get("fixed_points"), "fps", None),
-                      linearization=getattr(products.get("modes"), "lin", None),
-                      slow_manifold=getattr(products.get("slow_manifold"), "curve", None))
+    solved = [getattr(products.get(name), attr, None)
+              for name, attr in (("fixed_points", "fps"), ("modes", "lin"), ("slow_manifold", "curve"))]
+    if device.type != "cpu":          # what analyze returns lives on the CPU, as the summary and arrays do
+        from rnnlens.device import to_cpu
+
+        solved = [to_cpu(x) for x in solved]
+    result = Analysis(summary, arrays, fixed_points=solved[0], linearization=solved[1], slow_manifold=solved[2])
     if out_dir is not None:
         result.save(out_dir)
     return result

@@ -187,8 +187,10 @@ def _none_text(name: str) -> str:
 def pop_analysis_settings(values: dict, preset: str | None = None, exclude: tuple[str, ...] = ()):
     """Take the analysis options out of a command's keyword arguments and return the
     :class:`rnnlens.analysis.settings.AnalysisSettings` they make (``preset``'s defaults, then the values given;
-    ``--no-NAME`` sets NAME to None, and contradicts ``--NAME``)."""
+    ``--no-NAME`` sets NAME to None, and contradicts ``--NAME``). A device this machine lacks (``--device cuda``
+    without CUDA) is refused here, before any work."""
     from rnnlens.analysis import settings as _settings
+    from rnnlens.device import resolve_device
 
     base = getattr(_settings, preset) if preset else _settings.AnalysisSettings()
     given = {}
@@ -202,8 +204,11 @@ def pop_analysis_settings(values: dict, preset: str | None = None, exclude: tupl
             given[o.name] = None
         elif value is not None and value != ():
             given[o.name] = o.to_setting(value)
-    return base.replace(**given)
+    out = base.replace(**given)
+    resolve_device(out.documents.device)
+    return out
 
 
 # reproduce takes the training options and the analysis options; these names are the training ones there
-SHARED_WITH_TRAINING = ("seed", "max_length", "min_count")
+# (its analyses run on the training --device when the analysis can: cpu, cuda, cuda:N)
+SHARED_WITH_TRAINING = ("seed", "max_length", "min_count", "device")

@@ -63,11 +63,16 @@ def reproduce_command(dataset, data_dir, data_seed, options, out_dir, archs, no_
     """Train the four architectures and the bag-of-words baseline, analyze each network and write the
     report with a table of test accuracy beside the paper's. Each step resumes where it stopped.
     The training options are those of `rnnlens train`, the analysis options those of `rnnlens analyze`
-    (--seed, --max-length and --min-count are the training ones here; the analysis keeps its defaults)."""
+    (--seed, --max-length and --min-count are the training ones here; the analysis keeps its defaults;
+    --device is the training one, and the analyses run there too when it is cpu, cuda or cuda:N)."""
+    from rnnlens.device import check_device_name
     from rnnlens.workflows import run_reproduce
 
     analysis_settings = pop_analysis_settings(settings, exclude=SHARED_WITH_TRAINING)
-    result = run_reproduce(dataset, out_dir, settings=pop_settings(settings, exclude=("arch",)),
+    training = pop_settings(settings, exclude=("arch",))
+    if check_device_name(training["device"]):
+        analysis_settings = analysis_settings.replace(device=training["device"])
+    result = run_reproduce(dataset, out_dir, settings=training,
                            archs=tuple(archs) or ARCHS, data_dir=data_dir,
                            data_seed=0 if data_seed is None else data_seed,
                            corpus_options=offline_corpus_options(dataset, parse_options(options)),

@@ -110,7 +110,7 @@ def model_section(summary, figures: list[tuple[str, Path | None, str]], title: s
     parts.append("<details><summary>How these numbers were made</summary><pre>"
                  + html.escape("\n".join(f"{k}: {prov.get(k)}" for k in
                                          ("checkpoint", "dataset", "corpus_fingerprint", "code_version", "torch",
-                                          "created", "trained_on_same_corpus")))
+                                          "device", "created", "trained_on_same_corpus")))
                  + "\nsettings: " + html.escape(str(summary.get("settings"))) + "</pre></details>")
     return "\n".join(parts)
 

@@ -14,6 +14,7 @@ from rnnlens.analysis.modifiers.dynamics import (net_valence, slow_mode_at_nodes
                                                  visited_states)
 from rnnlens.analysis.modifiers.words import (MODIFIER_LIKE, WordSources, bow_coef, check_words, split_present,
                                               word_sets)
+from rnnlens.device import to_numpy
 from rnnlens.errors import ArgumentError, DataError
 
 __all__ = ["ModifierRequest", "Line", "Design", "make_design", "contexts"]
@@ -156,7 +157,7 @@ def _line(request: ModifierRequest, docs: list[np.ndarray]) -> Line:
         curve = trace_slow_manifold(step, torch.from_numpy(visited).to(dtype), readout=network.readout_direction(),
                                     inputs=x_star.to(dtype), seed=seed)
     l1, tangents = slow_mode_at_nodes(step, curve, x_star, request.slow_lin if curve is request.slow_manifold else None)
-    return Line(curve, curve.points.double().numpy(), l1, tangents)
+    return Line(curve, to_numpy(curve.points.double()), l1, tangents)
 
 
 def _words(request: ModifierRequest, line: Line, mod_ids: np.ndarray, given_words, rng):

@@ -1,6 +1,7 @@
 """The network's side of the modifier analysis, all through :class:`rnnlens.network.Network`: states after
 prefixes and along documents, the lead-and-filler chains, the readout changes the valenced words cause, the line
-mode along the slow manifold and first-order input projections ``l^T J_inp x``."""
+mode along the slow manifold and first-order input projections ``l^T J_inp x``. Token ids and states go to the
+network's device (:func:`rnnlens.device.to_device`); what comes back as numpy is brought to the CPU."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import numpy as np
 import torch
 
 from rnnlens.analysis.modes import orient_along
+from rnnlens.device import to_device, to_numpy
 from rnnlens.progress import track
 
 __all__ = ["solver_step", "state_dtype", "readout_logit", "final_states", "visited_states", "chains", "word_effects",
@@ -39,8 +41,8 @@ def readout_logit(network, h: torch.Tensor) -> torch.Tensor:
 @torch.no_grad()
 def final_states(network, docs: list[np.ndarray]) -> torch.Tensor:
     """State after the last token of each id array (batched, padded)."""
-    dtype = state_dtype(network)
-    out = torch.empty(len(docs), network.state_size, dtype=dtype)
+    dtype, device = state_dtype(network), network.device
+    out = torch.empty(len(docs), network.state_size, dtype=dtype, device=device)
     order = np.argsort([len(d) for d in docs])
     for i in range(0, len(docs), 64):
         rows = order[i:i + 64]
@@ -48,8 +50,8 @@ def final_states(network, docs: list[np.ndarray]) -> torch.Tensor:
         ids = torch.zeros(len(rows), T, dtype=torch.long)
         for j, r in enumerate(rows):
             ids[j, :len(docs[r])] = torch.from_numpy(docs[r])
-        lengths = torch.tensor([len(docs[r]) for r in rows])
-        x = network.embed(ids)
+        lengths = to_device(torch.tensor([len(docs[r]) for r in rows]), device)
+        x = network.embed(to_device(ids, device))
         if hasattr(network.cell, "final_state"):
             h = network.final_states(x, lengths)
         else:
@@ -67,12 +69,12 @@ def visited_states(network, docs: list[np.ndarray], limit: int = 20000, rng=None
     states = []
     for d in docs:
         h = network.init_state(1, dtype)
-        x = network.embed(torch.from_numpy(d))
+        x = network.embed(to_device(d, network.device))
         rows = []
         for t in range(len(d)):
             h = network.step_fn(x[t:t + 1], h)
             rows.append(h)
-        states.append(torch.cat(rows).double().numpy())
+        states.append(to_numpy(torch.cat(rows).double()))
     X = np.concatenate(states)
     if X.shape[0] > limit:
         rng = rng or np.random.default_rng(0)
@@ -85,10 +87,10 @@ def chains(network, h0: torch.Tensor, lead_ids: np.ndarray, fillers: np.ndarray)
     """States [n_leads, T + 1, C, S]: after the lead (j = 0) and after each of the T fillers."""
     n_leads, C = lead_ids.shape[0], h0.shape[0]
     h = h0.unsqueeze(0).expand(n_leads, -1, -1).reshape(n_leads * C, -1)
-    x = network.embed(torch.from_numpy(lead_ids).reshape(-1))
+    x = network.embed(to_device(lead_ids, network.device).reshape(-1))
     h = network.step_fn(x, h)
     out = [h]
-    fill = torch.from_numpy(fillers)          # [C, T]
+    fill = to_device(fillers, network.device)          # [C, T]
     for j in range(fillers.shape[1]):
         x = network.embed(fill[:, j]).repeat(n_leads, 1)
         h = network.step_fn(x, h)
@@ -104,10 +106,10 @@ def word_effects(network, traj: torch.Tensor, fillers: np.ndarray, word_ids: np.
     max_gap, settle = gaps
     n_leads, _, C, S = traj.shape
     W = len(word_ids)
-    xw = network.embed(torch.from_numpy(word_ids))          # [W, I]
-    fill = torch.from_numpy(fillers)
+    xw = network.embed(to_device(word_ids, network.device))          # [W, I]
+    fill = to_device(fillers, network.device)
     out = np.empty((n_leads, max_gap, C, W))
-    base_logit = readout_logit(network, traj.reshape(-1, S)).reshape(n_leads, -1, C).double().numpy()
+    base_logit = to_numpy(readout_logit(network, traj.reshape(-1, S)).reshape(n_leads, -1, C).double())
     rows_per = max(1, chunk // max(W, 1))
     for k in track(range(1, max_gap + 1), "modifier word effects", unit="gap"):
         before = traj[:, k - 1].reshape(n_leads * C, S)
@@ -115,10 +117,10 @@ def word_effects(network, traj: torch.Tensor, fillers: np.ndarray, word_ids: np.
             hb = before[i:i + rows_per]
             n = hb.shape[0]
             h = network.step_fn(xw.repeat(n, 1), hb.repeat_interleave(W, 0))
-            ctx = (torch.arange(i, i + n) % C).repeat_interleave(W)
+            ctx = (torch.arange(i, i + n, device=fill.device) % C).repeat_interleave(W)
             for s in range(settle):
                 h = network.step_fn(network.embed(fill[ctx, k + s]), h)
-            lg = readout_logit(network, h).double().reshape(n, W).numpy()
+            lg = to_numpy(readout_logit(network, h).double().reshape(n, W))
             lead = np.arange(i, i + n) // C
             cidx = np.arange(i, i + n) % C
             out[lead, k - 1, cidx, :] = lg - base_logit[lead, k + settle, cidx][:, None]
@@ -135,8 +137,8 @@ def slow_mode_at_nodes(step, curve, x_star, lin=None):
     nodes = curve.points.double()
     if lin is None:
         lin = linearize(step, nodes, x_star.expand(nodes.shape[0], -1).clone(), modes=min(3, nodes.shape[1]))
-    R, L = lin.R.numpy(), lin.L.numpy()
-    t = curve.tangent.double().numpy()
+    R, L = to_numpy(lin.R), to_numpy(lin.L)
+    t = to_numpy(curve.tangent.double())
     top = min(3, R.shape[2])
     Rr = R[:, :, :top].real
     cos = np.abs(np.einsum("psk,ps->pk", Rr, t)) / np.maximum(np.linalg.norm(Rr, axis=1), 1e-300)
@@ -153,16 +155,16 @@ def nearest(points: np.ndarray, nodes: np.ndarray) -> np.ndarray:
 
 
 def input_projection(network, h: torch.Tensor, l1: torch.Tensor, x_star: torch.Tensor) -> torch.Tensor:
-    """g [B, I] = l1^T dF/dx at (h, x*) for each row, one vector-Jacobian product."""
-    dtype = state_dtype(network)
-    x = x_star.to(dtype).expand(h.shape[0], -1).clone().requires_grad_(True)
+    """g [B, I] = l1^T dF/dx at (h, x*) for each row, one vector-Jacobian product (on the network's device)."""
+    dtype, device = state_dtype(network), network.device
+    x = to_device(x_star, device).to(dtype).expand(h.shape[0], -1).clone().requires_grad_(True)
     with torch.enable_grad():
-        out = network.step_fn(x, h.to(dtype))
-        (g,) = torch.autograd.grad((out * l1.to(out.dtype)).sum(), x)
+        out = network.step_fn(x, to_device(h, device).to(dtype))
+        (g,) = torch.autograd.grad((out * to_device(l1, device).to(out.dtype)).sum(), x)
     return g.detach().double()
 
 
 def net_valence(network, curve, x_star, l1) -> np.ndarray:
     """Mean over the slow-manifold nodes of l_1^T J_inp x for every word of the vocabulary."""
     g = input_projection(network, curve.points.to(state_dtype(network)), torch.from_numpy(l1), x_star)   # [n, I]
-    return (network.embeddings() @ g.T).mean(1).numpy()
+    return to_numpy((network.embeddings() @ g.T).mean(1))

@@ -40,7 +40,7 @@ def analyze_modifiers(network: Any, corpus: Any, settings: Any = None, *, bow: A
             ``return_steps`` (fillers over which the return to the line is followed), ``n_eig_contexts``
             (contexts linearized for the eigenmodes; 0: skip), ``n_boot`` (bootstrap resamples; 0: none),
             ``settle`` (fillers read after the word before the readout) and ``min_count`` (a bag-of-words word
-            must have been seen this often in training to be chosen).
+            must have been seen this often in training to be chosen); ``documents.device``: where it computes.
         bow: bag-of-words coefficients (``BagOfWords``, its JSON file or ``{word: coef}``) choosing the valenced
             and neutral words on real corpora; without one, the network's own valence is used.
         words: the valenced words to measure with, ``{"positive": [...], "negative": [...]}``; None chooses
@@ -50,8 +50,10 @@ def analyze_modifiers(network: Any, corpus: Any, settings: Any = None, *, bow: A
 
     Returns a :class:`ModifierAnalysis` (metrics under the section ``modifiers``).
     """
-    network = Network.resolve(network)
+    from rnnlens.device import resolve_device, to_device
+
     documents, fixed_points, options = groups_of(settings, _GROUPS, "analyze_modifiers")
+    network = Network.resolve(network).to(resolve_device(documents.device))
     if documents.split not in corpus.splits:
         raise DataError(f"analyze_modifiers: corpus {corpus.name!r} has no {documents.split!r} split (it has "
                         f"{sorted(corpus.splits)}); set split= one of those")
@@ -59,7 +61,8 @@ def analyze_modifiers(network: Any, corpus: Any, settings: Any = None, *, bow: A
         raise DataError(f"analyze_modifiers: the model classifies {network.num_classes} labels but corpus "
                         f"{corpus.name!r} has {corpus.num_classes}; analyze it on the dataset it was trained on")
     request = ModifierRequest(network, corpus.splits[documents.split], options, documents.max_length, documents.seed,
-                              network.x_star(fixed_points.input_point), truth=getattr(corpus, "truth", None),
+                              to_device(network.x_star(fixed_points.input_point), network.device),
+                              truth=getattr(corpus, "truth", None),
                               bow=bow, words=words, slow_manifold=slow_manifold)
     return measure_modifiers(request)
 

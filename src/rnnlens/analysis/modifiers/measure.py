@@ -17,6 +17,7 @@ from rnnlens.analysis.modifiers.estimators import (agreement, bootstrap_ratio, l
                                                    participation_ratio)
 from rnnlens.analysis.modifiers.result import ModifierAnalysis
 from rnnlens.analysis.modifiers.summary import summarize
+from rnnlens.device import to_device, to_numpy
 
 __all__ = ["measure_modifiers", "factors", "truth_factors", "excursion", "eigenmodes", "linearized_factors"]
 
@@ -118,13 +119,13 @@ def eigenmodes(request: ModifierRequest, X: np.ndarray, exc: dict, M: int) -> di
     from rnnlens.linearization import linearize
 
     dtype = state_dtype(request.network)
-    pts = torch.from_numpy(X[:, 0, :n_eig].reshape(-1, X.shape[-1])).to(dtype)          # [(M + 1) n_eig, S]
+    pts = to_device(X[:, 0, :n_eig].reshape(-1, X.shape[-1]), request.network.device).to(dtype)  # [(M+1) n_eig, S]
     lin = linearize(solver_step(request.network), pts,
                     request.x_star.to(dtype).expand(pts.shape[0], -1).clone())
-    lam = lin.eigvals.numpy().reshape(M + 1, n_eig, -1)
-    Rm = lin.R.numpy().reshape(M + 1, n_eig, X.shape[-1], -1)
-    Lm = lin.L.numpy().reshape(M + 1, n_eig, -1, X.shape[-1])
-    tau_all = lin.tau.double().numpy().reshape(M + 1, n_eig, -1)
+    lam = to_numpy(lin.eigvals).reshape(M + 1, n_eig, -1)
+    Rm = to_numpy(lin.R).reshape(M + 1, n_eig, X.shape[-1], -1)
+    Lm = to_numpy(lin.L).reshape(M + 1, n_eig, -1, X.shape[-1])
+    tau_all = to_numpy(lin.tau.double()).reshape(M + 1, n_eig, -1)
     keep = min(12, lam.shape[-1])
     out["eig_exc"], out["eig_ctrl"] = lam[:M, :, :keep], lam[M, :, :keep]
     slow = (np.abs(lam) > 0.9).sum(-1)
@@ -151,7 +152,7 @@ def linearized_factors(request: ModifierRequest, X: np.ndarray, design: Design, 
         for target, vec in ((pred, torch.from_numpy(design.line.l1[nearest(hb, design.line.nodes)])),
                             (pred_w, w_t.expand(hb.shape[0], -1))):
             g = input_projection(network, torch.from_numpy(hb), vec, x_star)            # [(M + 1) C, I]
-            p = (g @ xw.T).numpy().reshape(M + 1, C, -1)
+            p = to_numpy(g @ xw.T).reshape(M + 1, C, -1)
             for i in range(M):
                 target[i, k - 1] = ls_ratio(p[i], p[M])
     corr, ratio_pm = agreement(pred, factor)
@@ -172,7 +173,7 @@ def measure_modifiers(request: ModifierRequest) -> ModifierAnalysis:
     parts["truth"] = None
     if truth is not None and getattr(truth, "valence", None) and hasattr(truth, "score"):
         parts["truth"] = truth_factors(truth, network.vocab.itos, design, (s.max_gap, s.settle))
-    X = traj.double().numpy()                                                          # [M + 1, T + 1, C, S]
+    X = to_numpy(traj.double())                                                        # [M + 1, T + 1, C, S]
     parts["exc"] = excursion(X, design, s.max_gap)
     parts["eig"] = eigenmodes(request, X, parts["exc"], design.M)
     parts["lin"] = linearized_factors(request, X, design, parts["factor"])

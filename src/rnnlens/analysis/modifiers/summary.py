@@ -11,6 +11,7 @@ import torch
 from rnnlens.analysis.modifiers.estimators import decay_time_constant, factor_reach, fit_factor_decay
 from rnnlens.analysis.modifiers.result import SECTION, ModifierAnalysis
 from rnnlens.analysis.registry import metric
+from rnnlens.device import to_device, to_numpy
 
 __all__ = ["summarize", "view_3d"]
 
@@ -161,9 +162,9 @@ def view_3d(network, design, h_prefix: torch.Tensor, e0: np.ndarray, truth) -> d
             h = h_prefix[c:c + 1]
             states = [h]
             for t in toks:
-                h = network.step_fn(network.embed(torch.tensor([t])), h)
+                h = network.step_fn(network.embed(to_device(torch.tensor([t]), network.device)), h)
                 states.append(h)
-            rows.append(torch.cat(states).double().numpy())
+            rows.append(to_numpy(torch.cat(states).double()))
         seqs.append(np.stack(rows))
         names.append(f"{lead} {word}" if lead is not None else f"{word} (after a neutral word)")
     S = np.stack(seqs)                                                 # [n_seq, n_ex, L, S]

@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from rnnlens.analysis.registry import ArraySpec, FigureSpec, Measurement, MetricSpec, Section, metric
-from rnnlens.settings import DEFAULT_MAX_LENGTH, Int, SettingsGroup, Text, setting
+from rnnlens.device import DEVICE_HELP
+from rnnlens.settings import DEFAULT_MAX_LENGTH, DeviceName, Int, SettingsGroup, Text, setting
 
 if TYPE_CHECKING:
     from rnnlens.analysis.inputs import Documents
@@ -23,7 +24,7 @@ __all__ = ["DocumentSettings", "StateSpace", "measure", "SECTION"]
 
 @dataclass(frozen=True)
 class DocumentSettings(SettingsGroup):
-    """Which documents are analysed, and the seeds of the analysis."""
+    """Which documents are analysed, the seeds of the analysis and the device it computes on."""
 
     name = "documents"
     split: str = setting("test", "Split whose documents are analysed.", Text())
@@ -35,6 +36,7 @@ class DocumentSettings(SettingsGroup):
                                            "the PCA.", Int(2))
     seed: int = setting(0, "Seed of every random draw of the analysis.", Int(0))
     untrained_seed: int = setting(0, "torch seed of the untrained copy the PCA is compared with.", Int(0))
+    device: str = setting("cpu", DEVICE_HELP, DeviceName())
 
 
 def _checked_documents(run) -> Documents:
@@ -82,10 +84,10 @@ class StateSpace(Measurement):
 
 
 def measure(run) -> StateSpace:
-    """PCA of every visited state, trained vs an untrained copy; the network's accuracy on the documents."""
-    import torch
-
+    """PCA of every visited state, trained vs an untrained copy; the network's accuracy on the documents. The
+    states are computed on the run's device; the PCA (scikit-learn) runs on the CPU."""
     from rnnlens.analysis.geometry import pca_fit, pca_variance
+    from rnnlens.device import to_device
 
     s, net, rng = run.settings.documents, run.network, run.rng
     docs = _checked_documents(run)
@@ -133,7 +135,7 @@ def measure(run) -> StateSpace:
     a["readout_pc"] = comps @ out.w
     if docs.targets is not None:
         out.metrics["data"].update(_target_fit(net, traj, docs.targets))
-    out.predictions = net.predict(torch.from_numpy(finals))
+    out.predictions = net.predict(to_device(finals, run.device))
     if docs.labels is not None:
         out.metrics["data"]["rnn_accuracy"] = metric("data.rnn_accuracy",
                                                      float((out.predictions == docs.labels).mean()))
@@ -144,10 +146,12 @@ def _target_fit(net, traj: list[np.ndarray], targets: list[np.ndarray]) -> dict:
     """How well the readout's output after every input matches the per-step targets (input sequences)."""
     import torch
 
+    from rnnlens.device import to_device, to_numpy
     from rnnlens.errors import DataError
 
     with torch.no_grad():
-        Y = np.concatenate([net.logits(torch.from_numpy(h)).double().reshape(len(h), -1).numpy() for h in traj])
+        Y = np.concatenate([to_numpy(net.logits(to_device(h, net.device)).double().reshape(len(h), -1))
+                            for h in traj])
     T = np.concatenate(targets)
     if Y.shape[1] != T.shape[1]:
         raise DataError(f"the per-step targets have {T.shape[1]} outputs but the readout gives {Y.shape[1]}; give "

@@ -51,25 +51,27 @@ def applies_to_points(run) -> bool:
 
 
 def measure(run) -> FixedPointSearch:
-    """Search for fixed points from ``n_seeds`` visited states; keep those with q < tol; rerun at ``tol_sweep``."""
+    """Search for fixed points from ``n_seeds`` visited states; keep those with q < tol; rerun at ``tol_sweep``.
+    The seeds are drawn on the CPU (one generator on every device) and searched from on the run's device."""
     import torch
 
+    from rnnlens.device import to_device, to_numpy
     from rnnlens.fixedpoints import find_fixed_points, sample_seeds
 
     s, states = run.settings.fixed_points, run.products["documents"]
     visited = states.X
-    seeds = sample_seeds(torch.from_numpy(visited), None, n=s.n_seeds, seed=run.settings.documents.seed,
-                         replace=s.n_seeds > visited.shape[0], noise=s.seed_noise)
+    seeds = to_device(sample_seeds(torch.from_numpy(visited), None, n=s.n_seeds, seed=run.settings.documents.seed,
+                                   replace=s.n_seeds > visited.shape[0], noise=s.seed_noise), run.device)
     inputs = run.x_star.to(seeds.dtype).expand(seeds.shape[0], -1).clone()
     fps = find_fixed_points(run.network.step, seeds, inputs, tol=s.tol, **s.solver_options)
-    conv = np.asarray(fps.converged, dtype=bool)
-    q = np.asarray(fps.q, dtype=np.float64)
-    dist = np.asarray(fps.distance, dtype=np.float64)
+    conv = to_numpy(fps.converged).astype(bool)
+    q = to_numpy(fps.q).astype(np.float64)
+    dist = to_numpy(fps.distance).astype(np.float64)
     out = FixedPointSearch(fps=fps, seeds=seeds, inputs=inputs)
     out.metrics["fixed_points"] = {
         "n_seeds": metric("fixed_points.n_seeds", int(len(fps))),
         "n_converged": metric("fixed_points.n_converged", int(conv.sum()), tol=s.tol, input_point=s.input_point),
-        "n_slow": metric("fixed_points.n_slow", int(np.asarray(fps.slow).sum())),
+        "n_slow": metric("fixed_points.n_slow", int(fps.slow.sum())),
         "q_min": metric("fixed_points.q_min", float(q.min())),
         "q_median": metric("fixed_points.q_median", float(np.median(q))),
         "distance_median": metric("fixed_points.distance_median", float(np.median(dist))),
@@ -98,11 +100,12 @@ def tolerance_sweep(run, search: FixedPointSearch) -> dict:
 
     from rnnlens.analysis.dynamics import nearest_point
     from rnnlens.analysis.geometry import manifold_axis
+    from rnnlens.device import to_device, to_numpy
     from rnnlens.fixedpoints import find_fixed_points
 
     s, states = run.settings.fixed_points, run.products["documents"]
     rows = []
-    Xt = torch.from_numpy(states.X[states.pca_rows]).double()
+    Xt = to_device(states.X[states.pca_rows], run.device).double()
     tol = float(search.fps.tol)
     for t in sorted({tol, *map(float, s.tol_sweep)}):
         fps = search.fps if t == tol else find_fixed_points(run.network.step, search.seeds, search.inputs, tol=t,
@@ -112,7 +115,7 @@ def tolerance_sweep(run, search: FixedPointSearch) -> dict:
                "distance_median": float(torch.as_tensor(fps.distance).double().median())}
         if int(conv.sum()) >= 2:
             pts = torch.as_tensor(fps.points)[conv].double()
-            man = manifold_axis(pts.numpy(), readout=states.w)
+            man = manifold_axis(to_numpy(pts), readout=states.w)
             near = Xt[nearest_point(pts, Xt)]
             row.update(top_pc_fraction=man["top_pc_fraction"], readout_cos=man["readout_cos"],
                        dist_to_visited_median=float(torch.linalg.vector_norm(pts - near, dim=1).median()))

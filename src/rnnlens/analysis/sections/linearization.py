@@ -32,9 +32,11 @@ class LinearizationSettings(SettingsGroup):
 def _transitions(run, rng):
     """A seeded sample of transitions (h_{t-1}, x_t) -> h_t of the analysed documents (h_{-1}: the initial
     state; x_t the input vector read at step t)."""
+    from rnnlens.device import to_numpy
+
     states = run.products["documents"]
     traj = states.traj
-    init = run.network.init_state(1).double().numpy()[0]
+    init = to_numpy(run.network.init_state(1).double())[0]
     lengths = np.array([len(t) for t in traj])
     offsets = np.concatenate([[0], np.cumsum(lengths)])
     pick = np.sort(rng.choice(offsets[-1], min(run.settings.linearization.n_transitions, offsets[-1]),
@@ -46,17 +48,28 @@ def _transitions(run, rng):
     return h_prev, h_next, states.docs.inputs_at(run.network, d, t), init, lengths
 
 
-def _one_step(run, points, lin, rng, prefix: str) -> tuple[dict, dict, int]:
+def _on_cpu(run, points, lin) -> tuple:
+    """``(points, x*, J_rec, J_inp)`` on the CPU, float64 Jacobians: :func:`rnnlens.analysis.dynamics.linear_step`
+    and :func:`~rnnlens.analysis.dynamics.linear_rollout` allocate their results on the CPU, so the one-step errors
+    and the linear rollouts run there whatever the analysis's device (the network's own steps and readout stay on
+    it)."""
+    import torch
+
+    return (points.cpu(), run.x_star.cpu(), torch.as_tensor(lin.J_rec).double().cpu(),
+            torch.as_tensor(lin.J_inp).double().cpu())
+
+
+def _one_step(run, linear: tuple, rng, prefix: str) -> tuple[dict, dict, int]:
     """The one-step errors over sampled transitions, and the example trajectory (the median-length document)
-    with its length."""
+    with its length; ``linear``: :func:`_on_cpu`'s."""
     import torch
 
     from rnnlens.analysis.dynamics import one_step_errors
 
-    states, x_star = run.products["documents"], run.x_star
+    states = run.products["documents"]
+    points, x_star, J_rec, J_inp = linear
     h_prev, h_next, x_next, init, lengths = _transitions(run, rng)
-    J_rec, J_inp = torch.as_tensor(lin.J_rec).double(), torch.as_tensor(lin.J_inp).double()
-    err, h_lin1, near = one_step_errors(torch.from_numpy(h_prev), x_next, torch.from_numpy(h_next),
+    err, h_lin1, near = one_step_errors(torch.from_numpy(h_prev), x_next.cpu(), torch.from_numpy(h_next),
                                         points, x_star, J_rec, J_inp)
     err = err.numpy()
     miss = np.linalg.norm(h_next - h_lin1.numpy(), axis=1)
@@ -67,8 +80,8 @@ def _one_step(run, points, lin, rng, prefix: str) -> tuple[dict, dict, int]:
     ex = int(np.argsort(lengths)[len(lengths) // 2])
     H = states.traj[ex].astype(np.float64)
     Hp = np.vstack([init[None], H[:-1]])
-    _, h_lin, _ = one_step_errors(torch.from_numpy(Hp), states.docs.inputs_of(run.network, ex), torch.from_numpy(H),
-                                  points, x_star, J_rec, J_inp)
+    _, h_lin, _ = one_step_errors(torch.from_numpy(Hp), states.docs.inputs_of(run.network, ex).cpu(),
+                                  torch.from_numpy(H), points, x_star, J_rec, J_inp)
     mean, comps = states.mean, states.components
     arrays = {prefix + "one_step_error": err.astype(np.float32), prefix + "example_true_pc": (H - mean) @ comps.T,
               prefix + "example_lin_pc": (h_lin.numpy() - mean) @ comps.T}
@@ -83,12 +96,11 @@ def _one_step(run, points, lin, rng, prefix: str) -> tuple[dict, dict, int]:
     return values, arrays, int(lengths[ex])
 
 
-def _linear_classification(run, points, lin, rng) -> dict:
+def _linear_classification(run, linear: tuple, rng) -> dict:
     """Accuracy of the readout of the state the linearized dynamics alone reach, on a seeded subset (labelled
-    documents only: nothing for unlabelled input sequences)."""
-    import torch
-
+    documents only: nothing for unlabelled input sequences); ``linear``: :func:`_on_cpu`'s."""
     from rnnlens.analysis.dynamics import linear_rollout
+    from rnnlens.device import to_device
 
     states, net = run.products["documents"], run.network
     docs, traj = states.docs, states.traj
@@ -98,16 +110,16 @@ def _linear_classification(run, points, lin, rng) -> dict:
     n_lin = len(traj) if n_linear_docs is None else min(n_linear_docs, len(traj))
     sel = np.sort(rng.choice(len(traj), n_lin, replace=False))
     sub = docs.subset(sel)
-    J_rec, J_inp = torch.as_tensor(lin.J_rec).double(), torch.as_tensor(lin.J_inp).double()
+    points, x_star, J_rec, J_inp = linear
     rnn_pred = states.predictions
     correct, agree, diverged = 0, 0, 0
     for x, lengths, pos in track(sub.batches(net, 128), "linear rollouts", -(-n_lin // 128), unit="batch"):
-        h0 = net.init_state(len(pos)).double()
-        final, div = linear_rollout(x, lengths, h0, points, run.x_star, J_rec, J_inp)
+        h0 = net.init_state(len(pos)).double().cpu()
+        final, div = linear_rollout(x.cpu(), lengths, h0, points, x_star, J_rec, J_inp)
         ok = ~div
         pred = np.full(len(pos), -1)
         if ok.any():
-            pred[ok.numpy()] = net.predict(final[ok])
+            pred[ok.numpy()] = net.predict(to_device(final[ok], run.device))
         correct += int((pred == sub.labels[pos]).sum())
         agree += int((pred == rnn_pred[sel[pos]]).sum())
         diverged += int(div.sum())
@@ -127,8 +139,9 @@ def linear_fit(run, points, lin, rng: np.random.Generator, section: str = "linea
     import torch
 
     with torch.no_grad():
-        values, arrays, example_length = _one_step(run, points, lin, rng, prefix)
-        values.update(_linear_classification(run, points, lin, rng))
+        linear = _on_cpu(run, points, lin)
+        values, arrays, example_length = _one_step(run, linear, rng, prefix)
+        values.update(_linear_classification(run, linear, rng))
     values["example_doc_length"] = (example_length, {})
     out = Measurement(arrays=arrays)
     out.metrics[section] = {k: metric(f"{section}.{k}", v, **f) for k, (v, f) in values.items()}

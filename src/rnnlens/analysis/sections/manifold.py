@@ -33,9 +33,10 @@ def measure(run) -> Manifold:
 
     from rnnlens.analysis.dynamics import nearest_point
     from rnnlens.analysis.geometry import abs_cos, manifold_axis, random_abs_cos
+    from rnnlens.device import to_device, to_numpy
 
     states, points = run.products["documents"], run.products["fixed_points"].points
-    P = points.numpy()
+    P = to_numpy(points)
     visited = states.X[states.pca_rows]
     w, W, mean, comps = states.w, states.W, states.mean, states.components
     man = manifold_axis(P, readout=w)
@@ -43,9 +44,9 @@ def measure(run) -> Manifold:
     visible = np.any(W != 0, axis=0)  # coordinates with a readout weight (LSTM: the h block)
     out = Manifold(m=m)
     out.arrays.update(fp_pc=((P - mean) @ comps.T), fp_theta=man["theta"], m_pc=comps @ m)
-    Xt = torch.from_numpy(visited).double()
+    Xt = to_device(visited, run.device).double()        # the nearest visited state: on the device
     near = Xt[nearest_point(points, Xt)]
-    d_vis = torch.linalg.vector_norm(points - near, dim=1).numpy()
+    d_vis = to_numpy(torch.linalg.vector_norm(points - near, dim=1))
     radius = float(np.sqrt(((visited - visited.mean(0)) ** 2).sum(1).mean()))
     out.metrics["fixed_points"] = {
         "dist_to_visited_median": metric("fixed_points.dist_to_visited_median", float(np.median(d_vis))),

@@ -10,12 +10,9 @@ import numpy as np
 
 from rnnlens.analysis.registry import ArraySpec, FigureSpec, Measurement, MetricSpec, Section, metric
 from rnnlens.analysis.sections.fixed_points import applies_to_points
+from rnnlens.device import to_numpy as _np
 
 __all__ = ["Modes", "measure", "SECTION"]
-
-
-def _np(t) -> np.ndarray:
-    return t.detach().cpu().numpy() if hasattr(t, "detach") else np.asarray(t)
 
 
 @dataclass

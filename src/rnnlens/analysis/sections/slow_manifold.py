@@ -15,6 +15,7 @@ from rnnlens.analysis.registry import ArraySpec, FigureSpec, Measurement, Metric
 from rnnlens.analysis.sections.linearization import linear_fit, linearization_arrays, linearization_specs
 from rnnlens.analysis.sections.valence import valence_arrays, valence_specs, word_valence
 from rnnlens.constants import MANIFOLD_NODES, RELAX_STEPS
+from rnnlens.device import to_numpy as _np
 from rnnlens.settings import Int, SettingsGroup, setting
 
 __all__ = ["SlowManifoldSettings", "SlowManifoldMeasurement", "readout_explained", "measure", "SECTION"]
@@ -39,10 +40,6 @@ class SlowManifoldMeasurement(Measurement):
     lin: object = None
     l1: np.ndarray | None = None
     r1: np.ndarray | None = None
-
-
-def _np(t) -> np.ndarray:
-    return t.detach().cpu().numpy() if hasattr(t, "detach") else np.asarray(t)
 
 
 def readout_explained(X: np.ndarray, r: np.ndarray, nodes: np.ndarray, arc: np.ndarray, ro: np.ndarray) -> float:
@@ -78,6 +75,8 @@ def _trace(run) -> SlowManifoldMeasurement:
     from rnnlens.manifold import trace_slow_manifold
 
     s, states = run.settings.slow_manifold, run.products["documents"]
+    # the states stay on the CPU here: trace_slow_manifold draws its subset of them there and relaxes, traces
+    # and polishes on the step's device (the run's)
     curve = trace_slow_manifold(run.network.step, torch.from_numpy(states.X), readout=states.w, inputs=run.x_star,
                                 n_points=s.manifold_points, relax_steps=s.relax_steps,
                                 seed=run.settings.documents.seed)
@@ -113,7 +112,7 @@ def _shape_metrics(run, out: SlowManifoldMeasurement) -> dict:
     out.arrays.update(sm_tangent_cos=cos_t, sm_sensitivity_cos=cos_sens, sm_covariance_cos=cos_cov)
     return {
         "one_dimensionality": metric("slow_manifold.one_dimensionality",
-                                     curve_variance_explained(relaxed, nodes), steps=steps),
+                                     curve_variance_explained(curve.relaxed, nodes), steps=steps),
         "top_pc_fraction": metric("slow_manifold.top_pc_fraction", float(pca_fit(relaxed, 2)[0][0]), steps=steps),
         "readout_span_fraction": metric("slow_manifold.readout_span_fraction",
                                         span / max(float(np.ptp(finals)), 1e-12)),

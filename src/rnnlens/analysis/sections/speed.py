@@ -26,11 +26,13 @@ def measure(run) -> Measurement:
     import torch
 
     from rnnlens.analysis.dynamics import approach_speed
+    from rnnlens.device import to_device, to_numpy
 
     s, visited, rng = run.settings.speed, run.products["documents"].X, run.rng
-    h0 = torch.from_numpy(visited[rng.choice(visited.shape[0], min(s.n_speed, visited.shape[0]), replace=False)])
+    h0 = to_device(visited[rng.choice(visited.shape[0], min(s.n_speed, visited.shape[0]), replace=False)],
+                   run.device)
     with torch.no_grad():
-        speed = approach_speed(run.network.step_fn, h0, run.x_star.float(), s.speed_steps).double().numpy()
+        speed = to_numpy(approach_speed(run.network.step_fn, h0, run.x_star.float(), s.speed_steps).double())
     med = np.median(speed, axis=0)
     out = Measurement(arrays={"speed": speed.astype(np.float32)})
     out.metrics["speed"] = {

@@ -59,10 +59,11 @@ def word_valence(run, l1: np.ndarray, lin, section: str = "valence", prefix: str
     arrays named ``prefix + ...``."""
     from rnnlens.analysis.modes import input_projections
     from rnnlens.analysis.valence import valence_summary
+    from rnnlens.device import to_numpy
 
     itos, bow_coef, truth = run.network.itos, run.bow_coef, run.truth_valence
-    J_inp = lin.J_inp.detach().cpu().numpy() if hasattr(lin.J_inp, "detach") else np.asarray(lin.J_inp)
-    proj = input_projections(l1, J_inp, run.network.embeddings().numpy())
+    # numpy on the CPU: [P, V] products of the slow mode's input row with every embedding
+    proj = input_projections(l1, to_numpy(lin.J_inp), to_numpy(run.network.embeddings()))
     val = valence_summary(proj, list(itos), bow_coef=bow_coef, truth=truth, n_group=run.settings.valence.n_group)
     out = Measurement()
     P = f"{section}."
