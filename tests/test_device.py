@@ -338,3 +338,38 @@ def test_device_is_an_option_of_analyze_and_a_key_of_a_sweeps_analysis_table(tmp
         r = runner.invoke(main, ["analyze", str(tmp_path / "nothing"), "-o", str(tmp_path / "an"), "--device", device])
         assert r.exit_code == 2 and message in r.output, r.output
 
+
+def test_the_comparison_of_two_devices_holds_numbers_to_the_stated_tolerances(network, corpus, tmp_path,
+                                                                              monkeypatch):
+    # benchmarks/compare_analyses.py --tolerant, what scripts/gpu_check.sh judges a GPU's analysis with
+    import importlib.util
+    import shutil
+    import sys
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location(
+        "compare_analyses", Path(__file__).resolve().parents[1] / "benchmarks" / "compare_analyses.py")
+    cmp = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, spec.name, cmp)
+    spec.loader.exec_module(cmp)
+    analyze(network, corpus, AnalysisSettings.make(**{**FAST, "modifiers": None}), out_dir=tmp_path / "cpu")
+    shutil.copytree(tmp_path / "cpu", tmp_path / "gpu")
+    assert cmp.main([str(tmp_path / "cpu"), str(tmp_path / "gpu"), "--tolerant"]) == 0
+    summary = json.loads((tmp_path / "gpu" / "summary.json").read_text())
+    m = summary["metrics"]
+    m["modes"]["abs_lambda1_median"]["value"] *= 1 + 1e-5                  # rounding: within
+    m["fixed_points"]["n_converged"]["value"] += 1                          # one more point under tol: within
+    (tmp_path / "gpu" / "summary.json").write_text(json.dumps(summary))
+    with np.load(tmp_path / "gpu" / "arrays.npz") as z:
+        arrays = dict(z)
+    arrays["eigvals"] = np.conj(arrays["eigvals"])                          # conjugate pairs swapped: within
+    np.savez(tmp_path / "gpu" / "arrays.npz", **arrays)
+    assert cmp.main([str(tmp_path / "cpu"), str(tmp_path / "gpu"), "--tolerant", "--json",
+                     str(tmp_path / "d.json")]) == 0
+    rows = json.loads((tmp_path / "d.json").read_text())["differences"]
+    assert {r["field"] for r in rows} == {"metrics.modes.abs_lambda1_median.value",
+                                          "metrics.fixed_points.n_converged.value"} and all(r["within"] for r in rows)
+    m["data"]["rnn_accuracy"]["value"] += 0.02                              # a document classified otherwise: out
+    (tmp_path / "gpu" / "summary.json").write_text(json.dumps(summary))
+    assert cmp.main([str(tmp_path / "cpu"), str(tmp_path / "gpu"), "--tolerant"]) == 1
+    assert cmp.main([str(tmp_path / "cpu"), str(tmp_path / "gpu")]) == 1          # and exactly: every change
