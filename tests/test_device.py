@@ -1,11 +1,12 @@
 """``analyze`` on a torch device (settings ``documents.device``, ``rnnlens analyze --device``), tested without a GPU.
 
-The device path is checked on an emulated device: :class:`EmulatedDevice` runs everything on the CPU (so the numbers
-are the CPU's, bitwise) while treating the tensors put on the device ``meta`` as a GPU treats its own: they report
-that device, what is made from them stays there, an operation that mixes them with CPU tensors fails as CUDA's
-"Expected all tensors to be on the same device" does, and ``.numpy()`` of one fails as it does for a CUDA tensor. A
-section that ignored the device (fed the network CPU tensors, or read a device tensor as numpy) fails here as it
-would on a GPU. ``scripts/gpu_check.sh`` compares a real GPU's numbers with the CPU's.
+The device path is checked on an emulated device: :class:`EmulatedDevice` runs everything on the CPU while treating
+the tensors put on the device ``cpu:1`` as a GPU treats its own: they report that device, what is made from them
+stays there, an operation that mixes them with CPU tensors fails as CUDA's "Expected all tensors to be on the same
+device" does, and ``.numpy()`` of one fails as it does for a CUDA tensor. A section that ignored the device (fed the
+network CPU tensors, or read a device tensor as numpy) fails here as it would on a GPU. Its type is ``cpu``, so
+code that chooses a kernel by device type chooses the CPU's, and the numbers are the CPU's, bitwise: placing
+tensors changes no number. What a GPU's own kernels compute, ``scripts/gpu_check.sh`` compares with the CPU.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ SMALL = dict(n_train=300, n_validation=40, n_test=80, min_length=5, max_length=1
 FAST = dict(n_docs=50, n_seeds=30, n_transitions=300, n_speed=10, speed_steps=5, tol_sweep=(1e-6,),
             n_linear_docs=20, manifold_points=16, relax_steps=30, modifiers=["not", "very"], n_contexts=20,
             n_boot=20, n_eig_contexts=5, max_gap=3, return_steps=4, n_words=5, n_neutral=10, min_count=1)
-FAKE = torch.device("meta")          # the emulated GPU
+FAKE = torch.device("cpu", 1)          # the emulated GPU (a device of its own, of type cpu)
 
 
 @pytest.fixture(scope="module")
@@ -62,10 +63,10 @@ def _tensors(x, out: list) -> list:
 
 
 class EmulatedDevice(TorchFunctionMode):
-    """The device ``meta`` as a GPU, computed on the CPU (see the module docstring).
+    """The device ``cpu:1`` as a GPU, computed on the CPU (see the module docstring).
 
-    A tensor is on the device when its storage is one the emulation made there (by ``.to(meta)``, a factory with
-    ``device=meta``, or an operation on device tensors); those tensors are kept alive so that no CPU tensor reuses
+    A tensor is on the device when its storage is one the emulation made there (by ``.to(cpu:1)``, a factory with
+    ``device=cpu:1``, or an operation on device tensors); those tensors are kept alive so that no CPU tensor reuses
     their memory. ``ops[section]`` counts the operations on device tensors while ``section`` runs."""
 
     _DEVICE = torch.Tensor.device.__get__
@@ -110,8 +111,8 @@ class EmulatedDevice(TorchFunctionMode):
         if func == self._DEVICE:
             return FAKE if self.on(args[0]) else func(*args)
         if func in (torch.Tensor.numpy, torch.Tensor.__array__) and self.on(args[0]):
-            raise TypeError("can't convert meta (emulated GPU) device type tensor to numpy. Use Tensor.cpu() to "
-                            "copy the tensor to host memory first.")
+            raise TypeError("can't convert cpu:1 (emulated GPU) device tensor to numpy. Use Tensor.cpu() to copy the "
+                            "tensor to host memory first.")
         if func is torch.Tensor.cpu:
             return args[0].clone() if self.on(args[0]) else func(*args, **kwargs)
         if func is torch.Tensor.to:
@@ -157,7 +158,7 @@ class EmulatedDevice(TorchFunctionMode):
             return
         if any(self._plain(t) for t, o in zip(inputs, on) if not o):
             raise RuntimeError(f"{name}: Expected all tensors to be on the same device, but found at least two "
-                               "devices, meta (the emulated GPU) and cpu!")
+                               "devices, cpu:1 (the emulated GPU) and cpu!")
 
     def _to(self, func, args, kwargs):
         src, rest = args[0], args[1:]
@@ -227,7 +228,7 @@ def test_every_section_computes_on_the_device_it_is_given_and_gets_the_cpus_numb
     ran = list(dev.summary["provenance"]["section_seconds"])
     assert {"documents", "fixed_points", "modes", "linearization", "slow_manifold", "modifiers"} <= set(ran)
     assert [s for s in ran if emulated.ops.get(s, 0) == 0] == []
-    assert dev.summary["provenance"]["device"] == "meta" and cpu.summary["provenance"]["device"] == "cpu"
+    assert dev.summary["provenance"]["device"] == "cpu:1" and cpu.summary["provenance"]["device"] == "cpu"
     _same_numbers(cpu, dev)
     # what analyze returns is on the CPU; the network given stays where it was
     assert not emulated.on(dev.fixed_points.points) and not emulated.on(dev.slow_manifold.points)

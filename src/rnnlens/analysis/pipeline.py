@@ -295,7 +295,7 @@ def _analyze(network: Network, corpus, settings: AnalysisSettings, bow, out_dir)
     products = run.products
     solved = [getattr(products.get(name), attr, None)
               for name, attr in (("fixed_points", "fps"), ("modes", "lin"), ("slow_manifold", "curve"))]
-    if device.type != "cpu":          # what analyze returns lives on the CPU, as the summary and arrays do
+    if device != torch.device("cpu"):     # what analyze returns lives on the CPU, as the summary and arrays do
         from rnnlens.device import to_cpu
 
         solved = [to_cpu(x) for x in solved]
