@@ -2,7 +2,7 @@
 opened up with rnnlens in a handful of lines.
 
     python examples/own_lstm_imdb.py [--out DIR] [--n-train N] [--epochs 3] [--embed 64] [--hidden 64]
-                                     [--max-length 400] [--n-docs 500] [--seed 0]
+                                     [--max-length 400] [--n-docs 500] [--seed 0] [--save DIR | --load DIR]
 
 The model is embedding -> nn.LSTM(num_layers=2) -> nn.Linear(hidden, 1) on the top layer's h after each
 review's last token; nothing of it comes from rnnlens except the word list (``rnnlens.data.Vocab``; a Hugging
@@ -14,6 +14,7 @@ writes the same report as for its own networks. Needs the IMDB corpus (``RNNLENS
 from __future__ import annotations
 
 import argparse
+import json
 import time
 from pathlib import Path
 
@@ -112,6 +113,23 @@ def train(model: LSTMClassifier, seqs: list[torch.Tensor], labels, *, epochs: in
     return best_epoch
 
 
+def save_model(folder: Path, model: LSTMClassifier, vocab: Vocab, meta: dict) -> None:
+    """The user's own way to keep a trained model: its weights (torch.save of the state dict), the word list and
+    how it was made, in ``folder``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    torch.save(model.state_dict(), folder / "weights.pt")
+    (folder / "model.json").write_text(json.dumps({"vocab": vocab.to_dict(), **meta}))
+
+
+def load_model(folder: Path) -> tuple[LSTMClassifier, Vocab, dict]:
+    """What :func:`save_model` wrote."""
+    meta = json.loads((folder / "model.json").read_text())
+    vocab = Vocab.from_dict(meta.pop("vocab"))
+    model = LSTMClassifier(len(vocab), meta["embed"], meta["hidden"])
+    model.load_state_dict(torch.load(folder / "weights.pt", weights_only=True))
+    return model.eval(), vocab, meta
+
+
 def spread(split, n: int | None):
     """``n`` documents of ``split`` spread evenly over it (all of them when ``n`` is None)."""
     if n is None or n >= len(split):
@@ -136,6 +154,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--no-modifiers", action="store_true", help="skip the modifier-word analysis")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    ap.add_argument("--save", type=Path, default=None, help="keep the trained model (weights, word list) here")
+    ap.add_argument("--load", type=Path, default=None, help="analyse a model kept with --save instead of training")
     return ap.parse_args(argv)
 
 
@@ -145,21 +165,32 @@ def main(argv=None) -> rnnlens.Analysis:
         torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     corpus = load_corpus("imdb", download=False)
-    train_split = corpus.splits["train"]
-    n_train = len(train_split) if args.n_train is None else min(args.n_train, len(train_split))
-    texts, labels = train_split.texts[:n_train], train_split.labels[:n_train]
-    vocab = Vocab.build(texts, max_size=args.vocab)
-    model = LSTMClassifier(len(vocab), args.embed, args.hidden)
-    valid, test = corpus.splits["validation"], corpus.splits["test"]
-    valid, test = spread(valid, args.n_valid), spread(test, args.n_test)
-    started = time.perf_counter()
-    best_epoch = train(model, encode_texts(vocab, texts, args.max_length), labels, epochs=args.epochs,
-                       seed=args.seed, valid=(encode_texts(vocab, valid.texts), valid.labels))
-    train_seconds = time.perf_counter() - started
-    test_accuracy = accuracy(model, encode_texts(vocab, test.texts), test.labels)
-    model.eval()
-    print(f"test accuracy {test_accuracy:.4f} on {len(test)} test reviews (epoch {best_epoch}, the best on "
-          f"validation); training took {train_seconds:.0f} s")
+    if args.load is not None:
+        model, vocab, meta = load_model(args.load)
+        test_accuracy, train_seconds, best_epoch = meta["test_accuracy"], meta["train_seconds"], meta["best_epoch"]
+        n_train = meta["n_train"]
+        print(f"loaded {args.load}: test accuracy {test_accuracy:.4f} (epoch {best_epoch})")
+    else:
+        train_split = corpus.splits["train"]
+        n_train = len(train_split) if args.n_train is None else min(args.n_train, len(train_split))
+        texts, labels = train_split.texts[:n_train], train_split.labels[:n_train]
+        vocab = Vocab.build(texts, max_size=args.vocab)
+        model = LSTMClassifier(len(vocab), args.embed, args.hidden)
+        valid, test = corpus.splits["validation"], corpus.splits["test"]
+        valid, test = spread(valid, args.n_valid), spread(test, args.n_test)
+        started = time.perf_counter()
+        best_epoch = train(model, encode_texts(vocab, texts, args.max_length), labels, epochs=args.epochs,
+                           seed=args.seed, valid=(encode_texts(vocab, valid.texts), valid.labels))
+        train_seconds = time.perf_counter() - started
+        test_accuracy = accuracy(model, encode_texts(vocab, test.texts), test.labels)
+        model.eval()
+        print(f"test accuracy {test_accuracy:.4f} on {len(test)} test reviews (epoch {best_epoch}, the best on "
+              f"validation); training took {train_seconds:.0f} s")
+        if args.save is not None:
+            save_model(args.save, model, vocab, {"embed": args.embed, "hidden": args.hidden,
+                                                  "test_accuracy": test_accuracy, "train_seconds": train_seconds,
+                                                  "best_epoch": best_epoch, "n_train": n_train,
+                                                  "epochs": args.epochs, "max_length": args.max_length})
 
     # --- the rnnlens part: the user's own modules, the corpus, and the report
     started = time.perf_counter()
