@@ -8,12 +8,16 @@ Usage (from the repository root):
         --threads 1 --fpf --lm-variants "default;relax=30"          # against the real FixedPointFinder
 
 ``--fpf``: the real FixedPointFinder (PyTorch, Apache-2.0, its sources under ``--fpf-dir``; the
-package never imports it) with its defaults on the GRU's ``nn.GRU``, timed over its whole
+package never imports it) with its defaults on the network's ``nn.GRU`` (an ``nn.LSTM`` through a
+wrapper that gives it the state ``cat([h, c])``: FixedPointFinder's PyTorch port reads one state
+tensor and fails on the LSTM's ``(h, c)`` tuple), timed over its whole
 ``find_fixed_points`` (Adam, then unique / outliers / Jacobians / eigendecompositions); then, in the
 same process and from the same seeds, ``lm`` (each option set of ``--lm-variants``) with ``tol`` at
 the level FixedPointFinder reached (its final median q_half): the time until the median point is
-there and until every point is there, and the speed-ups; then ``lm`` at q_half < 1e-12 (the share of
-seeds converged or labelled slow). ``--seed-draw per-doc``: one visited state (a uniformly drawn
+there and until every point is done (under the level or labelled a slow point; ``t_all_below_s``:
+every point under it), the median of ``--lm-repeats`` runs, and the speed-ups; then ``lm`` at
+q_half < 1e-12 (the share of seeds converged or labelled slow). Over several networks:
+``benchmarks/fixed_points_across.py``. ``--seed-draw per-doc``: one visited state (a uniformly drawn
 valid time step) from each of ``--n-docs`` test reviews.
 
 Seeds: ``--n-seeds`` states sampled (:func:`rnnlens.fixedpoints.sample_seeds`) from the states the
@@ -151,7 +155,27 @@ def _parse_variants(text):
     return out
 
 
-def _fpf_comparison(cell, seeds, fpf_dir, variants, lm_max_iter):
+class _LSTMJointState(torch.nn.Module):
+    """An ``nn.LSTM`` seen by FixedPointFinder as one RNN with the state ``cat([h, c])`` ``[1, B, 2N]``.
+
+    FixedPointFinder's PyTorch port calls ``rnn(inputs [B, 1, I], state [1, B, n])`` and reads the new
+    state as one tensor, so an ``nn.LSTM`` (whose state is the tuple ``(h, c)``) fails in it; through this
+    wrapper it optimizes, de-duplicates and takes Jacobians on the whole ``[h, c]`` state: the same
+    state, map and q as rnnlens's LSTM cell (``state_size = 2N``, ``q_half`` over both halves)."""
+
+    def __init__(self, lstm):
+        super().__init__()
+        self.lstm = lstm
+        self.batch_first = lstm.batch_first
+        self.input_size = lstm.input_size
+
+    def forward(self, inputs, state):
+        n = self.lstm.hidden_size
+        out, (h, c) = self.lstm(inputs, (state[..., :n].contiguous(), state[..., n:].contiguous()))
+        return out, torch.cat([h, c], -1)
+
+
+def _fpf_comparison(cell, seeds, fpf_dir, variants, lm_max_iter, lm_repeats=1):
     """FixedPointFinder (its defaults) against ``lm`` at the q level FixedPointFinder reaches."""
     import sys
 
@@ -162,8 +186,9 @@ def _fpf_comparison(cell, seeds, fpf_dir, variants, lm_max_iter):
 
     N = cell.state_size
     rnn = cell.rnn
+    fpf_rnn = _LSTMJointState(rnn) if isinstance(rnn, torch.nn.LSTM) else rnn
     seeds_np = seeds.detach().cpu().numpy().astype(np.float32)
-    fpf = FixedPointFinderTorch(rnn, verbose=False)
+    fpf = FixedPointFinderTorch(fpf_rnn, verbose=False)
     opt_seconds = {}
     joint = fpf._run_joint_optimization
 
@@ -189,26 +214,50 @@ def _fpf_comparison(cell, seeds, fpf_dir, variants, lm_max_iter):
     tol = 2 * level_half / N
     rows = []
     for name, opts in variants:
-        fp = find_fixed_points(cell, seeds, solver=LM(max_iter=lm_max_iter, **opts), tol=tol, record_history=True,
-                               chunk_size=len(seeds))
-        hist = fp.info["history"]
-        t_med = _time_to_reach(hist, tol)
-        t_all = next((r["seconds"] for r in hist if r["q_max"] <= tol), math.inf)
+        from rnnlens.solvers import lm as lm_module
+
+        lm_module._CPU_LAPACK = not opts.pop("torch_factor", 0)  # torch_factor=1: the batched torch factorization
+        runs = []  # lm_repeats runs, the same work each time: the median time of each (load on the machine varies)
+        for _ in range(lm_repeats):
+            fp = find_fixed_points(cell, seeds, solver=LM(max_iter=lm_max_iter, **opts), tol=tol,
+                                   record_history=True, chunk_size=len(seeds))
+            hist = fp.info["history"]
+            t_med = _time_to_reach(hist, tol)
+            t_below = next((r["seconds"] for r in hist if r["q_max"] <= tol), math.inf)
+            # every point done: under the level, or retired as a slow point (a minimum of q above the level,
+            # which no solver takes under it); inf when a point diverged or ran out of iterations
+            resolved = bool((fp.converged | fp.slow).all())
+            t_all = next((r["seconds"] for r in hist if r["n_active"] == 0), math.inf) if resolved else math.inf
+            runs.append((t_med, t_below, t_all))
+        t_med, t_below, t_all = (float(np.median([r[i] for r in runs])) for i in range(3))
         reached = float((fp.q.double() <= tol).double().mean())
+        # per seed: lm's q_half at most FixedPointFinder's final q_half from the same seed (or the level)
+        lm_qh = fp.q_half.double().cpu().numpy()
+        no_worse = float(np.mean(lm_qh <= np.maximum(qh, level_half) * (1 + 1e-6)))
         strict = find_fixed_points(cell, seeds, solver=LM(max_iter=lm_max_iter, **opts), tol=2e-12 / N,
                                    chunk_size=len(seeds))
         share = float((strict.converged | strict.slow).double().mean())
         under = float((strict.q_half.double() < 1e-12).double().mean())
-        rows.append({"variant": name, "t_median_s": t_med, "t_every_s": t_all, "wall_s": fp.info["seconds"],
-                     "reached": reached, "speedup_median": t_fpf / t_med, "speedup_every": t_fpf / t_all,
+        lm_module._CPU_LAPACK = True
+        rows.append({"variant": name, "repeats": [list(r) for r in runs], "t_median_s": t_med, "t_every_s": t_all, "wall_s": fp.info["seconds"],
+                     "reached": reached, "slow_at_level": float(fp.slow.double().mean()),
+                     "diverged_at_level": float(fp.diverged.double().mean()), "t_all_below_s": t_below,
+                     "no_worse_than_fpf": no_worse, "speedup_median": t_fpf / t_med, "speedup_every": t_fpf / t_all,
                      "speedup_median_opt": opt_seconds["s"] / t_med, "speedup_every_opt": opt_seconds["s"] / t_all,
                      "strict_wall_s": strict.info["seconds"], "strict_conv_or_slow": share,
                      "strict_q_half<1e-12": under, "strict_slow": float(strict.slow.double().mean()),
+                     "strict_converged": float(strict.converged.double().mean()),
+                     "strict_diverged": float(strict.diverged.double().mean()),
+                     "strict_max_iter": float((~(strict.converged | strict.slow | strict.diverged)).double().mean()),
+                     "strict_iterations_median": float(strict.iterations.double().median()),
+                     "strict_iterations_max": int(strict.iterations.max()),
                      "median_distance": float(fp.distance.double().median())})
         r = rows[-1]
         print(f"  lm {name:<22} median there {t_med:6.3f} s ({r['speedup_median']:5.1f}x), every point "
-              f"{t_all:6.3f} s ({r['speedup_every']:5.1f}x), {reached:.1%} reach it; at q_half<1e-12: "
-              f"{share:.1%} converged or slow ({under:.1%} under, {r['strict_slow']:.1%} slow) in "
+              f"{t_all:6.3f} s ({r['speedup_every']:5.1f}x), {reached:.1%} reach it ({r['slow_at_level']:.1%} slow, "
+              f"{no_worse:.1%} no worse than FPF's seed); at q_half<1e-12: "
+              f"{share:.1%} converged or slow ({under:.1%} under, {r['strict_slow']:.1%} slow, "
+              f"{r['strict_diverged']:.1%} diverged, {r['strict_max_iter']:.1%} at max_iter) in "
               f"{r['strict_wall_s']:.2f} s; median distance {r['median_distance']:.3g}", flush=True)
     print("speed-ups: FixedPointFinder's whole find_fixed_points wall time / lm's time to the level "
           "(per-iteration history, same process, same seeds, zero input)")
@@ -237,9 +286,11 @@ def _fpf_comparison(cell, seeds, fpf_dir, variants, lm_max_iter):
 @click.option("--fpf-dir", default=FPF_DIR, show_default=True, help="FixedPointFinder's PyTorch sources")
 @click.option("--lm-variants", default="default", show_default=True,
               help="with --fpf: ';'-separated LM option sets, e.g. 'default;relax=30;chord=0.9'")
+@click.option("--lm-repeats", default=1, show_default=True,
+              help="with --fpf: run lm this many times at FixedPointFinder's level; times are the median")
 @click.option("--json-out", type=click.Path(dir_okay=False), default=None, help="also write the numbers here")
 def main(checkpoint, random_gru, hidden, n_seeds, n_docs, max_length, data_dir, max_iter, lm_max_iter, methods,
-         jac_points, jac_n, threads, seed, seed_draw, fpf, fpf_dir, lm_variants, json_out):
+         jac_points, jac_n, threads, seed, seed_draw, fpf, fpf_dir, lm_variants, lm_repeats, json_out):
     """Compare fixed-point solvers on one GRU and time Jacobians + eigendecompositions."""
     torch.set_num_threads(threads)
     if bool(checkpoint) == bool(random_gru):
@@ -256,7 +307,7 @@ def main(checkpoint, random_gru, hidden, n_seeds, n_docs, max_length, data_dir, 
           f"(tol = {tol:.3g} on q = (1/N)||F(h)-h||^2, N = {N})")
     find_fixed_points(cell, seeds[:8], tol=tol, max_iter=2)  # warm-up: one-off costs out of the timings
     if fpf:
-        out = _fpf_comparison(cell, seeds, fpf_dir, _parse_variants(lm_variants), lm_max_iter)
+        out = _fpf_comparison(cell, seeds, fpf_dir, _parse_variants(lm_variants), lm_max_iter, lm_repeats)
         if json_out:
             with open(json_out, "w") as f:
                 json.dump({"model": desc, "threads": threads, **out}, f, indent=1)
