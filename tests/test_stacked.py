@@ -255,3 +255,29 @@ def test_one_layer_is_unchanged(cls, kw, dtype):
     ref = _single_layer_reference(m)
     rh, rx = vmap(jacrev(lambda xi, hi: ref(xi[None], hi[None])[0], argnums=(1, 0)))(x, h)
     assert torch.allclose(Jh, rh, atol=1e-6, rtol=0) and torch.allclose(Jx, rx, atol=1e-6, rtol=0)
+
+
+@pytest.mark.parametrize("kind", ["rnn", "gru", "lstm"])
+@pytest.mark.parametrize("layers", [2, 3])
+def test_a_stack_gets_closed_form_jacobians_equal_to_autodiff(kind, layers):
+    # composed from its layers' rnnlens cells by the chain rule; torch.func on the same step is the reference
+    from rnnlens.steps import FuncJacobian, as_step, torch_rnn_step
+
+    M = {"rnn": torch.nn.RNN, "gru": torch.nn.GRU, "lstm": torch.nn.LSTM}[kind]
+    torch.manual_seed(layers)
+    m = M(5, 4, num_layers=layers, batch_first=layers == 3).double()
+    fn = as_step(m)
+    assert "closed-form" in repr(fn)
+    h = torch.randn(7, fn.state_size, dtype=torch.float64)
+    x = torch.randn(7, 5, dtype=torch.float64)
+    J, Ji = fn.jacobians(x, h)
+    J_ref, Ji_ref = FuncJacobian(torch_rnn_step(m), "rev")(x, h, "both")
+    assert (J - J_ref).abs().max() < 1e-12 and (Ji - Ji_ref).abs().max() < 1e-12
+    assert torch.equal(fn.jacobian_rec(x, h), J)
+
+
+def test_a_stack_without_an_rnnlens_cell_for_its_layers_keeps_autodiff():
+    from rnnlens.steps import as_step
+
+    assert "torch.func" in repr(as_step(torch.nn.RNN(3, 4, num_layers=2, nonlinearity="relu")))
+    assert "torch.func" in repr(as_step(torch.nn.GRU(3, 4, num_layers=2, bias=False)))

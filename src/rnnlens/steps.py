@@ -35,7 +35,7 @@ from torch import Tensor, nn
 from rnnlens._types import StepLike
 from rnnlens.errors import ArgumentError
 
-__all__ = ["StepFunction", "as_step", "FuncJacobian", "torch_rnn_step", "check_torch_rnn", "layer_state_size",
+__all__ = ["StepFunction", "StackJacobians", "as_step", "FuncJacobian", "torch_rnn_step", "check_torch_rnn", "layer_state_size",
            "torch_state_size", "as_float_tensor", "check_finite"]
 
 
@@ -223,6 +223,60 @@ def torch_rnn_step(module: nn.Module) -> Callable[[Tensor, Tensor], Tensor]:
     return step
 
 
+class StackJacobians:
+    """Closed-form Jacobians of a torch RNN stack (``num_layers`` > 1) over its whole state, composed from its
+    layers' rnnlens cells (:func:`rnnlens.cells.cell_from_torch` of each layer's weights; their closed forms).
+
+    Layer k's new state s_k' = F_k(u_k, s_k) reads u_0 = x and u_k = the output part (h) of s_{k-1}'. So its rows
+    of dF/dh are A_k = dF_k/ds_k at its own block plus B_k P_h (rows of s_{k-1}' over the whole state) for the
+    layers below (B_k = dF_k/du_k; P_h keeps the first N rows, layer k-1's new h), and its rows of dF/dx are
+    B_k P_h (rows of s_{k-1}' over x), B_0 for layer 0: the chain rule, with no autograd. ``available`` is False
+    where a layer has no rnnlens cell (relu, no bias); the step then keeps ``torch.func``. The cells hold copies
+    of the weights taken when the step is wrapped (``as_step`` is called afresh for each analysis)."""
+
+    def __init__(self, module: nn.Module):
+        from rnnlens.cells import cell_from_torch
+
+        self.N, self.W = module.hidden_size, layer_state_size(module)
+        self.cells = []
+        for k in range(module.num_layers):
+            one = type(module)(getattr(module, f"weight_ih_l{k}").shape[1], module.hidden_size, num_layers=1,
+                               bias=module.bias, **({"nonlinearity": module.nonlinearity}
+                                                    if isinstance(module, nn.RNN) else {}))
+            with torch.no_grad():
+                for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
+                    if hasattr(module, f"{name}_l{k}"):
+                        getattr(one, f"{name}_l0").copy_(getattr(module, f"{name}_l{k}"))
+            p = getattr(module, "weight_ih_l0")
+            self.cells.append(cell_from_torch(one.to(dtype=p.dtype, device=p.device)))
+        self.available = all(c is not None for c in self.cells)
+
+    def __call__(self, x: Tensor, h: Tensor, with_input: bool = True) -> tuple[Tensor, Tensor | None]:
+        B, S, W, N = h.shape[0], h.shape[1], self.W, self.N
+        J = h.new_zeros(B, S, S)
+        Ji = h.new_zeros(B, S, x.shape[1]) if with_input else None
+        u, below_h, below_x = x, None, None
+        for k, cell in enumerate(self.cells):
+            s_k = h[:, k * W:(k + 1) * W]
+            A, Bk = cell.jacobians(u, s_k)
+            rows = J[:, k * W:(k + 1) * W]
+            if k:
+                rows += Bk @ below_h[:, :N]                       # through layer k-1's new h
+            rows[:, :, k * W:(k + 1) * W] += A
+            if with_input or k + 1 < len(self.cells):
+                rows_x = Bk if k == 0 else Bk @ below_x[:, :N]
+                if with_input:
+                    Ji[:, k * W:(k + 1) * W] = rows_x
+                below_x = rows_x
+            below_h = rows
+            u = cell.step(u, s_k)[:, :N]
+        return J, Ji
+
+    def rec(self, x: Tensor, h: Tensor) -> Tensor:
+        """dF/dh alone (the input rows are formed only as far as the layers above need them)."""
+        return self(x, h, with_input=False)[0]
+
+
 class StepFunction:
     """A step ``F(x, h) -> h'`` with per-point Jacobians.
 
@@ -402,8 +456,11 @@ def as_step(obj: StepLike, *, input_size: int | None = None, state_size: int | N
         return obj
     if isinstance(obj, (nn.RNNBase, nn.RNNCellBase)):
         fn = torch_rnn_step(obj)
+        stack = StackJacobians(obj) if getattr(obj, "num_layers", 1) > 1 else None
+        closed = stack if stack is not None and stack.available else None
         return StepFunction(fn, state_size=torch_state_size(obj), input_size=obj.input_size, kind="torch-rnn",
-                            module=obj, jacobian_mode=jacobian_mode, source=obj)
+                            module=obj, jacobian_mode=jacobian_mode, source=obj, closed_form=closed,
+                            closed_form_rec=None if closed is None else closed.rec)
     if all(hasattr(obj, a) for a in ("step", "jacobians", "input_size", "state_size")):
         return StepFunction(obj.step, state_size=int(obj.state_size), input_size=int(obj.input_size),
                             kind="cell", module=obj if isinstance(obj, nn.Module) else None,
