@@ -15,7 +15,7 @@ from torch import Tensor, nn
 from rnnlens.cells import ARCHS, Cell, make_cell
 from rnnlens.errors import ArgumentError, DataError
 
-__all__ = ["SentimentRNN", "predict_labels", "available_memory"]
+__all__ = ["SentimentRNN", "predict_labels", "available_memory", "all_finite", "hold_last_state"]
 
 # Bytes one forward + backward pass keeps per (document, time step, embedding + state number):
 # measured on CPU (scan path, float32) at 16 (vanilla), 28 (UGRNN), 36 (LSTM), 49-61 (GRU); 64 bounds them.
@@ -46,6 +46,29 @@ def available_memory(device) -> int | None:
         return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
     except (ValueError, OSError, AttributeError):
         return None
+
+
+def all_finite(t: Tensor) -> bool:
+    """Whether every number of ``t`` is finite: one sum over it (NaN or inf anywhere makes it non-finite), the
+    exact elementwise test only when that sum overflowed; no temporaries the size of ``t`` (a batch of states of
+    long documents is tens of MB)."""
+    if t.numel() == 0 or not t.is_floating_point():
+        return True
+    return bool(torch.isfinite(t.sum())) or bool(torch.isfinite(t).all())
+
+
+def hold_last_state(hs: Tensor, lengths: Tensor) -> Tensor:
+    """``hs`` ``[B, T, S]`` with every position past row b's ``lengths[b]`` set to its last valid state, in place
+    (only the padded positions are written; a copy when autograd records ``hs``)."""
+    T = hs.shape[1]
+    if hs.requires_grad:
+        last = torch.as_tensor(lengths).to(hs.device) - 1
+        index = torch.minimum(torch.arange(T, device=hs.device)[None], last[:, None])
+        return hs.gather(1, index.unsqueeze(-1).expand(-1, -1, hs.shape[-1]))
+    for b, n in enumerate(torch.as_tensor(lengths).tolist()):
+        if n < T:
+            hs[b, n:] = hs[b, n - 1]
+    return hs
 
 
 def predict_labels(logits: Tensor) -> Tensor:
@@ -124,7 +147,7 @@ class SentimentRNN(nn.Module):
                 "lower the learning rate or keep gradient clipping on.")
 
     def _check_output(self, out: Tensor, where: str) -> Tensor:
-        if not bool(torch.isfinite(out).all()):
+        if not all_finite(out):
             self.check_finite(where)
             raise ArgumentError(
                 f"SentimentRNN.{where}: the outputs hold NaN or inf although the weights are finite (the "
@@ -168,20 +191,20 @@ class SentimentRNN(nn.Module):
         h = self.cell.final_state(self.embedding(ids), lengths)
         return self._check_output(self.logits_from_state(h), "forward")
 
-    def states(self, ids: Tensor, lengths: Tensor | None = None) -> Tensor:
+    def states(self, ids: Tensor, lengths: Tensor | None = None, *, fused: bool = False) -> Tensor:
         """Every state ``[B, T, S]`` through the exact step path (entry t: after reading token t).
 
         With ``lengths``, positions past a row's end repeat its last valid state, so
         ``states(ids, lengths)[:, -1]`` is the state ``forward`` reads out. Without, every position is
         read as a token (padding id 0 has a zero embedding but still drives the dynamics).
+        ``fused``: through the cell's :meth:`~rnnlens.cells.Cell.run_fused` instead (torch's kernel for vanilla
+        and GRU, the step path for the others): the same function, the same states to the dtype's rounding
+        (tests/test_document_states.py; see :meth:`rnnlens.network.Network.sequence_states`).
         """
         lengths = self._check_ids(ids, lengths, "states", need_lengths=False)
-        hs = self._check_output(self.cell.run(self.embedding(ids)), "states")
-        if lengths is None:
-            return hs
-        steps = torch.arange(ids.shape[1], device=hs.device).unsqueeze(0)
-        index = torch.minimum(steps, (lengths.to(hs.device) - 1).unsqueeze(1))  # [B, T]: min(t, L - 1)
-        return hs.gather(1, index.unsqueeze(-1).expand(-1, -1, hs.shape[-1]))
+        x = self.embedding(ids)
+        hs = self._check_output(self.cell.run_fused(x) if fused else self.cell.run(x), "states")
+        return hs if lengths is None else hold_last_state(hs, lengths)
 
     def logits_from_state(self, h: Tensor) -> Tensor:
         """Readout applied to ``cell.output(h)``: h ``[..., S]`` -> ``[...]`` (binary) or ``[..., k]``."""

@@ -311,15 +311,23 @@ class Network:
     @torch.no_grad()
     def sequence_states(self, ids: Tensor, lengths: Tensor) -> Tensor:
         """Every state ``[B, T, S]`` of padded token ids ``[B, T]`` (positions past a row's end repeat its last
-        valid state)."""
+        valid state).
+
+        On the CPU a vanilla or GRU cell runs torch's fused kernel (:meth:`rnnlens.cells.Cell.run_fused`), the
+        step path's function, 1.2-1.8x faster: its states equal the step path's to float32 rounding (some sizes
+        sum in another order: < 1e-5 relative over 600 tokens in tests/test_document_states.py, ~1e-7 seen) and,
+        with MKL, bitwise for the shipped vanilla/GRU networks and a 256-unit IMDB GRU on 400 reviews (trained
+        and untrained copies). Other devices keep the step path (a GPU's fused kernel may sum in TF32)."""
+        from rnnlens.model import all_finite, hold_last_state
+
+        fused = ids.device.type == "cpu"
         if self.model is not None:
-            return self.model.states(ids, lengths)
-        hs = self.recurrence.run(self.embed(self._checked_ids(ids)))
-        if not bool(torch.isfinite(hs).all()):
+            return self.model.states(ids, lengths, fused=fused)
+        x = self.embed(self._checked_ids(ids))
+        hs = self.recurrence.run_fused(x) if fused else self.recurrence.run(x)
+        if not all_finite(hs):
             raise ArgumentError("the network's states hold NaN or inf (damaged weights, or numbers that overflowed)")
-        steps = torch.arange(ids.shape[1], device=hs.device).unsqueeze(0)
-        index = torch.minimum(steps, (lengths.to(hs.device) - 1).unsqueeze(1))
-        return hs.gather(1, index.unsqueeze(-1).expand(-1, -1, hs.shape[-1]))
+        return hold_last_state(hs, lengths)
 
     @torch.no_grad()
     def states(self, encoded: Any, *, batch_size: int = 64) -> list[np.ndarray]:
