@@ -231,25 +231,27 @@ class StackJacobians:
     of dF/dh are A_k = dF_k/ds_k at its own block plus B_k P_h (rows of s_{k-1}' over the whole state) for the
     layers below (B_k = dF_k/du_k; P_h keeps the first N rows, layer k-1's new h), and its rows of dF/dx are
     B_k P_h (rows of s_{k-1}' over x), B_0 for layer 0: the chain rule, with no autograd. ``available`` is False
-    where a layer has no rnnlens cell (relu, no bias); the step then keeps ``torch.func``. The cells hold copies
-    of the weights taken when the step is wrapped (``as_step`` is called afresh for each analysis)."""
+    where the layers have no rnnlens cell (relu, no bias); the step then keeps ``torch.func``. Each layer's cell
+    shares the stack's own parameters (no copy)."""
 
     def __init__(self, module: nn.Module):
-        from rnnlens.cells import cell_from_torch
+        from rnnlens.cells import make_cell
 
         self.N, self.W = module.hidden_size, layer_state_size(module)
+        arch = {nn.RNN: "vanilla", nn.GRU: "gru", nn.LSTM: "lstm"}.get(type(module))
+        self.available = bool(arch and module.bias and not getattr(module, "proj_size", 0)
+                              and (arch != "vanilla" or module.nonlinearity == "tanh"))
         self.cells = []
+        if not self.available:
+            return
         for k in range(module.num_layers):
-            one = type(module)(getattr(module, f"weight_ih_l{k}").shape[1], module.hidden_size, num_layers=1,
-                               bias=module.bias, **({"nonlinearity": module.nonlinearity}
-                                                    if isinstance(module, nn.RNN) else {}))
-            with torch.no_grad():
-                for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
-                    if hasattr(module, f"{name}_l{k}"):
-                        getattr(one, f"{name}_l0").copy_(getattr(module, f"{name}_l{k}"))
-            p = getattr(module, "weight_ih_l0")
-            self.cells.append(cell_from_torch(one.to(dtype=p.dtype, device=p.device)))
-        self.available = all(c is not None for c in self.cells)
+            with torch.random.fork_rng(devices=[]):          # its own initial weights are replaced: draw nothing
+                cell = make_cell(arch, getattr(module, f"weight_ih_l{k}").shape[1], module.hidden_size)
+            # the cell holds the stack's own layer-k parameters (shared, not copied: same values, dtype, device)
+            for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
+                cell.rnn._parameters[f"{name}_l0"] = module._parameters[f"{name}_l{k}"]
+            cell.rnn._init_flat_weights()
+            self.cells.append(cell.eval())
 
     def __call__(self, x: Tensor, h: Tensor, with_input: bool = True) -> tuple[Tensor, Tensor | None]:
         B, S, W, N = h.shape[0], h.shape[1], self.W, self.N

@@ -61,6 +61,7 @@ __all__ = ["LM"]
 
 
 _CPU_LAPACK = True  # False: the batched torch path on the CPU too (benchmarks/fixed_points.py compares the two)
+_HOST = torch.device("cpu")   # the host's memory itself: BLAS/LAPACK on numpy views (any other device: torch)
 
 
 def _factor(J, mu=None, damping=None):
@@ -73,7 +74,7 @@ def _factor(J, mu=None, damping=None):
     if mu is None:
         diag_max = torch.linalg.vector_norm(J, dim=1).amax(1).square() if J.shape[0] else J.new_zeros(0)
         mu = damping * torch.clamp(diag_max, min=torch.finfo(J.dtype).tiny ** 0.5)
-    if _CPU_LAPACK and J.device.type == "cpu" and J.dtype in (torch.float32, torch.float64) and not J.requires_grad:
+    if _CPU_LAPACK and J.device == _HOST and J.dtype in (torch.float32, torch.float64) and not J.requires_grad:
         U, info = _factor_cpu(J, mu)
         return U, info, mu
     A = J.transpose(1, 2) @ J
