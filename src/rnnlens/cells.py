@@ -616,6 +616,23 @@ def cell_from_torch(module: nn.Module) -> Cell | None:
     return cell.eval()
 
 
+def cell_of_layer(module: nn.Module, k: int) -> Cell | None:
+    """The rnnlens cell of layer ``k`` of a torch ``nn.RNN`` (tanh) / ``nn.GRU`` / ``nn.LSTM`` stack with biases,
+    holding the stack's own layer-``k`` parameters (shared, not copied: same values, dtype and device); None for
+    any other module (relu, no bias, projections). Its closed-form Jacobians are that layer's
+    (:class:`rnnlens.steps.StackJacobians` composes them)."""
+    arch = {nn.RNN: "vanilla", nn.GRU: "gru", nn.LSTM: "lstm"}.get(type(module))
+    if (arch is None or module.bidirectional or not module.bias or getattr(module, "proj_size", 0)
+            or (arch == "vanilla" and module.nonlinearity != "tanh")):
+        return None
+    with torch.random.fork_rng(devices=[]):          # its own initial weights are replaced: draw nothing
+        cell = make_cell(arch, getattr(module, f"weight_ih_l{k}").shape[1], module.hidden_size)
+    for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
+        cell.rnn._parameters[f"{name}_l0"] = module._parameters[f"{name}_l{k}"]
+    cell.rnn._init_flat_weights()
+    return cell.eval()
+
+
 def make_cell(arch: str, input_size: int, hidden_size: int, *, fast_path: str | None = None) -> Cell:
     """Build a cell by name: one of ``ARCHS`` = ("vanilla", "gru", "lstm", "ugrnn").
 

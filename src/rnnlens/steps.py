@@ -235,23 +235,11 @@ class StackJacobians:
     shares the stack's own parameters (no copy)."""
 
     def __init__(self, module: nn.Module):
-        from rnnlens.cells import make_cell
+        from rnnlens.cells import cell_of_layer
 
         self.N, self.W = module.hidden_size, layer_state_size(module)
-        arch = {nn.RNN: "vanilla", nn.GRU: "gru", nn.LSTM: "lstm"}.get(type(module))
-        self.available = bool(arch and module.bias and not getattr(module, "proj_size", 0)
-                              and (arch != "vanilla" or module.nonlinearity == "tanh"))
-        self.cells = []
-        if not self.available:
-            return
-        for k in range(module.num_layers):
-            with torch.random.fork_rng(devices=[]):          # its own initial weights are replaced: draw nothing
-                cell = make_cell(arch, getattr(module, f"weight_ih_l{k}").shape[1], module.hidden_size)
-            # the cell holds the stack's own layer-k parameters (shared, not copied: same values, dtype, device)
-            for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
-                cell.rnn._parameters[f"{name}_l0"] = module._parameters[f"{name}_l{k}"]
-            cell.rnn._init_flat_weights()
-            self.cells.append(cell.eval())
+        self.cells = [cell_of_layer(module, k) for k in range(module.num_layers)]
+        self.available = all(c is not None for c in self.cells)
 
     def __call__(self, x: Tensor, h: Tensor, with_input: bool = True) -> tuple[Tensor, Tensor | None]:
         B, S, W, N = h.shape[0], h.shape[1], self.W, self.N
