@@ -175,8 +175,9 @@ class _LSTMJointState(torch.nn.Module):
         return out, torch.cat([h, c], -1)
 
 
-def _fpf_comparison(cell, seeds, fpf_dir, variants, lm_max_iter, lm_repeats=1):
-    """FixedPointFinder (its defaults) against ``lm`` at the q level FixedPointFinder reaches."""
+def _run_fpf(cell, seeds, fpf_dir):
+    """FixedPointFinder with its defaults on ``cell``'s torch RNN (an LSTM through its joint [h, c] state), timed
+    over its whole ``find_fixed_points`` and over its optimization alone; its per-seed final q_half."""
     import sys
 
     import numpy as np
@@ -184,7 +185,6 @@ def _fpf_comparison(cell, seeds, fpf_dir, variants, lm_max_iter, lm_repeats=1):
     sys.path.insert(0, fpf_dir)
     from FixedPointFinderTorch import FixedPointFinderTorch
 
-    N = cell.state_size
     rnn = cell.rnn
     fpf_rnn = _LSTMJointState(rnn) if isinstance(rnn, torch.nn.LSTM) else rnn
     seeds_np = seeds.detach().cpu().numpy().astype(np.float32)
@@ -205,64 +205,159 @@ def _fpf_comparison(cell, seeds, fpf_dir, variants, lm_max_iter, lm_repeats=1):
     for p in rnn.parameters():  # FixedPointFinder freezes the parameters; give them back
         p.requires_grad_(True)
     qh = np.asarray(all_fps.qstar, dtype=np.float64)
-    level_half = float(np.median(qh))
-    n_iters = int(np.asarray(all_fps.n_iters).max())
+    out = {"wall_s": t_fpf, "opt_s": opt_seconds["s"], "q_half": qh, "level_half": float(np.median(qh)),
+           "iterations": int(np.asarray(all_fps.n_iters).max()), "unique": int(unique_fps.n)}
     print(f"\nFixedPointFinder (defaults: Adam lr 1.0, ReduceLROnPlateau x0.95, tol_q 1e-12, max_iters 5000, "
-          f"then unique / outliers / Jacobians / eigendecomposition): {t_fpf:.1f} s in all, {opt_seconds['s']:.1f} s "
-          f"optimizing, {n_iters} iterations; final median q_half {level_half:.3g} (max {qh.max():.3g}; "
-          f"{(qh < 1e-12).mean():.1%} under 1e-12); {unique_fps.n} unique points", flush=True)
-    tol = 2 * level_half / N
-    rows = []
-    for name, opts in variants:
-        from rnnlens.solvers import lm as lm_module
+          f"then unique / outliers / Jacobians / eigendecomposition): {t_fpf:.1f} s in all, {out['opt_s']:.1f} s "
+          f"optimizing, {out['iterations']} iterations; final median q_half {out['level_half']:.3g} (max "
+          f"{qh.max():.3g}; {(qh < 1e-12).mean():.1%} under 1e-12); {out['unique']} unique points", flush=True)
+    return out
 
-        lm_module._CPU_LAPACK = not opts.pop("torch_factor", 0)  # torch_factor=1: the batched torch factorization
-        runs = []  # lm_repeats runs, the same work each time: the median time of each (load on the machine varies)
-        for _ in range(lm_repeats):
-            fp = find_fixed_points(cell, seeds, solver=LM(max_iter=lm_max_iter, **opts), tol=tol,
-                                   record_history=True, chunk_size=len(seeds))
-            hist = fp.info["history"]
-            t_med = _time_to_reach(hist, tol)
-            t_below = next((r["seconds"] for r in hist if r["q_max"] <= tol), math.inf)
-            # every point done: under the level, or retired as a slow point (a minimum of q above the level,
-            # which no solver takes under it); inf when a point diverged or ran out of iterations
-            resolved = bool((fp.converged | fp.slow).all())
-            t_all = next((r["seconds"] for r in hist if r["n_active"] == 0), math.inf) if resolved else math.inf
-            runs.append((t_med, t_below, t_all))
-        t_med, t_below, t_all = (float(np.median([r[i] for r in runs])) for i in range(3))
-        reached = float((fp.q.double() <= tol).double().mean())
-        # per seed: lm's q_half at most FixedPointFinder's final q_half from the same seed (or the level)
-        lm_qh = fp.q_half.double().cpu().numpy()
-        no_worse = float(np.mean(lm_qh <= np.maximum(qh, level_half) * (1 + 1e-6)))
-        strict = find_fixed_points(cell, seeds, solver=LM(max_iter=lm_max_iter, **opts), tol=2e-12 / N,
-                                   chunk_size=len(seeds))
-        share = float((strict.converged | strict.slow).double().mean())
-        under = float((strict.q_half.double() < 1e-12).double().mean())
-        lm_module._CPU_LAPACK = True
-        rows.append({"variant": name, "repeats": [list(r) for r in runs], "t_median_s": t_med, "t_every_s": t_all, "wall_s": fp.info["seconds"],
-                     "reached": reached, "slow_at_level": float(fp.slow.double().mean()),
-                     "diverged_at_level": float(fp.diverged.double().mean()), "t_all_below_s": t_below,
-                     "no_worse_than_fpf": no_worse, "speedup_median": t_fpf / t_med, "speedup_every": t_fpf / t_all,
-                     "speedup_median_opt": opt_seconds["s"] / t_med, "speedup_every_opt": opt_seconds["s"] / t_all,
-                     "strict_wall_s": strict.info["seconds"], "strict_conv_or_slow": share,
-                     "strict_q_half<1e-12": under, "strict_slow": float(strict.slow.double().mean()),
-                     "strict_converged": float(strict.converged.double().mean()),
-                     "strict_diverged": float(strict.diverged.double().mean()),
-                     "strict_max_iter": float((~(strict.converged | strict.slow | strict.diverged)).double().mean()),
-                     "strict_iterations_median": float(strict.iterations.double().median()),
-                     "strict_iterations_max": int(strict.iterations.max()),
-                     "median_distance": float(fp.distance.double().median())})
-        r = rows[-1]
-        print(f"  lm {name:<22} median there {t_med:6.3f} s ({r['speedup_median']:5.1f}x), every point "
-              f"{t_all:6.3f} s ({r['speedup_every']:5.1f}x), {reached:.1%} reach it ({r['slow_at_level']:.1%} slow, "
-              f"{no_worse:.1%} no worse than FPF's seed); at q_half<1e-12: "
-              f"{share:.1%} converged or slow ({under:.1%} under, {r['strict_slow']:.1%} slow, "
-              f"{r['strict_diverged']:.1%} diverged, {r['strict_max_iter']:.1%} at max_iter) in "
-              f"{r['strict_wall_s']:.2f} s; median distance {r['median_distance']:.3g}", flush=True)
+
+def _lm_variant(cell, seeds, name, opts, fpf, tol, lm_max_iter, lm_repeats):
+    """One ``lm`` option set against FixedPointFinder's run ``fpf``: times to its level (median of
+    ``lm_repeats`` runs), the share that reaches it, and the run at q_half < 1e-12."""
+    import numpy as np
+
+    from rnnlens.solvers import lm as lm_module
+
+    N, qh, level_half = cell.state_size, fpf["q_half"], fpf["level_half"]
+    lm_module._CPU_LAPACK = not opts.pop("torch_factor", 0)  # torch_factor=1: the batched torch factorization
+    runs = []  # lm_repeats runs, the same work each time: the median time of each (load on the machine varies)
+    for _ in range(lm_repeats):
+        fp = find_fixed_points(cell, seeds, solver=LM(max_iter=lm_max_iter, **opts), tol=tol,
+                               record_history=True, chunk_size=len(seeds))
+        hist = fp.info["history"]
+        t_med = _time_to_reach(hist, tol)
+        t_below = next((r["seconds"] for r in hist if r["q_max"] <= tol), math.inf)
+        # every point done: under the level, or retired as a slow point (a minimum of q above the level,
+        # which no solver takes under it); inf when a point diverged or ran out of iterations
+        resolved = bool((fp.converged | fp.slow).all())
+        t_all = next((r["seconds"] for r in hist if r["n_active"] == 0), math.inf) if resolved else math.inf
+        runs.append((t_med, t_below, t_all))
+    t_med, t_below, t_all = (float(np.median([r[i] for r in runs])) for i in range(3))
+    reached = float((fp.q.double() <= tol).double().mean())
+    # per seed: lm's q_half at most FixedPointFinder's final q_half from the same seed (or the level)
+    lm_qh = fp.q_half.double().cpu().numpy()
+    no_worse = float(np.mean(lm_qh <= np.maximum(qh, level_half) * (1 + 1e-6)))
+    strict = find_fixed_points(cell, seeds, solver=LM(max_iter=lm_max_iter, **opts), tol=2e-12 / N,
+                               chunk_size=len(seeds))
+    lm_module._CPU_LAPACK = True
+    frac = lambda t: float(t.double().mean())  # noqa: E731
+    r = {"variant": name, "repeats": [list(x) for x in runs], "t_median_s": t_med, "t_every_s": t_all,
+         "wall_s": fp.info["seconds"], "reached": reached, "slow_at_level": frac(fp.slow),
+         "diverged_at_level": frac(fp.diverged), "t_all_below_s": t_below, "no_worse_than_fpf": no_worse,
+         "speedup_median": fpf["wall_s"] / t_med, "speedup_every": fpf["wall_s"] / t_all,
+         "speedup_median_opt": fpf["opt_s"] / t_med, "speedup_every_opt": fpf["opt_s"] / t_all,
+         "strict_wall_s": strict.info["seconds"], "strict_conv_or_slow": frac(strict.converged | strict.slow),
+         "strict_q_half<1e-12": frac(strict.q_half < 1e-12), "strict_slow": frac(strict.slow),
+         "strict_converged": frac(strict.converged), "strict_diverged": frac(strict.diverged),
+         "strict_max_iter": frac(~(strict.converged | strict.slow | strict.diverged)),
+         "strict_iterations_median": float(strict.iterations.double().median()),
+         "strict_iterations_max": int(strict.iterations.max()), "median_distance": float(fp.distance.double().median())}
+    print(f"  lm {name:<22} median there {t_med:6.3f} s ({r['speedup_median']:5.1f}x), every point "
+          f"{t_all:6.3f} s ({r['speedup_every']:5.1f}x), {reached:.1%} reach it ({r['slow_at_level']:.1%} slow, "
+          f"{no_worse:.1%} no worse than FPF's seed); at q_half<1e-12: "
+          f"{r['strict_conv_or_slow']:.1%} converged or slow ({r['strict_q_half<1e-12']:.1%} under, "
+          f"{r['strict_slow']:.1%} slow, {r['strict_diverged']:.1%} diverged, {r['strict_max_iter']:.1%} at "
+          f"max_iter) in {r['strict_wall_s']:.2f} s; median distance {r['median_distance']:.3g}", flush=True)
+    return r
+
+
+def _fpf_comparison(cell, seeds, fpf_dir, variants, lm_max_iter, lm_repeats=1):
+    """FixedPointFinder (its defaults) against ``lm`` at the q level FixedPointFinder reaches."""
+    fpf = _run_fpf(cell, seeds, fpf_dir)
+    tol = 2 * fpf["level_half"] / cell.state_size
+    rows = [_lm_variant(cell, seeds, name, opts, fpf, tol, lm_max_iter, lm_repeats) for name, opts in variants]
     print("speed-ups: FixedPointFinder's whole find_fixed_points wall time / lm's time to the level "
           "(per-iteration history, same process, same seeds, zero input)")
-    return {"fpf_wall_s": t_fpf, "fpf_opt_s": opt_seconds["s"], "fpf_iterations": n_iters,
-            "fpf_median_q_half": level_half, "fpf_unique": int(unique_fps.n), "lm_tol": tol, "lm": rows}
+    return {"fpf_wall_s": fpf["wall_s"], "fpf_opt_s": fpf["opt_s"], "fpf_iterations": fpf["iterations"],
+            "fpf_median_q_half": fpf["level_half"], "fpf_unique": fpf["unique"], "lm_tol": tol, "lm": rows}
+
+
+def _compare_methods(cell, seeds, methods, tol, max_iter, lm_max_iter):
+    """Each solver of ``methods`` from the same seeds to ``tol``: the printed table and its rows, and Adam's final
+    median q (the level the others are timed to)."""
+    N = cell.state_size
+    runs = {}
+    wanted = [m.strip() for m in methods.split(",") if m.strip()]
+    order = ["adam"] + [m for m in wanted if m != "adam"] if "adam" in wanted else wanted
+    for m in order:
+        kw = dict(tol=tol, record_history=True, chunk_size=len(seeds))
+        if m == "adam":
+            fp = find_fixed_points(cell, seeds, solver=Adam(max_iter=max_iter, lr=1.0, decay=0.95, stop="all"), **kw)
+        elif m == "lm":
+            fp = find_fixed_points(cell, seeds, solver=LM(max_iter=lm_max_iter), **kw)
+        elif m == "lm-refine":
+            fp = find_fixed_points(cell, seeds, solver=LM(max_iter=lm_max_iter), refine=True, **kw)
+        elif m == "newton":
+            fp = find_fixed_points(cell, seeds, solver=Newton(max_iter=50), **kw)
+        else:
+            raise click.UsageError(f"unknown method {m!r}")
+        runs[m] = fp
+        print(f"  {m}: done in {fp.info['seconds']:.1f} s", flush=True)
+    adam_level = float(runs["adam"].q.double().median()) if "adam" in runs else None
+    rows = [_row(m, runs[m], N, adam_level) for m in wanted]
+    cols = [("method", "method", 10, ""), ("wall_s", "wall s", 8, ".2f"),
+            ("frac_q_half<1e-12", "qh<1e-12", 9, ".3f"), ("frac_q<1e-8", "q<1e-8", 7, ".3f"),
+            ("frac_slow", "slow", 6, ".3f"), ("frac_conv_or_slow", "conv|slow", 9, ".3f"),
+            ("median_q", "med q", 9, ".3g"), ("median_q_half", "med q_half", 10, ".3g"),
+            ("median_distance", "med dist", 8, ".3g"), ("median_iterations", "med it", 6, ".0f"),
+            ("t_reach_adam_level_s", "t(adam q)", 9, ".3g")]
+    print()
+    print(" ".join(f"{head:>{w}}" for _, head, w, _ in cols))
+    for r in rows:
+        print(" ".join(f"{r[k]:>{w}{fmt}}" for k, _, w, fmt in cols))
+    print("q = (1/N)||F(h)-h||^2 (paper); q_half = 0.5||F(h)-h||^2 (FixedPointFinder); dist = ||point - seed||;")
+    if adam_level is not None:
+        print(f"t(adam q) = seconds until the median q first reaches Adam's final median q = {adam_level:.3g}")
+        t_adam = _time_to_reach(runs["adam"].info["history"], adam_level)
+        for r in rows:
+            if r["method"] != "adam" and r["t_reach_adam_level_s"] > 0:
+                print(f"  speed-up of {r['method']} over adam to that level: "
+                      f"{t_adam / r['t_reach_adam_level_s']:.1f}x")
+    return rows, adam_level
+
+
+def _time_jacobians(cell, seeds, jac_n, jac_points, seed):
+    """Closed-form Jacobians and eigendecompositions of a random GRU at ``jac_n`` units, and dF/dh per point of
+    ``cell`` by its closed form against torch.func's jacfwd / jacrev."""
+    N = cell.state_size
+    torch.manual_seed(seed)
+    big = make_cell("gru", 64, jac_n)
+    pts = 0.5 * torch.randn(jac_points, jac_n)
+    t0 = time.perf_counter()
+    with torch.no_grad():
+        for i in range(0, jac_points, 256):
+            big.jacobians(torch.zeros(len(pts[i:i + 256]), 64), pts[i:i + 256])
+    t_jac = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    linearize(big, pts, chunk_size=256, vectors=False)
+    t_vals = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    linearize(big, pts, chunk_size=256)
+    t_lin = time.perf_counter() - t0
+    print(f"\nGRU N={jac_n}, {jac_points} points: closed-form Jacobians {t_jac:.2f} s; Jacobians + eigenvalues only "
+          f"{t_vals:.2f} s; Jacobians + full eigendecomposition (eigenvalues, R, L = R^-1, in float64) {t_lin:.2f} s")
+
+    # ---------------------------------------------------------------- closed form vs torch.func
+    n = min(256, len(seeds))
+    x, h = torch.zeros(n, cell.input_size), seeds[:n]
+    step = as_step(cell)
+    times = {}
+    for name, f in (("closed-form", lambda: step.jacobian_rec(x, h)),
+                    ("jacfwd", lambda: FuncJacobian(cell.step, "fwd")(x, h, "rec")),
+                    ("jacrev", lambda: FuncJacobian(cell.step, "rev")(x, h, "rec"))):
+        f()
+        best = math.inf
+        for _ in range(3):
+            t0 = time.perf_counter()
+            f()
+            best = min(best, time.perf_counter() - t0)
+        times[name] = best / n
+    print(f"dF/dh per point at N={N} ({n} points, best of 3): " +
+          ", ".join(f"{k} {v * 1e6:.0f} us" for k, v in times.items()))
+    return {"jac_s": t_jac, "jac_eigvals_s": t_vals, "jac_eig_s": t_lin, "jacobian_s_per_point": times}
 
 
 @click.command()
@@ -312,83 +407,11 @@ def main(checkpoint, random_gru, hidden, n_seeds, n_docs, max_length, data_dir, 
             with open(json_out, "w") as f:
                 json.dump({"model": desc, "threads": threads, **out}, f, indent=1)
         return
-    runs = {}
-    wanted = [m.strip() for m in methods.split(",") if m.strip()]
-    order = ["adam"] + [m for m in wanted if m != "adam"] if "adam" in wanted else wanted
-    for m in order:
-        kw = dict(tol=tol, record_history=True, chunk_size=len(seeds))
-        if m == "adam":
-            fp = find_fixed_points(cell, seeds, solver=Adam(max_iter=max_iter, lr=1.0, decay=0.95, stop="all"), **kw)
-        elif m == "lm":
-            fp = find_fixed_points(cell, seeds, solver=LM(max_iter=lm_max_iter), **kw)
-        elif m == "lm-refine":
-            fp = find_fixed_points(cell, seeds, solver=LM(max_iter=lm_max_iter), refine=True, **kw)
-        elif m == "newton":
-            fp = find_fixed_points(cell, seeds, solver=Newton(max_iter=50), **kw)
-        else:
-            raise click.UsageError(f"unknown method {m!r}")
-        runs[m] = fp
-        print(f"  {m}: done in {fp.info['seconds']:.1f} s", flush=True)
-    adam_level = float(runs["adam"].q.double().median()) if "adam" in runs else None
-    rows = [_row(m, runs[m], N, adam_level) for m in wanted]
-    cols = [("method", "method", 10, ""), ("wall_s", "wall s", 8, ".2f"),
-            ("frac_q_half<1e-12", "qh<1e-12", 9, ".3f"), ("frac_q<1e-8", "q<1e-8", 7, ".3f"),
-            ("frac_slow", "slow", 6, ".3f"), ("frac_conv_or_slow", "conv|slow", 9, ".3f"),
-            ("median_q", "med q", 9, ".3g"), ("median_q_half", "med q_half", 10, ".3g"),
-            ("median_distance", "med dist", 8, ".3g"), ("median_iterations", "med it", 6, ".0f"),
-            ("t_reach_adam_level_s", "t(adam q)", 9, ".3g")]
-    print()
-    print(" ".join(f"{head:>{w}}" for _, head, w, _ in cols))
-    for r in rows:
-        print(" ".join(f"{r[k]:>{w}{fmt}}" for k, _, w, fmt in cols))
-    print("q = (1/N)||F(h)-h||^2 (paper); q_half = 0.5||F(h)-h||^2 (FixedPointFinder); dist = ||point - seed||;")
-    if adam_level is not None:
-        print(f"t(adam q) = seconds until the median q first reaches Adam's final median q = {adam_level:.3g}")
-        t_adam = _time_to_reach(runs["adam"].info["history"], adam_level)
-        for r in rows:
-            if r["method"] != "adam" and r["t_reach_adam_level_s"] > 0:
-                print(f"  speed-up of {r['method']} over adam to that level: "
-                      f"{t_adam / r['t_reach_adam_level_s']:.1f}x")
-
-    # ---------------------------------------------------------------- Jacobians + eigendecompositions
-    torch.manual_seed(seed)
-    big = make_cell("gru", 64, jac_n)
-    pts = 0.5 * torch.randn(jac_points, jac_n)
-    t0 = time.perf_counter()
-    with torch.no_grad():
-        for i in range(0, jac_points, 256):
-            big.jacobians(torch.zeros(len(pts[i:i + 256]), 64), pts[i:i + 256])
-    t_jac = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    linearize(big, pts, chunk_size=256, vectors=False)
-    t_vals = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    linearize(big, pts, chunk_size=256)
-    t_lin = time.perf_counter() - t0
-    print(f"\nGRU N={jac_n}, {jac_points} points: closed-form Jacobians {t_jac:.2f} s; Jacobians + eigenvalues only "
-          f"{t_vals:.2f} s; Jacobians + full eigendecomposition (eigenvalues, R, L = R^-1, in float64) {t_lin:.2f} s")
-
-    # ---------------------------------------------------------------- closed form vs torch.func
-    n = min(256, len(seeds))
-    x, h = torch.zeros(n, cell.input_size), seeds[:n]
-    step = as_step(cell)
-    times = {}
-    for name, f in (("closed-form", lambda: step.jacobian_rec(x, h)),
-                    ("jacfwd", lambda: FuncJacobian(cell.step, "fwd")(x, h, "rec")),
-                    ("jacrev", lambda: FuncJacobian(cell.step, "rev")(x, h, "rec"))):
-        f()
-        best = math.inf
-        for _ in range(3):
-            t0 = time.perf_counter()
-            f()
-            best = min(best, time.perf_counter() - t0)
-        times[name] = best / n
-    print(f"dF/dh per point at N={N} ({n} points, best of 3): " +
-          ", ".join(f"{k} {v * 1e6:.0f} us" for k, v in times.items()))
+    rows, adam_level = _compare_methods(cell, seeds, methods, tol, max_iter, lm_max_iter)
+    timings = _time_jacobians(cell, seeds, jac_n, jac_points, seed)
     if json_out:
         with open(json_out + ".tmp", "w") as f:
-            json.dump({"model": desc, "rows": rows, "adam_final_median_q": adam_level, "jac_s": t_jac,
-                       "jac_eigvals_s": t_vals, "jac_eig_s": t_lin, "jacobian_s_per_point": times}, f, indent=1)
+            json.dump({"model": desc, "rows": rows, "adam_final_median_q": adam_level, **timings}, f, indent=1)
         import os
 
         os.replace(json_out + ".tmp", json_out)
