@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from rnnlens.data.corpus import Split, decode_utf8, read_lines
+from rnnlens.data.labels import infer_label_names
 from rnnlens.data.locate import find_first, missing_error
 from rnnlens.data.tokenize import is_empty_text
 from rnnlens.errors import ArgumentError, DataError
@@ -33,9 +34,10 @@ def _check_text(path: Path, line: int, text: str) -> str:
     return text
 
 
-def to_split(rows: list[Row], mapping: dict[str, int], path: Path) -> Split:
-    """Map raw labels through ``mapping``; an unknown label raises DataError naming file and line,
-    a file without documents (empty, or a header only) DataError naming the file."""
+def to_split(rows: list[Row], mapping: dict[str, int], path: Path, known_from: str = "") -> Split:
+    """Map raw labels through ``mapping``; an unknown label raises DataError naming file and line (and
+    ``known_from``, where the known labels come from), a file without documents (empty, or a header only)
+    DataError naming the file."""
     if not rows:
         raise DataError(f"{path}: no documents (the file is empty or holds only a header); "
                         "add rows or leave the file out")
@@ -45,7 +47,8 @@ def to_split(rows: list[Row], mapping: dict[str, int], path: Path) -> Split:
             labels[i] = mapping[raw]
         except KeyError:
             known = ", ".join(repr(k) for k in mapping)
-            raise DataError(f"{path}, line {line}: unknown label {raw!r} (expected one of {known})") from None
+            raise DataError(f"{path}, line {line}: unknown label {raw!r} (expected one of {known}"
+                            f"{known_from})") from None
     return Split([r[1] for r in rows], labels)
 
 
@@ -219,15 +222,6 @@ def read_jsonl(path: Path, text_column: str, label_column: str) -> list[Row]:
     return rows
 
 
-def sorted_label_names(raw_labels) -> list[str]:
-    """Distinct labels sorted: numerically when all are integers, else alphabetically."""
-    names = set(raw_labels)
-    try:
-        return sorted(names, key=int)
-    except ValueError:
-        return sorted(names)
-
-
 # ---------------------------------------------------------------------------------------- corpora
 
 def _find_split_files(corpus: str, dirs: list[str], files: dict[str, str], data_dir):
@@ -305,8 +299,10 @@ def load_table(fmt: str, data_dir, *, path=None, train=None, validation=None, te
 
     Files: ``train=`` (or ``path=``), optional ``validation=`` and ``test=``. A relative path is
     taken from the working folder, else from the data folders (``data_dir``, ``$RNNLENS_DATA_DIR``,
-    cache). Label names are the distinct labels sorted (numerically if all are integers) unless
-    ``label_names`` fixes them (then any other label is an error).
+    cache). Label names are the distinct labels of the training file, sorted (numerically if all are
+    integers) and checked for stray labels (see :mod:`rnnlens.data.labels`); a label that only a
+    validation or test file holds is an error. ``label_names`` fixes the set and its order instead
+    (then any other label is an error).
     """
     if path is not None and train is not None:
         raise ArgumentError("pass the training file as path= or train=, not both")
@@ -358,12 +354,14 @@ def load_table(fmt: str, data_dir, *, path=None, train=None, validation=None, te
         seps = {s: delimiter or ("\t" if p.suffix.lower() == ".tsv" else ",") for s, p in files.items()}
         rows = {s: read_csv_columns(p, text_column, label_column, read_info, seps[s]) for s, p in files.items()}
         read_info["delimiters"] = {s: sep for s, sep in seps.items()}
-    if label_names is None:
-        names = sorted_label_names(r[2] for rs in rows.values() for r in rs)
+    if label_names is None:  # the training file's labels, checked for strays (see rnnlens.data.labels)
+        names = infer_label_names(rows["train"], files["train"])
+        known_from = f": the labels of the training file {files['train']}; fix the row, or declare every " \
+            "label with label_names=[...]"
     else:
-        names = [str(x) for x in label_names]
+        names, known_from = [str(x) for x in label_names], ": label_names"
     mapping = {name: i for i, name in enumerate(names)}
-    splits = {s: to_split(rows[s], mapping, files[s]) for s in rows}
+    splits = {s: to_split(rows[s], mapping, files[s], known_from if s != "train" else "") for s in rows}
     info = {"files": {s: str(p) for s, p in files.items()}, "text_column": text_column,
             "label_column": label_column, **read_info}
     return splits, names, str(files["train"]), info
