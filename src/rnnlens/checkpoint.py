@@ -39,6 +39,7 @@ WEIGHTS_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"
 RESUME_DIR = "resume"
 _RESUME_FILES = {"state.json", "state.safetensors"}
+_FILE_OPTIONS = ("path", "train", "validation", "test")
 REBUILD = "train again (rnnlens train ... --out DIR) or restore the folder from a copy"
 
 __all__ = [
@@ -233,6 +234,8 @@ def load_training_corpus(source: Checkpoint | PathLike, *, data_dir: PathLike | 
     ``options`` and ``seed`` override the recorded ones (e.g. ``download=False``); ``dataset`` names
     another corpus, which is then loaded with only the options given here (the recorded ones belong to
     the training corpus). ``data_dir`` is where to look (else ``$RNNLENS_DATA_DIR``, then the cache).
+    An option ``path`` or ``train`` (another training file of a CSV/JSONL corpus) drops the recorded files
+    (``path``, ``train``, ``validation``, ``test``): they went with the recorded training file.
     Compare ``corpus.fingerprint()`` with ``record["data_fingerprint"]`` to know whether the data is
     still the same.
     """
@@ -254,5 +257,7 @@ def load_training_corpus(source: Checkpoint | PathLike, *, data_dir: PathLike | 
     carved = info.get("validation") if isinstance(info.get("validation"), dict) else {}
     kwargs = {"validation_fraction": carved["fraction"]} if "fraction" in carved else {}
     recorded = info.get("options") if isinstance(info.get("options"), dict) else {}
+    if {"path", "train"} & set(options):  # another training file: the recorded files belong to the old one
+        recorded = {k: v for k, v in recorded.items() if k not in _FILE_OPTIONS}
     return load_corpus(trained_on, data_dir=data_dir, seed=info.get("seed", 0) if seed is None else seed,
                        **{**kwargs, **recorded, **options})

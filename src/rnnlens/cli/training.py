@@ -49,37 +49,118 @@ def train_command(dataset, data_dir, data_seed, options, out_dir, resume, progre
     click.echo(f"checkpoint: {ck.path}")
 
 
+TEST_FILE_HELP = ("Score this labelled file, every row of it (nothing carved off): .csv or .tsv with a header row, "
+                  ".jsonl with one object per line, by its extension; the columns 'text' and 'label' (else "
+                  "--option text_column=... --option label_column=...; --option delimiter=... for another "
+                  "separator). Its labels must be the checkpoint's, or be mapped with --label-map. Instead of "
+                  "--dataset and --split.")
+LABEL_MAP_HELP = ("Map labels of the data onto the checkpoint's: FILE_LABEL=CHECKPOINT_LABEL pairs, comma-separated "
+                  "(e.g. favorable=positive,unfavorable=negative). Labels are matched by name; data whose label "
+                  "names differ from the checkpoint's is refused without this map.")
+
+
 @click.command("evaluate")
 @click.argument("checkpoint", type=click.Path())
 @checkpoint_corpus_options
-@click.option("--split", default="test", show_default=True, help="train, validation or test.")
+@click.option("--test-file", type=click.Path(dir_okay=False), default=None, help=TEST_FILE_HELP)
+@click.option("--label-map", default=None, metavar="LABEL=CHECKPOINT_LABEL,...", help=LABEL_MAP_HELP)
+@click.option("--split", default=None, help="train, validation or test  [default: test].")
 @click.option("--max-length", type=int, default=None,
               help="Cut documents to this many tokens (default: as in training).")
 @click.option("--batch-size", type=int, default=256, show_default=True)
-def evaluate_command(checkpoint, dataset, data_dir, data_seed, options, split, max_length, batch_size):
-    """Accuracy and loss of a checkpoint on one split of a corpus."""
+def evaluate_command(checkpoint, dataset, data_dir, data_seed, options, test_file, label_map, split, max_length,
+                     batch_size):
+    """Accuracy and loss of a checkpoint on one split of a corpus, or on a labelled file (--test-file)."""
     from rnnlens.checkpoint import load_checkpoint
+    from rnnlens.data.labels import parse_label_map
     from rnnlens.training import evaluate
 
     ck = load_checkpoint(checkpoint)
-    corpus = load_checkpoint_corpus(ck, dataset, data_dir, data_seed, options)
-    if split not in corpus.splits:
-        raise ArgumentError(f"--split {split}: corpus {corpus.name!r} has splits {sorted(corpus.splits)}.")
-    if corpus.num_classes != ck.model.num_classes:
-        raise ArgumentError(f"--dataset {corpus.name}: {corpus.num_classes} classes, but the model in "
-                            f"{checkpoint} was trained for {ck.model.num_classes}.")
-    if corpus.fingerprint() != ck.record.get("data_fingerprint"):
-        click.echo(f"note: this corpus differs from the one the model was trained on "
-                   f"({ck.record.get('dataset')}, fingerprint {str(ck.record.get('data_fingerprint'))[:12]}); "
-                   "its splits may overlap the training documents.", err=True)
+    mapping = parse_label_map(label_map)
+    if test_file is not None:
+        data = _test_file_split(ck, test_file, dataset, data_seed, options, split, mapping)
+        split = "test"
+    else:
+        split = split or "test"
+        data = _corpus_split(ck, checkpoint, dataset, data_dir, data_seed, options, split, mapping)
     if max_length is None:
         max_length = ck.record.get("settings", {}).get("max_length")
-    r = evaluate(ck.model, ck.vocab, corpus.splits[split], batch_size=batch_size, max_length=max_length)
+    r = evaluate(ck.model, ck.vocab, data, batch_size=batch_size, max_length=max_length)
     kind = "logistic" if ck.model.num_classes == 2 else "cross-entropy"
     click.echo(f"{split} accuracy (fraction correct, n={r['n']}): {r['accuracy']:.4f}")
     click.echo(f"{split} loss (mean {kind} loss, nats per document): {r['loss']:.4f}")
     if max_length is not None:
         click.echo(f"documents cut to {max_length} tokens: {r['n_truncated']} of {r['n']}")
+
+
+def _checkpoint_labels(ck) -> list[str] | None:
+    """The label names the checkpoint records (id i: name i), checked against its model; None when it records none."""
+    from rnnlens.errors import CheckpointError
+
+    names = ck.record.get("label_names")
+    if names is None:
+        return None
+    if not isinstance(names, list) or len(names) != ck.model.num_classes or len(set(map(str, names))) != len(names):
+        raise CheckpointError(f"{ck.path}: the recorded label_names {names!r} do not name the model's "
+                              f"{ck.model.num_classes} classes once each; the config was edited or damaged.")
+    return [str(n) for n in names]
+
+
+def _test_file_split(ck, test_file, dataset, data_seed, options, split, mapping):
+    """The whole labelled ``test_file``, its labels as the checkpoint's ids."""
+    from rnnlens.cli._common import parse_options
+    from rnnlens.data.eval_file import OPTIONS, load_labelled_file
+
+    if dataset is not None or data_seed is not None:
+        raise ArgumentError("give --test-file or --dataset/--data-seed, not both: --test-file is read alone.")
+    if split not in (None, "test"):
+        raise ArgumentError(f"--split {split}: a --test-file is scored whole, as the test split; leave --split out.")
+    opts = parse_options(options)
+    for key in opts:
+        if key not in OPTIONS:
+            raise ArgumentError(f"--option {key}: not an option of --test-file (it takes {', '.join(OPTIONS)}); "
+                                "the file itself is --test-file FILE.")
+    names = _checkpoint_labels(ck)
+    if names is None:
+        raise ArgumentError(f"{ck.path}: the checkpoint records no label names, so the file's labels cannot be "
+                            "matched with its classes; evaluate with --dataset instead.")
+    return load_labelled_file(test_file, names, label_map=mapping, **opts)
+
+
+def _corpus_split(ck, checkpoint, dataset, data_dir, data_seed, options, split, mapping):
+    """Split ``split`` of the corpus the options name (by default the checkpoint's), its labels matched with
+    the checkpoint's by name."""
+    from rnnlens.data.labels import align_labels
+
+    corpus = load_checkpoint_corpus(ck, dataset, data_dir, data_seed, options)
+    if split not in corpus.splits:
+        hint = " To score a whole labelled file, use --test-file FILE." if split == "test" else ""
+        raise ArgumentError(f"--split {split}: corpus {corpus.name!r} has splits {sorted(corpus.splits)}.{hint}")
+    same = corpus.fingerprint() == ck.record.get("data_fingerprint")
+    carved = (corpus.info.get("validation") or {}).get("source") == "carved from train"
+    if carved and split in ("train", "validation") and not same:
+        whole = f"--test-file {corpus.source}" if corpus.name in ("csv", "jsonl") else "--test-file FILE"
+        raise ArgumentError(
+            f"--split {split}: in corpus {corpus.name!r} ({corpus.source}) the validation split was carved from the "
+            f"training file, so {split} is {len(corpus.splits[split])} of its "
+            f"{len(corpus.splits['train']) + len(corpus.splits['validation'])} documents, and this is not the "
+            f"corpus the model was trained on. To score the whole file, use {whole}.")
+    names = _checkpoint_labels(ck)
+    if names is None:
+        if mapping:
+            raise ArgumentError(f"--label-map: {checkpoint} records no label names to map onto.")
+        if corpus.num_classes != ck.model.num_classes:
+            raise ArgumentError(f"--dataset {corpus.name}: {corpus.num_classes} classes, but the model in "
+                                f"{checkpoint} was trained for {ck.model.num_classes}.")
+        data = corpus.splits[split]
+    else:
+        data = align_labels(corpus.splits[split], corpus.label_names, names, mapping,
+                            where=f"corpus {corpus.name!r} ({corpus.source})")
+    if not same:
+        click.echo(f"note: this corpus differs from the one the model was trained on "
+                   f"({ck.record.get('dataset')}, fingerprint {str(ck.record.get('data_fingerprint'))[:12]}); "
+                   "its splits may overlap the training documents.", err=True)
+    return data
 
 
 @click.command("baseline")

@@ -178,7 +178,8 @@ def label_ids(names: Sequence[str], target: Sequence[str], label_map: Mapping[st
     if unmatched:
         raise ArgumentError(f"{where} has labels {', '.join(map(repr, names))} but the checkpoint's are "
                             f"{', '.join(map(repr, target))} (ids 0..{len(target) - 1} in that order); "
-                            f"{', '.join(map(repr, unmatched))} matches none of them. " + _map_hint(unmatched, target))
+                            f"{', '.join(map(repr, unmatched))} {'matches' if len(unmatched) == 1 else 'match'} none of them. "
+                            + _map_hint(unmatched, target))
     return np.asarray([target.index(r) for r in renamed], dtype=np.int64)
 
 
