@@ -129,6 +129,11 @@ def _owned_by_checkpoint(folder: Path):
     return own
 
 
+def _vocab_misfit(n_tokens: int, vocab_size: int) -> str:
+    return (f"the vocabulary has {n_tokens} tokens but the model's embedding has vocab_size={vocab_size} rows: "
+            f"tokens {vocab_size}..{n_tokens - 1} would index past it")
+
+
 def save_checkpoint(path: str | os.PathLike, model: torch.nn.Module, vocab: Any,
                     record: dict | None = None) -> Path:
     """Write a checkpoint folder at ``path`` atomically and return its path.
@@ -136,9 +141,14 @@ def save_checkpoint(path: str | os.PathLike, model: torch.nn.Module, vocab: Any,
     ``model`` must have ``config()`` (a dict ``SentimentRNN(**config)`` accepts); ``vocab`` must
     have ``to_dict()``. ``record`` (JSON-serializable) is stored as is; ``code_version``,
     ``command`` (this process's command line) and ``timestamp`` are added when absent.
-    An existing checkpoint at ``path`` is replaced, with the ``resume/`` state a finished run leaves;
+    A vocabulary with more tokens than the model's ``vocab_size`` is refused (ArgumentError), as
+    :func:`load_checkpoint` refuses it (CheckpointError). An existing checkpoint at ``path`` is replaced, with the ``resume/`` state a finished run leaves;
     other entries of the folder are kept (see :func:`rnnlens._atomic.output_folder`).
     """
+    size = getattr(model, "vocab_size", None)
+    if isinstance(size, int) and hasattr(vocab, "__len__") and len(vocab) > size:
+        raise ArgumentError(f"save_checkpoint: {_vocab_misfit(len(vocab), size)}; build the model with "
+                            "vocab_size=len(vocab).")
     record = dict(record or {})
     record.setdefault("code_version", code_version())
     record.setdefault("command", shlex.join([Path(sys.argv[0]).name, *sys.argv[1:]]) if sys.argv else "")
@@ -166,7 +176,8 @@ def load_checkpoint(path: str | os.PathLike, *, map_location: str = "cpu") -> Ch
     """Load a checkpoint folder written by :func:`save_checkpoint` (safetensors + JSON only).
 
     Raises CheckpointError naming the file and what to do when the folder or a file is missing,
-    the format version differs, or the weights do not match the model config.
+    the format version differs, the vocabulary holds more tokens than the model's embedding has rows,
+    or the weights do not match the model config.
     """
     from rnnlens.data import Vocab
     from rnnlens.model import SentimentRNN
@@ -200,6 +211,9 @@ def load_checkpoint(path: str | os.PathLike, *, map_location: str = "cpu") -> Ch
     except (TypeError, ValueError) as exc:
         raise CheckpointError(f"{config_path}: the model config {config['model']} is not valid "
                               f"for this rnnlens ({exc}). Retrain with this version.") from exc
+    if len(vocab) > model.vocab_size:
+        raise CheckpointError(f"{config_path}: {_vocab_misfit(len(vocab), model.vocab_size)}; the file was edited or "
+                              f"its parts come from different runs. {REBUILD[0].upper() + REBUILD[1:]}.")
     weights_path = path / WEIGHTS_FILE
     state = load_tensors(weights_path)
     run_id = _run_id_of(weights_path)
