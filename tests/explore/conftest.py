@@ -3,7 +3,11 @@ is available (RNNLENS_DATA_DIR), the shipped IMDB GRU; each with a quick analysi
 
 from __future__ import annotations
 
+import contextlib
 import os
+import socket
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -55,3 +59,34 @@ def client(explore_models):
     from rnnlens.explore.app import create_app
 
     return TestClient(create_app(explore_models))
+
+
+@contextlib.contextmanager
+def _serving(make_app):
+    """uvicorn in a thread on 127.0.0.1, a free port -> that port; ``make_app(port)`` gives the app."""
+    import uvicorn
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    srv = uvicorn.Server(uvicorn.Config(make_app(port), log_level="warning"))
+    th = threading.Thread(target=srv.run, kwargs={"sockets": [sock]}, daemon=True)
+    th.start()
+    t0 = time.time()
+    while not srv.started:
+        if time.time() - t0 > 20:
+            raise RuntimeError("the explore server did not start in 20 s")
+        time.sleep(0.05)
+    try:
+        yield port
+    finally:
+        srv.should_exit = True
+        th.join(10)
+
+
+@pytest.fixture(scope="module")
+def serve():
+    """``serve(make_app) -> port``: a live server for the module (stopped at its end), the app made for its
+    port by ``make_app(port)`` (so its allowed Host names can name the port)."""
+    with contextlib.ExitStack() as stack:
+        yield lambda make_app: stack.enter_context(_serving(make_app))

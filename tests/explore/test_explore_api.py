@@ -195,14 +195,15 @@ def test_one_megabyte_paste_is_cut_with_a_note_and_fast(client):
 def test_too_large_body_is_refused():
     from fastapi.testclient import TestClient
 
-    from rnnlens.explore.app import MAX_BODY_CHARS, create_app
+    from rnnlens.explore.app import create_app
+    from rnnlens.explore.guard import MAX_BODY_BYTES
 
     class Dummy:
         name = "d"
 
     c = TestClient(create_app([Dummy()]))
-    r = c.post("/api/read", json={"model": "d", "text": "a" * (MAX_BODY_CHARS + 1)})
-    assert r.status_code == 413
+    r = c.post("/api/read", json={"model": "d", "text": "a" * MAX_BODY_BYTES})
+    assert r.status_code == 413 and f"{MAX_BODY_BYTES:,} bytes" in r.json()["detail"]
 
 
 def test_control_characters_and_other_scripts(client):

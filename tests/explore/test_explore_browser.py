@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
-import threading
 import time
 from pathlib import Path
 
@@ -37,25 +35,13 @@ def _need_browser():
 
 
 @pytest.fixture(scope="module")
-def server(explore_models):
-    import uvicorn
-
+def server(explore_models, serve):
+    """The app as the CLI serves it on 127.0.0.1: Host checked against the loopback names with its port."""
     from rnnlens.explore.app import create_app
+    from rnnlens.explore.guard import allowed_hosts
 
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    srv = uvicorn.Server(uvicorn.Config(create_app(explore_models), log_level="warning"))
-    th = threading.Thread(target=srv.run, kwargs={"sockets": [sock]}, daemon=True)
-    th.start()
-    t0 = time.time()
-    while not srv.started:
-        if time.time() - t0 > 20:
-            raise RuntimeError("the explore server did not start in 20 s")
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}/"
-    srv.should_exit = True
-    th.join(10)
+    port = serve(lambda port: create_app(explore_models, allowed_hosts=allowed_hosts("127.0.0.1", port)))
+    return f"http://127.0.0.1:{port}/"
 
 
 @pytest.fixture(scope="module")

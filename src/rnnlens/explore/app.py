@@ -1,6 +1,7 @@
 """The explorer's web app: a FastAPI application over precomputed :class:`~rnnlens.explore.engine.ExploreModel`s.
 
-Endpoints (JSON; FastAPI's own description at ``/docs`` and ``/openapi.json``):
+Endpoints (JSON; described by ``/openapi.json``; no ``/docs`` or ``/redoc`` pages, whose JavaScript would come
+from a CDN):
 
 * ``GET /api/models`` -> ``{"models": [describe() ...], "limits": {...}, "definitions": {...}}``
 * ``POST /api/read`` ``{"model": NAME, "text": TEXT}`` -> tokens, unknown flags, per-token readout and
@@ -12,7 +13,9 @@ Endpoints (JSON; FastAPI's own description at ``/docs`` and ``/openapi.json``):
   name the part of every analysis section that has one and ran (e.g. ``modifiers``)
 
 The page (``/``) and its script and style are package data in ``static/``; ``/static/plotly.min.js`` is
-the copy inside the installed plotly package, so nothing is fetched from the network.
+the copy inside the installed plotly package, so nothing is fetched from the network. Every request passes
+:class:`~rnnlens.explore.guard.Guard` first: Host check, body limit (413 before parsing), UTF-8 check,
+Content-Security-Policy and nosniff headers on every response.
 """
 
 from __future__ import annotations
@@ -21,24 +24,32 @@ from importlib import resources
 from pathlib import Path
 
 from fastapi import FastAPI, HTTPException, Query
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from rnnlens.errors import ArgumentError
 from rnnlens.explore.engine import DEFINITIONS, MAX_CHARS, MAX_TOKENS, SETTLE_STEPS
-
-MAX_BODY_CHARS = 5_000_000      # a text longer than this is refused (413); up to it, it is cut and read
+from rnnlens.explore.guard import MAX_BODY_BYTES, Guard
 
 _STATIC = {"app.js": "text/javascript", "app.css": "text/css"}
-# Content-Security-Policy: scripts only from this server (no inline script, no event-handler attributes)
-_CSP = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; "
-        "connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'")
 
 
 class ReadRequest(BaseModel):
     model: str = Field(description="model name, as GET /api/models lists them")
     text: str = Field(description=f"the review; control characters are removed, the first {MAX_CHARS:,} characters "
-                                  f"and {MAX_TOKENS:,} tokens are read (longer texts are cut, with a note)")
+                                  f"and {MAX_TOKENS:,} tokens are read (longer texts are cut, with a note); "
+                                  f"the whole request at most {MAX_BODY_BYTES:,} bytes (413)")
+
+    @field_validator("model", "text")
+    @classmethod
+    def _no_lone_surrogate(cls, value: str) -> str:
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as e:
+            raise ValueError(f"has a lone surrogate (U+{ord(value[e.start]):04X} at character {e.start:,}), which is "
+                             "no character: a JSON \\uD800-\\uDFFF escape must be half of a pair") from None
+        return value
 
 
 def plotly_js_path() -> Path:
@@ -55,8 +66,10 @@ def _static_text(name: str) -> str:
     return resources.files("rnnlens.explore").joinpath("static", name).read_text(encoding="utf-8")
 
 
-def create_app(models) -> FastAPI:
-    """A FastAPI app serving ``models`` (a list of ExploreModel, names unique)."""
+def create_app(models, *, allowed_hosts: list[str] | None = None) -> FastAPI:
+    """A FastAPI app serving ``models`` (a list of ExploreModel, names unique). ``allowed_hosts``: the Host
+    header values answered (:func:`rnnlens.explore.guard.allowed_hosts` gives the CLI's), others get 400;
+    None answers any (a test client, a server behind a proxy that checks them)."""
     models = list(models)
     by_name = {m.name: m for m in models}
     if len(by_name) != len(models):
@@ -64,25 +77,26 @@ def create_app(models) -> FastAPI:
     plotly_js = plotly_js_path()
     page = _static_text("index.html")
     static = {name: _static_text(name) for name in _STATIC}
-    app = FastAPI(title="rnnlens explore", version="1",
+    app = FastAPI(title="rnnlens explore", version="1", docs_url=None, redoc_url=None,
                   description="Watch a sentiment RNN read a text: its state in the plane of the top two PCs, "
                               "its readout token by token, and each word's push along the line attractor.")
+    app.add_middleware(Guard, hosts=allowed_hosts, max_body=MAX_BODY_BYTES)
+    app.add_exception_handler(RequestValidationError, _invalid_request)
     _add_page(app, page, static, plotly_js)
     _add_api(app, models, by_name)
     return app
 
 
-def _add_page(app: FastAPI, page: str, static: dict, plotly_js: Path) -> None:
-    """Serve the page, its script and style and plotly.min.js on ``app``; the page gets the
-    Content-Security-Policy header and every response the nosniff header."""
+async def _invalid_request(request, exc: RequestValidationError) -> JSONResponse:
+    """422 naming each problem (where, what) without echoing the input back: it may be megabytes, or hold a
+    lone surrogate that no JSON encoder writes as UTF-8."""
+    return JSONResponse({"detail": [{"type": e.get("type"), "loc": list(e.get("loc", ())), "msg": e.get("msg")}
+                                    for e in exc.errors()]}, status_code=422)
 
-    @app.middleware("http")
-    async def security_headers(request, call_next):
-        response = await call_next(request)
-        response.headers["X-Content-Type-Options"] = "nosniff"
-        if request.url.path in ("/", "/index.html"):
-            response.headers["Content-Security-Policy"] = _CSP
-        return response
+
+def _add_page(app: FastAPI, page: str, static: dict, plotly_js: Path) -> None:
+    """Serve the page, its script and style and plotly.min.js on ``app`` (the security headers are
+    :class:`~rnnlens.explore.guard.Guard`'s)."""
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def index():
@@ -112,7 +126,7 @@ def _add_api(app: FastAPI, models: list, by_name: dict) -> None:
     def list_models():
         """The models served, their architecture, size, classes and how their slow manifold was obtained."""
         return {"models": [m.describe() for m in models],
-                "limits": {"max_tokens": MAX_TOKENS, "max_chars": MAX_CHARS, "max_body_chars": MAX_BODY_CHARS,
+                "limits": {"max_tokens": MAX_TOKENS, "max_chars": MAX_CHARS, "max_body_bytes": MAX_BODY_BYTES,
                            "settle_steps": SETTLE_STEPS},
                 "definitions": DEFINITIONS}
 
@@ -121,9 +135,6 @@ def _add_api(app: FastAPI, models: list, by_name: dict) -> None:
         """Run the network over the text: per token the readout, class probabilities, PC trajectory and
         pushes (measured, settled, linearized prediction); see ``definitions`` in /api/models."""
         m = get_model(req.model)
-        if len(req.text) > MAX_BODY_CHARS:
-            raise HTTPException(413, detail=f"text has {len(req.text):,} characters; the limit is "
-                                            f"{MAX_BODY_CHARS:,} (and only the first {MAX_CHARS:,} are read)")
         # plain JSON types already: JSONResponse skips FastAPI's per-element encoder (most of a request's
         # time on a 300-token review)
         return JSONResponse(m.read(req.text))

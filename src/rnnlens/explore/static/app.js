@@ -30,6 +30,9 @@ function debounce(fn, ms) {
 }
 async function api(path, body) {
   const opts = body === undefined ? {} : { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) };
+  const limit = state.limits.max_body_bytes;
+  if (opts.body && limit && new Blob([opts.body]).size > limit)      // the server would refuse it (413) unread
+    throw new Error(`the text is too long to send (over ${limit.toLocaleString("en")} bytes); only its start is read anyway`);
   const r = await fetch(path, opts);
   const data = await r.json().catch(() => ({}));
   if (!r.ok) throw new Error(typeof data.detail === "string" ? data.detail : `HTTP ${r.status}`);
