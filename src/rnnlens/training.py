@@ -24,6 +24,7 @@ import time
 from pathlib import Path
 from typing import Callable
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
@@ -52,6 +53,10 @@ RESUME_FORMAT = "rnnlens-resume"
 RESUME_VERSION = 1
 # Settings that do not change the trained weights; they may differ between a run and its resume.
 _RESULT_NEUTRAL = ("checkpoint_every", "num_threads", "eval_batch_size")
+# Evaluation reads a batch whose padded size is estimated (as a training batch) above this many bytes in chunks of
+# time steps; without autograd a chunk really uses a third to a thirteenth of the estimate (measured on CPU, float32,
+# every architecture and fast path), so about 1 GiB at most (issue 23: one long document took > 10 GB).
+EVAL_MEMORY_BUDGET = 2 * 2**30
 # The running sums of a training epoch, before its first batch.
 _FRESH_RUNNING = {"loss_sum": 0.0, "correct": 0, "n": 0, "tokens": 0, "seconds": 0.0}
 
@@ -73,20 +78,57 @@ def _to(batch, device):
     return batch.ids.to(device), batch.lengths.to(device), batch.labels.to(device)
 
 
+def _chunked_logits(model, encoded, idx: np.ndarray, lengths: np.ndarray, tokens: int, device) -> torch.Tensor:
+    """The logits of documents ``idx`` of ``encoded``, as ``model(ids, lengths)`` of their padded batch gives them,
+    read ``tokens`` padded tokens at a time: the state after each chunk of time steps starts the next, rows that
+    ended drop out, and no padded array of the whole batch is made. Rows run longest first (ties in batch order),
+    the order the cell's fast path gives them itself, so every step multiplies the same rows."""
+    from rnnlens.data.tokenize import PAD_ID
+
+    order = np.argsort(-lengths[idx], kind="stable")
+    rows, lens = idx[order], lengths[idx][order]
+    h = model.cell.init_state(len(rows), dtype=model.embedding.weight.dtype, device=device)
+    t0 = 0
+    while t0 < lens[0]:
+        active = int(np.count_nonzero(lens > t0))  # a prefix: lens is sorted, longest first
+        t1 = min(int(lens[0]), t0 + max(1, tokens // active))
+        part = np.minimum(lens[:active], t1) - t0
+        ids = np.full((active, t1 - t0), PAD_ID, dtype=np.int64)
+        for r in range(active):
+            ids[r, : part[r]] = encoded.ids[rows[r]][t0 : t0 + part[r]]
+        x = model.embedding(torch.from_numpy(ids).to(device))
+        h[:active] = model.cell.final_state(x, torch.from_numpy(part), h[:active])
+        t0 = t1
+    logits = model.logits_from_state(h[torch.from_numpy(np.argsort(order, kind="stable")).to(device)])
+    return model._check_output(logits, "forward")  # NaN or inf: the error forward gives
+
+
 @torch.no_grad()
-def _evaluate_encoded(model, encoded, *, batch_size: int, device=None) -> dict:
-    from rnnlens.data import batches
+def _evaluate_encoded(model, encoded, *, batch_size: int, device=None, memory_budget: int | None = None) -> dict:
+    """Accuracy and loss over ``encoded``: length-sorted batches of ``batch_size``; a batch whose padded size
+    would need more than ``memory_budget`` bytes (default :data:`EVAL_MEMORY_BUDGET`, estimated as for a
+    training batch) is read in chunks of time steps (:func:`_chunked_logits`): the same predictions, the same
+    loss to float32 rounding."""
+    from rnnlens.data.batching import batch_order, make_batch
 
     n = len(encoded.labels)
     if n == 0:
         raise DataError("cannot evaluate on an empty split (0 documents).")
     device = device or next(model.parameters()).device
+    budget = EVAL_MEMORY_BUDGET if memory_budget is None else memory_budget
+    tokens = max(1, budget // model.training_memory(1, 1))
     was_training = model.training
     model.eval()
     loss_sum, correct = 0.0, 0
-    for b in batches(encoded, batch_size, shuffle=False):
-        ids, lengths, labels = _to(b, device)
-        loss, c = loss_and_correct(model(ids, lengths), labels)
+    lengths = encoded.lengths
+    for idx in batch_order(lengths, batch_size, shuffle=False):
+        labels = torch.from_numpy(encoded.labels[idx].copy()).to(device)
+        if model.training_memory(len(idx), int(lengths[idx].max())) <= budget:
+            b = make_batch(encoded, idx, lengths)
+            logits = model(b.ids.to(device), b.lengths.to(device))
+        else:
+            logits = _chunked_logits(model, encoded, idx, lengths, tokens, device)
+        loss, c = loss_and_correct(logits, labels)
         loss_sum += float(loss) * len(labels)
         correct += int(c)
     model.train(was_training)
@@ -95,17 +137,22 @@ def _evaluate_encoded(model, encoded, *, batch_size: int, device=None) -> dict:
 
 
 def evaluate(model: SentimentRNN, vocab: Vocab, split: Split, *, batch_size: int = 256,
-             max_length: int | None = None, device: torch.device | str | None = None) -> dict:
+             max_length: int | None = None, device: torch.device | str | None = None,
+             memory_budget: int | None = None) -> dict:
     """Accuracy and loss of ``model`` on a :class:`rnnlens.data.Split`.
 
     Returns ``accuracy`` (fraction of documents classified correctly), ``loss`` (mean per-document
     loss in nats: logistic loss for binary, cross-entropy for k classes), ``n`` (documents),
     ``n_truncated`` (documents cut to ``max_length`` tokens; 0 when ``max_length`` is None).
+    Memory stays bounded however long a document is: a batch whose padded size would need more than
+    ``memory_budget`` bytes (default :data:`EVAL_MEMORY_BUDGET`; estimated as for a training batch,
+    :meth:`SentimentRNN.training_memory`) is read in chunks of time steps: the same predictions, the same loss
+    to float32 rounding (a chunk's matrix products have other shapes, which BLAS may round differently).
     """
     from rnnlens.data import encode
 
     return _evaluate_encoded(model, encode(vocab, split, max_length=max_length),
-                             batch_size=batch_size, device=device)
+                             batch_size=batch_size, device=device, memory_budget=memory_budget)
 
 
 # --------------------------------------------------------------------------------------------

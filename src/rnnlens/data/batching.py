@@ -82,7 +82,8 @@ class Batch:
         return int(self.ids.shape[0])
 
 
-def _make_batch(encoded: Encoded, idx: np.ndarray, lengths: np.ndarray) -> Batch:
+def make_batch(encoded: Encoded, idx: np.ndarray, lengths: np.ndarray) -> Batch:
+    """The padded batch of documents ``idx`` of ``encoded`` (``lengths``: ``encoded.lengths``)."""
     lens = lengths[idx]
     ids = np.full((len(idx), int(lens.max())), PAD_ID, dtype=np.int64)
     for row, i in enumerate(idx):
@@ -93,6 +94,8 @@ def _make_batch(encoded: Encoded, idx: np.ndarray, lengths: np.ndarray) -> Batch
 
 def batch_order(lengths: np.ndarray, batch_size: int, *, shuffle: bool, seed: int = 0, epoch: int = 0) -> list[np.ndarray]:
     """The document indices of each batch, in order (see :func:`batches`)."""
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ArgumentError(f"batch_size must be a positive integer; got {batch_size!r}")
     n = len(lengths)
     if shuffle:
         rng = np.random.default_rng([seed, epoch])
@@ -116,8 +119,6 @@ def batches(encoded: Encoded, batch_size: int, *, shuffle: bool, seed: int = 0, 
     ``50 * batch_size`` documents, each window is sorted by length and cut into batches, and the
     batches are put in random order. The result depends only on ``(seed, epoch)`` and the lengths.
     """
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ArgumentError(f"batch_size must be a positive integer; got {batch_size!r}")
     lengths = encoded.lengths
     for idx in batch_order(lengths, batch_size, shuffle=shuffle, seed=seed, epoch=epoch):
-        yield _make_batch(encoded, idx, lengths)
+        yield make_batch(encoded, idx, lengths)
