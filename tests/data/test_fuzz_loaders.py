@@ -79,7 +79,7 @@ def _load_expecting_no_crash(tmp_path, name, rel, data):
         assert len(corpus.splits["train"]) >= 1 and len(corpus.splits["validation"]) >= 1
         assert all(isinstance(t, str) and t.strip() for s in corpus.splits.values() for t in s.texts)
     except (DataError, ArgumentError) as e:
-        assert str(e)
+        assert str(folder) in str(e), f"the message names no file: {e}"
     finally:
         os.chmod(folder, 0o755)
     assert _snapshot(tmp_path) == before

@@ -59,16 +59,17 @@ def parse_ag_news_csv(data: bytes, where: str, info: dict | None = None) -> list
     return rows
 
 
-def split_test_file(test: Split, fraction: float, seed: int) -> tuple[Split, Split, dict]:
+def split_test_file(test: Split, fraction: float, seed: int, where: str = "test.csv") -> tuple[Split, Split, dict]:
     """Split ``test`` into (train, test): ``round(fraction * n_class)`` documents of each class (drawn with
-    ``numpy.random.default_rng(seed)``) form the test part; both keep the file's order."""
+    ``numpy.random.default_rng(seed)``) form the test part; both keep the file's order. ``where``: the file
+    ``test`` was read from, for the error message."""
     rng = np.random.default_rng(seed)
     is_test = np.zeros(len(test), dtype=bool)
     for c in np.unique(test.labels):
         members = np.flatnonzero(test.labels == c)
         k = min(max(1, int(round(fraction * len(members)))), len(members) - 1)
         if k < 1:
-            raise DataError(f"AG News: class {LABEL_NAMES[c]!r} has {len(members)} document(s) in test.csv; "
+            raise DataError(f"{where}: AG News class {LABEL_NAMES[c]!r} has {len(members)} document(s) in it; "
                             "splitting it into train and test needs at least 2 per class")
         is_test[rng.choice(members, size=k, replace=False)] = True
     return test.subset(np.flatnonzero(~is_test)), test.subset(np.flatnonzero(is_test)), {
@@ -158,7 +159,8 @@ def load_ag_news(data_dir, *, download_missing: bool = True, url: str | None = N
               for s, (data, where) in raw.items()}
     info["text"] = "title + ' ' + description, as in the file"
     if "train" not in splits:
-        splits["train"], splits["test"], record = split_test_file(splits["test"], test_fraction, split_seed)
+        splits["train"], splits["test"], record = split_test_file(splits["test"], test_fraction, split_seed,
+                                                                       raw["test"][1])
         record["note"] = (f"train.csv is absent: test.csv ({sum(record['counts'].values())} rows) was split, "
                           f"stratified by class with seed {split_seed}, into train and test ({test_fraction:g} "
                           "of each class); validation is then carved from that train part. Not comparable with "

@@ -85,12 +85,13 @@ def class_counts(labels: np.ndarray, num_classes: int) -> list[int]:
     return np.bincount(np.asarray(labels, dtype=np.int64), minlength=num_classes).tolist()
 
 
-def carve_validation(train: Split, fraction: float, seed: int) -> tuple[Split, Split, dict]:
+def carve_validation(train: Split, fraction: float, seed: int, where: str = "") -> tuple[Split, Split, dict]:
     """Split ``train`` into (train, validation) with a stratified random draw.
 
     From each class, ``round(fraction * n_class)`` documents (drawn with ``numpy`` seeded by
     ``seed``; at least 1 and at most ``n_class - 1``) go to validation; both parts keep the
-    original order. Returns the two splits and a record for ``Corpus.info``.
+    original order. Returns the two splits and a record for ``Corpus.info``. ``where`` (the
+    corpus's source) starts the error message when no validation split can be carved.
     """
     rng = np.random.default_rng(seed)
     labels = train.labels
@@ -103,8 +104,9 @@ def carve_validation(train: Split, fraction: float, seed: int) -> tuple[Split, S
     if chosen:
         val_mask[np.concatenate(chosen)] = True
     if not val_mask.any() or val_mask.all():
-        raise DataError(f"cannot carve a validation split of fraction {fraction} from a train split of "
-                        f"{len(labels)} documents; supply a validation file or change validation_fraction")
+        raise DataError(f"{where + ': ' if where else ''}cannot carve a validation split of fraction {fraction} "
+                        f"from a train split of {len(labels)} documents; supply a validation file or change "
+                        "validation_fraction")
     record = {"source": "carved from train", "fraction": fraction, "seed": seed, "stratified": True}
     return train.subset(np.flatnonzero(~val_mask)), train.subset(np.flatnonzero(val_mask)), record
 
@@ -123,7 +125,7 @@ def finish_corpus(name: str, label_names: list[str], splits: dict[str, Split], s
     splits = dict(splits)
     if "validation" not in splits and "train" in splits:
         splits["train"], splits["validation"], info["validation"] = carve_validation(
-            splits["train"], validation_fraction, seed)
+            splits["train"], validation_fraction, seed, source)
     elif "validation" in splits:
         info.setdefault("validation", {"source": "file"})
     ordered = {k: splits[k] for k in SPLIT_NAMES if k in splits}
