@@ -114,7 +114,7 @@ class Guard:
         if body is None:                                  # the client went away
             return None
         if body is False:
-            return await _refuse(send, 413, self._too_large("is longer"))
+            return await _refuse(send, 413, self._too_large(f"is longer than {self.max_body:,} bytes"))
         try:
             body.decode("utf-8")
         except UnicodeDecodeError as e:
@@ -123,8 +123,8 @@ class Guard:
         return await self.app(scope, _replay(body, receive), send)
 
     def _too_large(self, what: str) -> str:
-        return (f"the request body {what}; the limit is {self.max_body:,} bytes (of a text only the first "
-                f"characters are read anyway: see limits in GET /api/models)")
+        return (f"the request body {what}; the limit is {self.max_body:,} bytes (a text is read only up to "
+                "limits.max_chars characters anyway: GET /api/models)")
 
 
 async def _read_body(receive, limit: int):
