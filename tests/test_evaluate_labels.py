@@ -86,6 +86,9 @@ def test_a_test_only_file_is_scored_whole(trained, suffix):
     assert r.exit_code == 0, r.output
     assert f"test accuracy (fraction correct, n={len(test)})" in r.output
     assert _accuracy(r.output) == pytest.approx(want["accuracy"], abs=1e-4)
+    r = _run("evaluate", root / "ck", "--test-file", f, "--max-length", 0)
+    assert r.exit_code == 0 and "cut to" not in r.output, r.output
+    assert _accuracy(r.output) == pytest.approx(want["accuracy"], abs=1e-4)
     # other columns: --option text_column=... label_column=...
     g = _write(root / f"cols{suffix}", test, ["negative", "positive"], columns=("review", "y"))
     r = _run("evaluate", root / "ck", "--test-file", g, "--option", "text_column=review", "--option", "label_column=y")

@@ -64,13 +64,18 @@ LABEL_MAP_HELP = ("Map labels of the data onto the checkpoint's: FILE_LABEL=CHEC
 @checkpoint_corpus_options
 @click.option("--test-file", type=click.Path(dir_okay=False), default=None, help=TEST_FILE_HELP)
 @click.option("--label-map", default=None, metavar="LABEL=CHECKPOINT_LABEL,...", help=LABEL_MAP_HELP)
-@click.option("--split", default=None, help="train, validation or test  [default: test].")
-@click.option("--max-length", type=int, default=None,
-              help="Cut documents to this many tokens (default: as in training).")
+@click.option("--split", default=None, help="train, validation or test split of the corpus  [default: test].")
+@click.option("--max-length", type=click.IntRange(min=0), default=None,
+              help="Cut documents to this many tokens; 0 keeps them whole (a long document is read in chunks of "
+                   "bounded memory). Default: as in training.")
 @click.option("--batch-size", type=int, default=256, show_default=True)
 def evaluate_command(checkpoint, dataset, data_dir, data_seed, options, test_file, label_map, split, max_length,
                      batch_size):
-    """Accuracy and loss of a checkpoint on one split of a corpus, or on a labelled file (--test-file)."""
+    """Accuracy and loss of a checkpoint on one split of a corpus, or on a labelled file (--test-file).
+
+    Labels are matched with the checkpoint's by name; e.g. rnnlens evaluate CK --test-file reviews.csv
+    --label-map favorable=positive,unfavorable=negative.
+    """
     from rnnlens.checkpoint import load_checkpoint
     from rnnlens.data.labels import parse_label_map
     from rnnlens.training import evaluate
@@ -85,6 +90,7 @@ def evaluate_command(checkpoint, dataset, data_dir, data_seed, options, test_fil
         data = _corpus_split(ck, checkpoint, dataset, data_dir, data_seed, options, split, mapping)
     if max_length is None:
         max_length = ck.record.get("settings", {}).get("max_length")
+    max_length = max_length or None  # 0: documents whole
     r = evaluate(ck.model, ck.vocab, data, batch_size=batch_size, max_length=max_length)
     kind = "logistic" if ck.model.num_classes == 2 else "cross-entropy"
     click.echo(f"{split} accuracy (fraction correct, n={r['n']}): {r['accuracy']:.4f}")

@@ -39,7 +39,9 @@ def load_corpus(name: str, *, data_dir: PathLike | None = None, seed: int = 0, v
     ``corpus.info["split"]``); downloads need ``sha256=`` (see :mod:`rnnlens.data.ag_news`).
     Generic "csv"/"jsonl": ``path=`` (or ``train=``), ``validation=``, ``test=``,
     ``text_column=``, ``label_column=``, ``label_names=``; "csv" also reads TSV (files named
-    ``*.tsv``, or ``delimiter="\\t"``; ``delimiter=`` sets any one-character separator).
+    ``*.tsv``, or ``delimiter="\\t"``; ``delimiter=`` sets any one-character separator). Their label set
+    is the training file's, checked for stray labels (see :mod:`rnnlens.data.labels`), unless
+    ``label_names=`` declares it.
 
     Raises DataError for a missing or unreadable corpus, ArgumentError for a bad argument.
     """
