@@ -203,3 +203,12 @@ def test_normal_requests_keep_their_latency_beside_hostile_clients(model_port, e
     assert set(answers.get("foreign_host", {"400": 0})) == {"400"}
     assert sum(sum(a.values()) for a in answers.values()) >= 4
     assert out["hostile"]["p95_ms"] < 3 * out["alone"]["p95_ms"] + 50, out
+
+
+def test_the_printed_address_is_one_the_host_check_answers():
+    from rnnlens.cli.explore import _url
+    from rnnlens.explore.guard import Guard, allowed_hosts
+
+    for host in ("127.0.0.1", "localhost", "::1", "0.0.0.0", "::", "192.168.1.9"):
+        url = _url(host, 8000)
+        assert Guard(None, allowed_hosts(host, 8000)).host_ok(url.split("/")[2]), (host, url)

@@ -18,6 +18,12 @@ def _check_extra() -> None:
             raise click.ClickException(_MISSING.format(what=mod))
 
 
+def _url(host: str, port: int) -> str:
+    """The page's address: the bound one, or a loopback name for a wildcard (which no Host check answers)."""
+    shown = {"0.0.0.0": "127.0.0.1", "": "127.0.0.1", "::": "::1"}.get(host, host)
+    return f"http://[{shown}]:{port}/" if ":" in shown else f"http://{shown}:{port}/"
+
+
 @click.command("explore")
 @click.argument("checkpoints", nargs=-1, required=False, type=click.Path())
 @click.option("--network", "networks", multiple=True, metavar="FILE.py:FUNCTION",
@@ -68,13 +74,13 @@ def explore(checkpoints, networks, analyses, data_dir, host, port, allow_hosts, 
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))
+        sock.listen(2048)           # connections wait in the backlog until uvicorn accepts (the URL is printed first)
     except OSError as e:
         raise click.BadParameter(f"cannot listen on {host}:{port} ({e.strerror})", param_hint="--host/--port")
     bound = sock.getsockname()[1]
     hosts = allowed_hosts(host, bound, allow_hosts)
     app = create_app(models, allowed_hosts=hosts)
-    shown = f"[{host}]" if ":" in host else host
-    url = f"http://{shown}:{bound}/"
+    url = _url(host, bound)
     click.echo(f"rnnlens explore: serving {len(models)} model(s) ({', '.join(m.name for m in models)}) at {url}")
     click.echo(f"JSON API described at {url}openapi.json; press Ctrl+C to stop")
     if not is_loopback(host):
