@@ -186,23 +186,37 @@ def hostile_loop(port: int, stop: threading.Event, big: int, log: list) -> None:
         i += 1
 
 
-def p95_with_and_without_hostile(port: int, normal, hostile: int, big: int) -> dict:
+def _hostile_process(port: int, stop, big: int, queue, nice: int) -> None:
+    os.nice(nice)
+    log: list = []
+    hostile_loop(port, stop, big, log)
+    queue.put(log)
+
+
+def p95_with_and_without_hostile(port: int, normal, hostile: int, big: int, nice: int = 0) -> dict:
     """``normal()`` -> a list of latencies (seconds), run alone and then beside ``hostile`` hostile_loop
-    threads -> {"alone": {...}, "hostile": {...}, "hostile_answers": {kind: {status: count}}}."""
+    processes (their own processes: their sending takes no turn of this one's interpreter lock; ``nice``:
+    their niceness, so that on one machine the attackers' own CPU time, which a real attacker spends
+    elsewhere, can be kept from the server's) ->
+    {"alone": {...}, "hostile": {...}, "hostile_answers": {kind: {status: count}}}."""
+    import multiprocessing
+
     out = {"alone": _summary(normal())}
-    stop, log = threading.Event(), []
-    threads = [threading.Thread(target=hostile_loop, args=(port, stop, big, log), daemon=True)
-               for _ in range(hostile)]
-    for t in threads:
-        t.start()
+    ctx = multiprocessing.get_context("fork")
+    stop, queue = ctx.Event(), ctx.Queue()
+    procs = [ctx.Process(target=_hostile_process, args=(port, stop, big, queue, nice), daemon=True)
+             for _ in range(hostile)]
+    for p in procs:
+        p.start()
     try:
         out["hostile"] = _summary(normal())
     finally:
         stop.set()
-        for t in threads:
-            t.join(60)
+        logs = [queue.get(timeout=60) for _ in procs]
+        for p in procs:
+            p.join(10)
     answers: dict = {}
-    for kind, status in log:
+    for kind, status in (entry for log in logs for entry in log):
         answers.setdefault(kind, {}).setdefault(str(status), 0)
         answers[kind][str(status)] += 1
     out["hostile_answers"] = answers
@@ -237,6 +251,8 @@ def main() -> int:
     ap.add_argument("--tokens", type=int, default=300)
     ap.add_argument("--hostile", type=int, default=2, help="hostile clients beside the normal ones")
     ap.add_argument("--hostile-mb", type=int, default=100, help="size of their chunked bodies (MiB)")
+    ap.add_argument("--hostile-nice", type=int, default=0,
+                    help="niceness of the hostile clients (19: their own CPU time yields to the server's)")
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
     sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -249,7 +265,8 @@ def main() -> int:
         out = {"checkpoint": args.checkpoint, "server_startup_s": round(startup, 1), "cpu_count": os.cpu_count(),
                "memory": _memory(port, proc.pid, args)}
         normal = lambda: explore_load.run_clients(url, name, texts, args.clients, args.tokens)[0]  # noqa: E731
-        out["latency"] = p95_with_and_without_hostile(port, normal, args.hostile, args.hostile_mb * 2**20)
+        out["latency"] = p95_with_and_without_hostile(port, normal, args.hostile, args.hostile_mb * 2**20,
+                                                      args.hostile_nice)
     print(json.dumps(out, indent=1))
     return 0
 
