@@ -694,3 +694,61 @@ def test_sample_seeds_defaults_and_what_each_error_says():
     for kw, msg in cases:
         with pytest.raises(ArgumentError, match=msg):
             sample_seeds(**kw)
+
+
+def test_several_tolerances_from_one_search_equal_one_search_per_tolerance():
+    # a trained-like GRU (random weights, gain 1.5: stable points, saddles and slow points), float32, and the
+    # slow-line system (points that stall as slow points at the tighter tolerances): each looser tolerance read
+    # off the tightest search equals its own search (flags and iterations exactly, points to float32 rounding)
+    from rnnlens.cells import make_cell
+    from rnnlens.fixedpoints import find_fixed_points_at
+
+    torch.manual_seed(0)
+    cell = make_cell("gru", 4, 24)
+    with torch.no_grad():
+        for p in cell.parameters():
+            p.mul_(1.5)
+    seeds = torch.randn(120, 24) * 0.5
+
+    def no_zero(x, h):                      # r = 1e-3 (1 + (h - 0.5)^2): q >= 1e-6, a slow point at h = 0.5
+        return h + 1e-3 * (1 + (h - 0.5) ** 2)
+
+    g = torch.Generator().manual_seed(1)
+    cases = [(cell, seeds, None, dict()),
+             (_slow_line(1e-7), 3 * torch.randn(40, 2, generator=g, dtype=D), None, dict(patience=2, max_iter=30)),
+             (no_zero, torch.randn(30, 3, generator=g, dtype=D), None, dict())]
+    seen = set()
+    for step, h0, x, kw in cases:
+        tols = [1e-5, 1e-10, 1e-7, 1e-12]
+        at = find_fixed_points_at(step, h0, x, tols=tols, **kw)
+        assert sorted(at) == sorted(tols)
+        for t in tols:
+            one = find_fixed_points(step, h0, x, tol=t, **kw)
+            for k in ("converged", "slow", "diverged", "iterations"):
+                assert torch.equal(getattr(at[t], k), getattr(one, k)), (t, k)
+            torch.testing.assert_close(at[t].points, one.points, rtol=0, atol=1e-4)
+            assert at[t].tol == t
+        tight, loose = at[1e-12], at[1e-5]
+        seen |= {"fewer iterations"} if bool((loose.iterations < tight.iterations).any()) else set()
+        seen |= {"slow"} if bool(tight.slow.any() & loose.converged.any()) else set()
+        seen |= {"out of iterations"} if bool((~tight.converged & ~tight.slow & loose.converged).any()) else set()
+    assert seen == {"fewer iterations", "slow", "out of iterations"}     # every way a looser search ends differently
+
+
+def test_several_tolerances_fall_back_to_one_search_each_for_adam_and_refine():
+    from rnnlens.fixedpoints import find_fixed_points_at
+
+    W, U, b, F = _linear_system()
+    h0 = torch.randn(5, 6, dtype=torch.float64)
+    x = torch.zeros(3, dtype=torch.float64)
+    for kw in (dict(solver="adam", max_iter=300), dict(refine=True)):
+        at = find_fixed_points_at(F, h0, x, tols=[1e-6, 1e-9], **kw)
+        for t in (1e-6, 1e-9):
+            one = find_fixed_points(F, h0, x, tol=t, **kw)
+            assert torch.equal(at[t].points, one.points) and torch.equal(at[t].converged, one.converged)
+    with pytest.raises(ArgumentError, match="tols"):
+        find_fixed_points_at(F, h0, x, tols=[])
+    with pytest.raises(ArgumentError, match="not tol"):
+        find_fixed_points_at(F, h0, x, tols=[1e-6], tol=1e-6)
+    with pytest.raises(ArgumentError, match="positive number"):
+        find_fixed_points_at(F, h0, x, tols=[1e-6, -1.0])

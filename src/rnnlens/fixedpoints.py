@@ -44,7 +44,7 @@ from rnnlens.solvers import (
 from rnnlens.solvers.common import residual_gradient, residual_jacobian
 from rnnlens.steps import StepFunction, as_float_tensor, as_step, check_finite
 
-__all__ = ["as_step", "StepFunction", "find_fixed_points", "FixedPoints", "sample_seeds", "SOLVERS", "LM", "Newton",
+__all__ = ["as_step", "StepFunction", "find_fixed_points", "find_fixed_points_at", "FixedPoints", "sample_seeds", "SOLVERS", "LM", "Newton",
            "Adam"]
 
 FORMAT = "rnnlens-fixed-points"
@@ -330,9 +330,56 @@ def find_fixed_points(step: StepLike, seeds: TensorLike, inputs: TensorLike | No
         :class:`FixedPoints`, in the order of the seeds.
     """
     t_start = time.perf_counter()
-    solver = make_solver(solver, **options)
+    fn, solver, h0, x, chunk = _setup(step, seeds, inputs, solver, tol, max_iter, refine_iter, chunk_size,
+                                      jacobian_mode, options)
+    return _solve(fn, solver, h0, x, float(tol), chunk=chunk, refine=refine, refine_iter=refine_iter,
+                  record_history=record_history, t_start=t_start, grad_chunk=chunk_size)[0]
+
+
+def find_fixed_points_at(step: StepLike, seeds: TensorLike, inputs: TensorLike | None = None, *,
+                         tols: list[float] | tuple[float, ...], **kwargs) -> dict[float, FixedPoints]:
+    """:func:`find_fixed_points` from the same seeds at several tolerances ``tols``, as if run once per tolerance.
+
+    With the LM solver (the default) and ``refine=False`` one search runs, at the tightest tolerance, and each
+    looser tolerance's result is read off its iterates: a point's first iterate with ``q < t`` is where a search
+    at ``t`` stops (LM's steps, damping and slow-point rules do not depend on the tolerance), and a point that
+    never gets under ``t`` ends as it ends in the tightest search (slow, diverged or out of iterations). The
+    numbers are those of separate searches up to the rounding of the batched products over a different set of
+    active points. Other solvers, or ``refine=True``: one search per tolerance. ``kwargs`` are
+    :func:`find_fixed_points`'s (not ``tol``). Returns ``{t: FixedPoints}`` for every ``t`` in ``tols``.
+    """
+    if "tol" in kwargs:
+        raise ArgumentError("find_fixed_points_at takes tols (a list of tolerances), not tol.")
+    if isinstance(tols, (str, bytes)) or not hasattr(tols, "__iter__") or not list(tols):
+        raise ArgumentError(f"tols must be a non-empty list of tolerances, got {tols!r}.")
+    order = sorted({float(_checked_tol(t)) for t in tols})
+    options = {k: v for k, v in kwargs.items() if k not in _SEARCH_ARGS}
+    if not isinstance(make_solver(kwargs.get("solver", "lm"), **options), LM) or kwargs.get("refine", False):
+        return {t: find_fixed_points(step, seeds, inputs, tol=t, **kwargs) for t in order}
+    t_start = time.perf_counter()
+    fn, solver, h0, x, chunk = _setup(step, seeds, inputs, kwargs.get("solver", "lm"), order[0],
+                                      kwargs.get("max_iter"), kwargs.get("refine_iter", 50),
+                                      kwargs.get("chunk_size"), kwargs.get("jacobian_mode", "auto"), options)
+    found = _solve(fn, solver, h0, x, order[0], chunk=chunk, refine=False, refine_iter=0,
+                   record_history=bool(kwargs.get("record_history", False)), t_start=t_start,
+                   grad_chunk=kwargs.get("chunk_size"), snapshots=tuple(order[1:]))
+    return dict(zip(order, found))
+
+
+# find_fixed_points' own keyword arguments (the rest are the solver's options)
+_SEARCH_ARGS = ("solver", "max_iter", "refine", "refine_iter", "chunk_size", "record_history", "jacobian_mode")
+
+
+def _checked_tol(tol):
     if isinstance(tol, bool) or not isinstance(tol, (int, float)) or not (tol > 0 and math.isfinite(tol)):
         raise ArgumentError(f"tol must be a positive number (on q = (1/S)||F(x,h)-h||^2), got {tol!r}.")
+    return tol
+
+
+def _setup(step, seeds, inputs, solver, tol, max_iter, refine_iter, chunk_size, jacobian_mode, options):
+    """The checks and set-up of a search: ``(step function, solver, seeds h0, inputs x, chunk)``."""
+    solver = make_solver(solver, **options)
+    _checked_tol(tol)
     if max_iter is not None:
         solver = replace(solver, max_iter=max_iter)
     if isinstance(refine_iter, bool) or not isinstance(refine_iter, int) or refine_iter < 0:
@@ -343,9 +390,7 @@ def find_fixed_points(step: StepLike, seeds: TensorLike, inputs: TensorLike | No
     fn.check_parameters()
     h0, x = fn.prepare(seeds, inputs)
     P, S = h0.shape
-    chunk = P if solver.batch_coupled else (chunk_size or _auto_chunk(S, h0.dtype))
-    return _solve(fn, solver, h0, x, float(tol), chunk=chunk, refine=refine, refine_iter=refine_iter,
-                  record_history=record_history, t_start=t_start, grad_chunk=chunk_size)
+    return fn, solver, h0, x, P if solver.batch_coupled else (chunk_size or _auto_chunk(S, h0.dtype))
 
 
 def _iterate(solver: Solver, fn: StepFunction, x: Tensor, h0: Tensor, tol: float, on_iteration=None) -> SolveResult:
@@ -363,6 +408,42 @@ def _iterate(solver: Solver, fn: StepFunction, x: Tensor, h0: Tensor, tol: float
     return state.progress.result()
 
 
+def _snapshot_recorder(snaps: list[dict], tols: tuple[float, ...], offset: int):
+    """``on_iteration`` for :func:`_iterate` that keeps, for each tolerance ``tols[k]`` in ``snaps[k]``, the first
+    iterate of each point (row ``offset + i`` of the search) with q under it (see :func:`find_fixed_points_at`)."""
+    def record(progress) -> None:
+        for t, snap in zip(tols, snaps):
+            new = (progress.q < t) & ~snap["taken"][offset:offset + len(progress.q)]
+            if bool(new.any()):
+                rows = new.nonzero().squeeze(1)
+                for k in ("points", "q", "iterations"):
+                    snap[k][offset + rows] = getattr(progress, k)[rows]
+                snap["taken"][offset + rows] = True
+    return record
+
+
+def _snapshot_results(cat: dict, snaps: list[dict]) -> list[dict]:
+    """The outcome of a search at each snapshot tolerance: a point's first iterate under it (converged), or the
+    point as the tightest search left it (slow, diverged or out of iterations: it never got under)."""
+    out = []
+    for snap in snaps:
+        taken = snap["taken"]
+        res = {k: torch.where(taken.view(-1, *[1] * (v.dim() - 1)), snap[k], v) if k in snap else v.clone()
+               for k, v in cat.items()}
+        res["converged"] = cat["converged"] | taken
+        res["slow"], res["diverged"] = cat["slow"] & ~taken, cat["diverged"] & ~taken
+        out.append(res)
+    return out
+
+
+def _compose(*callbacks):
+    """One ``on_iteration`` calling each of ``callbacks`` that is not None (None when there are none)."""
+    live = [c for c in callbacks if c is not None]
+    if not live:
+        return None
+    return live[0] if len(live) == 1 else (lambda progress: [c(progress) for c in live])
+
+
 def _history_recorder(rows: list, chunk: int, t_start: float):
     """``on_iteration`` for :func:`_iterate`: one row per iteration (seconds since ``t_start``, median
     and max q over the batch's points, points still active)."""
@@ -378,14 +459,33 @@ def _history_recorder(rows: list, chunk: int, t_start: float):
 # gradients on for its own q; torch.func Jacobians ignore an outer no_grad.
 @torch.no_grad()
 def _solve(fn: StepFunction, solver: Solver, h0: Tensor, x: Tensor, tol: float, *, chunk: int, refine: bool,
-           refine_iter: int, record_history: bool, t_start: float, grad_chunk: int | None) -> FixedPoints:
-    S = h0.shape[1]
+           refine_iter: int, record_history: bool, t_start: float, grad_chunk: int | None,
+           snapshots: tuple[float, ...] = ()) -> list[FixedPoints]:
+    """The search at ``tol`` and, read off its iterates, at each looser tolerance of ``snapshots``."""
     results, history = [], []
+    snaps = [{"points": h0.clone(), "q": torch.empty(h0.shape[0], dtype=h0.dtype, device=h0.device),
+              "iterations": torch.zeros(h0.shape[0], dtype=torch.int64, device=h0.device),
+              "taken": torch.zeros(h0.shape[0], dtype=torch.bool, device=h0.device)} for _ in snapshots]
     for c, i in enumerate(range(0, h0.shape[0], chunk)):
-        recorder = _history_recorder(history, c, t_start) if record_history else None
+        recorder = _compose(_history_recorder(history, c, t_start) if record_history else None,
+                            _snapshot_recorder(snaps, snapshots, i) if snapshots else None)
         results.append(_iterate(solver, fn, x[i:i + chunk], h0[i:i + chunk], tol, recorder))
     cat = {k: torch.cat([getattr(r, k) for r in results]) for k in
            ("points", "q", "iterations", "converged", "slow", "diverged")}
+    looser = _snapshot_results(cat, snaps)              # before refine (which changes cat) runs on the tightest
+    found = [_finish(fn, solver, h0, x, tol, cat, chunk=chunk, refine=refine, refine_iter=refine_iter,
+                     history=history if record_history else None, t_start=t_start, grad_chunk=grad_chunk)]
+    for t, res in zip(snapshots, looser):
+        found.append(_finish(fn, solver, h0, x, t, res, chunk=chunk, refine=False, refine_iter=0, history=None,
+                             t_start=t_start, grad_chunk=grad_chunk))
+    return found
+
+
+def _finish(fn: StepFunction, solver: Solver, h0: Tensor, x: Tensor, tol: float, cat: dict, *, chunk: int,
+            refine: bool, refine_iter: int, history: list | None, t_start: float,
+            grad_chunk: int | None) -> FixedPoints:
+    """The :class:`FixedPoints` of a search's outcome ``cat`` (refined in float64 first with ``refine``)."""
+    S = h0.shape[1]
     final_step = fn
     if refine:
         final_step = fn.to(torch.float64)
@@ -413,7 +513,7 @@ def _solve(fn: StepFunction, solver: Solver, h0: Tensor, x: Tensor, tol: float, 
     timings = fn.jacobian_timings
     if timings:
         info["jacobian_timings_s_per_point"] = {str(k): v for k, v in timings.items()}
-    if record_history:
+    if history is not None:
         info["history"] = history
     out_dtype = cat["points"].dtype
     return FixedPoints(points=cat["points"], inputs=x.to(out_dtype), seeds=h0.to(out_dtype), q=cat["q"],

@@ -56,14 +56,17 @@ def measure(run) -> FixedPointSearch:
     import torch
 
     from rnnlens.device import to_device, to_numpy
-    from rnnlens.fixedpoints import find_fixed_points, sample_seeds
+    from rnnlens.fixedpoints import find_fixed_points_at, sample_seeds
 
     s, states = run.settings.fixed_points, run.products["documents"]
     visited = states.X
     seeds = to_device(sample_seeds(torch.from_numpy(visited), None, n=s.n_seeds, seed=run.settings.documents.seed,
                                    replace=s.n_seeds > visited.shape[0], noise=s.seed_noise), run.device)
     inputs = run.x_star.to(seeds.dtype).expand(seeds.shape[0], -1).clone()
-    fps = find_fixed_points(run.network.step, seeds, inputs, tol=s.tol, **s.solver_options)
+    # the looser tolerances of the sweep are read off the main search's iterates (find_fixed_points_at)
+    by_tol = find_fixed_points_at(run.network.step, seeds, inputs,
+                                  tols=[s.tol, *(t for t in map(float, s.tol_sweep) if t > s.tol)], **s.solver_options)
+    fps = by_tol[float(s.tol)]
     conv = to_numpy(fps.converged).astype(bool)
     q = to_numpy(fps.q).astype(np.float64)
     dist = to_numpy(fps.distance).astype(np.float64)
@@ -85,15 +88,16 @@ def measure(run) -> FixedPointSearch:
                                    "that the network was trained"})
     else:
         out.points = torch.as_tensor(fps[torch.from_numpy(conv)].points).double()
-    out.metrics["fixed_points"]["by_tolerance"] = tolerance_sweep(run, out)
+    out.metrics["fixed_points"]["by_tolerance"] = tolerance_sweep(run, out, by_tol)
     return out
 
 
-def tolerance_sweep(run, search: FixedPointSearch) -> dict:
+def tolerance_sweep(run, search: FixedPointSearch, found: dict) -> dict:
     """The same seeds solved again at looser tolerances: how the picture depends on where each point
     is allowed to stop. With the paper's q < 1e-8 a network whose line is only approximately slow
     can give a few clusters at its exact fixed points; at looser tolerances the points stop on the
-    slow manifold near where they started. Diagnostic only: the checks use ``tol``.
+    slow manifold near where they started. Diagnostic only: the checks use ``tol``. ``found``: the searches
+    already made (tolerance -> FixedPoints); the others are run here.
 
     Returns the metric node ``fixed_points.by_tolerance``."""
     import torch
@@ -108,7 +112,7 @@ def tolerance_sweep(run, search: FixedPointSearch) -> dict:
     Xt = to_device(states.X[states.pca_rows], run.device).double()
     tol = float(search.fps.tol)
     for t in sorted({tol, *map(float, s.tol_sweep)}):
-        fps = search.fps if t == tol else find_fixed_points(run.network.step, search.seeds, search.inputs, tol=t,
+        fps = found[t] if t in found else find_fixed_points(run.network.step, search.seeds, search.inputs, tol=t,
                                                             **s.solver_options)
         conv = torch.as_tensor(fps.converged, dtype=torch.bool)
         row = {"tol": t, "n_converged": int(conv.sum()),
