@@ -60,13 +60,17 @@ def test_replacing_a_checkpoint_swaps_the_whole_folder(tmp_path):
     path = tmp_path / "ck"
     m0, vocab = _model(seed=0)
     save_checkpoint(path, m0, vocab, {"n": 0})
-    (path / "resume").mkdir()  # e.g. the resume state of the run that finished
+    from rnnlens._atomic import MARKER, output_folder
+
+    with output_folder(path, "train", update=True) as tmp:  # the resume state of the run that finished, as train
+        (tmp / "resume").mkdir()                            # writes it
+        (tmp / "resume" / "state.json").write_text("{}")
     m1, _ = _model(seed=1)
     save_checkpoint(path, m1, vocab, {"n": 1})
     ck = load_checkpoint(path)
     assert ck.record["n"] == 1
     assert torch.equal(ck.model.readout.weight, m1.readout.weight)
-    assert sorted(p.name for p in path.iterdir()) == [CONFIG_FILE, WEIGHTS_FILE]
+    assert sorted(p.name for p in path.iterdir()) == [MARKER, CONFIG_FILE, WEIGHTS_FILE]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ck"]
 
 

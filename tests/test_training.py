@@ -320,11 +320,16 @@ def test_settings_are_checked_once_when_made_and_again_before_training(small_cor
         TrainSettings.from_dict({"hidden": 8})
 
 
-def test_out_folder_with_other_files_is_refused(small_corpus, tmp_path):
+def test_out_folder_with_a_users_checkpoint_file_is_refused(small_corpus, tmp_path):
+    # the one rule of output folders (rnnlens._atomic): other files stay, a user's file named like an output stops it
     (tmp_path / "notes.txt").write_text("mine")
-    with pytest.raises(ArgumentError, match=r"holds other files \(notes.txt\).*new or empty folder"):
+    (tmp_path / "config.json").write_text("{}")
+    with pytest.raises(ArgumentError, match=r"writes config.json, but rnnlens did not write.*Move it out"):
         train(small_corpus, TrainSettings(**FAST), tmp_path, progress=False)
-    assert (tmp_path / "notes.txt").read_text() == "mine"
+    assert (tmp_path / "notes.txt").read_text() == "mine" and (tmp_path / "config.json").read_text() == "{}"
+    (tmp_path / "config.json").unlink()
+    train(small_corpus, TrainSettings(**FAST), tmp_path, progress=False)
+    assert (tmp_path / "notes.txt").read_text() == "mine" and (tmp_path / "model.safetensors").is_file()
 
 
 def test_corpus_without_validation_split(small_corpus, tmp_path):

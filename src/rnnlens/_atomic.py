@@ -14,18 +14,23 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import datetime as _dt
+import errno
+import hashlib
 import json
 import os
 import re
 import shutil
+import stat
 import sys
 import uuid
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any, Iterable, Iterator
 
 __all__ = ["tmp_sibling", "atomic_file", "atomic_folder", "output_folder", "write_text_atomic",
-           "write_json_atomic", "check_writable", "fix_permissions", "is_tmp_name"]
+           "write_json_atomic", "check_writable", "check_output", "resolve_output", "fix_permissions",
+           "is_tmp_name", "is_disk_full", "MARKER"]
 
 _TMP_NAME = re.compile(r"^\..+\.(tmp|old)-\d+-[0-9a-f]{8}$")
 
@@ -72,11 +77,12 @@ def check_writable(folder: str | os.PathLike, what: str = "-o") -> Path:
     """Refuse (ArgumentError, before any work) an output folder rnnlens could not write.
 
     rnnlens writes a folder's new content beside it (a hidden sibling, then a rename) and keeps its
-    lock file there, so both the folder (when it exists) and its parent must be writable.
+    lock file there, so both the folder (when it exists) and its parent must be writable. A folder given
+    as a symbolic link is checked (and returned) as the folder it points to (:func:`resolve_output`).
     """
     from rnnlens.errors import ArgumentError
 
-    folder = Path(folder)
+    folder = resolve_output(folder, what)
     if folder.exists() and not folder.is_dir():
         raise ArgumentError(f"{what} {folder}: exists and is not a folder; pass a folder path.")
     probes = [folder] if folder.is_dir() else []
@@ -93,6 +99,12 @@ def check_writable(folder: str | os.PathLike, what: str = "-o") -> Path:
             os.close(fd)
             os.unlink(probe)
         except OSError as exc:
+            if is_disk_full(exc):
+                from rnnlens.errors import DiskFullError
+
+                raise DiskFullError(f"{what} {folder}: no space left on the disk (or over the quota) in {d}; "
+                                    "nothing was changed. Free some space, or choose a folder on another disk, "
+                                    "then run again.") from None
             raise ArgumentError(f"{what} {folder}: cannot write in {d} ({exc.strerror}); rnnlens needs to write "
                                 "there. Choose a writable folder or fix its permissions.") from None
     return folder
@@ -217,6 +229,137 @@ def atomic_folder(path: str | os.PathLike) -> Iterator[Path]:
         replace_dir(tmp, path)
 
 
+
+
+def resolve_output(path: str | os.PathLike, flag: str = "-o") -> Path:
+    """The folder to write for output path ``path``: ``path`` itself, or, when it is a symbolic link, the
+    folder it points to (which may not exist yet). A link to a file, or a loop of links, is refused
+    (ArgumentError). The link is never renamed or replaced: outputs go inside its target."""
+    from rnnlens.errors import ArgumentError
+
+    path = Path(path)
+    if not path.is_symlink():
+        return path
+    target = Path(os.path.realpath(path))
+    if target.is_symlink() or (not target.exists() and os.path.lexists(target)):
+        raise ArgumentError(f"{flag} {path}: a symbolic link that leads to no folder (a loop of symbolic links); "
+                            "pass a real folder path.")
+    if target.exists() and not target.is_dir():
+        raise ArgumentError(f"{flag} {path}: a symbolic link to {target}, which is not a folder; pass a folder "
+                            "path.")
+    return target
+
+
+# --------------------------------------------------------------------------------------------
+# output folders: the marker of what rnnlens wrote
+
+MARKER = ".rnnlens-output.json"
+_MARKER_FORMAT = "rnnlens-output-folder/1"
+_MARKER_ABOUT = ("rnnlens wrote the entries listed here (with a SHA-256 of their content) and replaces or removes "
+                 "only those, while unchanged. Anything else in this folder is yours and is never touched. "
+                 "Deleting this file makes rnnlens treat every entry as yours.")
+
+
+def _digest(path: Path) -> str | None:
+    """SHA-256 of a regular file's bytes, or of a folder's tree (each name with its digest); None when
+    ``path`` is, or holds, anything else (a symbolic link, a device, an unreadable file)."""
+    try:
+        mode = os.lstat(path).st_mode
+        h = hashlib.sha256()
+        if stat.S_ISREG(mode):
+            with open(path, "rb") as f:
+                for chunk in iter(lambda: f.read(1 << 20), b""):
+                    h.update(chunk)
+            return "file:" + h.hexdigest()
+        if not stat.S_ISDIR(mode):
+            return None
+        for name in sorted(os.listdir(path)):
+            d = _digest(path / name)
+            if d is None:
+                return None
+            h.update(os.fsencode(name) + b"\0" + d.encode() + b"\0")
+        return "tree:" + h.hexdigest()
+    except OSError:
+        return None
+
+
+def _read_marker(folder: Path) -> dict[str, dict] | None:
+    """The entries the marker of ``folder`` lists (name -> {"command", "run", "digests"}); {} without a
+    marker, None when a file of that name is not an rnnlens marker (then it is the user's)."""
+    path = folder / MARKER
+    if not os.path.lexists(path):
+        return {}
+    try:
+        obj = json.loads(path.read_text(encoding="utf-8")) if not path.is_symlink() else None
+    except (OSError, ValueError):
+        return None
+    if not isinstance(obj, dict) or obj.get("format") != _MARKER_FORMAT or not isinstance(obj.get("entries"), dict):
+        return None
+    out = {}
+    for name, e in obj["entries"].items():
+        if isinstance(e, dict) and isinstance(e.get("command"), str) and isinstance(e.get("digests"), list):
+            out[name] = {**e, "digests": [d for d in e["digests"] if isinstance(d, str)]}
+    return out
+
+
+def _write_marker(folder: Path, entries: dict[str, dict]) -> None:
+    write_json_atomic(folder / MARKER, {"format": _MARKER_FORMAT, "about": _MARKER_ABOUT,
+                                        "entries": dict(sorted(entries.items()))})
+
+
+def _survey(folder: Path) -> tuple[dict[str, dict], list[str]]:
+    """Split the entries of ``folder`` into rnnlens's own (name -> its marker entry: listed, with the same
+    content) and the user's (sorted names). The marker itself and hidden temporary leftovers of killed
+    runs are in neither; a file named like the marker that is not one is the user's."""
+    if not folder.is_dir() or folder.is_symlink():
+        return {}, []
+    listed = _read_marker(folder)
+    own, theirs = {}, []
+    for p in folder.iterdir():
+        if p.name == MARKER:
+            if listed is None:
+                theirs.append(p.name)
+        elif not is_tmp_name(p.name):
+            e = (listed or {}).get(p.name)
+            if e is not None and _digest(p) in e["digests"]:
+                own[p.name] = e
+            else:
+                theirs.append(p.name)
+    return own, sorted(theirs)
+
+
+def _refuse_clash(folder: Path, clash: list[str], flag: str) -> None:
+    from rnnlens.errors import ArgumentError
+
+    if not clash:
+        return
+    one = len(clash) == 1
+    names = ", ".join(clash[:5]) + (", ..." if len(clash) > 5 else "")
+    it = "it" if one else "them"
+    raise ArgumentError(f"{flag} {folder}: this command writes {names}, but rnnlens did not write the "
+                        f"{'entry' if one else 'entries'} there (or {it} changed since), so {it} "
+                        f"{'stays' if one else 'stay'} untouched. Move {it} out of the folder, or choose another {flag} folder.")
+
+
+def check_output(folder: str | os.PathLike, names: Iterable[str], flag: str = "-o") -> Path:
+    """Before any work: refuse an output folder rnnlens could not write (:func:`check_writable`) or one
+    where an entry the command writes (``names``) is the user's; returns the folder to write (a link's
+    target, :func:`resolve_output`)."""
+    folder = check_writable(folder, flag)
+    _, theirs = _survey(folder)
+    _refuse_clash(folder, [n for n in theirs if n in set(names) | {MARKER}], flag)
+    return folder
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    """True for the error of a write on a full disk or over a quota (an OSError, or the error safetensors
+    raises for it)."""
+    if isinstance(exc, OSError):
+        return exc.errno in (errno.ENOSPC, errno.EDQUOT)
+    text = str(exc)
+    return "No space left on device" in text or "os error 28" in text or "Disk quota exceeded" in text
+
+
 def _move_in(src: Path, dst: Path) -> None:
     if src.is_dir():
         replace_dir(src, dst)
@@ -224,36 +367,63 @@ def _move_in(src: Path, dst: Path) -> None:
         os.replace(src, dst)
 
 
-@contextmanager
-def output_folder(path: str | os.PathLike, own: Callable[[str], bool] | Iterable[str], *,
-                  last: str | None = None) -> Iterator[Path]:
-    """Yield a fresh temporary sibling folder to fill with the new outputs; on success they replace
-    rnnlens's own outputs in ``path``, and nothing else there is touched.
+def _remove(path: Path) -> None:
+    """Remove an own entry (its digest showed a tree of plain files and folders, no links)."""
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    elif os.path.lexists(path):
+        path.unlink()
 
-    ``own(name)`` (or a set of names) says which entries of ``path`` rnnlens wrote. When ``path`` is
-    missing or holds only such entries (and temporary leftovers), the whole folder is swapped in one
-    rename (:func:`atomic_folder`): a reader sees all old or all new files. When it also holds
-    entries of the user's (notes, ``.git``, ...), the new entries are moved in one by one (each in
-    one rename; ``last`` last), own entries the new outputs lack are removed, and the user's entries
-    stay; a kill in between can leave old and new files side by side, which the readers detect
-    (every output file carries the run id of the run that wrote it).
+
+@contextmanager
+def output_folder(path: str | os.PathLike, command: str, *, last: str | None = None, flag: str = "-o",
+                  update: bool = False) -> Iterator[Path]:
+    """Yield a fresh temporary sibling folder to fill with the new outputs of ``command`` (``train``,
+    ``analyze``, ...); on success they replace that command's own outputs in ``path``, and nothing
+    else there is touched (the rule in this module's docstring).
+
+    ``last``: the index file, removed first and moved in last when entries go in one by one.
+    ``update``: only the entries written now are replaced (the command's other outputs stay), e.g. a
+    training run's resume state beside its checkpoint. An entry of the user's with a name written now
+    is refused (ArgumentError) and nothing is changed.
     """
-    path = Path(path)
-    is_own = own if callable(own) else (lambda name, names=frozenset(own): name in names)
+    path = resolve_output(path, flag)
     with _staging(path) as tmp:
         yield tmp
         fix_permissions(tmp)
-        present = list(path.iterdir()) if path.is_dir() and not path.is_symlink() else None
-        if present is None or all(is_own(p.name) or is_tmp_name(p.name) for p in present):
-            replace_dir(tmp, path)
-            return
-        new = list(tmp.iterdir())
-        names = {p.name for p in new}
-        for p in [p for p in new if p.name != last]:
-            _move_in(p, path / p.name)
-        for old in present:  # own outputs the new run did not write go before the last one arrives
-            if is_own(old.name) and old.name not in names:
-                shutil.rmtree(old) if old.is_dir() and not old.is_symlink() else old.unlink()
-        for p in [p for p in new if p.name == last]:
-            _move_in(p, path / p.name)
-        fsync_dir(path)
+        _put_in(tmp, path, command, last, flag, update)
+
+
+def _put_in(tmp: Path, path: Path, command: str, last: str | None, flag: str, update: bool) -> None:
+    from rnnlens.errors import ArgumentError
+
+    if os.path.lexists(path) and not path.is_dir():
+        raise ArgumentError(f"{flag} {path}: exists and is not a folder; pass a folder path.")
+    run = uuid.uuid4().hex
+    when = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+    new = {p.name: {"command": command, "run": run, "written": when, "digests": [_digest(p)]}
+           for p in tmp.iterdir()}
+    own, theirs = _survey(path)
+    _refuse_clash(path, [n for n in theirs if n in new or n == MARKER], flag)
+    if not update and not theirs and all(e["command"] == command for e in own.values()):
+        _write_marker(tmp, new)
+        replace_dir(tmp, path)  # all old or all new
+        return
+    path.mkdir(exist_ok=True)
+    stale = [] if update else [n for n, e in own.items() if e["command"] == command and n not in new]
+    # first list old and new content together, so that whatever a kill leaves is known as rnnlens's
+    _write_marker(path, {**own, **{n: {**e, "digests": e["digests"] + own.get(n, {}).get("digests", [])}
+                                   for n, e in new.items()}})
+    if last in new and last in own:
+        _remove(path / last)
+    for name in [n for n in new if n != last]:
+        _move_in(tmp / name, path / name)
+    for name in stale:
+        _remove(path / name)
+    if last in new:
+        _move_in(tmp / last, path / last)
+    try:
+        _write_marker(path, {**{n: e for n, e in own.items() if n not in stale}, **new})
+    except OSError:
+        pass  # (a full disk) the marker written above lists these entries too
+    fsync_dir(path)

@@ -34,8 +34,11 @@ class LockError(RnnlensError):
 
 
 def lock_path(folder: str | os.PathLike) -> Path:
-    """The lock file of ``folder``: the hidden sibling ``.NAME.lock``."""
+    """The lock file of ``folder``: the hidden sibling ``.NAME.lock`` (of the folder a symbolic link points to,
+    where outputs go, so a run through the link and one through the real path share one lock)."""
     folder = Path(os.path.abspath(folder))
+    if folder.is_symlink():
+        folder = Path(os.path.realpath(folder))
     return folder.with_name(f".{folder.name}.lock")
 
 
@@ -52,24 +55,30 @@ def _alive(pid: int) -> bool:
 def _try_create(lock: Path, text: str) -> bool:
     """Create ``lock`` holding ``text`` in one step (write a temporary file, then hard-link it)."""
     tmp = tmp_sibling(lock)
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(text)
-    os.chmod(tmp, file_mode())
     try:
-        os.link(tmp, lock)
-        return True
-    except FileExistsError:
-        return False
-    except OSError:  # no hard links here: exclusive create
+        with open(tmp, "w", encoding="utf-8") as f:  # (a full disk fails here: the finally removes it)
+            f.write(text)
+        os.chmod(tmp, file_mode())
         try:
-            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, file_mode())
+            os.link(tmp, lock)
+            return True
         except FileExistsError:
             return False
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        return True
+        except OSError:
+            pass  # no hard links here: exclusive create below
     finally:
         tmp.unlink(missing_ok=True)
+    try:
+        fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, file_mode())
+    except FileExistsError:
+        return False
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+    except OSError:
+        lock.unlink(missing_ok=True)
+        raise
+    return True
 
 
 def _acquire(lock: Path, command: str) -> None:
@@ -128,8 +137,13 @@ def output_lock(folder: str | os.PathLike, command: str | None = None) -> Iterat
         lock.parent.mkdir(parents=True, exist_ok=True)
         _acquire(lock, command)
     except OSError as exc:
-        from rnnlens.errors import ArgumentError
+        from rnnlens._atomic import is_disk_full
+        from rnnlens.errors import ArgumentError, DiskFullError
 
+        if is_disk_full(exc):
+            raise DiskFullError(f"{folder}: no space left on the disk (or over the quota) even for its lock file "
+                                f"{lock}; nothing in {folder} was changed. Free some space, or choose an output "
+                                "folder on another disk, then run again.") from None
         raise ArgumentError(f"{folder}: cannot write its lock file {lock} ({exc.strerror}); rnnlens needs to "
                             "write there. Choose a writable folder or fix its permissions.") from None
     _held[lock] = 1

@@ -132,16 +132,21 @@ class BagOfWords:
 
     def save(self, path: PathLike) -> Path:
         """Write JSON to ``path`` (a ``.json`` file, or a folder that gets ``bag_of_words.json``), atomically,
-        holding the folder's lock (:mod:`rnnlens._lock`); an unwritable folder is refused up front."""
-        from rnnlens._atomic import check_writable
+        holding the folder's lock (:mod:`rnnlens._lock`); an unwritable folder is refused up front. A folder
+        is an output folder (:func:`rnnlens._atomic.output_folder`): a ``bag_of_words.json`` rnnlens did not
+        write there is refused, and a folder given as a symbolic link is written inside its target."""
+        from rnnlens._atomic import check_output, check_writable, output_folder
         from rnnlens._lock import output_lock
 
         path = Path(path)
-        if path.suffix != ".json":
-            path = path / FILE_NAME
-        check_writable(path.parent, "-o")
-        with output_lock(path.parent, "baseline"):
-            return write_json_atomic(path, self.to_dict())
+        if path.suffix == ".json":
+            check_writable(path.parent, "-o")
+            with output_lock(path.parent, "baseline"):
+                return write_json_atomic(path, self.to_dict())
+        folder = check_output(path, (FILE_NAME,), "-o")
+        with output_lock(folder, "baseline"), output_folder(folder, "baseline") as tmp:
+            write_json_atomic(tmp / FILE_NAME, self.to_dict())
+        return path / FILE_NAME
 
     @classmethod
     def load(cls, path: PathLike) -> "BagOfWords":

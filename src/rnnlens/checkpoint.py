@@ -15,6 +15,7 @@ Loading reads safetensors and JSON only; nothing is ever unpickled.
 from __future__ import annotations
 
 import datetime as _dt
+import errno
 import json
 import os
 import shlex
@@ -28,7 +29,7 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
-from rnnlens._atomic import file_mode, is_tmp_name, output_folder
+from rnnlens._atomic import file_mode, is_disk_full, output_folder
 from rnnlens._types import PathLike
 from rnnlens._version import code_version
 from rnnlens.errors import ArgumentError, CheckpointError
@@ -38,7 +39,6 @@ FORMAT_VERSION = 1
 WEIGHTS_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"
 RESUME_DIR = "resume"
-_RESUME_FILES = {"state.json", "state.safetensors"}
 _FILE_OPTIONS = ("path", "train", "validation", "test")
 REBUILD = "train again (rnnlens train ... --out DIR) or restore the folder from a copy"
 
@@ -65,8 +65,14 @@ class Checkpoint:
 
 
 def save_tensors(path: str | os.PathLike, tensors: dict[str, torch.Tensor], metadata: dict | None = None) -> None:
-    """Save a flat dict of tensors with safetensors (copies to contiguous CPU tensors first)."""
-    save_file({k: v.detach().to("cpu").contiguous() for k, v in tensors.items()}, str(path), metadata=metadata)
+    """Save a flat dict of tensors with safetensors (copies to contiguous CPU tensors first). A full disk
+    raises OSError(ENOSPC) naming the file (safetensors' own error carries the reason in its text only)."""
+    try:
+        save_file({k: v.detach().to("cpu").contiguous() for k, v in tensors.items()}, str(path), metadata=metadata)
+    except SafetensorError as exc:
+        if is_disk_full(exc):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path)) from exc
+        raise
     os.chmod(path, file_mode())  # safetensors creates the file private (0600); see rnnlens._atomic
 
 
@@ -118,17 +124,6 @@ def is_checkpoint(path: str | os.PathLike) -> bool:
     return (path / CONFIG_FILE).is_file() and (path / WEIGHTS_FILE).is_file()
 
 
-def _owned_by_checkpoint(folder: Path):
-    """Which entries of a checkpoint folder rnnlens wrote: its two files and a ``resume/`` state folder."""
-    def own(name: str) -> bool:
-        if name in (CONFIG_FILE, WEIGHTS_FILE):
-            return True
-        d = folder / name
-        return (name == RESUME_DIR and d.is_dir() and not d.is_symlink()
-                and all(p.name in _RESUME_FILES or is_tmp_name(p.name) for p in d.iterdir()))
-    return own
-
-
 def _vocab_misfit(n_tokens: int, vocab_size: int) -> str:
     return (f"the vocabulary has {n_tokens} tokens but the model's embedding has vocab_size={vocab_size} rows: "
             f"tokens {vocab_size}..{n_tokens - 1} would index past it")
@@ -143,7 +138,9 @@ def save_checkpoint(path: str | os.PathLike, model: torch.nn.Module, vocab: Any,
     ``command`` (this process's command line) and ``timestamp`` are added when absent.
     A vocabulary with more tokens than the model's ``vocab_size`` is refused (ArgumentError), as
     :func:`load_checkpoint` refuses it (CheckpointError). An existing checkpoint at ``path`` is replaced, with the ``resume/`` state a finished run leaves;
-    other entries of the folder are kept (see :func:`rnnlens._atomic.output_folder`).
+    other entries of the folder are kept, and an entry of the user's named like a checkpoint file is
+    refused (see :func:`rnnlens._atomic.output_folder`). A ``path`` that is a symbolic link is written
+    inside the folder it points to.
     """
     size = getattr(model, "vocab_size", None)
     if isinstance(size, int) and hasattr(vocab, "__len__") and len(vocab) > size:
@@ -163,7 +160,7 @@ def save_checkpoint(path: str | os.PathLike, model: torch.nn.Module, vocab: Any,
         "run_id": uuid.uuid4().hex,
     }
     text = json.dumps(config, indent=1)  # fail before touching the disk if not serializable
-    with output_folder(path, _owned_by_checkpoint(Path(path)), last=CONFIG_FILE) as tmp:
+    with output_folder(path, "train", last=CONFIG_FILE, flag="--out") as tmp:
         save_tensors(tmp / WEIGHTS_FILE, model.state_dict(), metadata={"rnnlens_run_id": config["run_id"]})
         with open(tmp / CONFIG_FILE, "w", encoding="utf-8") as f:
             f.write(text + "\n")

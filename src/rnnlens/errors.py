@@ -21,3 +21,7 @@ class CheckpointError(RnnlensError):
 
 class ArgumentError(RnnlensError, ValueError):
     """An argument passed to the Python API or the CLI is invalid."""
+
+
+class DiskFullError(RnnlensError):
+    """The disk (or the quota) filled up while rnnlens wrote an output folder; the previous outputs are kept."""

@@ -29,10 +29,12 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from rnnlens._atomic import atomic_folder, check_writable
+from rnnlens._atomic import check_output, output_folder
 from rnnlens._lock import output_lock
 from rnnlens._types import CorpusLike, PathLike
 from rnnlens.checkpoint import (
+    CONFIG_FILE,
+    WEIGHTS_FILE,
     Checkpoint,
     is_checkpoint,
     load_checkpoint,
@@ -42,7 +44,7 @@ from rnnlens.checkpoint import (
     save_tensors,
 )
 from rnnlens.data import Split, Vocab
-from rnnlens.errors import ArgumentError, CheckpointError, DataError
+from rnnlens.errors import CheckpointError, DataError
 from rnnlens.model import SentimentRNN, predict_labels
 from rnnlens.settings import TrainSettings
 
@@ -194,7 +196,9 @@ def _save_resume(out_dir: Path, model, best_state, opt, sched, loop: dict, meta:
         "scheduler": sched.state_dict(),
     }
     text = json.dumps(state, indent=1)
-    with atomic_folder(out_dir / RESUME_DIR) as tmp:
+    with output_folder(out_dir, "train", flag="--out", update=True) as staged:  # only resume/ is replaced
+        tmp = staged / RESUME_DIR
+        tmp.mkdir()
         save_tensors(tmp / "state.safetensors", tensors)
         (tmp / "state.json").write_text(text + "\n", encoding="utf-8")
 
@@ -246,16 +250,7 @@ def _load_resume(out_dir: Path, model, opt, sched, meta: dict) -> tuple[dict, di
 # training
 
 
-def _check_out_dir(out_dir: Path) -> None:
-    if out_dir.exists() and not out_dir.is_dir():
-        raise ArgumentError(f"--out {out_dir}: exists and is a file; choose a folder path.")
-    if out_dir.is_dir() and not is_checkpoint(out_dir):
-        other = sorted(p.name for p in out_dir.iterdir()
-                       if p.name != RESUME_DIR and not p.name.startswith("."))
-        if other:
-            shown = ", ".join(other[:5]) + (", ..." if len(other) > 5 else "")
-            raise ArgumentError(f"--out {out_dir}: the folder exists and holds other files ({shown}); "
-                                "training would replace it. Choose a new or empty folder.")
+TRAIN_OUTPUTS = (CONFIG_FILE, WEIGHTS_FILE, RESUME_DIR)  # what train writes in --out (rnnlens._atomic's rule)
 
 
 def _json_safe(obj):
@@ -287,11 +282,9 @@ def train(corpus: CorpusLike, settings: TrainSettings, out_dir: PathLike, *, res
     and early-stop notes. Returns the loaded final :class:`Checkpoint`.
     """
     settings.validate()
-    out_dir = Path(out_dir)
-    _check_out_dir(out_dir)
-    check_writable(out_dir, "--out")
+    out_dir = check_output(out_dir, TRAIN_OUTPUTS, "--out")  # a link: its folder
     with output_lock(out_dir, "train"):
-        _check_out_dir(out_dir)  # again, now that no other rnnlens run can write it
+        check_output(out_dir, TRAIN_OUTPUTS, "--out")  # again, now that no other rnnlens run can write it
         return _train(corpus, settings, out_dir, resume=resume, progress=progress, on_batch=on_batch,
                       verbose=verbose)
 

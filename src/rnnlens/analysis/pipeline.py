@@ -88,15 +88,17 @@ class Run:
 
 def _locked_output(fn):
     """Run ``fn`` holding the lock of its ``out_dir`` (when given), after checking the folder can be
-    written: an unwritable or busy output folder is refused before any work."""
+    written: an unwritable or busy output folder, or one where a file of the user's has the name of an
+    analysis file, is refused before any work."""
     @functools.wraps(fn)
     def wrapper(*args, out_dir=None, **kwargs):
-        from rnnlens._atomic import check_writable
+        from rnnlens._atomic import check_output
         from rnnlens._lock import output_lock
+        from rnnlens.analysis.io import OWN_FILES
 
         with contextlib.ExitStack() as stack:
             if out_dir is not None:
-                check_writable(out_dir, "-o")
+                check_output(out_dir, OWN_FILES, "-o")
                 stack.enter_context(output_lock(out_dir, "analyze"))
             return fn(*args, out_dir=out_dir, **kwargs)
     return wrapper

@@ -143,9 +143,11 @@ class Analysis:
 
         The folder is replaced as a whole when it holds only analysis files (a reader sees all old or all
         new files); files of the user's there are kept, and only the analysis files are replaced, the
-        summary last. All three carry one new run id, which :meth:`load` checks.
+        summary last; a file of the user's with an analysis file's name is refused, before anything is
+        written (:func:`rnnlens._atomic.output_folder`). All three carry one new run id, which :meth:`load`
+        checks. An ``out_dir`` that is a symbolic link is written inside the folder it points to.
         """
-        from rnnlens._atomic import check_writable, output_folder
+        from rnnlens._atomic import check_output, output_folder
         from rnnlens._lock import output_lock
         from rnnlens.analysis.io import (
             ARRAYS_FILE,
@@ -158,10 +160,10 @@ class Analysis:
         )
 
         out = Path(out_dir)
-        check_writable(out, "-o")
+        folder = check_output(out, OWN_FILES, "-o")
         run_id = uuid.uuid4().hex
         self.summary[RUN_ID] = run_id
-        with output_lock(out, "analyze"), output_folder(out, OWN_FILES, last=SUMMARY_FILE) as tmp:
+        with output_lock(folder, "analyze"), output_folder(folder, "analyze", last=SUMMARY_FILE) as tmp:
             write_arrays(tmp / ARRAYS_FILE, {**self.arrays.to_dict(), RUN_ID: np.array(run_id)})
             if self.fixed_points is not None and hasattr(self.fixed_points, "save"):
                 self.fixed_points.save(tmp / FIXED_POINTS_FILE, run_id=run_id)

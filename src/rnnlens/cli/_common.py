@@ -13,9 +13,12 @@ from rnnlens.settings import cli_options, parse_key_values
 
 class ErrorGroup(click.Group):
     """A click group that turns RnnlensError into ``error: ...`` on stderr and exit status 2 (and a
-    PermissionError, which a folder that changed under a running command can still give, likewise)."""
+    PermissionError, which a folder that changed under a running command can still give, and a full disk,
+    likewise)."""
 
     def invoke(self, ctx):
+        from rnnlens._atomic import is_disk_full
+
         try:
             return super().invoke(ctx)
         except RnnlensError as exc:
@@ -25,18 +28,52 @@ class ErrorGroup(click.Group):
             click.echo(f"error: {exc.filename}: cannot be written or read ({exc.strerror}); fix the permissions "
                        "or choose another folder.", err=True)
             ctx.exit(2)
+        except Exception as exc:
+            if not is_disk_full(exc):
+                raise
+            where = getattr(exc, "filename", None) or "a file"
+            click.echo(f"error: {where}: no space left on the disk (or over the quota) while writing it; files "
+                       "rnnlens finished before are kept. Free some space, or write to another disk, then run "
+                       "again.", err=True)
+            ctx.exit(2)
 
 
 @contextmanager
-def guarded_output(folder, command: str, flag: str = "-o"):
-    """Before a command's work: refuse an unwritable output folder, then hold its lock (a second run into
-    the same folder fails fast, naming the lock file and the pid that holds it)."""
-    from rnnlens._atomic import check_writable
+def guarded_output(folder, command: str, flag: str = "-o", names: tuple[str, ...] = ()):
+    """Before a command's work: refuse an unwritable output folder, or one where an entry the command
+    writes (``names``) is the user's (:func:`rnnlens._atomic.check_output`), then hold its lock (a second
+    run into the same folder fails fast, naming the lock file and the pid that holds it). A full disk
+    during the work ends with one line naming the folder, whose previous outputs are unchanged."""
+    from rnnlens._atomic import check_output
     from rnnlens._lock import output_lock
 
-    check_writable(folder, flag)
-    with output_lock(folder, f"rnnlens {command}"):
-        yield
+    target = check_output(folder, names, flag)
+    with output_lock(target, f"rnnlens {command}"):
+        try:
+            yield
+        except Exception as exc:
+            _disk_full(exc, folder, command, flag)
+            raise
+
+
+def _disk_full(exc: Exception, folder, command: str, flag: str) -> None:
+    """Raise DiskFullError for ``exc`` when it is a full disk's (nothing when it is another error)."""
+    from rnnlens._atomic import is_disk_full
+    from rnnlens.errors import DiskFullError
+
+    if isinstance(exc, RnnlensError) or not is_disk_full(exc):
+        return
+    again = "run again (training continues from its last saved state)" if command == "train" else "run again"
+    raise DiskFullError(f"{folder}: no space left on the disk (or over the quota) while writing the new outputs; "
+                        f"the previous outputs in {folder} are unchanged. Free some space, or choose an output "
+                        f"folder on another disk ({flag}), then {again}.") from None
+
+
+OUTPUT_FOLDER_HELP = (
+    "rnnlens replaces only what it wrote there itself (listed in the folder's .rnnlens-output.json, and "
+    "unchanged since): your other files stay untouched, and one named like an output of this command stops "
+    "it before any work, saying what to move. A symbolic link is written through: the outputs go inside "
+    "the folder it points to (created when missing), and the link stays as it is.")
 
 
 def parse_options(pairs, flag: str = "--option") -> dict:

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import click
 
-from rnnlens.cli._common import (NETWORK_HELP, analysis_options, checkpoint_corpus_options, guarded_output,
-                                 load_checkpoint_corpus, load_named_corpus, load_network, pop_analysis_settings)
+from rnnlens.cli._common import (NETWORK_HELP, OUTPUT_FOLDER_HELP, analysis_options, checkpoint_corpus_options,
+                                 guarded_output, load_checkpoint_corpus, load_named_corpus, load_network,
+                                 pop_analysis_settings)
 
 __all__ = ["COMMANDS", "analyze_command", "report_command", "print_summary"]
 
@@ -40,7 +41,8 @@ def print_summary(summary: dict) -> None:
 @click.argument("checkpoint", type=click.Path(), required=False)
 @click.option("--network", "network_spec", default=None, metavar="FILE.py:FUNCTION", help=NETWORK_HELP)
 @checkpoint_corpus_options
-@click.option("-o", "--out", "out_dir", required=True, type=click.Path(), help="Folder for summary.json etc.")
+@click.option("-o", "--out", "out_dir", required=True, type=click.Path(),
+              help="Folder for summary.json, arrays.npz and fixed_points.safetensors. " + OUTPUT_FOLDER_HELP)
 @click.option("--bow", type=click.Path(), default=None,
               help="Bag-of-words baseline JSON (rnnlens baseline) for the word-valence comparison. Default: "
                    "the corpus's own, fitted once (rnnlens baseline's defaults) and then read from the cache "
@@ -63,6 +65,7 @@ def analyze_command(checkpoint, network_spec, dataset, data_dir, data_seed, opti
 
     from rnnlens import progress as _progress
     from rnnlens.analysis import analyze
+    from rnnlens.analysis.io import OWN_FILES
     from rnnlens.baseline_cache import describe
     from rnnlens.checkpoint import load_checkpoint
 
@@ -74,7 +77,7 @@ def analyze_command(checkpoint, network_spec, dataset, data_dir, data_seed, opti
         raise click.UsageError("--bow and --no-bow contradict each other; give one")
     analysis_settings = pop_analysis_settings(settings)
     bars = (sys.stderr.isatty() and not quiet) if progress is None else progress
-    with guarded_output(out_dir, "analyze"), _progress.show(bars=bars, lines=not quiet):
+    with guarded_output(out_dir, "analyze", names=OWN_FILES), _progress.show(bars=bars, lines=not quiet):
         if network_spec is not None:
             network = load_network(network_spec)
             corpus = load_named_corpus(dataset, data_dir, data_seed, options)
@@ -94,7 +97,9 @@ def analyze_command(checkpoint, network_spec, dataset, data_dir, data_seed, opti
 
 @click.command("report")
 @click.argument("dirs", nargs=-1, required=True, type=click.Path())
-@click.option("-o", "--out", "out", required=True, type=click.Path(), help="Folder for the figures and report.html.")
+@click.option("-o", "--out", "out", required=True, type=click.Path(),
+              help="Folder for report.html and the figures (one subfolder per analysis), replaced as one unit: "
+                   "the previous report's figures go with it. " + OUTPUT_FOLDER_HELP)
 def report_command(dirs, out):
     """Draw figures and a self-contained HTML report from saved analysis folders DIRS (no recomputation)."""
     from rnnlens.report import make_report

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from rnnlens.cli._common import (
+    OUTPUT_FOLDER_HELP,
     checkpoint_corpus_options,
     corpus_options,
     guarded_output,
@@ -21,16 +22,17 @@ __all__ = ["COMMANDS", "train_command", "evaluate_command", "baseline_command"]
 @click.command("train")
 @corpus_options()
 @settings_options()
-@click.option("--out", "out_dir", required=True, type=click.Path(), help="Checkpoint folder to write.")
+@click.option("--out", "out_dir", required=True, type=click.Path(),
+              help="Checkpoint folder to write (config.json, model.safetensors, resume/). " + OUTPUT_FOLDER_HELP)
 @click.option("--resume/--no-resume", default=True, show_default=True,
               help="Continue an interrupted run in --out (or start over).")
 @click.option("--progress/--no-progress", default=True, show_default=True)
 def train_command(dataset, data_dir, data_seed, options, out_dir, resume, progress, **settings):
     """Train a sentiment RNN and write its checkpoint folder to --out."""
-    from rnnlens.training import TrainSettings, train
+    from rnnlens.training import TRAIN_OUTPUTS, TrainSettings, train
 
     s = TrainSettings(**pop_settings(settings))
-    with guarded_output(out_dir, "train", "--out"):
+    with guarded_output(out_dir, "train", "--out", names=TRAIN_OUTPUTS):
         corpus = load_named_corpus(dataset, data_dir, data_seed, options)
         ck = train(corpus, s, out_dir, resume=resume, progress=progress)
     m = ck.record["metrics"]
@@ -172,7 +174,7 @@ def _corpus_split(ck, checkpoint, dataset, data_dir, data_seed, options, split, 
 @click.command("baseline")
 @corpus_options()
 @click.option("-o", "--out", "out_dir", required=True, type=click.Path(file_okay=False),
-              help="Folder for bag_of_words.json.")
+              help="Folder for bag_of_words.json. " + OUTPUT_FOLDER_HELP)
 @click.option("--C", "Cs", type=float, multiple=True,
               help="Regularisation values to choose from on validation (repeatable; default a grid 0.01..3).")
 @click.option("--min-count", type=int, default=1, show_default=True,
@@ -180,9 +182,9 @@ def _corpus_split(ck, checkpoint, dataset, data_dir, data_seed, options, split, 
 @click.option("--top", type=int, default=10, show_default=True, help="How many top words to print.")
 def baseline_command(dataset, data_dir, data_seed, options, out_dir, Cs, min_count, top):
     """Bag-of-words logistic regression: accuracy per split and per-word coefficients."""
-    from rnnlens.baseline import DEFAULT_CS, fit_bag_of_words
+    from rnnlens.baseline import DEFAULT_CS, FILE_NAME, fit_bag_of_words
 
-    with guarded_output(out_dir, "baseline"):
+    with guarded_output(out_dir, "baseline", names=(FILE_NAME,)):
         corpus = load_named_corpus(dataset, data_dir, data_seed, options)
         bow = fit_bag_of_words(corpus, Cs=Cs or DEFAULT_CS, min_count=min_count)
         path = bow.save(out_dir)

@@ -9,18 +9,21 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from rnnlens._atomic import check_writable, write_text_atomic
+from rnnlens._atomic import check_output, output_folder, write_text_atomic
 from rnnlens._lock import output_lock
 from rnnlens._types import PathLike
+from rnnlens.analysis.io import SUMMARY_FILE
 from rnnlens.analysis.registry import resolve, sections
 from rnnlens.analysis.result import Analysis
-from rnnlens.errors import ArgumentError
+from rnnlens.errors import ArgumentError, DataError
 from rnnlens.report import figures as _fig
 from rnnlens.report.html import figure_html, model_section, page
 from rnnlens.report.style import model_title, save_figure
+from rnnlens.report.summary_types import check_summary
 
 __all__ = ["make_report", "REPORT_FILE"]
 REPORT_FILE = "report.html"
+GRID = "fig6_grid"
 
 INTRO = ("Each section below is one trained network. The paper's finding is that such networks integrate "
          "evidence along a line of (nearly) fixed points aligned with the readout: one eigenvalue near 1 at "
@@ -32,15 +35,29 @@ def make_report(dirs: PathLike | Sequence[PathLike], out: PathLike, *,
                 preface: list[str] | None = None) -> Path:
     """Draw the figures of every analysis folder in ``dirs`` (and a grid across them when there are
     several) into ``out``, and write ``out/report.html``. ``preface``: HTML sections placed before the
-    models (e.g. an accuracy table). Returns the HTML path. ``out`` is checked writable first and locked
-    while the report is written (:mod:`rnnlens._lock`)."""
+    models (e.g. an accuracy table). Returns the HTML path.
+
+    The report is one unit (:func:`rnnlens._atomic.output_folder`): it is drawn beside ``out`` and then
+    replaces the previous report there as a whole, so a kill or a full disk leaves the old report and its
+    figures, never a mix; entries of the user's in ``out`` are kept, and one named like a report entry is
+    refused before any drawing. ``out`` is checked writable first and locked while the report is written
+    (:mod:`rnnlens._lock`); an ``out`` that is a symbolic link is written inside the folder it points to."""
     dirs = [Path(d) for d in ([dirs] if isinstance(dirs, (str, Path)) else dirs)]
     if not dirs:
         raise ArgumentError("report: give at least one analysis folder (written by `rnnlens analyze -o DIR`)")
-    out = Path(out)
-    check_writable(out, "-o")
-    with output_lock(out, "report"):
-        return _make_report(dirs, out, preface)
+    names = _unique_names(dirs)
+    folder = check_output(out, [REPORT_FILE, *(f"{GRID}.{ext}" for ext in ("png", "svg")), *names], "-o")
+    analyses = [_load(d) for d in dirs]
+    with output_lock(folder, "report"), output_folder(folder, "report", last=REPORT_FILE) as tmp:
+        _make_report(analyses, names, tmp, preface)
+    return Path(out) / REPORT_FILE
+
+
+def _load(folder: Path) -> Analysis:
+    """An analysis folder, its summary's fields checked for the types the report reads."""
+    analysis = Analysis.load(folder)
+    check_summary(analysis.summary, folder / SUMMARY_FILE)
+    return analysis
 
 
 def section_figures(analysis: Analysis) -> list:
@@ -49,28 +66,34 @@ def section_figures(analysis: Analysis) -> list:
     return [f for s in sections() if not s.optional or analysis.ran(s) for f in s.figures]
 
 
-def _make_report(dirs, out: Path, preface) -> Path:
-    analyses = [Analysis.load(d) for d in dirs]
-    out.mkdir(parents=True, exist_ok=True)
-    names = _unique_names(dirs)
+def _make_report(analyses: list[Analysis], names: list[str], out: Path, preface) -> Path:
     parts = list(preface or [])
     if len(analyses) > 1:
-        grid = save_figure(_fig.fig_grid([(a.summary, a.arrays) for a in analyses]), out, "fig6_grid")
+        grid = save_figure(_fig.fig_grid([(a.summary, a.arrays) for a in analyses]), out, GRID)
         parts.append("<h2>All models</h2>" + figure_html(
-            "fig6_grid", grid["png"], "One row per model: variance explained by the top PCs (trained vs "
+            GRID, grid["png"], "One row per model: variance explained by the top PCs (trained vs "
             "untrained), states and fixed points, |lambda_1| at the fixed points, word groups along the line."))
     for name, analysis in zip(names, analyses):
         sub = out / name
         sub.mkdir(exist_ok=True)
-        figs = []
-        for spec in section_figures(analysis):
-            fig = resolve(spec.draw)(analysis.summary, analysis.arrays)
-            png = save_figure(fig, sub, spec.name)["png"] if fig is not None else None
-            figs.append((spec.name, png, spec.caption))
-        parts.append(model_section(analysis.summary, figs, f"{name}: {model_title(analysis.summary)}"))
+        try:
+            parts.append(_model_part(analysis, name, sub))
+        except (TypeError, ValueError, KeyError, IndexError, AttributeError) as exc:
+            where = analysis.out_dir or name
+            raise DataError(f"{where}: its {SUMMARY_FILE} or arrays.npz holds a value of an unexpected type or "
+                            f"shape ({type(exc).__name__}: {exc}), so the report cannot be drawn. Rebuild the "
+                            f"folder with `rnnlens analyze CHECKPOINT -o {where}`.") from exc
     text = page("rnnlens report", INTRO, parts)
-    path = out / REPORT_FILE
-    return write_text_atomic(path, text)
+    return write_text_atomic(out / REPORT_FILE, text)
+
+
+def _model_part(analysis: Analysis, name: str, sub: Path) -> str:
+    figs = []
+    for spec in section_figures(analysis):
+        fig = resolve(spec.draw)(analysis.summary, analysis.arrays)
+        png = save_figure(fig, sub, spec.name)["png"] if fig is not None else None
+        figs.append((spec.name, png, spec.caption))
+    return model_section(analysis.summary, figs, f"{name}: {model_title(analysis.summary)}")
 
 
 def _unique_names(dirs) -> list[str]:
