@@ -97,16 +97,20 @@ def test_four_trials_finish_with_summary_and_rerun_skips_them(tmp_path, tiny_spe
         assert len(status(out, row["trial"])["attempts"]) == 1
 
 
+# a corpus every check before the start accepts, whose bag of words fails inside Ray: class "c" has no
+# training document
 BROKEN_DATASET = """
 [[datasets]]
 name = "csv"
 label = "missing"
-options = { path = "no-such-file.csv", text_column = "text", label_column = "label" }
+options = {{ path = "{path}", test = "{path}", label_names = ["a", "b", "c"] }}
 """
 
 
 def test_killed_worker_is_retried_and_completes_and_a_failed_trial_stops_nothing(tmp_path, spec_writer):
-    spec = spec_writer(tmp_path, architectures=["gru"], seeds=[0], extra=BROKEN_DATASET)
+    two = tmp_path / "two-classes.csv"
+    two.write_text("text,label\n" + "".join(f"good movie {i},a\nbad film {i},b\n" for i in range(30)))
+    spec = spec_writer(tmp_path, architectures=["gru"], seeds=[0], extra=BROKEN_DATASET.format(path=two))
     out = tmp_path / "sweep"
     proc = start_driver(spec, out, "--retries", "2")
     try:
@@ -130,7 +134,9 @@ def test_killed_worker_is_retried_and_completes_and_a_failed_trial_stops_nothing
     assert "1 trials finished in this run" in text and "1 failed" in text
     broken = [t for t, x in statuses(out).items() if t.startswith("missing-")]
     assert len(broken) == 1 and status(out, broken[0])["state"] == "failed"
-    assert "no-such-file.csv" in status(out, broken[0])["error"] and f"FAILED {broken[0]}" in text
+    error = status(out, broken[0])["error"]
+    assert "bag of words of dataset missing failed" in error and "every class needs training documents" in error
+    assert f"FAILED {broken[0]}" in text
     rows = {row["trial"]: row for row in csv.DictReader(open(out / "summary.csv"))}
     assert rows[tid]["state"] == "done" and rows[broken[0]]["state"] == "failed"
 

@@ -2,10 +2,12 @@
 
 - :mod:`rnnlens.sweep.spec`: the SPEC file (TOML or YAML), checked key by key, expanded into trials
   (no torch, no Ray).
+- :mod:`rnnlens.sweep.preflight`: the whole sweep checked as its trials would check it, before anything
+  starts (each corpus loaded, the splits the stages read, the analysis's solver options); no Ray.
 - :mod:`rnnlens.sweep.trial`: one trial (train -> evaluate -> analyze into ``DIR/trials/<id>/``), with its
   status and attempt records; what a Ray worker runs (no Ray import).
-- :mod:`rnnlens.sweep.driver`: :func:`run_sweep`, the Ray driver (local or ``address``), retries, resume,
-  progress.
+- :mod:`rnnlens.sweep.driver`: :func:`run_sweep`, the Ray driver (local or ``address``, with Ray's token
+  authentication), retries, resume, progress; a folder made by another SPEC refused (:func:`check_folder`).
 - :mod:`rnnlens.sweep.summary`: ``summary.csv``, the spread per architecture and dataset, the agreement of
   word valences between networks, figures and ``report/report.html``.
 

@@ -20,7 +20,9 @@ trials (status ``done`` with the same configuration) and resumes the others wher
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
+import json
 import os
 import socket
 import sys
@@ -83,18 +85,127 @@ def _ray_init(address: str | None, num_cpus: int | None, num_gpus: int | None):
         return ray, False
     kwargs = dict(include_dashboard=False, log_to_driver=False, configure_logging=False)
     if address:
-        _probe(address)
-        try:
-            ray.init(address=address, **kwargs)
-        except ConnectionError as exc:
-            raise ArgumentError(f"--address {address}: cannot reach a Ray cluster there ({exc}). Start one with "
-                                "`ray start --head`, and give the address it prints (on the head node: --address "
-                                "auto); leave --address out to start Ray on this machine.") from None
+        _connect(ray, address, kwargs)
     else:
         # trials pass only small dicts through Ray's object store: keep it small (Ray's minimum is 75 MiB)
         ray.init(num_cpus=num_cpus if num_cpus is not None else os.cpu_count(), num_gpus=num_gpus,
                  object_store_memory=128 * 1024 * 1024, **kwargs)
     return ray, True
+
+
+def _connect(ray, address: str, kwargs: dict) -> None:
+    """ray.init on the cluster at ``address``, with the token authentication a cluster of Ray >= 2.5x may ask
+    for (see :func:`_token_authentication`); a refused token, or none, is named as such."""
+    _probe(address)
+    token = _token_authentication(address)
+    _probe_authentication(address, token)
+    try:
+        ray.init(address=address, **kwargs)
+    except Exception as exc:
+        if _authentication_failed(exc):
+            raise ArgumentError(_authentication_message(address, token)) from None
+        if not isinstance(exc, ConnectionError):
+            raise
+        raise ArgumentError(f"--address {address}: cannot reach a Ray cluster there ({exc}). Start one with "
+                            "`ray start --head`, and give the address it prints (on the head node: --address "
+                            "auto); leave --address out to start Ray on this machine.") from None
+
+
+def _token_authentication(address: str) -> bool:
+    """Whether this driver authenticates with a token. A head started by ``ray start --head`` where a token
+    exists (``~/.ray/auth_token``, which any local ``ray.init`` writes) requires one; Ray's own driver sends it
+    only for ``address="auto"``. Here, unless ``RAY_AUTH_MODE`` says otherwise, token mode is on for any
+    HOST:PORT whenever a token is at hand (``RAY_AUTH_TOKEN``, the file ``RAY_AUTH_TOKEN_PATH`` names, or
+    ``~/.ray/auth_token``), as Ray does for ``auto``; a cluster without authentication ignores it."""
+    if "://" in address:          # Ray Client: its own connection
+        return False
+    try:
+        from ray._private.authentication import authentication_token_setup as setup
+    except ImportError:           # a Ray without token authentication
+        return False
+    if os.environ.get(setup.AUTH_MODE_ENV_VAR) is None:
+        import logging
+
+        log = logging.getLogger(setup.__name__)
+        level = log.level
+        log.setLevel(logging.ERROR)        # its note speaks of starting a cluster, not of joining one
+        try:
+            setup.maybe_enable_token_auth_if_token_available(warn_if_disabled=False)
+        finally:
+            log.setLevel(level)
+    return os.environ.get(setup.AUTH_MODE_ENV_VAR, "").lower() == "token"
+
+
+def _probe_authentication(address: str, token: bool) -> None:
+    """Ask the cluster's GCS once whether it accepts this driver (under a second; ray.init would retry for
+    about 20 s and then only say it failed to connect)."""
+    if address == "auto" or "://" in address:
+        return
+    try:
+        from ray._raylet import GcsClient
+        from ray.exceptions import AuthenticationError
+    except ImportError:
+        return
+    with _stderr_held() as held:       # Ray's C++ client logs each refusal on stderr: our message says it once
+        try:
+            GcsClient(address=address)
+        except AuthenticationError:
+            held.drop()
+            raise ArgumentError(_authentication_message(address, token)) from None
+        except Exception:  # noqa: BLE001  (anything else: ray.init says it)
+            return
+
+
+class _HeldOutput:
+    def __init__(self, file):
+        self.file, self.dropped = file, False
+
+    def drop(self) -> None:
+        self.dropped = True
+
+
+@contextlib.contextmanager
+def _stderr_held():
+    """Send what this process writes on file descriptor 2 to a temporary file for the body, then pass it on to
+    stderr unless the body called ``drop()`` on what it yields."""
+    import tempfile
+
+    sys.stderr.flush()
+    with tempfile.TemporaryFile() as f:
+        saved = os.dup(2)
+        held = _HeldOutput(f)
+        try:
+            os.dup2(f.fileno(), 2)
+            yield held
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            if not held.dropped:
+                f.seek(0)
+                sys.stderr.write(f.read().decode("utf-8", "replace"))
+                sys.stderr.flush()
+
+
+def _authentication_failed(exc: BaseException) -> bool:
+    """Whether ``exc`` (or what caused it) is Ray refusing this driver's token, or its lack of one."""
+    seen = 0
+    while exc is not None and seen < 10:
+        text = str(exc)
+        if type(exc).__name__ == "AuthenticationError" or "InvalidAuthToken" in text or "Unauthenticated" in text:
+            return True
+        exc, seen = exc.__cause__ or exc.__context__, seen + 1
+    return False
+
+
+def _authentication_message(address: str, token: bool) -> str:
+    how = ("on the head node, `ray get-auth-token` prints the cluster's token: export RAY_AUTH_TOKEN=<that token> "
+           "here (or copy the head's ~/.ray/auth_token to this machine's ~/.ray/auth_token) and run again")
+    if token:
+        return (f"--address {address}: authentication failed: the Ray cluster there refused this driver's token "
+                f"(from RAY_AUTH_TOKEN, RAY_AUTH_TOKEN_PATH or ~/.ray/auth_token, in that order); {how}")
+    mode = os.environ.get("RAY_AUTH_MODE")
+    return (f"--address {address}: authentication failed: the Ray cluster there uses token authentication and this "
+            f"driver has no token{' (RAY_AUTH_MODE=' + mode + ' is set here: unset it)' if mode else ''}; {how}")
 
 
 def _probe(address: str, timeout: float = 5.0) -> None:
@@ -164,52 +275,112 @@ class _Progress:
 
 def run_sweep(spec, out_dir, *, address: str | None = None, max_concurrent: int | None = None, retries: int = 2,
               num_cpus: int | None = None, num_gpus: int | None = None, progress: bool | None = None,
-              report: bool = True) -> SweepResult:
-    """Run every unfinished trial of ``spec`` (a SweepSpec or a SPEC file) into ``out_dir``, then write the
-    comparison. ``num_cpus``/``num_gpus``: the local Ray's size (default: this machine's CPUs; ignored with
-    ``address``). ``progress``: the tqdm bar (default: when stderr is a terminal)."""
+              report: bool = True, reuse: bool = False, max_trials: int | None = None) -> SweepResult:
+    """Run every unfinished trial of ``spec`` (a SweepSpec or a SPEC file, read with at most ``max_trials``
+    trials) into ``out_dir``, then write the comparison. The whole SPEC is checked first
+    (:func:`rnnlens.sweep.preflight.check_spec`); a folder made by another SPEC is refused unless ``reuse``
+    (:func:`check_folder`). ``num_cpus``/``num_gpus``: the local Ray's size (default: this machine's CPUs;
+    ignored with ``address``). ``progress``: the tqdm bar (default: when stderr is a terminal)."""
     from rnnlens._lock import output_lock
+    from rnnlens.sweep.preflight import check_spec
 
     t_start = time.perf_counter()
     if not isinstance(spec, SweepSpec):
-        spec = load_spec(spec)
+        spec = load_spec(spec, max_trials=max_trials)
     for name, v, lo in (("retries", retries, 0), ("max_concurrent", max_concurrent, 1), ("num_cpus", num_cpus, 1),
                         ("num_gpus", num_gpus, 0)):
         if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < lo):
             raise ArgumentError(f"sweep: {name} must be an integer >= {lo}; got {v!r}")
     if address and (num_cpus is not None or num_gpus is not None):
         raise ArgumentError("sweep: --num-cpus/--num-gpus size a local Ray; a cluster (--address) has its own")
+    fingerprints = check_spec(spec)
     out_dir = Path(out_dir).resolve()      # workers do not share the driver's working directory
     check_writable(out_dir, "-o")
-    out_dir.mkdir(parents=True, exist_ok=True)
-    with output_lock(out_dir, "sweep"):
-        result = _run_locked(spec, out_dir, address=address, max_concurrent=max_concurrent, retries=retries,
-                             num_cpus=num_cpus, num_gpus=num_gpus,
-                             progress=sys.stderr.isatty() if progress is None else progress)
-        from rnnlens.sweep.summary import summarize
+    check_folder(spec, out_dir, reuse=reuse)
+    session = _RaySession(spec, address, num_cpus, num_gpus)
+    try:
+        if pending_trials(spec, out_dir):
+            session.get()     # before the folder is written: a cluster that is not there, or refuses us, leaves nothing
+        out_dir.mkdir(parents=True, exist_ok=True)
+        with output_lock(out_dir, "sweep"):
+            check_folder(spec, out_dir, reuse=reuse)      # again, now that no other driver can write sweep.json
+            result = _run_locked(spec, out_dir, session, max_concurrent=max_concurrent, retries=retries,
+                                 fingerprints=fingerprints,
+                                 progress=sys.stderr.isatty() if progress is None else progress)
+            from rnnlens.sweep.summary import summarize
 
-        s = summarize(spec, out_dir, report=report)
-        result.summary_csv, result.report = s.csv, s.report
+            s = summarize(spec, out_dir, report=report)
+            result.summary_csv, result.report = s.csv, s.report
+    finally:
+        session.close()
     result.seconds = time.perf_counter() - t_start
     return result
 
 
-def _record_run(spec: SweepSpec, out_dir: Path, run_id: str, started: str, **more) -> None:
-    import json
+class _RaySession:
+    """Ray for one run: connected to (``address``) or started here at the first need, checked against the
+    SPEC's resources; shut down by :meth:`close` when it was started here."""
 
-    path = out_dir / SWEEP_FILE
+    def __init__(self, spec: SweepSpec, address: str | None, num_cpus: int | None, num_gpus: int | None):
+        self.spec, self.address, self.num_cpus, self.num_gpus = spec, address, num_cpus, num_gpus
+        self.ray, self.started_here = None, False
+
+    def get(self):
+        if self.ray is None:
+            self.ray, self.started_here = _ray_init(self.address, self.num_cpus, self.num_gpus)
+            _check_resources(self.ray, self.spec, self.address)
+        return self.ray
+
+    def close(self) -> None:
+        if self.ray is not None and self.started_here:
+            self.ray.shutdown()
+        self.ray = None
+
+
+def _read_sweep_file(out_dir: Path) -> dict | None:
+    """DIR/sweep.json, {} when it cannot be read as a table, None when there is none."""
+    path = Path(out_dir) / SWEEP_FILE
+    if not path.is_file():
+        return None
     try:
-        old = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
-    except ValueError:
-        old = {}
-    runs = [r for r in old.get("runs", []) if r.get("run") != run_id]
-    runs.append({"run": run_id, "started": started, "host": socket.gethostname(), "pid": os.getpid(), **more})
-    write_json_atomic(path, {"schema": "rnnlens-sweep/1", "name": spec.name,
-                             "spec_file": str(spec.path) if spec.path else None, "spec": spec.raw,
-                             "trials": [t.id for t in spec.trials], "runs": runs})
+        old = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return old if isinstance(old, dict) else {}
 
 
-def _run_locked(spec: SweepSpec, out_dir: Path, *, address, max_concurrent, retries, num_cpus, num_gpus,
+def check_folder(spec: SweepSpec, out_dir, *, reuse: bool = False) -> None:
+    """Refuse a sweep folder made by another SPEC (its ``sweep.json`` records another
+    :meth:`SweepSpec.fingerprint`; a folder of an older rnnlens, without one, another list of trials) unless
+    ``reuse``: its trials and bags of words are not this SPEC's, and a summary would mix them."""
+    old = _read_sweep_file(Path(out_dir))
+    if old is None or reuse:
+        return
+    if "fingerprint" in old:
+        same = old["fingerprint"] == spec.fingerprint()
+    else:
+        same = sorted(map(str, old.get("trials") or [])) == sorted(t.id for t in spec.trials)
+    if not same:
+        made_by = f"{old.get('spec_file') or 'a SPEC given as a table'}, sweep {old.get('name')!r}" if old else \
+            "its sweep.json cannot be read"
+        raise ArgumentError(f"-o {out_dir}: this sweep folder was made by another SPEC ({made_by}: other trials or "
+                            "settings). Give another -o, or --reuse to run this SPEC into it anyway (finished trials "
+                            "of the same configuration are kept; a bag of words is fitted again where its corpus "
+                            "differs; the summary then lists this SPEC's trials only).")
+
+
+def _record_run(spec: SweepSpec, out_dir: Path, run_id: str, started: str, **more) -> None:
+    fingerprint = spec.fingerprint()
+    runs = [r for r in (_read_sweep_file(out_dir) or {}).get("runs", []) if r.get("run") != run_id]
+    runs.append({"run": run_id, "started": started, "host": socket.gethostname(), "pid": os.getpid(),
+                 "fingerprint": fingerprint, **more})
+    write_json_atomic(out_dir / SWEEP_FILE, {"schema": "rnnlens-sweep/1", "name": spec.name,
+                                             "spec_file": str(spec.path) if spec.path else None, "spec": spec.raw,
+                                             "fingerprint": fingerprint, "trials": [t.id for t in spec.trials],
+                                             "runs": runs})
+
+
+def _run_locked(spec: SweepSpec, out_dir: Path, session: _RaySession, *, max_concurrent, retries, fingerprints,
                 progress) -> SweepResult:
     run_id = uuid.uuid4().hex[:12]
     started = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
@@ -222,37 +393,44 @@ def _run_locked(spec: SweepSpec, out_dir: Path, *, address, max_concurrent, retr
     if not todo:
         return result
 
-    ray, started_here = _ray_init(address, num_cpus, num_gpus)
     try:
-        _check_resources(ray, spec, address)
-        _schedule(ray, spec, out_dir, todo, run_id, result, max_concurrent=max_concurrent, retries=retries,
-                  progress=progress)
+        _schedule(session.get(), spec, out_dir, todo, run_id, result, max_concurrent=max_concurrent,
+                  retries=retries, progress=progress, fingerprints=fingerprints)
     finally:
-        if started_here:
-            ray.shutdown()
+        session.close()
     _record_run(spec, out_dir, run_id, started, pending=len(todo), finished_before=len(result.skipped),
                 done=len(result.done), failed=sorted(result.failed))
     return result
 
 
-def _schedule(ray, spec: SweepSpec, out_dir: Path, todo: list[Trial], run_id: str, result: SweepResult, *,
-              max_concurrent, retries, progress) -> None:
-    from rnnlens.sweep.trial import fit_dataset_baseline, run_trial
+def _bags_of_words(ray, spec: SweepSpec, out_dir: Path, todo: list[Trial], retries: int,
+                   fingerprints: dict | None) -> dict:
+    """One bag of words per dataset whose pending trials analyze: the file in ``DIR/datasets/<label>/`` when it
+    records the corpus's data fingerprint (``fingerprints``, from the checks), else a task that fits it (or
+    finds it fitted on this corpus), which the trials of that dataset depend on."""
+    from rnnlens.sweep.trial import bag_of_words_fingerprint, fit_dataset_baseline
 
-    trial_task = ray.remote(run_trial)
     bow_task = ray.remote(fit_dataset_baseline)
-    # one bag of words per dataset that needs one, as a task the trials of that dataset depend on
     bows = {}
     for ds in spec.datasets:
         if spec.bag_of_words and "analyze" in spec.stages and any(t.dataset.label == ds.label for t in todo):
             path = out_dir / "datasets" / ds.label / "bag_of_words.json"
-            if path.is_file():
+            known = (fingerprints or {}).get(ds.label)
+            if known is not None and bag_of_words_fingerprint(path) == known:
                 bows[ds.label] = str(path)
             else:
                 bows[ds.label] = bow_task.options(num_cpus=min(1.0, spec.num_cpus) or 1.0, max_retries=retries,
                                                   name=f"bag of words {ds.label}").remote(
                     {"label": ds.label, **ds.corpus_key()}, str(path))
+    return bows
 
+
+def _schedule(ray, spec: SweepSpec, out_dir: Path, todo: list[Trial], run_id: str, result: SweepResult, *,
+              max_concurrent, retries, progress, fingerprints: dict | None = None) -> None:
+    from rnnlens.sweep.trial import run_trial
+
+    trial_task = ray.remote(run_trial)
+    bows = _bags_of_words(ray, spec, out_dir, todo, retries, fingerprints)
     queue = list(todo)
     in_flight: dict = {}              # ObjectRef -> Trial
     errors_retried: dict[str, int] = {}

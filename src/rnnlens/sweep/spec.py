@@ -24,6 +24,7 @@ Each trial trains one network (``rnnlens.train``), evaluates it on the test spli
                   default modifier list
     [resources]   num_cpus (per trial, default 1), num_gpus (per trial, default 0)
     [compare]     min_count: words seen this often in training enter the valence agreement (default 5)
+    max_trials = 10000                       # the cap on the number of trials (MAX_TRIALS), checked before expansion
 
 Nothing here imports Ray (TrainSettings' device check imports torch). Every mistake is an :class:`rnnlens.errors.ArgumentError` naming the
 SPEC file and the key (``grid.hidden_size``, ``datasets[1].options.n_trian``, ...).
@@ -50,7 +51,10 @@ __all__ = ["SweepSpec", "Trial", "DatasetSpec", "load_spec", "parse_spec", "STAG
 STAGES = ("train", "evaluate", "analyze")
 DISTRIBUTIONS = ("uniform", "log_uniform", "int_uniform", "choice")
 TOP_KEYS = ("name", "architectures", "seeds", "stages", "bag_of_words", "datasets", "settings", "grid", "random",
-            "analysis", "resources", "compare")
+            "analysis", "resources", "compare", "max_trials")
+MAX_TRIALS = 10_000            # default cap on a SPEC's trials (SPEC key max_trials, rnnlens sweep --max-trials)
+MAX_TRIALS_LIMIT = 1_000_000   # the highest cap: each trial is an object here and a folder on disk
+INT64 = (-2**63, 2**63 - 1)    # TOML's integers; seeds reach torch and numpy as 64-bit integers
 DATASET_KEYS = ("name", "label", "seed", "data_dir", "options")
 RESOURCE_KEYS = ("num_cpus", "num_gpus")
 COMPARE_KEYS = ("min_count",)
@@ -120,10 +124,21 @@ class SweepSpec:
     num_gpus: float
     min_count: int
     raw: dict
+    max_trials: int = MAX_TRIALS
     trials: list[Trial] = field(default_factory=list)
 
     def dataset(self, label: str) -> DatasetSpec:
         return next(d for d in self.datasets if d.label == label)
+
+    def error(self, key: str, what: str) -> ArgumentError:
+        """The error naming this SPEC's file and ``key`` (as every check of the SPEC words it)."""
+        return ArgumentError(f"{_Where(self.path).prefix}: {key}: {what}")
+
+    def fingerprint(self) -> str:
+        """What this SPEC makes (recorded in ``DIR/sweep.json``; a folder made by another SPEC is refused):
+        every trial's configuration and the comparison's ``min_count``; not the SPEC's name, its file,
+        the corpora's folders or the cap."""
+        return _hash({"trials": sorted(t.config_hash() for t in self.trials), "min_count": self.min_count})
 
 
 def _without_data_dir(config: dict) -> dict:
@@ -146,8 +161,9 @@ class _Where:
         raise ArgumentError(f"{self.prefix}: {key}: {what}")
 
 
-def load_spec(path) -> SweepSpec:
-    """Read and check a SPEC file (``.toml``, or ``.yaml``/``.yml``) and expand its trials."""
+def load_spec(path, *, max_trials: int | None = None) -> SweepSpec:
+    """Read and check a SPEC file (``.toml``, or ``.yaml``/``.yml``) and expand its trials (at most
+    ``max_trials``: see :func:`parse_spec`)."""
     path = Path(path)
     if not path.is_file():
         raise ArgumentError(f"sweep spec {path}: no such file")
@@ -174,7 +190,7 @@ def load_spec(path) -> SweepSpec:
         raise ArgumentError(f"sweep spec {path}: not UTF-8 text ({exc})") from None
     except Exception as exc:  # tomllib.TOMLDecodeError, yaml.YAMLError: both say line and column
         raise ArgumentError(f"sweep spec {path}: not valid {suffix[1:].upper()}: {exc}") from None
-    return parse_spec(raw, path=path)
+    return parse_spec(raw, path=path, max_trials=max_trials)
 
 
 def _check_keys(w: _Where, where: str, d: Any, known) -> dict:
@@ -190,6 +206,39 @@ def _int(w: _Where, key: str, v, lo: int = 0) -> int:
     if isinstance(v, bool) or not isinstance(v, int) or v < lo:
         w.fail(key, f"must be an integer >= {lo}; got {v!r}")
     return v
+
+
+def _check_integers(w: _Where, key: str, v) -> None:
+    """Every integer of the SPEC within 64 bits (TOML's own range; a seed reaches torch and numpy as one):
+    a larger one is named here, not met as an OverflowError inside a trial."""
+    if isinstance(v, dict):
+        for k, x in v.items():
+            _check_integers(w, f"{key}.{k}" if key else str(k), x)
+    elif isinstance(v, list):
+        for i, x in enumerate(v):
+            _check_integers(w, f"{key}[{i}]", x)
+    elif isinstance(v, int) and not isinstance(v, bool) and not INT64[0] <= v <= INT64[1]:
+        w.fail(key or "(top level)", f"{v} does not fit a 64-bit integer (from {INT64[0]} to {INT64[1]})")
+
+
+def _check_cap(w: _Where, raw: dict, max_trials) -> int:
+    """The cap on the number of trials: the caller's (--max-trials), else the SPEC's max_trials, else MAX_TRIALS."""
+    for key, cap in (("max_trials", raw.get("max_trials", MAX_TRIALS)), ("--max-trials", max_trials)):
+        if cap is not None and (isinstance(cap, bool) or not isinstance(cap, int)
+                                or not 1 <= cap <= MAX_TRIALS_LIMIT):
+            w.fail(key, f"must be an integer in [1, {MAX_TRIALS_LIMIT}]; got {cap!r}")
+    return max_trials if max_trials is not None else raw.get("max_trials", MAX_TRIALS)
+
+
+def _count_trials(w: _Where, cap: int, parts: list[tuple[int, str]]) -> None:
+    """Refuse a SPEC whose trials (the product of ``parts``: (count, what)) exceed ``cap``, before any is made."""
+    n = math.prod(k for k, _ in parts)
+    if n > cap:
+        fix = (f"shrink the sweep, or raise the cap with max_trials = {n} in the SPEC or rnnlens sweep --max-trials {n}"
+               if n <= MAX_TRIALS_LIMIT else f"shrink the sweep: one SPEC makes at most {MAX_TRIALS_LIMIT} trials "
+                                             "(max_trials, --max-trials); split it into several")
+        w.fail("max_trials", f"the SPEC makes {n} trials ({' x '.join(f'{k} {what}' for k, what in parts)}), above "
+                             f"the cap of {cap} trials; {fix}")
 
 
 def _number(w: _Where, key: str, v, lo: float = 0.0) -> float:
@@ -334,12 +383,15 @@ def _check_analysis(w: _Where, a) -> dict:
     return dict(a)
 
 
-def parse_spec(raw: dict, *, path=None) -> SweepSpec:
-    """Check a SPEC given as a mapping (what the TOML or YAML file holds) and expand its trials."""
+def parse_spec(raw: dict, *, path=None, max_trials: int | None = None) -> SweepSpec:
+    """Check a SPEC given as a mapping (what the TOML or YAML file holds) and expand its trials; ``max_trials``
+    (default: the SPEC's ``max_trials``, else :data:`MAX_TRIALS`) caps their number, checked before any is made."""
     w = _Where(path)
     if raw is None:
         w.fail("(top level)", "the file is empty")
     _check_keys(w, "", raw, TOP_KEYS)
+    _check_integers(w, "", raw)
+    cap = _check_cap(w, raw, max_trials)
     name = raw.get("name", Path(path).stem if path is not None else "sweep")
     if not isinstance(name, str):
         w.fail("name", f"must be a string; got {name!r}")
@@ -353,6 +405,9 @@ def parse_spec(raw: dict, *, path=None) -> SweepSpec:
     settings = _check_settings(w, raw)
     grid = _check_grid(w, raw, settings)
     random = _check_random(w, raw, settings, grid)
+    _count_trials(w, cap, [(len(datasets), "datasets"), (len(archs), "architectures"),
+                           (math.prod(len(v) for v in grid.values()), "grid points"),
+                           (random["draws"] if random else 1, "random draws"), (len(seeds), "seeds")])
 
     analysis = _check_analysis(w, raw.get("analysis", {}))
     if "analyze" not in stages and analysis:
@@ -369,7 +424,7 @@ def parse_spec(raw: dict, *, path=None) -> SweepSpec:
     spec = SweepSpec(path=Path(path) if path is not None else None, name=name, datasets=datasets,
                      architectures=list(archs), seeds=list(seeds), stages=tuple(stages), bag_of_words=bag,
                      settings=dict(settings), grid=dict(grid), random=random, analysis=analysis, num_cpus=num_cpus,
-                     num_gpus=num_gpus, min_count=min_count, raw=raw)
+                     num_gpus=num_gpus, min_count=min_count, raw=raw, max_trials=cap)
     spec.trials = expand(spec, w)
     return spec
 
@@ -404,13 +459,13 @@ def _check_architectures(w: _Where, raw: dict) -> list:
     return archs
 
 
-def _check_seeds(w: _Where, raw: dict) -> list:
+def _check_seeds(w: _Where, raw: dict) -> list | range:
     """The SPEC's training seeds (default [0]; an integer n means 0..n-1): integers >= 0, none twice."""
     seeds = raw.get("seeds", [0])
     if isinstance(seeds, int) and not isinstance(seeds, bool):
         if seeds < 1:
             w.fail("seeds", f"an integer n means seeds 0..n-1 and must be >= 1; got {seeds}")
-        seeds = list(range(seeds))
+        return range(seeds)       # not a list: the cap on trials is checked before any seed is made
     seeds = _list(w, "seeds", seeds)
     for i, s in enumerate(seeds):
         _int(w, f"seeds[{i}]", s)

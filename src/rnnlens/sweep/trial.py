@@ -9,10 +9,10 @@ Layout of a trial folder::
     analysis/          rnnlens.analyze's output (summary.json, arrays.npz, fixed_points.safetensors)
 
 ``status.json`` is written atomically at the start of every attempt and after every stage. Each attempt
-is a record ``{n, run, pid, host, started, ended, outcome, error}``; an attempt that never ended is
-closed by the next one as ``worker died`` (same sweep run: Ray restarted the task after its process
-died) or ``interrupted`` (an earlier run of the sweep stopped, e.g. the driver was killed). A stage whose
-output exists and matches is skipped, so a rerun only does what is missing.
+is a record ``{n, run, pid, host, node, started, ended, outcome, error}`` (``node``: the Ray node id); an
+attempt that never ended is closed by the next one as ``worker died`` (same sweep run: Ray restarted the
+task after its process died) or ``interrupted`` (an earlier run of the sweep stopped, e.g. the driver was
+killed). A stage whose output exists and matches is skipped, so a rerun only does what is missing.
 
 Nothing here imports Ray: the driver (:mod:`rnnlens.sweep.driver`) wraps :func:`run_trial` in a task.
 """
@@ -80,16 +80,25 @@ def _clear_locks_of(trial_dir: Path, attempt: dict) -> None:
         lock.unlink(missing_ok=True)
 
 
+DOWNLOADING_CORPORA = ("imdb", "ag_news")   # load_corpus downloads these when missing (option download)
+
+
+def corpus_options(key: dict) -> dict:
+    """The load_corpus options a trial passes for a SPEC dataset (``DatasetSpec.corpus_key()``): the SPEC's,
+    without a progress bar."""
+    options = dict(key["options"])
+    if key["name"] in DOWNLOADING_CORPORA:
+        options.setdefault("progress", False)
+    return options
+
+
 @functools.lru_cache(maxsize=2)
 def _corpus(key_json: str):
     """Load a corpus once per worker process (Ray reuses workers across trials)."""
     from rnnlens.data import load_corpus
 
     key = json.loads(key_json)
-    options = dict(key["options"])
-    if key["name"] in ("imdb", "ag_news"):
-        options.setdefault("progress", False)
-    return load_corpus(key["name"], data_dir=key["data_dir"], seed=key["seed"], **options)
+    return load_corpus(key["name"], data_dir=key["data_dir"], seed=key["seed"], **corpus_options(key))
 
 
 def load_dataset(dataset: dict):
@@ -107,21 +116,40 @@ def _logging_to(path: Path):
             yield f
 
 
+def bag_of_words_fingerprint(path) -> str | None:
+    """The data fingerprint a bag-of-words file records (the corpus it was fitted on), or None."""
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8")).get("data_fingerprint")
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
 def fit_dataset_baseline(dataset: dict, out_file: str) -> str:
-    """Fit the bag of words of one SPEC dataset into ``out_file`` (skipped when it is there); returns the path."""
+    """Fit the bag of words of one SPEC dataset into ``out_file``, unless the file there was fitted on this
+    very corpus (its data fingerprint); returns the path."""
     from rnnlens.baseline import fit_bag_of_words
 
     out = Path(out_file)
-    if out.is_file():
+    corpus = load_dataset(dataset)
+    if out.is_file() and bag_of_words_fingerprint(out) == corpus.fingerprint():
         return str(out)
     with _logging_to(out.parent / LOG_FILE) as log:
-        print(f"=== bag of words for {dataset['label']}, pid {os.getpid()} on {socket.gethostname()}, {_now()}",
-              file=log)
-        corpus = load_dataset(dataset)
+        print(f"=== bag of words for {dataset['label']}, pid {os.getpid()} on {socket.gethostname()}, {_now()}"
+              + (" (the one there was fitted on another corpus)" if out.is_file() else ""), file=log)
         bow = fit_bag_of_words(corpus)
         bow.save(out)
         print(f"accuracy {bow.accuracy} (fraction correct per split), C={bow.C}", file=log)
     return str(out)
+
+
+def _ray_node() -> str | None:
+    """The id of the Ray node this process runs on when it is a Ray worker (Ray imported and connected: this
+    module does not import it), else None."""
+    ray = sys.modules.get("ray")
+    try:
+        return ray.get_runtime_context().get_node_id() if ray is not None and ray.is_initialized() else None
+    except Exception:  # noqa: BLE001  (a record only)
+        return None
 
 
 def _retryable(exc: BaseException) -> bool:
@@ -153,7 +181,7 @@ def run_trial(trial: dict, trial_dir: str, run_id: str, bow_path: str | None = N
                          "the sweep stopped during this attempt (driver killed or interrupted); resumed by a rerun")
         _clear_locks_of(tdir, last)
     attempt = {"n": len(attempts) + 1, "run": run_id, "pid": os.getpid(), "host": socket.gethostname(),
-               "started": _now(), "ended": None, "outcome": None}
+               "node": _ray_node(), "started": _now(), "ended": None, "outcome": None}
     attempts.append(attempt)
     status.update(state="running", error=None)
     _write_status(tdir, status)
