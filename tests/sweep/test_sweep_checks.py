@@ -179,3 +179,32 @@ def test_a_bag_of_words_of_another_corpus_is_fitted_again(tmp_path):
     mtime = path.stat().st_mtime_ns
     fit_dataset_baseline({"label": b.label, **b.corpus_key()}, str(path))   # its own corpus: kept
     assert path.stat().st_mtime_ns == mtime
+
+
+def test_the_driver_reuses_a_bag_of_words_only_of_the_same_corpus(tmp_path):
+    from rnnlens.sweep.driver import _bags_of_words
+
+    class Ray:                                   # what _bags_of_words uses of Ray: remote(fn).options().remote()
+        def __init__(self):
+            self.fitted = []
+
+        def remote(self, fn):
+            ray = self
+
+            class Task:
+                def options(self, **kw):
+                    return self
+
+                def remote(self, dataset, path):
+                    ray.fitted.append(dataset["label"])
+                    return "task"
+            return Task()
+
+    s = parse_spec({**BASE, "stages": ["train", "analyze"]}, path="s.toml")
+    path = tmp_path / "datasets" / "synthetic" / "bag_of_words.json"
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps({"data_fingerprint": "a" * 64}))
+    for known, reused in (("a" * 64, True), ("b" * 64, False), (None, False)):
+        ray = Ray()
+        bows = _bags_of_words(ray, s, tmp_path, list(s.trials), 0, {"synthetic": known})
+        assert (bows == {"synthetic": str(path)}) == reused and ray.fitted == ([] if reused else ["synthetic"])
