@@ -205,8 +205,8 @@ def test_linearize_argument_errors_name_the_argument():
     with pytest.raises(ArgumentError) as info:
         linearize(F, fp, x)
     assert str(info.value) == "linearize: points is a FixedPoints, which carries its inputs; pass inputs=None."
-    for kw, msg in ((dict(chunk_size=True), r"^linearize: chunk_size must be a positive integer, got True\.$"),
-                    (dict(chunk_size=0), r"^linearize: chunk_size must be a positive integer, got 0\.$"),
+    for kw, msg in ((dict(chunk_size=True), r"^linearize: chunk_size must be a positive integer or None, got True\.$"),
+                    (dict(chunk_size=0), r"^linearize: chunk_size must be a positive integer or None, got 0\.$"),
                     (dict(modes=True), r"^linearize: modes must be an integer in \[1, 6\] or None, got True\.$"),
                     (dict(modes=0), r"^linearize: modes must be an integer in \[1, 6\] or None, got 0\.$")):
         with pytest.raises(ArgumentError, match=msg):

@@ -244,7 +244,7 @@ def _left_from_transpose(J: Tensor, lam: Tensor, R: Tensor) -> Tensor:
     return L
 
 
-def linearize(step: StepLike, points: TensorLike, inputs: TensorLike | None = None, *, chunk_size: int = 256,
+def linearize(step: StepLike, points: TensorLike, inputs: TensorLike | None = None, *, chunk_size: int | None = None,
               modes: int | None = None, vectors: bool = True) -> Linearization:
     """Jacobians ``dF/dh``, ``dF/dx`` and the eigendecomposition of ``dF/dh`` at every point.
 
@@ -252,7 +252,8 @@ def linearize(step: StepLike, points: TensorLike, inputs: TensorLike | None = No
         step: as for :func:`rnnlens.fixedpoints.find_fixed_points` (cell, torch RNN module, callable).
         points: a :class:`~rnnlens.fixedpoints.FixedPoints` (its inputs are used) or a tensor ``[P, S]``.
         inputs: None (zeros), ``[I]`` or ``[P, I]``; must be None when ``points`` is a FixedPoints.
-        chunk_size: points per batch of Jacobians + eigendecompositions (bounds the temporary memory).
+        chunk_size: points per batch of Jacobians + eigendecompositions (bounds the temporary memory); None:
+            as many as keep the decomposition's temporaries (about 48 S^2 bytes a point) near 1 GiB, at most 256.
         modes: keep only the first ``modes`` eigenvectors (columns of R, rows of L); None keeps all.
         vectors: False skips R and L (eigenvalues only; much less memory).
     """
@@ -260,14 +261,16 @@ def linearize(step: StepLike, points: TensorLike, inputs: TensorLike | None = No
         if inputs is not None:
             raise ArgumentError("linearize: points is a FixedPoints, which carries its inputs; pass inputs=None.")
         points, inputs = points.points, points.inputs
-    if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
-        raise ArgumentError(f"linearize: chunk_size must be a positive integer, got {chunk_size!r}.")
+    if chunk_size is not None and (isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1):
+        raise ArgumentError(f"linearize: chunk_size must be a positive integer or None, got {chunk_size!r}.")
     fn = as_step(step)
     fn.check_parameters()
     h, x = fn.prepare(points, inputs, name="points")
     S = h.shape[1]
     if modes is not None and (isinstance(modes, bool) or not isinstance(modes, int) or not 1 <= modes <= S):
         raise ArgumentError(f"linearize: modes must be an integer in [1, {S}] or None, got {modes!r}.")
+    if chunk_size is None:
+        chunk_size = max(1, min(256, (1 << 30) // (48 * S * S)))
     parts: dict[str, list] = {k: [] for k in ("J_rec", "J_inp", "eigvals", "R", "L")}
     for i in range(0, h.shape[0], chunk_size):
         # plain arrays for the user: no autograd graph back into their module's parameters

@@ -119,22 +119,25 @@ def eigenmodes(request: ModifierRequest, X: np.ndarray, exc: dict, M: int) -> di
     from rnnlens.linearization import linearize
 
     dtype = state_dtype(request.network)
-    pts = to_device(X[:, 0, :n_eig].reshape(-1, X.shape[-1]), request.network.device).to(dtype)  # [(M+1) n_eig, S]
-    lin = linearize(solver_step(request.network), pts,
-                    request.x_star.to(dtype).expand(pts.shape[0], -1).clone())
-    lam = to_numpy(lin.eigvals).reshape(M + 1, n_eig, -1)
-    Rm = to_numpy(lin.R).reshape(M + 1, n_eig, X.shape[-1], -1)
-    Lm = to_numpy(lin.L).reshape(M + 1, n_eig, -1, X.shape[-1])
-    tau_all = to_numpy(lin.tau.double()).reshape(M + 1, n_eig, -1)
+    tan0 = exc["tan"][0, :n_eig]                                                        # [n_eig, S]
+    lam = []
+    # one modifier's contexts at a time (the control's last): its full R and L ([n_eig, S, S] each) are reduced to
+    # the return time constant before the next block is decomposed, so memory does not grow with M
+    for i in range(M + 1):
+        pts = to_device(X[i, 0, :n_eig], request.network.device).to(dtype)           # [n_eig, S]
+        lin = linearize(solver_step(request.network), pts, request.x_star.to(dtype).expand(n_eig, -1).clone())
+        lam.append(to_numpy(lin.eigvals))
+        if i < M:
+            out["tau_eig"][i] = _return_tau(to_numpy(lin.R), to_numpy(lin.L), to_numpy(lin.tau.double()),
+                                            exc["e0"][i], tan0)
+        del lin
+    lam = np.stack(lam)                                                                 # [M + 1, n_eig, S]
     keep = min(12, lam.shape[-1])
     out["eig_exc"], out["eig_ctrl"] = lam[:M, :, :keep], lam[M, :, :keep]
     slow = (np.abs(lam) > 0.9).sum(-1)
     cplx = (np.abs(lam[..., :3].imag) > 1e-3).any(-1)
     out["slow_exc"], out["slow_ctrl"] = np.median(slow[:M], axis=1), float(np.median(slow[M]))
     out["complex_exc"], out["complex_ctrl"] = cplx[:M].mean(1), float(cplx[M].mean())
-    tan0 = exc["tan"][0, :n_eig]                                                        # [n_eig, S]
-    for i in range(M):
-        out["tau_eig"][i] = _return_tau(Rm[i], Lm[i], tau_all[i], exc["e0"][i], tan0)
     return out
 
 
