@@ -87,8 +87,9 @@ def test_analyze_writes_consistent_summary_and_arrays(ckpt, corpus, tmp_path):
     names = {c["name"] for c in summary["checks"]}
     assert {"truth_valence_spearman", "truth_lambda1_within_0.02", "readout_aligned"} <= names
     # no temporary files left behind; the arrays file holds no pickled objects
-    assert sorted(p.name for p in (tmp_path / "an").iterdir()) == ["arrays.npz", "fixed_points.safetensors",
-                                                                   "summary.json"]
+    # (and the output folder's marker of what rnnlens wrote there: rnnlens._atomic)
+    assert sorted(p.name for p in (tmp_path / "an").iterdir()) == [".rnnlens-output.json", "arrays.npz",
+                                                                   "fixed_points.safetensors", "summary.json"]
     with np.load(tmp_path / "an" / "arrays.npz", allow_pickle=False) as z:
         assert all(z[k].dtype != object for k in z.files)
     # the sign convention holds at every point: readout . r_1 >= 0
