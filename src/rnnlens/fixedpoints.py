@@ -44,8 +44,8 @@ from rnnlens.solvers import (
 from rnnlens.solvers.common import residual_gradient, residual_jacobian
 from rnnlens.steps import StepFunction, as_float_tensor, as_step, check_finite
 
-__all__ = ["as_step", "StepFunction", "find_fixed_points", "find_fixed_points_at", "FixedPoints", "sample_seeds", "SOLVERS", "LM", "Newton",
-           "Adam"]
+__all__ = ["as_step", "StepFunction", "find_fixed_points", "find_fixed_points_at", "FixedPoints", "sample_seeds",
+           "SOLVERS", "LM", "Newton", "Adam"]
 
 FORMAT = "rnnlens-fixed-points"
 FORMAT_VERSION = 1
@@ -353,13 +353,13 @@ def find_fixed_points_at(step: StepLike, seeds: TensorLike, inputs: TensorLike |
     if isinstance(tols, (str, bytes)) or not hasattr(tols, "__iter__") or not list(tols):
         raise ArgumentError(f"tols must be a non-empty list of tolerances, got {tols!r}.")
     order = sorted({float(_checked_tol(t)) for t in tols})
-    options = {k: v for k, v in kwargs.items() if k not in _SEARCH_ARGS}
-    if not isinstance(make_solver(kwargs.get("solver", "lm"), **options), LM) or kwargs.get("refine", False):
+    solver = make_solver(kwargs.get("solver", "lm"), **{k: v for k, v in kwargs.items() if k not in _SEARCH_ARGS})
+    if not isinstance(solver, LM) or kwargs.get("refine", False):
         return {t: find_fixed_points(step, seeds, inputs, tol=t, **kwargs) for t in order}
     t_start = time.perf_counter()
-    fn, solver, h0, x, chunk = _setup(step, seeds, inputs, kwargs.get("solver", "lm"), order[0],
-                                      kwargs.get("max_iter"), kwargs.get("refine_iter", 50),
-                                      kwargs.get("chunk_size"), kwargs.get("jacobian_mode", "auto"), options)
+    fn, solver, h0, x, chunk = _setup(step, seeds, inputs, solver, order[0], kwargs.get("max_iter"),
+                                      kwargs.get("refine_iter", 50), kwargs.get("chunk_size"),
+                                      kwargs.get("jacobian_mode", "auto"), {})
     found = _solve(fn, solver, h0, x, order[0], chunk=chunk, refine=False, refine_iter=0,
                    record_history=bool(kwargs.get("record_history", False)), t_start=t_start,
                    grad_chunk=kwargs.get("chunk_size"), snapshots=tuple(order[1:]))
