@@ -33,10 +33,10 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence
 
-from rnnlens.constants import ARCHS
+from rnnlens.constants import ARCHS, INITS
 from rnnlens.errors import ArgumentError
 
-__all__ = ["ARCHS", "Cell", "VanillaCell", "GRUCell", "LSTMCell", "UGRNNCell", "make_cell", "cell_from_torch"]
+__all__ = ["ARCHS", "INITS", "Cell", "VanillaCell", "GRUCell", "LSTMCell", "UGRNNCell", "make_cell", "cell_from_torch"]
 
 
 def _positive_int(value, name: str) -> int:
@@ -84,6 +84,40 @@ class Cell(nn.Module):
         self.input_size = _positive_int(input_size, "input_size")
         self.hidden_size = _positive_int(hidden_size, "hidden_size")
         self.fast_path = self.FAST_PATHS[0] if fast_path is None else fast_path
+        self.register_parameter("h0", None)  # a trained initial state [S] (learn_initial_state), or zeros
+
+    def learn_initial_state(self) -> "Cell":
+        """Give the cell a trained initial state: a parameter ``h0`` ``[S]`` (zeros at first) that every sequence
+        starts from (:meth:`init_state`, :meth:`run`, :meth:`final_state`, the fused paths) instead of zeros."""
+        if self.h0 is None:
+            p = next(self.parameters())
+            self.h0 = nn.Parameter(torch.zeros(self.state_size, dtype=p.dtype, device=p.device))
+        return self
+
+    @torch.no_grad()
+    def initialize(self, recurrent: str = "default", recurrent_gain: float = 1.0, inputs: str = "default",
+                   input_gain: float = 1.0) -> "Cell":
+        """Redraw the recurrent and input weights, one ``[N, fan_in]`` block per gate, by one of :data:`INITS`
+        with its gain (``"default"`` leaves torch's draw as it is). Biases are left as they are (the LSTM's
+        forget bias stays +1). Draws from torch's global generator: seed it first."""
+        W_ih, W_hh = self._weight_matrices()
+        for name, how, gain, W in (("recurrent", recurrent, recurrent_gain, W_hh), ("inputs", inputs, input_gain, W_ih)):
+            if how not in INITS:
+                raise ArgumentError(f"{type(self).__name__}.initialize: {name}={how!r}: choose one of {', '.join(INITS)}.")
+            if not (isinstance(gain, (int, float)) and not isinstance(gain, bool) and math.isfinite(gain) and gain > 0):
+                raise ArgumentError(f"{type(self).__name__}.initialize: the {name} gain must be a number > 0, "
+                                    f"got {gain!r}.")
+            for block in W.split(self.hidden_size, 0):
+                if how == "normal":
+                    block.normal_(0.0, gain / math.sqrt(block.shape[1]))
+                elif how == "orthogonal":
+                    nn.init.orthogonal_(block, gain=gain)
+        return self
+
+    def _weight_matrices(self) -> tuple[Tensor, Tensor]:
+        """The input weights ``[G N, I]`` and the recurrent weights ``[G N, N]`` (G gate blocks of N rows)."""
+        W, _, U, _, _ = self._scan_parameters()
+        return W, U
 
     @property
     def fast_path(self) -> str:
@@ -141,6 +175,8 @@ class Cell(nn.Module):
 
     def _initial(self, x: Tensor, h0, method: str) -> Tensor:
         if h0 is None:
+            if self.h0 is not None:
+                return self.h0.to(x.dtype).expand(x.shape[0], -1)
             return x.new_zeros(x.shape[0], self.state_size)
         if not isinstance(h0, Tensor) or h0.shape != (x.shape[0], self.state_size):
             raise ArgumentError(
@@ -168,8 +204,11 @@ class Cell(nn.Module):
 
     # ----------------------------------------------------------------- public API
     def init_state(self, batch_size: int, *, dtype=None, device=None) -> Tensor:
-        """Zero state ``[batch_size, state_size]`` (dtype/device default to the parameters')."""
+        """The initial state ``[batch_size, state_size]``: zeros, or the trained ``h0`` when the cell has one
+        (dtype/device default to the parameters')."""
         p = next(self.parameters())
+        if self.h0 is not None:
+            return self.h0.detach().to(dtype=dtype or p.dtype, device=device or p.device).expand(batch_size, -1).clone()
         return torch.zeros(batch_size, self.state_size, dtype=dtype or p.dtype, device=device or p.device)
 
     def step(self, x: Tensor, h: Tensor) -> Tensor:
@@ -197,7 +236,7 @@ class Cell(nn.Module):
     def run(self, x: Tensor, h0: Tensor | None = None) -> Tensor:
         """Every state along the sequence by looping :meth:`step` (the exact path).
 
-        x ``[B, T, I]``, optional h0 ``[B, S]`` (zeros by default) -> ``[B, T, S]`` where entry t is
+        x ``[B, T, I]``, optional h0 ``[B, S]`` (the cell's initial state by default) -> ``[B, T, S]`` where entry t is
         the state after reading token t.
         """
         self._check_sequence(x, "run")
@@ -221,7 +260,7 @@ class Cell(nn.Module):
         return self._final_state(x, lengths, h)
 
     def run_fused(self, x: Tensor) -> Tensor:
-        """Every state ``[B, T, S]`` from a zero state, through torch's fused kernel where the whole state is
+        """Every state ``[B, T, S]`` from the initial state, through torch's fused kernel where the whole state is
         the kernel's output (vanilla, GRU: faster, equal to rounding), else :meth:`run`."""
         return self.run(x)
 
@@ -275,6 +314,8 @@ class _TorchRNNCell(Cell):
     def run_fused(self, x: Tensor) -> Tensor:
         if self.arch == "lstm":            # the kernel returns h alone; the state holds c too
             return super().run_fused(x)
+        if self.h0 is not None:
+            return self.rnn(x, self._initial(x, None, "run_fused").unsqueeze(0).contiguous())[0]
         return self.rnn(x)[0]
 
     def relax_fused(self, h: Tensor, x: Tensor, steps: int) -> Tensor:

@@ -2,6 +2,13 @@
 
 # The four architectures of the paper, in the paper's table order.
 ARCHS = ("vanilla", "ugrnn", "gru", "lstm")
+# How a weight matrix is drawn at the start of training (rnnlens.cells.Cell.initialize), block by block (one block
+# of N rows per gate): "default" keeps torch's uniform(-1/sqrt(N), 1/sqrt(N)); "normal" draws N(0, gain^2 / fan_in)
+# (fan_in: N for the recurrent weights, I for the input weights; a recurrent block's spectral radius is then about
+# gain); "orthogonal" is gain times a random (semi-)orthogonal matrix (every singular value = gain).
+INITS = ("default", "normal", "orthogonal")
+# Where every document's state starts: zeros, or a trained initial state (the cell's parameter h0).
+INITIAL_STATES = ("zero", "learned")
 # How tables and figures title them.
 ARCH_TITLES = {"baseline": "bag of words", "vanilla": "vanilla", "ugrnn": "UGRNN", "gru": "GRU", "lstm": "LSTM"}
 

@@ -13,9 +13,10 @@ import torch
 from torch import Tensor, nn
 
 from rnnlens.cells import ARCHS, Cell, make_cell
+from rnnlens.constants import INITIAL_STATES
 from rnnlens.errors import ArgumentError, DataError
 
-__all__ = ["SentimentRNN", "predict_labels", "available_memory", "all_finite", "hold_last_state"]
+__all__ = ["SentimentRNN", "INITIAL_STATES", "predict_labels", "available_memory", "all_finite", "hold_last_state"]
 
 # Bytes one forward + backward pass keeps per (document, time step, embedding + state number):
 # measured on CPU (scan path, float32) at 16 (vanilla), 28 (UGRNN), 36 (LSTM), 49-61 (GRU); 64 bounds them.
@@ -91,10 +92,12 @@ class SentimentRNN(nn.Module):
         embed_dim: embedding size (the cell's input size).
         hidden_size: N, the number of units (the LSTM state has 2N numbers, the readout sees N).
         num_classes: 2 gives one logit (logistic), k > 2 gives k logits (softmax).
+        initial_state: ``"zero"`` (every document starts from h = 0) or ``"learned"`` (from a trained state, the
+            cell's parameter ``h0``; :meth:`rnnlens.cells.Cell.learn_initial_state`).
     """
 
     def __init__(self, vocab_size: int, *, arch: str = "gru", embed_dim: int = 64, hidden_size: int = 128,
-                 num_classes: int = 2):
+                 num_classes: int = 2, initial_state: str = "zero"):
         super().__init__()
         if arch not in ARCHS:
             raise ArgumentError(f"SentimentRNN: unknown architecture arch={arch!r}: choose one of {', '.join(ARCHS)}.")
@@ -102,9 +105,15 @@ class SentimentRNN(nn.Module):
         self.embed_dim = _check_int(embed_dim, "embed_dim", 1)
         self.hidden_size = _check_int(hidden_size, "hidden_size", 1)
         self.num_classes = _check_int(num_classes, "num_classes", 2)
+        if initial_state not in INITIAL_STATES:
+            raise ArgumentError(f"SentimentRNN: initial_state={initial_state!r}: choose one of "
+                                f"{', '.join(INITIAL_STATES)}.")
+        self.initial_state = initial_state
         self.arch = arch
         self.embedding = nn.Embedding(vocab_size, embed_dim, padding_idx=0)
         self.cell: Cell = make_cell(arch, embed_dim, hidden_size)
+        if initial_state == "learned":
+            self.cell.learn_initial_state()
         self.readout = nn.Linear(hidden_size, 1 if num_classes == 2 else num_classes)
 
     @property
@@ -114,8 +123,11 @@ class SentimentRNN(nn.Module):
 
     def config(self) -> dict:
         """The keyword arguments that rebuild this model: ``SentimentRNN(**model.config())``."""
-        return dict(vocab_size=self.vocab_size, arch=self.arch, embed_dim=self.embed_dim,
-                    hidden_size=self.hidden_size, num_classes=self.num_classes)
+        config = dict(vocab_size=self.vocab_size, arch=self.arch, embed_dim=self.embed_dim,
+                      hidden_size=self.hidden_size, num_classes=self.num_classes)
+        if self.initial_state != "zero":  # written only when it differs, so older rnnlens reads the others
+            config["initial_state"] = self.initial_state
+        return config
 
     def training_memory(self, batch: int, time: int) -> int:
         """A rough upper estimate (bytes) of what one training step over a ``[batch, time]`` padded

@@ -15,7 +15,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from rnnlens.constants import ARCHS
+from rnnlens.constants import ARCHS, INITIAL_STATES, INITS
 from rnnlens.device import check_device_name, describe_device_rule
 from rnnlens.errors import ArgumentError
 
@@ -178,9 +178,27 @@ class TrainSettings:
     epochs: int = setting(5, "Maximum number of epochs.", Int())
     batch_size: int = setting(64, "Documents per training batch.", Int())
     lr: float = setting(1e-3, "Initial AdamW learning rate.", Real(gt=0))
-    lr_decay: float = setting(0.9, "Learning-rate factor applied after every epoch (1: constant).",
+    lr_decay: float = setting(0.9, "Learning-rate factor applied after every epoch, or per --lr-decay-steps optimizer "
+                              "steps when that is set (1: constant).",
                               Real(gt=0, le=1))
+    lr_decay_steps: int | None = setting(None, "Decay the learning rate at every optimizer step instead: lr x "
+                                         "lr_decay^(step / lr_decay_steps).", Int(), none="once per epoch")
     weight_decay: float = setting(0.0, "AdamW decoupled weight decay.", Real(ge=0))
+    l2_penalty: float = setting(0.0, "L2 penalty added to the loss: l2_penalty x the sum of every trained parameter "
+                                "squared (embedding and biases included); unlike weight_decay it passes through "
+                                "Adam's scaling.", Real(ge=0))
+    adam_eps: float = setting(1e-8, "Adam's epsilon (added to the root of the second moment; a large one, e.g. 0.1, "
+                              "damps the steps of rarely seen words).", Real(gt=0))
+    recurrent_init: str = setting("default", "Recurrent weights at the start, one N x N block per gate: default "
+                                  "(torch's uniform +-1/sqrt(N)), normal (N(0, gain^2/N): spectral radius about "
+                                  "the gain), orthogonal (gain x a random orthogonal matrix).", OneOf(INITS))
+    recurrent_gain: float = setting(1.0, "The gain g of --recurrent-init normal or orthogonal.", Real(gt=0))
+    input_init: str = setting("default", "Input weights at the start, one block per gate: default (torch's), normal "
+                              "(N(0, gain^2/I), I the embedding size), orthogonal (gain x semi-orthogonal).",
+                              OneOf(INITS))
+    input_gain: float = setting(1.0, "The gain of --input-init normal or orthogonal.", Real(gt=0))
+    initial_state: str = setting("zero", "Where every document's state starts: zero, or learned (a trained "
+                                 "initial state).", OneOf(INITIAL_STATES))
     clip_norm: float | None = setting(5.0, "Maximum global gradient norm.", Real(gt=0), none="no clipping")
     patience: int | None = setting(2, "Early stop after this many epochs without better validation accuracy.",
                                    Int(), none="never stop early")
@@ -191,6 +209,10 @@ class TrainSettings:
     max_length: int | None = setting(DEFAULT_MAX_LENGTH, "Cut documents to this many tokens (counted and "
                                      "reported); the default is far above IMDB's longest review (~2,800).",
                                      Int(), none="no limit")
+    drop_longer: int | None = setting(None, "Drop (not cut) the training and validation documents with more tokens "
+                                      "than this; the test split is scored both whole and without its long "
+                                      "documents. Dropped documents are counted and reported.", Int(),
+                                      none="keep every document")
     checkpoint_every: int = setting(200, "Batches between resume states (0: only at epoch ends).", Int(0))
     num_threads: int | None = setting(None, "torch CPU threads.", Int(), none="torch's setting",
                                       flags=("--threads",))

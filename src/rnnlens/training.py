@@ -1,8 +1,12 @@
 """Training and evaluation of :class:`rnnlens.model.SentimentRNN` on a :class:`rnnlens.data.Corpus`.
 
-AdamW with an exponentially decaying learning rate (one decay step per epoch), gradient-norm
+AdamW (its epsilon a setting) with an exponentially decaying learning rate (one decay step per epoch, or a
+continuous decay at every step), decoupled weight decay and/or an L2 penalty in the loss, gradient-norm
 clipping, early stopping on validation accuracy, and the best validation model kept. Binary
-tasks use a logistic loss on one logit, k-class tasks softmax cross-entropy.
+tasks use a logistic loss on one logit, k-class tasks softmax cross-entropy. The weights start from torch's
+draw or from a scaled normal or orthogonal draw (:meth:`rnnlens.cells.Cell.initialize`), and the state from
+zeros or a trained initial state. Documents longer than ``drop_longer`` tokens can be left out of training and
+validation (counted; the test split is then scored whole and without them).
 
 Runs are seedable and deterministic on CPU, and resumable: every ``checkpoint_every`` batches and
 at every epoch end the full loop state (weights, AdamW moments, scheduler, epoch and batch position,
@@ -166,7 +170,15 @@ def _vocab_digest(vocab) -> str:
 
 
 def _comparable(settings: dict) -> dict:
-    return {k: v for k, v in settings.items() if k not in _RESULT_NEUTRAL}
+    """The settings that change the trained weights; a field an older rnnlens did not record had its default
+    (each new field's default is the behaviour from before it existed)."""
+    import dataclasses
+
+    from rnnlens.settings import default_of
+
+    full = {f.name: default_of(f) for f in dataclasses.fields(TrainSettings)}
+    full.update(settings)
+    return {k: v for k, v in full.items() if k not in _RESULT_NEUTRAL}
 
 
 def _settings_diff(a: dict, b: dict) -> str:
@@ -308,7 +320,7 @@ def _train(corpus, settings: TrainSettings, out_dir: Path, *, resume: bool, prog
 
     vocab = Vocab.build(corpus.splits["train"].texts, max_size=s.vocab_size, min_count=s.min_count)
     meta["vocab_digest"] = _vocab_digest(vocab)
-    enc_train, enc_val, n_cut = _encode_splits(corpus, vocab, s)
+    enc_train, enc_val, n_cut, n_dropped = _encode_splits(corpus, vocab, s)
 
     device = torch.device(s.device)
     model, opt, sched = _build_model(s, corpus, vocab, enc_train, device)
@@ -323,14 +335,15 @@ def _train(corpus, settings: TrainSettings, out_dir: Path, *, resume: bool, prog
         _save_resume(out_dir, model, best_state, opt, sched, loop, meta)
 
     while loop["epoch"] < s.epochs and not loop["stopped_early"]:
-        _train_epoch(model, opt, enc_train, loop, s, device, progress=progress, on_batch=on_batch,
+        _train_epoch(model, opt, sched, enc_train, loop, s, device, progress=progress, on_batch=on_batch,
                      save_state=save_state)
         best_state = _end_epoch(model, sched, opt, enc_val, loop, best_state, s, device, say)
         save_state()
 
     model.load_state_dict(best_state)
-    test = _test_metrics(model, corpus, vocab, s, device, n_cut, say)
+    test = _test_metrics(model, corpus, vocab, s, device, n_cut, n_dropped, say)
     record = _record(corpus, meta, loop, test, n_cut, len(enc_train.labels), len(vocab), model.cell.fast_path)
+    record["metrics"]["n_dropped"] = n_dropped
     save_checkpoint(out_dir, model.to("cpu"), vocab, record)
     return load_checkpoint(out_dir)
 
@@ -368,40 +381,75 @@ def _finished_checkpoint(out_dir: Path, meta: dict, say) -> Checkpoint:
 
 
 def _encode_splits(corpus, vocab, s: TrainSettings):
-    """The encoded train and validation splits and the number of documents ``max_length`` cut in each
-    (printed as a note when any was cut); DataError when the train split is empty."""
+    """The encoded train and validation splits, the number of documents ``max_length`` cut in each and the number
+    ``drop_longer`` left out of each (printed as notes when any was); DataError when the train split is empty."""
     from rnnlens.data import encode
 
-    enc_train = encode(vocab, corpus.splits["train"], max_length=s.max_length)
-    enc_val = encode(vocab, corpus.splits["validation"], max_length=s.max_length)
+    enc_train = encode(vocab, corpus.splits["train"], max_length=s.max_length, drop_longer=s.drop_longer)
+    enc_val = encode(vocab, corpus.splits["validation"], max_length=s.max_length, drop_longer=s.drop_longer)
     if len(enc_train.labels) == 0:
-        raise DataError(f"corpus {corpus.name!r}: the train split is empty.")
+        raise DataError(f"corpus {corpus.name!r}: the train split is empty"
+                        + (f" (all {enc_train.n_dropped} documents have more than drop_longer={s.drop_longer} "
+                           "tokens)." if enc_train.n_dropped else "."))
+    if len(enc_val.labels) == 0 and enc_val.n_dropped:
+        raise DataError(f"corpus {corpus.name!r}: every validation document has more than drop_longer="
+                        f"{s.drop_longer} tokens; raise --drop-longer.")
+    n_dropped = {"train": int(enc_train.n_dropped), "validation": int(enc_val.n_dropped)}
+    if s.drop_longer is not None:
+        print(f"note: drop_longer={s.drop_longer} left out {n_dropped['train']} of "
+              f"{n_dropped['train'] + len(enc_train.labels)} train and {n_dropped['validation']} of "
+              f"{n_dropped['validation'] + len(enc_val.labels)} validation documents (more tokens than that)",
+              file=sys.stderr)
     n_cut = {"train": int(enc_train.n_truncated), "validation": int(enc_val.n_truncated)}
     if s.max_length is not None and any(n_cut.values()):
         print(f"note: max_length={s.max_length} cut {n_cut['train']} of {len(enc_train.labels)} "
               f"train and {n_cut['validation']} of {len(enc_val.labels)} validation documents "
               "(their later tokens are not seen)", file=sys.stderr)
-    return enc_train, enc_val, n_cut
+    return enc_train, enc_val, n_cut, n_dropped
 
 
 def _build_model(s: TrainSettings, corpus, vocab, enc_train, device):
-    """The seeded model on ``device`` (memory checked for the longest training batch), its AdamW
-    optimizer and the exponential learning-rate schedule."""
+    """The seeded model on ``device`` (memory checked for the longest training batch; weights drawn as the
+    settings say), its AdamW optimizer and the exponential learning-rate schedule (stepped once per epoch, or
+    at every batch when ``lr_decay_steps`` is set)."""
     torch.manual_seed(s.seed)
     model = SentimentRNN(len(vocab), arch=s.arch, embed_dim=s.embed_dim, hidden_size=s.hidden_size,
-                         num_classes=corpus.num_classes).to(device)
+                         num_classes=corpus.num_classes, initial_state=s.initial_state)
+    model.cell.initialize(s.recurrent_init, s.recurrent_gain, s.input_init, s.input_gain)  # default: draws nothing
+    model = model.to(device)
     model.cell.fast_path = _resolve_fast_path(s, model.cell)
     # the longest training batch, checked against free memory before any work
     model.check_training_memory(min(s.batch_size, len(enc_train)), int(enc_train.lengths.max()), device)
-    opt = torch.optim.AdamW(model.parameters(), lr=s.lr, weight_decay=s.weight_decay)
-    sched = torch.optim.lr_scheduler.ExponentialLR(opt, gamma=s.lr_decay)
+    opt = torch.optim.AdamW(model.parameters(), lr=s.lr, weight_decay=s.weight_decay, eps=s.adam_eps)
+    if s.lr_decay_steps is None:
+        sched = torch.optim.lr_scheduler.ExponentialLR(opt, gamma=s.lr_decay)
+    else:
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, _StepDecay(s.lr_decay, s.lr_decay_steps))
     return model, opt, sched
 
 
-def _train_epoch(model, opt, enc_train, loop: dict, s: TrainSettings, device, *, progress: bool,
+class _StepDecay:
+    """The learning-rate factor after ``k`` optimizer steps: ``decay ** (k / steps)``."""
+
+    def __init__(self, decay: float, steps: int):
+        self.decay, self.steps = decay, steps
+
+    def __call__(self, k: int) -> float:
+        return self.decay ** (k / self.steps)
+
+
+def _l2_term(model, l2: float):
+    """``l2`` x the sum of every trained parameter squared (the L2 penalty added to the loss), or None for 0."""
+    if not l2:
+        return None
+    return l2 * sum(p.square().sum() for p in model.parameters() if p.requires_grad)
+
+
+def _train_epoch(model, opt, sched, enc_train, loop: dict, s: TrainSettings, device, *, progress: bool,
                  on_batch, save_state) -> None:
     """Train on the batches of epoch ``loop["epoch"]`` from batch ``loop["batch"]`` on, adding to the
-    running sums in ``loop["running"]``; saves the resume state every ``checkpoint_every`` batches."""
+    running sums in ``loop["running"]`` (the data loss, without the L2 penalty; stepping the learning rate at
+    every batch when ``lr_decay_steps`` is set); saves the resume state every ``checkpoint_every`` batches."""
     from rnnlens.data import batches
 
     epoch = loop["epoch"]
@@ -415,10 +463,13 @@ def _train_epoch(model, opt, enc_train, loop: dict, s: TrainSettings, device, *,
         ids, lengths, labels = _to(order[i], device)
         opt.zero_grad(set_to_none=True)
         loss, correct = loss_and_correct(model(ids, lengths), labels)
-        loss.backward()
+        penalty = _l2_term(model, s.l2_penalty)
+        (loss if penalty is None else loss + penalty).backward()
         if s.clip_norm is not None:
             torch.nn.utils.clip_grad_norm_(model.parameters(), s.clip_norm)
         opt.step()
+        if s.lr_decay_steps is not None:
+            sched.step()
         run["loss_sum"] += float(loss.detach()) * len(labels)
         run["correct"] += int(correct)
         run["n"] += len(labels)
@@ -443,8 +494,9 @@ def _end_epoch(model, sched, opt, enc_val, loop: dict, best_state: dict, s: Trai
     run = loop["running"]
     t_val = time.perf_counter()
     val = _evaluate_encoded(model, enc_val, batch_size=s.eval_batch_size, device=device)
-    lr_used = opt.param_groups[0]["lr"]
-    sched.step()
+    lr_used = opt.param_groups[0]["lr"]  # at the epoch's end
+    if s.lr_decay_steps is None:
+        sched.step()
     entry = {"epoch": epoch + 1, "lr": lr_used,
              "train_loss": run["loss_sum"] / max(run["n"], 1),
              "train_accuracy": run["correct"] / max(run["n"], 1),
@@ -471,9 +523,12 @@ def _end_epoch(model, sched, opt, enc_val, loop: dict, best_state: dict, s: Trai
     return best_state
 
 
-def _test_metrics(model, corpus, vocab, s: TrainSettings, device, n_cut: dict, say) -> dict | None:
-    """The test split's metrics (recorded for provenance only; model selection used validation alone),
-    or None when the corpus has no test split. Adds the test split's cut documents to ``n_cut``."""
+def _test_metrics(model, corpus, vocab, s: TrainSettings, device, n_cut: dict, n_dropped: dict,
+                  say) -> dict | None:
+    """The test split's metrics on the whole split (recorded for provenance only; model selection used validation
+    alone), or None when the corpus has no test split; with ``drop_longer``, also ``within_drop_longer``: the
+    metrics without the test documents longer than that (their number in ``n_dropped["test"]``). Adds the test
+    split's cut documents to ``n_cut``."""
     from rnnlens.data import encode
 
     if "test" not in corpus.splits:
@@ -482,6 +537,13 @@ def _test_metrics(model, corpus, vocab, s: TrainSettings, device, n_cut: dict, s
     n_cut["test"] = int(enc_test.n_truncated)
     test = _evaluate_encoded(model, enc_test, batch_size=s.eval_batch_size, device=device)
     say(f"test accuracy (fraction correct, n={test['n']}): {test['accuracy']:.4f}")
+    if s.drop_longer is not None:
+        short = encode(vocab, corpus.splits["test"], max_length=s.max_length, drop_longer=s.drop_longer)
+        n_dropped["test"] = int(short.n_dropped)
+        if len(short):
+            test["within_drop_longer"] = _evaluate_encoded(model, short, batch_size=s.eval_batch_size, device=device)
+            say(f"test accuracy without the {short.n_dropped} documents longer than {s.drop_longer} tokens "
+                f"(fraction correct, n={len(short)}): {test['within_drop_longer']['accuracy']:.4f}")
     return test
 
 

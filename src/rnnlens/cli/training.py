@@ -46,6 +46,11 @@ def train_command(dataset, data_dir, data_seed, options, out_dir, resume, progre
         cut = m["n_truncated"]
         click.echo(f"documents cut to --max-length {s.max_length} tokens: {cut['train']} train, "
                    f"{cut['validation']} validation")
+    if s.drop_longer is not None:
+        drop = m["n_dropped"]
+        click.echo(f"documents left out by --drop-longer {s.drop_longer} (more tokens): {drop['train']} train, "
+                   f"{drop['validation']} validation" + (f", {drop['test']} test (scored both ways)" if "test" in drop
+                                                          else ""))
     click.echo(f"training throughput (tokens per second of optimisation, mean over epochs): "
                f"{m['train_tokens_per_s'] or 0:.0f}")
     click.echo(f"checkpoint: {ck.path}")

@@ -20,7 +20,8 @@ class Encoded:
     """Token ids of the documents of a split, labels, and how many were cut.
 
     ``index`` holds each document's position in the split (None: all of them, in order);
-    ``n_empty`` counts documents skipped for having no tokens (``encode(..., skip_empty=True)``).
+    ``n_empty`` counts documents skipped for having no tokens (``encode(..., skip_empty=True)``);
+    ``n_dropped`` those left out for having more than ``drop_longer`` tokens.
     """
 
     ids: list[np.ndarray]
@@ -29,6 +30,8 @@ class Encoded:
     max_length: int | None
     index: np.ndarray | None = None
     n_empty: int = 0
+    n_dropped: int = 0
+    drop_longer: int | None = None
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -40,18 +43,20 @@ class Encoded:
 
 
 def encode(vocab: Vocab, split: Split, *, max_length: int | None = None, rows=None,
-           skip_empty: bool = False) -> Encoded:
+           skip_empty: bool = False, drop_longer: int | None = None) -> Encoded:
     """Tokenize and encode the documents of ``split`` (``rows``: only these positions, in this order).
 
     Documents are kept whole unless ``max_length`` is given; then the first ``max_length`` tokens are
-    kept and ``n_truncated`` counts the documents that were cut. A document with no tokens at all
-    raises DataError, unless ``skip_empty``: then it is left out and counted in ``n_empty``, and
-    ``index`` says which positions were kept. Nothing is dropped silently.
+    kept and ``n_truncated`` counts the documents that were cut. A document with more than ``drop_longer``
+    tokens is left out (before any cut) and counted in ``n_dropped``. A document with no tokens at all
+    raises DataError, unless ``skip_empty``: then it is left out and counted in ``n_empty``. ``index`` says
+    which positions were kept. Nothing is dropped silently.
     """
-    if max_length is not None and (isinstance(max_length, bool) or not isinstance(max_length, int) or max_length < 1):
-        raise ArgumentError(f"max_length must be a positive integer or None; got {max_length!r}")
+    for name, v in (("max_length", max_length), ("drop_longer", drop_longer)):
+        if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 1):
+            raise ArgumentError(f"{name} must be a positive integer or None; got {v!r}")
     rows = range(len(split.texts)) if rows is None else [int(i) for i in rows]
-    ids, kept, n_truncated = [], [], 0
+    ids, kept, n_truncated, n_dropped = [], [], 0, 0
     for i in rows:
         text = split.texts[i]
         x = vocab.encode(text)
@@ -59,6 +64,9 @@ def encode(vocab: Vocab, split: Split, *, max_length: int | None = None, rows=No
             if skip_empty:
                 continue
             raise DataError(f"document {i} has no tokens ({text[:40]!r}); every document needs at least one")
+        if drop_longer is not None and len(x) > drop_longer:
+            n_dropped += 1
+            continue
         if max_length is not None and len(x) > max_length:
             x = x[:max_length]
             n_truncated += 1
@@ -66,7 +74,8 @@ def encode(vocab: Vocab, split: Split, *, max_length: int | None = None, rows=No
         kept.append(i)
     index = np.asarray(kept, dtype=np.int64)
     return Encoded(ids=ids, labels=np.asarray(split.labels, dtype=np.int64)[index], n_truncated=n_truncated,
-                   max_length=max_length, index=index, n_empty=len(rows) - len(kept))
+                   max_length=max_length, index=index, n_empty=len(rows) - len(kept) - n_dropped,
+                   n_dropped=n_dropped, drop_longer=drop_longer)
 
 
 @dataclass
