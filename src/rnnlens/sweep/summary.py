@@ -13,6 +13,8 @@
   the bag-of-words coefficients.
 - figures: |lambda_1| (median along the slow manifold), one-dimensionality, readout alignment and test
   accuracy of every trial by architecture and dataset; the pairwise agreement matrices.
+- learning curves (:mod:`rnnlens.sweep.curves`): every trial's validation accuracy and train loss per epoch, and
+  the trials ranked by validation accuracy with the settings that vary between them.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from rnnlens._atomic import write_json_atomic, write_text_atomic
+from rnnlens.sweep.curves import CURVE_DEFINITION, curves_figure, learning_curves, ranked_table
 from rnnlens.sweep.spec import SweepSpec
 from rnnlens.sweep.trial import ANALYSIS_DIR, CHECKPOINT_DIR, read_status
 
@@ -418,7 +421,7 @@ def _range(s: dict | None, digits: int = 3) -> str:
     return f"{s['median']:.{digits}f} [{s['min']:.{digits}f}, {s['max']:.{digits}f}] (n={s['n']})"
 
 
-def _html(spec: SweepSpec, rows, columns, spreads, agreement, figs) -> str:
+def _html(spec: SweepSpec, rows, columns, spreads, agreement, figs, curves_html: str = "") -> str:
     esc = html.escape
     n_done = sum(r["state"] == "done" for r in rows)
     failed = [r for r in rows if r["state"] == "failed"]
@@ -430,6 +433,7 @@ def _html(spec: SweepSpec, rows, columns, spreads, agreement, figs) -> str:
              f"<p>{n_done} of {len(rows)} trials finished, {len(failed)} failed. Datasets: "
              f"{esc(', '.join(d.label for d in spec.datasets))}; architectures: {esc(', '.join(spec.architectures))}; "
              f"seeds: {esc(', '.join(map(str, spec.seeds)))}. One row per trial in <code>summary.csv</code>.</p>"]
+    parts.append(curves_html)
     parts.append("<h2>Spread per architecture and dataset</h2><p class='def'>Each cell: median [min, max] "
                  "(n = finished trials that have the number).</p><table><tr><th>dataset</th><th>arch</th>"
                  + "".join(f"<th>{esc(c)}</th>" for c in SPREAD_COLUMNS) + "</tr>")
@@ -469,6 +473,21 @@ def _html(spec: SweepSpec, rows, columns, spreads, agreement, figs) -> str:
     return "\n".join(parts)
 
 
+def _curves_html(rows: list[dict], columns: dict, curves: dict, report_dir: Path) -> str:
+    """The report's section on how the trials learned: the ranked table and the learning-curve figure."""
+    if not curves:
+        return ""
+    esc = html.escape
+    varied = [k for k in columns if k not in BASE_COLUMNS and k not in {c for c, _, _ in METRIC_COLUMNS}]
+    _save_png(curves_figure(curves, rows), report_dir / "learning_curves.png")
+    return ("<h2>Trials by validation accuracy, and how they learned</h2><p class='def'>Best validation accuracy "
+            "first (the checkpoint each trial kept); test: the whole test split (stage evaluate); test within "
+            "drop_longer: without the test documents longer than the trial's drop_longer tokens.</p>"
+            + ranked_table(rows, curves, varied)
+            + "<figure><img src='learning_curves.png' alt='learning curves'><figcaption class='def'>"
+            + esc("Learning curves: " + CURVE_DEFINITION) + ".</figcaption></figure>")
+
+
 def summarize(spec: SweepSpec, out_dir, *, report: bool = True) -> SweepSummary:
     """Write ``summary.csv``, ``comparison.json`` and (``report=True``) ``report/report.html`` with figures."""
     out_dir = Path(out_dir)
@@ -477,11 +496,13 @@ def summarize(spec: SweepSpec, out_dir, *, report: bool = True) -> SweepSummary:
     _write_csv(csv_path, rows, list(columns))
     spreads = spread(rows)
     agreement = valence_agreement(spec, out_dir, rows)
+    curves = learning_curves(out_dir, rows)
     json_path = write_json_atomic(out_dir / "comparison.json", {
         "schema": "rnnlens-sweep-comparison/1", "name": spec.name, "columns": columns,
         "spread": spreads, "spread_definition": "per (dataset, arch) over finished trials: n, median, min, max, "
                                                "mean, std (ddof=1)",
         "valence_agreement": agreement,
+        "learning_curves": curves, "learning_curve_definition": CURVE_DEFINITION,
         "valence_definition": "Spearman rank correlation of word valences Re(l_1^T J_inp x_word) averaged over "
                               "the slow manifold's nodes (sm_valence_mean), between networks and against the "
                               "bag-of-words coefficients"})
@@ -491,6 +512,7 @@ def summarize(spec: SweepSpec, out_dir, *, report: bool = True) -> SweepSummary:
         report_dir.mkdir(parents=True, exist_ok=True)
         figs = _figures(rows, agreement, report_dir, spec.architectures)
         report_path = report_dir / "report.html"
-        write_text_atomic(report_path, _html(spec, rows, columns, spreads, agreement, figs))
+        write_text_atomic(report_path, _html(spec, rows, columns, spreads, agreement, figs,
+                                             _curves_html(rows, columns, curves, report_dir)))
     return SweepSummary(csv=csv_path, json=Path(json_path) if json_path else out_dir / "comparison.json",
                         report=report_path, rows=rows)
