@@ -493,3 +493,16 @@ def test_linear_rollout_when_every_sequence_ends_before_the_padding():
     final, diverged = linear_rollout(torch.ones(2, 6, 2, dtype=torch.float64), torch.tensor([1, 2]),
                                      torch.zeros(2, 3, dtype=torch.float64), pts, torch.zeros(2), J_rec, J_inp)
     assert final[:, 0].tolist() == [2.0, 3.0] and diverged.tolist() == [False, False]   # 2, then 0.5 * 2 + 2
+
+
+def test_halves_cos_tells_a_straight_line_from_an_l_shaped_curve():
+    from rnnlens.analysis.sections.slow_manifold import _halves_cos
+
+    s = np.linspace(-1, 1, 41)
+    straight = np.outer(s, [1.0, 2.0, 0.5])
+    assert _halves_cos(straight, s) == pytest.approx(1.0, abs=1e-12)
+    # two orthogonal arms (an LSTM's negative and positive arms in other cell units), readout monotonic along it
+    arm = np.where(s[:, None] < 0, np.outer(-s, [1.0, 0, 0]), np.outer(s, [0, 1.0, 0]))
+    assert _halves_cos(arm, s) == pytest.approx(0.0, abs=1e-12)
+    bent = np.where(s[:, None] < 0, np.outer(-s, [1.0, 0, 0]), np.outer(s, [-0.6, 0.8, 0]))  # 127 degrees apart
+    assert _halves_cos(bent, s) == pytest.approx(0.6, abs=1e-12)

@@ -123,8 +123,19 @@ def _shape_metrics(run, out: SlowManifoldMeasurement) -> dict:
         "tangent_readout_covariance_cos_median": metric("slow_manifold.tangent_readout_covariance_cos_median",
                                                         float(np.median(cos_cov))),
         "readout_explained_by_position": metric("slow_manifold.readout_explained_by_position", explained),
+        "halves_cos": metric("slow_manifold.halves_cos", _halves_cos(nodes.cpu().numpy(), curve.readout.cpu().numpy())),
         "readout_alignment": metric("slow_manifold.readout_alignment", float(np.median(cos_cov))),
     }
+
+
+def _halves_cos(nodes: np.ndarray, readout: np.ndarray) -> float:
+    """|cos| between the chords of the curve's two halves, split at the node where the readout along the curve is
+    nearest the middle of its range: 1 for a straight curve, 0 for two orthogonal arms (an L)."""
+    from rnnlens.analysis.geometry import abs_cos
+
+    k = int(np.argmin(np.abs(readout - 0.5 * (readout.min() + readout.max()))))
+    k = min(max(k, 1), len(nodes) - 2)
+    return abs_cos(nodes[k] - nodes[0], nodes[-1] - nodes[k])
 
 
 def _spectrum_metrics(out: SlowManifoldMeasurement) -> dict:
@@ -238,6 +249,12 @@ METRICS = (
                "past that end, where the readout is extended linearly): the share of the final readout that the "
                "position along the traced curve explains", "readout explained by the position along the curve",
                "{:.3f}"),
+    MetricSpec("slow_manifold.halves_cos", "|cos| between the chords of the traced curve's two halves, split at the "
+               "node where the readout along the curve is nearest the middle of its range: 1 for a straight line, "
+               "0 for two orthogonal arms. A bent curve cannot align every tangent with one direction: with two "
+               "orthogonal arms of equal length the best |cos| with any single direction is about 0.71 on both, so "
+               "the readout-alignment check then fails whatever the readout does along the curve",
+               "straightness: |cos| of the two halves' chords", "{:.3f}"),
     MetricSpec("slow_manifold.readout_alignment", "the alignment the checks use: "
                                                   "slow_manifold.tangent_readout_covariance_cos_median"),
     MetricSpec("slow_manifold.abs_lambda1_median", "median over nodes of |lambda_1| of J_rec at (node, x*)",
