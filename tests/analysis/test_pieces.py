@@ -506,3 +506,34 @@ def test_halves_cos_tells_a_straight_line_from_an_l_shaped_curve():
     assert _halves_cos(arm, s) == pytest.approx(0.0, abs=1e-12)
     bent = np.where(s[:, None] < 0, np.outer(-s, [1.0, 0, 0]), np.outer(s, [-0.6, 0.8, 0]))  # 127 degrees apart
     assert _halves_cos(bent, s) == pytest.approx(0.6, abs=1e-12)
+
+
+def test_arm_alignment_follows_each_arm_of_a_bent_line_where_one_direction_cannot():
+    from types import SimpleNamespace
+
+    from rnnlens.analysis.geometry import abs_cos, readout_covariance_direction
+    from rnnlens.analysis.sections.slow_manifold import _arm_covariance_cos
+
+    # state [h, c1, c2], readout w = h; negative evidence along c1 (h = -c1), positive along c2 (h = c2): an L
+    s = np.linspace(-1, 1, 41)
+    nodes = np.stack([s, np.clip(-s, 0, None), np.clip(s, 0, None)], 1)
+    arc = np.concatenate([[0], np.cumsum(np.linalg.norm(np.diff(nodes, axis=0), axis=1))])
+    curve = SimpleNamespace(points=torch.from_numpy(nodes), arclength=torch.from_numpy(arc),
+                            readout=torch.from_numpy(s))
+    t = np.gradient(nodes, axis=0)
+    rng = np.random.default_rng(0)
+    u = rng.uniform(-1, 1, 4000)
+    X = np.stack([u, np.clip(-u, 0, None), np.clip(u, 0, None)], 1) + 0.01 * rng.standard_normal((4000, 3))
+    w = np.array([1.0, 0.0, 0.0])
+    arm = _arm_covariance_cos(X, w, curve, t)
+    assert np.median(arm) > 0.99                      # each arm is read out along itself
+    g = readout_covariance_direction(X, w)
+    # one direction sits between the arms: Cov(h, w.h) ~ (2, -1, 1) against (1, -1, 0) and (1, 0, 1): sqrt(3)/2
+    assert np.median([abs_cos(a, g) for a in t]) == pytest.approx(np.sqrt(3) / 2, abs=0.01)
+    # a straight line: the arms' directions are the global one
+    line = np.stack([u, -u, 0 * u], 1) + 0.01 * rng.standard_normal((4000, 3))
+    straight = SimpleNamespace(points=torch.from_numpy(np.stack([s, -s, 0 * s], 1)),
+                               arclength=torch.from_numpy((s + 1) * np.sqrt(2)), readout=torch.from_numpy(s))
+    ts = np.tile([1.0, -1.0, 0.0], (41, 1))
+    assert np.allclose(_arm_covariance_cos(line, w, straight, ts),
+                       [abs_cos(a, readout_covariance_direction(line, w)) for a in ts], atol=1e-3)

@@ -102,6 +102,7 @@ def _shape_metrics(run, out: SlowManifoldMeasurement) -> dict:
     cos_sens = np.array([abs_cos(a, g) for a, g in zip(t, sens)])
     cov_dir = readout_covariance_direction(states.X, w)      # where the states go as the readout changes
     cos_cov = np.array([abs_cos(a, cov_dir) for a in t])
+    cos_arm = _arm_covariance_cos(states.X, w, curve, t)
     relaxed = curve.relaxed.cpu().numpy()
     chord = nodes[-1].cpu().numpy() - nodes[0].cpu().numpy()
     span = float(curve.readout.max() - curve.readout.min())
@@ -109,7 +110,8 @@ def _shape_metrics(run, out: SlowManifoldMeasurement) -> dict:
     finals = final_states @ w
     explained = readout_explained(final_states, finals, nodes.cpu().numpy(), curve.arclength.cpu().numpy(),
                                   curve.readout.cpu().numpy())
-    out.arrays.update(sm_tangent_cos=cos_t, sm_sensitivity_cos=cos_sens, sm_covariance_cos=cos_cov)
+    out.arrays.update(sm_tangent_cos=cos_t, sm_sensitivity_cos=cos_sens, sm_covariance_cos=cos_cov,
+                      sm_arm_covariance_cos=cos_arm)
     return {
         "one_dimensionality": metric("slow_manifold.one_dimensionality",
                                      curve_variance_explained(curve.relaxed, nodes), steps=steps),
@@ -123,9 +125,34 @@ def _shape_metrics(run, out: SlowManifoldMeasurement) -> dict:
         "tangent_readout_covariance_cos_median": metric("slow_manifold.tangent_readout_covariance_cos_median",
                                                         float(np.median(cos_cov))),
         "readout_explained_by_position": metric("slow_manifold.readout_explained_by_position", explained),
+        "arm_readout_covariance_cos_median": metric("slow_manifold.arm_readout_covariance_cos_median",
+                                                    float(np.median(cos_arm))),
         "halves_cos": metric("slow_manifold.halves_cos", _halves_cos(nodes.cpu().numpy(), curve.readout.cpu().numpy())),
         "readout_alignment": metric("slow_manifold.readout_alignment", float(np.median(cos_cov))),
     }
+
+
+def _middle_node(readout: np.ndarray) -> int:
+    """The inner node where the readout along the curve is nearest the middle of its range (where the halves
+    meet)."""
+    k = int(np.argmin(np.abs(readout - 0.5 * (readout.min() + readout.max()))))
+    return min(max(k, 1), len(readout) - 2)
+
+
+def _arm_covariance_cos(X: np.ndarray, w: np.ndarray, curve, t: np.ndarray) -> np.ndarray:
+    """|cos| of each node's tangent with Cov(h, w.h) over the visited states that project on the node's half of
+    the curve (the halves of :func:`_halves_cos`; a half with fewer than 2 states uses all of them)."""
+    import torch
+
+    from rnnlens.analysis.geometry import abs_cos, readout_covariance_direction
+    from rnnlens.manifold import project_on_curve
+
+    k = _middle_node(curve.readout.detach().cpu().numpy())
+    arc = curve.arclength.detach().cpu().double().numpy()
+    pos = project_on_curve(torch.from_numpy(np.asarray(X)).double(), curve.points.detach().cpu().double())[0].numpy()
+    low = pos <= arc[k]
+    dirs = [readout_covariance_direction(X[m] if m.sum() >= 2 else X, w) for m in (low, ~low)]
+    return np.array([abs_cos(a, dirs[0] if i <= k else dirs[1]) for i, a in enumerate(t)])
 
 
 def _halves_cos(nodes: np.ndarray, readout: np.ndarray) -> float:
@@ -133,8 +160,7 @@ def _halves_cos(nodes: np.ndarray, readout: np.ndarray) -> float:
     nearest the middle of its range: 1 for a straight curve, 0 for two orthogonal arms (an L)."""
     from rnnlens.analysis.geometry import abs_cos
 
-    k = int(np.argmin(np.abs(readout - 0.5 * (readout.min() + readout.max()))))
-    k = min(max(k, 1), len(nodes) - 2)
+    k = _middle_node(readout)
     return abs_cos(nodes[k] - nodes[0], nodes[-1] - nodes[k])
 
 
@@ -249,6 +275,11 @@ METRICS = (
                "past that end, where the readout is extended linearly): the share of the final readout that the "
                "position along the traced curve explains", "readout explained by the position along the curve",
                "{:.3f}"),
+    MetricSpec("slow_manifold.arm_readout_covariance_cos_median",
+               "median over nodes of |cos(tangent, Cov_half(h, w.h))|, the covariance over the visited states that "
+               "project on the node's half of the curve (halves as in halves_cos): the readout alignment arm by "
+               "arm, which follows a bent curve (equal to the global one for a straight line; not what the check "
+               "reads)", "readout alignment arm by arm (median over nodes)", "{:.3f}"),
     MetricSpec("slow_manifold.halves_cos", "|cos| between the chords of the traced curve's two halves, split at the "
                "node where the readout along the curve is nearest the middle of its range: 1 for a straight line, "
                "0 for two orthogonal arms. A bent curve cannot align every tangent with one direction: with two "
@@ -286,6 +317,8 @@ ARRAYS = (
     ArraySpec("sm_tangent_cos", "f", 1, "[n_points] |cos(tangent, readout)| at each node"),
     ArraySpec("sm_sensitivity_cos", "f", 1, "[n_points] |cos(tangent, J_rec^T w)| at each node"),
     ArraySpec("sm_covariance_cos", "f", 1, "[n_points] |cos(tangent, Cov(h, w.h))| at each node"),
+    ArraySpec("sm_arm_covariance_cos", "f", 1, "[n_points] |cos(tangent, Cov_half(h, w.h))| at each node, the "
+              "covariance over the states on the node's half of the curve"),
     ArraySpec("sm_fp_pc", "f", 2, "[n_fixed, 2] the exact fixed points on the curve in PC coordinates"),
     ArraySpec("sm_fp_unstable", "i", 1, "[n_fixed] number of |lambda| > 1 at each exact fixed point"),
     ArraySpec("sm_fp_position", "f", 1, "[n_fixed] readout . fixed point"),
