@@ -133,7 +133,7 @@ def _read_answer(sock: socket.socket, timeout: float) -> bytes:
                       if line.startswith(b"content-length:")]
             if sep and length and len(body) >= length[0]:
                 break
-    except (ConnectionResetError, TimeoutError, socket.timeout):
+    except (ConnectionResetError, TimeoutError):
         pass
     return data
 

@@ -28,13 +28,13 @@ SETTINGS = dict(embed_dim=64, hidden_size=128, batch_size=32, lr=2e-3, lr_decay=
 
 
 def run_one(dataset: str, arch: str, out: Path, epochs: int, hidden: int, n_docs: int) -> dict:
-    from rnnlens.analysis.kclass import analyze_kclass
     from rnnlens.analysis.inputs import select_documents
+    from rnnlens.analysis.kclass import analyze_kclass
     from rnnlens.analysis.wordcount import predict_dimension
-    from rnnlens.network import Network
     from rnnlens.baseline import fit_bag_of_words
     from rnnlens.checkpoint import load_checkpoint
     from rnnlens.data import load_corpus
+    from rnnlens.network import Network
     from rnnlens.training import TrainSettings, evaluate, train
 
     corpus = load_corpus(dataset)

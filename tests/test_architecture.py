@@ -7,7 +7,6 @@ import ast
 import inspect
 from pathlib import Path
 
-
 SRC = Path(__file__).resolve().parents[1] / "src" / "rnnlens"
 
 

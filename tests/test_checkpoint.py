@@ -17,8 +17,7 @@ from rnnlens.checkpoint import (
     load_training_corpus,
     save_checkpoint,
 )
-from rnnlens.data import Vocab
-from rnnlens.data import load_corpus
+from rnnlens.data import Vocab, load_corpus
 from rnnlens.errors import ArgumentError, CheckpointError
 from rnnlens.model import SentimentRNN
 

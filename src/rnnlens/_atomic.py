@@ -24,9 +24,10 @@ import shutil
 import stat
 import sys
 import uuid
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any
 
 __all__ = ["tmp_sibling", "atomic_file", "atomic_folder", "output_folder", "write_text_atomic",
            "write_json_atomic", "check_writable", "check_output", "resolve_output", "fix_permissions",

@@ -17,9 +17,9 @@ import os
 import shlex
 import socket
 import sys
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 from rnnlens._atomic import file_mode, tmp_sibling
 from rnnlens.errors import RnnlensError

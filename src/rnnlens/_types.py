@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import os
-from typing import Any, Callable, Union
+from collections.abc import Callable
+from typing import Any, Union
 
 __all__ = ["PathLike", "StepLike", "TensorLike", "CorpusLike", "NetworkLike", "BagOfWordsLike"]
 

@@ -107,7 +107,7 @@ class BagOfWords:
         return (z > 0).astype(np.int64) if z.ndim == 1 else z.argmax(1).astype(np.int64)
 
     # ---------------------------------------------------------------- persistence
-    def subset(self, words, why: str) -> "BagOfWords":
+    def subset(self, words, why: str) -> BagOfWords:
         """The same model restricted to ``words`` (others dropped; scores and intercept are the full
         model's), e.g. to ship only the words some networks can read. ``why`` is recorded in ``info``."""
         keep = set(words)
@@ -149,7 +149,7 @@ class BagOfWords:
         return path / FILE_NAME
 
     @classmethod
-    def load(cls, path: PathLike) -> "BagOfWords":
+    def load(cls, path: PathLike) -> BagOfWords:
         """Read what :meth:`save` wrote (a file, or the folder holding ``bag_of_words.json``)."""
         path = Path(path)
         if path.is_dir():

@@ -86,7 +86,7 @@ class Cell(nn.Module):
         self.fast_path = self.FAST_PATHS[0] if fast_path is None else fast_path
         self.register_parameter("h0", None)  # a trained initial state [S] (learn_initial_state), or zeros
 
-    def learn_initial_state(self) -> "Cell":
+    def learn_initial_state(self) -> Cell:
         """Give the cell a trained initial state: a parameter ``h0`` ``[S]`` (zeros at first) that every sequence
         starts from (:meth:`init_state`, :meth:`run`, :meth:`final_state`, the fused paths) instead of zeros."""
         if self.h0 is None:
@@ -96,7 +96,7 @@ class Cell(nn.Module):
 
     @torch.no_grad()
     def initialize(self, recurrent: str = "default", recurrent_gain: float = 1.0, inputs: str = "default",
-                   input_gain: float = 1.0) -> "Cell":
+                   input_gain: float = 1.0) -> Cell:
         """Redraw the recurrent and input weights, one ``[N, fan_in]`` block per gate, by one of :data:`INITS`
         with its gain (``"default"`` leaves torch's draw as it is). Biases are left as they are (the LSTM's
         forget bias stays +1). Draws from torch's global generator: seed it first."""

@@ -107,7 +107,7 @@ class FixedPoints:
     def _tensors(self) -> dict[str, Tensor]:
         return {k: getattr(self, k) for k in _TENSOR_FIELDS}
 
-    def __getitem__(self, index) -> "FixedPoints":
+    def __getitem__(self, index) -> FixedPoints:
         """Select points by an int, a slice, a list / tensor of indices or a boolean mask."""
         if isinstance(index, int):
             if not -len(self) <= index < len(self):
@@ -124,12 +124,12 @@ class FixedPoints:
         parts = {k: v[index] for k, v in self._tensors().items()}
         return FixedPoints(**parts, tol=self.tol, solver=self.solver, info=self.info)
 
-    def where_q(self, threshold: float) -> "FixedPoints":
+    def where_q(self, threshold: float) -> FixedPoints:
         """The points with ``q < threshold`` (the paper keeps q < 1e-8)."""
         return self[self.q < threshold]
 
     # ------------------------------------------------------------------ filtering
-    def unique(self, rel_tol: float = 0.01, *, abs_tol: float | None = None) -> "FixedPoints":
+    def unique(self, rel_tol: float = 0.01, *, abs_tol: float | None = None) -> FixedPoints:
         """De-duplicate: points closer than a tolerance form a group; keep the lowest-q point of each.
 
         The tolerance is ``rel_tol * seed_spread()`` (relative to the spread of the seeds, so it scales
@@ -161,7 +161,7 @@ class FixedPoints:
                 claimed[neigh[i]] = True
         return self[torch.as_tensor(sorted(keep), dtype=torch.int64)]
 
-    def drop_outliers(self, factor: float = 10.0) -> "FixedPoints":
+    def drop_outliers(self, factor: float = 10.0) -> FixedPoints:
         """Drop points farther than ``factor * seed_spread()`` from the centroid of the seeds.
 
         Points that travelled out of the region the network visits (where gates saturate) are
@@ -175,7 +175,7 @@ class FixedPoints:
         return self[(self.points - centre).norm(dim=1) <= factor * self.seed_spread()]
 
     @classmethod
-    def concat(cls, parts: list["FixedPoints"]) -> "FixedPoints":
+    def concat(cls, parts: list[FixedPoints]) -> FixedPoints:
         """Concatenate several results (same state and input size) into one."""
         parts = list(parts)
         if not parts or not all(isinstance(p, FixedPoints) for p in parts):
@@ -212,7 +212,7 @@ class FixedPoints:
         return path
 
     @classmethod
-    def load(cls, path: PathLike) -> "FixedPoints":
+    def load(cls, path: PathLike) -> FixedPoints:
         """Read a file written by :meth:`save` (safetensors + JSON; nothing is unpickled)."""
         from safetensors import SafetensorError, safe_open
 

@@ -23,8 +23,9 @@ Nothing outside ``cells.py``, ``model.py``, ``parts.py`` and this module reaches
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -65,7 +66,7 @@ class Network:
     # ------------------------------------------------------------------ construction
     @classmethod
     def from_parts(cls, *, rnn: Any, readout: Any, embedding: Any = None, tokenizer: Any = None,
-                   num_classes: int | None = None, record: dict | None = None) -> "Network":
+                   num_classes: int | None = None, record: dict | None = None) -> Network:
         """A network from a user's own parts.
 
         Args:
@@ -121,7 +122,7 @@ class Network:
                                 f"{self.recurrence.input_size}; pass the embedding that feeds this RNN")
 
     @classmethod
-    def resolve(cls, network_or_checkpoint: Any, vocab: Any = None) -> "Network":
+    def resolve(cls, network_or_checkpoint: Any, vocab: Any = None) -> Network:
         """A ``Network`` from a ``Network`` (returned as it is), a checkpoint folder, a ``Checkpoint``, or a
         ``SentimentRNN`` together with its ``vocab``. Anything else is an ArgumentError saying what to pass."""
         from rnnlens.checkpoint import Checkpoint, load_checkpoint
@@ -142,11 +143,11 @@ class Network:
         raise ArgumentError(f"analyze: the network must be a checkpoint folder, a Checkpoint, a rnnlens.Network or "
                             f"a SentimentRNN with its vocabulary; got {type(obj).__name__}")
 
-    def _untrained_model(self, seed: int) -> "Network":
+    def _untrained_model(self, seed: int) -> Network:
         torch.manual_seed(seed)
         return Network(type(self.model)(**self.model.config()), self.vocab)
 
-    def untrained(self, seed: int) -> "Network":
+    def untrained(self, seed: int) -> Network:
         """The same architecture and sizes, freshly initialised with torch seed ``seed`` (the null model), on this
         network's device (drawn on the CPU, so the weights are the same on every device)."""
         return self._untrained(seed).to(self.device)
@@ -166,7 +167,7 @@ class Network:
                 return p.device
         return self.recurrence.init_state(1).device
 
-    def to(self, device: torch.device | str) -> "Network":
+    def to(self, device: torch.device | str) -> Network:
         """This network on ``device``: itself when it is there, else a copy whose torch modules are deep copies moved
         there (the modules given stay where they are). A part that is a plain function (a step callable, a readout
         or input map that is not an ``nn.Module``) is kept as it is and is then called with tensors on ``device``;
@@ -372,7 +373,7 @@ class Network:
         """Whether the readout is a linear map of the state (False: a callable, read through its linearization)."""
         return isinstance(self.readout, LinearReadout)
 
-    def linearize_readout(self, states: Any = None, *, matrix: Any = None, bias: Any = None) -> "Network":
+    def linearize_readout(self, states: Any = None, *, matrix: Any = None, bias: Any = None) -> Network:
         """This network with its readout's matrix fixed (:class:`rnnlens.parts.CallableReadout`): the readout's
         Jacobian averaged over ``states`` ``[M, S]``, or the given ``matrix`` ``[n_out, S]`` and ``bias``. A linear
         readout is its own linearization: the network is returned as it is."""

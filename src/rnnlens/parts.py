@@ -19,7 +19,8 @@ Models that are not a dynamical system read out at the final state are refused w
 from __future__ import annotations
 
 import copy
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -98,7 +99,7 @@ class Recurrence:
         """The torch modules holding the system's parameters (for re-initialising a copy)."""
         return [self.source] if isinstance(self.source, nn.Module) else []
 
-    def to(self, device: torch.device, move: Callable[[Any], Any]) -> "Recurrence":
+    def to(self, device: torch.device, move: Callable[[Any], Any]) -> Recurrence:
         """This system on ``device``, its source replaced by ``move(source)`` (a module's copy moved there; a plain
         callable as it is)."""
         out = copy.copy(self)
@@ -160,7 +161,7 @@ class TorchRecurrence(Recurrence):
         top = [s for kind, layer, s in layout if kind == "h" and layer == module.num_layers - 1]
         self.readout_slice = top[0]
 
-    def to(self, device: torch.device, move: Callable[[Any], Any]) -> "TorchRecurrence":
+    def to(self, device: torch.device, move: Callable[[Any], Any]) -> TorchRecurrence:
         return TorchRecurrence(move(self.source))       # the step closes over its module: made anew
 
     def step(self, x: Tensor, h: Tensor) -> Tensor:
@@ -195,7 +196,7 @@ class CallableRecurrence(Recurrence):
     def init_state(self, n: int) -> Tensor:
         return self._h0.expand(n, -1).clone()
 
-    def to(self, device: torch.device, move: Callable[[Any], Any]) -> "CallableRecurrence":
+    def to(self, device: torch.device, move: Callable[[Any], Any]) -> CallableRecurrence:
         from rnnlens.device import to_device
 
         return CallableRecurrence(move(self.source), to_device(self._h0, device), self.input_size, self.readout_slice)
@@ -269,11 +270,11 @@ class LinearReadout:
         b = self.linear.bias
         return np.zeros(self.linear.out_features) if b is None else b.detach().double().cpu().numpy()
 
-    def linearize(self, states: Any = None, *, matrix: Any = None, bias: Any = None) -> "LinearReadout":
+    def linearize(self, states: Any = None, *, matrix: Any = None, bias: Any = None) -> LinearReadout:
         """Itself: a linear readout is its own linearization."""
         return self
 
-    def to(self, recurrence: Recurrence, move: Callable[[Any], Any]) -> "LinearReadout":
+    def to(self, recurrence: Recurrence, move: Callable[[Any], Any]) -> LinearReadout:
         """This readout of ``recurrence`` (the system moved to a device), its layer replaced by ``move(linear)``."""
         return LinearReadout(move(self.linear), recurrence, self.num_classes)
 
@@ -353,7 +354,7 @@ class CallableReadout:
         self._need_fit()
         return np.array(self.b)
 
-    def linearize(self, states: Any = None, *, matrix: Any = None, bias: Any = None) -> "CallableReadout":
+    def linearize(self, states: Any = None, *, matrix: Any = None, bias: Any = None) -> CallableReadout:
         """A copy linearized at ``states`` ``[M, S]`` (see the class docstring), or with a given ``matrix``
         ``[n_out, S]`` and ``bias`` ``[n_out]`` (e.g. an earlier analysis's)."""
         kw = dict(num_classes=self.num_classes)
@@ -377,7 +378,7 @@ class CallableReadout:
         r2 = float(1.0 - (resid ** 2).sum() / total) if total > 0 else float("nan")
         return CallableReadout(self.fn, self.recurrence, W=W, b=b, r2=r2, n_states=int(H.shape[0]), **kw)
 
-    def to(self, recurrence: Recurrence, move: Callable[[Any], Any]) -> "CallableReadout":
+    def to(self, recurrence: Recurrence, move: Callable[[Any], Any]) -> CallableReadout:
         """This readout of ``recurrence`` (the system moved to a device), ``move(fn)`` in place of ``fn``, with the
         same linearization."""
         return CallableReadout(move(self.fn), recurrence, self.num_classes, W=self.W, b=self.b, r2=self.r2,

@@ -224,7 +224,7 @@ class TrainSettings:
     def __post_init__(self):
         self.validate()
 
-    def validate(self) -> "TrainSettings":
+    def validate(self) -> TrainSettings:
         """Raise ArgumentError naming the first invalid setting and the accepted values."""
         for f in dataclasses.fields(self):
             v, rule, none = getattr(self, f.name), f.metadata["rule"], f.metadata["none"]
@@ -246,7 +246,7 @@ class TrainSettings:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict) -> "TrainSettings":
+    def from_dict(cls, d: dict) -> TrainSettings:
         names = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(d) - names)
         if unknown:

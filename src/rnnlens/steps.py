@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import copy
 import time
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -329,7 +329,7 @@ class StepFunction:
                 return self._closed_form(x, h)[0]
         return self._func_jac(x, h, "rec")
 
-    def to(self, dtype: torch.dtype) -> "StepFunction":
+    def to(self, dtype: torch.dtype) -> StepFunction:
         """This step in another floating dtype: modules are deep-copied (the user's stays as it is).
 
         A plain callable is reused as is: it must then accept tensors of that dtype.

@@ -247,8 +247,8 @@ def test_readout_alignment_over_the_coordinates_the_readout_sees(ckpt, corpus, t
 def test_slow_manifold_readout_alignment_recomputed(ckpt, corpus, tmp_path):
     # the check's alignment is the median over nodes of |cos(tangent, Cov(h, w.h))| over every visited
     # state; recompute it from the saved curve tangents' cosines and from the states themselves
-    from rnnlens.analysis.geometry import readout_covariance_direction
     from rnnlens import Network
+    from rnnlens.analysis.geometry import readout_covariance_direction
     from rnnlens.analysis.inputs import select_documents
 
     r = analyze(ckpt, corpus, AnalysisSettings.make(modifiers=None, **FAST), out_dir=tmp_path / "a")

@@ -14,8 +14,15 @@ import numpy as np
 import pytest
 import torch
 
-from rnnlens.analysis.kclass import (KClassBow, KClassSystem, analyze_kclass, linear_map_r2, principal_angles_deg,
-                                     readout_subspace, slow_projectors)
+from rnnlens.analysis.kclass import (
+    KClassBow,
+    KClassSystem,
+    analyze_kclass,
+    linear_map_r2,
+    principal_angles_deg,
+    readout_subspace,
+    slow_projectors,
+)
 from rnnlens.analysis.settings import AnalysisSettings
 from rnnlens.analysis.wordcount import participation_ratio, predict_from_counts, spectrum_dimension
 from rnnlens.data import load_corpus
@@ -389,9 +396,9 @@ SETTINGS = dict(arch="gru", embed_dim=16, hidden_size=32, epochs=10, batch_size=
 
 
 def _trained(tmp_path, **options):
+    from rnnlens.analysis.inputs import select_documents
     from rnnlens.analysis.kclass import pipeline_measurement
     from rnnlens.analysis.pipeline import Run
-    from rnnlens.analysis.inputs import select_documents
     from rnnlens.analysis.sections.documents import StateSpace
     from rnnlens.baseline import fit_bag_of_words
     from rnnlens.network import Network

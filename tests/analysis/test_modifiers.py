@@ -454,9 +454,9 @@ def test_trained_gru_on_the_toy_language_flips_and_doubles(tmp_path):
 # ---------------------------------------------------------------------------------- analyze + report
 def test_analyze_adds_the_modifier_section_and_the_report_draws_it(tmp_path):
     from rnnlens.analysis import analyze, load_analysis
+    from rnnlens.analysis.sections.modifiers import FIGURES
     from rnnlens.checkpoint import save_checkpoint
     from rnnlens.model import SentimentRNN
-    from rnnlens.analysis.sections.modifiers import FIGURES
     from rnnlens.report import make_report
 
     corpus = load_corpus("synthetic", seed=0, n_train=100, n_validation=20, n_test=60, min_length=8, max_length=12,

@@ -7,8 +7,16 @@ import pytest
 import torch
 
 from rnnlens.analysis.dynamics import approach_speed, linear_rollout, nearest_point, one_step_errors
-from rnnlens.analysis.geometry import (against_null, expected_random_abs_cos, manifold_axis, pca_fit, pca_variance,
-                                       random_abs_cos, readout_covariance_direction, readout_direction)
+from rnnlens.analysis.geometry import (
+    against_null,
+    expected_random_abs_cos,
+    manifold_axis,
+    pca_fit,
+    pca_variance,
+    random_abs_cos,
+    readout_covariance_direction,
+    readout_direction,
+)
 from rnnlens.analysis.modes import input_projections, mode_stats, orient_top_mode
 from rnnlens.analysis.valence import valence_summary, word_groups
 from rnnlens.errors import ArgumentError

@@ -15,8 +15,12 @@ import warnings
 import pytest
 
 hypothesis = pytest.importorskip("hypothesis")
-from hypothesis import HealthCheck, given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
+from hypothesis import (  # noqa: E402
+    HealthCheck,
+    given,
+    settings,
+    strategies as st,  # noqa: E402
+)
 
 from rnnlens.data import load_corpus  # noqa: E402
 from rnnlens.data.eval_file import load_labelled_file  # noqa: E402

@@ -173,7 +173,6 @@ def test_the_cli_help_names_the_host_check_and_no_docs_page():
     from click.testing import CliRunner
 
     from rnnlens.cli.explore import explore
-
     from rnnlens.explore.guard import MAX_BODY_BYTES
 
     text = " ".join(CliRunner().invoke(explore, ["--help"]).output.split())

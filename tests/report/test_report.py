@@ -12,12 +12,12 @@ import torch
 
 from rnnlens.analysis import AnalysisSettings, analyze, load_analysis
 from rnnlens.analysis.io import write_json
+from rnnlens.analysis.registry import sections
 from rnnlens.checkpoint import save_checkpoint
 from rnnlens.data import Vocab, load_corpus
 from rnnlens.errors import ArgumentError
 from rnnlens.model import SentimentRNN
 from rnnlens.report import make_report
-from rnnlens.analysis.registry import sections
 
 SMALL = dict(n_train=150, n_validation=30, n_test=40, min_length=5, max_length=10)
 

@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from rnnlens.errors import ArgumentError
-from rnnlens.sweep.spec import load_spec, parse_spec
+from rnnlens.sweep.spec import parse_spec
 
 BASE = {"architectures": ["gru"], "stages": ["train"],
         "datasets": [{"name": "synthetic", "options": {"n_train": 50, "n_validation": 20, "n_test": 20}}]}

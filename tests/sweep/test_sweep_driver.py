@@ -2,6 +2,7 @@
 --retries times, rnnlens' own errors not, a trial Ray gave up on recorded as failed; the others go on."""
 
 import json
+
 import pytest
 
 from rnnlens.sweep.driver import SweepResult, _schedule, trial_dir

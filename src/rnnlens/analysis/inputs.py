@@ -12,8 +12,9 @@ Everything downstream (the documents, linearization and slow-manifold sections) 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 import torch
@@ -74,7 +75,7 @@ class Documents:
             return network.embeddings()[torch.tensor([int(ids[i][j]) for i, j in zip(docs, steps)])]
         return to_device(np.stack([self.sequences[i][j] for i, j in zip(docs, steps)]), network.device)
 
-    def subset(self, rows: np.ndarray) -> "Documents":
+    def subset(self, rows: np.ndarray) -> Documents:
         """The documents at positions ``rows``, in that order."""
         if self.is_text:
             from rnnlens.data import Encoded

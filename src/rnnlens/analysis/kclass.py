@@ -98,7 +98,7 @@ class KClassSystem:
     words: Any = None
 
     @classmethod
-    def from_network(cls, network, input_point: str = "zero") -> "KClassSystem":
+    def from_network(cls, network, input_point: str = "zero") -> KClassSystem:
         """The step, readout, embeddings and words of ``network`` (anything ``Network.resolve`` takes), at
         x* = ``network.x_star(input_point)``."""
         from rnnlens.network import Network

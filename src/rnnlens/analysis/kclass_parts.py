@@ -150,7 +150,7 @@ class Options:
     seed: int
     input_point: str
 
-    def check(self) -> "Options":
+    def check(self) -> Options:
         """The options, or ArgumentError naming the first that is out of range."""
         for name, lo in (("relax_steps", 0), ("max_states", 4), ("n_linearize", 1), ("n_fixed_seeds", 0),
                          ("min_count", 0), ("n_words", 1)):

@@ -15,9 +15,10 @@ its metric nodes with :func:`metric` from here without an import circle.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import import_module
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 

@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 __all__ = ["Usage", "measured", "definitions", "PEAK_DEFINITIONS"]
 

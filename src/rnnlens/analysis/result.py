@@ -11,9 +11,9 @@ leaving a figure or a table silently empty. This module imports neither torch no
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 
@@ -172,7 +172,7 @@ class Analysis:
         return out
 
     @classmethod
-    def load(cls, folder: PathLike) -> "Analysis":
+    def load(cls, folder: PathLike) -> Analysis:
         """Read an analysis folder (:func:`rnnlens.analysis.io.read_folder`: damaged files and files of two
         different runs are refused, naming the file and the command that rebuilds it)."""
         from rnnlens.analysis.io import read_folder

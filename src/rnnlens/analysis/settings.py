@@ -86,11 +86,11 @@ class AnalysisSettings:
         return dict(self._groups)
 
     @classmethod
-    def make(cls, **flat) -> "AnalysisSettings":
+    def make(cls, **flat) -> AnalysisSettings:
         """Defaults with the named fields changed (``n_docs=200`` sets ``documents.n_docs``)."""
         return cls().replace(**flat)
 
-    def replace(self, **flat) -> "AnalysisSettings":
+    def replace(self, **flat) -> AnalysisSettings:
         """A copy with the named fields changed; an unknown name is an ArgumentError listing the known ones."""
         fields = setting_fields()
         unknown = sorted(set(flat) - set(fields))
@@ -113,7 +113,7 @@ class AnalysisSettings:
         return {name: g.to_dict() for name, g in self._groups.items()}
 
     @classmethod
-    def from_dict(cls, d: dict) -> "AnalysisSettings":
+    def from_dict(cls, d: dict) -> AnalysisSettings:
         """From :meth:`to_dict`'s nested form, or from a flat ``{field: value}`` table (a sweep SPEC's
         ``[analysis]``); groups or fields this rnnlens does not know are refused."""
         if not isinstance(d, dict):

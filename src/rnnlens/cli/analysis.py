@@ -7,9 +7,17 @@ from pathlib import Path
 
 import click
 
-from rnnlens.cli._common import (NETWORK_HELP, OUTPUT_FOLDER_HELP, analysis_options, checkpoint_corpus_options,
-                                 guarded_output, load_checkpoint_corpus, load_named_corpus, load_network,
-                                 pop_analysis_settings)
+from rnnlens.cli._common import (
+    NETWORK_HELP,
+    OUTPUT_FOLDER_HELP,
+    analysis_options,
+    checkpoint_corpus_options,
+    guarded_output,
+    load_checkpoint_corpus,
+    load_named_corpus,
+    load_network,
+    pop_analysis_settings,
+)
 
 __all__ = ["COMMANDS", "analyze_command", "report_command", "print_summary"]
 

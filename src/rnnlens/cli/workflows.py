@@ -15,8 +15,8 @@ from rnnlens.cli._common import (
     pop_settings,
     settings_options,
 )
-from rnnlens.errors import ArgumentError
 from rnnlens.constants import ARCHS
+from rnnlens.errors import ArgumentError
 
 __all__ = ["COMMANDS", "demo_command", "reproduce_command"]
 

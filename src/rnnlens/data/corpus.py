@@ -30,7 +30,7 @@ class Split:
     def __len__(self) -> int:
         return len(self.texts)
 
-    def subset(self, index) -> "Split":
+    def subset(self, index) -> Split:
         """The documents at ``index`` (in that order)."""
         index = np.asarray(index, dtype=np.int64)
         return Split([self.texts[i] for i in index], self.labels[index])

@@ -10,8 +10,9 @@ analysis sections that need a vocabulary are skipped and say why.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -94,7 +95,7 @@ class Sequences:
     @classmethod
     def from_arrays(cls, inputs: Any, labels: Sequence[int] | None = None, *, targets: Any = None,
                     split: str = "test", name: str = "sequences",
-                    label_names: Sequence[str] | None = None) -> "Sequences":
+                    label_names: Sequence[str] | None = None) -> Sequences:
         """One split of sequences: ``inputs`` a ``[B, T, I]`` tensor/array or a list of ``[T, I]`` arrays,
         ``labels`` (optional) one integer class per sequence, ``targets`` (optional) the readout's wanted output
         after every input: a ``[B, T, O]`` tensor/array or a list of ``[T, O]`` arrays (``[T]``: O = 1)."""

@@ -71,7 +71,7 @@ class Vocab:
         self.settings: dict = dict(settings or {})
 
     @classmethod
-    def build(cls, texts: Iterable[str], *, max_size: int | None = None, min_count: int = 1) -> "Vocab":
+    def build(cls, texts: Iterable[str], *, max_size: int | None = None, min_count: int = 1) -> Vocab:
         """Build from ``texts`` (strings, or already tokenized lists of tokens).
 
         Keeps tokens seen at least ``min_count`` times, most frequent first (ties alphabetical), and
@@ -112,7 +112,7 @@ class Vocab:
         return {"itos": list(self.itos), "settings": dict(self.settings)}
 
     @classmethod
-    def from_dict(cls, d: dict) -> "Vocab":
+    def from_dict(cls, d: dict) -> Vocab:
         """Inverse of :meth:`to_dict`."""
         if not isinstance(d, dict) or not isinstance(d.get("itos"), list):
             raise ArgumentError("a vocabulary dict needs an 'itos' list of tokens")

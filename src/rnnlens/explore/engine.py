@@ -96,7 +96,7 @@ def _np(x) -> np.ndarray:
     return x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
 
 
-def input_point(analysis: "Analysis") -> str:
+def input_point(analysis: Analysis) -> str:
     """The name of x* the analysis used (``settings.fixed_points.input_point``; older summaries keep their
     settings in one flat table, ``settings.input_point``)."""
     settings = analysis.summary.get("settings") or {}
@@ -105,7 +105,7 @@ def input_point(analysis: "Analysis") -> str:
     return analysis.settings.fixed_points.input_point if settings else "zero"
 
 
-def _pca_basis(name: str, network: "Network", arrays) -> tuple[np.ndarray, np.ndarray]:
+def _pca_basis(name: str, network: Network, arrays) -> tuple[np.ndarray, np.ndarray]:
     """The mean and the top two principal directions of the visited states, float64 ``[S]`` and ``[2, S]``;
     ArgumentError when the analysis has no traced slow manifold or was made on states of another size."""
     for key in ("pc_mean", "pc_components", "sm_pc"):
@@ -123,7 +123,7 @@ def _pca_basis(name: str, network: "Network", arrays) -> tuple[np.ndarray, np.nd
     return mean, comps
 
 
-def _slow_nodes(network: "Network", arrays, x_star, mean: np.ndarray, comps: np.ndarray, nodes=None):
+def _slow_nodes(network: Network, arrays, x_star, mean: np.ndarray, comps: np.ndarray, nodes=None):
     """The slow manifold's nodes in state space, float32 ``[P, S]``, and how they were obtained: ``nodes``
     or the saved ``sm_points`` when known, else the saved PC coordinates lifted and relaxed."""
     import torch
@@ -139,7 +139,7 @@ def _slow_nodes(network: "Network", arrays, x_star, mean: np.ndarray, comps: np.
                f"{RELAX_LIFTED} steps of the network at x*")
 
 
-def _line_modes(network: "Network", N, x_star) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _line_modes(network: Network, N, x_star) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """At every node of ``N``: ``v_p = Re(l_1^T J_inp)`` ``[P, I]``, ``g_p = w . Re(r_1)`` ``[P]`` and
     |lambda_1| ``[P]``; r_1 points along the nodes' order (towards the high-readout end), l_1 r_1 = 1."""
     from rnnlens.analysis.modes import orient_along
@@ -169,8 +169,8 @@ class ExploreModel:
 
     # ------------------------------------------------------------------ construction
     @classmethod
-    def build(cls, name: str, network: "Network", analysis: "Analysis", *, nodes=None,
-              seed: int = 0) -> "ExploreModel":
+    def build(cls, name: str, network: Network, analysis: Analysis, *, nodes=None,
+              seed: int = 0) -> ExploreModel:
         """Precompute from a :class:`rnnlens.Network` (or anything :meth:`rnnlens.Network.resolve` takes) and
         an :class:`rnnlens.analysis.result.Analysis` of it. ``nodes``: the slow manifold's nodes in state space
         when known (an analysis computed here, or ``arrays['sm_points']`` of a saved one); otherwise (older
@@ -511,7 +511,7 @@ def _model_names(items) -> list[str]:
     return names
 
 
-def quick_settings(quick: "AnalysisSettings | dict | None" = None, seed: int = 0) -> "AnalysisSettings":
+def quick_settings(quick: AnalysisSettings | dict | None = None, seed: int = 0) -> AnalysisSettings:
     """The settings of the quick analysis of a checkpoint given without one: ``quick`` itself when it is an
     :class:`rnnlens.analysis.settings.AnalysisSettings`; otherwise :data:`rnnlens.analysis.settings.QUICK`
     with ``seed`` and the flat settings of the dict ``quick`` (e.g. ``{"n_docs": 80}``) replaced."""
@@ -526,7 +526,7 @@ def quick_settings(quick: "AnalysisSettings | dict | None" = None, seed: int = 0
 
 
 def load_models(checkpoints, analyses=None, *, data_dir=None, progress: bool = True,
-                quick: "AnalysisSettings | dict | None" = None, seed: int = 0) -> list[ExploreModel]:
+                quick: AnalysisSettings | dict | None = None, seed: int = 0) -> list[ExploreModel]:
     """Load each checkpoint (a folder, or an :class:`rnnlens.network.Network`) with its saved analysis (``analyses[i]``, or None: a quick analysis on the corpus
     the checkpoint records is computed here with :func:`quick_settings` of ``quick`` and ``seed``) and
     precompute."""

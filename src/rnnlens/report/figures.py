@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from rnnlens.report.style import COLORS, model_title, new_axes, not_measured, plt
-from rnnlens.report.style import has_arrays as _has
+from rnnlens.report.style import COLORS, has_arrays as _has, model_title, new_axes, not_measured, plt
 
 
 def fig_pca(summary, arrays, ax=None):

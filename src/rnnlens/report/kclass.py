@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from rnnlens.report.style import COLORS, plt
-from rnnlens.report.style import has_arrays as _has
+from rnnlens.report.style import COLORS, has_arrays as _has, plt
 
 
 def _labels(summary, k):

@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from rnnlens.report.style import COLORS, plt
-from rnnlens.report.style import has_arrays as _has
+from rnnlens.report.style import COLORS, has_arrays as _has, plt
 
 
 def _mod_color(i: int):

@@ -8,8 +8,9 @@ can hold anything. :func:`check_summary` refuses the first field of the wrong ty
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from rnnlens.analysis.metrics import key_numbers
 from rnnlens.analysis.registry import metric_spec

@@ -62,7 +62,7 @@ class Progress(SolveResult):
     iteration: int = 0
 
     @classmethod
-    def start(cls, h0: Tensor, q0: Tensor) -> "Progress":
+    def start(cls, h0: Tensor, q0: Tensor) -> Progress:
         """Every point at its seed ``h0`` with ``q0``, active, no flags set."""
         B = h0.shape[0]
         flags = torch.zeros(B, dtype=torch.bool, device=h0.device)

@@ -10,10 +10,14 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from rnnlens.analysis.modifiers.dynamics import (net_valence, slow_mode_at_nodes, solver_step, state_dtype,
-                                                 visited_states)
-from rnnlens.analysis.modifiers.words import (MODIFIER_LIKE, WordSources, bow_coef, check_words, split_present,
-                                              word_sets)
+from rnnlens.analysis.modifiers.dynamics import (
+    net_valence,
+    slow_mode_at_nodes,
+    solver_step,
+    state_dtype,
+    visited_states,
+)
+from rnnlens.analysis.modifiers.words import MODIFIER_LIKE, WordSources, bow_coef, check_words, split_present, word_sets
 from rnnlens.device import to_numpy
 from rnnlens.errors import ArgumentError, DataError
 

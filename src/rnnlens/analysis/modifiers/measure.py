@@ -11,10 +11,22 @@ import numpy as np
 import torch
 
 from rnnlens.analysis.modifiers.design import Design, ModifierRequest, make_design
-from rnnlens.analysis.modifiers.dynamics import (chains, final_states, input_projection, nearest, solver_step,
-                                                 state_dtype, word_effects)
-from rnnlens.analysis.modifiers.estimators import (agreement, bootstrap_ratio, ls_ratio, median_ratio,
-                                                   participation_ratio)
+from rnnlens.analysis.modifiers.dynamics import (
+    chains,
+    final_states,
+    input_projection,
+    nearest,
+    solver_step,
+    state_dtype,
+    word_effects,
+)
+from rnnlens.analysis.modifiers.estimators import (
+    agreement,
+    bootstrap_ratio,
+    ls_ratio,
+    median_ratio,
+    participation_ratio,
+)
 from rnnlens.analysis.modifiers.result import ModifierAnalysis
 from rnnlens.analysis.modifiers.summary import summarize
 from rnnlens.device import to_device, to_numpy

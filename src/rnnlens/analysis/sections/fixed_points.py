@@ -8,8 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from rnnlens.analysis.registry import Q_DEFINITION as _Q
-from rnnlens.analysis.registry import ArraySpec, Measurement, MetricSpec, Section, metric
+from rnnlens.analysis.registry import Q_DEFINITION as _Q, ArraySpec, Measurement, MetricSpec, Section, metric
 from rnnlens.constants import PAPER_TOL
 from rnnlens.settings import Int, OneOf, Real, Reals, SettingsGroup, Table, setting
 

@@ -10,8 +10,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from rnnlens.analysis.registry import Q_DEFINITION as _Q
-from rnnlens.analysis.registry import ArraySpec, FigureSpec, Measurement, MetricSpec, Section, metric
+from rnnlens.analysis.registry import (
+    Q_DEFINITION as _Q,
+    ArraySpec,
+    FigureSpec,
+    Measurement,
+    MetricSpec,
+    Section,
+    metric,
+)
 from rnnlens.analysis.sections.linearization import linear_fit, linearization_arrays, linearization_specs
 from rnnlens.analysis.sections.valence import valence_arrays, valence_specs, word_valence
 from rnnlens.constants import MANIFOLD_NODES, RELAX_STEPS
