@@ -132,15 +132,27 @@ def _check_settings(options: dict) -> dict:
     ordered_given = any(key in options for key in ORDERED_DEFAULTS)
     s = {**DEFAULTS, **(ORDERED_DEFAULTS if ordered_given else {}), **options}
     if ordered_given:
-        if not isinstance(s["ordered"], (bool, np.bool_)):
-            raise ArgumentError(f"synthetic option ordered must be True or False; got {s['ordered']!r}")
-        if "bin_width" in options and not s["ordered"]:
-            raise ArgumentError("synthetic option bin_width belongs to the ordered variant; pass ordered=True")
-        w = s["bin_width"]
-        if isinstance(w, bool) or not isinstance(w, (int, float, np.integer, np.floating)) or not 0 < w < np.inf:
-            raise ArgumentError(f"synthetic option bin_width must be a number > 0; got {w!r}")
-        if s["ordered"] and s["num_classes"] < 3:
-            raise ArgumentError(f"synthetic option ordered=True needs num_classes >= 3; got {s['num_classes']}")
+        _check_ordered(s, options)
+    _check_types(s)
+    _check_ranges(s)
+    return s
+
+
+def _check_ordered(s: dict, options: dict) -> None:
+    """The options of the ordered variant (``s``: the merged settings, ``options``: those given)."""
+    if not isinstance(s["ordered"], (bool, np.bool_)):
+        raise ArgumentError(f"synthetic option ordered must be True or False; got {s['ordered']!r}")
+    if "bin_width" in options and not s["ordered"]:
+        raise ArgumentError("synthetic option bin_width belongs to the ordered variant; pass ordered=True")
+    w = s["bin_width"]
+    if isinstance(w, bool) or not isinstance(w, (int, float, np.integer, np.floating)) or not 0 < w < np.inf:
+        raise ArgumentError(f"synthetic option bin_width must be a number > 0; got {w!r}")
+    if s["ordered"] and s["num_classes"] < 3:
+        raise ArgumentError(f"synthetic option ordered=True needs num_classes >= 3; got {s['num_classes']}")
+
+
+def _check_types(s: dict) -> None:
+    """Counts are non-negative integers and switches booleans."""
     for key in ("num_classes", "n_train", "n_validation", "n_test", "min_length", "max_length", "n_neutral",
                 "n_per_valence", "n_per_class", "not_scope"):
         if isinstance(s[key], bool) or not isinstance(s[key], (int, np.integer)) or s[key] < 0:
@@ -148,6 +160,10 @@ def _check_settings(options: dict) -> dict:
     for key in ("negation", "intensifier"):
         if not isinstance(s[key], (bool, np.bool_)):
             raise ArgumentError(f"synthetic option {key} must be True or False; got {s[key]!r}")
+
+
+def _check_ranges(s: dict) -> None:
+    """Probabilities in [0, 1], and settings that together describe a corpus that can be drawn."""
     if s["num_classes"] < 2:
         raise ArgumentError(f"synthetic option num_classes must be >= 2; got {s['num_classes']}")
     if not 1 <= s["min_length"] <= s["max_length"]:
@@ -165,7 +181,6 @@ def _check_settings(options: dict) -> dict:
         raise ArgumentError("synthetic option p_evidence must be > 0 (otherwise every document ties)")
     if s["n_neutral"] == 0 and float(s["p_evidence"]) < 1.0:
         raise ArgumentError("synthetic option n_neutral must be >= 1 unless p_evidence is 1")
-    return s
 
 
 def make_truth(settings: dict, seed: int) -> SyntheticTruth:
@@ -175,22 +190,9 @@ def make_truth(settings: dict, seed: int) -> SyntheticTruth:
     for i in range(settings["n_neutral"]):
         truth.category[f"neu{i:03d}"] = "neutral"
     if truth.scalar:
-        for i in range(settings["n_per_valence"]):
-            for prefix, cat, v in (("pos", "positive", 1.0), ("neg", "negative", -1.0),
-                                   ("spos", "strong_positive", 2.0), ("sneg", "strong_negative", -2.0)):
-                truth.category[f"{prefix}{i:03d}"] = cat
-                truth.valence[f"{prefix}{i:03d}"] = v
-        for w, cat in truth.category.items():
-            truth.valence.setdefault(w, 0.0)
+        _add_valence_words(truth, settings["n_per_valence"])
     else:
-        for j in range(k):
-            for i in range(settings["n_per_class"]):
-                w = f"c{j}w{i:03d}"
-                truth.category[w] = f"class_{j}"
-                truth.evidence[w] = np.eye(k)[j]
-        for w, cat in truth.category.items():
-            if cat == "neutral":
-                truth.evidence[w] = np.zeros(k)
+        _add_class_words(truth, settings["n_per_class"])
     for word, cat, on in ((NOT, "negation", settings["negation"]), (VERY, "intensifier", settings["intensifier"])):
         if on:
             truth.category[word] = cat
@@ -199,6 +201,30 @@ def make_truth(settings: dict, seed: int) -> SyntheticTruth:
             else:
                 truth.evidence[word] = np.zeros(k)
     return truth
+
+
+def _add_valence_words(truth: SyntheticTruth, n_per_valence: int) -> None:
+    """The evidence words of the scalar variants (valence +-1 and +-2); every other word gets valence 0."""
+    for i in range(n_per_valence):
+        for prefix, cat, v in (("pos", "positive", 1.0), ("neg", "negative", -1.0),
+                               ("spos", "strong_positive", 2.0), ("sneg", "strong_negative", -2.0)):
+            truth.category[f"{prefix}{i:03d}"] = cat
+            truth.valence[f"{prefix}{i:03d}"] = v
+    for w in truth.category:
+        truth.valence.setdefault(w, 0.0)
+
+
+def _add_class_words(truth: SyntheticTruth, n_per_class: int) -> None:
+    """The evidence words of the k-class variant (one-hot evidence); neutral words get zero evidence."""
+    k = truth.num_classes
+    for j in range(k):
+        for i in range(n_per_class):
+            w = f"c{j}w{i:03d}"
+            truth.category[w] = f"class_{j}"
+            truth.evidence[w] = np.eye(k)[j]
+    for w, cat in truth.category.items():
+        if cat == "neutral":
+            truth.evidence[w] = np.zeros(k)
 
 
 def generate_split(truth: SyntheticTruth, n: int, rng: np.random.Generator) -> tuple[list[str], np.ndarray, int]:

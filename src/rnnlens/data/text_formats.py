@@ -304,9 +304,35 @@ def load_table(fmt: str, data_dir, *, path=None, train=None, validation=None, te
     validation or test file holds is an error. ``label_names`` fixes the set and its order instead
     (then any other label is an error).
     """
-    if path is not None and train is not None:
+    files = _table_files(fmt, data_dir, train if train is not None else path, validation, test,
+                         both=path is not None and train is not None)
+    delimiter = _check_table_options(fmt, text_column, label_column, label_names, delimiter)
+    read_info: dict = {}
+    if fmt == "jsonl":
+        rows = {s: read_jsonl(p, text_column, label_column) for s, p in files.items()}
+    else:
+        seps = {s: delimiter or ("\t" if p.suffix.lower() == ".tsv" else ",") for s, p in files.items()}
+        rows = {s: read_csv_columns(p, text_column, label_column, read_info, seps[s]) for s, p in files.items()}
+        read_info["delimiters"] = {s: sep for s, sep in seps.items()}
+    if label_names is None:  # the training file's labels, checked for strays (see rnnlens.data.labels)
+        names = infer_label_names(rows["train"], files["train"])
+        known_from = f": the labels of the training file {files['train']}; fix the row, or declare every " \
+            "label with label_names=[...]"
+    else:
+        names, known_from = [str(x) for x in label_names], ": label_names"
+    mapping = {name: i for i, name in enumerate(names)}
+    splits = {s: to_split(rows[s], mapping, files[s], known_from if s != "train" else "") for s in rows}
+    info = {"files": {s: str(p) for s, p in files.items()}, "text_column": text_column,
+            "label_column": label_column, **read_info}
+    return splits, names, str(files["train"]), info
+
+
+def _table_files(fmt: str, data_dir, train, validation, test, *, both: bool) -> dict[str, Path]:
+    """The files of a table corpus by split, each found (see :func:`load_table`); ``both``: the training
+    file was given twice (as ``path=`` and ``train=``)."""
+    if both:
         raise ArgumentError("pass the training file as path= or train=, not both")
-    given = {"train": train if train is not None else path, "validation": validation, "test": test}
+    given = {"train": train, "validation": validation, "test": test}
     if given["train"] is None:
         raise ArgumentError(f"the {fmt} corpus needs a file: load_corpus({fmt!r}, path='train.{fmt}') "
                             f"(and optionally validation=..., test=...)")
@@ -329,6 +355,12 @@ def load_table(fmt: str, data_dir, *, path=None, train=None, validation=None, te
             here = Path.cwd() / p
             raise missing_error(f"{fmt} ({split} file {str(p)!r})", [here] + [t for t in tried if t != here])
         files[split] = found
+    return files
+
+
+def _check_table_options(fmt: str, text_column, label_column, label_names, delimiter) -> str | None:
+    """Checks the column names, ``label_names`` and ``delimiter`` of :func:`load_table`; returns the
+    delimiter with the typed forms of a tab (``\\t``, ``tab``) read as one."""
     for value, arg in ((text_column, "text_column"), (label_column, "label_column")):
         if not isinstance(value, str) or not value:
             raise ArgumentError(f"{arg} must be a non-empty string; got {value!r}")
@@ -347,21 +379,4 @@ def load_table(fmt: str, data_dir, *, path=None, train=None, validation=None, te
         if not isinstance(delimiter, str) or len(delimiter) != 1 or delimiter in "\"\r\n":
             raise ArgumentError(f"delimiter must be one character (not a quote or a line break), e.g. "
                                 f"',' or '\\t'; got {delimiter!r}")
-    read_info: dict = {}
-    if fmt == "jsonl":
-        rows = {s: read_jsonl(p, text_column, label_column) for s, p in files.items()}
-    else:
-        seps = {s: delimiter or ("\t" if p.suffix.lower() == ".tsv" else ",") for s, p in files.items()}
-        rows = {s: read_csv_columns(p, text_column, label_column, read_info, seps[s]) for s, p in files.items()}
-        read_info["delimiters"] = {s: sep for s, sep in seps.items()}
-    if label_names is None:  # the training file's labels, checked for strays (see rnnlens.data.labels)
-        names = infer_label_names(rows["train"], files["train"])
-        known_from = f": the labels of the training file {files['train']}; fix the row, or declare every " \
-            "label with label_names=[...]"
-    else:
-        names, known_from = [str(x) for x in label_names], ": label_names"
-    mapping = {name: i for i, name in enumerate(names)}
-    splits = {s: to_split(rows[s], mapping, files[s], known_from if s != "train" else "") for s in rows}
-    info = {"files": {s: str(p) for s, p in files.items()}, "text_column": text_column,
-            "label_column": label_column, **read_info}
-    return splits, names, str(files["train"]), info
+    return delimiter
