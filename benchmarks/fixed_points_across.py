@@ -147,7 +147,7 @@ def main(checkpoints, out_dir, json_out, rerun, no_run, variant, baseline, n_doc
     spread = {}
     for label, fn in (("min", min), ("median", statistics.median), ("max", max)):
         cells = []
-        for k, h, w, f in COLUMNS:
+        for k, _, w, f in COLUMNS:
             if k in NUMERIC:
                 vals = [r[k] for r in rows if r[k] is not None]
                 v = fn(vals) if vals else None

@@ -141,7 +141,7 @@ def main() -> int:
         for name in sorted(everything):
             by_module[_module_of(name)].append(name)
         rng = random.Random(a.seed)
-        for module, group in sorted(by_module.items()):
+        for _module, group in sorted(by_module.items()):
             names += rng.sample(group, min(a.sample, len(group)))
     run = _mutmut(py, work, env, ["run", "--max-children", str(a.max_children), *names])
     if run.returncode != 0:

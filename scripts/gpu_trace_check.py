@@ -41,7 +41,7 @@ def main():
     w = readout_direction(model.readout_matrix().double().numpy())
     cell = model.cell.to(a.device)
     Xd = X.to(a.device)
-    for what in ("warm-up", "timed"):
+    for _what in ("warm-up", "timed"):
         _sync(a.device)
         t0 = time.perf_counter()
         sm = trace_slow_manifold(cell, Xd, readout=w)

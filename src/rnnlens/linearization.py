@@ -171,16 +171,16 @@ def _refine_vectors(Jd: Tensor, lam: Tensor, R: Tensor, L: Tensor, k: int) -> tu
         for j in range(k):
             LU, piv, info = torch.linalg.lu_factor_ex(Jc - lam[b, j] * eye)
             r = torch.linalg.lu_solve(LU, piv, R[b, :, j, None])[:, 0]
-            l = torch.linalg.lu_solve(LU, piv, L[b, j, :, None].conj(), adjoint=True)[:, 0].conj()   # A^T l' = l
+            left = torch.linalg.lu_solve(LU, piv, L[b, j, :, None].conj(), adjoint=True)[:, 0].conj()   # A^T l' = l
             c = (R[b, :, j].conj() * r).sum()
             cos_r = float(c.abs() / (r.norm() * R[b, :, j].norm()))
             r = r * (c.conj() / c.abs()) / r.norm()
-            l = l / (l * r).sum()
-            rho = ((l @ Jc) * r).sum()                                      # l' r' = 1
-            cos_l = float((L[b, j].conj() * l).sum().abs() / (L[b, j].norm() * l.norm()))
-            finite = bool(torch.isfinite(r).all() and torch.isfinite(l).all() and torch.isfinite(rho))
+            left = left / (left * r).sum()
+            rho = ((left @ Jc) * r).sum()                                      # l' r' = 1
+            cos_l = float((L[b, j].conj() * left).sum().abs() / (L[b, j].norm() * left.norm()))
+            finite = bool(torch.isfinite(r).all() and torch.isfinite(left).all() and torch.isfinite(rho))
             if int(info) == 0 and finite and min(cos_r, cos_l) > math.cos(0.05):
-                R[b, :, j], L[b, j], lam[b, j] = r, l, rho
+                R[b, :, j], L[b, j], lam[b, j] = r, left, rho
     return lam, R, L
 
 

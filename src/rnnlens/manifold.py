@@ -149,7 +149,7 @@ def _descend(fn, x: Tensor, h: Tensor, normal: Tensor, n_iter: int, radius: Tens
     lam = 1e-3 * (1 + q)
     active = torch.ones_like(q, dtype=torch.bool)
     it = 0
-    for it in range(1, n_iter + 1):
+    for it in range(1, n_iter + 1):  # noqa: B007 (the last iteration's number is returned)
         idx = active.nonzero().squeeze(1)
         cand, q_new = _normal_lm_step(fn, x[idx], h[idx], normal[idx], lam[idx])
         ok = q_new < q[idx]

@@ -135,7 +135,10 @@ def _features(texts: list[str], index: dict, modifiers, K: int) -> _Features:
     r = np.concatenate(rows) if rows else np.zeros(0, dtype=np.int64)
     c = np.concatenate(cols) if cols else np.zeros(0, dtype=np.int64)
     X = csr_matrix((np.ones(len(r)), (r, c)), shape=(len(texts), len(index)))
-    cat = (lambda parts, shape: np.concatenate(parts) if parts else np.zeros(shape, dtype=np.int64))
+
+    def cat(parts, shape):
+        return np.concatenate(parts) if parts else np.zeros(shape, dtype=np.int64)
+
     return _Features(X=X, doc=cat(doc_l, (0,)), tok=cat(tok_l, (0,)), fidx=cat(fid_l, (0, K)), n_docs=len(texts),
                      mod_counts=mod_counts)
 

@@ -391,15 +391,15 @@ class StepFunction:
         device = self.device or seeds.device
         seeds = seeds.to(dtype=dtype, device=device)
         P = seeds.shape[0]
-        I = self.input_size
+        n_in = self.input_size
         if inputs is None:
-            x = seeds.new_zeros(P, I or 0)
+            x = seeds.new_zeros(P, n_in or 0)
         else:
             x = as_float_tensor(inputs, "inputs").to(dtype=dtype, device=device)
             if x.dim() == 1:
                 x = x.unsqueeze(0)
-            if x.dim() != 2 or x.shape[0] not in (1, P) or (I is not None and x.shape[1] != I):
-                want = f"{I}" if I is not None else "input_size"
+            if x.dim() != 2 or x.shape[0] not in (1, P) or (n_in is not None and x.shape[1] != n_in):
+                want = f"{n_in}" if n_in is not None else "input_size"
                 raise ArgumentError(f"inputs must have shape [{want}] (one input for all {name}) or "
                                     f"[n_{name}={P}, {want}] (one per {one}), got {tuple(x.shape)}.")
             check_finite(x, "inputs")

@@ -95,14 +95,14 @@ def test_a_body_under_the_limit_is_still_read(model_port, explore_models):
 
 def test_a_lone_surrogate_is_a_422_naming_it(client):
     name = client.get("/api/models").json()["models"][0]["name"]
-    for body in ('{"model": "%s", "text": "good \\ud800 film"}' % name,
-                 '{"model": "%s", "text": "good film \\udfff"}' % name,
+    for body in (f'{{"model": "{name}", "text": "good \\ud800 film"}}',
+                 f'{{"model": "{name}", "text": "good film \\udfff"}}',
                  '{"model": "\\ud800", "text": "good"}',
                  '{"text": "\\ud800"}'):
         r = client.post("/api/read", content=body, headers={"content-type": "application/json"})
         assert r.status_code == 422, (body, r.status_code, r.text)
         assert "surrogate" in r.text or "Field required" in r.text, r.text
-    r = client.post("/api/read", content='{"model": "%s", "text": "good \\ud83d\\ude42 film"}' % name,
+    r = client.post("/api/read", content=f'{{"model": "{name}", "text": "good \\ud83d\\ude42 film"}}',
                     headers={"content-type": "application/json"})
     assert r.status_code == 200 and "🙂" in r.json()["tokens"]      # a proper pair is one character
 

@@ -61,7 +61,7 @@ def test_report_writes_every_figure_png_and_svg(analysis_dir, tmp_path):
 
 def test_failed_and_missing_checks_are_stated_plainly(analysis_dir, tmp_path):
     loaded = load_analysis(analysis_dir)
-    summary, arrays = loaded.summary, loaded.arrays
+    summary, _ = loaded.summary, loaded.arrays
     summary["checks"] = [{"name": "lambda1_near_one", "claim": "|lambda_1| > 0.98 at most (> 50%) fixed points",
                           "metric": "modes.frac_abs_lambda1_gt_0_98", "value": 0.4, "passed": False,
                           "detail": "modes.frac_abs_lambda1_gt_0_98 = 0.4 (needs > 0.5)"}]

@@ -20,7 +20,10 @@ def test_defaults_declared_once_and_used():
                                 "betas": [0.9, 0.999], "eps": 1e-8}
     assert SOLVERS == {"lm": LM, "newton": Newton, "adam": Adam}
     assert rnnlens.LM is LM and rnnlens.Newton is Newton and rnnlens.Adam is Adam
-    F = lambda x, h: 0.5 * h
+
+    def F(x, h):
+        return 0.5 * h
+
     for name, cls in SOLVERS.items():
         fp = find_fixed_points(F, torch.ones(2, 2, dtype=torch.float64), solver=name, tol=1e-20)
         assert fp.info["max_iter"] == cls().max_iter and fp.info["solver_options"] == cls().options()
@@ -82,7 +85,9 @@ def test_string_form_builds_the_object_and_lists_valid_options():
 
 
 def test_max_iter_argument_overrides_the_solvers_own():
-    F = lambda x, h: torch.tanh(2 * h)
+    def F(x, h):
+        return torch.tanh(2 * h)
+
     seeds = torch.full((3, 1), 0.3, dtype=torch.float64)
     capped = find_fixed_points(F, seeds, solver=LM(max_iter=2), tol=1e-24)
     assert capped.iterations.tolist() == [2, 2, 2] and not capped.converged.any()

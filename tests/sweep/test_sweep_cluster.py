@@ -113,10 +113,10 @@ def finish(proc: subprocess.Popen, timeout: float) -> subprocess.CompletedProces
     """Wait for ``proc``; its output and return code."""
     try:
         out, _ = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
+    except subprocess.TimeoutExpired as e:
         end_groups({proc.pid})
         out, _ = proc.communicate()
-        raise AssertionError(f"{proc.args} ran over {timeout} s:\n{out}")
+        raise AssertionError(f"{proc.args} ran over {timeout} s:\n{out}") from e
     return subprocess.CompletedProcess(proc.args, proc.returncode, out)
 
 

@@ -125,7 +125,7 @@ def linear_rollout(x_seq, lengths, h0, points, x_star, J_rec, J_inp):
     dtype, device = J_rec.dtype, h0.device
     points = points.to(dtype=dtype, device=device)
     xs = x_star.to(dtype=dtype, device=device)
-    (B, S), T, I = h0.shape, x_seq.shape[1], J_inp.shape[2]
+    (B, S), T, n_in = h0.shape, x_seq.shape[1], J_inp.shape[2]
     final = torch.full((B, S), float("nan"), dtype=dtype, device=device)
     lengths = torch.as_tensor(lengths).to(device=device, dtype=torch.long)
     h = h0.to(dtype)
@@ -135,7 +135,7 @@ def linear_rollout(x_seq, lengths, h0, points, x_star, J_rec, J_inp):
     n_ends = torch.bincount((lens - 1).clamp_max(T).cpu(), minlength=T + 1).tolist()   # rows ending at step t
     near = _Nearest(points)
     joined: dict[int, torch.Tensor] = {}                     # point -> [J_rec | J_inp], [S, S + I]
-    hx_buf = torch.empty(B, S + I, dtype=dtype, device=device)
+    hx_buf = torch.empty(B, S + n_in, dtype=dtype, device=device)
     star_buf, sorted_buf, *out_bufs = (torch.empty(B, S, dtype=dtype, device=device) for _ in range(4))
     for t in range(T):
         n = rows.shape[0]

@@ -76,7 +76,7 @@ def explore(checkpoints, networks, analyses, data_dir, host, port, allow_hosts, 
         sock.bind((host, port))
         sock.listen(2048)           # connections wait in the backlog until uvicorn accepts (the URL is printed first)
     except OSError as e:
-        raise click.BadParameter(f"cannot listen on {host}:{port} ({e.strerror})", param_hint="--host/--port")
+        raise click.BadParameter(f"cannot listen on {host}:{port} ({e.strerror})", param_hint="--host/--port") from e
     bound = sock.getsockname()[1]
     hosts = allowed_hosts(host, bound, allow_hosts)
     app = create_app(models, allowed_hosts=hosts)

@@ -56,7 +56,7 @@ def load_labelled_file(path: PathLike, label_names: Sequence[str], *, text_colum
             raise ArgumentError(f"{arg} must be a non-empty string; got {value!r}")
     names = [str(n) for n in label_names]
     mapping = {name: i for i, name in enumerate(names)}
-    for key, target in (label_map or {}).items():
+    for target in (label_map or {}).values():
         if target not in mapping:
             raise ArgumentError(f"--label-map: {target!r} is not a label of the checkpoint (its labels: "
                                 f"{', '.join(map(repr, names))})")

@@ -132,7 +132,10 @@ def word_sets(vocab, sources: WordSources, options, modifier_ids, rng):
         pos = ids_of(sorted(w for w, v in val.items() if v > 0))
         neg = ids_of(sorted(w for w, v in val.items() if v < 0))
         neu = ids_of(_true_neutral(truth))
-        pick = (lambda ids, n: sorted(rng.choice(ids, min(n, len(ids)), replace=False).tolist()) if ids else [])
+
+        def pick(ids, n):
+            return sorted(rng.choice(ids, min(n, len(ids)), replace=False).tolist()) if ids else []
+
         return pick(pos, options.n_words), pick(neg, options.n_words), pick(neu, options.n_neutral), \
             "the corpus's true valence (seeded sample of the words of each sign)"
     if sources.bow is not None:
