@@ -87,6 +87,22 @@ def test_bad_init_is_named(kw, msg):
         make_cell("vanilla", 3, 4).initialize(**kw)
 
 
+def test_orthogonal_embedding_has_orthonormal_columns_and_a_zero_padding_row():
+    torch.manual_seed(0)
+    m = SentimentRNN(500, arch="vanilla", embed_dim=16, hidden_size=4).initialize_embedding("orthogonal")
+    E = m.embedding.weight.detach().double()
+    assert torch.equal(E[0], torch.zeros(16, dtype=torch.float64))
+    # orthonormal before the padding row was zeroed: E^T E = I - e0 e0^T, whose entries are far below torch's N(0, 1)
+    G = E.T @ E
+    assert (torch.linalg.eigvalsh(G) <= 1 + 1e-6).all() and torch.trace(G).item() == pytest.approx(16.0, abs=0.1)
+    assert E[1:].std().item() == pytest.approx(1 / math.sqrt(500), rel=0.1)
+    rng = torch.get_rng_state()
+    m.initialize_embedding("default")  # draws nothing, changes nothing
+    assert torch.equal(rng, torch.get_rng_state()) and torch.equal(m.embedding.weight.detach().double(), E)
+    with pytest.raises(ArgumentError, match="how='xavier'"):
+        m.initialize_embedding("xavier")
+
+
 # ------------------------------------------------------------------ a trained initial state
 
 
@@ -256,6 +272,7 @@ def test_dropping_every_training_document_is_an_error_that_says_so(tmp_path):
     ("recurrent_gain", 0.0, "use a number > 0"),
     ("input_gain", -1.0, "use a number > 0"),
     ("initial_state", "random", "choose one of zero, learned"),
+    ("embedding_init", "normal", "choose one of default, orthogonal"),
     ("adam_eps", 0.0, "use a number > 0"),
     ("l2_penalty", -1e-4, "use a number >= 0"),
     ("lr_decay_steps", 0, "use a positive integer"),
@@ -269,7 +286,7 @@ def test_bad_recipe_settings_name_the_setting(field, value, msg):
 def test_a_record_without_the_new_settings_compares_equal_to_their_defaults():
     old = TrainSettings().to_dict()
     for name in ("lr_decay_steps", "l2_penalty", "adam_eps", "recurrent_init", "recurrent_gain", "input_init",
-                 "input_gain", "initial_state", "drop_longer"):
+                 "input_gain", "initial_state", "drop_longer", "embedding_init"):
         old.pop(name)
     assert _comparable(old) == _comparable(TrainSettings().to_dict())
     assert _comparable(old) != _comparable(TrainSettings(adam_eps=0.1).to_dict())
@@ -283,12 +300,12 @@ def test_command_line_takes_every_recipe_option(tmp_path):
     args = ["train", "--dataset", "synthetic", "--option", "n_train=300", "--option", "n_test=50",
             "--option", "n_validation=50", "--arch", "ugrnn", "--hidden", "8", "--embed", "4", "--epochs", "1",
             "--recurrent-init", "orthogonal", "--recurrent-gain", "0.9", "--input-init", "normal", "--input-gain",
-            "1.0", "--initial-state", "learned", "--adam-eps", "0.1", "--l2-penalty", "1e-4", "--lr-decay-steps",
+            "1.0", "--initial-state", "learned", "--embedding-init", "orthogonal", "--adam-eps", "0.1", "--l2-penalty", "1e-4", "--lr-decay-steps",
             "100", "--drop-longer", "25", "--out", str(tmp_path / "ck"), "--no-progress"]
     r = CliRunner().invoke(main, args)
     assert r.exit_code == 0, r.output
     settings = load_checkpoint(tmp_path / "ck").record["settings"]
     assert (settings["recurrent_init"], settings["recurrent_gain"], settings["input_init"], settings["initial_state"],
-            settings["adam_eps"], settings["l2_penalty"], settings["lr_decay_steps"], settings["drop_longer"]) == \
-        ("orthogonal", 0.9, "normal", "learned", 0.1, 1e-4, 100, 25)
+            settings["adam_eps"], settings["l2_penalty"], settings["lr_decay_steps"], settings["drop_longer"],
+            settings["embedding_init"]) == ("orthogonal", 0.9, "normal", "learned", 0.1, 1e-4, 100, 25, "orthogonal")
     assert np.isfinite(load_checkpoint(tmp_path / "ck").record["metrics"]["test"]["accuracy"])

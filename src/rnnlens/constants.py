@@ -7,6 +7,10 @@ ARCHS = ("vanilla", "ugrnn", "gru", "lstm")
 # (fan_in: N for the recurrent weights, I for the input weights; a recurrent block's spectral radius is then about
 # gain); "orthogonal" is gain times a random (semi-)orthogonal matrix (every singular value = gain).
 INITS = ("default", "normal", "orthogonal")
+# How the embedding is drawn at the start of training (rnnlens.model.SentimentRNN.initialize_embedding): "default"
+# keeps torch's N(0, 1) per entry; "orthogonal" makes its [vocab, embed] matrix's columns orthonormal (entries about
+# 1/sqrt(vocab): a small embedding, the paper authors' choice), the padding row zero either way.
+EMBEDDING_INITS = ("default", "orthogonal")
 # Where every document's state starts: zeros, or a trained initial state (the cell's parameter h0).
 INITIAL_STATES = ("zero", "learned")
 # How tables and figures title them.

@@ -13,7 +13,7 @@ import torch
 from torch import Tensor, nn
 
 from rnnlens.cells import ARCHS, Cell, make_cell
-from rnnlens.constants import INITIAL_STATES
+from rnnlens.constants import EMBEDDING_INITS, INITIAL_STATES
 from rnnlens.errors import ArgumentError, DataError
 
 __all__ = ["SentimentRNN", "INITIAL_STATES", "predict_labels", "available_memory", "all_finite", "hold_last_state"]
@@ -120,6 +120,19 @@ class SentimentRNN(nn.Module):
     def n_out(self) -> int:
         """Number of logits: 1 for binary, k for k classes."""
         return self.readout.out_features
+
+    @torch.no_grad()
+    def initialize_embedding(self, how: str = "default") -> "SentimentRNN":
+        """Redraw the embedding by one of :data:`rnnlens.constants.EMBEDDING_INITS`: ``"default"`` leaves torch's
+        N(0, 1) draw; ``"orthogonal"`` makes the columns of the ``[vocab, embed]`` matrix orthonormal (entries about
+        1/sqrt(vocab)). The padding row stays zero. Draws from torch's global generator."""
+        if how not in EMBEDDING_INITS:
+            raise ArgumentError(f"SentimentRNN.initialize_embedding: how={how!r}: choose one of "
+                                f"{', '.join(EMBEDDING_INITS)}.")
+        if how == "orthogonal":
+            nn.init.orthogonal_(self.embedding.weight)
+            self.embedding.weight[0].zero_()
+        return self
 
     def config(self) -> dict:
         """The keyword arguments that rebuild this model: ``SentimentRNN(**model.config())``."""

@@ -15,7 +15,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from rnnlens.constants import ARCHS, INITIAL_STATES, INITS
+from rnnlens.constants import ARCHS, EMBEDDING_INITS, INITIAL_STATES, INITS
 from rnnlens.device import check_device_name, describe_device_rule
 from rnnlens.errors import ArgumentError
 
@@ -197,6 +197,9 @@ class TrainSettings:
                               "(N(0, gain^2/I), I the embedding size), orthogonal (gain x semi-orthogonal).",
                               OneOf(INITS))
     input_gain: float = setting(1.0, "The gain of --input-init normal or orthogonal.", Real(gt=0))
+    embedding_init: str = setting("default", "The embedding at the start: default (torch's N(0, 1) per entry) or "
+                                  "orthogonal (orthonormal columns: entries about 1/sqrt(vocabulary), so an "
+                                  "--l2-penalty barely touches it).", OneOf(EMBEDDING_INITS))
     initial_state: str = setting("zero", "Where every document's state starts: zero, or learned (a trained "
                                  "initial state).", OneOf(INITIAL_STATES))
     clip_norm: float | None = setting(5.0, "Maximum global gradient norm.", Real(gt=0), none="no clipping")

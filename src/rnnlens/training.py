@@ -416,6 +416,7 @@ def _build_model(s: TrainSettings, corpus, vocab, enc_train, device):
     model = SentimentRNN(len(vocab), arch=s.arch, embed_dim=s.embed_dim, hidden_size=s.hidden_size,
                          num_classes=corpus.num_classes, initial_state=s.initial_state)
     model.cell.initialize(s.recurrent_init, s.recurrent_gain, s.input_init, s.input_gain)  # default: draws nothing
+    model.initialize_embedding(s.embedding_init)
     model = model.to(device)
     model.cell.fast_path = _resolve_fast_path(s, model.cell)
     # the longest training batch, checked against free memory before any work
