@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
 from typing import Any
 
 __all__ = ["PathLike", "StepLike", "TensorLike", "CorpusLike", "NetworkLike", "BagOfWordsLike"]
@@ -12,7 +11,7 @@ __all__ = ["PathLike", "StepLike", "TensorLike", "CorpusLike", "NetworkLike", "B
 PathLike = str | os.PathLike[str]
 # what the solvers accept as the step F(x, h): an rnnlens cell, a torch nn.RNN / nn.GRU / nn.LSTM, a
 # rnnlens.steps.StepFunction, or a callable F(x, h) -> h'
-StepLike = Any | Callable[..., Any]
+StepLike = Any
 # a torch.Tensor or anything torch.as_tensor takes (numpy arrays, nested lists)
 TensorLike = Any
 # an rnnlens.data.Corpus

@@ -78,6 +78,7 @@ class Cell(nn.Module):
     arch: str = ""
     state_factor: int = 1
     FAST_PATHS: tuple = ("scan",)
+    h0: nn.Parameter | None  # registered in __init__ (None until learn_initial_state)
 
     def __init__(self, input_size: int, hidden_size: int, *, fast_path: str | None = None):
         super().__init__()

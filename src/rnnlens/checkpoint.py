@@ -236,7 +236,7 @@ def load_checkpoint(path: str | os.PathLike, *, map_location: str = "cpu") -> Ch
     return Checkpoint(model=model, vocab=vocab, record=config["record"], path=path)
 
 
-def load_training_corpus(source: Checkpoint | PathLike, *, data_dir: PathLike | None = None,
+def load_training_corpus(source: Checkpoint | PathLike | dict, *, data_dir: PathLike | None = None,
                          dataset: str | None = None, seed: int | None = None, **options: Any) -> Any:
     """Load the corpus a checkpoint was trained on, as it was then: the dataset name, the
     ``load_corpus`` options, the data seed and the validation fraction are read from its record.
@@ -252,6 +252,7 @@ def load_training_corpus(source: Checkpoint | PathLike, *, data_dir: PathLike | 
     """
     from rnnlens.data import load_corpus
 
+    where: Path | str
     if isinstance(source, Checkpoint):
         record, where = source.record, source.path
     elif isinstance(source, dict):

@@ -22,6 +22,7 @@ import math
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -462,7 +463,8 @@ def _solve(fn: StepFunction, solver: Solver, h0: Tensor, x: Tensor, tol: float, 
            refine_iter: int, record_history: bool, t_start: float, grad_chunk: int | None,
            snapshots: tuple[float, ...] = ()) -> list[FixedPoints]:
     """The search at ``tol`` and, read off its iterates, at each looser tolerance of ``snapshots``."""
-    results, history = [], []
+    results: list[Any] = []
+    history: list[Any] = []
     snaps = [{"points": h0.clone(), "q": torch.empty(h0.shape[0], dtype=h0.dtype, device=h0.device),
               "iterations": torch.zeros(h0.shape[0], dtype=torch.int64, device=h0.device),
               "taken": torch.zeros(h0.shape[0], dtype=torch.bool, device=h0.device)} for _ in snapshots]

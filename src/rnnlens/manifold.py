@@ -38,6 +38,7 @@ one direction and the minimisers wander across it, leaving a zigzag curve far fr
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -73,7 +74,7 @@ class SlowManifold:
     q_half: Tensor
     relaxed: Tensor
     relaxed_q: Tensor
-    fixed_points: object
+    fixed_points: Any
     fixed_point_unstable: Tensor
     info: dict
 

@@ -122,7 +122,7 @@ class SentimentRNN(nn.Module):
         return self.readout.out_features
 
     @torch.no_grad()
-    def initialize_embedding(self, how: str = "default") -> "SentimentRNN":
+    def initialize_embedding(self, how: str = "default") -> SentimentRNN:
         """Redraw the embedding by one of :data:`rnnlens.constants.EMBEDDING_INITS`: ``"default"`` leaves torch's
         N(0, 1) draw; ``"orthogonal"`` makes the columns of the ``[vocab, embed]`` matrix orthonormal (entries about
         1/sqrt(vocab)). The padding row stays zero. Draws from torch's global generator."""

@@ -27,6 +27,7 @@ import math
 import time
 import warnings
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -90,7 +91,7 @@ class _Features:
     """A split as sparse counts ``X`` [docs, V] (scipy CSR) plus the modified tokens: their document ``doc``,
     word ``tok`` and factor indices ``fidx`` [n, K] into the flattened factors with one extra entry = 1."""
 
-    X: object
+    X: Any
     doc: np.ndarray
     tok: np.ndarray
     fidx: np.ndarray

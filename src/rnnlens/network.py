@@ -337,7 +337,7 @@ class Network:
         from rnnlens.data import batches
         from rnnlens.device import to_device
 
-        out = [None] * len(encoded)
+        out: list[Any] = [None] * len(encoded)
         device = self.device
         for b in batches(encoded, batch_size, shuffle=False):
             hs = self.sequence_states(to_device(b.ids, device), b.lengths).float().cpu()

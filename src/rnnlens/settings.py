@@ -161,7 +161,7 @@ def setting(default, help: str, rule, *, none: str | None = None, flags: tuple[s
 
 def default_of(f: dataclasses.Field):
     """The default value of a settings field (also when it is made by a factory)."""
-    return f.default_factory() if f.default is dataclasses.MISSING else f.default
+    return f.default_factory() if f.default is dataclasses.MISSING else f.default  # type: ignore[operator]
 
 
 @dataclass

@@ -18,6 +18,8 @@ system: analyse the module in eval mode.
 
 from __future__ import annotations
 
+from typing import cast
+
 import torch
 from torch import Tensor, nn
 
@@ -70,6 +72,7 @@ def pack_state(module: nn.Module, h_n: Tensor | tuple[Tensor, Tensor], c_n: Tens
                             "pair (h_n, c_n) that the module returns).")
     if not lstm and c_n is not None:
         raise ArgumentError(f"an {type(module).__name__} has no cell state: pass pack_state(module, h_n).")
+    h_n = cast(Tensor, h_n)  # the pair was unpacked above
     _check_layers(module, h_n, "h_n")
     parts = [h_n]
     if lstm:

@@ -245,7 +245,9 @@ class StackJacobians:
         B, S, W, N = h.shape[0], h.shape[1], self.W, self.N
         J = h.new_zeros(B, S, S)
         Ji = h.new_zeros(B, S, x.shape[1]) if with_input else None
-        u, below_h, below_x = x, None, None
+        u = x
+        below_h: Tensor | None = None
+        below_x: Tensor | None = None
         for k, cell in enumerate(self.cells):
             s_k = h[:, k * W:(k + 1) * W]
             A, Bk = cell.jacobians(u, s_k)

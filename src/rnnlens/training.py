@@ -324,7 +324,7 @@ def _train(corpus, settings: TrainSettings, out_dir: Path, *, resume: bool, prog
 
     device = torch.device(s.device)
     model, opt, sched = _build_model(s, corpus, vocab, enc_train, device)
-    loop = {"epoch": 0, "batch": 0, "best_accuracy": None, "best_epoch": None, "best_metrics": None,
+    loop: dict = {"epoch": 0, "batch": 0, "best_accuracy": None, "best_epoch": None, "best_metrics": None,
             "bad_epochs": 0, "stopped_early": False, "history": [], "running": dict(_FRESH_RUNNING)}
     best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
     if resume and (resume_dir / "state.json").exists():

@@ -107,7 +107,7 @@ class Documents:
         if self.is_text:
             return network.states(self.encoded, batch_size=batch_size)
         dtype = network.init_state(1).dtype
-        out = []
+        out: list = []
         for x, lengths, rows in self.batches(network, batch_size):
             hs = network.recurrence.run(x.to(dtype))
             if not bool(torch.isfinite(hs).all()):

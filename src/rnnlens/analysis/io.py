@@ -17,6 +17,7 @@ import json
 import math
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -72,7 +73,7 @@ def write_json(path, obj) -> Path:
 
 def write_arrays(path, arrays: dict) -> Path:
     """Save a flat dict of numeric arrays as ``.npz`` (no object arrays, so no pickle), atomically."""
-    clean = {}
+    clean: dict[str, Any] = {}
     for k, v in arrays.items():
         a = np.asarray(v)
         if a.dtype == object:

@@ -15,6 +15,7 @@ states, the linearized points, the fixed-point seeds, the points shown.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
@@ -44,7 +45,7 @@ class KClassAnalysis:
     slow_points: np.ndarray | None = None
     mean: np.ndarray | None = None
     basis: np.ndarray | None = None
-    fixed_points: object = None
+    fixed_points: Any = None
     words: list = field(default_factory=list)
     evidence: np.ndarray | None = None
     class_evidence: np.ndarray | None = None
@@ -169,8 +170,8 @@ class Setup:
     subset), x* (``x_star`` [I]; ``xs``/``x64`` repeated per state), the readout ``W`` [k, S] (``Wc``: minus
     its mean row) and ``bias``, the embeddings ``E`` [V, I] of ``words`` (None without both)."""
 
-    fn: object
-    fn64: object
+    fn: Any
+    fn64: Any
     X: torch.Tensor
     x_star: torch.Tensor
     xs: torch.Tensor
@@ -284,7 +285,7 @@ class Linearized:
     |eigenvalues| at each ``absev`` [n, S] and how many reach the threshold ``counts`` [n]."""
 
     index: np.ndarray
-    lin: object
+    lin: Any
     absev: np.ndarray
     counts: np.ndarray
 

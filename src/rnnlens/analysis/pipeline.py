@@ -15,6 +15,7 @@ import functools
 import platform
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -44,9 +45,9 @@ class Run:
     sections put their tensors there with :func:`rnnlens.device.to_device`)."""
 
     network: Network
-    corpus: object
+    corpus: Any
     settings: AnalysisSettings
-    bow: object = None
+    bow: Any = None
     bow_coef: dict | None = None
     bow_info: dict | None = None
     rng: np.random.Generator | None = None
@@ -197,7 +198,11 @@ def _measure(run: Run) -> tuple[dict, dict, list, dict, list]:
     """Run the registered sections in order: ``(metrics, arrays, missing, usage by section, skipped)``."""
     from rnnlens.analysis.resources import measured
 
-    metrics, arrays, missing, usage, skipped = {}, {}, [], {}, []
+    metrics: dict[str, Any] = {}
+    arrays: dict[str, Any] = {}
+    missing: list[dict] = []
+    usage: dict[str, Any] = {}
+    skipped: list[Any] = []
     todo = sections()
     for i, section in enumerate(_progress.track(todo, "analyze", len(todo), unit="section",
                                                 describe=lambda s: s.title), start=1):

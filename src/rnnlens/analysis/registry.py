@@ -121,7 +121,7 @@ class Section:
     name: str
     title: str
     measure: Callable[[Any], Measurement]
-    settings: type | None = None
+    settings: type[Any] | None = None
     applies: Callable[[Any], bool] = _always
     metrics: tuple[MetricSpec, ...] = ()
     arrays: tuple[ArraySpec, ...] = ()

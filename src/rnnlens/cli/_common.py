@@ -4,6 +4,7 @@ training-setting options generated from :class:`rnnlens.settings.TrainSettings` 
 from __future__ import annotations
 
 from contextlib import contextmanager
+from typing import Any
 
 import click
 
@@ -230,7 +231,7 @@ def pop_analysis_settings(values: dict, preset: str | None = None, exclude: tupl
     from rnnlens.device import resolve_device
 
     base = getattr(_settings, preset) if preset else _settings.AnalysisSettings()
-    given = {}
+    given: dict[str, Any] = {}
     for o in _settings.command_line_options(exclude):
         value = values.pop(o.name)
         off = values.pop(f"no_{o.name}", False)

@@ -50,7 +50,8 @@ def parse_ag_news_csv(data: bytes, where: str, info: dict | None = None) -> list
     """Rows ``(line, title + " " + description, raw class)`` of an AG News CSV; a malformed row, an
     empty document or invalid UTF-8 raises DataError naming ``where`` and the line."""
     path = Path(where)
-    rows, multiline = [], []
+    rows: list = []
+    multiline: list = []
     for n, fields in _csv_rows(path, decode_utf8(data, where), multiline):
         _check_fields(path, n, fields, 3, multiline, 'expected 3 ("class","title","description")')
         text = f"{fields[1].strip()} {fields[2].strip()}".strip()

@@ -11,6 +11,7 @@ import urllib.error
 import urllib.request
 import zlib
 from pathlib import Path, PurePosixPath
+from typing import Any
 
 from rnnlens.errors import DataError
 
@@ -132,7 +133,7 @@ def safe_extract(archive: Path, target: Path) -> Path:
             _refuse_existing(target, _top_names(members), archive)
             tmp = Path(tempfile.mkdtemp(prefix=".extract-", dir=target))
             try:
-                kwargs = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
+                kwargs: dict[str, Any] = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
                 tf.extractall(tmp, members=members, **kwargs)
                 root = tmp.resolve()
                 for p in tmp.rglob("*"):  # belt and braces: nothing outside tmp

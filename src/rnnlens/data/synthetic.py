@@ -240,7 +240,9 @@ def generate_split(truth: SyntheticTruth, n: int, rng: np.random.Generator) -> t
     values = np.stack([truth._values()[w] for w in words])  # [V, 1] or [V, k]
     p_mod = float(s["p_modifier"]) if len(modifier) else 0.0
     p_ev = float(s["p_evidence"])
-    texts, labels, redrawn = [], [], 0
+    texts: list[str] = []
+    labels: list[int] = []
+    redrawn = 0
     while len(texts) < n:
         length = int(rng.integers(s["min_length"], s["max_length"] + 1))
         u = rng.random(length)

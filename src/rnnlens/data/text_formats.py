@@ -12,6 +12,7 @@ import io
 import json
 import warnings
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -105,7 +106,7 @@ def _csv_rows(path: Path, text: str, multiline: list | None = None,
     is kept whole (valid CSV) and its (first, last) line pair is appended to ``multiline``; a
     malformed record raises DataError naming the lines it spans.
     """
-    quoting = csv.QUOTE_NONE if delimiter == "\t" else csv.QUOTE_MINIMAL
+    quoting: Any = csv.QUOTE_NONE if delimiter == "\t" else csv.QUOTE_MINIMAL
     reader = csv.reader(io.StringIO(text, newline=""), strict=True, delimiter=delimiter, quoting=quoting)
     out = []
     start = 1
@@ -167,7 +168,8 @@ def read_zhang_csv(path: Path, info: dict | None = None) -> list[Row]:
 
     Records spanning several lines are kept and reported (see :func:`_report_multiline`).
     """
-    rows, multiline = [], []
+    rows: list = []
+    multiline: list = []
     for n, fields in _csv_rows(path, _read_text(path), multiline):
         _check_fields(path, n, fields, 2, multiline, 'expected 2 ("label","text")')
         text = fields[1].replace("\\n", "\n").replace('\\"', '"')

@@ -63,7 +63,7 @@ def plotly_js_path() -> Path:
 
 
 def _static_text(name: str) -> str:
-    return resources.files("rnnlens.explore").joinpath("static", name).read_text(encoding="utf-8")
+    return resources.files("rnnlens.explore").joinpath("static").joinpath(name).read_text(encoding="utf-8")
 
 
 def create_app(models, *, allowed_hosts: list[str] | None = None) -> FastAPI:
@@ -81,7 +81,7 @@ def create_app(models, *, allowed_hosts: list[str] | None = None) -> FastAPI:
                   description="Watch a sentiment RNN read a text: its state in the plane of the top two PCs, "
                               "its readout token by token, and each word's push along the line attractor.")
     app.add_middleware(Guard, hosts=allowed_hosts, max_body=MAX_BODY_BYTES)
-    app.add_exception_handler(RequestValidationError, _invalid_request)
+    app.add_exception_handler(RequestValidationError, _invalid_request)  # type: ignore[arg-type]
     _add_page(app, page, static, plotly_js)
     _add_api(app, models, by_name)
     return app

@@ -35,7 +35,7 @@ import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -161,11 +161,29 @@ class ExploreModel:
     """A network with everything the explorer needs precomputed (see the module docstring)."""
 
     name: str
-    network: object
-    analysis: object
+    network: Any
+    analysis: Any
     nodes_source: str
     nodes: np.ndarray = field(repr=False)          # [P, S] float32
     info: dict = field(default_factory=dict)
+    # precomputed by build() (not arguments, not compared, not shown)
+    _mean: np.ndarray = field(init=False, repr=False, compare=False)
+    _comps: np.ndarray = field(init=False, repr=False, compare=False)
+    _x_star: Any = field(init=False, repr=False, compare=False)
+    _v: np.ndarray = field(init=False, repr=False, compare=False)
+    _g: np.ndarray = field(init=False, repr=False, compare=False)
+    _node_sq: np.ndarray = field(init=False, repr=False, compare=False)
+    _node_pc: np.ndarray = field(init=False, repr=False, compare=False)
+    _abs_lambda1: np.ndarray = field(init=False, repr=False, compare=False)
+    _ran: list = field(init=False, repr=False, compare=False)
+    _scene: dict = field(init=False, repr=False, compare=False)
+    _marked: frozenset = field(init=False, repr=False, compare=False)
+    _emb: np.ndarray = field(init=False, repr=False, compare=False)
+    _word_valence: np.ndarray = field(init=False, repr=False, compare=False)
+    _word_push: np.ndarray = field(init=False, repr=False, compare=False)
+    _word_push_std: np.ndarray = field(init=False, repr=False, compare=False)
+    _pool: np.ndarray = field(init=False, repr=False, compare=False)
+    _push_scale: float = field(init=False, repr=False, compare=False)
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -418,7 +436,7 @@ def _cut_notes(info: dict, n_all: int, max_chars: int, max_tokens: int) -> list[
 def _marked_words(scene: dict, ran) -> frozenset:
     """The words the page marks in a text (``modifier`` of a read): those a section's scene lists under
     ``"words"`` (the modifier words the analysis measured)."""
-    marked = set()
+    marked: set[str] = set()
     for section in ran:
         part = scene.get(section.name)
         if isinstance(part, dict) and isinstance(part.get("words"), list):

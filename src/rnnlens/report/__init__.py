@@ -6,6 +6,7 @@ and ``arrays.npz``); it never computes dynamics, and imports neither torch nor t
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -42,12 +43,12 @@ def make_report(dirs: PathLike | Sequence[PathLike], out: PathLike, *,
     figures, never a mix; entries of the user's in ``out`` are kept, and one named like a report entry is
     refused before any drawing. ``out`` is checked writable first and locked while the report is written
     (:mod:`rnnlens._lock`); an ``out`` that is a symbolic link is written inside the folder it points to."""
-    dirs = [Path(d) for d in ([dirs] if isinstance(dirs, (str, Path)) else dirs)]
-    if not dirs:
+    folders = [Path(d) for d in ([dirs] if isinstance(dirs, (str, os.PathLike)) else dirs)]
+    if not folders:
         raise ArgumentError("report: give at least one analysis folder (written by `rnnlens analyze -o DIR`)")
-    names = _unique_names(dirs)
+    names = _unique_names(folders)
     folder = check_output(out, [REPORT_FILE, *(f"{GRID}.{ext}" for ext in ("png", "svg")), *names], "-o")
-    analyses = [_load(d) for d in dirs]
+    analyses = [_load(d) for d in folders]
     with output_lock(folder, "report"), output_folder(folder, "report", last=REPORT_FILE) as tmp:
         _make_report(analyses, names, tmp, preface)
     return Path(out) / REPORT_FILE
@@ -97,7 +98,8 @@ def _model_part(analysis: Analysis, name: str, sub: Path) -> str:
 
 
 def _unique_names(dirs) -> list[str]:
-    names, seen = [], {}
+    names: list[str] = []
+    seen: dict[str, int] = {}
     for d in dirs:
         base = d.resolve().name or "analysis"
         seen[base] = seen.get(base, 0) + 1

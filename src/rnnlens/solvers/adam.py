@@ -15,6 +15,7 @@ last iterate of each point.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -35,13 +36,13 @@ class AdamState:
     ``q_half`` at h (with its autograd graph, for the next gradient); ``frozen``: points no longer
     moved; ``diverged``: points whose q stopped being finite; ``finished``: the stop rule is met."""
 
-    step: object
+    step: Any
     tol: float
     progress: Progress
     x: Tensor
     h: Tensor
     optimizer: torch.optim.Optimizer
-    scheduler: object
+    scheduler: Any
     q_half: Tensor
     frozen: Tensor
     diverged: Tensor

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, fields
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from rnnlens.errors import ArgumentError
 
@@ -65,6 +65,8 @@ class Solver:
 
     name: ClassVar[str] = ""
     batch_coupled: ClassVar[bool] = False
+    if TYPE_CHECKING:
+        max_iter: int  # declared by every subclass, with its default
 
     def __post_init__(self) -> None:
         check_option(type(self).__name__, "max_iter", self.max_iter, integer=True, low=0)

@@ -4,6 +4,7 @@ and batched linear solves that work around a torch CPU bug."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -97,7 +98,7 @@ class ActiveState:
     """What the second-order solvers keep of the points still active (rows): their inputs ``x``,
     iterates ``h``, residuals ``r`` and ``q``; with the step, the tolerance and the :class:`Progress`."""
 
-    step: object
+    step: Any
     tol: float
     progress: Progress
     x: Tensor

@@ -15,6 +15,7 @@ Every failure is an :class:`rnnlens.errors.ArgumentError` naming the SPEC file a
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 from rnnlens.errors import DataError, RnnlensError
 from rnnlens.sweep.spec import DatasetSpec, SweepSpec, analysis_settings
@@ -29,7 +30,7 @@ def check_spec(spec: SweepSpec) -> dict[str, str | None]:
     analysis = analysis_settings(spec.analysis) if "analyze" in spec.stages else None
     if analysis is not None:
         _check_fixed_point_options(spec, analysis.fixed_points)
-    fingerprints = {}
+    fingerprints: dict[str, Any] = {}
     for i, ds in enumerate(spec.datasets):
         corpus = _load(spec, i, ds)
         if corpus is None:

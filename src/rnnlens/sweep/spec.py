@@ -171,7 +171,7 @@ def load_spec(path, *, max_trials: int | None = None) -> SweepSpec:
     suffix = path.suffix.lower()
     try:
         if suffix == ".toml":
-            import tomllib
+            import tomllib  # type: ignore[import-not-found,unused-ignore]  # Python >= 3.11
 
             raw = tomllib.loads(text.decode("utf-8"))
         elif suffix in (".yaml", ".yml"):

@@ -253,12 +253,12 @@ def valence_agreement(spec: SweepSpec, out_dir, rows: list[dict]) -> dict:
         if not vals:
             continue
         bow = _bow_coefficients(out_dir, ds.label, spec.min_count)
-        words = set(vals[0])
+        shared = set(vals[0])
         for v in vals[1:]:
-            words &= set(v)
+            shared &= set(v)
         if bow is not None:
-            words &= set(bow)
-        words = sorted(words)
+            shared &= set(bow)
+        words = sorted(shared)
         entry = {"trials": ids, "archs": archs, "n_words": len(words), "valence": source,
                  "words_rule": (f"words in every network's vocabulary and seen >= {spec.min_count} times in the "
                                 "training split (bag-of-words counts)" if bow is not None else

@@ -6,6 +6,7 @@ states when the slow manifold is traced here, from their own seed), the words, t
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -32,17 +33,17 @@ class ModifierRequest:
     corpus's ``truth``, a bag of words ``bow``, given ``words``; ``slow_manifold`` (traced when None) and
     ``slow_lin``, the float64 linearization at its nodes (input x*, at least the 3 slowest modes) when known."""
 
-    network: object
-    split: object
-    options: object
+    network: Any
+    split: Any
+    options: Any
     max_length: int | None
     seed: int
     x_star: torch.Tensor
-    truth: object = None
-    bow: object = None
-    words: object = None
-    slow_manifold: object = None
-    slow_lin: object = None
+    truth: Any = None
+    bow: Any = None
+    words: Any = None
+    slow_manifold: Any = None
+    slow_lin: Any = None
 
 
 @dataclass
@@ -50,7 +51,7 @@ class Line:
     """The slow manifold the excursions are measured against: its ``curve``, its ``nodes`` [n, S] (float64), the
     line mode's left eigenvector ``l1`` [n, S] and the unit ``tangents`` [n, S] at the nodes."""
 
-    curve: object
+    curve: Any
     nodes: np.ndarray
     l1: np.ndarray
     tangents: np.ndarray
@@ -94,7 +95,9 @@ class Design:
 def contexts(docs: list[np.ndarray], n: int, max_gap: int, blocked: set, rng, min_prefix: int = 1):
     """``n`` prefixes: a random document (each used once before any is reused) cut at a random position
     whose last ``max_gap`` tokens hold no blocked id. Returns (prefix id arrays, document index, cut)."""
-    prefixes, src, cuts = [], [], []
+    prefixes: list[np.ndarray] = []
+    src: list[int] = []
+    cuts: list[int] = []
     blocked_arr = np.fromiter(blocked, dtype=np.int64) if blocked else np.zeros(0, dtype=np.int64)
     order = rng.permutation(len(docs))
     tries = 0

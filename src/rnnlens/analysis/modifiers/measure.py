@@ -132,18 +132,18 @@ def eigenmodes(request: ModifierRequest, X: np.ndarray, exc: dict, M: int) -> di
 
     dtype = state_dtype(request.network)
     tan0 = exc["tan"][0, :n_eig]                                                        # [n_eig, S]
-    lam = []
+    lam_list = []
     # one modifier's contexts at a time (the control's last): its full R and L ([n_eig, S, S] each) are reduced to
     # the return time constant before the next block is decomposed, so memory does not grow with M
     for i in range(M + 1):
         pts = to_device(X[i, 0, :n_eig], request.network.device).to(dtype)           # [n_eig, S]
         lin = linearize(solver_step(request.network), pts, request.x_star.to(dtype).expand(n_eig, -1).clone())
-        lam.append(to_numpy(lin.eigvals))
+        lam_list.append(to_numpy(lin.eigvals))
         if i < M:
             out["tau_eig"][i] = _return_tau(to_numpy(lin.R), to_numpy(lin.L), to_numpy(lin.tau.double()),
                                             exc["e0"][i], tan0)
         del lin
-    lam = np.stack(lam)                                                                 # [M + 1, n_eig, S]
+    lam = np.stack(lam_list)                                                               # [M + 1, n_eig, S]
     keep = min(12, lam.shape[-1])
     out["eig_exc"], out["eig_ctrl"] = lam[:M, :, :keep], lam[M, :, :keep]
     slow = (np.abs(lam) > 0.9).sum(-1)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -102,7 +103,7 @@ class WordSources:
     words ``bow`` (``({word: coef}, {word: train count})``, see :func:`bow_coef`), the network's own valence
     ``net_valence`` [V]."""
 
-    truth: object = None
+    truth: Any = None
     bow: tuple | None = None
     net_valence: np.ndarray | None = None
     words: tuple | None = None

@@ -5,6 +5,7 @@ and the same search at looser tolerances (a diagnostic: exact fixed points again
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -38,10 +39,10 @@ class FixedPointSearch(Measurement):
     """The solver's result for every seed (``fps``) and the points under ``tol`` (``points``, float64;
     None when there are none)."""
 
-    fps: object = None
-    seeds: object = None
-    inputs: object = None
-    points: object = None
+    fps: Any = None
+    seeds: Any = None
+    inputs: Any = None
+    points: Any = None
 
 
 def applies_to_points(run) -> bool:

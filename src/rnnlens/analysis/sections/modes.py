@@ -5,6 +5,7 @@ its spectrum (PAPER.md steps 5-6): |lambda_1|, slow modes, time constants, r_1 a
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -20,7 +21,7 @@ class Modes(Measurement):
     """The linearization at the fixed points (``lin``) and the oriented top right / left eigenvectors at
     each (``r1``, ``l1``, [P, S])."""
 
-    lin: object = None
+    lin: Any = None
     r1: np.ndarray | None = None
     l1: np.ndarray | None = None
 

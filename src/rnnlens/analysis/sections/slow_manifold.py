@@ -7,6 +7,7 @@ tangent, word valence and the linearized dynamics around its nodes. The paper's 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -43,8 +44,8 @@ class SlowManifoldMeasurement(Measurement):
     """The traced curve (``curve``, a :class:`rnnlens.manifold.SlowManifold`), the linearization at its
     nodes (``lin``) and the oriented slow mode there (``r1``, ``l1``)."""
 
-    curve: object = None
-    lin: object = None
+    curve: Any = None
+    lin: Any = None
     l1: np.ndarray | None = None
     r1: np.ndarray | None = None
 
