@@ -157,7 +157,8 @@ def table(out: Path) -> str:
         ours = f"{100 * results[c]['test_accuracy']:.2f}" if c in results else "-"
         cells.append(f"{ours} ({paper[c]:.2f})" if c in paper else ours)
     lines.append(f"| {dataset} | " + " | ".join(cells) + " |")
-    lines += ["", "| model | validation acc. | best epoch / run | train tokens/s | settings |", "| --- | --- | --- | --- | --- |"]
+    lines += ["", "| model | validation acc. | best epoch / run | train tokens/s | settings |",
+              "| --- | --- | --- | --- | --- |"]
     for c in COLUMNS:
         if c not in results:
             continue
@@ -168,8 +169,9 @@ def table(out: Path) -> str:
         else:
             s = r["settings"]
             tps = f"{r['train_tokens_per_s']:.0f}" if r.get("train_tokens_per_s") else "-"
-            lines.append(f"| {ARCH_TITLES[c]} | {100 * r['validation_accuracy']:.2f} | {r['best_epoch']} / {r['epochs_run']} | "
-                         f"{tps} | N={s['hidden_size']}, emb {s['embed_dim']}, {s['epochs']} epochs max, "
+            lines.append(f"| {ARCH_TITLES[c]} | {100 * r['validation_accuracy']:.2f} | "
+                         f"{r['best_epoch']} / {r['epochs_run']} | {tps} | N={s['hidden_size']}, "
+                         f"emb {s['embed_dim']}, {s['epochs']} epochs max, "
                          f"lr {s['lr']:g} x{s['lr_decay']:g}/epoch, batch {s['batch_size']} |")
     lines += ["", "Commands:", "", "```"]
     for c in COLUMNS:

@@ -127,8 +127,10 @@ def main() -> None:
     print(f"dataset {corpus.name}: " + ", ".join(f"{k} {v}" for k, v in out["n"].items())
           + f" documents; C grid {list(Cs)}; solver {out['info']['solver']}")
     print("| run | seconds |\n| --- | ---: |")
-    print(f"| plain scikit-learn: counts of train + validation | {statistics.median(p['vectorize'] for p in parts):.1f} |")
-    print(f"| plain scikit-learn: {len(curve)} fits + validation scores | {statistics.median(p['fits'] for p in parts):.1f} |")
+    print(f"| plain scikit-learn: counts of train + validation "
+          f"| {statistics.median(p['vectorize'] for p in parts):.1f} |")
+    print(f"| plain scikit-learn: {len(curve)} fits + validation scores "
+          f"| {statistics.median(p['fits'] for p in parts):.1f} |")
     print(f"| plain scikit-learn, total | {t_plain:.1f} |")
     print(f"| `rnnlens baseline` (whole command in this process: load, counts of every split, fits, "
           f"scores, JSON) | {t_ours:.1f} |")
@@ -139,7 +141,8 @@ def main() -> None:
         t_lib, lib_curve, _ = plain_sklearn(corpus, Cs, solver="liblinear")
         print(f"| plain scikit-learn with liblinear, cold per C (rnnlens' solver before) | {t_lib:.1f} |")
     if args.repeat > 1:
-        print(f"(medians of {args.repeat}; plain {[round(s, 1) for s in plain]}, rnnlens {[round(s, 1) for s in ours]})")
+        print(f"(medians of {args.repeat}; plain {[round(s, 1) for s in plain]}, "
+              f"rnnlens {[round(s, 1) for s in ours]})")
     print(f"ratio rnnlens / plain: {t_ours / t_plain:.2f} (target <= 1.5)"
           + (f"; fresh process / plain: {t_fresh / t_plain:.2f}" if args.fresh else ""))
     print(f"same choice: {same} (C={out['C']:g}, plain C={best:g})")

@@ -7,8 +7,9 @@ Used to show that a change of the code leaves every number of ``rnnlens demo`` a
     python benchmarks/compare_analyses.py /tmp/before /tmp/after
 
 Each argument is a folder holding analysis folders (a demo's output: ``analysis/<name>/``, or the
-analysis folders themselves), compared by name; or both are analysis folders, compared with each other. Compared, per analysis: every metric value and definition, the checks,
-the missing list and the status (field by field, exactly), and every array (dtype, shape and bytes).
+analysis folders themselves), compared by name; or both are analysis folders, compared with each other.
+Compared, per analysis: every metric value and definition, the checks, the missing list and the status
+(field by field, exactly), and every array (dtype, shape and bytes).
 Not compared: provenance (times, code version), settings (their layout may change) and wall-clock
 metrics (``seconds``). Prints each difference and exits 1 when there is one.
 

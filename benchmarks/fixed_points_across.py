@@ -109,8 +109,8 @@ def _fmt(value, width, fmt):
 @click.option("--target-median", default=50.0, show_default=True)
 @click.option("--target-every", default=25.0, show_default=True)
 @click.option("--target-share", default=0.99, show_default=True)
-def main(checkpoints, out_dir, json_out, rerun, no_run, variant, baseline, n_docs, threads, lm_repeats, extra, target_median, target_every,
-         target_share):
+def main(checkpoints, out_dir, json_out, rerun, no_run, variant, baseline, n_docs, threads, lm_repeats, extra,
+         target_median, target_every, target_share):
     """Run benchmarks/fixed_points.py --fpf on each checkpoint in turn; one table with the spread."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -119,8 +119,9 @@ def main(checkpoints, out_dir, json_out, rerun, no_run, variant, baseline, n_doc
         stem = _name(ck).replace("/", "-")
         js, log = out / f"{stem}.json", out / f"{stem}.log"
         if not no_run and (rerun or not js.exists()):
-            cmd = [sys.executable, str(HERE / "fixed_points.py"), "--checkpoint", str(ck), "--fpf", "--lm-repeats", str(lm_repeats),
-                   "--seed-draw", "per-doc", "--n-docs", str(n_docs), "--n-seeds", str(n_docs),
+            cmd = [sys.executable, str(HERE / "fixed_points.py"), "--checkpoint", str(ck), "--fpf",
+                   "--lm-repeats", str(lm_repeats), "--seed-draw", "per-doc", "--n-docs", str(n_docs),
+                   "--n-seeds", str(n_docs),
                    "--threads", str(threads), "--json-out", str(js), *extra.split()]
             cmd += ["--lm-variants", ";".join(v for v in (variant, baseline) if v)]
             env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
@@ -160,8 +161,9 @@ def main(checkpoints, out_dir, json_out, rerun, no_run, variant, baseline, n_doc
                           "share": r["share_1e12"] >= target_share} for r in rows}
     print(f"\nacc: test accuracy (validation where no test score); FPF s: FixedPointFinder's whole find_fixed_points "
           f"(defaults); FPF med qh: its final median q_half = the level; lm med s / all s: lm's time until the median "
-          f"point / every point is under the level (or labelled slow); x: FPF s / lm s; conv|slow: lm at q_half < 1e-12, "
-          f"share of seeds converged or labelled slow (slow: labelled slow); base med / all: the --baseline variant's "
+          f"point / every point is under the level (or labelled slow); x: FPF s / lm s; "
+          f"conv|slow: lm at q_half < 1e-12, share of seeds converged or labelled slow (slow: labelled slow); "
+          f"base med / all: the --baseline variant's "
           f"times in the same process ({baseline or 'none'}). {threads} thread(s), {n_docs} seeds.")
     for name, m in met.items():
         missed = [k for k, ok in m.items() if not ok]

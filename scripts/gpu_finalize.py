@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Turn the resume state of a training run that was stopped (e.g. by `timeout`) into a checkpoint.
 
-    PYTHONPATH=src python3 scripts/gpu_finalize.py OUT_DIR --data-dir DATA [--device cuda] [--command "rnnlens train ..."]
+    PYTHONPATH=src python3 scripts/gpu_finalize.py OUT_DIR --data-dir DATA [--device cuda] \\
+        [--command "rnnlens train ..."]
 
 `rnnlens train` writes OUT_DIR/resume/ (weights of the best validation epoch so far, the loop
 history, the settings, the data fingerprint) at every epoch end. When the run is killed before it

@@ -213,7 +213,8 @@ def test_linearize_argument_errors_name_the_argument():
             linearize(F, h, x, **kw)
     lin = linearize(F, h, x, chunk_size=1, modes=6)
     assert lin.R.shape == (2, 6, 6)
-    with pytest.raises(ArgumentError, match=r"^points must be a tensor of shape \[n_points, state_size\] with at least one row, got shape \(6,\)\. One point: points\[None\]\.$"):
+    with pytest.raises(ArgumentError, match=r"^points must be a tensor of shape \[n_points, state_size\] with at "
+                                            r"least one row, got shape \(6,\)\. One point: points\[None\]\.$"):
         linearize(F, torch.zeros(6, dtype=D), x)
 
 

@@ -136,8 +136,8 @@ def test_fixed_point_stability_is_judged_at_the_given_input():
         z1 = z[:, :1] + x[:, :1] * eps * (1 - z[:, :1] ** 2)
         return torch.cat([z1, 0.5 * z[:, 1:]], 1) @ Q.T
 
-    sm = trace_slow_manifold(F, _states(Q, spread=0.9), readout=Q[:, 0], inputs=torch.tensor([-1.0], dtype=torch.float64),
-                             n_points=25, relax_steps=10)
+    sm = trace_slow_manifold(F, _states(Q, spread=0.9), readout=Q[:, 0],
+                             inputs=torch.tensor([-1.0], dtype=torch.float64), n_points=25, relax_steps=10)
     z_fp = [float(p.double() @ Q[:, 0]) for p in sm.fixed_points.points]
     assert z_fp == pytest.approx([-1, 1], abs=2e-4) and sm.fixed_point_unstable.tolist() == [0, 1]
 
@@ -167,7 +167,8 @@ def test_trace_records_its_polish_and_names_bad_arguments():
     assert len({tuple(r) for r in sm.relaxed.tolist()}) == 100
     z = torch.zeros(0, dtype=torch.float64)
     for name, bad, lo in (("n_polish", -1, 0), ("init_steps", -1, 0), ("tangent_window", 0, 1), ("n_points", 2, 3)):
-        with pytest.raises(ArgumentError, match=rf"^trace_slow_manifold: {name} must be an integer >= {lo}; got {bad}$"):
+        with pytest.raises(ArgumentError,
+                           match=rf"^trace_slow_manifold: {name} must be an integer >= {lo}; got {bad}$"):
             trace_slow_manifold(F, states, inputs=z, **{name: bad})
     with pytest.raises(ArgumentError, match=r"^states must be a tensor of shape \[n_states, state_size"):
         trace_slow_manifold(F, states[0], inputs=z)

@@ -205,7 +205,8 @@ def test_the_command_line_analyses_a_network_from_the_users_file(tmp_path, monke
     r = CliRunner().invoke(main, args)
     assert r.exit_code == 0, r.output
     summary = json.loads((tmp_path / "an" / "summary.json").read_text())
-    assert summary["provenance"]["model"]["arch"] == "LSTM x2" and summary["metrics"]["data"]["state_size"]["value"] == 20
+    assert summary["provenance"]["model"]["arch"] == "LSTM x2"
+    assert summary["metrics"]["data"]["state_size"]["value"] == 20
     for bad, message in ((["--network", f"{tmp_path / 'my_model.py'}:not_a_network", "--dataset", "synthetic"],
                           "not_a_network() returned a int, not an rnnlens.Network"),
                          (["--network", f"{tmp_path / 'my_model.py'}:nothing", "--dataset", "synthetic"],

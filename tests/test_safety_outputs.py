@@ -350,7 +350,8 @@ def test_unwritable_out_folder_is_refused_before_the_work(readonly_dir, tmp_path
     from rnnlens.analysis import analyze
 
     with pytest.raises(ArgumentError, match="cannot write"):
-        analyze(tmp_path / "ck", load_corpus("synthetic", **SMALL), AnalysisSettings.make(n_docs=10, modifiers=None), out_dir=readonly_dir / "an")
+        analyze(tmp_path / "ck", load_corpus("synthetic", **SMALL), AnalysisSettings.make(n_docs=10, modifiers=None),
+                out_dir=readonly_dir / "an")
 
 
 # ---------------------------------------------------------------------------------- 7: permissions
@@ -368,7 +369,9 @@ def test_every_written_file_has_the_same_permissions(corpus, tmp_path):
         ck = train(corpus, TrainSettings(**{**FAST, "checkpoint_every": 1}), tmp_path / "ck", progress=False)
         from rnnlens.analysis import analyze
 
-        analyze(ck, corpus, AnalysisSettings.make(n_docs=20, n_seeds=5, n_transitions=20, n_speed=3, speed_steps=3, modifiers=None), out_dir=tmp_path / "an")
+        analyze(ck, corpus,
+                AnalysisSettings.make(n_docs=20, n_seeds=5, n_transitions=20, n_speed=3, speed_steps=3, modifiers=None),
+                out_dir=tmp_path / "an")
         make_report([tmp_path / "an"], tmp_path / "rep")
         fit_bag_of_words(corpus).save(tmp_path / "bow")
         fp = _fixed_points()

@@ -266,7 +266,8 @@ def test_resume_refuses_other_settings(small_corpus, tmp_path):
     s = TrainSettings(**{**FAST, "epochs": 2, "checkpoint_every": 5})
     with pytest.raises(_Stop):
         train(small_corpus, s, tmp_path / "r", progress=False, on_batch=_interrupt_after(7))
-    with pytest.raises(CheckpointError, match=r"resume: this unfinished run used other settings \(lr: 0.02 there vs 0.01 now\).*--no-resume"):
+    with pytest.raises(CheckpointError, match=r"resume: this unfinished run used other settings "
+                                              r"\(lr: 0.02 there vs 0.01 now\).*--no-resume"):
         train(small_corpus, TrainSettings(**{**FAST, "epochs": 2, "checkpoint_every": 5, "lr": 1e-2}), tmp_path / "r",
               progress=False)
     other = load_corpus("synthetic", **{**SMALL, "n_train": 1000})

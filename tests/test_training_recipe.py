@@ -232,7 +232,8 @@ def _lengths_corpus():
 
     train_len = [3, 5, 12, 4, 20, 6] * 10
     return Corpus(name="lengths", splits={"train": split(train_len, 0), "validation": split([3, 11, 5, 30], 1),
-                                          "test": split([2, 4, 15, 9, 10], 0)}, label_names=["neg", "pos"], source="test")
+                                          "test": split([2, 4, 15, 9, 10], 0)},
+                  label_names=["neg", "pos"], source="test")
 
 
 def test_encode_drops_documents_longer_than_the_limit_and_counts_them():
@@ -300,8 +301,9 @@ def test_command_line_takes_every_recipe_option(tmp_path):
     args = ["train", "--dataset", "synthetic", "--option", "n_train=300", "--option", "n_test=50",
             "--option", "n_validation=50", "--arch", "ugrnn", "--hidden", "8", "--embed", "4", "--epochs", "1",
             "--recurrent-init", "orthogonal", "--recurrent-gain", "0.9", "--input-init", "normal", "--input-gain",
-            "1.0", "--initial-state", "learned", "--embedding-init", "orthogonal", "--adam-eps", "0.1", "--l2-penalty", "1e-4", "--lr-decay-steps",
-            "100", "--drop-longer", "25", "--out", str(tmp_path / "ck"), "--no-progress"]
+            "1.0", "--initial-state", "learned", "--embedding-init", "orthogonal", "--adam-eps", "0.1",
+            "--l2-penalty", "1e-4", "--lr-decay-steps", "100", "--drop-longer", "25", "--out", str(tmp_path / "ck"),
+            "--no-progress"]
     r = CliRunner().invoke(main, args)
     assert r.exit_code == 0, r.output
     settings = load_checkpoint(tmp_path / "ck").record["settings"]

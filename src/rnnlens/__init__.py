@@ -15,7 +15,8 @@ loads no solver and the CLI's ``--help`` stays fast)::
     Network                             rnnlens.network       the one view of a trained model the analysis reads
     analyze, AnalysisSettings, Analysis, load_analysis   rnnlens.analysis   numbers -> summary.json
     analyze_modifiers                   rnnlens.analysis.modifiers   how modifier words bend the integration
-    analyze_kclass, predict_dimension   rnnlens.analysis.kclass/.wordcount   k-class manifolds, their predicted dimension
+    analyze_kclass, predict_dimension   rnnlens.analysis.kclass/.wordcount   k-class manifolds, their predicted
+                                                                             dimension
     make_report                         rnnlens.report        figures + HTML
 
 No submodule shares a name with a function exported here (``rnnlens.train`` is always the function).

@@ -339,7 +339,8 @@ def _refuse_clash(folder: Path, clash: list[str], flag: str) -> None:
     it = "it" if one else "them"
     raise ArgumentError(f"{flag} {folder}: this command writes {names}, but rnnlens did not write the "
                         f"{'entry' if one else 'entries'} there (or {it} changed since), so {it} "
-                        f"{'stays' if one else 'stay'} untouched. Move {it} out of the folder, or choose another {flag} folder.")
+                        f"{'stays' if one else 'stay'} untouched. Move {it} out of the folder, or choose another "
+                        f"{flag} folder.")
 
 
 def check_output(folder: str | os.PathLike, names: Iterable[str], flag: str = "-o") -> Path:

@@ -3,8 +3,8 @@ read from the cache.
 
 The file is ``<cache>/bag_of_words/<corpus>-<key>.json`` (``<cache>``: :func:`rnnlens.data.cache_dir`,
 ``$RNNLENS_CACHE_DIR`` or ``~/.cache/rnnlens``); ``key`` is a hash of the corpus fingerprint, the fit's
-settings (``Cs``, ``min_count``), the solver and the file format, so another corpus, other settings or a new fit get their own
-file. It is written atomically (a temporary sibling, then a rename): two runs fitting at once each write
+settings (``Cs``, ``min_count``), the solver and the file format, so another corpus, other settings or a new fit
+get their own file. It is written atomically (a temporary sibling, then a rename): two runs fitting at once each write
 a whole file, and a killed run leaves none. A cached file that cannot be read is fitted again over.
 """
 

@@ -102,9 +102,11 @@ class Cell(nn.Module):
         with its gain (``"default"`` leaves torch's draw as it is). Biases are left as they are (the LSTM's
         forget bias stays +1). Draws from torch's global generator: seed it first."""
         W_ih, W_hh = self._weight_matrices()
-        for name, how, gain, W in (("recurrent", recurrent, recurrent_gain, W_hh), ("inputs", inputs, input_gain, W_ih)):
+        for name, how, gain, W in (("recurrent", recurrent, recurrent_gain, W_hh),
+                                   ("inputs", inputs, input_gain, W_ih)):
             if how not in INITS:
-                raise ArgumentError(f"{type(self).__name__}.initialize: {name}={how!r}: choose one of {', '.join(INITS)}.")
+                raise ArgumentError(f"{type(self).__name__}.initialize: {name}={how!r}: "
+                                    f"choose one of {', '.join(INITS)}.")
             if not (isinstance(gain, (int, float)) and not isinstance(gain, bool) and math.isfinite(gain) and gain > 0):
                 raise ArgumentError(f"{type(self).__name__}.initialize: the {name} gain must be a number > 0, "
                                     f"got {gain!r}.")

@@ -137,10 +137,10 @@ def save_checkpoint(path: str | os.PathLike, model: torch.nn.Module, vocab: Any,
     have ``to_dict()``. ``record`` (JSON-serializable) is stored as is; ``code_version``,
     ``command`` (this process's command line) and ``timestamp`` are added when absent.
     A vocabulary with more tokens than the model's ``vocab_size`` is refused (ArgumentError), as
-    :func:`load_checkpoint` refuses it (CheckpointError). An existing checkpoint at ``path`` is replaced, with the ``resume/`` state a finished run leaves;
-    other entries of the folder are kept, and an entry of the user's named like a checkpoint file is
-    refused (see :func:`rnnlens._atomic.output_folder`). A ``path`` that is a symbolic link is written
-    inside the folder it points to.
+    :func:`load_checkpoint` refuses it (CheckpointError). An existing checkpoint at ``path`` is replaced,
+    with the ``resume/`` state a finished run leaves; other entries of the folder are kept, and an entry of
+    the user's named like a checkpoint file is refused (see :func:`rnnlens._atomic.output_folder`). A ``path``
+    that is a symbolic link is written inside the folder it points to.
     """
     size = getattr(model, "vocab_size", None)
     if isinstance(size, int) and hasattr(vocab, "__len__") and len(vocab) > size:

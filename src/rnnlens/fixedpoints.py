@@ -294,8 +294,9 @@ def _auto_chunk(S: int, dtype: torch.dtype, budget_bytes: float = 2**30) -> int:
 
 
 # ---------------------------------------------------------------------- main entry point
-def find_fixed_points(step: StepLike, seeds: TensorLike, inputs: TensorLike | None = None, *, solver: str | Solver = "lm", tol: float = PAPER_TOL,
-                      max_iter: int | None = None, refine: bool = False, refine_iter: int = 50,
+def find_fixed_points(step: StepLike, seeds: TensorLike, inputs: TensorLike | None = None, *,
+                      solver: str | Solver = "lm", tol: float = PAPER_TOL, max_iter: int | None = None,
+                      refine: bool = False, refine_iter: int = 50,
                       chunk_size: int | None = None, record_history: bool = False,
                       jacobian_mode: str = "auto", **options) -> FixedPoints:
     """Find fixed points (and slow points) of ``h' = F(x, h)`` from ``seeds``.
@@ -524,8 +525,8 @@ def _finish(fn: StepFunction, solver: Solver, h0: Tensor, x: Tensor, tol: float,
                        info=info)
 
 # ---------------------------------------------------------------------- seeds
-def sample_seeds(states: TensorLike, lengths: TensorLike | None = None, n: int = 1000, *, noise: float = 0.0, seed: int = 0,
-                 replace: bool = False) -> Tensor:
+def sample_seeds(states: TensorLike, lengths: TensorLike | None = None, n: int = 1000, *, noise: float = 0.0,
+                 seed: int = 0, replace: bool = False) -> Tensor:
     """Sample ``n`` seeds ``[n, S]`` from the states a model visited.
 
     Args:

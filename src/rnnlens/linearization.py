@@ -14,11 +14,13 @@ decomposed by LAPACK's float32 geev, about 3x faster at 256-512 units: its backw
 about ten times the rounding already in a float32 J. The three slowest eigenvalues are then refined in float64 by
 the two-sided Rayleigh quotient ``l_k J r_k / (l_k r_k)``, whose error is the product of the two vectors' errors,
 so |lambda_1..3| and tau_1..3 carry float64 accuracy (when the eigenvectors are asked for), and the eigenvectors
-returned with ``modes=k`` (the first, without ``modes``) by one step of float64 inverse iteration; the other eigenvalues keep float32 LAPACK's error (2e-6 on a
-non-normal test matrix, < 3e-5 at the fixed points of IMDB GRUs and LSTMs of 64-256 units), and the other
+returned with ``modes=k`` (the first, without ``modes``) by one step of float64 inverse iteration; the other
+eigenvalues keep float32 LAPACK's error (2e-6 on a non-normal test matrix, < 3e-5 at the fixed points of IMDB
+GRUs and LSTMs of 64-256 units), and the other
 eigenvectors agree with float64's to ~1e-6 / gap in angle. Every number of the analysis of the shipped GRU and
-LSTM stays within 2e-3 (relative) of the float64 path (tests/analysis/test_eigen_precision.py). Counts of eigenvalues above a
-threshold (n_unstable, modes above 0.98) can differ only for eigenvalues within that error of the threshold.
+LSTM stays within 2e-3 (relative) of the float64 path (tests/analysis/test_eigen_precision.py). Counts of
+eigenvalues above a threshold (n_unstable, modes above 0.98) can differ only for eigenvalues within that
+error of the threshold.
 ``LAPACK_FLOAT32 = False`` restores float64 for every Jacobian.
 
 Every eigenvalue is computed (LAPACK's geev), never only the top few by a Krylov method: a trained RNN's
@@ -140,8 +142,8 @@ def _left_times(L: Tensor, Jd: Tensor, top: int) -> Tensor:
 
 
 def _refine_eigenvalues(LJ: Tensor, lam: Tensor, R: Tensor, L: Tensor) -> Tensor:
-    """The first ``top = LJ.shape[1]`` eigenvalues of a float32 decomposition refined in float64 by the two-sided Rayleigh
-    quotient ``l_k J r_k / (l_k r_k)``: its error is the product of the left and the right vector's errors
+    """The first ``top = LJ.shape[1]`` eigenvalues of a float32 decomposition refined in float64 by the two-sided
+    Rayleigh quotient ``l_k J r_k / (l_k r_k)``: its error is the product of the left and the right vector's errors
     (~1e-12 from float32 vectors), so the slowest modes' eigenvalues (|lambda_1|, tau_1) carry float64
     accuracy. Kept as computed where the quotient is not finite, l_k r_k ~ 0 (inside a defective block) or the
     quotient moves the eigenvalue by more than ``1e-3 max(1, |lambda|)`` (far beyond float32's error: a vector

@@ -241,9 +241,11 @@ def _check_int(v, name, lo):
 
 
 def trace_slow_manifold(step: StepLike, states: TensorLike, readout: TensorLike | None = None,
-                        inputs: TensorLike | None = None, *, n_points: int = MANIFOLD_NODES, relax_steps: int = RELAX_STEPS, init_steps: int = 20,
-                        n_iter: int = 10, bandwidth: float = 2.0, n_polish: int = 20, tangent_window: int | None = None, trim: float = 0.01, fixed_point_tol: float = 1e-14,
-                        max_states: int = 2000, seed: int = 0) -> SlowManifold:
+                        inputs: TensorLike | None = None, *,
+                        n_points: int = MANIFOLD_NODES, relax_steps: int = RELAX_STEPS, init_steps: int = 20,
+                        n_iter: int = 10, bandwidth: float = 2.0, n_polish: int = 20, tangent_window: int | None = None,
+                        trim: float = 0.01, fixed_point_tol: float = 1e-14, max_states: int = 2000,
+                        seed: int = 0) -> SlowManifold:
     """Trace the 1-D slow manifold of ``step`` at constant input through the region ``states`` visit.
 
     Args:
@@ -306,8 +308,9 @@ def trace_slow_manifold(step: StepLike, states: TensorLike, readout: TensorLike 
     fps, unstable = _curve_fixed_points(fn, nodes, xs, q, fixed_point_tol)
     info = {"method": "relax with the network's dynamics; principal curve through the slow points (local-linear "
                       "kernel fit along it); LM steps on q normal to the curve, within the points' spread",
-            "n_points": n_points, "relax_steps": relax_steps, "init_steps": init_steps, "n_iter": n_iter, "bandwidth": bandwidth,
-            "n_polish": n_polish, "tangent_window": tangent_window, "trim": trim, "n_states": int(relaxed.shape[0]), "fixed_point_tol": fixed_point_tol,
+            "n_points": n_points, "relax_steps": relax_steps, "init_steps": init_steps, "n_iter": n_iter,
+            "bandwidth": bandwidth, "n_polish": n_polish, "tangent_window": tangent_window, "trim": trim,
+            "n_states": int(relaxed.shape[0]), "fixed_point_tol": fixed_point_tol,
             "lm_iterations": it1, "not_settled": left1,
             "q_definition": "q = (1/N)||F(h, x*) - h||^2; q_half = 0.5||F(h, x*) - h||^2"}
     return SlowManifold(points=nodes, inputs=xs, arclength=arclength, readout=position, tangent=tangent, q=q,

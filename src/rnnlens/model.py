@@ -236,7 +236,8 @@ class SentimentRNN(nn.Module):
         if not isinstance(h, Tensor) or h.shape[-1] != self.cell.state_size:
             got = tuple(h.shape) if isinstance(h, Tensor) else type(h).__name__
             raise ArgumentError(
-                f"SentimentRNN.logits_from_state: h must have last dimension state_size={self.cell.state_size}, got {got}."
+                f"SentimentRNN.logits_from_state: h must have last dimension state_size={self.cell.state_size}, "
+                f"got {got}."
             )
         out = self.readout(self.cell.output(h))
         return out.squeeze(-1) if self.num_classes == 2 else out

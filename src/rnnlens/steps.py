@@ -35,8 +35,8 @@ from torch import Tensor, nn
 from rnnlens._types import StepLike
 from rnnlens.errors import ArgumentError
 
-__all__ = ["StepFunction", "StackJacobians", "as_step", "FuncJacobian", "torch_rnn_step", "check_torch_rnn", "layer_state_size",
-           "torch_state_size", "as_float_tensor", "check_finite"]
+__all__ = ["StepFunction", "StackJacobians", "as_step", "FuncJacobian", "torch_rnn_step", "check_torch_rnn",
+           "layer_state_size", "torch_state_size", "as_float_tensor", "check_finite"]
 
 
 def _first_rows(mask: Tensor, k: int = 5) -> str:
@@ -69,8 +69,8 @@ class FuncJacobian:
 
     ``mode``: ``"fwd"`` (``vmap(jacfwd)``: one forward-mode pass per input column), ``"rev"``
     (``vmap(jacrev)``: one reverse pass per output row) or ``"auto"``: the first time a shape
-    ``(S, K, dtype, device)`` is asked for, both are timed on up to 64 points (best of two after a warm-up) and the faster is kept
-    for that shape; the timings (seconds per point) are kept in :attr:`timings`.
+    ``(S, K, dtype, device)`` is asked for, both are timed on up to 64 points (best of two after a warm-up) and the
+    faster is kept for that shape; the timings (seconds per point) are kept in :attr:`timings`.
     """
 
     def __init__(self, fn: Callable[[Tensor, Tensor], Tensor], mode: str = "auto"):

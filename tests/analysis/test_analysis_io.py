@@ -88,8 +88,9 @@ def test_run_ids_must_agree_and_a_missing_arrays_file_is_allowed(tmp_path):
     summary, arrays = loaded.summary, loaded.arrays
     assert summary["run_id"] == "r1" and arrays == {}
     fp.save(folder / "fixed_points.safetensors", run_id="r2")
-    with pytest.raises(ArgumentError, match=r"an: fixed_points\.safetensors and summary\.json come from different runs "
-                                            r"\(an analyze was interrupted .*rebuild it with `rnnlens analyze runs/gru -o "):
+    with pytest.raises(ArgumentError, match=r"an: fixed_points\.safetensors and summary\.json come from different "
+                                            r"runs \(an analyze was interrupted .*rebuild it with "
+                                            r"`rnnlens analyze runs/gru -o "):
         load_analysis(folder)
 
 
@@ -124,5 +125,6 @@ def test_a_damaged_arrays_file_names_the_error_and_the_folder(tmp_path):
     folder = _folder(tmp_path)
     (folder / "arrays.npz").write_bytes(b"not a zip")
     with pytest.raises(ArgumentError, match=r"arrays\.npz: not a readable \.npz file \((BadZipFile|ValueError|OSError|"
-                                            r"EOFError): .*damaged: rebuild it with `rnnlens analyze runs/gru -o .*an`"):
+                                            r"EOFError): .*damaged: rebuild it with "
+                                            r"`rnnlens analyze runs/gru -o .*an`"):
         load_analysis(folder)

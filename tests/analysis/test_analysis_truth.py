@@ -51,7 +51,9 @@ def result():
                          max_length=20)
     model, vocab, m = _hand_built(corpus)
     bow = {w: v for w, v in corpus.truth.valence.items()}         # the true valence as "bag of words"
-    r = analyze(Network(model, vocab), corpus, AnalysisSettings.make(n_docs=300, n_seeds=100, n_transitions=2000, n_linear_docs=100, n_speed=10, speed_steps=5, n_group=20, modifiers=None), bow=bow)
+    settings = AnalysisSettings.make(n_docs=300, n_seeds=100, n_transitions=2000, n_linear_docs=100, n_speed=10,
+                                     speed_steps=5, n_group=20, modifiers=None)
+    r = analyze(Network(model, vocab), corpus, settings, bow=bow)
     return r, corpus, vocab, m
 
 

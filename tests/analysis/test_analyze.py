@@ -78,7 +78,8 @@ def test_analyze_writes_consistent_summary_and_arrays(ckpt, corpus, tmp_path):
     assert reported == {p for p, spec in METRICS.items()
                         if p.split(".")[0] not in optional_sections() and spec.only_when is None}
     assert r.value("fixed_points.n_converged") == n_conv
-    assert m["fixed_points"]["n_converged"]["definition"].startswith("points with q = (1/N)||F(h*, x*) - h*||^2 < 1e-08")
+    assert m["fixed_points"]["n_converged"]["definition"].startswith(
+        "points with q = (1/N)||F(h*, x*) - h*||^2 < 1e-08")
     prov = summary["provenance"]
     assert prov["corpus_fingerprint"] == corpus.fingerprint() and prov["trained_on_same_corpus"] is True
     assert prov["code_version"] and prov["checkpoint"].endswith("gru")
@@ -107,7 +108,8 @@ def test_n_states_counts_every_token(ckpt, corpus):
 
 
 def test_no_fixed_point_under_threshold_gives_partial_result(ckpt, corpus, tmp_path):
-    r = analyze(ckpt, corpus, AnalysisSettings.make(tol=1e-300, solver_options={"max_iter": 1}, modifiers=None, **FAST), out_dir=tmp_path / "p")
+    r = analyze(ckpt, corpus, AnalysisSettings.make(tol=1e-300, solver_options={"max_iter": 1}, modifiers=None, **FAST),
+                out_dir=tmp_path / "p")
     loaded = load_analysis(tmp_path / "p")
     s, arrays = loaded.summary, loaded.arrays
     assert s["status"] == "partial" and r.complete is False
@@ -337,14 +339,16 @@ def test_a_checkpoint_without_a_folder_records_none(ckpt, corpus):
     from rnnlens.checkpoint import Checkpoint
 
     ck = load_checkpoint(ckpt)
-    r = analyze(Checkpoint(ck.model, ck.vocab, ck.record, None), corpus, AnalysisSettings.make(n_docs=10, n_seeds=5, n_transitions=20, n_speed=2, speed_steps=2, modifiers=None))
+    r = analyze(Checkpoint(ck.model, ck.vocab, ck.record, None), corpus,
+                AnalysisSettings.make(n_docs=10, n_seeds=5, n_transitions=20, n_speed=2, speed_steps=2, modifiers=None))
     assert r.summary["provenance"]["checkpoint"] is None
     with pytest.raises(ArgumentError, match=r"^analysis setting seed=-1 is invalid: use an integer >= 0\.$"):
         analyze(ckpt, corpus, AnalysisSettings.make(seed=-1, modifiers=None))
 
 
 def test_a_checkpoint_object_records_its_folder(ckpt, corpus):
-    r = analyze(load_checkpoint(ckpt), corpus, AnalysisSettings.make(n_docs=10, n_seeds=5, n_transitions=20, n_speed=2, speed_steps=2, modifiers=None))
+    r = analyze(load_checkpoint(ckpt), corpus,
+                AnalysisSettings.make(n_docs=10, n_seeds=5, n_transitions=20, n_speed=2, speed_steps=2, modifiers=None))
     assert r.summary["provenance"]["checkpoint"] == str(ckpt)
 
 

@@ -21,7 +21,8 @@ def test_metric_fills_the_definition_template():
     assert node["value"] == 7
     assert node["definition"] == ("points with q = (1/N)||F(h*, x*) - h*||^2 < 1e-08 (x* = zero input); the "
                                   "paper's definition of q")
-    assert metric("valence.negative_mean", -0.5, n=100)["definition"].startswith("mean valence of the 100 most negative")
+    assert metric("valence.negative_mean", -0.5, n=100)["definition"].startswith(
+        "mean valence of the 100 most negative")
 
 
 def test_unknown_metric_path_is_an_error_not_a_missing_number():

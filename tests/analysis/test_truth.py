@@ -28,7 +28,8 @@ def test_spearman_ceiling_with_tied_valences():
 def test_trained_gru_on_synthetic_language_is_a_line_attractor(tmp_path):
     corpus = load_corpus("synthetic", seed=0, **CORPUS)
     ck = train(corpus, TrainSettings(**SETTINGS), tmp_path / "gru", resume=False, progress=False)
-    r = analyze(ck, corpus, AnalysisSettings.make(n_docs=300, n_seeds=200, n_transitions=2000, n_speed=20, speed_steps=20, modifiers=None))
+    r = analyze(ck, corpus, AnalysisSettings.make(n_docs=300, n_seeds=200, n_transitions=2000, n_speed=20,
+                                                  speed_steps=20, modifiers=None))
     m = r.summary["metrics"]
     assert m["data"]["rnn_accuracy"]["value"] > 0.9            # the network learned the task
     assert m["fixed_points"]["n_converged"]["value"] >= 100      # q < 1e-8 from most seeds

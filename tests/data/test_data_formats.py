@@ -136,7 +136,8 @@ def test_jsonl_generic(tmp_path, write):
     c = load_corpus("jsonl", path=p, validation_fraction=0.5)
     assert c.label_names == ["neg", "pos"]
     assert sorted(zip(c.splits["train"].texts, c.splits["train"].labels.tolist())) in (
-        [("bad", 0), ("great", 1)], [("bad", 0), ("fine", 1)], [("awful", 0), ("great", 1)], [("awful", 0), ("fine", 1)])
+        [("bad", 0), ("great", 1)], [("bad", 0), ("fine", 1)], [("awful", 0), ("great", 1)],
+        [("awful", 0), ("fine", 1)])
     fixed = load_corpus("jsonl", path=p, validation_fraction=0.5, label_names=["pos", "neg"])
     assert fixed.label_names == ["pos", "neg"] and set(fixed.splits["train"].labels.tolist()) == {0, 1}
     # the given order decides the ids: "pos" is 0 and "neg" is 1, in every split

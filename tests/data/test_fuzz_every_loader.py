@@ -282,7 +282,8 @@ def _mutate_json(config: dict, path: list, value):
     return config
 
 
-json_values = st.recursive(st.one_of(st.none(), st.booleans(), st.integers(-5, 10**6), st.floats(), st.text(max_size=5)),
+json_values = st.recursive(st.one_of(st.none(), st.booleans(), st.integers(-5, 10**6), st.floats(),
+                                     st.text(max_size=5)),
                            lambda kids: st.one_of(st.lists(kids, max_size=3),
                                                   st.dictionaries(st.text(max_size=3), kids, max_size=3)), max_leaves=6)
 config_paths = st.sampled_from([["format"], ["format_version"], ["model"], ["model", "vocab_size"],

@@ -31,7 +31,9 @@ def analysis_dir(tmp_path_factory):
     root = tmp_path_factory.mktemp("rep")
     save_checkpoint(root / "ck", model, vocab, {"dataset": "synthetic"})
     coef = dict(corpus.truth.valence)
-    analyze(root / "ck", corpus, AnalysisSettings.make(n_docs=30, n_seeds=20, n_transitions=100, n_speed=5, speed_steps=5, modifiers=None), bow=coef, out_dir=root / "an")
+    analyze(root / "ck", corpus,
+            AnalysisSettings.make(n_docs=30, n_seeds=20, n_transitions=100, n_speed=5, speed_steps=5, modifiers=None),
+            bow=coef, out_dir=root / "an")
     return root / "an"
 
 
@@ -98,7 +100,8 @@ def test_partial_analysis_draws_what_exists(analysis_dir, tmp_path):
 def test_redrawing_does_not_load_the_solver(analysis_dir, tmp_path):
     code = ("import sys; from rnnlens.report import make_report; "
             f"make_report([{str(analysis_dir)!r}], {str(tmp_path / 'o')!r}); "
-            "bad = [m for m in ('rnnlens.fixedpoints', 'rnnlens.linearization', 'rnnlens.solvers') if m in sys.modules]; "
+            "bad = [m for m in ('rnnlens.fixedpoints', 'rnnlens.linearization', 'rnnlens.solvers') "
+            "if m in sys.modules]; "
             "assert not bad, bad")
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert res.returncode == 0, res.stderr

@@ -80,7 +80,8 @@ def test_string_form_builds_the_object_and_lists_valid_options():
         find_fixed_points(lambda x, h: h, torch.zeros(1, 2), solver="newton", damping=1.0)
     with pytest.raises(ArgumentError, match=r"unknown solver='bfgs': choose one of lm, newton, adam"):
         make_solver("bfgs")
-    with pytest.raises(ArgumentError, match=r"solver=LM\(\.\.\.\) is an object: give it its options \(LM\(damping=\.\.\.\)\)"):
+    with pytest.raises(ArgumentError, match=r"solver=LM\(\.\.\.\) is an object: give it its options "
+                                            r"\(LM\(damping=\.\.\.\)\)"):
         find_fixed_points(lambda x, h: h, torch.zeros(1, 2), solver=LM(), damping=1.0)
 
 

@@ -59,5 +59,6 @@ def tiny_spec(tmp_path) -> Path:
 
 @pytest.fixture
 def spec_writer():
-    """``write_spec(folder, extra_settings="", name="spec.toml", architectures=None, seeds=None, extra="", epochs=1)``."""
+    """``write_spec(folder, extra_settings="", name="spec.toml", architectures=None, seeds=None, extra="",
+    epochs=1)``."""
     return write_spec

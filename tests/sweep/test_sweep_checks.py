@@ -56,7 +56,8 @@ def test_too_many_trials_fail_before_expansion(more, what):
 
 def test_the_cap_is_set_in_the_spec_or_by_the_caller():
     assert len(spec(seeds=5, max_trials=5).trials) == 5
-    with pytest.raises(ArgumentError, match=r"s\.toml: max_trials: the SPEC makes 6 trials .* above the cap of 5 trials"):
+    with pytest.raises(ArgumentError,
+                       match=r"s\.toml: max_trials: the SPEC makes 6 trials .* above the cap of 5 trials"):
         spec(seeds=6, max_trials=5)
     assert len(parse_spec({**BASE, "seeds": 6, "max_trials": 5}, path="s.toml", max_trials=6).trials) == 6
     with pytest.raises(ArgumentError, match=r"max_trials: must be an integer in \[1, 1000000\]"):

@@ -99,7 +99,8 @@ def offline_corpus_options(dataset: str | None, options: dict) -> dict:
     return options
 
 
-def corpus_options(default: str | None = "synthetic", dataset_help: str = "Corpus name (see rnnlens.data.load_corpus)."):
+def corpus_options(default: str | None = "synthetic",
+                   dataset_help: str = "Corpus name (see rnnlens.data.load_corpus)."):
     """``--dataset``, ``--data-dir``, ``--data-seed`` and ``--option KEY=VALUE`` (parameters ``dataset``,
     ``data_dir``, ``data_seed``, ``options``), and ``--offline`` (kept in the click context, read by
     :func:`offline_corpus_options`). ``default=None``: the dataset a checkpoint records."""

@@ -101,7 +101,8 @@ def make_batch(encoded: Encoded, idx: np.ndarray, lengths: np.ndarray) -> Batch:
                  labels=torch.from_numpy(encoded.labels[idx].copy()), index=torch.from_numpy(idx.copy()))
 
 
-def batch_order(lengths: np.ndarray, batch_size: int, *, shuffle: bool, seed: int = 0, epoch: int = 0) -> list[np.ndarray]:
+def batch_order(lengths: np.ndarray, batch_size: int, *, shuffle: bool, seed: int = 0,
+                epoch: int = 0) -> list[np.ndarray]:
     """The document indices of each batch, in order (see :func:`batches`)."""
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ArgumentError(f"batch_size must be a positive integer; got {batch_size!r}")

@@ -138,7 +138,8 @@ def parse_label_map(value: str | Mapping[str, str] | None, flag: str = "--label-
             key, sep, target = item.partition("=")
             if not sep or not key.strip() or not target.strip():
                 raise ArgumentError(f"{flag} {value!r}: write CORPUS_LABEL=CHECKPOINT_LABEL pairs separated by "
-                                    f"commas (e.g. {flag} favorable=positive,unfavorable=negative); {item!r} is not one")
+                                    f"commas (e.g. {flag} favorable=positive,unfavorable=negative); "
+                                    f"{item!r} is not one")
             pairs.append((key.strip(), target.strip()))
     else:
         raise ArgumentError(f"{flag} must be a string 'a=x,b=y' or a dict; got {type(value).__name__}")
@@ -178,7 +179,8 @@ def label_ids(names: Sequence[str], target: Sequence[str], label_map: Mapping[st
     if unmatched:
         raise ArgumentError(f"{where} has labels {', '.join(map(repr, names))} but the checkpoint's are "
                             f"{', '.join(map(repr, target))} (ids 0..{len(target) - 1} in that order); "
-                            f"{', '.join(map(repr, unmatched))} {'matches' if len(unmatched) == 1 else 'match'} none of them. "
+                            f"{', '.join(map(repr, unmatched))} "
+                            f"{'matches' if len(unmatched) == 1 else 'match'} none of them. "
                             + _map_hint(unmatched, target))
     return np.asarray([target.index(r) for r in renamed], dtype=np.int64)
 

@@ -23,7 +23,8 @@ _OPTIONS = {
 }
 
 
-def load_corpus(name: str, *, data_dir: PathLike | None = None, seed: int = 0, validation_fraction: float = 0.1, **options) -> Corpus:
+def load_corpus(name: str, *, data_dir: PathLike | None = None, seed: int = 0, validation_fraction: float = 0.1,
+                **options) -> Corpus:
     """Load corpus ``name`` with splits "train", "validation" and (where the corpus has one) "test".
 
     Corpora: "imdb", "sst2", "sst5", "yelp", "yelp-binary", "ag_news", "csv", "jsonl", "synthetic".

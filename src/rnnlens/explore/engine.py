@@ -545,9 +545,9 @@ def quick_settings(quick: AnalysisSettings | dict | None = None, seed: int = 0) 
 
 def load_models(checkpoints, analyses=None, *, data_dir=None, progress: bool = True,
                 quick: AnalysisSettings | dict | None = None, seed: int = 0) -> list[ExploreModel]:
-    """Load each checkpoint (a folder, or an :class:`rnnlens.network.Network`) with its saved analysis (``analyses[i]``, or None: a quick analysis on the corpus
-    the checkpoint records is computed here with :func:`quick_settings` of ``quick`` and ``seed``) and
-    precompute."""
+    """Load each checkpoint (a folder, or an :class:`rnnlens.network.Network`) with its saved analysis
+    (``analyses[i]``, or None: a quick analysis on the corpus the checkpoint records is computed here with
+    :func:`quick_settings` of ``quick`` and ``seed``) and precompute."""
     from rnnlens.analysis import analyze, load_analysis
     from rnnlens.checkpoint import load_training_corpus
     from rnnlens.network import Network

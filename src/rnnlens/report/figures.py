@@ -168,7 +168,8 @@ def fig_r1m(summary, arrays, ax=None):
     fig, ax = new_axes(ax, (4, 3))
     bins = np.linspace(0, 1, 51)
     ax.hist(arrays["null_abs_cos"], bins=bins, density=True, color="gray", alpha=0.6, label="random unit vectors")
-    ax.hist(arrays["r1_m_overlap"], bins=bins, density=True, color=COLORS[1], alpha=0.8, label="|r_1 . m| at fixed points")
+    ax.hist(arrays["r1_m_overlap"], bins=bins, density=True, color=COLORS[1], alpha=0.8,
+            label="|r_1 . m| at fixed points")
     ax.set(xlabel="|cos|", ylabel="density")
     ax.legend(frameon=False, fontsize=7)
     return fig

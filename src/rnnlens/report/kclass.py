@@ -127,12 +127,14 @@ def kclass_table(summary) -> str:
     ]
     body = "".join(f"<tr><td>{a}</td><td class='num'>{b}</td><td class='num'>{c}</td><td class='num'>{e}</td>"
                    f"<td class='def'>{f}</td></tr>" for a, b, c, e, f in rows)
+    truth = ("; vs the true evidence R^2 " + v("evidence_truth_r2", "{:.2f}")
+             if metric_value(summary, "kclass.evidence_truth_r2") is not None else "")
     extra = (f"<p>k = {k}. Principal angles between the slow points' top k-1 PCs and the readout subspace: "
              f"{v('readout_angles_deg', '{:.0f}')} degrees (to Sigma Wc^T: {v('readout_cov_angles_deg', '{:.0f}')}). "
              f"Exact fixed points from slow points: {v('fixed_points_n_unique', '{}')} distinct, "
              f"{v('fixed_points_n_stable', '{}')} stable. Evidence vectors vs bag of words: Spearman per class "
              f"{v('evidence_bow_spearman', '{:.2f}')}, linear-map R^2 {v('evidence_bow_r2', '{:.2f}')}"
-             f"{'; vs the true evidence R^2 ' + v('evidence_truth_r2', '{:.2f}') if metric_value(summary, 'kclass.evidence_truth_r2') is not None else ''}.</p>")
+             f"{truth}.</p>")
     return ("<h3>k classes: the integration manifold's dimension</h3>"
             "<table><tr><th>how</th><th>dimension</th><th>participation ratio</th><th>spectrum</th>"
             f"<th>definition</th></tr>{body}</table>{extra}")

@@ -9,8 +9,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
-__all__ = ["residual", "residual_jacobian", "residual_gradient", "SolveResult", "Progress", "ActiveState", "start", "lu_solve",
-           "inverse_ex"]
+__all__ = ["residual", "residual_jacobian", "residual_gradient", "SolveResult", "Progress", "ActiveState", "start",
+           "lu_solve", "inverse_ex"]
 
 
 def residual(step, x: Tensor, h: Tensor) -> tuple[Tensor, Tensor]:

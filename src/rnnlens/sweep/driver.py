@@ -230,8 +230,8 @@ def _check_resources(ray, spec: SweepSpec, address: str | None) -> None:
     for name, need in (("CPU", spec.num_cpus), ("GPU", spec.num_gpus)):
         if need > total.get(name, 0):
             key = "resources.num_cpus" if name == "CPU" else "resources.num_gpus"
-            raise ArgumentError(f"sweep spec {spec.path}: {key}: each trial asks for {need:g} {name}(s) but {where} has "
-                                f"{total.get(name, 0):g}; no trial could ever start")
+            raise ArgumentError(f"sweep spec {spec.path}: {key}: each trial asks for {need:g} {name}(s) but "
+                                f"{where} has {total.get(name, 0):g}; no trial could ever start")
 
 
 class _Progress:

@@ -26,8 +26,9 @@ Each trial trains one network (``rnnlens.train``), evaluates it on the test spli
     [compare]     min_count: words seen this often in training enter the valence agreement (default 5)
     max_trials = 10000                       # the cap on the number of trials (MAX_TRIALS), checked before expansion
 
-Nothing here imports Ray (TrainSettings' device check imports torch). Every mistake is an :class:`rnnlens.errors.ArgumentError` naming the
-SPEC file and the key (``grid.hidden_size``, ``datasets[1].options.n_trian``, ...).
+Nothing here imports Ray (TrainSettings' device check imports torch). Every mistake is an
+:class:`rnnlens.errors.ArgumentError` naming the SPEC file and the key (``grid.hidden_size``,
+``datasets[1].options.n_trian``, ...).
 """
 
 from __future__ import annotations

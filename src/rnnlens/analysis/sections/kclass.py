@@ -83,7 +83,8 @@ METRICS = (
     MetricSpec("kclass.fixed_points_n_converged", "of {n} slow points used as seeds, those the solver brought to "
                                                   "q < {tol:g}"),
     MetricSpec("kclass.fixed_points_n_unique", "distinct converged fixed points (FixedPoints.unique)"),
-    MetricSpec("kclass.fixed_points_n_stable", "distinct fixed points without eigenvalues of |lambda| > 1 (beyond rounding, as modes.n_unstable_median)"),
+    MetricSpec("kclass.fixed_points_n_stable", "distinct fixed points without eigenvalues of |lambda| > 1 (beyond "
+                                               "rounding, as modes.n_unstable_median)"),
     MetricSpec("kclass.fixed_points_in_subspace", "share of the distinct fixed points' squared distance from the slow "
                                                   "points' mean that lies in their top {d} PCs"),
     MetricSpec("kclass.n_slow_modes_used", "median number of slowest modes in the projector P = Re(R_s L_s) ({d}, "

@@ -204,4 +204,5 @@ FIGURES = (
 
 SECTION = Section(name="linearization", title="linearized dynamics around the fixed points", measure=measure,
                   applies=applies_to_points, settings=LinearizationSettings,
-                  metrics=linearization_specs("linearization", "the fixed point"), arrays=linearization_arrays(""), figures=FIGURES)
+                  metrics=linearization_specs("linearization", "the fixed point"), arrays=linearization_arrays(""),
+                  figures=FIGURES)

@@ -119,7 +119,8 @@ METRICS = (
     MetricSpec("modes.tau_median", "median over fixed points of tau_a = 1/|ln|lambda_a|| (tokens) for the 3 "
                                    "slowest modes a = 1..3",
                "median time constants of the 3 slowest modes (tokens)", "tau"),
-    MetricSpec("modes.n_unstable_median", "median number of |lambda| > 1 (beyond rounding: 1 + 64 eps of the state precision)"),
+    MetricSpec("modes.n_unstable_median", "median number of |lambda| > 1 (beyond rounding: 1 + 64 eps of the state "
+                                          "precision)"),
     MetricSpec("modes.r1_m_overlap_median", "median over fixed points of |cos| between r_1 (top right eigenvector) "
                                             "and m",
                "median |cos(r_1, m)| (null mean in brackets)", "r1m"),

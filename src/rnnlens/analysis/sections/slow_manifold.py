@@ -261,8 +261,9 @@ METRICS = (
                "variance of the slow points on their top PC", "{:.1%}"),
     MetricSpec("slow_manifold.readout_span_fraction", "range of readout . h over the curve / the range of readout . h "
                                                       "over the final states of the analysed documents"),
-    MetricSpec("slow_manifold.tangent_readout_cos_median", "median over nodes of |cos(tangent, readout direction)| "
-                                                           "(tangent: top PC of the nodes within an eighth of the curve)",
+    MetricSpec("slow_manifold.tangent_readout_cos_median",
+               "median over nodes of |cos(tangent, readout direction)| "
+               "(tangent: top PC of the nodes within an eighth of the curve)",
                "|cos(tangent of the curve, readout)| (median over nodes)", "{:.3f}"),
     MetricSpec("slow_manifold.chord_readout_cos", "|cos| between the chord from the first to the last node and the "
                                                   "readout direction"),

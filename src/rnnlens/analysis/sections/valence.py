@@ -26,8 +26,8 @@ class ValenceSettings(SettingsGroup):
     """Word valence."""
 
     name = "valence"
-    n_group: int = setting(WORD_GROUP_SIZE, "Size of the most positive / negative / neutral word groups (by bag-of-words "
-                                "coefficient).", Int())
+    n_group: int = setting(WORD_GROUP_SIZE, "Size of the most positive / negative / neutral word groups (by "
+                                            "bag-of-words coefficient).", Int())
 
 
 def bow_coefficients(bow, corpus_fingerprint: str):
