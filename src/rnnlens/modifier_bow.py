@@ -1,4 +1,4 @@
-"""Bag of words with modifiers: word weights scaled by learned per-modifier, per-gap factors (issue 11).
+"""Bag of words with modifiers: word weights scaled by learned per-modifier, per-gap factors.
 
 The model (binary tasks)::
 

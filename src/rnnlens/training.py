@@ -61,7 +61,7 @@ RESUME_VERSION = 1
 _RESULT_NEUTRAL = ("checkpoint_every", "num_threads", "eval_batch_size")
 # Evaluation reads a batch whose padded size is estimated (as a training batch) above this many bytes in chunks of
 # time steps; without autograd a chunk really uses a third to a thirteenth of the estimate (measured on CPU, float32,
-# every architecture and fast path), so about 1 GiB at most (issue 23: one long document took > 10 GB).
+# every architecture and fast path), so about 1 GiB at most (read whole, one long document took > 10 GB).
 EVAL_MEMORY_BUDGET = 2 * 2**30
 # The running sums of a training epoch, before its first batch.
 _FRESH_RUNNING = {"loss_sum": 0.0, "correct": 0, "n": 0, "tokens": 0, "seconds": 0.0}

@@ -1,4 +1,5 @@
-"""Line-attractor analysis of a trained recurrent classifier (PAPER.md steps 4-8).
+"""Line-attractor analysis of a trained recurrent classifier: the measurements of Maheswaranathan et al. 2019
+(low dimensionality, fixed points and their linearization, the line attractor, word valence, linearized dynamics).
 
 ``analyze`` is the entry point: it runs the registered analysis sections (:mod:`rnnlens.analysis.sections`,
 one module each, registered in :mod:`rnnlens.analysis.registry`) with one

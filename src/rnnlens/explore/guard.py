@@ -1,4 +1,4 @@
-"""What every request to the explorer passes before the app sees it (issue 23): its ``Host`` header checked
+"""What every request to the explorer passes before the app sees it: its ``Host`` header checked
 against the names the server answers to (DNS rebinding), its body read only up to :data:`MAX_BODY_BYTES`
 and refused with 413 as soon as it is over (the declared Content-Length first, then the bytes counted as
 they stream, before any parsing), the body checked to be UTF-8; and security headers on every response.

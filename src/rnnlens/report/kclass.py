@@ -1,4 +1,5 @@
-"""Figures of the k-class analysis (issue 12), drawn from saved arrays only (``kc_*`` in ``arrays.npz``).
+"""Figures of the k-class analysis (the integration manifold of a network that tells k classes apart), drawn
+from saved arrays only (``kc_*`` in ``arrays.npz``).
 
 Each function takes ``(summary, arrays)`` and returns a matplotlib Figure, or None when the analysis has
 no k-class section. :data:`FIGURES` lists them for the report; :func:`kclass_table` is the predicted vs

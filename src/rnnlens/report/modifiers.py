@@ -1,4 +1,5 @@
-"""Figures of the modifier analysis (issue 11), drawn from saved arrays only (``mod_*`` in ``arrays.npz``).
+"""Figures of the modifier analysis (how words such as "not" and "very" bend the integration), drawn from saved
+arrays only (``mod_*`` in ``arrays.npz``).
 
 Each function takes ``(summary, arrays)`` and returns a matplotlib Figure, or None when the analysis
 has no modifier section. :data:`FIGURES` lists them for the report.

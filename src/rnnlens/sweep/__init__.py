@@ -1,4 +1,4 @@
-"""``rnnlens sweep``: many networks on Ray, and what is universal across them (issue 14).
+"""``rnnlens sweep``: many networks trained and analysed as Ray tasks, and what is universal across them.
 
 - :mod:`rnnlens.sweep.spec`: the SPEC file (TOML or YAML), checked key by key, expanded into trials
   (no torch, no Ray).

@@ -1,5 +1,6 @@
 """Section ``documents``: the analysed documents, every state the network visits on them, their PCA
-(trained against an untrained copy) and the network's accuracy there (PAPER.md step 4).
+(trained against an untrained copy: the paper's measure of low dimensionality) and the network's accuracy
+there.
 
 Random draws go through ``run.rng`` (one generator for the whole analysis, drawn from in section
 order), so an analysis is reproducible from its ``seed``.

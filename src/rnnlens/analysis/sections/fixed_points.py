@@ -1,4 +1,4 @@
-"""Section ``fixed_points``: the fixed points F(h*, x*) = h* searched from visited states (PAPER.md step 3),
+"""Section ``fixed_points``: the fixed points F(h*, x*) = h* searched from visited states (minimising q),
 and the same search at looser tolerances (a diagnostic: exact fixed points against the slow manifold).
 """
 

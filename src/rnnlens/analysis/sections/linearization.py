@@ -1,6 +1,6 @@
 """Section ``linearization``: how well the network's dynamics are described by their linearization around the
-nearest fixed point with q < tol (PAPER.md step 8): the one-step error, an example trajectory, and
-classification by the linearized dynamics alone. The slow-manifold section measures the same around
+nearest fixed point with q < tol (the paper's check of the linearized dynamics): the one-step error, an example
+trajectory, and classification by the linearized dynamics alone. The slow-manifold section measures the same around
 its nodes (:func:`linear_fit`).
 """
 

@@ -1,4 +1,4 @@
-"""Section ``manifold``: the shape of the fixed points with q < tol (PAPER.md step 4): how one-dimensional
+"""Section ``manifold``: the shape of the fixed points with q < tol: how one-dimensional
 they are, their axis m, its alignment with the readout, and how far they lie from the visited states.
 """
 

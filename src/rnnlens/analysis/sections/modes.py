@@ -1,5 +1,6 @@
 """Section ``modes``: the linearization J_rec = dF/dh, J_inp = dF/dx at every fixed point with q < tol and
-its spectrum (PAPER.md steps 5-6): |lambda_1|, slow modes, time constants, r_1 against the axis m.
+its spectrum (the paper's measure of the line attractor): |lambda_1|, slow modes, time constants, r_1 against
+the axis m.
 """
 
 from __future__ import annotations

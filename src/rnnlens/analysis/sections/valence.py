@@ -1,5 +1,5 @@
 """Section ``valence``: each word's push along the line, Re(l_1^T J_inp x_word), at every fixed point with
-q < tol (PAPER.md step 7), against the bag-of-words coefficients and, on synthetic corpora, the true
+q < tol (the paper's word valence), against the bag-of-words coefficients and, on synthetic corpora, the true
 valence. The slow-manifold section measures the same along the traced curve (:func:`word_valence`).
 """
 
