@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import functools
 import subprocess
-from importlib import metadata
 from pathlib import Path
 
-try:
-    __version__ = metadata.version("rnnlens")
-except metadata.PackageNotFoundError:  # running from a source tree that was not installed
-    __version__ = "0+unknown"
+# The one place the version is written: pyproject.toml reads it from here ([tool.setuptools.dynamic]), so the
+# installed metadata, ``rnnlens --version`` and every checkpoint's record agree.
+__version__ = "0.1.0"
 
 
 @functools.lru_cache(maxsize=1)

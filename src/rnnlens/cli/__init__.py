@@ -14,6 +14,7 @@ import sys
 
 import click
 
+from rnnlens._version import __version__
 from rnnlens.cli import analysis, explore, sweep, training, workflows
 from rnnlens.cli._common import ErrorGroup
 
@@ -21,7 +22,7 @@ __all__ = ["main"]
 
 
 @click.group(cls=ErrorGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(package_name="rnnlens")
+@click.version_option(version=__version__, prog_name="rnnlens")
 def main():
     """rnnlens: train sentiment RNNs and reverse-engineer them as dynamical systems."""
 
