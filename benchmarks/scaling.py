@@ -20,7 +20,7 @@ the command's peak (the largest section peak), and how the bag of words was obta
 once per corpus: minutes of the first network's total; the "sections" column leaves it and the start-up out).
 The growth exponent of an architecture is the slope of
 log(total seconds) against log(N) over its sizes (least squares; N^2 would be 2, N^3 3). Writes
-``scaling.json`` and ``scaling.md`` (the table the README shows) to ``--out``.
+``scaling.json`` and ``scaling.md`` (the table docs/benchmarks.md shows) to ``--out``.
 """
 
 from __future__ import annotations
