@@ -436,11 +436,12 @@ def as_step(obj: StepLike, *, input_size: int | None = None, state_size: int | N
             ``jacobians``, ``input_size`` and ``state_size`` (an rnnlens cell) uses its closed-form
             Jacobians (and its ``jacobian_rec(x, h)``, when it has one, for ``dF/dh`` alone). A torch RNN
             module with any ``num_layers`` is one system over its whole stacked state
-            (:func:`torch_rnn_step`; ``state_size`` L*N, or 2*L*N for the LSTM); bidirectional
+            (:func:`torch_rnn_step`; ``state_size`` ``L*N``, or ``2*L*N`` for the LSTM); bidirectional
             modules, LSTM projections and ``nn.*Cell`` modules raise ArgumentError.
             A callable ``F(x, h) -> h'`` gets ``torch.func`` Jacobians.
-        input_size, state_size: for a plain callable, its sizes when known (otherwise taken from
-            the seeds and inputs by :func:`rnnlens.fixedpoints.find_fixed_points`).
+        input_size: for a plain callable, its input size when known (otherwise taken from the inputs by
+            :func:`rnnlens.fixedpoints.find_fixed_points`).
+        state_size: for a plain callable, its state size when known (otherwise taken from the seeds).
         jacobian_mode: for ``torch.func`` Jacobians: ``"auto"`` (time jacfwd vs jacrev once per
             shape and keep the faster), ``"fwd"`` or ``"rev"``.
     """
