@@ -27,10 +27,12 @@ def fig_pca(summary, arrays, ax=None):
 
 
 def fig_states(summary, arrays, ax=None):
-    """Fig 2b: visited states in PC1-PC2 coloured by label, the readout direction and the fixed points."""
+    """Fig 2b: visited states in PC1-PC2 coloured by label, the readout direction and the fixed points. Drawn
+    alone, its legend sits below the axes (never over the states); in the grid (``ax`` given) it has none."""
     if not _has(arrays, "state_pc", "state_label"):
         return None
-    fig, ax = new_axes(ax, (4.5, 4))
+    alone = ax is None
+    fig, ax = new_axes(ax, (5.6, 4.6))
     names = summary.get("provenance", {}).get("label_names") or []
     pc, lab = arrays["state_pc"], arrays["state_label"]
     for j in np.unique(lab):
@@ -42,28 +44,41 @@ def fig_states(summary, arrays, ax=None):
         ax.scatter(arrays["fp_pc"][:, 0], arrays["fp_pc"][:, 1], s=6, color="0.35", marker=".",
                    label="fixed points with q < tol", zorder=3)
     if "sm_pc" in arrays:
-        line = arrays["sm_pc"]
-        ax.plot(line[:, 0], line[:, 1], color="k", lw=0.8, zorder=4)
-        sc = ax.scatter(line[:, 0], line[:, 1], c=np.log10(np.maximum(arrays["sm_q"], 1e-30)), cmap="viridis", s=14,
-                        edgecolor="k", linewidth=0.3, label="slow manifold (colour: log10 q)", zorder=5)
-        fig.colorbar(sc, ax=ax, label="log10 q along the slow manifold", shrink=0.7)
-        fp, unstable = arrays.get("sm_fp_pc", np.zeros((0, 2))), arrays.get("sm_fp_unstable", np.zeros(0))
-        for kind, sel, marker in (("stable", unstable == 0, "o"), ("saddle / unstable", unstable > 0, "X")):
-            if np.any(sel):
-                ax.scatter(fp[sel, 0], fp[sel, 1], s=45, marker=marker, facecolor="w" if marker == "o" else "k",
-                           edgecolor="k", linewidth=1.2, label=f"exact fixed point, {kind}", zorder=6)
+        _slow_manifold(fig, ax, arrays)
     if "readout_pc" in arrays:
-        r = arrays["readout_pc"]
-        if np.linalg.norm(r) > 0:
-            span = 0.4 * np.ptp(pc[:, 0])
-            r = r / np.linalg.norm(r) * span
-            ax.annotate("", xy=(r[0], r[1]), xytext=(0, 0), arrowprops=dict(arrowstyle="->", lw=2, color="k"))
-            ax.text(r[0], r[1], " readout", fontsize=8)
+        _readout_arrow(ax, arrays["readout_pc"], pc)
     ax.set(xlabel="PC1", ylabel="PC2")
-    leg = ax.legend(frameon=False, fontsize=7, markerscale=1.5, loc="best")
-    for h in leg.legend_handles:
-        h.set_alpha(1)
+    if alone:
+        leg = ax.legend(frameon=False, fontsize=8, markerscale=1.5, loc="upper center", ncol=2,
+                        bbox_to_anchor=(0.5, -0.13))
+        for h in leg.legend_handles:
+            h.set_alpha(1)
     return fig
+
+
+def _slow_manifold(fig, ax, arrays):
+    """The traced slow manifold (nodes coloured by log10 q, with a colour bar) and its exact fixed points."""
+    line = arrays["sm_pc"]
+    ax.plot(line[:, 0], line[:, 1], color="k", lw=0.8, zorder=4)
+    sc = ax.scatter(line[:, 0], line[:, 1], c=np.log10(np.maximum(arrays["sm_q"], 1e-30)), cmap="viridis", s=14,
+                    edgecolor="k", linewidth=0.3, label="slow manifold (colour: log10 q)", zorder=5)
+    fig.colorbar(sc, ax=ax, label="log10 q on the slow manifold", shrink=0.8, pad=0.03)
+    fp, unstable = arrays.get("sm_fp_pc", np.zeros((0, 2))), arrays.get("sm_fp_unstable", np.zeros(0))
+    for kind, sel, marker in (("stable", unstable == 0, "o"), ("saddle / unstable", unstable > 0, "X")):
+        if np.any(sel):
+            ax.scatter(fp[sel, 0], fp[sel, 1], s=45, marker=marker, facecolor="w" if marker == "o" else "k",
+                       edgecolor="k", linewidth=1.2, label=f"exact fixed point, {kind}", zorder=6)
+
+
+def _readout_arrow(ax, readout, pc):
+    """The readout direction as an arrow from the origin, labelled just past its tip on a white ground."""
+    if np.linalg.norm(readout) == 0:
+        return
+    r = readout / np.linalg.norm(readout) * 0.4 * np.ptp(pc[:, 0])
+    ax.annotate("", xy=(r[0], r[1]), xytext=(0, 0), arrowprops=dict(arrowstyle="->", lw=2, color="k"), zorder=7)
+    ax.annotate("readout", xy=(r[0], r[1]), xytext=(4 if r[0] >= 0 else -4, 4 if r[1] >= 0 else -4),
+                textcoords="offset points", ha="left" if r[0] >= 0 else "right", va="bottom" if r[1] >= 0 else "top",
+                fontsize=9, zorder=7, bbox=dict(boxstyle="round,pad=0.15", fc="w", ec="none", alpha=0.8))
 
 
 def fig_line_profile(summary, arrays, ax=None):

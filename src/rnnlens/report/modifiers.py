@@ -17,30 +17,80 @@ def _mod_color(i: int):
     return plt.get_cmap("tab10")(i % 10)
 
 
+_LEAD_COLORS = (COLORS[0], COLORS[2], "0.35")
+_MARKERS = (("o", "end of the context"), ("^", "after the modifier / neutral word"))
+
+
 def fig_modifier_3d(summary, arrays, ax=None):
-    """Trajectories through "not good", "very good" and "good" in a 3-D view: the line (first axis, the chord
-    of the slow manifold) and the top two directions of the modifiers' excursions normal to it."""
+    """Trajectories through "not good", "very good" and "good" (after a neutral word), as small multiples: one
+    column per lead, the same axes in each; top row: along the line (the chord of the slow manifold) against the
+    top direction of the modifiers' excursions normal to it, bottom row: against the second. The word's step is
+    an arrow; the last panel sets its part along the line side by side for each context (flipped after a
+    negator, longer after an intensifier, where the network does what the paper found)."""
     if not _has(arrays, "mod_3d_traj", "mod_3d_nodes", "mod_3d_names"):
         return None
-    fig = plt.figure(figsize=(6.5, 5))
-    ax = fig.add_subplot(projection="3d")
-    nodes = arrays["mod_3d_nodes"]
-    ax.plot(nodes[:, 0], nodes[:, 1], nodes[:, 2], color="k", lw=2, label="slow manifold (the line)")
-    colors = [COLORS[0], COLORS[2], "0.45"]
-    for s, name in enumerate(arrays["mod_3d_names"].tolist()):
-        c = colors[s % len(colors)]
-        for e, traj in enumerate(arrays["mod_3d_traj"][s]):
-            ax.plot(traj[:, 0], traj[:, 1], traj[:, 2], "-", color=c, lw=1, alpha=0.8,
-                    label=name if e == 0 else None)
-            ax.scatter(*traj[0], color=c, s=10, marker="o")            # the context's end
-            ax.scatter(*traj[1], color=c, s=22, marker="^")            # after the modifier / control word
-            ax.scatter(*traj[2], color=c, s=22, marker="s")            # after the word
-    for marker, what in (("o", "end of the context"), ("^", "after the modifier / neutral word"),
-                         ("s", f"after {arrays['mod_3d_word']}" if "mod_3d_word" in arrays else "after the word")):
-        ax.scatter([], [], [], color="0.3", s=18, marker=marker, label=what)
-    ax.set(xlabel="along the line", ylabel="modifier direction 1", zlabel="modifier direction 2")
-    ax.legend(frameon=False, fontsize=7, loc="upper left")
+    names = arrays["mod_3d_names"].tolist()
+    word = str(arrays["mod_3d_word"]) if "mod_3d_word" in arrays else "the word"
+    traj, nodes = np.asarray(arrays["mod_3d_traj"], float), arrays["mod_3d_nodes"]
+    n = len(names)
+    fig = plt.figure(figsize=(2.75 * n + 2.3, 5.4))
+    grid = fig.add_gridspec(2, n + 1, width_ratios=[1] * n + [0.85], wspace=0.08, hspace=0.12)
+    first = [fig.add_subplot(grid[0, 0])]
+    first.append(fig.add_subplot(grid[1, 0], sharex=first[0]))
+    for s, name in enumerate(names):
+        color = _LEAD_COLORS[s % len(_LEAD_COLORS)]
+        for row in range(2):
+            a = first[row] if s == 0 else fig.add_subplot(grid[row, s], sharex=first[0], sharey=first[row])
+            a.plot(nodes[:, 0], nodes[:, row + 1], color="k", lw=1.6, alpha=0.7, zorder=1)
+            for path in traj[s]:
+                _lead_trajectory(a, path[:, [0, row + 1]], color)
+            a.grid(True, color="0.92", lw=0.6)
+            a.tick_params(labelsize=8, labelleft=s == 0, labelbottom=row == 1)
+            if s == 0:
+                a.set_ylabel(f"modifier direction {row + 1}")
+            if row == 1:
+                a.set_xlabel("along the line")
+            else:
+                a.set_title(name, fontsize=9, color=color)
+    _step_along_line(fig.add_subplot(grid[:, n]), traj, names, word)
+    handles = [plt.Line2D([], [], color="k", lw=1.6, alpha=0.7, label="slow manifold (the line)")]
+    handles += [plt.Line2D([], [], color="0.3", ls="none", marker=m, ms=6, label=what) for m, what in _MARKERS]
+    handles += [plt.Line2D([], [], color="0.3", lw=2, marker="s", ms=6, label=f"the step of {word!r} (arrow)"),
+                plt.Line2D([], [], color="0.3", lw=0.8, alpha=0.6, label="then neutral words")]
+    fig.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, 0.02), ncol=3, frameon=False, fontsize=8)
     return fig
+
+
+def _step_along_line(ax, traj, names, word):
+    """The word's step along the line (after the lead minus before the word), one dot per context and lead, the
+    same context's dots joined."""
+    step = traj[:, :, 2, 0] - traj[:, :, 1, 0]                       # [lead, context]
+    x = np.arange(len(names))
+    for c in range(step.shape[1]):
+        ax.plot(x, step[:, c], color="0.8", lw=0.8, zorder=1)
+    for s in range(len(names)):
+        ax.scatter(np.full(step.shape[1], s), step[s], color=_LEAD_COLORS[s % len(_LEAD_COLORS)], s=22, zorder=2)
+    ax.axhline(0, color="0.5", lw=0.8)
+    ax.set_xticks(x, [nm.replace(" (after a neutral word)", "\n(control)") for nm in names], fontsize=8)
+    ax.set_xlim(-0.5, len(names) - 0.5)
+    ax.yaxis.tick_right()
+    ax.yaxis.set_label_position("right")
+    ax.tick_params(labelsize=8)
+    ax.set_ylabel(f"step of {word!r} along the line")
+    ax.set_title("the word's push along the line", fontsize=9)
+    ax.grid(True, axis="y", color="0.92", lw=0.6)
+
+
+def _lead_trajectory(ax, xy, color):
+    """One context's trajectory in one projection: dashed to the state after the lead, an arrow for the word,
+    thin for the neutral words after it; circle, triangle and square at the context's end, after the lead
+    and after the word."""
+    ax.plot(xy[:2, 0], xy[:2, 1], "--", color=color, lw=0.9, alpha=0.8)
+    ax.plot(xy[2:, 0], xy[2:, 1], "-", color=color, lw=0.8, alpha=0.45)
+    ax.annotate("", xy=xy[2], xytext=xy[1], arrowprops=dict(arrowstyle="-|>", color=color, lw=1.8,
+                                                            mutation_scale=9, shrinkA=0, shrinkB=3))
+    for i, marker in enumerate(("o", "^", "s")):
+        ax.scatter(*xy[i], color=color, s=(12, 26, 26)[i], marker=marker, zorder=3, edgecolor="w", linewidth=0.4)
 
 
 def fig_modifier_factors(summary, arrays, ax=None):
