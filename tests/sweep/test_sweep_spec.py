@@ -58,6 +58,23 @@ def test_grid_and_random_draws_cross_and_are_seeded():
     assert [t.id for t in again.trials] == [t.id for t in s.trials]
 
 
+def test_the_recipe_settings_are_drawn_and_checked_like_the_others():
+    s = spec(settings={"drop_longer": 1000, "embedding_init": "orthogonal", "lr_decay_steps": 500},
+             random={"draws": 4, "seed": 0, "settings": {
+                 "recurrent_init": {"choice": ["default", "normal", "orthogonal"]},
+                 "initial_state": {"choice": ["zero", "learned"]},
+                 "adam_eps": {"log_uniform": [1e-8, 1e-1]}, "l2_penalty": {"choice": [0.0, 1e-4]}}})
+    for t in s.trials:
+        ts = t.train_settings()
+        assert ts.drop_longer == 1000 and ts.embedding_init == "orthogonal" and ts.lr_decay_steps == 500
+        assert ts.recurrent_init in ("default", "normal", "orthogonal") and ts.initial_state in ("zero", "learned")
+        assert 1e-8 <= ts.adam_eps <= 1e-1 and ts.l2_penalty in (0.0, 1e-4)
+    assert len({t.id for t in s.trials}) == 4  # each draw is another network
+    fails(r"random\.settings\.initial_state.*choose one of zero, learned",
+          random={"draws": 1, "settings": {"initial_state": {"choice": ["zero", "random"]}}})
+    fails(r"settings\.adam_eps: training setting adam_eps=0 is invalid", settings={"adam_eps": 0})
+
+
 def test_seeds_as_count_and_defaults():
     s = spec(seeds=3)
     assert [t.seed for t in s.trials] == [0, 1, 2]
