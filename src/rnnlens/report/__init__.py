@@ -18,7 +18,7 @@ from rnnlens.analysis.registry import resolve, sections
 from rnnlens.analysis.result import Analysis
 from rnnlens.errors import ArgumentError, DataError
 from rnnlens.report import figures as _fig
-from rnnlens.report.html import figure_html, model_section, page
+from rnnlens.report.html import figure_html, model_section, overview_html, page
 from rnnlens.report.style import model_title, save_figure
 from rnnlens.report.summary_types import check_summary
 
@@ -68,17 +68,20 @@ def section_figures(analysis: Analysis) -> list:
 
 
 def _make_report(analyses: list[Analysis], names: list[str], out: Path, preface) -> Path:
-    parts = list(preface or [])
+    titles = [f"{name}: {model_title(a.summary)}" for name, a in zip(names, analyses)]
+    parts = [overview_html([(name, title, a.summary) for name, title, a in zip(names, titles, analyses)])]
+    parts.extend(preface or [])
     if len(analyses) > 1:
         grid = save_figure(_fig.fig_grid([(a.summary, a.arrays) for a in analyses]), out, GRID)
         parts.append("<h2>All models</h2>" + figure_html(
             GRID, grid["png"], "One row per model: variance explained by the top PCs (trained vs "
-            "untrained), states and fixed points, |lambda_1| at the fixed points, word groups along the line."))
-    for name, analysis in zip(names, analyses):
+            "untrained), states and fixed points (marked as in each model's state-space figure below), |lambda_1| at "
+            "the fixed points, word groups along the line."))
+    for name, title, analysis in zip(names, titles, analyses):
         sub = out / name
         sub.mkdir(exist_ok=True)
         try:
-            parts.append(_model_part(analysis, name, sub))
+            parts.append(_model_part(analysis, name, title, sub))
         except (TypeError, ValueError, KeyError, IndexError, AttributeError) as exc:
             where = analysis.out_dir or name
             raise DataError(f"{where}: its {SUMMARY_FILE} or arrays.npz holds a value of an unexpected type or "
@@ -88,13 +91,13 @@ def _make_report(analyses: list[Analysis], names: list[str], out: Path, preface)
     return write_text_atomic(out / REPORT_FILE, text)
 
 
-def _model_part(analysis: Analysis, name: str, sub: Path) -> str:
+def _model_part(analysis: Analysis, name: str, title: str, sub: Path) -> str:
     figs = []
     for spec in section_figures(analysis):
         fig = resolve(spec.draw)(analysis.summary, analysis.arrays)
         png = save_figure(fig, sub, spec.name)["png"] if fig is not None else None
         figs.append((spec.name, png, spec.caption))
-    return model_section(analysis.summary, figs, f"{name}: {model_title(analysis.summary)}")
+    return model_section(analysis.summary, figs, title, anchor=name)
 
 
 def _unique_names(dirs) -> list[str]:

@@ -126,8 +126,8 @@ def kclass_table(summary) -> str:
         ("eigenvalues near 1 (median count)", v("n_eig_slow_median", "{:.0f}"), "–", v("eig_abs_median", "{:.3f}"),
          d("n_eig_slow_median")),
     ]
-    body = "".join(f"<tr><td>{a}</td><td class='num'>{b}</td><td class='num'>{c}</td><td class='num'>{e}</td>"
-                   f"<td class='def'>{f}</td></tr>" for a, b, c, e, f in rows)
+    body = "".join(f"<tr><td><details class='def'><summary>{a}</summary>{f}</details></td><td class='num'>{b}</td>"
+                   f"<td class='num'>{c}</td><td class='num'>{e}</td></tr>" for a, b, c, e, f in rows)
     truth = ("; vs the true evidence R^2 " + v("evidence_truth_r2", "{:.2f}")
              if metric_value(summary, "kclass.evidence_truth_r2") is not None else "")
     extra = (f"<p>k = {k}. Principal angles between the slow points' top k-1 PCs and the readout subspace: "
@@ -137,5 +137,5 @@ def kclass_table(summary) -> str:
              f"{v('evidence_bow_spearman', '{:.2f}')}, linear-map R^2 {v('evidence_bow_r2', '{:.2f}')}"
              f"{truth}.</p>")
     return ("<h3>k classes: the integration manifold's dimension</h3>"
-            "<table><tr><th>how</th><th>dimension</th><th>participation ratio</th><th>spectrum</th>"
-            f"<th>definition</th></tr>{body}</table>{extra}")
+            "<table><tr><th>how (open for its definition)</th><th>dimension</th><th>participation ratio</th>"
+            f"<th>spectrum</th></tr>{body}</table>{extra}")

@@ -180,7 +180,8 @@ def modifier_table(summary) -> str:
     head = "".join(f"<th>factor, k={k}</th>" for k in gaps)
     rows = []
     for m in names:
-        cells = "".join(f"<td class='num'>{num(f[m][k - 1])} [{num(lo[m][k - 1])}, {num(hi[m][k - 1])}]</td>"
+        cells = "".join(f"<td class='num'>{num(f[m][k - 1])} <span class='ci'>[{num(lo[m][k - 1])}, "
+                        f"{num(hi[m][k - 1])}]</span></td>"
                         for k in gaps)
         rows.append(f"<tr><td>{html.escape(m)}</td>{cells}<td class='num'>{reach.get(m, '–')}</td>"
                     f"<td class='num'>{num(angle.get(m), '{:.0f}')}</td><td class='num'>{num(pr.get(m), '{:.1f}')}</td>"
@@ -190,9 +191,14 @@ def modifier_table(summary) -> str:
     agree = [(metric_value(summary, f"modifiers.{p}"), label) for p, label in
              (("prediction_correlation", "l_1^T J_inp x"), ("prediction_readout_correlation", "readout^T J_inp x"))]
     agree_txt = "; ".join(f"{label}: correlation {num(v, '{:.2f}')}" for v, label in agree)
-    definition = (metric_node(summary, "modifiers.factor") or {}).get("definition", "")
+    defs = "".join(f"<li><b>{label}</b>: {html.escape(node['definition'])}</li>" for label, node in (
+        (label, metric_node(summary, f"modifiers.{p}")) for p, label in
+        (("factor", "factor"), ("reach", "reach"), ("excursion_line_angle_deg", "angle to the line"),
+         ("excursion_participation_ratio", "participation ratio"), ("return_tau_trajectory", "return tau")))
+        if node and node.get("definition"))
     return ("<h3>Modifiers: how they bend the integration</h3>"
             f"<table><tr><th>modifier</th>{head}<th>reach (tokens)</th><th>angle to the line (deg)</th>"
             f"<th>participation ratio</th><th>return tau (tokens)</th></tr>{''.join(rows)}</table>{note}"
             f"<p>Linearized prediction of the factors over (modifier, gap): {html.escape(agree_txt)}.</p>"
-            f"<p class='def'>{html.escape(definition)} Brackets: 95% bootstrap interval.</p>")
+            "<details class='def'><summary>What the columns measure (brackets: 95% bootstrap interval)</summary>"
+            f"<ul>{defs}</ul></details>")
