@@ -71,14 +71,16 @@ def _slow_manifold(fig, ax, arrays):
 
 
 def _readout_arrow(ax, readout, pc):
-    """The readout direction as an arrow from the origin, labelled just past its tip on a white ground."""
+    """The readout direction as an arrow from the origin, labelled at its tip on a white ground, on the side
+    towards the middle of the axes (so the label stays inside them)."""
     if np.linalg.norm(readout) == 0:
         return
     r = readout / np.linalg.norm(readout) * 0.4 * np.ptp(pc[:, 0])
     ax.annotate("", xy=(r[0], r[1]), xytext=(0, 0), arrowprops=dict(arrowstyle="->", lw=2, color="k"), zorder=7)
-    ax.annotate("readout", xy=(r[0], r[1]), xytext=(4 if r[0] >= 0 else -4, 4 if r[1] >= 0 else -4),
-                textcoords="offset points", ha="left" if r[0] >= 0 else "right", va="bottom" if r[1] >= 0 else "top",
-                fontsize=9, zorder=7, bbox=dict(boxstyle="round,pad=0.15", fc="w", ec="none", alpha=0.8))
+    inward = 1 if r[0] < np.mean(ax.get_xlim()) else -1
+    ax.annotate("readout", xy=(r[0], r[1]), xytext=(4 * inward, 5), textcoords="offset points",
+                ha="left" if inward > 0 else "right", va="bottom", fontsize=9, zorder=7,
+                bbox=dict(boxstyle="round,pad=0.15", fc="w", ec="none", alpha=0.8))
 
 
 def fig_line_profile(summary, arrays, ax=None):
