@@ -2,7 +2,7 @@
 # One entry point for a fresh machine: creates or refreshes .venv, installs rnnlens and what it
 # needs, then runs a job.
 #   ./run.sh demo            the main job (see README)
-#   ./run.sh test [ARGS]     the test suite (pytest ARGS)
+#   ./run.sh test [ARGS]     the test suite (pytest ARGS; two workers, RNNLENS_TEST_WORKERS=N for another number)
 #   ./run.sh rnnlens ARGS    any rnnlens command
 # Torch: on a machine without a CUDA torch, a pinned CPU build (torch==$TORCH_CPU_VERSION) is
 # installed. To use your own torch (e.g. a CUDA build), either install it into .venv first, or set
@@ -49,7 +49,8 @@ job=${1:-demo}
 shift || true
 case "$job" in
   demo) exec "$VENV/bin/rnnlens" demo "$@" ;;
-  test) exec "$VPY" -m pytest "$@" ;;
+  # two pytest workers (pytest-xdist; RNNLENS_TEST_WORKERS=0 runs in one process), one torch thread each
+  test) exec "$VPY" -m pytest -n "${RNNLENS_TEST_WORKERS:-2}" --dist worksteal "$@" ;;
   rnnlens) exec "$VENV/bin/rnnlens" "$@" ;;
   *) echo "usage: ./run.sh {demo|test|rnnlens} [ARGS...]" >&2; exit 2 ;;
 esac
