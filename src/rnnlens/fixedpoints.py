@@ -330,6 +330,13 @@ def find_fixed_points(step: StepLike, seeds: TensorLike, inputs: TensorLike | No
 
     Returns:
         :class:`FixedPoints`, in the order of the seeds.
+
+    Raises:
+        ArgumentError: an unknown solver or solver option, ``tol`` not a positive finite number, a bad
+            ``refine_iter``, ``chunk_size`` or ``jacobian_mode``, a step that is not one of the kinds above
+            (a bidirectional module, an ``nn.*Cell``), seeds or inputs of the wrong shape or dtype or holding
+            NaN/inf, a step that fails or returns NaN/inf on them, or (``refine=True``) a step that cannot
+            run in float64.
     """
     t_start = time.perf_counter()
     fn, solver, h0, x, chunk = _setup(step, seeds, inputs, solver, tol, max_iter, refine_iter, chunk_size,

@@ -258,6 +258,16 @@ def linearize(step: StepLike, points: TensorLike, inputs: TensorLike | None = No
             as many as keep the decomposition's temporaries (about 48 S^2 bytes a point) near 1 GiB, at most 256.
         modes: keep only the first ``modes`` eigenvectors (columns of R, rows of L); None keeps all.
         vectors: False skips R and L (eigenvalues only; much less memory).
+
+    Returns:
+        A :class:`Linearization` with one row per point, in the order of ``points``: the points and their
+        inputs, ``J_rec``, ``J_inp``, the eigenvalues sorted by ``|lambda|`` descending, R and L (None with
+        ``vectors=False``), the time constants ``tau`` and ``n_unstable``; without autograd graph.
+
+    Raises:
+        ArgumentError: ``inputs`` given with a FixedPoints, a bad ``chunk_size`` or ``modes`` (not in
+            ``[1, S]``), a step that is not one of the kinds above, or points or inputs of the wrong shape
+            or dtype or holding NaN/inf.
     """
     if isinstance(points, FixedPoints):
         if inputs is not None:

@@ -253,9 +253,8 @@ def trace_slow_manifold(step: StepLike, states: TensorLike, readout: TensorLike 
             (anything :func:`rnnlens.fixedpoints.as_step` accepts).
         states: visited states ``[M, S]`` (e.g. every state of many test documents); at most
             ``max_states`` of them (a seeded random subset) are relaxed.
-        readout: the readout direction ``[S]`` (orients the curve: it runs from the low-readout end
-            to the high-readout end, and ``SlowManifold.readout`` is readout . h); None orients it by
-            the states' top principal component.
+        readout: the readout direction ``[S]`` (orients the curve: it runs from the low-readout end to the high-readout
+            end, and ``SlowManifold.readout`` is readout . h); None orients it by the states' top principal component.
         inputs: the constant input x* (``[I]``; default zeros, the paper's choice).
         n_points: nodes on the curve.
         relax_steps: steps of the network's own dynamics at x*; the states after them are the
@@ -275,8 +274,13 @@ def trace_slow_manifold(step: StepLike, states: TensorLike, readout: TensorLike 
         trim: the curve spans the quantiles [trim, 1 - trim] of the slow points' positions along it
             (a few stragglers do not stretch it).
         fixed_point_tol: tolerance on q = (1/N)||F(h) - h||^2 for the exact fixed points on the curve.
+        max_states: the most states relaxed (at least 2); more are subsampled at random, seeded by ``seed``.
 
-    Computed in float64 on the step's device. Returns a :class:`SlowManifold`.
+    Returns:
+        A :class:`SlowManifold`. Computed in float64 on the step's device.
+
+    Raises:
+        ArgumentError: a setting out of range, fewer states than ``n_points``, or a bad step, states, input or readout.
     """
     from rnnlens.fixedpoints import as_step
 
