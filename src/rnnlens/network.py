@@ -124,7 +124,21 @@ class Network:
     @classmethod
     def resolve(cls, network_or_checkpoint: Any, vocab: Any = None) -> Network:
         """A ``Network`` from a ``Network`` (returned as it is), a checkpoint folder, a ``Checkpoint``, or a
-        ``SentimentRNN`` together with its ``vocab``. Anything else is an ArgumentError saying what to pass."""
+        ``SentimentRNN`` together with its ``vocab``. Anything else is an ArgumentError saying what to pass.
+
+        Args:
+            network_or_checkpoint: a ``Network``, a checkpoint folder (``str`` or ``Path``, read with
+                :func:`rnnlens.checkpoint.load_checkpoint`), a ``Checkpoint``, or a torch module such as a
+                ``SentimentRNN``.
+            vocab: the module's vocabulary; needed with a bare module, not read otherwise.
+
+        Returns:
+            The :class:`Network`; a checkpoint's keeps its record and folder (``path``).
+
+        Raises:
+            ArgumentError: a bare module without ``vocab``, or an object of none of the kinds above.
+            CheckpointError: a checkpoint folder that is missing, incomplete or from an incompatible version.
+        """
         from rnnlens.checkpoint import Checkpoint, load_checkpoint
 
         obj = network_or_checkpoint

@@ -154,6 +154,23 @@ def evaluate(model: SentimentRNN, vocab: Vocab, split: Split, *, batch_size: int
     ``memory_budget`` bytes (default :data:`EVAL_MEMORY_BUDGET`; estimated as for a training batch,
     :meth:`SentimentRNN.training_memory`) is read in chunks of time steps: the same predictions, the same loss
     to float32 rounding (a chunk's matrix products have other shapes, which BLAS may round differently).
+
+    Args:
+        model: the classifier; it is evaluated in eval mode (no gradients) and left in the mode it was in.
+        vocab: the vocabulary that encodes the split's texts (the one the model was trained with).
+        split: the documents and their labels.
+        batch_size: documents per batch (the documents are sorted by length into batches).
+        max_length: keep only each document's first ``max_length`` tokens; None keeps them whole.
+        device: where the batches are computed; None: the device of the model's parameters.
+        memory_budget: bytes a batch may need before it is read in chunks of time steps; None:
+            :data:`EVAL_MEMORY_BUDGET`.
+
+    Returns:
+        ``{"accuracy", "loss", "n", "n_truncated", "max_length"}`` as above (``max_length`` as given).
+
+    Raises:
+        ArgumentError: ``max_length`` not a positive integer or None, or ``batch_size`` not a positive integer.
+        DataError: an empty split, or a document with no tokens.
     """
     from rnnlens.data import encode
 
@@ -292,6 +309,32 @@ def train(corpus: CorpusLike, settings: TrainSettings, out_dir: PathLike, *, res
     ``progress`` shows a bar per epoch; ``verbose`` prints one line per epoch to stderr (train loss
     and accuracy, validation accuracy, tokens/s, seconds), with or without the bar, and the resume
     and early-stop notes. Returns the loaded final :class:`Checkpoint`.
+
+    Args:
+        corpus: an ``rnnlens.data.Corpus`` with ``train`` and ``validation`` splits; a ``test`` split, when
+            there is one, is evaluated once at the end and recorded (it selects nothing).
+        settings: the :class:`rnnlens.TrainSettings` (architecture, optimizer, schedule, seed, device, ...);
+            checked again before any work.
+        out_dir: the output folder (made when missing; a symbolic link: the folder it points to). rnnlens
+            writes ``config.json``, ``model.safetensors`` and ``resume/`` there and leaves other files alone.
+        resume: continue an unfinished run in ``out_dir``, or return its finished checkpoint; False deletes
+            any ``resume/`` state and trains from the start.
+        progress: show a progress bar per epoch (stderr).
+        on_batch: called as ``on_batch(loop)`` after every training batch; None: nothing is called.
+        verbose: print the per-epoch lines and notes to stderr.
+
+    Returns:
+        The :class:`Checkpoint` read back from ``out_dir``: the model with the best validation accuracy, its
+        vocabulary and the record (settings, data fingerprint, per-epoch history, validation and test metrics).
+
+    Raises:
+        ArgumentError: an invalid setting, or an ``out_dir`` that cannot be written or holds files of the
+            user's under the names training writes.
+        DataError: a corpus without a train or validation split, an empty train split (or every validation
+            document longer than ``drop_longer``), or a document with no tokens.
+        CheckpointError: with ``resume``, a resume state or finished checkpoint in ``out_dir`` made with other
+            settings, data or vocabulary, or of another format, or resume state that does not fit the model.
+        RnnlensError: another rnnlens run is writing ``out_dir`` (its lock is held), or the disk is full.
     """
     settings.validate()
     out_dir = check_output(out_dir, TRAIN_OUTPUTS, "--out")  # a link: its folder

@@ -45,6 +45,24 @@ def load_corpus(name: str, *, data_dir: PathLike | None = None, seed: int = 0, v
     ``label_names=`` declares it.
 
     Raises DataError for a missing or unreadable corpus, ArgumentError for a bad argument.
+
+    Args:
+        name: which corpus, one of the names above.
+        data_dir: the folder searched first for the corpus's files; None: the environment and the cache only.
+        seed: integer >= 0; draws the validation split carved from train, and generates the synthetic corpus.
+        validation_fraction: the part of train, strictly between 0 and 1, that becomes the validation split
+            where the corpus has no validation file.
+        **options: the corpus's own options (above); an option the corpus does not know is refused.
+
+    Returns:
+        The :class:`~rnnlens.data.Corpus`: its ``splits`` (``train``, ``validation``, maybe ``test``), label
+        names, source, ``info`` (options, seed, counts, how validation was made) and, for "synthetic", its ``truth``.
+
+    Raises:
+        ArgumentError: an unknown corpus or option, a ``seed`` that is not an integer >= 0, a
+            ``validation_fraction`` outside (0, 1), or a bad option value.
+        DataError: the corpus's files missing, unreadable or malformed (bad UTF-8, a row without text or
+            label, stray labels), a failed download, or a train split too small to carve validation from.
     """
     if name not in CORPORA:
         raise ArgumentError(f"unknown corpus {name!r}; choose one of {', '.join(CORPORA)}")

@@ -42,7 +42,24 @@ def make_report(dirs: PathLike | Sequence[PathLike], out: PathLike, *,
     replaces the previous report there as a whole, so a kill or a full disk leaves the old report and its
     figures, never a mix; entries of the user's in ``out`` are kept, and one named like a report entry is
     refused before any drawing. ``out`` is checked writable first and locked while the report is written
-    (:mod:`rnnlens._lock`); an ``out`` that is a symbolic link is written inside the folder it points to."""
+    (:mod:`rnnlens._lock`); an ``out`` that is a symbolic link is written inside the folder it points to.
+
+    Args:
+        dirs: one analysis folder (written by :func:`rnnlens.analyze` with ``out_dir``) or several; each
+            model's section and figures are named after its folder's name (``name-2``, ... when two are alike).
+        out: the report folder (made when missing).
+        preface: HTML fragments placed after the overview and before the models; None: none.
+
+    Returns:
+        The path of ``report.html`` in ``out``.
+
+    Raises:
+        ArgumentError: no folder in ``dirs``; a folder without a readable, current-schema ``summary.json``
+            and ``arrays.npz`` from the same run; an ``out`` that cannot be written or holds an entry of the
+            user's named like a report entry.
+        DataError: a summary field the report reads has the wrong type (the file was edited or damaged).
+        RnnlensError: another rnnlens run is writing ``out`` (its lock is held), or the disk is full.
+    """
     folders = [Path(d) for d in ([dirs] if isinstance(dirs, (str, os.PathLike)) else dirs)]
     if not folders:
         raise ArgumentError("report: give at least one analysis folder (written by `rnnlens analyze -o DIR`)")
