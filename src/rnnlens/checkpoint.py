@@ -141,6 +141,22 @@ def save_checkpoint(path: str | os.PathLike, model: torch.nn.Module, vocab: Any,
     with the ``resume/`` state a finished run leaves; other entries of the folder are kept, and an entry of
     the user's named like a checkpoint file is refused (see :func:`rnnlens._atomic.output_folder`). A ``path``
     that is a symbolic link is written inside the folder it points to.
+
+    Args:
+        path: the checkpoint folder (made when missing).
+        model: the trained model; its ``state_dict()`` goes to ``model.safetensors``, its ``config()`` to
+            ``config.json``.
+        vocab: its vocabulary (stored in ``config.json`` by ``to_dict()``).
+        record: how the model was made; None: an empty record (then only the three entries above).
+
+    Returns:
+        ``path``, as a :class:`~pathlib.Path`.
+
+    Raises:
+        ArgumentError: a vocabulary larger than the model's ``vocab_size``, or a ``path`` that cannot be
+            written or holds an entry of the user's named like a checkpoint file.
+        TypeError: a ``record`` or config that is not JSON-serializable (before anything is written).
+        OSError: the disk filled up while writing (ENOSPC, naming the file); the previous checkpoint is kept.
     """
     size = getattr(model, "vocab_size", None)
     if isinstance(size, int) and hasattr(vocab, "__len__") and len(vocab) > size:
@@ -175,6 +191,17 @@ def load_checkpoint(path: str | os.PathLike, *, map_location: str = "cpu") -> Ch
     Raises CheckpointError naming the file and what to do when the folder or a file is missing,
     the format version differs, the vocabulary holds more tokens than the model's embedding has rows,
     or the weights do not match the model config.
+
+    Args:
+        path: the checkpoint folder (the ``--out`` folder of ``rnnlens train``).
+        map_location: the torch device the model is moved to.
+
+    Returns:
+        The :class:`Checkpoint`: the model in eval mode, its vocabulary, its record and the folder.
+
+    Raises:
+        CheckpointError: as above, and for a damaged file, files of two different runs, or weights holding
+            NaN or inf.
     """
     from rnnlens.data import Vocab
     from rnnlens.model import SentimentRNN
@@ -249,6 +276,21 @@ def load_training_corpus(source: Checkpoint | PathLike | dict, *, data_dir: Path
     (``path``, ``train``, ``validation``, ``test``): they went with the recorded training file.
     Compare ``corpus.fingerprint()`` with ``record["data_fingerprint"]`` to know whether the data is
     still the same.
+
+    Args:
+        source: a :class:`Checkpoint`, a checkpoint folder (its ``config.json`` is read), or a record dict.
+        data_dir: the folder searched first for the corpus's files; None: the environment and the cache.
+        dataset: load this corpus instead of the recorded one; None (or the recorded name): the recorded one.
+        seed: the data seed; None: the recorded one (0 when none is recorded, or with another ``dataset``).
+        **options: :func:`rnnlens.data.load_corpus` options, over the recorded ones.
+
+    Returns:
+        The :class:`~rnnlens.data.Corpus`, as :func:`rnnlens.data.load_corpus` returns it.
+
+    Raises:
+        ArgumentError: a record that names no dataset (and no ``dataset`` given), or a bad option.
+        CheckpointError: a checkpoint folder whose ``config.json`` is missing or damaged.
+        DataError: the corpus's files missing, unreadable or malformed.
     """
     from rnnlens.data import load_corpus
 

@@ -214,7 +214,18 @@ class FixedPoints:
 
     @classmethod
     def load(cls, path: PathLike) -> FixedPoints:
-        """Read a file written by :meth:`save` (safetensors + JSON; nothing is unpickled)."""
+        """Read a file written by :meth:`save` (safetensors + JSON; nothing is unpickled).
+
+        Args:
+            path: the ``.safetensors`` file (an analysis folder's ``fixed_points.safetensors``).
+
+        Returns:
+            The :class:`FixedPoints` as saved: its tensors, ``tol``, ``solver`` and ``info``.
+
+        Raises:
+            ArgumentError: no such file, a damaged or unreadable file, a file that is not an rnnlens fixed-points
+                file, another format version, or missing tensors.
+        """
         from safetensors import SafetensorError, safe_open
 
         path = Path(path)
@@ -542,6 +553,15 @@ def sample_seeds(states: TensorLike, lengths: TensorLike | None = None, n: int =
         n: number of seeds; more than the valid states needs ``replace=True`` (otherwise an error).
         noise: standard deviation of Gaussian noise added to each seed (0: none).
         seed: random seed (the draw is deterministic given it).
+        replace: draw with replacement (the same state may be drawn more than once); False draws distinct states.
+
+    Returns:
+        The seeds, ``[n, S]``, a copy with the dtype and on the device of ``states``.
+
+    Raises:
+        ArgumentError: ``n`` not a positive integer, ``noise`` negative or not finite, ``states`` not
+            floating-point, not 2-D or 3-D, holding NaN/inf or with no valid state, ``lengths`` of the wrong
+            shape, dtype or range (or given with 2-D states), or ``n`` above the valid states without ``replace``.
     """
     states = as_float_tensor(states, "states")
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:

@@ -444,6 +444,13 @@ def as_step(obj: StepLike, *, input_size: int | None = None, state_size: int | N
         state_size: for a plain callable, its state size when known (otherwise taken from the seeds).
         jacobian_mode: for ``torch.func`` Jacobians: ``"auto"`` (time jacfwd vs jacrev once per
             shape and keep the faster), ``"fwd"`` or ``"rev"``.
+
+    Returns:
+        The :class:`StepFunction` (``obj`` itself when it is one): ``F(x, h)`` and its Jacobians, batched.
+
+    Raises:
+        ArgumentError: a bidirectional module, LSTM projections or an ``nn.*Cell`` module, a whole model
+            instead of its cell, an object that is neither a cell nor callable, or an unknown ``jacobian_mode``.
     """
     if isinstance(obj, StepFunction):
         return obj

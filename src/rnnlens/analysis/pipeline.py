@@ -261,9 +261,12 @@ def analyze(network: NetworkLike, corpus: CorpusLike, settings: AnalysisSettings
         still completes the measurements that do not need one and lists the rest under ``missing``.
 
     Raises:
-        ArgumentError: a bad setting, or a network that is not one of the kinds above.
+        ArgumentError: a bad setting, or a network that is not one of the kinds above. Also an ``out_dir``
+            that cannot be written or holds an entry of the user's named like an analysis file.
         DataError: a corpus without the split, with another number of classes, or whose words the
             network's vocabulary does not know.
+        CheckpointError: a checkpoint folder that is missing, incomplete or from an incompatible version.
+        RnnlensError: another rnnlens run is writing ``out_dir`` (its lock is held), or the disk is full.
     """
     network = Network.resolve(network)
     settings = _check(network, corpus, settings)
