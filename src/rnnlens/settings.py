@@ -250,6 +250,17 @@ class TrainSettings:
 
     @classmethod
     def from_dict(cls, d: dict) -> TrainSettings:
+        """The settings :meth:`to_dict` wrote (a checkpoint's ``record["settings"]``).
+
+        Args:
+            d: field name -> value; fields not given keep their defaults.
+
+        Returns:
+            The checked :class:`TrainSettings`.
+
+        Raises:
+            ArgumentError: a field this rnnlens does not know, or an invalid value.
+        """
         names = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(d) - names)
         if unknown:

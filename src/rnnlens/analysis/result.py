@@ -174,7 +174,20 @@ class Analysis:
     @classmethod
     def load(cls, folder: PathLike) -> Analysis:
         """Read an analysis folder (:func:`rnnlens.analysis.io.read_folder`: damaged files and files of two
-        different runs are refused, naming the file and the command that rebuilds it)."""
+        different runs are refused, naming the file and the command that rebuilds it).
+
+        Args:
+            folder: an analysis folder (the ``out_dir`` of :func:`rnnlens.analysis.analyze`, or
+                ``rnnlens analyze -o``).
+
+        Returns:
+            The :class:`Analysis` with its summary and arrays, ``out_dir`` the folder; ``fixed_points``,
+            ``linearization`` and ``slow_manifold`` are None.
+
+        Raises:
+            ArgumentError: no ``summary.json`` there, a damaged ``summary.json``, ``arrays.npz`` or fixed-points
+                file, a summary of another schema, or files of two different runs.
+        """
         from rnnlens.analysis.io import read_folder
 
         summary, arrays = read_folder(folder)
@@ -182,5 +195,15 @@ class Analysis:
 
 
 def load_analysis(folder: PathLike) -> Analysis:
-    """Read an analysis folder written by ``analyze`` (:meth:`Analysis.load`)."""
+    """Read an analysis folder written by ``analyze`` (:meth:`Analysis.load`).
+
+    Args:
+        folder: the analysis folder (the ``out_dir`` of ``analyze``).
+
+    Returns:
+        The :class:`Analysis` read back, as :meth:`Analysis.load` returns it (no solver objects).
+
+    Raises:
+        ArgumentError: a missing or damaged file, another schema, or files of two runs (:meth:`Analysis.load`).
+    """
     return Analysis.load(folder)

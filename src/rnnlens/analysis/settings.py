@@ -41,6 +41,14 @@ class AnalysisSettings:
     :meth:`replace` change single fields by name; ``AnalysisSettings.from_dict`` reads what
     :meth:`to_dict` wrote (``summary.json["settings"]``). Invalid values raise
     :class:`rnnlens.errors.ArgumentError` naming the setting and what it accepts.
+
+    Args:
+        groups: group name -> that group's settings object, or a ``{field: value}`` dict for it; a group not
+            given holds its defaults; None: every default.
+
+    Raises:
+        ArgumentError: an unknown group, a group of the wrong type, an unknown field in a group's dict, or an
+            invalid value.
     """
 
     __slots__ = ("_groups",)
@@ -87,7 +95,17 @@ class AnalysisSettings:
 
     @classmethod
     def make(cls, **flat) -> AnalysisSettings:
-        """Defaults with the named fields changed (``n_docs=200`` sets ``documents.n_docs``)."""
+        """Defaults with the named fields changed (``n_docs=200`` sets ``documents.n_docs``).
+
+        Args:
+            **flat: field name -> value, for fields of any group (the names are unique across groups).
+
+        Returns:
+            The new :class:`AnalysisSettings`.
+
+        Raises:
+            ArgumentError: an unknown field name (the known ones are listed) or an invalid value.
+        """
         return cls().replace(**flat)
 
     def replace(self, **flat) -> AnalysisSettings:
@@ -115,7 +133,18 @@ class AnalysisSettings:
     @classmethod
     def from_dict(cls, d: dict) -> AnalysisSettings:
         """From :meth:`to_dict`'s nested form, or from a flat ``{field: value}`` table (a sweep SPEC's
-        ``[analysis]``); groups or fields this rnnlens does not know are refused."""
+        ``[analysis]``); groups or fields this rnnlens does not know are refused.
+
+        Args:
+            d: ``{group: {field: value}}`` (read as that when every key is a group name and every value a
+                dict), else ``{field: value}``; fields not given keep their defaults.
+
+        Returns:
+            The :class:`AnalysisSettings`.
+
+        Raises:
+            ArgumentError: ``d`` not a dict, an unknown group or field, or an invalid value.
+        """
         if not isinstance(d, dict):
             raise ArgumentError(f"analysis settings must be a table; got {type(d).__name__}")
         names = {name for name, _ in settings_groups()}
