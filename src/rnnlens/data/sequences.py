@@ -98,7 +98,24 @@ class Sequences:
                     label_names: Sequence[str] | None = None) -> Sequences:
         """One split of sequences: ``inputs`` a ``[B, T, I]`` tensor/array or a list of ``[T, I]`` arrays,
         ``labels`` (optional) one integer class per sequence, ``targets`` (optional) the readout's wanted output
-        after every input: a ``[B, T, O]`` tensor/array or a list of ``[T, O]`` arrays (``[T]``: O = 1)."""
+        after every input: a ``[B, T, O]`` tensor/array or a list of ``[T, O]`` arrays (``[T]``: O = 1).
+
+        Args:
+            inputs: the input sequences (read as float64); every ``T >= 1``, one width I for all.
+            labels: one integer class >= 0 per sequence; None: unlabelled.
+            targets: the wanted outputs, one ``[T, O]`` per sequence with its ``T``; None: none.
+            split: the name of the one split (``"test"``: what the analysis reads by default).
+            name: the name of these sequences (in messages, provenance and the fingerprint).
+            label_names: the class names (at least one per label value); None: ``"class 0"``, ``"class 1"``, ...
+                (at least two).
+
+        Returns:
+            The :class:`Sequences` with that one split (``source`` ``"given"``).
+
+        Raises:
+            ArgumentError: inputs, labels or targets of the wrong shape or type, holding NaN or inf, of
+                different widths, or a label with no name.
+        """
         arrays = _arrays(inputs, name)
         tg = None if targets is None else _targets(targets, arrays, name)
         y = None

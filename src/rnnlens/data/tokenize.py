@@ -38,7 +38,14 @@ _TOKEN = re.compile(
 
 
 def tokenize(text: str) -> list[str]:
-    """Split ``text`` into lowercase word and punctuation tokens (rules in the module docstring)."""
+    """Split ``text`` into lowercase word and punctuation tokens (rules in the module docstring).
+
+    Args:
+        text: the document; HTML line breaks (``<br />``) count as spaces, and a typographic apostrophe as ``'``.
+
+    Returns:
+        The tokens, in the order of the text (an empty list when there are none).
+    """
     text = text.lower()
     if "<br" in text:
         text = _BR.sub(" ", text)
@@ -59,6 +66,13 @@ class Vocab:
 
     ``itos[i]`` is the token of id ``i``; ``stoi`` the reverse. Tokens not in the vocabulary encode
     as ``<unk>``.
+
+    Args:
+        itos: the tokens by id, starting with ``<pad>`` and ``<unk>``, each once (copied).
+        settings: how the vocabulary was built (:meth:`build` records its arguments and counts); None: none.
+
+    Raises:
+        ArgumentError: ``itos`` not starting with ``<pad>``, ``<unk>``, or listing a token twice.
     """
 
     def __init__(self, itos: list[str], *, settings: dict | None = None):
@@ -77,6 +91,17 @@ class Vocab:
         Keeps tokens seen at least ``min_count`` times, most frequent first (ties alphabetical), and
         at most ``max_size`` entries in total *including* ``<pad>`` and ``<unk>``. ``settings``
         records the arguments and how many distinct tokens were seen and kept.
+
+        Args:
+            texts: the documents (strings are split by :func:`tokenize`) or their token lists.
+            max_size: the most entries, ``<pad>`` and ``<unk>`` included (at least 2); None: no limit.
+            min_count: the fewest times a token must occur to be kept (at least 1).
+
+        Returns:
+            The new :class:`Vocab`.
+
+        Raises:
+            ArgumentError: ``max_size`` not an integer >= 2 (or None), or ``min_count`` not an integer >= 1.
         """
         if max_size is not None and (not isinstance(max_size, int) or max_size < 2):
             raise ArgumentError(f"max_size must be an integer >= 2 (room for <pad> and <unk>); got {max_size!r}")
@@ -113,7 +138,17 @@ class Vocab:
 
     @classmethod
     def from_dict(cls, d: dict) -> Vocab:
-        """Inverse of :meth:`to_dict`."""
+        """Inverse of :meth:`to_dict`.
+
+        Args:
+            d: ``{"itos": [...], "settings": {...}}`` (``settings`` may be absent).
+
+        Returns:
+            The :class:`Vocab`.
+
+        Raises:
+            ArgumentError: ``d`` not a dict with an ``itos`` list, or an ``itos`` the constructor refuses.
+        """
         if not isinstance(d, dict) or not isinstance(d.get("itos"), list):
             raise ArgumentError("a vocabulary dict needs an 'itos' list of tokens")
         return cls(d["itos"], settings=d.get("settings"))
