@@ -225,6 +225,23 @@ def fit_bag_of_words(corpus: CorpusLike, *, Cs: Sequence[float] = DEFAULT_CS, ma
     built once (tokens of :func:`rnnlens.data.tokenize`, each document tokenized once) and shared by
     the fits over the C grid (see :func:`_fit_grid` for the solver). Returns a :class:`BagOfWords` with
     the accuracy on every split.
+
+    Args:
+        corpus: a labelled corpus with a ``train`` split holding every class (and ``validation`` when more
+            than one C is tried).
+        Cs: the inverse regularisation strengths tried (each > 0); the best validation accuracy wins, a tie
+            the smaller C.
+        max_iter: the solver's most iterations per C (a fit that reaches it is recorded as not converged).
+        min_count: the fewest training documents a word must occur in.
+
+    Returns:
+        The :class:`BagOfWords`: the words, their coefficients and intercept, the chosen C, the accuracy on
+        every split, the validation curve over ``Cs`` and the fit's ``info``.
+
+    Raises:
+        ArgumentError: an empty ``Cs`` or a C that is not > 0.
+        DataError: no train split, several ``Cs`` without a validation split, or a class with no training
+            document.
     """
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.feature_extraction.text import CountVectorizer

@@ -683,6 +683,19 @@ def make_cell(arch: str, input_size: int, hidden_size: int, *, fast_path: str | 
     ``fast_path`` picks how :meth:`Cell.final_state` runs: ``"fused"`` (torch's kernel; the default
     for vanilla/gru/lstm) or ``"scan"`` (hand-written BPTT; the only one for the UGRNN). It can be
     changed later by setting ``cell.fast_path``; both give the same numbers.
+
+    Args:
+        arch: the architecture's name.
+        input_size: I, the width of each input vector (a positive integer).
+        hidden_size: N, the number of units (a positive integer; the LSTM's state has 2N numbers).
+        fast_path: ``"fused"`` or ``"scan"``; None: the architecture's default (its first fast path).
+
+    Returns:
+        The new :class:`Cell` (torch's initial weights; no trained initial state).
+
+    Raises:
+        ArgumentError: an unknown ``arch``, a size that is not a positive integer, or a ``fast_path`` the
+            architecture does not have.
     """
     if arch not in _CELLS:
         raise ArgumentError(f"unknown architecture arch={arch!r}: choose one of {', '.join(ARCHS)}.")

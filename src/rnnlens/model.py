@@ -94,6 +94,10 @@ class SentimentRNN(nn.Module):
         num_classes: 2 gives one logit (logistic), k > 2 gives k logits (softmax).
         initial_state: ``"zero"`` (every document starts from h = 0) or ``"learned"`` (from a trained state, the
             cell's parameter ``h0``; :meth:`rnnlens.cells.Cell.learn_initial_state`).
+
+    Raises:
+        ArgumentError: an unknown ``arch`` or ``initial_state``, or a size below its least value (``vocab_size``
+            2, ``num_classes`` 2, ``embed_dim`` and ``hidden_size`` 1) or not an integer.
     """
 
     def __init__(self, vocab_size: int, *, arch: str = "gru", embed_dim: int = 64, hidden_size: int = 128,
