@@ -258,6 +258,15 @@ def analyze_kclass(network: Any, states: TensorLike, settings: Any = None, *, bo
             frequent), counted by the bag of words' own counts, or by ``KClassBow(bow, word_counts)``'s.
         truth: a ``SyntheticTruth`` (its evidence or valence is compared too).
         prediction: a :class:`rnnlens.analysis.wordcount.DimensionPrediction` to report beside the measurement.
+
+    Returns:
+        The :class:`KClassAnalysis`: its metrics under the section ``kclass`` (with ``seconds``, the time it
+        took) and the arrays of its figures.
+
+    Raises:
+        ArgumentError: settings that are not an ``AnalysisSettings`` or out of range, a readout that is not
+            ``[k >= 3, S]``, states of another width, or a ``bow`` of none of the kinds above.
+        CheckpointError: a checkpoint folder that is missing, incomplete or from an incompatible version.
     """
     t0 = time.perf_counter()
     opts = _options(settings)

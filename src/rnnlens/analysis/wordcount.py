@@ -140,7 +140,23 @@ def predict_from_counts(X, N: np.ndarray, *, words=None, alpha: float = 1.0, sha
 
 def predict_dimension(corpus: CorpusLike, *, split: str = "train", alpha: float = 1.0, min_count: int = 1,
                       share: float = 0.9) -> DimensionPrediction:
-    """The prediction from ``corpus[split]`` (the training split: what the network learned from)."""
+    """The prediction from ``corpus[split]`` (the training split: what the network learned from).
+
+    Args:
+        corpus: a labelled corpus (texts; k classes, at least 2).
+        split: the split whose documents are counted.
+        alpha: the additive smoothing of the class-word counts in ``p(w | c)`` (> 0).
+        min_count: words in fewer than this many documents of the split are left out.
+        share: the fraction of the variance the predicted dimension's top components must hold, in (0, 1].
+
+    Returns:
+        The :class:`DimensionPrediction` (the spectrum's fractions, the dimension, the participation ratio, the
+        principal axes, the words' own spectrum and evidence); ``info`` records the arguments and the dataset.
+
+    Raises:
+        ArgumentError: ``alpha`` not > 0, ``share`` outside (0, 1], or fewer than 2 classes.
+        DataError: no such split, or fewer than 2 documents in it.
+    """
     if split not in corpus.splits:
         raise DataError(f"corpus {corpus.name!r} has no {split!r} split (it has {sorted(corpus.splits)})")
     s = corpus.splits[split]

@@ -49,6 +49,18 @@ def analyze_modifiers(network: Any, corpus: Any, settings: Any = None, *, bow: A
             when None).
 
     Returns a :class:`ModifierAnalysis` (metrics under the section ``modifiers``).
+
+    Returns:
+        The :class:`ModifierAnalysis`: its ``metrics`` (section ``modifiers``), arrays and what it could not
+        measure.
+
+    Raises:
+        ArgumentError: settings that are not an ``AnalysisSettings``, a bad setting, a modifier list that is
+            empty, repeats a word, holds a word that is not one token or (a list of your own) not in the
+            vocabulary, or ``words`` without both signs, with unknown or modifier-like words.
+        DataError: a corpus without the split or with another number of classes, too few usable contexts, or
+            no valenced or neutral words to measure with.
+        CheckpointError: a checkpoint folder that is missing, incomplete or from an incompatible version.
     """
     from rnnlens.device import resolve_device, to_device
 
