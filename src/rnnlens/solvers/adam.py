@@ -57,6 +57,18 @@ class Adam(Solver):
     ``q_half < t`` is ``tol = 2 t / S``). Options: ``max_iter``, ``lr``, ``decay`` (learning-rate
     factor on a plateau), ``plateau_patience``, ``stop`` ("point", "all", "mean"), ``betas``, ``eps``.
     All points are one batch (the loss is their mean): ``chunk_size`` does not apply.
+
+    Args:
+        max_iter: most iterations (an integer >= 0).
+        lr: the initial learning rate (> 0).
+        decay: the learning-rate factor on a plateau, in (0, 1).
+        plateau_patience: iterations without improvement of the loss before the rate decays (>= 0).
+        stop: the stopping rule, ``"point"``, ``"all"`` or ``"mean"`` (the module docstring).
+        betas: ``torch.optim.Adam``'s pair of moment decays, each in [0, 1).
+        eps: ``torch.optim.Adam``'s epsilon (>= 0).
+
+    Raises:
+        ArgumentError: an option out of its range, or an unknown ``stop``.
     """
 
     name = "adam"

@@ -199,6 +199,10 @@ class LM(Solver):
             trained IMDB GRU-128 (fewer iterations) but it changes what is found: seeds near an
             unstable fixed point (a saddle) are carried away from it first, so saddles are missed
             (the flip-flop test's saddle at 0 is not found with relax=10).
+
+    Raises:
+        ArgumentError: an option out of its range (``max_iter`` and ``relax`` integers >= 0, ``patience`` an
+            integer >= 1, ``damping`` > 0, ``progress_rtol`` and ``grad_rtol`` >= 0, ``chord`` in [0, 1]).
     """
 
     name = "lm"

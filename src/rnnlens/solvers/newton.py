@@ -28,7 +28,14 @@ class NewtonState(ActiveState):
 
 @dataclass(frozen=True, kw_only=True)
 class Newton(Solver):
-    """Undamped Newton; its only option is ``max_iter`` (most iterations per point)."""
+    """Undamped Newton; its only option is ``max_iter`` (most iterations per point).
+
+    Args:
+        max_iter: most iterations per point (an integer >= 0).
+
+    Raises:
+        ArgumentError: ``max_iter`` not an integer >= 0.
+    """
 
     name = "newton"
 
