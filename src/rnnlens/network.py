@@ -49,6 +49,10 @@ class Network:
         vocab: its :class:`rnnlens.data.Vocab` (token <-> id).
         record: how it was made (a checkpoint's ``config.json`` record; empty when unknown).
         path: the checkpoint folder it was read from, if any.
+
+    Raises:
+        ArgumentError: a model whose ``cell`` is not a recurrence rnnlens reads, or whose ``readout`` does not take
+            the final hidden state's width.
     """
 
     def __init__(self, model: torch.nn.Module, vocab: Any, *, record: dict | None = None,

@@ -170,6 +170,10 @@ class TrainSettings:
 
     Invalid values raise :class:`rnnlens.errors.ArgumentError` naming the setting and what it accepts,
     when the settings are made and again when training starts.
+
+    Raises:
+        ArgumentError: a value its setting does not accept, ``fast_path="fused"`` with the UGRNN, or a
+            ``device`` torch does not know.
     """
 
     arch: str = setting("gru", "Cell architecture.", OneOf(ARCHS))
