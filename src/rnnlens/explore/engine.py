@@ -156,6 +156,11 @@ def _line_modes(network: Network, N, x_star) -> tuple[np.ndarray, np.ndarray, np
     return v, g, np.abs(_np(lin.eigvals)[:, 0]).astype(np.float64)
 
 
+
+def _derived() -> Any:
+    """A field that build() precomputes: not an argument, not compared, not shown."""
+    return field(init=False, repr=False, compare=False)
+
 @dataclass
 class ExploreModel:
     """A network with everything the explorer needs precomputed (see the module docstring)."""
@@ -167,23 +172,23 @@ class ExploreModel:
     nodes: np.ndarray = field(repr=False)          # [P, S] float32
     info: dict = field(default_factory=dict)
     # precomputed by build() (not arguments, not compared, not shown)
-    _mean: np.ndarray = field(init=False, repr=False, compare=False)
-    _comps: np.ndarray = field(init=False, repr=False, compare=False)
-    _x_star: Any = field(init=False, repr=False, compare=False)
-    _v: np.ndarray = field(init=False, repr=False, compare=False)
-    _g: np.ndarray = field(init=False, repr=False, compare=False)
-    _node_sq: np.ndarray = field(init=False, repr=False, compare=False)
-    _node_pc: np.ndarray = field(init=False, repr=False, compare=False)
-    _abs_lambda1: np.ndarray = field(init=False, repr=False, compare=False)
-    _ran: list = field(init=False, repr=False, compare=False)
-    _scene: dict = field(init=False, repr=False, compare=False)
-    _marked: frozenset = field(init=False, repr=False, compare=False)
-    _emb: np.ndarray = field(init=False, repr=False, compare=False)
-    _word_valence: np.ndarray = field(init=False, repr=False, compare=False)
-    _word_push: np.ndarray = field(init=False, repr=False, compare=False)
-    _word_push_std: np.ndarray = field(init=False, repr=False, compare=False)
-    _pool: np.ndarray = field(init=False, repr=False, compare=False)
-    _push_scale: float = field(init=False, repr=False, compare=False)
+    _mean: np.ndarray = _derived()
+    _comps: np.ndarray = _derived()
+    _x_star: Any = _derived()
+    _v: np.ndarray = _derived()
+    _g: np.ndarray = _derived()
+    _node_sq: np.ndarray = _derived()
+    _node_pc: np.ndarray = _derived()
+    _abs_lambda1: np.ndarray = _derived()
+    _ran: list = _derived()
+    _scene: dict = _derived()
+    _marked: frozenset = _derived()
+    _emb: np.ndarray = _derived()
+    _word_valence: np.ndarray = _derived()
+    _word_push: np.ndarray = _derived()
+    _word_push_std: np.ndarray = _derived()
+    _pool: np.ndarray = _derived()
+    _push_scale: float = _derived()
 
     # ------------------------------------------------------------------ construction
     @classmethod
