@@ -93,14 +93,26 @@ def run_arch(args, corpus, arch) -> dict:
     test = evaluate(ck.model, ck.vocab, corpus.splits["test"], max_length=s.max_length)
     m = ck.record["metrics"]
     result = {
-        "kind": "rnn", "arch": arch, "dataset": corpus.name, "data_fingerprint": corpus.fingerprint(),
-        "test_accuracy": test["accuracy"], "test_n": test["n"], "test_loss": test["loss"],
+        "kind": "rnn",
+        "arch": arch,
+        "dataset": corpus.name,
+        "data_fingerprint": corpus.fingerprint(),
+        "test_accuracy": test["accuracy"],
+        "test_n": test["n"],
+        "test_loss": test["loss"],
         "test_n_truncated": test["n_truncated"],
-        "validation_accuracy": m["validation"]["accuracy"], "validation_n": m["validation"]["n"],
-        "best_epoch": m["best_epoch"], "epochs_run": m["epochs_run"], "stopped_early": m["stopped_early"],
-        "train_tokens_per_s": m["train_tokens_per_s"], "fast_path": m.get("fast_path"),
-        "wall_seconds_this_call": seconds, "settings": s.to_dict(), "checkpoint": str(folder),
-        "code_version": ck.record["code_version"], "benchmark_command": shlex.join(sys.argv),
+        "validation_accuracy": m["validation"]["accuracy"],
+        "validation_n": m["validation"]["n"],
+        "best_epoch": m["best_epoch"],
+        "epochs_run": m["epochs_run"],
+        "stopped_early": m["stopped_early"],
+        "train_tokens_per_s": m["train_tokens_per_s"],
+        "fast_path": m.get("fast_path"),
+        "wall_seconds_this_call": seconds,
+        "settings": s.to_dict(),
+        "checkpoint": str(folder),
+        "code_version": ck.record["code_version"],
+        "benchmark_command": shlex.join(sys.argv),
         "commands": cli_commands(args, arch, folder),
     }
     write_json_atomic(result_path, result)
@@ -121,16 +133,25 @@ def run_baseline(args, corpus) -> dict:
     bow = fit_bag_of_words(corpus)
     bow.save(args.out / "bag_of_words.json")
     result = {
-        "kind": "baseline", "arch": "baseline", "dataset": corpus.name, "data_fingerprint": corpus.fingerprint(),
-        "test_accuracy": bow.accuracy["test"], "test_n": bow.n["test"],
-        "validation_accuracy": bow.accuracy["validation"], "validation_n": bow.n["validation"],
-        "C": bow.C, "converged": bow.info.get("converged"), "n_words": len(bow.words),
-        "wall_seconds_this_call": time.time() - t0, "benchmark_command": shlex.join(sys.argv),
+        "kind": "baseline",
+        "arch": "baseline",
+        "dataset": corpus.name,
+        "data_fingerprint": corpus.fingerprint(),
+        "test_accuracy": bow.accuracy["test"],
+        "test_n": bow.n["test"],
+        "validation_accuracy": bow.accuracy["validation"],
+        "validation_n": bow.n["validation"],
+        "C": bow.C,
+        "converged": bow.info.get("converged"),
+        "n_words": len(bow.words),
+        "wall_seconds_this_call": time.time() - t0,
+        "benchmark_command": shlex.join(sys.argv),
         "commands": cli_commands(args, "baseline", args.out / "bag_of_words"),
     }
     write_json_atomic(result_path, result)
-    print(f"[baseline] test accuracy (fraction correct, n={bow.n['test']}): {bow.accuracy['test']:.4f}",
-          file=sys.stderr)
+    print(
+        f"[baseline] test accuracy (fraction correct, n={bow.n['test']}): {bow.accuracy['test']:.4f}", file=sys.stderr
+    )
     return result
 
 
@@ -149,30 +170,39 @@ def table(out: Path) -> str:
     dataset = next(iter(results.values()))["dataset"]
     paper = PAPER.get(dataset, {})
     n = next(iter(results.values()))["test_n"]
-    lines = [f"Test accuracy on {dataset} (%, n={n} test documents); the paper's number in parentheses.", "",
-             "| data | " + " | ".join(ARCH_TITLES[c] for c in COLUMNS) + " |",
-             "| --- |" + " --- |" * len(COLUMNS)]
+    lines = [
+        f"Test accuracy on {dataset} (%, n={n} test documents); the paper's number in parentheses.",
+        "",
+        "| data | " + " | ".join(ARCH_TITLES[c] for c in COLUMNS) + " |",
+        "| --- |" + " --- |" * len(COLUMNS),
+    ]
     cells = []
     for c in COLUMNS:
         ours = f"{100 * results[c]['test_accuracy']:.2f}" if c in results else "-"
         cells.append(f"{ours} ({paper[c]:.2f})" if c in paper else ours)
     lines.append(f"| {dataset} | " + " | ".join(cells) + " |")
-    lines += ["", "| model | validation acc. | best epoch / run | train tokens/s | settings |",
-              "| --- | --- | --- | --- | --- |"]
+    lines += [
+        "",
+        "| model | validation acc. | best epoch / run | train tokens/s | settings |",
+        "| --- | --- | --- | --- | --- |",
+    ]
     for c in COLUMNS:
         if c not in results:
             continue
         r = results[c]
         if c == "baseline":
-            lines.append(f"| bag of words | {100 * r['validation_accuracy']:.2f} | - | - | C={r['C']:g}, "
-                         f"{r['n_words']} words |")
+            lines.append(
+                f"| bag of words | {100 * r['validation_accuracy']:.2f} | - | - | C={r['C']:g}, {r['n_words']} words |"
+            )
         else:
             s = r["settings"]
             tps = f"{r['train_tokens_per_s']:.0f}" if r.get("train_tokens_per_s") else "-"
-            lines.append(f"| {ARCH_TITLES[c]} | {100 * r['validation_accuracy']:.2f} | "
-                         f"{r['best_epoch']} / {r['epochs_run']} | {tps} | N={s['hidden_size']}, "
-                         f"emb {s['embed_dim']}, {s['epochs']} epochs max, "
-                         f"lr {s['lr']:g} x{s['lr_decay']:g}/epoch, batch {s['batch_size']} |")
+            lines.append(
+                f"| {ARCH_TITLES[c]} | {100 * r['validation_accuracy']:.2f} | "
+                f"{r['best_epoch']} / {r['epochs_run']} | {tps} | N={s['hidden_size']}, "
+                f"emb {s['embed_dim']}, {s['epochs']} epochs max, "
+                f"lr {s['lr']:g} x{s['lr_decay']:g}/epoch, batch {s['batch_size']} |"
+            )
     lines += ["", "Commands:", "", "```"]
     for c in COLUMNS:
         if c in results:

@@ -80,8 +80,17 @@ def rnnlens_command(args, *, fresh: bool = False) -> tuple[float, dict]:
     with tempfile.TemporaryDirectory() as tmp:
         t = time.perf_counter()
         if fresh:
-            subprocess.run([sys.executable, "-c", "import sys; from rnnlens.cli import main; sys.exit(main())",
-                            *_command_args(args, tmp)], check=True, stdout=subprocess.DEVNULL, env=os.environ)
+            subprocess.run(
+                [
+                    sys.executable,
+                    "-c",
+                    "import sys; from rnnlens.cli import main; sys.exit(main())",
+                    *_command_args(args, tmp),
+                ],
+                check=True,
+                stdout=subprocess.DEVNULL,
+                env=os.environ,
+            )
         else:
             with contextlib.redirect_stdout(io.StringIO()):
                 main.main(args=_command_args(args, tmp), prog_name="rnnlens", standalone_mode=False)
@@ -100,10 +109,16 @@ def main() -> None:
     ap.add_argument("--data-dir", default=None)
     ap.add_argument("--C", dest="Cs", type=float, action="append", help="repeatable; default the package grid")
     ap.add_argument("--repeat", type=int, default=1, help="alternating runs of each; the medians are compared")
-    ap.add_argument("--fresh", action="store_true",
-                    help="also time the command in a fresh process (interpreter start and imports included)")
-    ap.add_argument("--liblinear", action="store_true",
-                    help="also time the plain loop with liblinear (the solver rnnlens used before)")
+    ap.add_argument(
+        "--fresh",
+        action="store_true",
+        help="also time the command in a fresh process (interpreter start and imports included)",
+    )
+    ap.add_argument(
+        "--liblinear",
+        action="store_true",
+        help="also time the plain loop with liblinear (the solver rnnlens used before)",
+    )
     args = ap.parse_args()
     Cs = tuple(args.Cs or DEFAULT_CS)
 
@@ -124,16 +139,24 @@ def main() -> None:
     same = ours_curve == curve and out["C"] == best
 
     t_plain, t_ours = statistics.median(plain), statistics.median(ours)
-    print(f"dataset {corpus.name}: " + ", ".join(f"{k} {v}" for k, v in out["n"].items())
-          + f" documents; C grid {list(Cs)}; solver {out['info']['solver']}")
+    print(
+        f"dataset {corpus.name}: "
+        + ", ".join(f"{k} {v}" for k, v in out["n"].items())
+        + f" documents; C grid {list(Cs)}; solver {out['info']['solver']}"
+    )
     print("| run | seconds |\n| --- | ---: |")
-    print(f"| plain scikit-learn: counts of train + validation "
-          f"| {statistics.median(p['vectorize'] for p in parts):.1f} |")
-    print(f"| plain scikit-learn: {len(curve)} fits + validation scores "
-          f"| {statistics.median(p['fits'] for p in parts):.1f} |")
+    print(
+        f"| plain scikit-learn: counts of train + validation | {statistics.median(p['vectorize'] for p in parts):.1f} |"
+    )
+    print(
+        f"| plain scikit-learn: {len(curve)} fits + validation scores "
+        f"| {statistics.median(p['fits'] for p in parts):.1f} |"
+    )
     print(f"| plain scikit-learn, total | {t_plain:.1f} |")
-    print(f"| `rnnlens baseline` (whole command in this process: load, counts of every split, fits, "
-          f"scores, JSON) | {t_ours:.1f} |")
+    print(
+        f"| `rnnlens baseline` (whole command in this process: load, counts of every split, fits, "
+        f"scores, JSON) | {t_ours:.1f} |"
+    )
     if args.fresh:
         t_fresh, _ = rnnlens_command(args, fresh=True)
         print(f"| `rnnlens baseline` in a fresh process (+ interpreter start and imports) | {t_fresh:.1f} |")
@@ -141,14 +164,19 @@ def main() -> None:
         t_lib, lib_curve, _ = plain_sklearn(corpus, Cs, solver="liblinear")
         print(f"| plain scikit-learn with liblinear, cold per C (rnnlens' solver before) | {t_lib:.1f} |")
     if args.repeat > 1:
-        print(f"(medians of {args.repeat}; plain {[round(s, 1) for s in plain]}, "
-              f"rnnlens {[round(s, 1) for s in ours]})")
-    print(f"ratio rnnlens / plain: {t_ours / t_plain:.2f} (target <= 1.5)"
-          + (f"; fresh process / plain: {t_fresh / t_plain:.2f}" if args.fresh else ""))
+        print(
+            f"(medians of {args.repeat}; plain {[round(s, 1) for s in plain]}, rnnlens {[round(s, 1) for s in ours]})"
+        )
+    print(
+        f"ratio rnnlens / plain: {t_ours / t_plain:.2f} (target <= 1.5)"
+        + (f"; fresh process / plain: {t_fresh / t_plain:.2f}" if args.fresh else "")
+    )
     print(f"same choice: {same} (C={out['C']:g}, plain C={best:g})")
     for C in Cs:
-        print(f"  C={C:g}: validation accuracy rnnlens {ours_curve[C]:.4f}, plain {curve[C]:.4f}"
-              + (f", liblinear {lib_curve[C]:.4f}" if args.liblinear else ""))
+        print(
+            f"  C={C:g}: validation accuracy rnnlens {ours_curve[C]:.4f}, plain {curve[C]:.4f}"
+            + (f", liblinear {lib_curve[C]:.4f}" if args.liblinear else "")
+        )
     for name, acc in out["accuracy"].items():
         print(f"{name} accuracy (fraction correct, n={out['n'][name]}): {acc:.5f}")
     if not same:

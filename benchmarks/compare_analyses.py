@@ -122,9 +122,11 @@ class Tolerance:
         """(largest difference relative to the arrays' scale, within tolerance) of two same-shape arrays."""
         if x.dtype.kind not in "fciub":
             return (0.0, True) if np.array_equal(x, y) else (math.inf, False)
-        x, y = x.astype(np.complex128 if x.dtype.kind == "c" else np.float64), y.astype(np.complex128 if
-                                                                                    y.dtype.kind == "c" else np.float64)
-        if x.dtype.kind == "c" and x.ndim:           # a conjugate pair may come in either order: compare sorted rows
+        x, y = (
+            x.astype(np.complex128 if x.dtype.kind == "c" else np.float64),
+            y.astype(np.complex128 if y.dtype.kind == "c" else np.float64),
+        )
+        if x.dtype.kind == "c" and x.ndim:  # a conjugate pair may come in either order: compare sorted rows
             x, y = (np.sort_complex(np.round(a, 12)) for a in (x, y))
         nan_x, nan_y = np.isnan(x), np.isnan(y)
         if not np.array_equal(nan_x, nan_y):
@@ -163,8 +165,16 @@ def compare_tolerant(a: Path, b: Path, tol: Tolerance) -> list[dict]:
     rows = []
     for name in sorted(set(fa) | set(fb)):
         if name not in fa or name not in fb:
-            rows.append({"analysis": name, "field": "(folder)", "first": name in fa, "second": name in fb,
-                         "relative": math.inf, "within": False})
+            rows.append(
+                {
+                    "analysis": name,
+                    "field": "(folder)",
+                    "first": name in fa,
+                    "second": name in fb,
+                    "relative": math.inf,
+                    "within": False,
+                }
+            )
             continue
         s1, s2 = (json.loads((f[name] / "summary.json").read_text()) for f in (fa, fb))
         for key in ("metrics", "checks", "missing", "status"):
@@ -175,8 +185,16 @@ def compare_tolerant(a: Path, b: Path, tol: Tolerance) -> list[dict]:
                 x, y = f1.get(k, "<absent>"), f2.get(k, "<absent>")
                 rel, ok = _leaf(tol, x, y)
                 if rel:
-                    rows.append({"analysis": name, "field": f"{key}.{k}", "first": x, "second": y, "relative": rel,
-                                 "within": ok})
+                    rows.append(
+                        {
+                            "analysis": name,
+                            "field": f"{key}.{k}",
+                            "first": x,
+                            "second": y,
+                            "relative": rel,
+                            "within": ok,
+                        }
+                    )
         rows.extend(_array_rows(name, fa[name], fb[name], tol))
     return rows
 
@@ -187,8 +205,9 @@ def _array_rows(name: str, a: Path, b: Path, tol: Tolerance) -> list[dict]:
         for k in sorted((set(z1.files) | set(z2.files)) - {"run_id"}):
             row = {"analysis": name, "field": f"array {k}"}
             if k not in z1.files or k not in z2.files:
-                rows.append({**row, "first": k in z1.files, "second": k in z2.files, "relative": math.inf,
-                             "within": False})
+                rows.append(
+                    {**row, "first": k in z1.files, "second": k in z2.files, "relative": math.inf, "within": False}
+                )
                 continue
             x, y = z1[k], z2[k]
             if x.shape != y.shape:
@@ -198,8 +217,15 @@ def _array_rows(name: str, a: Path, b: Path, tol: Tolerance) -> list[dict]:
                 continue
             rel, ok = tol.array(x, y)
             if rel:
-                rows.append({**row, "first": f"{x.dtype}{list(x.shape)}", "second": f"{y.dtype}{list(y.shape)}",
-                             "relative": rel, "within": ok})
+                rows.append(
+                    {
+                        **row,
+                        "first": f"{x.dtype}{list(x.shape)}",
+                        "second": f"{y.dtype}{list(y.shape)}",
+                        "relative": rel,
+                        "within": ok,
+                    }
+                )
     return rows
 
 
@@ -221,15 +247,27 @@ def main(argv=None) -> int:
     rows = sorted(compare_tolerant(args.first, args.second, tol), key=lambda r: (r["within"], -r["relative"]))
     for r in rows:
         mark = "ok " if r["within"] else "OUT"
-        print(f"{mark} {r['analysis']}: {r['field']}: {r['first']!r:.60} vs {r['second']!r:.60} "
-              f"(relative {r['relative']:.2e})")
+        print(
+            f"{mark} {r['analysis']}: {r['field']}: {r['first']!r:.60} vs {r['second']!r:.60} "
+            f"(relative {r['relative']:.2e})"
+        )
     out = [r for r in rows if not r["within"]]
-    print(f"{len(rows)} differences, {len(out)} outside the tolerance (rtol {tol.rtol:g}, atol {tol.atol:g}, counts "
-          f"max(1, {tol.count_rtol:.0%}))")
+    print(
+        f"{len(rows)} differences, {len(out)} outside the tolerance (rtol {tol.rtol:g}, atol {tol.atol:g}, counts "
+        f"max(1, {tol.count_rtol:.0%}))"
+    )
     if args.json is not None:
-        args.json.write_text(json.dumps({"tolerance": vars(args) | {"first": str(args.first), "second":
-                                         str(args.second), "json": str(args.json)}, "differences": rows},
-                                        indent=1, default=str))
+        args.json.write_text(
+            json.dumps(
+                {
+                    "tolerance": vars(args)
+                    | {"first": str(args.first), "second": str(args.second), "json": str(args.json)},
+                    "differences": rows,
+                },
+                indent=1,
+                default=str,
+            )
+        )
     return 1 if out else 0
 
 

@@ -113,8 +113,12 @@ def send_request(port: int, head: bytes, pieces, timeout: float = 120.0) -> dict
         sock.close()
     status, _, body = answer.partition(b"\r\n\r\n")
     code = int(status.split()[1]) if status.startswith(b"HTTP/") else None
-    return {"status": code, "sent": max(0, sent - len(head)), "seconds": time.perf_counter() - t0,
-            "body": body.decode("utf-8", "replace")}
+    return {
+        "status": code,
+        "sent": max(0, sent - len(head)),
+        "seconds": time.perf_counter() - t0,
+        "body": body.decode("utf-8", "replace"),
+    }
 
 
 def _read_answer(sock: socket.socket, timeout: float) -> bytes:
@@ -129,8 +133,9 @@ def _read_answer(sock: socket.socket, timeout: float) -> bytes:
                 break
             data += part
             head, sep, body = data.partition(b"\r\n\r\n")
-            length = [int(line.split(b":")[1]) for line in head.lower().split(b"\r\n")
-                      if line.startswith(b"content-length:")]
+            length = [
+                int(line.split(b":")[1]) for line in head.lower().split(b"\r\n") if line.startswith(b"content-length:")
+            ]
             if sep and length and len(body) >= length[0]:
                 break
     except (ConnectionResetError, TimeoutError):
@@ -138,20 +143,28 @@ def _read_answer(sock: socket.socket, timeout: float) -> bytes:
     return data
 
 
-def send_body(port: int, total: int, *, chunked: bool = True, declare: int | None = None,
-              host: str | None = None, timeout: float = 120.0) -> dict:
+def send_body(
+    port: int,
+    total: int,
+    *,
+    chunked: bool = True,
+    declare: int | None = None,
+    host: str | None = None,
+    timeout: float = 120.0,
+) -> dict:
     """POST /api/read with a JSON body of ``total`` bytes, chunked (no Content-Length) or with
     Content-Length ``declare`` (default ``total``); see send_request."""
-    head = (f"POST /api/read HTTP/1.1\r\nHost: {host or f'127.0.0.1:{port}'}\r\n"
-            "Content-Type: application/json\r\n")
+    head = f"POST /api/read HTTP/1.1\r\nHost: {host or f'127.0.0.1:{port}'}\r\nContent-Type: application/json\r\n"
     head += "Transfer-Encoding: chunked\r\n" if chunked else f"Content-Length: {declare or total}\r\n"
     return send_request(port, (head + "\r\n").encode(), _framed(_frames(total), chunked), timeout)
 
 
 def send_small(port: int, body: bytes, host: str | None = None) -> dict:
     """POST /api/read with ``body`` as it is (Content-Length) and Host ``host`` (default 127.0.0.1:port)."""
-    head = (f"POST /api/read HTTP/1.1\r\nHost: {host or f'127.0.0.1:{port}'}\r\n"
-            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n")
+    head = (
+        f"POST /api/read HTTP/1.1\r\nHost: {host or f'127.0.0.1:{port}'}\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+    )
     return send_request(port, head.encode(), [body], timeout=30)
 
 
@@ -204,8 +217,9 @@ def p95_with_and_without_hostile(port: int, normal, hostile: int, big: int, nice
     out = {"alone": _summary(normal())}
     ctx = multiprocessing.get_context("fork")
     stop, queue = ctx.Event(), ctx.Queue()
-    procs = [ctx.Process(target=_hostile_process, args=(port, stop, big, queue, nice), daemon=True)
-             for _ in range(hostile)]
+    procs = [
+        ctx.Process(target=_hostile_process, args=(port, stop, big, queue, nice), daemon=True) for _ in range(hostile)
+    ]
     for p in procs:
         p.start()
     try:
@@ -225,18 +239,33 @@ def p95_with_and_without_hostile(port: int, normal, hostile: int, big: int, nice
 
 def _summary(lat) -> dict:
     ms = np.asarray(lat) * 1000
-    return {"requests": len(ms), "p50_ms": round(float(np.percentile(ms, 50)), 1),
-            "p95_ms": round(float(np.percentile(ms, 95)), 1), "max_ms": round(float(ms.max()), 1)}
+    return {
+        "requests": len(ms),
+        "p50_ms": round(float(np.percentile(ms, 50)), 1),
+        "p95_ms": round(float(np.percentile(ms, 95)), 1),
+        "max_ms": round(float(ms.max()), 1),
+    }
 
 
 def _memory(port: int, pid: int, args) -> dict:
     one, grow1 = peak_rss_growth(pid, lambda: send_body(port, int(args.gb * 2**30)))
     many, grow4 = peak_rss_growth(pid, lambda: concurrent_bodies(port, args.concurrent, args.each_mb * 2**20))
-    return {"one_body": {"bytes": int(args.gb * 2**30), "status": one["status"], "sent_before_answer": one["sent"],
-                         "seconds": round(one["seconds"], 2), "rss_growth_mb": round(grow1 / 2**20, 1)},
-            "concurrent": {"bodies": args.concurrent, "bytes_each": args.each_mb * 2**20,
-                           "status": [r["status"] for r in many], "sent_before_answer": [r["sent"] for r in many],
-                           "rss_growth_mb": round(grow4 / 2**20, 1)}}
+    return {
+        "one_body": {
+            "bytes": int(args.gb * 2**30),
+            "status": one["status"],
+            "sent_before_answer": one["sent"],
+            "seconds": round(one["seconds"], 2),
+            "rss_growth_mb": round(grow1 / 2**20, 1),
+        },
+        "concurrent": {
+            "bodies": args.concurrent,
+            "bytes_each": args.each_mb * 2**20,
+            "status": [r["status"] for r in many],
+            "sent_before_answer": [r["sent"] for r in many],
+            "rss_growth_mb": round(grow4 / 2**20, 1),
+        },
+    }
 
 
 def main() -> int:
@@ -251,8 +280,12 @@ def main() -> int:
     ap.add_argument("--tokens", type=int, default=300)
     ap.add_argument("--hostile", type=int, default=2, help="hostile clients beside the normal ones")
     ap.add_argument("--hostile-mb", type=int, default=100, help="size of their chunked bodies (MiB)")
-    ap.add_argument("--hostile-nice", type=int, default=0,
-                    help="niceness of the hostile clients (19: their own CPU time yields to the server's)")
+    ap.add_argument(
+        "--hostile-nice",
+        type=int,
+        default=0,
+        help="niceness of the hostile clients (19: their own CPU time yields to the server's)",
+    )
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
     sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -262,11 +295,16 @@ def main() -> int:
     with explore_load.server(args.checkpoint, args.analysis) as (url, proc, startup):
         port = int(url.rstrip("/").rsplit(":", 1)[1])
         name = explore_load.warm_up(url, texts[0])
-        out = {"checkpoint": args.checkpoint, "server_startup_s": round(startup, 1), "cpu_count": os.cpu_count(),
-               "memory": _memory(port, proc.pid, args)}
+        out = {
+            "checkpoint": args.checkpoint,
+            "server_startup_s": round(startup, 1),
+            "cpu_count": os.cpu_count(),
+            "memory": _memory(port, proc.pid, args),
+        }
         normal = lambda: explore_load.run_clients(url, name, texts, args.clients, args.tokens)[0]  # noqa: E731
-        out["latency"] = p95_with_and_without_hostile(port, normal, args.hostile, args.hostile_mb * 2**20,
-                                                      args.hostile_nice)
+        out["latency"] = p95_with_and_without_hostile(
+            port, normal, args.hostile, args.hostile_mb * 2**20, args.hostile_nice
+        )
     print(json.dumps(out, indent=1))
     return 0
 

@@ -44,8 +44,9 @@ def server(checkpoint: str, analysis: str | None = None):
     if analysis:
         cmd += ["--analysis", analysis]
     t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-                            env={**os.environ, "OMP_NUM_THREADS": "1"})
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"}
+    )
     try:
         url = None
         for line in proc.stdout:
@@ -125,10 +126,19 @@ def main() -> int:
         print(e, file=sys.stderr)
         return 1
     ms = np.array(lat) * 1000
-    out = {"checkpoint": args.checkpoint, "clients": args.clients, "requests": len(lat), "tokens": args.tokens,
-           "p50_ms": round(float(np.percentile(ms, 50)), 1), "p95_ms": round(float(np.percentile(ms, 95)), 1),
-           "max_ms": round(float(ms.max()), 1), "errors": len(errors), "requests_per_s": round(len(lat) / wall, 1),
-           "server_startup_s": round(startup, 1), "cpu_count": os.cpu_count()}
+    out = {
+        "checkpoint": args.checkpoint,
+        "clients": args.clients,
+        "requests": len(lat),
+        "tokens": args.tokens,
+        "p50_ms": round(float(np.percentile(ms, 50)), 1),
+        "p95_ms": round(float(np.percentile(ms, 95)), 1),
+        "max_ms": round(float(ms.max()), 1),
+        "errors": len(errors),
+        "requests_per_s": round(len(lat) / wall, 1),
+        "server_startup_s": round(startup, 1),
+        "cpu_count": os.cpu_count(),
+    }
     print(json.dumps(out, indent=1))
     return 0 if not errors else 1
 

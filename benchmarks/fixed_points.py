@@ -84,16 +84,20 @@ def _seeds_from_checkpoint(path, n_seeds, n_docs, max_length, data_dir, seed, pe
             lengths += b.lengths.tolist()
     if per_doc:
         seeds = _one_per_document(states, lengths, seed)[:n_seeds]
-        desc = (f"checkpoint {path} ({rec['dataset']}, arch {model.arch}, N={model.hidden_size}); one seed per "
-                f"document from {len(states)} test documents, first {max_length} tokens")
+        desc = (
+            f"checkpoint {path} ({rec['dataset']}, arch {model.arch}, N={model.hidden_size}); one seed per "
+            f"document from {len(states)} test documents, first {max_length} tokens"
+        )
         return model.cell, seeds, desc
     T = max(s.shape[0] for s in states)
     padded = torch.stack([torch.nn.functional.pad(s, (0, 0, 0, T - s.shape[0])) for s in states])
     seeds = sample_seeds(padded, torch.tensor(lengths), n=n_seeds, seed=seed)
-    desc = (f"checkpoint {path} ({rec['dataset']}, arch {model.arch}, N={model.hidden_size}, "
-            f"validation accuracy {rec.get('metrics', {}).get('validation', {}).get('accuracy')}); "
-            f"seeds from {len(states)} {('test' if 'test' in corpus.splits else 'validation')} documents, "
-            f"first {max_length} tokens")
+    desc = (
+        f"checkpoint {path} ({rec['dataset']}, arch {model.arch}, N={model.hidden_size}, "
+        f"validation accuracy {rec.get('metrics', {}).get('validation', {}).get('accuracy')}); "
+        f"seeds from {len(states)} {('test' if 'test' in corpus.splits else 'validation')} documents, "
+        f"first {max_length} tokens"
+    )
     return model.cell, seeds, desc
 
 
@@ -103,7 +107,7 @@ def _random_gru(hidden, n_seeds, seed):
     N = hidden
     with torch.no_grad():
         cell.rnn.weight_hh_l0.mul_(3.0)
-        cell.rnn.bias_hh_l0[N:2 * N].add_(3.0)  # update gate near 1: slow dynamics
+        cell.rnn.bias_hh_l0[N : 2 * N].add_(3.0)  # update gate near 1: slow dynamics
     x = torch.randn(64, 100, 32, generator=torch.Generator().manual_seed(seed))
     with torch.no_grad():
         states = cell.run(x)
@@ -205,12 +209,21 @@ def _run_fpf(cell, seeds, fpf_dir):
     for p in rnn.parameters():  # FixedPointFinder freezes the parameters; give them back
         p.requires_grad_(True)
     qh = np.asarray(all_fps.qstar, dtype=np.float64)
-    out = {"wall_s": t_fpf, "opt_s": opt_seconds["s"], "q_half": qh, "level_half": float(np.median(qh)),
-           "iterations": int(np.asarray(all_fps.n_iters).max()), "unique": int(unique_fps.n)}
-    print(f"\nFixedPointFinder (defaults: Adam lr 1.0, ReduceLROnPlateau x0.95, tol_q 1e-12, max_iters 5000, "
-          f"then unique / outliers / Jacobians / eigendecomposition): {t_fpf:.1f} s in all, {out['opt_s']:.1f} s "
-          f"optimizing, {out['iterations']} iterations; final median q_half {out['level_half']:.3g} (max "
-          f"{qh.max():.3g}; {(qh < 1e-12).mean():.1%} under 1e-12); {out['unique']} unique points", flush=True)
+    out = {
+        "wall_s": t_fpf,
+        "opt_s": opt_seconds["s"],
+        "q_half": qh,
+        "level_half": float(np.median(qh)),
+        "iterations": int(np.asarray(all_fps.n_iters).max()),
+        "unique": int(unique_fps.n),
+    }
+    print(
+        f"\nFixedPointFinder (defaults: Adam lr 1.0, ReduceLROnPlateau x0.95, tol_q 1e-12, max_iters 5000, "
+        f"then unique / outliers / Jacobians / eigendecomposition): {t_fpf:.1f} s in all, {out['opt_s']:.1f} s "
+        f"optimizing, {out['iterations']} iterations; final median q_half {out['level_half']:.3g} (max "
+        f"{qh.max():.3g}; {(qh < 1e-12).mean():.1%} under 1e-12); {out['unique']} unique points",
+        flush=True,
+    )
     return out
 
 
@@ -225,8 +238,9 @@ def _lm_variant(cell, seeds, name, opts, fpf, tol, lm_max_iter, lm_repeats):
     lm_module._CPU_LAPACK = not opts.pop("torch_factor", 0)  # torch_factor=1: the batched torch factorization
     runs = []  # lm_repeats runs, the same work each time: the median time of each (load on the machine varies)
     for _ in range(lm_repeats):
-        fp = find_fixed_points(cell, seeds, solver=LM(max_iter=lm_max_iter, **opts), tol=tol,
-                               record_history=True, chunk_size=len(seeds))
+        fp = find_fixed_points(
+            cell, seeds, solver=LM(max_iter=lm_max_iter, **opts), tol=tol, record_history=True, chunk_size=len(seeds)
+        )
         hist = fp.info["history"]
         t_med = _time_to_reach(hist, tol)
         t_below = next((r["seconds"] for r in hist if r["q_max"] <= tol), math.inf)
@@ -240,27 +254,46 @@ def _lm_variant(cell, seeds, name, opts, fpf, tol, lm_max_iter, lm_repeats):
     # per seed: lm's q_half at most FixedPointFinder's final q_half from the same seed (or the level)
     lm_qh = fp.q_half.double().cpu().numpy()
     no_worse = float(np.mean(lm_qh <= np.maximum(qh, level_half) * (1 + 1e-6)))
-    strict = find_fixed_points(cell, seeds, solver=LM(max_iter=lm_max_iter, **opts), tol=2e-12 / N,
-                               chunk_size=len(seeds))
+    strict = find_fixed_points(
+        cell, seeds, solver=LM(max_iter=lm_max_iter, **opts), tol=2e-12 / N, chunk_size=len(seeds)
+    )
     lm_module._CPU_LAPACK = True
     frac = lambda t: float(t.double().mean())  # noqa: E731
-    r = {"variant": name, "repeats": [list(x) for x in runs], "t_median_s": t_med, "t_every_s": t_all,
-         "wall_s": fp.info["seconds"], "reached": reached, "slow_at_level": frac(fp.slow),
-         "diverged_at_level": frac(fp.diverged), "t_all_below_s": t_below, "no_worse_than_fpf": no_worse,
-         "speedup_median": fpf["wall_s"] / t_med, "speedup_every": fpf["wall_s"] / t_all,
-         "speedup_median_opt": fpf["opt_s"] / t_med, "speedup_every_opt": fpf["opt_s"] / t_all,
-         "strict_wall_s": strict.info["seconds"], "strict_conv_or_slow": frac(strict.converged | strict.slow),
-         "strict_q_half<1e-12": frac(strict.q_half < 1e-12), "strict_slow": frac(strict.slow),
-         "strict_converged": frac(strict.converged), "strict_diverged": frac(strict.diverged),
-         "strict_max_iter": frac(~(strict.converged | strict.slow | strict.diverged)),
-         "strict_iterations_median": float(strict.iterations.double().median()),
-         "strict_iterations_max": int(strict.iterations.max()), "median_distance": float(fp.distance.double().median())}
-    print(f"  lm {name:<22} median there {t_med:6.3f} s ({r['speedup_median']:5.1f}x), every point "
-          f"{t_all:6.3f} s ({r['speedup_every']:5.1f}x), {reached:.1%} reach it ({r['slow_at_level']:.1%} slow, "
-          f"{no_worse:.1%} no worse than FPF's seed); at q_half<1e-12: "
-          f"{r['strict_conv_or_slow']:.1%} converged or slow ({r['strict_q_half<1e-12']:.1%} under, "
-          f"{r['strict_slow']:.1%} slow, {r['strict_diverged']:.1%} diverged, {r['strict_max_iter']:.1%} at "
-          f"max_iter) in {r['strict_wall_s']:.2f} s; median distance {r['median_distance']:.3g}", flush=True)
+    r = {
+        "variant": name,
+        "repeats": [list(x) for x in runs],
+        "t_median_s": t_med,
+        "t_every_s": t_all,
+        "wall_s": fp.info["seconds"],
+        "reached": reached,
+        "slow_at_level": frac(fp.slow),
+        "diverged_at_level": frac(fp.diverged),
+        "t_all_below_s": t_below,
+        "no_worse_than_fpf": no_worse,
+        "speedup_median": fpf["wall_s"] / t_med,
+        "speedup_every": fpf["wall_s"] / t_all,
+        "speedup_median_opt": fpf["opt_s"] / t_med,
+        "speedup_every_opt": fpf["opt_s"] / t_all,
+        "strict_wall_s": strict.info["seconds"],
+        "strict_conv_or_slow": frac(strict.converged | strict.slow),
+        "strict_q_half<1e-12": frac(strict.q_half < 1e-12),
+        "strict_slow": frac(strict.slow),
+        "strict_converged": frac(strict.converged),
+        "strict_diverged": frac(strict.diverged),
+        "strict_max_iter": frac(~(strict.converged | strict.slow | strict.diverged)),
+        "strict_iterations_median": float(strict.iterations.double().median()),
+        "strict_iterations_max": int(strict.iterations.max()),
+        "median_distance": float(fp.distance.double().median()),
+    }
+    print(
+        f"  lm {name:<22} median there {t_med:6.3f} s ({r['speedup_median']:5.1f}x), every point "
+        f"{t_all:6.3f} s ({r['speedup_every']:5.1f}x), {reached:.1%} reach it ({r['slow_at_level']:.1%} slow, "
+        f"{no_worse:.1%} no worse than FPF's seed); at q_half<1e-12: "
+        f"{r['strict_conv_or_slow']:.1%} converged or slow ({r['strict_q_half<1e-12']:.1%} under, "
+        f"{r['strict_slow']:.1%} slow, {r['strict_diverged']:.1%} diverged, {r['strict_max_iter']:.1%} at "
+        f"max_iter) in {r['strict_wall_s']:.2f} s; median distance {r['median_distance']:.3g}",
+        flush=True,
+    )
     return r
 
 
@@ -269,10 +302,19 @@ def _fpf_comparison(cell, seeds, fpf_dir, variants, lm_max_iter, lm_repeats=1):
     fpf = _run_fpf(cell, seeds, fpf_dir)
     tol = 2 * fpf["level_half"] / cell.state_size
     rows = [_lm_variant(cell, seeds, name, opts, fpf, tol, lm_max_iter, lm_repeats) for name, opts in variants]
-    print("speed-ups: FixedPointFinder's whole find_fixed_points wall time / lm's time to the level "
-          "(per-iteration history, same process, same seeds, zero input)")
-    return {"fpf_wall_s": fpf["wall_s"], "fpf_opt_s": fpf["opt_s"], "fpf_iterations": fpf["iterations"],
-            "fpf_median_q_half": fpf["level_half"], "fpf_unique": fpf["unique"], "lm_tol": tol, "lm": rows}
+    print(
+        "speed-ups: FixedPointFinder's whole find_fixed_points wall time / lm's time to the level "
+        "(per-iteration history, same process, same seeds, zero input)"
+    )
+    return {
+        "fpf_wall_s": fpf["wall_s"],
+        "fpf_opt_s": fpf["opt_s"],
+        "fpf_iterations": fpf["iterations"],
+        "fpf_median_q_half": fpf["level_half"],
+        "fpf_unique": fpf["unique"],
+        "lm_tol": tol,
+        "lm": rows,
+    }
 
 
 def _compare_methods(cell, seeds, methods, tol, max_iter, lm_max_iter):
@@ -298,12 +340,19 @@ def _compare_methods(cell, seeds, methods, tol, max_iter, lm_max_iter):
         print(f"  {m}: done in {fp.info['seconds']:.1f} s", flush=True)
     adam_level = float(runs["adam"].q.double().median()) if "adam" in runs else None
     rows = [_row(m, runs[m], N, adam_level) for m in wanted]
-    cols = [("method", "method", 10, ""), ("wall_s", "wall s", 8, ".2f"),
-            ("frac_q_half<1e-12", "qh<1e-12", 9, ".3f"), ("frac_q<1e-8", "q<1e-8", 7, ".3f"),
-            ("frac_slow", "slow", 6, ".3f"), ("frac_conv_or_slow", "conv|slow", 9, ".3f"),
-            ("median_q", "med q", 9, ".3g"), ("median_q_half", "med q_half", 10, ".3g"),
-            ("median_distance", "med dist", 8, ".3g"), ("median_iterations", "med it", 6, ".0f"),
-            ("t_reach_adam_level_s", "t(adam q)", 9, ".3g")]
+    cols = [
+        ("method", "method", 10, ""),
+        ("wall_s", "wall s", 8, ".2f"),
+        ("frac_q_half<1e-12", "qh<1e-12", 9, ".3f"),
+        ("frac_q<1e-8", "q<1e-8", 7, ".3f"),
+        ("frac_slow", "slow", 6, ".3f"),
+        ("frac_conv_or_slow", "conv|slow", 9, ".3f"),
+        ("median_q", "med q", 9, ".3g"),
+        ("median_q_half", "med q_half", 10, ".3g"),
+        ("median_distance", "med dist", 8, ".3g"),
+        ("median_iterations", "med it", 6, ".0f"),
+        ("t_reach_adam_level_s", "t(adam q)", 9, ".3g"),
+    ]
     print()
     print(" ".join(f"{head:>{w}}" for _, head, w, _ in cols))
     for r in rows:
@@ -314,8 +363,7 @@ def _compare_methods(cell, seeds, methods, tol, max_iter, lm_max_iter):
         t_adam = _time_to_reach(runs["adam"].info["history"], adam_level)
         for r in rows:
             if r["method"] != "adam" and r["t_reach_adam_level_s"] > 0:
-                print(f"  speed-up of {r['method']} over adam to that level: "
-                      f"{t_adam / r['t_reach_adam_level_s']:.1f}x")
+                print(f"  speed-up of {r['method']} over adam to that level: {t_adam / r['t_reach_adam_level_s']:.1f}x")
     return rows, adam_level
 
 
@@ -329,7 +377,7 @@ def _time_jacobians(cell, seeds, jac_n, jac_points, seed):
     t0 = time.perf_counter()
     with torch.no_grad():
         for i in range(0, jac_points, 256):
-            big.jacobians(torch.zeros(len(pts[i:i + 256]), 64), pts[i:i + 256])
+            big.jacobians(torch.zeros(len(pts[i : i + 256]), 64), pts[i : i + 256])
     t_jac = time.perf_counter() - t0
     t0 = time.perf_counter()
     linearize(big, pts, chunk_size=256, vectors=False)
@@ -337,17 +385,21 @@ def _time_jacobians(cell, seeds, jac_n, jac_points, seed):
     t0 = time.perf_counter()
     linearize(big, pts, chunk_size=256)
     t_lin = time.perf_counter() - t0
-    print(f"\nGRU N={jac_n}, {jac_points} points: closed-form Jacobians {t_jac:.2f} s; Jacobians + eigenvalues only "
-          f"{t_vals:.2f} s; Jacobians + full eigendecomposition (eigenvalues, R, L = R^-1, in float64) {t_lin:.2f} s")
+    print(
+        f"\nGRU N={jac_n}, {jac_points} points: closed-form Jacobians {t_jac:.2f} s; Jacobians + eigenvalues only "
+        f"{t_vals:.2f} s; Jacobians + full eigendecomposition (eigenvalues, R, L = R^-1, in float64) {t_lin:.2f} s"
+    )
 
     # ---------------------------------------------------------------- closed form vs torch.func
     n = min(256, len(seeds))
     x, h = torch.zeros(n, cell.input_size), seeds[:n]
     step = as_step(cell)
     times = {}
-    for name, f in (("closed-form", lambda: step.jacobian_rec(x, h)),
-                    ("jacfwd", lambda: FuncJacobian(cell.step, "fwd")(x, h, "rec")),
-                    ("jacrev", lambda: FuncJacobian(cell.step, "rev")(x, h, "rec"))):
+    for name, f in (
+        ("closed-form", lambda: step.jacobian_rec(x, h)),
+        ("jacfwd", lambda: FuncJacobian(cell.step, "fwd")(x, h, "rec")),
+        ("jacrev", lambda: FuncJacobian(cell.step, "rev")(x, h, "rec")),
+    ):
         f()
         best = math.inf
         for _ in range(3):
@@ -355,8 +407,10 @@ def _time_jacobians(cell, seeds, jac_n, jac_points, seed):
             f()
             best = min(best, time.perf_counter() - t0)
         times[name] = best / n
-    print(f"dF/dh per point at N={N} ({n} points, best of 3): " +
-          ", ".join(f"{k} {v * 1e6:.0f} us" for k, v in times.items()))
+    print(
+        f"dF/dh per point at N={N} ({n} points, best of 3): "
+        + ", ".join(f"{k} {v * 1e6:.0f} us" for k, v in times.items())
+    )
     return {"jac_s": t_jac, "jac_eigvals_s": t_vals, "jac_eig_s": t_lin, "jacobian_s_per_point": times}
 
 
@@ -375,31 +429,67 @@ def _time_jacobians(cell, seeds, jac_n, jac_points, seed):
 @click.option("--jac-n", default=256, show_default=True)
 @click.option("--threads", default=2, show_default=True)
 @click.option("--seed", default=0, show_default=True)
-@click.option("--seed-draw", type=click.Choice(["random", "per-doc"]), default="random", show_default=True,
-              help="random: n-seeds states from all visited states; per-doc: one state from each document")
+@click.option(
+    "--seed-draw",
+    type=click.Choice(["random", "per-doc"]),
+    default="random",
+    show_default=True,
+    help="random: n-seeds states from all visited states; per-doc: one state from each document",
+)
 @click.option("--fpf", is_flag=True, help="compare lm with the real FixedPointFinder (its defaults) instead")
 @click.option("--fpf-dir", default=FPF_DIR, show_default=True, help="FixedPointFinder's PyTorch sources")
-@click.option("--lm-variants", default="default", show_default=True,
-              help="with --fpf: ';'-separated LM option sets, e.g. 'default;relax=30;chord=0.9'")
-@click.option("--lm-repeats", default=1, show_default=True,
-              help="with --fpf: run lm this many times at FixedPointFinder's level; times are the median")
+@click.option(
+    "--lm-variants",
+    default="default",
+    show_default=True,
+    help="with --fpf: ';'-separated LM option sets, e.g. 'default;relax=30;chord=0.9'",
+)
+@click.option(
+    "--lm-repeats",
+    default=1,
+    show_default=True,
+    help="with --fpf: run lm this many times at FixedPointFinder's level; times are the median",
+)
 @click.option("--json-out", type=click.Path(dir_okay=False), default=None, help="also write the numbers here")
-def main(checkpoint, random_gru, hidden, n_seeds, n_docs, max_length, data_dir, max_iter, lm_max_iter, methods,
-         jac_points, jac_n, threads, seed, seed_draw, fpf, fpf_dir, lm_variants, lm_repeats, json_out):
+def main(
+    checkpoint,
+    random_gru,
+    hidden,
+    n_seeds,
+    n_docs,
+    max_length,
+    data_dir,
+    max_iter,
+    lm_max_iter,
+    methods,
+    jac_points,
+    jac_n,
+    threads,
+    seed,
+    seed_draw,
+    fpf,
+    fpf_dir,
+    lm_variants,
+    lm_repeats,
+    json_out,
+):
     """Compare fixed-point solvers on one GRU and time Jacobians + eigendecompositions."""
     torch.set_num_threads(threads)
     if bool(checkpoint) == bool(random_gru):
         raise click.UsageError("pass exactly one of --checkpoint DIR or --random-gru")
     if checkpoint:
-        cell, seeds, desc = _seeds_from_checkpoint(checkpoint, n_seeds, n_docs, max_length, data_dir, seed,
-                                                   per_doc=seed_draw == "per-doc")
+        cell, seeds, desc = _seeds_from_checkpoint(
+            checkpoint, n_seeds, n_docs, max_length, data_dir, seed, per_doc=seed_draw == "per-doc"
+        )
     else:
         cell, seeds, desc = _random_gru(hidden, n_seeds, seed)
     N = cell.state_size
     tol = 2e-12 / N  # q_half < 1e-12
     print(f"model: {desc}")
-    print(f"{len(seeds)} seeds, zero input, {threads} threads; target q_half = 0.5||F(h)-h||^2 < 1e-12 "
-          f"(tol = {tol:.3g} on q = (1/N)||F(h)-h||^2, N = {N})")
+    print(
+        f"{len(seeds)} seeds, zero input, {threads} threads; target q_half = 0.5||F(h)-h||^2 < 1e-12 "
+        f"(tol = {tol:.3g} on q = (1/N)||F(h)-h||^2, N = {N})"
+    )
     find_fixed_points(cell, seeds[:8], tol=tol, max_iter=2)  # warm-up: one-off costs out of the timings
     if fpf:
         out = _fpf_comparison(cell, seeds, fpf_dir, _parse_variants(lm_variants), lm_max_iter, lm_repeats)

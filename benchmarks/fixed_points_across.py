@@ -75,12 +75,25 @@ def _row(checkpoint: Path, data: dict, variant: str) -> dict:
     lm = next((r for r in data["lm"] if r["variant"] == variant), data["lm"][0])
     arch = cfg["model"]["arch"]
     n = int(cfg["model"]["hidden_size"])
-    return {"network": _name(checkpoint), "checkpoint": str(checkpoint), "arch": arch, "N": n,
-            "S": 2 * n if arch == "lstm" else n, "accuracy": acc, "accuracy_split": split,
-            "fpf_s": data["fpf_wall_s"], "fpf_opt_s": data["fpf_opt_s"], "fpf_median_q_half": data["fpf_median_q_half"],
-            "t_median_s": lm["t_median_s"], "t_every_s": lm["t_every_s"], "speedup_median": lm["speedup_median"],
-            "speedup_every": lm["speedup_every"], "share_1e12": lm["strict_conv_or_slow"],
-            "slow_1e12": lm["strict_slow"], "lm": lm}
+    return {
+        "network": _name(checkpoint),
+        "checkpoint": str(checkpoint),
+        "arch": arch,
+        "N": n,
+        "S": 2 * n if arch == "lstm" else n,
+        "accuracy": acc,
+        "accuracy_split": split,
+        "fpf_s": data["fpf_wall_s"],
+        "fpf_opt_s": data["fpf_opt_s"],
+        "fpf_median_q_half": data["fpf_median_q_half"],
+        "t_median_s": lm["t_median_s"],
+        "t_every_s": lm["t_every_s"],
+        "speedup_median": lm["speedup_median"],
+        "speedup_every": lm["speedup_every"],
+        "share_1e12": lm["strict_conv_or_slow"],
+        "slow_1e12": lm["strict_slow"],
+        "lm": lm,
+    }
 
 
 def _fmt(value, width, fmt):
@@ -93,15 +106,24 @@ def _fmt(value, width, fmt):
 
 @click.command()
 @click.argument("checkpoints", nargs=-1, required=True, type=click.Path(exists=True, file_okay=False))
-@click.option("--out-dir", default="/tmp/fixed_points_across", show_default=True, type=click.Path(file_okay=False),
-              help="per network: <name>.log and <name>.json")
+@click.option(
+    "--out-dir",
+    default="/tmp/fixed_points_across",
+    show_default=True,
+    type=click.Path(file_okay=False),
+    help="per network: <name>.log and <name>.json",
+)
 @click.option("--json-out", type=click.Path(dir_okay=False), default=None, help="the table and spread as JSON")
 @click.option("--rerun", is_flag=True, help="run every network again even when its JSON is there")
 @click.option("--no-run", is_flag=True, help="only tabulate the JSON files already in --out-dir")
 @click.option("--variant", default="default", show_default=True, help="the --lm-variants entry to tabulate")
-@click.option("--baseline", default="torch_factor=1", show_default=True,
-              help="another --lm-variants entry run in the same process for comparison ('' : none); "
-                   "torch_factor=1 is lm with the batched torch factorization it used before")
+@click.option(
+    "--baseline",
+    default="torch_factor=1",
+    show_default=True,
+    help="another --lm-variants entry run in the same process for comparison ('' : none); "
+    "torch_factor=1 is lm with the batched torch factorization it used before",
+)
 @click.option("--n-docs", default=1000, show_default=True)
 @click.option("--threads", default=1, show_default=True)
 @click.option("--lm-repeats", default=3, show_default=True, help="lm runs at the level per network (median time)")
@@ -109,8 +131,22 @@ def _fmt(value, width, fmt):
 @click.option("--target-median", default=50.0, show_default=True)
 @click.option("--target-every", default=25.0, show_default=True)
 @click.option("--target-share", default=0.99, show_default=True)
-def main(checkpoints, out_dir, json_out, rerun, no_run, variant, baseline, n_docs, threads, lm_repeats, extra,
-         target_median, target_every, target_share):
+def main(
+    checkpoints,
+    out_dir,
+    json_out,
+    rerun,
+    no_run,
+    variant,
+    baseline,
+    n_docs,
+    threads,
+    lm_repeats,
+    extra,
+    target_median,
+    target_every,
+    target_share,
+):
     """Run benchmarks/fixed_points.py --fpf on each checkpoint in turn; one table with the spread."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -119,10 +155,26 @@ def main(checkpoints, out_dir, json_out, rerun, no_run, variant, baseline, n_doc
         stem = _name(ck).replace("/", "-")
         js, log = out / f"{stem}.json", out / f"{stem}.log"
         if not no_run and (rerun or not js.exists()):
-            cmd = [sys.executable, str(HERE / "fixed_points.py"), "--checkpoint", str(ck), "--fpf",
-                   "--lm-repeats", str(lm_repeats), "--seed-draw", "per-doc", "--n-docs", str(n_docs),
-                   "--n-seeds", str(n_docs),
-                   "--threads", str(threads), "--json-out", str(js), *extra.split()]
+            cmd = [
+                sys.executable,
+                str(HERE / "fixed_points.py"),
+                "--checkpoint",
+                str(ck),
+                "--fpf",
+                "--lm-repeats",
+                str(lm_repeats),
+                "--seed-draw",
+                "per-doc",
+                "--n-docs",
+                str(n_docs),
+                "--n-seeds",
+                str(n_docs),
+                "--threads",
+                str(threads),
+                "--json-out",
+                str(js),
+                *extra.split(),
+            ]
             cmd += ["--lm-variants", ";".join(v for v in (variant, baseline) if v)]
             env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
             print(f"running {_name(ck)} -> {log}", file=sys.stderr, flush=True)
@@ -157,22 +209,40 @@ def main(checkpoints, out_dir, json_out, rerun, no_run, variant, baseline, n_doc
             else:
                 cells.append(f"{label if k == 'network' else '':>{w}}")
         print(" ".join(cells))
-    met = {r["network"]: {"median": r["speedup_median"] >= target_median, "every": r["speedup_every"] >= target_every,
-                          "share": r["share_1e12"] >= target_share} for r in rows}
-    print(f"\nacc: test accuracy (validation where no test score); FPF s: FixedPointFinder's whole find_fixed_points "
-          f"(defaults); FPF med qh: its final median q_half = the level; lm med s / all s: lm's time until the median "
-          f"point / every point is under the level (or labelled slow); x: FPF s / lm s; "
-          f"conv|slow: lm at q_half < 1e-12, share of seeds converged or labelled slow (slow: labelled slow); "
-          f"base med / all: the --baseline variant's "
-          f"times in the same process ({baseline or 'none'}). {threads} thread(s), {n_docs} seeds.")
+    met = {
+        r["network"]: {
+            "median": r["speedup_median"] >= target_median,
+            "every": r["speedup_every"] >= target_every,
+            "share": r["share_1e12"] >= target_share,
+        }
+        for r in rows
+    }
+    print(
+        f"\nacc: test accuracy (validation where no test score); FPF s: FixedPointFinder's whole find_fixed_points "
+        f"(defaults); FPF med qh: its final median q_half = the level; lm med s / all s: lm's time until the median "
+        f"point / every point is under the level (or labelled slow); x: FPF s / lm s; "
+        f"conv|slow: lm at q_half < 1e-12, share of seeds converged or labelled slow (slow: labelled slow); "
+        f"base med / all: the --baseline variant's "
+        f"times in the same process ({baseline or 'none'}). {threads} thread(s), {n_docs} seeds."
+    )
     for name, m in met.items():
         missed = [k for k, ok in m.items() if not ok]
-        print(f"  {name}: {'meets every target' if not missed else 'misses ' + ', '.join(missed)} "
-              f"(targets: {target_median:g}x median, {target_every:g}x every point, {target_share:.0%} conv|slow)")
+        print(
+            f"  {name}: {'meets every target' if not missed else 'misses ' + ', '.join(missed)} "
+            f"(targets: {target_median:g}x median, {target_every:g}x every point, {target_share:.0%} conv|slow)"
+        )
     if json_out:
-        Path(json_out).write_text(json.dumps({"rows": rows, "spread": spread, "targets_met": met,
-                                              "targets": {"median": target_median, "every": target_every,
-                                                          "share": target_share}}, indent=1))
+        Path(json_out).write_text(
+            json.dumps(
+                {
+                    "rows": rows,
+                    "spread": spread,
+                    "targets_met": met,
+                    "targets": {"median": target_median, "every": target_every, "share": target_share},
+                },
+                indent=1,
+            )
+        )
 
 
 if __name__ == "__main__":

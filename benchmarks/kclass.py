@@ -23,8 +23,19 @@ from pathlib import Path
 import numpy as np
 import torch
 
-SETTINGS = dict(embed_dim=64, hidden_size=128, batch_size=32, lr=2e-3, lr_decay=0.85, patience=3, seed=0,
-                vocab_size=20000, min_count=1, checkpoint_every=0, num_threads=1)
+SETTINGS = dict(
+    embed_dim=64,
+    hidden_size=128,
+    batch_size=32,
+    lr=2e-3,
+    lr_decay=0.85,
+    patience=3,
+    seed=0,
+    vocab_size=20000,
+    min_count=1,
+    checkpoint_every=0,
+    num_threads=1,
+)
 
 
 def run_one(dataset: str, arch: str, out: Path, epochs: int, hidden: int, n_docs: int) -> dict:
@@ -51,6 +62,7 @@ def run_one(dataset: str, arch: str, out: Path, epochs: int, hidden: int, n_docs
     bow_file = out / "bow" / f"{dataset}.json"
     if bow_file.is_file():
         from rnnlens.baseline import load_bag_of_words
+
         bow = load_bag_of_words(bow_file)
     else:
         bow = fit_bag_of_words(corpus)
@@ -60,15 +72,26 @@ def run_one(dataset: str, arch: str, out: Path, epochs: int, hidden: int, n_docs
     X = np.concatenate(network.states(docs.encoded))
     t1 = time.perf_counter()
     prediction = predict_dimension(corpus) if "train" in corpus.splits else None
-    r = analyze_kclass(network, torch.from_numpy(X), bow=bow, truth=getattr(corpus, "truth", None),
-                       prediction=prediction)
+    r = analyze_kclass(
+        network, torch.from_numpy(X), bow=bow, truth=getattr(corpus, "truth", None), prediction=prediction
+    )
     seconds = time.perf_counter() - t1
     v = r.value
-    row = dict(dataset=dataset, arch=arch, hidden=hidden, k=corpus.num_classes, train_seconds=train_s,
-               test_accuracy=acc, bow_test_accuracy=bow.accuracy["test"], n_test=len(corpus.splits["test"]),
-               split_note=corpus.info.get("split", {}).get("note"), analysis_seconds=seconds,
-               n_states=int(X.shape[0]), missing=r.missing,
-               **{k: v(k) for k in r.metrics["kclass"]})
+    row = dict(
+        dataset=dataset,
+        arch=arch,
+        hidden=hidden,
+        k=corpus.num_classes,
+        train_seconds=train_s,
+        test_accuracy=acc,
+        bow_test_accuracy=bow.accuracy["test"],
+        n_test=len(corpus.splits["test"]),
+        split_note=corpus.info.get("split", {}).get("note"),
+        analysis_seconds=seconds,
+        n_states=int(X.shape[0]),
+        missing=r.missing,
+        **{k: v(k) for k in r.metrics["kclass"]},
+    )
     return row
 
 
@@ -76,10 +99,12 @@ def table(rows) -> str:
     def f(x, fmt="{:.3f}"):
         return "–" if x is None else fmt.format(x)
 
-    lines = ["| data | net | test acc | BoW acc | PCA share top k-1 / k-th | d (PCA) | PR | d (logits) | "
-             "predicted d (PR) | #|lambda|>=0.95 (median) | angles to readout (deg) | cov angles (deg) | "
-             "evidence vs BoW (Spearman, R^2) | fixed points (unique/stable) | analysis s |",
-             "|" + "---|" * 15]
+    lines = [
+        "| data | net | test acc | BoW acc | PCA share top k-1 / k-th | d (PCA) | PR | d (logits) | "
+        "predicted d (PR) | #|lambda|>=0.95 (median) | angles to readout (deg) | cov angles (deg) | "
+        "evidence vs BoW (Spearman, R^2) | fixed points (unique/stable) | analysis s |",
+        "|" + "---|" * 15,
+    ]
     for r in rows:
         ang = ", ".join(f"{a:.0f}" for a in r["readout_angles_deg"])
         cang = ", ".join(f"{a:.0f}" for a in r["readout_cov_angles_deg"])
@@ -90,7 +115,8 @@ def table(rows) -> str:
             f"{r.get('predicted_dimension')} ({f(r.get('predicted_participation_ratio'), '{:.2f}')}) | "
             f"{f(r['n_eig_slow_median'], '{:.0f}')} | {ang} | {cang} | "
             f"{f(r.get('evidence_bow_spearman_mean'), '{:.2f}')}, {f(r.get('evidence_bow_r2'), '{:.2f}')} | "
-            f"{r.get('fixed_points_n_unique')}/{r.get('fixed_points_n_stable')} | {r['analysis_seconds']:.0f} |")
+            f"{r.get('fixed_points_n_unique')}/{r.get('fixed_points_n_stable')} | {r['analysis_seconds']:.0f} |"
+        )
     return "\n".join(lines)
 
 
@@ -110,9 +136,25 @@ def main(argv=None) -> list:
         for arch in args.arch or ["gru", "lstm"]:
             row = run_one(dataset, arch, args.out, args.epochs, args.hidden, args.n_docs)
             rows.append(row)
-            print(json.dumps({k: row[k] for k in ("dataset", "arch", "test_accuracy", "bow_test_accuracy",
-                                                   "pca_fractions", "dimension_pca", "predicted_dimension",
-                                                   "readout_angles_deg", "analysis_seconds")}), flush=True)
+            print(
+                json.dumps(
+                    {
+                        k: row[k]
+                        for k in (
+                            "dataset",
+                            "arch",
+                            "test_accuracy",
+                            "bow_test_accuracy",
+                            "pca_fractions",
+                            "dimension_pca",
+                            "predicted_dimension",
+                            "readout_angles_deg",
+                            "analysis_seconds",
+                        )
+                    }
+                ),
+                flush=True,
+            )
             (args.out / "kclass.json").write_text(json.dumps(rows, indent=1, default=float))
     print(table(rows))
     return rows

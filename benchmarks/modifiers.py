@@ -34,20 +34,28 @@ def _pair(text: str) -> tuple[str, str]:
 
 def _print_network(val: dict) -> None:
     """One network's factors, reach, excursion and linearized prediction, as a table on stdout."""
-    print("factor at gap k (95% CI)    k=1                  k=2                  k=3                  "
-          "k=6")
+    print("factor at gap k (95% CI)    k=1                  k=2                  k=3                  k=6")
     for mod in val["modifiers"]:
         f, lo, hi = val["factor"][mod], val["factor_ci_low"][mod], val["factor_ci_high"][mod]
         cells = [f"{f[k]:+.2f} [{lo[k]:+.2f},{hi[k]:+.2f}]" for k in (0, 1, 2, 5) if k < len(f)]
-        print(f"  {mod:10s}  " + "  ".join(f"{c:20s}" for c in cells) +
-              f"  reach {val['reach'][mod]}, own readout {val['excursion_readout'][mod]:+.2f}")
-    print(f"  excursion: participation ratio {val['excursion_participation_ratio']}, angle to line "
-          f"{ {k: round(v) for k, v in val['excursion_line_angle_deg'].items()} } deg")
-    print(f"  return tau (trajectory) { {k: round(v, 1) for k, v in val['return_tau_trajectory'].items()} }, "
-          f"(eigenmodes) { {k: round(v, 1) for k, v in val['return_tau_eigen'].items()} }")
-    print(f"  linearized: l_1 corr {val['prediction_correlation']:.2f} ratio {val['prediction_ratio_median']:.2f};"
-          f" readout corr {val['prediction_readout_correlation']:.2f} ratio "
-          f"{val['prediction_readout_ratio_median']:.2f}")
+        print(
+            f"  {mod:10s}  "
+            + "  ".join(f"{c:20s}" for c in cells)
+            + f"  reach {val['reach'][mod]}, own readout {val['excursion_readout'][mod]:+.2f}"
+        )
+    print(
+        f"  excursion: participation ratio {val['excursion_participation_ratio']}, angle to line "
+        f"{ {k: round(v) for k, v in val['excursion_line_angle_deg'].items()} } deg"
+    )
+    print(
+        f"  return tau (trajectory) { {k: round(v, 1) for k, v in val['return_tau_trajectory'].items()} }, "
+        f"(eigenmodes) { {k: round(v, 1) for k, v in val['return_tau_eigen'].items()} }"
+    )
+    print(
+        f"  linearized: l_1 corr {val['prediction_correlation']:.2f} ratio {val['prediction_ratio_median']:.2f};"
+        f" readout corr {val['prediction_readout_correlation']:.2f} ratio "
+        f"{val['prediction_readout_ratio_median']:.2f}"
+    )
 
 
 def main(argv=None) -> dict:
@@ -78,16 +86,19 @@ def main(argv=None) -> dict:
             corpora[dataset] = load_training_corpus(ck)
         corpus = corpora[dataset]
         t0 = time.perf_counter()
-        present = [m for m in mods if ck.vocab.stoi.get(m, 0) > 1]     # those the network knows
-        r = analyze_modifiers(ck, corpus, AnalysisSettings.make(modifiers=present, max_gap=args.max_gap),
-                              bow=bows.get(dataset))
+        present = [m for m in mods if ck.vocab.stoi.get(m, 0) > 1]  # those the network knows
+        r = analyze_modifiers(
+            ck, corpus, AnalysisSettings.make(modifiers=present, max_gap=args.max_gap), bow=bows.get(dataset)
+        )
         seconds = time.perf_counter() - t0
         m = r.metrics["modifiers"]
         val = {k: (v["value"] if isinstance(v, dict) and "value" in v else v) for k, v in m.items()}
         results["networks"][name] = {"checkpoint": path, "dataset": dataset, "seconds": seconds, **val}
         rnn_acc.setdefault(dataset, {})[name] = (ck.record.get("metrics", {}).get("test") or {}).get("accuracy")
-        print(f"\n== {name} ({dataset}, {ck.model.arch}-{ck.model.hidden_size}): {seconds:.1f} s; "
-              f"missing {sorted(set(mods) - set(present))}")
+        print(
+            f"\n== {name} ({dataset}, {ck.model.arch}-{ck.model.hidden_size}): {seconds:.1f} s; "
+            f"missing {sorted(set(mods) - set(present))}"
+        )
         _print_network(val)
 
     if not args.no_modifier_bow:
@@ -100,19 +111,33 @@ def main(argv=None) -> dict:
             t1 = time.perf_counter()
             mb = fit_modifier_bow(corpus, modifiers=mods, max_gap=args.bow_gap, bow=bow)
             t2 = time.perf_counter()
-            row = {"bow_test": bow.accuracy["test"], "bow_C": bow.C, "modifier_bow_test": mb.accuracy["test"],
-                   "modifier_bow_validation": mb.accuracy.get("validation"), "bow_seconds": t1 - t0,
-                   "modifier_bow_seconds": t2 - t1, "factors": mb.factor_table(), "modifier_counts": mb.counts,
-                   "info": mb.info, "rnn": {}}
-            print(f"\n== bag of words with modifiers on {dataset} (K={args.bow_gap}, C={bow.C:g}): plain "
-                  f"{bow.accuracy['test']:.4f}, with modifiers {mb.accuracy['test']:.4f} ({t2 - t1:.0f} s)")
+            row = {
+                "bow_test": bow.accuracy["test"],
+                "bow_C": bow.C,
+                "modifier_bow_test": mb.accuracy["test"],
+                "modifier_bow_validation": mb.accuracy.get("validation"),
+                "bow_seconds": t1 - t0,
+                "modifier_bow_seconds": t2 - t1,
+                "factors": mb.factor_table(),
+                "modifier_counts": mb.counts,
+                "info": mb.info,
+                "rnn": {},
+            }
+            print(
+                f"\n== bag of words with modifiers on {dataset} (K={args.bow_gap}, C={bow.C:g}): plain "
+                f"{bow.accuracy['test']:.4f}, with modifiers {mb.accuracy['test']:.4f} ({t2 - t1:.0f} s)"
+            )
             for mod, f in mb.factor_table().items():
                 print(f"  {mod:10s} " + " ".join(f"{x:+.2f}" for x in f) + f"   (n = {mb.counts[mod]})")
             for name, acc in rnn_acc.get(dataset, {}).items():
                 share = share_of_gain(mb.accuracy["test"], bow.accuracy["test"], acc) if acc is not None else math.nan
                 row["rnn"][name] = {"test": acc, "share_of_gain": share}
-                print(f"  {name}: RNN test {acc:.4f}, gain over plain {acc - bow.accuracy['test']:+.4f}, share "
-                      f"recovered {share:.2f}" if acc is not None else f"  {name}: no test accuracy recorded")
+                print(
+                    f"  {name}: RNN test {acc:.4f}, gain over plain {acc - bow.accuracy['test']:+.4f}, share "
+                    f"recovered {share:.2f}"
+                    if acc is not None
+                    else f"  {name}: no test accuracy recorded"
+                )
             results["bag_of_words"][dataset] = row
     if args.out:
         from rnnlens.analysis.io import write_json

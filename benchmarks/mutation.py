@@ -35,11 +35,25 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 # the default run takes about a minute on 2 cores; docs/mutation.md gives the commands for the whole fixed-point
 # core (every mutant, about 20 minutes) and for analysis/ (a seeded --sample per module, about 45 minutes)
-DEFAULT_MODULES = ["src/rnnlens/analysis/checks.py", "src/rnnlens/analysis/geometry.py",
-                   "src/rnnlens/analysis/metrics.py"]
+DEFAULT_MODULES = [
+    "src/rnnlens/analysis/checks.py",
+    "src/rnnlens/analysis/geometry.py",
+    "src/rnnlens/analysis/metrics.py",
+]
 DEFAULT_TESTS = ["tests/analysis/test_metrics.py", "tests/analysis/test_pieces.py"]
-DEPS = ["torch==2.13.0", "numpy>=1.24", "safetensors>=0.4", "scikit-learn>=1.3", "scipy>=1.10", "matplotlib>=3.7",
-        "click>=8.1", "tqdm>=4.66", "pytest>=8", "hypothesis>=6", "mutmut==3.8.1"]
+DEPS = [
+    "torch==2.13.0",
+    "numpy>=1.24",
+    "safetensors>=0.4",
+    "scikit-learn>=1.3",
+    "scipy>=1.10",
+    "matplotlib>=3.7",
+    "click>=8.1",
+    "tqdm>=4.66",
+    "pytest>=8",
+    "hypothesis>=6",
+    "mutmut==3.8.1",
+]
 
 
 def _venv(path: Path) -> Path:
@@ -65,18 +79,29 @@ def _configure(work: Path, modules: list[str], tests: list[str], timeout_multipl
     missing = [m for m in targets if not (work / m).is_file()]
     if missing:
         raise SystemExit(f"--module: not a file of the committed tree: {', '.join(missing)}")
-    others = sorted(str(p.relative_to(work)) for p in (work / "src" / "rnnlens").rglob("*.py")
-                    if str(p.relative_to(work)) not in targets)
+    others = sorted(
+        str(p.relative_to(work))
+        for p in (work / "src" / "rnnlens").rglob("*.py")
+        if str(p.relative_to(work)) not in targets
+    )
     quote = lambda xs: "[" + ", ".join(json.dumps(x) for x in xs) + "]"  # noqa: E731
-    cfg = (f"\n[tool.mutmut]\npaths_to_mutate = [\"src/rnnlens/\"]\ntests_dir = {quote(tests)}\n"
-           f"do_not_mutate = {quote(others)}\ntimeout_multiplier = {float(timeout_multiplier)}\n")
+    cfg = (
+        f'\n[tool.mutmut]\npaths_to_mutate = ["src/rnnlens/"]\ntests_dir = {quote(tests)}\n'
+        f"do_not_mutate = {quote(others)}\ntimeout_multiplier = {float(timeout_multiplier)}\n"
+    )
     pyproject = work / "pyproject.toml"
     pyproject.write_text(pyproject.read_text() + cfg)
 
 
 def _results(py: Path, work: Path, env: dict) -> dict[str, str]:
-    out = subprocess.run([str(py.parent / "mutmut"), "results", "--all", "true"], cwd=work, env=env,
-                         capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        [str(py.parent / "mutmut"), "results", "--all", "true"],
+        cwd=work,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     res = {}
     for line in out.splitlines():
         if ":" in line:
@@ -111,13 +136,21 @@ def main() -> int:
     ap.add_argument("--venv", type=Path, default=Path(tempfile.gettempdir()) / "rnnlens-mutation-venv")
     ap.add_argument("--work", type=Path, default=None, help="work folder (default: a new temporary one)")
     ap.add_argument("--max-children", type=int, default=2)
-    ap.add_argument("--sample", type=int, default=0,
-                    help="test a seeded random sample of this many mutants per module (0: all); the score is then "
-                         "an estimate, printed with its 95%% (Wilson) interval")
+    ap.add_argument(
+        "--sample",
+        type=int,
+        default=0,
+        help="test a seeded random sample of this many mutants per module (0: all); the score is then "
+        "an estimate, printed with its 95%% (Wilson) interval",
+    )
     ap.add_argument("--seed", type=int, default=0, help="seed of --sample")
-    ap.add_argument("--timeout-multiplier", type=float, default=15.0,
-                    help="a mutant whose covering tests take more than this many times their clean CPU time "
-                         "(mutmut's rule) is stopped and counted as a timeout")
+    ap.add_argument(
+        "--timeout-multiplier",
+        type=float,
+        default=15.0,
+        help="a mutant whose covering tests take more than this many times their clean CPU time "
+        "(mutmut's rule) is stopped and counted as a timeout",
+    )
     ap.add_argument("--out", type=Path, default=None, help="write the scores as JSON here")
     a = ap.parse_args()
     modules, tests = a.module or DEFAULT_MODULES, a.tests or DEFAULT_TESTS
@@ -127,8 +160,14 @@ def main() -> int:
     _configure(work, modules, tests, a.timeout_multiplier)
     # one thread per test process: mutmut limits CPU time, and idle BLAS/OpenMP threads spinning beside the
     # --max-children processes would count against it (a clean mutant would read as a timeout)
-    env = dict(os.environ, PYTHONPATH="src", MPLBACKEND="Agg", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1",
-               OPENBLAS_NUM_THREADS="1")
+    env = dict(
+        os.environ,
+        PYTHONPATH="src",
+        MPLBACKEND="Agg",
+        OMP_NUM_THREADS="1",
+        MKL_NUM_THREADS="1",
+        OPENBLAS_NUM_THREADS="1",
+    )
     names: list[str] = []
     if a.sample:
         # generate the mutants and the test coverage without running any mutant (the filter matches none),
@@ -158,8 +197,10 @@ def main() -> int:
         if status == "survived":
             survivors[module].append(name)
     rows = {}
-    print(f"{'module':34s} {'mutants':>7s} {'killed':>6s} {'timeout':>7s} {'survived':>8s} {'no tests':>8s} "
-          f"{'other':>5s} {'score':>6s}" + ("  95% interval" if a.sample else ""))
+    print(
+        f"{'module':34s} {'mutants':>7s} {'killed':>6s} {'timeout':>7s} {'survived':>8s} {'no tests':>8s} "
+        f"{'other':>5s} {'score':>6s}" + ("  95% interval" if a.sample else "")
+    )
     for module in sorted(per):
         c = per[module]
         k, s, t, nt = c["killed"], c["survived"], c["timeout"], c["no tests"]
@@ -167,21 +208,47 @@ def main() -> int:
         caught, tested = k + t, k + s + t
         score = caught / max(tested, 1)
         lo, hi = _wilson(caught, tested)
-        rows[module] = {"mutants": sum(c.values()), "killed": k, "timeout": t, "survived": s, "no_tests": nt,
-                        "other": other, "score": score, "interval95": [lo, hi] if a.sample else None}
-        print(f"{module:34s} {sum(c.values()):7d} {k:6d} {t:7d} {s:8d} {nt:8d} {other:5d} {score:6.1%}"
-              + (f"  {lo:.0%}-{hi:.0%}" if a.sample else ""))
-    print("\nscore = (killed + timeout) / (killed + timeout + survived), mutmut's own definition: a timeout is a "
-          f"mutant whose tests ran over {a.timeout_multiplier:g}x their clean CPU time; 'no tests': no selected test "
-          "reaches the mutated function")
+        rows[module] = {
+            "mutants": sum(c.values()),
+            "killed": k,
+            "timeout": t,
+            "survived": s,
+            "no_tests": nt,
+            "other": other,
+            "score": score,
+            "interval95": [lo, hi] if a.sample else None,
+        }
+        print(
+            f"{module:34s} {sum(c.values()):7d} {k:6d} {t:7d} {s:8d} {nt:8d} {other:5d} {score:6.1%}"
+            + (f"  {lo:.0%}-{hi:.0%}" if a.sample else "")
+        )
+    print(
+        "\nscore = (killed + timeout) / (killed + timeout + survived), mutmut's own definition: a timeout is a "
+        f"mutant whose tests ran over {a.timeout_multiplier:g}x their clean CPU time; 'no tests': no selected test "
+        "reaches the mutated function"
+    )
     print(f"work folder {work} (`mutmut show NAME` there prints a mutant)")
     for module, names_left in sorted(survivors.items()):
-        print(f"surviving in {module}: {len(names_left)}: " + ", ".join(n.rsplit('.', 1)[-1] for n in names_left[:60])
-              + (" ..." if len(names_left) > 60 else ""))
+        print(
+            f"surviving in {module}: {len(names_left)}: "
+            + ", ".join(n.rsplit(".", 1)[-1] for n in names_left[:60])
+            + (" ..." if len(names_left) > 60 else "")
+        )
     if a.out:
-        a.out.write_text(json.dumps({"modules": modules, "tests": tests, "sample": a.sample, "seed": a.seed,
-                                     "timeout_multiplier": a.timeout_multiplier, "scores": rows,
-                                     "survivors": survivors}, indent=1))
+        a.out.write_text(
+            json.dumps(
+                {
+                    "modules": modules,
+                    "tests": tests,
+                    "sample": a.sample,
+                    "seed": a.seed,
+                    "timeout_multiplier": a.timeout_multiplier,
+                    "scores": rows,
+                    "survivors": survivors,
+                },
+                indent=1,
+            )
+        )
     return 0
 
 

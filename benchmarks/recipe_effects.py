@@ -50,8 +50,10 @@ def main() -> int:
         levels = {}
         for v, r in zip(values, rows):
             levels.setdefault(v, []).append(_float(r[args.metric]))
-        text = "; ".join(f"{v}: mean {sum(x) / len(x):.4f}, best {max(x):.4f} (n={len(x)})"
-                         for v, x in sorted(levels.items(), key=lambda kv: -max(kv[1])))
+        text = "; ".join(
+            f"{v}: mean {sum(x) / len(x):.4f}, best {max(x):.4f} (n={len(x)})"
+            for v, x in sorted(levels.items(), key=lambda kv: -max(kv[1]))
+        )
         print(f"  {s:16s} {text}")
     return 0
 

@@ -35,7 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
-RNNLENS = [str(Path(sys.executable).with_name("rnnlens"))]      # the command beside this Python
+RNNLENS = [str(Path(sys.executable).with_name("rnnlens"))]  # the command beside this Python
 
 
 def train_missing(specs: list[str], work: Path, epochs: int, max_length: int, threads: int) -> list[Path]:
@@ -46,9 +46,27 @@ def train_missing(specs: list[str], work: Path, epochs: int, max_length: int, th
         for n in (int(s) for s in sizes.split(",") if s):
             ck = work / f"{arch}-{n}"
             if not (ck / "model.safetensors").is_file():
-                cmd = [*RNNLENS, "train", "--dataset", "imdb", "--arch", arch, "--hidden", str(n), "--embed", "128",
-                       "--epochs", str(epochs), "--max-length", str(max_length), "--threads", str(threads),
-                       "--no-progress", "--out", str(ck)]
+                cmd = [
+                    *RNNLENS,
+                    "train",
+                    "--dataset",
+                    "imdb",
+                    "--arch",
+                    arch,
+                    "--hidden",
+                    str(n),
+                    "--embed",
+                    "128",
+                    "--epochs",
+                    str(epochs),
+                    "--max-length",
+                    str(max_length),
+                    "--threads",
+                    str(threads),
+                    "--no-progress",
+                    "--out",
+                    str(ck),
+                ]
                 print("training:", " ".join(cmd[1:]), flush=True)
                 subprocess.run(cmd, check=True)
             out.append(ck)
@@ -59,9 +77,8 @@ def analyse(ck: Path, out: Path, n_docs: int, n_seeds: int, threads: int) -> dic
     """One `rnnlens analyze` run of checkpoint ``ck`` in its own process: wall seconds, the summary's per-section
     seconds and peak memory, the network's size."""
     dest = out / ck.name
-    cmd = [*RNNLENS, "analyze", str(ck), "-o", str(dest), "--n-docs", str(n_docs), "--n-seeds", str(n_seeds),
-           "--quiet"]
-    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}   # torch's threads
+    cmd = [*RNNLENS, "analyze", str(ck), "-o", str(dest), "--n-docs", str(n_docs), "--n-seeds", str(n_seeds), "--quiet"]
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}  # torch's threads
     started = time.perf_counter()
     subprocess.run(cmd, check=True, env=env)
     wall = time.perf_counter() - started
@@ -69,11 +86,18 @@ def analyse(ck: Path, out: Path, n_docs: int, n_seeds: int, threads: int) -> dic
     prov, cfg = summary["provenance"], json.loads((ck / "config.json").read_text())
     peaks = prov.get("section_peak_rss_mib", {})
     model = cfg.get("model", cfg)
-    return {"checkpoint": str(ck), "arch": model.get("arch"), "hidden_size": model.get("hidden_size"),
-            "state_size": summary["metrics"]["data"]["state_size"]["value"], "wall_seconds": round(wall, 1),
-            "section_seconds": prov.get("section_seconds", {}), "section_peak_rss_mib": peaks,
-            "peak_rss_mib": max(peaks.values()) if peaks else None, "status": summary.get("status"),
-            "bag_of_words": {k: prov.get("bag_of_words", {}).get(k) for k in ("obtained", "seconds")}}
+    return {
+        "checkpoint": str(ck),
+        "arch": model.get("arch"),
+        "hidden_size": model.get("hidden_size"),
+        "state_size": summary["metrics"]["data"]["state_size"]["value"],
+        "wall_seconds": round(wall, 1),
+        "section_seconds": prov.get("section_seconds", {}),
+        "section_peak_rss_mib": peaks,
+        "peak_rss_mib": max(peaks.values()) if peaks else None,
+        "status": summary.get("status"),
+        "bag_of_words": {k: prov.get("bag_of_words", {}).get(k) for k in ("obtained", "seconds")},
+    }
 
 
 def growth(rows: list[dict]) -> dict:
@@ -89,17 +113,24 @@ def growth(rows: list[dict]) -> dict:
 
 def table(rows: list[dict], exponents: dict) -> str:
     """The markdown table: one row per network, the three slowest sections named."""
-    lines = ["| network | state | total (s) | sections (s) | peak memory (MiB) | slowest sections (s) |",
-             "|---|---|---|---|---|---|"]
+    lines = [
+        "| network | state | total (s) | sections (s) | peak memory (MiB) | slowest sections (s) |",
+        "|---|---|---|---|---|---|",
+    ]
     for r in sorted(rows, key=lambda r: (r["arch"], r["hidden_size"])):
         top = sorted(r["section_seconds"].items(), key=lambda kv: -kv[1])[:3]
-        lines.append(f"| {r['arch']}-{r['hidden_size']} | {r['state_size']} | {r['wall_seconds']:.0f} | "
-                     f"{sum(r['section_seconds'].values()):.0f} | {r['peak_rss_mib']:.0f} | "
-                     + ", ".join(f"{k} {v:.0f}" for k, v in top) + " |")
+        lines.append(
+            f"| {r['arch']}-{r['hidden_size']} | {r['state_size']} | {r['wall_seconds']:.0f} | "
+            f"{sum(r['section_seconds'].values()):.0f} | {r['peak_rss_mib']:.0f} | "
+            + ", ".join(f"{k} {v:.0f}" for k, v in top)
+            + " |"
+        )
     if exponents:
         lines.append("")
-        lines.append("Growth exponent of the total time in N (slope of log time on log N): "
-                     + ", ".join(f"{a} {e}" for a, e in exponents.items()))
+        lines.append(
+            "Growth exponent of the total time in N (slope of log time on log N): "
+            + ", ".join(f"{a} {e}" for a, e in exponents.items())
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -117,8 +148,9 @@ def main(argv=None) -> dict:
     args = ap.parse_args(argv)
     if not os.environ.get("RNNLENS_DATA_DIR"):
         ap.error("set RNNLENS_DATA_DIR to the folder holding imdb/aclImdb.tar.gz")
-    cks = list(args.checkpoints) + train_missing(args.train, args.work, args.train_epochs, args.train_max_length,
-                                                 args.threads)
+    cks = list(args.checkpoints) + train_missing(
+        args.train, args.work, args.train_epochs, args.train_max_length, args.threads
+    )
     if not cks:
         ap.error("give checkpoint folders or --train ARCH:N,N")
     args.out.mkdir(parents=True, exist_ok=True)
@@ -126,10 +158,18 @@ def main(argv=None) -> dict:
     for ck in cks:
         rows.append(analyse(ck, args.out, args.n_docs, args.n_seeds, args.threads))
         r = rows[-1]
-        print(f"{r['arch']}-{r['hidden_size']}: {r['wall_seconds']:.0f} s, peak {r['peak_rss_mib']:.0f} MiB, "
-              f"sections {r['section_seconds']}", flush=True)
-    result = {"rows": rows, "growth_exponent": growth(rows), "n_docs": args.n_docs, "n_seeds": args.n_seeds,
-              "threads": args.threads}
+        print(
+            f"{r['arch']}-{r['hidden_size']}: {r['wall_seconds']:.0f} s, peak {r['peak_rss_mib']:.0f} MiB, "
+            f"sections {r['section_seconds']}",
+            flush=True,
+        )
+    result = {
+        "rows": rows,
+        "growth_exponent": growth(rows),
+        "n_docs": args.n_docs,
+        "n_seeds": args.n_seeds,
+        "threads": args.threads,
+    }
     (args.out / "scaling.json").write_text(json.dumps(result, indent=1))
     md = table(rows, result["growth_exponent"])
     (args.out / "scaling.md").write_text(md)

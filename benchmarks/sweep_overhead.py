@@ -52,8 +52,9 @@ def run_sequential(spec, out: Path) -> float:
     bows = {}
     for ds in spec.datasets:
         if spec.bag_of_words and "analyze" in spec.stages:
-            bows[ds.label] = fit_dataset_baseline({"label": ds.label, **ds.corpus_key()},
-                                                  str(out / "datasets" / ds.label / "bag_of_words.json"))
+            bows[ds.label] = fit_dataset_baseline(
+                {"label": ds.label, **ds.corpus_key()}, str(out / "datasets" / ds.label / "bag_of_words.json")
+            )
     for t in spec.trials:
         r = run_trial(_payload(t), str(trial_dir(out, t)), "sequential", bows.get(t.dataset.label))
         if r["state"] != "done":
@@ -76,8 +77,11 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         spec = load_spec(args.spec or _default_spec(tmp))
-        print(f"{len(spec.trials)} trials, {spec.num_cpus:g} CPU each; local Ray with {args.num_cpus} CPUs; "
-              f"{os.cpu_count()} CPUs on this machine", flush=True)
+        print(
+            f"{len(spec.trials)} trials, {spec.num_cpus:g} CPU each; local Ray with {args.num_cpus} CPUs; "
+            f"{os.cpu_count()} CPUs on this machine",
+            flush=True,
+        )
         seq, swp = [], []
         for i in range(args.repeat):
             # the sequential path first also warms the imports (torch, sklearn) of this process
@@ -91,8 +95,11 @@ def main() -> None:
             if r.failed:
                 raise SystemExit(f"sweep trials failed: {r.failed}")
             sweep_stages = _stage_seconds(out)
-            print(f"[{i + 1}] sequential {seq[-1]:.1f} s (trials' stages {seq_stages:.1f} s), sweep {swp[-1]:.1f} s "
-                  f"(trials' stages {sweep_stages:.1f} s, summed over trials that ran in parallel)", flush=True)
+            print(
+                f"[{i + 1}] sequential {seq[-1]:.1f} s (trials' stages {seq_stages:.1f} s), sweep {swp[-1]:.1f} s "
+                f"(trials' stages {sweep_stages:.1f} s, summed over trials that ran in parallel)",
+                flush=True,
+            )
         s, w = min(seq), min(swp)
         print(f"sequential, one process: {s:.1f} s wall (best of {len(seq)})")
         print(f"sweep on local Ray:      {w:.1f} s wall (best of {len(swp)})")

@@ -122,6 +122,7 @@ def ugrnn_variants(repeats, T=200):
         def run():
             cell.zero_grad()
             loop(proj()).sum().backward()
+
         return run
 
     with warnings.catch_warnings():
@@ -165,30 +166,42 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="fewer batches and repeats (smoke test)")
     ap.add_argument("--batches", type=int, default=6, help="timed training batches per architecture")
-    ap.add_argument("--threads", type=int, default=1,
-                    help="torch threads (default 1: on a 2-core machine shared with other jobs, 2 threads "
-                         "oversubscribe the cores and were measured up to 100x slower; 0 = torch's choice)")
+    ap.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch threads (default 1: on a 2-core machine shared with other jobs, 2 threads "
+        "oversubscribe the cores and were measured up to 100x slower; 0 = torch's choice)",
+    )
     args = ap.parse_args()
     if args.threads > 0:
         torch.set_num_threads(args.threads)
     n_batches, repeats = (2, 3) if args.quick else (args.batches, 7)
 
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} CPUs, "
-          f"load average before: {os.getloadavg()[0]:.2f}")
-    print(f"\nTable 1: training throughput, vocab {VOCAB}, embed {EMBED}, hidden {HIDDEN}, batch {BATCH}, "
-          f"lengths uniform 100..400 unsorted; forward+BCE+backward+Adam; {n_batches} timed batches")
+    print(
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} CPUs, "
+        f"load average before: {os.getloadavg()[0]:.2f}"
+    )
+    print(
+        f"\nTable 1: training throughput, vocab {VOCAB}, embed {EMBED}, hidden {HIDDEN}, batch {BATCH}, "
+        f"lengths uniform 100..400 unsorted; forward+BCE+backward+Adam; {n_batches} timed batches"
+    )
     print(f"{'arch':<8} {'fast_path':<9} {'tokens/s':>10} {'s/batch':>8}")
     tps = {}
     for arch in ARCHS:
         for path in make_cell(arch, 1, 1).FAST_PATHS:
             tps[arch, path], spb = training_throughput(arch, path, n_batches)
             print(f"{arch:<8} {path:<9} {tps[arch, path]:>10.0f} {spb:>8.2f}", flush=True)
-    print(f"UGRNN / fused GRU throughput ratio: {tps['ugrnn', 'scan'] / tps['gru', 'fused']:.2f} "
-          f"(target: >= 0.5, i.e. UGRNN within 2x of the fused GRU); "
-          f"UGRNN / scan GRU: {tps['ugrnn', 'scan'] / tps['gru', 'scan']:.2f}")
+    print(
+        f"UGRNN / fused GRU throughput ratio: {tps['ugrnn', 'scan'] / tps['gru', 'fused']:.2f} "
+        f"(target: >= 0.5, i.e. UGRNN within 2x of the fused GRU); "
+        f"UGRNN / scan GRU: {tps['ugrnn', 'scan'] / tps['gru', 'scan']:.2f}"
+    )
 
-    print(f"\nTable 2: UGRNN final state, forward+backward, hidden {HIDDEN}, embed {EMBED}, batch {BATCH}, "
-          f"T 200, lengths 150..200; median of {repeats}")
+    print(
+        f"\nTable 2: UGRNN final state, forward+backward, hidden {HIDDEN}, embed {EMBED}, batch {BATCH}, "
+        f"T 200, lengths 150..200; median of {repeats}"
+    )
     out, diff = ugrnn_variants(repeats)
     print(f"{'implementation':<16} {'ms/batch':>9} {'vs plain':>9}  note")
     for name, (ms, note) in out.items():

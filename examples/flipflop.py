@@ -67,11 +67,15 @@ def main(argv=None) -> rnnlens.Analysis:
     result = rnnlens.analyze(network, data, settings, out_dir=args.out / "analysis")
     report = rnnlens.make_report([args.out / "analysis"], args.out / "report")
 
-    print(f"readout on the per-step targets: R^2 {result.value('data.target_r2'):.3f}, mean squared error "
-          f"{result.value('data.target_mse'):.4f}")
-    print(f"distinct fixed points: {result.value('modes.n_distinct')} "
-          f"({result.value('modes.n_distinct_stable')} stable, {result.value('modes.n_distinct_saddles')} saddles; "
-          f"by number of unstable directions: {result.value('modes.distinct_by_unstable')})")
+    print(
+        f"readout on the per-step targets: R^2 {result.value('data.target_r2'):.3f}, mean squared error "
+        f"{result.value('data.target_mse'):.4f}"
+    )
+    print(
+        f"distinct fixed points: {result.value('modes.n_distinct')} "
+        f"({result.value('modes.n_distinct_stable')} stable, {result.value('modes.n_distinct_saddles')} saddles; "
+        f"by number of unstable directions: {result.value('modes.distinct_by_unstable')})"
+    )
     for s in result.skipped:
         print(f"skipped {s['section']}: {s['why']}")
     print(f"report: {report}")

@@ -65,15 +65,25 @@ def accuracy(model: LSTMClassifier, seqs: list[torch.Tensor], labels, batch: int
     order = np.argsort([len(s) for s in seqs])
     correct = 0
     for start in range(0, len(order), batch):
-        rows = order[start:start + batch]
+        rows = order[start : start + batch]
         ids, lengths = padded([seqs[i] for i in rows])
         pred = (model(ids, lengths) > 0).long().numpy()
         correct += int((pred == np.asarray(labels)[rows]).sum())
     return correct / len(seqs)
 
 
-def train(model: LSTMClassifier, seqs: list[torch.Tensor], labels, *, epochs: int, batch: int = 64,
-          lr: float = 2e-3, clip: float = 1.0, seed: int = 0, valid=None) -> int:
+def train(
+    model: LSTMClassifier,
+    seqs: list[torch.Tensor],
+    labels,
+    *,
+    epochs: int,
+    batch: int = 64,
+    lr: float = 2e-3,
+    clip: float = 1.0,
+    seed: int = 0,
+    valid=None,
+) -> int:
     """A plain loop: Adam, binary cross-entropy on the logits, gradient-norm clipping. Batches are drawn from
     length-sorted chunks (less padding). With ``valid`` = (seqs, labels) it prints the validation accuracy per
     epoch and leaves the model at its best epoch on validation; returns that epoch (1-based)."""
@@ -88,7 +98,7 @@ def train(model: LSTMClassifier, seqs: list[torch.Tensor], labels, *, epochs: in
         model.train()
         order = rng.permutation(len(seqs))
         chunks = [c[np.argsort(lengths[c])] for c in np.array_split(order, max(1, len(order) // (batch * 50)))]
-        batches = [c[i:i + batch] for c in chunks for i in range(0, len(c), batch)]
+        batches = [c[i : i + batch] for c in chunks for i in range(0, len(c), batch)]
         total = 0.0
         for k in rng.permutation(len(batches)):
             rows = batches[k]
@@ -106,8 +116,10 @@ def train(model: LSTMClassifier, seqs: list[torch.Tensor], labels, *, epochs: in
             if score > best:
                 best, best_epoch = score, epoch + 1
                 best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-        print(f"epoch {epoch + 1}: training loss {total / len(seqs):.4f}{note} "
-              f"({time.perf_counter() - started:.0f} s)", flush=True)
+        print(
+            f"epoch {epoch + 1}: training loss {total / len(seqs):.4f}{note} ({time.perf_counter() - started:.0f} s)",
+            flush=True,
+        )
     if best_state is not None:
         model.load_state_dict(best_state)
     return best_epoch
@@ -152,8 +164,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--n-docs", type=int, default=500, help="test reviews analysed")
     ap.add_argument("--n-seeds", type=int, default=500, help="fixed-point searches started")
     ap.add_argument("--no-modifiers", action="store_true", help="skip the modifier-word analysis")
-    ap.add_argument("--no-bow", action="store_true", help="no bag-of-words baseline (its two checks unmeasured; "
-                                                          "by default it is fitted once, about a minute, and cached)")
+    ap.add_argument(
+        "--no-bow",
+        action="store_true",
+        help="no bag-of-words baseline (its two checks unmeasured; "
+        "by default it is fitted once, about a minute, and cached)",
+    )
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     ap.add_argument("--save", type=Path, default=None, help="keep the trained model (weights, word list) here")
@@ -181,31 +197,57 @@ def main(argv=None) -> rnnlens.Analysis:
         valid, test = corpus.splits["validation"], corpus.splits["test"]
         valid, test = spread(valid, args.n_valid), spread(test, args.n_test)
         started = time.perf_counter()
-        best_epoch = train(model, encode_texts(vocab, texts, args.max_length), labels, epochs=args.epochs,
-                           seed=args.seed, valid=(encode_texts(vocab, valid.texts), valid.labels))
+        best_epoch = train(
+            model,
+            encode_texts(vocab, texts, args.max_length),
+            labels,
+            epochs=args.epochs,
+            seed=args.seed,
+            valid=(encode_texts(vocab, valid.texts), valid.labels),
+        )
         train_seconds = time.perf_counter() - started
         test_accuracy = accuracy(model, encode_texts(vocab, test.texts), test.labels)
         model.eval()
-        print(f"test accuracy {test_accuracy:.4f} on {len(test)} test reviews (epoch {best_epoch}, the best on "
-              f"validation); training took {train_seconds:.0f} s")
+        print(
+            f"test accuracy {test_accuracy:.4f} on {len(test)} test reviews (epoch {best_epoch}, the best on "
+            f"validation); training took {train_seconds:.0f} s"
+        )
         if args.save is not None:
-            save_model(args.save, model, vocab, {"embed": args.embed, "hidden": args.hidden,
-                                                  "test_accuracy": test_accuracy, "train_seconds": train_seconds,
-                                                  "best_epoch": best_epoch, "n_train": n_train,
-                                                  "epochs": args.epochs, "max_length": args.max_length})
+            save_model(
+                args.save,
+                model,
+                vocab,
+                {
+                    "embed": args.embed,
+                    "hidden": args.hidden,
+                    "test_accuracy": test_accuracy,
+                    "train_seconds": train_seconds,
+                    "best_epoch": best_epoch,
+                    "n_train": n_train,
+                    "epochs": args.epochs,
+                    "max_length": args.max_length,
+                },
+            )
 
     # --- the rnnlens part: the user's own modules, the corpus, and the report
     started = time.perf_counter()
-    record = {"test_accuracy": test_accuracy, "data_fingerprint": corpus.fingerprint(), "epochs": args.epochs,
-              "best_epoch": best_epoch,
-              "n_train": n_train, "max_length": args.max_length, "train_seconds": round(train_seconds, 1)}
-    network = rnnlens.Network.from_parts(rnn=model.lstm, readout=model.head, embedding=model.embedding,
-                                         tokenizer=vocab, record=record)
+    record = {
+        "test_accuracy": test_accuracy,
+        "data_fingerprint": corpus.fingerprint(),
+        "epochs": args.epochs,
+        "best_epoch": best_epoch,
+        "n_train": n_train,
+        "max_length": args.max_length,
+        "train_seconds": round(train_seconds, 1),
+    }
+    network = rnnlens.Network.from_parts(
+        rnn=model.lstm, readout=model.head, embedding=model.embedding, tokenizer=vocab, record=record
+    )
     flat = {"n_docs": args.n_docs, "n_seeds": args.n_seeds}
     if args.no_modifiers:
         flat["modifiers"] = None
     settings = rnnlens.AnalysisSettings.make(**flat)
-    bow = None if args.no_bow else "auto"          # the corpus's bag of words, fitted once and cached: every check
+    bow = None if args.no_bow else "auto"  # the corpus's bag of words, fitted once and cached: every check
     result = rnnlens.analyze(network, corpus, settings, bow=bow, out_dir=args.out / "analysis")
     report = rnnlens.make_report([args.out / "analysis"], args.out / "report")
     analysis_seconds = time.perf_counter() - started

@@ -64,41 +64,62 @@ def main(argv=None) -> int:
         print("error: the rebuilt vocabulary differs from the run's; cannot finalize", file=sys.stderr)
         return 2
     tensors = load_tensors(args.out_dir / "resume" / "state.safetensors")
-    model = SentimentRNN(len(vocab), arch=s.arch, embed_dim=s.embed_dim, hidden_size=s.hidden_size,
-                         num_classes=corpus.num_classes)
+    model = SentimentRNN(
+        len(vocab), arch=s.arch, embed_dim=s.embed_dim, hidden_size=s.hidden_size, num_classes=corpus.num_classes
+    )
     model.load_state_dict({k[5:]: v for k, v in tensors.items() if k.startswith("best/")})
     device = torch.device(args.device)
     model.to(device)
-    val = evaluate(model, vocab, corpus.splits["validation"], batch_size=s.eval_batch_size,
-                   max_length=s.max_length, device=device)
+    val = evaluate(
+        model, vocab, corpus.splits["validation"], batch_size=s.eval_batch_size, max_length=s.max_length, device=device
+    )
     test = None
     if "test" in corpus.splits:
-        test = evaluate(model, vocab, corpus.splits["test"], batch_size=s.eval_batch_size,
-                        max_length=s.max_length, device=device)
+        test = evaluate(
+            model, vocab, corpus.splits["test"], batch_size=s.eval_batch_size, max_length=s.max_length, device=device
+        )
     hist = loop["history"]
     tps = [h["train_tokens_per_s"] for h in hist if h.get("train_tokens_per_s")]
     if abs(val["accuracy"] - loop["best_accuracy"]) > 1e-9:
-        print(f"warning: validation accuracy {val['accuracy']:.4f} differs from the run's best "
-              f"{loop['best_accuracy']:.4f}", file=sys.stderr)
+        print(
+            f"warning: validation accuracy {val['accuracy']:.4f} differs from the run's best "
+            f"{loop['best_accuracy']:.4f}",
+            file=sys.stderr,
+        )
     record = {
-        "dataset": corpus.name, "data_source": str(corpus.source), "data_fingerprint": state["data_fingerprint"],
-        "data_info": json.loads(json.dumps(corpus.info, default=str)), "label_names": list(corpus.label_names),
+        "dataset": corpus.name,
+        "data_source": str(corpus.source),
+        "data_fingerprint": state["data_fingerprint"],
+        "data_info": json.loads(json.dumps(corpus.info, default=str)),
+        "label_names": list(corpus.label_names),
         "settings": state["settings"],
         "metrics": {
-            "validation": val, "test": test, "best_epoch": loop["best_epoch"], "epochs_run": len(hist),
-            "stopped_early": False, "n_train": len(corpus.splits["train"].texts), "vocab_size": len(vocab),
-            "train_tokens_per_s": sum(tps) / len(tps) if tps else None, "history": hist,
+            "validation": val,
+            "test": test,
+            "best_epoch": loop["best_epoch"],
+            "epochs_run": len(hist),
+            "stopped_early": False,
+            "n_train": len(corpus.splits["train"].texts),
+            "vocab_size": len(vocab),
+            "train_tokens_per_s": sum(tps) / len(tps) if tps else None,
+            "history": hist,
         },
-        "finalized_from_resume": {"reason": args.reason, "epochs_completed": loop["epoch"],
-                                  "epochs_planned": s.epochs,
-                                  "finalize_command": " ".join(["gpu_finalize.py", *(argv or sys.argv[1:])])},
+        "finalized_from_resume": {
+            "reason": args.reason,
+            "epochs_completed": loop["epoch"],
+            "epochs_planned": s.epochs,
+            "finalize_command": " ".join(["gpu_finalize.py", *(argv or sys.argv[1:])]),
+        },
     }
     if args.command:
         record["command"] = args.command
     save_checkpoint(args.out_dir, model.to("cpu"), vocab, record)
-    print(f"finalized {args.out_dir} from the best of {len(hist)} epochs (epoch {loop['best_epoch']}): "
-          f"validation accuracy {val['accuracy']:.4f}"
-          + (f", test accuracy (n={test['n']}) {test['accuracy']:.4f}" if test else ""), file=sys.stderr)
+    print(
+        f"finalized {args.out_dir} from the best of {len(hist)} epochs (epoch {loop['best_epoch']}): "
+        f"validation accuracy {val['accuracy']:.4f}"
+        + (f", test accuracy (n={test['n']}) {test['accuracy']:.4f}" if test else ""),
+        file=sys.stderr,
+    )
     return 0
 
 

@@ -53,13 +53,19 @@ def main():
     fps = find_fixed_points(cell, seeds, tol=1e-8)
     _sync(a.device)
     t_fp = time.perf_counter() - t0
-    print(f"checkpoint {a.checkpoint} arch {model.arch} N {model.hidden_size} device {a.device} "
-          f"({torch.cuda.get_device_name() if a.device.startswith('cuda') else 'cpu'})")
-    print(f"trace_slow_manifold: {t_trace:.2f} s, {len(sm)} nodes on {sm.points.device}; find_fixed_points "
-          f"(500 seeds, lm, q < 1e-8): {t_fp:.2f} s, {int(torch.as_tensor(fps.converged).sum())} under tol")
-    print(f"q = (1/N)||F(h)-h||^2 along the curve: median {float(sm.q.median()):.2e}, max {float(sm.q.max()):.2e}; "
-          f"one-dimensionality {curve_variance_explained(sm.relaxed.cpu(), sm.points.cpu()):.4f}; exact fixed "
-          f"points (n unstable) {sm.fixed_point_unstable.tolist()}")
+    print(
+        f"checkpoint {a.checkpoint} arch {model.arch} N {model.hidden_size} device {a.device} "
+        f"({torch.cuda.get_device_name() if a.device.startswith('cuda') else 'cpu'})"
+    )
+    print(
+        f"trace_slow_manifold: {t_trace:.2f} s, {len(sm)} nodes on {sm.points.device}; find_fixed_points "
+        f"(500 seeds, lm, q < 1e-8): {t_fp:.2f} s, {int(torch.as_tensor(fps.converged).sum())} under tol"
+    )
+    print(
+        f"q = (1/N)||F(h)-h||^2 along the curve: median {float(sm.q.median()):.2e}, max {float(sm.q.max()):.2e}; "
+        f"one-dimensionality {curve_variance_explained(sm.relaxed.cpu(), sm.points.cpu()):.4f}; exact fixed "
+        f"points (n unstable) {sm.fixed_point_unstable.tolist()}"
+    )
 
 
 if __name__ == "__main__":

@@ -27,15 +27,39 @@ from rnnlens.constants import ARCHS
 ROOT = Path(__file__).resolve().parents[1]
 DEST = ROOT / "src" / "rnnlens" / "pretrained"
 # Small enough to ship (a few MB in all) and to analyze in seconds; trained for a few epochs on 2 CPU cores.
-COMMON = {"--dataset": "imdb", "--hidden-size": "64", "--embed-dim": "32", "--vocab-size": "6000", "--epochs": "3",
-          "--batch-size": "64", "--lr": "3e-3", "--lr-decay": "0.7", "--patience": "1", "--seed": "0"}
+COMMON = {
+    "--dataset": "imdb",
+    "--hidden-size": "64",
+    "--embed-dim": "32",
+    "--vocab-size": "6000",
+    "--epochs": "3",
+    "--batch-size": "64",
+    "--lr": "3e-3",
+    "--lr-decay": "0.7",
+    "--patience": "1",
+    "--seed": "0",
+}
 # The vanilla RNN: the recipe of docs/training-recipes.md (128 units, embedding 64; orthogonal embedding,
 # N(0, 1/fan_in) input and recurrent weights, a trained initial state, Adam lr 3e-4 decayed x0.85 every 1,000
 # steps, clipping at 1, reviews over 1,000 tokens dropped; about 25 s an epoch on one core, stopped early).
-PER_ARCH = {"vanilla": {"--hidden-size": "128", "--embed-dim": "64", "--epochs": "20", "--patience": "5",
-                        "--lr": "3e-4", "--lr-decay": "0.85", "--lr-decay-steps": "1000", "--clip-norm": "1.0",
-                        "--recurrent-init": "normal", "--recurrent-gain": "1.0", "--input-init": "normal",
-                        "--embedding-init": "orthogonal", "--initial-state": "learned", "--drop-longer": "1000"}}
+PER_ARCH = {
+    "vanilla": {
+        "--hidden-size": "128",
+        "--embed-dim": "64",
+        "--epochs": "20",
+        "--patience": "5",
+        "--lr": "3e-4",
+        "--lr-decay": "0.85",
+        "--lr-decay-steps": "1000",
+        "--clip-norm": "1.0",
+        "--recurrent-init": "normal",
+        "--recurrent-gain": "1.0",
+        "--input-init": "normal",
+        "--embedding-init": "orthogonal",
+        "--initial-state": "learned",
+        "--drop-longer": "1000",
+    }
+}
 
 
 def main() -> int:

@@ -50,9 +50,11 @@ def test_importing_the_report_loads_no_solver():
     import subprocess
     import sys
 
-    code = ("import sys, rnnlens, rnnlens.report; "
-            "print([m for m in sys.modules if m.startswith(('rnnlens.fixedpoints', 'rnnlens.solvers', "
-            "'rnnlens.linearization', 'rnnlens.training'))])")
+    code = (
+        "import sys, rnnlens, rnnlens.report; "
+        "print([m for m in sys.modules if m.startswith(('rnnlens.fixedpoints', 'rnnlens.solvers', "
+        "'rnnlens.linearization', 'rnnlens.training'))])"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
 

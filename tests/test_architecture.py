@@ -23,6 +23,7 @@ def _modules() -> dict[str, Path]:
 def _imports(modules: dict[str, Path]) -> dict[str, set[str]]:
     """Module -> the rnnlens modules it imports (at module level or inside functions; a package's own
     ``__init__`` is not counted as an import of its submodules)."""
+
     def resolve(name):
         while name and name not in modules:
             name = name.rpartition(".")[0]
@@ -98,15 +99,32 @@ def _functions():
                 yield p.relative_to(SRC), n
 
 
+def _code_lines(fn: ast.FunctionDef | ast.AsyncFunctionDef) -> int:
+    """Lines from a function's first statement after its docstring to its end: the signature (one parameter a
+    line under ``ruff format``) and the docstring are documentation, not length of logic."""
+    body = fn.body
+    if len(body) > 1 and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
+        body = body[1:]
+    return fn.end_lineno - body[0].lineno + 1
+
+
+def test_the_code_line_count_skips_the_signature_and_the_docstring():
+    fn = ast.parse('def f(\n    a,\n    b,\n):\n    """Doc.\n\n    More.\n    """\n    x = a\n    return x\n').body[0]
+    assert _code_lines(fn) == 2
+    assert _code_lines(ast.parse("def g():\n    return 1\n").body[0]) == 1
+
+
 def test_no_function_over_80_lines():
-    long = [f"{p}:{n.lineno} {n.name} ({n.end_lineno - n.lineno + 1} lines)" for p, n in _functions()
-            if n.end_lineno - n.lineno + 1 > 80]
+    long = [f"{p}:{n.lineno} {n.name} ({_code_lines(n)} lines)" for p, n in _functions() if _code_lines(n) > 80]
     assert long == []
 
 
 def test_no_analysis_module_over_450_lines():
-    big = [f"{p.relative_to(SRC)} ({n} lines)" for p in (SRC / "analysis").rglob("*.py")
-           if (n := len(p.read_text().splitlines())) > 450]
+    big = [
+        f"{p.relative_to(SRC)} ({n} lines)"
+        for p in (SRC / "analysis").rglob("*.py")
+        if (n := len(p.read_text().splitlines())) > 450
+    ]
     assert big == []
 
 
@@ -148,10 +166,14 @@ def test_the_paper_tolerance_is_written_once():
         for n in ast.walk(ast.parse(p.read_text())):
             if isinstance(n, ast.Constant) and isinstance(n.value, float) and n.value == 1e-8:
                 code.append(f"{p.relative_to(SRC)}:{n.lineno}")
-    assert sorted(code) == sorted([  # and Adam's epsilon (the solver's, the training optimizer's): other quantities
-        "constants.py:" + str(_line_of(SRC / "constants.py", "PAPER_TOL =")),
-        "solvers/adam.py:" + str(_line_of(SRC / "solvers" / "adam.py", "eps: float")),
-        "settings.py:" + str(_line_of(SRC / "settings.py", "adam_eps: float"))])
+    # and Adam's epsilon (the solver's, the training optimizer's): other quantities. A constant belongs to the
+    # declaration it follows by at most two lines (a formatter may put a default on the next line)
+    expected = [("constants.py", "PAPER_TOL ="), ("solvers/adam.py", "eps: float"), ("settings.py", "adam_eps: float")]
+    assert len(code) == len(expected), code
+    for where in code:
+        file, line = where.rsplit(":", 1)
+        owners = [text for f, text in expected if f == file and 0 <= int(line) - _line_of(SRC / f, text) <= 2]
+        assert owners, f"1e-8 written at {where}, not as PAPER_TOL or an Adam epsilon"
 
 
 def _line_of(path: Path, text: str) -> int:
@@ -169,15 +191,22 @@ def test_the_public_api_is_typed():
         if inspect.isfunction(obj):
             functions = [(name, obj)]
         elif inspect.isclass(obj):
-            functions = [(f"{name}.{k}", getattr(v, "__func__", v)) for k, v in vars(obj).items()
-                         if (not k.startswith("_") or k == "__init__")
-                         and inspect.isfunction(getattr(v, "__func__", v))]
+            functions = [
+                (f"{name}.{k}", getattr(v, "__func__", v))
+                for k, v in vars(obj).items()
+                if (not k.startswith("_") or k == "__init__") and inspect.isfunction(getattr(v, "__func__", v))
+            ]
         else:
             continue
         for label, fn in functions:
             sig = inspect.signature(fn)
-            bare = [p for p, v in sig.parameters.items() if p not in ("self", "cls")
-                    and v.annotation is inspect.Parameter.empty and v.kind not in (v.VAR_POSITIONAL, v.VAR_KEYWORD)]
+            bare = [
+                p
+                for p, v in sig.parameters.items()
+                if p not in ("self", "cls")
+                and v.annotation is inspect.Parameter.empty
+                and v.kind not in (v.VAR_POSITIONAL, v.VAR_KEYWORD)
+            ]
             if bare or (sig.return_annotation is inspect.Signature.empty and fn.__name__ != "__init__"):
                 missing.append(f"{label}: {bare or 'return'}")
     assert missing == []
@@ -194,8 +223,11 @@ def test_defaults_shared_by_a_library_function_and_a_setting_are_one_constant():
     assert trace["n_points"].default == s.slow_manifold.manifold_points == MANIFOLD_NODES
     assert trace["relax_steps"].default == s.slow_manifold.relax_steps == RELAX_STEPS
     assert inspect.signature(valence_summary).parameters["n_group"].default == s.valence.n_group == WORD_GROUP_SIZE
-    for path, needle in ((SRC / "manifold.py", "n_points: int = MANIFOLD_NODES, relax_steps: int = RELAX_STEPS"),
-                         (SRC / "analysis" / "valence.py", "n_group: int = WORD_GROUP_SIZE"),
-                         (SRC / "analysis" / "sections" / "slow_manifold.py", "setting(MANIFOLD_NODES,"),
-                         (SRC / "analysis" / "sections" / "valence.py", "setting(WORD_GROUP_SIZE,")):
-        assert needle in path.read_text(), path
+    for path, needle in (
+        (SRC / "manifold.py", "n_points: int = MANIFOLD_NODES, relax_steps: int = RELAX_STEPS"),
+        (SRC / "analysis" / "valence.py", "n_group: int = WORD_GROUP_SIZE"),
+        (SRC / "analysis" / "sections" / "slow_manifold.py", "setting(MANIFOLD_NODES,"),
+        (SRC / "analysis" / "sections" / "valence.py", "setting(WORD_GROUP_SIZE,"),
+    ):
+        # compared without white space, so a formatter's line breaks do not matter
+        assert needle.replace(" ", "") in "".join(path.read_text().split()), path

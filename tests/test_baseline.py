@@ -34,8 +34,10 @@ def test_strong_words_have_the_sign_of_their_true_valence(corpus, bow):
 
 
 def test_coefficients_order_like_the_true_valences(corpus, bow):
-    means = {c: _by_category(corpus, bow, c).mean()
-             for c in ("strong_negative", "negative", "neutral", "positive", "strong_positive")}
+    means = {
+        c: _by_category(corpus, bow, c).mean()
+        for c in ("strong_negative", "negative", "neutral", "positive", "strong_positive")
+    }
     order = list(means.values())
     assert order == sorted(order), means
     # valence +2 words weigh about twice valence +1 words; neutral words about nothing
@@ -133,8 +135,10 @@ def _direct_sklearn(corpus, Cs):
     from rnnlens.data import tokenize
 
     v = CountVectorizer(analyzer=tokenize)
-    X = {name: (v.fit_transform(s.texts) if name == "train" else v.transform(s.texts))
-         for name, s in corpus.splits.items()}
+    X = {
+        name: (v.fit_transform(s.texts) if name == "train" else v.transform(s.texts))
+        for name, s in corpus.splits.items()
+    }
     y = {name: s.labels for name, s in corpus.splits.items()}
     models = {C: LogisticRegression(C=C, max_iter=5000, tol=1e-10).fit(X["train"], y["train"]) for C in Cs}
     curve = {C: m.score(X["validation"], y["validation"]) for C, m in models.items()}

@@ -40,8 +40,12 @@ def ckpt(tmp_path_factory, corpus):
     torch.manual_seed(0)
     model = SentimentRNN(len(vocab), arch="gru", embed_dim=6, hidden_size=8)
     path = tmp_path_factory.mktemp("ck") / "gru"
-    save_checkpoint(path, model, vocab, {"dataset": "synthetic", "data_fingerprint": corpus.fingerprint(),
-                                         "data_info": {"options": SMALL}})
+    save_checkpoint(
+        path,
+        model,
+        vocab,
+        {"dataset": "synthetic", "data_fingerprint": corpus.fingerprint(), "data_info": {"options": SMALL}},
+    )
     return path
 
 
@@ -52,7 +56,7 @@ def _no_fit(*args, **kwargs):
 def test_fitted_once_then_read_from_the_cache(cache, corpus, monkeypatch):
     bow, how = baseline_cache.cached_bag_of_words(corpus)
     assert how["obtained"] == "fitted now" and how["seconds"] >= 0
-    assert [p.name for p in cache.iterdir()] == [baseline_cache.cache_path(corpus).name]    # no temporary left
+    assert [p.name for p in cache.iterdir()] == [baseline_cache.cache_path(corpus).name]  # no temporary left
     saved = json.loads(baseline_cache.cache_path(corpus).read_text())
     assert saved["data_fingerprint"] == corpus.fingerprint() and saved["info"]["Cs"] == list(DEFAULT_CS)
     monkeypatch.setattr(baseline_cache, "fit_bag_of_words", _no_fit)
@@ -64,8 +68,12 @@ def test_fitted_once_then_read_from_the_cache(cache, corpus, monkeypatch):
 
 def test_the_key_is_the_corpus_and_the_settings(corpus):
     other = load_corpus("synthetic", seed=1, **SMALL)
-    paths = {baseline_cache.cache_path(corpus), baseline_cache.cache_path(other),
-             baseline_cache.cache_path(corpus, min_count=2), baseline_cache.cache_path(corpus, Cs=(1.0,))}
+    paths = {
+        baseline_cache.cache_path(corpus),
+        baseline_cache.cache_path(other),
+        baseline_cache.cache_path(corpus, min_count=2),
+        baseline_cache.cache_path(corpus, Cs=(1.0,)),
+    }
     assert len(paths) == 4
     assert baseline_cache.cache_path(corpus) == baseline_cache.cache_path(load_corpus("synthetic", seed=0, **SMALL))
 
@@ -97,13 +105,26 @@ def test_auto_skips_networks_without_words(cache):
     from rnnlens import Network, Sequences
 
     net = Network.from_parts(rnn=torch.nn.GRU(2, 4, batch_first=True), readout=torch.nn.Linear(4, 1))
-    data = Sequences.from_arrays(np.random.default_rng(0).normal(size=(6, 7, 2)),
-                                 labels=np.array([0, 1, 0, 1, 0, 1]))
-    r = analyze(net, data, AnalysisSettings.make(n_docs=6, n_seeds=4, tol_sweep=[], n_linear_docs=2,
-                                                 manifold_points=4, n_transitions=20, n_speed=2, speed_steps=2),
-                bow="auto")
-    assert r.provenance["bag_of_words"] == {"obtained": "none",
-                                            "why": "the data are input sequences, not text: there are no words"}
+    data = Sequences.from_arrays(np.random.default_rng(0).normal(size=(6, 7, 2)), labels=np.array([0, 1, 0, 1, 0, 1]))
+    r = analyze(
+        net,
+        data,
+        AnalysisSettings.make(
+            n_docs=6,
+            n_seeds=4,
+            tol_sweep=[],
+            n_linear_docs=2,
+            manifold_points=4,
+            n_transitions=20,
+            n_speed=2,
+            speed_steps=2,
+        ),
+        bow="auto",
+    )
+    assert r.provenance["bag_of_words"] == {
+        "obtained": "none",
+        "why": "the data are input sequences, not text: there are no words",
+    }
     assert not cache.exists()
 
 
@@ -115,7 +136,7 @@ def test_the_command_fits_it_by_default_reuses_it_and_skips_it_with_no_bow(ckpt,
     args = [ckpt, "--n-docs", 40, "--n-seeds", 20, "--tol-sweep", "", "--no-modifiers"]
     r = _run("analyze", *args, "-o", tmp_path / "a")
     assert r.exit_code == 0, r.output
-    assert "bag of words: fitted now in" in r.stdout and "fitted now" in r.stderr        # said before and after
+    assert "bag of words: fitted now in" in r.stdout and "fitted now" in r.stderr  # said before and after
     assert "analyze [1/10] documents: documents, visited states and PCA ..." in r.stderr
     assert "analyze [1/10] documents done: " in r.stderr and "MiB" in r.stderr
     summary = json.loads((tmp_path / "a" / "summary.json").read_text())

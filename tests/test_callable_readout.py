@@ -14,8 +14,18 @@ from rnnlens.analysis import AnalysisSettings, analyze
 from rnnlens.data import Vocab, load_corpus
 from rnnlens.errors import ArgumentError
 
-FAST = dict(n_docs=40, n_seeds=20, n_transitions=200, n_speed=10, speed_steps=5, tol_sweep=(), n_linear_docs=10,
-            manifold_points=12, relax_steps=20, modifiers=None)
+FAST = dict(
+    n_docs=40,
+    n_seeds=20,
+    n_transitions=200,
+    n_speed=10,
+    speed_steps=5,
+    tol_sweep=(),
+    n_linear_docs=10,
+    manifold_points=12,
+    relax_steps=20,
+    modifiers=None,
+)
 
 
 def _net(head, dtype=torch.float64, layers=2):
@@ -37,7 +47,7 @@ def test_an_mlp_readout_predicts_with_its_own_output_and_linearizes_to_its_mean_
     head = _mlp(classes)
     net = _net(head)
     H = torch.randn(9, net.state_size, dtype=torch.float64)
-    top = H[:, 10:15]                          # state [h_0, c_0, h_1, c_1]: the head reads h_1
+    top = H[:, 10:15]  # state [h_0, c_0, h_1, c_1]: the head reads h_1
     want = head(top).squeeze(-1) if classes == 1 else head(top)
     assert torch.equal(net.logits(H), want)
     with pytest.raises(ArgumentError, match="call network.linearize_readout"):
@@ -52,7 +62,7 @@ def test_an_mlp_readout_predicts_with_its_own_output_and_linearizes_to_its_mean_
         up, down = lin.logits(H + d).reshape(9, classes), lin.logits(H - d).reshape(9, classes)
         fd[:, j] = ((up - down) / (2 * eps)).mean(0).detach().numpy()
     assert np.abs(W - fd).max() < 1e-8
-    assert np.all(W[:, :10] == 0) and np.all(W[:, 15:] == 0)     # nothing of the lower layer or the c's
+    assert np.all(W[:, :10] == 0) and np.all(W[:, 15:] == 0)  # nothing of the lower layer or the c's
     y = lin.logits(H).reshape(9, classes).detach().numpy()
     assert np.allclose(b, (y - H.numpy() @ W.T).mean(0), atol=1e-12)
     assert 0.0 < lin.readout.r2 < 1.0 and lin.readout.n_states == 9
@@ -70,12 +80,15 @@ def test_a_linear_callable_linearizes_to_its_own_weights_exactly():
 POOLED = nn.Linear(5, 1).double()
 
 
-@pytest.mark.parametrize("head, message", [
-    (lambda states: POOLED(states.mean(1)), "failed on final states [3, 5]"),     # pools [B, T, H] over time
-    (lambda h: h[:, :, None], "gave Tensor of shape (3, 5, 1)"),
-    (lambda h: h.sum().item(), "gave float of shape ()"),
-    ("not callable", "got str"),
-])
+@pytest.mark.parametrize(
+    "head, message",
+    [
+        (lambda states: POOLED(states.mean(1)), "failed on final states [3, 5]"),  # pools [B, T, H] over time
+        (lambda h: h[:, :, None], "gave Tensor of shape (3, 5, 1)"),
+        (lambda h: h.sum().item(), "gave float of shape ()"),
+        ("not callable", "got str"),
+    ],
+)
 def test_a_readout_that_is_not_a_function_of_the_final_state_is_refused(head, message):
     with pytest.raises(ArgumentError) as info:
         _net(head)
@@ -100,7 +113,8 @@ def test_the_analysis_reads_an_mlp_head_through_its_linearization_at_the_final_s
     want = net.linearize_readout(finals)
     assert np.allclose(result.arrays["readout_matrix"], want.readout_matrix(), atol=1e-6)
     assert result.value("data.rnn_accuracy") == pytest.approx(
-        float((net.predict(torch.from_numpy(finals)) == docs.labels).mean()))
+        float((net.predict(torch.from_numpy(finals)) == docs.labels).mean())
+    )
 
 
 def test_the_explorer_reads_with_an_mlp_head_linearized_as_its_analysis_was(tmp_path):
@@ -113,8 +127,7 @@ def test_the_explorer_reads_with_an_mlp_head_linearized_as_its_analysis_was(tmp_
     corpus = load_corpus("synthetic", seed=0, n_train=200, n_validation=30, n_test=60, min_length=5, max_length=12)
     vocab = Vocab.build(corpus.splits["train"].texts)
     torch.manual_seed(0)
-    net = Network.from_parts(rnn=nn.GRU(4, 5), readout=_mlp(), embedding=nn.Embedding(len(vocab), 4),
-                             tokenizer=vocab)
+    net = Network.from_parts(rnn=nn.GRU(4, 5), readout=_mlp(), embedding=nn.Embedding(len(vocab), 4), tokenizer=vocab)
     result = analyze(net, corpus, AnalysisSettings.make(**FAST), out_dir=tmp_path / "an")
     (model,) = load_models([net], [tmp_path / "an"], progress=False)
     assert np.array_equal(model.network.readout_matrix(), result.arrays["readout_matrix"])

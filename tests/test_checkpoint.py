@@ -62,7 +62,7 @@ def test_replacing_a_checkpoint_swaps_the_whole_folder(tmp_path):
     from rnnlens._atomic import MARKER, output_folder
 
     with output_folder(path, "train", update=True) as tmp:  # the resume state of the run that finished, as train
-        (tmp / "resume").mkdir()                            # writes it
+        (tmp / "resume").mkdir()  # writes it
         (tmp / "resume" / "state.json").write_text("{}")
     m1, _ = _model(seed=1)
     save_checkpoint(path, m1, vocab, {"n": 1})

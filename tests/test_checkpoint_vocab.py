@@ -26,8 +26,11 @@ def test_a_vocabulary_longer_than_vocab_size_is_refused_at_load(tmp_path, extra)
     config = json.loads((path / CONFIG_FILE).read_text())
     config["vocab"]["itos"] += [f"added{i}" for i in range(extra)]
     (path / CONFIG_FILE).write_text(json.dumps(config))
-    with pytest.raises(CheckpointError, match=rf"config\.json: the vocabulary has {n + extra} tokens but the model's "
-                                              rf"embedding has vocab_size={n} rows"):
+    with pytest.raises(
+        CheckpointError,
+        match=rf"config\.json: the vocabulary has {n + extra} tokens but the model's "
+        rf"embedding has vocab_size={n} rows",
+    ):
         load_checkpoint(path)
 
 

@@ -16,9 +16,22 @@ from rnnlens.cli import main
 from rnnlens.data import load_corpus
 from rnnlens.training import evaluate
 
-OPTS = ["--option", "n_train=800", "--option", "n_validation=200", "--option", "n_test=250",
-        "--option", "min_length=8", "--option", "max_length=20", "--option", "n_neutral=20",
-        "--option", "n_per_valence=10"]
+OPTS = [
+    "--option",
+    "n_train=800",
+    "--option",
+    "n_validation=200",
+    "--option",
+    "n_test=250",
+    "--option",
+    "min_length=8",
+    "--option",
+    "max_length=20",
+    "--option",
+    "n_neutral=20",
+    "--option",
+    "n_per_valence=10",
+]
 CORPUS = dict(n_train=800, n_validation=200, n_test=250, min_length=8, max_length=20, n_neutral=20, n_per_valence=10)
 
 
@@ -29,9 +42,31 @@ def _run(*args):
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory):
     out = tmp_path_factory.mktemp("cli") / "gru"
-    r = _run("train", "--dataset", "synthetic", *OPTS, "--arch", "gru", "--hidden", 16, "--embed", 8,
-             "--epochs", 3, "--batch-size", 32, "--lr", 0.02, "--threads", 1, "--max-length", 15,
-             "--out", out, "--no-progress")
+    r = _run(
+        "train",
+        "--dataset",
+        "synthetic",
+        *OPTS,
+        "--arch",
+        "gru",
+        "--hidden",
+        16,
+        "--embed",
+        8,
+        "--epochs",
+        3,
+        "--batch-size",
+        32,
+        "--lr",
+        0.02,
+        "--threads",
+        1,
+        "--max-length",
+        15,
+        "--out",
+        out,
+        "--no-progress",
+    )
     assert r.exit_code == 0, r.output
     (out.parent / "train_stderr.txt").write_text(r.stderr)
     return out, r.output
@@ -56,9 +91,11 @@ def test_train_no_progress_still_prints_one_line_per_epoch(checkpoint):
     text = (out.parent / "train_stderr.txt").read_text()
     lines = [ln for ln in text.splitlines() if ln.startswith("epoch ")]
     assert [ln.split(":")[0] for ln in lines] == ["epoch 1", "epoch 2", "epoch 3"], text
-    pattern = (r"epoch \d: train loss \(mean nats/doc\) \d\.\d{4}, train accuracy \(running, fraction correct\) "
-               r"\d\.\d{4}, validation accuracy \(fraction correct, n=200\) \d\.\d{4}, \d+ tokens/s, "
-               r"\d+\.\d s training \+ \d+\.\d s validation")
+    pattern = (
+        r"epoch \d: train loss \(mean nats/doc\) \d\.\d{4}, train accuracy \(running, fraction correct\) "
+        r"\d\.\d{4}, validation accuracy \(fraction correct, n=200\) \d\.\d{4}, \d+ tokens/s, "
+        r"\d+\.\d s training \+ \d+\.\d s validation"
+    )
     assert all(re.fullmatch(pattern, ln) for ln in lines), lines
 
 
@@ -93,13 +130,16 @@ def test_baseline_command(tmp_path):
     assert len(top) == 10 and all(w.startswith(("pos", "spos")) for w in top)
 
 
-@pytest.mark.parametrize("args,message", [
-    (["evaluate", "{tmp}/missing"], "missing: no checkpoint folder here"),
-    (["train", "--epochs", "0", "--out", "{tmp}/x"], "training setting epochs=0 is invalid"),
-    (["train", "--option", "n_train", "--out", "{tmp}/x"], "--option 'n_train': write KEY=VALUE"),
-    (["train", "--dataset", "nosuch", "--out", "{tmp}/x"], "unknown corpus 'nosuch'"),
-    (["baseline", "--option", "colour=3", "-o", "{tmp}/b"], "unknown option(s) ['colour']"),
-])
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["evaluate", "{tmp}/missing"], "missing: no checkpoint folder here"),
+        (["train", "--epochs", "0", "--out", "{tmp}/x"], "training setting epochs=0 is invalid"),
+        (["train", "--option", "n_train", "--out", "{tmp}/x"], "--option 'n_train': write KEY=VALUE"),
+        (["train", "--dataset", "nosuch", "--out", "{tmp}/x"], "unknown corpus 'nosuch'"),
+        (["baseline", "--option", "colour=3", "-o", "{tmp}/b"], "unknown option(s) ['colour']"),
+    ],
+)
 def test_user_mistakes_exit_2_without_traceback(tmp_path, args, message):
     r = CliRunner().invoke(main, [a.format(tmp=tmp_path) for a in args])
     assert r.exit_code == 2, r.output
@@ -111,9 +151,11 @@ def test_user_mistakes_exit_2_without_traceback(tmp_path, args, message):
 def test_help_loads_no_torch_and_each_command_group_imports_alone():
     # no import cycle: every command module imports on its own in a fresh interpreter, and --help
     # (of the group and of the generated train options) never imports torch
-    code = ("import sys, importlib; importlib.import_module(sys.argv[1]); from rnnlens.cli import main; "
-            "main(['--help'], standalone_mode=False); main(['train', '--help'], standalone_mode=False); "
-            "print('torch' in sys.modules)")
+    code = (
+        "import sys, importlib; importlib.import_module(sys.argv[1]); from rnnlens.cli import main; "
+        "main(['--help'], standalone_mode=False); main(['train', '--help'], standalone_mode=False); "
+        "print('torch' in sys.modules)"
+    )
     for module in ("rnnlens.cli.training", "rnnlens.cli.analysis", "rnnlens.cli.workflows", "rnnlens.cli"):
         r = subprocess.run([sys.executable, "-c", code, module], capture_output=True, text=True, timeout=60)
         assert r.returncode == 0, r.stderr
@@ -149,12 +191,39 @@ def test_analyze_and_evaluate_reuse_a_csv_corpus_recorded_in_the_checkpoint(tmp_
     for name in ("train", "validation", "test"):
         _write_csv(tmp_path / f"{name}.csv", corpus.splits[name])
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("RNNLENS_CACHE_DIR", str(tmp_path / "cache"))     # analyze fits its bag of words there
-    csv_opts = ["--option", "train=train.csv", "--option", "validation=validation.csv", "--option", "test=test.csv",
-                "--option", "text_column=review", "--option", "label_column=stars"]
+    monkeypatch.setenv("RNNLENS_CACHE_DIR", str(tmp_path / "cache"))  # analyze fits its bag of words there
+    csv_opts = [
+        "--option",
+        "train=train.csv",
+        "--option",
+        "validation=validation.csv",
+        "--option",
+        "test=test.csv",
+        "--option",
+        "text_column=review",
+        "--option",
+        "label_column=stars",
+    ]
     out = tmp_path / "ck"
-    r = _run("train", "--dataset", "csv", *csv_opts, "--hidden-size", 8, "--embed", 4, "--epochs", 1,
-             "--clip-norm", 0, "--threads", 1, "--out", out, "--no-progress")
+    r = _run(
+        "train",
+        "--dataset",
+        "csv",
+        *csv_opts,
+        "--hidden-size",
+        8,
+        "--embed",
+        4,
+        "--epochs",
+        1,
+        "--clip-norm",
+        0,
+        "--threads",
+        1,
+        "--out",
+        out,
+        "--no-progress",
+    )
     assert r.exit_code == 0, r.output
     settings = load_checkpoint(out).record["settings"]
     assert settings["hidden_size"] == 8 and settings["clip_norm"] is None and settings["num_threads"] == 1
@@ -171,8 +240,9 @@ def test_console_script_in_a_real_process(checkpoint, tmp_path):
     exe = Path(sys.executable).with_name("rnnlens")
     assert exe.exists(), f"console script not installed next to {sys.executable}; pip install -e ."
     out, _ = checkpoint
-    ok = subprocess.run([str(exe), "evaluate", str(out), "--split", "validation"], capture_output=True, text=True,
-                        timeout=120)
+    ok = subprocess.run(
+        [str(exe), "evaluate", str(out), "--split", "validation"], capture_output=True, text=True, timeout=120
+    )
     assert ok.returncode == 0, ok.stderr
     acc = load_checkpoint(out).record["metrics"]["validation"]["accuracy"]
     assert f"validation accuracy (fraction correct, n=200): {acc:.4f}" in ok.stdout
@@ -187,8 +257,26 @@ def test_analyze_options_through_the_cli_change_what_is_measured(checkpoint, tmp
     r = _run("baseline", *OPTS, "-o", tmp_path / "bow", "--C", 1.0)
     assert r.exit_code == 0, r.output
     bow = tmp_path / "bow" / "bag_of_words.json"
-    r = _run("analyze", out, "--bow", bow, "--input-point", "mean", "--tol", 1e-6, "--max-length", 12,
-             "--n-docs", 60, "--n-seeds", 40, "--no-modifiers", "-o", tmp_path / "an", "--quiet")
+    r = _run(
+        "analyze",
+        out,
+        "--bow",
+        bow,
+        "--input-point",
+        "mean",
+        "--tol",
+        1e-6,
+        "--max-length",
+        12,
+        "--n-docs",
+        60,
+        "--n-seeds",
+        40,
+        "--no-modifiers",
+        "-o",
+        tmp_path / "an",
+        "--quiet",
+    )
     assert r.exit_code == 0, r.output
     s = json.loads((tmp_path / "an" / "summary.json").read_text())
     arrays = np.load(tmp_path / "an" / "arrays.npz")
@@ -205,6 +293,7 @@ def test_analyze_options_through_the_cli_change_what_is_measured(checkpoint, tmp
     corpus = load_corpus("synthetic", **CORPUS)
     ck = load_checkpoint(out)
     from rnnlens.analysis.inputs import select_documents
+
     docs = select_documents(ck.vocab, corpus.splits["test"], 60, None, 0)
     longer = int(sum(len(x) > 12 for x in docs.encoded.ids))
     assert longer > 0 and m["data"]["n_truncated"]["value"] == longer
@@ -212,4 +301,4 @@ def test_analyze_options_through_the_cli_change_what_is_measured(checkpoint, tmp
     # --bow: the word groups and the rank correlation with the bag of words are measured
     assert s["metrics"]["valence"]["bow"]["dataset"] == "synthetic"
     assert -1 <= m["valence"]["spearman_bow"]["value"] <= 1 and "positive_mean" in m["slow_manifold"]
-    assert "modifiers" not in m                                    # --no-modifiers
+    assert "modifiers" not in m  # --no-modifiers

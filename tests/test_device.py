@@ -28,10 +28,27 @@ from rnnlens.model import SentimentRNN
 from rnnlens.network import Network
 
 SMALL = dict(n_train=300, n_validation=40, n_test=80, min_length=5, max_length=14, negation=True, intensifier=True)
-FAST = dict(n_docs=50, n_seeds=30, n_transitions=300, n_speed=10, speed_steps=5, tol_sweep=(1e-6,),
-            n_linear_docs=20, manifold_points=16, relax_steps=30, modifiers=["not", "very"], n_contexts=20,
-            n_boot=20, n_eig_contexts=5, max_gap=3, return_steps=4, n_words=5, n_neutral=10, min_count=1)
-FAKE = torch.device("cpu", 1)          # the emulated GPU (a device of its own, of type cpu)
+FAST = dict(
+    n_docs=50,
+    n_seeds=30,
+    n_transitions=300,
+    n_speed=10,
+    speed_steps=5,
+    tol_sweep=(1e-6,),
+    n_linear_docs=20,
+    manifold_points=16,
+    relax_steps=30,
+    modifiers=["not", "very"],
+    n_contexts=20,
+    n_boot=20,
+    n_eig_contexts=5,
+    max_gap=3,
+    return_steps=4,
+    n_words=5,
+    n_neutral=10,
+    min_count=1,
+)
+FAKE = torch.device("cpu", 1)  # the emulated GPU (a device of its own, of type cpu)
 
 
 @pytest.fixture(scope="module")
@@ -70,7 +87,7 @@ class EmulatedDevice(TorchFunctionMode):
     their memory. ``ops[section]`` counts the operations on device tensors while ``section`` runs."""
 
     _DEVICE = torch.Tensor.device.__get__
-    _MOVES = ("_has_compatible_shallow_copy_type", "__set__")      # nn.Module.to: param.data = moved
+    _MOVES = ("_has_compatible_shallow_copy_type", "__set__")  # nn.Module.to: param.data = moved
     # lengths and batch sizes of packed sequences stay on the CPU, as CUDA wants them
     _CPU_LENGTHS = ("_pack_padded_sequence", "gru", "lstm", "rnn_tanh", "rnn_relu")
 
@@ -111,8 +128,10 @@ class EmulatedDevice(TorchFunctionMode):
         if func == self._DEVICE:
             return FAKE if self.on(args[0]) else func(*args)
         if func in (torch.Tensor.numpy, torch.Tensor.__array__) and self.on(args[0]):
-            raise TypeError("can't convert cpu:1 (emulated GPU) device tensor to numpy. Use Tensor.cpu() to copy the "
-                            "tensor to host memory first.")
+            raise TypeError(
+                "can't convert cpu:1 (emulated GPU) device tensor to numpy. Use Tensor.cpu() to copy the "
+                "tensor to host memory first."
+            )
         if func is torch.Tensor.cpu:
             return args[0].clone() if self.on(args[0]) else func(*args, **kwargs)
         if func is torch.Tensor.to:
@@ -133,7 +152,7 @@ class EmulatedDevice(TorchFunctionMode):
         if func is torch.Tensor.__setitem__ or func is torch.Tensor.copy_:
             return out
         if getattr(func, "__name__", "") == "_pack_padded_sequence":
-            self._place(out[0])                                      # the batch sizes stay on the CPU
+            self._place(out[0])  # the batch sizes stay on the CPU
             return out
         return self._place(out)
 
@@ -142,23 +161,27 @@ class EmulatedDevice(TorchFunctionMode):
         if func is torch.Tensor.__getitem__:
             if self._plain(args[0]):
                 raise RuntimeError("indices should be either on cpu or on the same device as the indexed tensor")
-            return                                                   # CPU indices of a device tensor: accepted
+            return  # CPU indices of a device tensor: accepted
         if func is torch.Tensor.copy_ or func is torch.Tensor.new_tensor or name in self._MOVES:
-            return                                                   # copies between devices, and Module.to's own
+            return  # copies between devices, and Module.to's own
         if name in self._CPU_LENGTHS:
             inputs, on = zip(*[(t, o) for t, o in zip(inputs, on) if o or t.is_floating_point()])
         if func is torch.Tensor.__setitem__:
             index = _tensors(args[1], [])
             if not index:
-                return                                               # basic indexing: a copy, across devices
+                return  # basic indexing: a copy, across devices
             value = [t for t in _tensors(args[2:], []) if t.dim() > 0 and t.numel() > 0]
             if value and self.on(args[0]) != self.on(value[0]):
-                raise RuntimeError(f"{name}: index_put_ of a {'CPU' if self.on(args[0]) else 'device'} value into a "
-                                   f"{'device' if self.on(args[0]) else 'CPU'} tensor")
+                raise RuntimeError(
+                    f"{name}: index_put_ of a {'CPU' if self.on(args[0]) else 'device'} value into a "
+                    f"{'device' if self.on(args[0]) else 'CPU'} tensor"
+                )
             return
         if any(self._plain(t) for t, o in zip(inputs, on) if not o):
-            raise RuntimeError(f"{name}: Expected all tensors to be on the same device, but found at least two "
-                               "devices, cpu:1 (the emulated GPU) and cpu!")
+            raise RuntimeError(
+                f"{name}: Expected all tensors to be on the same device, but found at least two "
+                "devices, cpu:1 (the emulated GPU) and cpu!"
+            )
 
     def _to(self, func, args, kwargs):
         src, rest = args[0], args[1:]
@@ -188,6 +211,7 @@ def _counting(mode: EmulatedDevice):
                 return section.measure(run)
             finally:
                 mode.section = None
+
         return dataclasses.replace(section, measure=measure)
 
     return lambda: [wrap(s) for s in sections()]
@@ -220,8 +244,9 @@ def emulated(monkeypatch):
     return mode
 
 
-def test_every_section_computes_on_the_device_it_is_given_and_gets_the_cpus_numbers(network, corpus, emulated,
-                                                                                    tmp_path):
+def test_every_section_computes_on_the_device_it_is_given_and_gets_the_cpus_numbers(
+    network, corpus, emulated, tmp_path
+):
     settings = AnalysisSettings.make(**FAST)
     cpu = analyze(network, corpus, settings, bow=_bow(corpus))
     with emulated:
@@ -270,8 +295,9 @@ def test_a_network_of_parts_and_a_k_class_network_on_the_device(emulated, monkey
     vocab = Vocab.build(corpus.splits["train"].texts)
     torch.manual_seed(0)
     head = nn.Sequential(nn.Linear(5, 4), nn.Tanh(), nn.Linear(4, 1))
-    parts = Network.from_parts(rnn=nn.LSTM(6, 5, num_layers=2), readout=head,
-                               embedding=nn.Embedding(len(vocab), 6), tokenizer=vocab)
+    parts = Network.from_parts(
+        rnn=nn.LSTM(6, 5, num_layers=2), readout=head, embedding=nn.Embedding(len(vocab), 6), tokenizer=vocab
+    )
     three = load_corpus("synthetic", seed=0, num_classes=3, n_train=200, n_validation=20, n_test=40)
     vocab3 = Vocab.build(three.splits["train"].texts)
     k_net = Network(SentimentRNN(len(vocab3), arch="gru", embed_dim=4, hidden_size=6, num_classes=3), vocab3)
@@ -302,8 +328,9 @@ def test_device_cpu_is_the_default_and_gives_the_same_numbers_bitwise(network, c
     settings = AnalysisSettings.make(**{**FAST, "modifiers": None})
     assert settings.documents.device == "cpu" == AnalysisSettings().documents.device
     default = analyze(network, corpus, settings, bow=_bow(corpus))
-    named = analyze(network, corpus, AnalysisSettings.make(**{**FAST, "modifiers": None}, device="cpu"),
-                    bow=_bow(corpus))
+    named = analyze(
+        network, corpus, AnalysisSettings.make(**{**FAST, "modifiers": None}, device="cpu"), bow=_bow(corpus)
+    )
     _same_numbers(default, named)
     assert named.summary["settings"]["documents"]["device"] == "cpu" and named.provenance["device"] == "cpu"
     # on the CPU the network is not copied: the analysis reads the modules given
@@ -312,8 +339,11 @@ def test_device_cpu_is_the_default_and_gives_the_same_numbers_bitwise(network, c
 
 def test_cuda_on_a_machine_without_it_is_refused_before_any_work(network, corpus, monkeypatch, tmp_path):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    with pytest.raises(ArgumentError, match=r"device='cuda': CUDA is not available on this machine "
-                                            r"\(torch.cuda.is_available\(\) is False.*--device cpu"):
+    with pytest.raises(
+        ArgumentError,
+        match=r"device='cuda': CUDA is not available on this machine "
+        r"\(torch.cuda.is_available\(\) is False.*--device cpu",
+    ):
         analyze(network, corpus, AnalysisSettings.make(device="cuda"), out_dir=tmp_path / "an")
     assert not (tmp_path / "an" / "summary.json").exists()
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
@@ -343,8 +373,7 @@ def test_device_is_an_option_of_analyze_and_a_key_of_a_sweeps_analysis_table(tmp
         assert r.exit_code == 2 and message in r.output, r.output
 
 
-def test_the_comparison_of_two_devices_holds_numbers_to_the_stated_tolerances(network, corpus, tmp_path,
-                                                                              monkeypatch):
+def test_the_comparison_of_two_devices_holds_numbers_to_the_stated_tolerances(network, corpus, tmp_path, monkeypatch):
     # benchmarks/compare_analyses.py --tolerant, what scripts/gpu_check.sh judges a GPU's analysis with
     import importlib.util
     import shutil
@@ -352,7 +381,8 @@ def test_the_comparison_of_two_devices_holds_numbers_to_the_stated_tolerances(ne
     from pathlib import Path
 
     spec = importlib.util.spec_from_file_location(
-        "compare_analyses", Path(__file__).resolve().parents[1] / "benchmarks" / "compare_analyses.py")
+        "compare_analyses", Path(__file__).resolve().parents[1] / "benchmarks" / "compare_analyses.py"
+    )
     cmp = importlib.util.module_from_spec(spec)
     monkeypatch.setitem(sys.modules, spec.name, cmp)
     spec.loader.exec_module(cmp)
@@ -361,19 +391,22 @@ def test_the_comparison_of_two_devices_holds_numbers_to_the_stated_tolerances(ne
     assert cmp.main([str(tmp_path / "cpu"), str(tmp_path / "gpu"), "--tolerant"]) == 0
     summary = json.loads((tmp_path / "gpu" / "summary.json").read_text())
     m = summary["metrics"]
-    m["modes"]["abs_lambda1_median"]["value"] *= 1 + 1e-5                  # rounding: within
-    m["fixed_points"]["n_converged"]["value"] += 1                          # one more point under tol: within
+    m["modes"]["abs_lambda1_median"]["value"] *= 1 + 1e-5  # rounding: within
+    m["fixed_points"]["n_converged"]["value"] += 1  # one more point under tol: within
     (tmp_path / "gpu" / "summary.json").write_text(json.dumps(summary))
     with np.load(tmp_path / "gpu" / "arrays.npz") as z:
         arrays = dict(z)
-    arrays["eigvals"] = np.conj(arrays["eigvals"])                          # conjugate pairs swapped: within
+    arrays["eigvals"] = np.conj(arrays["eigvals"])  # conjugate pairs swapped: within
     np.savez(tmp_path / "gpu" / "arrays.npz", **arrays)
-    assert cmp.main([str(tmp_path / "cpu"), str(tmp_path / "gpu"), "--tolerant", "--json",
-                     str(tmp_path / "d.json")]) == 0
+    assert (
+        cmp.main([str(tmp_path / "cpu"), str(tmp_path / "gpu"), "--tolerant", "--json", str(tmp_path / "d.json")]) == 0
+    )
     rows = json.loads((tmp_path / "d.json").read_text())["differences"]
-    assert {r["field"] for r in rows} == {"metrics.modes.abs_lambda1_median.value",
-                                          "metrics.fixed_points.n_converged.value"} and all(r["within"] for r in rows)
-    m["data"]["rnn_accuracy"]["value"] += 0.02                              # a document classified otherwise: out
+    assert {r["field"] for r in rows} == {
+        "metrics.modes.abs_lambda1_median.value",
+        "metrics.fixed_points.n_converged.value",
+    } and all(r["within"] for r in rows)
+    m["data"]["rnn_accuracy"]["value"] += 0.02  # a document classified otherwise: out
     (tmp_path / "gpu" / "summary.json").write_text(json.dumps(summary))
     assert cmp.main([str(tmp_path / "cpu"), str(tmp_path / "gpu"), "--tolerant"]) == 1
-    assert cmp.main([str(tmp_path / "cpu"), str(tmp_path / "gpu")]) == 1          # and exactly: every change
+    assert cmp.main([str(tmp_path / "cpu"), str(tmp_path / "gpu")]) == 1  # and exactly: every change

@@ -23,18 +23,34 @@ import rnnlens
 
 ROOT = Path(__file__).resolve().parents[1]
 # the modules whose __all__ the reference documents (the API pages of mkdocs.yml's nav)
-PUBLIC_MODULES = ["rnnlens.network", "rnnlens.analysis", "rnnlens.fixedpoints", "rnnlens.solvers",
-                  "rnnlens.linearization", "rnnlens.manifold", "rnnlens.data", "rnnlens.cells", "rnnlens.model",
-                  "rnnlens.settings", "rnnlens.training", "rnnlens.checkpoint", "rnnlens.baseline",
-                  "rnnlens.report", "rnnlens.sweep"]
+PUBLIC_MODULES = [
+    "rnnlens.network",
+    "rnnlens.analysis",
+    "rnnlens.fixedpoints",
+    "rnnlens.solvers",
+    "rnnlens.linearization",
+    "rnnlens.manifold",
+    "rnnlens.data",
+    "rnnlens.cells",
+    "rnnlens.model",
+    "rnnlens.settings",
+    "rnnlens.training",
+    "rnnlens.checkpoint",
+    "rnnlens.baseline",
+    "rnnlens.report",
+    "rnnlens.sweep",
+]
 BUILD_SECONDS = 60
 
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory) -> Path:
-    missing = [m for m in ("mkdocs", "material", "mkdocstrings", "mkdocstrings_handlers.python")
-               if importlib.util.find_spec(m.split(".")[0]) is None
-               or (m == "mkdocstrings_handlers.python" and importlib.util.find_spec(m) is None)]
+    missing = [
+        m
+        for m in ("mkdocs", "material", "mkdocstrings", "mkdocstrings_handlers.python")
+        if importlib.util.find_spec(m.split(".")[0]) is None
+        or (m == "mkdocstrings_handlers.python" and importlib.util.find_spec(m) is None)
+    ]
     if missing:
         why = f"{', '.join(missing)} not installed next to {sys.executable} (pip install -e '.[docs]' installs them)"
         if os.environ.get("CI"):
@@ -42,9 +58,14 @@ def site(tmp_path_factory) -> Path:
         pytest.skip(why)
     out = tmp_path_factory.mktemp("site")
     start = time.perf_counter()
-    res = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(out)], cwd=ROOT,
-                         capture_output=True, text=True, timeout=600,
-                         env={**os.environ, "NO_COLOR": "1", "NO_MKDOCS_2_WARNING": "1"})
+    res = subprocess.run(
+        [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(out)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "NO_COLOR": "1", "NO_MKDOCS_2_WARNING": "1"},
+    )
     seconds = time.perf_counter() - start
     assert res.returncode == 0, f"mkdocs build --strict exited {res.returncode}:\n{res.stdout}{res.stderr}"
     assert seconds < BUILD_SECONDS, f"the documentation took {seconds:.0f} s to build (at most {BUILD_SECONDS})"

@@ -58,7 +58,7 @@ def test_fused_states_stay_within_rounding_over_long_documents(arch):
     torch.manual_seed(2)
     model = SentimentRNN(V, arch=arch, embed_dim=16, hidden_size=48).eval()
     with torch.no_grad():
-        model.cell.rnn.weight_hh_l0.mul_(3.0)          # recurrent weights large enough for long memory
+        model.cell.rnn.weight_hh_l0.mul_(3.0)  # recurrent weights large enough for long memory
         ids = torch.randint(1, V, (4, 600), generator=torch.Generator().manual_seed(3))
         exact, fused = model.states(ids), model.states(ids, fused=True)
     _same_states(exact, fused)
@@ -86,7 +86,7 @@ def test_hold_last_state_is_the_gather_in_place():
     want = _gathered(hs, LENGTHS)
     assert hold_last_state(hs, LENGTHS) is hs and torch.equal(hs, want)
     leaf = want.clone().requires_grad_(True)
-    held = hold_last_state(leaf * 2, LENGTHS)                 # recorded by autograd: a copy, gradients intact
+    held = hold_last_state(leaf * 2, LENGTHS)  # recorded by autograd: a copy, gradients intact
     (grad,) = torch.autograd.grad(held.square().sum(), leaf)
     (grad_ref,) = torch.autograd.grad(_gathered(leaf * 2, LENGTHS).square().sum(), leaf)
     assert torch.equal(held, _gathered(leaf * 2, LENGTHS)) and torch.equal(grad, grad_ref)
@@ -100,6 +100,6 @@ def test_all_finite():
         y[1, 2, 3] = bad
         assert not all_finite(y)
     y = x.clone()
-    y[0, 0, :2] = torch.tensor([math.inf, -math.inf])       # sums to NaN
+    y[0, 0, :2] = torch.tensor([math.inf, -math.inf])  # sums to NaN
     assert not all_finite(y)
-    assert all_finite(torch.full((10,), 3e38))             # the sum overflows, every number is finite
+    assert all_finite(torch.full((10,), 3e38))  # the sum overflows, every number is finite

@@ -38,10 +38,10 @@ def test_a_krylov_method_misses_a_repeated_eigenvalue_that_the_full_path_counts(
     J = _known()
     full = eigendecompose(J[None], vectors=False)[0][0]
     assert int((full.abs() - 1).abs().lt(1e-9).sum()) == 30
-    v0 = np.random.default_rng(0).normal(size=S)             # ARPACK starts from a random vector otherwise
+    v0 = np.random.default_rng(0).normal(size=S)  # ARPACK starts from a random vector otherwise
     arpack = np.sort(np.abs(eigs(J.numpy(), k=4, which="LM", v0=v0, return_eigenvectors=False)))[::-1]
     assert arpack[0] == pytest.approx(float(full[0].abs()), abs=1e-10) and float(full[0].abs()) > 1.0
-    assert (np.abs(arpack - 1) < 1e-9).sum() < 3          # the top 4 of the spectrum hold three 1s
+    assert (np.abs(arpack - 1) < 1e-9).sum() < 3  # the top 4 of the spectrum hold three 1s
 
 
 def test_k_rows_of_l_solved_for_are_the_rows_of_the_whole_inverse():
@@ -50,8 +50,9 @@ def test_k_rows_of_l_solved_for_are_the_rows_of_the_whole_inverse():
     lam_f, R_f, L_f = eigendecompose(J)
     assert torch.equal(lam, lam_f) and torch.equal(R, R_f[:, :, :2]) and L.shape == (2, 2, S)
     assert (L - L_f[:, :2]).abs().max() < 1e-10 * L_f[:, :2].abs().max()
-    lin = linearize(lambda x, h: h @ J[0].T, torch.zeros(1, S, dtype=torch.float64),
-                    torch.zeros(1, 1, dtype=torch.float64), modes=1)
+    lin = linearize(
+        lambda x, h: h @ J[0].T, torch.zeros(1, S, dtype=torch.float64), torch.zeros(1, 1, dtype=torch.float64), modes=1
+    )
     assert int(lin.n_unstable[0]) == 1 and lin.R.shape == (1, S, 1) and lin.L.shape == (1, 1, S)
 
 

@@ -83,13 +83,13 @@ def test_chunked_evaluation_gives_the_same_numbers(arch, fast_path):
 
 
 def test_validation_during_training_is_chunked_with_the_same_result(monkeypatch, embedding_calls, tmp_path):
-    corpus = load_corpus("synthetic", n_train=200, n_validation=40, n_test=40, min_length=6, max_length=12,
-                         n_neutral=10, n_per_valence=5)
+    corpus = load_corpus(
+        "synthetic", n_train=200, n_validation=40, n_test=40, min_length=6, max_length=12, n_neutral=10, n_per_valence=5
+    )
     long_doc = " ".join(corpus.splits["validation"].texts * 8)
     val = corpus.splits["validation"]
     corpus.splits["validation"] = Split(val.texts + [long_doc], np.append(val.labels, 1))
-    s = TrainSettings(arch="gru", hidden_size=6, embed_dim=4, epochs=2, batch_size=32, max_length=None,
-                      num_threads=1)
+    s = TrainSettings(arch="gru", hidden_size=6, embed_dim=4, epochs=2, batch_size=32, max_length=None, num_threads=1)
     plain = train(corpus, s, tmp_path / "a", progress=False, verbose=False)
     embedding_calls.clear()
     monkeypatch.setattr(training, "EVAL_MEMORY_BUDGET", _budget_for(plain.model, 300))
@@ -123,8 +123,13 @@ def test_peak_memory_of_a_long_document_among_short_ones_stays_small(tmp_path):
         grown = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
         print(r["n"], grown)
     """)
-    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300,
-                         env={"OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin"})
+    out = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={"OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin"},
+    )
     assert out.returncode == 0, out.stderr
     n, grown_mb = out.stdout.split()
     assert int(n) == 256 and float(grown_mb) < 600, out.stdout

@@ -58,8 +58,9 @@ def _accuracy(output: str) -> float:
 def test_other_label_names_are_refused_not_mapped_alphabetically(trained):
     root, test, want = trained
     f = _write(root / "fav.csv", test, ["unfavorable", "favorable"])
-    fav_train = _write(root / "fav_train.csv", load_corpus("synthetic", **SYN).splits["train"],
-                       ["unfavorable", "favorable"])
+    fav_train = _write(
+        root / "fav_train.csv", load_corpus("synthetic", **SYN).splits["train"], ["unfavorable", "favorable"]
+    )
     corpus = ["--dataset", "csv", "--option", f"path={fav_train}", "--option", f"test={f}"]
     r = _run("evaluate", root / "ck", *corpus)
     assert r.exit_code == 2, r.output
@@ -135,8 +136,14 @@ def test_same_names_in_another_order_are_matched_by_name(trained):
     root, test, want = trained
     # label_names fixes "positive" as id 0 in the corpus; the checkpoint's id 0 is "negative"
     _write(root / "t_order.csv", test, ["negative", "positive"])
-    r = _run("evaluate", root / "ck", "--option", f"test={root / 't_order.csv'}",
-             "--option", 'label_names=["positive","negative"]')
+    r = _run(
+        "evaluate",
+        root / "ck",
+        "--option",
+        f"test={root / 't_order.csv'}",
+        "--option",
+        'label_names=["positive","negative"]',
+    )
     assert r.exit_code == 0, r.output
     assert _accuracy(r.output) == pytest.approx(want["accuracy"], abs=1e-4)
     ck = load_checkpoint(root / "ck")

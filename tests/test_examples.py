@@ -30,11 +30,11 @@ def test_flipflop_has_8_stable_fixed_points_and_19_saddles(tmp_path):
     assert result.value("modes.n_distinct_stable") == 8 and result.value("modes.n_distinct_saddles") == 19
     assert {s["section"] for s in result.skipped} == {"valence", "modifiers", "kclass"}
     assert result.value("data.unk_fraction") is None and result.value("data.rnn_accuracy") is None
-    assert result.value("data.target_r2") > 0.9          # the trained GRU holds the three bits
+    assert result.value("data.target_r2") > 0.9  # the trained GRU holds the three bits
     text = (tmp_path / "report" / "report.html").read_text()
     assert "stable distinct fixed points" in text and "<td class='num'>19</td>" in text
     assert "valence: the data are input sequences, not text: there are no words" in text
-    assert "<b>FAIL</b>" in text          # a flip-flop is no line attractor, and the report says so
+    assert "<b>FAIL</b>" in text  # a flip-flop is no line attractor, and the report says so
 
 
 def test_sequences_of_the_wrong_width_are_refused():
@@ -69,8 +69,20 @@ def test_per_step_targets_measure_the_readout_after_every_input(offset, mse, r2)
     x = np.random.default_rng(0).normal(size=(6, 9, 1))
     data = Sequences.from_arrays(x, targets=np.cumsum(x, 1)[..., 0] + offset)
     net = _integrator()
-    r = analyze(net, data, AnalysisSettings.make(n_docs=6, n_seeds=4, tol_sweep=[], n_linear_docs=2,
-                                                 manifold_points=4, n_transitions=20, n_speed=2, speed_steps=2))
+    r = analyze(
+        net,
+        data,
+        AnalysisSettings.make(
+            n_docs=6,
+            n_seeds=4,
+            tol_sweep=[],
+            n_linear_docs=2,
+            manifold_points=4,
+            n_transitions=20,
+            n_speed=2,
+            speed_steps=2,
+        ),
+    )
     # visited states are kept in float32: the running sums round at about 1e-7 relative
     assert r.value("data.target_mse") == pytest.approx(mse, abs=1e-6)
     target = np.cumsum(x, 1)[..., 0] + offset
@@ -79,11 +91,14 @@ def test_per_step_targets_measure_the_readout_after_every_input(offset, mse, r2)
     assert "54 steps and 1 outputs" in r.node("data.target_mse")["definition"]
 
 
-@pytest.mark.parametrize("targets, message", [
-    (np.zeros((4, 9, 1)), "4 target sequences for 6 input sequences"),
-    (np.zeros((6, 8, 1)), "the targets of sequence 0 have shape (8, 1); they must be [T, O] with T = 9"),
-    (np.full((6, 9, 1), np.nan), "the targets of sequence 0 hold NaN or inf"),
-])
+@pytest.mark.parametrize(
+    "targets, message",
+    [
+        (np.zeros((4, 9, 1)), "4 target sequences for 6 input sequences"),
+        (np.zeros((6, 8, 1)), "the targets of sequence 0 have shape (8, 1); they must be [T, O] with T = 9"),
+        (np.full((6, 9, 1), np.nan), "the targets of sequence 0 hold NaN or inf"),
+    ],
+)
 def test_per_step_targets_that_do_not_fit_the_inputs_are_refused(targets, message):
     from rnnlens import Sequences
     from rnnlens.errors import ArgumentError

@@ -33,9 +33,11 @@ def _flipflop():
 
 def _slow_line(eps=1e-4):
     """a' = a - eps a (a^2 - 1) (exact fixed points a = 0, +-1), b' = 0.5 b + 0.1 a^2: a slow manifold."""
+
     def F(x, h):
         a, b = h[:, :1], h[:, 1:]
         return torch.cat([a - eps * a * (a * a - 1), 0.5 * b + 0.1 * a * a], 1)
+
     return F
 
 
@@ -88,8 +90,9 @@ def test_line_attractor_every_seed_lands_on_the_line():
     assert (lin.eigvals[:, 0] - 1).abs().max() < 1e-5
     expected = lam * (1 + 0.2 * torch.tanh(y[:, :1]))  # [P, 3]
     got = lin.eigvals[:, 1:].real
-    assert torch.allclose(got, expected[torch.arange(len(fp))[:, None], expected.abs().argsort(1, descending=True)],
-                          atol=1e-8)
+    assert torch.allclose(
+        got, expected[torch.arange(len(fp))[:, None], expected.abs().argsort(1, descending=True)], atol=1e-8
+    )
 
 
 def test_flipflop_two_stable_points_and_a_saddle():
@@ -122,7 +125,7 @@ def test_per_point_stopping_each_point_its_own_iterations():
     assert len(set(it)) >= 3
     # each point stopped at the FIRST iterate under tol: one iteration fewer leaves it above
     for i in range(1, 4):
-        short = find_fixed_points(F, seeds[i:i + 1], tol=tol, max_iter=it[i] - 1)
+        short = find_fixed_points(F, seeds[i : i + 1], tol=tol, max_iter=it[i] - 1)
         assert not short.converged[0] and short.q[0] >= tol
         assert not short.slow[0] and short.iterations[0] == it[i] - 1
 
@@ -131,7 +134,8 @@ def test_tolerance_semantics_slow_manifold_versus_exact_points():
     F = _slow_line()
     g = torch.Generator().manual_seed(6)
     a = torch.empty(60, 1, dtype=D).uniform_(0.15, 0.85, generator=g) * torch.where(
-        torch.rand(60, 1, generator=g) < 0.5, -1.0, 1.0).to(D)
+        torch.rand(60, 1, generator=g) < 0.5, -1.0, 1.0
+    ).to(D)
     seeds = torch.cat([a, torch.empty(60, 1, dtype=D).uniform_(-1, 1, generator=g)], 1)
     loose = find_fixed_points(F, seeds, tol=1e-8)
     assert loose.converged.all()
@@ -139,7 +143,7 @@ def test_tolerance_semantics_slow_manifold_versus_exact_points():
     # spread along it, mostly far from the exact fixed points a in {-1, 0, 1}
     a_loose = loose.points[:, 0]
     # q < 1e-8 bounds |r_b| = 0.5 |b - 0.2 a^2| by sqrt(2e-8)
-    assert (loose.points[:, 1] - 0.2 * a_loose ** 2).abs().max() < 2 * math.sqrt(2e-8)
+    assert (loose.points[:, 1] - 0.2 * a_loose**2).abs().max() < 2 * math.sqrt(2e-8)
     assert loose.q.median() > 1e-13  # stopped at the tolerance, not driven far below it
     assert ((a_loose - a_loose.round()).abs() > 0.05).float().mean() > 0.9
     assert a_loose.std() > 0.4
@@ -148,20 +152,8 @@ def test_tolerance_semantics_slow_manifold_versus_exact_points():
     # near-zero tolerance: collapse onto the exact fixed points a in {-1, 0, 1}, b = 0.1 a^2 / 0.5
     a_end = tight.points[:, 0]
     assert (a_end - a_end.round()).abs().max() < 1e-6
-    assert (tight.points[:, 1] - 0.2 * a_end ** 2).abs().max() < 1e-6
+    assert (tight.points[:, 1] - 0.2 * a_end**2).abs().max() < 1e-6
     assert len(tight.unique(abs_tol=1e-4)) <= 3
-
-
-
-
-
-
-
-
-
-
-
-
 
 
 def test_history_and_info():
@@ -338,10 +330,20 @@ def _toy_points():
     seeds = torch.tensor([[0.5, 0.0], [-0.5, 0.0], [1.5, 1.0], [1.0, 0.5], [0.0, 0.0]], dtype=D)
     q = torch.tensor([3e-9, 1e-12, 1e-10, 1e-13, 1e-3], dtype=D)
     n = len(q)
-    return FixedPoints(points=pts, inputs=torch.zeros(n, 1, dtype=D), seeds=seeds, q=q,
-                       iterations=torch.arange(n), converged=q < 1e-8, slow=q >= 1e-8,
-                       grad_norm=torch.full((n,), 1e-9, dtype=D), diverged=torch.zeros(n, dtype=torch.bool),
-                       tol=1e-8, solver="lm", info={"note": "toy"})
+    return FixedPoints(
+        points=pts,
+        inputs=torch.zeros(n, 1, dtype=D),
+        seeds=seeds,
+        q=q,
+        iterations=torch.arange(n),
+        converged=q < 1e-8,
+        slow=q >= 1e-8,
+        grad_norm=torch.full((n,), 1e-9, dtype=D),
+        diverged=torch.zeros(n, dtype=torch.bool),
+        tol=1e-8,
+        solver="lm",
+        info={"note": "toy"},
+    )
 
 
 def test_fixedpoints_views_and_both_q_definitions():
@@ -384,10 +386,20 @@ def _points_at(points, seeds, q=None, *, tol=1e-8, solver="lm", info=None):
     points, seeds = torch.as_tensor(points, dtype=D), torch.as_tensor(seeds, dtype=D)
     n = len(points)
     q = torch.full((n,), 1e-10, dtype=D) if q is None else torch.as_tensor(q, dtype=D)
-    return FixedPoints(points=points, inputs=torch.arange(n, dtype=D)[:, None], seeds=seeds, q=q,
-                       iterations=torch.arange(n) + 10, converged=q < tol, slow=q >= tol,
-                       grad_norm=torch.arange(n, dtype=D) * 1e-9, diverged=torch.arange(n) % 2 == 1,
-                       tol=tol, solver=solver, info=info or {})
+    return FixedPoints(
+        points=points,
+        inputs=torch.arange(n, dtype=D)[:, None],
+        seeds=seeds,
+        q=q,
+        iterations=torch.arange(n) + 10,
+        converged=q < tol,
+        slow=q >= tol,
+        grad_norm=torch.arange(n, dtype=D) * 1e-9,
+        diverged=torch.arange(n) % 2 == 1,
+        tol=tol,
+        solver=solver,
+        info=info or {},
+    )
 
 
 def test_drop_outliers_measures_from_the_seed_centroid_in_units_of_the_seed_spread():
@@ -408,8 +420,9 @@ def test_drop_outliers_measures_from_the_seed_centroid_in_units_of_the_seed_spre
 
 
 def test_concat_joins_every_field_and_records_mixed_tolerances_and_solvers():
-    a = _points_at([[0.0, 0.0], [1.0, 0.0]], [[0.0, 1.0], [1.0, 1.0]], [1e-12, 1e-9], tol=1e-8, solver="lm",
-                   info={"part": "a"})
+    a = _points_at(
+        [[0.0, 0.0], [1.0, 0.0]], [[0.0, 1.0], [1.0, 1.0]], [1e-12, 1e-9], tol=1e-8, solver="lm", info={"part": "a"}
+    )
     b = _points_at([[2.0, 0.0]], [[2.0, 1.0]], [1e-7], tol=1e-6, solver="adam", info={"part": "b"})
     both = FixedPoints.concat([a, b])
     for k in ("points", "inputs", "seeds", "q", "iterations", "converged", "slow", "grad_norm", "diverged"):
@@ -482,13 +495,14 @@ def test_history_rows_name_their_chunk():
     h = fp.info["history"]
     assert set(h[0]) == {"iteration", "seconds", "q_median", "q_max", "n_active", "chunk"}
     assert sorted({row["chunk"] for row in h}) == [0, 1, 2]  # 5 seeds in chunks of 2
-    assert all(0 <= row["seconds"] < 60 for row in h)           # seconds since the search started
+    assert all(0 <= row["seconds"] < 60 for row in h)  # seconds since the search started
     assert [row["n_active"] for row in h if row["chunk"] == 2][0] == 1
 
 
 def test_summary_counts_each_outcome_with_its_share():
-    fp = _points_at([[0.0, 0.0]] * 5, [[1.0, 0.0]] * 5, [1e-12, 1e-12, 1e-3, 1e-3, 1e-3], tol=1e-8,
-                    info={"seconds": 1.5})
+    fp = _points_at(
+        [[0.0, 0.0]] * 5, [[1.0, 0.0]] * 5, [1e-12, 1e-12, 1e-3, 1e-3, 1e-3], tol=1e-8, info={"seconds": 1.5}
+    )
     fp.slow[:] = torch.tensor([False, False, True, False, False])
     fp.diverged[:] = torch.tensor([False, False, False, True, False])
     text = fp.summary()
@@ -528,8 +542,11 @@ def test_load_refuses_files_that_are_not_rnnlens_fixed_points(tmp_path):
             FixedPoints.load(tmp_path / f"{name}.safetensors")
     meta = {"format": "rnnlens-fixed-points", "format_version": 99, "tol": 1e-8, "solver": "lm"}
     save_file(tensors, str(tmp_path / "future.safetensors"), metadata={"rnnlens": json.dumps(meta)})
-    with pytest.raises(ArgumentError, match=r"future\.safetensors: fixed-points format version 99; this rnnlens "
-                                            r"reads version 1"):
+    with pytest.raises(
+        ArgumentError,
+        match=r"future\.safetensors: fixed-points format version 99; this rnnlens "
+        r"reads version 1",
+    ):
         FixedPoints.load(tmp_path / "future.safetensors")
 
 
@@ -561,12 +578,14 @@ def test_find_fixed_points_defaults_and_argument_errors():
     assert fp.tol == 1e-8 and "history" not in fp.info and fp.info["seconds"] < 60
     fp = find_fixed_points(F, seeds, refine=True)
     assert fp.tol == 1e-8 and fp.converged.all()
-    for kw, msg in ((dict(tol="small"), r"^tol must be a positive"),
-                    (dict(refine_iter=-1), r"^refine_iter must be an integer >= 0, got -1\.$"),
-                    (dict(refine_iter=1.5), r"^refine_iter must be an integer >= 0, got 1\.5\.$"),
-                    (dict(chunk_size=0), r"^chunk_size must be a positive integer or None, got 0\.$"),
-                    (dict(chunk_size=2.0), r"^chunk_size must be a positive integer or None, got 2\.0\.$"),
-                    (dict(jacobian_mode="sideways"), r"jacobian_mode='sideways': choose 'auto', 'fwd' or 'rev'")):
+    for kw, msg in (
+        (dict(tol="small"), r"^tol must be a positive"),
+        (dict(refine_iter=-1), r"^refine_iter must be an integer >= 0, got -1\.$"),
+        (dict(refine_iter=1.5), r"^refine_iter must be an integer >= 0, got 1\.5\.$"),
+        (dict(chunk_size=0), r"^chunk_size must be a positive integer or None, got 0\.$"),
+        (dict(chunk_size=2.0), r"^chunk_size must be a positive integer or None, got 2\.0\.$"),
+        (dict(jacobian_mode="sideways"), r"jacobian_mode='sideways': choose 'auto', 'fwd' or 'rev'"),
+    ):
         with pytest.raises(ArgumentError, match=msg):
             find_fixed_points(F, seeds, **kw)
     assert find_fixed_points(F, seeds, refine_iter=0, chunk_size=1).converged.all()
@@ -586,17 +605,20 @@ def test_indexing_and_where_q_at_their_boundaries():
     assert torch.equal(fp[np.array([3, 1])].q, fp.q[[3, 1]])
     with pytest.raises(ArgumentError, match=r"^FixedPoints: boolean mask of shape \(3,\); expected \[5\]\.$"):
         fp[torch.ones(3, dtype=torch.bool)]
-    assert fp.where_q(1e-10).q.tolist() == [1e-12, 1e-13]        # strictly below: q = 1e-10 is not kept
+    assert fp.where_q(1e-10).q.tolist() == [1e-12, 1e-13]  # strictly below: q = 1e-10 is not kept
     empty = fp[torch.zeros(5, dtype=torch.bool)]
     assert empty.seed_spread() == 0.0 and empty.summary() == (
-        "FixedPoints: 0 points, state size 2, solver 'lm', tol 1e-08 on q = (1/S)||F(x,h)-h||^2")
+        "FixedPoints: 0 points, state size 2, solver 'lm', tol 1e-08 on q = (1/S)||F(x,h)-h||^2"
+    )
 
 
 def test_unique_edges_and_ties():
     fp = _toy_points()
     assert len(fp.unique(rel_tol=0.0)) == 5 and len(fp.unique(abs_tol=0.0)) == 5
-    for kw, msg in ((dict(rel_tol=-0.1), r"^unique: rel_tol must be >= 0, got -0\.1\.$"),
-                    (dict(abs_tol=-1.0), r"^unique: abs_tol must be >= 0, got -1\.0\.$")):
+    for kw, msg in (
+        (dict(rel_tol=-0.1), r"^unique: rel_tol must be >= 0, got -0\.1\.$"),
+        (dict(abs_tol=-1.0), r"^unique: abs_tol must be >= 0, got -1\.0\.$"),
+    ):
         with pytest.raises(ArgumentError, match=msg):
             fp.unique(**kw)
     assert len(fp[[0]].unique()) == 1 and len(fp[[]].unique()) == 0
@@ -607,11 +629,11 @@ def test_unique_edges_and_ties():
 
 
 def test_drop_outliers_scales_with_the_spread_and_takes_any_positive_factor():
-    seeds = [[2.0, 0.0], [-2.0, 0.0], [0.0, 2.0], [0.0, -2.0]]          # spread 2
+    seeds = [[2.0, 0.0], [-2.0, 0.0], [0.0, 2.0], [0.0, -2.0]]  # spread 2
     fp = _points_at([[0.5, 0.0], [3.0, 0.0], [5.0, 0.0], [0.0, 0.0]], seeds)
-    assert fp.drop_outliers(factor=2.0).points[:, 0].tolist() == [0.5, 3.0, 0.0]   # within 4
-    assert fp.drop_outliers(factor=0.5).points[:, 0].tolist() == [0.5, 0.0]         # within 1
-    lone = _points_at([[1.0, 0.0]], [[0.0, 0.0]])                       # one seed: spread 0
+    assert fp.drop_outliers(factor=2.0).points[:, 0].tolist() == [0.5, 3.0, 0.0]  # within 4
+    assert fp.drop_outliers(factor=0.5).points[:, 0].tolist() == [0.5, 0.0]  # within 1
+    lone = _points_at([[1.0, 0.0]], [[0.0, 0.0]])  # one seed: spread 0
     assert len(lone.drop_outliers()) == 0
 
 
@@ -640,16 +662,21 @@ def test_save_records_the_run_id_and_load_names_what_is_wrong(tmp_path):
     (tmp_path / "junk.safetensors").write_bytes(b"not a file")
     with pytest.raises(ArgumentError) as info:
         FixedPoints.load(tmp_path / "junk.safetensors")
-    assert str(info.value).endswith("the file is damaged. Find the fixed points again (rerun `rnnlens analyze "
-                                    "CHECKPOINT -o DIR` for an analysis folder).")
-    meta = {"format": "rnnlens-fixed-points", "format_version": 1, "tol": 1e-8, "solver": "lm"}   # no info
+    assert str(info.value).endswith(
+        "the file is damaged. Find the fixed points again (rerun `rnnlens analyze "
+        "CHECKPOINT -o DIR` for an analysis folder)."
+    )
+    meta = {"format": "rnnlens-fixed-points", "format_version": 1, "tol": 1e-8, "solver": "lm"}  # no info
     tensors = {k: v.contiguous() for k, v in fp._tensors().items()}
     save_file(tensors, str(tmp_path / "noinfo.safetensors"), metadata={"rnnlens": json.dumps(meta)})
     assert FixedPoints.load(tmp_path / "noinfo.safetensors").info == {}
     del tensors["q"], tensors["slow"]
     save_file(tensors, str(tmp_path / "part.safetensors"), metadata={"rnnlens": json.dumps(meta)})
-    with pytest.raises(ArgumentError, match=r"part\.safetensors: tensors \['q', 'slow'\] missing; the file is "
-                                            r"damaged\. Find the fixed points again\.$"):
+    with pytest.raises(
+        ArgumentError,
+        match=r"part\.safetensors: tensors \['q', 'slow'\] missing; the file is "
+        r"damaged\. Find the fixed points again\.$",
+    ):
         FixedPoints.load(tmp_path / "part.safetensors")
 
 
@@ -658,7 +685,7 @@ def test_summary_lines_read_the_quantiles():
     lines = fp.summary().split("\n")
     assert len(lines) == 7
     assert lines[2] == "  q = (1/S)||F(x,h)-h||^2: min 1e-12, median 1e-10, max 1e-09"
-    assert lines[3] == "  q_half = 0.5||F(x,h)-h||^2: min 1e-12, median 1e-10, max 1e-09"   # S = 2: the same
+    assert lines[3] == "  q_half = 0.5||F(x,h)-h||^2: min 1e-12, median 1e-10, max 1e-09"  # S = 2: the same
     gone = _points_at([[0.0, 0.0]], [[1.0, 0.0]], [float("inf")])
     assert "  q = (1/S)||F(x,h)-h||^2: n/a" in gone.summary().split("\n")
     one = _points_at([[0.0, 0.0]], [[1.0, 0.0]], [1e-9])
@@ -673,24 +700,39 @@ def test_sample_seeds_defaults_and_what_each_error_says():
     noisy = sample_seeds(states, n=1500, noise=0.5, seed=2)
     base = sample_seeds(states, n=1500, seed=2)
     assert abs(float((noisy - base).mean())) < 0.05 and abs(float((noisy - base).std()) - 0.5) < 0.05
-    cases = ((dict(states=states, n=0), r"^sample_seeds: n must be a positive integer, got 0\.$"),
-             (dict(states=states, n=2.0), r"^sample_seeds: n must be a positive integer, got 2\.0\.$"),
-             (dict(states=states, noise=-1.0), r"^sample_seeds: noise must be a finite number >= 0, got -1\.0\.$"),
-             (dict(states=states, noise=float("inf")), r"^sample_seeds: noise must be a finite number >= 0"),
-             (dict(states=states, noise="a"), r"^sample_seeds: noise must be a finite number >= 0"),
-             (dict(states=states, lengths=[3]), r"^sample_seeds: lengths only applies to states of shape "
-                                                r"\[B, T, S\]\.$"),
-             (dict(states=states[None, None]), r"^sample_seeds: states must have shape \[B, T, S\] or \[M, S\], "
-                                                r"got \(1, 1, 1500, 2\)\.$"),
-             (dict(states=states.reshape(3, 500, 2), lengths=torch.tensor([1.0, 2.0, 3.0])),
-              r"^sample_seeds: lengths must be an integer tensor of shape \[3\], got shape \(3,\) dtype "
-              r"torch\.float32\.$"),
-             (dict(states=states.reshape(3, 500, 2), lengths=torch.tensor([1, 2])),
-              r"^sample_seeds: lengths must be an integer tensor of shape \[3\], got shape \(2,\)"),
-             (dict(states=torch.full((3, 2), float("nan"), dtype=D)), r"^sample_seeds: states holds NaN or inf"),
-             (dict(states=[[1.0, 2.0]]), r"^states must be a tensor"),
-             (dict(states=states, n=2000), r"only 1500 valid states; lower n, pass more documents, or pass "
-                                           r"replace=True \(then add noise to tell repeats apart\)\.$"))
+    cases = (
+        (dict(states=states, n=0), r"^sample_seeds: n must be a positive integer, got 0\.$"),
+        (dict(states=states, n=2.0), r"^sample_seeds: n must be a positive integer, got 2\.0\.$"),
+        (dict(states=states, noise=-1.0), r"^sample_seeds: noise must be a finite number >= 0, got -1\.0\.$"),
+        (dict(states=states, noise=float("inf")), r"^sample_seeds: noise must be a finite number >= 0"),
+        (dict(states=states, noise="a"), r"^sample_seeds: noise must be a finite number >= 0"),
+        (
+            dict(states=states, lengths=[3]),
+            r"^sample_seeds: lengths only applies to states of shape "
+            r"\[B, T, S\]\.$",
+        ),
+        (
+            dict(states=states[None, None]),
+            r"^sample_seeds: states must have shape \[B, T, S\] or \[M, S\], "
+            r"got \(1, 1, 1500, 2\)\.$",
+        ),
+        (
+            dict(states=states.reshape(3, 500, 2), lengths=torch.tensor([1.0, 2.0, 3.0])),
+            r"^sample_seeds: lengths must be an integer tensor of shape \[3\], got shape \(3,\) dtype "
+            r"torch\.float32\.$",
+        ),
+        (
+            dict(states=states.reshape(3, 500, 2), lengths=torch.tensor([1, 2])),
+            r"^sample_seeds: lengths must be an integer tensor of shape \[3\], got shape \(2,\)",
+        ),
+        (dict(states=torch.full((3, 2), float("nan"), dtype=D)), r"^sample_seeds: states holds NaN or inf"),
+        (dict(states=[[1.0, 2.0]]), r"^states must be a tensor"),
+        (
+            dict(states=states, n=2000),
+            r"only 1500 valid states; lower n, pass more documents, or pass "
+            r"replace=True \(then add noise to tell repeats apart\)\.$",
+        ),
+    )
     for kw, msg in cases:
         with pytest.raises(ArgumentError, match=msg):
             sample_seeds(**kw)
@@ -710,13 +752,15 @@ def test_several_tolerances_from_one_search_equal_one_search_per_tolerance():
             p.mul_(1.5)
     seeds = torch.randn(120, 24) * 0.5
 
-    def no_zero(x, h):                      # r = 1e-3 (1 + (h - 0.5)^2): q >= 1e-6, a slow point at h = 0.5
+    def no_zero(x, h):  # r = 1e-3 (1 + (h - 0.5)^2): q >= 1e-6, a slow point at h = 0.5
         return h + 1e-3 * (1 + (h - 0.5) ** 2)
 
     g = torch.Generator().manual_seed(1)
-    cases = [(cell, seeds, None, dict()),
-             (_slow_line(1e-7), 3 * torch.randn(40, 2, generator=g, dtype=D), None, dict(patience=2, max_iter=30)),
-             (no_zero, torch.randn(30, 3, generator=g, dtype=D), None, dict())]
+    cases = [
+        (cell, seeds, None, dict()),
+        (_slow_line(1e-7), 3 * torch.randn(40, 2, generator=g, dtype=D), None, dict(patience=2, max_iter=30)),
+        (no_zero, torch.randn(30, 3, generator=g, dtype=D), None, dict()),
+    ]
     seen = set()
     for step, h0, x, kw in cases:
         tols = [1e-5, 1e-10, 1e-7, 1e-12]
@@ -732,7 +776,7 @@ def test_several_tolerances_from_one_search_equal_one_search_per_tolerance():
         seen |= {"fewer iterations"} if bool((loose.iterations < tight.iterations).any()) else set()
         seen |= {"slow"} if bool(tight.slow.any() & loose.converged.any()) else set()
         seen |= {"out of iterations"} if bool((~tight.converged & ~tight.slow & loose.converged).any()) else set()
-    assert seen == {"fewer iterations", "slow", "out of iterations"}     # every way a looser search ends differently
+    assert seen == {"fewer iterations", "slow", "out of iterations"}  # every way a looser search ends differently
 
 
 def test_several_tolerances_fall_back_to_one_search_each_for_adam_and_refine():

@@ -54,7 +54,7 @@ def test_single_line_csv_reports_nothing(tmp_path):
 def test_field_longer_than_csv_default_limit_is_read(tmp_path):
     p = tmp_path / "t.csv"
     long_text = "good " * 60_000  # 300,000 characters: over csv's default 131,072
-    p.write_text(f"text,label\n\"{long_text}\",1\n" + _rows(9))
+    p.write_text(f'text,label\n"{long_text}",1\n' + _rows(9))
     c = load_corpus("csv", path=str(p))
     assert long_text in c.splits["train"].texts + c.splits["validation"].texts
 
@@ -64,7 +64,7 @@ def test_field_over_rnnlens_cap_says_so(tmp_path, monkeypatch):
 
     monkeypatch.setattr(text_formats, "MAX_FIELD_CHARS", 1000)
     p = tmp_path / "t.csv"
-    p.write_text(f"text,label\n\"{'x' * 2000}\",1\n" + _rows(9))
+    p.write_text(f'text,label\n"{"x" * 2000}",1\n' + _rows(9))
     with pytest.raises(DataError, match=r"t\.csv, line 2: a field longer than 1,000 characters"):
         load_corpus("csv", path=str(p))
 
@@ -82,12 +82,15 @@ def test_folder_where_a_corpus_file_is_expected_is_marked(tmp_path):
         load_corpus("sst2", data_dir=tmp_path)
 
 
-@pytest.mark.parametrize("name,fname,content", [
-    ("csv", "t.csv", "text,label\n"),
-    ("jsonl", "t.jsonl", ""),
-    ("sst2", "sst2/train.tsv", "sentence\tlabel\n"),
-    ("sst5", "sst5/train.txt", ""),
-])
+@pytest.mark.parametrize(
+    "name,fname,content",
+    [
+        ("csv", "t.csv", "text,label\n"),
+        ("jsonl", "t.jsonl", ""),
+        ("sst2", "sst2/train.tsv", "sentence\tlabel\n"),
+        ("sst5", "sst5/train.txt", ""),
+    ],
+)
 def test_header_only_file_is_named(tmp_path, name, fname, content):
     p = tmp_path / fname
     p.parent.mkdir(parents=True, exist_ok=True)
@@ -166,7 +169,7 @@ def test_analysis_documents_are_capped_and_counted_by_default():
     docs = select_documents(Vocab.build(split.texts), split, 10, default, 0)
     assert docs.encoded.n_truncated == 1 and docs.encoded.max_length == DEFAULT_MAX_LENGTH
     assert int(docs.encoded.lengths.max()) == DEFAULT_MAX_LENGTH
-    whole = select_documents(Vocab.build(split.texts), split, 10, None, 0)       # None: no limit
+    whole = select_documents(Vocab.build(split.texts), split, 10, None, 0)  # None: no limit
     assert whole.encoded.n_truncated == 0 and int(whole.encoded.lengths.max()) == DEFAULT_MAX_LENGTH + 7
 
 
@@ -188,47 +191,88 @@ def test_nan_weights_never_give_an_accuracy():
         m(torch.ones(1, 2, dtype=torch.int64), torch.tensor([2]))
     with torch.no_grad():
         m.readout.weight[0, 0] = 0.0
-        m.cell.weight_ih.fill_(float("inf")) if hasattr(m.cell, "weight_ih") else \
-            next(m.cell.parameters()).fill_(float("inf"))
+        m.cell.weight_ih.fill_(float("inf")) if hasattr(m.cell, "weight_ih") else next(m.cell.parameters()).fill_(
+            float("inf")
+        )
     with pytest.raises(ArgumentError, match="NaN or inf"):
         m.states(torch.ones(1, 2, dtype=torch.int64))
 
 
 # ------------------------------------------------------------------ numeric options
-@pytest.mark.parametrize("kw", [
-    dict(tol=0), dict(tol=-1e-8), dict(tol=float("nan")), dict(tol_sweep=[1e-6, -1]), dict(tol_sweep=[float("inf")]),
-    dict(tol_sweep=1e-6), dict(max_length=0), dict(max_length=-5), dict(max_length=2.5), dict(n_linear_docs=0),
-    dict(seed=-1), dict(untrained_seed=1.5),
-])
+@pytest.mark.parametrize(
+    "kw",
+    [
+        dict(tol=0),
+        dict(tol=-1e-8),
+        dict(tol=float("nan")),
+        dict(tol_sweep=[1e-6, -1]),
+        dict(tol_sweep=[float("inf")]),
+        dict(tol_sweep=1e-6),
+        dict(max_length=0),
+        dict(max_length=-5),
+        dict(max_length=2.5),
+        dict(n_linear_docs=0),
+        dict(seed=-1),
+        dict(untrained_seed=1.5),
+    ],
+)
 def test_analysis_numbers_are_checked_before_work(kw):
     from rnnlens.analysis.settings import AnalysisSettings
 
     AnalysisSettings.make(tol=1e-8, tol_sweep=(1e-7,), max_length=None, n_linear_docs=None, seed=0, untrained_seed=0)
-    (name, value), = kw.items()
+    ((name, value),) = kw.items()
     with pytest.raises(ArgumentError, match=f"^analysis setting {name}=.* is invalid: "):
         AnalysisSettings.make(**kw)
 
 
-@pytest.mark.parametrize("kw", [
-    dict(n_train=-1), dict(n_train=0), dict(n_test=-3), dict(min_length=0), dict(max_length=-1),
-    dict(p_evidence=float("nan")), dict(p_modifier=-0.1), dict(p_evidence="0.3"), dict(n_train=2.5),
-    dict(not_scope=-1), dict(negation="no"),
-])
+@pytest.mark.parametrize(
+    "kw",
+    [
+        dict(n_train=-1),
+        dict(n_train=0),
+        dict(n_test=-3),
+        dict(min_length=0),
+        dict(max_length=-1),
+        dict(p_evidence=float("nan")),
+        dict(p_modifier=-0.1),
+        dict(p_evidence="0.3"),
+        dict(n_train=2.5),
+        dict(not_scope=-1),
+        dict(negation="no"),
+    ],
+)
 def test_synthetic_numbers_are_checked(kw):
     with pytest.raises(ArgumentError):
         load_corpus("synthetic", **kw)
 
 
-@pytest.mark.parametrize("kw", [dict(validation_fraction=0), dict(validation_fraction=1.0),
-                                dict(validation_fraction=float("nan")), dict(seed=-1), dict(seed=1.5)])
+@pytest.mark.parametrize(
+    "kw",
+    [
+        dict(validation_fraction=0),
+        dict(validation_fraction=1.0),
+        dict(validation_fraction=float("nan")),
+        dict(seed=-1),
+        dict(seed=1.5),
+    ],
+)
 def test_load_corpus_numbers_are_checked(kw):
     with pytest.raises(ArgumentError):
         load_corpus("synthetic", n_train=50, **kw)
 
 
-@pytest.mark.parametrize("kw", [dict(text_column=""), dict(label_column=3), dict(text_column="label"),
-                                dict(label_names=["only"]), dict(label_names="ab"), dict(label_names=["a", "a"]),
-                                dict(path=3.5)])
+@pytest.mark.parametrize(
+    "kw",
+    [
+        dict(text_column=""),
+        dict(label_column=3),
+        dict(text_column="label"),
+        dict(label_names=["only"]),
+        dict(label_names="ab"),
+        dict(label_names=["a", "a"]),
+        dict(path=3.5),
+    ],
+)
 def test_table_options_are_checked(tmp_path, kw):
     p = tmp_path / "t.csv"
     p.write_text("text,label\n" + _rows(10))

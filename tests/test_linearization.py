@@ -113,7 +113,7 @@ def test_left_eigenvectors_when_the_eigenvector_matrix_is_singular():
     # rank one (eigenvalue 0 repeated S - 1 times, as with saturated or dead units) and a defective
     # matrix (a Jordan block at 0.5) beside a simple top eigenvalue 0.9: R = eig vectors is singular
     S = 6
-    m = torch.ones(S, dtype=torch.float64) / S ** 0.5
+    m = torch.ones(S, dtype=torch.float64) / S**0.5
     rank_one = 0.8 * torch.outer(m, m)
     jordan = torch.zeros(S, S, dtype=torch.float64)
     jordan[0, 0] = 0.9
@@ -128,10 +128,10 @@ def test_left_eigenvectors_when_the_eigenvector_matrix_is_singular():
     for b in range(2):
         l1, r1 = L[b, 0], R[b, :, 0]
         assert torch.isfinite(L[b]).all()
-        assert complex((l1 * r1).sum()) == pytest.approx(1.0)                    # l_1 . r_1 = 1
-        torch.testing.assert_close(l1 @ J[b].to(l1.dtype), lam[b, 0] * l1)       # a left eigenvector
+        assert complex((l1 * r1).sum()) == pytest.approx(1.0)  # l_1 . r_1 = 1
+        torch.testing.assert_close(l1 @ J[b].to(l1.dtype), lam[b, 0] * l1)  # a left eigenvector
     l1 = L[0, 0].real
-    torch.testing.assert_close(l1 * torch.sign(l1[0]), m, rtol=0, atol=1e-10)   # l_1 = +-m for m m^T
+    torch.testing.assert_close(l1 * torch.sign(l1[0]), m, rtol=0, atol=1e-10)  # l_1 = +-m for m m^T
 
 
 def test_float32_jacobians_get_float32_lapack_with_the_slowest_eigenvalues_refined_in_float64(monkeypatch):
@@ -142,8 +142,9 @@ def test_float32_jacobians_get_float32_lapack_with_the_slowest_eigenvalues_refin
 
     g = torch.Generator().manual_seed(0)
     S = 32
-    J = (torch.randn(S, S, generator=g, dtype=D) / S ** 0.5
-         + 0.5 * torch.triu(torch.randn(S, S, generator=g, dtype=D), 1)).float()
+    J = (
+        torch.randn(S, S, generator=g, dtype=D) / S**0.5 + 0.5 * torch.triu(torch.randn(S, S, generator=g, dtype=D), 1)
+    ).float()
     ref = torch.linalg.eigvals(J.double())
 
     def errors(lam):
@@ -153,7 +154,7 @@ def test_float32_jacobians_get_float32_lapack_with_the_slowest_eigenvalues_refin
     assert lam.dtype == R.dtype == L.dtype == torch.complex64
     err = errors(lam)
     assert max(err[:3]) < 2e-7
-    assert 5e-7 < max(err[3:]) < 1e-5                               # the bulk: float32 LAPACK's own error
+    assert 5e-7 < max(err[3:]) < 1e-5  # the bulk: float32 LAPACK's own error
     torch.testing.assert_close(L[0, :3] @ J.double().to(L.dtype), lam[0, :3, None] * L[0, :3], rtol=0, atol=1e-5)
     monkeypatch.setattr(lz, "LAPACK_FLOAT32", False)
     lam64, _, _ = eigendecompose(J[None])
@@ -185,7 +186,7 @@ def test_left_eigenvector_fallback_normalises_a_non_normal_slow_mode_and_leaves_
     assert lam[0, 0].real == pytest.approx(0.9)
     assert complex((l1 * r1).sum()) == pytest.approx(1.0)
     torch.testing.assert_close(l1 @ J.to(l1.dtype), 0.9 * l1)
-    assert abs(complex(l1[1])) > 0.1                                 # the coupling shows in l_1, not in r_1
+    assert abs(complex(l1[1])) > 0.1  # the coupling shows in l_1, not in r_1
     # inside the defective block l_k . r_k ~ 0: those rows are left as unit vectors, not blown up
     norms = L[0, 1:].abs().square().sum(1).sqrt()
     torch.testing.assert_close(norms, torch.ones(S - 1, dtype=D), rtol=0, atol=1e-9)
@@ -205,24 +206,33 @@ def test_linearize_argument_errors_name_the_argument():
     with pytest.raises(ArgumentError) as info:
         linearize(F, fp, x)
     assert str(info.value) == "linearize: points is a FixedPoints, which carries its inputs; pass inputs=None."
-    for kw, msg in ((dict(chunk_size=True), r"^linearize: chunk_size must be a positive integer or None, got True\.$"),
-                    (dict(chunk_size=0), r"^linearize: chunk_size must be a positive integer or None, got 0\.$"),
-                    (dict(modes=True), r"^linearize: modes must be an integer in \[1, 6\] or None, got True\.$"),
-                    (dict(modes=0), r"^linearize: modes must be an integer in \[1, 6\] or None, got 0\.$")):
+    for kw, msg in (
+        (dict(chunk_size=True), r"^linearize: chunk_size must be a positive integer or None, got True\.$"),
+        (dict(chunk_size=0), r"^linearize: chunk_size must be a positive integer or None, got 0\.$"),
+        (dict(modes=True), r"^linearize: modes must be an integer in \[1, 6\] or None, got True\.$"),
+        (dict(modes=0), r"^linearize: modes must be an integer in \[1, 6\] or None, got 0\.$"),
+    ):
         with pytest.raises(ArgumentError, match=msg):
             linearize(F, h, x, **kw)
     lin = linearize(F, h, x, chunk_size=1, modes=6)
     assert lin.R.shape == (2, 6, 6)
-    with pytest.raises(ArgumentError, match=r"^points must be a tensor of shape \[n_points, state_size\] with at "
-                                            r"least one row, got shape \(6,\)\. One point: points\[None\]\.$"):
+    with pytest.raises(
+        ArgumentError,
+        match=r"^points must be a tensor of shape \[n_points, state_size\] with at "
+        r"least one row, got shape \(6,\)\. One point: points\[None\]\.$",
+    ):
         linearize(F, torch.zeros(6, dtype=D), x)
 
 
 def test_a_mode_at_exactly_one_is_marginal_not_unstable():
     # a rotation-mixed perfect integrator: its computed |lambda| may round to 1 + 2e-16
     Q = torch.linalg.qr(torch.randn(4, 4, generator=torch.Generator().manual_seed(2), dtype=D))[0]
-    for top, dtype, unstable in ((1.0, D, 0), (1 + 1e-9, D, 1), (1 + 1e-6, torch.float32, 0),
-                                 (1 + 1e-4, torch.float32, 1)):
+    for top, dtype, unstable in (
+        (1.0, D, 0),
+        (1 + 1e-9, D, 1),
+        (1 + 1e-6, torch.float32, 0),
+        (1 + 1e-4, torch.float32, 1),
+    ):
         J = (Q @ torch.diag(torch.tensor([top, 0.5, 0.2, 0.1], dtype=D)) @ Q.T).to(dtype)
         lin = linearize(lambda x, h, J=J: h @ J.T, torch.zeros(1, 4, dtype=dtype), vectors=False)
         assert lin.n_unstable.tolist() == [unstable], (top, dtype)
@@ -233,7 +243,7 @@ def test_float32_rank_one_jacobians_whose_eigenvector_matrix_is_singular():
     # (0.97 here). The left eigenvector must come from the fallback before the slowest eigenvalue is refined with
     # it (refined with the unusable row of R^-1 first, lambda_1 came out 0.376 instead of 0.981 in analyze).
     N = 16
-    m = torch.full((N,), 1 / N ** 0.5, dtype=D)
+    m = torch.full((N,), 1 / N**0.5, dtype=D)
     s = torch.tensor([0.98144, 0.97, 0.95, 0.5], dtype=D)
     J = (s[:, None, None] * torch.outer(m, m)).float()
     lam, R, L = eigendecompose(J, modes=1)

@@ -42,10 +42,11 @@ def _states(Q, n=400, spread=1.5, off=0.5, seed=1):
 def test_exact_line_attractor_is_recovered_to_1e_6():
     F, Q = _line_system(eps=0.0)
     axis = Q[:, 0]
-    sm = trace_slow_manifold(F, _states(Q), readout=axis, inputs=torch.zeros(0, dtype=torch.float64),
-                             n_points=20, relax_steps=30)
+    sm = trace_slow_manifold(
+        F, _states(Q), readout=axis, inputs=torch.zeros(0, dtype=torch.float64), n_points=20, relax_steps=30
+    )
     z = sm.points @ Q
-    assert float(z[:, 1:].abs().max()) < 1e-6                    # every node on the line
+    assert float(z[:, 1:].abs().max()) < 1e-6  # every node on the line
     assert float(sm.q.max()) < 1e-12
     # ordered from the low-readout end to the high one, spanning the visited range (trimmed 1%)
     assert torch.all(torch.diff(sm.readout) > 0)
@@ -57,10 +58,16 @@ def test_exact_line_attractor_is_recovered_to_1e_6():
 def test_known_slow_drift_profile_is_recovered():
     eps, S = 1e-3, 6
     F, Q = _line_system(S=S, eps=eps)
-    sm = trace_slow_manifold(F, _states(Q, spread=0.9), readout=Q[:, 0],
-                             inputs=torch.zeros(0, dtype=torch.float64), n_points=25, relax_steps=10)
+    sm = trace_slow_manifold(
+        F,
+        _states(Q, spread=0.9),
+        readout=Q[:, 0],
+        inputs=torch.zeros(0, dtype=torch.float64),
+        n_points=25,
+        relax_steps=10,
+    )
     z1 = sm.points @ Q[:, 0]
-    expected = eps ** 2 * (1 - z1 ** 2) ** 2 / S                 # q on the invariant line, closed form
+    expected = eps**2 * (1 - z1**2) ** 2 / S  # q on the invariant line, closed form
     assert torch.allclose(sm.q, expected, rtol=1e-3, atol=1e-16)
     assert float((sm.points @ Q)[:, 1:].abs().max()) < 1e-6
     # the exact fixed points are the ends of the drift, z_1 = -1 (unstable: |lambda| = 1 + 2 eps) and
@@ -72,11 +79,11 @@ def test_known_slow_drift_profile_is_recovered():
 
 def test_bent_line_scores_one_by_the_curve_measure_but_not_by_the_top_pc():
     s = torch.linspace(-1, 1, 400, dtype=torch.float64)
-    curve = torch.stack([s, s ** 2, torch.zeros_like(s)], 1)        # a parabola
+    curve = torch.stack([s, s**2, torch.zeros_like(s)], 1)  # a parabola
     X = curve[::3] + 1e-4 * torch.randn(134, 3, dtype=torch.float64)
     assert curve_variance_explained(X, curve) > 0.999
     top_pc = torch.linalg.svdvals(X - X.mean(0))
-    assert float(top_pc[0] ** 2 / (top_pc ** 2).sum()) < 0.9
+    assert float(top_pc[0] ** 2 / (top_pc**2).sum()) < 0.9
     pos, dist = project_on_curve(torch.tensor([[0.0, 0.0, 1.0]], dtype=torch.float64), curve)
     assert float(dist) == pytest.approx(1.0, abs=1e-4)
 
@@ -90,7 +97,7 @@ def test_torch_gru_module_and_bad_input():
     sm = trace_slow_manifold(gru, states, n_points=8, relax_steps=20)
     assert sm.points.shape == (8, 8) and torch.isfinite(sm.q).all()
     F = gru(torch.zeros(8, 1, 3, dtype=torch.float32), sm.points.float().unsqueeze(0))[1][0]
-    q_module = ((F.double() - sm.points) ** 2).mean(1)         # the module's own step gives the same q
+    q_module = ((F.double() - sm.points) ** 2).mean(1)  # the module's own step gives the same q
     assert torch.allclose(q_module, sm.q, rtol=1e-3, atol=1e-9)
     with pytest.raises(ArgumentError, match="n_points"):
         trace_slow_manifold(gru, states, n_points=2)
@@ -106,9 +113,13 @@ def test_project_on_curve_against_a_point_by_point_reference():
     # distance against a plain loop over the segments, including points far from the origin
     g = torch.Generator().manual_seed(0)
     C = torch.cumsum(torch.randn(12, 5, generator=g, dtype=torch.float64), 0) + 30.0
-    X = torch.cat([C[torch.randint(12, (300,), generator=g)] + 0.7 * torch.randn(300, 5, generator=g,
-                                                                                    dtype=torch.float64),
-                   C[:1] - 3.0, C[-1:] + 3.0])
+    X = torch.cat(
+        [
+            C[torch.randint(12, (300,), generator=g)] + 0.7 * torch.randn(300, 5, generator=g, dtype=torch.float64),
+            C[:1] - 3.0,
+            C[-1:] + 3.0,
+        ]
+    )
     pos, dist = project_on_curve(X, C, chunk=64)
     seg = (C[1:] - C[:-1]).norm(dim=1)
     start = torch.cat([torch.zeros(1, dtype=torch.float64), torch.cumsum(seg, 0)])
@@ -136,17 +147,32 @@ def test_fixed_point_stability_is_judged_at_the_given_input():
         z1 = z[:, :1] + x[:, :1] * eps * (1 - z[:, :1] ** 2)
         return torch.cat([z1, 0.5 * z[:, 1:]], 1) @ Q.T
 
-    sm = trace_slow_manifold(F, _states(Q, spread=0.9), readout=Q[:, 0],
-                             inputs=torch.tensor([-1.0], dtype=torch.float64), n_points=25, relax_steps=10)
+    sm = trace_slow_manifold(
+        F,
+        _states(Q, spread=0.9),
+        readout=Q[:, 0],
+        inputs=torch.tensor([-1.0], dtype=torch.float64),
+        n_points=25,
+        relax_steps=10,
+    )
     z_fp = [float(p.double() @ Q[:, 0]) for p in sm.fixed_points.points]
     assert z_fp == pytest.approx([-1, 1], abs=2e-4) and sm.fixed_point_unstable.tolist() == [0, 1]
 
 
 def test_no_relaxation_and_no_curve_iterations_are_allowed_and_recorded():
     F, Q = _line_system(eps=0.0)
-    sm = trace_slow_manifold(F, _states(Q, off=0.0), readout=Q[:, 0], inputs=torch.zeros(0, dtype=torch.float64),
-                             n_points=10, relax_steps=0, init_steps=0, n_iter=0, bandwidth=1.5)
-    assert float((sm.points @ Q)[:, 1:].abs().max()) < 1e-9      # the states already lie on the line
+    sm = trace_slow_manifold(
+        F,
+        _states(Q, off=0.0),
+        readout=Q[:, 0],
+        inputs=torch.zeros(0, dtype=torch.float64),
+        n_points=10,
+        relax_steps=0,
+        init_steps=0,
+        n_iter=0,
+        bandwidth=1.5,
+    )
+    assert float((sm.points @ Q)[:, 1:].abs().max()) < 1e-9  # the states already lie on the line
     assert sm.info["relax_steps"] == 0 and sm.info["n_iter"] == 0 and sm.info["bandwidth"] == 1.5
 
 
@@ -160,21 +186,33 @@ def test_curve_variance_explained_closed_form():
 def test_trace_records_its_polish_and_names_bad_arguments():
     F, Q = _line_system(eps=0.0)
     states = _states(Q, n=300)
-    sm = trace_slow_manifold(F, states, readout=Q[:, 0], inputs=torch.zeros(0, dtype=torch.float64), n_points=10,
-                             relax_steps=5, max_states=100)
+    sm = trace_slow_manifold(
+        F,
+        states,
+        readout=Q[:, 0],
+        inputs=torch.zeros(0, dtype=torch.float64),
+        n_points=10,
+        relax_steps=5,
+        max_states=100,
+    )
     assert {"lm_iterations", "not_settled", "n_states", "n_polish"} <= set(sm.info) and sm.info["n_states"] == 100
     # the seeded subset of 100 of the 300 states has no repeats
     assert len({tuple(r) for r in sm.relaxed.tolist()}) == 100
     z = torch.zeros(0, dtype=torch.float64)
     for name, bad, lo in (("n_polish", -1, 0), ("init_steps", -1, 0), ("tangent_window", 0, 1), ("n_points", 2, 3)):
-        with pytest.raises(ArgumentError,
-                           match=rf"^trace_slow_manifold: {name} must be an integer >= {lo}; got {bad}$"):
+        with pytest.raises(
+            ArgumentError, match=rf"^trace_slow_manifold: {name} must be an integer >= {lo}; got {bad}$"
+        ):
             trace_slow_manifold(F, states, inputs=z, **{name: bad})
     with pytest.raises(ArgumentError, match=r"^states must be a tensor of shape \[n_states, state_size"):
         trace_slow_manifold(F, states[0], inputs=z)
     # no polishing at all is allowed
-    assert trace_slow_manifold(F, states, readout=Q[:, 0], inputs=z, n_points=10, relax_steps=5, n_polish=0).info[
-        "n_polish"] == 0
+    assert (
+        trace_slow_manifold(F, states, readout=Q[:, 0], inputs=z, n_points=10, relax_steps=5, n_polish=0).info[
+            "n_polish"
+        ]
+        == 0
+    )
 
 
 def test_a_drift_without_fixed_points_reports_none():
@@ -186,7 +224,8 @@ def test_a_drift_without_fixed_points_reports_none():
         z = h @ Q
         return torch.cat([z[:, :1] + 1e-3, 0.5 * z[:, 1:]], 1) @ Q.T
 
-    sm = trace_slow_manifold(F, _states(Q), readout=Q[:, 0], inputs=torch.zeros(0, dtype=torch.float64), n_points=12,
-                             relax_steps=5)
+    sm = trace_slow_manifold(
+        F, _states(Q), readout=Q[:, 0], inputs=torch.zeros(0, dtype=torch.float64), n_points=12, relax_steps=5
+    )
     assert len(sm.fixed_points) == 0 and sm.fixed_point_unstable.shape == (0,)
-    assert torch.allclose(sm.q, torch.full_like(sm.q, 1e-6 / S), rtol=1e-6)    # q = (1e-3)^2 / S on the line
+    assert torch.allclose(sm.q, torch.full_like(sm.q, 1e-6 / S), rtol=1e-6)  # q = (1e-3)^2 / S on the line

@@ -26,10 +26,36 @@ from rnnlens.model import SentimentRNN
 
 SMALL = dict(n_train=150, n_validation=30, n_test=40, min_length=5, max_length=10)
 OPTS = [a for k, v in SMALL.items() for a in ("--option", f"{k}={v}")]
-TRAIN = ["--arch", "gru", "--embed-dim", "4", "--hidden-size", "5", "--epochs", "1", "--batch-size", "50",
-         "--num-threads", "1", "--checkpoint-every", "0"]
-QUICK = ["--n-docs", "20", "--n-seeds", "10", "--n-transitions", "50", "--n-speed", "5", "--speed-steps", "5",
-         "--no-modifiers", "--no-bow"]
+TRAIN = [
+    "--arch",
+    "gru",
+    "--embed-dim",
+    "4",
+    "--hidden-size",
+    "5",
+    "--epochs",
+    "1",
+    "--batch-size",
+    "50",
+    "--num-threads",
+    "1",
+    "--checkpoint-every",
+    "0",
+]
+QUICK = [
+    "--n-docs",
+    "20",
+    "--n-seeds",
+    "10",
+    "--n-transitions",
+    "50",
+    "--n-speed",
+    "5",
+    "--speed-steps",
+    "5",
+    "--no-modifiers",
+    "--no-bow",
+]
 
 
 def _run(*args):
@@ -77,17 +103,27 @@ def made(tmp_path_factory):
 
 
 def _command(kind, made, out):
-    return {"train": ["train", "--dataset", "synthetic", *OPTS, *TRAIN, "--no-progress", "--out", out],
-            "analyze": ["analyze", made / "ck", "--dataset", "synthetic", *OPTS, *QUICK, "--quiet", "-o", out],
-            "report": ["report", made / "an", "-o", out],
-            "baseline": ["baseline", "--dataset", "synthetic", *OPTS, "-o", out]}[kind]
+    return {
+        "train": ["train", "--dataset", "synthetic", *OPTS, *TRAIN, "--no-progress", "--out", out],
+        "analyze": ["analyze", made / "ck", "--dataset", "synthetic", *OPTS, *QUICK, "--quiet", "-o", out],
+        "report": ["report", made / "an", "-o", out],
+        "baseline": ["baseline", "--dataset", "synthetic", *OPTS, "-o", out],
+    }[kind]
 
 
 # ------------------------------------------------------------------------------- 1: the user's files are never replaced
 
-@pytest.mark.parametrize("kind, name", [("analyze", "summary.json"), ("analyze", "arrays.npz"),
-                                        ("report", "report.html"), ("baseline", "bag_of_words.json"),
-                                        ("train", "config.json")])
+
+@pytest.mark.parametrize(
+    "kind, name",
+    [
+        ("analyze", "summary.json"),
+        ("analyze", "arrays.npz"),
+        ("report", "report.html"),
+        ("baseline", "bag_of_words.json"),
+        ("train", "config.json"),
+    ],
+)
 def test_a_users_file_with_an_output_name_is_never_replaced(made, tmp_path, kind, name):
     out = tmp_path / "out"
     out.mkdir()
@@ -132,6 +168,7 @@ def test_train_writes_beside_a_users_files(made, tmp_path):
 
 
 # ------------------------------------------------------------------------------- 2: an output folder given as a link
+
 
 @pytest.mark.parametrize("kind", ["train", "analyze", "report", "baseline"])
 def test_an_output_link_is_written_through_and_kept(made, tmp_path, kind):
@@ -178,6 +215,7 @@ def test_a_link_inside_the_folder_is_never_followed(made, tmp_path):
 
 # ------------------------------------------------------------------------------- 3: a report is replaced as one unit
 
+
 def _two_analyses(made, tmp_path):
     a, b = tmp_path / "a", tmp_path / "b"
     shutil.copytree(made / "an", a)
@@ -213,6 +251,7 @@ def test_a_killed_report_leaves_the_old_report_whole(made, tmp_path, monkeypatch
 
     monkeypatch.setattr(style, "save_figure", dying)
     import rnnlens.report as report_mod
+
     monkeypatch.setattr(report_mod, "save_figure", dying)
     with pytest.raises(KeyboardInterrupt):
         report_mod.make_report([b], out)
@@ -247,6 +286,7 @@ def test_a_report_killed_while_moving_in_never_shows_the_old_html_beside_new_fig
 
 
 # ------------------------------------------------------------------------------- 9a: a full disk
+
 
 def _full_disk(monkeypatch, root: Path):
     """Every file opened for writing under ``root`` (not the lock files) fails as on a full disk, and so does
@@ -306,8 +346,10 @@ def _can_mount_tmpfs(folder: Path) -> bool:
     if os.geteuid() != 0 or not shutil.which("mount"):
         return False
     folder.mkdir()
-    ok = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(folder)],
-                        capture_output=True).returncode == 0
+    ok = (
+        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(folder)], capture_output=True).returncode
+        == 0
+    )
     return ok
 
 

@@ -24,8 +24,12 @@ import rnnlens._atomic as atomic  # noqa: E402
 from rnnlens.errors import ArgumentError  # noqa: E402
 
 # names rnnlens writes (a few per command) and names only users pick
-OUTPUTS = {"analyze": ["summary.json", "arrays.npz"], "report": ["report.html", "fig", "a"],
-           "baseline": ["bag_of_words.json"], "train": ["config.json", "model.safetensors", "resume"]}
+OUTPUTS = {
+    "analyze": ["summary.json", "arrays.npz"],
+    "report": ["report.html", "fig", "a"],
+    "baseline": ["bag_of_words.json"],
+    "train": ["config.json", "model.safetensors", "resume"],
+}
 LAST = {"analyze": "summary.json", "report": "report.html", "baseline": None, "train": "config.json"}
 NAMES = sorted({n for names in OUTPUTS.values() for n in names} | {"notes.md", ".git", "data", atomic.MARKER})
 
@@ -51,6 +55,7 @@ class _Dying:
         def call(*args, **kwargs):
             self._clock.tick()
             return real(*args, **kwargs)
+
         return call
 
 
@@ -123,15 +128,22 @@ def _write(out: Path, command: str, names: list[str], tag: str, kill_at=None) ->
                     (tmp / name / "part.bin").write_text(f"{command} {tag}")
 
 
-users = st.dictionaries(st.sampled_from(NAMES), st.sampled_from(["file", "folder", "link to a file",
-                                                                   "link to a folder"]), max_size=4)
-runs = st.lists(st.tuples(st.sampled_from(sorted(OUTPUTS)), st.integers(0, 3), st.one_of(st.none(),
-                                                                                          st.integers(1, 12))),
-                min_size=1, max_size=4)
+users = st.dictionaries(
+    st.sampled_from(NAMES), st.sampled_from(["file", "folder", "link to a file", "link to a folder"]), max_size=4
+)
+runs = st.lists(
+    st.tuples(st.sampled_from(sorted(OUTPUTS)), st.integers(0, 3), st.one_of(st.none(), st.integers(1, 12))),
+    min_size=1,
+    max_size=4,
+)
 
 
-@settings(max_examples=150, deadline=None, database=None,
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=150,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
 @given(before=runs, user=users, after=runs, via_link=st.booleans())
 def test_nothing_of_the_users_is_lost(before, user, after, via_link):
     root = Path(tempfile.mkdtemp(prefix="rnnlens-prop-"))
@@ -171,8 +183,9 @@ def test_nothing_of_the_users_is_lost(before, user, after, via_link):
                     assert (target / name).exists()
         now = _snapshot(target)
         assert {k: now.get(k) for k in mine} == mine
-        assert sorted(p.name for p in root.iterdir() if not atomic.is_tmp_name(p.name)) == \
-            sorted(["outside", "out"] + (["link"] if via_link else []))
+        assert sorted(p.name for p in root.iterdir() if not atomic.is_tmp_name(p.name)) == sorted(
+            ["outside", "out"] + (["link"] if via_link else [])
+        )
     finally:
         shutil.rmtree(root, ignore_errors=True)
 

@@ -22,9 +22,9 @@ def test_bars_and_lines_go_to_stderr_while_shown_and_stop_after(capsys):
             progress.say(f"did {item}")
     out, err = capsys.readouterr()
     assert got == ["a", "b", "c"] and out == ""
-    assert "loop: part c" in err and "part/s" in err                  # the bar, relabelled per item
+    assert "loop: part c" in err and "part/s" in err  # the bar, relabelled per item
     assert [ln for ln in err.replace("\r", "\n").splitlines() if ln.startswith("did ")] == ["did a", "did b", "did c"]
-    assert progress.shown() == progress.Shown()                     # the previous setting is back
+    assert progress.shown() == progress.Shown()  # the previous setting is back
     progress.say("after")
     assert capsys.readouterr().err == ""
 

@@ -30,8 +30,9 @@ from rnnlens.model import SentimentRNN
 from rnnlens.training import TrainSettings, train
 
 SMALL = dict(n_train=200, n_validation=60, n_test=60, min_length=5, max_length=10)
-FAST = dict(arch="gru", embed_dim=4, hidden_size=5, epochs=1, batch_size=50, num_threads=1,
-            checkpoint_every=0, patience=None)
+FAST = dict(
+    arch="gru", embed_dim=4, hidden_size=5, epochs=1, batch_size=50, num_threads=1, checkpoint_every=0, patience=None
+)
 OPTS = [a for k, v in SMALL.items() for a in ("--option", f"{k}={v}")]
 SCHEMA = "rnnlens-analysis/1"
 
@@ -54,8 +55,12 @@ def _tiny_model(seed=0):
 def _fixed_points():
     from rnnlens.fixedpoints import _TENSOR_FIELDS, FixedPoints
 
-    return FixedPoints(**{k: torch.zeros(2, 3) if k in ("points", "inputs", "seeds") else torch.zeros(2)
-                          for k in _TENSOR_FIELDS}, tol=1e-8, solver="test", info={})
+    return FixedPoints(
+        **{k: torch.zeros(2, 3) if k in ("points", "inputs", "seeds") else torch.zeros(2) for k in _TENSOR_FIELDS},
+        tol=1e-8,
+        solver="test",
+        info={},
+    )
 
 
 def _result(tag, with_fp=False):
@@ -64,6 +69,7 @@ def _result(tag, with_fp=False):
 
 
 # ---------------------------------------------------------------------------------- 2: never delete foreign files
+
 
 def test_train_keeps_dot_files_of_the_out_folder(corpus, tmp_path):
     out = tmp_path / "run"
@@ -102,6 +108,7 @@ def test_save_analysis_keeps_user_files_and_replaces_its_own(tmp_path):
 
 
 # ---------------------------------------------------------------------------------- 4: whole folders, no mixes
+
 
 def test_load_analysis_refuses_files_of_two_runs(tmp_path):
     a, b = tmp_path / "a", tmp_path / "b"
@@ -158,6 +165,7 @@ def test_interrupted_save_analysis_leaves_the_previous_results(tmp_path, monkeyp
 
     def dying(path, *a, **k):  # the arrays are written, the summary is not: die now
         raise KeyboardInterrupt
+
     monkeypatch.setattr(io_mod, "write_json_atomic", dying)
     with pytest.raises(KeyboardInterrupt):
         save_analysis(_result(10), out)
@@ -200,6 +208,7 @@ def test_checkpoint_files_of_two_runs_are_refused(tmp_path):
 
 # ---------------------------------------------------------------------------------- 6: damaged files
 
+
 def _damage(path, how):
     data = path.read_bytes()
     path.write_bytes(data[: len(data) // 2] if how == "truncated" else b"\x00garbage\xff" * 7)
@@ -241,6 +250,7 @@ def test_damaged_checkpoint_files_name_the_file_and_the_command(tmp_path, name, 
 
 # ---------------------------------------------------------------------------------- 3: locks
 
+
 def _lock_file(folder: Path) -> Path:
     return folder.parent / f".{folder.name}.lock"
 
@@ -254,12 +264,15 @@ def test_a_second_run_into_a_locked_folder_fails_fast(tmp_path, command):
     out = tmp_path / "out"
     holder = _sleeper()
     try:
-        _lock_file(out).write_text(json.dumps({"pid": holder.pid, "host": socket.gethostname(),
-                                               "command": "rnnlens train", "started": "now"}))
-        args = {"train": ["train", "--dataset", "synthetic", *OPTS, "--out", out],
-                "analyze": ["analyze", tmp_path / "nock", "-o", out],
-                "baseline": ["baseline", "--dataset", "synthetic", *OPTS, "-o", out],
-                "report": ["report", tmp_path / "noan", "-o", out]}[command]
+        _lock_file(out).write_text(
+            json.dumps({"pid": holder.pid, "host": socket.gethostname(), "command": "rnnlens train", "started": "now"})
+        )
+        args = {
+            "train": ["train", "--dataset", "synthetic", *OPTS, "--out", out],
+            "analyze": ["analyze", tmp_path / "nock", "-o", out],
+            "baseline": ["baseline", "--dataset", "synthetic", *OPTS, "-o", out],
+            "report": ["report", tmp_path / "noan", "-o", out],
+        }[command]
         t0 = time.perf_counter()
         r = _run(*args)
         assert r.exit_code == 2, r.output
@@ -300,16 +313,31 @@ def test_stale_lock_is_taken_over_with_a_message(corpus, tmp_path):
     out = tmp_path / "ck"
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
-    _lock_file(out).write_text(json.dumps({"pid": dead.pid, "host": socket.gethostname(),
-                                           "command": "rnnlens train", "started": "then"}))
-    r = _run("train", "--dataset", "synthetic", *OPTS, "--embed-dim", 4, "--hidden-size", 5, "--epochs", 1,
-             "--out", out, "--no-progress")
+    _lock_file(out).write_text(
+        json.dumps({"pid": dead.pid, "host": socket.gethostname(), "command": "rnnlens train", "started": "then"})
+    )
+    r = _run(
+        "train",
+        "--dataset",
+        "synthetic",
+        *OPTS,
+        "--embed-dim",
+        4,
+        "--hidden-size",
+        5,
+        "--epochs",
+        1,
+        "--out",
+        out,
+        "--no-progress",
+    )
     assert r.exit_code == 0, r.output
     assert "stale" in r.output and str(dead.pid) in r.output
     assert not _lock_file(out).exists() and load_checkpoint(out)
 
 
 # ---------------------------------------------------------------------------------- 5: unwritable outputs
+
 
 @pytest.fixture
 def readonly_dir(tmp_path):
@@ -333,11 +361,13 @@ def test_unwritable_out_folder_is_refused_before_the_work(readonly_dir, tmp_path
     m, vocab = _tiny_model()
     save_checkpoint(tmp_path / "ck", m, vocab, {"dataset": "synthetic", "data_info": {"options": SMALL}})
     before = sorted(p.name for p in readonly_dir.iterdir())
-    cases = [["analyze", tmp_path / "ck", "-o", readonly_dir / "an", "--n-docs", 20, "--n-seeds", 5],
-             ["train", "--dataset", "synthetic", *OPTS, "--out", readonly_dir / "ck"],
-             ["baseline", "--dataset", "synthetic", *OPTS, "-o", readonly_dir / "bow"],
-             ["report", tmp_path / "noan", "-o", readonly_dir / "rep"],
-             ["analyze", tmp_path / "ck", "-o", readonly_dir, "--n-docs", 20, "--n-seeds", 5]]
+    cases = [
+        ["analyze", tmp_path / "ck", "-o", readonly_dir / "an", "--n-docs", 20, "--n-seeds", 5],
+        ["train", "--dataset", "synthetic", *OPTS, "--out", readonly_dir / "ck"],
+        ["baseline", "--dataset", "synthetic", *OPTS, "-o", readonly_dir / "bow"],
+        ["report", tmp_path / "noan", "-o", readonly_dir / "rep"],
+        ["analyze", tmp_path / "ck", "-o", readonly_dir, "--n-docs", 20, "--n-seeds", 5],
+    ]
     for args in cases:
         t0 = time.perf_counter()
         r = _run(*args)
@@ -350,11 +380,16 @@ def test_unwritable_out_folder_is_refused_before_the_work(readonly_dir, tmp_path
     from rnnlens.analysis import analyze
 
     with pytest.raises(ArgumentError, match="cannot write"):
-        analyze(tmp_path / "ck", load_corpus("synthetic", **SMALL), AnalysisSettings.make(n_docs=10, modifiers=None),
-                out_dir=readonly_dir / "an")
+        analyze(
+            tmp_path / "ck",
+            load_corpus("synthetic", **SMALL),
+            AnalysisSettings.make(n_docs=10, modifiers=None),
+            out_dir=readonly_dir / "an",
+        )
 
 
 # ---------------------------------------------------------------------------------- 7: permissions
+
 
 def _modes(root: Path) -> dict:
     return {str(p.relative_to(root)): stat.S_IMODE(p.stat().st_mode) for p in root.rglob("*") if p.is_file()}
@@ -369,9 +404,12 @@ def test_every_written_file_has_the_same_permissions(corpus, tmp_path):
         ck = train(corpus, TrainSettings(**{**FAST, "checkpoint_every": 1}), tmp_path / "ck", progress=False)
         from rnnlens.analysis import analyze
 
-        analyze(ck, corpus,
-                AnalysisSettings.make(n_docs=20, n_seeds=5, n_transitions=20, n_speed=3, speed_steps=3, modifiers=None),
-                out_dir=tmp_path / "an")
+        analyze(
+            ck,
+            corpus,
+            AnalysisSettings.make(n_docs=20, n_seeds=5, n_transitions=20, n_speed=3, speed_steps=3, modifiers=None),
+            out_dir=tmp_path / "an",
+        )
         make_report([tmp_path / "an"], tmp_path / "rep")
         fit_bag_of_words(corpus).save(tmp_path / "bow")
         fp = _fixed_points()

@@ -61,8 +61,14 @@ IDS = [f"{c.__name__}-{kw}-L{L}-bf{bf}" for c, kw, L, bf in CASES]
 def test_state_layout_and_sizes():
     gru, lstm = nn.GRU(I, N, num_layers=2), nn.LSTM(I, N, num_layers=3)
     assert state_layout(gru) == [("h", 0, slice(0, 4)), ("h", 1, slice(4, 8))]
-    assert state_layout(lstm) == [("h", 0, slice(0, 4)), ("c", 0, slice(4, 8)), ("h", 1, slice(8, 12)),
-                                  ("c", 1, slice(12, 16)), ("h", 2, slice(16, 20)), ("c", 2, slice(20, 24))]
+    assert state_layout(lstm) == [
+        ("h", 0, slice(0, 4)),
+        ("c", 0, slice(4, 8)),
+        ("h", 1, slice(8, 12)),
+        ("c", 1, slice(12, 16)),
+        ("h", 2, slice(16, 20)),
+        ("c", 2, slice(20, 24)),
+    ]
     assert state_layout(nn.LSTM(I, N)) == [("h", 0, slice(0, 4)), ("c", 0, slice(4, 8))]
     assert as_step(gru).state_size == 8 and as_step(lstm).state_size == 24
     assert as_step(nn.RNN(I, N, num_layers=3)).state_size == 12 and as_step(lstm).input_size == I
@@ -160,7 +166,7 @@ def test_fixed_points_of_a_two_layer_stack(cls):
     with torch.no_grad():
         after = _torch_step(m, x_star.expand(len(seeds), -1), fp.points)
     residual = (after - fp.points).norm(dim=1)
-    q = residual ** 2 / seeds.shape[1]
+    q = residual**2 / seeds.shape[1]
     assert residual.max() < 1e-9 and (q < fp.tol).all()
     lin = linearize(m, fp)
     J = as_step(m).jacobian_rec(fp.inputs, fp.points)
@@ -176,7 +182,8 @@ def test_bidirectional_is_refused_with_the_reason():
         assert str(e.value) == (
             f"{type(m).__name__} with bidirectional=True: a bidirectional RNN reads the sequence backwards "
             "too, so its final state is not the result of stepping a dynamical system forward; analyse a "
-            "one-direction network, or each direction as its own system.")
+            "one-direction network, or each direction as its own system."
+        )
     with pytest.raises(ArgumentError, match="bidirectional RNN reads the sequence backwards"):
         run_states(nn.RNN(I, N, bidirectional=True), torch.zeros(1, 2, I))
 
@@ -186,7 +193,8 @@ def test_lstm_projections_are_refused():
         as_step(nn.LSTM(I, N, num_layers=2, proj_size=2))
     assert str(e.value) == (
         "nn.LSTM with proj_size=2 (an LSTM projection of h) is not supported yet; pass a module built "
-        "with proj_size=0, or your own step function F(x, h) -> h' over the whole stacked state.")
+        "with proj_size=0, or your own step function F(x, h) -> h' over the whole stacked state."
+    )
     with pytest.raises(ArgumentError, match="proj_size=3"):
         state_layout(nn.LSTM(I, N, proj_size=3))
 
@@ -195,8 +203,10 @@ def test_cell_modules_keep_their_message():
     for m in (nn.GRUCell(I, N), nn.LSTMCell(I, N), nn.RNNCell(I, N)):
         with pytest.raises(ArgumentError) as e:
             as_step(m)
-        assert str(e.value) == (f"{type(m).__name__} is not supported directly: pass an nn.RNN, nn.GRU or "
-                                "nn.LSTM, an rnnlens cell, or a callable F(x, h) -> h'.")
+        assert str(e.value) == (
+            f"{type(m).__name__} is not supported directly: pass an nn.RNN, nn.GRU or "
+            "nn.LSTM, an rnnlens cell, or a callable F(x, h) -> h'."
+        )
 
 
 # ----------------------------------------------------------------------------- one layer unchanged
@@ -213,12 +223,14 @@ def _single_layer_reference(module):
         return gx, gh
 
     if isinstance(module, nn.LSTM):
+
         def step(x, h):
             gx, gh = lin(x, h[..., :N])
             i, f, g, o = (gx + gh).chunk(4, -1)
             c = torch.sigmoid(f) * h[..., N:] + torch.sigmoid(i) * torch.tanh(g)
             return torch.cat([torch.sigmoid(o) * torch.tanh(c), c], -1)
     elif isinstance(module, nn.GRU):
+
         def step(x, h):
             gx, gh = lin(x, h)
             xr, xz, xn = gx.chunk(3, -1)
@@ -233,6 +245,7 @@ def _single_layer_reference(module):
         def step(x, h):
             gx, gh = lin(x, h)
             return act(gx + gh)
+
     return step
 
 

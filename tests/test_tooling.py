@@ -23,7 +23,7 @@ from rnnlens.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
 SRC = ROOT / "src" / "rnnlens"
-# what `ruff check` covers; the same list as in .pre-commit-config.yaml
+# what `ruff check` and `ruff format` cover; the same list as in .pre-commit-config.yaml
 LINTED = ["src", "tests", "benchmarks", "scripts", "examples"]
 
 
@@ -38,13 +38,24 @@ def _tool(name: str) -> Path:
 
 
 def _run(args: list) -> None:
-    res = subprocess.run([str(a) for a in args], cwd=ROOT, capture_output=True, text=True, timeout=600,
-                         env={**os.environ, "NO_COLOR": "1"})
+    res = subprocess.run(
+        [str(a) for a in args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "NO_COLOR": "1"},
+    )
     assert res.returncode == 0, f"{' '.join(map(str, args))} exited {res.returncode}:\n{res.stdout}{res.stderr}"
 
 
 def test_ruff_is_clean():
     _run([_tool("ruff"), "check", *LINTED])
+
+
+def test_the_code_is_as_ruff_format_writes_it():
+    # one layout for everyone's code: `ruff format` (configured in pyproject.toml) leaves nothing to change
+    _run([_tool("ruff"), "format", "--check", *LINTED])
 
 
 def test_mypy_is_clean():
@@ -64,6 +75,7 @@ def test_the_version_is_written_once():
     assert "version" not in project["project"] and "version" in project["project"]["dynamic"]
     assert project["tool"]["setuptools"]["dynamic"]["version"] == {"attr": "rnnlens._version.__version__"}
     assert re.fullmatch(r"\d+\.\d+\.\d+([.-]?\w+)*", rnnlens.__version__), rnnlens.__version__
+
 
 # "issue 12", "(issue", "PAPER.md": pointers into the project's own tracker and notes, which a user of the
 # package never sees; a docstring, comment, help text or message says what it means instead
@@ -88,7 +100,10 @@ def test_the_internal_reference_pattern_finds_what_it_should():
 
 
 def test_no_internal_references_in_the_package():
-    found = [f"{p.relative_to(ROOT)}:{n}: {line.strip()}"
-             for p, text in _source_texts()
-             for n, line in enumerate(text.splitlines(), 1) if INTERNAL_REFERENCE.search(line)]
+    found = [
+        f"{p.relative_to(ROOT)}:{n}: {line.strip()}"
+        for p, text in _source_texts()
+        for n, line in enumerate(text.splitlines(), 1)
+        if INTERNAL_REFERENCE.search(line)
+    ]
     assert found == [], "\n".join(found)

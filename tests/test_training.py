@@ -19,10 +19,19 @@ from rnnlens.errors import ArgumentError, CheckpointError, DataError
 from rnnlens.training import TrainSettings, evaluate, loss_and_correct, train
 
 # A small synthetic language a GRU learns in about a second (few word types, short documents).
-SMALL = dict(n_train=2000, n_validation=300, n_test=300, min_length=10, max_length=30, n_neutral=20,
-             n_per_valence=10)
-FAST = dict(arch="gru", embed_dim=16, hidden_size=32, epochs=6, lr=2e-2, lr_decay=1.0, batch_size=32,
-            num_threads=1, checkpoint_every=0, patience=None)
+SMALL = dict(n_train=2000, n_validation=300, n_test=300, min_length=10, max_length=30, n_neutral=20, n_per_valence=10)
+FAST = dict(
+    arch="gru",
+    embed_dim=16,
+    hidden_size=32,
+    epochs=6,
+    lr=2e-2,
+    lr_decay=1.0,
+    batch_size=32,
+    num_threads=1,
+    checkpoint_every=0,
+    patience=None,
+)
 
 
 @pytest.fixture(scope="module")
@@ -69,10 +78,16 @@ def test_record_holds_settings_data_and_versions(trained, small_corpus):
 
 def test_fused_and_scan_paths_train_alike(small_corpus, tmp_path):
     # three AdamW steps on 96 documents: the two implementations of the same maths agree to rounding
-    few = Corpus("few", small_corpus.label_names, {"train": small_corpus.splits["train"].subset(range(96)),
-                                                   "validation": small_corpus.splits["validation"]}, "memory")
-    runs = [train(few, TrainSettings(**{**FAST, "epochs": 1, "fast_path": fp}), tmp_path / fp, progress=False)
-            for fp in ("fused", "scan")]
+    few = Corpus(
+        "few",
+        small_corpus.label_names,
+        {"train": small_corpus.splits["train"].subset(range(96)), "validation": small_corpus.splits["validation"]},
+        "memory",
+    )
+    runs = [
+        train(few, TrainSettings(**{**FAST, "epochs": 1, "fast_path": fp}), tmp_path / fp, progress=False)
+        for fp in ("fused", "scan")
+    ]
     assert [r.record["metrics"]["fast_path"] for r in runs] == ["fused", "scan"]
     a, b = (r.model.state_dict() for r in runs)
     # Adam divides by sqrt(v): for near-zero gradients rounding differences grow, but stay far below one
@@ -86,16 +101,26 @@ def test_two_runs_same_seed_give_identical_weights(small_corpus, tmp_path):
     s = TrainSettings(**{**FAST, "epochs": 2, "arch": "ugrnn"})
     train(small_corpus, s, tmp_path / "a", progress=False)
     train(small_corpus, s, tmp_path / "b", progress=False)
-    train(small_corpus, TrainSettings(**{**FAST, "epochs": 2, "arch": "ugrnn", "seed": 1}), tmp_path / "c",
-          progress=False)
+    train(
+        small_corpus, TrainSettings(**{**FAST, "epochs": 2, "arch": "ugrnn", "seed": 1}), tmp_path / "c", progress=False
+    )
     wa, wb, wc = (load_file(str(p / "model.safetensors")) for p in (tmp_path / "a", tmp_path / "b", tmp_path / "c"))
     assert wa.keys() == wb.keys() and all(torch.equal(wa[k], wb[k]) for k in wa)
     assert not torch.equal(wa["readout.weight"], wc["readout.weight"])
 
 
 def test_three_classes_use_softmax(tmp_path):
-    corpus = load_corpus("synthetic", num_classes=3, n_train=1500, n_validation=300, n_test=100, min_length=10,
-                         max_length=30, n_neutral=20, n_per_class=8)
+    corpus = load_corpus(
+        "synthetic",
+        num_classes=3,
+        n_train=1500,
+        n_validation=300,
+        n_test=100,
+        min_length=10,
+        max_length=30,
+        n_neutral=20,
+        n_per_class=8,
+    )
     ck = train(corpus, TrainSettings(**{**FAST, "epochs": 4}), tmp_path / "k3", progress=False)
     assert ck.model.readout.out_features == 3
     assert ck.record["metrics"]["validation"]["accuracy"] > 0.75  # chance is about 1/3
@@ -110,15 +135,15 @@ def test_loss_and_correct_closed_form():
     logits3 = torch.tensor([[1.0, 0.0, 0.0], [0.0, 0.0, 3.0]])
     loss3, correct3 = loss_and_correct(logits3, torch.tensor([0, 1]))
     z = math.log(math.e + 2)
-    assert float(loss3) == pytest.approx(((z - 1) + (math.log(2 + math.e ** 3))) / 2, rel=1e-6)
+    assert float(loss3) == pytest.approx(((z - 1) + (math.log(2 + math.e**3))) / 2, rel=1e-6)
     assert int(correct3) == 1
 
 
 def test_max_length_cuts_are_counted(small_corpus, tmp_path):
-    ck = train(small_corpus, TrainSettings(**{**FAST, "epochs": 1, "max_length": 15}), tmp_path / "m",
-               progress=False)
-    want = {k: sum(len(tokenize(t)) > 15 for t in small_corpus.splits[k].texts)
-            for k in ("train", "validation", "test")}
+    ck = train(small_corpus, TrainSettings(**{**FAST, "epochs": 1, "max_length": 15}), tmp_path / "m", progress=False)
+    want = {
+        k: sum(len(tokenize(t)) > 15 for t in small_corpus.splits[k].texts) for k in ("train", "validation", "test")
+    }
     assert want["train"] > 0
     assert ck.record["metrics"]["n_truncated"] == want
     r = evaluate(ck.model, ck.vocab, small_corpus.splits["test"], max_length=15)
@@ -132,8 +157,12 @@ def test_max_length_cuts_are_counted(small_corpus, tmp_path):
 def test_early_stopping_stops_after_exactly_patience_epochs_without_gain(small_corpus, tmp_path, patience):
     # lr so small the weights hardly move: epoch 1 sets the best validation accuracy and no later epoch
     # beats it, so the run stops after epoch 1 + patience, with the epoch-1 weights kept
-    ck = train(small_corpus, TrainSettings(**{**FAST, "epochs": 8, "lr": 1e-7, "patience": patience}),
-               tmp_path / "e", progress=False)
+    ck = train(
+        small_corpus,
+        TrainSettings(**{**FAST, "epochs": 8, "lr": 1e-7, "patience": patience}),
+        tmp_path / "e",
+        progress=False,
+    )
     m = ck.record["metrics"]
     accs = [h["validation_accuracy"] for h in m["history"]]
     assert max(accs[1:]) <= accs[0]  # the premise: nothing improved after epoch 1
@@ -144,8 +173,9 @@ def test_early_stopping_stops_after_exactly_patience_epochs_without_gain(small_c
 
 def test_no_early_stop_when_patience_would_end_at_the_last_epoch(small_corpus, tmp_path):
     # 1 + patience == epochs: the run ends because the epochs are used up, not by the early-stop rule
-    ck = train(small_corpus, TrainSettings(**{**FAST, "epochs": 3, "lr": 1e-7, "patience": 2}), tmp_path / "e",
-               progress=False)
+    ck = train(
+        small_corpus, TrainSettings(**{**FAST, "epochs": 3, "lr": 1e-7, "patience": 2}), tmp_path / "e", progress=False
+    )
     m = ck.record["metrics"]
     assert m["epochs_run"] == 3 and m["stopped_early"] is False
 
@@ -154,7 +184,7 @@ def test_learning_rate_history_is_lr_times_decay_to_the_epoch(small_corpus, tmp_
     s = TrainSettings(**{**FAST, "epochs": 4, "lr": 3e-3, "lr_decay": 0.5})
     hist = train(small_corpus, s, tmp_path / "d", progress=False).record["metrics"]["history"]
     assert [h["epoch"] for h in hist] == [1, 2, 3, 4]
-    assert [h["lr"] for h in hist] == pytest.approx([3e-3 * 0.5 ** k for k in range(4)], rel=1e-12)
+    assert [h["lr"] for h in hist] == pytest.approx([3e-3 * 0.5**k for k in range(4)], rel=1e-12)
 
 
 def test_evaluate_equals_a_per_document_loop(trained, small_corpus):
@@ -196,8 +226,9 @@ _CHILD = textwrap.dedent("""
 
 
 def _child(mode, out, **kw):
-    return subprocess.Popen([sys.executable, "-c", _CHILD, mode, str(out)], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, **kw)
+    return subprocess.Popen(
+        [sys.executable, "-c", _CHILD, mode, str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw
+    )
 
 
 @pytest.mark.slow
@@ -247,6 +278,7 @@ def _interrupt_after(n):
     def hook(loop):
         if loop["epoch"] * loop["batches_in_epoch"] + loop["batch"] >= n:
             raise _Stop
+
     return hook
 
 
@@ -266,16 +298,28 @@ def test_resume_refuses_other_settings(small_corpus, tmp_path):
     s = TrainSettings(**{**FAST, "epochs": 2, "checkpoint_every": 5})
     with pytest.raises(_Stop):
         train(small_corpus, s, tmp_path / "r", progress=False, on_batch=_interrupt_after(7))
-    with pytest.raises(CheckpointError, match=r"resume: this unfinished run used other settings "
-                                              r"\(lr: 0.02 there vs 0.01 now\).*--no-resume"):
-        train(small_corpus, TrainSettings(**{**FAST, "epochs": 2, "checkpoint_every": 5, "lr": 1e-2}), tmp_path / "r",
-              progress=False)
+    with pytest.raises(
+        CheckpointError,
+        match=r"resume: this unfinished run used other settings "
+        r"\(lr: 0.02 there vs 0.01 now\).*--no-resume",
+    ):
+        train(
+            small_corpus,
+            TrainSettings(**{**FAST, "epochs": 2, "checkpoint_every": 5, "lr": 1e-2}),
+            tmp_path / "r",
+            progress=False,
+        )
     other = load_corpus("synthetic", **{**SMALL, "n_train": 1000})
     with pytest.raises(CheckpointError, match="trained on other data"):
         train(other, s, tmp_path / "r", progress=False)
     # settings that do not change the result may differ; --no-resume starts over
-    ck = train(small_corpus, TrainSettings(**{**FAST, "epochs": 2, "checkpoint_every": 7, "lr": 1e-2}),
-               tmp_path / "r", resume=False, progress=False)
+    ck = train(
+        small_corpus,
+        TrainSettings(**{**FAST, "epochs": 2, "checkpoint_every": 7, "lr": 1e-2}),
+        tmp_path / "r",
+        resume=False,
+        progress=False,
+    )
     assert ck.record["settings"]["lr"] == 1e-2
 
 
@@ -291,19 +335,22 @@ def test_finished_checkpoint_is_reused_or_refused(trained, small_corpus):
 # ------------------------------------------------------------------ user mistakes
 
 
-@pytest.mark.parametrize("field,value,msg", [
-    ("arch", "transformer", "choose one of vanilla, ugrnn, gru, lstm"),
-    ("epochs", 0, "positive integer"),
-    ("hidden_size", -3, "positive integer"),
-    ("lr", 0.0, "number > 0"),
-    ("lr_decay", 1.5, r"number in \(0, 1\]"),
-    ("clip_norm", -1.0, "number > 0, or None for no clipping"),
-    ("max_length", 0, "or None for no limit"),
-    ("vocab_size", 2, "integer >= 3"),
-    ("fast_path", "turbo", "choose one of auto, fused, scan"),
-    ("seed", True, "integer >= 0"),
-    ("device", "nosuch", "torch device name"),
-])
+@pytest.mark.parametrize(
+    "field,value,msg",
+    [
+        ("arch", "transformer", "choose one of vanilla, ugrnn, gru, lstm"),
+        ("epochs", 0, "positive integer"),
+        ("hidden_size", -3, "positive integer"),
+        ("lr", 0.0, "number > 0"),
+        ("lr_decay", 1.5, r"number in \(0, 1\]"),
+        ("clip_norm", -1.0, "number > 0, or None for no clipping"),
+        ("max_length", 0, "or None for no limit"),
+        ("vocab_size", 2, "integer >= 3"),
+        ("fast_path", "turbo", "choose one of auto, fused, scan"),
+        ("seed", True, "integer >= 0"),
+        ("device", "nosuch", "torch device name"),
+    ],
+)
 def test_invalid_settings_name_the_setting(field, value, msg, small_corpus, tmp_path):
     with pytest.raises(ArgumentError, match=rf"{field}={value!r} is invalid: .*{msg}"):
         train(small_corpus, TrainSettings(**{**FAST, field: value}), tmp_path / "x", progress=False)
@@ -354,11 +401,26 @@ def test_gru_on_sst2_subset_beats_chance(tmp_path, real_corpus_dir):
     full = load_corpus("sst2", data_dir=real_corpus_dir("sst2").parent)
     rng = np.random.default_rng(0)
     pick = rng.choice(len(full.splits["train"]), size=8000, replace=False)
-    corpus = Corpus("sst2", full.label_names,
-                    {"train": full.splits["train"].subset(pick), "validation": full.splits["validation"]},
-                    full.source, {"subset": "8000 random train phrases, seed 0"})
-    s = TrainSettings(arch="gru", embed_dim=32, hidden_size=32, epochs=2, batch_size=64, lr=1e-2, lr_decay=0.8,
-                      vocab_size=8000, num_threads=2, checkpoint_every=0, patience=None)
+    corpus = Corpus(
+        "sst2",
+        full.label_names,
+        {"train": full.splits["train"].subset(pick), "validation": full.splits["validation"]},
+        full.source,
+        {"subset": "8000 random train phrases, seed 0"},
+    )
+    s = TrainSettings(
+        arch="gru",
+        embed_dim=32,
+        hidden_size=32,
+        epochs=2,
+        batch_size=64,
+        lr=1e-2,
+        lr_decay=0.8,
+        vocab_size=8000,
+        num_threads=2,
+        checkpoint_every=0,
+        patience=None,
+    )
     t0 = time.time()
     ck = train(corpus, s, tmp_path / "sst2", progress=False)
     acc = ck.record["metrics"]["validation"]["accuracy"]

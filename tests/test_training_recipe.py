@@ -18,8 +18,17 @@ from rnnlens.network import Network
 from rnnlens.training import TrainSettings, _comparable, _l2_term, train
 
 SMALL = dict(n_train=600, n_validation=120, n_test=120, min_length=5, max_length=40, n_neutral=20, n_per_valence=10)
-FAST = dict(arch="vanilla", embed_dim=8, hidden_size=16, epochs=2, lr=1e-2, batch_size=32, num_threads=1,
-            checkpoint_every=0, patience=None)
+FAST = dict(
+    arch="vanilla",
+    embed_dim=8,
+    hidden_size=16,
+    epochs=2,
+    lr=1e-2,
+    batch_size=32,
+    num_threads=1,
+    checkpoint_every=0,
+    patience=None,
+)
 
 
 @pytest.fixture(scope="module")
@@ -44,8 +53,13 @@ def test_normal_init_draws_each_gate_block_with_std_gain_over_root_fan_in(arch):
 
 def test_normal_init_gives_a_vanilla_spectral_radius_near_the_gain():
     torch.manual_seed(1)
-    radii = [torch.linalg.eigvals(make_cell("vanilla", 8, 400).initialize("normal", g).rnn.weight_hh_l0.detach())
-             .abs().max().item() for g in (0.5, 1.0)]
+    radii = [
+        torch.linalg.eigvals(make_cell("vanilla", 8, 400).initialize("normal", g).rnn.weight_hh_l0.detach())
+        .abs()
+        .max()
+        .item()
+        for g in (0.5, 1.0)
+    ]
     assert radii[0] == pytest.approx(0.5, rel=0.1) and radii[1] == pytest.approx(1.0, rel=0.1)
     torch.manual_seed(1)  # torch's own draw: about 0.58, the figure
     default = torch.linalg.eigvals(make_cell("vanilla", 8, 400).rnn.weight_hh_l0.detach()).abs().max().item()
@@ -79,9 +93,14 @@ def test_lstm_keeps_its_forget_bias_after_init():
     assert torch.allclose(b[6:12], torch.ones(6))
 
 
-@pytest.mark.parametrize("kw,msg", [(dict(recurrent="glorot"), "recurrent='glorot'"),
-                                    (dict(inputs="normal", input_gain=0.0), "inputs gain"),
-                                    (dict(recurrent_gain=float("nan")), "recurrent gain")])
+@pytest.mark.parametrize(
+    "kw,msg",
+    [
+        (dict(recurrent="glorot"), "recurrent='glorot'"),
+        (dict(inputs="normal", input_gain=0.0), "inputs gain"),
+        (dict(recurrent_gain=float("nan")), "recurrent gain"),
+    ],
+)
 def test_bad_init_is_named(kw, msg):
     with pytest.raises(ArgumentError, match=msg):
         make_cell("vanilla", 3, 4).initialize(**kw)
@@ -204,8 +223,18 @@ def test_step_decay_sets_the_learning_rate_by_the_number_of_steps(corpus, tmp_pa
 
 
 def test_step_decay_and_learned_state_resume_to_the_same_weights(corpus, tmp_path):
-    s = TrainSettings(**{**FAST, "lr_decay": 0.5, "lr_decay_steps": 7, "initial_state": "learned",
-                         "l2_penalty": 1e-3, "adam_eps": 1e-2, "checkpoint_every": 10, "recurrent_init": "orthogonal"})
+    s = TrainSettings(
+        **{
+            **FAST,
+            "lr_decay": 0.5,
+            "lr_decay_steps": 7,
+            "initial_state": "learned",
+            "l2_penalty": 1e-3,
+            "adam_eps": 1e-2,
+            "checkpoint_every": 10,
+            "recurrent_init": "orthogonal",
+        }
+    )
 
     class Stop(Exception):
         pass
@@ -231,9 +260,16 @@ def _lengths_corpus():
         return Split(texts=texts, labels=[(i + offset) % 2 for i in range(len(lengths))])
 
     train_len = [3, 5, 12, 4, 20, 6] * 10
-    return Corpus(name="lengths", splits={"train": split(train_len, 0), "validation": split([3, 11, 5, 30], 1),
-                                          "test": split([2, 4, 15, 9, 10], 0)},
-                  label_names=["neg", "pos"], source="test")
+    return Corpus(
+        name="lengths",
+        splits={
+            "train": split(train_len, 0),
+            "validation": split([3, 11, 5, 30], 1),
+            "test": split([2, 4, 15, 9, 10], 0),
+        },
+        label_names=["neg", "pos"],
+        source="test",
+    )
 
 
 def test_encode_drops_documents_longer_than_the_limit_and_counts_them():
@@ -261,24 +297,32 @@ def test_training_drops_long_documents_and_scores_the_test_split_both_ways(tmp_p
 
 def test_dropping_every_training_document_is_an_error_that_says_so(tmp_path):
     with pytest.raises(DataError, match="all 60 documents have more than drop_longer=2"):
-        train(_lengths_corpus(), TrainSettings(**{**FAST, "drop_longer": 2}), tmp_path / "ck", progress=False,
-              verbose=False)
+        train(
+            _lengths_corpus(),
+            TrainSettings(**{**FAST, "drop_longer": 2}),
+            tmp_path / "ck",
+            progress=False,
+            verbose=False,
+        )
 
 
 # ------------------------------------------------------------------ settings
 
 
-@pytest.mark.parametrize("field,value,msg", [
-    ("recurrent_init", "xavier", "choose one of default, normal, orthogonal"),
-    ("recurrent_gain", 0.0, "use a number > 0"),
-    ("input_gain", -1.0, "use a number > 0"),
-    ("initial_state", "random", "choose one of zero, learned"),
-    ("embedding_init", "normal", "choose one of default, orthogonal"),
-    ("adam_eps", 0.0, "use a number > 0"),
-    ("l2_penalty", -1e-4, "use a number >= 0"),
-    ("lr_decay_steps", 0, "use a positive integer"),
-    ("drop_longer", 0, "use a positive integer"),
-])
+@pytest.mark.parametrize(
+    "field,value,msg",
+    [
+        ("recurrent_init", "xavier", "choose one of default, normal, orthogonal"),
+        ("recurrent_gain", 0.0, "use a number > 0"),
+        ("input_gain", -1.0, "use a number > 0"),
+        ("initial_state", "random", "choose one of zero, learned"),
+        ("embedding_init", "normal", "choose one of default, orthogonal"),
+        ("adam_eps", 0.0, "use a number > 0"),
+        ("l2_penalty", -1e-4, "use a number >= 0"),
+        ("lr_decay_steps", 0, "use a positive integer"),
+        ("drop_longer", 0, "use a positive integer"),
+    ],
+)
 def test_bad_recipe_settings_name_the_setting(field, value, msg):
     with pytest.raises(ArgumentError, match=f"{field}=.*{msg}"):
         TrainSettings(**{field: value})
@@ -286,8 +330,18 @@ def test_bad_recipe_settings_name_the_setting(field, value, msg):
 
 def test_a_record_without_the_new_settings_compares_equal_to_their_defaults():
     old = TrainSettings().to_dict()
-    for name in ("lr_decay_steps", "l2_penalty", "adam_eps", "recurrent_init", "recurrent_gain", "input_init",
-                 "input_gain", "initial_state", "drop_longer", "embedding_init"):
+    for name in (
+        "lr_decay_steps",
+        "l2_penalty",
+        "adam_eps",
+        "recurrent_init",
+        "recurrent_gain",
+        "input_init",
+        "input_gain",
+        "initial_state",
+        "drop_longer",
+        "embedding_init",
+    ):
         old.pop(name)
     assert _comparable(old) == _comparable(TrainSettings().to_dict())
     assert _comparable(old) != _comparable(TrainSettings(adam_eps=0.1).to_dict())
@@ -298,16 +352,60 @@ def test_command_line_takes_every_recipe_option(tmp_path):
 
     from rnnlens.cli import main
 
-    args = ["train", "--dataset", "synthetic", "--option", "n_train=300", "--option", "n_test=50",
-            "--option", "n_validation=50", "--arch", "ugrnn", "--hidden", "8", "--embed", "4", "--epochs", "1",
-            "--recurrent-init", "orthogonal", "--recurrent-gain", "0.9", "--input-init", "normal", "--input-gain",
-            "1.0", "--initial-state", "learned", "--embedding-init", "orthogonal", "--adam-eps", "0.1",
-            "--l2-penalty", "1e-4", "--lr-decay-steps", "100", "--drop-longer", "25", "--out", str(tmp_path / "ck"),
-            "--no-progress"]
+    args = [
+        "train",
+        "--dataset",
+        "synthetic",
+        "--option",
+        "n_train=300",
+        "--option",
+        "n_test=50",
+        "--option",
+        "n_validation=50",
+        "--arch",
+        "ugrnn",
+        "--hidden",
+        "8",
+        "--embed",
+        "4",
+        "--epochs",
+        "1",
+        "--recurrent-init",
+        "orthogonal",
+        "--recurrent-gain",
+        "0.9",
+        "--input-init",
+        "normal",
+        "--input-gain",
+        "1.0",
+        "--initial-state",
+        "learned",
+        "--embedding-init",
+        "orthogonal",
+        "--adam-eps",
+        "0.1",
+        "--l2-penalty",
+        "1e-4",
+        "--lr-decay-steps",
+        "100",
+        "--drop-longer",
+        "25",
+        "--out",
+        str(tmp_path / "ck"),
+        "--no-progress",
+    ]
     r = CliRunner().invoke(main, args)
     assert r.exit_code == 0, r.output
     settings = load_checkpoint(tmp_path / "ck").record["settings"]
-    assert (settings["recurrent_init"], settings["recurrent_gain"], settings["input_init"], settings["initial_state"],
-            settings["adam_eps"], settings["l2_penalty"], settings["lr_decay_steps"], settings["drop_longer"],
-            settings["embedding_init"]) == ("orthogonal", 0.9, "normal", "learned", 0.1, 1e-4, 100, 25, "orthogonal")
+    assert (
+        settings["recurrent_init"],
+        settings["recurrent_gain"],
+        settings["input_init"],
+        settings["initial_state"],
+        settings["adam_eps"],
+        settings["l2_penalty"],
+        settings["lr_decay_steps"],
+        settings["drop_longer"],
+        settings["embedding_init"],
+    ) == ("orthogonal", 0.9, "normal", "learned", 0.1, 1e-4, 100, 25, "orthogonal")
     assert np.isfinite(load_checkpoint(tmp_path / "ck").record["metrics"]["test"]["accuracy"])

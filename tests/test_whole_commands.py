@@ -69,9 +69,32 @@ def _check_checks(summary, html):
 def test_reproduce_one_epoch_one_architecture_through_the_cli(tmp_path):
     out = tmp_path / "rep"
     opts = [x for k, v in CORPUS.items() for x in ("--option", f"{k}={v}")]
-    r = _run("reproduce", "--dataset", "synthetic", *opts, "--arch", "gru", "--epochs", 1, "--hidden", 16,
-             "--embed", 8, "--batch-size", 16, "--lr", 0.02, "--threads", 1, "--n-docs", 60, "--n-seeds", 40,
-             "-o", out)
+    r = _run(
+        "reproduce",
+        "--dataset",
+        "synthetic",
+        *opts,
+        "--arch",
+        "gru",
+        "--epochs",
+        1,
+        "--hidden",
+        16,
+        "--embed",
+        8,
+        "--batch-size",
+        16,
+        "--lr",
+        0.02,
+        "--threads",
+        1,
+        "--n-docs",
+        60,
+        "--n-seeds",
+        40,
+        "-o",
+        out,
+    )
     assert r.exit_code == 0, r.output
     corpus = load_corpus("synthetic", **CORPUS)
     test = corpus.splits["test"]
@@ -126,7 +149,7 @@ def test_demo_on_a_slice_of_imdb_through_the_cli(tmp_path, real_corpus_dir):
     summary = json.loads((folder / "summary.json").read_text())
     settings = summary["settings"]
     assert settings["documents"]["n_docs"] == 150 and settings["fixed_points"]["n_seeds"] == 120
-    assert settings["linearization"]["n_linear_docs"] == 200        # the demo's preset; 150 documents there
+    assert settings["linearization"]["n_linear_docs"] == 200  # the demo's preset; 150 documents there
     assert summary["metrics"]["linearization"]["linear_accuracy"]["definition"].startswith("accuracy on 150 documents")
 
     # the shipped network was trained on exactly this corpus, and the analysis says so

@@ -14,9 +14,13 @@ SMALL = {"n_train": 600, "n_validation": 150, "n_test": 150}
 
 def test_reproduce_trains_analyzes_reports_and_resumes(tmp_path):
     out = tmp_path / "rep"
-    kw = dict(settings={"hidden_size": 16, "embed_dim": 8, "epochs": 2, "checkpoint_every": 0},
-              archs=("gru", "vanilla"), corpus_options=SMALL,
-              analysis_settings=AnalysisSettings.make(n_docs=40, n_seeds=20), progress=False)
+    kw = dict(
+        settings={"hidden_size": 16, "embed_dim": 8, "epochs": 2, "checkpoint_every": 0},
+        archs=("gru", "vanilla"),
+        corpus_options=SMALL,
+        analysis_settings=AnalysisSettings.make(n_docs=40, n_seeds=20),
+        progress=False,
+    )
     res = run_reproduce("synthetic", out, **kw)
     assert res.report.is_file() and res.report.stat().st_size > 10_000
     saved = json.loads((out / "accuracy.json").read_text())

@@ -28,26 +28,42 @@ from rnnlens._version import __version__, code_version
 from rnnlens.errors import ArgumentError, CheckpointError, DataError, RnnlensError
 
 _LAZY = {
-    "load_corpus": "rnnlens.data", "Vocab": "rnnlens.data", "tokenize": "rnnlens.data",
-    "make_cell": "rnnlens.cells", "SentimentRNN": "rnnlens.model",
-    "TrainSettings": "rnnlens.training", "train": "rnnlens.training", "evaluate": "rnnlens.training",
+    "load_corpus": "rnnlens.data",
+    "Vocab": "rnnlens.data",
+    "tokenize": "rnnlens.data",
+    "make_cell": "rnnlens.cells",
+    "SentimentRNN": "rnnlens.model",
+    "TrainSettings": "rnnlens.training",
+    "train": "rnnlens.training",
+    "evaluate": "rnnlens.training",
     "fit_bag_of_words": "rnnlens.baseline",
-    "save_checkpoint": "rnnlens.checkpoint", "load_checkpoint": "rnnlens.checkpoint",
+    "save_checkpoint": "rnnlens.checkpoint",
+    "load_checkpoint": "rnnlens.checkpoint",
     "load_training_corpus": "rnnlens.checkpoint",
-    "as_step": "rnnlens.fixedpoints", "find_fixed_points": "rnnlens.fixedpoints",
-    "FixedPoints": "rnnlens.fixedpoints", "sample_seeds": "rnnlens.fixedpoints",
-    "LM": "rnnlens.solvers", "Newton": "rnnlens.solvers", "Adam": "rnnlens.solvers",
-    "trace_slow_manifold": "rnnlens.manifold", "SlowManifold": "rnnlens.manifold",
-    "linearize": "rnnlens.linearization", "Linearization": "rnnlens.linearization",
-    "analyze": "rnnlens.analysis", "AnalysisSettings": "rnnlens.analysis", "Analysis": "rnnlens.analysis",
-    "load_analysis": "rnnlens.analysis", "Network": "rnnlens.network", "make_report": "rnnlens.report",
+    "as_step": "rnnlens.fixedpoints",
+    "find_fixed_points": "rnnlens.fixedpoints",
+    "FixedPoints": "rnnlens.fixedpoints",
+    "sample_seeds": "rnnlens.fixedpoints",
+    "LM": "rnnlens.solvers",
+    "Newton": "rnnlens.solvers",
+    "Adam": "rnnlens.solvers",
+    "trace_slow_manifold": "rnnlens.manifold",
+    "SlowManifold": "rnnlens.manifold",
+    "linearize": "rnnlens.linearization",
+    "Linearization": "rnnlens.linearization",
+    "analyze": "rnnlens.analysis",
+    "AnalysisSettings": "rnnlens.analysis",
+    "Analysis": "rnnlens.analysis",
+    "load_analysis": "rnnlens.analysis",
+    "Network": "rnnlens.network",
+    "make_report": "rnnlens.report",
     "Sequences": "rnnlens.data.sequences",
     "analyze_modifiers": "rnnlens.analysis.modifiers",
-    "analyze_kclass": "rnnlens.analysis.kclass", "predict_dimension": "rnnlens.analysis.wordcount",
+    "analyze_kclass": "rnnlens.analysis.kclass",
+    "predict_dimension": "rnnlens.analysis.wordcount",
 }
 
-__all__ = ["__version__", "code_version", "RnnlensError", "DataError", "CheckpointError", "ArgumentError",
-           *_LAZY]
+__all__ = ["__version__", "code_version", "RnnlensError", "DataError", "CheckpointError", "ArgumentError", *_LAZY]
 
 
 def __getattr__(name):

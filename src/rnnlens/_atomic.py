@@ -29,9 +29,21 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-__all__ = ["tmp_sibling", "atomic_file", "atomic_folder", "output_folder", "write_text_atomic",
-           "write_json_atomic", "check_writable", "check_output", "resolve_output", "fix_permissions",
-           "is_tmp_name", "is_disk_full", "MARKER"]
+__all__ = [
+    "tmp_sibling",
+    "atomic_file",
+    "atomic_folder",
+    "output_folder",
+    "write_text_atomic",
+    "write_json_atomic",
+    "check_writable",
+    "check_output",
+    "resolve_output",
+    "fix_permissions",
+    "is_tmp_name",
+    "is_disk_full",
+    "MARKER",
+]
 
 _TMP_NAME = re.compile(r"^\..+\.(tmp|old)-\d+-[0-9a-f]{8}$")
 
@@ -103,11 +115,15 @@ def check_writable(folder: str | os.PathLike, what: str = "-o") -> Path:
             if is_disk_full(exc):
                 from rnnlens.errors import DiskFullError
 
-                raise DiskFullError(f"{what} {folder}: no space left on the disk (or over the quota) in {d}; "
-                                    "nothing was changed. Free some space, or choose a folder on another disk, "
-                                    "then run again.") from None
-            raise ArgumentError(f"{what} {folder}: cannot write in {d} ({exc.strerror}); rnnlens needs to write "
-                                "there. Choose a writable folder or fix its permissions.") from None
+                raise DiskFullError(
+                    f"{what} {folder}: no space left on the disk (or over the quota) in {d}; "
+                    "nothing was changed. Free some space, or choose a folder on another disk, "
+                    "then run again."
+                ) from None
+            raise ArgumentError(
+                f"{what} {folder}: cannot write in {d} ({exc.strerror}); rnnlens needs to write "
+                "there. Choose a writable folder or fix its permissions."
+            ) from None
     return folder
 
 
@@ -230,8 +246,6 @@ def atomic_folder(path: str | os.PathLike) -> Iterator[Path]:
         replace_dir(tmp, path)
 
 
-
-
 def resolve_output(path: str | os.PathLike, flag: str = "-o") -> Path:
     """The folder to write for output path ``path``: ``path`` itself, or, when it is a symbolic link, the
     folder it points to (which may not exist yet). A link to a file, or a loop of links, is refused
@@ -243,11 +257,12 @@ def resolve_output(path: str | os.PathLike, flag: str = "-o") -> Path:
         return path
     target = Path(os.path.realpath(path))
     if target.is_symlink() or (not target.exists() and os.path.lexists(target)):
-        raise ArgumentError(f"{flag} {path}: a symbolic link that leads to no folder (a loop of symbolic links); "
-                            "pass a real folder path.")
+        raise ArgumentError(
+            f"{flag} {path}: a symbolic link that leads to no folder (a loop of symbolic links); "
+            "pass a real folder path."
+        )
     if target.exists() and not target.is_dir():
-        raise ArgumentError(f"{flag} {path}: a symbolic link to {target}, which is not a folder; pass a folder "
-                            "path.")
+        raise ArgumentError(f"{flag} {path}: a symbolic link to {target}, which is not a folder; pass a folder path.")
     return target
 
 
@@ -256,9 +271,11 @@ def resolve_output(path: str | os.PathLike, flag: str = "-o") -> Path:
 
 MARKER = ".rnnlens-output.json"
 _MARKER_FORMAT = "rnnlens-output-folder/1"
-_MARKER_ABOUT = ("rnnlens wrote the entries listed here (with a SHA-256 of their content) and replaces or removes "
-                 "only those, while unchanged. Anything else in this folder is yours and is never touched. "
-                 "Deleting this file makes rnnlens treat every entry as yours.")
+_MARKER_ABOUT = (
+    "rnnlens wrote the entries listed here (with a SHA-256 of their content) and replaces or removes "
+    "only those, while unchanged. Anything else in this folder is yours and is never touched. "
+    "Deleting this file makes rnnlens treat every entry as yours."
+)
 
 
 def _digest(path: Path) -> str | None:
@@ -304,8 +321,9 @@ def _read_marker(folder: Path) -> dict[str, dict] | None:
 
 
 def _write_marker(folder: Path, entries: dict[str, dict]) -> None:
-    write_json_atomic(folder / MARKER, {"format": _MARKER_FORMAT, "about": _MARKER_ABOUT,
-                                        "entries": dict(sorted(entries.items()))})
+    write_json_atomic(
+        folder / MARKER, {"format": _MARKER_FORMAT, "about": _MARKER_ABOUT, "entries": dict(sorted(entries.items()))}
+    )
 
 
 def _survey(folder: Path) -> tuple[dict[str, dict], list[str]]:
@@ -337,10 +355,12 @@ def _refuse_clash(folder: Path, clash: list[str], flag: str) -> None:
     one = len(clash) == 1
     names = ", ".join(clash[:5]) + (", ..." if len(clash) > 5 else "")
     it = "it" if one else "them"
-    raise ArgumentError(f"{flag} {folder}: this command writes {names}, but rnnlens did not write the "
-                        f"{'entry' if one else 'entries'} there (or {it} changed since), so {it} "
-                        f"{'stays' if one else 'stay'} untouched. Move {it} out of the folder, or choose another "
-                        f"{flag} folder.")
+    raise ArgumentError(
+        f"{flag} {folder}: this command writes {names}, but rnnlens did not write the "
+        f"{'entry' if one else 'entries'} there (or {it} changed since), so {it} "
+        f"{'stays' if one else 'stay'} untouched. Move {it} out of the folder, or choose another "
+        f"{flag} folder."
+    )
 
 
 def check_output(folder: str | os.PathLike, names: Iterable[str], flag: str = "-o") -> Path:
@@ -378,8 +398,9 @@ def _remove(path: Path) -> None:
 
 
 @contextmanager
-def output_folder(path: str | os.PathLike, command: str, *, last: str | None = None, flag: str = "-o",
-                  update: bool = False) -> Iterator[Path]:
+def output_folder(
+    path: str | os.PathLike, command: str, *, last: str | None = None, flag: str = "-o", update: bool = False
+) -> Iterator[Path]:
     """Yield a fresh temporary sibling folder to fill with the new outputs of ``command`` (``train``,
     ``analyze``, ...); on success they replace that command's own outputs in ``path``, and nothing
     else there is touched (the rule in this module's docstring).
@@ -403,8 +424,7 @@ def _put_in(tmp: Path, path: Path, command: str, last: str | None, flag: str, up
         raise ArgumentError(f"{flag} {path}: exists and is not a folder; pass a folder path.")
     run = uuid.uuid4().hex
     when = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
-    new = {p.name: {"command": command, "run": run, "written": when, "digests": [_digest(p)]}
-           for p in tmp.iterdir()}
+    new = {p.name: {"command": command, "run": run, "written": when, "digests": [_digest(p)]} for p in tmp.iterdir()}
     own, theirs = _survey(path)
     _refuse_clash(path, [n for n in theirs if n in new or n == MARKER], flag)
     if not update and not theirs and all(e["command"] == command for e in own.values()):
@@ -414,8 +434,9 @@ def _put_in(tmp: Path, path: Path, command: str, last: str | None, flag: str, up
     path.mkdir(exist_ok=True)
     stale = [] if update else [n for n, e in own.items() if e["command"] == command and n not in new]
     # first list old and new content together, so that whatever a kill leaves is known as rnnlens's
-    _write_marker(path, {**own, **{n: {**e, "digests": e["digests"] + own.get(n, {}).get("digests", [])}
-                                   for n, e in new.items()}})
+    _write_marker(
+        path, {**own, **{n: {**e, "digests": e["digests"] + own.get(n, {}).get("digests", [])} for n, e in new.items()}}
+    )
     if last in new and last in own:
         _remove(path / last)
     for name in [n for n in new if n != last]:

@@ -82,8 +82,12 @@ def _try_create(lock: Path, text: str) -> bool:
 
 
 def _acquire(lock: Path, command: str) -> None:
-    me = {"pid": os.getpid(), "host": socket.gethostname(), "command": command,
-          "started": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")}
+    me = {
+        "pid": os.getpid(),
+        "host": socket.gethostname(),
+        "command": command,
+        "started": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+    }
     text = json.dumps(me) + "\n"
     for _ in range(5):
         if _try_create(lock, text):
@@ -96,15 +100,21 @@ def _acquire(lock: Path, command: str) -> None:
             other = json.loads(raw)
             pid, host = int(other["pid"]), str(other["host"])
         except (ValueError, KeyError, TypeError):
-            raise LockError(f"{lock}: a lock file that cannot be read ({raw[:80]!r}). If no rnnlens run is "
-                            "writing this folder, delete the lock file and run again.") from None
+            raise LockError(
+                f"{lock}: a lock file that cannot be read ({raw[:80]!r}). If no rnnlens run is "
+                "writing this folder, delete the lock file and run again."
+            ) from None
         who = f"pid {pid} on host {host} ({other.get('command', '?')}, started {other.get('started', '?')})"
         if host != me["host"]:
-            raise LockError(f"{lock}: the output folder is locked by {who}. The pid cannot be checked from "
-                            "here; wait for that run, or delete the lock file if it is over.")
+            raise LockError(
+                f"{lock}: the output folder is locked by {who}. The pid cannot be checked from "
+                "here; wait for that run, or delete the lock file if it is over."
+            )
         if _alive(pid) and pid != me["pid"]:
-            raise LockError(f"{lock}: another run is writing this output folder: {who}. Wait for it to "
-                            "finish, or choose another output folder.")
+            raise LockError(
+                f"{lock}: another run is writing this output folder: {who}. Wait for it to "
+                "finish, or choose another output folder."
+            )
         # stale: move it aside (one rename, so only one taker wins), then check we took that one
         aside = tmp_sibling(lock, "old")
         try:
@@ -141,11 +151,15 @@ def output_lock(folder: str | os.PathLike, command: str | None = None) -> Iterat
         from rnnlens.errors import ArgumentError, DiskFullError
 
         if is_disk_full(exc):
-            raise DiskFullError(f"{folder}: no space left on the disk (or over the quota) even for its lock file "
-                                f"{lock}; nothing in {folder} was changed. Free some space, or choose an output "
-                                "folder on another disk, then run again.") from None
-        raise ArgumentError(f"{folder}: cannot write its lock file {lock} ({exc.strerror}); rnnlens needs to "
-                            "write there. Choose a writable folder or fix its permissions.") from None
+            raise DiskFullError(
+                f"{folder}: no space left on the disk (or over the quota) even for its lock file "
+                f"{lock}; nothing in {folder} was changed. Free some space, or choose an output "
+                "folder on another disk, then run again."
+            ) from None
+        raise ArgumentError(
+            f"{folder}: cannot write its lock file {lock} ({exc.strerror}); rnnlens needs to "
+            "write there. Choose a writable folder or fix its permissions."
+        ) from None
     _held[lock] = 1
     try:
         yield lock

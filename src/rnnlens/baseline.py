@@ -46,9 +46,9 @@ class BagOfWords:
     data_fingerprint: str
     label_names: list[str]
     words: list[str]
-    coef: np.ndarray             # [n_out, V]
-    intercept: np.ndarray        # [n_out]
-    counts: np.ndarray           # [V] occurrences in the train split
+    coef: np.ndarray  # [n_out, V]
+    intercept: np.ndarray  # [n_out]
+    counts: np.ndarray  # [V] occurrences in the train split
     C: float
     accuracy: dict[str, float]
     n: dict[str, int]
@@ -59,12 +59,16 @@ class BagOfWords:
     def _row(self, label) -> int:
         if self.coef.shape[0] == 1:
             if label not in (None, 1, self.label_names[-1]):
-                raise ArgumentError(f"binary bag of words: its coefficients are evidence for label "
-                                    f"{self.label_names[-1]!r} (1); got label={label!r}.")
+                raise ArgumentError(
+                    f"binary bag of words: its coefficients are evidence for label "
+                    f"{self.label_names[-1]!r} (1); got label={label!r}."
+                )
             return 0
         if label is None:
-            raise ArgumentError(f"a {self.coef.shape[0]}-class bag of words has one coefficient vector "
-                                f"per class; pass label= one of {self.label_names} (or its index).")
+            raise ArgumentError(
+                f"a {self.coef.shape[0]}-class bag of words has one coefficient vector "
+                f"per class; pass label= one of {self.label_names} (or its index)."
+            )
         if isinstance(label, str):
             if label not in self.label_names:
                 raise ArgumentError(f"unknown label {label!r}; labels: {self.label_names}.")
@@ -113,16 +117,31 @@ class BagOfWords:
         keep = set(words)
         idx = [i for i, w in enumerate(self.words) if w in keep]
         return dataclasses.replace(
-            self, words=[self.words[i] for i in idx], coef=self.coef[:, idx], counts=self.counts[idx],
-            info={**self.info, "subset": {"why": why, "n_words_fitted": len(self.words),
-                                          "scores": "accuracy and n are the full model's"}})
+            self,
+            words=[self.words[i] for i in idx],
+            coef=self.coef[:, idx],
+            counts=self.counts[idx],
+            info={
+                **self.info,
+                "subset": {
+                    "why": why,
+                    "n_words_fitted": len(self.words),
+                    "scores": "accuracy and n are the full model's",
+                },
+            },
+        )
 
     def to_dict(self) -> dict:
         return {
-            "format": FORMAT, "format_version": FORMAT_VERSION,
-            "dataset": self.dataset, "data_fingerprint": self.data_fingerprint,
-            "label_names": list(self.label_names), "C": self.C,
-            "accuracy": self.accuracy, "n": self.n, "validation_curve": self.validation_curve,
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            "dataset": self.dataset,
+            "data_fingerprint": self.data_fingerprint,
+            "label_names": list(self.label_names),
+            "C": self.C,
+            "accuracy": self.accuracy,
+            "n": self.n,
+            "validation_curve": self.validation_curve,
             "info": self.info,
             "words": list(self.words),
             "counts": self.counts.astype(int).tolist(),
@@ -155,8 +174,9 @@ class BagOfWords:
         if path.is_dir():
             path = path / FILE_NAME
         if not path.is_file():
-            raise DataError(f"{path}: no bag-of-words file here; make one with "
-                            "`rnnlens baseline --dataset NAME -o DIR`.")
+            raise DataError(
+                f"{path}: no bag-of-words file here; make one with `rnnlens baseline --dataset NAME -o DIR`."
+            )
         try:
             d = json.loads(path.read_text(encoding="utf-8"))
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
@@ -164,16 +184,26 @@ class BagOfWords:
         if not isinstance(d, dict) or d.get("format") != FORMAT:
             raise DataError(f"{path}: not an rnnlens bag-of-words file.")
         if d.get("format_version") != FORMAT_VERSION:
-            raise DataError(f"{path}: bag-of-words format version {d.get('format_version')!r}, this "
-                            f"rnnlens reads {FORMAT_VERSION}; run `rnnlens baseline` again.")
+            raise DataError(
+                f"{path}: bag-of-words format version {d.get('format_version')!r}, this "
+                f"rnnlens reads {FORMAT_VERSION}; run `rnnlens baseline` again."
+            )
         try:
             coef = np.asarray(d["coef"], dtype=np.float64)
-            obj = cls(dataset=d["dataset"], data_fingerprint=d["data_fingerprint"],
-                      label_names=list(d["label_names"]), words=list(d["words"]), coef=coef,
-                      intercept=np.asarray(d["intercept"], dtype=np.float64),
-                      counts=np.asarray(d["counts"], dtype=np.int64), C=float(d["C"]),
-                      accuracy=dict(d["accuracy"]), n=dict(d["n"]),
-                      validation_curve=list(d.get("validation_curve", [])), info=dict(d.get("info", {})))
+            obj = cls(
+                dataset=d["dataset"],
+                data_fingerprint=d["data_fingerprint"],
+                label_names=list(d["label_names"]),
+                words=list(d["words"]),
+                coef=coef,
+                intercept=np.asarray(d["intercept"], dtype=np.float64),
+                counts=np.asarray(d["counts"], dtype=np.int64),
+                C=float(d["C"]),
+                accuracy=dict(d["accuracy"]),
+                n=dict(d["n"]),
+                validation_curve=list(d.get("validation_curve", [])),
+                info=dict(d.get("info", {})),
+            )
         except (KeyError, TypeError, ValueError) as exc:
             raise DataError(f"{path}: malformed bag-of-words file ({exc!r}); run `rnnlens baseline` again.") from exc
         if coef.ndim != 2 or coef.shape[1] != len(obj.words) or len(obj.counts) != len(obj.words):
@@ -205,8 +235,7 @@ def _fit_grid(X, y, Cs: Sequence[float], max_iter: int) -> dict:
     fitted, previous = {}, None
     for C in sorted(set(Cs)):
         if binary:
-            model = LogisticRegression(C=C, solver="newton-cg", tol=NEWTON_TOL, max_iter=max_iter,
-                                       warm_start=True)
+            model = LogisticRegression(C=C, solver="newton-cg", tol=NEWTON_TOL, max_iter=max_iter, warm_start=True)
             if previous is not None:  # start from the optimum at the next smaller C
                 model.coef_, model.intercept_ = previous.coef_.copy(), previous.intercept_.copy()
         else:
@@ -217,8 +246,9 @@ def _fit_grid(X, y, Cs: Sequence[float], max_iter: int) -> dict:
     return fitted
 
 
-def fit_bag_of_words(corpus: CorpusLike, *, Cs: Sequence[float] = DEFAULT_CS, max_iter: int = 2000,
-                     min_count: int = 1) -> BagOfWords:
+def fit_bag_of_words(
+    corpus: CorpusLike, *, Cs: Sequence[float] = DEFAULT_CS, max_iter: int = 2000, min_count: int = 1
+) -> BagOfWords:
     """Fit logistic regression on word counts of the train split; pick C on validation.
 
     ``min_count``: words in fewer than this many training documents are ignored. The count matrix is
@@ -254,18 +284,21 @@ def fit_bag_of_words(corpus: CorpusLike, *, Cs: Sequence[float] = DEFAULT_CS, ma
     if "train" not in corpus.splits:
         raise DataError(f"corpus {corpus.name!r} has no train split (it has {sorted(corpus.splits)}).")
     if len(Cs) > 1 and "validation" not in corpus.splits:
-        raise DataError(f"corpus {corpus.name!r} has no validation split to choose C on; "
-                        "pass a single C.")
+        raise DataError(f"corpus {corpus.name!r} has no validation split to choose C on; pass a single C.")
     train = corpus.splits["train"]
     present = np.unique(train.labels)
     if len(present) != corpus.num_classes:
-        raise DataError(f"corpus {corpus.name!r}: the train split holds classes {present.tolist()} of "
-                        f"{corpus.num_classes} ({corpus.label_names}); every class needs training documents.")
+        raise DataError(
+            f"corpus {corpus.name!r}: the train split holds classes {present.tolist()} of "
+            f"{corpus.num_classes} ({corpus.label_names}); every class needs training documents."
+        )
     # float64 counts: the dtype the solvers work in, so no fit copies the matrix to convert it
     vectorizer = CountVectorizer(analyzer=tokenize, min_df=min_count, dtype=np.float64)
     X_train = vectorizer.fit_transform(train.texts)
-    X = {name: (X_train if name == "train" else vectorizer.transform(split.texts))
-         for name, split in corpus.splits.items()}
+    X = {
+        name: (X_train if name == "train" else vectorizer.transform(split.texts))
+        for name, split in corpus.splits.items()
+    }
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)  # recorded per C as "converged" instead
@@ -288,12 +321,26 @@ def fit_bag_of_words(corpus: CorpusLike, *, Cs: Sequence[float] = DEFAULT_CS, ma
     coef = np.asarray(model.coef_, dtype=np.float64)
     intercept = np.asarray(model.intercept_, dtype=np.float64)
     return BagOfWords(
-        dataset=corpus.name, data_fingerprint=corpus.fingerprint(), label_names=list(corpus.label_names),
-        words=words, coef=coef, intercept=intercept, counts=counts, C=C, accuracy=accuracy,
-        n={name: len(split) for name, split in corpus.splits.items()}, validation_curve=curve,
-        info={"converged": converged, "max_iter": max_iter, "min_count": min_count, "Cs": list(Cs),
-              "solver": model.solver, "tol": model.tol,
-              "features": "word counts (rnnlens.data.tokenize), fitted on the train split",
-              "code_version": code_version(),
-              "timestamp": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")},
+        dataset=corpus.name,
+        data_fingerprint=corpus.fingerprint(),
+        label_names=list(corpus.label_names),
+        words=words,
+        coef=coef,
+        intercept=intercept,
+        counts=counts,
+        C=C,
+        accuracy=accuracy,
+        n={name: len(split) for name, split in corpus.splits.items()},
+        validation_curve=curve,
+        info={
+            "converged": converged,
+            "max_iter": max_iter,
+            "min_count": min_count,
+            "Cs": list(Cs),
+            "solver": model.solver,
+            "tol": model.tol,
+            "features": "word counts (rnnlens.data.tokenize), fitted on the train split",
+            "code_version": code_version(),
+            "timestamp": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        },
     )

@@ -30,9 +30,16 @@ def cache_path(corpus: CorpusLike, *, Cs: Sequence[float] = DEFAULT_CS, min_coun
     """Where the baseline of ``corpus`` fitted with these settings is cached."""
     from rnnlens.data import cache_dir
 
-    key = json.dumps({"data_fingerprint": corpus.fingerprint(), "Cs": [float(c) for c in Cs],
-                      "min_count": int(min_count), "format_version": FORMAT_VERSION,
-                      "fit": f"newton-cg warm-started, tol {NEWTON_TOL:g}"}, sort_keys=True)   # a new fit: refit
+    key = json.dumps(
+        {
+            "data_fingerprint": corpus.fingerprint(),
+            "Cs": [float(c) for c in Cs],
+            "min_count": int(min_count),
+            "format_version": FORMAT_VERSION,
+            "fit": f"newton-cg warm-started, tol {NEWTON_TOL:g}",
+        },
+        sort_keys=True,
+    )  # a new fit: refit
     name = re.sub(r"[^A-Za-z0-9._-]+", "_", str(corpus.name)) or "corpus"
     return cache_dir() / FOLDER / f"{name}-{hashlib.sha256(key.encode()).hexdigest()[:16]}.json"
 
@@ -47,8 +54,9 @@ def _read(path: Path, fingerprint: str) -> BagOfWords | None:
     return bow if bow.data_fingerprint == fingerprint else None
 
 
-def cached_bag_of_words(corpus: CorpusLike, *, Cs: Sequence[float] = DEFAULT_CS,
-                        min_count: int = 1) -> tuple[BagOfWords, dict]:
+def cached_bag_of_words(
+    corpus: CorpusLike, *, Cs: Sequence[float] = DEFAULT_CS, min_count: int = 1
+) -> tuple[BagOfWords, dict]:
     """The bag of words of ``corpus`` (:func:`rnnlens.baseline.fit_bag_of_words` with these settings): read
     from the cache, or fitted now and cached. Returns it with ``{"obtained": "fitted now" | "cached",
     "path", "seconds"}`` (``seconds``: of the fit, or of the read; ``"not_cached"`` says why a fitted one

@@ -96,20 +96,25 @@ class Cell(nn.Module):
         return self
 
     @torch.no_grad()
-    def initialize(self, recurrent: str = "default", recurrent_gain: float = 1.0, inputs: str = "default",
-                   input_gain: float = 1.0) -> Cell:
+    def initialize(
+        self, recurrent: str = "default", recurrent_gain: float = 1.0, inputs: str = "default", input_gain: float = 1.0
+    ) -> Cell:
         """Redraw the recurrent and input weights, one ``[N, fan_in]`` block per gate, by one of :data:`INITS`
         with its gain (``"default"`` leaves torch's draw as it is). Biases are left as they are (the LSTM's
         forget bias stays +1). Draws from torch's global generator: seed it first."""
         W_ih, W_hh = self._weight_matrices()
-        for name, how, gain, W in (("recurrent", recurrent, recurrent_gain, W_hh),
-                                   ("inputs", inputs, input_gain, W_ih)):
+        for name, how, gain, W in (
+            ("recurrent", recurrent, recurrent_gain, W_hh),
+            ("inputs", inputs, input_gain, W_ih),
+        ):
             if how not in INITS:
-                raise ArgumentError(f"{type(self).__name__}.initialize: {name}={how!r}: "
-                                    f"choose one of {', '.join(INITS)}.")
+                raise ArgumentError(
+                    f"{type(self).__name__}.initialize: {name}={how!r}: choose one of {', '.join(INITS)}."
+                )
             if not (isinstance(gain, (int, float)) and not isinstance(gain, bool) and math.isfinite(gain) and gain > 0):
-                raise ArgumentError(f"{type(self).__name__}.initialize: the {name} gain must be a number > 0, "
-                                    f"got {gain!r}.")
+                raise ArgumentError(
+                    f"{type(self).__name__}.initialize: the {name} gain must be a number > 0, got {gain!r}."
+                )
             for block in W.split(self.hidden_size, 0):
                 if how == "normal":
                     block.normal_(0.0, gain / math.sqrt(block.shape[1]))
@@ -142,8 +147,10 @@ class Cell(nn.Module):
         return self.state_factor * self.hidden_size
 
     def extra_repr(self) -> str:
-        return (f"arch={self.arch!r}, input_size={self.input_size}, hidden_size={self.hidden_size}, "
-                f"fast_path={self.fast_path!r}")
+        return (
+            f"arch={self.arch!r}, input_size={self.input_size}, hidden_size={self.hidden_size}, "
+            f"fast_path={self.fast_path!r}"
+        )
 
     # ----------------------------------------------------------------- argument checks
     def _check_step_args(self, x, h, method: str) -> None:
@@ -315,7 +322,7 @@ class _TorchRNNCell(Cell):
         return r.weight_ih_l0, r.weight_hh_l0, r.bias_ih_l0, r.bias_hh_l0
 
     def run_fused(self, x: Tensor) -> Tensor:
-        if self.arch == "lstm":            # the kernel returns h alone; the state holds c too
+        if self.arch == "lstm":  # the kernel returns h alone; the state holds c too
             return super().run_fused(x)
         if self.h0 is not None:
             return self.rnn(x, self._initial(x, None, "run_fused").unsqueeze(0).contiguous())[0]
@@ -648,11 +655,17 @@ def cell_from_torch(module: nn.Module) -> Cell | None:
     then apply); None for any other module (stacks, relu, no bias, projections), which
     :mod:`rnnlens.steps` steps through its own weights instead."""
     arch = {nn.RNN: "vanilla", nn.GRU: "gru", nn.LSTM: "lstm"}.get(type(module))
-    if (arch is None or module.num_layers != 1 or module.bidirectional or not module.bias
-            or getattr(module, "proj_size", 0) or (arch == "vanilla" and module.nonlinearity != "tanh")):
+    if (
+        arch is None
+        or module.num_layers != 1
+        or module.bidirectional
+        or not module.bias
+        or getattr(module, "proj_size", 0)
+        or (arch == "vanilla" and module.nonlinearity != "tanh")
+    ):
         return None
     p = next(module.parameters())
-    with torch.random.fork_rng(devices=[]):          # its own initial weights are overwritten: draw nothing
+    with torch.random.fork_rng(devices=[]):  # its own initial weights are overwritten: draw nothing
         cell = make_cell(arch, module.input_size, module.hidden_size).to(dtype=p.dtype, device=p.device)
     with torch.no_grad():
         for name, value in module.named_parameters():
@@ -666,10 +679,15 @@ def cell_of_layer(module: nn.Module, k: int) -> Cell | None:
     any other module (relu, no bias, projections). Its closed-form Jacobians are that layer's
     (:class:`rnnlens.steps.StackJacobians` composes them)."""
     arch = {nn.RNN: "vanilla", nn.GRU: "gru", nn.LSTM: "lstm"}.get(type(module))
-    if (arch is None or module.bidirectional or not module.bias or getattr(module, "proj_size", 0)
-            or (arch == "vanilla" and module.nonlinearity != "tanh")):
+    if (
+        arch is None
+        or module.bidirectional
+        or not module.bias
+        or getattr(module, "proj_size", 0)
+        or (arch == "vanilla" and module.nonlinearity != "tanh")
+    ):
         return None
-    with torch.random.fork_rng(devices=[]):          # its own initial weights are replaced: draw nothing
+    with torch.random.fork_rng(devices=[]):  # its own initial weights are replaced: draw nothing
         cell = make_cell(arch, getattr(module, f"weight_ih_l{k}").shape[1], module.hidden_size)
     for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
         cell.rnn._parameters[f"{name}_l0"] = module._parameters[f"{name}_l{k}"]

@@ -80,14 +80,17 @@ def load_tensors(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     """Load a safetensors file; a missing or corrupt file raises CheckpointError."""
     path = Path(path)
     if not path.is_file():
-        raise CheckpointError(f"{path}: file missing. The folder is not a complete rnnlens "
-                              "checkpoint; train again (rnnlens train ... --out DIR) or point to "
-                              "another checkpoint.")
+        raise CheckpointError(
+            f"{path}: file missing. The folder is not a complete rnnlens "
+            "checkpoint; train again (rnnlens train ... --out DIR) or point to "
+            "another checkpoint."
+        )
     try:
         return load_file(str(path))
     except (SafetensorError, OSError, ValueError) as exc:
-        raise CheckpointError(f"{path}: not a readable safetensors file ({exc}). The file is "
-                              f"corrupt or truncated; {REBUILD}.") from exc
+        raise CheckpointError(
+            f"{path}: not a readable safetensors file ({exc}). The file is corrupt or truncated; {REBUILD}."
+        ) from exc
 
 
 def _run_id_of(path: Path) -> str | None:
@@ -102,9 +105,11 @@ def _run_id_of(path: Path) -> str | None:
 def read_json(path: Path, what: str = "file") -> dict:
     """Read a JSON object; missing or malformed -> CheckpointError naming the file."""
     if not path.is_file():
-        raise CheckpointError(f"{path}: {what} missing. The folder is not a complete rnnlens "
-                              "checkpoint; train again (rnnlens train ... --out DIR) or point to "
-                              "another checkpoint.")
+        raise CheckpointError(
+            f"{path}: {what} missing. The folder is not a complete rnnlens "
+            "checkpoint; train again (rnnlens train ... --out DIR) or point to "
+            "another checkpoint."
+        )
     try:
         obj = json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
@@ -125,12 +130,13 @@ def is_checkpoint(path: str | os.PathLike) -> bool:
 
 
 def _vocab_misfit(n_tokens: int, vocab_size: int) -> str:
-    return (f"the vocabulary has {n_tokens} tokens but the model's embedding has vocab_size={vocab_size} rows: "
-            f"tokens {vocab_size}..{n_tokens - 1} would index past it")
+    return (
+        f"the vocabulary has {n_tokens} tokens but the model's embedding has vocab_size={vocab_size} rows: "
+        f"tokens {vocab_size}..{n_tokens - 1} would index past it"
+    )
 
 
-def save_checkpoint(path: str | os.PathLike, model: torch.nn.Module, vocab: Any,
-                    record: dict | None = None) -> Path:
+def save_checkpoint(path: str | os.PathLike, model: torch.nn.Module, vocab: Any, record: dict | None = None) -> Path:
     """Write a checkpoint folder at ``path`` atomically and return its path.
 
     ``model`` must have ``config()`` (a dict ``SentimentRNN(**config)`` accepts); ``vocab`` must
@@ -160,8 +166,9 @@ def save_checkpoint(path: str | os.PathLike, model: torch.nn.Module, vocab: Any,
     """
     size = getattr(model, "vocab_size", None)
     if isinstance(size, int) and hasattr(vocab, "__len__") and len(vocab) > size:
-        raise ArgumentError(f"save_checkpoint: {_vocab_misfit(len(vocab), size)}; build the model with "
-                            "vocab_size=len(vocab).")
+        raise ArgumentError(
+            f"save_checkpoint: {_vocab_misfit(len(vocab), size)}; build the model with vocab_size=len(vocab)."
+        )
     record = dict(record or {})
     record.setdefault("code_version", code_version())
     record.setdefault("command", shlex.join([Path(sys.argv[0]).name, *sys.argv[1:]]) if sys.argv else "")
@@ -209,23 +216,28 @@ def load_checkpoint(path: str | os.PathLike, *, map_location: str = "cpu") -> Ch
     path = Path(path)
     if not path.is_dir():
         hint = " (a checkpoint is a folder, not a file)" if path.is_file() else ""
-        raise CheckpointError(f"{path}: no checkpoint folder here{hint}. Pass the --out folder of "
-                              "`rnnlens train`, or train one first.")
+        raise CheckpointError(
+            f"{path}: no checkpoint folder here{hint}. Pass the --out folder of `rnnlens train`, or train one first."
+        )
     config_path = path / CONFIG_FILE
     config = read_json(config_path, CONFIG_FILE)
     if config.get("format") != FORMAT:
-        raise CheckpointError(f"{config_path}: not an rnnlens checkpoint config (format "
-                              f"{config.get('format')!r}, expected {FORMAT!r}).")
+        raise CheckpointError(
+            f"{config_path}: not an rnnlens checkpoint config (format {config.get('format')!r}, expected {FORMAT!r})."
+        )
     version = config.get("format_version")
     if version != FORMAT_VERSION:
         raise CheckpointError(
             f"{config_path}: checkpoint format version {version!r}, but this rnnlens "
             f"({code_version()}) reads version {FORMAT_VERSION}. Retrain with this version "
-            "(rnnlens train ...) or use the rnnlens version recorded in the file.")
+            "(rnnlens train ...) or use the rnnlens version recorded in the file."
+        )
     for key in ("model", "vocab", "record"):
         if not isinstance(config.get(key), dict):
-            raise CheckpointError(f"{config_path}: the '{key}' entry is missing or not an object; "
-                                  "the file was edited or is damaged. Train again.")
+            raise CheckpointError(
+                f"{config_path}: the '{key}' entry is missing or not an object; "
+                "the file was edited or is damaged. Train again."
+            )
     try:
         vocab = Vocab.from_dict(config["vocab"])
     except (KeyError, TypeError, ValueError) as exc:
@@ -233,18 +245,24 @@ def load_checkpoint(path: str | os.PathLike, *, map_location: str = "cpu") -> Ch
     try:
         model = SentimentRNN(**config["model"])
     except (TypeError, ValueError) as exc:
-        raise CheckpointError(f"{config_path}: the model config {config['model']} is not valid "
-                              f"for this rnnlens ({exc}). Retrain with this version.") from exc
+        raise CheckpointError(
+            f"{config_path}: the model config {config['model']} is not valid "
+            f"for this rnnlens ({exc}). Retrain with this version."
+        ) from exc
     if len(vocab) > model.vocab_size:
-        raise CheckpointError(f"{config_path}: {_vocab_misfit(len(vocab), model.vocab_size)}; the file was edited or "
-                              f"its parts come from different runs. {REBUILD[0].upper() + REBUILD[1:]}.")
+        raise CheckpointError(
+            f"{config_path}: {_vocab_misfit(len(vocab), model.vocab_size)}; the file was edited or "
+            f"its parts come from different runs. {REBUILD[0].upper() + REBUILD[1:]}."
+        )
     weights_path = path / WEIGHTS_FILE
     state = load_tensors(weights_path)
     run_id = _run_id_of(weights_path)
     if config.get("run_id") != run_id and (run_id or config.get("run_id")):
-        raise CheckpointError(f"{path}: {CONFIG_FILE} and {WEIGHTS_FILE} come from different runs (run ids "
-                              f"{config.get('run_id')} and {run_id}); a save was interrupted or files were "
-                              f"copied in. {REBUILD[0].upper() + REBUILD[1:]}.")
+        raise CheckpointError(
+            f"{path}: {CONFIG_FILE} and {WEIGHTS_FILE} come from different runs (run ids "
+            f"{config.get('run_id')} and {run_id}); a save was interrupted or files were "
+            f"copied in. {REBUILD[0].upper() + REBUILD[1:]}."
+        )
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as exc:
@@ -252,19 +270,28 @@ def load_checkpoint(path: str | os.PathLike, *, map_location: str = "cpu") -> Ch
         raise CheckpointError(
             f"{weights_path}: the weights do not match the model config in {config_path} "
             f"({'; '.join(s.strip() for s in first[:3])}). The two files come from different "
-            "runs; train again or restore both files from the same checkpoint.") from exc
+            "runs; train again or restore both files from the same checkpoint."
+        ) from exc
     bad = [name for name, p in model.named_parameters() if not bool(torch.isfinite(p).all())]
     if bad:
-        raise CheckpointError(f"{weights_path}: parameters {', '.join(bad)} hold NaN or inf; such a model gives "
-                              "meaningless outputs (training probably diverged). Train again with a lower "
-                              "learning rate or gradient clipping.")
+        raise CheckpointError(
+            f"{weights_path}: parameters {', '.join(bad)} hold NaN or inf; such a model gives "
+            "meaningless outputs (training probably diverged). Train again with a lower "
+            "learning rate or gradient clipping."
+        )
     model.to(map_location)
     model.eval()
     return Checkpoint(model=model, vocab=vocab, record=config["record"], path=path)
 
 
-def load_training_corpus(source: Checkpoint | PathLike | dict, *, data_dir: PathLike | None = None,
-                         dataset: str | None = None, seed: int | None = None, **options: Any) -> Any:
+def load_training_corpus(
+    source: Checkpoint | PathLike | dict,
+    *,
+    data_dir: PathLike | None = None,
+    dataset: str | None = None,
+    seed: int | None = None,
+    **options: Any,
+) -> Any:
     """Load the corpus a checkpoint was trained on, as it was then: the dataset name, the
     ``load_corpus`` options, the data seed and the validation fraction are read from its record.
 
@@ -313,5 +340,9 @@ def load_training_corpus(source: Checkpoint | PathLike | dict, *, data_dir: Path
     recorded = info.get("options") if isinstance(info.get("options"), dict) else {}
     if {"path", "train"} & set(options):  # another training file: the recorded files belong to the old one
         recorded = {k: v for k, v in recorded.items() if k not in _FILE_OPTIONS}
-    return load_corpus(trained_on, data_dir=data_dir, seed=info.get("seed", 0) if seed is None else seed,
-                       **{**kwargs, **recorded, **options})
+    return load_corpus(
+        trained_on,
+        data_dir=data_dir,
+        seed=info.get("seed", 0) if seed is None else seed,
+        **{**kwargs, **recorded, **options},
+    )

@@ -19,16 +19,25 @@ from __future__ import annotations
 import re
 from typing import Any
 
-__all__ = ["DEVICE_HELP", "check_device_name", "describe_device_rule", "resolve_device", "to_device", "to_numpy",
-           "to_cpu"]
+__all__ = [
+    "DEVICE_HELP",
+    "check_device_name",
+    "describe_device_rule",
+    "resolve_device",
+    "to_device",
+    "to_numpy",
+    "to_cpu",
+]
 
 _NAME = re.compile(r"cpu|cuda(:[0-9]+)?")
 
-DEVICE_HELP = ("torch device the analysis computes on: cpu (bitwise reproducible), cuda or cuda:N (N: the GPU's "
-               "index). The network is copied there; the states, the fixed-point searches, the Jacobians and "
-               "eigenmodes, the slow-manifold tracing and the modifier runs are computed there (the PCA, the "
-               "word-valence products, the one-step errors and the linear rollouts on the CPU); the numbers agree "
-               "with the CPU's within the tolerances scripts/gpu_check.sh states.")
+DEVICE_HELP = (
+    "torch device the analysis computes on: cpu (bitwise reproducible), cuda or cuda:N (N: the GPU's "
+    "index). The network is copied there; the states, the fixed-point searches, the Jacobians and "
+    "eigenmodes, the slow-manifold tracing and the modifier runs are computed there (the PCA, the "
+    "word-valence products, the one-step errors and the linear rollouts on the CPU); the numbers agree "
+    "with the CPU's within the tolerances scripts/gpu_check.sh states."
+)
 
 
 def check_device_name(name: Any) -> bool:
@@ -38,8 +47,10 @@ def check_device_name(name: Any) -> bool:
 
 def describe_device_rule() -> str:
     """What :func:`check_device_name` accepts, for error messages."""
-    return ("use cpu, cuda or cuda:N (N: the GPU's index); other torch devices are not supported: the analysis "
-            "computes in float64, which some lack (mps)")
+    return (
+        "use cpu, cuda or cuda:N (N: the GPU's index); other torch devices are not supported: the analysis "
+        "computes in float64, which some lack (mps)"
+    )
 
 
 def resolve_device(name: str):
@@ -60,13 +71,17 @@ def resolve_device(name: str):
     if device.type != "cuda":
         return device
     if not torch.cuda.is_available():
-        raise ArgumentError(f"analysis setting device={name!r}: CUDA is not available on this machine "
-                            f"(torch.cuda.is_available() is False: no GPU or driver, or torch {torch.__version__} "
-                            "is a CPU-only build); the analysis runs on the CPU with --device cpu (the default).")
+        raise ArgumentError(
+            f"analysis setting device={name!r}: CUDA is not available on this machine "
+            f"(torch.cuda.is_available() is False: no GPU or driver, or torch {torch.__version__} "
+            "is a CPU-only build); the analysis runs on the CPU with --device cpu (the default)."
+        )
     count = torch.cuda.device_count()
     if device.index is not None and device.index >= count:
-        raise ArgumentError(f"analysis setting device={name!r}: this machine has {count} CUDA device(s), "
-                            f"cuda:0 to cuda:{count - 1}; choose one of those, or --device cpu.")
+        raise ArgumentError(
+            f"analysis setting device={name!r}: this machine has {count} CUDA device(s), "
+            f"cuda:0 to cuda:{count - 1}; choose one of those, or --device cpu."
+        )
     return device
 
 
@@ -94,8 +109,9 @@ def to_cpu(obj: Any) -> Any:
     if isinstance(obj, torch.Tensor):
         return obj.cpu()
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        return dataclasses.replace(obj, **{f.name: to_cpu(getattr(obj, f.name)) for f in dataclasses.fields(obj)
-                                           if f.init})
+        return dataclasses.replace(
+            obj, **{f.name: to_cpu(getattr(obj, f.name)) for f in dataclasses.fields(obj) if f.init}
+        )
     return obj
 
 

@@ -45,8 +45,18 @@ from rnnlens.solvers import (
 from rnnlens.solvers.common import residual_gradient, residual_jacobian
 from rnnlens.steps import StepFunction, as_float_tensor, as_step, check_finite
 
-__all__ = ["as_step", "StepFunction", "find_fixed_points", "find_fixed_points_at", "FixedPoints", "sample_seeds",
-           "SOLVERS", "LM", "Newton", "Adam"]
+__all__ = [
+    "as_step",
+    "StepFunction",
+    "find_fixed_points",
+    "find_fixed_points_at",
+    "FixedPoints",
+    "sample_seeds",
+    "SOLVERS",
+    "LM",
+    "Newton",
+    "Adam",
+]
 
 FORMAT = "rnnlens-fixed-points"
 FORMAT_VERSION = 1
@@ -200,8 +210,13 @@ class FixedPoints:
         from safetensors.torch import save_file
 
         path = Path(path)
-        meta = {"format": FORMAT, "format_version": FORMAT_VERSION, "tol": self.tol, "solver": self.solver,
-                "info": self.info}
+        meta = {
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            "tol": self.tol,
+            "solver": self.solver,
+            "info": self.info,
+        }
         try:
             text = json.dumps(meta)
         except TypeError as exc:
@@ -236,32 +251,41 @@ class FixedPoints:
                 meta = json.loads((f.metadata() or {}).get("rnnlens", "null"))
                 tensors = {k: f.get_tensor(k) for k in f.keys()}
         except (SafetensorError, OSError, ValueError) as exc:
-            raise ArgumentError(f"{path}: not a readable safetensors file ({exc}); the file is damaged. Find "
-                                "the fixed points again (rerun `rnnlens analyze CHECKPOINT -o DIR` for an "
-                                "analysis folder).") from exc
+            raise ArgumentError(
+                f"{path}: not a readable safetensors file ({exc}); the file is damaged. Find "
+                "the fixed points again (rerun `rnnlens analyze CHECKPOINT -o DIR` for an "
+                "analysis folder)."
+            ) from exc
         if not isinstance(meta, dict) or meta.get("format") != FORMAT:
             raise ArgumentError(f"{path}: not an rnnlens fixed-points file (no '{FORMAT}' metadata).")
         if meta.get("format_version") != FORMAT_VERSION:
-            raise ArgumentError(f"{path}: fixed-points format version {meta.get('format_version')!r}; this "
-                                f"rnnlens reads version {FORMAT_VERSION}. Find the fixed points again.")
+            raise ArgumentError(
+                f"{path}: fixed-points format version {meta.get('format_version')!r}; this "
+                f"rnnlens reads version {FORMAT_VERSION}. Find the fixed points again."
+            )
         missing = [k for k in _TENSOR_FIELDS if k not in tensors]
         if missing:
             raise ArgumentError(f"{path}: tensors {missing} missing; the file is damaged. Find the fixed points again.")
-        return cls(**{k: tensors[k] for k in _TENSOR_FIELDS}, tol=meta["tol"], solver=meta["solver"],
-                   info=meta.get("info", {}))
+        return cls(
+            **{k: tensors[k] for k in _TENSOR_FIELDS}, tol=meta["tol"], solver=meta["solver"], info=meta.get("info", {})
+        )
 
     # ------------------------------------------------------------------ report
     def summary(self) -> str:
         """A readable multi-line summary (counts, q quantiles with their definition, distances)."""
         P = len(self)
-        lines = [f"FixedPoints: {P} points, state size {self.state_size}, solver {self.solver!r}, "
-                 f"tol {self.tol:.3g} on q = (1/S)||F(x,h)-h||^2"]
+        lines = [
+            f"FixedPoints: {P} points, state size {self.state_size}, solver {self.solver!r}, "
+            f"tol {self.tol:.3g} on q = (1/S)||F(x,h)-h||^2"
+        ]
         if P == 0:
             return lines[0]
         n_conv, n_slow, n_div = int(self.converged.sum()), int(self.slow.sum()), int(self.diverged.sum())
         n_other = P - n_conv - n_slow - n_div
-        lines.append(f"  converged {n_conv} ({100 * n_conv / P:.1f}%), slow points {n_slow} "
-                     f"({100 * n_slow / P:.1f}%), diverged {n_div}, stopped at max_iter {n_other}")
+        lines.append(
+            f"  converged {n_conv} ({100 * n_conv / P:.1f}%), slow points {n_slow} "
+            f"({100 * n_slow / P:.1f}%), diverged {n_div}, stopped at max_iter {n_other}"
+        )
 
         def quant(t):
             t = t.double().cpu()
@@ -274,16 +298,19 @@ class FixedPoints:
         lines.append(f"  q = (1/S)||F(x,h)-h||^2: {quant(self.q)}")
         lines.append(f"  q_half = 0.5||F(x,h)-h||^2: {quant(self.q_half)}")
         lines.append(f"  |grad q|: {quant(self.grad_norm)}")
-        lines.append(f"  distance ||point - seed||: {quant(self.distance)} (seed spread, RMS radius: "
-                     f"{self.seed_spread():.3g})")
+        lines.append(
+            f"  distance ||point - seed||: {quant(self.distance)} (seed spread, RMS radius: {self.seed_spread():.3g})"
+        )
         lines.append(f"  iterations: {quant(self.iterations.double())}")
         if "seconds" in self.info:
             lines.append(f"  wall time {self.info['seconds']:.3g} s")
         return "\n".join(lines)
 
     def __repr__(self) -> str:
-        return (f"FixedPoints(n={len(self)}, state_size={self.state_size}, converged={int(self.converged.sum())}, "
-                f"slow={int(self.slow.sum())}, solver={self.solver!r}, tol={self.tol:.3g})")
+        return (
+            f"FixedPoints(n={len(self)}, state_size={self.state_size}, converged={int(self.converged.sum())}, "
+            f"slow={int(self.slow.sum())}, solver={self.solver!r}, tol={self.tol:.3g})"
+        )
 
 
 def _grad_norms(step: StepFunction, x: Tensor, h: Tensor, chunk: int) -> Tensor:
@@ -291,7 +318,7 @@ def _grad_norms(step: StepFunction, x: Tensor, h: Tensor, chunk: int) -> Tensor:
     out = []
     S = h.shape[1]
     for i in range(0, h.shape[0], chunk):
-        xs, hs = x[i:i + chunk], h[i:i + chunk]
+        xs, hs = x[i : i + chunk], h[i : i + chunk]
         r, _ = residual(step, xs, hs)
         J = residual_jacobian(step, xs, hs)  # dF/dh - I, the identity taken off in place
         g = residual_gradient(J, r).norm(dim=1) * (2.0 / S)  # J^T r as the row vector r^T J
@@ -305,11 +332,21 @@ def _auto_chunk(S: int, dtype: torch.dtype, budget_bytes: float = 2**30) -> int:
 
 
 # ---------------------------------------------------------------------- main entry point
-def find_fixed_points(step: StepLike, seeds: TensorLike, inputs: TensorLike | None = None, *,
-                      solver: str | Solver = "lm", tol: float = PAPER_TOL, max_iter: int | None = None,
-                      refine: bool = False, refine_iter: int = 50,
-                      chunk_size: int | None = None, record_history: bool = False,
-                      jacobian_mode: str = "auto", **options) -> FixedPoints:
+def find_fixed_points(
+    step: StepLike,
+    seeds: TensorLike,
+    inputs: TensorLike | None = None,
+    *,
+    solver: str | Solver = "lm",
+    tol: float = PAPER_TOL,
+    max_iter: int | None = None,
+    refine: bool = False,
+    refine_iter: int = 50,
+    chunk_size: int | None = None,
+    record_history: bool = False,
+    jacobian_mode: str = "auto",
+    **options,
+) -> FixedPoints:
     """Find fixed points (and slow points) of ``h' = F(x, h)`` from ``seeds``.
 
     Args:
@@ -350,14 +387,32 @@ def find_fixed_points(step: StepLike, seeds: TensorLike, inputs: TensorLike | No
             run in float64.
     """
     t_start = time.perf_counter()
-    fn, solver, h0, x, chunk = _setup(step, seeds, inputs, solver, tol, max_iter, refine_iter, chunk_size,
-                                      jacobian_mode, options)
-    return _solve(fn, solver, h0, x, float(tol), chunk=chunk, refine=refine, refine_iter=refine_iter,
-                  record_history=record_history, t_start=t_start, grad_chunk=chunk_size)[0]
+    fn, solver, h0, x, chunk = _setup(
+        step, seeds, inputs, solver, tol, max_iter, refine_iter, chunk_size, jacobian_mode, options
+    )
+    return _solve(
+        fn,
+        solver,
+        h0,
+        x,
+        float(tol),
+        chunk=chunk,
+        refine=refine,
+        refine_iter=refine_iter,
+        record_history=record_history,
+        t_start=t_start,
+        grad_chunk=chunk_size,
+    )[0]
 
 
-def find_fixed_points_at(step: StepLike, seeds: TensorLike, inputs: TensorLike | None = None, *,
-                         tols: list[float] | tuple[float, ...], **kwargs) -> dict[float, FixedPoints]:
+def find_fixed_points_at(
+    step: StepLike,
+    seeds: TensorLike,
+    inputs: TensorLike | None = None,
+    *,
+    tols: list[float] | tuple[float, ...],
+    **kwargs,
+) -> dict[float, FixedPoints]:
     """:func:`find_fixed_points` from the same seeds at several tolerances ``tols``, as if run once per tolerance.
 
     With the LM solver (the default) and ``refine=False`` one search runs, at the tightest tolerance, and each
@@ -377,12 +432,32 @@ def find_fixed_points_at(step: StepLike, seeds: TensorLike, inputs: TensorLike |
     if not isinstance(solver, LM) or kwargs.get("refine", False):
         return {t: find_fixed_points(step, seeds, inputs, tol=t, **kwargs) for t in order}
     t_start = time.perf_counter()
-    fn, solver, h0, x, chunk = _setup(step, seeds, inputs, solver, order[0], kwargs.get("max_iter"),
-                                      kwargs.get("refine_iter", 50), kwargs.get("chunk_size"),
-                                      kwargs.get("jacobian_mode", "auto"), {})
-    found = _solve(fn, solver, h0, x, order[0], chunk=chunk, refine=False, refine_iter=0,
-                   record_history=bool(kwargs.get("record_history", False)), t_start=t_start,
-                   grad_chunk=kwargs.get("chunk_size"), snapshots=tuple(order[1:]))
+    fn, solver, h0, x, chunk = _setup(
+        step,
+        seeds,
+        inputs,
+        solver,
+        order[0],
+        kwargs.get("max_iter"),
+        kwargs.get("refine_iter", 50),
+        kwargs.get("chunk_size"),
+        kwargs.get("jacobian_mode", "auto"),
+        {},
+    )
+    found = _solve(
+        fn,
+        solver,
+        h0,
+        x,
+        order[0],
+        chunk=chunk,
+        refine=False,
+        refine_iter=0,
+        record_history=bool(kwargs.get("record_history", False)),
+        t_start=t_start,
+        grad_chunk=kwargs.get("chunk_size"),
+        snapshots=tuple(order[1:]),
+    )
     return dict(zip(order, found))
 
 
@@ -431,14 +506,16 @@ def _iterate(solver: Solver, fn: StepFunction, x: Tensor, h0: Tensor, tol: float
 def _snapshot_recorder(snaps: list[dict], tols: tuple[float, ...], offset: int):
     """``on_iteration`` for :func:`_iterate` that keeps, for each tolerance ``tols[k]`` in ``snaps[k]``, the first
     iterate of each point (row ``offset + i`` of the search) with q under it (see :func:`find_fixed_points_at`)."""
+
     def record(progress) -> None:
         for t, snap in zip(tols, snaps):
-            new = (progress.q < t) & ~snap["taken"][offset:offset + len(progress.q)]
+            new = (progress.q < t) & ~snap["taken"][offset : offset + len(progress.q)]
             if bool(new.any()):
                 rows = new.nonzero().squeeze(1)
                 for k in ("points", "q", "iterations"):
                     snap[k][offset + rows] = getattr(progress, k)[rows]
                 snap["taken"][offset + rows] = True
+
     return record
 
 
@@ -448,8 +525,10 @@ def _snapshot_results(cat: dict, snaps: list[dict]) -> list[dict]:
     out = []
     for snap in snaps:
         taken = snap["taken"]
-        res = {k: torch.where(taken.view(-1, *[1] * (v.dim() - 1)), snap[k], v) if k in snap else v.clone()
-               for k, v in cat.items()}
+        res = {
+            k: torch.where(taken.view(-1, *[1] * (v.dim() - 1)), snap[k], v) if k in snap else v.clone()
+            for k, v in cat.items()
+        }
         res["converged"] = cat["converged"] | taken
         res["slow"], res["diverged"] = cat["slow"] & ~taken, cat["diverged"] & ~taken
         out.append(res)
@@ -467,10 +546,19 @@ def _compose(*callbacks):
 def _history_recorder(rows: list, chunk: int, t_start: float):
     """``on_iteration`` for :func:`_iterate`: one row per iteration (seconds since ``t_start``, median
     and max q over the batch's points, points still active)."""
+
     def record(progress) -> None:
-        rows.append({"iteration": progress.iteration, "seconds": time.perf_counter() - t_start,
-                     "q_median": float(progress.q.median()), "q_max": float(progress.q.max()),
-                     "n_active": int(progress.active.numel()), "chunk": chunk})
+        rows.append(
+            {
+                "iteration": progress.iteration,
+                "seconds": time.perf_counter() - t_start,
+                "q_median": float(progress.q.median()),
+                "q_max": float(progress.q.max()),
+                "n_active": int(progress.active.numel()),
+                "chunk": chunk,
+            }
+        )
+
     return record
 
 
@@ -478,33 +566,95 @@ def _history_recorder(rows: list, chunk: int, t_start: float):
 # would chain across iterations and the points would come back attached to it. The Adam solver turns
 # gradients on for its own q; torch.func Jacobians ignore an outer no_grad.
 @torch.no_grad()
-def _solve(fn: StepFunction, solver: Solver, h0: Tensor, x: Tensor, tol: float, *, chunk: int, refine: bool,
-           refine_iter: int, record_history: bool, t_start: float, grad_chunk: int | None,
-           snapshots: tuple[float, ...] = ()) -> list[FixedPoints]:
+def _solve(
+    fn: StepFunction,
+    solver: Solver,
+    h0: Tensor,
+    x: Tensor,
+    tol: float,
+    *,
+    chunk: int,
+    refine: bool,
+    refine_iter: int,
+    record_history: bool,
+    t_start: float,
+    grad_chunk: int | None,
+    snapshots: tuple[float, ...] = (),
+) -> list[FixedPoints]:
     """The search at ``tol`` and, read off its iterates, at each looser tolerance of ``snapshots``."""
     results: list[Any] = []
     history: list[Any] = []
-    snaps = [{"points": h0.clone(), "q": torch.empty(h0.shape[0], dtype=h0.dtype, device=h0.device),
-              "iterations": torch.zeros(h0.shape[0], dtype=torch.int64, device=h0.device),
-              "taken": torch.zeros(h0.shape[0], dtype=torch.bool, device=h0.device)} for _ in snapshots]
+    snaps = [
+        {
+            "points": h0.clone(),
+            "q": torch.empty(h0.shape[0], dtype=h0.dtype, device=h0.device),
+            "iterations": torch.zeros(h0.shape[0], dtype=torch.int64, device=h0.device),
+            "taken": torch.zeros(h0.shape[0], dtype=torch.bool, device=h0.device),
+        }
+        for _ in snapshots
+    ]
     for c, i in enumerate(range(0, h0.shape[0], chunk)):
-        recorder = _compose(_history_recorder(history, c, t_start) if record_history else None,
-                            _snapshot_recorder(snaps, snapshots, i) if snapshots else None)
-        results.append(_iterate(solver, fn, x[i:i + chunk], h0[i:i + chunk], tol, recorder))
-    cat = {k: torch.cat([getattr(r, k) for r in results]) for k in
-           ("points", "q", "iterations", "converged", "slow", "diverged")}
-    looser = _snapshot_results(cat, snaps)              # before refine (which changes cat) runs on the tightest
-    found = [_finish(fn, solver, h0, x, tol, cat, chunk=chunk, refine=refine, refine_iter=refine_iter,
-                     history=history if record_history else None, t_start=t_start, grad_chunk=grad_chunk)]
+        recorder = _compose(
+            _history_recorder(history, c, t_start) if record_history else None,
+            _snapshot_recorder(snaps, snapshots, i) if snapshots else None,
+        )
+        results.append(_iterate(solver, fn, x[i : i + chunk], h0[i : i + chunk], tol, recorder))
+    cat = {
+        k: torch.cat([getattr(r, k) for r in results])
+        for k in ("points", "q", "iterations", "converged", "slow", "diverged")
+    }
+    looser = _snapshot_results(cat, snaps)  # before refine (which changes cat) runs on the tightest
+    found = [
+        _finish(
+            fn,
+            solver,
+            h0,
+            x,
+            tol,
+            cat,
+            chunk=chunk,
+            refine=refine,
+            refine_iter=refine_iter,
+            history=history if record_history else None,
+            t_start=t_start,
+            grad_chunk=grad_chunk,
+        )
+    ]
     for t, res in zip(snapshots, looser):
-        found.append(_finish(fn, solver, h0, x, t, res, chunk=chunk, refine=False, refine_iter=0, history=None,
-                             t_start=t_start, grad_chunk=grad_chunk))
+        found.append(
+            _finish(
+                fn,
+                solver,
+                h0,
+                x,
+                t,
+                res,
+                chunk=chunk,
+                refine=False,
+                refine_iter=0,
+                history=None,
+                t_start=t_start,
+                grad_chunk=grad_chunk,
+            )
+        )
     return found
 
 
-def _finish(fn: StepFunction, solver: Solver, h0: Tensor, x: Tensor, tol: float, cat: dict, *, chunk: int,
-            refine: bool, refine_iter: int, history: list | None, t_start: float,
-            grad_chunk: int | None) -> FixedPoints:
+def _finish(
+    fn: StepFunction,
+    solver: Solver,
+    h0: Tensor,
+    x: Tensor,
+    tol: float,
+    cat: dict,
+    *,
+    chunk: int,
+    refine: bool,
+    refine_iter: int,
+    history: list | None,
+    t_start: float,
+    grad_chunk: int | None,
+) -> FixedPoints:
     """The :class:`FixedPoints` of a search's outcome ``cat`` (refined in float64 first with ``refine``)."""
     S = h0.shape[1]
     final_step = fn
@@ -522,29 +672,55 @@ def _finish(fn: StepFunction, solver: Solver, h0: Tensor, x: Tensor, tol: float,
             except ArgumentError:
                 raise
             except RuntimeError as exc:
-                raise ArgumentError(f"refine=True needs a step that runs in float64 (an nn.Module is copied "
-                                    f"to float64; a plain callable must accept float64 tensors): {exc}") from exc
+                raise ArgumentError(
+                    f"refine=True needs a step that runs in float64 (an nn.Module is copied "
+                    f"to float64; a plain callable must accept float64 tensors): {exc}"
+                ) from exc
             cat["points"][rows], cat["q"][rows] = res.points, res.q
             cat["iterations"][rows] += res.iterations
             cat["converged"][rows], cat["slow"][rows] = res.converged, res.slow
     grad = _grad_norms(final_step, x, cat["points"], grad_chunk or _auto_chunk(S, cat["points"].dtype))
-    info = {"solver_options": solver.options(), "max_iter": solver.max_iter, "refine": refine,
-            "refine_iter": refine_iter if refine else 0, "chunk_size": chunk, "step": repr(fn),
-            "seconds": time.perf_counter() - t_start}
+    info = {
+        "solver_options": solver.options(),
+        "max_iter": solver.max_iter,
+        "refine": refine,
+        "refine_iter": refine_iter if refine else 0,
+        "chunk_size": chunk,
+        "step": repr(fn),
+        "seconds": time.perf_counter() - t_start,
+    }
     timings = fn.jacobian_timings
     if timings:
         info["jacobian_timings_s_per_point"] = {str(k): v for k, v in timings.items()}
     if history is not None:
         info["history"] = history
     out_dtype = cat["points"].dtype
-    return FixedPoints(points=cat["points"], inputs=x.to(out_dtype), seeds=h0.to(out_dtype), q=cat["q"],
-                       iterations=cat["iterations"], converged=cat["converged"], slow=cat["slow"],
-                       grad_norm=grad.to(out_dtype), diverged=cat["diverged"], tol=tol, solver=solver.name,
-                       info=info)
+    return FixedPoints(
+        points=cat["points"],
+        inputs=x.to(out_dtype),
+        seeds=h0.to(out_dtype),
+        q=cat["q"],
+        iterations=cat["iterations"],
+        converged=cat["converged"],
+        slow=cat["slow"],
+        grad_norm=grad.to(out_dtype),
+        diverged=cat["diverged"],
+        tol=tol,
+        solver=solver.name,
+        info=info,
+    )
+
 
 # ---------------------------------------------------------------------- seeds
-def sample_seeds(states: TensorLike, lengths: TensorLike | None = None, n: int = 1000, *, noise: float = 0.0,
-                 seed: int = 0, replace: bool = False) -> Tensor:
+def sample_seeds(
+    states: TensorLike,
+    lengths: TensorLike | None = None,
+    n: int = 1000,
+    *,
+    noise: float = 0.0,
+    seed: int = 0,
+    replace: bool = False,
+) -> Tensor:
     """Sample ``n`` seeds ``[n, S]`` from the states a model visited.
 
     Args:
@@ -575,11 +751,15 @@ def sample_seeds(states: TensorLike, lengths: TensorLike | None = None, n: int =
         else:
             lengths = torch.as_tensor(lengths)
             if lengths.shape != (B,) or lengths.dtype.is_floating_point:
-                raise ArgumentError(f"sample_seeds: lengths must be an integer tensor of shape [{B}], got shape "
-                                    f"{tuple(lengths.shape)} dtype {lengths.dtype}.")
+                raise ArgumentError(
+                    f"sample_seeds: lengths must be an integer tensor of shape [{B}], got shape "
+                    f"{tuple(lengths.shape)} dtype {lengths.dtype}."
+                )
             if B and (int(lengths.min()) < 1 or int(lengths.max()) > T):
-                raise ArgumentError(f"sample_seeds: lengths must lie in [1, {T}], got values from "
-                                    f"{int(lengths.min())} to {int(lengths.max())}.")
+                raise ArgumentError(
+                    f"sample_seeds: lengths must lie in [1, {T}], got values from "
+                    f"{int(lengths.min())} to {int(lengths.max())}."
+                )
             valid = torch.arange(T).unsqueeze(0) < lengths.cpu().unsqueeze(1)
             flat = states[valid.to(states.device)]
     elif states.dim() == 2:
@@ -594,8 +774,10 @@ def sample_seeds(states: TensorLike, lengths: TensorLike | None = None, n: int =
         raise ArgumentError("sample_seeds: there are no valid states to sample from.")
     gen = torch.Generator().manual_seed(int(seed))
     if n > M and not replace:
-        raise ArgumentError(f"sample_seeds: n={n} seeds asked from only {M} valid states; lower n, pass more "
-                            "documents, or pass replace=True (then add noise to tell repeats apart).")
+        raise ArgumentError(
+            f"sample_seeds: n={n} seeds asked from only {M} valid states; lower n, pass more "
+            "documents, or pass replace=True (then add noise to tell repeats apart)."
+        )
     idx = torch.randint(M, (n,), generator=gen) if replace else torch.randperm(M, generator=gen)[:n]
     out = flat[idx.to(flat.device)].clone()
     if noise > 0:

@@ -104,8 +104,7 @@ def eigendecompose(J: Tensor, *, modes: int | None = None, vectors: bool = True)
     torch.set_num_threads(1)
     try:
         with ThreadPoolExecutor(workers) as pool:
-            parts = list(pool.map(lambda part: _eigendecompose(part, modes, vectors),
-                                  J.tensor_split(workers)))
+            parts = list(pool.map(lambda part: _eigendecompose(part, modes, vectors), J.tensor_split(workers)))
     finally:
         torch.set_num_threads(threads)
     return tuple(None if parts[0][i] is None else torch.cat([p[i] for p in parts]) for i in range(3))
@@ -173,12 +172,12 @@ def _refine_vectors(Jd: Tensor, lam: Tensor, R: Tensor, L: Tensor, k: int) -> tu
         for j in range(k):
             LU, piv, info = torch.linalg.lu_factor_ex(Jc - lam[b, j] * eye)
             r = torch.linalg.lu_solve(LU, piv, R[b, :, j, None])[:, 0]
-            left = torch.linalg.lu_solve(LU, piv, L[b, j, :, None].conj(), adjoint=True)[:, 0].conj()   # A^T l' = l
+            left = torch.linalg.lu_solve(LU, piv, L[b, j, :, None].conj(), adjoint=True)[:, 0].conj()  # A^T l' = l
             c = (R[b, :, j].conj() * r).sum()
             cos_r = float(c.abs() / (r.norm() * R[b, :, j].norm()))
             r = r * (c.conj() / c.abs()) / r.norm()
             left = left / (left * r).sum()
-            rho = ((left @ Jc) * r).sum()                                      # l' r' = 1
+            rho = ((left @ Jc) * r).sum()  # l' r' = 1
             cos_l = float((L[b, j].conj() * left).sum().abs() / (L[b, j].norm() * left.norm()))
             finite = bool(torch.isfinite(r).all() and torch.isfinite(left).all() and torch.isfinite(rho))
             if int(info) == 0 and finite and min(cos_r, cos_l) > math.cos(0.05):
@@ -186,8 +185,9 @@ def _refine_vectors(Jd: Tensor, lam: Tensor, R: Tensor, L: Tensor, k: int) -> tu
     return lam, R, L
 
 
-def _checked_left(Jd: Tensor, LJ: Tensor, lam: Tensor, R: Tensor, L: Tensor, info: Tensor, rows: int,
-                  tol: float) -> Tensor:
+def _checked_left(
+    Jd: Tensor, LJ: Tensor, lam: Tensor, R: Tensor, L: Tensor, info: Tensor, rows: int, tol: float
+) -> Tensor:
     """``L`` with the rows of the points where it is not usable replaced (see :func:`_left_from_transpose`).
 
     A singular or numerically singular R (repeated eigenvalues, e.g. saturated or dead units) gives no usable
@@ -214,7 +214,7 @@ def _first_rows_of_inverse(R: Tensor, rows: int) -> tuple[Tensor, Tensor]:
     whole inverse) and LAPACK's info per matrix (> 0: singular)."""
     E = torch.eye(R.shape[-1], rows, dtype=R.dtype, device=R.device)
     Rt = R.transpose(1, 2)
-    if R.is_cuda or R.shape[-1] <= _CPU_BATCHED_LU_MAX:     # batched LU fails above ~200 on the CPU (see there)
+    if R.is_cuda or R.shape[-1] <= _CPU_BATCHED_LU_MAX:  # batched LU fails above ~200 on the CPU (see there)
         Y, info = torch.linalg.solve_ex(Rt, E.expand(R.shape[0], -1, -1))
     else:
         parts = [torch.linalg.solve_ex(a, E) for a in Rt]
@@ -241,13 +241,20 @@ def _left_from_transpose(J: Tensor, lam: Tensor, R: Tensor) -> Tensor:
         j = int(d.argmin())
         free[j] = False
         w = W[:, j]
-        dot = (w * R[:, k]).sum()                        # l . r without conjugation: J^T w = mu w
+        dot = (w * R[:, k]).sum()  # l . r without conjugation: J^T w = mu w
         L[k] = w / dot if float(dot.abs()) > 1e-10 else w / w.norm()
     return L
 
 
-def linearize(step: StepLike, points: TensorLike, inputs: TensorLike | None = None, *, chunk_size: int | None = None,
-              modes: int | None = None, vectors: bool = True) -> Linearization:
+def linearize(
+    step: StepLike,
+    points: TensorLike,
+    inputs: TensorLike | None = None,
+    *,
+    chunk_size: int | None = None,
+    modes: int | None = None,
+    vectors: bool = True,
+) -> Linearization:
     """Jacobians ``dF/dh``, ``dF/dx`` and the eigendecomposition of ``dF/dh`` at every point.
 
     Args:
@@ -286,7 +293,7 @@ def linearize(step: StepLike, points: TensorLike, inputs: TensorLike | None = No
     parts: dict[str, list] = {k: [] for k in ("J_rec", "J_inp", "eigvals", "R", "L")}
     for i in range(0, h.shape[0], chunk_size):
         # plain arrays for the user: no autograd graph back into their module's parameters
-        J_rec, J_inp = (J.detach() for J in fn.jacobians(x[i:i + chunk_size], h[i:i + chunk_size]))
+        J_rec, J_inp = (J.detach() for J in fn.jacobians(x[i : i + chunk_size], h[i : i + chunk_size]))
         lam, R, L = eigendecompose(J_rec, modes=modes, vectors=vectors)
         for k, v in zip(parts, (J_rec, J_inp, lam, R, L)):
             parts[k].append(v)

@@ -92,9 +92,9 @@ def _tangents(P: Tensor, window: int = 1) -> Tensor:
     window is cut to the nodes that exist. All nodes in one batched SVD."""
     n = P.shape[0]
     offs = torch.arange(-window, window + 1, device=P.device)
-    idx = torch.arange(n, device=P.device).unsqueeze(1) + offs                    # [n, 2w+1]
+    idx = torch.arange(n, device=P.device).unsqueeze(1) + offs  # [n, 2w+1]
     valid = ((idx >= 0) & (idx < n)).to(P.dtype).unsqueeze(2)
-    seg = P[idx.clamp(0, n - 1)] * valid                                          # [n, 2w+1, S]
+    seg = P[idx.clamp(0, n - 1)] * valid  # [n, 2w+1, S]
     count = valid.sum(1)
     centred = (seg - (seg.sum(1) / count).unsqueeze(1)) * valid
     _, _, Vh = torch.linalg.svd(centred, full_matrices=False)
@@ -121,13 +121,13 @@ def _normal_lm_step(fn, x: Tensor, h: Tensor, t: Tensor, lam: Tensor) -> tuple[T
     F = fn.step(x, h)
     r = F - h
     A = fn.jacobian_rec(x, h).detach() - torch.eye(h.shape[1], dtype=h.dtype, device=h.device)
-    AP = A - (A @ t.unsqueeze(2)) * t.unsqueeze(1)          # A P
-    g = (AP.transpose(1, 2) @ r.unsqueeze(2)).squeeze(2)    # P A^T r
+    AP = A - (A @ t.unsqueeze(2)) * t.unsqueeze(1)  # A P
+    g = (AP.transpose(1, 2) @ r.unsqueeze(2)).squeeze(2)  # P A^T r
     H = AP.transpose(1, 2) @ AP
     H.diagonal(dim1=1, dim2=2).add_(lam.unsqueeze(1))
     L, info = torch.linalg.cholesky_ex(H)
     d = -torch.cholesky_solve(g.unsqueeze(2), L).squeeze(2)
-    d = d - (d * t).sum(1, keepdim=True) * t                 # exactly in the hyperplane
+    d = d - (d * t).sum(1, keepdim=True) * t  # exactly in the hyperplane
     bad = info != 0
     if bad.any():
         d[bad] = 0.0
@@ -135,8 +135,9 @@ def _normal_lm_step(fn, x: Tensor, h: Tensor, t: Tensor, lam: Tensor) -> tuple[T
     return h_new, _q(fn.step(x, h_new), h_new)
 
 
-def _descend(fn, x: Tensor, h: Tensor, normal: Tensor, n_iter: int, radius: Tensor | None = None,
-             min_decrease: float = 0.01):
+def _descend(
+    fn, x: Tensor, h: Tensor, normal: Tensor, n_iter: int, radius: Tensor | None = None, min_decrease: float = 0.01
+):
     """LM on q restricted to the hyperplanes through ``h`` normal to ``normal`` (per node).
 
     A node stops at the first accepted step that lowers its q by less than ``min_decrease`` (relative):
@@ -180,7 +181,7 @@ def curve_variance_explained(states, curve) -> float:
     X = torch.as_tensor(states, dtype=torch.float64, device=C.device)
     _, dist = project_on_curve(X, C)
     total = ((X - X.mean(0)) ** 2).sum(1).mean()
-    return float(1.0 - (dist ** 2).mean() / total) if float(total) > 0 else float("nan")
+    return float(1.0 - (dist**2).mean() / total) if float(total) > 0 else float("nan")
 
 
 def project_on_curve(X: Tensor, C: Tensor, *, chunk: int = 4096) -> tuple[Tensor, Tensor]:
@@ -200,8 +201,8 @@ def project_on_curve(X: Tensor, C: Tensor, *, chunk: int = 4096) -> tuple[Tensor
     AD = (A * D).sum(1)
     pos, dist = [], []
     for i in range(0, X.shape[0], chunk):
-        x = X[i:i + chunk].to(C.dtype)
-        xD = x @ D.T - AD                                        # (x - A) . D   [m, n-1]
+        x = X[i : i + chunk].to(C.dtype)
+        xD = x @ D.T - AD  # (x - A) . D   [m, n-1]
         xA2 = (x * x).sum(1, keepdim=True) - 2 * (x @ A.T) + AA  # ||x - A||^2
         u = (xD / dd).clamp(0, 1)
         d2 = (xA2 - 2 * u * xD + u * u * dd).clamp_min(0)
@@ -220,11 +221,11 @@ def _kernel_means(X: Tensor, pos: Tensor, n: int, trim: float, bandwidth: float)
     lo, hi = torch.quantile(pos, torch.tensor([trim, 1 - trim], dtype=pos.dtype, device=pos.device))
     t = torch.linspace(float(lo), float(hi), n, dtype=pos.dtype, device=pos.device)
     h = max(float(hi - lo) / (n - 1), 1e-12) * bandwidth
-    d = pos[None, :] - t[:, None]                                                # [n, M]
+    d = pos[None, :] - t[:, None]  # [n, M]
     K = torch.exp(-0.5 * (d / h) ** 2)
     S0, S1, S2 = K.sum(1, keepdim=True), (K * d).sum(1, keepdim=True), (K * d * d).sum(1, keepdim=True)
     Kn = K / S0.clamp_min(1e-300)
-    W = K * (S2 - d * S1) / (S0 * S2 - S1 ** 2).clamp_min(1e-300)            # local-linear weights
+    W = K * (S2 - d * S1) / (S0 * S2 - S1**2).clamp_min(1e-300)  # local-linear weights
     # where the points under the kernel sit at nearly one position (a gap between clusters of slow
     # points, e.g. around isolated stable points), a line fit extrapolates wildly: use the mean there
     var = (S2 / S0.clamp_min(1e-300) - (S1 / S0.clamp_min(1e-300)) ** 2).squeeze(1)
@@ -240,12 +241,24 @@ def _check_int(v, name, lo):
     return v
 
 
-def trace_slow_manifold(step: StepLike, states: TensorLike, readout: TensorLike | None = None,
-                        inputs: TensorLike | None = None, *,
-                        n_points: int = MANIFOLD_NODES, relax_steps: int = RELAX_STEPS, init_steps: int = 20,
-                        n_iter: int = 10, bandwidth: float = 2.0, n_polish: int = 20, tangent_window: int | None = None,
-                        trim: float = 0.01, fixed_point_tol: float = 1e-14, max_states: int = 2000,
-                        seed: int = 0) -> SlowManifold:
+def trace_slow_manifold(
+    step: StepLike,
+    states: TensorLike,
+    readout: TensorLike | None = None,
+    inputs: TensorLike | None = None,
+    *,
+    n_points: int = MANIFOLD_NODES,
+    relax_steps: int = RELAX_STEPS,
+    init_steps: int = 20,
+    n_iter: int = 10,
+    bandwidth: float = 2.0,
+    n_polish: int = 20,
+    tangent_window: int | None = None,
+    trim: float = 0.01,
+    fixed_point_tol: float = 1e-14,
+    max_states: int = 2000,
+    seed: int = 0,
+) -> SlowManifold:
     """Trace the 1-D slow manifold of ``step`` at constant input through the region ``states`` visit.
 
     Args:
@@ -284,18 +297,26 @@ def trace_slow_manifold(step: StepLike, states: TensorLike, readout: TensorLike 
     """
     from rnnlens.fixedpoints import as_step
 
-    tangent_window = _check_trace_args(n_points, relax_steps, init_steps, n_iter, n_polish, tangent_window,
-                                       max_states, trim)
+    tangent_window = _check_trace_args(
+        n_points, relax_steps, init_steps, n_iter, n_polish, tangent_window, max_states, trim
+    )
     fn = as_step(step)
     fn.check_parameters()
-    fn, start, relaxed, x = _relax(fn, states, inputs, n_points=n_points, relax_steps=relax_steps,
-                                   init_steps=init_steps, max_states=max_states, seed=seed)
+    fn, start, relaxed, x = _relax(
+        fn,
+        states,
+        inputs,
+        n_points=n_points,
+        relax_steps=relax_steps,
+        init_steps=init_steps,
+        max_states=max_states,
+        seed=seed,
+    )
     relaxed_q = _q(fn.step(x, relaxed), relaxed)
     # the slow points: the states after init_steps (fast modes gone, still spread along the whole
     # line) and after relax_steps (settled further, drifting towards the stable ends)
     pool = torch.cat([start, relaxed])
-    nodes, spread, w = _principal_curve(pool, readout, n_points=n_points, n_iter=n_iter, trim=trim,
-                                        bandwidth=bandwidth)
+    nodes, spread, w = _principal_curve(pool, readout, n_points=n_points, n_iter=n_iter, trim=trim, bandwidth=bandwidth)
     xs = x[:1].expand(n_points, -1).contiguous()
     # then each node moves to the valley floor of q across the curve, but no farther from where it
     # started than the spread of the slow points around it (q can be flat in further directions: the
@@ -310,20 +331,40 @@ def trace_slow_manifold(step: StepLike, states: TensorLike, readout: TensorLike 
     arclength = _arclength(nodes)
     position = nodes @ w if w is not None else arclength
     fps, unstable = _curve_fixed_points(fn, nodes, xs, q, fixed_point_tol)
-    info = {"method": "relax with the network's dynamics; principal curve through the slow points (local-linear "
-                      "kernel fit along it); LM steps on q normal to the curve, within the points' spread",
-            "n_points": n_points, "relax_steps": relax_steps, "init_steps": init_steps, "n_iter": n_iter,
-            "bandwidth": bandwidth, "n_polish": n_polish, "tangent_window": tangent_window, "trim": trim,
-            "n_states": int(relaxed.shape[0]), "fixed_point_tol": fixed_point_tol,
-            "lm_iterations": it1, "not_settled": left1,
-            "q_definition": "q = (1/N)||F(h, x*) - h||^2; q_half = 0.5||F(h, x*) - h||^2"}
-    return SlowManifold(points=nodes, inputs=xs, arclength=arclength, readout=position, tangent=tangent, q=q,
-                        q_half=q_half, relaxed=relaxed, relaxed_q=relaxed_q, fixed_points=fps,
-                        fixed_point_unstable=unstable, info=info)
+    info = {
+        "method": "relax with the network's dynamics; principal curve through the slow points (local-linear "
+        "kernel fit along it); LM steps on q normal to the curve, within the points' spread",
+        "n_points": n_points,
+        "relax_steps": relax_steps,
+        "init_steps": init_steps,
+        "n_iter": n_iter,
+        "bandwidth": bandwidth,
+        "n_polish": n_polish,
+        "tangent_window": tangent_window,
+        "trim": trim,
+        "n_states": int(relaxed.shape[0]),
+        "fixed_point_tol": fixed_point_tol,
+        "lm_iterations": it1,
+        "not_settled": left1,
+        "q_definition": "q = (1/N)||F(h, x*) - h||^2; q_half = 0.5||F(h, x*) - h||^2",
+    }
+    return SlowManifold(
+        points=nodes,
+        inputs=xs,
+        arclength=arclength,
+        readout=position,
+        tangent=tangent,
+        q=q,
+        q_half=q_half,
+        relaxed=relaxed,
+        relaxed_q=relaxed_q,
+        fixed_points=fps,
+        fixed_point_unstable=unstable,
+        info=info,
+    )
 
 
-def _check_trace_args(n_points, relax_steps, init_steps, n_iter, n_polish, tangent_window, max_states,
-                      trim) -> int:
+def _check_trace_args(n_points, relax_steps, init_steps, n_iter, n_polish, tangent_window, max_states, trim) -> int:
     """Check the integer settings and ``trim`` of :func:`trace_slow_manifold` (ArgumentError naming the
     first bad one); returns the tangent window, its default filled in."""
     _check_int(n_points, "n_points", 3)
@@ -331,16 +372,16 @@ def _check_trace_args(n_points, relax_steps, init_steps, n_iter, n_polish, tange
     _check_int(init_steps, "init_steps", 0)
     _check_int(n_iter, "n_iter", 0)
     _check_int(n_polish, "n_polish", 0)
-    tangent_window = max(2, n_points // 8) if tangent_window is None else _check_int(tangent_window,
-                                                                                     "tangent_window", 1)
+    tangent_window = (
+        max(2, n_points // 8) if tangent_window is None else _check_int(tangent_window, "tangent_window", 1)
+    )
     _check_int(max_states, "max_states", 2)
     if not 0 <= trim < 0.5:
         raise ArgumentError(f"trace_slow_manifold: trim must be in [0, 0.5); got {trim!r}")
     return tangent_window
 
 
-def _relax(fn, states, inputs, *, n_points: int, relax_steps: int, init_steps: int, max_states: int,
-           seed: int):
+def _relax(fn, states, inputs, *, n_points: int, relax_steps: int, init_steps: int, max_states: int, seed: int):
     """Run the step's own dynamics at the constant input from at most ``max_states`` of ``states`` (a
     seeded random subset), in the step's own precision. Returns the step in float64, the states after
     ``min(init_steps, relax_steps)`` and after ``relax_steps`` steps, and the inputs, all in float64."""
@@ -351,12 +392,13 @@ def _relax(fn, states, inputs, *, n_points: int, relax_steps: int, init_steps: i
     # relax in the step's own precision (the bulk of the work), trace in float64
     h, x = fn.prepare(X, inputs, name="states")
     if h.shape[0] < n_points:
-        raise ArgumentError(f"trace_slow_manifold: {h.shape[0]} states for {n_points} nodes; pass more states "
-                            "or fewer n_points")
+        raise ArgumentError(
+            f"trace_slow_manifold: {h.shape[0]} states for {n_points} nodes; pass more states or fewer n_points"
+        )
     start = None
     for k in range(relax_steps + 1):
         if k == min(init_steps, relax_steps):
-            start = h                      # slow points that still cover the whole line
+            start = h  # slow points that still cover the whole line
         if k < relax_steps:
             h = fn.step(x, h)
     fn = fn.to(torch.float64)
@@ -399,8 +441,9 @@ def _curve_fixed_points(fn, nodes: Tensor, xs: Tensor, q: Tensor, fixed_point_to
 
     n_points = nodes.shape[0]
     qs = q.cpu().numpy()
-    minima = [i for i in range(n_points)
-              if (i == 0 or qs[i] <= qs[i - 1]) and (i == n_points - 1 or qs[i] <= qs[i + 1])]
+    minima = [
+        i for i in range(n_points) if (i == 0 or qs[i] <= qs[i - 1]) and (i == n_points - 1 or qs[i] <= qs[i + 1])
+    ]
     fps = find_fixed_points(fn, nodes[minima], xs[minima], tol=fixed_point_tol)
     conv = torch.as_tensor(fps.converged, dtype=torch.bool)
     fps = fps[conv]

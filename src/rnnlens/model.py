@@ -100,8 +100,16 @@ class SentimentRNN(nn.Module):
             2, ``num_classes`` 2, ``embed_dim`` and ``hidden_size`` 1) or not an integer.
     """
 
-    def __init__(self, vocab_size: int, *, arch: str = "gru", embed_dim: int = 64, hidden_size: int = 128,
-                 num_classes: int = 2, initial_state: str = "zero"):
+    def __init__(
+        self,
+        vocab_size: int,
+        *,
+        arch: str = "gru",
+        embed_dim: int = 64,
+        hidden_size: int = 128,
+        num_classes: int = 2,
+        initial_state: str = "zero",
+    ):
         super().__init__()
         if arch not in ARCHS:
             raise ArgumentError(f"SentimentRNN: unknown architecture arch={arch!r}: choose one of {', '.join(ARCHS)}.")
@@ -110,8 +118,9 @@ class SentimentRNN(nn.Module):
         self.hidden_size = _check_int(hidden_size, "hidden_size", 1)
         self.num_classes = _check_int(num_classes, "num_classes", 2)
         if initial_state not in INITIAL_STATES:
-            raise ArgumentError(f"SentimentRNN: initial_state={initial_state!r}: choose one of "
-                                f"{', '.join(INITIAL_STATES)}.")
+            raise ArgumentError(
+                f"SentimentRNN: initial_state={initial_state!r}: choose one of {', '.join(INITIAL_STATES)}."
+            )
         self.initial_state = initial_state
         self.arch = arch
         self.embedding = nn.Embedding(vocab_size, embed_dim, padding_idx=0)
@@ -131,8 +140,9 @@ class SentimentRNN(nn.Module):
         N(0, 1) draw; ``"orthogonal"`` makes the columns of the ``[vocab, embed]`` matrix orthonormal (entries about
         1/sqrt(vocab)). The padding row stays zero. Draws from torch's global generator."""
         if how not in EMBEDDING_INITS:
-            raise ArgumentError(f"SentimentRNN.initialize_embedding: how={how!r}: choose one of "
-                                f"{', '.join(EMBEDDING_INITS)}.")
+            raise ArgumentError(
+                f"SentimentRNN.initialize_embedding: how={how!r}: choose one of {', '.join(EMBEDDING_INITS)}."
+            )
         if how == "orthogonal":
             nn.init.orthogonal_(self.embedding.weight)
             self.embedding.weight[0].zero_()
@@ -140,8 +150,13 @@ class SentimentRNN(nn.Module):
 
     def config(self) -> dict:
         """The keyword arguments that rebuild this model: ``SentimentRNN(**model.config())``."""
-        config = dict(vocab_size=self.vocab_size, arch=self.arch, embed_dim=self.embed_dim,
-                      hidden_size=self.hidden_size, num_classes=self.num_classes)
+        config = dict(
+            vocab_size=self.vocab_size,
+            arch=self.arch,
+            embed_dim=self.embed_dim,
+            hidden_size=self.hidden_size,
+            num_classes=self.num_classes,
+        )
         if self.initial_state != "zero":  # written only when it differs, so older rnnlens reads the others
             config["initial_state"] = self.initial_state
         return config
@@ -164,7 +179,8 @@ class SentimentRNN(nn.Module):
                 f"a training batch of {batch} documents padded to {time} tokens needs about {need / 2**30:.1f} GiB "
                 f"on {device}, more than the {free / 2**30:.1f} GiB free. The longest documents set the padding of "
                 f"their batch: cut them with --max-length (Python: TrainSettings(max_length=...); cut documents "
-                f"are counted and reported) or lower --batch-size.")
+                f"are counted and reported) or lower --batch-size."
+            )
 
     def check_finite(self, where: str) -> None:
         """Raise ArgumentError naming the parameters that hold NaN or inf (none: nothing happens)."""
@@ -173,14 +189,16 @@ class SentimentRNN(nn.Module):
             raise ArgumentError(
                 f"SentimentRNN.{where}: the weights hold NaN or inf values ({', '.join(bad)}); no accuracy or "
                 "state computed from them means anything. A damaged checkpoint, or training that diverged: "
-                "lower the learning rate or keep gradient clipping on.")
+                "lower the learning rate or keep gradient clipping on."
+            )
 
     def _check_output(self, out: Tensor, where: str) -> Tensor:
         if not all_finite(out):
             self.check_finite(where)
             raise ArgumentError(
                 f"SentimentRNN.{where}: the outputs hold NaN or inf although the weights are finite (the "
-                "numbers overflowed); lower the learning rate, or check the weights' scale.")
+                "numbers overflowed); lower the learning rate, or check the weights' scale."
+            )
         return out
 
     def _check_ids(self, ids, lengths, method: str, need_lengths: bool) -> Tensor | None:

@@ -73,9 +73,17 @@ class ModifierBagOfWords:
 
     def to_dict(self) -> dict:
         """JSON-ready summary (factors, accuracies, settings; not the word weights)."""
-        return {"modifiers": list(self.modifiers), "max_gap": self.max_gap, "factors": self.factor_table(),
-                "C": self.C, "accuracy": self.accuracy, "bow_accuracy": self.bow_accuracy, "n": self.n,
-                "modifier_counts": self.counts, "info": self.info}
+        return {
+            "modifiers": list(self.modifiers),
+            "max_gap": self.max_gap,
+            "factors": self.factor_table(),
+            "C": self.C,
+            "accuracy": self.accuracy,
+            "bow_accuracy": self.bow_accuracy,
+            "n": self.n,
+            "modifier_counts": self.counts,
+            "info": self.info,
+        }
 
 
 def share_of_gain(acc_modifier_bow: float, acc_bow: float, acc_rnn: float) -> float:
@@ -120,7 +128,7 @@ def _features(texts: list[str], index: dict, modifiers, K: int) -> _Features:
         if not (mods >= 0).any():
             continue
         fidx = np.full((len(toks), K), one, dtype=np.int64)
-        seen = np.zeros((len(toks), len(modifiers)), dtype=bool)   # modifier m already found at a smaller gap
+        seen = np.zeros((len(toks), len(modifiers)), dtype=bool)  # modifier m already found at a smaller gap
         pos = np.arange(len(toks))
         for g in range(1, min(K, len(toks) - 1) + 1):
             m = np.full(len(toks), -1)
@@ -140,8 +148,14 @@ def _features(texts: list[str], index: dict, modifiers, K: int) -> _Features:
     def cat(parts, shape):
         return np.concatenate(parts) if parts else np.zeros(shape, dtype=np.int64)
 
-    return _Features(X=X, doc=cat(doc_l, (0,)), tok=cat(tok_l, (0,)), fidx=cat(fid_l, (0, K)), n_docs=len(texts),
-                     mod_counts=mod_counts)
+    return _Features(
+        X=X,
+        doc=cat(doc_l, (0,)),
+        tok=cat(tok_l, (0,)),
+        fidx=cat(fid_l, (0, K)),
+        n_docs=len(texts),
+        mod_counts=mod_counts,
+    )
 
 
 def _logits_np(f: _Features, v: np.ndarray, b: float, factors: np.ndarray) -> np.ndarray:
@@ -153,8 +167,16 @@ def _logits_np(f: _Features, v: np.ndarray, b: float, factors: np.ndarray) -> np
 
 
 # ------------------------------------------------------------------------------- fitting
-def fit_modifier_bow(corpus, *, modifiers=DEFAULT_BOW_MODIFIERS, max_gap: int = 4, bow=None, C: float | None = None,
-                     min_count: int = 1, max_iter: int = 300) -> ModifierBagOfWords:
+def fit_modifier_bow(
+    corpus,
+    *,
+    modifiers=DEFAULT_BOW_MODIFIERS,
+    max_gap: int = 4,
+    bow=None,
+    C: float | None = None,
+    min_count: int = 1,
+    max_iter: int = 300,
+) -> ModifierBagOfWords:
     """Fit the bag of words with modifiers on the train split of a binary ``corpus``.
 
     Args:
@@ -180,17 +202,32 @@ def fit_modifier_bow(corpus, *, modifiers=DEFAULT_BOW_MODIFIERS, max_gap: int = 
     for name, ft in feats.items():
         labels = corpus.splits[name].labels
         accuracy[name] = float(((_logits_np(ft, v_np, b_np, factors) > 0) == (labels == 1)).mean())
-        plain[name] = float(((_logits_np(ft, bow.coef[0], float(bow.intercept[0]), np.ones_like(factors)) > 0)
-                             == (labels == 1)).mean())
+        plain[name] = float(
+            ((_logits_np(ft, bow.coef[0], float(bow.intercept[0]), np.ones_like(factors)) > 0) == (labels == 1)).mean()
+        )
     return ModifierBagOfWords(
-        words=list(bow.words), coef=v_np, intercept=b_np, modifiers=list(modifiers), max_gap=max_gap,
-        factors=factors, C=C, accuracy=accuracy, bow_accuracy=plain,
-        n={name: len(s) for name, s in corpus.splits.items()}, counts=counts,
-        info={"objective": "mean logistic loss + (||v||^2 + ||f - 1||^2) / (2 C n_train)",
-              "optimizer": "torch.optim.LBFGS (strong Wolfe), float64, from the plain bag of words and f = 1",
-              "loss_start": start, "loss_end": end, "iterations": n_iter, "max_iter": max_iter,
-              "unseen_modifiers": [m for m in modifiers if counts[m] == 0],
-              "seconds": time.perf_counter() - t0})
+        words=list(bow.words),
+        coef=v_np,
+        intercept=b_np,
+        modifiers=list(modifiers),
+        max_gap=max_gap,
+        factors=factors,
+        C=C,
+        accuracy=accuracy,
+        bow_accuracy=plain,
+        n={name: len(s) for name, s in corpus.splits.items()},
+        counts=counts,
+        info={
+            "objective": "mean logistic loss + (||v||^2 + ||f - 1||^2) / (2 C n_train)",
+            "optimizer": "torch.optim.LBFGS (strong Wolfe), float64, from the plain bag of words and f = 1",
+            "loss_start": start,
+            "loss_end": end,
+            "iterations": n_iter,
+            "max_iter": max_iter,
+            "unseen_modifiers": [m for m in modifiers if counts[m] == 0],
+            "seconds": time.perf_counter() - t0,
+        },
+    )
 
 
 def _check_fit_args(modifiers, max_gap, max_iter, C) -> list[str]:
@@ -206,8 +243,9 @@ def _check_fit_args(modifiers, max_gap, max_iter, C) -> list[str]:
         modifiers = [m.strip() for m in modifiers.split(",")]
     modifiers = [str(m).strip().lower() for m in modifiers]
     if not modifiers or any(tokenize(m) != [m] for m in modifiers) or len(set(modifiers)) != len(modifiers):
-        raise ArgumentError(f"fit_modifier_bow: modifiers must be distinct single tokens (rnnlens.data.tokenize); "
-                            f"got {modifiers!r}")
+        raise ArgumentError(
+            f"fit_modifier_bow: modifiers must be distinct single tokens (rnnlens.data.tokenize); got {modifiers!r}"
+        )
     if C is not None and not (isinstance(C, (int, float)) and not isinstance(C, bool) and C > 0 and math.isfinite(C)):
         raise ArgumentError(f"fit_modifier_bow: C must be a finite number > 0 or None; got {C!r}")
     return modifiers
@@ -230,8 +268,10 @@ def _starting_bow(corpus, bow, min_count: int):
     if bow.coef.shape[0] != 1:
         raise DataError("fit_modifier_bow: the bag of words given is not a binary one")
     if bow.data_fingerprint != corpus.fingerprint():
-        raise DataError(f"fit_modifier_bow: the bag of words was fitted on another corpus ({bow.dataset!r}, other "
-                        f"fingerprint) than {corpus.name!r} as loaded; fit it on this corpus (bow=None)")
+        raise DataError(
+            f"fit_modifier_bow: the bag of words was fitted on another corpus ({bow.dataset!r}, other "
+            f"fingerprint) than {corpus.name!r} as loaded; fit it on this corpus (bow=None)"
+        )
     return bow
 
 
@@ -243,10 +283,13 @@ def _fit_lbfgs(train: _Features, y_np: np.ndarray, bow, n_modifiers: int, max_ga
 
     dt = torch.float64
     Xc = train.X.tocoo()
-    with warnings.catch_warnings():   # torch: "sparse CSR support is in beta", "invariant checks disabled"
+    with warnings.catch_warnings():  # torch: "sparse CSR support is in beta", "invariant checks disabled"
         warnings.simplefilter("ignore", UserWarning)
-        X = torch.sparse_coo_tensor(np.vstack([Xc.row, Xc.col]), Xc.data, Xc.shape, dtype=dt,
-                                    check_invariants=True).coalesce().to_sparse_csr()
+        X = (
+            torch.sparse_coo_tensor(np.vstack([Xc.row, Xc.col]), Xc.data, Xc.shape, dtype=dt, check_invariants=True)
+            .coalesce()
+            .to_sparse_csr()
+        )
     y = torch.from_numpy(y_np)
     doc, tok, fidx = (torch.from_numpy(a) for a in (train.doc, train.tok, train.fidx))
     v = torch.tensor(bow.coef[0], dtype=dt, requires_grad=True)
@@ -264,11 +307,19 @@ def _fit_lbfgs(train: _Features, y_np: np.ndarray, bow, n_modifiers: int, max_ga
         return out
 
     def loss():
-        return (torch.nn.functional.binary_cross_entropy_with_logits(logits(), y)
-                + lam * ((v * v).sum() + ((f - 1.0) ** 2).sum()))
+        return torch.nn.functional.binary_cross_entropy_with_logits(logits(), y) + lam * (
+            (v * v).sum() + ((f - 1.0) ** 2).sum()
+        )
 
-    opt = torch.optim.LBFGS([v, b, f], lr=1.0, max_iter=max_iter, tolerance_grad=1e-9, tolerance_change=1e-12,
-                            history_size=20, line_search_fn="strong_wolfe")
+    opt = torch.optim.LBFGS(
+        [v, b, f],
+        lr=1.0,
+        max_iter=max_iter,
+        tolerance_grad=1e-9,
+        tolerance_change=1e-12,
+        history_size=20,
+        line_search_fn="strong_wolfe",
+    )
 
     def closure():
         opt.zero_grad()

@@ -55,8 +55,9 @@ class Network:
             the final hidden state's width.
     """
 
-    def __init__(self, model: torch.nn.Module, vocab: Any, *, record: dict | None = None,
-                 path: Path | str | None = None):
+    def __init__(
+        self, model: torch.nn.Module, vocab: Any, *, record: dict | None = None, path: Path | str | None = None
+    ):
         self.model = model.eval()
         self.vocab = vocab
         self.record = dict(record or {})
@@ -69,8 +70,16 @@ class Network:
 
     # ------------------------------------------------------------------ construction
     @classmethod
-    def from_parts(cls, *, rnn: Any, readout: Any, embedding: Any = None, tokenizer: Any = None,
-                   num_classes: int | None = None, record: dict | None = None) -> Network:
+    def from_parts(
+        cls,
+        *,
+        rnn: Any,
+        readout: Any,
+        embedding: Any = None,
+        tokenizer: Any = None,
+        num_classes: int | None = None,
+        record: dict | None = None,
+    ) -> Network:
         """A network from a user's own parts.
 
         Args:
@@ -102,9 +111,10 @@ class Network:
         self.vocab = as_tokenizer(tokenizer)
         self.record = dict(record or {})
         self.path = None
-        self._config = {"arch": type(rnn).__name__ + (f" x{rnn.num_layers}" if getattr(rnn, "num_layers", 1) > 1
-                                                      else ""),
-                        "parts": {"embedding": repr(embedding), "rnn": repr(rnn), "readout": repr(readout)}}
+        self._config = {
+            "arch": type(rnn).__name__ + (f" x{rnn.num_layers}" if getattr(rnn, "num_layers", 1) > 1 else ""),
+            "parts": {"embedding": repr(embedding), "rnn": repr(rnn), "readout": repr(readout)},
+        }
         self._check_embedding_width()
         for m in (embedding, rnn, readout):
             if isinstance(m, torch.nn.Module):
@@ -113,8 +123,12 @@ class Network:
         def untrained(seed: int) -> Network:
             mods = [m for m in (embedding, rnn, readout) if isinstance(m, torch.nn.Module)]
             fresh = dict(zip([id(m) for m in mods], reinitialized(mods, seed)))
-            return Network.from_parts(rnn=fresh.get(id(rnn), rnn), readout=fresh.get(id(readout), readout),
-                                      embedding=fresh.get(id(embedding), embedding), tokenizer=self.vocab)
+            return Network.from_parts(
+                rnn=fresh.get(id(rnn), rnn),
+                readout=fresh.get(id(readout), readout),
+                embedding=fresh.get(id(embedding), embedding),
+                tokenizer=self.vocab,
+            )
 
         self._untrained = untrained
         return self
@@ -122,8 +136,10 @@ class Network:
     def _check_embedding_width(self) -> None:
         width = getattr(self._embedding, "embedding_dim", None)
         if width is not None and width != self.recurrence.input_size:
-            raise ArgumentError(f"the embedding gives vectors of {width} numbers but the recurrence reads inputs of "
-                                f"{self.recurrence.input_size}; pass the embedding that feeds this RNN")
+            raise ArgumentError(
+                f"the embedding gives vectors of {width} numbers but the recurrence reads inputs of "
+                f"{self.recurrence.input_size}; pass the embedding that feeds this RNN"
+            )
 
     @classmethod
     def resolve(cls, network_or_checkpoint: Any, vocab: Any = None) -> Network:
@@ -155,11 +171,15 @@ class Network:
             return cls(obj.model, obj.vocab, record=obj.record, path=obj.path)
         if isinstance(obj, torch.nn.Module):
             if vocab is None:
-                raise ArgumentError("analyze(model, corpus): a bare model needs its vocabulary: pass "
-                                    "rnnlens.Network(model, vocab), or a checkpoint folder / Checkpoint")
+                raise ArgumentError(
+                    "analyze(model, corpus): a bare model needs its vocabulary: pass "
+                    "rnnlens.Network(model, vocab), or a checkpoint folder / Checkpoint"
+                )
             return cls(obj, vocab)
-        raise ArgumentError(f"analyze: the network must be a checkpoint folder, a Checkpoint, a rnnlens.Network or "
-                            f"a SentimentRNN with its vocabulary; got {type(obj).__name__}")
+        raise ArgumentError(
+            f"analyze: the network must be a checkpoint folder, a Checkpoint, a rnnlens.Network or "
+            f"a SentimentRNN with its vocabulary; got {type(obj).__name__}"
+        )
 
     def _untrained_model(self, seed: int) -> Network:
         torch.manual_seed(seed)
@@ -266,8 +286,10 @@ class Network:
         """Input vector of every token id, float64 ``[V, I]`` (ArgumentError when the input map has no table)."""
         weight = self.embed_table
         if weight is None:
-            raise ArgumentError("this network's input map is not an nn.Embedding (no table of input vectors), so the "
-                                "sections that need one are not measured")
+            raise ArgumentError(
+                "this network's input map is not an nn.Embedding (no table of input vectors), so the "
+                "sections that need one are not measured"
+            )
         return weight.detach().double()
 
     def embed(self, ids: Tensor) -> Tensor:
@@ -323,8 +345,10 @@ class Network:
     def _checked_ids(self, ids: Tensor) -> Tensor:
         n = getattr(self._embedding, "num_embeddings", None)
         if n is not None and ids.numel() and (int(ids.min()) < 0 or int(ids.max()) >= n):
-            raise ArgumentError(f"the tokenizer gave token ids from {int(ids.min())} to {int(ids.max())}, outside the "
-                                f"embedding's {n} rows: the tokenizer and the embedding do not belong together")
+            raise ArgumentError(
+                f"the tokenizer gave token ids from {int(ids.min())} to {int(ids.max())}, outside the "
+                f"embedding's {n} rows: the tokenizer and the embedding do not belong together"
+            )
         return ids
 
     @torch.no_grad()
@@ -360,7 +384,7 @@ class Network:
         for b in batches(encoded, batch_size, shuffle=False):
             hs = self.sequence_states(to_device(b.ids, device), b.lengths).float().cpu()
             for r, p in enumerate(b.index.tolist()):
-                out[p] = hs[r, :int(b.lengths[r])].numpy()
+                out[p] = hs[r, : int(b.lengths[r])].numpy()
         return out
 
     @torch.no_grad()

@@ -28,13 +28,26 @@ from torch import Tensor, nn
 
 from rnnlens.errors import ArgumentError
 
-__all__ = ["Recurrence", "CellRecurrence", "TorchRecurrence", "CallableRecurrence", "LinearReadout",
-           "CallableReadout", "as_readout",
-           "TextTokenizer", "as_recurrence", "as_tokenizer", "check_recurrent_module", "reinitialized"]
+__all__ = [
+    "Recurrence",
+    "CellRecurrence",
+    "TorchRecurrence",
+    "CallableRecurrence",
+    "LinearReadout",
+    "CallableReadout",
+    "as_readout",
+    "TextTokenizer",
+    "as_recurrence",
+    "as_tokenizer",
+    "check_recurrent_module",
+    "reinitialized",
+]
 
-NOT_A_SYSTEM = ("rnnlens analyses a network whose prediction is a readout of the recurrent state after the last "
-                "input: the state then carries everything the network knows, and its dynamics are the "
-                "object. ")
+NOT_A_SYSTEM = (
+    "rnnlens analyses a network whose prediction is a readout of the recurrent state after the last "
+    "input: the state then carries everything the network knows, and its dynamics are the "
+    "object. "
+)
 
 
 def check_recurrent_module(module: Any) -> None:
@@ -162,7 +175,7 @@ class TorchRecurrence(Recurrence):
         self.readout_slice = top[0]
 
     def to(self, device: torch.device, move: Callable[[Any], Any]) -> TorchRecurrence:
-        return TorchRecurrence(move(self.source))       # the step closes over its module: made anew
+        return TorchRecurrence(move(self.source))  # the step closes over its module: made anew
 
     def step(self, x: Tensor, h: Tensor) -> Tensor:
         return self._step(x, h)
@@ -181,8 +194,9 @@ class CallableRecurrence(Recurrence):
     """A step callable ``F(x, h) -> h'`` with its initial state ``h0`` ``[S]``; the readout sees ``readout_slice``
     of the state (default: all of it)."""
 
-    def __init__(self, step: Callable[[Tensor, Tensor], Tensor], h0: Tensor, input_size: int,
-                 readout_slice: slice | None = None):
+    def __init__(
+        self, step: Callable[[Tensor, Tensor], Tensor], h0: Tensor, input_size: int, readout_slice: slice | None = None
+    ):
         h0 = torch.as_tensor(h0)
         if h0.dim() != 1 or not h0.is_floating_point():
             raise ArgumentError(f"the initial state must be a float vector [S]; got shape {tuple(h0.shape)}")
@@ -211,28 +225,36 @@ def as_recurrence(rnn: Any, *, h0: Tensor | None = None, input_size: int | None 
         from rnnlens.cells import cell_from_torch
 
         check_recurrent_module(rnn)
-        cell = cell_from_torch(rnn)            # one layer: the rnnlens cell with the same weights, exactly
+        cell = cell_from_torch(rnn)  # one layer: the rnnlens cell with the same weights, exactly
         return TorchRecurrence(rnn) if cell is None else CellRecurrence(cell)
     if isinstance(rnn, nn.RNNCellBase):
-        raise ArgumentError(f"{type(rnn).__name__}: pass the nn.RNN / nn.GRU / nn.LSTM it belongs to, or a step "
-                            "callable F(x, h) -> h' with its initial state (h0=)")
+        raise ArgumentError(
+            f"{type(rnn).__name__}: pass the nn.RNN / nn.GRU / nn.LSTM it belongs to, or a step "
+            "callable F(x, h) -> h' with its initial state (h0=)"
+        )
     if all(hasattr(rnn, a) for a in ("step", "state_size", "input_size", "init_state")):
         return CellRecurrence(rnn)
     if callable(rnn):
         if h0 is None or input_size is None:
-            raise ArgumentError("a step callable F(x, h) -> h' needs its initial state (h0=, a vector [S]) and "
-                                "the size of its inputs (input_size=)")
+            raise ArgumentError(
+                "a step callable F(x, h) -> h' needs its initial state (h0=, a vector [S]) and "
+                "the size of its inputs (input_size=)"
+            )
         return CallableRecurrence(rnn, h0, input_size)
-    raise ArgumentError(f"the recurrence must be an nn.RNN / nn.GRU / nn.LSTM, an rnnlens cell or a step callable "
-                        f"F(x, h) -> h'; got {type(rnn).__name__}")
+    raise ArgumentError(
+        f"the recurrence must be an nn.RNN / nn.GRU / nn.LSTM, an rnnlens cell or a step callable "
+        f"F(x, h) -> h'; got {type(rnn).__name__}"
+    )
 
 
 def _classes(n_out: int, num_classes: int | None) -> int:
     """Classes of a readout with ``n_out`` outputs, checked against ``num_classes`` when given."""
     classes = 2 if n_out == 1 else n_out
     if num_classes is not None and num_classes != classes:
-        raise ArgumentError(f"the readout has {n_out} output(s), which is {classes} classes (1 output: a binary "
-                            f"classifier; k outputs: k classes), not num_classes={num_classes}")
+        raise ArgumentError(
+            f"the readout has {n_out} output(s), which is {classes} classes (1 output: a binary "
+            f"classifier; k outputs: k classes), not num_classes={num_classes}"
+        )
     return classes
 
 
@@ -249,8 +271,10 @@ class LinearReadout:
     def __init__(self, linear: nn.Linear, recurrence: Recurrence, num_classes: int | None = None):
         width = _readout_width(recurrence)
         if linear.in_features != width:
-            raise ArgumentError(f"the readout reads {linear.in_features} numbers but the recurrence's readout part "
-                                f"has {width} (the last layer's h); the readout must map the final hidden state")
+            raise ArgumentError(
+                f"the readout reads {linear.in_features} numbers but the recurrence's readout part "
+                f"has {width} (the last layer's h); the readout must map the final hidden state"
+            )
         self.linear, self.recurrence = linear, recurrence
         self.num_classes = _classes(linear.out_features, num_classes)
 
@@ -283,7 +307,8 @@ NOT_A_FINAL_STATE_READOUT = (
     "the readout must be an nn.Linear or a callable on the final state's top-layer h ([B, {width}] -> logits "
     "[B] or [B, k]); {problem}. " + NOT_A_SYSTEM + "Pooling or attention over all states does not read the final "
     "state: analyse the recurrence with a readout of its last state (e.g. a probe fitted on the final states), or "
-    "the solvers alone (rnnlens.find_fixed_points).")
+    "the solvers alone (rnnlens.find_fixed_points)."
+)
 
 
 class CallableReadout:
@@ -296,13 +321,21 @@ class CallableReadout:
     variance over those states that the linear map explains (1: g is linear there). :func:`rnnlens.analyze` uses
     the final states of the documents it analyses."""
 
-    def __init__(self, fn: Callable[[Tensor], Tensor], recurrence: Recurrence, num_classes: int | None = None,
-                 *, W: np.ndarray | None = None, b: np.ndarray | None = None, r2: float | None = None,
-                 n_states: int = 0):
+    def __init__(
+        self,
+        fn: Callable[[Tensor], Tensor],
+        recurrence: Recurrence,
+        num_classes: int | None = None,
+        *,
+        W: np.ndarray | None = None,
+        b: np.ndarray | None = None,
+        r2: float | None = None,
+        n_states: int = 0,
+    ):
         self.fn, self.recurrence = fn, recurrence
         params = list(fn.parameters()) if isinstance(fn, nn.Module) else []
         params = params or [p for m in recurrence.modules() for p in m.parameters()]
-        self.dtype = params[0].dtype if params else torch.float32     # a plain function: the recurrence's dtype
+        self.dtype = params[0].dtype if params else torch.float32  # a plain function: the recurrence's dtype
         self.device = params[0].device if params else recurrence.init_state(1).device
         self.n_out = self._probe()
         self.num_classes = _classes(self.n_out, num_classes)
@@ -313,15 +346,22 @@ class CallableReadout:
         try:
             with torch.no_grad():
                 out = self.fn(torch.zeros(3, width, dtype=self.dtype, device=self.device))
-        except Exception as e:    # noqa: BLE001 - any failure on a final state is the user's readout's shape
-            raise ArgumentError(NOT_A_FINAL_STATE_READOUT.format(
-                width=width, problem=f"{type(self.fn).__name__} failed on final states [3, {width}]: "
-                                     f"{type(e).__name__}: {e}")) from None
+        except Exception as e:  # noqa: BLE001 - any failure on a final state is the user's readout's shape
+            raise ArgumentError(
+                NOT_A_FINAL_STATE_READOUT.format(
+                    width=width,
+                    problem=f"{type(self.fn).__name__} failed on final states [3, {width}]: {type(e).__name__}: {e}",
+                )
+            ) from None
         shape = tuple(getattr(out, "shape", ()))
         if not isinstance(out, Tensor) or shape[:1] != (3,) or len(shape) > 2:
-            raise ArgumentError(NOT_A_FINAL_STATE_READOUT.format(
-                width=width, problem=f"{type(self.fn).__name__} gave {type(out).__name__} of shape {shape} for final "
-                                     f"states [3, {width}]"))
+            raise ArgumentError(
+                NOT_A_FINAL_STATE_READOUT.format(
+                    width=width,
+                    problem=f"{type(self.fn).__name__} gave {type(out).__name__} of shape {shape} for final "
+                    f"states [3, {width}]",
+                )
+            )
         return 1 if len(shape) == 1 else int(shape[1])
 
     @property
@@ -340,9 +380,11 @@ class CallableReadout:
 
     def _need_fit(self) -> None:
         if self.W is None:
-            raise ArgumentError("this network's readout is a callable: its matrix over the state is its "
-                                "linearization at reference states; call network.linearize_readout(states) with "
-                                "final states (rnnlens.analyze does this with the documents it analyses)")
+            raise ArgumentError(
+                "this network's readout is a callable: its matrix over the state is its "
+                "linearization at reference states; call network.linearize_readout(states) with "
+                "final states (rnnlens.analyze does this with the documents it analyses)"
+            )
 
     def matrix(self) -> np.ndarray:
         """The linearization's matrix over the whole state, float64 ``[n_out, S]``."""
@@ -364,25 +406,26 @@ class CallableReadout:
             return CallableReadout(self.fn, self.recurrence, W=W, b=b, **kw)
         H = torch.as_tensor(np.asarray(states)).to(dtype=self.dtype, device=self.device)
         if H.dim() != 2 or H.shape[0] < 1 or H.shape[1] != self.recurrence.state_size:
-            raise ArgumentError(f"linearize_readout: states must be [M >= 1, {self.recurrence.state_size}]; got "
-                                f"{tuple(H.shape)}")
+            raise ArgumentError(
+                f"linearize_readout: states must be [M >= 1, {self.recurrence.state_size}]; got {tuple(H.shape)}"
+            )
         H = H.detach().requires_grad_(True)
         out = self._outputs(H)
-        rows = [torch.autograd.grad(out[:, k].sum(), H, retain_graph=k + 1 < self.n_out)[0]
-                for k in range(self.n_out)]
-        W = torch.stack(rows, 1).double().mean(0).cpu().numpy()                   # [n_out, S]
+        rows = [torch.autograd.grad(out[:, k].sum(), H, retain_graph=k + 1 < self.n_out)[0] for k in range(self.n_out)]
+        W = torch.stack(rows, 1).double().mean(0).cpu().numpy()  # [n_out, S]
         Hd, Y = H.detach().double().cpu().numpy(), out.detach().double().cpu().numpy()
         b = (Y - Hd @ W.T).mean(0)
         resid = Y - (Hd @ W.T + b)
         total = ((Y - Y.mean(0)) ** 2).sum()
-        r2 = float(1.0 - (resid ** 2).sum() / total) if total > 0 else float("nan")
+        r2 = float(1.0 - (resid**2).sum() / total) if total > 0 else float("nan")
         return CallableReadout(self.fn, self.recurrence, W=W, b=b, r2=r2, n_states=int(H.shape[0]), **kw)
 
     def to(self, recurrence: Recurrence, move: Callable[[Any], Any]) -> CallableReadout:
         """This readout of ``recurrence`` (the system moved to a device), ``move(fn)`` in place of ``fn``, with the
         same linearization."""
-        return CallableReadout(move(self.fn), recurrence, self.num_classes, W=self.W, b=self.b, r2=self.r2,
-                               n_states=self.n_states)
+        return CallableReadout(
+            move(self.fn), recurrence, self.num_classes, W=self.W, b=self.b, r2=self.r2, n_states=self.n_states
+        )
 
 
 def as_readout(readout: Any, recurrence: Recurrence, num_classes: int | None = None) -> Any:
@@ -392,16 +435,23 @@ def as_readout(readout: Any, recurrence: Recurrence, num_classes: int | None = N
         return LinearReadout(readout, recurrence, num_classes)
     if callable(readout):
         return CallableReadout(readout, recurrence, num_classes)
-    raise ArgumentError(NOT_A_FINAL_STATE_READOUT.format(width=_readout_width(recurrence),
-                                                         problem=f"got {type(readout).__name__}"))
+    raise ArgumentError(
+        NOT_A_FINAL_STATE_READOUT.format(width=_readout_width(recurrence), problem=f"got {type(readout).__name__}")
+    )
 
 
 class TextTokenizer:
     """A tokenizer as the analysis reads it: ``encode(text) -> int64 ids``, ``stoi``/``itos`` (None when the
     tokenizer has no word list: the sections that need words are then skipped), ``unk_id`` (None: unknown)."""
 
-    def __init__(self, encode: Callable[[str], Any], *, itos: list[str] | None = None, unk_id: int | None = None,
-                 name: str = "tokenizer"):
+    def __init__(
+        self,
+        encode: Callable[[str], Any],
+        *,
+        itos: list[str] | None = None,
+        unk_id: int | None = None,
+        name: str = "tokenizer",
+    ):
         self._encode, self.itos, self.unk_id, self.name = encode, itos, unk_id, name
         self.stoi = None if itos is None else {t: i for i, t in enumerate(itos)}
 
@@ -421,18 +471,24 @@ def as_tokenizer(tokenizer: Any) -> Any:
 
     if tokenizer is None or isinstance(tokenizer, (Vocab, TextTokenizer)):
         return tokenizer
-    if hasattr(tokenizer, "get_vocab") and hasattr(tokenizer, "encode"):      # tokenizers.Tokenizer
+    if hasattr(tokenizer, "get_vocab") and hasattr(tokenizer, "encode"):  # tokenizers.Tokenizer
         vocab = tokenizer.get_vocab()
         itos = [""] * (max(vocab.values()) + 1 if vocab else 0)
         for tok, i in vocab.items():
             itos[i] = tok
         unk = next((vocab[t] for t in ("[UNK]", "<unk>", "<UNK>") if t in vocab), None)
-        return TextTokenizer(lambda text: tokenizer.encode(text, add_special_tokens=False).ids, itos=itos,
-                             unk_id=unk, name=type(tokenizer).__name__)
+        return TextTokenizer(
+            lambda text: tokenizer.encode(text, add_special_tokens=False).ids,
+            itos=itos,
+            unk_id=unk,
+            name=type(tokenizer).__name__,
+        )
     if callable(tokenizer):
         return TextTokenizer(tokenizer, name=getattr(tokenizer, "__name__", type(tokenizer).__name__))
-    raise ArgumentError(f"the tokenizer must be an rnnlens Vocab, a tokenizers.Tokenizer or a callable "
-                        f"str -> list[int]; got {type(tokenizer).__name__}")
+    raise ArgumentError(
+        f"the tokenizer must be an rnnlens Vocab, a tokenizers.Tokenizer or a callable "
+        f"str -> list[int]; got {type(tokenizer).__name__}"
+    )
 
 
 def reinitialized(modules: list[nn.Module], seed: int) -> list[nn.Module]:

@@ -54,8 +54,15 @@ def show(bars: bool = True, lines: bool = True) -> Iterator[Shown]:
         _SHOWN.reset(token)
 
 
-def track(iterable: Iterable[T], desc: str, total: int | None = None, *, unit: str = "it",
-          describe: Callable[[T], str] | None = None, leave: bool = False) -> Iterator[T]:
+def track(
+    iterable: Iterable[T],
+    desc: str,
+    total: int | None = None,
+    *,
+    unit: str = "it",
+    describe: Callable[[T], str] | None = None,
+    leave: bool = False,
+) -> Iterator[T]:
     """The items of ``iterable``, with a tqdm bar on stderr while bars are shown (``desc`` its label,
     ``total`` its length when ``iterable`` has none; ``describe(item)``, when given, relabels the bar for
     each item). With bars off the items come through untouched and nothing is imported."""
@@ -64,8 +71,7 @@ def track(iterable: Iterable[T], desc: str, total: int | None = None, *, unit: s
         return
     from tqdm.auto import tqdm
 
-    with tqdm(iterable, desc=desc, total=total, unit=unit, leave=leave, file=sys.stderr,
-              dynamic_ncols=True) as bar:
+    with tqdm(iterable, desc=desc, total=total, unit=unit, leave=leave, file=sys.stderr, dynamic_ncols=True) as bar:
         for item in bar:
             if describe is not None:
                 bar.set_description_str(f"{desc}: {describe(item)}")

@@ -19,8 +19,20 @@ from rnnlens.constants import ARCHS, EMBEDDING_INITS, INITIAL_STATES, INITS
 from rnnlens.device import check_device_name, describe_device_rule
 from rnnlens.errors import ArgumentError
 
-__all__ = ["TrainSettings", "Int", "Real", "OneOf", "Reals", "Table", "Words", "DeviceName", "SettingsGroup",
-           "SettingOption", "cli_options", "parse_key_values"]
+__all__ = [
+    "TrainSettings",
+    "Int",
+    "Real",
+    "OneOf",
+    "Reals",
+    "Table",
+    "Words",
+    "DeviceName",
+    "SettingsGroup",
+    "SettingOption",
+    "cli_options",
+    "parse_key_values",
+]
 
 FAST_PATHS = ("auto", "fused", "scan")
 # Documents are cut to this many tokens unless asked otherwise (training and analysis), counted and
@@ -54,8 +66,9 @@ class Real:
     def accepts(self, v) -> bool:
         if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
             return False
-        return ((self.gt is None or v > self.gt) and (self.ge is None or v >= self.ge)
-                and (self.le is None or v <= self.le))
+        return (
+            (self.gt is None or v > self.gt) and (self.ge is None or v >= self.ge) and (self.le is None or v <= self.le)
+        )
 
     def describe(self) -> str:
         if self.le is not None:
@@ -127,8 +140,12 @@ class Words:
     parse = "words"
 
     def accepts(self, v) -> bool:
-        return (isinstance(v, (list, tuple)) and len(v) > 0 and all(isinstance(x, str) and x.strip() == x and x
-                                                                     for x in v) and len(set(v)) == len(v))
+        return (
+            isinstance(v, (list, tuple))
+            and len(v) > 0
+            and all(isinstance(x, str) and x.strip() == x and x for x in v)
+            and len(set(v)) == len(v)
+        )
 
     def describe(self) -> str:
         return "use a non-empty list of distinct words without spaces around them"
@@ -154,7 +171,7 @@ def setting(default, help: str, rule, *, none: str | None = None, flags: tuple[s
     lets the field be None (on the command line 0 stands for None when the default is not None);
     ``flags`` are extra spellings of its command-line option, kept for older commands."""
     metadata = {"help": help, "rule": rule, "none": none, "flags": flags}
-    if isinstance(default, dict):     # a mutable default: each settings object gets its own copy
+    if isinstance(default, dict):  # a mutable default: each settings object gets its own copy
         return field(default_factory=lambda: dict(default), metadata=metadata)
     return field(default=default, metadata=metadata)
 
@@ -182,50 +199,91 @@ class TrainSettings:
     epochs: int = setting(5, "Maximum number of epochs.", Int())
     batch_size: int = setting(64, "Documents per training batch.", Int())
     lr: float = setting(1e-3, "Initial AdamW learning rate.", Real(gt=0))
-    lr_decay: float = setting(0.9, "Learning-rate factor applied after every epoch, or per --lr-decay-steps optimizer "
-                              "steps when that is set (1: constant).",
-                              Real(gt=0, le=1))
-    lr_decay_steps: int | None = setting(None, "Decay the learning rate at every optimizer step instead: lr x "
-                                         "lr_decay^(step / lr_decay_steps).", Int(), none="once per epoch")
+    lr_decay: float = setting(
+        0.9,
+        "Learning-rate factor applied after every epoch, or per --lr-decay-steps optimizer "
+        "steps when that is set (1: constant).",
+        Real(gt=0, le=1),
+    )
+    lr_decay_steps: int | None = setting(
+        None,
+        "Decay the learning rate at every optimizer step instead: lr x lr_decay^(step / lr_decay_steps).",
+        Int(),
+        none="once per epoch",
+    )
     weight_decay: float = setting(0.0, "AdamW decoupled weight decay.", Real(ge=0))
-    l2_penalty: float = setting(0.0, "L2 penalty added to the loss: l2_penalty x the sum of every trained parameter "
-                                "squared (embedding and biases included); unlike weight_decay it passes through "
-                                "Adam's scaling.", Real(ge=0))
-    adam_eps: float = setting(1e-8, "Adam's epsilon (added to the root of the second moment; a large one, e.g. 0.1, "
-                              "damps the steps of rarely seen words).", Real(gt=0))
-    recurrent_init: str = setting("default", "Recurrent weights at the start, one N x N block per gate: default "
-                                  "(torch's uniform +-1/sqrt(N)), normal (N(0, gain^2/N): spectral radius about "
-                                  "the gain), orthogonal (gain x a random orthogonal matrix).", OneOf(INITS))
+    l2_penalty: float = setting(
+        0.0,
+        "L2 penalty added to the loss: l2_penalty x the sum of every trained parameter "
+        "squared (embedding and biases included); unlike weight_decay it passes through "
+        "Adam's scaling.",
+        Real(ge=0),
+    )
+    adam_eps: float = setting(
+        1e-8,
+        "Adam's epsilon (added to the root of the second moment; a large one, e.g. 0.1, "
+        "damps the steps of rarely seen words).",
+        Real(gt=0),
+    )
+    recurrent_init: str = setting(
+        "default",
+        "Recurrent weights at the start, one N x N block per gate: default "
+        "(torch's uniform +-1/sqrt(N)), normal (N(0, gain^2/N): spectral radius about "
+        "the gain), orthogonal (gain x a random orthogonal matrix).",
+        OneOf(INITS),
+    )
     recurrent_gain: float = setting(1.0, "The gain g of --recurrent-init normal or orthogonal.", Real(gt=0))
-    input_init: str = setting("default", "Input weights at the start, one block per gate: default (torch's), normal "
-                              "(N(0, gain^2/I), I the embedding size), orthogonal (gain x semi-orthogonal).",
-                              OneOf(INITS))
+    input_init: str = setting(
+        "default",
+        "Input weights at the start, one block per gate: default (torch's), normal "
+        "(N(0, gain^2/I), I the embedding size), orthogonal (gain x semi-orthogonal).",
+        OneOf(INITS),
+    )
     input_gain: float = setting(1.0, "The gain of --input-init normal or orthogonal.", Real(gt=0))
-    embedding_init: str = setting("default", "The embedding at the start: default (torch's N(0, 1) per entry) or "
-                                  "orthogonal (orthonormal columns: entries about 1/sqrt(vocabulary), so an "
-                                  "--l2-penalty barely touches it).", OneOf(EMBEDDING_INITS))
-    initial_state: str = setting("zero", "Where every document's state starts: zero, or learned (a trained "
-                                 "initial state).", OneOf(INITIAL_STATES))
+    embedding_init: str = setting(
+        "default",
+        "The embedding at the start: default (torch's N(0, 1) per entry) or "
+        "orthogonal (orthonormal columns: entries about 1/sqrt(vocabulary), so an "
+        "--l2-penalty barely touches it).",
+        OneOf(EMBEDDING_INITS),
+    )
+    initial_state: str = setting(
+        "zero",
+        "Where every document's state starts: zero, or learned (a trained initial state).",
+        OneOf(INITIAL_STATES),
+    )
     clip_norm: float | None = setting(5.0, "Maximum global gradient norm.", Real(gt=0), none="no clipping")
-    patience: int | None = setting(2, "Early stop after this many epochs without better validation accuracy.",
-                                   Int(), none="never stop early")
+    patience: int | None = setting(
+        2, "Early stop after this many epochs without better validation accuracy.", Int(), none="never stop early"
+    )
     seed: int = setting(0, "Initialisation and batch-order seed.", Int(0))
-    vocab_size: int | None = setting(20000, "Most frequent training words kept (with <pad> and <unk>).",
-                                     Int(3), none="all words")
+    vocab_size: int | None = setting(
+        20000, "Most frequent training words kept (with <pad> and <unk>).", Int(3), none="all words"
+    )
     min_count: int = setting(1, "Words seen fewer times in the train split map to <unk>.", Int())
-    max_length: int | None = setting(DEFAULT_MAX_LENGTH, "Cut documents to this many tokens (counted and "
-                                     "reported); the default is far above IMDB's longest review (~2,800).",
-                                     Int(), none="no limit")
-    drop_longer: int | None = setting(None, "Drop (not cut) the training and validation documents with more tokens "
-                                      "than this; the test split is scored both whole and without its long "
-                                      "documents. Dropped documents are counted and reported.", Int(),
-                                      none="keep every document")
+    max_length: int | None = setting(
+        DEFAULT_MAX_LENGTH,
+        "Cut documents to this many tokens (counted and "
+        "reported); the default is far above IMDB's longest review (~2,800).",
+        Int(),
+        none="no limit",
+    )
+    drop_longer: int | None = setting(
+        None,
+        "Drop (not cut) the training and validation documents with more tokens "
+        "than this; the test split is scored both whole and without its long "
+        "documents. Dropped documents are counted and reported.",
+        Int(),
+        none="keep every document",
+    )
     checkpoint_every: int = setting(200, "Batches between resume states (0: only at epoch ends).", Int(0))
-    num_threads: int | None = setting(None, "torch CPU threads.", Int(), none="torch's setting",
-                                      flags=("--threads",))
+    num_threads: int | None = setting(None, "torch CPU threads.", Int(), none="torch's setting", flags=("--threads",))
     device: str = setting("cpu", "torch device (cpu runs are bitwise reproducible).", Text())
-    fast_path: str = setting("auto", "Cell implementation for training (auto: scan on CPU, fused kernel on GPU; "
-                                     "the UGRNN has only the scan).", OneOf(FAST_PATHS))
+    fast_path: str = setting(
+        "auto",
+        "Cell implementation for training (auto: scan on CPU, fused kernel on GPU; the UGRNN has only the scan).",
+        OneOf(FAST_PATHS),
+    )
     eval_batch_size: int = setting(256, "Documents per evaluation batch.", Int())
 
     def __post_init__(self):
@@ -303,22 +361,23 @@ class SettingsGroup:
 
     def to_dict(self) -> dict:
         """Field name -> value (tuples as lists, as JSON holds them)."""
-        return {f.name: (list(v) if isinstance(v := getattr(self, f.name), tuple) else v)
-                for f in dataclasses.fields(self)}
+        return {
+            f.name: (list(v) if isinstance(v := getattr(self, f.name), tuple) else v) for f in dataclasses.fields(self)
+        }
 
 
 @dataclass(frozen=True)
 class SettingOption:
     """How one TrainSettings field appears on a command line."""
 
-    name: str                    # the field name (and the click parameter name)
-    flags: tuple[str, ...]       # "--hidden-size" first, then older spellings
+    name: str  # the field name (and the click parameter name)
+    flags: tuple[str, ...]  # "--hidden-size" first, then older spellings
     type: type
     default: Any
     help: str
     choices: tuple[str, ...] | None
-    zero_is_none: bool           # the command line's 0 stands for None (Optional fields with a default)
-    parse: str | None = None     # "words", "reals": one comma-separated value; "table": repeated KEY=VALUE
+    zero_is_none: bool  # the command line's 0 stands for None (Optional fields with a default)
+    parse: str | None = None  # "words", "reals": one comma-separated value; "table": repeated KEY=VALUE
 
     def to_setting(self, value):
         """The command-line value as the settings value (a comma-separated list split, ``KEY=VALUE`` pairs
@@ -336,8 +395,10 @@ def _real(name: str, text: str) -> float:
     try:
         return float(text)
     except ValueError:
-        raise ArgumentError(f"--{name.replace('_', '-')}: {text.strip()!r} is not a number; write numbers "
-                            "separated by commas (e.g. 1e-7,1e-6).") from None
+        raise ArgumentError(
+            f"--{name.replace('_', '-')}: {text.strip()!r} is not a number; write numbers "
+            "separated by commas (e.g. 1e-7,1e-6)."
+        ) from None
 
 
 def _table(name: str, pairs) -> dict:
@@ -364,7 +425,7 @@ def cli_options(exclude: tuple[str, ...] = (), fields=None) -> list[SettingOptio
     """One :class:`SettingOption` per TrainSettings field (or per field of ``fields``, e.g. an analysis
     settings group's), in field order, minus ``exclude``."""
     out = []
-    for f in (dataclasses.fields(TrainSettings) if fields is None else fields):
+    for f in dataclasses.fields(TrainSettings) if fields is None else fields:
         if f.name in exclude:
             continue
         rule, none = f.metadata["rule"], f.metadata["none"]
@@ -373,8 +434,16 @@ def cli_options(exclude: tuple[str, ...] = (), fields=None) -> list[SettingOptio
         help_text = f.metadata["help"]
         if none is not None and not getattr(rule, "parse", None):
             help_text = help_text.rstrip(".") + (f" (0: {none})." if zero_is_none else f" (default: {none}).")
-        out.append(SettingOption(
-            name=f.name, flags=("--" + f.name.replace("_", "-"), *f.metadata["flags"]), type=rule.type,
-            default=default, help=help_text, choices=getattr(rule, "choices", None), zero_is_none=zero_is_none,
-            parse=getattr(rule, "parse", None)))
+        out.append(
+            SettingOption(
+                name=f.name,
+                flags=("--" + f.name.replace("_", "-"), *f.metadata["flags"]),
+                type=rule.type,
+                default=default,
+                help=help_text,
+                choices=getattr(rule, "choices", None),
+                zero_is_none=zero_is_none,
+                parse=getattr(rule, "parse", None),
+            )
+        )
     return out

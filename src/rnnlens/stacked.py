@@ -52,8 +52,10 @@ def _check_layers(module: nn.Module, t: Tensor, name: str) -> None:
     L, N = module.num_layers, module.hidden_size
     if not isinstance(t, Tensor) or t.dim() not in (2, 3) or t.shape[0] != L or t.shape[-1] != N:
         got = tuple(t.shape) if isinstance(t, Tensor) else type(t).__name__
-        raise ArgumentError(f"{name} must be a tensor of shape [num_layers={L}, batch, hidden_size={N}] (or "
-                            f"[{L}, {N}] unbatched), as torch returns it; got {got}.")
+        raise ArgumentError(
+            f"{name} must be a tensor of shape [num_layers={L}, batch, hidden_size={N}] (or "
+            f"[{L}, {N}] unbatched), as torch returns it; got {got}."
+        )
 
 
 def pack_state(module: nn.Module, h_n: Tensor | tuple[Tensor, Tensor], c_n: Tensor | None = None) -> Tensor:
@@ -68,8 +70,10 @@ def pack_state(module: nn.Module, h_n: Tensor | tuple[Tensor, Tensor], c_n: Tens
     if lstm and isinstance(h_n, tuple) and c_n is None:
         h_n, c_n = h_n
     if lstm and c_n is None:
-        raise ArgumentError("an nn.LSTM's state holds h and c: pass pack_state(module, h_n, c_n) (or the "
-                            "pair (h_n, c_n) that the module returns).")
+        raise ArgumentError(
+            "an nn.LSTM's state holds h and c: pass pack_state(module, h_n, c_n) (or the "
+            "pair (h_n, c_n) that the module returns)."
+        )
     if not lstm and c_n is not None:
         raise ArgumentError(f"an {type(module).__name__} has no cell state: pass pack_state(module, h_n).")
     h_n = cast(Tensor, h_n)  # the pair was unpacked above
@@ -88,8 +92,10 @@ def _check_state(module: nn.Module, state: Tensor) -> None:
     S = torch_state_size(module)
     if not isinstance(state, Tensor) or state.dim() == 0 or state.shape[-1] != S:
         got = tuple(state.shape) if isinstance(state, Tensor) else type(state).__name__
-        raise ArgumentError(f"state must be a tensor of shape [..., state_size={S}] (every layer's state "
-                            f"concatenated, see rnnlens.stacked.state_layout); got {got}.")
+        raise ArgumentError(
+            f"state must be a tensor of shape [..., state_size={S}] (every layer's state "
+            f"concatenated, see rnnlens.stacked.state_layout); got {got}."
+        )
 
 
 def unpack_state(module: nn.Module, state: Tensor) -> Tensor | tuple[Tensor, Tensor]:
@@ -113,7 +119,7 @@ def top_output(module: nn.Module, state: Tensor) -> Tensor:
     check_torch_rnn(module)
     _check_state(module, state)
     start = (module.num_layers - 1) * layer_state_size(module)
-    return state[..., start:start + module.hidden_size]
+    return state[..., start : start + module.hidden_size]
 
 
 def _initial_hx(module: nn.Module, h0, B: int, like: Tensor):
@@ -123,8 +129,10 @@ def _initial_hx(module: nn.Module, h0, B: int, like: Tensor):
         h0 = pack_state(module, h0)
     _check_state(module, h0)
     if h0.dim() != 2 or h0.shape[0] != B:
-        raise ArgumentError(f"h0 must have shape [batch={B}, state_size={torch_state_size(module)}] (or torch's "
-                            f"h_0 / (h_0, c_0) [num_layers, {B}, hidden_size]); got {tuple(h0.shape)}.")
+        raise ArgumentError(
+            f"h0 must have shape [batch={B}, state_size={torch_state_size(module)}] (or torch's "
+            f"h_0 / (h_0, c_0) [num_layers, {B}, hidden_size]); got {tuple(h0.shape)}."
+        )
     return unpack_state(module, h0)
 
 
@@ -145,17 +153,21 @@ def run_states(module: nn.Module, x: Tensor, h0: Tensor | tuple[Tensor, Tensor] 
     """
     check_torch_rnn(module)
     if module.training and module.dropout > 0 and module.num_layers > 1:
-        raise ArgumentError(f"the module is in training mode with dropout={module.dropout} between layers, "
-                            "so its steps are random; call module.eval() before run_states.")
+        raise ArgumentError(
+            f"the module is in training mode with dropout={module.dropout} between layers, "
+            "so its steps are random; call module.eval() before run_states."
+        )
     if not isinstance(x, Tensor) or x.dim() != 3 or x.shape[-1] != module.input_size:
         got = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
-        raise ArgumentError(f"x must be a tensor of shape [batch, time, input_size={module.input_size}] "
-                            f"(batch first, whatever the module's batch_first); got {got}.")
+        raise ArgumentError(
+            f"x must be a tensor of shape [batch, time, input_size={module.input_size}] "
+            f"(batch first, whatever the module's batch_first); got {got}."
+        )
     B, T, _ = x.shape
     hx = _initial_hx(module, h0, B, x)
     states = []
     for t in range(T):
-        xt = x[:, t:t + 1] if module.batch_first else x[:, t].unsqueeze(0)
+        xt = x[:, t : t + 1] if module.batch_first else x[:, t].unsqueeze(0)
         _, hx = module(xt, hx)
         states.append(pack_state(module, hx))
     if not states:

@@ -35,8 +35,18 @@ from torch import Tensor, nn
 from rnnlens._types import StepLike
 from rnnlens.errors import ArgumentError
 
-__all__ = ["StepFunction", "StackJacobians", "as_step", "FuncJacobian", "torch_rnn_step", "check_torch_rnn",
-           "layer_state_size", "torch_state_size", "as_float_tensor", "check_finite"]
+__all__ = [
+    "StepFunction",
+    "StackJacobians",
+    "as_step",
+    "FuncJacobian",
+    "torch_rnn_step",
+    "check_torch_rnn",
+    "layer_state_size",
+    "torch_state_size",
+    "as_float_tensor",
+    "check_finite",
+]
 
 
 def _first_rows(mask: Tensor, k: int = 5) -> str:
@@ -60,8 +70,10 @@ def check_finite(t: Tensor, name: str) -> None:
     bad = ~torch.isfinite(t)
     if bad.any():
         rows = bad.reshape(bad.shape[0], -1).any(1) if t.dim() > 1 else bad
-        raise ArgumentError(f"{name} holds NaN or inf in {int(rows.sum())} row(s) (first: {_first_rows(rows)}); "
-                            "remove or replace those rows.")
+        raise ArgumentError(
+            f"{name} holds NaN or inf in {int(rows.sum())} row(s) (first: {_first_rows(rows)}); "
+            "remove or replace those rows."
+        )
 
 
 class FuncJacobian:
@@ -170,12 +182,14 @@ def _layer_step(module: nn.Module, k: int) -> Callable[[Tensor, Tensor], Tensor]
         return gx, gh
 
     if isinstance(module, nn.LSTM):
+
         def step(x, h):
             gx, gh = lin(x, h[..., :N])
             i, f, g, o = (gx + gh).chunk(4, -1)
             c = torch.sigmoid(f) * h[..., N:] + torch.sigmoid(i) * torch.tanh(g)
             return torch.cat([torch.sigmoid(o) * torch.tanh(c), c], -1)
     elif isinstance(module, nn.GRU):
+
         def step(x, h):
             gx, gh = lin(x, h)
             xr, xz, xn = gx.chunk(3, -1)
@@ -190,6 +204,7 @@ def _layer_step(module: nn.Module, k: int) -> Callable[[Tensor, Tensor], Tensor]
         def step(x, h):
             gx, gh = lin(x, h)
             return act(gx + gh)
+
     return step
 
 
@@ -216,10 +231,11 @@ def torch_rnn_step(module: nn.Module) -> Callable[[Tensor, Tensor], Tensor]:
     def step(x, h):
         out, inp = [], x
         for k, layer in enumerate(layers):
-            new = layer(inp, h[..., k * W:(k + 1) * W])
+            new = layer(inp, h[..., k * W : (k + 1) * W])
             out.append(new)
             inp = new[..., :N]
         return torch.cat(out, -1)
+
     return step
 
 
@@ -249,16 +265,16 @@ class StackJacobians:
         below_h: Tensor | None = None
         below_x: Tensor | None = None
         for k, cell in enumerate(self.cells):
-            s_k = h[:, k * W:(k + 1) * W]
+            s_k = h[:, k * W : (k + 1) * W]
             A, Bk = cell.jacobians(u, s_k)
-            rows = J[:, k * W:(k + 1) * W]
+            rows = J[:, k * W : (k + 1) * W]
             if k:
-                rows += Bk @ below_h[:, :N]                       # through layer k-1's new h
-            rows[:, :, k * W:(k + 1) * W] += A
+                rows += Bk @ below_h[:, :N]  # through layer k-1's new h
+            rows[:, :, k * W : (k + 1) * W] += A
             if with_input or k + 1 < len(self.cells):
                 rows_x = Bk if k == 0 else Bk @ below_x[:, :N]
                 if with_input:
-                    Ji[:, k * W:(k + 1) * W] = rows_x
+                    Ji[:, k * W : (k + 1) * W] = rows_x
                 below_x = rows_x
             below_h = rows
             u = cell.step(u, s_k)[:, :N]
@@ -277,8 +293,19 @@ class StepFunction:
     ``dtype`` and ``device`` of its parameters (None for a plain callable).
     """
 
-    def __init__(self, fn, *, state_size, input_size, kind, module=None, closed_form=None,
-                 closed_form_rec=None, jacobian_mode="auto", source=None):
+    def __init__(
+        self,
+        fn,
+        *,
+        state_size,
+        input_size,
+        kind,
+        module=None,
+        closed_form=None,
+        closed_form_rec=None,
+        jacobian_mode="auto",
+        source=None,
+    ):
         self.fn = fn
         self.state_size = state_size
         self.input_size = input_size
@@ -295,8 +322,10 @@ class StepFunction:
 
     def __repr__(self) -> str:
         how = "closed-form" if self._closed_form is not None else "torch.func"
-        return (f"StepFunction(kind={self.kind!r}, state_size={self.state_size}, input_size={self.input_size}, "
-                f"jacobians={how})")
+        return (
+            f"StepFunction(kind={self.kind!r}, state_size={self.state_size}, input_size={self.input_size}, "
+            f"jacobians={how})"
+        )
 
     @property
     def jacobian_timings(self) -> dict:
@@ -340,8 +369,9 @@ class StepFunction:
             if self.dtype == dtype:
                 return self
             src = copy.deepcopy(self._source).to(dtype)
-            return as_step(src, input_size=self.input_size, state_size=self.state_size,
-                           jacobian_mode=self._jacobian_mode)
+            return as_step(
+                src, input_size=self.input_size, state_size=self.state_size, jacobian_mode=self._jacobian_mode
+            )
         return self
 
     def check_parameters(self) -> None:
@@ -357,16 +387,20 @@ class StepFunction:
                     "(training probably diverged: lower the learning rate or clip gradients)."
                 )
 
-
     def _shape_hint(self, seeds: Tensor) -> str:
         """A word on the state layout when ``seeds`` has the width of a part of a torch module's state."""
         m, S = self.module, self.state_size
         if S is None or seeds.dim() != 2:
             return ""
-        if isinstance(m, (nn.RNN, nn.GRU, nn.LSTM)) and m.num_layers > 1 and seeds.shape[1] in (
-                m.hidden_size, layer_state_size(m)):
-            return (f" (a {m.num_layers}-layer module's state is every layer's state concatenated, layer by "
-                    "layer; rnnlens.stacked.pack_state builds it from torch's h_n (and c_n))")
+        if (
+            isinstance(m, (nn.RNN, nn.GRU, nn.LSTM))
+            and m.num_layers > 1
+            and seeds.shape[1] in (m.hidden_size, layer_state_size(m))
+        ):
+            return (
+                f" (a {m.num_layers}-layer module's state is every layer's state concatenated, layer by "
+                "layer; rnnlens.stacked.pack_state builds it from torch's h_n (and c_n))"
+            )
         return " (the LSTM state is cat([h, c], -1))" if seeds.shape[1] * 2 == S else ""
 
     def prepare(self, states, inputs=None, *, name: str = "seeds") -> tuple[Tensor, Tensor]:
@@ -384,8 +418,10 @@ class StepFunction:
         if seeds.dim() != 2 or seeds.shape[0] == 0 or (S is not None and seeds.shape[1] != S):
             want = f"[n_{name}, state_size={S}]" if S is not None else f"[n_{name}, state_size]"
             hint = self._shape_hint(seeds)
-            raise ArgumentError(f"{name} must be a tensor of shape {want} with at least one row, got shape "
-                                f"{tuple(seeds.shape)}{hint}. One {one}: {name}[None].")
+            raise ArgumentError(
+                f"{name} must be a tensor of shape {want} with at least one row, got shape "
+                f"{tuple(seeds.shape)}{hint}. One {one}: {name}[None]."
+            )
         check_finite(seeds, name)
         if self.state_size is None:
             self.state_size = seeds.shape[1]
@@ -402,8 +438,10 @@ class StepFunction:
                 x = x.unsqueeze(0)
             if x.dim() != 2 or x.shape[0] not in (1, P) or (n_in is not None and x.shape[1] != n_in):
                 want = f"{n_in}" if n_in is not None else "input_size"
-                raise ArgumentError(f"inputs must have shape [{want}] (one input for all {name}) or "
-                                    f"[n_{name}={P}, {want}] (one per {one}), got {tuple(x.shape)}.")
+                raise ArgumentError(
+                    f"inputs must have shape [{want}] (one input for all {name}) or "
+                    f"[n_{name}={P}, {want}] (one per {one}), got {tuple(x.shape)}."
+                )
             check_finite(x, "inputs")
             x = x.expand(P, -1).contiguous()
         if self.input_size is None:
@@ -413,22 +451,29 @@ class StepFunction:
         except ArgumentError:
             raise
         except Exception as exc:  # a user's callable failing on our arguments is a usage problem
-            raise ArgumentError(f"calling the step function with x of shape {tuple(x.shape)} and h of shape "
-                                f"{tuple(seeds.shape)} failed ({type(exc).__name__}: {exc}); check the input size "
-                                "(pass inputs=...) and that F(x, h) accepts batched [B, I], [B, S].") from exc
+            raise ArgumentError(
+                f"calling the step function with x of shape {tuple(x.shape)} and h of shape "
+                f"{tuple(seeds.shape)} failed ({type(exc).__name__}: {exc}); check the input size "
+                "(pass inputs=...) and that F(x, h) accepts batched [B, I], [B, S]."
+            ) from exc
         if not isinstance(out, Tensor) or out.shape != seeds.shape:
             got = tuple(out.shape) if isinstance(out, Tensor) else type(out).__name__
-            raise ArgumentError(f"the step function returned {got} for h of shape {tuple(seeds.shape)}; F(x, h) "
-                                "must return the next state with the same shape as h.")
+            raise ArgumentError(
+                f"the step function returned {got} for h of shape {tuple(seeds.shape)}; F(x, h) "
+                "must return the next state with the same shape as h."
+            )
         bad = ~torch.isfinite(out).all(1)
         if bad.any():
-            raise ArgumentError(f"the step function returned NaN/inf at {int(bad.sum())} {one}(s) (first rows: "
-                                f"{_first_rows(bad)}); check the model's parameters and the {name}' scale.")
+            raise ArgumentError(
+                f"the step function returned NaN/inf at {int(bad.sum())} {one}(s) (first rows: "
+                f"{_first_rows(bad)}); check the model's parameters and the {name}' scale."
+            )
         return seeds, x
 
 
-def as_step(obj: StepLike, *, input_size: int | None = None, state_size: int | None = None,
-            jacobian_mode: str = "auto") -> StepFunction:
+def as_step(
+    obj: StepLike, *, input_size: int | None = None, state_size: int | None = None, jacobian_mode: str = "auto"
+) -> StepFunction:
     """Wrap an rnnlens cell, a torch ``nn.RNN``/``nn.GRU``/``nn.LSTM`` or a callable as a StepFunction.
 
     Args:
@@ -458,22 +503,40 @@ def as_step(obj: StepLike, *, input_size: int | None = None, state_size: int | N
         fn = torch_rnn_step(obj)
         stack = StackJacobians(obj) if getattr(obj, "num_layers", 1) > 1 else None
         closed = stack if stack is not None and stack.available else None
-        return StepFunction(fn, state_size=torch_state_size(obj), input_size=obj.input_size, kind="torch-rnn",
-                            module=obj, jacobian_mode=jacobian_mode, source=obj, closed_form=closed,
-                            closed_form_rec=None if closed is None else closed.rec)
-    if all(hasattr(obj, a) for a in ("step", "jacobians", "input_size", "state_size")):
-        return StepFunction(obj.step, state_size=int(obj.state_size), input_size=int(obj.input_size),
-                            kind="cell", module=obj if isinstance(obj, nn.Module) else None,
-                            closed_form=obj.jacobians, closed_form_rec=getattr(obj, "jacobian_rec", None),
-                            source=obj)
-    if hasattr(obj, "cell") and all(hasattr(obj.cell, a) for a in ("step", "jacobians")):
-        raise ArgumentError(
-            f"{type(obj).__name__}: pass the recurrent cell (e.g. model.cell), not the whole model."
+        return StepFunction(
+            fn,
+            state_size=torch_state_size(obj),
+            input_size=obj.input_size,
+            kind="torch-rnn",
+            module=obj,
+            jacobian_mode=jacobian_mode,
+            source=obj,
+            closed_form=closed,
+            closed_form_rec=None if closed is None else closed.rec,
         )
+    if all(hasattr(obj, a) for a in ("step", "jacobians", "input_size", "state_size")):
+        return StepFunction(
+            obj.step,
+            state_size=int(obj.state_size),
+            input_size=int(obj.input_size),
+            kind="cell",
+            module=obj if isinstance(obj, nn.Module) else None,
+            closed_form=obj.jacobians,
+            closed_form_rec=getattr(obj, "jacobian_rec", None),
+            source=obj,
+        )
+    if hasattr(obj, "cell") and all(hasattr(obj.cell, a) for a in ("step", "jacobians")):
+        raise ArgumentError(f"{type(obj).__name__}: pass the recurrent cell (e.g. model.cell), not the whole model.")
     if callable(obj):
-        return StepFunction(obj, state_size=state_size, input_size=input_size, kind="callable",
-                            module=obj if isinstance(obj, nn.Module) else None,
-                            jacobian_mode=jacobian_mode, source=obj)
+        return StepFunction(
+            obj,
+            state_size=state_size,
+            input_size=input_size,
+            kind="callable",
+            module=obj if isinstance(obj, nn.Module) else None,
+            jacobian_mode=jacobian_mode,
+            source=obj,
+        )
     raise ArgumentError(
         f"step must be an rnnlens cell, a torch nn.RNN/nn.GRU/nn.LSTM or a callable F(x, h) -> h', "
         f"got a {type(obj).__name__}."

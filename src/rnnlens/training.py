@@ -138,13 +138,25 @@ def _evaluate_encoded(model, encoded, *, batch_size: int, device=None, memory_bu
         loss_sum += float(loss) * len(labels)
         correct += int(c)
     model.train(was_training)
-    return {"accuracy": correct / n, "loss": loss_sum / n, "n": n,
-            "n_truncated": int(encoded.n_truncated), "max_length": encoded.max_length}
+    return {
+        "accuracy": correct / n,
+        "loss": loss_sum / n,
+        "n": n,
+        "n_truncated": int(encoded.n_truncated),
+        "max_length": encoded.max_length,
+    }
 
 
-def evaluate(model: SentimentRNN, vocab: Vocab, split: Split, *, batch_size: int = 256,
-             max_length: int | None = None, device: torch.device | str | None = None,
-             memory_budget: int | None = None) -> dict:
+def evaluate(
+    model: SentimentRNN,
+    vocab: Vocab,
+    split: Split,
+    *,
+    batch_size: int = 256,
+    max_length: int | None = None,
+    device: torch.device | str | None = None,
+    memory_budget: int | None = None,
+) -> dict:
     """Accuracy and loss of ``model`` on a :class:`rnnlens.data.Split`.
 
     Returns ``accuracy`` (fraction of documents classified correctly), ``loss`` (mean per-document
@@ -174,8 +186,13 @@ def evaluate(model: SentimentRNN, vocab: Vocab, split: Split, *, batch_size: int
     """
     from rnnlens.data import encode
 
-    return _evaluate_encoded(model, encode(vocab, split, max_length=max_length),
-                             batch_size=batch_size, device=device, memory_budget=memory_budget)
+    return _evaluate_encoded(
+        model,
+        encode(vocab, split, max_length=max_length),
+        batch_size=batch_size,
+        device=device,
+        memory_budget=memory_budget,
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -236,20 +253,27 @@ def _load_resume(out_dir: Path, model, opt, sched, meta: dict) -> tuple[dict, di
     folder = out_dir / RESUME_DIR
     state = read_json(folder / "state.json", "resume state")
     if state.get("format") != RESUME_FORMAT or state.get("format_version") != RESUME_VERSION:
-        raise CheckpointError(f"{folder / 'state.json'}: resume state of format "
-                              f"{state.get('format')!r} v{state.get('format_version')!r}, this rnnlens "
-                              f"writes v{RESUME_VERSION}. Start over with --no-resume.")
+        raise CheckpointError(
+            f"{folder / 'state.json'}: resume state of format "
+            f"{state.get('format')!r} v{state.get('format_version')!r}, this rnnlens "
+            f"writes v{RESUME_VERSION}. Start over with --no-resume."
+        )
     if state.get("data_fingerprint") != meta["data_fingerprint"]:
-        raise CheckpointError(f"{folder}: this unfinished run was trained on other data (fingerprint "
-                              f"{str(state.get('data_fingerprint'))[:12]}, now {meta['data_fingerprint'][:12]}). "
-                              "Use the same corpus, another --out folder, or --no-resume to start over.")
+        raise CheckpointError(
+            f"{folder}: this unfinished run was trained on other data (fingerprint "
+            f"{str(state.get('data_fingerprint'))[:12]}, now {meta['data_fingerprint'][:12]}). "
+            "Use the same corpus, another --out folder, or --no-resume to start over."
+        )
     diff = _settings_diff(state.get("settings", {}), meta["settings"])
     if diff:
-        raise CheckpointError(f"{folder}: this unfinished run used other settings ({diff}). Rerun with "
-                              "the same settings, another --out folder, or --no-resume to start over.")
+        raise CheckpointError(
+            f"{folder}: this unfinished run used other settings ({diff}). Rerun with "
+            "the same settings, another --out folder, or --no-resume to start over."
+        )
     if state.get("vocab_digest") != meta["vocab_digest"]:
-        raise CheckpointError(f"{folder}: the vocabulary differs from the one the run started with; "
-                              "start over with --no-resume.")
+        raise CheckpointError(
+            f"{folder}: the vocabulary differs from the one the run started with; start over with --no-resume."
+        )
     tensors = load_tensors(folder / "state.safetensors")
     try:
         model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model/")})
@@ -270,8 +294,9 @@ def _load_resume(out_dir: Path, model, opt, sched, meta: dict) -> tuple[dict, di
         sched.load_state_dict(state["scheduler"])
         torch.set_rng_state(tensors["rng/torch"])
     except (RuntimeError, KeyError, ValueError) as exc:
-        raise CheckpointError(f"{folder}: the resume state does not fit this model ({exc}). "
-                              "Start over with --no-resume.") from exc
+        raise CheckpointError(
+            f"{folder}: the resume state does not fit this model ({exc}). Start over with --no-resume."
+        ) from exc
     return state["loop"], best
 
 
@@ -297,8 +322,16 @@ def _resolve_fast_path(s: TrainSettings, cell) -> str:
     return want if want in cell.FAST_PATHS else cell.FAST_PATHS[0]
 
 
-def train(corpus: CorpusLike, settings: TrainSettings, out_dir: PathLike, *, resume: bool = True, progress: bool = True,
-          on_batch: Callable[[dict], None] | None = None, verbose: bool = True) -> Checkpoint:
+def train(
+    corpus: CorpusLike,
+    settings: TrainSettings,
+    out_dir: PathLike,
+    *,
+    resume: bool = True,
+    progress: bool = True,
+    on_batch: Callable[[dict], None] | None = None,
+    verbose: bool = True,
+) -> Checkpoint:
     """Train a SentimentRNN on ``corpus`` and write the best validation model to ``out_dir``.
 
     The vocabulary is built from the train split only; early stopping and model selection use the
@@ -340,12 +373,19 @@ def train(corpus: CorpusLike, settings: TrainSettings, out_dir: PathLike, *, res
     out_dir = check_output(out_dir, TRAIN_OUTPUTS, "--out")  # a link: its folder
     with output_lock(out_dir, "train"):
         check_output(out_dir, TRAIN_OUTPUTS, "--out")  # again, now that no other rnnlens run can write it
-        return _train(corpus, settings, out_dir, resume=resume, progress=progress, on_batch=on_batch,
-                      verbose=verbose)
+        return _train(corpus, settings, out_dir, resume=resume, progress=progress, on_batch=on_batch, verbose=verbose)
 
 
-def _train(corpus, settings: TrainSettings, out_dir: Path, *, resume: bool, progress: bool,
-           on_batch: Callable[[dict], None] | None, verbose: bool = True) -> Checkpoint:
+def _train(
+    corpus,
+    settings: TrainSettings,
+    out_dir: Path,
+    *,
+    resume: bool,
+    progress: bool,
+    on_batch: Callable[[dict], None] | None,
+    verbose: bool = True,
+) -> Checkpoint:
     from rnnlens.data import Vocab
 
     _check_splits(corpus)
@@ -367,8 +407,17 @@ def _train(corpus, settings: TrainSettings, out_dir: Path, *, resume: bool, prog
 
     device = torch.device(s.device)
     model, opt, sched = _build_model(s, corpus, vocab, enc_train, device)
-    loop: dict = {"epoch": 0, "batch": 0, "best_accuracy": None, "best_epoch": None, "best_metrics": None,
-            "bad_epochs": 0, "stopped_early": False, "history": [], "running": dict(_FRESH_RUNNING)}
+    loop: dict = {
+        "epoch": 0,
+        "batch": 0,
+        "best_accuracy": None,
+        "best_epoch": None,
+        "best_metrics": None,
+        "bad_epochs": 0,
+        "stopped_early": False,
+        "history": [],
+        "running": dict(_FRESH_RUNNING),
+    }
     best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
     if resume and (resume_dir / "state.json").exists():
         loop, best_state = _load_resume(out_dir, model, opt, sched, meta)
@@ -378,8 +427,9 @@ def _train(corpus, settings: TrainSettings, out_dir: Path, *, resume: bool, prog
         _save_resume(out_dir, model, best_state, opt, sched, loop, meta)
 
     while loop["epoch"] < s.epochs and not loop["stopped_early"]:
-        _train_epoch(model, opt, sched, enc_train, loop, s, device, progress=progress, on_batch=on_batch,
-                     save_state=save_state)
+        _train_epoch(
+            model, opt, sched, enc_train, loop, s, device, progress=progress, on_batch=on_batch, save_state=save_state
+        )
         best_state = _end_epoch(model, sched, opt, enc_val, loop, best_state, s, device, say)
         save_state()
 
@@ -395,8 +445,10 @@ def _check_splits(corpus) -> None:
     """Raise DataError unless ``corpus`` has a train and a validation split."""
     for name in ("train", "validation"):
         if name not in corpus.splits:
-            raise DataError(f"corpus {corpus.name!r} ({corpus.source}) has no {name!r} split "
-                            f"(it has {sorted(corpus.splits)}); training needs train and validation.")
+            raise DataError(
+                f"corpus {corpus.name!r} ({corpus.source}) has no {name!r} split "
+                f"(it has {sorted(corpus.splits)}); training needs train and validation."
+            )
 
 
 def _reporter(verbose: bool, progress: bool) -> Callable[[str], None]:
@@ -416,10 +468,11 @@ def _finished_checkpoint(out_dir: Path, meta: dict, say) -> Checkpoint:
     diff = _settings_diff(done.record.get("settings", {}), meta["settings"])
     if done.record.get("data_fingerprint") != meta["data_fingerprint"] or diff:
         why = diff or "other data (fingerprint differs)"
-        raise CheckpointError(f"{out_dir}: holds a finished checkpoint made with {why}. Choose "
-                              "another --out folder, or --no-resume to train again and replace it.")
-    say(f"{out_dir}: already trained with these settings and data; nothing to do "
-        "(--no-resume trains again).")
+        raise CheckpointError(
+            f"{out_dir}: holds a finished checkpoint made with {why}. Choose "
+            "another --out folder, or --no-resume to train again and replace it."
+        )
+    say(f"{out_dir}: already trained with these settings and data; nothing to do (--no-resume trains again).")
     return done
 
 
@@ -431,23 +484,35 @@ def _encode_splits(corpus, vocab, s: TrainSettings):
     enc_train = encode(vocab, corpus.splits["train"], max_length=s.max_length, drop_longer=s.drop_longer)
     enc_val = encode(vocab, corpus.splits["validation"], max_length=s.max_length, drop_longer=s.drop_longer)
     if len(enc_train.labels) == 0:
-        raise DataError(f"corpus {corpus.name!r}: the train split is empty"
-                        + (f" (all {enc_train.n_dropped} documents have more than drop_longer={s.drop_longer} "
-                           "tokens)." if enc_train.n_dropped else "."))
+        raise DataError(
+            f"corpus {corpus.name!r}: the train split is empty"
+            + (
+                f" (all {enc_train.n_dropped} documents have more than drop_longer={s.drop_longer} tokens)."
+                if enc_train.n_dropped
+                else "."
+            )
+        )
     if len(enc_val.labels) == 0 and enc_val.n_dropped:
-        raise DataError(f"corpus {corpus.name!r}: every validation document has more than drop_longer="
-                        f"{s.drop_longer} tokens; raise --drop-longer.")
+        raise DataError(
+            f"corpus {corpus.name!r}: every validation document has more than drop_longer="
+            f"{s.drop_longer} tokens; raise --drop-longer."
+        )
     n_dropped = {"train": int(enc_train.n_dropped), "validation": int(enc_val.n_dropped)}
     if s.drop_longer is not None:
-        print(f"note: drop_longer={s.drop_longer} left out {n_dropped['train']} of "
-              f"{n_dropped['train'] + len(enc_train.labels)} train and {n_dropped['validation']} of "
-              f"{n_dropped['validation'] + len(enc_val.labels)} validation documents (more tokens than that)",
-              file=sys.stderr)
+        print(
+            f"note: drop_longer={s.drop_longer} left out {n_dropped['train']} of "
+            f"{n_dropped['train'] + len(enc_train.labels)} train and {n_dropped['validation']} of "
+            f"{n_dropped['validation'] + len(enc_val.labels)} validation documents (more tokens than that)",
+            file=sys.stderr,
+        )
     n_cut = {"train": int(enc_train.n_truncated), "validation": int(enc_val.n_truncated)}
     if s.max_length is not None and any(n_cut.values()):
-        print(f"note: max_length={s.max_length} cut {n_cut['train']} of {len(enc_train.labels)} "
-              f"train and {n_cut['validation']} of {len(enc_val.labels)} validation documents "
-              "(their later tokens are not seen)", file=sys.stderr)
+        print(
+            f"note: max_length={s.max_length} cut {n_cut['train']} of {len(enc_train.labels)} "
+            f"train and {n_cut['validation']} of {len(enc_val.labels)} validation documents "
+            "(their later tokens are not seen)",
+            file=sys.stderr,
+        )
     return enc_train, enc_val, n_cut, n_dropped
 
 
@@ -456,8 +521,14 @@ def _build_model(s: TrainSettings, corpus, vocab, enc_train, device):
     settings say), its AdamW optimizer and the exponential learning-rate schedule (stepped once per epoch, or
     at every batch when ``lr_decay_steps`` is set)."""
     torch.manual_seed(s.seed)
-    model = SentimentRNN(len(vocab), arch=s.arch, embed_dim=s.embed_dim, hidden_size=s.hidden_size,
-                         num_classes=corpus.num_classes, initial_state=s.initial_state)
+    model = SentimentRNN(
+        len(vocab),
+        arch=s.arch,
+        embed_dim=s.embed_dim,
+        hidden_size=s.hidden_size,
+        num_classes=corpus.num_classes,
+        initial_state=s.initial_state,
+    )
     model.cell.initialize(s.recurrent_init, s.recurrent_gain, s.input_init, s.input_gain)  # default: draws nothing
     model.initialize_embedding(s.embedding_init)
     model = model.to(device)
@@ -489,8 +560,9 @@ def _l2_term(model, l2: float):
     return l2 * sum(p.square().sum() for p in model.parameters() if p.requires_grad)
 
 
-def _train_epoch(model, opt, sched, enc_train, loop: dict, s: TrainSettings, device, *, progress: bool,
-                 on_batch, save_state) -> None:
+def _train_epoch(
+    model, opt, sched, enc_train, loop: dict, s: TrainSettings, device, *, progress: bool, on_batch, save_state
+) -> None:
     """Train on the batches of epoch ``loop["epoch"]`` from batch ``loop["batch"]`` on, adding to the
     running sums in ``loop["running"]`` (the data loss, without the L2 penalty; stepping the learning rate at
     every batch when ``lr_decay_steps`` is set); saves the resume state every ``checkpoint_every`` batches."""
@@ -499,8 +571,15 @@ def _train_epoch(model, opt, sched, enc_train, loop: dict, s: TrainSettings, dev
     epoch = loop["epoch"]
     order = list(batches(enc_train, s.batch_size, shuffle=True, seed=s.seed, epoch=epoch))
     run = loop["running"]
-    bar = tqdm(total=len(order), initial=loop["batch"], disable=not progress, leave=False,
-               desc=f"epoch {epoch + 1}/{s.epochs}", unit="batch", file=sys.stderr)
+    bar = tqdm(
+        total=len(order),
+        initial=loop["batch"],
+        disable=not progress,
+        leave=False,
+        desc=f"epoch {epoch + 1}/{s.epochs}",
+        unit="batch",
+        file=sys.stderr,
+    )
     model.train()
     for i in range(loop["batch"], len(order)):
         t0 = time.perf_counter()
@@ -529,8 +608,7 @@ def _train_epoch(model, opt, sched, enc_train, loop: dict, s: TrainSettings, dev
     bar.close()
 
 
-def _end_epoch(model, sched, opt, enc_val, loop: dict, best_state: dict, s: TrainSettings, device,
-               say) -> dict:
+def _end_epoch(model, sched, opt, enc_val, loop: dict, best_state: dict, s: TrainSettings, device, say) -> dict:
     """Validate after an epoch, step the learning rate, record the epoch in ``loop``, decide on early
     stopping and move ``loop`` to the next epoch. Returns the best model's state (a new copy when this
     epoch's validation accuracy is the best so far)."""
@@ -541,11 +619,15 @@ def _end_epoch(model, sched, opt, enc_val, loop: dict, best_state: dict, s: Trai
     lr_used = opt.param_groups[0]["lr"]  # at the epoch's end
     if s.lr_decay_steps is None:
         sched.step()
-    entry = {"epoch": epoch + 1, "lr": lr_used,
-             "train_loss": run["loss_sum"] / max(run["n"], 1),
-             "train_accuracy": run["correct"] / max(run["n"], 1),
-             "validation_loss": val["loss"], "validation_accuracy": val["accuracy"],
-             "train_tokens_per_s": run["tokens"] / run["seconds"] if run["seconds"] else None}
+    entry = {
+        "epoch": epoch + 1,
+        "lr": lr_used,
+        "train_loss": run["loss_sum"] / max(run["n"], 1),
+        "train_accuracy": run["correct"] / max(run["n"], 1),
+        "validation_loss": val["loss"],
+        "validation_accuracy": val["accuracy"],
+        "train_tokens_per_s": run["tokens"] / run["seconds"] if run["seconds"] else None,
+    }
     loop["history"].append(entry)
     val_seconds = time.perf_counter() - t_val
     if loop["best_accuracy"] is None or val["accuracy"] > loop["best_accuracy"]:
@@ -553,11 +635,13 @@ def _end_epoch(model, sched, opt, enc_val, loop: dict, best_state: dict, s: Trai
         best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
     else:
         loop["bad_epochs"] += 1
-    say(f"epoch {epoch + 1}: train loss (mean nats/doc) {entry['train_loss']:.4f}, train accuracy "
+    say(
+        f"epoch {epoch + 1}: train loss (mean nats/doc) {entry['train_loss']:.4f}, train accuracy "
         f"(running, fraction correct) {entry['train_accuracy']:.4f}, validation accuracy (fraction "
         f"correct, n={val['n']}) {val['accuracy']:.4f}, "
         + (f"{entry['train_tokens_per_s']:.0f} tokens/s, " if entry["train_tokens_per_s"] else "")
-        + f"{run['seconds']:.1f} s training + {val_seconds:.1f} s validation")
+        + f"{run['seconds']:.1f} s training + {val_seconds:.1f} s validation"
+    )
     loop["epoch"] = epoch + 1
     loop["batch"] = 0
     loop["running"] = dict(_FRESH_RUNNING)
@@ -567,8 +651,7 @@ def _end_epoch(model, sched, opt, enc_val, loop: dict, best_state: dict, s: Trai
     return best_state
 
 
-def _test_metrics(model, corpus, vocab, s: TrainSettings, device, n_cut: dict, n_dropped: dict,
-                  say) -> dict | None:
+def _test_metrics(model, corpus, vocab, s: TrainSettings, device, n_cut: dict, n_dropped: dict, say) -> dict | None:
     """The test split's metrics on the whole split (recorded for provenance only; model selection used validation
     alone), or None when the corpus has no test split; with ``drop_longer``, also ``within_drop_longer``: the
     metrics without the test documents longer than that (their number in ``n_dropped["test"]``). Adds the test
@@ -586,13 +669,14 @@ def _test_metrics(model, corpus, vocab, s: TrainSettings, device, n_cut: dict, n
         n_dropped["test"] = int(short.n_dropped)
         if len(short):
             test["within_drop_longer"] = _evaluate_encoded(model, short, batch_size=s.eval_batch_size, device=device)
-            say(f"test accuracy without the {short.n_dropped} documents longer than {s.drop_longer} tokens "
-                f"(fraction correct, n={len(short)}): {test['within_drop_longer']['accuracy']:.4f}")
+            say(
+                f"test accuracy without the {short.n_dropped} documents longer than {s.drop_longer} tokens "
+                f"(fraction correct, n={len(short)}): {test['within_drop_longer']['accuracy']:.4f}"
+            )
     return test
 
 
-def _record(corpus, meta: dict, loop: dict, test, n_cut: dict, n_train: int, vocab_size: int,
-            fast_path: str) -> dict:
+def _record(corpus, meta: dict, loop: dict, test, n_cut: dict, n_train: int, vocab_size: int, fast_path: str) -> dict:
     """The checkpoint's record: the data, the settings and the training metrics."""
     hist = loop["history"]
     tps = [h["train_tokens_per_s"] for h in hist if h["train_tokens_per_s"]]

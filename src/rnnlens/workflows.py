@@ -26,6 +26,7 @@ PAPER_ACCURACY = {
     "sst2": {"baseline": 79.74, "vanilla": 78.09, "ugrnn": 77.74, "gru": 80.25, "lstm": 80.09},
 }
 
+
 def _say(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
@@ -35,8 +36,10 @@ def pretrained_checkpoints(folder: Path | None = None) -> dict[str, Path]:
     folder = Path(folder) if folder is not None else PRETRAINED_DIR
     found = {a: folder / f"imdb-{a}" for a in ARCHS if (folder / f"imdb-{a}" / "config.json").exists()}
     if not found:
-        raise CheckpointError(f"{folder}: no shipped checkpoints (imdb-<arch>/config.json). Reinstall rnnlens, "
-                              "or regenerate them with `python scripts/make_pretrained.py` (see README).")
+        raise CheckpointError(
+            f"{folder}: no shipped checkpoints (imdb-<arch>/config.json). Reinstall rnnlens, "
+            "or regenerate them with `python scripts/make_pretrained.py` (see README)."
+        )
     return found
 
 
@@ -50,12 +53,21 @@ def accuracy_table(dataset: str, ours: dict[str, float | None]) -> tuple[str, st
         s = "—" if v is None else f"{v:.2f}"
         return s + (f" ({paper[c]:.2f})" if c in paper else "")
 
-    md = ("| " + " | ".join(ARCH_TITLES[c] for c in cols) + " |\n| " + " | ".join("---" for _ in cols) + " |\n| "
-          + " | ".join(cell(c) for c in cols) + " |")
+    md = (
+        "| "
+        + " | ".join(ARCH_TITLES[c] for c in cols)
+        + " |\n| "
+        + " | ".join("---" for _ in cols)
+        + " |\n| "
+        + " | ".join(cell(c) for c in cols)
+        + " |"
+    )
     rows = "".join(f"<td class='num'>{html.escape(cell(c))}</td>" for c in cols)
-    table = ("<table><tr>" + "".join(f"<th>{html.escape(ARCH_TITLES[c])}</th>" for c in cols) + f"</tr><tr>{rows}</tr>"
-             "</table><p class='def'>Test accuracy (% of test documents classified correctly); in parentheses "
-             f"the paper's number for {html.escape(dataset)} (Maheswaranathan et al. 2019).</p>")
+    table = (
+        "<table><tr>" + "".join(f"<th>{html.escape(ARCH_TITLES[c])}</th>" for c in cols) + f"</tr><tr>{rows}</tr>"
+        "</table><p class='def'>Test accuracy (% of test documents classified correctly); in parentheses "
+        f"the paper's number for {html.escape(dataset)} (Maheswaranathan et al. 2019).</p>"
+    )
     return md, table
 
 
@@ -66,8 +78,16 @@ class DemoResult:
     seconds: float
 
 
-def run_demo(out_dir, *, data_dir=None, pretrained: Path | None = None, archs=ARCHS, progress: bool = True,
-             download: bool = True, settings=None) -> DemoResult:
+def run_demo(
+    out_dir,
+    *,
+    data_dir=None,
+    pretrained: Path | None = None,
+    archs=ARCHS,
+    progress: bool = True,
+    download: bool = True,
+    settings=None,
+) -> DemoResult:
     """Analyze the shipped IMDB networks on IMDB test reviews and write ``out_dir/report/report.html``.
 
     Needs the IMDB corpus where ``load_corpus("imdb")`` finds it (``data_dir``, ``$RNNLENS_DATA_DIR`` or
@@ -92,8 +112,10 @@ def run_demo(out_dir, *, data_dir=None, pretrained: Path | None = None, archs=AR
         raise ArgumentError(f"demo: unknown architectures {unknown}; choose from {', '.join(ARCHS)}")
     missing = [a for a in archs if a not in found]
     if missing:
-        raise CheckpointError(f"demo: no shipped checkpoint for {missing} in {pretrained or PRETRAINED_DIR}; "
-                              "regenerate them with `python scripts/make_pretrained.py`.")
+        raise CheckpointError(
+            f"demo: no shipped checkpoint for {missing} in {pretrained or PRETRAINED_DIR}; "
+            "regenerate them with `python scripts/make_pretrained.py`."
+        )
     checkpoints = {arch: load_checkpoint(found[arch]) for arch in archs}
     bow_path = (Path(pretrained) if pretrained else PRETRAINED_DIR) / BOW_FILE
     bow = load_bag_of_words(bow_path) if bow_path.exists() else None
@@ -101,14 +123,17 @@ def run_demo(out_dir, *, data_dir=None, pretrained: Path | None = None, archs=AR
         _say(f"note: {bow_path} not found; word groups and the bag-of-words comparison are left out")
     _say("loading IMDB (test reviews) ...")
     try:  # the shipped networks were all trained on the same IMDB corpus: load it once, as recorded
-        corpus = load_training_corpus(checkpoints[archs[0]], data_dir=data_dir, download=download,
-                                      progress=progress)
+        corpus = load_training_corpus(checkpoints[archs[0]], data_dir=data_dir, download=download, progress=progress)
     except DataError as exc:
         if download:
-            raise DataError(f"{exc}\nWithout network access, copy aclImdb_v1.tar.gz (84 MB) into one of the "
-                            "folders above, or pass --data-dir.") from exc
-        raise DataError(f"{exc}\n--offline: nothing was downloaded; run `rnnlens demo` without --offline to "
-                        "fetch the official archive (84 MB) into the cache once.") from exc
+            raise DataError(
+                f"{exc}\nWithout network access, copy aclImdb_v1.tar.gz (84 MB) into one of the "
+                "folders above, or pass --data-dir."
+            ) from exc
+        raise DataError(
+            f"{exc}\n--offline: nothing was downloaded; run `rnnlens demo` without --offline to "
+            "fetch the official archive (84 MB) into the cache once."
+        ) from exc
     settings = DEMO if settings is None else settings
     analyses, accuracy = {}, {}
     for arch, ck in checkpoints.items():
@@ -123,9 +148,12 @@ def run_demo(out_dir, *, data_dir=None, pretrained: Path | None = None, archs=AR
     if bow is not None and "test" in bow.accuracy:
         accuracy["baseline"] = 100 * bow.accuracy["test"]
     _, table = accuracy_table("imdb", accuracy)
-    intro = ("<h2>Test accuracy of the shipped networks</h2>" + table +
-             "<p class='def'>The shipped networks are small (see each checkpoint's config.json for the exact "
-             "training command); `rnnlens reproduce --dataset imdb` trains full-size ones.</p>")
+    intro = (
+        "<h2>Test accuracy of the shipped networks</h2>"
+        + table
+        + "<p class='def'>The shipped networks are small (see each checkpoint's config.json for the exact "
+        "training command); `rnnlens reproduce --dataset imdb` trains full-size ones.</p>"
+    )
     report = make_report([analyses[a] for a in archs], out_dir / "report", preface=[intro])
     return DemoResult(report=report, analyses=analyses, seconds=time.perf_counter() - t0)
 
@@ -137,9 +165,19 @@ class ReproduceResult:
     table_markdown: str
 
 
-def run_reproduce(dataset: str, out_dir, *, settings: dict | None = None, archs=ARCHS, data_dir=None,
-                  data_seed: int = 0, corpus_options: dict | None = None, analysis_settings=None,
-                  baseline: bool = True, progress: bool = True) -> ReproduceResult:
+def run_reproduce(
+    dataset: str,
+    out_dir,
+    *,
+    settings: dict | None = None,
+    archs=ARCHS,
+    data_dir=None,
+    data_seed: int = 0,
+    corpus_options: dict | None = None,
+    analysis_settings=None,
+    baseline: bool = True,
+    progress: bool = True,
+) -> ReproduceResult:
     """Train every architecture in ``archs`` and the bag-of-words baseline on ``dataset``, evaluate on
     the test split, analyze each network and write a report with the paper's table beside ours.
 
@@ -184,17 +222,25 @@ def run_reproduce(dataset: str, out_dir, *, settings: dict | None = None, archs=
         s = TrainSettings.from_dict(dict(settings or {}, arch=arch))
         _say(f"[{i}] {arch}: training (resumes if stopped) ...")
         ck = train(corpus, s, out_dir / "models" / arch, resume=True, progress=progress)
-        test = ck.record.get("metrics", {}).get("test") or evaluate(ck.model, ck.vocab, corpus.splits["test"],
-                                                                    max_length=s.max_length)
+        test = ck.record.get("metrics", {}).get("test") or evaluate(
+            ck.model, ck.vocab, corpus.splits["test"], max_length=s.max_length
+        )
         accuracy[arch] = 100 * test["accuracy"]
         target = out_dir / "analysis" / arch
         if not (target / "summary.json").exists():
             _say(f"[{i}] {arch}: analyzing ...")
             analyze(ck, corpus, analysis_settings, bow=bow, out_dir=target)
         analyses.append(target)
-        write_json_atomic(acc_path, {"dataset": dataset, "data_fingerprint": corpus.fingerprint(),
-                                     "definition": "test accuracy, % of test documents classified correctly",
-                                     "accuracy": accuracy, "paper": PAPER_ACCURACY.get(dataset)})
+        write_json_atomic(
+            acc_path,
+            {
+                "dataset": dataset,
+                "data_fingerprint": corpus.fingerprint(),
+                "definition": "test accuracy, % of test documents classified correctly",
+                "accuracy": accuracy,
+                "paper": PAPER_ACCURACY.get(dataset),
+            },
+        )
 
     md, table = accuracy_table(dataset, accuracy)
     preface = [f"<h2>Test accuracy on {html.escape(dataset)}</h2>" + table]

@@ -13,8 +13,15 @@ from rnnlens.errors import ArgumentError
 
 
 def test_non_finite_numbers_round_trip_through_strings():
-    obj = {"a": float("nan"), "b": np.float32("inf"), "c": -math.inf, "d": [np.float64(0.5), np.int64(3)],
-           "e": np.array([1.0, np.nan]), "f": np.bool_(True), 7: (1, 2)}
+    obj = {
+        "a": float("nan"),
+        "b": np.float32("inf"),
+        "c": -math.inf,
+        "d": [np.float64(0.5), np.int64(3)],
+        "e": np.array([1.0, np.nan]),
+        "f": np.bool_(True),
+        7: (1, 2),
+    }
     enc = to_jsonable(obj)
     assert enc == {"a": "nan", "b": "inf", "c": "-inf", "d": [0.5, 3], "e": [1.0, "nan"], "f": True, "7": [1, 2]}
     assert type(enc["d"][1]) is int and type(enc["f"]) is bool
@@ -26,8 +33,12 @@ def test_non_finite_numbers_round_trip_through_strings():
 def _folder(tmp_path, summary=None, arrays=None):
     folder = tmp_path / "an"
     folder.mkdir()
-    write_json(folder / "summary.json", {"schema": SCHEMA, "run_id": "r1", "x": float("nan"),
-                                         "provenance": {"checkpoint": "runs/gru"}} if summary is None else summary)
+    write_json(
+        folder / "summary.json",
+        {"schema": SCHEMA, "run_id": "r1", "x": float("nan"), "provenance": {"checkpoint": "runs/gru"}}
+        if summary is None
+        else summary,
+    )
     if arrays is not None:
         write_arrays(folder / "arrays.npz", arrays)
     return folder
@@ -53,12 +64,18 @@ def test_object_arrays_are_refused_on_write_and_pickles_on_read(tmp_path):
 def test_damaged_or_foreign_summaries_name_the_file_and_the_command(tmp_path):
     folder = _folder(tmp_path)
     (folder / "summary.json").write_text("{not json")
-    with pytest.raises(ArgumentError, match=r"summary\.json: not valid JSON .*the file is damaged: rebuild it with "
-                                            r"`rnnlens analyze CHECKPOINT -o .*an` \(rerun `rnnlens analyze`"):
+    with pytest.raises(
+        ArgumentError,
+        match=r"summary\.json: not valid JSON .*the file is damaged: rebuild it with "
+        r"`rnnlens analyze CHECKPOINT -o .*an` \(rerun `rnnlens analyze`",
+    ):
         load_analysis(folder)
     (folder / "summary.json").write_text(json.dumps({"schema": "rnnlens-analysis/0"}))
-    with pytest.raises(ArgumentError, match=r"summary\.json: schema 'rnnlens-analysis/0', this rnnlens reads "
-                                            r"'rnnlens-analysis/1'; rerun `rnnlens analyze` with this version\."):
+    with pytest.raises(
+        ArgumentError,
+        match=r"summary\.json: schema 'rnnlens-analysis/0', this rnnlens reads "
+        r"'rnnlens-analysis/1'; rerun `rnnlens analyze` with this version\.",
+    ):
         load_analysis(folder)
     (folder / "summary.json").write_text("[1, 2]")
     with pytest.raises(ArgumentError, match=r"summary\.json: expected a JSON object"):
@@ -68,29 +85,39 @@ def test_damaged_or_foreign_summaries_name_the_file_and_the_command(tmp_path):
 def test_a_damaged_fixed_points_file_names_the_folder_to_rebuild(tmp_path):
     folder = _folder(tmp_path)
     (folder / "fixed_points.safetensors").write_bytes(b"junk")
-    with pytest.raises(ArgumentError, match=r"fixed_points\.safetensors: not a readable safetensors file .*"
-                                            r"rebuild it with `rnnlens analyze runs/gru -o .*an`"):
+    with pytest.raises(
+        ArgumentError,
+        match=r"fixed_points\.safetensors: not a readable safetensors file .*"
+        r"rebuild it with `rnnlens analyze runs/gru -o .*an`",
+    ):
         load_analysis(folder)
 
 
 def _zero_fixed_points():
     from rnnlens.fixedpoints import _TENSOR_FIELDS, FixedPoints
 
-    return FixedPoints(**{k: torch.zeros(2, 3) if k in ("points", "inputs", "seeds") else torch.zeros(2)
-                          for k in _TENSOR_FIELDS}, tol=1e-8, solver="test", info={})
+    return FixedPoints(
+        **{k: torch.zeros(2, 3) if k in ("points", "inputs", "seeds") else torch.zeros(2) for k in _TENSOR_FIELDS},
+        tol=1e-8,
+        solver="test",
+        info={},
+    )
 
 
 def test_run_ids_must_agree_and_a_missing_arrays_file_is_allowed(tmp_path):
     fp = _zero_fixed_points()
-    folder = _folder(tmp_path)                                     # summary of run r1, no arrays.npz
+    folder = _folder(tmp_path)  # summary of run r1, no arrays.npz
     fp.save(folder / "fixed_points.safetensors", run_id="r1")
     loaded = load_analysis(folder)
     summary, arrays = loaded.summary, loaded.arrays
     assert summary["run_id"] == "r1" and arrays == {}
     fp.save(folder / "fixed_points.safetensors", run_id="r2")
-    with pytest.raises(ArgumentError, match=r"an: fixed_points\.safetensors and summary\.json come from different "
-                                            r"runs \(an analyze was interrupted .*rebuild it with "
-                                            r"`rnnlens analyze runs/gru -o "):
+    with pytest.raises(
+        ArgumentError,
+        match=r"an: fixed_points\.safetensors and summary\.json come from different "
+        r"runs \(an analyze was interrupted .*rebuild it with "
+        r"`rnnlens analyze runs/gru -o ",
+    ):
         load_analysis(folder)
 
 
@@ -98,7 +125,7 @@ def test_paths_and_folders_without_run_ids(tmp_path):
     from pathlib import Path
 
     assert to_jsonable({"p": Path("runs/gru")}) == {"p": "runs/gru"}
-    folder = _folder(tmp_path, summary={"schema": SCHEMA, "x": 1})          # written before run ids existed
+    folder = _folder(tmp_path, summary={"schema": SCHEMA, "x": 1})  # written before run ids existed
     write_arrays(folder / "arrays.npz", {"v": np.zeros(2)})
     loaded = load_analysis(folder)
     summary, arrays = loaded.summary, loaded.arrays
@@ -107,10 +134,13 @@ def test_paths_and_folders_without_run_ids(tmp_path):
 
 def test_run_id_mismatches_name_every_file_and_arrays_alone_count(tmp_path):
     fp = _zero_fixed_points()
-    folder = _folder(tmp_path, arrays={"v": np.zeros(1), "run_id": np.array("r2")})    # summary of r1
+    folder = _folder(tmp_path, arrays={"v": np.zeros(1), "run_id": np.array("r2")})  # summary of r1
     fp.save(folder / "fixed_points.safetensors", run_id="r3")
-    with pytest.raises(ArgumentError, match=r"an: arrays\.npz, fixed_points\.safetensors and summary\.json come "
-                                            r"from different runs"):
+    with pytest.raises(
+        ArgumentError,
+        match=r"an: arrays\.npz, fixed_points\.safetensors and summary\.json come "
+        r"from different runs",
+    ):
         load_analysis(folder)
     # a summary without a run id beside arrays that have one: copied in from another run
     other = tmp_path / "other"
@@ -124,7 +154,10 @@ def test_run_id_mismatches_name_every_file_and_arrays_alone_count(tmp_path):
 def test_a_damaged_arrays_file_names_the_error_and_the_folder(tmp_path):
     folder = _folder(tmp_path)
     (folder / "arrays.npz").write_bytes(b"not a zip")
-    with pytest.raises(ArgumentError, match=r"arrays\.npz: not a readable \.npz file \((BadZipFile|ValueError|OSError|"
-                                            r"EOFError): .*damaged: rebuild it with "
-                                            r"`rnnlens analyze runs/gru -o .*an`"):
+    with pytest.raises(
+        ArgumentError,
+        match=r"arrays\.npz: not a readable \.npz file \((BadZipFile|ValueError|OSError|"
+        r"EOFError): .*damaged: rebuild it with "
+        r"`rnnlens analyze runs/gru -o .*an`",
+    ):
         load_analysis(folder)

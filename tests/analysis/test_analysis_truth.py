@@ -47,12 +47,19 @@ def _hand_built(corpus):
 
 @pytest.fixture(scope="module")
 def result():
-    corpus = load_corpus("synthetic", seed=0, n_train=300, n_validation=50, n_test=300, min_length=10,
-                         max_length=20)
+    corpus = load_corpus("synthetic", seed=0, n_train=300, n_validation=50, n_test=300, min_length=10, max_length=20)
     model, vocab, m = _hand_built(corpus)
-    bow = {w: v for w, v in corpus.truth.valence.items()}         # the true valence as "bag of words"
-    settings = AnalysisSettings.make(n_docs=300, n_seeds=100, n_transitions=2000, n_linear_docs=100, n_speed=10,
-                                     speed_steps=5, n_group=20, modifiers=None)
+    bow = {w: v for w, v in corpus.truth.valence.items()}  # the true valence as "bag of words"
+    settings = AnalysisSettings.make(
+        n_docs=300,
+        n_seeds=100,
+        n_transitions=2000,
+        n_linear_docs=100,
+        n_speed=10,
+        speed_steps=5,
+        n_group=20,
+        modifiers=None,
+    )
     r = analyze(Network(model, vocab), corpus, settings, bow=bow)
     return r, corpus, vocab, m
 
@@ -60,12 +67,13 @@ def result():
 def test_the_line_its_spectrum_and_the_readout_as_on_paper(result):
     r, _, _, m = result
     sm = r.summary["metrics"]["slow_manifold"]
-    b = r.slow_manifold.points.cpu().numpy() @ m                    # node coordinates along m
+    b = r.slow_manifold.points.cpu().numpy() @ m  # node coordinates along m
     off = r.slow_manifold.points.cpu().numpy() - np.outer(b, m)
-    assert np.abs(off).max() < 1e-6                                  # the nodes are on the line
+    assert np.abs(off).max() < 1e-6  # the nodes are on the line
     np.testing.assert_allclose(r.arrays["sm_abs_lambda1"], 1 / np.cosh(b / math.sqrt(N)) ** 2, atol=1e-6)
     assert sm["median_abs_dev_lambda1"]["value"] == pytest.approx(
-        float(np.median(1 - 1 / np.cosh(b / math.sqrt(N)) ** 2)), abs=1e-6)
+        float(np.median(1 - 1 / np.cosh(b / math.sqrt(N)) ** 2)), abs=1e-6
+    )
     assert sm["one_dimensionality"]["value"] == pytest.approx(1.0, abs=1e-9)
     assert sm["top_pc_fraction"]["value"] == pytest.approx(1.0, abs=1e-9)
     for key in ("tangent_readout_cos_median", "readout_alignment", "chord_readout_cos"):
@@ -81,7 +89,7 @@ def test_the_line_its_spectrum_and_the_readout_as_on_paper(result):
 def test_word_valence_as_on_paper(result):
     r, corpus, vocab, m = result
     b = r.slow_manifold.points.cpu().numpy() @ m
-    gain = float(np.mean(1 / np.cosh(b / math.sqrt(N)) ** 2))       # mean over nodes of sech^2
+    gain = float(np.mean(1 / np.cosh(b / math.sqrt(N)) ** 2))  # mean over nodes of sech^2
     got = r.arrays["sm_valence_mean"]
     for word in ("pos000", "neg001", "spos002", "sneg003", "neu004"):
         want = gain * C * corpus.truth.valence[word]

@@ -52,19 +52,23 @@ def test_analyze_writes_consistent_summary_and_arrays(ckpt, corpus, tmp_path):
     assert m["pca"]["trained_cumulative"]["value"] == pytest.approx(arrays["pca_trained"].tolist())
     assert np.all(np.diff(arrays["pca_trained"]) >= -1e-12) and arrays["pca_trained"][-1] <= 1 + 1e-9
     assert m["data"]["n_docs"]["value"] == 40
-    assert len(m["speed"]["median_by_step"]["value"]) == FAST["speed_steps"]        # one median per step
+    assert len(m["speed"]["median_by_step"]["value"]) == FAST["speed_steps"]  # one median per step
     # the chord from the first to the last node, against the readout the states see
     nodes, w = arrays["sm_points"], load_checkpoint(ckpt).model.readout_matrix()[0].double().numpy()
     chord = nodes[-1] - nodes[0]
     assert m["slow_manifold"]["chord_readout_cos"]["value"] == pytest.approx(
-        abs(chord @ w) / (np.linalg.norm(chord) * np.linalg.norm(w)), rel=1e-3)   # nodes saved in float32
-    assert all({"readout_cos", "top_pc_fraction", "dist_to_visited_median"} <= set(row)
-               for row in m["fixed_points"]["by_tolerance"]["value"])
+        abs(chord @ w) / (np.linalg.norm(chord) * np.linalg.norm(w)), rel=1e-3
+    )  # nodes saved in float32
+    assert all(
+        {"readout_cos", "top_pc_fraction", "dist_to_visited_median"} <= set(row)
+        for row in m["fixed_points"]["by_tolerance"]["value"]
+    )
     ev = np.abs(arrays["eigvals"])
     assert m["modes"]["n_slow_modes_median"]["value"] == float(np.median((ev > 0.98).sum(1)))
-    assert np.all(ev[:, :-1] >= ev[:, 1:] - 1e-6)                   # sorted by |lambda|, descending
+    assert np.all(ev[:, :-1] >= ev[:, 1:] - 1e-6)  # sorted by |lambda|, descending
     assert m["fixed_points"]["dist_to_visited_median"]["value"] == pytest.approx(
-        float(np.median(arrays["fp_dist_to_visited"])))
+        float(np.median(arrays["fp_dist_to_visited"]))
+    )
     assert m["modes"]["null_mean"]["value"] == pytest.approx(m["modes"]["null_mean_closed_form"]["value"], rel=0.05)
     # every metric carries a definition, and every reported metric is one of the table's, and all of
     # the table's metrics are reported (a complete analysis of a synthetic corpus measures them all)
@@ -73,13 +77,15 @@ def test_analyze_writes_consistent_summary_and_arrays(ckpt, corpus, tmp_path):
         for name, node in section.items():
             if isinstance(node, dict) and "value" in node:
                 assert isinstance(node["definition"], str) and node["definition"]
-                assert "{" not in node["definition"], node["definition"]    # templates filled in
+                assert "{" not in node["definition"], node["definition"]  # templates filled in
                 reported.add(f"{sname}.{name}")
-    assert reported == {p for p, spec in METRICS.items()
-                        if p.split(".")[0] not in optional_sections() and spec.only_when is None}
+    assert reported == {
+        p for p, spec in METRICS.items() if p.split(".")[0] not in optional_sections() and spec.only_when is None
+    }
     assert r.value("fixed_points.n_converged") == n_conv
     assert m["fixed_points"]["n_converged"]["definition"].startswith(
-        "points with q = (1/N)||F(h*, x*) - h*||^2 < 1e-08")
+        "points with q = (1/N)||F(h*, x*) - h*||^2 < 1e-08"
+    )
     prov = summary["provenance"]
     assert prov["corpus_fingerprint"] == corpus.fingerprint() and prov["trained_on_same_corpus"] is True
     assert prov["code_version"] and prov["checkpoint"].endswith("gru")
@@ -89,8 +95,12 @@ def test_analyze_writes_consistent_summary_and_arrays(ckpt, corpus, tmp_path):
     assert {"truth_valence_spearman", "truth_lambda1_within_0.02", "readout_aligned"} <= names
     # no temporary files left behind; the arrays file holds no pickled objects
     # (and the output folder's marker of what rnnlens wrote there: rnnlens._atomic)
-    assert sorted(p.name for p in (tmp_path / "an").iterdir()) == [".rnnlens-output.json", "arrays.npz",
-                                                                   "fixed_points.safetensors", "summary.json"]
+    assert sorted(p.name for p in (tmp_path / "an").iterdir()) == [
+        ".rnnlens-output.json",
+        "arrays.npz",
+        "fixed_points.safetensors",
+        "summary.json",
+    ]
     with np.load(tmp_path / "an" / "arrays.npz", allow_pickle=False) as z:
         assert all(z[k].dtype != object for k in z.files)
     # the sign convention holds at every point: readout . r_1 >= 0
@@ -108,19 +118,25 @@ def test_n_states_counts_every_token(ckpt, corpus):
 
 
 def test_no_fixed_point_under_threshold_gives_partial_result(ckpt, corpus, tmp_path):
-    r = analyze(ckpt, corpus, AnalysisSettings.make(tol=1e-300, solver_options={"max_iter": 1}, modifiers=None, **FAST),
-                out_dir=tmp_path / "p")
+    r = analyze(
+        ckpt,
+        corpus,
+        AnalysisSettings.make(tol=1e-300, solver_options={"max_iter": 1}, modifiers=None, **FAST),
+        out_dir=tmp_path / "p",
+    )
     loaded = load_analysis(tmp_path / "p")
     s, arrays = loaded.summary, loaded.arrays
     assert s["status"] == "partial" and r.complete is False
     assert "no fixed point reached q < 1e-300" in s["missing"][0]["why"]
-    assert s["missing"][0]["why"].endswith("from 30 seeds (smallest q " + f"{min(r.fixed_points.q.tolist()):.3g}); "
-                                           "try more seeds (n_seeds), more solver iterations or check that the "
-                                           "network was trained")
+    assert s["missing"][0]["why"].endswith(
+        "from 30 seeds (smallest q " + f"{min(r.fixed_points.q.tolist()):.3g}); "
+        "try more seeds (n_seeds), more solver iterations or check that the "
+        "network was trained"
+    )
     assert s["missing"][0]["what"] == "fixed-point geometry, spectra, word valence, linearization"
     assert s["metrics"]["fixed_points"]["n_converged"]["value"] == 0
     assert "manifold" not in s["metrics"] and "eigvals" not in arrays
-    assert "pca" in s["metrics"] and "speed" in s["metrics"]       # what does not need fixed points is there
+    assert "pca" in s["metrics"] and "speed" in s["metrics"]  # what does not need fixed points is there
     tol_checks = [c for c in s["checks"] if c["name"].startswith("tol_")]
     assert len(tol_checks) == 3 and all(c["passed"] is None and "not measured" in c["detail"] for c in tol_checks)
     # the slow manifold does not need an exact fixed point: it is traced and checked all the same
@@ -129,9 +145,15 @@ def test_no_fixed_point_under_threshold_gives_partial_result(ckpt, corpus, tmp_p
 
 
 def test_vocabulary_mismatch_is_a_data_error(ckpt):
-    other = Corpus(name="csv", label_names=["neg", "pos"], source="test",
-                   splits={"test": Split(texts=["zzqx yyqw wwqv"] * 5 + ["vvqu"] * 5,
-                                         labels=np.array([0, 1] * 5, dtype=np.int64))}, info={})
+    other = Corpus(
+        name="csv",
+        label_names=["neg", "pos"],
+        source="test",
+        splits={
+            "test": Split(texts=["zzqx yyqw wwqv"] * 5 + ["vvqu"] * 5, labels=np.array([0, 1] * 5, dtype=np.int64))
+        },
+        info={},
+    )
     with pytest.raises(DataError, match="vocabulary does not match"):
         analyze(ckpt, other, AnalysisSettings.make(modifiers=None, **FAST))
 
@@ -149,8 +171,10 @@ def test_bad_arguments(ckpt, corpus):
         analyze(ckpt, corpus, AnalysisSettings.make(input_point="median", modifiers=None))
     with pytest.raises(ArgumentError) as info:
         analyze(load_checkpoint(ckpt).model, corpus)
-    assert str(info.value) == ("analyze(model, corpus): a bare model needs its vocabulary: pass "
-                               "rnnlens.Network(model, vocab), or a checkpoint folder / Checkpoint")
+    assert str(info.value) == (
+        "analyze(model, corpus): a bare model needs its vocabulary: pass "
+        "rnnlens.Network(model, vocab), or a checkpoint folder / Checkpoint"
+    )
     with pytest.raises(DataError, match="no 'dev' split"):
         analyze(ckpt, corpus, AnalysisSettings.make(split="dev", modifiers=None))
 
@@ -160,6 +184,7 @@ def test_checkpoint_problems_are_checkpoint_errors(ckpt, corpus, tmp_path):
         analyze(tmp_path / "nothing", corpus)
     # a checkpoint written by another format version
     import shutil
+
     old = tmp_path / "old"
     shutil.copytree(ckpt, old)
     cfg = json.loads((old / "config.json").read_text())
@@ -175,10 +200,20 @@ def test_checkpoint_problems_are_checkpoint_errors(ckpt, corpus, tmp_path):
 
 
 def test_cli_analyze_then_report(ckpt, tmp_path, monkeypatch):
-    monkeypatch.setenv("RNNLENS_CACHE_DIR", str(tmp_path / "cache"))     # analyze fits its bag of words there
+    monkeypatch.setenv("RNNLENS_CACHE_DIR", str(tmp_path / "cache"))  # analyze fits its bag of words there
     runner = CliRunner()
-    args = ["analyze", str(ckpt), "--dataset", "synthetic", "-o", str(tmp_path / "an"), "--n-docs", "30",
-            "--n-seeds", "20"] + sum((["--option", f"{k}={v}"] for k, v in SMALL.items()), [])
+    args = [
+        "analyze",
+        str(ckpt),
+        "--dataset",
+        "synthetic",
+        "-o",
+        str(tmp_path / "an"),
+        "--n-docs",
+        "30",
+        "--n-seeds",
+        "20",
+    ] + sum((["--option", f"{k}={v}"] for k, v in SMALL.items()), [])
     res = runner.invoke(main, args)
     assert res.exit_code == 0, res.output
     assert "n_converged = " in res.output and "--" in res.output and "[checks]" in res.output
@@ -214,8 +249,9 @@ def test_tolerance_sweep_reports_each_tolerance_on_the_same_seeds(ckpt, corpus):
     assert int(np.asarray(again.converged).sum()) == rows[-1]["n_converged"]
     # the points stop where that tolerance stops them (not at the main search's): the same distances travelled
     # (the row's median is torch's, over all seeds: the lower middle value for an even count)
-    assert rows[-1]["distance_median"] == pytest.approx(float(torch.as_tensor(again.distance).double().median()),
-                                                        rel=1e-6)
+    assert rows[-1]["distance_median"] == pytest.approx(
+        float(torch.as_tensor(again.distance).double().median()), rel=1e-6
+    )
     assert rows[-1]["distance_median"] != pytest.approx(rows[0]["distance_median"], rel=1e-3)
 
 
@@ -269,15 +305,18 @@ def test_slow_manifold_readout_alignment_recomputed(ckpt, corpus, tmp_path):
     assert sm["readout_alignment"]["value"] == pytest.approx(float(want), rel=1e-6)
     # the share of the final readout explained by the position along the curve, recomputed from the states
     from rnnlens.analysis.sections.slow_manifold import readout_explained
+
     curve = r.slow_manifold
     finals = np.stack([x[-1] for x in Network(ck.model, ck.vocab).states(docs.encoded)]).astype(np.float64)
-    want = readout_explained(finals, finals @ w, curve.points.cpu().numpy(), curve.arclength.cpu().numpy(),
-                              curve.readout.cpu().numpy())
+    want = readout_explained(
+        finals, finals @ w, curve.points.cpu().numpy(), curve.arclength.cpu().numpy(), curve.readout.cpu().numpy()
+    )
     assert sm["readout_explained_by_position"]["value"] == pytest.approx(float(want), rel=1e-6, abs=1e-9)
 
 
 def test_readout_explained_by_position_on_a_short_straight_curve():
     from rnnlens.analysis.sections.slow_manifold import readout_explained
+
     # a straight curve from -1 to 1 along e0 (readout = e0 . h); states spread from -3 to 3 along it, plus
     # noise in e1 that the readout ignores: the extension past the ends explains every readout
     g = np.random.default_rng(0)
@@ -301,8 +340,9 @@ def test_slow_manifold_nodes_are_saved_in_state_space(ckpt, corpus, tmp_path):
     pts = arrays["sm_points"]
     assert pts.shape == (64, 8) and pts.dtype == np.float32
     np.testing.assert_allclose(pts, r.slow_manifold.points.cpu().numpy(), rtol=1e-6, atol=1e-6)
-    np.testing.assert_allclose((pts - arrays["pc_mean"]) @ arrays["pc_components"].T, arrays["sm_pc"],
-                               rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(
+        (pts - arrays["pc_mean"]) @ arrays["pc_components"].T, arrays["sm_pc"], rtol=1e-4, atol=1e-5
+    )
 
 
 def test_valence_section_records_its_sources(ckpt, corpus):
@@ -310,8 +350,12 @@ def test_valence_section_records_its_sources(ckpt, corpus):
 
     # without a bag of words: one missing item, named once (not once per section)
     r = analyze(ckpt, corpus, AnalysisSettings.make(modifiers=None, **FAST))
-    assert r.summary["missing"] == [{"what": "word valence vs bag-of-words coefficients and the word groups",
-                                     "why": "no bag-of-words baseline was given (bow=...; `rnnlens baseline`)"}]
+    assert r.summary["missing"] == [
+        {
+            "what": "word valence vs bag-of-words coefficients and the word groups",
+            "why": "no bag-of-words baseline was given (bow=...; `rnnlens baseline`)",
+        }
+    ]
     m = r.summary["metrics"]
     assert "at a fixed point" in m["valence"]["definition"]
     assert m["slow_manifold"]["method"].startswith("relax with the network's dynamics; principal curve")
@@ -321,8 +365,9 @@ def test_valence_section_records_its_sources(ckpt, corpus):
     tw = [i for i, w in enumerate(vocab) if w in truth]
     for prefix in ("", "sm_"):
         assert r.arrays[prefix + "truth_valence"].tolist() == [truth[vocab[i]] for i in tw]
-        np.testing.assert_allclose(r.arrays[prefix + "truth_model_valence"], r.arrays[prefix + "valence_mean"][tw],
-                                   rtol=1e-6)
+        np.testing.assert_allclose(
+            r.arrays[prefix + "truth_model_valence"], r.arrays[prefix + "valence_mean"][tw], rtol=1e-6
+        )
     # with a fitted bag of words: where it came from, and over how many words the correlation runs
     bow = fit_bag_of_words(corpus)
     m = analyze(ckpt, corpus, AnalysisSettings.make(modifiers=None, **FAST), bow=bow).summary["metrics"]
@@ -330,7 +375,7 @@ def test_valence_section_records_its_sources(ckpt, corpus):
     assert info["source"] == "rnnlens.baseline.BagOfWords" and info["data_fingerprint"] == corpus.fingerprint()
     assert info["direction"] == "coef[0]" and "warning" not in info and info["accuracy"] == bow.accuracy
     assert isinstance(m["valence"]["spearman_bow"]["value"], float)
-    assert len(m["modes"]["tau_median"]["value"]) == 3          # the 3 slowest modes, median over points
+    assert len(m["modes"]["tau_median"]["value"]) == 3  # the 3 slowest modes, median over points
     n_shared = len(set(bow.words) & set(vocab) - {"<pad>", "<unk>"})
     assert m["valence"]["spearman_bow"]["definition"].endswith(f"over {n_shared} shared words")
 
@@ -339,24 +384,32 @@ def test_a_checkpoint_without_a_folder_records_none(ckpt, corpus):
     from rnnlens.checkpoint import Checkpoint
 
     ck = load_checkpoint(ckpt)
-    r = analyze(Checkpoint(ck.model, ck.vocab, ck.record, None), corpus,
-                AnalysisSettings.make(n_docs=10, n_seeds=5, n_transitions=20, n_speed=2, speed_steps=2, modifiers=None))
+    r = analyze(
+        Checkpoint(ck.model, ck.vocab, ck.record, None),
+        corpus,
+        AnalysisSettings.make(n_docs=10, n_seeds=5, n_transitions=20, n_speed=2, speed_steps=2, modifiers=None),
+    )
     assert r.summary["provenance"]["checkpoint"] is None
     with pytest.raises(ArgumentError, match=r"^analysis setting seed=-1 is invalid: use an integer >= 0\.$"):
         analyze(ckpt, corpus, AnalysisSettings.make(seed=-1, modifiers=None))
 
 
 def test_a_checkpoint_object_records_its_folder(ckpt, corpus):
-    r = analyze(load_checkpoint(ckpt), corpus,
-                AnalysisSettings.make(n_docs=10, n_seeds=5, n_transitions=20, n_speed=2, speed_steps=2, modifiers=None))
+    r = analyze(
+        load_checkpoint(ckpt),
+        corpus,
+        AnalysisSettings.make(n_docs=10, n_seeds=5, n_transitions=20, n_speed=2, speed_steps=2, modifiers=None),
+    )
     assert r.summary["provenance"]["checkpoint"] == str(ckpt)
 
 
 def test_analyze_refuses_what_is_not_a_model(corpus):
     with pytest.raises(ArgumentError) as info:
         analyze(42, corpus)
-    assert str(info.value) == ("analyze: the network must be a checkpoint folder, a Checkpoint, a rnnlens.Network "
-                               "or a SentimentRNN with its vocabulary; got int")
+    assert str(info.value) == (
+        "analyze: the network must be a checkpoint folder, a Checkpoint, a rnnlens.Network "
+        "or a SentimentRNN with its vocabulary; got int"
+    )
 
 
 def test_the_arrays_hold_every_key_the_report_reads(ckpt, corpus, tmp_path):

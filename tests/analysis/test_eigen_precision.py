@@ -52,15 +52,31 @@ def _close(a, b) -> bool:
 
 def _analyse(arch, data, out, float32, monkeypatch, extra):
     monkeypatch.setattr(lz, "LAPACK_FLOAT32", float32)
-    r = CliRunner().invoke(main, ["analyze", str(pretrained_checkpoints()[arch]), "--data-dir", str(data),
-                                  "-o", str(out), "--n-docs", "150", "--n-seeds", "100", "--quiet", *extra])
+    r = CliRunner().invoke(
+        main,
+        [
+            "analyze",
+            str(pretrained_checkpoints()[arch]),
+            "--data-dir",
+            str(data),
+            "-o",
+            str(out),
+            "--n-docs",
+            "150",
+            "--n-seeds",
+            "100",
+            "--quiet",
+            *extra,
+        ],
+    )
     assert r.exit_code == 0, r.output
     return json.loads((out / "summary.json").read_text())
 
 
 @pytest.mark.parametrize("arch,extra", [("gru", ["--n-contexts", "40"]), ("lstm", ["--no-modifiers"])])
-def test_float32_eigendecomposition_keeps_every_number_of_the_analysis(arch, extra, tmp_path, monkeypatch,
-                                                                       real_corpus_dir):
+def test_float32_eigendecomposition_keeps_every_number_of_the_analysis(
+    arch, extra, tmp_path, monkeypatch, real_corpus_dir
+):
     data = real_corpus_dir("imdb").parent
     exact = _analyse(arch, data, tmp_path / "f64", False, monkeypatch, extra)
     fast = _analyse(arch, data, tmp_path / "f32", True, monkeypatch, extra)
@@ -72,6 +88,6 @@ def test_float32_eigendecomposition_keeps_every_number_of_the_analysis(arch, ext
     off = {k: (a[k], b[k]) for k in a if not _close(a[k], b[k])}
     assert not off, off
     moved = [k for k in a if a[k] != b[k]]
-    assert moved                                     # the premise: the two paths are not the same computation
+    assert moved  # the premise: the two paths are not the same computation
     ea, eb = (np.load(tmp_path / p / "arrays.npz")["eigvals"] for p in ("f64", "f32"))
-    assert np.abs(np.abs(ea[:, 0]) - np.abs(eb[:, 0])).max() < 1e-6          # |lambda_1| refined in float64
+    assert np.abs(np.abs(ea[:, 0]) - np.abs(eb[:, 0])).max() < 1e-6  # |lambda_1| refined in float64

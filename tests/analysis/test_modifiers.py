@@ -31,10 +31,31 @@ from rnnlens.data import Vocab, load_corpus
 from rnnlens.errors import ArgumentError, DataError
 from rnnlens.network import Network
 
-TOY = dict(n_train=20000, n_validation=300, n_test=300, min_length=10, max_length=20, p_evidence=0.5,
-           negation=True, intensifier=True, not_scope=4, p_modifier=0.2)
-SETTINGS = dict(arch="gru", embed_dim=16, hidden_size=32, epochs=10, batch_size=32, lr=0.01, lr_decay=0.9,
-                patience=None, seed=0, checkpoint_every=0, num_threads=1)
+TOY = dict(
+    n_train=20000,
+    n_validation=300,
+    n_test=300,
+    min_length=10,
+    max_length=20,
+    p_evidence=0.5,
+    negation=True,
+    intensifier=True,
+    not_scope=4,
+    p_modifier=0.2,
+)
+SETTINGS = dict(
+    arch="gru",
+    embed_dim=16,
+    hidden_size=32,
+    epochs=10,
+    batch_size=32,
+    lr=0.01,
+    lr_decay=0.9,
+    patience=None,
+    seed=0,
+    checkpoint_every=0,
+    num_threads=1,
+)
 
 
 # ---------------------------------------------------------------------------------- estimators
@@ -45,7 +66,7 @@ def test_least_squares_ratio_and_median_ratio():
     # a tiny denominator cannot blow the estimate up: its pair weighs den^2
     num, d = np.array([2.0, 4.0, 5.0]), np.array([1.0, 2.0, 1e-6])
     assert md.ls_ratio(num, d) == pytest.approx(2.0, abs=1e-5)
-    assert md.median_ratio(num, d) == pytest.approx(2.0)        # the tiny pair is left out
+    assert md.median_ratio(num, d) == pytest.approx(2.0)  # the tiny pair is left out
 
 
 def test_bootstrap_interval_covers_the_ratio_and_shrinks_with_noise():
@@ -149,8 +170,17 @@ class _RuleModel(torch.nn.Module):
 
 @pytest.fixture(scope="module")
 def rules():
-    corpus = load_corpus("synthetic", seed=0, n_train=200, n_validation=50, n_test=200, negation=True,
-                         intensifier=True, not_scope=4, p_modifier=0.1)
+    corpus = load_corpus(
+        "synthetic",
+        seed=0,
+        n_train=200,
+        n_validation=50,
+        n_test=200,
+        negation=True,
+        intensifier=True,
+        not_scope=4,
+        p_modifier=0.1,
+    )
     vocab = Vocab.build(corpus.splits["train"].texts)
     return corpus, vocab, _RuleModel(vocab, corpus.truth)
 
@@ -162,15 +192,14 @@ def _run(model, vocab, corpus, bow=None, words=None, **settings):
 
 def test_the_rules_network_has_the_factors_of_its_rules(rules):
     corpus, vocab, model = rules
-    r = _run(model, vocab, corpus, modifiers=["not", "very"], n_contexts=40, n_words=10, n_eig_contexts=5,
-             n_boot=50)
+    r = _run(model, vocab, corpus, modifiers=["not", "very"], n_contexts=40, n_words=10, n_eig_contexts=5, n_boot=50)
     expect_not = [-1, -1, -1, -1, 1, 1, 1, 1]
     expect_very = [2, 1, 1, 1, 1, 1, 1, 1]
     np.testing.assert_allclose(r.factor("not"), expect_not, atol=1e-6)
     np.testing.assert_allclose(r.factor("very"), expect_very, atol=1e-6)
     truth = r.value("truth_factor")
     np.testing.assert_allclose(truth["not"], expect_not) and np.testing.assert_allclose(truth["very"], expect_very)
-    np.testing.assert_allclose(r.value("factor_ci_low")["not"], expect_not, atol=1e-6)   # no spread at all
+    np.testing.assert_allclose(r.value("factor_ci_low")["not"], expect_not, atol=1e-6)  # no spread at all
     assert r.value("reach") == {"not": 4, "very": 1}
     # the state moves along the value axis with the word's push times the factor: the first-order input
     # projection at the state before the word predicts the factor exactly (the readout and l_1 read v)
@@ -192,8 +221,7 @@ def test_the_rules_network_excursions_and_spectra_on_paper(rules):
     # are normal to the value axis (the line) and change no readout; the counter counts down by one per
     # token (a shift: its Jacobian has eigenvalue 1 while it is above 1), the flag is gone after one token
     corpus, vocab, model = rules
-    r = _run(model, vocab, corpus, modifiers=["not", "very"], n_contexts=40, n_words=10, n_eig_contexts=5,
-             n_boot=50)
+    r = _run(model, vocab, corpus, modifiers=["not", "very"], n_contexts=40, n_words=10, n_eig_contexts=5, n_boot=50)
     assert r.value("excursion_norm") == {"not": 4.0, "very": 1.0}
     assert r.value("lasting_readout") == {"not": 0.0, "very": 0.0}
     assert r.value("excursion_tangent_cos") == {"not": 0.0, "very": 0.0}
@@ -234,8 +262,18 @@ def test_an_excursion_shorter_than_one_at_an_angle_to_the_line(rules):
     corpus, vocab, model = rules
     model.cell = _KickCell(model.cell.scope)
     try:
-        r = _run(model, vocab, corpus, modifiers=["very"], n_contexts=20, n_words=5, n_eig_contexts=0, n_boot=0,
-                 max_gap=3, return_steps=3)
+        r = _run(
+            model,
+            vocab,
+            corpus,
+            modifiers=["very"],
+            n_contexts=20,
+            n_words=5,
+            n_eig_contexts=0,
+            n_boot=0,
+            max_gap=3,
+            return_steps=3,
+        )
     finally:
         model.cell = _RuleCell(model.cell.scope)
     assert r.value("excursion_norm")["very"] == pytest.approx(0.5)
@@ -255,8 +293,11 @@ def _lettered_without_truth(corpus):
     table = str.maketrans("0123456789", "abcdefghij")
     splits = {k: Split([t.translate(table) for t in sp.texts], sp.labels) for k, sp in corpus.splits.items()}
     t = corpus.truth
-    truth = SimpleNamespace(valence={w.translate(table): v for w, v in t.valence.items()},
-                            category={w.translate(table): c for w, c in t.category.items()}, settings=t.settings)
+    truth = SimpleNamespace(
+        valence={w.translate(table): v for w, v in t.valence.items()},
+        category={w.translate(table): c for w, c in t.category.items()},
+        settings=t.settings,
+    )
     plain = Corpus("toy", corpus.label_names, splits, "memory")
     vocab = Vocab.build(plain.splits["train"].texts)
     return plain, vocab, _RuleModel(vocab, truth), truth.valence
@@ -267,12 +308,23 @@ def test_the_rules_network_with_a_bag_of_words_instead_of_the_truth(rules):
 
     corpus, vocab, model, truth = _lettered_without_truth(rules[0])
     words = sorted(w for w in vocab.itos[2:] if w in truth)
-    v = np.array([truth[w] + 1e-3 * i for i, w in enumerate(words)])        # distinct, same signs
+    v = np.array([truth[w] + 1e-3 * i for i, w in enumerate(words)])  # distinct, same signs
     binary = SimpleNamespace(coef=v[None], words=words, counts=[100] * len(words))
     three = SimpleNamespace(coef=np.stack([-v / 2, 5 * v, v / 2]), words=words, counts=[100] * len(words))
-    for bow in (binary, three):   # the readout direction: the one row, or the last row minus the first
-        r = _run(model, vocab, corpus, bow=bow, modifiers=["not", "very"], n_contexts=20, n_words=5,
-                 n_eig_contexts=0, n_boot=0, max_gap=5, return_steps=3)
+    for bow in (binary, three):  # the readout direction: the one row, or the last row minus the first
+        r = _run(
+            model,
+            vocab,
+            corpus,
+            bow=bow,
+            modifiers=["not", "very"],
+            n_contexts=20,
+            n_words=5,
+            n_eig_contexts=0,
+            n_boot=0,
+            max_gap=5,
+            return_steps=3,
+        )
         np.testing.assert_allclose(r.factor("not"), [-1, -1, -1, -1, 1], atol=1e-6)
         assert r.value("truth_factor") is None
         chosen = r.metrics["modifiers"]["words"]
@@ -280,8 +332,20 @@ def test_the_rules_network_with_a_bag_of_words_instead_of_the_truth(rules):
         assert chosen["positive"] == ranked[:5] and chosen["negative"] == ranked[::-1][:5]
         assert chosen["source"] == "bag-of-words coefficients (words seen >= 10 times in training)"  # the default
     # given words: the neutral fillers still come from the bag of words, as many as asked for
-    r = _run(model, vocab, corpus, bow=binary, words={"positive": ranked[:2], "negative": ranked[-2:]},
-             modifiers=["not"], n_neutral=3, n_contexts=10, n_eig_contexts=0, n_boot=0, max_gap=2, return_steps=2)
+    r = _run(
+        model,
+        vocab,
+        corpus,
+        bow=binary,
+        words={"positive": ranked[:2], "negative": ranked[-2:]},
+        modifiers=["not"],
+        n_neutral=3,
+        n_contexts=10,
+        n_eig_contexts=0,
+        n_boot=0,
+        max_gap=2,
+        return_steps=2,
+    )
     chosen = r.metrics["modifiers"]["words"]
     assert chosen["source"] == "given (words=)" and chosen["positive"] == ranked[:2] and len(chosen["neutral"]) == 3
     assert all(truth[w] == 0 for w in chosen["neutral"])
@@ -291,15 +355,36 @@ def test_the_rules_network_with_a_dict_bag_of_words_or_with_its_own_valence(rule
     corpus, vocab, model, truth = _lettered_without_truth(rules[0])
     words = sorted(w for w in vocab.itos[2:] if w in truth)
     coef = {w: truth[w] + 1e-3 * i for i, w in enumerate(words)}
-    r = _run(model, vocab, corpus, bow=coef, modifiers=["not"], n_contexts=10, n_words=5, n_eig_contexts=0,
-             n_boot=0, max_gap=2, return_steps=2)
+    r = _run(
+        model,
+        vocab,
+        corpus,
+        bow=coef,
+        modifiers=["not"],
+        n_contexts=10,
+        n_words=5,
+        n_eig_contexts=0,
+        n_boot=0,
+        max_gap=2,
+        return_steps=2,
+    )
     chosen = r.metrics["modifiers"]["words"]
     assert chosen["positive"] == sorted(coef, key=lambda w: -coef[w])[:5]
     assert r.value("modifiers.factor") == r.value("factor") and r.value("factor")["not"] == pytest.approx([-1, -1])
     # neither truth nor a bag of words: the words come from the network's own valence (l_1^T J_inp x along the
     # slow manifold); for the rules network that is the value each word adds
-    r = _run(model, vocab, corpus, modifiers=["not"], n_contexts=10, n_words=5, n_eig_contexts=0, n_boot=0,
-             max_gap=2, return_steps=2)
+    r = _run(
+        model,
+        vocab,
+        corpus,
+        modifiers=["not"],
+        n_contexts=10,
+        n_words=5,
+        n_eig_contexts=0,
+        n_boot=0,
+        max_gap=2,
+        return_steps=2,
+    )
     chosen = r.metrics["modifiers"]["words"]
     assert "network's own valence" in chosen["source"]
     assert all(truth[w] > 0 for w in chosen["positive"]) and all(truth[w] < 0 for w in chosen["negative"])
@@ -308,8 +393,18 @@ def test_the_rules_network_with_a_dict_bag_of_words_or_with_its_own_valence(rule
     for sign in ("positive", "negative"):
         one_sided = {w: (abs(v) + 0.1) * (1 if sign == "negative" else -1) for w, v in coef.items()}
         with pytest.raises(DataError, match=rf"^analyze_modifiers: no {sign} words to measure with \(from bag"):
-            _run(model, vocab, corpus, bow=one_sided, modifiers=["not"], n_contexts=10, n_eig_contexts=0, n_boot=0,
-                 max_gap=2, return_steps=2)
+            _run(
+                model,
+                vocab,
+                corpus,
+                bow=one_sided,
+                modifiers=["not"],
+                n_contexts=10,
+                n_eig_contexts=0,
+                n_boot=0,
+                max_gap=2,
+                return_steps=2,
+            )
 
 
 def test_word_sets_from_the_networks_own_valence():
@@ -353,20 +448,23 @@ def test_missing_modifiers_of_the_default_list_are_reported(rules):
 
 
 # ---------------------------------------------------------------------------------- bad arguments
-@pytest.mark.parametrize("settings, words, match", [
-    (dict(max_gap=0), None, "max_gap=0 is invalid"),
-    (dict(n_contexts=1), None, "n_contexts=1 is invalid: use an integer >= 2"),
-    (dict(settle=-1), None, "settle=-1 is invalid"),
-    (dict(modifiers=["not", "nothere"]), None, r"\['nothere'\] are not in the model's vocabulary"),
-    (dict(modifiers=["gone", "away"]), None, r"\['gone', 'away'\] are not in the model's vocabulary"),
-    (dict(modifiers=["don't"]), None, "not a single token"),
-    (dict(modifiers=[]), None, r"modifiers=\(\) is invalid"),
-    (dict(modifiers=["not", "not"]), None, "distinct words"),
-    (dict(modifiers=None), None, "non-empty list"),
-    (dict(), {"positive": ["pos000"], "negative": ["nope"]}, r"words\['negative'\] holds words not in"),
-    (dict(), {"positive": ["pos000"]}, "keys 'positive' and 'negative'"),
-    (dict(input_point="middle"), None, "input_point"),
-])
+@pytest.mark.parametrize(
+    "settings, words, match",
+    [
+        (dict(max_gap=0), None, "max_gap=0 is invalid"),
+        (dict(n_contexts=1), None, "n_contexts=1 is invalid: use an integer >= 2"),
+        (dict(settle=-1), None, "settle=-1 is invalid"),
+        (dict(modifiers=["not", "nothere"]), None, r"\['nothere'\] are not in the model's vocabulary"),
+        (dict(modifiers=["gone", "away"]), None, r"\['gone', 'away'\] are not in the model's vocabulary"),
+        (dict(modifiers=["don't"]), None, "not a single token"),
+        (dict(modifiers=[]), None, r"modifiers=\(\) is invalid"),
+        (dict(modifiers=["not", "not"]), None, "distinct words"),
+        (dict(modifiers=None), None, "non-empty list"),
+        (dict(), {"positive": ["pos000"], "negative": ["nope"]}, r"words\['negative'\] holds words not in"),
+        (dict(), {"positive": ["pos000"]}, "keys 'positive' and 'negative'"),
+        (dict(input_point="middle"), None, "input_point"),
+    ],
+)
 def test_bad_arguments_name_the_argument(rules, settings, words, match):
     corpus, vocab, model = rules
     with pytest.raises(ArgumentError, match=match):
@@ -381,8 +479,10 @@ def test_the_modifier_list_checks():
     with pytest.raises(ArgumentError, match="listed twice"):
         md.check_modifier_list(["not", "not"])
     # the default list measures those of its words the vocabulary has; any other list must be all there
-    assert md.split_present(md.DEFAULT_MODIFIERS, vocab) == (["not", "very"],
-                                                             ["n't", "never", "no", "hardly", "extremely"])
+    assert md.split_present(md.DEFAULT_MODIFIERS, vocab) == (
+        ["not", "very"],
+        ["n't", "never", "no", "hardly", "extremely"],
+    )
     assert md.split_present(["very"], vocab) == (["very"], [])
     with pytest.raises(ArgumentError, match=r"\['never'\] are not in the model's vocabulary"):
         md.split_present("not,never", vocab)
@@ -398,8 +498,18 @@ def test_bad_inputs(rules):
         analyze_modifiers(Network(model, vocab), corpus, {"n_contexts": 5})
     # an explicit list with a missing word is refused; the default list with none of its words says so
     with pytest.raises(ArgumentError, match=r"\['never'\] are not in the model's vocabulary"):
-        _run(model, vocab, corpus, modifiers=["not", "never"], n_contexts=5, n_words=3, n_eig_contexts=0, n_boot=0,
-             max_gap=1, return_steps=2)
+        _run(
+            model,
+            vocab,
+            corpus,
+            modifiers=["not", "never"],
+            n_contexts=5,
+            n_words=3,
+            n_eig_contexts=0,
+            n_boot=0,
+            max_gap=1,
+            return_steps=2,
+        )
     plain = load_corpus("synthetic", seed=0, n_train=100, n_validation=20, n_test=50)
     plain_vocab = Vocab.build(plain.splits["train"].texts)
     with pytest.raises(ArgumentError, match="none of modifiers="):
@@ -410,8 +520,20 @@ def test_bad_inputs(rules):
 def test_modifier_bag_of_words_learns_the_rules():
     from rnnlens.modifier_bow import fit_modifier_bow, share_of_gain
 
-    corpus = load_corpus("synthetic", seed=0, n_train=4000, n_validation=500, n_test=500, min_length=10,
-                         max_length=20, p_evidence=0.5, negation=True, intensifier=True, not_scope=4, p_modifier=0.2)
+    corpus = load_corpus(
+        "synthetic",
+        seed=0,
+        n_train=4000,
+        n_validation=500,
+        n_test=500,
+        min_length=10,
+        max_length=20,
+        p_evidence=0.5,
+        negation=True,
+        intensifier=True,
+        not_scope=4,
+        p_modifier=0.2,
+    )
     mb = fit_modifier_bow(corpus, modifiers=["not", "very"], max_gap=6, C=1.0)
     f = mb.factor_table()
     # relative to the factor far from any modifier (v and f share a scale), "not" flips gaps 1-4, "very" doubles 1
@@ -436,10 +558,16 @@ def test_trained_gru_on_the_toy_language_flips_and_doubles(tmp_path):
     corpus = load_corpus("synthetic", seed=0, **TOY)
     ck = train(corpus, TrainSettings(**SETTINGS), tmp_path / "gru", resume=False, progress=False, verbose=False)
     tv = corpus.truth.valence
-    unit = {"positive": sorted(w for w, v in tv.items() if v == 1), "negative": sorted(w for w, v in tv.items()
-                                                                                        if v == -1)}
-    r = analyze_modifiers(ck, corpus, AnalysisSettings.make(modifiers=["not", "very"], n_contexts=200, n_words=50,
-                                                            n_eig_contexts=20, n_boot=200), words=unit)
+    unit = {
+        "positive": sorted(w for w, v in tv.items() if v == 1),
+        "negative": sorted(w for w, v in tv.items() if v == -1),
+    }
+    r = analyze_modifiers(
+        ck,
+        corpus,
+        AnalysisSettings.make(modifiers=["not", "very"], n_contexts=200, n_words=50, n_eig_contexts=20, n_boot=200),
+        words=unit,
+    )
     f_not, f_very = r.factor("not"), r.factor("very")
     assert np.all(np.abs(f_not[:4] + 1) <= 0.25), f_not
     assert abs(f_not[5] - 1) <= 0.25, f_not
@@ -459,17 +587,37 @@ def test_analyze_adds_the_modifier_section_and_the_report_draws_it(tmp_path):
     from rnnlens.model import SentimentRNN
     from rnnlens.report import make_report
 
-    corpus = load_corpus("synthetic", seed=0, n_train=100, n_validation=20, n_test=60, min_length=8, max_length=12,
-                         negation=True, intensifier=True, not_scope=4, p_modifier=0.1)
+    corpus = load_corpus(
+        "synthetic",
+        seed=0,
+        n_train=100,
+        n_validation=20,
+        n_test=60,
+        min_length=8,
+        max_length=12,
+        negation=True,
+        intensifier=True,
+        not_scope=4,
+        p_modifier=0.1,
+    )
     vocab = Vocab.build(corpus.splits["train"].texts)
     torch.manual_seed(0)
-    save_checkpoint(tmp_path / "ck", SentimentRNN(len(vocab), arch="gru", embed_dim=4, hidden_size=5), vocab,
-                    {"dataset": "synthetic"})
-    with pytest.raises(ArgumentError, match="nothere"):     # an explicit list is checked before any work
+    save_checkpoint(
+        tmp_path / "ck",
+        SentimentRNN(len(vocab), arch="gru", embed_dim=4, hidden_size=5),
+        vocab,
+        {"dataset": "synthetic"},
+    )
+    with pytest.raises(ArgumentError, match="nothere"):  # an explicit list is checked before any work
         analyze(tmp_path / "ck", corpus, AnalysisSettings.make(modifiers=["not", "nothere"]))
-    analyze(tmp_path / "ck", corpus, AnalysisSettings.make(n_docs=20, n_seeds=10, n_transitions=50, n_speed=5,
-                                                           speed_steps=5, modifiers=md.DEFAULT_MODIFIERS),
-            out_dir=tmp_path / "an")
+    analyze(
+        tmp_path / "ck",
+        corpus,
+        AnalysisSettings.make(
+            n_docs=20, n_seeds=10, n_transitions=50, n_speed=5, speed_steps=5, modifiers=md.DEFAULT_MODIFIERS
+        ),
+        out_dir=tmp_path / "an",
+    )
     loaded = load_analysis(tmp_path / "an")
     summary, arrays = loaded.summary, loaded.arrays
     sec = summary["metrics"]["modifiers"]
@@ -499,5 +647,5 @@ def test_the_line_mode_from_a_given_linearization_equals_the_one_computed_at_the
     given, t1 = slow_mode_at_nodes(cell, curve, x, lin)
     computed, t2 = slow_mode_at_nodes(cell, curve, x)
     assert np.array_equal(given, computed) and np.array_equal(t1, t2)
-    full = linearize(cell, nodes, x.expand(7, -1).clone())          # every mode: the same first three
+    full = linearize(cell, nodes, x.expand(7, -1).clone())  # every mode: the same first three
     assert np.allclose(slow_mode_at_nodes(cell, curve, x, full)[0], computed, atol=1e-12)

@@ -34,14 +34,14 @@ def test_pca_variance_matches_constructed_spectrum():
     rng = np.random.default_rng(0)
     n, d = 400, 10
     Z = rng.standard_normal((n, 3))
-    Q, _ = np.linalg.qr(Z - Z.mean(0))          # orthonormal, centred columns
+    Q, _ = np.linalg.qr(Z - Z.mean(0))  # orthonormal, centred columns
     V, _ = np.linalg.qr(rng.standard_normal((d, 3)))
     s = np.array([5.0, 2.0, 1.0])
-    X = Q @ np.diag(s) @ V.T + 3.0               # an offset PCA must remove
+    X = Q @ np.diag(s) @ V.T + 3.0  # an offset PCA must remove
     cum = pca_variance(X, 10)
     expected = np.cumsum(s**2) / np.sum(s**2)
     np.testing.assert_allclose(cum[:3], expected, atol=1e-10)
-    np.testing.assert_allclose(cum[3:], 1.0, atol=1e-10)   # rank 3: nothing left for PCs 4..10
+    np.testing.assert_allclose(cum[3:], 1.0, atol=1e-10)  # rank 3: nothing left for PCs 4..10
     assert cum.shape == (10,)
 
 
@@ -55,7 +55,7 @@ def test_manifold_axis_line_with_readout():
     d = np.array([3.0, 4.0, 0.0, 0.0]) / 5.0
     s = np.linspace(-2, 2, 41)
     pts = s[:, None] * d + 1e-4 * rng.standard_normal((41, 4)) + np.array([1.0, 0, 0, 2.0])
-    w = np.array([-1.0, 0.0, 0.0, 0.0])         # readout anti-aligned with d: m must flip to -d
+    w = np.array([-1.0, 0.0, 0.0, 0.0])  # readout anti-aligned with d: m must flip to -d
     out = manifold_axis(pts, readout=w)
     np.testing.assert_allclose(out["m"], -d, atol=1e-4)
     assert out["top_pc_fraction"] > 1 - 1e-6
@@ -83,15 +83,15 @@ def test_readout_covariance_direction_closed_form():
     rng = np.random.default_rng(0)
     n = 200000
     X = np.stack([2 * rng.standard_normal(n), 0.1 * rng.standard_normal(n), np.full(n, 3.0)], 1)
-    w = np.array([1.0, 1.0, 1.0])                       # raw |cos| with the line: 1/sqrt(3)
+    w = np.array([1.0, 1.0, 1.0])  # raw |cos| with the line: 1/sqrt(3)
     c = readout_covariance_direction(X, w)
     np.testing.assert_allclose(c, [4.0, 0.01, 0.0], rtol=0.02, atol=2e-3)
     t = np.array([1.0, 0.0, 0.0])
-    assert abs(t @ w) / np.linalg.norm(w) == pytest.approx(3 ** -0.5)
-    assert abs(t @ c) / np.linalg.norm(c) > 0.9999     # the visited line carries the readout
+    assert abs(t @ w) / np.linalg.norm(w) == pytest.approx(3**-0.5)
+    assert abs(t @ c) / np.linalg.norm(c) > 0.9999  # the visited line carries the readout
     # a readout orthogonal to the line reads only the noise: the direction turns away from the line
     c_orth = readout_covariance_direction(X, np.array([0.0, 1.0, 0.0]))
-    assert abs(t @ c_orth) / np.linalg.norm(c_orth) < 0.1    # sampling: ~0.05 at this n; random: ~0.5
+    assert abs(t @ c_orth) / np.linalg.norm(c_orth) < 0.1  # sampling: ~0.05 at this n; random: ~0.5
     # exact for a finite sample: the sample covariance times w
     Xs = X[:50]
     np.testing.assert_allclose(readout_covariance_direction(Xs, w), np.cov(Xs.T) @ w, rtol=1e-10, atol=1e-12)
@@ -121,17 +121,17 @@ def test_against_null_percentile_and_z():
 
 # --- a hand-built 3-D line attractor: F(x, h) = A h + B x, A = Q diag(1, 0.5, 0.2) Q^-1 ----------
 Q = np.array([[1.0, 1.0, 0.0], [0.0, 1.0, 1.0], [0.0, 0.0, 1.0]])
-Q = Q / np.linalg.norm(Q, axis=0)               # unit columns; q1 = e1 is the line
+Q = Q / np.linalg.norm(Q, axis=0)  # unit columns; q1 = e1 is the line
 LAM = np.array([1.0, 0.5, 0.2])
 A = Q @ np.diag(LAM) @ np.linalg.inv(Q)
 B = np.array([[1.0, -2.0], [0.5, 0.0], [0.0, 3.0]])
-W = np.array([2.0, 0.3, -0.1])                  # readout: w . q1 = 2 > 0
+W = np.array([2.0, 0.3, -0.1])  # readout: w . q1 = 2 > 0
 
 
 def test_top_mode_orientation_stats_and_valence_on_line_attractor():
     lam, R, L = _eig_sorted(A)
     P = 5
-    R5 = np.stack([R * (-1) ** p for p in range(P)])   # alternate arbitrary signs of eigenvectors
+    R5 = np.stack([R * (-1) ** p for p in range(P)])  # alternate arbitrary signs of eigenvectors
     L5 = np.linalg.inv(R5)
     eig5 = np.tile(lam, (P, 1))
     r1, l1, wr = orient_top_mode(R5, L5, W)
@@ -202,13 +202,14 @@ def test_linear_rollout_reproduces_linear_system_with_lengths():
     rng = np.random.default_rng(3)
     xs = torch.tensor(rng.standard_normal((4, 9, 2)))
     lengths = torch.tensor([9, 1, 5, 3])
-    final, diverged = linear_rollout(xs, lengths, torch.zeros(4, 3, dtype=torch.float64), pts,
-                                     torch.zeros(2), J_rec, J_inp)
+    final, diverged = linear_rollout(
+        xs, lengths, torch.zeros(4, 3, dtype=torch.float64), pts, torch.zeros(2), J_rec, J_inp
+    )
     step = _torch_linear_system()
     for b in range(4):
         h = torch.zeros(1, 3, dtype=torch.float64)
         for t in range(int(lengths[b])):
-            h = step(xs[b:b + 1, t], h)
+            h = step(xs[b : b + 1, t], h)
         torch.testing.assert_close(final[b], h[0], rtol=1e-12, atol=1e-12)
     assert not diverged.any()
 
@@ -235,7 +236,7 @@ def test_valence_summary_spearman_and_groups():
     assert out["spearman_bow"] == pytest.approx(1.0)
     assert out["n_words_truth"] == 30 and out["n_words_bow"] == 30
     g = out["groups"]
-    assert g["n"] == 10                                  # 30 words: groups of 30 // 3, never overlapping
+    assert g["n"] == 10  # 30 words: groups of 30 // 3, never overlapping
     assert set(g["positive"]["words"]) == {f"w{i}" for i in range(20, 30)}
     assert set(g["negative"]["words"]) == {f"w{i}" for i in range(10)}
     # smallest |coef|: w15, w14/w16, ..., w11/w19, then the tie w10/w20 (|coef| = 125) goes to "w10"
@@ -248,8 +249,10 @@ def test_valence_summary_spearman_and_groups():
 def test_word_groups_error_when_vocabularies_do_not_meet():
     with pytest.raises(ArgumentError) as info:
         word_groups({"a": 1.0, "b": -1.0}, ["<pad>", "<unk>", "zz"])
-    assert str(info.value) == ("only 0 words of the bag-of-words coefficients are in the model's vocabulary; "
-                               "was the baseline fitted on another corpus?")
+    assert str(info.value) == (
+        "only 0 words of the bag-of-words coefficients are in the model's vocabulary; "
+        "was the baseline fitted on another corpus?"
+    )
 
 
 def test_word_groups_break_ties_by_the_word_whatever_the_input_order():
@@ -267,8 +270,7 @@ def test_nearest_point_matches_exhaustive_search(n_points):
     # the origin (||h||^2 ~ 1e4), where float32 squared distances carry absolute errors ~1e-3
     g = torch.Generator().manual_seed(1)
     pts = 10.0 + torch.randn(n_points, 6, generator=g, dtype=torch.float64)
-    h = pts[torch.randint(n_points, (50,), generator=g)] + 0.05 * torch.randn(50, 6, generator=g,
-                                                                                dtype=torch.float64)
+    h = pts[torch.randint(n_points, (50,), generator=g)] + 0.05 * torch.randn(50, 6, generator=g, dtype=torch.float64)
     want = torch.cdist(h, pts).argmin(1)
     assert torch.equal(nearest_point(h, pts, chunk=16), want)
     assert torch.equal(nearest_point(h, pts), want)
@@ -287,7 +289,7 @@ def test_manifold_axis_and_pca_edge_cases():
     pts = Z + np.array([10.0, -5.0, 2.0])
     out = manifold_axis(pts)
     np.testing.assert_allclose(out["mean"], [10.0, -5.0, 2.0], atol=1e-9)
-    ev = np.sort(np.linalg.eigvalsh(np.cov(Z.T)))[::-1]      # the spectrum, computed independently
+    ev = np.sort(np.linalg.eigvalsh(np.cov(Z.T)))[::-1]  # the spectrum, computed independently
     np.testing.assert_allclose(out["cumulative"], np.cumsum(ev) / ev.sum(), rtol=1e-9)
     assert out["top_pc_fraction"] == pytest.approx(ev[0] / ev.sum(), rel=1e-9)
     assert out["theta"].min() == -1.0 and out["theta"].max() == 1.0 and out["readout_cos"] is None
@@ -322,13 +324,14 @@ def test_abs_cos_readout_direction_null_and_percentiles_in_detail():
     import warnings
 
     from rnnlens.analysis.geometry import abs_cos
+
     # non-unit vectors: |<a, b>| / (|a| |b|); complex vectors use the conjugate (np.vdot)
     assert abs_cos([2.0, 0.0], [3.0, 4.0]) == pytest.approx(0.6)
     assert abs_cos([3.0, 4.0], [-6.0, -8.0]) == pytest.approx(1.0)
     assert abs_cos([1j, 0.0], [1.0, 0.0]) == pytest.approx(1.0)
     assert abs_cos(np.array([1.0, 1j]), np.array([1.0, 1j])) == pytest.approx(1.0)
     with warnings.catch_warnings():
-        warnings.simplefilter("error")                       # a zero vector: nan, without a 0/0 warning
+        warnings.simplefilter("error")  # a zero vector: nan, without a 0/0 warning
         assert math.isnan(abs_cos([0.0, 0.0], [1.0, 2.0])) and math.isnan(abs_cos([1.0, 2.0], [0.0, 0.0]))
     # readout_direction: float64 even from integers; shapes other than [n_out >= 1, S] are refused
     w = readout_direction(np.array([[1, 2]]))
@@ -373,8 +376,9 @@ def test_geometry_shapes_and_boundaries():
     np.testing.assert_array_equal(comps, np.eye(2, 3))
     # readout_covariance_direction: a row readout, two states, one unit, bad shapes
     X = rng.standard_normal((2, 3))
-    np.testing.assert_allclose(readout_covariance_direction(X, [[1.0, 2.0, 3.0]]),
-                               np.cov(X.T) @ np.array([1.0, 2.0, 3.0]))
+    np.testing.assert_allclose(
+        readout_covariance_direction(X, [[1.0, 2.0, 3.0]]), np.cov(X.T) @ np.array([1.0, 2.0, 3.0])
+    )
     x1 = rng.standard_normal((10, 1))
     np.testing.assert_allclose(readout_covariance_direction(x1, [2.0]), [2.0 * np.var(x1, ddof=1)])
     for bad in (np.zeros(3), np.zeros((1, 3))):
@@ -427,9 +431,9 @@ def test_input_projections_in_chunks_equal_one_product():
 def test_spectrum_dimension_and_participation_ratio_at_their_edges():
     from rnnlens.analysis.wordcount import participation_ratio, spectrum_dimension
 
-    assert spectrum_dimension([0.9, 0.1], 0.9) == 1                # exactly the share
-    assert spectrum_dimension([0.3, 0.3, 0.3, 0.1], 0.9) == 3      # 0.3 * 3 is 0.8999999999999999 in floats
-    assert spectrum_dimension([0.5, 0.3], 0.9) == 2                # never reached: all of them
+    assert spectrum_dimension([0.9, 0.1], 0.9) == 1  # exactly the share
+    assert spectrum_dimension([0.3, 0.3, 0.3, 0.1], 0.9) == 3  # 0.3 * 3 is 0.8999999999999999 in floats
+    assert spectrum_dimension([0.5, 0.3], 0.9) == 2  # never reached: all of them
     assert math.isnan(participation_ratio([0.0, 0.0])) and participation_ratio([-1.0, 2.0]) == 1.0
 
 
@@ -439,10 +443,11 @@ def test_linear_rollout_flags_each_diverged_sequence_alone():
     J_rec = torch.eye(3, dtype=torch.float64)[None] * 1e10
     J_inp = torch.ones(1, 3, 2, dtype=torch.float64)
     xs = torch.ones(2, 40, 2, dtype=torch.float64)
-    final, diverged = linear_rollout(xs, torch.tensor([40, 1]), torch.zeros(2, 3, dtype=torch.float64), pts,
-                                     torch.zeros(2), J_rec, J_inp)
+    final, diverged = linear_rollout(
+        xs, torch.tensor([40, 1]), torch.zeros(2, 3, dtype=torch.float64), pts, torch.zeros(2), J_rec, J_inp
+    )
     assert diverged.tolist() == [True, False]
-    assert final[1].tolist() == [2.0, 2.0, 2.0]       # one token: J_inp x = 2 per unit
+    assert final[1].tolist() == [2.0, 2.0, 2.0]  # one token: J_inp x = 2 per unit
 
 
 def test_bow_coefficients_direction_and_fingerprint_warning():
@@ -490,7 +495,7 @@ def test_valence_pairs_leave_out_special_tokens_and_unknown_words():
     itos = ["<pad>", "<unk>", "good", "bad", "meh"]
     proj = np.array([[0.0, 0.0, 1.0, -1.0, 0.1], [0.0, 0.0, 1.2, -0.8, 0.0]])
     out = valence_summary(proj, itos, truth={"<unk>": 5.0, "good": 1.0, "bad": -1.0, "other": 2.0})
-    assert out["n_words_truth"] == 2 and out["spearman_truth"] != out["spearman_truth"]   # 2 words: nan
+    assert out["n_words_truth"] == 2 and out["spearman_truth"] != out["spearman_truth"]  # 2 words: nan
     out = valence_summary(proj, itos, truth={"<unk>": 5.0, "good": 1.0, "bad": -1.0, "meh": 0.0})
     assert out["n_words_truth"] == 3 and out["spearman_truth"] == pytest.approx(1.0)
 
@@ -498,13 +503,20 @@ def test_valence_pairs_leave_out_special_tokens_and_unknown_words():
 def test_linear_rollout_when_every_sequence_ends_before_the_padding():
     pts = torch.zeros(1, 3, dtype=torch.float64)
     J_rec, J_inp = torch.eye(3, dtype=torch.float64)[None] * 0.5, torch.ones(1, 3, 2, dtype=torch.float64)
-    final, diverged = linear_rollout(torch.ones(2, 6, 2, dtype=torch.float64), torch.tensor([1, 2]),
-                                     torch.zeros(2, 3, dtype=torch.float64), pts, torch.zeros(2), J_rec, J_inp)
-    assert final[:, 0].tolist() == [2.0, 3.0] and diverged.tolist() == [False, False]   # 2, then 0.5 * 2 + 2
+    final, diverged = linear_rollout(
+        torch.ones(2, 6, 2, dtype=torch.float64),
+        torch.tensor([1, 2]),
+        torch.zeros(2, 3, dtype=torch.float64),
+        pts,
+        torch.zeros(2),
+        J_rec,
+        J_inp,
+    )
+    assert final[:, 0].tolist() == [2.0, 3.0] and diverged.tolist() == [False, False]  # 2, then 0.5 * 2 + 2
 
 
 def test_halves_cos_tells_a_straight_line_from_an_l_shaped_curve():
-    from rnnlens.analysis.sections.slow_manifold import _halves_cos
+    from rnnlens.analysis.geometry import halves_cos as _halves_cos
 
     s = np.linspace(-1, 1, 41)
     straight = np.outer(s, [1.0, 2.0, 0.5])
@@ -526,22 +538,29 @@ def test_arm_alignment_follows_each_arm_of_a_bent_line_where_one_direction_canno
     s = np.linspace(-1, 1, 41)
     nodes = np.stack([s, np.clip(-s, 0, None), np.clip(s, 0, None)], 1)
     arc = np.concatenate([[0], np.cumsum(np.linalg.norm(np.diff(nodes, axis=0), axis=1))])
-    curve = SimpleNamespace(points=torch.from_numpy(nodes), arclength=torch.from_numpy(arc),
-                            readout=torch.from_numpy(s))
+    curve = SimpleNamespace(
+        points=torch.from_numpy(nodes), arclength=torch.from_numpy(arc), readout=torch.from_numpy(s)
+    )
     t = np.gradient(nodes, axis=0)
     rng = np.random.default_rng(0)
     u = rng.uniform(-1, 1, 4000)
     X = np.stack([u, np.clip(-u, 0, None), np.clip(u, 0, None)], 1) + 0.01 * rng.standard_normal((4000, 3))
     w = np.array([1.0, 0.0, 0.0])
     arm = _arm_covariance_cos(X, w, curve, t)
-    assert np.median(arm) > 0.99                      # each arm is read out along itself
+    assert np.median(arm) > 0.99  # each arm is read out along itself
     g = readout_covariance_direction(X, w)
     # one direction sits between the arms: Cov(h, w.h) ~ (2, -1, 1) against (1, -1, 0) and (1, 0, 1): sqrt(3)/2
     assert np.median([abs_cos(a, g) for a in t]) == pytest.approx(np.sqrt(3) / 2, abs=0.01)
     # a straight line: the arms' directions are the global one
     line = np.stack([u, -u, 0 * u], 1) + 0.01 * rng.standard_normal((4000, 3))
-    straight = SimpleNamespace(points=torch.from_numpy(np.stack([s, -s, 0 * s], 1)),
-                               arclength=torch.from_numpy((s + 1) * np.sqrt(2)), readout=torch.from_numpy(s))
+    straight = SimpleNamespace(
+        points=torch.from_numpy(np.stack([s, -s, 0 * s], 1)),
+        arclength=torch.from_numpy((s + 1) * np.sqrt(2)),
+        readout=torch.from_numpy(s),
+    )
     ts = np.tile([1.0, -1.0, 0.0], (41, 1))
-    assert np.allclose(_arm_covariance_cos(line, w, straight, ts),
-                       [abs_cos(a, readout_covariance_direction(line, w)) for a in ts], atol=1e-3)
+    assert np.allclose(
+        _arm_covariance_cos(line, w, straight, ts),
+        [abs_cos(a, readout_covariance_direction(line, w)) for a in ts],
+        atol=1e-3,
+    )

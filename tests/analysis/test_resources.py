@@ -18,13 +18,13 @@ from rnnlens.network import Network
 
 SMALL = dict(n_train=300, n_validation=40, n_test=80, min_length=5, max_length=14)
 FAST = dict(n_docs=40, n_seeds=20, n_transitions=200, n_speed=5, speed_steps=5, tol_sweep=(), modifiers=None)
-MB200 = 210 * 2 ** 20        # 210 MiB: a few pages of it may come from memory the process already holds
+MB200 = 210 * 2**20  # 210 MiB: a few pages of it may come from memory the process already holds
 
 linux = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="VmHWM and clear_refs are Linux's")
 
 
 def _hold_200_mb(run):
-    a = np.ones(MB200 // 8)          # written, so resident
+    a = np.ones(MB200 // 8)  # written, so resident
     assert a.sum() == MB200 // 8
     return Measurement()
 
@@ -32,8 +32,7 @@ def _hold_200_mb(run):
 @pytest.fixture
 def memory_sections():
     register(Section(name="hog", title="holds 210 MiB", measure=_hold_200_mb), before="fixed_points")
-    register(Section(name="after_hog", title="holds nothing", measure=lambda run: Measurement()),
-             before="fixed_points")
+    register(Section(name="after_hog", title="holds nothing", measure=lambda run: Measurement()), before="fixed_points")
     yield
     unregister("hog")
     unregister("after_hog")
@@ -62,12 +61,12 @@ def test_a_section_holding_200_mb_shows_its_own_peak(memory_sections, network_an
 
 
 def test_without_a_resettable_peak_the_process_peak_is_recorded_and_said(monkeypatch, tmp_path):
-    monkeypatch.setattr(resources, "_CLEAR_REFS", tmp_path / "no" / "clear_refs")     # cannot be written
+    monkeypatch.setattr(resources, "_CLEAR_REFS", tmp_path / "no" / "clear_refs")  # cannot be written
     with resources.measured() as used:
         a = np.ones(MB200 // 8)
         a.sum()
     assert used.method == "ru_maxrss" and used.seconds > 0
-    assert used.peak_mib >= 200                      # the process's peak so far holds the 200 MB at least
+    assert used.peak_mib >= 200  # the process's peak so far holds the 200 MB at least
     text = resources.definitions([used.method])["section_peak_rss_mib"]
     assert "ru_maxrss" in text and "could not be reset" in text
 
@@ -76,8 +75,8 @@ def test_without_a_resettable_peak_the_process_peak_is_recorded_and_said(monkeyp
 def test_measured_reads_the_peak_of_the_block_alone():
     big = np.ones(MB200 // 8)
     big.sum()
-    del big                                          # an earlier peak, 200 MB above what follows
+    del big  # an earlier peak, 200 MB above what follows
     with resources.measured() as used:
-        small = np.ones(2 ** 20)
+        small = np.ones(2**20)
         small.sum()
     assert used.method == "VmHWM" and used.peak_mib - used.start_mib < 50

@@ -45,7 +45,7 @@ def _sequences(B=48, T=60, S=6, I=3, seed=1):
     g = torch.Generator().manual_seed(seed)
     x = torch.randn(B, T, I, generator=g, dtype=torch.float64) * 1.5
     h0 = torch.randn(B, S, generator=g, dtype=torch.float64) * 2
-    for lo, hi, upto in ((0, 10, 25), (10, 14, 40), (14, 17, 12), (17, 19, 30))[:4 if B >= 19 else 0]:
+    for lo, hi, upto in ((0, 10, 25), (10, 14, 40), (14, 17, 12), (17, 19, 30))[: 4 if B >= 19 else 0]:
         x[lo:hi, :upto] = x[lo, :upto]
         h0[lo:hi] = h0[lo]
     lengths = torch.randint(1, T + 1, (B,), generator=g)
@@ -62,10 +62,10 @@ def _assert_same(got, want):
     assert torch.equal(torch.isnan(f[d_ref]), torch.isnan(f_ref[d_ref]))
 
 
-@pytest.mark.parametrize("n_points", [7, 40])          # <= 25 points: cdist's direct form; more: its product form
+@pytest.mark.parametrize("n_points", [7, 40])  # <= 25 points: cdist's direct form; more: its product form
 def test_linear_rollout_matches_the_reference_loop(n_points):
     points, x_star, J_rec, J_inp = _system(n_points)
-    if n_points == 7:          # points and x* given in float32 are used in the Jacobians' dtype
+    if n_points == 7:  # points and x* given in float32 are used in the Jacobians' dtype
         points, x_star = points.float(), x_star.float()
     x, lengths, h0 = _sequences()
     visited = {}
@@ -81,32 +81,32 @@ def test_linear_rollout_divergence_matches_the_reference_loop():
     points, x_star, J_rec, J_inp = _system(30)
     x, lengths, h0 = _sequences()
     lengths[20:26] = torch.tensor([30, 30, 10, 5, 45, 45])
-    x[20, 7] = 1e308            # the step overflows long before the end: NaN at the end
-    x[21, 29] = 1e308           # overflows at its last token: the non-finite state itself is its final state
-    x[22, 3, 0] = math.nan      # a NaN input
-    h0[23, 2] = math.inf        # starts non-finite
-    h0[25], x[25, :40] = h0[24], x[24, :40]       # rows 24 and 25 move as one group for 40 tokens,
-    x[25, 40] = -1e308                             # then 25 overflows and 24 goes on
+    x[20, 7] = 1e308  # the step overflows long before the end: NaN at the end
+    x[21, 29] = 1e308  # overflows at its last token: the non-finite state itself is its final state
+    x[22, 3, 0] = math.nan  # a NaN input
+    h0[23, 2] = math.inf  # starts non-finite
+    h0[25], x[25, :40] = h0[24], x[24, :40]  # rows 24 and 25 move as one group for 40 tokens,
+    x[25, 40] = -1e308  # then 25 overflows and 24 goes on
     got = linear_rollout(x, lengths, h0, points, x_star, J_rec, J_inp)
     want = _reference_rollout(x, lengths, h0, points, x_star, J_rec, J_inp)
     _assert_same(got, want)
     assert got[1][20:26].tolist() == [True, True, True, True, False, True]
-    assert bool(torch.isnan(got[0][[20, 22, 23, 25]]).all())     # non-finite before the end: all NaN
-    assert not bool(torch.isnan(got[0][21]).all())                # at its last token: what the step gave
+    assert bool(torch.isnan(got[0][[20, 22, 23, 25]]).all())  # non-finite before the end: all NaN
+    assert not bool(torch.isnan(got[0][21]).all())  # at its last token: what the step gave
     assert int(got[1].sum()) == 5
 
 
 def test_linear_rollout_lengths_past_the_inputs_and_no_rows():
     points, x_star, J_rec, J_inp = _system(30)
     x, lengths, h0 = _sequences(B=4, T=5)
-    lengths = torch.tensor([5, 6, 0, 3])             # longer than the inputs / no token: never finished
+    lengths = torch.tensor([5, 6, 0, 3])  # longer than the inputs / no token: never finished
     final, diverged = linear_rollout(x, lengths, h0, points, x_star, J_rec, J_inp)
     assert diverged.tolist() == [False, True, True, False]
     want = _reference_rollout(x, torch.tensor([5, 0, 0, 3]), h0, points, x_star, J_rec, J_inp)[0]
     assert torch.allclose(final[[0, 3]], want[[0, 3]], rtol=1e-12, atol=1e-12)
     final, diverged = linear_rollout(x[:0], lengths[:0], h0[:0], points, x_star, J_rec, J_inp)
     assert final.shape == (0, 6) and diverged.shape == (0,)
-    h0[0, 1] = math.inf                              # non-finite from the start, one token: NaN, as in the loop
+    h0[0, 1] = math.inf  # non-finite from the start, one token: NaN, as in the loop
     final, diverged = linear_rollout(x, torch.tensor([1, 1, 1, 1]), h0, points, x_star, J_rec, J_inp)
     assert bool(torch.isnan(final[0]).all()) and diverged.tolist() == [True, False, False, False]
 
@@ -118,5 +118,5 @@ def test_nearest_is_nearest_point_bitwise(n_points):
     near = _Nearest(points)
     for n in (1, 7, 30, 4097):
         h = torch.randn(n, 9, generator=g, dtype=torch.float64)
-        h[: n // 2] = points[torch.randint(0, n_points, (n // 2,), generator=g)] + 1e-9   # near ties
+        h[: n // 2] = points[torch.randint(0, n_points, (n // 2,), generator=g)] + 1e-9  # near ties
         assert torch.equal(near(h), nearest_point(h, points))

@@ -26,7 +26,7 @@ SMALL = dict(n_train=200, n_validation=40, n_test=60, min_length=5, max_length=1
 FAST = dict(n_docs=40, n_seeds=20, n_transitions=200, n_speed=5, speed_steps=5, tol_sweep=(), modifiers=None)
 
 # A whole section in one module: its settings group, measurement, metric, array, figure, table and scene.
-DUMMY = '''
+DUMMY = """
 from dataclasses import dataclass
 
 import numpy as np
@@ -70,7 +70,7 @@ SECTION = Section(name="dummy", title="a dummy section", measure=measure, settin
                   arrays=(ArraySpec("dummy_w", "f", 1, "[S] the readout direction"),),
                   figures=(FigureSpec("fig_dummy", "rnnlens_dummy_section:draw", "the readout direction"),),
                   table="rnnlens_dummy_section:table", scene="rnnlens_dummy_section:scene")
-'''
+"""
 
 
 @pytest.fixture(scope="module")
@@ -93,7 +93,7 @@ def dummy_section(tmp_path, monkeypatch):
     (tmp_path / "rnnlens_dummy_section.py").write_text(textwrap.dedent(DUMMY))
     monkeypatch.syspath_prepend(str(tmp_path))
     module = importlib.import_module("rnnlens_dummy_section")
-    register(module.SECTION)                       # the one registry line
+    register(module.SECTION)  # the one registry line
     yield module
     unregister("dummy")
     sys.modules.pop("rnnlens_dummy_section", None)
@@ -140,15 +140,20 @@ def test_lookups_are_checked_against_the_declarations(ckpt, corpus):
     with pytest.raises(KeyError, match="not an array any analysis section declares"):
         result.arrays["eigvals_typo"]
     with pytest.raises(KeyError, match="not an array"):
-        "eigvals_typo" in result.arrays                # noqa: B015
-    assert "eigvals" in result.arrays and "mod_factor" not in result.arrays   # declared; measured or not
+        "eigvals_typo" in result.arrays  # noqa: B015
+    assert "eigvals" in result.arrays and "mod_factor" not in result.arrays  # declared; measured or not
 
 
 def test_a_section_must_declare_what_it_measures(ckpt, corpus):
     from rnnlens.analysis.registry import Measurement, Section
 
-    register(Section(name="liar", title="saves an array it does not declare",
-                     measure=lambda run: Measurement(arrays={"undeclared": np.zeros(2)})))
+    register(
+        Section(
+            name="liar",
+            title="saves an array it does not declare",
+            measure=lambda run: Measurement(arrays={"undeclared": np.zeros(2)}),
+        )
+    )
     try:
         with pytest.raises(TypeError, match="section 'liar' measured array 'undeclared', which it does not declare"):
             analyze(ckpt, corpus, AnalysisSettings.make(**FAST))
@@ -162,15 +167,18 @@ def test_registering_a_taken_name_is_refused():
     with pytest.raises(ValueError, match="already registered"):
         register(Section(name="documents", title="", measure=lambda run: Measurement()))
     with pytest.raises(ValueError, match=r"already taken: \['data.n_docs'\]"):
-        register(Section(name="other", title="", measure=lambda run: Measurement(),
-                         metrics=(MetricSpec("data.n_docs", "again"),)))
+        register(
+            Section(
+                name="other", title="", measure=lambda run: Measurement(), metrics=(MetricSpec("data.n_docs", "again"),)
+            )
+        )
 
 
 def test_settings_round_trip_and_refuse_unknown_names():
     s = AnalysisSettings.make(n_docs=200, tol=1e-10, tol_sweep=[1e-6], modifiers=["not"])
     assert s.documents.n_docs == 200 and s.fixed_points.tol == 1e-10 and s.fixed_points.tol_sweep == (1e-6,)
     assert AnalysisSettings.from_dict(json.loads(json.dumps(s.to_dict()))) == s
-    assert AnalysisSettings.from_dict({"n_docs": 200}).documents.n_docs == 200          # a flat table too
+    assert AnalysisSettings.from_dict({"n_docs": 200}).documents.n_docs == 200  # a flat table too
     assert s.replace(n_docs=300).documents.n_docs == 300 and s.documents.n_docs == 200  # frozen
     with pytest.raises(ArgumentError, match=r"unknown analysis settings \['n_dcos'\]"):
         AnalysisSettings.make(n_dcos=3)
@@ -181,19 +189,32 @@ def test_settings_round_trip_and_refuse_unknown_names():
 
 
 # every bad value is refused with the same message by the Python API, the command line and a sweep SPEC
-BAD = [("n_docs", 1, "1", "analysis setting n_docs=1 is invalid: use an integer >= 2."),
-       ("tol", 0.0, "0", "analysis setting tol=0.0 is invalid: use a number > 0."),
-       ("relax_steps", -1, "-1", "analysis setting relax_steps=-1 is invalid: use an integer >= 0."),
-       ("manifold_points", 2, "2", "analysis setting manifold_points=2 is invalid: use an integer >= 3."),
-       ("n_linear_docs", -4, "-4", "analysis setting n_linear_docs=-4 is invalid: use a positive integer, or None "
-                                   "for all analysed documents."),
-       ("input_point", "median", None, "analysis setting input_point='median' is invalid: choose one of zero, "
-                                       "mean."),
-       ("max_length", -3, "-3", "analysis setting max_length=-3 is invalid: use a positive integer, or None for "
-                                "no limit."),
-       ("kclass_share", 1.5, "1.5", "analysis setting kclass_share=1.5 is invalid: use a number in (0, 1]."),
-       ("tol_sweep", [1e-6, -1.0], "1e-6,-1", "analysis setting tol_sweep=(1e-06, -1.0) is invalid: use a list of "
-                                              "finite numbers > 0 (may be empty).")]
+BAD = [
+    ("n_docs", 1, "1", "analysis setting n_docs=1 is invalid: use an integer >= 2."),
+    ("tol", 0.0, "0", "analysis setting tol=0.0 is invalid: use a number > 0."),
+    ("relax_steps", -1, "-1", "analysis setting relax_steps=-1 is invalid: use an integer >= 0."),
+    ("manifold_points", 2, "2", "analysis setting manifold_points=2 is invalid: use an integer >= 3."),
+    (
+        "n_linear_docs",
+        -4,
+        "-4",
+        "analysis setting n_linear_docs=-4 is invalid: use a positive integer, or None for all analysed documents.",
+    ),
+    ("input_point", "median", None, "analysis setting input_point='median' is invalid: choose one of zero, mean."),
+    (
+        "max_length",
+        -3,
+        "-3",
+        "analysis setting max_length=-3 is invalid: use a positive integer, or None for no limit.",
+    ),
+    ("kclass_share", 1.5, "1.5", "analysis setting kclass_share=1.5 is invalid: use a number in (0, 1]."),
+    (
+        "tol_sweep",
+        [1e-6, -1.0],
+        "1e-6,-1",
+        "analysis setting tol_sweep=(1e-06, -1.0) is invalid: use a list of finite numbers > 0 (may be empty).",
+    ),
+]
 
 
 @pytest.mark.parametrize("name, value, cli, message", BAD, ids=[b[0] for b in BAD])
@@ -204,12 +225,22 @@ def test_api_cli_and_spec_refuse_a_bad_setting_with_one_message(name, value, cli
     with pytest.raises(ArgumentError) as api:
         AnalysisSettings.make(**{name: value})
     assert str(api.value) == message
-    if cli is not None:         # (a choice the command line refuses itself, before the settings see it)
-        r = CliRunner().invoke(main, ["analyze", str(ckpt), "-o", str(tmp_path / "o"),
-                                      f"--{name.replace('_', '-')}", cli])
+    if cli is not None:  # (a choice the command line refuses itself, before the settings see it)
+        r = CliRunner().invoke(
+            main, ["analyze", str(ckpt), "-o", str(tmp_path / "o"), f"--{name.replace('_', '-')}", cli]
+        )
         assert r.exit_code == 2 and r.output.strip() == f"error: {message}", r.output
         assert not (tmp_path / "o").exists()
     with pytest.raises(ArgumentError) as spec:
-        parse_spec({"name": "s", "architectures": ["gru"], "seeds": [0], "datasets": [{"name": "synthetic"}],
-                    "stages": ["train", "evaluate", "analyze"], "analysis": {name: value}}, path="s.toml")
+        parse_spec(
+            {
+                "name": "s",
+                "architectures": ["gru"],
+                "seeds": [0],
+                "datasets": [{"name": "synthetic"}],
+                "stages": ["train", "evaluate", "analyze"],
+                "analysis": {name: value},
+            },
+            path="s.toml",
+        )
     assert str(spec.value).endswith(f"analysis: {message}")

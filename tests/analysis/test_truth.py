@@ -15,8 +15,19 @@ from rnnlens.data import load_corpus
 from rnnlens.training import TrainSettings, train
 
 CORPUS = dict(n_train=3000, n_validation=300, n_test=300, min_length=10, max_length=30)
-SETTINGS = dict(arch="gru", embed_dim=16, hidden_size=32, epochs=20, batch_size=32, lr=0.01, lr_decay=0.9,
-                patience=None, seed=0, checkpoint_every=0, num_threads=1)
+SETTINGS = dict(
+    arch="gru",
+    embed_dim=16,
+    hidden_size=32,
+    epochs=20,
+    batch_size=32,
+    lr=0.01,
+    lr_decay=0.9,
+    patience=None,
+    seed=0,
+    checkpoint_every=0,
+    num_threads=1,
+)
 
 
 def test_spearman_ceiling_with_tied_valences():
@@ -28,22 +39,29 @@ def test_spearman_ceiling_with_tied_valences():
 def test_trained_gru_on_synthetic_language_is_a_line_attractor(tmp_path):
     corpus = load_corpus("synthetic", seed=0, **CORPUS)
     ck = train(corpus, TrainSettings(**SETTINGS), tmp_path / "gru", resume=False, progress=False)
-    r = analyze(ck, corpus, AnalysisSettings.make(n_docs=300, n_seeds=200, n_transitions=2000, n_speed=20,
-                                                  speed_steps=20, modifiers=None))
+    r = analyze(
+        ck,
+        corpus,
+        AnalysisSettings.make(n_docs=300, n_seeds=200, n_transitions=2000, n_speed=20, speed_steps=20, modifiers=None),
+    )
     m = r.summary["metrics"]
-    assert m["data"]["rnn_accuracy"]["value"] > 0.9            # the network learned the task
-    assert m["fixed_points"]["n_converged"]["value"] >= 100      # q < 1e-8 from most seeds
+    assert m["data"]["rnn_accuracy"]["value"] > 0.9  # the network learned the task
+    assert m["fixed_points"]["n_converged"]["value"] >= 100  # q < 1e-8 from most seeds
     # the three truths of issue 4
     assert m["valence"]["spearman_truth"]["value"] >= 0.95
-    assert m["modes"]["median_abs_dev_lambda1"]["value"] <= 0.02   # median over fixed points
+    assert m["modes"]["median_abs_dev_lambda1"]["value"] <= 0.02  # median over fixed points
     assert m["manifold"]["top_pc_fraction"]["value"] >= 0.90
     # |lambda_1| ~ 1 must not come from saturated gates (z = 1 gives h' = h: every eigenvalue 1, no input
     # effect): the fixed points must still feel the words
     assert m["modes"]["input_gain_median"]["value"] > 0.5
     # and the summary's own checks say the same
     truth_checks = {c["name"]: c["passed"] for c in r.summary["checks"] if c["name"].startswith("truth")}
-    assert truth_checks == {"truth_valence_spearman": True, "truth_lambda1_within_0.02": True,
-                            "truth_fixed_points_1d_90": True, "truth_valence_spearman_manifold": True}
+    assert truth_checks == {
+        "truth_valence_spearman": True,
+        "truth_lambda1_within_0.02": True,
+        "truth_fixed_points_1d_90": True,
+        "truth_valence_spearman_manifold": True,
+    }
     # the traced slow manifold (issue 8): one-dimensional, spanning the readout range of the documents'
     # final states, with one slow mode along it and the words' true valence read off along it
     sm = m["slow_manifold"]
@@ -54,7 +72,7 @@ def test_trained_gru_on_synthetic_language_is_a_line_attractor(tmp_path):
     # GRU and UGRNN 0.77-0.81), where the shipped LSTM's two arms are orthogonal (0.07)
     assert sm["halves_cos"]["value"] >= 0.5
     assert sm["spearman_truth"]["value"] >= 0.95
-    assert sm["exact_fixed_point_unstable"]["value"] == [0, 1, 0]    # stable ends, a saddle between
+    assert sm["exact_fixed_point_unstable"]["value"] == [0, 1, 0]  # stable ends, a saddle between
     # (this network reads documents of at most 20 tokens: its line needs to be slow for ~20 steps only,
     # and is, tau_1 ~ 30 tokens in the middle; |lambda_1| ~ 1 holds at the stable ends, checked above)
     assert sm["tau_median"]["value"][0] > 20

@@ -12,8 +12,11 @@ import pytest
 
 IMDB_REVIEWS = {
     # (split, polarity): [(id, rating, text)]
-    ("train", "neg"): [(3, 1, "Awful.<br /><br />Don't watch it."), (10, 2, "Boring, too long."),
-                       (2, 4, "Meh; it's weak.")],
+    ("train", "neg"): [
+        (3, 1, "Awful.<br /><br />Don't watch it."),
+        (10, 2, "Boring, too long."),
+        (2, 4, "Meh; it's weak."),
+    ],
     ("train", "pos"): [(7, 9, "A great film!"), (1, 10, "Loved it, loved it."), (12, 8, "Fine acting.")],
     ("test", "neg"): [(0, 3, "Bad plot."), (5, 1, "Terrible <br />ending.")],
     ("test", "pos"): [(4, 7, "Nice."), (9, 10, "Brilliant and moving.")],
@@ -40,6 +43,7 @@ def _add(tf: tarfile.TarFile, name: str, data: bytes) -> None:
 @pytest.fixture
 def make_imdb_archive():
     """Write a small aclImdb archive: ``make(path, reviews=IMDB_REVIEWS, extra=[(name, bytes)])``."""
+
     def make(path: Path, reviews=None, extra=()) -> Path:
         reviews = IMDB_REVIEWS if reviews is None else reviews
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -53,17 +57,20 @@ def make_imdb_archive():
             for name, data in extra:
                 _add(tf, name, data)
         return path
+
     return make
 
 
 @pytest.fixture
 def write(tmp_path):
     """Write text (str) or bytes to ``tmp_path / relative``; returns the path."""
+
     def w(relative: str, content) -> Path:
         p = tmp_path / relative
         p.parent.mkdir(parents=True, exist_ok=True)
         p.write_bytes(content if isinstance(content, bytes) else content.encode())
         return p
+
     return w
 
 

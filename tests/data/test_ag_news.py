@@ -46,9 +46,9 @@ def test_test_csv_alone_is_split_with_a_fixed_seed_and_said_so(write, tmp_path):
     note = c.info["split"]["note"]
     assert "train.csv is absent" in note and "seed 0" in note and c.info["split"]["split_seed"] == 0
     all_texts = set(c.splits["train"].texts) | set(c.splits["validation"].texts) | set(c.splits["test"].texts)
-    assert len(all_texts) == 40                                   # nothing dropped, nothing twice
+    assert len(all_texts) == 40  # nothing dropped, nothing twice
     again = load_corpus("ag_news", data_dir=tmp_path)
-    assert again.fingerprint() == c.fingerprint()                 # the split is reproducible
+    assert again.fingerprint() == c.fingerprint()  # the split is reproducible
     other = load_corpus("ag_news", data_dir=tmp_path, split_seed=1, test_fraction=0.5)
     assert len(other.splits["test"]) == 20 and other.splits["test"].texts != c.splits["test"].texts
     with pytest.raises(ArgumentError, match="test_fraction"):
@@ -88,19 +88,22 @@ def test_download_from_a_local_server_is_checksummed(tmp_path, http_server, isol
     dest = isolated_env / "ag_news" / "ag_news_csv.tgz"
     assert dest.read_bytes() == data and c.source == str(dest) and c.info["downloaded_from"] == url
     n = len(http_server.requests)
-    load_corpus("ag_news", data_dir=tmp_path / "empty", progress=False)      # found in the cache now
+    load_corpus("ag_news", data_dir=tmp_path / "empty", progress=False)  # found in the cache now
     assert len(http_server.requests) == n
     dest.unlink()
     with pytest.raises(DataError, match="download=True"):
         load_corpus("ag_news", data_dir=tmp_path / "empty", download=False)
 
 
-@pytest.mark.parametrize("content, match", [
-    ('"1","a","b"\n"2","only two"\n', r"test.csv, line 2: malformed row: 2 fields"),
-    ('"1","a","b"\n"7","t","d"\n', r"test.csv, line 2: unknown label '7'"),
-    ('"1","a","b"\n"2"," "," "\n', r"test.csv, line 2: empty document"),
-    ('"1","a","b"\n"2","t,"d"\n', r"test.csv, line 2: malformed CSV"),
-])
+@pytest.mark.parametrize(
+    "content, match",
+    [
+        ('"1","a","b"\n"2","only two"\n', r"test.csv, line 2: malformed row: 2 fields"),
+        ('"1","a","b"\n"7","t","d"\n', r"test.csv, line 2: unknown label '7'"),
+        ('"1","a","b"\n"2"," "," "\n', r"test.csv, line 2: empty document"),
+        ('"1","a","b"\n"2","t,"d"\n', r"test.csv, line 2: malformed CSV"),
+    ],
+)
 def test_bad_rows_name_the_file_and_line(write, tmp_path, content, match):
     write("ag_news/test.csv", content)
     with pytest.raises(DataError, match=match):

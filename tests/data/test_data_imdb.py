@@ -45,8 +45,12 @@ def test_missing_imdb_names_every_path_and_the_fix(tmp_path, monkeypatch, isolat
     with pytest.raises(DataError) as e:
         load_corpus("imdb", data_dir=tmp_path / "arg", download=False)
     msg = str(e.value)
-    for p in (tmp_path / "arg" / "imdb" / "aclImdb_v1.tar.gz", tmp_path / "arg" / "aclImdb.tar.gz",
-              tmp_path / "env" / "imdb" / "aclImdb", isolated_env / "imdb" / "aclImdb.tar.gz"):
+    for p in (
+        tmp_path / "arg" / "imdb" / "aclImdb_v1.tar.gz",
+        tmp_path / "arg" / "aclImdb.tar.gz",
+        tmp_path / "env" / "imdb" / "aclImdb",
+        isolated_env / "imdb" / "aclImdb.tar.gz",
+    ):
         assert str(p) in msg
     # lookup order: argument before environment before cache
     assert msg.index(str(tmp_path / "arg")) < msg.index(str(tmp_path / "env")) < msg.index(str(isolated_env))
@@ -76,8 +80,12 @@ def test_garbage_archive_is_a_data_error(tmp_path, write):
 
 
 def test_invalid_utf8_empty_review_and_incomplete_layout(tmp_path, make_imdb_archive):
-    bad = {("train", "neg"): [(1, 1, b"ok line\nbad \xff byte")], ("train", "pos"): [(2, 9, "good")],
-           ("test", "neg"): [(3, 1, "bad")], ("test", "pos"): [(4, 9, "good")]}
+    bad = {
+        ("train", "neg"): [(1, 1, b"ok line\nbad \xff byte")],
+        ("train", "pos"): [(2, 9, "good")],
+        ("test", "neg"): [(3, 1, "bad")],
+        ("test", "pos"): [(4, 9, "good")],
+    }
     make_imdb_archive(tmp_path / "u" / "aclImdb.tar.gz", reviews=bad)
     with pytest.raises(DataError, match=r"train/neg/1_1\.txt, line 2: invalid UTF-8"):
         load_corpus("imdb", data_dir=tmp_path / "u", download=False)
@@ -91,6 +99,7 @@ def test_invalid_utf8_empty_review_and_incomplete_layout(tmp_path, make_imdb_arc
 
 
 # ------------------------------------------------------------------------------------------ download
+
 
 @pytest.fixture
 def served_archive(tmp_path, make_imdb_archive, http_server):
@@ -123,6 +132,7 @@ def _stop_analysis(monkeypatch):
 
     def stop(*args, **kwargs):
         raise _StopAfterLoading
+
     monkeypatch.setattr(rnnlens.analysis, "analyze", stop)
 
 
@@ -228,6 +238,7 @@ def test_extract_option_unpacks_and_reads_the_folder(tmp_path, make_imdb_archive
 
 # ---------------------------------------------------------------------------------- safe extraction
 
+
 def _tar_with(path, members):
     with tarfile.open(path, "w:gz") as tf:
         for info, data in members:
@@ -247,10 +258,17 @@ def _link(name, target, kind):
     return info, None
 
 
-@pytest.mark.parametrize("bad", [
-    _file("../escape.txt"), _file("/abs/escape.txt"), _file("aclImdb/../../escape.txt"),
-    _link("aclImdb/link", "/etc/passwd", tarfile.SYMTYPE), _link("aclImdb/hard", "../x", tarfile.LNKTYPE),
-], ids=["dotdot", "absolute", "nested-dotdot", "symlink", "hardlink"])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        _file("../escape.txt"),
+        _file("/abs/escape.txt"),
+        _file("aclImdb/../../escape.txt"),
+        _link("aclImdb/link", "/etc/passwd", tarfile.SYMTYPE),
+        _link("aclImdb/hard", "../x", tarfile.LNKTYPE),
+    ],
+    ids=["dotdot", "absolute", "nested-dotdot", "symlink", "hardlink"],
+)
 def test_safe_extract_refuses_members_outside_target(tmp_path, bad):
     archive = _tar_with(tmp_path / "evil.tar.gz", [_file("aclImdb/ok.txt"), bad])
     target = tmp_path / "out" / "inner"

@@ -12,8 +12,7 @@ from rnnlens.data import load_corpus
 # Read at collection, before the autouse fixture in conftest.py hides the variable from each test.
 REAL_DATA_DIR = os.environ.get("RNNLENS_DATA_DIR")
 
-pytestmark = [pytest.mark.realdata,
-              pytest.mark.skipif(REAL_DATA_DIR is None, reason="RNNLENS_DATA_DIR is not set")]
+pytestmark = [pytest.mark.realdata, pytest.mark.skipif(REAL_DATA_DIR is None, reason="RNNLENS_DATA_DIR is not set")]
 
 
 def _load(name, **options):

@@ -18,10 +18,16 @@ def test_vocabulary_and_valences():
     t = c.truth
     assert isinstance(t, SyntheticTruth) and t.settings["seed"] == 0 and c.source == "generated"
     cats = list(t.category.values())
-    assert cats.count("neutral") == 100 and all(cats.count(k) == 50 for k in
-                                                ("positive", "negative", "strong_positive", "strong_negative"))
-    assert (t.valence["neu007"], t.valence["pos003"], t.valence["neg049"], t.valence["spos000"],
-            t.valence["sneg010"]) == (0.0, 1.0, -1.0, 2.0, -2.0)
+    assert cats.count("neutral") == 100 and all(
+        cats.count(k) == 50 for k in ("positive", "negative", "strong_positive", "strong_negative")
+    )
+    assert (
+        t.valence["neu007"],
+        t.valence["pos003"],
+        t.valence["neg049"],
+        t.valence["spos000"],
+        t.valence["sneg010"],
+    ) == (0.0, 1.0, -1.0, 2.0, -2.0)
     assert c.label_names == ["negative", "positive"] and len(c.splits["train"]) == 600
     for split in c.splits.values():  # label = sign of the summed valence, never a tie
         sums = np.array([sum(t.valence[w] for w in text.split()) for text in split.texts])
@@ -51,16 +57,20 @@ def test_labels_are_learnable_by_a_linear_model_with_true_valences():
     assert r > 0.95  # the fitted weights recover the true valences
 
 
-@pytest.mark.parametrize("tokens,expected", [
-    (["not", "pos000", "neu000", "spos000", "pos001"], -1 + 0 - 2 + 1),  # scope 3 covers 3 tokens
-    (["very", "sneg000", "neg000"], -4 - 1),
-    (["not", "very", "pos000", "pos001"], -2 - 1),  # "very" uses one token of the scope
-    (["pos000", "not", "not", "neg000"], 1 + 1),  # a second "not" restarts the scope, no double flip
-    (["very", "neu000", "pos000"], 1),
-])
+@pytest.mark.parametrize(
+    "tokens,expected",
+    [
+        (["not", "pos000", "neu000", "spos000", "pos001"], -1 + 0 - 2 + 1),  # scope 3 covers 3 tokens
+        (["very", "sneg000", "neg000"], -4 - 1),
+        (["not", "very", "pos000", "pos001"], -2 - 1),  # "very" uses one token of the scope
+        (["pos000", "not", "not", "neg000"], 1 + 1),  # a second "not" restarts the scope, no double flip
+        (["very", "neu000", "pos000"], 1),
+    ],
+)
 def test_modifier_rules(tokens, expected):
-    t = load_corpus("synthetic", negation=True, intensifier=True, not_scope=3, n_train=50, n_validation=10,
-                    n_test=0).truth
+    t = load_corpus(
+        "synthetic", negation=True, intensifier=True, not_scope=3, n_train=50, n_validation=10, n_test=0
+    ).truth
     assert t.score(tokens).tolist() == [expected]
     assert t.label(tokens) == int(expected > 0)
 

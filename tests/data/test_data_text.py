@@ -12,16 +12,21 @@ from rnnlens.data import Split, Vocab, batches, encode, tokenize
 from rnnlens.errors import ArgumentError, DataError
 
 
-@pytest.mark.parametrize("text,tokens", [
-    ("Great movie!<br /><br />I loved it.", ["great", "movie", "!", "i", "loved", "it", "."]),
-    ("I don't think it's bad", ["i", "do", "n't", "think", "it", "'s", "bad"]),
-    ("Can't, WON'T; isn’t", ["ca", "n't", ",", "wo", "n't", ";", "is", "n't"]),
-    ("we've they'll I'd I'm you're", ["we", "'ve", "they", "'ll", "i", "'d", "i", "'m", "you", "'re"]),
-    ("Wait... what?!! -- a re-imagining (7/10)",
-     ["wait", "...", "what", "?", "!!", "--", "a", "re-imagining", "(", "7", "/", "10", ")"]),
-    ("'Quoted' crème brûlée<BR>end", ["'", "quoted", "'", "crème", "brûlée", "end"]),
-    ("it 's a charming journey . ", ["it", "'s", "a", "charming", "journey", "."]),  # SST text unchanged
-])
+@pytest.mark.parametrize(
+    "text,tokens",
+    [
+        ("Great movie!<br /><br />I loved it.", ["great", "movie", "!", "i", "loved", "it", "."]),
+        ("I don't think it's bad", ["i", "do", "n't", "think", "it", "'s", "bad"]),
+        ("Can't, WON'T; isn’t", ["ca", "n't", ",", "wo", "n't", ";", "is", "n't"]),
+        ("we've they'll I'd I'm you're", ["we", "'ve", "they", "'ll", "i", "'d", "i", "'m", "you", "'re"]),
+        (
+            "Wait... what?!! -- a re-imagining (7/10)",
+            ["wait", "...", "what", "?", "!!", "--", "a", "re-imagining", "(", "7", "/", "10", ")"],
+        ),
+        ("'Quoted' crème brûlée<BR>end", ["'", "quoted", "'", "crème", "brûlée", "end"]),
+        ("it 's a charming journey . ", ["it", "'s", "a", "charming", "journey", "."]),  # SST text unchanged
+    ],
+)
 def test_tokenize(text, tokens):
     assert tokenize(text) == tokens
 
@@ -104,7 +109,7 @@ def test_batches_deterministic_per_seed_and_epoch_and_cheap_padding():
     # padding: fraction of pad cells over all cells, bucketed vs one random permutation of batches
     padded = sum(b.ids.numel() for b in batches(enc, 16, shuffle=True, seed=1))
     perm = np.random.default_rng(0).permutation(len(lengths))
-    naive = sum(16 * lengths[perm[i:i + 16]].max() for i in range(0, len(perm), 16))
+    naive = sum(16 * lengths[perm[i : i + 16]].max() for i in range(0, len(perm), 16))
     assert padded / lengths.sum() < 1.05 < 1.5 < naive / lengths.sum()
     sorted_batches = list(batches(enc, 16, shuffle=False))
     assert [int(b.lengths.max()) for b in sorted_batches] == sorted(int(b.lengths.max()) for b in sorted_batches)

@@ -26,20 +26,82 @@ from rnnlens.data import load_corpus  # noqa: E402
 from rnnlens.data.eval_file import load_labelled_file  # noqa: E402
 from rnnlens.errors import ArgumentError, CheckpointError, DataError  # noqa: E402
 
-FUZZ = settings(max_examples=30, deadline=None, derandomize=True, database=None,
-                suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+FUZZ = settings(
+    max_examples=30,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 
-PIECES = [b'"', b",", b"\t", b"\n", b"\r\n", b" ", b"\xef\xbb\xbf", b"\xff", b"\x00", b"{", b"}", b":", b"0",
-          b"1", b"2", b"4", b"7", b"-1", b"1.0", b"true", b"text", b"label", b"sentence", b"good film",
-          b"bad", b"<br />", "\u00e9t\u00e9".encode(), b"\xe2\x80"]
+PIECES = [
+    b'"',
+    b",",
+    b"\t",
+    b"\n",
+    b"\r\n",
+    b" ",
+    b"\xef\xbb\xbf",
+    b"\xff",
+    b"\x00",
+    b"{",
+    b"}",
+    b":",
+    b"0",
+    b"1",
+    b"2",
+    b"4",
+    b"7",
+    b"-1",
+    b"1.0",
+    b"true",
+    b"text",
+    b"label",
+    b"sentence",
+    b"good film",
+    b"bad",
+    b"<br />",
+    "\u00e9t\u00e9".encode(),
+    b"\xe2\x80",
+]
 raw_bytes = st.binary(max_size=300)
 made_of_pieces = st.lists(st.sampled_from(PIECES), max_size=60).map(b"".join)
 texts = st.one_of(st.text(max_size=20), st.sampled_from(["good film", "bad", "", " ", "<br />", '"', "a\nb"]))
 # labels of every kind a careless file holds: integers, their float and bool spellings, case twins, numbers
 # written oddly, rare strays
-labels = st.one_of(st.sampled_from([0, 1, 1, 0, 1, 7, -1, 2, True, False, 1.0, 0.5, None, "0", "1", "01", "+1",
-                                    " 1", "pos", "neg", "Pos", "neutral", "", "1e3", "NaN"]),
-                   st.integers(-3, 12), st.text(max_size=4))
+labels = st.one_of(
+    st.sampled_from(
+        [
+            0,
+            1,
+            1,
+            0,
+            1,
+            7,
+            -1,
+            2,
+            True,
+            False,
+            1.0,
+            0.5,
+            None,
+            "0",
+            "1",
+            "01",
+            "+1",
+            " 1",
+            "pos",
+            "neg",
+            "Pos",
+            "neutral",
+            "",
+            "1e3",
+            "NaN",
+        ]
+    ),
+    st.integers(-3, 12),
+    st.text(max_size=4),
+)
 
 
 def _csv_text(rows, sep=","):
@@ -132,12 +194,14 @@ def _corpus(name, folder, **options):
 
 # ------------------------------------------------------------------------------------- text corpora
 
+
 @FUZZ
 @given(train=_table("csv"), val=_table("csv"), test=_table("csv"))
 def test_fuzz_csv_with_validation_and_test_files(place, train, val, test):
     folder = place({"train.csv": train, "val.csv": val, "test.csv": test})
-    _corpus("csv", folder, path=str(folder / "train.csv"), validation=str(folder / "val.csv"),
-            test=str(folder / "test.csv"))
+    _corpus(
+        "csv", folder, path=str(folder / "train.csv"), validation=str(folder / "val.csv"), test=str(folder / "test.csv")
+    )
 
 
 @FUZZ
@@ -155,7 +219,8 @@ def test_fuzz_tsv_through_the_csv_corpus(place, train):
 
 
 zhang = st.lists(st.tuples(st.sampled_from(["1", "2", "3", "4", "5", "0", "x", ""]), texts), max_size=25).map(
-    lambda r: "".join(f'"{lab}","{t}"\n' for lab, t in r).encode("utf-8", "surrogatepass"))
+    lambda r: "".join(f'"{lab}","{t}"\n' for lab, t in r).encode("utf-8", "surrogatepass")
+)
 
 
 @FUZZ
@@ -166,7 +231,8 @@ def test_fuzz_yelp_binary(place, train, test):
 
 
 ag_rows = st.lists(st.tuples(st.sampled_from(["1", "2", "3", "4", "5", "x"]), texts, texts), max_size=30).map(
-    lambda r: "".join(f'"{c}","{a}","{b}"\n' for c, a, b in r).encode("utf-8", "surrogatepass"))
+    lambda r: "".join(f'"{c}","{a}","{b}"\n' for c, a, b in r).encode("utf-8", "surrogatepass")
+)
 
 
 @FUZZ
@@ -179,6 +245,7 @@ def test_fuzz_ag_news_files(place, test, train):
 
 # ------------------------------------------------------------------------------------------ archives
 
+
 def _tar(members, gz=True):
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w:gz" if gz else "w") as tf:
@@ -190,11 +257,18 @@ def _tar(members, gz=True):
 
 
 imdb_names = st.one_of(
-    st.builds(lambda s, p, i, r: f"aclImdb/{s}/{p}/{i}_{r}.txt", st.sampled_from(["train", "test", "unsup"]),
-              st.sampled_from(["neg", "pos", "odd"]), st.integers(0, 30), st.integers(0, 12)),
-    st.sampled_from(["aclImdb/README", "aclImdb/train/labeledBow.feat", "x.txt"]))
-imdb_members = st.lists(st.tuples(imdb_names, st.one_of(texts.map(lambda t: t.encode("utf-8", "surrogatepass")),
-                                                       raw_bytes)), max_size=20)
+    st.builds(
+        lambda s, p, i, r: f"aclImdb/{s}/{p}/{i}_{r}.txt",
+        st.sampled_from(["train", "test", "unsup"]),
+        st.sampled_from(["neg", "pos", "odd"]),
+        st.integers(0, 30),
+        st.integers(0, 12),
+    ),
+    st.sampled_from(["aclImdb/README", "aclImdb/train/labeledBow.feat", "x.txt"]),
+)
+imdb_members = st.lists(
+    st.tuples(imdb_names, st.one_of(texts.map(lambda t: t.encode("utf-8", "surrogatepass")), raw_bytes)), max_size=20
+)
 
 
 @FUZZ
@@ -215,9 +289,16 @@ def test_fuzz_imdb_folder(place, members):
 
 
 @FUZZ
-@given(members=st.lists(st.tuples(st.sampled_from(["ag_news_csv/train.csv", "ag_news_csv/test.csv", "x/test.csv",
-                                                   "readme.txt"]), st.one_of(ag_rows, raw_bytes)), max_size=4),
-       cut=st.one_of(st.none(), st.integers(1, 300)))
+@given(
+    members=st.lists(
+        st.tuples(
+            st.sampled_from(["ag_news_csv/train.csv", "ag_news_csv/test.csv", "x/test.csv", "readme.txt"]),
+            st.one_of(ag_rows, raw_bytes),
+        ),
+        max_size=4,
+    ),
+    cut=st.one_of(st.none(), st.integers(1, 300)),
+)
 def test_fuzz_ag_news_archive(place, members, cut):
     data = _tar(members)
     folder = place({"ag_news/ag_news_csv.tgz": data[:cut] if cut else data})
@@ -225,6 +306,7 @@ def test_fuzz_ag_news_archive(place, members, cut):
 
 
 # --------------------------------------------------------------------------- evaluate's --test-file
+
 
 @pytest.mark.parametrize("suffix", [".csv", ".tsv", ".jsonl"])
 @FUZZ
@@ -240,11 +322,28 @@ def test_fuzz_test_file(place, suffix, draw, label_map):
 
 # ----------------------------------------------------------------------------------- the synthetic corpus
 
+
 @FUZZ
-@given(options=st.dictionaries(st.sampled_from(["n_train", "n_validation", "n_test", "min_length", "max_length",
-                                                "num_classes", "p_evidence", "n_neutral", "ordered", "bin_width"]),
-                               st.one_of(st.integers(-2, 12), st.floats(allow_nan=True), st.booleans(), st.none(),
-                                         st.text(max_size=3)), max_size=4))
+@given(
+    options=st.dictionaries(
+        st.sampled_from(
+            [
+                "n_train",
+                "n_validation",
+                "n_test",
+                "min_length",
+                "max_length",
+                "num_classes",
+                "p_evidence",
+                "n_neutral",
+                "ordered",
+                "bin_width",
+            ]
+        ),
+        st.one_of(st.integers(-2, 12), st.floats(allow_nan=True), st.booleans(), st.none(), st.text(max_size=3)),
+        max_size=4,
+    )
+)
 def test_fuzz_synthetic_options(options):
     opts = {"n_train": 30, "n_validation": 10, "n_test": 10, **options}
     try:
@@ -257,6 +356,7 @@ def test_fuzz_synthetic_options(options):
 
 # ------------------------------------------------------------------------------------------ checkpoints
 
+
 @pytest.fixture(scope="module")
 def checkpoint_files(tmp_path_factory):
     import torch
@@ -267,8 +367,12 @@ def checkpoint_files(tmp_path_factory):
 
     torch.manual_seed(0)
     vocab = Vocab.build(["a good film", "a bad film"])
-    path = save_checkpoint(tmp_path_factory.mktemp("ck") / "ck", SentimentRNN(len(vocab), embed_dim=3, hidden_size=4),
-                           vocab, {"dataset": "synthetic"})
+    path = save_checkpoint(
+        tmp_path_factory.mktemp("ck") / "ck",
+        SentimentRNN(len(vocab), embed_dim=3, hidden_size=4),
+        vocab,
+        {"dataset": "synthetic"},
+    )
     return {name: (path / name).read_bytes() for name in ("config.json", "model.safetensors")}
 
 
@@ -282,18 +386,38 @@ def _mutate_json(config: dict, path: list, value):
     return config
 
 
-json_values = st.recursive(st.one_of(st.none(), st.booleans(), st.integers(-5, 10**6), st.floats(),
-                                     st.text(max_size=5)),
-                           lambda kids: st.one_of(st.lists(kids, max_size=3),
-                                                  st.dictionaries(st.text(max_size=3), kids, max_size=3)), max_leaves=6)
-config_paths = st.sampled_from([["format"], ["format_version"], ["model"], ["model", "vocab_size"],
-                                ["model", "arch"], ["model", "hidden_size"], ["model", "num_classes"], ["vocab"],
-                                ["vocab", "itos"], ["vocab", "settings"], ["record"], ["run_id"], ["extra"]])
+json_values = st.recursive(
+    st.one_of(st.none(), st.booleans(), st.integers(-5, 10**6), st.floats(), st.text(max_size=5)),
+    lambda kids: st.one_of(st.lists(kids, max_size=3), st.dictionaries(st.text(max_size=3), kids, max_size=3)),
+    max_leaves=6,
+)
+config_paths = st.sampled_from(
+    [
+        ["format"],
+        ["format_version"],
+        ["model"],
+        ["model", "vocab_size"],
+        ["model", "arch"],
+        ["model", "hidden_size"],
+        ["model", "num_classes"],
+        ["vocab"],
+        ["vocab", "itos"],
+        ["vocab", "settings"],
+        ["record"],
+        ["run_id"],
+        ["extra"],
+    ]
+)
 
 
 @FUZZ
-@given(how=st.sampled_from(["bytes", "mutate", "weights"]), raw=raw_bytes, where=config_paths, value=json_values,
-       cut=st.integers(0, 2000))
+@given(
+    how=st.sampled_from(["bytes", "mutate", "weights"]),
+    raw=raw_bytes,
+    where=config_paths,
+    value=json_values,
+    cut=st.integers(0, 2000),
+)
 def test_fuzz_checkpoint_folder(place, checkpoint_files, how, raw, where, value, cut):
     from rnnlens.checkpoint import load_checkpoint
 

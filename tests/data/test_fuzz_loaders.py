@@ -20,13 +20,49 @@ from hypothesis import (  # noqa: E402
 from rnnlens.data import load_corpus  # noqa: E402
 from rnnlens.errors import ArgumentError, DataError  # noqa: E402
 
-FUZZ = settings(max_examples=40, deadline=None, derandomize=True, database=None,
-                suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+FUZZ = settings(
+    max_examples=40,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 
 # pieces a malformed text file is made of: quotes, separators, line breaks, BOMs, odd bytes
-PIECES = [b'"', b",", b"\t", b"\n", b"\r\n", b"\r", b" ", b"\\n", b"\\\"", b"\xef\xbb\xbf", b"\xff", b"\x00",
-          b"{", b"}", b"[", b"]", b":", b"0", b"1", b"2", b"-1", b"text", b"label", b"sentence", b"good",
-          b"bad film", b"null", b"true", b"1e999", b"<br />", "\u00e9t\u00e9".encode(), b"\xe2\x80"]
+PIECES = [
+    b'"',
+    b",",
+    b"\t",
+    b"\n",
+    b"\r\n",
+    b"\r",
+    b" ",
+    b"\\n",
+    b'\\"',
+    b"\xef\xbb\xbf",
+    b"\xff",
+    b"\x00",
+    b"{",
+    b"}",
+    b"[",
+    b"]",
+    b":",
+    b"0",
+    b"1",
+    b"2",
+    b"-1",
+    b"text",
+    b"label",
+    b"sentence",
+    b"good",
+    b"bad film",
+    b"null",
+    b"true",
+    b"1e999",
+    b"<br />",
+    "\u00e9t\u00e9".encode(),
+    b"\xe2\x80",
+]
 
 raw_bytes = st.binary(max_size=400)
 made_of_pieces = st.lists(st.sampled_from(PIECES), max_size=80).map(b"".join)
@@ -48,16 +84,22 @@ def _csv_bytes(rows):
 
 csv_structured = st.lists(st.tuples(text_field, label_field), max_size=25).map(_csv_bytes)
 jsonl_structured = st.lists(
-    st.one_of(st.fixed_dictionaries({"text": text_field, "label": label_field}),
-              st.dictionaries(st.sampled_from(["text", "label", "x"]), label_field, max_size=3),
-              st.sampled_from([[], 3, "s", None])),
-    max_size=25).map(lambda objs: "\n".join(json.dumps(o) for o in objs).encode("utf-8", "surrogatepass"))
+    st.one_of(
+        st.fixed_dictionaries({"text": text_field, "label": label_field}),
+        st.dictionaries(st.sampled_from(["text", "label", "x"]), label_field, max_size=3),
+        st.sampled_from([[], 3, "s", None]),
+    ),
+    max_size=25,
+).map(lambda objs: "\n".join(json.dumps(o) for o in objs).encode("utf-8", "surrogatepass"))
 tsv_structured = st.lists(st.tuples(text_field, label_field), max_size=25).map(
-    lambda rows: ("sentence\tlabel\n" + "".join(f"{t}\t{l}\n" for t, l in rows)).encode("utf-8", "surrogatepass"))
+    lambda rows: ("sentence\tlabel\n" + "".join(f"{t}\t{l}\n" for t, l in rows)).encode("utf-8", "surrogatepass")
+)
 sst5_structured = st.lists(st.tuples(st.integers(-1, 6), text_field), max_size=25).map(
-    lambda rows: "".join(f"{l} {t}\n" for l, t in rows).encode("utf-8", "surrogatepass"))
+    lambda rows: "".join(f"{l} {t}\n" for l, t in rows).encode("utf-8", "surrogatepass")
+)
 zhang_structured = st.lists(st.tuples(st.integers(0, 6), text_field), max_size=25).map(
-    lambda rows: "".join(f'"{l}","{t}"\n' for l, t in rows).encode("utf-8", "surrogatepass"))
+    lambda rows: "".join(f'"{l}","{t}"\n' for l, t in rows).encode("utf-8", "surrogatepass")
+)
 
 
 def _snapshot(root):
@@ -98,9 +140,13 @@ def cwd_guard(tmp_path, monkeypatch):
     assert not any(home.iterdir()), "a loader wrote into the working folder"
 
 
-CASES = [("csv", "t.csv", csv_structured), ("jsonl", "t.jsonl", jsonl_structured),
-         ("sst2", "sst2/train.tsv", tsv_structured), ("sst5", "sst5/train.txt", sst5_structured),
-         ("yelp", "yelp/train.csv", zhang_structured)]
+CASES = [
+    ("csv", "t.csv", csv_structured),
+    ("jsonl", "t.jsonl", jsonl_structured),
+    ("sst2", "sst2/train.tsv", tsv_structured),
+    ("sst5", "sst5/train.txt", sst5_structured),
+    ("yelp", "yelp/train.csv", zhang_structured),
+]
 
 
 @pytest.mark.parametrize("name,rel,structured", CASES, ids=[c[0] for c in CASES])

@@ -62,14 +62,17 @@ def test_labels_differing_only_in_case_are_refused(write):
         load_corpus("csv", path=p)
 
 
-@pytest.mark.parametrize("labels,names", [
-    ([-1, 1], ["-1", "1"]),
-    ([1, 2, 3, 4, 5], ["1", "2", "3", "4", "5"]),
-    ([2, 7, 10], ["2", "7", "10"]),
-    (["neg", "pos"], ["neg", "pos"]),
-    ([True, False], ["False", "True"]),
-    ([0.5, 1.5], ["0.5", "1.5"]),
-])
+@pytest.mark.parametrize(
+    "labels,names",
+    [
+        ([-1, 1], ["-1", "1"]),
+        ([1, 2, 3, 4, 5], ["1", "2", "3", "4", "5"]),
+        ([2, 7, 10], ["2", "7", "10"]),
+        (["neg", "pos"], ["neg", "pos"]),
+        ([True, False], ["False", "True"]),
+        ([0.5, 1.5], ["0.5", "1.5"]),
+    ],
+)
 def test_consistent_label_sets_are_read_as_before(write, labels, names):
     objs = [{"text": f"doc {i}", "label": labels[i % len(labels)]} for i in range(30)]
     p = write("ok.jsonl", _jsonl(objs))

@@ -15,8 +15,19 @@ import pytest
 pytest.importorskip("fastapi", reason="the explore extra is not installed (pip install 'rnnlens[explore]')")
 pytest.importorskip("plotly", reason="the explore extra is not installed (pip install 'rnnlens[explore]')")
 
-SMALL = dict(n_docs=80, n_seeds=40, manifold_points=24, n_transitions=2000, n_speed=20, speed_steps=20,
-             tol_sweep=(), relax_steps=60, n_contexts=30, n_boot=0, n_eig_contexts=0)
+SMALL = dict(
+    n_docs=80,
+    n_seeds=40,
+    manifold_points=24,
+    n_transitions=2000,
+    n_speed=20,
+    speed_steps=20,
+    tol_sweep=(),
+    relax_steps=60,
+    n_contexts=30,
+    n_boot=0,
+    n_eig_contexts=0,
+)
 SHIPPED = Path(__file__).resolve().parents[2] / "src" / "rnnlens" / "pretrained" / "imdb-gru"
 
 
@@ -42,8 +53,12 @@ def explore_models(tmp_path_factory):
     torch.set_num_threads(1)
     out = tmp_path_factory.mktemp("explore") / "synthetic-gru"
     corpus = load_corpus("synthetic")
-    ck = train(corpus, TrainSettings(arch="gru", hidden_size=16, embed_dim=16, epochs=2, batch_size=32, lr=5e-3,
-                                     num_threads=1), out, progress=False)
+    ck = train(
+        corpus,
+        TrainSettings(arch="gru", hidden_size=16, embed_dim=16, epochs=2, batch_size=32, lr=5e-3, num_threads=1),
+        out,
+        progress=False,
+    )
     models = [_build("synthetic-gru", ck, corpus)]
     root = os.environ.get("RNNLENS_DATA_DIR")
     if root and (Path(root) / "imdb").is_dir():

@@ -103,10 +103,18 @@ def test_a_registered_section_adds_its_scene(explore_models):
     from rnnlens.explore.engine import ExploreModel
 
     m = explore_models[0]
-    summary = {**m.analysis.summary, "provenance": {
-        **m.analysis.provenance, "section_seconds": {**m.analysis.provenance["section_seconds"], "extra": 0.0}}}
-    register(Section(name="extra", title="a test section", measure=lambda run: Measurement(),
-                     scene=f"{__name__}:_extra_scene"))
+    summary = {
+        **m.analysis.summary,
+        "provenance": {
+            **m.analysis.provenance,
+            "section_seconds": {**m.analysis.provenance["section_seconds"], "extra": 0.0},
+        },
+    }
+    register(
+        Section(
+            name="extra", title="a test section", measure=lambda run: Measurement(), scene=f"{__name__}:_extra_scene"
+        )
+    )
     try:
         em = ExploreModel.build("extra", m.network, Analysis(summary, m.analysis.arrays), nodes=m.nodes)
     finally:
@@ -127,15 +135,17 @@ def test_a_saved_analysis_gives_the_same_numbers(explore_models, tmp_path):
     from rnnlens.explore.engine import load_models
 
     m = explore_models[0]
-    Analysis(copy.deepcopy(m.analysis.summary), m.analysis.arrays,
-             fixed_points=m.analysis.fixed_points).save(tmp_path / "analysis")
+    Analysis(copy.deepcopy(m.analysis.summary), m.analysis.arrays, fixed_points=m.analysis.fixed_points).save(
+        tmp_path / "analysis"
+    )
     [loaded] = load_models([m.network.path], [tmp_path / "analysis"], progress=False)
     text = "spos001 pos002 neu003 neg004 sneg005 zzzunknown"
     assert loaded.nodes_source.startswith("exact")
     assert loaded.read(text) == {**m.read(text), "model": loaded.name}
     assert loaded.words(10)["positive"] == m.words(10)["positive"]
-    assert {k: v for k, v in loaded.scene().items() if k != "model"} == \
-        {k: v for k, v in m.scene().items() if k != "model"}
+    assert {k: v for k, v in loaded.scene().items() if k != "model"} == {
+        k: v for k, v in m.scene().items() if k != "model"
+    }
 
 
 def test_quick_settings():
@@ -187,7 +197,7 @@ def test_one_megabyte_paste_is_cut_with_a_note_and_fast(client):
     assert d["truncated"] and d["n_tokens"] == MAX_TOKENS
     assert d["text_info"]["chars_received"] == 1_000_000 and d["text_info"]["chars_read"] == MAX_CHARS
     assert any("cut" in n for n in d["notes"])
-    one_word = "x" * 1_000_000                     # one enormous token: cut by characters, read as <unk>
+    one_word = "x" * 1_000_000  # one enormous token: cut by characters, read as <unk>
     d = client.post("/api/read", json={"model": _name(client), "text": one_word}).json()
     assert d["truncated"] and d["n_tokens"] == 1 and d["unknown"] == [True]
 
@@ -263,4 +273,4 @@ def test_a_scene_with_non_finite_numbers_is_strict_json():
     part = {"factor": {"not": [float("nan"), -0.5]}, "reach": {"not": np.int64(2)}, "x": np.array([1.0, np.inf])}
     assert json_safe(part) == {"factor": {"not": [None, -0.5]}, "reach": {"not": 2}, "x": [1.0, None]}
     json.dumps(json_safe(part), allow_nan=False)
-    assert math.isnan(part["factor"]["not"][0])          # the input is left as it was
+    assert math.isnan(part["factor"]["not"][0])  # the input is left as it was

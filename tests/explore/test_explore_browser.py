@@ -90,7 +90,7 @@ def _type(driver, text):
     reads = int(driver.execute_script("return Number(document.body.getAttribute('data-reads')) || 0"))
     box.send_keys(text)
     _wait(driver, f"return (Number(document.body.getAttribute('data-reads')) || 0) > {reads}", what="the read")
-    time.sleep(0.6)     # a second debounced read may follow the typing
+    time.sleep(0.6)  # a second debounced read may follow the typing
     _wait(driver, "return document.getElementById('status').textContent === ''", what="reads to finish")
 
 
@@ -107,15 +107,21 @@ def test_page_reads_a_review(server, driver, tmp_path, explore_models):
     toks = panel.find_elements(By.CSS_SELECTOR, ".tok")
     assert [t.text.rstrip("?") for t in toks][:4] == ["spos001", "pos002", "neu003", "sneg004"]
     bg = [t.value_of_css_property("background-color") for t in toks]
-    assert bg[0] != bg[3] and "rgba(33, 102, 172" in bg[0] and "rgba(178, 24, 43" in bg[3]   # blue vs red
-    assert "unk" in toks[5].get_attribute("class")                                        # zzz: unknown
+    assert bg[0] != bg[3] and "rgba(33, 102, 172" in bg[0] and "rgba(178, 24, 43" in bg[3]  # blue vs red
+    assert "unk" in toks[5].get_attribute("class")  # zzz: unknown
     assert "measured push along the line" in toks[0].get_attribute("title")
     assert "linearized prediction" in toks[0].get_attribute("title")
     # the plot is drawn (plotly's svg with the trajectory) and the readout is shown
-    _wait(driver, "return document.querySelectorAll('.panel .plot.traj .scatterlayer .trace').length >= 3",
-          what="the trajectory plot")
-    _wait(driver, "return document.querySelectorAll('.panel .plot.probs .scatterlayer .trace').length >= 1",
-          what="the readout plot")
+    _wait(
+        driver,
+        "return document.querySelectorAll('.panel .plot.traj .scatterlayer .trace').length >= 3",
+        what="the trajectory plot",
+    )
+    _wait(
+        driver,
+        "return document.querySelectorAll('.panel .plot.probs .scatterlayer .trace').length >= 1",
+        what="the readout plot",
+    )
     readout = panel.find_element(By.CSS_SELECTOR, ".readout-now").text
     assert readout.startswith("After 13 token(s): P(negative) = ") and "P(positive)" in readout
     driver.execute_script("window.scrollTo(0, 0)")
@@ -136,8 +142,10 @@ def test_typed_html_runs_nothing_and_shows_as_text(server, driver, tmp_path):
     driver.set_window_size(1280, 800)
     driver.get(server)
     _wait(driver, "return document.body.getAttribute('data-ready') === '1'", what="the page to load")
-    payload = ('<script>window.__xss=1</script> <img src=x onerror="window.__xss=2"> '
-               '<svg onload="window.__xss=3"> " onmouseover="window.__xss=4" \'><b>bold</b>')
+    payload = (
+        '<script>window.__xss=1</script> <img src=x onerror="window.__xss=2"> '
+        '<svg onload="window.__xss=3"> " onmouseover="window.__xss=4" \'><b>bold</b>'
+    )
     _type(driver, payload)
     word = driver.find_element(By.ID, "word-input")
     word.send_keys('<img src=x onerror="window.__xss=5">')
@@ -146,8 +154,13 @@ def test_typed_html_runs_nothing_and_shows_as_text(server, driver, tmp_path):
         driver.execute_script("arguments[0].dispatchEvent(new MouseEvent('mouseover', {bubbles: true}))", t)
     time.sleep(0.3)
     assert driver.execute_script("return window.__xss") is None
-    assert driver.execute_script("return document.querySelectorAll('#panels img, #panels script, #panels b, "
-                                 "#word-result img, #word-panel b').length") == 0
+    assert (
+        driver.execute_script(
+            "return document.querySelectorAll('#panels img, #panels script, #panels b, "
+            "#word-result img, #word-panel b').length"
+        )
+        == 0
+    )
     text = driver.find_element(By.CSS_SELECTOR, ".panel .tokens").text
     assert "<" in text and "script" in text and "onerror" in text
     driver.execute_script("window.scrollTo(0, 0)")
@@ -161,11 +174,15 @@ def test_layout_stays_usable_when_narrow(server, driver, tmp_path):
     driver.get(server)
     _wait(driver, "return document.body.getAttribute('data-ready') === '1'", what="the page to load")
     _type(driver, "pos001 neu002 " + "averyveryverylongwordwithoutanyspaces" * 8 + " neg003")
-    _wait(driver, "return document.querySelectorAll('.panel .plot.traj .scatterlayer .trace').length >= 3",
-          what="the trajectory plot")
+    _wait(
+        driver,
+        "return document.querySelectorAll('.panel .plot.traj .scatterlayer .trace').length >= 3",
+        what="the trajectory plot",
+    )
     over = driver.execute_script(
         "const m = document.getElementById('main');"
-        "return [m.scrollWidth, m.clientWidth, document.documentElement.scrollWidth, window.innerWidth];")
+        "return [m.scrollWidth, m.clientWidth, document.documentElement.scrollWidth, window.innerWidth];"
+    )
     assert over[0] <= over[1] + 1 and over[2] <= over[3] + 1, over
     box = driver.find_element(By.ID, "review").rect
     assert box["width"] > 300

@@ -28,6 +28,7 @@ hostile = _bench()
 
 class _Stub:
     """A model that must never be asked: every request in these tests is refused before reaching it."""
+
     name = "m"
 
     def read(self, text):
@@ -70,7 +71,7 @@ def test_a_chunked_body_over_the_limit_is_refused_while_it_streams_with_memory_b
     import os
 
     r, growth = hostile.peak_rss_growth(os.getpid(), lambda: hostile.send_body(stub_port, 100 * MB))
-    assert r["sent"] < 40 * MB, r["sent"]          # the limit plus what the sockets' buffers hold
+    assert r["sent"] < 40 * MB, r["sent"]  # the limit plus what the sockets' buffers hold
     assert growth < 40 * MB, growth / MB
     _limit_error(r)
 
@@ -95,22 +96,29 @@ def test_a_body_under_the_limit_is_still_read(model_port, explore_models):
 
 def test_a_lone_surrogate_is_a_422_naming_it(client):
     name = client.get("/api/models").json()["models"][0]["name"]
-    for body in (f'{{"model": "{name}", "text": "good \\ud800 film"}}',
-                 f'{{"model": "{name}", "text": "good film \\udfff"}}',
-                 '{"model": "\\ud800", "text": "good"}',
-                 '{"text": "\\ud800"}'):
+    for body in (
+        f'{{"model": "{name}", "text": "good \\ud800 film"}}',
+        f'{{"model": "{name}", "text": "good film \\udfff"}}',
+        '{"model": "\\ud800", "text": "good"}',
+        '{"text": "\\ud800"}',
+    ):
         r = client.post("/api/read", content=body, headers={"content-type": "application/json"})
         assert r.status_code == 422, (body, r.status_code, r.text)
         assert "surrogate" in r.text or "Field required" in r.text, r.text
-    r = client.post("/api/read", content=f'{{"model": "{name}", "text": "good \\ud83d\\ude42 film"}}',
-                    headers={"content-type": "application/json"})
-    assert r.status_code == 200 and "🙂" in r.json()["tokens"]      # a proper pair is one character
+    r = client.post(
+        "/api/read",
+        content=f'{{"model": "{name}", "text": "good \\ud83d\\ude42 film"}}',
+        headers={"content-type": "application/json"},
+    )
+    assert r.status_code == 200 and "🙂" in r.json()["tokens"]  # a proper pair is one character
 
 
 def test_invalid_utf8_is_a_400_naming_it(client):
     name = client.get("/api/models").json()["models"][0]["name"]
-    for body in (b'{"model": "%s", "text": "bad \xff\xfe"}' % name.encode(),
-                 b'{"model": "%s", "text": "encoded surrogate \xed\xa0\x80"}' % name.encode()):
+    for body in (
+        b'{"model": "%s", "text": "bad \xff\xfe"}' % name.encode(),
+        b'{"model": "%s", "text": "encoded surrogate \xed\xa0\x80"}' % name.encode(),
+    ):
         r = client.post("/api/read", content=body, headers={"content-type": "application/json"})
         assert r.status_code == 400, (body, r.status_code, r.text)
         assert "UTF-8" in r.json()["detail"], r.text
@@ -134,8 +142,15 @@ def test_the_host_header_is_checked_against_the_loopback_names(stub_port):
     base = f"http://127.0.0.1:{stub_port}"
     for host in (f"127.0.0.1:{stub_port}", f"localhost:{stub_port}", f"[::1]:{stub_port}", f"LOCALHOST:{stub_port}"):
         assert httpx.get(base + "/openapi.json", headers={"host": host}).status_code == 200, host
-    for host in ("rebind.example", f"rebind.example:{stub_port}", f"127.0.0.1:{stub_port + 1}", "127.0.0.1",
-                 f"127.0.0.1.rebind.example:{stub_port}", f"localhost:{stub_port}@evil", ""):
+    for host in (
+        "rebind.example",
+        f"rebind.example:{stub_port}",
+        f"127.0.0.1:{stub_port + 1}",
+        "127.0.0.1",
+        f"127.0.0.1.rebind.example:{stub_port}",
+        f"localhost:{stub_port}@evil",
+        "",
+    ):
         r = httpx.get(base + "/", headers={"host": host})
         assert r.status_code == 400, host
         assert "Host" in r.json()["detail"] and "--allow-host" in r.json()["detail"]
@@ -193,7 +208,8 @@ def test_normal_requests_keep_their_latency_beside_hostile_clients(model_port, e
     url, name = f"http://127.0.0.1:{model_port}/", explore_models[0].name
     texts = [" ".join(["spos001", "neu002", "neg003", "pos004"] * 25)] * 60
     out = hostile.p95_with_and_without_hostile(
-        model_port, lambda: explore_load.run_clients(url, name, texts, 2, 100)[0], 2, 30 * MB)
+        model_port, lambda: explore_load.run_clients(url, name, texts, 2, 100)[0], 2, 30 * MB
+    )
     print(json.dumps(out))
     answers = out["hostile_answers"]
     assert set(answers.get("big_chunked", {"413": 0})) == {"413"}

@@ -32,16 +32,20 @@ def analysis_dir(tmp_path_factory):
     root = tmp_path_factory.mktemp("rep")
     save_checkpoint(root / "ck", model, vocab, {"dataset": "synthetic"})
     coef = dict(corpus.truth.valence)
-    analyze(root / "ck", corpus,
-            AnalysisSettings.make(n_docs=30, n_seeds=20, n_transitions=100, n_speed=5, speed_steps=5, modifiers=None),
-            bow=coef, out_dir=root / "an")
+    analyze(
+        root / "ck",
+        corpus,
+        AnalysisSettings.make(n_docs=30, n_seeds=20, n_transitions=100, n_speed=5, speed_steps=5, modifiers=None),
+        bow=coef,
+        out_dir=root / "an",
+    )
     return root / "an"
 
 
 def test_report_writes_every_figure_png_and_svg(analysis_dir, tmp_path):
     html_path = make_report([analysis_dir], tmp_path / "out")
     sub = tmp_path / "out" / "an"
-    core = [f.name for s in sections() if not s.optional for f in s.figures]    # an analysis without modifiers
+    core = [f.name for s in sections() if not s.optional for f in s.figures]  # an analysis without modifiers
     assert len(core) == 10
     for name in core:
         png, svg = sub / f"{name}.png", sub / f"{name}.svg"
@@ -65,9 +69,16 @@ def test_report_writes_every_figure_png_and_svg(analysis_dir, tmp_path):
 def test_failed_and_missing_checks_are_stated_plainly(analysis_dir, tmp_path):
     loaded = load_analysis(analysis_dir)
     summary, _ = loaded.summary, loaded.arrays
-    summary["checks"] = [{"name": "lambda1_near_one", "claim": "|lambda_1| > 0.98 at most (> 50%) fixed points",
-                          "metric": "modes.frac_abs_lambda1_gt_0_98", "value": 0.4, "passed": False,
-                          "detail": "modes.frac_abs_lambda1_gt_0_98 = 0.4 (needs > 0.5)"}]
+    summary["checks"] = [
+        {
+            "name": "lambda1_near_one",
+            "claim": "|lambda_1| > 0.98 at most (> 50%) fixed points",
+            "metric": "modes.frac_abs_lambda1_gt_0_98",
+            "value": 0.4,
+            "passed": False,
+            "detail": "modes.frac_abs_lambda1_gt_0_98 = 0.4 (needs > 0.5)",
+        }
+    ]
     summary["missing"] = [{"what": "word valence", "why": "no bag-of-words baseline was given"}]
     bad = tmp_path / "bad"
     bad.mkdir()
@@ -91,19 +102,21 @@ def test_partial_analysis_draws_what_exists(analysis_dir, tmp_path):
     part = tmp_path / "part"
     part.mkdir()
     keep = {k: v for k, v in arrays.items() if k.startswith("pca") or k in ("speed",)}
-    np.savez(part / "arrays.npz", run_id=summary["run_id"], **keep)   # files of one run carry its id
+    np.savez(part / "arrays.npz", run_id=summary["run_id"], **keep)  # files of one run carry its id
     write_json(part / "summary.json", summary)
     text = make_report([part], tmp_path / "out").read_text()
-    assert text.count("<img ") == 2                       # PCA curve and speed
+    assert text.count("<img ") == 2  # PCA curve and speed
     assert "Figure fig3a_eigenvalues not drawn" in text
 
 
 def test_redrawing_does_not_load_the_solver(analysis_dir, tmp_path):
-    code = ("import sys; from rnnlens.report import make_report; "
-            f"make_report([{str(analysis_dir)!r}], {str(tmp_path / 'o')!r}); "
-            "bad = [m for m in ('rnnlens.fixedpoints', 'rnnlens.linearization', 'rnnlens.solvers') "
-            "if m in sys.modules]; "
-            "assert not bad, bad")
+    code = (
+        "import sys; from rnnlens.report import make_report; "
+        f"make_report([{str(analysis_dir)!r}], {str(tmp_path / 'o')!r}); "
+        "bad = [m for m in ('rnnlens.fixedpoints', 'rnnlens.linearization', 'rnnlens.solvers') "
+        "if m in sys.modules]; "
+        "assert not bad, bad"
+    )
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert res.returncode == 0, res.stderr
 
@@ -129,7 +142,7 @@ def test_each_model_opens_with_its_verdict_then_the_figure_of_the_line(analysis_
     checks = load_analysis(analysis_dir).summary["checks"]
     tally = f"{sum(c['passed'] is True for c in checks)} of {len(checks)} checks pass"
     assert "<meta name='viewport' content='width=device-width" in text
-    for anchor in ("an", "an-2"):                  # the table of contents links each model, with its tally
+    for anchor in ("an", "an-2"):  # the table of contents links each model, with its tally
         assert f"<a href='#{anchor}'>" in text and f"<section class='model' id='{anchor}'>" in text
     parts = _model_sections(text)
     assert len(parts) == 2 and text.index("<nav class='overview'>") < text.index("<section")
@@ -138,10 +151,10 @@ def test_each_model_opens_with_its_verdict_then_the_figure_of_the_line(analysis_
         assert verdict < part.index("<ul class='checks'>") < part.index("<img ") < part.index("<h3>Key numbers")
         assert re.findall(r'<img alt="([^"]+)"', part)[0] == "fig2b_states"
         assert f"Checks against the paper: {html.escape(tally)}" in part
-        checklist = part[part.index("<ul class='checks'>"):]
-        checklist = checklist[:checklist.index("</ul>")]
+        checklist = part[part.index("<ul class='checks'>") :]
+        checklist = checklist[: checklist.index("</ul>")]
         assert len(re.findall(r'<li class="(ok|fail|na)"><b>(PASS|FAIL|NOT CHECKED)</b>', checklist)) == len(checks)
-        for c in checks:                            # the number against its threshold, beside its claim
+        for c in checks:  # the number against its threshold, beside its claim
             assert f'{html.escape(c["claim"])} <code class="val">{html.escape(c["detail"])}</code>' in checklist
 
 
@@ -151,9 +164,9 @@ def test_definitions_are_folded_and_every_one_is_on_the_page(analysis_dir, tmp_p
     text = make_report([analysis_dir], tmp_path / "out").read_text()
     summary = load_analysis(analysis_dir).summary
     assert "<details open" not in text and "<td class='def'>" not in text
-    folded = "".join(re.findall(r"<details.*?</details>", text, re.S))       # no <details> nests another
+    folded = "".join(re.findall(r"<details.*?</details>", text, re.S))  # no <details> nests another
     table = re.search(r"<h3>Key numbers</h3>.*?</table>", text, re.S).group(0)
-    shown = re.sub(r"<details.*?</details>", "", table, flags=re.S)           # the key numbers, closed
+    shown = re.sub(r"<details.*?</details>", "", table, flags=re.S)  # the key numbers, closed
     paths = [s.path for s in key_numbers()] + [c["metric"] for c in summary["checks"]]
     nodes = [n for n in (metric_node(summary, p) for p in paths) if n is not None]
     assert len(nodes) > 20
@@ -181,7 +194,7 @@ def test_the_state_space_legend_leaves_the_states_free(analysis_dir):
     fig = fig_states(loaded.summary, loaded.arrays)
     fig.canvas.draw()
     ax = fig.axes[0]
-    assert ax.get_legend().get_window_extent().y1 <= ax.get_window_extent().y0   # below the axes
+    assert ax.get_legend().get_window_extent().y1 <= ax.get_window_extent().y0  # below the axes
     plt.close(fig)
 
 
@@ -192,12 +205,16 @@ def test_the_modifier_view_is_flat_small_multiples_of_the_same_data():
     rng = np.random.default_rng(0)
     traj = rng.normal(size=(3, 5, 9, 3))
     names = ["not good", "very good", "good (after a neutral word)"]
-    arrays = {"mod_3d_traj": traj, "mod_3d_nodes": np.c_[np.linspace(-3, 3, 20), np.zeros((20, 2))],
-              "mod_3d_names": np.array(names), "mod_3d_word": np.array("good")}
+    arrays = {
+        "mod_3d_traj": traj,
+        "mod_3d_nodes": np.c_[np.linspace(-3, 3, 20), np.zeros((20, 2))],
+        "mod_3d_names": np.array(names),
+        "mod_3d_word": np.array("good"),
+    }
     fig = fig_modifier_3d({}, arrays)
-    assert len(fig.axes) == 7 and all(ax.name == "rectilinear" for ax in fig.axes)   # no 3-D tangle
+    assert len(fig.axes) == 7 and all(ax.name == "rectilinear" for ax in fig.axes)  # no 3-D tangle
     assert [ax.get_title() for ax in fig.axes if ax.get_title()][:3] == names
-    strip = fig.axes[-1]                                   # the word's step along the line, per lead and context
+    strip = fig.axes[-1]  # the word's step along the line, per lead and context
     steps = np.stack([c.get_offsets()[:, 1] for c in strip.collections])
     np.testing.assert_allclose(steps, traj[:, :, 2, 0] - traj[:, :, 1, 0])
     assert fig.legends

@@ -77,8 +77,9 @@ def test_adam_mean_rule_stops_on_the_mean_and_marks_points_by_their_own_q():
     fp = find_fixed_points(F, seeds, x, solver=Adam(lr=0.05, stop="mean", max_iter=4000), tol=1e-8)
     assert fp.q.mean() < 1e-8 and len(set(fp.iterations.tolist())) == 1  # every point moved until then
     assert torch.equal(fp.converged, fp.q < 1e-8) and not fp.slow.any() and not fp.diverged.any()
-    before = find_fixed_points(F, seeds, x, solver=Adam(lr=0.05, stop="mean"), max_iter=int(fp.iterations[0]) - 1,
-                               tol=1e-8)
+    before = find_fixed_points(
+        F, seeds, x, solver=Adam(lr=0.05, stop="mean"), max_iter=int(fp.iterations[0]) - 1, tol=1e-8
+    )
     assert before.q.mean() >= 1e-8  # it stopped at the first iterate with the mean under tol
 
 
@@ -135,16 +136,18 @@ def test_adam_marks_diverging_points_and_keeps_their_last_finite_iterate(stop):
     assert torch.isfinite(fp.points).all() and torch.isfinite(fp.q).all()
     assert fp.points[0, 0] >= 0 and fp.q[0] == pytest.approx(float(fp.points[0, 0]))  # q = (1/1) * sqrt(h)^2
     # when every point diverges the run stops at once instead of spinning to max_iter
-    gone = find_fixed_points(_sqrt_or_halving, seeds, torch.ones(2, 1, dtype=D),
-                             solver=Adam(lr=1.0, stop=stop, max_iter=3000), tol=1e-10)
+    gone = find_fixed_points(
+        _sqrt_or_halving, seeds, torch.ones(2, 1, dtype=D), solver=Adam(lr=1.0, stop=stop, max_iter=3000), tol=1e-10
+    )
     assert gone.diverged.all() and int(gone.iterations.max()) < 10
 
 
 def test_adam_run_ends_when_the_last_point_stops_and_counts_active_points():
     F, seeds, x, exact, _ = linear(D)
     seeds, x = seeds[:5], x[:5]
-    fp = find_fixed_points(F, seeds, x, solver=Adam(lr=0.05, stop="point", max_iter=4000), tol=1e-12,
-                           record_history=True)
+    fp = find_fixed_points(
+        F, seeds, x, solver=Adam(lr=0.05, stop="point", max_iter=4000), tol=1e-12, record_history=True
+    )
     h = fp.info["history"]
     assert fp.converged.all() and int(fp.iterations.max()) < 4000
     assert h[-1]["iteration"] == int(fp.iterations.max())  # no iteration after the last point stopped
@@ -168,12 +171,12 @@ def test_newton_counts_its_iterations_like_a_hand_written_newton():
     while (math.tanh(2 * h) - h) ** 2 >= tol:
         r, dr = math.tanh(2 * h) - h, 2 * (1 - math.tanh(2 * h) ** 2) - 1
         h, n = h - r / dr, n + 1
-    fp = find_fixed_points(lambda x, s: torch.tanh(2 * s), torch.full((2, 1), 0.3, dtype=D), solver="newton",
-                           tol=tol)
+    fp = find_fixed_points(lambda x, s: torch.tanh(2 * s), torch.full((2, 1), 0.3, dtype=D), solver="newton", tol=tol)
     assert n > 2 and fp.iterations.tolist() == [n, n] and fp.converged.all()
     assert fp.points[0, 0].item() == pytest.approx(h, abs=1e-12)
-    capped = find_fixed_points(lambda x, s: torch.tanh(2 * s), torch.full((1, 1), 0.3, dtype=D), solver="newton",
-                               tol=tol, max_iter=2)
+    capped = find_fixed_points(
+        lambda x, s: torch.tanh(2 * s), torch.full((1, 1), 0.3, dtype=D), solver="newton", tol=tol, max_iter=2
+    )
     assert capped.iterations.tolist() == [2] and not capped.converged.any()
 
 
@@ -208,5 +211,6 @@ def test_lm_relax_runs_the_dynamics_at_each_points_input():
     for k, want in ((1, 1.0), (3, 1.75)):
         fp = find_fixed_points(F, seeds, x, solver=LM(relax=k), max_iter=0, tol=1e-30)
         assert fp.points[:, 0].tolist() == [want, -want] and torch.equal(fp.seeds, seeds)
-    assert find_fixed_points(F, seeds, x, solver=LM(relax=3), tol=1e-24).points[:, 0].tolist() == \
-        pytest.approx([2.0, -2.0], abs=1e-12)
+    assert find_fixed_points(F, seeds, x, solver=LM(relax=3), tol=1e-24).points[:, 0].tolist() == pytest.approx(
+        [2.0, -2.0], abs=1e-12
+    )

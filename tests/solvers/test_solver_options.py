@@ -13,11 +13,23 @@ from rnnlens.solvers import LM, SOLVERS, Adam, Newton, make_solver
 
 def test_defaults_declared_once_and_used():
     assert (LM().max_iter, Newton().max_iter, Adam().max_iter) == (200, 50, 5000)
-    assert LM().options() == {"damping": 1e-3, "patience": 10, "progress_rtol": 1e-3, "grad_rtol": 1e-7,
-                              "chord": 0.5, "relax": 0}
+    assert LM().options() == {
+        "damping": 1e-3,
+        "patience": 10,
+        "progress_rtol": 1e-3,
+        "grad_rtol": 1e-7,
+        "chord": 0.5,
+        "relax": 0,
+    }
     assert Newton().options() == {}
-    assert Adam().options() == {"lr": 1.0, "decay": 0.95, "plateau_patience": 5, "stop": "point",
-                                "betas": [0.9, 0.999], "eps": 1e-8}
+    assert Adam().options() == {
+        "lr": 1.0,
+        "decay": 0.95,
+        "plateau_patience": 5,
+        "stop": "point",
+        "betas": [0.9, 0.999],
+        "eps": 1e-8,
+    }
     assert SOLVERS == {"lm": LM, "newton": Newton, "adam": Adam}
     assert rnnlens.LM is LM and rnnlens.Newton is Newton and rnnlens.Adam is Adam
 
@@ -40,27 +52,30 @@ def test_solver_objects_are_frozen_and_keyword_only():
     assert Adam(betas=[0.8, 0.9]).betas == (0.8, 0.9)  # a list is kept as a tuple (hashable, frozen)
 
 
-@pytest.mark.parametrize("make, match", [
-    (lambda: LM(max_iter=-1), r"LM: max_iter must be an integer >= 0, got -1"),
-    (lambda: LM(max_iter=2.5), r"LM: max_iter must be an integer >= 0, got 2.5"),
-    (lambda: Newton(max_iter=True), r"Newton: max_iter must be an integer"),
-    (lambda: LM(damping=0.0), r"LM: damping must be a number > 0, got 0.0"),
-    (lambda: LM(damping=float("nan")), r"LM: damping must be a number > 0"),
-    (lambda: LM(patience=0), r"LM: patience must be an integer >= 1, got 0"),
-    (lambda: LM(progress_rtol=-1e-3), r"LM: progress_rtol must be a number >= 0"),
-    (lambda: LM(grad_rtol="small"), r"LM: grad_rtol must be a number >= 0, got 'small'"),
-    (lambda: LM(chord=1.5), r"LM: chord must be a number >= 0 and <= 1, got 1.5"),
-    (lambda: LM(relax=-1), r"LM: relax must be an integer >= 0, got -1"),
-    (lambda: LM(relax=2.0), r"LM: relax must be an integer >= 0, got 2.0"),
-    (lambda: Adam(lr=0), r"Adam: lr must be a number > 0"),
-    (lambda: Adam(decay=1.0), r"Adam: decay must be a number > 0 and < 1, got 1.0"),
-    (lambda: Adam(plateau_patience=-1), r"Adam: plateau_patience must be an integer >= 0"),
-    (lambda: Adam(stop="sometimes"), r"Adam: stop='sometimes'; choose one of point, all, mean"),
-    (lambda: Adam(betas=(0.9,)), r"Adam: betas must be a pair"),
-    (lambda: Adam(betas=(0.9, 1.0)), r"Adam: betas\[1\] must be a number >= 0 and < 1"),
-    (lambda: Adam(eps=-1.0), r"Adam: eps must be a number >= 0"),
-    (lambda: dataclasses.replace(LM(), patience=0), r"LM: patience"),
-])
+@pytest.mark.parametrize(
+    "make, match",
+    [
+        (lambda: LM(max_iter=-1), r"LM: max_iter must be an integer >= 0, got -1"),
+        (lambda: LM(max_iter=2.5), r"LM: max_iter must be an integer >= 0, got 2.5"),
+        (lambda: Newton(max_iter=True), r"Newton: max_iter must be an integer"),
+        (lambda: LM(damping=0.0), r"LM: damping must be a number > 0, got 0.0"),
+        (lambda: LM(damping=float("nan")), r"LM: damping must be a number > 0"),
+        (lambda: LM(patience=0), r"LM: patience must be an integer >= 1, got 0"),
+        (lambda: LM(progress_rtol=-1e-3), r"LM: progress_rtol must be a number >= 0"),
+        (lambda: LM(grad_rtol="small"), r"LM: grad_rtol must be a number >= 0, got 'small'"),
+        (lambda: LM(chord=1.5), r"LM: chord must be a number >= 0 and <= 1, got 1.5"),
+        (lambda: LM(relax=-1), r"LM: relax must be an integer >= 0, got -1"),
+        (lambda: LM(relax=2.0), r"LM: relax must be an integer >= 0, got 2.0"),
+        (lambda: Adam(lr=0), r"Adam: lr must be a number > 0"),
+        (lambda: Adam(decay=1.0), r"Adam: decay must be a number > 0 and < 1, got 1.0"),
+        (lambda: Adam(plateau_patience=-1), r"Adam: plateau_patience must be an integer >= 0"),
+        (lambda: Adam(stop="sometimes"), r"Adam: stop='sometimes'; choose one of point, all, mean"),
+        (lambda: Adam(betas=(0.9,)), r"Adam: betas must be a pair"),
+        (lambda: Adam(betas=(0.9, 1.0)), r"Adam: betas\[1\] must be a number >= 0 and < 1"),
+        (lambda: Adam(eps=-1.0), r"Adam: eps must be a number >= 0"),
+        (lambda: dataclasses.replace(LM(), patience=0), r"LM: patience"),
+    ],
+)
 def test_bad_options_name_the_argument(make, match):
     with pytest.raises(ArgumentError, match=match):
         make()
@@ -71,17 +86,26 @@ def test_string_form_builds_the_object_and_lists_valid_options():
     assert make_solver("adam", stop="all") == Adam(stop="all")
     obj = Newton(max_iter=3)
     assert make_solver(obj) is obj
-    with pytest.raises(ArgumentError, match=r"solver 'lm' has no option\(s\) \['lr'\]; its options are "
-                                            r"\['max_iter', 'damping', 'patience', 'progress_rtol', 'grad_rtol', "
-                                            r"'chord', 'relax'\]"):
+    with pytest.raises(
+        ArgumentError,
+        match=r"solver 'lm' has no option\(s\) \['lr'\]; its options are "
+        r"\['max_iter', 'damping', 'patience', 'progress_rtol', 'grad_rtol', "
+        r"'chord', 'relax'\]",
+    ):
         make_solver("lm", lr=0.1)
-    with pytest.raises(ArgumentError, match=r"solver 'newton' has no option\(s\) \['damping'\]; its options are "
-                                            r"\['max_iter'\]"):
+    with pytest.raises(
+        ArgumentError,
+        match=r"solver 'newton' has no option\(s\) \['damping'\]; its options are "
+        r"\['max_iter'\]",
+    ):
         find_fixed_points(lambda x, h: h, torch.zeros(1, 2), solver="newton", damping=1.0)
     with pytest.raises(ArgumentError, match=r"unknown solver='bfgs': choose one of lm, newton, adam"):
         make_solver("bfgs")
-    with pytest.raises(ArgumentError, match=r"solver=LM\(\.\.\.\) is an object: give it its options "
-                                            r"\(LM\(damping=\.\.\.\)\)"):
+    with pytest.raises(
+        ArgumentError,
+        match=r"solver=LM\(\.\.\.\) is an object: give it its options "
+        r"\(LM\(damping=\.\.\.\)\)",
+    ):
         find_fixed_points(lambda x, h: h, torch.zeros(1, 2), solver=LM(), damping=1.0)
 
 
@@ -112,9 +136,12 @@ def test_make_solver_defaults_to_lm_and_its_errors_read_in_full():
     assert make_solver() == LM()
     with pytest.raises(ArgumentError) as info:
         make_solver(LM(), damping=1.0, chord=0.5)
-    assert str(info.value) == ("solver=LM(...) is an object: give it its options (LM(chord=..., damping=...)), "
-                               "not separate keyword arguments.")
+    assert str(info.value) == (
+        "solver=LM(...) is an object: give it its options (LM(chord=..., damping=...)), not separate keyword arguments."
+    )
     with pytest.raises(ArgumentError) as info:
         make_solver("LM")
-    assert str(info.value) == ("unknown solver='LM': choose one of lm, newton, adam (or pass an object: "
-                               "rnnlens.solvers.LM(...), Newton(...), Adam(...)).")
+    assert str(info.value) == (
+        "unknown solver='LM': choose one of lm, newton, adam (or pass an object: "
+        "rnnlens.solvers.LM(...), Newton(...), Adam(...))."
+    )

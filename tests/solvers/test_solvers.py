@@ -112,11 +112,14 @@ def test_gru_cell_against_its_own_step(case):
 
 
 # ----------------------------------------------------------------------------- the string form
-@pytest.mark.parametrize("name, options", [
-    ("lm", {"damping": 1e-2, "chord": 0.0, "patience": 5}),
-    ("newton", {"max_iter": 7}),
-    ("adam", {"lr": 0.05, "stop": "all", "max_iter": 60, "betas": [0.8, 0.99]}),
-])
+@pytest.mark.parametrize(
+    "name, options",
+    [
+        ("lm", {"damping": 1e-2, "chord": 0.0, "patience": 5}),
+        ("newton", {"max_iter": 7}),
+        ("adam", {"lr": 0.05, "stop": "all", "max_iter": 60, "betas": [0.8, 0.99]}),
+    ],
+)
 def test_string_form_gives_exactly_the_object_result(name, options):
     cls = {"lm": LM, "newton": Newton, "adam": Adam}[name]
     torch.manual_seed(6)

@@ -40,8 +40,15 @@ num_cpus = 1
 """
 
 
-def write_spec(folder: Path, extra_settings: str = "", name: str = "spec.toml", architectures=None,
-               seeds=None, extra: str = "", epochs: int = 1) -> Path:
+def write_spec(
+    folder: Path,
+    extra_settings: str = "",
+    name: str = "spec.toml",
+    architectures=None,
+    seeds=None,
+    extra: str = "",
+    epochs: int = 1,
+) -> Path:
     text = TINY_SPEC.format(extra_settings=extra_settings, epochs=epochs)
     if architectures is not None:
         text = text.replace('architectures = ["gru", "vanilla"]', f"architectures = {json.dumps(architectures)}")

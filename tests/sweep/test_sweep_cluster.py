@@ -28,7 +28,7 @@ import pytest
 pytestmark = pytest.mark.slow
 RAY = [sys.executable, "-c", "from ray.scripts.scripts import main; main()"]
 DRIVER = [sys.executable, "-c", "from rnnlens.cli import main; main()", "sweep"]
-TOKEN = "0123456789abcdef" * 4          # what `ray get-auth-token --generate` writes: hex
+TOKEN = "0123456789abcdef" * 4  # what `ray get-auth-token --generate` writes: hex
 SPEC = """
 name = "cluster"
 architectures = ["gru"]
@@ -103,8 +103,9 @@ def _zombie(pid: int) -> bool:
 
 def start(cmd, env, groups: set[int]) -> subprocess.Popen:
     """Start ``cmd`` in a session of its own (its group noted for the cleanup)."""
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True
+    )
     groups.add(proc.pid)
     return proc
 
@@ -130,20 +131,52 @@ def cluster(tmp_path):
     address the head printed, the env of a driver that has the head's token in RAY_AUTH_TOKEN only, the
     process groups to end, the second node's ``ray start``, still running)."""
     groups: set[int] = set()
-    temp = Path(tempfile.mkdtemp(prefix="rlray", dir="/tmp"))    # Ray's socket paths must stay short
+    temp = Path(tempfile.mkdtemp(prefix="rlray", dir="/tmp"))  # Ray's socket paths must stay short
     head_home = tmp_path / "head-home"
     (head_home / ".ray").mkdir(parents=True)
     (head_home / ".ray" / "auth_token").write_text(TOKEN)
     try:
-        head = run([*RAY, "start", "--head", "--port", str(free_port()), "--num-cpus", "1",
-                    "--include-dashboard", "false", "--disable-usage-stats", "--temp-dir", str(temp / "head"),
-                    "--dashboard-agent-listen-port", str(free_port())], environment(head_home), groups, 120)
+        head = run(
+            [
+                *RAY,
+                "start",
+                "--head",
+                "--port",
+                str(free_port()),
+                "--num-cpus",
+                "1",
+                "--include-dashboard",
+                "false",
+                "--disable-usage-stats",
+                "--temp-dir",
+                str(temp / "head"),
+                "--dashboard-agent-listen-port",
+                str(free_port()),
+            ],
+            environment(head_home),
+            groups,
+            120,
+        )
         assert head.returncode == 0, head.stdout
-        assert "Token authentication is enabled" in head.stdout, head.stdout      # the case of the issue
+        assert "Token authentication is enabled" in head.stdout, head.stdout  # the case of the issue
         address = re.search(r"ray start --address='([^']+)'", head.stdout).group(1)
-        node = start([*RAY, "start", "--address", address, "--num-cpus", "1", "--disable-usage-stats",
-                      "--temp-dir", str(temp / "node"), "--dashboard-agent-listen-port", str(free_port())],
-                     environment(tmp_path / "node-home", RAY_AUTH_MODE="token", RAY_AUTH_TOKEN=TOKEN), groups)
+        node = start(
+            [
+                *RAY,
+                "start",
+                "--address",
+                address,
+                "--num-cpus",
+                "1",
+                "--disable-usage-stats",
+                "--temp-dir",
+                str(temp / "node"),
+                "--dashboard-agent-listen-port",
+                str(free_port()),
+            ],
+            environment(tmp_path / "node-home", RAY_AUTH_MODE="token", RAY_AUTH_TOKEN=TOKEN),
+            groups,
+        )
         yield address, environment(tmp_path / "driver-home", RAY_AUTH_TOKEN=TOKEN), groups, node
     finally:
         end_groups(groups)
@@ -158,19 +191,25 @@ def test_sweep_on_a_two_node_cluster_with_token_authentication(tmp_path, cluster
     host, port = address.rsplit(":", 1)
 
     # while the second node joins: a driver with the wrong token, and one without any
-    for bad_env, says in ((dict(env, RAY_AUTH_TOKEN="f" * 64), "refused this driver's token"),
-                          ({k: v for k, v in env.items() if k != "RAY_AUTH_TOKEN"}, "has no token")):
+    for bad_env, says in (
+        (dict(env, RAY_AUTH_TOKEN="f" * 64), "refused this driver's token"),
+        ({k: v for k, v in env.items() if k != "RAY_AUTH_TOKEN"}, "has no token"),
+    ):
         t0 = time.monotonic()
         r = run([*DRIVER, str(spec), "-o", str(out), "--address", address, "--no-progress"], bad_env, groups, 120)
         assert r.returncode == 2 and "authentication failed" in r.stdout and says in r.stdout, r.stdout
         assert "RAY_AUTH_TOKEN" in r.stdout and "Traceback" not in r.stdout and "gcs_client" not in r.stdout, r.stdout
-        assert time.monotonic() - t0 < 20        # no 20 s of retries before the message
-        assert not out.exists()                  # nothing written
+        assert time.monotonic() - t0 < 20  # no 20 s of retries before the message
+        assert not out.exists()  # nothing written
     joined = finish(node, 120)
     assert joined.returncode == 0, joined.stdout
 
-    r = run([*DRIVER, str(spec), "-o", str(out), "--address", f"{host}:{port}", "--no-progress", "--no-report"],
-            env, groups, 300)
+    r = run(
+        [*DRIVER, str(spec), "-o", str(out), "--address", f"{host}:{port}", "--no-progress", "--no-report"],
+        env,
+        groups,
+        300,
+    )
     assert r.returncode == 0, r.stdout
     assert "2 trials finished in this run" in r.stdout, r.stdout
     nodes = {}
@@ -179,4 +218,4 @@ def test_sweep_on_a_two_node_cluster_with_token_authentication(tmp_path, cluster
         assert st["state"] == "done", st
         nodes[d.name] = st["attempts"][-1]["node"]
     assert len(nodes) == 2 and all(isinstance(n, str) and len(n) == 56 for n in nodes.values()), nodes
-    assert len(set(nodes.values())) == 2, nodes   # one trial on each node
+    assert len(set(nodes.values())) == 2, nodes  # one trial on each node

@@ -20,8 +20,17 @@ lr = { log_uniform = [1e-3, 1e-2] }
 
 
 def _history(peak: float, epochs: int) -> list[dict]:
-    return [{"epoch": e, "lr": 1e-3, "train_loss": 0.7 - 0.1 * e, "train_accuracy": 0.5,
-             "validation_loss": 0.6, "validation_accuracy": peak - 0.05 * (epochs - e)} for e in range(1, epochs + 1)]
+    return [
+        {
+            "epoch": e,
+            "lr": 1e-3,
+            "train_loss": 0.7 - 0.1 * e,
+            "train_accuracy": 0.5,
+            "validation_loss": 0.6,
+            "validation_accuracy": peak - 0.05 * (epochs - e),
+        }
+        for e in range(1, epochs + 1)
+    ]
 
 
 def _sweep(tmp_path, spec_writer):
@@ -37,8 +46,12 @@ def _sweep(tmp_path, spec_writer):
             (ck / "resume").mkdir()
             (ck / "resume" / "state.json").write_text(json.dumps({"loop": {"history": hist}}))
         else:
-            metrics = {"history": hist, "best_epoch": 2 + i, "epochs_run": 2 + i,
-                       "test": {"accuracy": 0.7, "within_drop_longer": {"accuracy": 0.9 - i / 10}}}
+            metrics = {
+                "history": hist,
+                "best_epoch": 2 + i,
+                "epochs_run": 2 + i,
+                "test": {"accuracy": 0.7, "within_drop_longer": {"accuracy": 0.9 - i / 10}},
+            }
             (ck / "config.json").write_text(json.dumps({"record": {"metrics": metrics}}))
     return spec, peaks
 
@@ -56,8 +69,9 @@ def test_learning_curves_read_every_trial_that_finished_an_epoch(tmp_path, spec_
     assert curves[first]["test_accuracy_within_drop_longer"] == 0.9 and curves[first]["best_epoch"] == 2
     fig = curves_figure(curves, rows)
     assert [len(ax.lines) for ax in fig.axes] == [3, 3]
-    assert [t.get_text() for t in fig.axes[0].get_legend().get_texts()] == \
-        [tid.rsplit("-", 1)[-1] for tid in sorted(peaks, key=peaks.get, reverse=True)]
+    assert [t.get_text() for t in fig.axes[0].get_legend().get_texts()] == [
+        tid.rsplit("-", 1)[-1] for tid in sorted(peaks, key=peaks.get, reverse=True)
+    ]
 
 
 def test_the_report_ranks_the_trials_by_validation_accuracy_and_draws_their_curves(tmp_path, spec_writer):

@@ -64,15 +64,20 @@ def failed(tid, n, retryable):
 
 @pytest.fixture
 def spec():
-    return parse_spec({"architectures": ["gru", "vanilla", "lstm"], "stages": ["train"],
-                       "datasets": [{"name": "synthetic", "options": {"n_train": 20}}]}, path="s.toml")
+    return parse_spec(
+        {
+            "architectures": ["gru", "vanilla", "lstm"],
+            "stages": ["train"],
+            "datasets": [{"name": "synthetic", "options": {"n_train": 20}}],
+        },
+        path="s.toml",
+    )
 
 
 def run(spec, tmp_path, script, retries=2):
     ray = FakeRay(script)
     result = SweepResult(out_dir=tmp_path)
-    _schedule(ray, spec, tmp_path, list(spec.trials), "run1", result, max_concurrent=2, retries=retries,
-              progress=False)
+    _schedule(ray, spec, tmp_path, list(spec.trials), "run1", result, max_concurrent=2, retries=retries, progress=False)
     return ray, result
 
 
@@ -81,9 +86,9 @@ def test_exceptions_are_retried_then_reported_and_the_others_finish(spec, tmp_pa
 
     def script(tid, n):
         if tid == gru:
-            return failed(tid, n, retryable=True) if n < 3 else ok(tid, n)     # passes on the 3rd attempt
+            return failed(tid, n, retryable=True) if n < 3 else ok(tid, n)  # passes on the 3rd attempt
         if tid == vanilla:
-            return failed(tid, n, retryable=True)                               # never passes
+            return failed(tid, n, retryable=True)  # never passes
         return failed(tid, n, retryable=False) if tid == lstm and n == 1 else ok(tid, n)
 
     ray, result = run(spec, tmp_path, script, retries=2)
@@ -103,8 +108,17 @@ def test_a_trial_ray_gave_up_on_is_recorded_as_failed(spec, tmp_path):
     gru = spec.trials[0].id
     d = trial_dir(tmp_path, gru)
     d.mkdir(parents=True)
-    (d / "status.json").write_text(json.dumps({"id": gru, "state": "running", "attempts": [
-        {"n": 1, "run": "run1", "pid": 1, "host": "h", "started": "t", "ended": None, "outcome": None}]}))
+    (d / "status.json").write_text(
+        json.dumps(
+            {
+                "id": gru,
+                "state": "running",
+                "attempts": [
+                    {"n": 1, "run": "run1", "pid": 1, "host": "h", "started": "t", "ended": None, "outcome": None}
+                ],
+            }
+        )
+    )
 
     def script(tid, n):
         if tid == gru:
@@ -112,7 +126,7 @@ def test_a_trial_ray_gave_up_on_is_recorded_as_failed(spec, tmp_path):
         return ok(tid, n)
 
     ray, result = run(spec, tmp_path, script, retries=1)
-    assert ray.calls[gru] == 1        # Ray's own restarts happen inside ray.get; the driver does not add more
+    assert ray.calls[gru] == 1  # Ray's own restarts happen inside ray.get; the driver does not add more
     assert "died 2 times" in result.failed[gru]
     st = json.loads((d / "status.json").read_text())
     assert st["state"] == "failed" and st["attempts"][0]["outcome"] == "worker died"

@@ -47,9 +47,14 @@ def wait_for(pred, proc, timeout: float, what: str):
 
 def start_driver(spec: Path, out: Path, *more) -> subprocess.Popen:
     env = dict(os.environ, RAY_USAGE_STATS_ENABLED="0", MPLBACKEND="Agg")
-    return subprocess.Popen([*DRIVER, str(spec), "-o", str(out), "--num-cpus", "2", "--no-progress", *more],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
-                            start_new_session=True)
+    return subprocess.Popen(
+        [*DRIVER, str(spec), "-o", str(out), "--num-cpus", "2", "--no-progress", *more],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+        start_new_session=True,
+    )
 
 
 def end_group(proc: subprocess.Popen) -> None:
@@ -92,7 +97,7 @@ def test_four_trials_finish_with_summary_and_rerun_skips_them(tmp_path, tiny_spe
     t0 = time.perf_counter()
     again = run_sweep(tiny_spec, out, num_cpus=2, progress=False)
     assert again.done == [] and len(again.skipped) == 4
-    assert time.perf_counter() - t0 < first / 2      # no Ray started, nothing trained
+    assert time.perf_counter() - t0 < first / 2  # no Ray started, nothing trained
     for row in rows:
         assert len(status(out, row["trial"])["attempts"]) == 1
 
@@ -114,23 +119,25 @@ def test_killed_worker_is_retried_and_completes_and_a_failed_trial_stops_nothing
     out = tmp_path / "sweep"
     proc = start_driver(spec, out, "--retries", "2")
     try:
+
         def first_attempt_running():
             for tid, st in statuses(out).items():
                 if st.get("state") == "running" and len(st.get("attempts", [])) == 1:
                     return tid, st["attempts"][0]["pid"]
+
         tid, pid = wait_for(first_attempt_running, proc, 120, "the trial started")
         os.kill(pid, signal.SIGKILL)
         text, _ = proc.communicate(timeout=180)
     finally:
         end_group(proc)
-    assert proc.returncode == 1, text            # one trial failed; the other still ran
+    assert proc.returncode == 1, text  # one trial failed; the other still ran
     assert tid.startswith("synthetic-")
     st = status(out, tid)
     assert st["state"] == "done"
     outcomes = [a["outcome"] for a in st["attempts"]]
     assert outcomes == ["worker died", "done"], st["attempts"]
     assert st["attempts"][0]["pid"] == pid and st["attempts"][1]["pid"] != pid
-    assert st["attempts"][0]["run"] == st["attempts"][1]["run"]      # restarted within the same run
+    assert st["attempts"][0]["run"] == st["attempts"][1]["run"]  # restarted within the same run
     assert "1 trials finished in this run" in text and "1 failed" in text
     broken = [t for t, x in statuses(out).items() if t.startswith("missing-")]
     assert len(broken) == 1 and status(out, broken[0])["state"] == "failed"
@@ -147,11 +154,13 @@ def test_killed_driver_rerun_finishes_only_the_remaining_trials(tmp_path, spec_w
     out = tmp_path / "sweep"
     proc = start_driver(tiny_spec, out, "--max-concurrent", "1")
     try:
+
         def one_done_one_running():
             states = [st.get("state") for st in statuses(out).values()]
             return "done" in states and "running" in states
+
         wait_for(one_done_one_running, proc, 150, "a trial finished and the next one started")
-        os.kill(proc.pid, signal.SIGKILL)            # the driver; Ray's processes follow it
+        os.kill(proc.pid, signal.SIGKILL)  # the driver; Ray's processes follow it
     finally:
         end_group(proc)
     # Ray's workers end when their raylet does; one may still finish its trial meanwhile (the rerun then skips it)
@@ -159,7 +168,7 @@ def test_killed_driver_rerun_finishes_only_the_remaining_trials(tmp_path, spec_w
     before = statuses(out)
     finished = {tid for tid, st in before.items() if st.get("state") == "done"}
     assert 1 <= len(finished) < 4
-    cut = {tid for tid, st in before.items() if st.get("state") == "running"}   # killed mid-run
+    cut = {tid for tid, st in before.items() if st.get("state") == "running"}  # killed mid-run
     first_run = before[next(iter(finished))]["attempts"][0]["run"]
 
     rerun = start_driver(tiny_spec, out)
@@ -173,9 +182,9 @@ def test_killed_driver_rerun_finishes_only_the_remaining_trials(tmp_path, spec_w
     assert f"{len(finished)} were finished before" in text
     for tid, st in after.items():
         runs = [a["run"] for a in st["attempts"]]
-        if tid in finished:          # untouched by the rerun
+        if tid in finished:  # untouched by the rerun
             assert st["attempts"] == before[tid]["attempts"]
-        else:                        # finished by the rerun; an attempt cut by the kill is recorded as such
+        else:  # finished by the rerun; an attempt cut by the kill is recorded as such
             assert runs[-1] != first_run and st["attempts"][-1]["outcome"] == "done"
             assert all(a["outcome"] == "interrupted" for a in st["attempts"][:-1]), st["attempts"]
             assert len(st["attempts"]) == (2 if tid in cut else 1)

@@ -42,36 +42,64 @@ def test_yaml_spec_is_read_like_toml(tmp_path, tiny_spec):
 
 
 def test_grid_and_random_draws_cross_and_are_seeded():
-    s = spec(seeds=2, grid={"hidden_size": [8, 16]},
-             random={"draws": 3, "seed": 7, "settings": {"lr": {"log_uniform": [1e-4, 1e-2]},
-                                                          "embed_dim": {"choice": [8, 16]},
-                                                          "batch_size": {"int_uniform": [16, 64]}}})
+    s = spec(
+        seeds=2,
+        grid={"hidden_size": [8, 16]},
+        random={
+            "draws": 3,
+            "seed": 7,
+            "settings": {
+                "lr": {"log_uniform": [1e-4, 1e-2]},
+                "embed_dim": {"choice": [8, 16]},
+                "batch_size": {"int_uniform": [16, 64]},
+            },
+        },
+    )
     assert len(s.trials) == 1 * 1 * 2 * 3 * 2
     draws = {t.draw: (t.varied["lr"], t.varied["embed_dim"], t.varied["batch_size"]) for t in s.trials}
     assert len(draws) == 3
     for lr, e, b in draws.values():
         assert 1e-4 <= lr <= 1e-2 and e in (8, 16) and 16 <= b <= 64 and isinstance(b, int)
-    again = spec(seeds=2, grid={"hidden_size": [8, 16]},
-                 random={"draws": 3, "seed": 7, "settings": {"lr": {"log_uniform": [1e-4, 1e-2]},
-                                                              "embed_dim": {"choice": [8, 16]},
-                                                              "batch_size": {"int_uniform": [16, 64]}}})
+    again = spec(
+        seeds=2,
+        grid={"hidden_size": [8, 16]},
+        random={
+            "draws": 3,
+            "seed": 7,
+            "settings": {
+                "lr": {"log_uniform": [1e-4, 1e-2]},
+                "embed_dim": {"choice": [8, 16]},
+                "batch_size": {"int_uniform": [16, 64]},
+            },
+        },
+    )
     assert [t.id for t in again.trials] == [t.id for t in s.trials]
 
 
 def test_the_recipe_settings_are_drawn_and_checked_like_the_others():
-    s = spec(settings={"drop_longer": 1000, "embedding_init": "orthogonal", "lr_decay_steps": 500},
-             random={"draws": 4, "seed": 0, "settings": {
-                 "recurrent_init": {"choice": ["default", "normal", "orthogonal"]},
-                 "initial_state": {"choice": ["zero", "learned"]},
-                 "adam_eps": {"log_uniform": [1e-8, 1e-1]}, "l2_penalty": {"choice": [0.0, 1e-4]}}})
+    s = spec(
+        settings={"drop_longer": 1000, "embedding_init": "orthogonal", "lr_decay_steps": 500},
+        random={
+            "draws": 4,
+            "seed": 0,
+            "settings": {
+                "recurrent_init": {"choice": ["default", "normal", "orthogonal"]},
+                "initial_state": {"choice": ["zero", "learned"]},
+                "adam_eps": {"log_uniform": [1e-8, 1e-1]},
+                "l2_penalty": {"choice": [0.0, 1e-4]},
+            },
+        },
+    )
     for t in s.trials:
         ts = t.train_settings()
         assert ts.drop_longer == 1000 and ts.embedding_init == "orthogonal" and ts.lr_decay_steps == 500
         assert ts.recurrent_init in ("default", "normal", "orthogonal") and ts.initial_state in ("zero", "learned")
         assert 1e-8 <= ts.adam_eps <= 1e-1 and ts.l2_penalty in (0.0, 1e-4)
     assert len({t.id for t in s.trials}) == 4  # each draw is another network
-    fails(r"random\.settings\.initial_state.*choose one of zero, learned",
-          random={"draws": 1, "settings": {"initial_state": {"choice": ["zero", "random"]}}})
+    fails(
+        r"random\.settings\.initial_state.*choose one of zero, learned",
+        random={"draws": 1, "settings": {"initial_state": {"choice": ["zero", "random"]}}},
+    )
     fails(r"settings\.adam_eps: training setting adam_eps=0 is invalid", settings={"adam_eps": 0})
 
 
@@ -82,40 +110,48 @@ def test_seeds_as_count_and_defaults():
     assert spec().trials[0].seed == 0
 
 
-@pytest.mark.parametrize("more, match", [
-    ({"epochs": 3}, r"s\.toml: epochs: unknown key"),
-    ({"settings": {"hidden_sise": 8}}, r"settings\.hidden_sise: unknown training setting"),
-    ({"grid": {"hidden_size": []}}, r"grid\.hidden_size: is an empty list"),
-    ({"grid": {"hidden_size": [8, 0]}}, r"grid\.hidden_size\[1\]: training setting hidden_size=0 is invalid"),
-    ({"settings": {"lr_decay": 1.5}}, r"settings\.lr_decay: training setting lr_decay=1\.5 is invalid.*\(0, 1\]"),
-    ({"settings": {"fast_path": "warp"}}, r"settings\.fast_path: .*choose one of auto, fused, scan"),
-    ({"settings": {"seed": 3}}, r"settings\.seed: give seed with the top-level key 'seeds'"),
-    ({"grid": {"arch": ["gru"]}}, r"grid\.arch: give arch with the top-level key 'architectures'"),
-    ({"architectures": []}, r"architectures: is an empty list"),
-    ({"architectures": ["gru", "transformer"]}, r"architectures\[1\]: unknown architecture 'transformer'"),
-    ({"seeds": []}, r"seeds: is an empty list"),
-    ({"seeds": [0, -1]}, r"seeds\[1\]: must be an integer >= 0"),
-    ({"datasets": []}, r"datasets: is an empty list"),
-    ({"datasets": [{"name": "imbd"}]}, r"datasets\[0\]\.name: unknown corpus 'imbd'"),
-    ({"datasets": [{"name": "synthetic", "options": {"n_trian": 5}}]}, r"datasets\[0\]\.options\.n_trian: unknown"),
-    ({"datasets": [{"name": "synthetic", "colour": 1}]}, r"datasets\[0\]\.colour: unknown key"),
-    ({"datasets": [{"name": "synthetic"}, {"name": "synthetic"}]}, r"two datasets are labelled 'synthetic'"),
-    ({"stages": ["analyze"]}, r"stages: must start with train"),
-    ({"stages": ["train", "plot"]}, r"stages\[1\]: unknown stage 'plot'"),
-    ({"analysis": {"n_dcos": 5}}, r"analysis: unknown analysis settings \['n_dcos'\]"),
-    ({"analysis": {"n_docs": 1}}, r"analysis: analysis setting n_docs=1 is invalid: use an integer >= 2\."),
-    ({"stages": ["train"], "analysis": {"n_docs": 10}}, r"analysis: analysis options are given but stages"),
-    ({"random": {"draws": 2, "settings": {"lr": {"normal": [0, 1]}}}}, r"random\.settings\.lr: must be one of"),
-    ({"random": {"draws": 2, "settings": {"lr": {"uniform": [0, 1]}}}},
-     r"random\.settings\.lr\.uniform: training setting lr=0 is invalid"),
-    ({"random": {"draws": 2, "settings": {"lr": {"log_uniform": [1e-2, 1e-4]}}}}, r"lower bound .* above"),
-    ({"random": {"draws": 0, "settings": {"lr": {"uniform": [0.1, 1]}}}}, r"random\.draws: must be an integer >= 1"),
-    ({"random": {"settings": {"lr": {"uniform": [0.1, 1]}}}}, r"random\.draws: missing"),
-    ({"resources": {"num_cpus": -1}}, r"resources\.num_cpus: must be a number >= 0"),
-    ({"resources": {"num_gpu": 1}}, r"resources\.num_gpu: unknown key"),
-    ({"grid": {"hidden_size": [8]}, "settings": {"hidden_size": 8}}, r"grid\.hidden_size: is also under"),
-    ({"architectures": ["ugrnn"], "settings": {"fast_path": "fused"}}, r"settings\.fast_path: .*UGRNN"),
-])
+@pytest.mark.parametrize(
+    "more, match",
+    [
+        ({"epochs": 3}, r"s\.toml: epochs: unknown key"),
+        ({"settings": {"hidden_sise": 8}}, r"settings\.hidden_sise: unknown training setting"),
+        ({"grid": {"hidden_size": []}}, r"grid\.hidden_size: is an empty list"),
+        ({"grid": {"hidden_size": [8, 0]}}, r"grid\.hidden_size\[1\]: training setting hidden_size=0 is invalid"),
+        ({"settings": {"lr_decay": 1.5}}, r"settings\.lr_decay: training setting lr_decay=1\.5 is invalid.*\(0, 1\]"),
+        ({"settings": {"fast_path": "warp"}}, r"settings\.fast_path: .*choose one of auto, fused, scan"),
+        ({"settings": {"seed": 3}}, r"settings\.seed: give seed with the top-level key 'seeds'"),
+        ({"grid": {"arch": ["gru"]}}, r"grid\.arch: give arch with the top-level key 'architectures'"),
+        ({"architectures": []}, r"architectures: is an empty list"),
+        ({"architectures": ["gru", "transformer"]}, r"architectures\[1\]: unknown architecture 'transformer'"),
+        ({"seeds": []}, r"seeds: is an empty list"),
+        ({"seeds": [0, -1]}, r"seeds\[1\]: must be an integer >= 0"),
+        ({"datasets": []}, r"datasets: is an empty list"),
+        ({"datasets": [{"name": "imbd"}]}, r"datasets\[0\]\.name: unknown corpus 'imbd'"),
+        ({"datasets": [{"name": "synthetic", "options": {"n_trian": 5}}]}, r"datasets\[0\]\.options\.n_trian: unknown"),
+        ({"datasets": [{"name": "synthetic", "colour": 1}]}, r"datasets\[0\]\.colour: unknown key"),
+        ({"datasets": [{"name": "synthetic"}, {"name": "synthetic"}]}, r"two datasets are labelled 'synthetic'"),
+        ({"stages": ["analyze"]}, r"stages: must start with train"),
+        ({"stages": ["train", "plot"]}, r"stages\[1\]: unknown stage 'plot'"),
+        ({"analysis": {"n_dcos": 5}}, r"analysis: unknown analysis settings \['n_dcos'\]"),
+        ({"analysis": {"n_docs": 1}}, r"analysis: analysis setting n_docs=1 is invalid: use an integer >= 2\."),
+        ({"stages": ["train"], "analysis": {"n_docs": 10}}, r"analysis: analysis options are given but stages"),
+        ({"random": {"draws": 2, "settings": {"lr": {"normal": [0, 1]}}}}, r"random\.settings\.lr: must be one of"),
+        (
+            {"random": {"draws": 2, "settings": {"lr": {"uniform": [0, 1]}}}},
+            r"random\.settings\.lr\.uniform: training setting lr=0 is invalid",
+        ),
+        ({"random": {"draws": 2, "settings": {"lr": {"log_uniform": [1e-2, 1e-4]}}}}, r"lower bound .* above"),
+        (
+            {"random": {"draws": 0, "settings": {"lr": {"uniform": [0.1, 1]}}}},
+            r"random\.draws: must be an integer >= 1",
+        ),
+        ({"random": {"settings": {"lr": {"uniform": [0.1, 1]}}}}, r"random\.draws: missing"),
+        ({"resources": {"num_cpus": -1}}, r"resources\.num_cpus: must be a number >= 0"),
+        ({"resources": {"num_gpu": 1}}, r"resources\.num_gpu: unknown key"),
+        ({"grid": {"hidden_size": [8]}, "settings": {"hidden_size": 8}}, r"grid\.hidden_size: is also under"),
+        ({"architectures": ["ugrnn"], "settings": {"fast_path": "fused"}}, r"settings\.fast_path: .*UGRNN"),
+    ],
+)
 def test_bad_spec_names_the_key(more, match):
     fails(match, **more)
 
@@ -151,7 +187,7 @@ def test_cli_bad_spec_fails_before_anything_starts(tmp_path):
     r = CliRunner().invoke(main, ["sweep", str(p), "-o", str(out)])
     assert r.exit_code == 2, r.output
     assert "grid.hidden_size[1]" in r.output and "hidden_size=-3" in r.output
-    assert not out.exists()       # nothing started: no folder, no Ray
+    assert not out.exists()  # nothing started: no folder, no Ray
 
 
 def test_cli_dry_run_lists_trials(tmp_path, tiny_spec):

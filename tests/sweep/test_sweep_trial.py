@@ -17,14 +17,15 @@ def test_trial_stages_attempts_and_rerun(tmp_path, tiny_spec):
     threads = torch.get_num_threads()
     r = run_trial(_payload(t), str(d), "run-a", bow)
     assert r["state"] == "done" and r["attempt"] == 1
-    assert torch.get_num_threads() == threads        # the trial's 1 thread does not stay with the process
+    assert torch.get_num_threads() == threads  # the trial's 1 thread does not stay with the process
     st = json.loads((d / "status.json").read_text())
     assert set(st["stages"]) == {"train", "evaluate", "analyze"} and 0 <= st["results"]["test_accuracy"] <= 1
     ck_mtime = (d / "checkpoint" / "model.safetensors").stat().st_mtime_ns
 
     # an attempt of an earlier run that never ended (driver killed) is closed as interrupted; nothing is redone
-    st["attempts"].append({"n": 2, "run": "run-b", "pid": 1, "host": "elsewhere", "started": "t", "ended": None,
-                           "outcome": None})
+    st["attempts"].append(
+        {"n": 2, "run": "run-b", "pid": 1, "host": "elsewhere", "started": "t", "ended": None, "outcome": None}
+    )
     (d / "status.json").write_text(json.dumps(st))
     r = run_trial(_payload(t), str(d), "run-c", bow)
     st = json.loads((d / "status.json").read_text())
@@ -67,10 +68,13 @@ def test_trial_waits_for_a_lock_a_live_process_holds(tmp_path, tiny_spec):
     d = tmp_path / "trial"
     d.mkdir()
     holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(3)"])
-    threading.Thread(target=holder.wait, daemon=True).start()    # reaped when it ends (a zombie looks alive)
+    threading.Thread(target=holder.wait, daemon=True).start()  # reaped when it ends (a zombie looks alive)
     try:
-        (d / ".checkpoint.lock").write_text(json.dumps({"pid": holder.pid, "host": socket.gethostname(),
-                                                        "command": "an earlier attempt", "started": "t"}))
+        (d / ".checkpoint.lock").write_text(
+            json.dumps(
+                {"pid": holder.pid, "host": socket.gethostname(), "command": "an earlier attempt", "started": "t"}
+            )
+        )
         t0 = time.monotonic()
         r = run_trial(_payload(t), str(d), "run-a", None)
     finally:

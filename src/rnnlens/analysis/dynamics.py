@@ -27,20 +27,25 @@ def nearest_point(h: torch.Tensor, points: torch.Tensor, *, chunk: int = 4096) -
     pts = points.to(h.dtype)
     if points.shape[0] <= chunk:
         for a in range(0, h.shape[0], chunk):
-            out[a:a + chunk] = torch.cdist(h[a:a + chunk], pts).argmin(dim=1)
+            out[a : a + chunk] = torch.cdist(h[a : a + chunk], pts).argmin(dim=1)
         return out
     p32 = pts.float()
     p2 = (p32 * p32).sum(1)
     n_blocks = -(-p32.shape[0] // chunk)
-    rows = max(1, min(chunk, (1 << 22) // (n_blocks * pts.shape[1])))     # the exact refinement's [rows, blocks, S]
+    rows = max(1, min(chunk, (1 << 22) // (n_blocks * pts.shape[1])))  # the exact refinement's [rows, blocks, S]
     for a in range(0, h.shape[0], rows):
-        q = h[a:a + rows]
+        q = h[a : a + rows]
         q32 = q.float()
         # per block: argmin of ||p||^2 - 2 q . p (the ||q||^2 term is the same for every p)
-        cand = torch.stack([torch.addmm(p2[b:b + chunk], q32, p32[b:b + chunk].T, alpha=-2).argmin(1) + b
-                            for b in range(0, p32.shape[0], chunk)], 1)        # [m, blocks]
+        cand = torch.stack(
+            [
+                torch.addmm(p2[b : b + chunk], q32, p32[b : b + chunk].T, alpha=-2).argmin(1) + b
+                for b in range(0, p32.shape[0], chunk)
+            ],
+            1,
+        )  # [m, blocks]
         exact = ((q[:, None, :] - pts[cand]) ** 2).sum(2)
-        out[a:a + rows] = cand.gather(1, exact.argmin(1, keepdim=True)).squeeze(1)
+        out[a : a + rows] = cand.gather(1, exact.argmin(1, keepdim=True)).squeeze(1)
     return out
 
 
@@ -56,7 +61,7 @@ def linear_step(h, x, idx, points, x_star, J_rec, J_inp) -> torch.Tensor:
     uniq, counts = torch.unique_consecutive(idx[order], return_counts=True)
     start = 0
     for p, c in zip(uniq.tolist(), counts.tolist()):
-        rows = order[start:start + c]
+        rows = order[start : start + c]
         start += c
         hs = points[p].to(dtype)
         out[rows] = hs + (h[rows] - hs) @ J_rec[p].T + (x[rows] - xs) @ J_inp[p].to(dtype).T
@@ -90,7 +95,7 @@ class _Nearest:
     def __init__(self, points: torch.Tensor):
         self.points = points
         self.y_t = None
-        if 25 < points.shape[0] <= 4096:       # where nearest_point calls cdist and cdist takes its product form
+        if 25 < points.shape[0] <= 4096:  # where nearest_point calls cdist and cdist takes its product form
             norm = points.pow(2).sum(-1, keepdim=True)
             self.y_t = torch.cat([points, torch.ones_like(norm), norm], -1).mT
 
@@ -132,9 +137,9 @@ def linear_rollout(x_seq, lengths, h0, points, x_star, J_rec, J_inp):
     # the rows that read a token and start finite (a non-finite start ends as NaN, as it would after one step)
     rows = ((lengths > 0) & torch.isfinite(h).all(dim=1)).nonzero().squeeze(1)
     h, lens = h[rows], lengths[rows]
-    n_ends = torch.bincount((lens - 1).clamp_max(T).cpu(), minlength=T + 1).tolist()   # rows ending at step t
+    n_ends = torch.bincount((lens - 1).clamp_max(T).cpu(), minlength=T + 1).tolist()  # rows ending at step t
     near = _Nearest(points)
-    joined: dict[int, torch.Tensor] = {}                     # point -> [J_rec | J_inp], [S, S + I]
+    joined: dict[int, torch.Tensor] = {}  # point -> [J_rec | J_inp], [S, S + I]
     hx_buf = torch.empty(B, S + n_in, dtype=dtype, device=device)
     star_buf, sorted_buf, *out_bufs = (torch.empty(B, S, dtype=dtype, device=device) for _ in range(4))
     for t in range(T):
@@ -153,23 +158,23 @@ def linear_rollout(x_seq, lengths, h0, points, x_star, J_rec, J_inp):
         for _, c in groups:
             starts.append(a)
             a += c
-        out = out_bufs[t % 2][:n]                      # h may be the other one
-        for g in (range(len(groups)) if t % 2 == 0 else range(len(groups) - 1, -1, -1)):
+        out = out_bufs[t % 2][:n]  # h may be the other one
+        for g in range(len(groups)) if t % 2 == 0 else range(len(groups) - 1, -1, -1):
             p, c = groups[g]
             a = starts[g]
             K = joined.get(p)
             if K is None:
                 K = joined[p] = torch.cat([J_rec[p], J_inp[p].to(dtype)], 1).to(device)
-            if 2 <= c <= 4:        # K [hx]^T: about twice as fast as [hx] K^T for 2-4 rows in MKL on CPU
-                out[a:a + c] = torch.mm(K, hx[a:a + c].mT).mT
+            if 2 <= c <= 4:  # K [hx]^T: about twice as fast as [hx] K^T for 2-4 rows in MKL on CPU
+                out[a : a + c] = torch.mm(K, hx[a : a + c].mT).mT
             else:
-                torch.mm(hx[a:a + c], K.mT, out=out[a:a + c])
+                torch.mm(hx[a : a + c], K.mT, out=out[a : a + c])
         h = out.add_(h_star)
         ok = torch.isfinite(h).all(dim=1)
         dead = not bool(ok.all())
         if n_ends[t] or dead:
             last = lens == t + 1
-            final[rows[last]] = h[last]                # a row non-finite before its end keeps NaN
+            final[rows[last]] = h[last]  # a row non-finite before its end keeps NaN
             go = ~(last | ~ok) if dead else ~last
             rows, lens, h = rows[go], lens[go], h[go]
     diverged = ~torch.isfinite(final).all(dim=1)

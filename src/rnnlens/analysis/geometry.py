@@ -30,7 +30,7 @@ def pca_fit(X, n_components: int = 10) -> tuple[np.ndarray, np.ndarray, np.ndarr
         raise ArgumentError(f"PCA needs a [n_samples >= 2, dim] array; got shape {X.shape}")
     k = min(n_components, X.shape[1], X.shape[0])
     total = X.var(axis=0, ddof=1).sum()
-    if not total > 0:          # every sample the same: no direction carries variance
+    if not total > 0:  # every sample the same: no direction carries variance
         return np.zeros(k), X.mean(axis=0), np.eye(k, X.shape[1])
     pca = PCA(n_components=k, svd_solver=_solver(X)).fit(X)
     return np.cumsum(pca.explained_variance_) / total, pca.mean_, pca.components_
@@ -91,8 +91,7 @@ def manifold_axis(points, readout=None) -> dict:
     s = C @ m
     span = s.max() - s.min()
     theta = 2.0 * (s - s.min()) / span - 1.0 if span > 0 else np.zeros_like(s)
-    out = {"m": m, "mean": mean, "top_pc_fraction": frac, "cumulative": cumulative, "theta": theta,
-           "readout_cos": None}
+    out = {"m": m, "mean": mean, "top_pc_fraction": frac, "cumulative": cumulative, "theta": theta, "readout_cos": None}
     if readout is not None:
         out["readout_cos"] = abs_cos(m, readout)
     return out
@@ -108,6 +107,20 @@ def abs_cos(a, b) -> float:
     return float(abs(np.vdot(a, b)) / (na * nb))
 
 
+def middle_node(readout: np.ndarray) -> int:
+    """The inner node where the readout along the curve is nearest the middle of its range (where the halves
+    meet)."""
+    k = int(np.argmin(np.abs(readout - 0.5 * (readout.min() + readout.max()))))
+    return min(max(k, 1), len(readout) - 2)
+
+
+def halves_cos(nodes: np.ndarray, readout: np.ndarray) -> float:
+    """|cos| between the chords of the curve's two halves, split at the node where the readout along the curve is
+    nearest the middle of its range: 1 for a straight curve, 0 for two orthogonal arms (an L)."""
+    k = middle_node(readout)
+    return abs_cos(nodes[k] - nodes[0], nodes[-1] - nodes[k])
+
+
 def readout_covariance_direction(X, w) -> np.ndarray:
     """The direction the states ``X`` [n, dim] move in as their readout ``w . h`` changes:
     Cov(h, w . h) = Sigma w (the regression of the state on the readout, up to scale).
@@ -121,7 +134,7 @@ def readout_covariance_direction(X, w) -> np.ndarray:
     if X.ndim != 2 or X.shape[0] < 2 or X.shape[1] != w.shape[0]:
         raise ArgumentError(f"readout_covariance_direction needs states [n >= 2, {w.shape[0]}]; got shape {X.shape}")
     r = X @ w
-    return X.T @ (r - r.mean()) / (X.shape[0] - 1)     # sum_i (x_i - mean) (r_i - mean r) = sum_i x_i (r_i - mean r)
+    return X.T @ (r - r.mean()) / (X.shape[0] - 1)  # sum_i (x_i - mean) (r_i - mean r) = sum_i x_i (r_i - mean r)
 
 
 def random_abs_cos(dim: int, n: int = 10000, *, seed: int = 0) -> np.ndarray:
@@ -148,5 +161,10 @@ def against_null(values, null) -> dict:
     null = np.sort(np.asarray(null, dtype=np.float64))
     pct = 100.0 * np.searchsorted(null, v, side="left") / null.size
     z = (v - null.mean()) / null.std(ddof=1)
-    return {"percentile": pct, "z": z, "null_mean": float(null.mean()),
-            "null_std": float(null.std(ddof=1)), "null_p99": float(np.percentile(null, 99))}
+    return {
+        "percentile": pct,
+        "z": z,
+        "null_mean": float(null.mean()),
+        "null_std": float(null.std(ddof=1)),
+        "null_p99": float(np.percentile(null, 99)),
+    }

@@ -98,8 +98,11 @@ class Documents:
             return
         for start in range(0, len(self), size):
             rows = np.arange(start, min(start + size, len(self)))
-            yield (to_device(_padded([self.sequences[i] for i in rows]), network.device),
-                   torch.tensor([len(self.sequences[i]) for i in rows]), rows)
+            yield (
+                to_device(_padded([self.sequences[i] for i in rows]), network.device),
+                torch.tensor([len(self.sequences[i]) for i in rows]),
+                rows,
+            )
 
     @torch.no_grad()
     def states(self, network: Any, batch_size: int = 64) -> list[np.ndarray]:
@@ -115,7 +118,7 @@ class Documents:
 
                 raise ArgumentError("the network's states hold NaN or inf on these input sequences")
             hs = hs.float().cpu()
-            out.extend(hs[r, :int(lengths[r])].numpy() for r in range(len(rows)))
+            out.extend(hs[r, : int(lengths[r])].numpy() for r in range(len(rows)))
         return out
 
 
@@ -123,7 +126,7 @@ def _padded(arrays: list[np.ndarray]) -> torch.Tensor:
     T = max(len(a) for a in arrays)
     x = np.zeros((len(arrays), T, arrays[0].shape[1]))
     for r, a in enumerate(arrays):
-        x[r, :len(a)] = a
+        x[r, : len(a)] = a
     return torch.from_numpy(x)
 
 
@@ -164,6 +167,6 @@ def select_sequences(split: Any, n_docs: int, max_length: int | None, seed: int)
             a, cut = a[:max_length], cut + 1
         seqs.append(a)
         if targets is not None:
-            targets.append(given[i][:len(a)])
+            targets.append(given[i][: len(a)])
     labels = None if split.labels is None else np.asarray(split.labels)[order]
     return Documents(sequences=seqs, sequence_labels=labels, n_cut=cut, targets=targets)

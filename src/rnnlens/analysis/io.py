@@ -97,8 +97,9 @@ def _fixed_points_run_id(path: Path, folder: Path, summary: dict) -> str | None:
         with safe_open(str(path), framework="numpy") as f:
             return (f.metadata() or {}).get("rnnlens_run_id")
     except (SafetensorError, OSError, ValueError) as exc:
-        raise ArgumentError(f"{path}: not a readable safetensors file ({exc}); the file is damaged: "
-                            f"{_rebuild(folder, summary)}.") from exc
+        raise ArgumentError(
+            f"{path}: not a readable safetensors file ({exc}); the file is damaged: {_rebuild(folder, summary)}."
+        ) from exc
 
 
 def read_folder(folder) -> tuple[dict, dict]:
@@ -110,18 +111,23 @@ def read_folder(folder) -> tuple[dict, dict]:
     folder = Path(folder)
     spath = folder / SUMMARY_FILE
     if not spath.is_file():
-        raise ArgumentError(f"{spath}: no analysis summary here. Run `rnnlens analyze CHECKPOINT --dataset NAME "
-                            f"-o {folder}` first.")
+        raise ArgumentError(
+            f"{spath}: no analysis summary here. Run `rnnlens analyze CHECKPOINT --dataset NAME -o {folder}` first."
+        )
     try:
         summary = from_jsonable(json.loads(spath.read_text(encoding="utf-8")))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ArgumentError(f"{spath}: not valid JSON ({exc}); the file is damaged: {_rebuild(folder)} "
-                            "(rerun `rnnlens analyze` for this folder).") from exc
+        raise ArgumentError(
+            f"{spath}: not valid JSON ({exc}); the file is damaged: {_rebuild(folder)} "
+            "(rerun `rnnlens analyze` for this folder)."
+        ) from exc
     if not isinstance(summary, dict):
         raise ArgumentError(f"{spath}: expected a JSON object; the file is damaged: {_rebuild(folder)}.")
     if summary.get("schema") != SCHEMA:
-        raise ArgumentError(f"{spath}: schema {summary.get('schema')!r}, this rnnlens reads {SCHEMA!r}; rerun "
-                            "`rnnlens analyze` with this version.")
+        raise ArgumentError(
+            f"{spath}: schema {summary.get('schema')!r}, this rnnlens reads {SCHEMA!r}; rerun "
+            "`rnnlens analyze` with this version."
+        )
     arrays = {}
     apath = folder / ARRAYS_FILE
     if apath.is_file():
@@ -129,8 +135,10 @@ def read_folder(folder) -> tuple[dict, dict]:
             with np.load(apath, allow_pickle=False) as z:
                 arrays = {k: z[k] for k in z.files}
         except (zipfile.BadZipFile, ValueError, OSError, EOFError, KeyError) as exc:
-            raise ArgumentError(f"{apath}: not a readable .npz file ({type(exc).__name__}: {exc}); the file is "
-                                f"damaged: {_rebuild(folder, summary)}.") from exc
+            raise ArgumentError(
+                f"{apath}: not a readable .npz file ({type(exc).__name__}: {exc}); the file is "
+                f"damaged: {_rebuild(folder, summary)}."
+            ) from exc
     run_id = summary.get(RUN_ID)
     ids = {ARRAYS_FILE: str(arrays.pop(RUN_ID)) if RUN_ID in arrays else None}
     fpath = folder / FIXED_POINTS_FILE
@@ -139,7 +147,9 @@ def read_folder(folder) -> tuple[dict, dict]:
     if run_id is not None or any(v is not None for v in ids.values()):
         wrong = [name for name, v in ids.items() if v != run_id and not (name == ARRAYS_FILE and not apath.is_file())]
         if wrong:
-            raise ArgumentError(f"{folder}: {', '.join(wrong)} and {SUMMARY_FILE} come from different runs "
-                                "(an analyze was interrupted while replacing this folder, or files were copied "
-                                f"in); {_rebuild(folder, summary)}.")
+            raise ArgumentError(
+                f"{folder}: {', '.join(wrong)} and {SUMMARY_FILE} come from different runs "
+                "(an analyze was interrupted while replacing this folder, or files were copied "
+                f"in); {_rebuild(folder, summary)}."
+            )
     return summary, arrays

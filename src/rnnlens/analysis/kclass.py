@@ -72,8 +72,19 @@ from rnnlens.analysis.kclass_parts import (
 from rnnlens.analysis.registry import groups_of, metric
 from rnnlens.errors import ArgumentError
 
-__all__ = ["KClassAnalysis", "KClassSystem", "KClassBow", "analyze_kclass", "relax", "pca_spectrum",
-           "readout_subspace", "principal_angles_deg", "slow_projectors", "linear_map_r2", "pipeline_measurement"]
+__all__ = [
+    "KClassAnalysis",
+    "KClassSystem",
+    "KClassBow",
+    "analyze_kclass",
+    "relax",
+    "pca_spectrum",
+    "readout_subspace",
+    "principal_angles_deg",
+    "slow_projectors",
+    "linear_map_r2",
+    "pipeline_measurement",
+]
 
 
 @dataclass(frozen=True, eq=False)
@@ -104,8 +115,14 @@ class KClassSystem:
         from rnnlens.network import Network
 
         net = Network.resolve(network)
-        return cls(step=net.cell, readout=net.readout_matrix(), readout_bias=net.readout_bias(),
-                   inputs=net.x_star(input_point), embeddings=net.embeddings(), words=net.itos)
+        return cls(
+            step=net.cell,
+            readout=net.readout_matrix(),
+            readout_bias=net.readout_bias(),
+            inputs=net.x_star(input_point),
+            embeddings=net.embeddings(),
+            words=net.itos,
+        )
 
 
 @dataclass(frozen=True, eq=False)
@@ -142,6 +159,7 @@ def _loaded(bow):
 
     if isinstance(bow, (str, Path)):
         from rnnlens.baseline import load_bag_of_words
+
         return load_bag_of_words(bow)
     return bow
 
@@ -158,10 +176,11 @@ def _bow_matrix(bow, k: int):
         words = list(bow)
         C = np.array([np.ravel(np.asarray(bow[w], dtype=np.float64)) for w in words]) if words else np.zeros((0, k))
     else:
-        raise ArgumentError(f"bow must be a BagOfWords, its JSON file or {{word: [k] coefficients}}; got "
-                            f"{type(bow).__name__}")
+        raise ArgumentError(
+            f"bow must be a BagOfWords, its JSON file or {{word: [k] coefficients}}; got {type(bow).__name__}"
+        )
     if C.ndim != 2 or C.shape[1] != k:
-        return None, None   # e.g. a binary bag of words: not comparable, recorded as missing
+        return None, None  # e.g. a binary bag of words: not comparable, recorded as missing
     return words, C - C.mean(1, keepdims=True)
 
 
@@ -183,18 +202,32 @@ def _compare_bow(index: dict, bow, word_counts: dict | None, opts: Options, out:
     bw, B = _bow_matrix(bow, k)
     if bw is None:
         if bow is not None:
-            out.missing.append({"what": "kclass evidence vs bag of words",
-                                "why": f"the bag of words does not have {k} per-class coefficient vectors"})
+            out.missing.append(
+                {
+                    "what": "kclass evidence vs bag of words",
+                    "why": f"the bag of words does not have {k} per-class coefficient vectors",
+                }
+            )
         return
-    counts_of = word_counts if word_counts is not None else (
-        dict(zip(bow.words, np.asarray(bow.counts).tolist())) if hasattr(bow, "counts") else {})
-    pairs = [(j, index[w], counts_of.get(w, 0)) for j, w in enumerate(bw)
-             if w in index and w not in ("<pad>", "<unk>") and counts_of.get(w, opts.min_count) >= opts.min_count]
+    counts_of = (
+        word_counts
+        if word_counts is not None
+        else (dict(zip(bow.words, np.asarray(bow.counts).tolist())) if hasattr(bow, "counts") else {})
+    )
+    pairs = [
+        (j, index[w], counts_of.get(w, 0))
+        for j, w in enumerate(bw)
+        if w in index and w not in ("<pad>", "<unk>") and counts_of.get(w, opts.min_count) >= opts.min_count
+    ]
     pairs.sort(key=lambda t: -t[2])
-    pairs = pairs[:opts.n_words]
+    pairs = pairs[: opts.n_words]
     if len(pairs) < 3:
-        out.missing.append({"what": "kclass evidence vs bag of words",
-                            "why": "fewer than 3 words shared by the network and the bag of words"})
+        out.missing.append(
+            {
+                "what": "kclass evidence vs bag of words",
+                "why": "fewer than 3 words shared by the network and the bag of words",
+            }
+        )
         return
     bj = np.array([p[0] for p in pairs])
     wi = np.array([p[1] for p in pairs])
@@ -219,28 +252,39 @@ def _compare_truth(index: dict, truth, out: KClassAnalysis) -> None:
         T = np.array([[truth.valence.get(w, 0.0)] for w in tw], float)
     if len(tw) >= 3:
         out.metrics[SECTION]["evidence_truth_r2"] = metric(
-            "kclass.evidence_truth_r2", linear_map_r2(out.evidence[[index[w] for w in tw]], T), d=d)
+            "kclass.evidence_truth_r2", linear_map_r2(out.evidence[[index[w] for w in tw]], T), d=d
+        )
 
 
 def _report_prediction(prediction, logit_axes: np.ndarray, k: int, out: KClassAnalysis) -> None:
     """The word-count prediction (a ``DimensionPrediction``) beside the measurement, and the angles between
     its axes and the slow points' logit axes."""
     M, pd_ = out.metrics[SECTION], prediction
-    M["predicted_fractions"] = metric("kclass.predicted_fractions", np.asarray(pd_.fractions).tolist(),
-                                      alpha=pd_.info.get("alpha"), min_count=pd_.info.get("min_count", 1))
+    M["predicted_fractions"] = metric(
+        "kclass.predicted_fractions",
+        np.asarray(pd_.fractions).tolist(),
+        alpha=pd_.info.get("alpha"),
+        min_count=pd_.info.get("min_count", 1),
+    )
     M["predicted_dimension"] = metric("kclass.predicted_dimension", int(pd_.dimension), share=pd_.info.get("share"))
-    M["predicted_participation_ratio"] = metric("kclass.predicted_participation_ratio",
-                                                float(pd_.participation_ratio))
-    M["predicted_word_fractions"] = metric("kclass.predicted_word_fractions",
-                                           np.asarray(pd_.word_fractions).tolist())
+    M["predicted_participation_ratio"] = metric("kclass.predicted_participation_ratio", float(pd_.participation_ratio))
+    M["predicted_word_fractions"] = metric("kclass.predicted_word_fractions", np.asarray(pd_.word_fractions).tolist())
     dd = max(1, min(int(pd_.dimension), k - 1))
-    M["shape_angles_deg"] = metric("kclass.shape_angles_deg",
-                                   principal_angles_deg(np.asarray(pd_.axes)[:dd], logit_axes[:dd]), d=dd)
+    M["shape_angles_deg"] = metric(
+        "kclass.shape_angles_deg", principal_angles_deg(np.asarray(pd_.axes)[:dd], logit_axes[:dd]), d=dd
+    )
 
 
 # ------------------------------------------------------------------------------------------ analysis
-def analyze_kclass(network: Any, states: TensorLike, settings: Any = None, *, bow: Any = None, truth: Any = None,
-                   prediction: Any = None) -> KClassAnalysis:
+def analyze_kclass(
+    network: Any,
+    states: TensorLike,
+    settings: Any = None,
+    *,
+    bow: Any = None,
+    truth: Any = None,
+    prediction: Any = None,
+) -> KClassAnalysis:
     """Measure the k-class integration manifold (definitions in the module docstring).
 
     Args:
@@ -270,8 +314,11 @@ def analyze_kclass(network: Any, states: TensorLike, settings: Any = None, *, bo
     """
     t0 = time.perf_counter()
     opts = _options(settings)
-    system = network if isinstance(network, KClassSystem) else KClassSystem.from_network(
-        _on_device(network, settings), opts.input_point)
+    system = (
+        network
+        if isinstance(network, KClassSystem)
+        else KClassSystem.from_network(_on_device(network, settings), opts.input_point)
+    )
     bow, word_counts = (bow.bow, bow.word_counts) if isinstance(bow, KClassBow) else (bow, None)
     rng = np.random.default_rng(opts.seed)
     setup = prepare(system, states, opts, rng)
@@ -302,5 +349,11 @@ def pipeline_measurement(run) -> KClassAnalysis:
     from rnnlens.analysis.wordcount import predict_dimension
 
     prediction = predict_dimension(run.corpus) if "train" in run.corpus.splits else None
-    return analyze_kclass(run.network, torch.as_tensor(run.products["documents"].X), run.settings, bow=run.bow,
-                          truth=run.truth, prediction=prediction)
+    return analyze_kclass(
+        run.network,
+        torch.as_tensor(run.products["documents"].X),
+        run.settings,
+        bow=run.bow,
+        truth=run.truth,
+        prediction=prediction,
+    )

@@ -25,8 +25,15 @@ from rnnlens.analysis.wordcount import participation_ratio, spectrum_dimension
 from rnnlens.device import to_device, to_numpy
 from rnnlens.errors import ArgumentError
 
-__all__ = ["KClassAnalysis", "relax", "pca_spectrum", "readout_subspace", "principal_angles_deg",
-           "slow_projectors", "linear_map_r2"]
+__all__ = [
+    "KClassAnalysis",
+    "relax",
+    "pca_spectrum",
+    "readout_subspace",
+    "principal_angles_deg",
+    "slow_projectors",
+    "linear_map_r2",
+]
 
 SECTION = "kclass"
 RELAX_DEPTHS = (0, 10, 20, 50, 100)
@@ -79,7 +86,7 @@ def pca_spectrum(P) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     P = np.asarray(P, dtype=np.float64)
     mean = P.mean(0)
     _, s, Vt = np.linalg.svd(P - mean, full_matrices=False)
-    var = s ** 2
+    var = s**2
     total = var.sum()
     return (var / total if total > 0 else var), mean, Vt
 
@@ -153,14 +160,22 @@ class Options:
 
     def check(self) -> Options:
         """The options, or ArgumentError naming the first that is out of range."""
-        for name, lo in (("relax_steps", 0), ("max_states", 4), ("n_linearize", 1), ("n_fixed_seeds", 0),
-                         ("min_count", 0), ("n_words", 1)):
+        for name, lo in (
+            ("relax_steps", 0),
+            ("max_states", 4),
+            ("n_linearize", 1),
+            ("n_fixed_seeds", 0),
+            ("min_count", 0),
+            ("n_words", 1),
+        ):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < lo:
                 raise ArgumentError(f"analyze_kclass: {name} must be an integer >= {lo}; got {v!r}")
         if not 0 < self.eig_threshold < 2 or not 0 < self.share <= 1 or not self.tol > 0:
-            raise ArgumentError(f"analyze_kclass: need 0 < eig_threshold < 2, 0 < share <= 1 and tol > 0; got "
-                                f"{self.eig_threshold!r}, {self.share!r}, {self.tol!r}")
+            raise ArgumentError(
+                f"analyze_kclass: need 0 < eig_threshold < 2, 0 < share <= 1 and tol > 0; got "
+                f"{self.eig_threshold!r}, {self.share!r}, {self.tol!r}"
+            )
         return self
 
 
@@ -194,8 +209,10 @@ def prepare(system, states, opts: Options, rng) -> Setup:
 
     W = _array(system.readout)
     if W.ndim != 2 or W.shape[0] < 3:
-        raise ArgumentError(f"analyze_kclass: readout must be a [k >= 3, S] matrix; got shape {W.shape} "
-                            "(binary models: use rnnlens.analyze's line-attractor analysis)")
+        raise ArgumentError(
+            f"analyze_kclass: readout must be a [k >= 3, S] matrix; got shape {W.shape} "
+            "(binary models: use rnnlens.analyze's line-attractor analysis)"
+        )
     S = W.shape[1]
     X = torch.as_tensor(states)
     X = X.reshape(-1, X.shape[-1])
@@ -217,12 +234,25 @@ def prepare(system, states, opts: Options, rng) -> Setup:
     if system.embeddings is not None and system.words is not None:
         E, words = _array(system.embeddings), list(system.words)
         if E.shape != (len(words), fn.input_size):
-            raise ArgumentError(f"analyze_kclass: embeddings must be [{len(words)}, {fn.input_size}] for "
-                                f"{len(words)} words; got {E.shape}")
+            raise ArgumentError(
+                f"analyze_kclass: embeddings must be [{len(words)}, {fn.input_size}] for "
+                f"{len(words)} words; got {E.shape}"
+            )
     xs = x_star.expand(X.shape[0], -1).clone()
     bias = None if system.readout_bias is None else _array(system.readout_bias)
-    return Setup(fn=fn, fn64=fn.to(torch.float64), X=X, x_star=x_star, xs=xs, x64=xs.double(), W=W,
-                 Wc=W - W.mean(0), bias=bias, E=E, words=words)
+    return Setup(
+        fn=fn,
+        fn64=fn.to(torch.float64),
+        X=X,
+        x_star=x_star,
+        xs=xs,
+        x64=xs.double(),
+        W=W,
+        Wc=W - W.mean(0),
+        bias=bias,
+        E=E,
+        words=words,
+    )
 
 
 @dataclass(frozen=True, eq=False)
@@ -256,8 +286,9 @@ def measure_slow_points(setup: Setup, opts: Options, out: KClassAnalysis) -> Slo
     M["pca_share_next"] = metric("kclass.pca_share_next", float(frac[d]) if len(frac) > d else 0.0, n=d + 1)
     M["dimension_pca"] = metric("kclass.dimension_pca", spectrum_dimension(frac, opts.share), share=opts.share)
     M["participation_ratio"] = metric("kclass.participation_ratio", participation_ratio(frac))
-    M["pca_by_relax"] = metric("kclass.pca_by_relax",
-                               {str(n): pca_spectrum(to_numpy(s))[0][:k + 1].tolist() for n, s in snaps.items()})
+    M["pca_by_relax"] = metric(
+        "kclass.pca_by_relax", {str(n): pca_spectrum(to_numpy(s))[0][: k + 1].tolist() for n, s in snaps.items()}
+    )
     return slow
 
 
@@ -266,16 +297,18 @@ def measure_readout(setup: Setup, slow: SlowPoints, opts: Options, out: KClassAn
     the slow points' centred logits, whose principal axes (rows) are returned."""
     M, d, Wc, basis = out.metrics[SECTION], setup.k - 1, setup.Wc, slow.basis
     U_ro = readout_subspace(setup.W)
-    cov_dirs = np.cov(to_numpy(setup.X.double()), rowvar=False) @ Wc.T          # [S, k]
+    cov_dirs = np.cov(to_numpy(setup.X.double()), rowvar=False) @ Wc.T  # [S, k]
     U_cov = np.linalg.svd(cov_dirs.T, full_matrices=False)[2][:d]
     M["readout_angles_deg"] = metric("kclass.readout_angles_deg", principal_angles_deg(basis, U_ro), d=d)
     M["readout_cov_angles_deg"] = metric("kclass.readout_cov_angles_deg", principal_angles_deg(basis, U_cov), d=d)
     M["readout_variance_in_plane"] = metric(
-        "kclass.readout_variance_in_plane", float(np.linalg.norm(Wc @ basis.T) ** 2 / np.linalg.norm(Wc) ** 2), d=d)
+        "kclass.readout_variance_in_plane", float(np.linalg.norm(Wc @ basis.T) ** 2 / np.linalg.norm(Wc) ** 2), d=d
+    )
     lfrac, _, lVt = pca_spectrum(slow.P @ Wc.T)
-    M["logit_fractions"] = metric("kclass.logit_fractions", lfrac[:setup.k].tolist())
-    M["dimension_logit"] = metric("kclass.dimension_logit", spectrum_dimension(lfrac[:setup.k], opts.share),
-                                  share=opts.share)
+    M["logit_fractions"] = metric("kclass.logit_fractions", lfrac[: setup.k].tolist())
+    M["dimension_logit"] = metric(
+        "kclass.dimension_logit", spectrum_dimension(lfrac[: setup.k], opts.share), share=opts.share
+    )
     return lVt
 
 
@@ -300,11 +333,13 @@ def measure_eigenvalues(setup: Setup, slow: SlowPoints, opts: Options, rng, out:
     lin = linearize(setup.fn64, slow.P_t[li], setup.x64[li])
     absev = to_numpy(lin.eigvals.abs())
     counts = (absev >= opts.eig_threshold).sum(1)
-    M["n_eig_slow_median"] = metric("kclass.n_eig_slow_median", float(np.median(counts)),
-                                    threshold=opts.eig_threshold, n=len(index))
-    M["n_eig_slow_counts"] = metric("kclass.n_eig_slow_counts", np.bincount(counts, minlength=2 * k).tolist(),
-                                    threshold=opts.eig_threshold)
-    M["eig_abs_median"] = metric("kclass.eig_abs_median", np.median(absev[:, :2 * k], 0).tolist(), n=2 * k)
+    M["n_eig_slow_median"] = metric(
+        "kclass.n_eig_slow_median", float(np.median(counts)), threshold=opts.eig_threshold, n=len(index)
+    )
+    M["n_eig_slow_counts"] = metric(
+        "kclass.n_eig_slow_counts", np.bincount(counts, minlength=2 * k).tolist(), threshold=opts.eig_threshold
+    )
+    M["eig_abs_median"] = metric("kclass.eig_abs_median", np.median(absev[:, : 2 * k], 0).tolist(), n=2 * k)
     return Linearized(index=index, lin=lin, absev=absev, counts=counts)
 
 
@@ -319,14 +354,16 @@ def measure_fixed_points(setup: Setup, slow: SlowPoints, opts: Options, rng, out
     fps = find_fixed_points(setup.fn64, seeds, setup.x_star.double(), tol=opts.tol)
     out.fixed_points = fps
     conv = fps[torch.from_numpy(to_numpy(fps.converged).astype(bool))]
-    M["fixed_points_n_converged"] = metric("kclass.fixed_points_n_converged", int(len(conv)), tol=opts.tol,
-                                           n=len(seeds))
+    M["fixed_points_n_converged"] = metric(
+        "kclass.fixed_points_n_converged", int(len(conv)), tol=opts.tol, n=len(seeds)
+    )
     if not len(conv):
         out.missing.append({"what": "kclass fixed points", "why": f"no slow point converged to q < {opts.tol:g}"})
         return
     uniq = conv.unique()
-    ulin = linearize(setup.fn64, uniq.points.double(), setup.x_star.double().expand(len(uniq), -1).clone(),
-                     vectors=False)
+    ulin = linearize(
+        setup.fn64, uniq.points.double(), setup.x_star.double().expand(len(uniq), -1).clone(), vectors=False
+    )
     unstable = to_numpy(ulin.n_unstable)
     off = to_numpy(uniq.points.double()) - slow.mean
     inside = np.linalg.norm(off @ slow.basis.T) ** 2 / max(np.linalg.norm(off) ** 2, 1e-300)
@@ -344,8 +381,8 @@ def measure_evidence(setup: Setup, slow: SlowPoints, linear: Linearized, out: KC
     projectors, used = slow_projectors(linear.lin, d)
     J_inp = to_numpy(linear.lin.J_inp)
     n = len(linear.index)
-    A_man = np.mean([slow.basis @ projectors[p] @ J_inp[p] for p in range(n)], axis=0)      # [d, I]
-    A_log = np.mean([Wc @ projectors[p] @ J_inp[p] for p in range(n)], axis=0)              # [k, I]
+    A_man = np.mean([slow.basis @ projectors[p] @ J_inp[p] for p in range(n)], axis=0)  # [d, I]
+    A_log = np.mean([Wc @ projectors[p] @ J_inp[p] for p in range(n)], axis=0)  # [k, I]
     M["n_slow_modes_used"] = metric("kclass.n_slow_modes_used", float(np.median(used)), d=d)
     if setup.E is None:
         return None
@@ -367,4 +404,4 @@ def figure_arrays(setup: Setup, slow: SlowPoints, linear: Linearized, rng, out: 
     a["kc_pca_fractions"] = slow.frac[:10]
     a["kc_lin_pc"] = ((P[linear.index] - mean) @ top3).astype(np.float32)
     a["kc_eig_count"] = linear.counts.astype(np.int64)
-    a["kc_eig_abs"] = linear.absev[:, :2 * k].astype(np.float32)
+    a["kc_eig_abs"] = linear.absev[:, : 2 * k].astype(np.float32)

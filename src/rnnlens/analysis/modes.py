@@ -38,8 +38,9 @@ def orient_top_mode(R, L, readout) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     L = np.asarray(L)
     w = np.asarray(readout, dtype=np.float64)
     if R.ndim != 3 or L.shape != (R.shape[0], R.shape[2], R.shape[1]) or R.shape[1] != w.shape[0]:
-        raise ArgumentError(f"R and L must be [P, S, K] and [P, K, S] and readout [S]; got {R.shape}, {L.shape}, "
-                            f"{w.shape}")
+        raise ArgumentError(
+            f"R and L must be [P, S, K] and [P, K, S] and readout [S]; got {R.shape}, {L.shape}, {w.shape}"
+        )
     r1 = R[:, :, 0].astype(np.complex128)
     l1 = L[:, 0, :].astype(np.complex128)
     proj = r1 @ w
@@ -90,5 +91,5 @@ def input_projections(l1, J_inp, embeddings, *, chunk: int = 4096) -> np.ndarray
     u = np.einsum("ps,psi->pi", l1, J).real  # [P, I]: the row vector l_1^T J_inp per point
     out = np.empty((u.shape[0], E.shape[0]), dtype=np.float32)
     for a in range(0, E.shape[0], chunk):
-        out[:, a:a + chunk] = u @ E[a:a + chunk].T
+        out[:, a : a + chunk] = u @ E[a : a + chunk].T
     return out

@@ -71,8 +71,10 @@ class Run:
             if not hasattr(next(iter(self.corpus.splits.values())), "texts"):
                 return "the data are input sequences, not text: there are no words"
             if self.network.itos is None or getattr(self.network.embed_table, "shape", None) is None:
-                return ("the network's tokenizer has no word list or its input map no table of input vectors, so "
-                        "no word can be given a valence")
+                return (
+                    "the network's tokenizer has no word list or its input map no table of input vectors, so "
+                    "no word can be given a valence"
+                )
             return None
         if need == "labels":
             return None if self.corpus.num_classes else "the documents have no labels (no classes to separate)"
@@ -91,6 +93,7 @@ def _locked_output(fn):
     """Run ``fn`` holding the lock of its ``out_dir`` (when given), after checking the folder can be
     written: an unwritable or busy output folder, or one where a file of the user's has the name of an
     analysis file, is refused before any work."""
+
     @functools.wraps(fn)
     def wrapper(*args, out_dir=None, **kwargs):
         from rnnlens._atomic import check_output
@@ -102,6 +105,7 @@ def _locked_output(fn):
                 check_output(out_dir, OWN_FILES, "-o")
                 stack.enter_context(output_lock(out_dir, "analyze"))
             return fn(*args, out_dir=out_dir, **kwargs)
+
     return wrapper
 
 
@@ -113,25 +117,32 @@ def _check(network: Network, corpus, settings) -> AnalysisSettings:
     if settings is None:
         settings = AnalysisSettings()
     if not isinstance(settings, AnalysisSettings):
-        raise ArgumentError(f"analyze: settings must be an rnnlens.AnalysisSettings (e.g. "
-                            f"AnalysisSettings.make(n_docs=200)); got {type(settings).__name__}")
+        raise ArgumentError(
+            f"analyze: settings must be an rnnlens.AnalysisSettings (e.g. "
+            f"AnalysisSettings.make(n_docs=200)); got {type(settings).__name__}"
+        )
     resolve_device(settings.documents.device)
     split = settings.documents.split
     if split not in corpus.splits:
-        raise DataError(f"corpus {corpus.name!r} has no {split!r} split (it has {sorted(corpus.splits)}); "
-                        "pass split= one of those")
+        raise DataError(
+            f"corpus {corpus.name!r} has no {split!r} split (it has {sorted(corpus.splits)}); pass split= one of those"
+        )
     width = getattr(corpus, "input_size", None)
     if width is not None and width != network.recurrence.input_size:
-        raise DataError(f"the input sequences {corpus.name!r} have inputs of {width} numbers but the network reads "
-                        f"{network.recurrence.input_size}; give the sequences the network was trained on")
+        raise DataError(
+            f"the input sequences {corpus.name!r} have inputs of {width} numbers but the network reads "
+            f"{network.recurrence.input_size}; give the sequences the network was trained on"
+        )
     if corpus.num_classes and network.num_classes != corpus.num_classes:
-        raise DataError(f"the model classifies {network.num_classes} labels but corpus {corpus.name!r} has "
-                        f"{corpus.num_classes} ({corpus.label_names}); analyze it on the dataset it was trained on")
+        raise DataError(
+            f"the model classifies {network.num_classes} labels but corpus {corpus.name!r} has "
+            f"{corpus.num_classes} ({corpus.label_names}); analyze it on the dataset it was trained on"
+        )
     words = settings.modifiers.modifiers
     if words is not None and network.itos is not None and hasattr(corpus.splits[split], "texts"):
         from rnnlens.analysis.modifiers import split_present
 
-        split_present(words, network.vocab)    # an explicit list naming unknown words fails before any work
+        split_present(words, network.vocab)  # an explicit list naming unknown words fails before any work
     return settings
 
 
@@ -147,13 +158,19 @@ def _provenance(network: Network, corpus, fingerprint: str, usage: dict, device:
 
     record = network.record
     return {
-        "checkpoint": network.path, "record": {k: v for k, v in record.items() if k != "vocab"},
+        "checkpoint": network.path,
+        "record": {k: v for k, v in record.items() if k != "vocab"},
         "model": network.config(),
-        "dataset": corpus.name, "label_names": list(corpus.label_names), "corpus_fingerprint": fingerprint,
+        "dataset": corpus.name,
+        "label_names": list(corpus.label_names),
+        "corpus_fingerprint": fingerprint,
         "corpus_source": str(corpus.source),
-        "trained_on_same_corpus": (record.get("data_fingerprint") == fingerprint
-                                   if "data_fingerprint" in record else None),
-        "code_version": code_version(), "torch": torch.__version__, "python": platform.python_version(),
+        "trained_on_same_corpus": (
+            record.get("data_fingerprint") == fingerprint if "data_fingerprint" in record else None
+        ),
+        "code_version": code_version(),
+        "torch": torch.__version__,
+        "python": platform.python_version(),
         "device": _device_name(device),
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "section_seconds": {name: round(u.seconds, 3) for name, u in usage.items()},
@@ -204,8 +221,9 @@ def _measure(run: Run) -> tuple[dict, dict, list, dict, list]:
     usage: dict[str, Any] = {}
     skipped: list[Any] = []
     todo = sections()
-    for i, section in enumerate(_progress.track(todo, "analyze", len(todo), unit="section",
-                                                describe=lambda s: s.title), start=1):
+    for i, section in enumerate(
+        _progress.track(todo, "analyze", len(todo), unit="section", describe=lambda s: s.title), start=1
+    ):
         why = next((w for w in map(run.lacks, section.needs) if w), None)
         if why is not None:
             skipped.append({"section": section.name, "why": why})
@@ -236,9 +254,15 @@ def _merge(metrics: dict, arrays: dict, missing: list, part: Measurement, sectio
 
 
 @_locked_output
-def analyze(network: NetworkLike, corpus: CorpusLike, settings: AnalysisSettings | None = None, *,
-            bow: BagOfWordsLike | str | None = None, out_dir: PathLike | None = None,
-            progress: bool = False) -> Analysis:
+def analyze(
+    network: NetworkLike,
+    corpus: CorpusLike,
+    settings: AnalysisSettings | None = None,
+    *,
+    bow: BagOfWordsLike | str | None = None,
+    out_dir: PathLike | None = None,
+    progress: bool = False,
+) -> Analysis:
     """Measure the line-attractor picture of one trained network on ``corpus`` documents.
 
     Args:
@@ -280,8 +304,7 @@ def _analyze(network: Network, corpus, settings: AnalysisSettings, bow, out_dir)
 
     fingerprint = corpus.fingerprint()
     device = resolve_device(settings.documents.device)
-    run = Run(network.to(device), corpus, settings, rng=np.random.default_rng(settings.documents.seed),
-              device=device)
+    run = Run(network.to(device), corpus, settings, rng=np.random.default_rng(settings.documents.seed), device=device)
     run.bow, bow_how = _bag_of_words(bow, run)
     run.bow_coef, run.bow_info = bow_coefficients(run.bow, fingerprint)
     if run.bow_info is not None and _is_auto(bow):
@@ -303,9 +326,11 @@ def _analyze(network: Network, corpus, settings: AnalysisSettings, bow, out_dir)
     }
     summary["checks"] = _checks.evaluate(summary, truth=run.truth is not None)
     products = run.products
-    solved = [getattr(products.get(name), attr, None)
-              for name, attr in (("fixed_points", "fps"), ("modes", "lin"), ("slow_manifold", "curve"))]
-    if device != torch.device("cpu"):     # what analyze returns lives on the CPU, as the summary and arrays do
+    solved = [
+        getattr(products.get(name), attr, None)
+        for name, attr in (("fixed_points", "fps"), ("modes", "lin"), ("slow_manifold", "curve"))
+    ]
+    if device != torch.device("cpu"):  # what analyze returns lives on the CPU, as the summary and arrays do
         from rnnlens.device import to_cpu
 
         solved = [to_cpu(x) for x in solved]

@@ -22,9 +22,24 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["MetricSpec", "ArraySpec", "FigureSpec", "Section", "Measurement", "register", "unregister",
-           "sections", "section", "metric_spec", "array_spec", "metric", "metric_node", "metric_value", "resolve",
-           "settings_groups"]
+__all__ = [
+    "MetricSpec",
+    "ArraySpec",
+    "FigureSpec",
+    "Section",
+    "Measurement",
+    "register",
+    "unregister",
+    "sections",
+    "section",
+    "metric_spec",
+    "array_spec",
+    "metric",
+    "metric_node",
+    "metric_value",
+    "resolve",
+    "settings_groups",
+]
 
 
 @dataclass(frozen=True)
@@ -65,8 +80,10 @@ class ArraySpec:
         a = np.asarray(value)
         kind = "i" if a.dtype.kind == "u" else a.dtype.kind
         if kind != self.kind or a.ndim != self.ndim:
-            raise TypeError(f"array {self.name!r}: declared {_KINDS[self.kind]} with {self.ndim} dimensions, "
-                            f"measured {a.dtype} with shape {a.shape}")
+            raise TypeError(
+                f"array {self.name!r}: declared {_KINDS[self.kind]} with {self.ndim} dimensions, "
+                f"measured {a.dtype} with shape {a.shape}"
+            )
         return a
 
 
@@ -143,8 +160,11 @@ def register(new: Section, *, before: str | None = None) -> Section:
     taken_m = {m.path for s in _SECTIONS for m in s.metrics}
     taken_a = {a.name for s in _SECTIONS for a in s.arrays}
     taken_f = {f.name for _, g in settings_groups() for f in dataclasses.fields(g)}
-    clash = ([m.path for m in new.metrics if m.path in taken_m] + [a.name for a in new.arrays if a.name in taken_a]
-             + [f.name for f in (dataclasses.fields(new.settings) if new.settings else ()) if f.name in taken_f])
+    clash = (
+        [m.path for m in new.metrics if m.path in taken_m]
+        + [a.name for a in new.arrays if a.name in taken_a]
+        + [f.name for f in (dataclasses.fields(new.settings) if new.settings else ()) if f.name in taken_f]
+    )
     if clash or len({m.path for m in new.metrics}) != len(new.metrics):
         raise ValueError(f"section {new.name!r} declares names already taken: {clash}")
     if new.settings is not None and new.settings.name != new.name:
@@ -188,8 +208,10 @@ def groups_of(settings: Any, names: tuple[str, ...], caller: str) -> tuple:
         return tuple(classes[name]() for name in names)
     groups = tuple(getattr(settings, name, None) for name in names)
     if not all(isinstance(g, classes[name]) for g, name in zip(groups, names)):
-        raise ArgumentError(f"{caller}: settings must be an rnnlens.AnalysisSettings (e.g. AnalysisSettings.make("
-                            f"n_docs=200)); got {type(settings).__name__}")
+        raise ArgumentError(
+            f"{caller}: settings must be an rnnlens.AnalysisSettings (e.g. AnalysisSettings.make("
+            f"n_docs=200)); got {type(settings).__name__}"
+        )
     return groups
 
 

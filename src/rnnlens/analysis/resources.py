@@ -23,15 +23,19 @@ __all__ = ["Usage", "measured", "definitions", "PEAK_DEFINITIONS"]
 
 _CLEAR_REFS = Path("/proc/self/clear_refs")
 _STATUS = Path("/proc/self/status")
-_MIB = 2 ** 20
+_MIB = 2**20
 
 PEAK_DEFINITIONS = {
-    "VmHWM": ("peak resident set size of the process during the section, MiB (2^20 bytes): VmHWM of "
-              "/proc/self/status, reset to the current RSS by writing 5 to /proc/self/clear_refs as the section "
-              "starts"),
-    "ru_maxrss": ("peak resident set size of the process from its start to the section's end, MiB (2^20 "
-                  "bytes): resource.getrusage ru_maxrss (the peak could not be reset here, so a section shows "
-                  "its own peak only when it is above every earlier one)"),
+    "VmHWM": (
+        "peak resident set size of the process during the section, MiB (2^20 bytes): VmHWM of "
+        "/proc/self/status, reset to the current RSS by writing 5 to /proc/self/clear_refs as the section "
+        "starts"
+    ),
+    "ru_maxrss": (
+        "peak resident set size of the process from its start to the section's end, MiB (2^20 "
+        "bytes): resource.getrusage ru_maxrss (the peak could not be reset here, so a section shows "
+        "its own peak only when it is above every earlier one)"
+    ),
     None: "not measured (neither /proc/self/status nor the resource module is available here)",
 }
 
@@ -52,7 +56,7 @@ def _status_mib(field: str) -> float | None:
     try:
         for line in _STATUS.read_text(encoding="ascii").splitlines():
             if line.startswith(field + ":"):
-                return int(line.split()[1]) * 1024 / _MIB       # the kernel writes kB (KiB)
+                return int(line.split()[1]) * 1024 / _MIB  # the kernel writes kB (KiB)
     except (OSError, ValueError, IndexError):
         pass
     return None
@@ -70,10 +74,10 @@ def _reset_peak() -> bool:
 def _maxrss_mib() -> float | None:
     try:
         import resource
-    except ImportError:                                          # Windows
+    except ImportError:  # Windows
         return None
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak / _MIB if sys.platform == "darwin" else peak * 1024 / _MIB   # bytes on macOS, KiB elsewhere
+    return peak / _MIB if sys.platform == "darwin" else peak * 1024 / _MIB  # bytes on macOS, KiB elsewhere
 
 
 @contextmanager
@@ -96,6 +100,8 @@ def definitions(methods) -> dict:
     return {
         "section_seconds": "wall-clock seconds of the section's measurement (time.perf_counter)",
         "section_peak_rss_mib": peaks[0] if len(peaks) == 1 else "by section, either " + "; or ".join(peaks),
-        "section_start_rss_mib": ("resident set size of the process as the section starts, MiB (2^20 bytes): "
-                                  "VmRSS of /proc/self/status (absent where there is none)"),
+        "section_start_rss_mib": (
+            "resident set size of the process as the section starts, MiB (2^20 bytes): "
+            "VmRSS of /proc/self/status (absent where there is none)"
+        ),
     }

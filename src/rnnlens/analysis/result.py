@@ -67,8 +67,16 @@ class Analysis:
         out_dir: the folder it was saved to or loaded from.
     """
 
-    def __init__(self, summary: dict, arrays: Mapping | None = None, *, fixed_points: Any = None,
-                 linearization: Any = None, slow_manifold: Any = None, out_dir: Path | None = None):
+    def __init__(
+        self,
+        summary: dict,
+        arrays: Mapping | None = None,
+        *,
+        fixed_points: Any = None,
+        linearization: Any = None,
+        slow_manifold: Any = None,
+        out_dir: Path | None = None,
+    ):
         self.summary = summary
         self.arrays = arrays if isinstance(arrays, Arrays) else Arrays(arrays)
         self.fixed_points = fixed_points
@@ -77,8 +85,10 @@ class Analysis:
         self.out_dir = out_dir
 
     def __repr__(self) -> str:
-        return (f"Analysis(status={self.status!r}, dataset={self.provenance.get('dataset')!r}, "
-                f"checkpoint={self.provenance.get('checkpoint')!r}, {len(self.arrays)} arrays)")
+        return (
+            f"Analysis(status={self.status!r}, dataset={self.provenance.get('dataset')!r}, "
+            f"checkpoint={self.provenance.get('checkpoint')!r}, {len(self.arrays)} arrays)"
+        )
 
     # ------------------------------------------------------------------ typed views
     @property

@@ -63,8 +63,9 @@ class AnalysisSettings:
             elif isinstance(g, dict):
                 g = _group(cls, g)
             elif not isinstance(g, cls):
-                raise ArgumentError(f"analysis settings group {name!r} must be a {cls.__name__}; got "
-                                    f"{type(g).__name__}")
+                raise ArgumentError(
+                    f"analysis settings group {name!r} must be a {cls.__name__}; got {type(g).__name__}"
+                )
             made[name] = g
         if given:
             raise ArgumentError(f"unknown analysis settings groups {sorted(given)}; known: {sorted(made)}")

@@ -41,19 +41,24 @@ def word_groups(coef: dict, vocab_words, n: int = 100) -> dict:
     vocab = set(vocab_words) - set(SPECIAL_TOKENS)
     items = sorted(((w, float(c)) for w, c in coef.items() if w in vocab), key=lambda t: t[0])
     if len(items) < 3:
-        raise ArgumentError(f"only {len(items)} words of the bag-of-words coefficients are in the model's "
-                            "vocabulary; was the baseline fitted on another corpus?")
+        raise ArgumentError(
+            f"only {len(items)} words of the bag-of-words coefficients are in the model's "
+            "vocabulary; was the baseline fitted on another corpus?"
+        )
     k = min(n, len(items) // 3)
     by_coef = sorted(items, key=lambda t: t[1])
     by_abs = sorted(items, key=lambda t: abs(t[1]))
-    return {"n": k,
-            "positive": [w for w, _ in by_coef[::-1][:k]],
-            "negative": [w for w, _ in by_coef[:k]],
-            "neutral": [w for w, _ in by_abs[:k]]}
+    return {
+        "n": k,
+        "positive": [w for w, _ in by_coef[::-1][:k]],
+        "negative": [w for w, _ in by_coef[:k]],
+        "neutral": [w for w, _ in by_abs[:k]],
+    }
 
 
-def valence_summary(proj, itos, *, bow_coef: dict | None = None, truth: dict | None = None,
-                    n_group: int = WORD_GROUP_SIZE) -> dict:
+def valence_summary(
+    proj, itos, *, bow_coef: dict | None = None, truth: dict | None = None, n_group: int = WORD_GROUP_SIZE
+) -> dict:
     """Summarise word valence ``proj`` [P, V] (input projection per fixed point and word).
 
     Returns per word the mean and standard deviation across fixed points (``mean``, ``std`` [V]);
@@ -79,8 +84,7 @@ def valence_summary(proj, itos, *, bow_coef: dict | None = None, truth: dict | N
         for name in ("positive", "negative", "neutral"):
             cols = [index[w] for w in groups[name]]
             per_point = proj[:, cols].mean(axis=1)
-            out["groups"][name] = {"words": groups[name], "per_point": per_point,
-                                   "mean": float(per_point.mean())}
+            out["groups"][name] = {"words": groups[name], "per_point": per_point, "mean": float(per_point.mean())}
     if truth is not None:
         words, ours, ref = _paired(itos, mean, truth)
         out["spearman_truth"] = spearman(ours, ref)

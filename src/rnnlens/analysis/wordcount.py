@@ -35,14 +35,20 @@ import numpy as np
 from rnnlens._types import CorpusLike
 from rnnlens.errors import ArgumentError, DataError
 
-__all__ = ["DimensionPrediction", "predict_dimension", "predict_from_counts", "class_word_counts",
-           "spectrum_dimension", "participation_ratio"]
+__all__ = [
+    "DimensionPrediction",
+    "predict_dimension",
+    "predict_from_counts",
+    "class_word_counts",
+    "spectrum_dimension",
+    "participation_ratio",
+]
 
 
 def participation_ratio(eigenvalues) -> float:
     """(sum lambda)^2 / sum lambda^2 of non-negative variances (nan when they are all 0)."""
     lam = np.clip(np.asarray(eigenvalues, dtype=np.float64), 0, None)
-    s2 = float((lam ** 2).sum())
+    s2 = float((lam**2).sum())
     return float(lam.sum() ** 2 / s2) if s2 > 0 else float("nan")
 
 
@@ -99,7 +105,7 @@ def class_word_counts(texts, labels, num_classes: int, *, min_count: int = 1):
 def _evidence(N: np.ndarray, alpha: float) -> np.ndarray:
     V = N.shape[1]
     logp = np.log(N + alpha) - np.log(N.sum(axis=1, keepdims=True) + alpha * V)
-    return (logp - logp.mean(axis=0, keepdims=True)).T      # [V, k], each row sums to 0
+    return (logp - logp.mean(axis=0, keepdims=True)).T  # [V, k], each row sums to 0
 
 
 def _spectrum(C: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -127,19 +133,25 @@ def predict_from_counts(X, N: np.ndarray, *, words=None, alpha: float = 1.0, sha
     if X.shape[0] < 2:
         raise DataError("predict_from_counts: fewer than 2 documents")
     E = _evidence(N, alpha)
-    D = np.asarray(X @ E)                                    # [D, k] summed evidence per document
+    D = np.asarray(X @ E)  # [D, k] summed evidence per document
     fractions, axes = _spectrum(np.cov(D, rowvar=False))
     n_w = N.sum(axis=0)
     word_fr, _ = _spectrum((E * n_w[:, None]).T @ E / max(n_w.sum(), 1.0))
     return DimensionPrediction(
-        fractions=fractions, dimension=spectrum_dimension(fractions, share),
-        participation_ratio=participation_ratio(fractions), axes=axes, word_fractions=word_fr,
-        word_evidence=E, words=list(words) if words is not None else [],
-        info={"alpha": alpha, "share": share, "n_docs": int(X.shape[0]), "n_words": int(N.shape[1])})
+        fractions=fractions,
+        dimension=spectrum_dimension(fractions, share),
+        participation_ratio=participation_ratio(fractions),
+        axes=axes,
+        word_fractions=word_fr,
+        word_evidence=E,
+        words=list(words) if words is not None else [],
+        info={"alpha": alpha, "share": share, "n_docs": int(X.shape[0]), "n_words": int(N.shape[1])},
+    )
 
 
-def predict_dimension(corpus: CorpusLike, *, split: str = "train", alpha: float = 1.0, min_count: int = 1,
-                      share: float = 0.9) -> DimensionPrediction:
+def predict_dimension(
+    corpus: CorpusLike, *, split: str = "train", alpha: float = 1.0, min_count: int = 1, share: float = 0.9
+) -> DimensionPrediction:
     """The prediction from ``corpus[split]`` (the training split: what the network learned from).
 
     Args:

@@ -26,16 +26,22 @@ class ErrorGroup(click.Group):
             click.echo(f"error: {exc}", err=True)
             ctx.exit(2)
         except PermissionError as exc:
-            click.echo(f"error: {exc.filename}: cannot be written or read ({exc.strerror}); fix the permissions "
-                       "or choose another folder.", err=True)
+            click.echo(
+                f"error: {exc.filename}: cannot be written or read ({exc.strerror}); fix the permissions "
+                "or choose another folder.",
+                err=True,
+            )
             ctx.exit(2)
         except Exception as exc:
             if not is_disk_full(exc):
                 raise
             where = getattr(exc, "filename", None) or "a file"
-            click.echo(f"error: {where}: no space left on the disk (or over the quota) while writing it; files "
-                       "rnnlens finished before are kept. Free some space, or write to another disk, then run "
-                       "again.", err=True)
+            click.echo(
+                f"error: {where}: no space left on the disk (or over the quota) while writing it; files "
+                "rnnlens finished before are kept. Free some space, or write to another disk, then run "
+                "again.",
+                err=True,
+            )
             ctx.exit(2)
 
 
@@ -65,16 +71,19 @@ def _disk_full(exc: Exception, folder, command: str, flag: str) -> None:
     if isinstance(exc, RnnlensError) or not is_disk_full(exc):
         return
     again = "run again (training continues from its last saved state)" if command == "train" else "run again"
-    raise DiskFullError(f"{folder}: no space left on the disk (or over the quota) while writing the new outputs; "
-                        f"the previous outputs in {folder} are unchanged. Free some space, or choose an output "
-                        f"folder on another disk ({flag}), then {again}.") from None
+    raise DiskFullError(
+        f"{folder}: no space left on the disk (or over the quota) while writing the new outputs; "
+        f"the previous outputs in {folder} are unchanged. Free some space, or choose an output "
+        f"folder on another disk ({flag}), then {again}."
+    ) from None
 
 
 OUTPUT_FOLDER_HELP = (
     "rnnlens replaces only what it wrote there itself (listed in the folder's .rnnlens-output.json, and "
     "unchanged since): your other files stay untouched, and one named like an output of this command stops "
     "it before any work, saying what to move. A symbolic link is written through: the outputs go inside "
-    "the folder it points to (created when missing), and the link stays as it is.")
+    "the folder it points to (created when missing), and the link stays as it is."
+)
 
 
 def parse_options(pairs, flag: str = "--option") -> dict:
@@ -82,8 +91,10 @@ def parse_options(pairs, flag: str = "--option") -> dict:
     return parse_key_values(pairs, flag)
 
 
-OFFLINE_HELP = ("Never download: a corpus missing locally (IMDB) is an error naming where it was looked for "
-                "(by default IMDB is downloaded into the cache, 84 MB, checksum verified).")
+OFFLINE_HELP = (
+    "Never download: a corpus missing locally (IMDB) is an error naming where it was looked for "
+    "(by default IMDB is downloaded into the cache, 84 MB, checksum verified)."
+)
 
 
 def _remember_offline(ctx, param, value):
@@ -99,22 +110,37 @@ def offline_corpus_options(dataset: str | None, options: dict) -> dict:
     return options
 
 
-def corpus_options(default: str | None = "synthetic",
-                   dataset_help: str = "Corpus name (see rnnlens.data.load_corpus)."):
+def corpus_options(
+    default: str | None = "synthetic", dataset_help: str = "Corpus name (see rnnlens.data.load_corpus)."
+):
     """``--dataset``, ``--data-dir``, ``--data-seed`` and ``--option KEY=VALUE`` (parameters ``dataset``,
     ``data_dir``, ``data_seed``, ``options``), and ``--offline`` (kept in the click context, read by
     :func:`offline_corpus_options`). ``default=None``: the dataset a checkpoint records."""
 
     def decorate(f):
-        f = click.option("--offline", is_flag=True, expose_value=False, callback=_remember_offline,
-                         help=OFFLINE_HELP)(f)
-        f = click.option("--option", "options", multiple=True, metavar="KEY=VALUE",
-                         help="Extra load_corpus option (value read as JSON when it parses), repeatable.")(f)
-        f = click.option("--data-seed", type=int, default=None,
-                         help="Seed of the corpus (validation carve-out, synthetic generation); default 0"
-                              + (", or the one recorded in the checkpoint." if default is None else "."))(f)
-        f = click.option("--data-dir", type=click.Path(file_okay=False), default=None,
-                         help="Folder with the corpora (else $RNNLENS_DATA_DIR, then the cache).")(f)
+        f = click.option("--offline", is_flag=True, expose_value=False, callback=_remember_offline, help=OFFLINE_HELP)(
+            f
+        )
+        f = click.option(
+            "--option",
+            "options",
+            multiple=True,
+            metavar="KEY=VALUE",
+            help="Extra load_corpus option (value read as JSON when it parses), repeatable.",
+        )(f)
+        f = click.option(
+            "--data-seed",
+            type=int,
+            default=None,
+            help="Seed of the corpus (validation carve-out, synthetic generation); default 0"
+            + (", or the one recorded in the checkpoint." if default is None else "."),
+        )(f)
+        f = click.option(
+            "--data-dir",
+            type=click.Path(file_okay=False),
+            default=None,
+            help="Folder with the corpora (else $RNNLENS_DATA_DIR, then the cache).",
+        )(f)
         return click.option("--dataset", default=default, show_default=default is not None, help=dataset_help)(f)
 
     return decorate
@@ -122,21 +148,29 @@ def corpus_options(default: str | None = "synthetic",
 
 # evaluate, analyze: the corpus a checkpoint records, unless these options say otherwise
 checkpoint_corpus_options = corpus_options(
-    None, "Corpus name (default: the one the model was trained on, with the same options and seed; "
-          "--option / --data-seed change those).")
+    None,
+    "Corpus name (default: the one the model was trained on, with the same options and seed; "
+    "--option / --data-seed change those).",
+)
 
 
 def load_named_corpus(dataset, data_dir, data_seed, options):
     """The corpus the options name (``--option`` pairs parsed)."""
     from rnnlens.data import load_corpus
 
-    return load_corpus(dataset, data_dir=data_dir, seed=0 if data_seed is None else data_seed,
-                       **offline_corpus_options(dataset, parse_options(options)))
+    return load_corpus(
+        dataset,
+        data_dir=data_dir,
+        seed=0 if data_seed is None else data_seed,
+        **offline_corpus_options(dataset, parse_options(options)),
+    )
 
 
-NETWORK_HELP = ("Your own network instead of a CHECKPOINT: FILE.py:FUNCTION, a function of no arguments returning an "
-                "rnnlens.Network (e.g. Network.from_parts(rnn=..., readout=..., embedding=..., tokenizer=...)). "
-                "This runs your Python file, and only when this option is given; --dataset names the corpus.")
+NETWORK_HELP = (
+    "Your own network instead of a CHECKPOINT: FILE.py:FUNCTION, a function of no arguments returning an "
+    "rnnlens.Network (e.g. Network.from_parts(rnn=..., readout=..., embedding=..., tokenizer=...)). "
+    "This runs your Python file, and only when this option is given; --dataset names the corpus."
+)
 
 
 def load_network(spec: str):
@@ -160,8 +194,10 @@ def load_network(spec: str):
         raise ArgumentError(f"--network {spec!r}: {file} has no function {name!r}")
     network = build()
     if not isinstance(network, Network):
-        raise ArgumentError(f"--network {spec!r}: {name}() returned a {type(network).__name__}, not an rnnlens.Network "
-                            "(build one with rnnlens.Network.from_parts(...))")
+        raise ArgumentError(
+            f"--network {spec!r}: {name}() returned a {type(network).__name__}, not an rnnlens.Network "
+            "(build one with rnnlens.Network.from_parts(...))"
+        )
     return network
 
 
@@ -178,8 +214,14 @@ def settings_options(exclude: tuple[str, ...] = ()):
 
     def decorate(f):
         for o in reversed(cli_options(exclude)):
-            f = click.option(*o.flags, o.name, type=click.Choice(o.choices) if o.choices else o.type,
-                             default=o.default, show_default=o.default is not None, help=o.help)(f)
+            f = click.option(
+                *o.flags,
+                o.name,
+                type=click.Choice(o.choices) if o.choices else o.type,
+                default=o.default,
+                show_default=o.default is not None,
+                help=o.help,
+            )(f)
         return f
 
     return decorate
@@ -205,13 +247,26 @@ def analysis_options(preset: str | None = None, exclude: tuple[str, ...] = ()):
             shown = defaults[o.name]
             shown = ",".join(map(str, shown)) if isinstance(shown, (list, tuple)) else shown
             if o.parse == "words" and o.help:
-                f = click.option(f"--no-{o.name.replace('_', '-')}", f"no_{o.name}", is_flag=True,
-                                 help=f"Skip: {o.name} = None ({_none_text(o.name)}).")(f)
-            kind = {"table": dict(multiple=True, metavar="KEY=VALUE"), "words": dict(metavar="WORD,..."),
-                    "reals": dict(metavar="X,...")}.get(o.parse, {})
+                f = click.option(
+                    f"--no-{o.name.replace('_', '-')}",
+                    f"no_{o.name}",
+                    is_flag=True,
+                    help=f"Skip: {o.name} = None ({_none_text(o.name)}).",
+                )(f)
+            kind = {
+                "table": dict(multiple=True, metavar="KEY=VALUE"),
+                "words": dict(metavar="WORD,..."),
+                "reals": dict(metavar="X,..."),
+            }.get(o.parse, {})
             note = "" if shown in ("", None, {}) else f" [default: {shown}]"
-            f = click.option(*o.flags, o.name, type=click.Choice(o.choices) if o.choices else o.type, default=None,
-                             help=o.help + note, **kind)(f)
+            f = click.option(
+                *o.flags,
+                o.name,
+                type=click.Choice(o.choices) if o.choices else o.type,
+                default=None,
+                help=o.help + note,
+                **kind,
+            )(f)
         return f
 
     return decorate
@@ -237,8 +292,9 @@ def pop_analysis_settings(values: dict, preset: str | None = None, exclude: tupl
         value = values.pop(o.name)
         off = values.pop(f"no_{o.name}", False)
         if off and value is not None:
-            raise click.UsageError(f"--{o.name.replace('_', '-')} and --no-{o.name.replace('_', '-')} contradict "
-                                   "each other; give one")
+            raise click.UsageError(
+                f"--{o.name.replace('_', '-')} and --no-{o.name.replace('_', '-')} contradict each other; give one"
+            )
         if off:
             given[o.name] = None
         elif value is not None and value != ():

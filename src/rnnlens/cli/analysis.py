@@ -49,20 +49,37 @@ def print_summary(summary: dict) -> None:
 @click.argument("checkpoint", type=click.Path(), required=False)
 @click.option("--network", "network_spec", default=None, metavar="FILE.py:FUNCTION", help=NETWORK_HELP)
 @checkpoint_corpus_options
-@click.option("-o", "--out", "out_dir", required=True, type=click.Path(),
-              help="Folder for summary.json, arrays.npz and fixed_points.safetensors. " + OUTPUT_FOLDER_HELP)
-@click.option("--bow", type=click.Path(), default=None,
-              help="Bag-of-words baseline JSON (rnnlens baseline) for the word-valence comparison. Default: "
-                   "the corpus's own, fitted once (rnnlens baseline's defaults) and then read from the cache "
-                   "($RNNLENS_CACHE_DIR or ~/.cache/rnnlens, bag_of_words/); none for networks without words.")
-@click.option("--no-bow", is_flag=True,
-              help="No bag of words: the word-valence comparison and the word groups are left unmeasured.")
+@click.option(
+    "-o",
+    "--out",
+    "out_dir",
+    required=True,
+    type=click.Path(),
+    help="Folder for summary.json, arrays.npz and fixed_points.safetensors. " + OUTPUT_FOLDER_HELP,
+)
+@click.option(
+    "--bow",
+    type=click.Path(),
+    default=None,
+    help="Bag-of-words baseline JSON (rnnlens baseline) for the word-valence comparison. Default: "
+    "the corpus's own, fitted once (rnnlens baseline's defaults) and then read from the cache "
+    "($RNNLENS_CACHE_DIR or ~/.cache/rnnlens, bag_of_words/); none for networks without words.",
+)
+@click.option(
+    "--no-bow",
+    is_flag=True,
+    help="No bag of words: the word-valence comparison and the word groups are left unmeasured.",
+)
 @analysis_options()
-@click.option("--progress/--no-progress", default=None,
-              help="A progress bar of the sections on stderr [default: when stderr is a terminal and not --quiet].")
+@click.option(
+    "--progress/--no-progress",
+    default=None,
+    help="A progress bar of the sections on stderr [default: when stderr is a terminal and not --quiet].",
+)
 @click.option("--quiet", is_flag=True, help="Print only where the results went (no progress lines).")
-def analyze_command(checkpoint, network_spec, dataset, data_dir, data_seed, options, out_dir, bow, no_bow, progress,
-                    quiet, **settings):
+def analyze_command(
+    checkpoint, network_spec, dataset, data_dir, data_seed, options, out_dir, bow, no_bow, progress, quiet, **settings
+):
     """Measure the line-attractor picture of CHECKPOINT (or of your own network, --network) on a dataset;
     write DIR/summary.json. While it runs, one line per section (its seconds and peak memory) goes to
     stderr.
@@ -98,16 +115,25 @@ def analyze_command(checkpoint, network_spec, dataset, data_dir, data_seed, opti
         print_summary(result.summary)
         click.echo(f"bag of words: {describe(result.provenance['bag_of_words'])}")
     if result.provenance["trained_on_same_corpus"] is False:
-        click.echo(f"warning: the checkpoint was trained on a corpus with another fingerprint than {corpus.name!r} "
-                   "as loaded now (other options or data?)", err=True)
+        click.echo(
+            f"warning: the checkpoint was trained on a corpus with another fingerprint than {corpus.name!r} "
+            "as loaded now (other options or data?)",
+            err=True,
+        )
     click.echo(f"analysis ({result.status}) written to {out_dir}/summary.json")
 
 
 @click.command("report")
 @click.argument("dirs", nargs=-1, required=True, type=click.Path())
-@click.option("-o", "--out", "out", required=True, type=click.Path(),
-              help="Folder for report.html and the figures (one subfolder per analysis), replaced as one unit: "
-                   "the previous report's figures go with it. " + OUTPUT_FOLDER_HELP)
+@click.option(
+    "-o",
+    "--out",
+    "out",
+    required=True,
+    type=click.Path(),
+    help="Folder for report.html and the figures (one subfolder per analysis), replaced as one unit: "
+    "the previous report's figures go with it. " + OUTPUT_FOLDER_HELP,
+)
 def report_command(dirs, out):
     """Draw figures and a self-contained HTML report from saved analysis folders DIRS (no recomputation)."""
     from rnnlens.report import make_report

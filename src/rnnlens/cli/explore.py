@@ -6,8 +6,7 @@ import click
 
 __all__ = ["COMMANDS", "explore"]
 
-_MISSING = ("rnnlens explore needs the 'explore' extra ({what} is not installed): "
-            "pip install 'rnnlens[explore]'")
+_MISSING = "rnnlens explore needs the 'explore' extra ({what} is not installed): pip install 'rnnlens[explore]'"
 
 
 def _check_extra() -> None:
@@ -26,24 +25,39 @@ def _url(host: str, port: int) -> str:
 
 @click.command("explore")
 @click.argument("checkpoints", nargs=-1, required=False, type=click.Path())
-@click.option("--network", "networks", multiple=True, metavar="FILE.py:FUNCTION",
-              help="A network of your own (after the CHECKPOINTs; repeatable), as for `rnnlens analyze --network`: "
-                   "runs your Python file, only when given. Give its saved analysis with --analysis.")
-@click.option("--analysis", "analyses", multiple=True, type=click.Path(),
-              help="Saved analysis folder (rnnlens analyze -o DIR) for the checkpoint in the same position; "
-                   "repeat per checkpoint. Without one, a quick analysis (200 documents, 100 seeds) is computed "
-                   "at start-up on the corpus the checkpoint records.")
+@click.option(
+    "--network",
+    "networks",
+    multiple=True,
+    metavar="FILE.py:FUNCTION",
+    help="A network of your own (after the CHECKPOINTs; repeatable), as for `rnnlens analyze --network`: "
+    "runs your Python file, only when given. Give its saved analysis with --analysis.",
+)
+@click.option(
+    "--analysis",
+    "analyses",
+    multiple=True,
+    type=click.Path(),
+    help="Saved analysis folder (rnnlens analyze -o DIR) for the checkpoint in the same position; "
+    "repeat per checkpoint. Without one, a quick analysis (200 documents, 100 seeds) is computed "
+    "at start-up on the corpus the checkpoint records.",
+)
 @click.option("--data-dir", type=click.Path(), default=None, help="Corpora folder for the quick analyses.")
-@click.option("--host", default="127.0.0.1", show_default=True,
-              help="Address to listen on (127.0.0.1: only this machine).")
-@click.option("--allow-host", "allow_hosts", multiple=True, metavar="NAME[:PORT]",
-              help="Also answer requests whose Host header is NAME (any port) or NAME:PORT (repeatable); "
-                   "'*' answers any. Without it only localhost, 127.0.0.1 and [::1] with the port (and the "
-                   "--host address itself) are answered, others get 400 (a page of another site reaching this "
-                   "server through DNS rebinding). Give the names other machines use when --host listens "
-                   "beyond this one.")
-@click.option("--port", type=click.IntRange(0, 65535), default=0, show_default=True,
-              help="Port; 0 picks a free one.")
+@click.option(
+    "--host", default="127.0.0.1", show_default=True, help="Address to listen on (127.0.0.1: only this machine)."
+)
+@click.option(
+    "--allow-host",
+    "allow_hosts",
+    multiple=True,
+    metavar="NAME[:PORT]",
+    help="Also answer requests whose Host header is NAME (any port) or NAME:PORT (repeatable); "
+    "'*' answers any. Without it only localhost, 127.0.0.1 and [::1] with the port (and the "
+    "--host address itself) are answered, others get 400 (a page of another site reaching this "
+    "server through DNS rebinding). Give the names other machines use when --host listens "
+    "beyond this one.",
+)
+@click.option("--port", type=click.IntRange(0, 65535), default=0, show_default=True, help="Port; 0 picks a free one.")
 @click.option("--open", "open_browser", is_flag=True, help="Open the page in the default browser.")
 def explore(checkpoints, networks, analyses, data_dir, host, port, allow_hosts, open_browser):
     """Serve a page where you type a review and watch CHECKPOINT... read it (state trajectory over the
@@ -67,14 +81,13 @@ def explore(checkpoints, networks, analyses, data_dir, host, port, allow_hosts, 
 
     if not checkpoints and not networks:
         raise click.UsageError("give at least one CHECKPOINT folder or --network FILE.py:FUNCTION")
-    models = load_models([*checkpoints, *map(load_network, networks)], analyses, data_dir=data_dir,
-                         progress=True)
+    models = load_models([*checkpoints, *map(load_network, networks)], analyses, data_dir=data_dir, progress=True)
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))
-        sock.listen(2048)           # connections wait in the backlog until uvicorn accepts (the URL is printed first)
+        sock.listen(2048)  # connections wait in the backlog until uvicorn accepts (the URL is printed first)
     except OSError as e:
         raise click.BadParameter(f"cannot listen on {host}:{port} ({e.strerror})", param_hint="--host/--port") from e
     bound = sock.getsockname()[1]
@@ -85,10 +98,10 @@ def explore(checkpoints, networks, analyses, data_dir, host, port, allow_hosts, 
     click.echo(f"JSON API described at {url}openapi.json; press Ctrl+C to stop")
     if not is_loopback(host):
         names = "any Host header" if hosts is None else f"requests to {', '.join(hosts)} only (--allow-host NAME)"
-        click.echo(f"warning: listening on {host}: other machines can reach this server; it answers {names}",
-                   err=True)
+        click.echo(f"warning: listening on {host}: other machines can reach this server; it answers {names}", err=True)
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False))
     if open_browser:
+
         def _open():
             import time
 

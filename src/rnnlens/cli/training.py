@@ -22,10 +22,19 @@ __all__ = ["COMMANDS", "train_command", "evaluate_command", "baseline_command"]
 @click.command("train")
 @corpus_options()
 @settings_options()
-@click.option("--out", "out_dir", required=True, type=click.Path(),
-              help="Checkpoint folder to write (config.json, model.safetensors, resume/). " + OUTPUT_FOLDER_HELP)
-@click.option("--resume/--no-resume", default=True, show_default=True,
-              help="Continue an interrupted run in --out (or start over).")
+@click.option(
+    "--out",
+    "out_dir",
+    required=True,
+    type=click.Path(),
+    help="Checkpoint folder to write (config.json, model.safetensors, resume/). " + OUTPUT_FOLDER_HELP,
+)
+@click.option(
+    "--resume/--no-resume",
+    default=True,
+    show_default=True,
+    help="Continue an interrupted run in --out (or start over).",
+)
 @click.option("--progress/--no-progress", default=True, show_default=True)
 def train_command(dataset, data_dir, data_seed, options, out_dir, resume, progress, **settings):
     """Train a sentiment RNN and write its checkpoint folder to --out."""
@@ -37,33 +46,44 @@ def train_command(dataset, data_dir, data_seed, options, out_dir, resume, progre
         ck = train(corpus, s, out_dir, resume=resume, progress=progress)
     m = ck.record["metrics"]
     val = m["validation"]
-    click.echo(f"trained {s.arch} (N={s.hidden_size}, embedding {s.embed_dim}) on {corpus.name}: "
-               f"{m['n_train']} train documents, vocabulary {m['vocab_size']} tokens")
-    click.echo(f"best validation accuracy (fraction correct, n={val['n']}): {val['accuracy']:.4f} "
-               f"(epoch {m['best_epoch']} of {m['epochs_run']} run)")
+    click.echo(
+        f"trained {s.arch} (N={s.hidden_size}, embedding {s.embed_dim}) on {corpus.name}: "
+        f"{m['n_train']} train documents, vocabulary {m['vocab_size']} tokens"
+    )
+    click.echo(
+        f"best validation accuracy (fraction correct, n={val['n']}): {val['accuracy']:.4f} "
+        f"(epoch {m['best_epoch']} of {m['epochs_run']} run)"
+    )
     click.echo(f"validation loss at that epoch (mean nats per document): {val['loss']:.4f}")
     if s.max_length is not None:
         cut = m["n_truncated"]
-        click.echo(f"documents cut to --max-length {s.max_length} tokens: {cut['train']} train, "
-                   f"{cut['validation']} validation")
+        click.echo(
+            f"documents cut to --max-length {s.max_length} tokens: {cut['train']} train, {cut['validation']} validation"
+        )
     if s.drop_longer is not None:
         drop = m["n_dropped"]
-        click.echo(f"documents left out by --drop-longer {s.drop_longer} (more tokens): {drop['train']} train, "
-                   f"{drop['validation']} validation" + (f", {drop['test']} test (scored both ways)" if "test" in drop
-                                                          else ""))
-    click.echo(f"training throughput (tokens per second of optimisation, mean over epochs): "
-               f"{m['train_tokens_per_s'] or 0:.0f}")
+        click.echo(
+            f"documents left out by --drop-longer {s.drop_longer} (more tokens): {drop['train']} train, "
+            f"{drop['validation']} validation" + (f", {drop['test']} test (scored both ways)" if "test" in drop else "")
+        )
+    click.echo(
+        f"training throughput (tokens per second of optimisation, mean over epochs): {m['train_tokens_per_s'] or 0:.0f}"
+    )
     click.echo(f"checkpoint: {ck.path}")
 
 
-TEST_FILE_HELP = ("Score this labelled file, every row of it (nothing carved off): .csv or .tsv with a header row, "
-                  ".jsonl with one object per line, by its extension; the columns 'text' and 'label' (else "
-                  "--option text_column=... --option label_column=...; --option delimiter=... for another "
-                  "separator). Its labels must be the checkpoint's, or be mapped with --label-map. Instead of "
-                  "--dataset and --split.")
-LABEL_MAP_HELP = ("Map labels of the data onto the checkpoint's: FILE_LABEL=CHECKPOINT_LABEL pairs, comma-separated "
-                  "(e.g. favorable=positive,unfavorable=negative). Labels are matched by name; data whose label "
-                  "names differ from the checkpoint's is refused without this map.")
+TEST_FILE_HELP = (
+    "Score this labelled file, every row of it (nothing carved off): .csv or .tsv with a header row, "
+    ".jsonl with one object per line, by its extension; the columns 'text' and 'label' (else "
+    "--option text_column=... --option label_column=...; --option delimiter=... for another "
+    "separator). Its labels must be the checkpoint's, or be mapped with --label-map. Instead of "
+    "--dataset and --split."
+)
+LABEL_MAP_HELP = (
+    "Map labels of the data onto the checkpoint's: FILE_LABEL=CHECKPOINT_LABEL pairs, comma-separated "
+    "(e.g. favorable=positive,unfavorable=negative). Labels are matched by name; data whose label "
+    "names differ from the checkpoint's is refused without this map."
+)
 
 
 @click.command("evaluate")
@@ -72,12 +92,17 @@ LABEL_MAP_HELP = ("Map labels of the data onto the checkpoint's: FILE_LABEL=CHEC
 @click.option("--test-file", type=click.Path(dir_okay=False), default=None, help=TEST_FILE_HELP)
 @click.option("--label-map", default=None, metavar="LABEL=CHECKPOINT_LABEL,...", help=LABEL_MAP_HELP)
 @click.option("--split", default=None, help="train, validation or test split of the corpus  [default: test].")
-@click.option("--max-length", type=click.IntRange(min=0), default=None,
-              help="Cut documents to this many tokens; 0 keeps them whole (a long document is read in chunks of "
-                   "bounded memory). Default: as in training.")
+@click.option(
+    "--max-length",
+    type=click.IntRange(min=0),
+    default=None,
+    help="Cut documents to this many tokens; 0 keeps them whole (a long document is read in chunks of "
+    "bounded memory). Default: as in training.",
+)
 @click.option("--batch-size", type=int, default=256, show_default=True)
-def evaluate_command(checkpoint, dataset, data_dir, data_seed, options, test_file, label_map, split, max_length,
-                     batch_size):
+def evaluate_command(
+    checkpoint, dataset, data_dir, data_seed, options, test_file, label_map, split, max_length, batch_size
+):
     """Accuracy and loss of a checkpoint on one split of a corpus, or on a labelled file (--test-file).
 
     Labels are matched with the checkpoint's by name; e.g. rnnlens evaluate CK --test-file reviews.csv
@@ -114,8 +139,10 @@ def _checkpoint_labels(ck) -> list[str] | None:
     if names is None:
         return None
     if not isinstance(names, list) or len(names) != ck.model.num_classes or len(set(map(str, names))) != len(names):
-        raise CheckpointError(f"{ck.path}: the recorded label_names {names!r} do not name the model's "
-                              f"{ck.model.num_classes} classes once each; the config was edited or damaged.")
+        raise CheckpointError(
+            f"{ck.path}: the recorded label_names {names!r} do not name the model's "
+            f"{ck.model.num_classes} classes once each; the config was edited or damaged."
+        )
     return [str(n) for n in names]
 
 
@@ -131,12 +158,16 @@ def _test_file_split(ck, test_file, dataset, data_seed, options, split, mapping)
     opts = parse_options(options)
     for key in opts:
         if key not in OPTIONS:
-            raise ArgumentError(f"--option {key}: not an option of --test-file (it takes {', '.join(OPTIONS)}); "
-                                "the file itself is --test-file FILE.")
+            raise ArgumentError(
+                f"--option {key}: not an option of --test-file (it takes {', '.join(OPTIONS)}); "
+                "the file itself is --test-file FILE."
+            )
     names = _checkpoint_labels(ck)
     if names is None:
-        raise ArgumentError(f"{ck.path}: the checkpoint records no label names, so the file's labels cannot be "
-                            "matched with its classes; evaluate with --dataset instead.")
+        raise ArgumentError(
+            f"{ck.path}: the checkpoint records no label names, so the file's labels cannot be "
+            "matched with its classes; evaluate with --dataset instead."
+        )
     return load_labelled_file(test_file, names, label_map=mapping, **opts)
 
 
@@ -157,33 +188,50 @@ def _corpus_split(ck, checkpoint, dataset, data_dir, data_seed, options, split, 
             f"--split {split}: in corpus {corpus.name!r} ({corpus.source}) the validation split was carved from the "
             f"training file, so {split} is {len(corpus.splits[split])} of its "
             f"{len(corpus.splits['train']) + len(corpus.splits['validation'])} documents, and this is not the "
-            f"corpus the model was trained on. To score the whole file, use {whole}.")
+            f"corpus the model was trained on. To score the whole file, use {whole}."
+        )
     names = _checkpoint_labels(ck)
     if names is None:
         if mapping:
             raise ArgumentError(f"--label-map: {checkpoint} records no label names to map onto.")
         if corpus.num_classes != ck.model.num_classes:
-            raise ArgumentError(f"--dataset {corpus.name}: {corpus.num_classes} classes, but the model in "
-                                f"{checkpoint} was trained for {ck.model.num_classes}.")
+            raise ArgumentError(
+                f"--dataset {corpus.name}: {corpus.num_classes} classes, but the model in "
+                f"{checkpoint} was trained for {ck.model.num_classes}."
+            )
         data = corpus.splits[split]
     else:
-        data = align_labels(corpus.splits[split], corpus.label_names, names, mapping,
-                            where=f"corpus {corpus.name!r} ({corpus.source})")
+        data = align_labels(
+            corpus.splits[split], corpus.label_names, names, mapping, where=f"corpus {corpus.name!r} ({corpus.source})"
+        )
     if not same:
-        click.echo(f"note: this corpus differs from the one the model was trained on "
-                   f"({ck.record.get('dataset')}, fingerprint {str(ck.record.get('data_fingerprint'))[:12]}); "
-                   "its splits may overlap the training documents.", err=True)
+        click.echo(
+            f"note: this corpus differs from the one the model was trained on "
+            f"({ck.record.get('dataset')}, fingerprint {str(ck.record.get('data_fingerprint'))[:12]}); "
+            "its splits may overlap the training documents.",
+            err=True,
+        )
     return data
 
 
 @click.command("baseline")
 @corpus_options()
-@click.option("-o", "--out", "out_dir", required=True, type=click.Path(file_okay=False),
-              help="Folder for bag_of_words.json. " + OUTPUT_FOLDER_HELP)
-@click.option("--C", "Cs", type=float, multiple=True,
-              help="Regularisation values to choose from on validation (repeatable; default a grid 0.01..3).")
-@click.option("--min-count", type=int, default=1, show_default=True,
-              help="Ignore words in fewer training documents.")
+@click.option(
+    "-o",
+    "--out",
+    "out_dir",
+    required=True,
+    type=click.Path(file_okay=False),
+    help="Folder for bag_of_words.json. " + OUTPUT_FOLDER_HELP,
+)
+@click.option(
+    "--C",
+    "Cs",
+    type=float,
+    multiple=True,
+    help="Regularisation values to choose from on validation (repeatable; default a grid 0.01..3).",
+)
+@click.option("--min-count", type=int, default=1, show_default=True, help="Ignore words in fewer training documents.")
 @click.option("--top", type=int, default=10, show_default=True, help="How many top words to print.")
 def baseline_command(dataset, data_dir, data_seed, options, out_dir, Cs, min_count, top):
     """Bag-of-words logistic regression: accuracy per split and per-word coefficients."""
@@ -193,8 +241,10 @@ def baseline_command(dataset, data_dir, data_seed, options, out_dir, Cs, min_cou
         corpus = load_named_corpus(dataset, data_dir, data_seed, options)
         bow = fit_bag_of_words(corpus, Cs=Cs or DEFAULT_CS, min_count=min_count)
         path = bow.save(out_dir)
-    click.echo(f"bag of words on {corpus.name}: {len(bow.words)} words, C={bow.C:g} "
-               f"(inverse L2 strength, chosen on validation)")
+    click.echo(
+        f"bag of words on {corpus.name}: {len(bow.words)} words, C={bow.C:g} "
+        f"(inverse L2 strength, chosen on validation)"
+    )
     for name, acc in bow.accuracy.items():
         click.echo(f"{name} accuracy (fraction correct, n={bow.n[name]}): {acc:.4f}")
     if bow.coef.shape[0] == 1 and top > 0:

@@ -9,6 +9,22 @@ from rnnlens.data.synthetic import SyntheticTruth
 from rnnlens.data.tokenize import PAD, PAD_ID, UNK, UNK_ID, Vocab, tokenize
 
 __all__ = [
-    "Batch", "CORPORA", "Corpus", "Encoded", "PAD", "PAD_ID", "Split", "SyntheticTruth", "UNK", "UNK_ID",
-    "Vocab", "batches", "cache_dir", "download", "encode", "load_corpus", "safe_extract", "tokenize",
+    "Batch",
+    "CORPORA",
+    "Corpus",
+    "Encoded",
+    "PAD",
+    "PAD_ID",
+    "Split",
+    "SyntheticTruth",
+    "UNK",
+    "UNK_ID",
+    "Vocab",
+    "batches",
+    "cache_dir",
+    "download",
+    "encode",
+    "load_corpus",
+    "safe_extract",
+    "tokenize",
 ]

@@ -70,12 +70,21 @@ def split_test_file(test: Split, fraction: float, seed: int, where: str = "test.
         members = np.flatnonzero(test.labels == c)
         k = min(max(1, int(round(fraction * len(members)))), len(members) - 1)
         if k < 1:
-            raise DataError(f"{where}: AG News class {LABEL_NAMES[c]!r} has {len(members)} document(s) in it; "
-                            "splitting it into train and test needs at least 2 per class")
+            raise DataError(
+                f"{where}: AG News class {LABEL_NAMES[c]!r} has {len(members)} document(s) in it; "
+                "splitting it into train and test needs at least 2 per class"
+            )
         is_test[rng.choice(members, size=k, replace=False)] = True
-    return test.subset(np.flatnonzero(~is_test)), test.subset(np.flatnonzero(is_test)), {
-        "test_fraction": fraction, "split_seed": seed, "stratified": True,
-        "counts": {"train": int((~is_test).sum()), "test": int(is_test.sum())}}
+    return (
+        test.subset(np.flatnonzero(~is_test)),
+        test.subset(np.flatnonzero(is_test)),
+        {
+            "test_fraction": fraction,
+            "split_seed": seed,
+            "stratified": True,
+            "counts": {"train": int((~is_test).sum()), "test": int(is_test.sum())},
+        },
+    )
 
 
 def _read_archive(path: Path, info: dict) -> dict[str, tuple[bytes, str]]:
@@ -88,11 +97,15 @@ def _read_archive(path: Path, info: dict) -> dict[str, tuple[bytes, str]]:
                 if member.isfile() and name in ("train.csv", "test.csv"):
                     found[name[:-4]] = (tf.extractfile(member).read(), f"{path}:{member.name}")
     except (tarfile.TarError, EOFError, zlib.error, OSError) as e:
-        raise DataError(f"{path}: corrupt or truncated archive ({type(e).__name__}: {e}). Delete it and "
-                        "download it again, or point --data-dir elsewhere") from None
+        raise DataError(
+            f"{path}: corrupt or truncated archive ({type(e).__name__}: {e}). Delete it and "
+            "download it again, or point --data-dir elsewhere"
+        ) from None
     if "test" not in found:
-        raise DataError(f"{path}: no test.csv in the archive; it is not an AG News archive "
-                        "(expected ag_news_csv/train.csv and ag_news_csv/test.csv)")
+        raise DataError(
+            f"{path}: no test.csv in the archive; it is not an AG News archive "
+            "(expected ag_news_csv/train.csv and ag_news_csv/test.csv)"
+        )
     info["archive_members"] = {s: w for s, (_, w) in found.items()}
     return found
 
@@ -100,16 +113,27 @@ def _read_archive(path: Path, info: dict) -> dict[str, tuple[bytes, str]]:
 def _check_options(split_seed, test_fraction) -> tuple[int, float]:
     if isinstance(split_seed, bool) or not isinstance(split_seed, (int, np.integer)) or split_seed < 0:
         raise ArgumentError(f"ag_news option split_seed must be an integer >= 0; got {split_seed!r}")
-    if isinstance(test_fraction, bool) or not isinstance(test_fraction, (int, float)) \
-            or not 0.0 < float(test_fraction) < 1.0:
-        raise ArgumentError(f"ag_news option test_fraction must be a number strictly between 0 and 1; "
-                            f"got {test_fraction!r}")
+    if (
+        isinstance(test_fraction, bool)
+        or not isinstance(test_fraction, (int, float))
+        or not 0.0 < float(test_fraction) < 1.0
+    ):
+        raise ArgumentError(
+            f"ag_news option test_fraction must be a number strictly between 0 and 1; got {test_fraction!r}"
+        )
     return int(split_seed), float(test_fraction)
 
 
-def load_ag_news(data_dir, *, download_missing: bool = True, url: str | None = None, sha256: str | None = None,
-                 progress: bool = True, split_seed: int = 0,
-                 test_fraction: float = DEFAULT_TEST_FRACTION) -> tuple[dict[str, Split], str, dict]:
+def load_ag_news(
+    data_dir,
+    *,
+    download_missing: bool = True,
+    url: str | None = None,
+    sha256: str | None = None,
+    progress: bool = True,
+    split_seed: int = 0,
+    test_fraction: float = DEFAULT_TEST_FRACTION,
+) -> tuple[dict[str, Split], str, dict]:
     """Find (or download) AG News and read it; returns (splits, source path, info).
 
     Lookup (``data_dir``, ``$RNNLENS_DATA_DIR``, the cache; in each ``ag_news/``, ``ag_news_csv/``, then
@@ -142,10 +166,15 @@ def load_ag_news(data_dir, *, download_missing: bool = True, url: str | None = N
             if not download_missing:
                 raise missing_error("ag_news", tried, f"Or let rnnlens download it (download=True) from {url}.")
             if not sha256:
-                raise missing_error("ag_news", tried, (
-                    f"rnnlens can download the archive from {url}, but it ships no checksum it has verified for "
-                    "that archive and never downloads unchecked: pass its SHA-256 (Python: sha256=...; command "
-                    "line: --option sha256=...; or RNNLENS_AG_NEWS_SHA256=...)."))
+                raise missing_error(
+                    "ag_news",
+                    tried,
+                    (
+                        f"rnnlens can download the archive from {url}, but it ships no checksum it has verified for "
+                        "that archive and never downloads unchecked: pass its SHA-256 (Python: sha256=...; command "
+                        "line: --option sha256=...; or RNNLENS_AG_NEWS_SHA256=...)."
+                    ),
+                )
             archive = cache_dir() / "ag_news" / ARCHIVE_NAMES[0]
             try:
                 download(url, archive, sha256=sha256, progress=progress)
@@ -156,16 +185,20 @@ def load_ag_news(data_dir, *, download_missing: bool = True, url: str | None = N
         source = str(archive)
     info["test_csv_sha256"] = hashlib.sha256(raw["test"][0]).hexdigest()
     info["test_csv_official"] = info["test_csv_sha256"] == TEST_CSV_SHA256
-    splits = {s: to_split(parse_ag_news_csv(data, where, info), _MAPPING, Path(where))
-              for s, (data, where) in raw.items()}
+    splits = {
+        s: to_split(parse_ag_news_csv(data, where, info), _MAPPING, Path(where)) for s, (data, where) in raw.items()
+    }
     info["text"] = "title + ' ' + description, as in the file"
     if "train" not in splits:
-        splits["train"], splits["test"], record = split_test_file(splits["test"], test_fraction, split_seed,
-                                                                       raw["test"][1])
-        record["note"] = (f"train.csv is absent: test.csv ({sum(record['counts'].values())} rows) was split, "
-                          f"stratified by class with seed {split_seed}, into train and test ({test_fraction:g} "
-                          "of each class); validation is then carved from that train part. Not comparable with "
-                          "published AG News numbers (trained on the 120,000-row train.csv).")
+        splits["train"], splits["test"], record = split_test_file(
+            splits["test"], test_fraction, split_seed, raw["test"][1]
+        )
+        record["note"] = (
+            f"train.csv is absent: test.csv ({sum(record['counts'].values())} rows) was split, "
+            f"stratified by class with seed {split_seed}, into train and test ({test_fraction:g} "
+            "of each class); validation is then carved from that train part. Not comparable with "
+            "published AG News numbers (trained on the 120,000-row train.csv)."
+        )
         info["split"] = record
     else:
         info["split"] = {"note": "official train.csv and test.csv"}

@@ -42,8 +42,15 @@ class Encoded:
         return np.fromiter((len(x) for x in self.ids), dtype=np.int64, count=len(self.ids))
 
 
-def encode(vocab: Vocab, split: Split, *, max_length: int | None = None, rows=None,
-           skip_empty: bool = False, drop_longer: int | None = None) -> Encoded:
+def encode(
+    vocab: Vocab,
+    split: Split,
+    *,
+    max_length: int | None = None,
+    rows=None,
+    skip_empty: bool = False,
+    drop_longer: int | None = None,
+) -> Encoded:
     """Tokenize and encode the documents of ``split`` (``rows``: only these positions, in this order).
 
     Documents are kept whole unless ``max_length`` is given; then the first ``max_length`` tokens are
@@ -73,19 +80,26 @@ def encode(vocab: Vocab, split: Split, *, max_length: int | None = None, rows=No
         ids.append(x)
         kept.append(i)
     index = np.asarray(kept, dtype=np.int64)
-    return Encoded(ids=ids, labels=np.asarray(split.labels, dtype=np.int64)[index], n_truncated=n_truncated,
-                   max_length=max_length, index=index, n_empty=len(rows) - len(kept) - n_dropped,
-                   n_dropped=n_dropped, drop_longer=drop_longer)
+    return Encoded(
+        ids=ids,
+        labels=np.asarray(split.labels, dtype=np.int64)[index],
+        n_truncated=n_truncated,
+        max_length=max_length,
+        index=index,
+        n_empty=len(rows) - len(kept) - n_dropped,
+        n_dropped=n_dropped,
+        drop_longer=drop_longer,
+    )
 
 
 @dataclass
 class Batch:
     """A padded batch: ``ids[b, :lengths[b]]`` is document ``index[b]`` of the Encoded."""
 
-    ids: torch.Tensor       # [B, T] int64, padded with 0
-    lengths: torch.Tensor   # [B] int64, >= 1
-    labels: torch.Tensor    # [B] int64
-    index: torch.Tensor     # [B] int64
+    ids: torch.Tensor  # [B, T] int64, padded with 0
+    lengths: torch.Tensor  # [B] int64, >= 1
+    labels: torch.Tensor  # [B] int64
+    index: torch.Tensor  # [B] int64
 
     def __len__(self) -> int:
         return int(self.ids.shape[0])
@@ -97,12 +111,17 @@ def make_batch(encoded: Encoded, idx: np.ndarray, lengths: np.ndarray) -> Batch:
     ids = np.full((len(idx), int(lens.max())), PAD_ID, dtype=np.int64)
     for row, i in enumerate(idx):
         ids[row, : lens[row]] = encoded.ids[i]
-    return Batch(ids=torch.from_numpy(ids), lengths=torch.from_numpy(lens.copy()),
-                 labels=torch.from_numpy(encoded.labels[idx].copy()), index=torch.from_numpy(idx.copy()))
+    return Batch(
+        ids=torch.from_numpy(ids),
+        lengths=torch.from_numpy(lens.copy()),
+        labels=torch.from_numpy(encoded.labels[idx].copy()),
+        index=torch.from_numpy(idx.copy()),
+    )
 
 
-def batch_order(lengths: np.ndarray, batch_size: int, *, shuffle: bool, seed: int = 0,
-                epoch: int = 0) -> list[np.ndarray]:
+def batch_order(
+    lengths: np.ndarray, batch_size: int, *, shuffle: bool, seed: int = 0, epoch: int = 0
+) -> list[np.ndarray]:
     """The document indices of each batch, in order (see :func:`batches`)."""
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ArgumentError(f"batch_size must be a positive integer; got {batch_size!r}")
@@ -113,12 +132,12 @@ def batch_order(lengths: np.ndarray, batch_size: int, *, shuffle: bool, seed: in
         window = batch_size * BUCKET_BATCHES
         groups = []
         for start in range(0, n, window):
-            chunk = perm[start:start + window]
+            chunk = perm[start : start + window]
             chunk = chunk[np.argsort(lengths[chunk], kind="stable")]
-            groups += [chunk[i:i + batch_size] for i in range(0, len(chunk), batch_size)]
+            groups += [chunk[i : i + batch_size] for i in range(0, len(chunk), batch_size)]
         return [groups[i] for i in rng.permutation(len(groups))]
     order = np.argsort(lengths, kind="stable")
-    return [order[i:i + batch_size] for i in range(0, n, batch_size)]
+    return [order[i : i + batch_size] for i in range(0, n, batch_size)]
 
 
 def batches(encoded: Encoded, batch_size: int, *, shuffle: bool, seed: int = 0, epoch: int = 0) -> Iterator[Batch]:

@@ -24,8 +24,9 @@ class Split:
     def __post_init__(self):
         self.labels = np.asarray(self.labels, dtype=np.int64)
         if self.labels.ndim != 1 or len(self.labels) != len(self.texts):
-            raise ArgumentError(f"a split needs one label per text: {len(self.texts)} texts, "
-                                f"labels of shape {self.labels.shape}")
+            raise ArgumentError(
+                f"a split needs one label per text: {len(self.texts)} texts, labels of shape {self.labels.shape}"
+            )
 
     def __len__(self) -> int:
         return len(self.texts)
@@ -104,9 +105,11 @@ def carve_validation(train: Split, fraction: float, seed: int, where: str = "") 
     if chosen:
         val_mask[np.concatenate(chosen)] = True
     if not val_mask.any() or val_mask.all():
-        raise DataError(f"{where + ': ' if where else ''}cannot carve a validation split of fraction {fraction} "
-                        f"from a train split of {len(labels)} documents; supply a validation file or change "
-                        "validation_fraction")
+        raise DataError(
+            f"{where + ': ' if where else ''}cannot carve a validation split of fraction {fraction} "
+            f"from a train split of {len(labels)} documents; supply a validation file or change "
+            "validation_fraction"
+        )
     record = {"source": "carved from train", "fraction": fraction, "seed": seed, "stratified": True}
     return train.subset(np.flatnonzero(~val_mask)), train.subset(np.flatnonzero(val_mask)), record
 
@@ -118,14 +121,24 @@ def check_fraction(fraction) -> float:
     return float(fraction)
 
 
-def finish_corpus(name: str, label_names: list[str], splits: dict[str, Split], source: str, info: dict,
-                  *, seed: int, validation_fraction: float, truth=None) -> Corpus:
+def finish_corpus(
+    name: str,
+    label_names: list[str],
+    splits: dict[str, Split],
+    source: str,
+    info: dict,
+    *,
+    seed: int,
+    validation_fraction: float,
+    truth=None,
+) -> Corpus:
     """Carve validation from train where there is none, record counts, and build the :class:`Corpus`."""
     info = dict(info)
     splits = dict(splits)
     if "validation" not in splits and "train" in splits:
         splits["train"], splits["validation"], info["validation"] = carve_validation(
-            splits["train"], validation_fraction, seed, source)
+            splits["train"], validation_fraction, seed, source
+        )
     elif "validation" in splits:
         info.setdefault("validation", {"source": "file"})
     ordered = {k: splits[k] for k in SPLIT_NAMES if k in splits}
@@ -140,8 +153,9 @@ def decode_utf8(data: bytes, where: str) -> str:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as e:
         line = data.count(b"\n", 0, e.start) + 1
-        raise DataError(f"{where}, line {line}: invalid UTF-8 ({e.reason} at byte {e.start}); "
-                        f"convert the file to UTF-8") from None
+        raise DataError(
+            f"{where}, line {line}: invalid UTF-8 ({e.reason} at byte {e.start}); convert the file to UTF-8"
+        ) from None
 
 
 def read_lines(path: Path) -> list[str]:

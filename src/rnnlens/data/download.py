@@ -60,23 +60,35 @@ def download(url: str, dest: Path, *, sha256: str | None, progress: bool = True,
                 have = 0  # the server ignored the range: start again
             length = response.headers.get("Content-Length")
             total = have + int(length) if length is not None else None
-            with open(part, "ab" if have else "wb") as out, tqdm(
-                    total=total, initial=have, unit="B", unit_scale=True, unit_divisor=1024,
-                    desc=f"downloading {dest.name}", disable=not progress) as bar:
+            with (
+                open(part, "ab" if have else "wb") as out,
+                tqdm(
+                    total=total,
+                    initial=have,
+                    unit="B",
+                    unit_scale=True,
+                    unit_divisor=1024,
+                    desc=f"downloading {dest.name}",
+                    disable=not progress,
+                ) as bar,
+            ):
                 try:
                     for block in iter(lambda: response.read(CHUNK), b""):
                         out.write(block)
                         bar.update(len(block))
                 except OSError as e:
-                    raise DataError(f"download of {url} was interrupted ({e}); run again to resume "
-                                    f"from {part}") from None
+                    raise DataError(
+                        f"download of {url} was interrupted ({e}); run again to resume from {part}"
+                    ) from None
     if sha256 is not None:
         got = sha256_file(part)
         if got != sha256.lower():
             part.unlink()
-            raise DataError(f"download of {url} failed its checksum: expected SHA-256 {sha256}, got {got}. "
-                            f"The partial file was deleted; run again to download afresh, or check the URL "
-                            f"(RNNLENS_IMDB_URL) and checksum (RNNLENS_IMDB_SHA256)")
+            raise DataError(
+                f"download of {url} failed its checksum: expected SHA-256 {sha256}, got {got}. "
+                f"The partial file was deleted; run again to download afresh, or check the URL "
+                f"(RNNLENS_IMDB_URL) and checksum (RNNLENS_IMDB_SHA256)"
+            )
     os.replace(part, dest)
     return dest
 
@@ -84,16 +96,23 @@ def download(url: str, dest: Path, *, sha256: str | None, progress: bool = True,
 def _check_member(member: tarfile.TarInfo, archive: Path) -> None:
     name = PurePosixPath(member.name)
     if name.is_absolute() or ".." in name.parts or member.name.startswith(("/", "\\")):
-        raise DataError(f"{archive}: member {member.name!r} would land outside the target folder; "
-                        f"refusing to extract this archive")
+        raise DataError(
+            f"{archive}: member {member.name!r} would land outside the target folder; refusing to extract this archive"
+        )
     if not (member.isfile() or member.isdir()):
-        raise DataError(f"{archive}: member {member.name!r} is a link or special file; refusing to extract "
-                        f"this archive")
+        raise DataError(
+            f"{archive}: member {member.name!r} is a link or special file; refusing to extract this archive"
+        )
 
 
 def _top_names(members) -> list[str]:
-    return sorted({PurePosixPath(m.name).parts[0] for m in members if PurePosixPath(m.name).parts
-                   and PurePosixPath(m.name).parts[0] not in (".", "")})
+    return sorted(
+        {
+            PurePosixPath(m.name).parts[0]
+            for m in members
+            if PurePosixPath(m.name).parts and PurePosixPath(m.name).parts[0] not in (".", "")
+        }
+    )
 
 
 def _refuse_existing(target: Path, names, archive: Path) -> None:
@@ -101,9 +120,11 @@ def _refuse_existing(target: Path, names, archive: Path) -> None:
         final = target / name
         if final.exists() or final.is_symlink():
             kind = "a link" if final.is_symlink() else ("a folder" if final.is_dir() else "a file")
-            raise DataError(f"{final}: {kind} of that name already exists, and extracting {archive} would replace "
-                            f"it. rnnlens never replaces what it did not extract: move it away (or remove it "
-                            f"yourself), or read the archive without extracting it")
+            raise DataError(
+                f"{final}: {kind} of that name already exists, and extracting {archive} would replace "
+                f"it. rnnlens never replaces what it did not extract: move it away (or remove it "
+                f"yourself), or read the archive without extracting it"
+            )
 
 
 def _rename_noreplace(src: Path, dst: Path) -> None:
@@ -148,6 +169,8 @@ def safe_extract(archive: Path, target: Path) -> Path:
     except (tarfile.TarError, EOFError, zlib.error) as e:
         raise DataError(f"{archive}: corrupt or truncated archive ({e}); delete it and download it again") from None
     except OSError as e:
-        raise DataError(f"{archive}: could not extract into {target} ({e}); check that the folder is writable "
-                        f"and has space, or read the archive without extracting it") from None
+        raise DataError(
+            f"{archive}: could not extract into {target} ({e}); check that the folder is writable "
+            f"and has space, or read the archive without extracting it"
+        ) from None
     return target

@@ -28,21 +28,29 @@ def _file_format(path: Path, delimiter: str | None) -> str | None:
     """The field separator for a CSV/TSV file, None for JSONL; ArgumentError for another extension."""
     suffix = path.suffix.lower()
     if suffix not in FORMATS:
-        raise ArgumentError(f"{path}: cannot tell the file's format from its extension {suffix or '(none)'!r}; "
-                            "name it .csv, .tsv or .jsonl (a CSV or TSV file has a header row, a JSONL file one "
-                            "object per line)")
+        raise ArgumentError(
+            f"{path}: cannot tell the file's format from its extension {suffix or '(none)'!r}; "
+            "name it .csv, .tsv or .jsonl (a CSV or TSV file has a header row, a JSONL file one "
+            "object per line)"
+        )
     if delimiter in ("\\t", "tab"):
         delimiter = "\t"
     if delimiter is not None and suffix == ".jsonl":
         raise ArgumentError(f"{path}: delimiter= applies to a .csv or .tsv file, not to JSON Lines")
-    if delimiter is not None and (not isinstance(delimiter, str) or len(delimiter) != 1 or delimiter in "\"\r\n"):
+    if delimiter is not None and (not isinstance(delimiter, str) or len(delimiter) != 1 or delimiter in '"\r\n'):
         raise ArgumentError(f"delimiter must be one character (not a quote or a line break); got {delimiter!r}")
     return delimiter or FORMATS[suffix]
 
 
-def load_labelled_file(path: PathLike, label_names: Sequence[str], *, text_column: str = "text",
-                       label_column: str = "label", delimiter: str | None = None,
-                       label_map: Mapping[str, str] | None = None) -> Split:
+def load_labelled_file(
+    path: PathLike,
+    label_names: Sequence[str],
+    *,
+    text_column: str = "text",
+    label_column: str = "label",
+    delimiter: str | None = None,
+    label_map: Mapping[str, str] | None = None,
+) -> Split:
     """Every document of the file at ``path``, labelled with the ids of ``label_names`` (a checkpoint's).
 
     ``label_map`` maps a file's label onto one of ``label_names`` (``{"favorable": "positive"}``); labels
@@ -58,8 +66,9 @@ def load_labelled_file(path: PathLike, label_names: Sequence[str], *, text_colum
     mapping = {name: i for i, name in enumerate(names)}
     for target in (label_map or {}).values():
         if target not in mapping:
-            raise ArgumentError(f"--label-map: {target!r} is not a label of the checkpoint (its labels: "
-                                f"{', '.join(map(repr, names))})")
+            raise ArgumentError(
+                f"--label-map: {target!r} is not a label of the checkpoint (its labels: {', '.join(map(repr, names))})"
+            )
     mapping.update({key: names.index(target) for key, target in (label_map or {}).items()})
     if not path.is_file():
         what = "is a folder, not a file" if path.is_dir() else "no such file"
@@ -68,6 +77,8 @@ def load_labelled_file(path: PathLike, label_names: Sequence[str], *, text_colum
         rows = read_jsonl(path, text_column, label_column)
     else:
         rows = read_csv_columns(path, text_column, label_column, None, sep)
-    known_from = (": the checkpoint's labels; where the file names them otherwise, map them explicitly with "
-                  "--label-map FILE_LABEL=CHECKPOINT_LABEL,... (Python: label_map={...})")
+    known_from = (
+        ": the checkpoint's labels; where the file names them otherwise, map them explicitly with "
+        "--label-map FILE_LABEL=CHECKPOINT_LABEL,... (Python: label_map={...})"
+    )
     return to_split(rows, mapping, path, known_from)

@@ -41,8 +41,10 @@ def _collect(items, where: str) -> tuple[dict[str, Split], dict]:
     splits, ratings = {}, {}
     for split, rows in docs.items():
         if not rows:
-            raise DataError(f"{where}: no {split}/neg or {split}/pos reviews found; it is not a complete "
-                            f"aclImdb corpus (expected aclImdb/{split}/{{neg,pos}}/<id>_<rating>.txt)")
+            raise DataError(
+                f"{where}: no {split}/neg or {split}/pos reviews found; it is not a complete "
+                f"aclImdb corpus (expected aclImdb/{split}/{{neg,pos}}/<id>_<rating>.txt)"
+            )
         rows.sort(key=lambda r: (r[0], r[1]))
         splits[split] = Split([r[2] for r in rows], np.array([r[0] for r in rows], dtype=np.int64))
         ratings[split] = np.bincount([r[3] for r in rows], minlength=11).tolist()
@@ -53,18 +55,23 @@ def read_imdb_archive(path: Path) -> tuple[dict[str, Split], dict]:
     """Read train/test reviews straight from the tar archive, streaming (nothing is extracted)."""
     try:
         with tarfile.open(path, "r|*") as tf:
+
             def items():
                 for member in tf:
                     if member.isfile():
                         yield member.name, lambda m=member: tf.extractfile(m).read()
+
             return _collect(items(), str(path))
     except (tarfile.TarError, EOFError, zlib.error, OSError) as e:
-        raise DataError(f"{path}: corrupt or truncated archive ({type(e).__name__}: {e}). Delete it and "
-                        f"download it again ({IMDB_URL}), or point --data-dir elsewhere") from None
+        raise DataError(
+            f"{path}: corrupt or truncated archive ({type(e).__name__}: {e}). Delete it and "
+            f"download it again ({IMDB_URL}), or point --data-dir elsewhere"
+        ) from None
 
 
 def read_imdb_folder(path: Path) -> tuple[dict[str, Split], dict]:
     """Read train/test reviews from an extracted ``aclImdb/`` folder."""
+
     def items():
         for split in ("train", "test"):
             for pol in ("neg", "pos"):
@@ -72,6 +79,7 @@ def read_imdb_folder(path: Path) -> tuple[dict[str, Split], dict]:
                 if d.is_dir():
                     for entry in os.scandir(d):
                         yield f"{split}/{pol}/{entry.name}", lambda p=entry.path: Path(p).read_bytes()
+
     return _collect(items(), str(path))
 
 
@@ -101,8 +109,15 @@ def _extract_once(archive: Path) -> Path:
     return folder
 
 
-def load_imdb(data_dir, *, download_missing: bool = True, url: str | None = None, sha256: str | None = None,
-              extract: bool = False, progress: bool = True) -> tuple[dict[str, Split], str, dict]:
+def load_imdb(
+    data_dir,
+    *,
+    download_missing: bool = True,
+    url: str | None = None,
+    sha256: str | None = None,
+    extract: bool = False,
+    progress: bool = True,
+) -> tuple[dict[str, Split], str, dict]:
     """Find (or download) IMDB and read it; returns (splits, source path, info)."""
     path, tried = find_first("imdb", ["imdb"], ARCHIVE_NAMES, data_dir)
     if path is None:

@@ -31,8 +31,15 @@ import numpy as np
 from rnnlens.data.corpus import Split
 from rnnlens.errors import ArgumentError, DataError
 
-__all__ = ["MIN_CLASS_DOCS", "MIN_CLASS_SHARE", "align_labels", "infer_label_names", "label_ids",
-           "parse_label_map", "sorted_label_names"]
+__all__ = [
+    "MIN_CLASS_DOCS",
+    "MIN_CLASS_SHARE",
+    "align_labels",
+    "infer_label_names",
+    "label_ids",
+    "parse_label_map",
+    "sorted_label_names",
+]
 
 Row = tuple[int, str, str]  # (1-based line, text, raw label)
 
@@ -75,10 +82,12 @@ def _check_kinds(rows: Sequence[Row], path: Path, counts: dict[str, int], first:
     odd = others if n_int >= len(rows) - n_int else integers
     label = min(odd, key=lambda n: first[n])
     described = "an integer" if is_integer_label(label) else "not an integer as written"
-    raise DataError(f"{path}, line {first[label]}: label {label!r} is {described}, but "
-                    f"{'most' if odd is others else 'some'} labels of the file are integers and others are "
-                    f"not ({_shown(counts)}); write every label the same way (0 and 1, not 1.0 or True), or, "
-                    f"{DECLARE}")
+    raise DataError(
+        f"{path}, line {first[label]}: label {label!r} is {described}, but "
+        f"{'most' if odd is others else 'some'} labels of the file are integers and others are "
+        f"not ({_shown(counts)}); write every label the same way (0 and 1, not 1.0 or True), or, "
+        f"{DECLARE}"
+    )
 
 
 def _shown(counts: dict[str, int], limit: int = 8) -> str:
@@ -92,8 +101,10 @@ def _check_case_twins(path: Path, counts: dict[str, int], first: dict[str, int])
     for name in sorted(counts, key=lambda n: first[n]):
         key = " ".join(name.casefold().split())
         if key in seen:
-            raise DataError(f"{path}, line {first[name]}: label {name!r} differs from label {seen[key]!r} (line "
-                            f"{first[seen[key]]}) only in case or spaces; write it the same way, or, {DECLARE}")
+            raise DataError(
+                f"{path}, line {first[name]}: label {name!r} differs from label {seen[key]!r} (line "
+                f"{first[seen[key]]}) only in case or spaces; write it the same way, or, {DECLARE}"
+            )
         seen[key] = name
 
 
@@ -105,10 +116,12 @@ def _check_rare(rows: Sequence[Row], path: Path, counts: dict[str, int], first: 
     label = rare[0]
     lines = [line for line, _, raw in rows if raw == label][:5]
     at = "line" if len(lines) == 1 else "lines"
-    raise DataError(f"{path}, {at} {', '.join(map(str, lines))}: label {label!r} on {counts[label]} of {len(rows)} "
-                    f"documents only (the others: {_shown({k: v for k, v in counts.items() if k != label})}); "
-                    f"a class needs at least {need} training documents, so this looks like a stray label. Fix the "
-                    f"row, or, {DECLARE}")
+    raise DataError(
+        f"{path}, {at} {', '.join(map(str, lines))}: label {label!r} on {counts[label]} of {len(rows)} "
+        f"documents only (the others: {_shown({k: v for k, v in counts.items() if k != label})}); "
+        f"a class needs at least {need} training documents, so this looks like a stray label. Fix the "
+        f"row, or, {DECLARE}"
+    )
 
 
 def infer_label_names(rows: Sequence[Row], path: Path) -> list[str]:
@@ -126,6 +139,7 @@ def infer_label_names(rows: Sequence[Row], path: Path) -> list[str]:
 
 # ------------------------------------------------------------------------- matching a checkpoint
 
+
 def parse_label_map(value: str | Mapping[str, str] | None, flag: str = "--label-map") -> dict[str, str] | None:
     """``"a=x,b=y"`` (or a dict) to ``{"a": "x", "b": "y"}``: corpus label -> checkpoint label; None stays None."""
     if value is None:
@@ -137,9 +151,11 @@ def parse_label_map(value: str | Mapping[str, str] | None, flag: str = "--label-
         for item in (s for s in value.split(",") if s.strip()):
             key, sep, target = item.partition("=")
             if not sep or not key.strip() or not target.strip():
-                raise ArgumentError(f"{flag} {value!r}: write CORPUS_LABEL=CHECKPOINT_LABEL pairs separated by "
-                                    f"commas (e.g. {flag} favorable=positive,unfavorable=negative); "
-                                    f"{item!r} is not one")
+                raise ArgumentError(
+                    f"{flag} {value!r}: write CORPUS_LABEL=CHECKPOINT_LABEL pairs separated by "
+                    f"commas (e.g. {flag} favorable=positive,unfavorable=negative); "
+                    f"{item!r} is not one"
+                )
             pairs.append((key.strip(), target.strip()))
     else:
         raise ArgumentError(f"{flag} must be a string 'a=x,b=y' or a dict; got {type(value).__name__}")
@@ -155,12 +171,19 @@ def parse_label_map(value: str | Mapping[str, str] | None, flag: str = "--label-
 
 def _map_hint(unmatched: Sequence[str], target: Sequence[str]) -> str:
     pairs = ",".join(f"{n}=..." for n in unmatched)
-    return (f"rnnlens does not guess which is which: map them explicitly, e.g. --label-map {pairs} (Python: "
-            f"label_map={{...}}), each right-hand side one of {', '.join(map(repr, target))}")
+    return (
+        f"rnnlens does not guess which is which: map them explicitly, e.g. --label-map {pairs} (Python: "
+        f"label_map={{...}}), each right-hand side one of {', '.join(map(repr, target))}"
+    )
 
 
-def label_ids(names: Sequence[str], target: Sequence[str], label_map: Mapping[str, str] | None = None, *,
-              where: str = "the corpus") -> np.ndarray:
+def label_ids(
+    names: Sequence[str],
+    target: Sequence[str],
+    label_map: Mapping[str, str] | None = None,
+    *,
+    where: str = "the corpus",
+) -> np.ndarray:
     """For each of ``names`` (a corpus's label names), the id of the same label among ``target`` (a
     checkpoint's label names), by name: ``label_map`` renames corpus labels first. ArgumentError naming
     both sets and the map to give when a label has no match."""
@@ -168,25 +191,36 @@ def label_ids(names: Sequence[str], target: Sequence[str], label_map: Mapping[st
     label_map = dict(label_map or {})
     unknown_keys = sorted(set(label_map) - set(names))
     if unknown_keys:
-        raise ArgumentError(f"--label-map: {', '.join(map(repr, unknown_keys))} is not a label of {where} "
-                            f"(its labels: {', '.join(map(repr, names))})")
+        raise ArgumentError(
+            f"--label-map: {', '.join(map(repr, unknown_keys))} is not a label of {where} "
+            f"(its labels: {', '.join(map(repr, names))})"
+        )
     bad_targets = sorted({t for t in label_map.values() if t not in target})
     if bad_targets:
-        raise ArgumentError(f"--label-map: {', '.join(map(repr, bad_targets))} is not a label of the checkpoint "
-                            f"(its labels: {', '.join(map(repr, target))})")
+        raise ArgumentError(
+            f"--label-map: {', '.join(map(repr, bad_targets))} is not a label of the checkpoint "
+            f"(its labels: {', '.join(map(repr, target))})"
+        )
     renamed = [label_map.get(n, n) for n in names]
     unmatched = [n for n, r in zip(names, renamed) if r not in target]
     if unmatched:
-        raise ArgumentError(f"{where} has labels {', '.join(map(repr, names))} but the checkpoint's are "
-                            f"{', '.join(map(repr, target))} (ids 0..{len(target) - 1} in that order); "
-                            f"{', '.join(map(repr, unmatched))} "
-                            f"{'matches' if len(unmatched) == 1 else 'match'} none of them. "
-                            + _map_hint(unmatched, target))
+        raise ArgumentError(
+            f"{where} has labels {', '.join(map(repr, names))} but the checkpoint's are "
+            f"{', '.join(map(repr, target))} (ids 0..{len(target) - 1} in that order); "
+            f"{', '.join(map(repr, unmatched))} "
+            f"{'matches' if len(unmatched) == 1 else 'match'} none of them. " + _map_hint(unmatched, target)
+        )
     return np.asarray([target.index(r) for r in renamed], dtype=np.int64)
 
 
-def align_labels(split: Split, names: Sequence[str], target: Sequence[str],
-                 label_map: Mapping[str, str] | None = None, *, where: str = "the corpus") -> Split:
+def align_labels(
+    split: Split,
+    names: Sequence[str],
+    target: Sequence[str],
+    label_map: Mapping[str, str] | None = None,
+    *,
+    where: str = "the corpus",
+) -> Split:
     """``split`` (labels: ids into ``names``) with its labels as ids into ``target``, matched by name
     (see :func:`label_ids`); the same split when the names are the same."""
     ids = label_ids(names, target, label_map, where=where)

@@ -23,8 +23,9 @@ _OPTIONS = {
 }
 
 
-def load_corpus(name: str, *, data_dir: PathLike | None = None, seed: int = 0, validation_fraction: float = 0.1,
-                **options) -> Corpus:
+def load_corpus(
+    name: str, *, data_dir: PathLike | None = None, seed: int = 0, validation_fraction: float = 0.1, **options
+) -> Corpus:
     """Load corpus ``name`` with splits "train", "validation" and (where the corpus has one) "test".
 
     Corpora: "imdb", "sst2", "sst5", "yelp", "yelp-binary", "ag_news", "csv", "jsonl", "synthetic".
@@ -68,8 +69,9 @@ def load_corpus(name: str, *, data_dir: PathLike | None = None, seed: int = 0, v
         raise ArgumentError(f"unknown corpus {name!r}; choose one of {', '.join(CORPORA)}")
     unknown = sorted(set(options) - set(_OPTIONS[name]))
     if unknown:
-        raise ArgumentError(f"unknown option(s) {unknown} for corpus {name!r}; "
-                            f"known: {sorted(_OPTIONS[name]) or 'none'}")
+        raise ArgumentError(
+            f"unknown option(s) {unknown} for corpus {name!r}; known: {sorted(_OPTIONS[name]) or 'none'}"
+        )
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise ArgumentError(f"seed must be an integer >= 0; got {seed!r}")
     fraction = check_fraction(validation_fraction)
@@ -78,8 +80,13 @@ def load_corpus(name: str, *, data_dir: PathLike | None = None, seed: int = 0, v
     if name == "imdb":
         o = dict(options)
         splits, source, more = imdb.load_imdb(
-            data_dir, download_missing=o.get("download", True), url=o.get("url"), sha256=o.get("sha256"),
-            extract=o.get("extract", False), progress=o.get("progress", True))
+            data_dir,
+            download_missing=o.get("download", True),
+            url=o.get("url"),
+            sha256=o.get("sha256"),
+            extract=o.get("extract", False),
+            progress=o.get("progress", True),
+        )
         names = imdb.LABEL_NAMES
     elif name in ("sst2", "sst5"):
         loader = text_formats.load_sst2 if name == "sst2" else text_formats.load_sst5
@@ -90,7 +97,8 @@ def load_corpus(name: str, *, data_dir: PathLike | None = None, seed: int = 0, v
     elif name == "ag_news":
         o = dict(options)
         splits, source, more = ag_news.load_ag_news(
-            data_dir, download_missing=o.pop("download", True), progress=o.pop("progress", True), **o)
+            data_dir, download_missing=o.pop("download", True), progress=o.pop("progress", True), **o
+        )
         names = ag_news.LABEL_NAMES
     elif name in ("csv", "jsonl"):
         splits, names, source, more = text_formats.load_table(name, data_dir, **options)

@@ -7,8 +7,10 @@ from pathlib import Path
 
 from rnnlens.errors import DataError
 
-FIX_HINT = ("Put the files there, or point rnnlens at the folder that holds them with --data-dir DIR "
-            "(Python: data_dir=DIR) or the environment variable RNNLENS_DATA_DIR=DIR")
+FIX_HINT = (
+    "Put the files there, or point rnnlens at the folder that holds them with --data-dir DIR "
+    "(Python: data_dir=DIR) or the environment variable RNNLENS_DATA_DIR=DIR"
+)
 
 
 def cache_dir() -> Path:
@@ -40,21 +42,23 @@ def candidate_dirs(corpus_dirs: list[str], data_dir=None) -> list[Path]:
     return out
 
 
-def find_first(corpus: str, corpus_dirs: list[str], names: list[str], data_dir=None,
-               *, is_dir: bool = False) -> tuple[Path | None, list[Path]]:
+def find_first(
+    corpus: str, corpus_dirs: list[str], names: list[str], data_dir=None, *, is_dir: bool = False
+) -> tuple[Path | None, list[Path]]:
     """The first existing ``<candidate dir>/<name>`` (in lookup order) and the list of paths tried."""
     tried = []
     for d in candidate_dirs(corpus_dirs, data_dir):
         for name in names:
             p = d / name
             tried.append(p)
-            if (p.is_dir() if is_dir else p.is_file()):
+            if p.is_dir() if is_dir else p.is_file():
                 return p, tried
     return None, tried
 
 
 def missing_error(corpus: str, tried: list[Path], extra: str = "") -> DataError:
     """A DataError naming every path tried (and saying which exist as the wrong kind) and how to fix it."""
+
     def kind(p: Path) -> str:
         if p.is_dir():
             return "  (exists, but is a folder)"

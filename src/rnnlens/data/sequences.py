@@ -40,8 +40,9 @@ def _arrays(inputs: Any, name: str) -> list[np.ndarray]:
         inputs = inputs.detach().cpu().numpy()
     rows = list(inputs) if not isinstance(inputs, np.ndarray) or inputs.ndim == 3 else None
     if rows is None or not rows:
-        raise ArgumentError(f"{name}: give the sequences as a [B, T, I] array or a list of [T, I] arrays (at least "
-                            "one)")
+        raise ArgumentError(
+            f"{name}: give the sequences as a [B, T, I] array or a list of [T, I] arrays (at least one)"
+        )
     out = []
     for i, x in enumerate(rows):
         a = np.asarray(x.detach().cpu().numpy() if hasattr(x, "detach") else x, dtype=np.float64)
@@ -63,15 +64,19 @@ def _targets(targets: Any, inputs: list[np.ndarray], name: str) -> list[np.ndarr
         targets = targets.detach().cpu().numpy()
     rows = list(targets)
     if len(rows) != len(inputs):
-        raise ArgumentError(f"{name}: {len(rows)} target sequences for {len(inputs)} input sequences; give one "
-                            "[T, O] array per sequence")
+        raise ArgumentError(
+            f"{name}: {len(rows)} target sequences for {len(inputs)} input sequences; give one "
+            "[T, O] array per sequence"
+        )
     out = []
     for i, (t, x) in enumerate(zip(rows, inputs)):
         a = np.asarray(t.detach().cpu().numpy() if hasattr(t, "detach") else t, dtype=np.float64)
         a = a[:, None] if a.ndim == 1 else a
         if a.ndim != 2 or a.shape[0] != x.shape[0]:
-            raise ArgumentError(f"{name}: the targets of sequence {i} have shape {a.shape}; they must be [T, O] with "
-                                f"T = {x.shape[0]}, the sequence's length (one target per input step)")
+            raise ArgumentError(
+                f"{name}: the targets of sequence {i} have shape {a.shape}; they must be [T, O] with "
+                f"T = {x.shape[0]}, the sequence's length (one target per input step)"
+            )
         if not np.isfinite(a).all():
             raise ArgumentError(f"{name}: the targets of sequence {i} hold NaN or inf")
         out.append(a)
@@ -93,9 +98,16 @@ class Sequences:
     truth: Any = None
 
     @classmethod
-    def from_arrays(cls, inputs: Any, labels: Sequence[int] | None = None, *, targets: Any = None,
-                    split: str = "test", name: str = "sequences",
-                    label_names: Sequence[str] | None = None) -> Sequences:
+    def from_arrays(
+        cls,
+        inputs: Any,
+        labels: Sequence[int] | None = None,
+        *,
+        targets: Any = None,
+        split: str = "test",
+        name: str = "sequences",
+        label_names: Sequence[str] | None = None,
+    ) -> Sequences:
         """One split of sequences: ``inputs`` a ``[B, T, I]`` tensor/array or a list of ``[T, I]`` arrays,
         ``labels`` (optional) one integer class per sequence, ``targets`` (optional) the readout's wanted output
         after every input: a ``[B, T, O]`` tensor/array or a list of ``[T, O]`` arrays (``[T]``: O = 1).
@@ -122,8 +134,10 @@ class Sequences:
         if labels is not None:
             y = np.asarray(labels)
             if y.shape != (len(arrays),) or not np.issubdtype(y.dtype, np.integer) or (y < 0).any():
-                raise ArgumentError(f"{name}: labels must be {len(arrays)} integers >= 0, one per sequence; got "
-                                    f"shape {y.shape}, dtype {y.dtype}")
+                raise ArgumentError(
+                    f"{name}: labels must be {len(arrays)} integers >= 0, one per sequence; got "
+                    f"shape {y.shape}, dtype {y.dtype}"
+                )
             y = y.astype(np.int64)
             k = int(y.max()) + 1
             names = list(label_names) if label_names is not None else [f"class {i}" for i in range(max(k, 2))]

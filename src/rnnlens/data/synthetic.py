@@ -36,9 +36,22 @@ import numpy as np
 
 from rnnlens.errors import ArgumentError
 
-DEFAULTS = dict(num_classes=2, n_train=5000, n_validation=1000, n_test=1000, min_length=20, max_length=60,
-                n_neutral=100, n_per_valence=50, n_per_class=50, p_evidence=0.3, negation=False,
-                intensifier=False, not_scope=3, p_modifier=0.05)
+DEFAULTS = dict(
+    num_classes=2,
+    n_train=5000,
+    n_validation=1000,
+    n_test=1000,
+    min_length=20,
+    max_length=60,
+    n_neutral=100,
+    n_per_valence=50,
+    n_per_class=50,
+    p_evidence=0.3,
+    negation=False,
+    intensifier=False,
+    not_scope=3,
+    p_modifier=0.05,
+)
 # options of the ordered k-class variant; merged into the settings only when ``ordered`` is given, so the
 # settings recorded for every other corpus stay what they were
 ORDERED_DEFAULTS = dict(ordered=False, bin_width=4.0)
@@ -104,7 +117,7 @@ class SyntheticTruth:
         """The label given a score from :meth:`score` (None on a tie)."""
         if self.num_classes == 2:
             return None if s[0] == 0 else int(s[0] > 0)
-        if self.scalar:   # ordered bins of the summed valence
+        if self.scalar:  # ordered bins of the summed valence
             t = self.thresholds()
             return None if np.any(s[0] == t) else int(np.sum(s[0] > t))
         top = np.flatnonzero(s == s.max())
@@ -119,16 +132,22 @@ class SyntheticTruth:
 
     def to_dict(self) -> dict:
         """JSON-ready form."""
-        return {"num_classes": self.num_classes, "valence": dict(self.valence),
-                "evidence": {w: v.tolist() for w, v in self.evidence.items()},
-                "category": dict(self.category), "settings": dict(self.settings)}
+        return {
+            "num_classes": self.num_classes,
+            "valence": dict(self.valence),
+            "evidence": {w: v.tolist() for w, v in self.evidence.items()},
+            "category": dict(self.category),
+            "settings": dict(self.settings),
+        }
 
 
 def _check_settings(options: dict) -> dict:
     unknown = set(options) - set(DEFAULTS) - set(ORDERED_DEFAULTS)
     if unknown:
-        raise ArgumentError(f"unknown option(s) for the synthetic corpus: {sorted(unknown)}; "
-                            f"known: {sorted([*DEFAULTS, *ORDERED_DEFAULTS])}")
+        raise ArgumentError(
+            f"unknown option(s) for the synthetic corpus: {sorted(unknown)}; "
+            f"known: {sorted([*DEFAULTS, *ORDERED_DEFAULTS])}"
+        )
     ordered_given = any(key in options for key in ORDERED_DEFAULTS)
     s = {**DEFAULTS, **(ORDERED_DEFAULTS if ordered_given else {}), **options}
     if ordered_given:
@@ -153,8 +172,18 @@ def _check_ordered(s: dict, options: dict) -> None:
 
 def _check_types(s: dict) -> None:
     """Counts are non-negative integers and switches booleans."""
-    for key in ("num_classes", "n_train", "n_validation", "n_test", "min_length", "max_length", "n_neutral",
-                "n_per_valence", "n_per_class", "not_scope"):
+    for key in (
+        "num_classes",
+        "n_train",
+        "n_validation",
+        "n_test",
+        "min_length",
+        "max_length",
+        "n_neutral",
+        "n_per_valence",
+        "n_per_class",
+        "not_scope",
+    ):
         if isinstance(s[key], bool) or not isinstance(s[key], (int, np.integer)) or s[key] < 0:
             raise ArgumentError(f"synthetic option {key} must be a non-negative integer; got {s[key]!r}")
     for key in ("negation", "intensifier"):
@@ -167,15 +196,19 @@ def _check_ranges(s: dict) -> None:
     if s["num_classes"] < 2:
         raise ArgumentError(f"synthetic option num_classes must be >= 2; got {s['num_classes']}")
     if not 1 <= s["min_length"] <= s["max_length"]:
-        raise ArgumentError(f"synthetic options need 1 <= min_length <= max_length; got "
-                            f"{s['min_length']}, {s['max_length']}")
+        raise ArgumentError(
+            f"synthetic options need 1 <= min_length <= max_length; got {s['min_length']}, {s['max_length']}"
+        )
     if s["n_train"] < 1:
         raise ArgumentError("synthetic option n_train must be >= 1")
     if (s["n_per_valence"] if s["num_classes"] == 2 or s.get("ordered") else s["n_per_class"]) < 1:
         raise ArgumentError("the synthetic corpus needs at least one evidence word per class")
     for key in ("p_evidence", "p_modifier"):
-        if isinstance(s[key], bool) or not isinstance(s[key], (int, float, np.floating)) \
-                or not 0.0 <= float(s[key]) <= 1.0:
+        if (
+            isinstance(s[key], bool)
+            or not isinstance(s[key], (int, float, np.floating))
+            or not 0.0 <= float(s[key]) <= 1.0
+        ):
             raise ArgumentError(f"synthetic option {key} must be a probability in [0, 1]; got {s[key]!r}")
     if float(s["p_evidence"]) == 0.0:
         raise ArgumentError("synthetic option p_evidence must be > 0 (otherwise every document ties)")
@@ -206,8 +239,12 @@ def make_truth(settings: dict, seed: int) -> SyntheticTruth:
 def _add_valence_words(truth: SyntheticTruth, n_per_valence: int) -> None:
     """The evidence words of the scalar variants (valence +-1 and +-2); every other word gets valence 0."""
     for i in range(n_per_valence):
-        for prefix, cat, v in (("pos", "positive", 1.0), ("neg", "negative", -1.0),
-                               ("spos", "strong_positive", 2.0), ("sneg", "strong_negative", -2.0)):
+        for prefix, cat, v in (
+            ("pos", "positive", 1.0),
+            ("neg", "negative", -1.0),
+            ("spos", "strong_positive", 2.0),
+            ("sneg", "strong_negative", -2.0),
+        ):
             truth.category[f"{prefix}{i:03d}"] = cat
             truth.valence[f"{prefix}{i:03d}"] = v
     for w in truth.category:
@@ -246,8 +283,11 @@ def generate_split(truth: SyntheticTruth, n: int, rng: np.random.Generator) -> t
     while len(texts) < n:
         length = int(rng.integers(s["min_length"], s["max_length"] + 1))
         u = rng.random(length)
-        idx = np.where(u < p_mod + (1 - p_mod) * p_ev, evidence[rng.integers(0, len(evidence), length)],
-                       neutral[rng.integers(0, len(neutral), length)])
+        idx = np.where(
+            u < p_mod + (1 - p_mod) * p_ev,
+            evidence[rng.integers(0, len(evidence), length)],
+            neutral[rng.integers(0, len(neutral), length)],
+        )
         if p_mod:
             idx = np.where(u < p_mod, modifier[rng.integers(0, len(modifier), length)], idx)
             label = truth.label(words[idx].tolist())
@@ -275,6 +315,10 @@ def generate_synthetic(seed: int = 0, **options):
         rng = np.random.default_rng([seed, stream])
         texts, labels, redrawn[split] = generate_split(truth, n, rng)
         out[split] = (texts, labels)
-    info = {"settings": dict(truth.settings), "redrawn_ties": redrawn, "vocabulary_size": len(truth.category),
-            "validation": {"source": "generated", "stream": [seed, _SPLIT_STREAM["validation"]]}}
+    info = {
+        "settings": dict(truth.settings),
+        "redrawn_ties": redrawn,
+        "vocabulary_size": len(truth.category),
+        "validation": {"source": "generated", "stream": [seed, _SPLIT_STREAM["validation"]]},
+    }
     return out, names, truth, info

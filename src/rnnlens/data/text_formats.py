@@ -40,16 +40,18 @@ def to_split(rows: list[Row], mapping: dict[str, int], path: Path, known_from: s
     ``known_from``, where the known labels come from), a file without documents (empty, or a header only)
     DataError naming the file."""
     if not rows:
-        raise DataError(f"{path}: no documents (the file is empty or holds only a header); "
-                        "add rows or leave the file out")
+        raise DataError(
+            f"{path}: no documents (the file is empty or holds only a header); add rows or leave the file out"
+        )
     labels = np.empty(len(rows), dtype=np.int64)
     for i, (line, _, raw) in enumerate(rows):
         try:
             labels[i] = mapping[raw]
         except KeyError:
             known = ", ".join(repr(k) for k in mapping)
-            raise DataError(f"{path}, line {line}: unknown label {raw!r} (expected one of {known}"
-                            f"{known_from})") from None
+            raise DataError(
+                f"{path}, line {line}: unknown label {raw!r} (expected one of {known}{known_from})"
+            ) from None
     return Split([r[1] for r in rows], labels)
 
 
@@ -60,15 +62,19 @@ def read_sst2_tsv(path: Path) -> list[Row]:
         raise DataError(f"{path}, line 1: empty file; expected a header 'sentence<TAB>label'")
     header = lines[0].split("\t")
     if "sentence" not in header or "label" not in header:
-        raise DataError(f"{path}, line 1: header {lines[0]!r} lacks a 'sentence' and a 'label' column "
-                        f"(a GLUE test file without labels cannot be used for evaluation)")
+        raise DataError(
+            f"{path}, line 1: header {lines[0]!r} lacks a 'sentence' and a 'label' column "
+            f"(a GLUE test file without labels cannot be used for evaluation)"
+        )
     ti, li = header.index("sentence"), header.index("label")
     rows = []
     for n, line in enumerate(lines[1:], start=2):
         fields = line.split("\t")
         if len(fields) != len(header):
-            raise DataError(f"{path}, line {n}: malformed row: {len(fields)} tab-separated fields, "
-                            f"expected {len(header)} ({' '.join(header)})")
+            raise DataError(
+                f"{path}, line {n}: malformed row: {len(fields)} tab-separated fields, "
+                f"expected {len(header)} ({' '.join(header)})"
+            )
         rows.append((n, _check_text(path, n, fields[ti]), fields[li].strip()))
     return rows
 
@@ -95,8 +101,9 @@ class MultilineRowWarning(UserWarning):
     """A CSV file holds records whose quoted text spans several lines (counted in ``corpus.info``)."""
 
 
-def _csv_rows(path: Path, text: str, multiline: list | None = None,
-              delimiter: str = ",") -> list[tuple[int, list[str]]]:
+def _csv_rows(
+    path: Path, text: str, multiline: list | None = None, delimiter: str = ","
+) -> list[tuple[int, list[str]]]:
     """(first line of the record, fields) for every record, with csv's strict quoting rules.
 
     ``delimiter="\\t"`` reads TSV: one record per line, no quoting (a quote is an ordinary character,
@@ -120,11 +127,16 @@ def _csv_rows(path: Path, text: str, multiline: list | None = None,
     except csv.Error as e:
         span = f"lines {start}-{reader.line_num}" if reader.line_num > start else f"line {start}"
         if "field larger than field limit" in str(e):
-            raise DataError(f"{path}, {span}: a field longer than {MAX_FIELD_CHARS:,} characters, rnnlens's "
-                            "limit for one document (an unclosed quote also causes this: check the quote "
-                            f"that opens on line {start})") from None
-        hint = f" (a quote opened on line {start} runs to line {reader.line_num}: check it is closed)" \
-            if reader.line_num > start else ""
+            raise DataError(
+                f"{path}, {span}: a field longer than {MAX_FIELD_CHARS:,} characters, rnnlens's "
+                "limit for one document (an unclosed quote also causes this: check the quote "
+                f"that opens on line {start})"
+            ) from None
+        hint = (
+            f" (a quote opened on line {start} runs to line {reader.line_num}: check it is closed)"
+            if reader.line_num > start
+            else ""
+        )
         kind = "TSV" if delimiter == "\t" else "CSV"
         raise DataError(f"{path}, {span}: malformed {kind} ({e}){hint}") from None
     finally:
@@ -147,12 +159,18 @@ def _report_multiline(path: Path, multiline: list, info: dict | None) -> None:
         return
     shown = ", ".join(f"{a}-{b}" for a, b in multiline[:MULTILINE_SHOWN])
     more = f" and {len(multiline) - MULTILINE_SHOWN} more" if len(multiline) > MULTILINE_SHOWN else ""
-    warnings.warn(f"{path}: {len(multiline)} record(s) span several lines (quoted line breaks kept inside "
-                  f"one document), at lines {shown}{more}; if a quote was left open by mistake, "
-                  "close it", MultilineRowWarning, stacklevel=4)
+    warnings.warn(
+        f"{path}: {len(multiline)} record(s) span several lines (quoted line breaks kept inside "
+        f"one document), at lines {shown}{more}; if a quote was left open by mistake, "
+        "close it",
+        MultilineRowWarning,
+        stacklevel=4,
+    )
     if info is not None:
         info.setdefault("multiline_records", {})[str(path)] = {
-            "count": len(multiline), "lines": [list(x) for x in multiline[:MULTILINE_SHOWN]]}
+            "count": len(multiline),
+            "lines": [list(x) for x in multiline[:MULTILINE_SHOWN]],
+        }
 
 
 def _read_text(path: Path) -> str:
@@ -178,8 +196,9 @@ def read_zhang_csv(path: Path, info: dict | None = None) -> list[Row]:
     return rows
 
 
-def read_csv_columns(path: Path, text_column: str, label_column: str, info: dict | None = None,
-                     delimiter: str = ",") -> list[Row]:
+def read_csv_columns(
+    path: Path, text_column: str, label_column: str, info: dict | None = None, delimiter: str = ","
+) -> list[Row]:
     """A CSV (or, with ``delimiter="\\t"``, TSV) file with a header row; the text and label are taken
     from the named columns.
 
@@ -226,6 +245,7 @@ def read_jsonl(path: Path, text_column: str, label_column: str) -> list[Row]:
 
 # ---------------------------------------------------------------------------------------- corpora
 
+
 def _find_split_files(corpus: str, dirs: list[str], files: dict[str, str], data_dir):
     """Locate the train file, then the other split files beside it."""
     train, tried = find_first(corpus, dirs, [files["train"]], data_dir)
@@ -240,8 +260,9 @@ def _find_split_files(corpus: str, dirs: list[str], files: dict[str, str], data_
 
 def load_sst2(data_dir) -> tuple[dict[str, Split], str, dict]:
     """SST-2 from ``train.tsv``, ``dev.tsv`` (-> validation), ``test.tsv`` (labelled)."""
-    files = _find_split_files("sst2", ["sst2", "SST-2"], {"train": "train.tsv", "validation": "dev.tsv",
-                                                        "test": "test.tsv"}, data_dir)
+    files = _find_split_files(
+        "sst2", ["sst2", "SST-2"], {"train": "train.tsv", "validation": "dev.tsv", "test": "test.tsv"}, data_dir
+    )
     mapping = {"0": 0, "1": 1}
     splits = {s: to_split(read_sst2_tsv(p), mapping, p) for s, p in files.items()}
     return splits, str(files["train"].parent), {"files": {s: str(p) for s, p in files.items()}}
@@ -249,8 +270,9 @@ def load_sst2(data_dir) -> tuple[dict[str, Split], str, dict]:
 
 def load_sst5(data_dir) -> tuple[dict[str, Split], str, dict]:
     """SST-5 from ``train.txt``, ``dev.txt`` (-> validation), ``test.txt``; labels 0-4."""
-    files = _find_split_files("sst5", ["sst5", "SST-5"], {"train": "train.txt", "validation": "dev.txt",
-                                                        "test": "test.txt"}, data_dir)
+    files = _find_split_files(
+        "sst5", ["sst5", "SST-5"], {"train": "train.txt", "validation": "dev.txt", "test": "test.txt"}, data_dir
+    )
     mapping = {str(i): i for i in range(5)}
     splits = {s: to_split(read_sst5_txt(p), mapping, p) for s, p in files.items()}
     return splits, str(files["train"].parent), {"files": {s: str(p) for s, p in files.items()}}
@@ -265,9 +287,12 @@ def load_yelp(data_dir, *, binary: bool, variant: str = "auto") -> tuple[dict[st
     """
     if variant not in ("auto", "full", "polarity"):
         raise ArgumentError(f"variant must be 'auto', 'full' or 'polarity'; got {variant!r}")
-    files = _find_split_files("yelp-binary" if binary else "yelp",
-                              ["yelp", "yelp_review_full_csv", "yelp_review_polarity_csv"],
-                              {"train": "train.csv", "test": "test.csv"}, data_dir)
+    files = _find_split_files(
+        "yelp-binary" if binary else "yelp",
+        ["yelp", "yelp_review_full_csv", "yelp_review_polarity_csv"],
+        {"train": "train.csv", "test": "test.csv"},
+        data_dir,
+    )
     info: dict = {"files": {s: str(p) for s, p in files.items()}}
     rows = {s: read_zhang_csv(p, info) for s, p in files.items()}
     if variant == "auto":
@@ -289,10 +314,19 @@ def load_yelp(data_dir, *, binary: bool, variant: str = "auto") -> tuple[dict[st
     return splits, names, str(files["train"].parent), info
 
 
-def load_table(fmt: str, data_dir, *, path=None, train=None, validation=None, test=None,
-               text_column: str = "text", label_column: str = "label",
-               label_names: list[str] | None = None,
-               delimiter: str | None = None) -> tuple[dict[str, Split], list[str], str, dict]:
+def load_table(
+    fmt: str,
+    data_dir,
+    *,
+    path=None,
+    train=None,
+    validation=None,
+    test=None,
+    text_column: str = "text",
+    label_column: str = "label",
+    label_names: list[str] | None = None,
+    delimiter: str | None = None,
+) -> tuple[dict[str, Split], list[str], str, dict]:
     """A generic CSV or TSV (with header) or JSONL corpus with the given text and label columns.
 
     ``delimiter`` (CSV only): the field separator; by default a tab for files named ``*.tsv`` (read
@@ -306,8 +340,14 @@ def load_table(fmt: str, data_dir, *, path=None, train=None, validation=None, te
     validation or test file holds is an error. ``label_names`` fixes the set and its order instead
     (then any other label is an error).
     """
-    files = _table_files(fmt, data_dir, train if train is not None else path, validation, test,
-                         both=path is not None and train is not None)
+    files = _table_files(
+        fmt,
+        data_dir,
+        train if train is not None else path,
+        validation,
+        test,
+        both=path is not None and train is not None,
+    )
     delimiter = _check_table_options(fmt, text_column, label_column, label_names, delimiter)
     read_info: dict = {}
     if fmt == "jsonl":
@@ -318,14 +358,20 @@ def load_table(fmt: str, data_dir, *, path=None, train=None, validation=None, te
         read_info["delimiters"] = {s: sep for s, sep in seps.items()}
     if label_names is None:  # the training file's labels, checked for strays (see rnnlens.data.labels)
         names = infer_label_names(rows["train"], files["train"])
-        known_from = f": the labels of the training file {files['train']}; fix the row, or declare every " \
+        known_from = (
+            f": the labels of the training file {files['train']}; fix the row, or declare every "
             "label with label_names=[...]"
+        )
     else:
         names, known_from = [str(x) for x in label_names], ": label_names"
     mapping = {name: i for i, name in enumerate(names)}
     splits = {s: to_split(rows[s], mapping, files[s], known_from if s != "train" else "") for s in rows}
-    info = {"files": {s: str(p) for s, p in files.items()}, "text_column": text_column,
-            "label_column": label_column, **read_info}
+    info = {
+        "files": {s: str(p) for s, p in files.items()},
+        "text_column": text_column,
+        "label_column": label_column,
+        **read_info,
+    }
     return splits, names, str(files["train"]), info
 
 
@@ -336,8 +382,10 @@ def _table_files(fmt: str, data_dir, train, validation, test, *, both: bool) -> 
         raise ArgumentError("pass the training file as path= or train=, not both")
     given = {"train": train, "validation": validation, "test": test}
     if given["train"] is None:
-        raise ArgumentError(f"the {fmt} corpus needs a file: load_corpus({fmt!r}, path='train.{fmt}') "
-                            f"(and optionally validation=..., test=...)")
+        raise ArgumentError(
+            f"the {fmt} corpus needs a file: load_corpus({fmt!r}, path='train.{fmt}') "
+            f"(and optionally validation=..., test=...)"
+        )
     files = {}
     for split, p in given.items():
         if p is None:
@@ -350,8 +398,9 @@ def _table_files(fmt: str, data_dir, train, validation, test, *, both: bool) -> 
             continue
         if p.is_absolute() and p.exists():
             kind = "a folder" if p.is_dir() else "not a regular file"
-            raise DataError(f"{p}: is {kind}; pass the {fmt} file itself as the {split} file "
-                            f"(e.g. {p / f'{split}.{fmt}'})")
+            raise DataError(
+                f"{p}: is {kind}; pass the {fmt} file itself as the {split} file (e.g. {p / f'{split}.{fmt}'})"
+            )
         found, tried = (None, [p]) if p.is_absolute() else find_first(fmt, [fmt], [str(p)], data_dir)
         if found is None:
             here = Path.cwd() / p
@@ -378,7 +427,8 @@ def _check_table_options(fmt: str, text_column, label_column, label_names, delim
     if delimiter is not None:
         if fmt != "csv":
             raise ArgumentError(f"delimiter= is an option of the csv corpus (TSV too), not of {fmt!r}")
-        if not isinstance(delimiter, str) or len(delimiter) != 1 or delimiter in "\"\r\n":
-            raise ArgumentError(f"delimiter must be one character (not a quote or a line break), e.g. "
-                                f"',' or '\\t'; got {delimiter!r}")
+        if not isinstance(delimiter, str) or len(delimiter) != 1 or delimiter in '"\r\n':
+            raise ArgumentError(
+                f"delimiter must be one character (not a quote or a line break), e.g. ',' or '\\t'; got {delimiter!r}"
+            )
     return delimiter

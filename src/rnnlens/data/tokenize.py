@@ -28,12 +28,12 @@ PAD_ID, UNK_ID = 0, 1
 
 _BR = re.compile(r"<br\s*/?\s*>", re.IGNORECASE)
 _TOKEN = re.compile(
-    r"\w+(?=n't\b)"                     # "do" in "don't"
-    r"|n't\b"                           # the negation itself
-    r"|'(?:s|re|ve|ll|d|m)\b"           # clitics: 's 're 've 'll 'd 'm
-    r"|\w+(?:-\w+)*"                    # words, hyphenated words whole
-    r"|\.+|!+|\?+|-+"                   # runs of . ! ? - as one token
-    r"|[^\w\s]"                         # any other punctuation character alone
+    r"\w+(?=n't\b)"  # "do" in "don't"
+    r"|n't\b"  # the negation itself
+    r"|'(?:s|re|ve|ll|d|m)\b"  # clitics: 's 're 've 'll 'd 'm
+    r"|\w+(?:-\w+)*"  # words, hyphenated words whole
+    r"|\.+|!+|\?+|-+"  # runs of . ! ? - as one token
+    r"|[^\w\s]"  # any other punctuation character alone
 )
 
 
@@ -115,8 +115,12 @@ class Vocab:
         kept = sorted((tok for tok, c in counts.items() if c >= min_count), key=lambda t: (-counts[t], t))
         if max_size is not None:
             kept = kept[: max_size - 2]
-        settings = {"max_size": max_size, "min_count": min_count, "n_types_seen": len(counts),
-                    "n_types_kept": len(kept)}
+        settings = {
+            "max_size": max_size,
+            "min_count": min_count,
+            "n_types_seen": len(counts),
+            "n_types_kept": len(kept),
+        }
         return cls([PAD, UNK, *kept], settings=settings)
 
     def __len__(self) -> int:

@@ -37,9 +37,11 @@ _STATIC = {"app.js": "text/javascript", "app.css": "text/css"}
 
 class ReadRequest(BaseModel):
     model: str = Field(description="model name, as GET /api/models lists them")
-    text: str = Field(description=f"the review; control characters are removed, the first {MAX_CHARS:,} characters "
-                                  f"and {MAX_TOKENS:,} tokens are read (longer texts are cut, with a note); "
-                                  f"the whole request at most {MAX_BODY_BYTES:,} bytes (413)")
+    text: str = Field(
+        description=f"the review; control characters are removed, the first {MAX_CHARS:,} characters "
+        f"and {MAX_TOKENS:,} tokens are read (longer texts are cut, with a note); "
+        f"the whole request at most {MAX_BODY_BYTES:,} bytes (413)"
+    )
 
     @field_validator("model", "text")
     @classmethod
@@ -47,8 +49,10 @@ class ReadRequest(BaseModel):
         try:
             value.encode("utf-8")
         except UnicodeEncodeError as e:
-            raise ValueError(f"has a lone surrogate (U+{ord(value[e.start]):04X} at character {e.start:,}), which is "
-                             "no character: a JSON \\uD800-\\uDFFF escape must be half of a pair") from None
+            raise ValueError(
+                f"has a lone surrogate (U+{ord(value[e.start]):04X} at character {e.start:,}), which is "
+                "no character: a JSON \\uD800-\\uDFFF escape must be half of a pair"
+            ) from None
         return value
 
 
@@ -77,9 +81,14 @@ def create_app(models, *, allowed_hosts: list[str] | None = None) -> FastAPI:
     plotly_js = plotly_js_path()
     page = _static_text("index.html")
     static = {name: _static_text(name) for name in _STATIC}
-    app = FastAPI(title="rnnlens explore", version="1", docs_url=None, redoc_url=None,
-                  description="Watch a sentiment RNN read a text: its state in the plane of the top two PCs, "
-                              "its readout token by token, and each word's push along the line attractor.")
+    app = FastAPI(
+        title="rnnlens explore",
+        version="1",
+        docs_url=None,
+        redoc_url=None,
+        description="Watch a sentiment RNN read a text: its state in the plane of the top two PCs, "
+        "its readout token by token, and each word's push along the line attractor.",
+    )
     app.add_middleware(Guard, hosts=allowed_hosts, max_body=MAX_BODY_BYTES)
     app.add_exception_handler(RequestValidationError, _invalid_request)  # type: ignore[arg-type]
     _add_page(app, page, static, plotly_js)
@@ -90,8 +99,10 @@ def create_app(models, *, allowed_hosts: list[str] | None = None) -> FastAPI:
 async def _invalid_request(request, exc: RequestValidationError) -> JSONResponse:
     """422 naming each problem (where, what) without echoing the input back: it may be megabytes, or hold a
     lone surrogate that no JSON encoder writes as UTF-8."""
-    return JSONResponse({"detail": [{"type": e.get("type"), "loc": list(e.get("loc", ())), "msg": e.get("msg")}
-                                    for e in exc.errors()]}, status_code=422)
+    return JSONResponse(
+        {"detail": [{"type": e.get("type"), "loc": list(e.get("loc", ())), "msg": e.get("msg")} for e in exc.errors()]},
+        status_code=422,
+    )
 
 
 def _add_page(app: FastAPI, page: str, static: dict, plotly_js: Path) -> None:
@@ -125,10 +136,16 @@ def _add_api(app: FastAPI, models: list, by_name: dict) -> None:
     @app.get("/api/models")
     def list_models():
         """The models served, their architecture, size, classes and how their slow manifold was obtained."""
-        return {"models": [m.describe() for m in models],
-                "limits": {"max_tokens": MAX_TOKENS, "max_chars": MAX_CHARS, "max_body_bytes": MAX_BODY_BYTES,
-                           "settle_steps": SETTLE_STEPS},
-                "definitions": DEFINITIONS}
+        return {
+            "models": [m.describe() for m in models],
+            "limits": {
+                "max_tokens": MAX_TOKENS,
+                "max_chars": MAX_CHARS,
+                "max_body_bytes": MAX_BODY_BYTES,
+                "settle_steps": SETTLE_STEPS,
+            },
+            "definitions": DEFINITIONS,
+        }
 
     @app.post("/api/read")
     def read(req: ReadRequest):
@@ -140,15 +157,18 @@ def _add_api(app: FastAPI, models: list, by_name: dict) -> None:
         return JSONResponse(m.read(req.text))
 
     @app.get("/api/word")
-    def word(model: str = Query(description="model name"),
-             word: str = Query(max_length=200, description="a word (tokenized; the first token is looked up)")):
+    def word(
+        model: str = Query(description="model name"),
+        word: str = Query(max_length=200, description="a word (tokenized; the first token is looked up)"),
+    ):
         """A word's push along the line (logits) and valence, averaged over the slow-manifold nodes, and its
         push at each node."""
         return get_model(model).word(word)
 
     @app.get("/api/words")
-    def words(model: str = Query(description="model name"),
-              n: int = Query(15, ge=1, le=200, description="words per list")):
+    def words(
+        model: str = Query(description="model name"), n: int = Query(15, ge=1, le=200, description="words per list")
+    ):
         """The most positive, most negative and most neutral words among the most frequent ones."""
         return get_model(model).words(n)
 
@@ -157,4 +177,3 @@ def _add_api(app: FastAPI, models: list, by_name: dict) -> None:
         """What the trajectory is drawn over: visited states, the traced line and its fixed points (PC plane),
         plus, under its name, the part of every analysis section that has one and ran."""
         return JSONResponse(get_model(model).scene())
-

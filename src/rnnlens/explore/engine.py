@@ -47,35 +47,35 @@ if TYPE_CHECKING:
     from rnnlens.analysis.settings import AnalysisSettings
     from rnnlens.network import Network
 
-MAX_TOKENS = 2000          # tokens read per request; the rest is cut, with a note
-MAX_CHARS = 100_000        # characters of a paste looked at (before tokenizing); the rest is cut, with a note
-SETTLE_STEPS = 10          # K in the definition of the settled push
-RELAX_LIFTED = 20          # steps that relax nodes lifted from a saved analysis's PC coordinates
-TOP_WORDS_POOL = 5000      # the word lists choose among the most frequent words of the vocabulary
-CLOUD_POINTS = 2500        # visited states sent to the page
+MAX_TOKENS = 2000  # tokens read per request; the rest is cut, with a note
+MAX_CHARS = 100_000  # characters of a paste looked at (before tokenizing); the rest is cut, with a note
+SETTLE_STEPS = 10  # K in the definition of the settled push
+RELAX_LIFTED = 20  # steps that relax nodes lifted from a saved analysis's PC coordinates
+TOP_WORDS_POOL = 5000  # the word lists choose among the most frequent words of the vocabulary
+CLOUD_POINTS = 2500  # visited states sent to the page
 
 # C0 and C1 control characters except tab, line feed and carriage return
 _CONTROL = {c: None for c in [*range(0, 32), *range(127, 160)] if c not in (9, 10, 13)}
 
 DEFINITIONS = {
     "readout": "readout r_t after token t: the logit of the positive class (binary) or logit[last] - "
-               "logit[first] (k classes); r_0 is the readout of the initial state",
+    "logit[first] (k classes); r_0 is the readout of the initial state",
     "probs": "probability of each class after token t (sigmoid / softmax of the logits); row 0: before any token",
     "measured": "measured one-step push: r_t - r_{t-1}, the readout change in the step that reads the token "
-                "(includes fast modes that decay within a few tokens)",
+    "(includes fast modes that decay within a few tokens)",
     "settled": f"measured push along the line: readout of F^{SETTLE_STEPS}(h_t) minus readout of "
-               f"F^{SETTLE_STEPS + 1}(h_(t-1)), F one step at x* (no word): the change still there "
-               f"{SETTLE_STEPS} tokens later",
+    f"F^{SETTLE_STEPS + 1}(h_(t-1)), F one step at x* (no word): the change still there "
+    f"{SETTLE_STEPS} tokens later",
     "predicted_line": "linearized push along the line: Re(l_1^T J_inp x_t) at the slow-manifold node nearest "
-                      "to h_(t-1) (units: distance along r_1)",
+    "to h_(t-1) (units: distance along r_1)",
     "predicted": "linearized prediction of the settled push: (w . r_1) Re(l_1^T J_inp x_t) at that node (logits)",
     "node": "index of the slow-manifold node nearest to h_(t-1) (0: the low-readout end)",
     "pc": "state projected on the top two principal components of the visited states; row 0: initial state",
     "unknown": "true for tokens not in the vocabulary (read as <unk>)",
     "word_push": "a word's push along the line in logits: (w . r_1) Re(l_1^T J_inp x_word), averaged over the "
-                 "slow-manifold nodes",
+    "slow-manifold nodes",
     "word_valence": "a word's valence: Re(l_1^T J_inp x_word) averaged over the slow-manifold nodes "
-                    "(units: distance along r_1)",
+    "(units: distance along r_1)",
 }
 
 
@@ -110,16 +110,20 @@ def _pca_basis(name: str, network: Network, arrays) -> tuple[np.ndarray, np.ndar
     ArgumentError when the analysis has no traced slow manifold or was made on states of another size."""
     for key in ("pc_mean", "pc_components", "sm_pc"):
         if key not in arrays:
-            raise ArgumentError(f"the analysis for {name!r} has no array {key!r} (no traced slow manifold?); "
-                                "rerun `rnnlens analyze` with this rnnlens, or leave --analysis out to compute "
-                                "a quick one")
+            raise ArgumentError(
+                f"the analysis for {name!r} has no array {key!r} (no traced slow manifold?); "
+                "rerun `rnnlens analyze` with this rnnlens, or leave --analysis out to compute "
+                "a quick one"
+            )
     S = network.state_size
     mean = np.asarray(arrays["pc_mean"], dtype=np.float64)
     comps = np.asarray(arrays["pc_components"], dtype=np.float64)[:2]
     if mean.shape != (S,) or comps.shape[1] != S:
-        raise ArgumentError(f"the analysis for {name!r} was made on states of size {mean.shape[0]}, but the "
-                            f"checkpoint's state size is {S}: give each checkpoint its own analysis "
-                            "(--analysis in the same order as the checkpoints)")
+        raise ArgumentError(
+            f"the analysis for {name!r} was made on states of size {mean.shape[0]}, but the "
+            f"checkpoint's state size is {S}: give each checkpoint its own analysis "
+            "(--analysis in the same order as the checkpoints)"
+        )
     return mean, comps
 
 
@@ -135,8 +139,10 @@ def _slow_nodes(network: Network, arrays, x_star, mean: np.ndarray, comps: np.nd
         return torch.as_tensor(nodes).float(), "exact: the nodes traced by the analysis"
     sm_pc = np.asarray(arrays["sm_pc"], dtype=np.float64)
     N = network.relax(torch.from_numpy(mean + sm_pc @ comps).float(), x_star.float(), RELAX_LIFTED)
-    return N, (f"lifted: the saved nodes' PC coordinates mapped back to state space and relaxed for "
-               f"{RELAX_LIFTED} steps of the network at x*")
+    return N, (
+        f"lifted: the saved nodes' PC coordinates mapped back to state space and relaxed for "
+        f"{RELAX_LIFTED} steps of the network at x*"
+    )
 
 
 def _line_modes(network: Network, N, x_star) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -156,10 +162,10 @@ def _line_modes(network: Network, N, x_star) -> tuple[np.ndarray, np.ndarray, np
     return v, g, np.abs(_np(lin.eigvals)[:, 0]).astype(np.float64)
 
 
-
 def _derived() -> Any:
     """A field that build() precomputes: not an argument, not compared, not shown."""
     return field(init=False, repr=False, compare=False)
+
 
 @dataclass
 class ExploreModel:
@@ -169,7 +175,7 @@ class ExploreModel:
     network: Any
     analysis: Any
     nodes_source: str
-    nodes: np.ndarray = field(repr=False)          # [P, S] float32
+    nodes: np.ndarray = field(repr=False)  # [P, S] float32
     info: dict = field(default_factory=dict)
     # precomputed by build() (not arguments, not compared, not shown)
     _mean: np.ndarray = _derived()
@@ -192,8 +198,7 @@ class ExploreModel:
 
     # ------------------------------------------------------------------ construction
     @classmethod
-    def build(cls, name: str, network: Network, analysis: Analysis, *, nodes=None,
-              seed: int = 0) -> ExploreModel:
+    def build(cls, name: str, network: Network, analysis: Analysis, *, nodes=None, seed: int = 0) -> ExploreModel:
         """Precompute from a :class:`rnnlens.Network` (or anything :meth:`rnnlens.Network.resolve` takes) and
         an :class:`rnnlens.analysis.result.Analysis` of it. ``nodes``: the slow manifold's nodes in state space
         when known (an analysis computed here, or ``arrays['sm_points']`` of a saved one); otherwise (older
@@ -202,22 +207,22 @@ class ExploreModel:
 
         t0 = time.perf_counter()
         network = Network.resolve(network)
-        if not network.readout_is_linear and not network.readout.linearized:      # a callable readout
-            network = network.linearize_readout(matrix=analysis.arrays["readout_matrix"],
-                                                bias=analysis.arrays["readout_bias"])
+        if not network.readout_is_linear and not network.readout.linearized:  # a callable readout
+            network = network.linearize_readout(
+                matrix=analysis.arrays["readout_matrix"], bias=analysis.arrays["readout_bias"]
+            )
         mean, comps = _pca_basis(name, network, analysis.arrays)
         x_star = network.x_star(input_point(analysis))
         N, source = _slow_nodes(network, analysis.arrays, x_star, mean, comps, nodes)
         v, g, abs_lambda1 = _line_modes(network, N, x_star)
-        self = cls(name=name, network=network, analysis=analysis, nodes_source=source,
-                   nodes=_np(N).astype(np.float32))
+        self = cls(name=name, network=network, analysis=analysis, nodes_source=source, nodes=_np(N).astype(np.float32))
         self._mean = mean.astype(np.float32)
         self._comps = comps.astype(np.float32)
         self._x_star = x_star.float()
         self._v = v.astype(np.float32)
         self._g = g.astype(np.float32)
         self._node_sq = (self.nodes.astype(np.float64) ** 2).sum(1)
-        self._node_pc = ((self.nodes - self._mean) @ self._comps.T)
+        self._node_pc = (self.nodes - self._mean) @ self._comps.T
         self._abs_lambda1 = abs_lambda1
         self._word_tables(network.embeddings().numpy(), v, g)
         self._ran = [s for s in sections() if analysis.ran(s)]
@@ -228,7 +233,7 @@ class ExploreModel:
 
     def _word_tables(self, E: np.ndarray, v: np.ndarray, g: np.ndarray) -> None:
         """Every vocabulary word's push and valence (mean over the nodes), the word pool and the push scale."""
-        word_line = E @ v.T                                          # [V, P]
+        word_line = E @ v.T  # [V, P]
         word_push = word_line * g[None, :]
         self._emb = E.astype(np.float32)
         self._word_valence = word_line.mean(1)
@@ -281,7 +286,7 @@ class ExploreModel:
             "input_point": input_point(self.analysis),
             "push_scale": self._push_scale,
             "push_scale_definition": "95th percentile of |word push| (logits) over the most frequent "
-                                     f"{TOP_WORDS_POOL} words: the colour scale saturates there",
+            f"{TOP_WORDS_POOL} words: the colour scale saturates there",
             "sections": [s.name for s in self._ran],
             "setup_seconds": round(self.info.get("setup_seconds", 0.0), 3),
         }
@@ -298,18 +303,26 @@ class ExploreModel:
         scene = {
             "model": self.name,
             "axes": ["PC1 of the visited states", "PC2 of the visited states"],
-            "cloud": {"pc": _r(cloud), "label": labels.tolist(), "label_names": self.label_names(),
-                      "definition": f"states visited while reading analysed documents ({len(cloud)} shown), "
-                                    "coloured by the document's true label"},
-            "line": {"pc": _r(np.asarray(a["sm_pc"])),
-                     "readout": _r(np.asarray(a.get("sm_position", np.zeros(len(a["sm_pc"]))))),
-                     "abs_lambda1": _r(self._abs_lambda1),
-                     "definition": "the traced slow manifold (line attractor): nodes of the principal curve "
-                                   "through the slow points; readout = w . h at each node"},
-            "fixed_points": {"pc": _r(np.asarray(a.get("sm_fp_pc", np.zeros((0, 2))))),
-                             "unstable": np.asarray(a.get("sm_fp_unstable", np.zeros(0)), dtype=int).tolist(),
-                             "definition": "exact fixed points on the line; unstable = number of eigenvalues "
-                                           "with |lambda| > 1 (0: stable, 1: saddle)"},
+            "cloud": {
+                "pc": _r(cloud),
+                "label": labels.tolist(),
+                "label_names": self.label_names(),
+                "definition": f"states visited while reading analysed documents ({len(cloud)} shown), "
+                "coloured by the document's true label",
+            },
+            "line": {
+                "pc": _r(np.asarray(a["sm_pc"])),
+                "readout": _r(np.asarray(a.get("sm_position", np.zeros(len(a["sm_pc"]))))),
+                "abs_lambda1": _r(self._abs_lambda1),
+                "definition": "the traced slow manifold (line attractor): nodes of the principal curve "
+                "through the slow points; readout = w . h at each node",
+            },
+            "fixed_points": {
+                "pc": _r(np.asarray(a.get("sm_fp_pc", np.zeros((0, 2))))),
+                "unstable": np.asarray(a.get("sm_fp_unstable", np.zeros(0)), dtype=int).tolist(),
+                "definition": "exact fixed points on the line; unstable = number of eigenvalues "
+                "with |lambda| > 1 (0: stable, 1: saddle)",
+            },
             "definitions": DEFINITIONS,
         }
         for section in self._ran:
@@ -325,20 +338,36 @@ class ExploreModel:
         clean, _ = clean_text(word, max_chars=200)
         toks, ids, unknown = self.network.read_tokens(clean)
         if not toks:
-            return {"model": self.name, "word": clean, "token": None, "known": False,
-                    "note": "no token in this input: type a word"}
+            return {
+                "model": self.name,
+                "word": clean,
+                "token": None,
+                "known": False,
+                "note": "no token in this input: type a word",
+            }
         tok, i = toks[0], ids[0]
-        out = {"model": self.name, "word": clean, "token": tok, "known": not unknown[0], "id": i,
-               "note": (f"read as the token {tok!r}" + (f" (the input has {len(toks)} tokens; the first is shown)"
-                                                        if len(toks) > 1 else "")),
-               "definitions": {k: DEFINITIONS[k] for k in ("word_push", "word_valence")}}
+        out = {
+            "model": self.name,
+            "word": clean,
+            "token": tok,
+            "known": not unknown[0],
+            "id": i,
+            "note": (
+                f"read as the token {tok!r}"
+                + (f" (the input has {len(toks)} tokens; the first is shown)" if len(toks) > 1 else "")
+            ),
+            "definitions": {k: DEFINITIONS[k] for k in ("word_push", "word_valence")},
+        }
         if unknown[0]:
             out["note"] = f"{tok!r} is not in the vocabulary: the network reads it as <unk> (values below are <unk>'s)"
-        out.update(push=float(self._word_push[i]), push_std=float(self._word_push_std[i]),
-                   valence=float(self._word_valence[i]),
-                   push_along_line=_r(self._emb[i] @ self._v.T * self._g),
-                   rank=int((self._word_push[self._pool] > self._word_push[i]).sum()) + 1,
-                   rank_of=int(len(self._pool)))
+        out.update(
+            push=float(self._word_push[i]),
+            push_std=float(self._word_push_std[i]),
+            valence=float(self._word_valence[i]),
+            push_along_line=_r(self._emb[i] @ self._v.T * self._g),
+            rank=int((self._word_push[self._pool] > self._word_push[i]).sum()) + 1,
+            rank_of=int(len(self._pool)),
+        )
         return out
 
     def words(self, n: int = 15) -> dict:
@@ -350,14 +379,20 @@ class ExploreModel:
         order = np.argsort(p)
 
         def rows(idx):
-            return [{"word": itos[int(pool[j])], "push": float(p[j]), "valence": float(self._word_valence[pool[j]])}
-                    for j in idx]
+            return [
+                {"word": itos[int(pool[j])], "push": float(p[j]), "valence": float(self._word_valence[pool[j]])}
+                for j in idx
+            ]
 
-        return {"model": self.name, "pool": int(len(pool)),
-                "pool_definition": f"the {len(pool)} most frequent words of the vocabulary",
-                "definition": DEFINITIONS["word_push"],
-                "positive": rows(order[::-1][:n]), "negative": rows(order[:n]),
-                "neutral": rows(np.argsort(np.abs(p))[:n])}
+        return {
+            "model": self.name,
+            "pool": int(len(pool)),
+            "pool_definition": f"the {len(pool)} most frequent words of the vocabulary",
+            "definition": DEFINITIONS["word_push"],
+            "positive": rows(order[::-1][:n]),
+            "negative": rows(order[:n]),
+            "neutral": rows(np.argsort(np.abs(p))[:n]),
+        }
 
     # ------------------------------------------------------------------ reading a text
     def _readout(self, H):
@@ -385,10 +420,10 @@ class ExploreModel:
             if ids:
                 # settled push: K steps at x* after the token, F^K(h_t), vs K + 1 steps without it,
                 # F^(K+1)(h_(t-1)) = F(F^K(h_(t-1))): one relaxation of the trajectory serves both
-                A = network.quick_relax(allH, self._x_star, SETTLE_STEPS)          # F^K(h_t), t = 0..T
+                A = network.quick_relax(allH, self._x_star, SETTLE_STEPS)  # F^K(h_t), t = 0..T
                 without = network.step_fn(self._x_star.expand(len(ids), -1), A[:-1])
                 rs, _ = self._readout(torch.cat([A[1:], without], 0))
-                settled = (rs[: len(ids)] - rs[len(ids):]).numpy()
+                settled = (rs[: len(ids)] - rs[len(ids) :]).numpy()
         return allH.numpy(), r.numpy().astype(np.float64), probs.numpy(), settled
 
     def read(self, text: str, *, max_tokens: int = MAX_TOKENS, max_chars: int = MAX_CHARS) -> dict:
@@ -401,27 +436,43 @@ class ExploreModel:
             notes.append(f"{sum(unknown)} token(s) are not in the vocabulary and are read as <unk>")
         Hn, r, probs, settled = self._run(ids)
         pc = (Hn - self._mean) @ self._comps.T
-        out = {"model": self.name, "text_info": info, "truncated": len(notes) > 0 and (
-            info["chars_received"] > info["chars_read"] or n_all > max_tokens),
-               "n_tokens": len(tokens), "n_tokens_in_text": n_all, "max_tokens": max_tokens,
-               "tokens": tokens, "unknown": unknown, "notes": notes,
-               "label_names": self.label_names(),
-               "probs": _r(probs), "readout": _r(r), "pc": _r(pc),
-               "push_scale": self._push_scale}
+        out = {
+            "model": self.name,
+            "text_info": info,
+            "truncated": len(notes) > 0 and (info["chars_received"] > info["chars_read"] or n_all > max_tokens),
+            "n_tokens": len(tokens),
+            "n_tokens_in_text": n_all,
+            "max_tokens": max_tokens,
+            "tokens": tokens,
+            "unknown": unknown,
+            "notes": notes,
+            "label_names": self.label_names(),
+            "probs": _r(probs),
+            "readout": _r(r),
+            "pc": _r(pc),
+            "push_scale": self._push_scale,
+        }
         if not ids:
-            out.update(empty=True, measured=[], settled=[], predicted=[], predicted_line=[], node=[],
-                       modifier=[])
-            out["notes"] = ["no tokens: the text is empty (or only spaces / control characters); the readout "
-                            "shown is the initial state's"] + notes
+            out.update(empty=True, measured=[], settled=[], predicted=[], predicted_line=[], node=[], modifier=[])
+            out["notes"] = [
+                "no tokens: the text is empty (or only spaces / control characters); the readout "
+                "shown is the initial state's"
+            ] + notes
             return out
-        X = self._emb[ids]                                                      # [T, I]
+        X = self._emb[ids]  # [T, I]
         Hb = Hn[:-1].astype(np.float64)
-        d2 = (Hb ** 2).sum(1)[:, None] - 2 * Hb @ self.nodes.T.astype(np.float64) + self._node_sq[None, :]
+        d2 = (Hb**2).sum(1)[:, None] - 2 * Hb @ self.nodes.T.astype(np.float64) + self._node_sq[None, :]
         near = d2.argmin(1)
         pred_line = np.einsum("ti,ti->t", X, self._v[near])
-        out.update(empty=False, measured=_r(np.diff(r)), settled=_r(settled), predicted_line=_r(pred_line),
-                   predicted=_r(pred_line * self._g[near]), node=near.tolist(),
-                   modifier=[t in self._marked for t in tokens])
+        out.update(
+            empty=False,
+            measured=_r(np.diff(r)),
+            settled=_r(settled),
+            predicted_line=_r(pred_line),
+            predicted=_r(pred_line * self._g[near]),
+            node=near.tolist(),
+            modifier=[t in self._marked for t in tokens],
+        )
         return out
 
 
@@ -429,8 +480,9 @@ def _cut_notes(info: dict, n_all: int, max_chars: int, max_tokens: int) -> list[
     """Notes on what was cut from a text or removed from it."""
     notes = []
     if info["chars_received"] > info["chars_read"]:
-        notes.append(f"the text was cut: only its first {max_chars:,} of {info['chars_received']:,} characters "
-                     "were read")
+        notes.append(
+            f"the text was cut: only its first {max_chars:,} of {info['chars_received']:,} characters were read"
+        )
     if n_all > max_tokens:
         notes.append(f"the text was cut to its first {max_tokens:,} tokens (of {n_all:,})")
     if info["control_removed"]:
@@ -478,8 +530,10 @@ def _r(x, nd: int = 5):
 def modifier_scene(summary: dict, arrays) -> dict | None:
     """The modifier section's part of the scene: the modifier words and, per modifier, its factor at gap
     k = 1..K with its bootstrap interval and reach (None when the summary has none of these metrics)."""
-    nodes = {name: metric_node(summary, f"modifiers.{name}") for name in
-             ("modifiers", "missing_modifiers", "factor", "factor_ci_low", "factor_ci_high", "reach")}
+    nodes = {
+        name: metric_node(summary, f"modifiers.{name}")
+        for name in ("modifiers", "missing_modifiers", "factor", "factor_ci_low", "factor_ci_high", "reach")
+    }
     if all(node is None for node in nodes.values()):
         return None
 
@@ -489,11 +543,16 @@ def modifier_scene(summary: dict, arrays) -> dict | None:
     def definition(name):
         return None if nodes[name] is None else nodes[name].get("definition")
 
-    return {"words": [str(w) for w in value("modifiers") or []], "factor": value("factor"),
-            "factor_definition": definition("factor"),
-            "factor_ci_low": value("factor_ci_low"), "factor_ci_high": value("factor_ci_high"),
-            "reach": value("reach"), "reach_definition": definition("reach"),
-            "missing": value("missing_modifiers")}
+    return {
+        "words": [str(w) for w in value("modifiers") or []],
+        "factor": value("factor"),
+        "factor_definition": definition("factor"),
+        "factor_ci_low": value("factor_ci_low"),
+        "factor_ci_high": value("factor_ci_high"),
+        "reach": value("reach"),
+        "reach_definition": definition("reach"),
+        "missing": value("missing_modifiers"),
+    }
 
 
 def kclass_scene(summary: dict, arrays) -> dict | None:
@@ -543,13 +602,21 @@ def quick_settings(quick: AnalysisSettings | dict | None = None, seed: int = 0) 
     if isinstance(quick, AnalysisSettings):
         return quick
     if quick is not None and not isinstance(quick, dict):
-        raise ArgumentError(f"quick must be an AnalysisSettings or a dict of analysis settings, got "
-                            f"{type(quick).__name__}")
+        raise ArgumentError(
+            f"quick must be an AnalysisSettings or a dict of analysis settings, got {type(quick).__name__}"
+        )
     return QUICK.replace(**{"seed": seed, **(quick or {})})
 
 
-def load_models(checkpoints, analyses=None, *, data_dir=None, progress: bool = True,
-                quick: AnalysisSettings | dict | None = None, seed: int = 0) -> list[ExploreModel]:
+def load_models(
+    checkpoints,
+    analyses=None,
+    *,
+    data_dir=None,
+    progress: bool = True,
+    quick: AnalysisSettings | dict | None = None,
+    seed: int = 0,
+) -> list[ExploreModel]:
     """Load each checkpoint (a folder, or an :class:`rnnlens.network.Network`) with its saved analysis
     (``analyses[i]``, or None: a quick analysis on the corpus the checkpoint records is computed here with
     :func:`quick_settings` of ``quick`` and ``seed``) and precompute."""
@@ -562,8 +629,10 @@ def load_models(checkpoints, analyses=None, *, data_dir=None, progress: bool = T
         raise ArgumentError("give at least one CHECKPOINT folder")
     analyses = list(analyses or [])
     if len(analyses) > len(checkpoints):
-        raise ArgumentError(f"--analysis was given {len(analyses)} times for {len(checkpoints)} checkpoint(s): give "
-                            "at most one per checkpoint, in the same order")
+        raise ArgumentError(
+            f"--analysis was given {len(analyses)} times for {len(checkpoints)} checkpoint(s): give "
+            "at most one per checkpoint, in the same order"
+        )
     analyses += [None] * (len(checkpoints) - len(analyses))
     settings = quick_settings(quick, seed)
     names = _model_names(checkpoints)
@@ -581,8 +650,10 @@ def load_models(checkpoints, analyses=None, *, data_dir=None, progress: bool = T
             if an is not None:
                 out.append(ExploreModel.build(name, network, load_analysis(an), seed=seed))
             elif network.path is None:
-                raise ArgumentError(f"{name}: a network of your own records no corpus to analyse it on; give its "
-                                    "saved analysis (rnnlens analyze --network ... -o DIR, then --analysis DIR)")
+                raise ArgumentError(
+                    f"{name}: a network of your own records no corpus to analyse it on; give its "
+                    "saved analysis (rnnlens analyze --network ... -o DIR, then --analysis DIR)"
+                )
             else:
                 corpus = load_training_corpus(network.path or network.record, data_dir=data_dir)
                 res = analyze(network, corpus, settings)

@@ -14,13 +14,18 @@ from collections.abc import Iterable
 
 __all__ = ["MAX_BODY_BYTES", "CSP", "Guard", "allowed_hosts", "is_loopback"]
 
-MAX_BODY_BYTES = 5_000_000      # a request body over this is refused (413) before it is parsed
+MAX_BODY_BYTES = 5_000_000  # a request body over this is refused (413) before it is parsed
 
 # scripts only from this server (no inline script, no event-handler attributes, no CDN)
-CSP = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; "
-       "connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'")
-_HEADERS = [(b"content-security-policy", CSP.encode()), (b"x-content-type-options", b"nosniff"),
-            (b"referrer-policy", b"no-referrer")]
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; "
+    "connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
+)
+_HEADERS = [
+    (b"content-security-policy", CSP.encode()),
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"no-referrer"),
+]
 _LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
 
 
@@ -103,28 +108,39 @@ class Guard:
         headers = dict(scope.get("headers") or ())
         host = headers.get(b"host", b"").decode("latin-1")
         if not self.host_ok(host):
-            return await _refuse(send, 400, f"Host header {host!r} is not a name this server answers to "
-                                            f"({', '.join(self.hosts)}); a page of another site may be trying to reach "
-                                            "it through DNS rebinding. To serve under another name, start it with "
-                                            "--allow-host NAME")
+            return await _refuse(
+                send,
+                400,
+                f"Host header {host!r} is not a name this server answers to "
+                f"({', '.join(self.hosts)}); a page of another site may be trying to reach "
+                "it through DNS rebinding. To serve under another name, start it with "
+                "--allow-host NAME",
+            )
         declared = headers.get(b"content-length", b"").decode("latin-1")
         if declared.isdigit() and int(declared) > self.max_body:
             return await _refuse(send, 413, self._too_large(f"declares {int(declared):,} bytes"))
         body = await _read_body(receive, self.max_body)
-        if body is None:                                  # the client went away
+        if body is None:  # the client went away
             return None
         if body is False:
             return await _refuse(send, 413, self._too_large(f"is longer than {self.max_body:,} bytes"))
         try:
             body.decode("utf-8")
         except UnicodeDecodeError as e:
-            return await _refuse(send, 400, f"the request body is not valid UTF-8 (byte 0x{body[e.start]:02x} at "
-                                            f"offset {e.start:,}): send the JSON encoded as UTF-8", close=False)
+            return await _refuse(
+                send,
+                400,
+                f"the request body is not valid UTF-8 (byte 0x{body[e.start]:02x} at "
+                f"offset {e.start:,}): send the JSON encoded as UTF-8",
+                close=False,
+            )
         return await self.app(scope, _replay(body, receive), send)
 
     def _too_large(self, what: str) -> str:
-        return (f"the request body {what}; the limit is {self.max_body:,} bytes (a text is read only up to "
-                "limits.max_chars characters anyway: GET /api/models)")
+        return (
+            f"the request body {what}; the limit is {self.max_body:,} bytes (a text is read only up to "
+            "limits.max_chars characters anyway: GET /api/models)"
+        )
 
 
 async def _read_body(receive, limit: int):
@@ -160,11 +176,14 @@ def _replay(body: bytes, receive):
 
 def _with_headers(send):
     """``send`` adding the security headers to the response start."""
+
     async def wrapped(message):
         if message["type"] == "http.response.start":
             present = {k.lower() for k, _ in message.get("headers", ())}
-            message = {**message, "headers": [*message.get("headers", ()),
-                                              *(h for h in _HEADERS if h[0] not in present)]}
+            message = {
+                **message,
+                "headers": [*message.get("headers", ()), *(h for h in _HEADERS if h[0] not in present)],
+            }
         await send(message)
 
     return wrapped

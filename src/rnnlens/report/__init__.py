@@ -26,14 +26,15 @@ __all__ = ["make_report", "REPORT_FILE"]
 REPORT_FILE = "report.html"
 GRID = "fig6_grid"
 
-INTRO = ("Each section below is one trained network. The paper's finding is that such networks integrate "
-         "evidence along a line of (nearly) fixed points aligned with the readout: one eigenvalue near 1 at "
-         "every fixed point, each word pushing the state along the line by its valence. The checks say, for "
-         "each model, whether that picture holds here; a FAIL is reported as measured, never hidden.")
+INTRO = (
+    "Each section below is one trained network. The paper's finding is that such networks integrate "
+    "evidence along a line of (nearly) fixed points aligned with the readout: one eigenvalue near 1 at "
+    "every fixed point, each word pushing the state along the line by its valence. The checks say, for "
+    "each model, whether that picture holds here; a FAIL is reported as measured, never hidden."
+)
 
 
-def make_report(dirs: PathLike | Sequence[PathLike], out: PathLike, *,
-                preface: list[str] | None = None) -> Path:
+def make_report(dirs: PathLike | Sequence[PathLike], out: PathLike, *, preface: list[str] | None = None) -> Path:
     """Draw the figures of every analysis folder in ``dirs`` (and a grid across them when there are
     several) into ``out``, and write ``out/report.html``. ``preface``: HTML sections placed before the
     models (e.g. an accuracy table). Returns the HTML path.
@@ -90,10 +91,16 @@ def _make_report(analyses: list[Analysis], names: list[str], out: Path, preface)
     parts.extend(preface or [])
     if len(analyses) > 1:
         grid = save_figure(_fig.fig_grid([(a.summary, a.arrays) for a in analyses]), out, GRID)
-        parts.append("<h2>All models</h2>" + figure_html(
-            GRID, grid["png"], "One row per model: variance explained by the top PCs (trained vs "
-            "untrained), states and fixed points (marked as in each model's state-space figure below), |lambda_1| at "
-            "the fixed points, word groups along the line."))
+        parts.append(
+            "<h2>All models</h2>"
+            + figure_html(
+                GRID,
+                grid["png"],
+                "One row per model: variance explained by the top PCs (trained vs untrained), states and fixed "
+                "points (marked as in each model's state-space figure below), |lambda_1| at the fixed points, "
+                "word groups along the line.",
+            )
+        )
     for name, title, analysis in zip(names, titles, analyses):
         sub = out / name
         sub.mkdir(exist_ok=True)
@@ -101,9 +108,11 @@ def _make_report(analyses: list[Analysis], names: list[str], out: Path, preface)
             parts.append(_model_part(analysis, name, title, sub))
         except (TypeError, ValueError, KeyError, IndexError, AttributeError) as exc:
             where = analysis.out_dir or name
-            raise DataError(f"{where}: its {SUMMARY_FILE} or arrays.npz holds a value of an unexpected type or "
-                            f"shape ({type(exc).__name__}: {exc}), so the report cannot be drawn. Rebuild the "
-                            f"folder with `rnnlens analyze CHECKPOINT -o {where}`.") from exc
+            raise DataError(
+                f"{where}: its {SUMMARY_FILE} or arrays.npz holds a value of an unexpected type or "
+                f"shape ({type(exc).__name__}: {exc}), so the report cannot be drawn. Rebuild the "
+                f"folder with `rnnlens analyze CHECKPOINT -o {where}`."
+            ) from exc
     text = page("rnnlens report", INTRO, parts)
     return write_text_atomic(out / REPORT_FILE, text)
 

@@ -19,8 +19,13 @@ def fig_pca(summary, arrays, ax=None):
     fig, ax = new_axes(ax, (4, 3))
     k = np.arange(1, len(arrays["pca_trained"]) + 1)
     ax.plot(k, 100 * arrays["pca_trained"], "o-", color=COLORS[1], label="trained")
-    ax.plot(np.arange(1, len(arrays["pca_untrained"]) + 1), 100 * arrays["pca_untrained"], "s--",
-            color="gray", label="untrained")
+    ax.plot(
+        np.arange(1, len(arrays["pca_untrained"]) + 1),
+        100 * arrays["pca_untrained"],
+        "s--",
+        color="gray",
+        label="untrained",
+    )
     ax.set(xlabel="number of PCs", ylabel="variance explained (%)", ylim=(0, 102), xticks=k)
     ax.legend(frameon=False)
     return fig
@@ -38,19 +43,34 @@ def fig_states(summary, arrays, ax=None):
     for j in np.unique(lab):
         sel = lab == j
         name = names[j] if j < len(names) else str(j)
-        ax.scatter(pc[sel, 0], pc[sel, 1], s=2, alpha=0.15, color=COLORS[j % len(COLORS)], rasterized=True,
-                   label=f"states, {name} docs")
+        ax.scatter(
+            pc[sel, 0],
+            pc[sel, 1],
+            s=2,
+            alpha=0.15,
+            color=COLORS[j % len(COLORS)],
+            rasterized=True,
+            label=f"states, {name} docs",
+        )
     if "fp_pc" in arrays:
-        ax.scatter(arrays["fp_pc"][:, 0], arrays["fp_pc"][:, 1], s=6, color="0.35", marker=".",
-                   label="fixed points with q < tol", zorder=3)
+        ax.scatter(
+            arrays["fp_pc"][:, 0],
+            arrays["fp_pc"][:, 1],
+            s=6,
+            color="0.35",
+            marker=".",
+            label="fixed points with q < tol",
+            zorder=3,
+        )
     if "sm_pc" in arrays:
         _slow_manifold(fig, ax, arrays)
     if "readout_pc" in arrays:
         _readout_arrow(ax, arrays["readout_pc"], pc)
     ax.set(xlabel="PC1", ylabel="PC2")
     if alone:
-        leg = ax.legend(frameon=False, fontsize=8, markerscale=1.5, loc="upper center", ncol=2,
-                        bbox_to_anchor=(0.5, -0.13))
+        leg = ax.legend(
+            frameon=False, fontsize=8, markerscale=1.5, loc="upper center", ncol=2, bbox_to_anchor=(0.5, -0.13)
+        )
         for h in leg.legend_handles:
             h.set_alpha(1)
     return fig
@@ -60,14 +80,32 @@ def _slow_manifold(fig, ax, arrays):
     """The traced slow manifold (nodes coloured by log10 q, with a colour bar) and its exact fixed points."""
     line = arrays["sm_pc"]
     ax.plot(line[:, 0], line[:, 1], color="k", lw=0.8, zorder=4)
-    sc = ax.scatter(line[:, 0], line[:, 1], c=np.log10(np.maximum(arrays["sm_q"], 1e-30)), cmap="viridis", s=14,
-                    edgecolor="k", linewidth=0.3, label="slow manifold (colour: log10 q)", zorder=5)
+    sc = ax.scatter(
+        line[:, 0],
+        line[:, 1],
+        c=np.log10(np.maximum(arrays["sm_q"], 1e-30)),
+        cmap="viridis",
+        s=14,
+        edgecolor="k",
+        linewidth=0.3,
+        label="slow manifold (colour: log10 q)",
+        zorder=5,
+    )
     fig.colorbar(sc, ax=ax, label="log10 q on the slow manifold", shrink=0.8, pad=0.03)
     fp, unstable = arrays.get("sm_fp_pc", np.zeros((0, 2))), arrays.get("sm_fp_unstable", np.zeros(0))
     for kind, sel, marker in (("stable", unstable == 0, "o"), ("saddle / unstable", unstable > 0, "X")):
         if np.any(sel):
-            ax.scatter(fp[sel, 0], fp[sel, 1], s=45, marker=marker, facecolor="w" if marker == "o" else "k",
-                       edgecolor="k", linewidth=1.2, label=f"exact fixed point, {kind}", zorder=6)
+            ax.scatter(
+                fp[sel, 0],
+                fp[sel, 1],
+                s=45,
+                marker=marker,
+                facecolor="w" if marker == "o" else "k",
+                edgecolor="k",
+                linewidth=1.2,
+                label=f"exact fixed point, {kind}",
+                zorder=6,
+            )
 
 
 def _readout_arrow(ax, readout, pc):
@@ -78,9 +116,17 @@ def _readout_arrow(ax, readout, pc):
     r = readout / np.linalg.norm(readout) * 0.4 * np.ptp(pc[:, 0])
     ax.annotate("", xy=(r[0], r[1]), xytext=(0, 0), arrowprops=dict(arrowstyle="->", lw=2, color="k"), zorder=7)
     inward = 1 if r[0] < np.mean(ax.get_xlim()) else -1
-    ax.annotate("readout", xy=(r[0], r[1]), xytext=(4 * inward, 5), textcoords="offset points",
-                ha="left" if inward > 0 else "right", va="bottom", fontsize=9, zorder=7,
-                bbox=dict(boxstyle="round,pad=0.15", fc="w", ec="none", alpha=0.8))
+    ax.annotate(
+        "readout",
+        xy=(r[0], r[1]),
+        xytext=(4 * inward, 5),
+        textcoords="offset points",
+        ha="left" if inward > 0 else "right",
+        va="bottom",
+        fontsize=9,
+        zorder=7,
+        bbox=dict(boxstyle="round,pad=0.15", fc="w", ec="none", alpha=0.8),
+    )
 
 
 def fig_line_profile(summary, arrays, ax=None):
@@ -106,8 +152,9 @@ def fig_line_profile(summary, arrays, ax=None):
     finite = tau[np.isfinite(tau)]
     cap = max(finite.max() * 3 if finite.size else 1e4, 10)
     for a in range(tau.shape[1]):
-        axes[2].semilogy(x, np.where(np.isfinite(tau[:, a]), tau[:, a], cap), ".-", color=COLORS[a],
-                         label=f"tau_{a + 1}")
+        axes[2].semilogy(
+            x, np.where(np.isfinite(tau[:, a]), tau[:, a], cap), ".-", color=COLORS[a], label=f"tau_{a + 1}"
+        )
     axes[2].set(ylabel="tau (tokens)", xlabel="arc length along the slow manifold (from its low-readout end)")
     axes[2].legend(frameon=False, fontsize=7)
     fig.tight_layout()
@@ -128,8 +175,7 @@ def fig_eigvals(summary, arrays, ax=None):
     ax.plot(np.cos(t), np.sin(t), color="gray", lw=0.8)
     for c, i in enumerate(_example_points(arrays["fp_theta"])):
         ev = arrays["eigvals"][i]
-        ax.scatter(ev.real, ev.imag, s=10, color=COLORS[c], alpha=0.7,
-                   label=f"theta = {arrays['fp_theta'][i]:+.2f}")
+        ax.scatter(ev.real, ev.imag, s=10, color=COLORS[c], alpha=0.7, label=f"theta = {arrays['fp_theta'][i]:+.2f}")
     ax.set(xlabel="Re lambda", ylabel="Im lambda", aspect="equal")
     ax.legend(frameon=False, fontsize=7)
     return fig
@@ -160,8 +206,10 @@ def fig_valence(summary, arrays, ax=None):
     ax.scatter(arrays[key[0]], arrays[key[1]], s=3, alpha=0.4, color=COLORS[1], rasterized=True)
     ax.axhline(0, color="gray", lw=0.5)
     ax.axvline(0, color="gray", lw=0.5)
-    ax.set(xlabel="bag-of-words coefficient" if key[0] == "bow_coef" else "true valence",
-           ylabel="valence l_1^T J_inp x (mean over fixed points)")
+    ax.set(
+        xlabel="bag-of-words coefficient" if key[0] == "bow_coef" else "true valence",
+        ylabel="valence l_1^T J_inp x (mean over fixed points)",
+    )
     return fig
 
 
@@ -185,8 +233,9 @@ def fig_r1m(summary, arrays, ax=None):
     fig, ax = new_axes(ax, (4, 3))
     bins = np.linspace(0, 1, 51)
     ax.hist(arrays["null_abs_cos"], bins=bins, density=True, color="gray", alpha=0.6, label="random unit vectors")
-    ax.hist(arrays["r1_m_overlap"], bins=bins, density=True, color=COLORS[1], alpha=0.8,
-            label="|r_1 . m| at fixed points")
+    ax.hist(
+        arrays["r1_m_overlap"], bins=bins, density=True, color=COLORS[1], alpha=0.8, label="|r_1 . m| at fixed points"
+    )
     ax.set(xlabel="|cos|", ylabel="density")
     ax.legend(frameon=False, fontsize=7)
     return fig
@@ -199,8 +248,14 @@ def fig_linear(summary, arrays, ax=None):
     fig, axes = plt.subplots(1, 2, figsize=(8, 3.3))
     a, b = axes
     a.plot(arrays["example_true_pc"][:, 0], arrays["example_true_pc"][:, 1], "-", color="k", lw=1, label="true")
-    a.plot(arrays["example_lin_pc"][:, 0], arrays["example_lin_pc"][:, 1], ".", color=COLORS[0], ms=3,
-           label="one-step linearized")
+    a.plot(
+        arrays["example_lin_pc"][:, 0],
+        arrays["example_lin_pc"][:, 1],
+        ".",
+        color=COLORS[0],
+        ms=3,
+        label="one-step linearized",
+    )
     if "fp_pc" in arrays:
         a.scatter(arrays["fp_pc"][:, 0], arrays["fp_pc"][:, 1], s=4, color="gray", label="fixed points")
     a.set(xlabel="PC1", ylabel="PC2")

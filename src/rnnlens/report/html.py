@@ -52,8 +52,11 @@ def tally(summary) -> str:
     checks = summary.get("checks", [])
     passed = sum(c["passed"] is True for c in checks)
     unchecked = sum(c["passed"] is None for c in checks)
-    return (f"{passed} of {len(checks)} checks pass" + (f", {unchecked} not checked" if unchecked else "")
-            if checks else "no checks")
+    return (
+        f"{passed} of {len(checks)} checks pass" + (f", {unchecked} not checked" if unchecked else "")
+        if checks
+        else "no checks"
+    )
 
 
 def checks_html(summary) -> str:
@@ -67,8 +70,10 @@ def checks_html(summary) -> str:
             mark, cls = "PASS", "ok"
         else:
             mark, cls = "FAIL", "fail"
-        items.append(f'<li class="{cls}"><b>{mark}</b> {html.escape(c["claim"])} '
-                     f'<code class="val">{html.escape(str(c["detail"]))}</code></li>')
+        items.append(
+            f'<li class="{cls}"><b>{mark}</b> {html.escape(c["claim"])} '
+            f'<code class="val">{html.escape(str(c["detail"]))}</code></li>'
+        )
     return "<ul class='checks'>" + "".join(items) + "</ul>"
 
 
@@ -78,27 +83,39 @@ def _check_definitions(summary) -> str:
     for c in summary.get("checks", []):
         try:
             node = metric_node(summary, c["metric"]) if c.get("metric") else None
-        except KeyError:        # a metric no registered section declares: its check still shows, undefined here
+        except KeyError:  # a metric no registered section declares: its check still shows, undefined here
             node = None
         if node and node.get("definition"):
             rows.append(f"<li><code>{html.escape(c['metric'])}</code>: {html.escape(node['definition'])}</li>")
     if not rows:
         return ""
-    return ("<details class='def'><summary>What the checked numbers measure</summary><ul>" + "".join(rows)
-            + "</ul></details>")
+    return (
+        "<details class='def'><summary>What the checked numbers measure</summary><ul>"
+        + "".join(rows)
+        + "</ul></details>"
+    )
 
 
 def verdict_html(summary, lead: str) -> str:
     """A model's verdict: the tally of its checks, the checks (one line each), what could not be measured, the
     definitions of the checked numbers (folded) and ``lead`` (the figure that shows the line, as HTML)."""
-    parts = [f"<div class='verdict'><h3>Checks against the paper: {html.escape(tally(summary))}</h3>",
-             checks_html(summary), _check_definitions(summary)]
+    parts = [
+        f"<div class='verdict'><h3>Checks against the paper: {html.escape(tally(summary))}</h3>",
+        checks_html(summary),
+        _check_definitions(summary),
+    ]
     if summary.get("missing"):
-        parts.append("<div class='missing'><b>Partial analysis.</b> Not measured:<ul>" + "".join(
-            f"<li>{html.escape(m['what'])}: {html.escape(m['why'])}</li>" for m in summary["missing"]) + "</ul></div>")
+        parts.append(
+            "<div class='missing'><b>Partial analysis.</b> Not measured:<ul>"
+            + "".join(f"<li>{html.escape(m['what'])}: {html.escape(m['why'])}</li>" for m in summary["missing"])
+            + "</ul></div>"
+        )
     if summary.get("skipped"):
-        parts.append("<p>Sections that do not apply to this network or these data:</p><ul>" + "".join(
-            f"<li>{html.escape(m['section'])}: {html.escape(m['why'])}</li>" for m in summary["skipped"]) + "</ul>")
+        parts.append(
+            "<p>Sections that do not apply to this network or these data:</p><ul>"
+            + "".join(f"<li>{html.escape(m['section'])}: {html.escape(m['why'])}</li>" for m in summary["skipped"])
+            + "</ul>"
+        )
     return "".join(parts) + lead + "</div>"
 
 
@@ -120,18 +137,22 @@ def tolerance_table(summary) -> str:
         f"<td class='num'>{num(r.get('top_pc_fraction'), '{:.1%}')}</td>"
         f"<td class='num'>{num(r.get('readout_cos'), '{:.3f}')}</td>"
         f"<td class='num'>{num(r['distance_median'], '{:.3g}')}</td>"
-        f"<td class='num'>{num(r.get('dist_to_visited_median'), '{:.3g}')}</td></tr>" for r in node["value"])
-    return ("<h3>Exact fixed points vs the slow manifold</h3>"
-            "<table><tr><th>tol on q</th><th>points under tol</th><th>variance on top PC</th>"
-            "<th>|cos(m, readout)|</th><th>median distance from seed</th><th>median distance to visited states"
-            f"</th></tr>{rows}</table><details class='def'><summary>What this table shows</summary><p>The same seeds, "
-            f"each point stopped at the first iterate under the tolerance. The checks above use {tol_text}; where a "
-            "network's line is only approximately slow, the points that reach it gather at a few exact fixed "
-            "points, while at looser tolerances they stop along the slow manifold near where they started.</p>"
-            f"<p>{html.escape(node['definition'])}</p></details>")
+        f"<td class='num'>{num(r.get('dist_to_visited_median'), '{:.3g}')}</td></tr>"
+        for r in node["value"]
+    )
+    return (
+        "<h3>Exact fixed points vs the slow manifold</h3>"
+        "<table><tr><th>tol on q</th><th>points under tol</th><th>variance on top PC</th>"
+        "<th>|cos(m, readout)|</th><th>median distance from seed</th><th>median distance to visited states"
+        f"</th></tr>{rows}</table><details class='def'><summary>What this table shows</summary><p>The same seeds, "
+        f"each point stopped at the first iterate under the tolerance. The checks above use {tol_text}; where a "
+        "network's line is only approximately slow, the points that reach it gather at a few exact fixed "
+        "points, while at looser tolerances they stop along the slow manifold near where they started.</p>"
+        f"<p>{html.escape(node['definition'])}</p></details>"
+    )
 
 
-LEAD_FIGURE = "fig2b_states"     # the figure that shows the line (or its absence): it follows the verdict
+LEAD_FIGURE = "fig2b_states"  # the figure that shows the line (or its absence): it follows the verdict
 
 
 def key_numbers_table(summary) -> str:
@@ -141,10 +162,14 @@ def key_numbers_table(summary) -> str:
         s = _fmt(summary, spec.path, spec.fmt)
         if s is not None:
             definition = metric_node(summary, spec.path)["definition"]
-            rows.append(f"<tr><td>{definition_html(definition, html.escape(spec.label))}</td>"
-                        f"<td class='num'>{html.escape(s)}</td></tr>")
-    return ("<h3>Key numbers</h3><p class='def'>Open a name for its definition.</p>"
-            "<table class='key'><tr><th>what</th><th>value</th></tr>" + "".join(rows) + "</table>")
+            rows.append(
+                f"<tr><td>{definition_html(definition, html.escape(spec.label))}</td>"
+                f"<td class='num'>{html.escape(s)}</td></tr>"
+            )
+    return (
+        "<h3>Key numbers</h3><p class='def'>Open a name for its definition.</p>"
+        "<table class='key'><tr><th>what</th><th>value</th></tr>" + "".join(rows) + "</table>"
+    )
 
 
 def model_section(summary, figures: list[tuple[str, Path | None, str]], title: str, anchor: str = "") -> str:
@@ -154,9 +179,12 @@ def model_section(summary, figures: list[tuple[str, Path | None, str]], title: s
     lead = [f for f in figures if f[0] == LEAD_FIGURE]
     rest = [f for f in figures if f[0] != LEAD_FIGURE]
     ident = f" id='{html.escape(anchor)}'" if anchor else ""
-    parts = [f"<section class='model'{ident}><h2>{html.escape(title)}</h2>",
-             verdict_html(summary, "".join(figure_html(*f) for f in lead)), key_numbers_table(summary)]
-    for section in sections():     # each section's own table (e.g. the tolerance sweep, the modifiers)
+    parts = [
+        f"<section class='model'{ident}><h2>{html.escape(title)}</h2>",
+        verdict_html(summary, "".join(figure_html(*f) for f in lead)),
+        key_numbers_table(summary),
+    ]
+    for section in sections():  # each section's own table (e.g. the tolerance sweep, the modifiers)
         if section.table is not None:
             parts.append(resolve(section.table)(summary))
     if summary.get("sign_convention"):
@@ -165,18 +193,36 @@ def model_section(summary, figures: list[tuple[str, Path | None, str]], title: s
         parts.append("<h3>Figures</h3>")
     parts.extend(figure_html(*f) for f in rest)
     prov = summary.get("provenance", {})
-    parts.append("<details><summary>How these numbers were made</summary><pre>"
-                 + html.escape("\n".join(f"{k}: {prov.get(k)}" for k in
-                                         ("checkpoint", "dataset", "corpus_fingerprint", "code_version", "torch",
-                                          "device", "created", "trained_on_same_corpus")))
-                 + "\nsettings: " + html.escape(str(summary.get("settings"))) + "</pre></details></section>")
+    parts.append(
+        "<details><summary>How these numbers were made</summary><pre>"
+        + html.escape(
+            "\n".join(
+                f"{k}: {prov.get(k)}"
+                for k in (
+                    "checkpoint",
+                    "dataset",
+                    "corpus_fingerprint",
+                    "code_version",
+                    "torch",
+                    "device",
+                    "created",
+                    "trained_on_same_corpus",
+                )
+            )
+        )
+        + "\nsettings: "
+        + html.escape(str(summary.get("settings")))
+        + "</pre></details></section>"
+    )
     return "\n".join(parts)
 
 
 def overview_html(models: list[tuple[str, str, dict]]) -> str:
     """The page's table of contents: one line per model (``(anchor, title, summary)``) with its tally."""
-    items = "".join(f"<li><a href='#{html.escape(quote(anchor))}'>{html.escape(title)}</a>: "
-                    f"{html.escape(tally(summary))}</li>" for anchor, title, summary in models)
+    items = "".join(
+        f"<li><a href='#{html.escape(quote(anchor))}'>{html.escape(title)}</a>: {html.escape(tally(summary))}</li>"
+        for anchor, title, summary in models
+    )
     return f"<nav class='overview'><ul>{items}</ul></nav>"
 
 
@@ -204,7 +250,9 @@ pre{white-space:pre-wrap;overflow-wrap:anywhere;font-size:85%}"""
 
 def page(title: str, intro: str, sections: list[str]) -> str:
     """The full HTML document."""
-    return (f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
-            "<meta name='viewport' content='width=device-width, initial-scale=1'>"
-            f"<title>{html.escape(title)}</title><style>{CSS}</style></head><body><h1>{html.escape(title)}</h1>"
-            f"<p>{intro}</p>" + "\n".join(sections) + "</body></html>\n")
+    return (
+        f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
+        "<meta name='viewport' content='width=device-width, initial-scale=1'>"
+        f"<title>{html.escape(title)}</title><style>{CSS}</style></head><body><h1>{html.escape(title)}</h1>"
+        f"<p>{intro}</p>" + "\n".join(sections) + "</body></html>\n"
+    )

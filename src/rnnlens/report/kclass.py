@@ -46,8 +46,16 @@ def fig_kclass_manifold(summary, arrays, ax=None):
         F, unst = arrays["kc_fp_pc"], arrays["kc_fp_unstable"]
         for mask, marker, lab in ((unst == 0, "x", "stable fixed point"), (unst > 0, "o", "unstable fixed point")):
             if mask.any():
-                ax.plot(*F[mask, :dims].T, linestyle="none", marker=marker, ms=7, mew=1.5, color="k",
-                        markerfacecolor="none", label=lab)
+                ax.plot(
+                    *F[mask, :dims].T,
+                    linestyle="none",
+                    marker=marker,
+                    ms=7,
+                    mew=1.5,
+                    color="k",
+                    markerfacecolor="none",
+                    label=lab,
+                )
     fr = arrays.get("kc_pca_fractions")
     lab = [f"PC {i + 1}" + (f" ({fr[i]:.0%})" if fr is not None else "") for i in range(dims)]
     ax.set_xlabel(lab[0])
@@ -79,6 +87,7 @@ def fig_kclass_eigen(summary, arrays, ax=None):
     thr = None
     if "definition" in node:
         import re
+
         m = re.search(r">= ([0-9.]+)", node["definition"])
         thr = float(m.group(1)) if m else None
     if thr is not None:
@@ -117,25 +126,55 @@ def kclass_table(summary) -> str:
         return html.escape(node["definition"]) if node else ""
 
     rows = [
-        ("predicted from word counts", v("predicted_dimension", "{}"), v("predicted_participation_ratio", "{:.2f}"),
-         v("predicted_fractions", "{:.2f}"), d("predicted_fractions")),
-        ("slow points, PCA", v("dimension_pca", "{}"), v("participation_ratio", "{:.2f}"), v("pca_fractions", "{:.2f}"),
-         d("dimension_pca")),
-        ("slow points in logit space", v("dimension_logit", "{}"), "–", v("logit_fractions", "{:.2f}"),
-         d("dimension_logit")),
-        ("eigenvalues near 1 (median count)", v("n_eig_slow_median", "{:.0f}"), "–", v("eig_abs_median", "{:.3f}"),
-         d("n_eig_slow_median")),
+        (
+            "predicted from word counts",
+            v("predicted_dimension", "{}"),
+            v("predicted_participation_ratio", "{:.2f}"),
+            v("predicted_fractions", "{:.2f}"),
+            d("predicted_fractions"),
+        ),
+        (
+            "slow points, PCA",
+            v("dimension_pca", "{}"),
+            v("participation_ratio", "{:.2f}"),
+            v("pca_fractions", "{:.2f}"),
+            d("dimension_pca"),
+        ),
+        (
+            "slow points in logit space",
+            v("dimension_logit", "{}"),
+            "–",
+            v("logit_fractions", "{:.2f}"),
+            d("dimension_logit"),
+        ),
+        (
+            "eigenvalues near 1 (median count)",
+            v("n_eig_slow_median", "{:.0f}"),
+            "–",
+            v("eig_abs_median", "{:.3f}"),
+            d("n_eig_slow_median"),
+        ),
     ]
-    body = "".join(f"<tr><td><details class='def'><summary>{a}</summary>{f}</details></td><td class='num'>{b}</td>"
-                   f"<td class='num'>{c}</td><td class='num'>{e}</td></tr>" for a, b, c, e, f in rows)
-    truth = ("; vs the true evidence R^2 " + v("evidence_truth_r2", "{:.2f}")
-             if metric_value(summary, "kclass.evidence_truth_r2") is not None else "")
-    extra = (f"<p>k = {k}. Principal angles between the slow points' top k-1 PCs and the readout subspace: "
-             f"{v('readout_angles_deg', '{:.0f}')} degrees (to Sigma Wc^T: {v('readout_cov_angles_deg', '{:.0f}')}). "
-             f"Exact fixed points from slow points: {v('fixed_points_n_unique', '{}')} distinct, "
-             f"{v('fixed_points_n_stable', '{}')} stable. Evidence vectors vs bag of words: Spearman per class "
-             f"{v('evidence_bow_spearman', '{:.2f}')}, linear-map R^2 {v('evidence_bow_r2', '{:.2f}')}"
-             f"{truth}.</p>")
-    return ("<h3>k classes: the integration manifold's dimension</h3>"
-            "<table><tr><th>how (open for its definition)</th><th>dimension</th><th>participation ratio</th>"
-            f"<th>spectrum</th></tr>{body}</table>{extra}")
+    body = "".join(
+        f"<tr><td><details class='def'><summary>{a}</summary>{f}</details></td><td class='num'>{b}</td>"
+        f"<td class='num'>{c}</td><td class='num'>{e}</td></tr>"
+        for a, b, c, e, f in rows
+    )
+    truth = (
+        "; vs the true evidence R^2 " + v("evidence_truth_r2", "{:.2f}")
+        if metric_value(summary, "kclass.evidence_truth_r2") is not None
+        else ""
+    )
+    extra = (
+        f"<p>k = {k}. Principal angles between the slow points' top k-1 PCs and the readout subspace: "
+        f"{v('readout_angles_deg', '{:.0f}')} degrees (to Sigma Wc^T: {v('readout_cov_angles_deg', '{:.0f}')}). "
+        f"Exact fixed points from slow points: {v('fixed_points_n_unique', '{}')} distinct, "
+        f"{v('fixed_points_n_stable', '{}')} stable. Evidence vectors vs bag of words: Spearman per class "
+        f"{v('evidence_bow_spearman', '{:.2f}')}, linear-map R^2 {v('evidence_bow_r2', '{:.2f}')}"
+        f"{truth}.</p>"
+    )
+    return (
+        "<h3>k classes: the integration manifold's dimension</h3>"
+        "<table><tr><th>how (open for its definition)</th><th>dimension</th><th>participation ratio</th>"
+        f"<th>spectrum</th></tr>{body}</table>{extra}"
+    )

@@ -55,8 +55,10 @@ def fig_modifier_3d(summary, arrays, ax=None):
     _step_along_line(fig.add_subplot(grid[:, n]), traj, names, word)
     handles = [plt.Line2D([], [], color="k", lw=1.6, alpha=0.7, label="slow manifold (the line)")]
     handles += [plt.Line2D([], [], color="0.3", ls="none", marker=m, ms=6, label=what) for m, what in _MARKERS]
-    handles += [plt.Line2D([], [], color="0.3", lw=2, marker="s", ms=6, label=f"the step of {word!r} (arrow)"),
-                plt.Line2D([], [], color="0.3", lw=0.8, alpha=0.6, label="then neutral words")]
+    handles += [
+        plt.Line2D([], [], color="0.3", lw=2, marker="s", ms=6, label=f"the step of {word!r} (arrow)"),
+        plt.Line2D([], [], color="0.3", lw=0.8, alpha=0.6, label="then neutral words"),
+    ]
     fig.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, 0.02), ncol=3, frameon=False, fontsize=8)
     return fig
 
@@ -64,7 +66,7 @@ def fig_modifier_3d(summary, arrays, ax=None):
 def _step_along_line(ax, traj, names, word):
     """The word's step along the line (after the lead minus before the word), one dot per context and lead, the
     same context's dots joined."""
-    step = traj[:, :, 2, 0] - traj[:, :, 1, 0]                       # [lead, context]
+    step = traj[:, :, 2, 0] - traj[:, :, 1, 0]  # [lead, context]
     x = np.arange(len(names))
     for c in range(step.shape[1]):
         ax.plot(x, step[:, c], color="0.8", lw=0.8, zorder=1)
@@ -87,8 +89,12 @@ def _lead_trajectory(ax, xy, color):
     and after the word."""
     ax.plot(xy[:2, 0], xy[:2, 1], "--", color=color, lw=0.9, alpha=0.8)
     ax.plot(xy[2:, 0], xy[2:, 1], "-", color=color, lw=0.8, alpha=0.45)
-    ax.annotate("", xy=xy[2], xytext=xy[1], arrowprops=dict(arrowstyle="-|>", color=color, lw=1.8,
-                                                            mutation_scale=9, shrinkA=0, shrinkB=3))
+    ax.annotate(
+        "",
+        xy=xy[2],
+        xytext=xy[1],
+        arrowprops=dict(arrowstyle="-|>", color=color, lw=1.8, mutation_scale=9, shrinkA=0, shrinkB=3),
+    )
     for i, marker in enumerate(("o", "^", "s")):
         ax.scatter(*xy[i], color=color, s=(12, 26, 26)[i], marker=marker, zorder=3, edgecolor="w", linewidth=0.4)
 
@@ -140,17 +146,20 @@ def fig_modifier_eigenvalues(summary, arrays, ax=None):
         ev = np.asarray(arrays["mod_eig_excursion"][i]).ravel()
         a.scatter(ev.real, ev.imag, s=8, color=_mod_color(i), alpha=0.5, label=f"after {name!r}")
     ctrl = np.asarray(arrays["mod_eig_control"]).ravel()
-    a.scatter(ctrl.real, ctrl.imag, s=10, color="k", marker="x", lw=0.7, label="after the neutral control word",
-              zorder=5)
+    a.scatter(
+        ctrl.real, ctrl.imag, s=10, color="k", marker="x", lw=0.7, label="after the neutral control word", zorder=5
+    )
     a.set(xlabel="Re lambda", ylabel="Im lambda", aspect="equal", title="slowest modes of J_rec")
     a.legend(frameon=False, fontsize=6, loc="lower left")
     if "mod_return" in arrays:
         r = np.asarray(arrays["mod_return"], dtype=float)
         for i, name in enumerate(names):
-            b.semilogy(np.arange(r.shape[1]), np.maximum(r[i], 1e-6), ".-", color=_mod_color(i),
-                       label=name)
-        b.set(xlabel="neutral tokens after the modifier", ylabel="||excursion normal to the line|| / at 0",
-              title="return to the line")
+            b.semilogy(np.arange(r.shape[1]), np.maximum(r[i], 1e-6), ".-", color=_mod_color(i), label=name)
+        b.set(
+            xlabel="neutral tokens after the modifier",
+            ylabel="||excursion normal to the line|| / at 0",
+            title="return to the line",
+        )
         b.legend(frameon=False, fontsize=6)
     fig.tight_layout()
     return fig
@@ -180,25 +189,45 @@ def modifier_table(summary) -> str:
     head = "".join(f"<th>factor, k={k}</th>" for k in gaps)
     rows = []
     for m in names:
-        cells = "".join(f"<td class='num'>{num(f[m][k - 1])} <span class='ci'>[{num(lo[m][k - 1])}, "
-                        f"{num(hi[m][k - 1])}]</span></td>"
-                        for k in gaps)
-        rows.append(f"<tr><td>{html.escape(m)}</td>{cells}<td class='num'>{reach.get(m, '–')}</td>"
-                    f"<td class='num'>{num(angle.get(m), '{:.0f}')}</td><td class='num'>{num(pr.get(m), '{:.1f}')}</td>"
-                    f"<td class='num'>{num(tau.get(m), '{:.1f}')}</td></tr>")
+        cells = "".join(
+            f"<td class='num'>{num(f[m][k - 1])} <span class='ci'>[{num(lo[m][k - 1])}, "
+            f"{num(hi[m][k - 1])}]</span></td>"
+            for k in gaps
+        )
+        rows.append(
+            f"<tr><td>{html.escape(m)}</td>{cells}<td class='num'>{reach.get(m, '–')}</td>"
+            f"<td class='num'>{num(angle.get(m), '{:.0f}')}</td><td class='num'>{num(pr.get(m), '{:.1f}')}</td>"
+            f"<td class='num'>{num(tau.get(m), '{:.1f}')}</td></tr>"
+        )
     missing = metric_value(summary, "modifiers.missing_modifiers") or []
-    note = (f"<p>Not in the vocabulary (not measured): {html.escape(', '.join(missing))}.</p>" if missing else "")
-    agree = [(metric_value(summary, f"modifiers.{p}"), label) for p, label in
-             (("prediction_correlation", "l_1^T J_inp x"), ("prediction_readout_correlation", "readout^T J_inp x"))]
+    note = f"<p>Not in the vocabulary (not measured): {html.escape(', '.join(missing))}.</p>" if missing else ""
+    agree = [
+        (metric_value(summary, f"modifiers.{p}"), label)
+        for p, label in (
+            ("prediction_correlation", "l_1^T J_inp x"),
+            ("prediction_readout_correlation", "readout^T J_inp x"),
+        )
+    ]
     agree_txt = "; ".join(f"{label}: correlation {num(v, '{:.2f}')}" for v, label in agree)
-    defs = "".join(f"<li><b>{label}</b>: {html.escape(node['definition'])}</li>" for label, node in (
-        (label, metric_node(summary, f"modifiers.{p}")) for p, label in
-        (("factor", "factor"), ("reach", "reach"), ("excursion_line_angle_deg", "angle to the line"),
-         ("excursion_participation_ratio", "participation ratio"), ("return_tau_trajectory", "return tau")))
-        if node and node.get("definition"))
-    return ("<h3>Modifiers: how they bend the integration</h3>"
-            f"<table><tr><th>modifier</th>{head}<th>reach (tokens)</th><th>angle to the line (deg)</th>"
-            f"<th>participation ratio</th><th>return tau (tokens)</th></tr>{''.join(rows)}</table>{note}"
-            f"<p>Linearized prediction of the factors over (modifier, gap): {html.escape(agree_txt)}.</p>"
-            "<details class='def'><summary>What the columns measure (brackets: 95% bootstrap interval)</summary>"
-            f"<ul>{defs}</ul></details>")
+    defs = "".join(
+        f"<li><b>{label}</b>: {html.escape(node['definition'])}</li>"
+        for label, node in (
+            (label, metric_node(summary, f"modifiers.{p}"))
+            for p, label in (
+                ("factor", "factor"),
+                ("reach", "reach"),
+                ("excursion_line_angle_deg", "angle to the line"),
+                ("excursion_participation_ratio", "participation ratio"),
+                ("return_tau_trajectory", "return tau"),
+            )
+        )
+        if node and node.get("definition")
+    )
+    return (
+        "<h3>Modifiers: how they bend the integration</h3>"
+        f"<table><tr><th>modifier</th>{head}<th>reach (tokens)</th><th>angle to the line (deg)</th>"
+        f"<th>participation ratio</th><th>return tau (tokens)</th></tr>{''.join(rows)}</table>{note}"
+        f"<p>Linearized prediction of the factors over (modifier, gap): {html.escape(agree_txt)}.</p>"
+        "<details class='def'><summary>What the columns measure (brackets: 95% bootstrap interval)</summary>"
+        f"<ul>{defs}</ul></details>"
+    )

@@ -45,9 +45,15 @@ def _table_of(check: Callable[[Any], bool]) -> Callable[[Any], bool]:
 
 def _tolerance_rows(x: Any) -> bool:
     return isinstance(x, list) and all(
-        isinstance(r, dict) and _number(r.get("tol")) and _number(r.get("n_converged"))
-        and all(_maybe_number(r.get(k)) for k in ("top_pc_fraction", "readout_cos", "distance_median",
-                                                   "dist_to_visited_median")) for r in x)
+        isinstance(r, dict)
+        and _number(r.get("tol"))
+        and _number(r.get("n_converged"))
+        and all(
+            _maybe_number(r.get(k))
+            for k in ("top_pc_fraction", "readout_cos", "distance_median", "dist_to_visited_median")
+        )
+        for r in x
+    )
 
 
 _NUMBER = (_maybe_number, "a number")
@@ -58,20 +64,43 @@ _READ = {
     "modes.null_mean": _NUMBER,
     "modifiers.modifiers": (lambda x: x is None or _words(x), "a list of words"),
     "modifiers.missing_modifiers": (lambda x: x is None or _words(x), "a list of words"),
-    **{f"modifiers.{p}": (lambda x: x is None or _table_of(_numbers)(x), "a table of word -> list of numbers")
-       for p in ("factor", "factor_ci_low", "factor_ci_high")},
-    **{f"modifiers.{p}": (lambda x: x is None or _table_of(_maybe_number)(x), "a table of word -> number")
-       for p in ("reach", "excursion_line_angle_deg", "excursion_participation_ratio", "return_tau_trajectory")},
+    **{
+        f"modifiers.{p}": (lambda x: x is None or _table_of(_numbers)(x), "a table of word -> list of numbers")
+        for p in ("factor", "factor_ci_low", "factor_ci_high")
+    },
+    **{
+        f"modifiers.{p}": (lambda x: x is None or _table_of(_maybe_number)(x), "a table of word -> number")
+        for p in ("reach", "excursion_line_angle_deg", "excursion_participation_ratio", "return_tau_trajectory")
+    },
     **{f"modifiers.{p}": _NUMBER for p in ("prediction_correlation", "prediction_readout_correlation")},
-    **{f"kclass.{p}": _SERIES for p in (
-        "num_classes", "predicted_dimension", "predicted_participation_ratio", "predicted_fractions",
-        "dimension_pca", "participation_ratio", "pca_fractions", "dimension_logit", "logit_fractions",
-        "n_eig_slow_median", "eig_abs_median", "readout_angles_deg", "readout_cov_angles_deg",
-        "fixed_points_n_unique", "fixed_points_n_stable", "evidence_bow_spearman", "evidence_bow_r2",
-        "evidence_truth_r2")},
+    **{
+        f"kclass.{p}": _SERIES
+        for p in (
+            "num_classes",
+            "predicted_dimension",
+            "predicted_participation_ratio",
+            "predicted_fractions",
+            "dimension_pca",
+            "participation_ratio",
+            "pca_fractions",
+            "dimension_logit",
+            "logit_fractions",
+            "n_eig_slow_median",
+            "eig_abs_median",
+            "readout_angles_deg",
+            "readout_cov_angles_deg",
+            "fixed_points_n_unique",
+            "fixed_points_n_stable",
+            "evidence_bow_spearman",
+            "evidence_bow_r2",
+            "evidence_truth_r2",
+        )
+    },
 }
-_BY_FORMAT = {"pc3": (lambda x: x is None or (_numbers(x) and len(x) > 0), "a non-empty list of numbers"),
-              "tau": (lambda x: x is None or _numbers(x), "a list of numbers")}
+_BY_FORMAT = {
+    "pc3": (lambda x: x is None or (_numbers(x) and len(x) > 0), "a non-empty list of numbers"),
+    "tau": (lambda x: x is None or _numbers(x), "a list of numbers"),
+}
 
 
 def _expected(path: str) -> tuple[Callable[[Any], bool], str] | None:
@@ -132,22 +161,30 @@ _TEXT = (lambda x: isinstance(x, str), "text")
 
 
 def _check_rest(summary: dict) -> None:
-    _check_list(summary, "checks", {"claim": _TEXT, "passed": (lambda x: x is None or isinstance(x, bool),
-                                                              "true, false or null")})
+    _check_list(
+        summary,
+        "checks",
+        {"claim": _TEXT, "passed": (lambda x: x is None or isinstance(x, bool), "true, false or null")},
+    )
     _check_list(summary, "missing", {"what": _TEXT, "why": _TEXT})
     _check_list(summary, "skipped", {"section": _TEXT, "why": _TEXT})
     prov = summary.get("provenance", {})
     _need(isinstance(prov, dict), "provenance", prov, "an object")
     names = prov.get("label_names")
     _need(names is None or _words(names), "provenance.label_names", names, "a list of words")
-    _need(prov.get("model") is None or isinstance(prov.get("model"), dict), "provenance.model", prov.get("model"),
-          "an object")
+    _need(
+        prov.get("model") is None or isinstance(prov.get("model"), dict),
+        "provenance.model",
+        prov.get("model"),
+        "an object",
+    )
     settings = summary.get("settings", {})
     _need(isinstance(settings, dict), "settings", settings, "an object")
     fp = settings.get("fixed_points")
     _need(fp is None or isinstance(fp, dict), "settings.fixed_points", fp, "an object")
-    _need(isinstance(summary.get("sign_convention", ""), str), "sign_convention", summary.get("sign_convention"),
-          "text")
+    _need(
+        isinstance(summary.get("sign_convention", ""), str), "sign_convention", summary.get("sign_convention"), "text"
+    )
 
 
 def check_summary(summary: dict, path: Path) -> None:
@@ -156,5 +193,7 @@ def check_summary(summary: dict, path: Path) -> None:
         _check_metrics(summary.get("metrics", {}))
         _check_rest(summary)
     except _Bad as bad:
-        raise DataError(f"{path}: {bad}; the report cannot be drawn from it. The file was edited or damaged: "
-                        f"rebuild it with `rnnlens analyze CHECKPOINT -o {path.parent}`.") from None
+        raise DataError(
+            f"{path}: {bad}; the report cannot be drawn from it. The file was edited or damaged: "
+            f"rebuild it with `rnnlens analyze CHECKPOINT -o {path.parent}`."
+        ) from None

@@ -32,13 +32,17 @@ def make_solver(solver: str | Solver = "lm", **options) -> Solver:
     if isinstance(solver, Solver):
         if options:
             name = type(solver).__name__
-            raise ArgumentError(f"solver={name}(...) is an object: give it its options "
-                                f"({name}({', '.join(f'{k}=...' for k in sorted(options))})), "
-                                "not separate keyword arguments.")
+            raise ArgumentError(
+                f"solver={name}(...) is an object: give it its options "
+                f"({name}({', '.join(f'{k}=...' for k in sorted(options))})), "
+                "not separate keyword arguments."
+            )
         return solver
     if not isinstance(solver, str) or solver not in SOLVERS:
-        raise ArgumentError(f"unknown solver={solver!r}: choose one of {', '.join(SOLVERS)} (or pass an object: "
-                            "rnnlens.solvers.LM(...), Newton(...), Adam(...)).")
+        raise ArgumentError(
+            f"unknown solver={solver!r}: choose one of {', '.join(SOLVERS)} (or pass an object: "
+            "rnnlens.solvers.LM(...), Newton(...), Adam(...))."
+        )
     cls = SOLVERS[solver]
     allowed = cls.option_names()
     unknown = sorted(set(options) - set(allowed))

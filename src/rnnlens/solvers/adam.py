@@ -100,12 +100,23 @@ class Adam(Solver):
         B = h0.shape[0]
         h = h0.clone().requires_grad_(True)
         opt = torch.optim.Adam([h], lr=self.lr, betas=self.betas, eps=self.eps)
-        sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, mode="min", factor=self.decay,
-                                                           patience=self.plateau_patience, threshold=0.0)
+        sched = torch.optim.lr_scheduler.ReduceLROnPlateau(
+            opt, mode="min", factor=self.decay, patience=self.plateau_patience, threshold=0.0
+        )
         progress = Progress.start(h0, torch.full((B,), float("inf"), dtype=h0.dtype, device=h0.device))
         frozen = torch.zeros(B, dtype=torch.bool, device=h0.device)
-        state = AdamState(step=step, tol=tol, progress=progress, x=x, h=h, optimizer=opt, scheduler=sched,
-                          q_half=h0.new_zeros(B), frozen=frozen, diverged=torch.zeros_like(frozen))
+        state = AdamState(
+            step=step,
+            tol=tol,
+            progress=progress,
+            x=x,
+            h=h,
+            optimizer=opt,
+            scheduler=sched,
+            q_half=h0.new_zeros(B),
+            frozen=frozen,
+            diverged=torch.zeros_like(frozen),
+        )
         return self._evaluate(state)
 
     def terminate(self, state: AdamState) -> bool:

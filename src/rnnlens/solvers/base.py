@@ -28,8 +28,17 @@ from rnnlens.errors import ArgumentError
 __all__ = ["Solver", "check_option"]
 
 
-def check_option(owner: str, name: str, value, *, integer: bool = False, low: float | None = None,
-                 high: float | None = None, low_open: bool = False, high_open: bool = False) -> None:
+def check_option(
+    owner: str,
+    name: str,
+    value,
+    *,
+    integer: bool = False,
+    low: float | None = None,
+    high: float | None = None,
+    low_open: bool = False,
+    high_open: bool = False,
+) -> None:
     """Raise ArgumentError unless ``value`` is a finite number (an int if ``integer``) in the range.
 
     The range is ``[low, high]``; ``low_open`` / ``high_open`` exclude an end. The message names the
@@ -78,8 +87,12 @@ class Solver:
 
     def options(self) -> dict[str, Any]:
         """The options other than ``max_iter``, JSON-ready (tuples as lists)."""
-        return {f.name: (list(v) if isinstance(v, tuple) else v)
-                for f in fields(self) if f.name != "max_iter" for v in (getattr(self, f.name),)}
+        return {
+            f.name: (list(v) if isinstance(v, tuple) else v)
+            for f in fields(self)
+            if f.name != "max_iter"
+            for v in (getattr(self, f.name),)
+        }
 
     # the protocol (see the module docstring)
     def init(self, step, x, h0, tol: float):

@@ -9,8 +9,17 @@ from typing import Any
 import torch
 from torch import Tensor
 
-__all__ = ["residual", "residual_jacobian", "residual_gradient", "SolveResult", "Progress", "ActiveState", "start",
-           "lu_solve", "inverse_ex"]
+__all__ = [
+    "residual",
+    "residual_jacobian",
+    "residual_gradient",
+    "SolveResult",
+    "Progress",
+    "ActiveState",
+    "start",
+    "lu_solve",
+    "inverse_ex",
+]
 
 
 def residual(step, x: Tensor, h: Tensor) -> tuple[Tensor, Tensor]:
@@ -67,9 +76,15 @@ class Progress(SolveResult):
         """Every point at its seed ``h0`` with ``q0``, active, no flags set."""
         B = h0.shape[0]
         flags = torch.zeros(B, dtype=torch.bool, device=h0.device)
-        return cls(points=h0.clone(), q=q0.clone(), iterations=torch.zeros(B, dtype=torch.int64, device=h0.device),
-                   converged=flags, slow=torch.zeros_like(flags), diverged=torch.zeros_like(flags),
-                   active=torch.arange(B, device=h0.device))
+        return cls(
+            points=h0.clone(),
+            q=q0.clone(),
+            iterations=torch.zeros(B, dtype=torch.int64, device=h0.device),
+            converged=flags,
+            slow=torch.zeros_like(flags),
+            diverged=torch.zeros_like(flags),
+            active=torch.arange(B, device=h0.device),
+        )
 
     def store(self, h: Tensor, q: Tensor, rows: Tensor | None = None) -> None:
         """Write the current iterate ``h``, ``q`` (and ``iteration``) of ``rows`` (default: the active rows)."""

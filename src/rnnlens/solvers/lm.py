@@ -61,7 +61,7 @@ __all__ = ["LM"]
 
 
 _CPU_LAPACK = True  # False: the batched torch path on the CPU too (benchmarks/fixed_points.py compares the two)
-_HOST = torch.device("cpu")   # the host's memory itself: BLAS/LAPACK on numpy views (any other device: torch)
+_HOST = torch.device("cpu")  # the host's memory itself: BLAS/LAPACK on numpy views (any other device: torch)
 
 
 def _factor(J, mu=None, damping=None):
@@ -157,8 +157,8 @@ def _compact(t, idx):
     row_bytes = max(1, t[0].numel() * t.element_size()) if t.shape[0] else 1
     block = max(1, (8 << 20) // row_bytes)
     for k in range(0, n, block):
-        src = idx[k:k + block]
-        t[k:k + len(src)] = t[src]
+        src = idx[k : k + block]
+        t[k : k + len(src)] = t[src]
     return t[:n]
 
 
@@ -230,10 +230,24 @@ class LM(Solver):
         progress, x, h, r, q = start(step, x, h0, tol=tol)
         J = residual_jacobian(step, x, h) if len(h) else h.new_zeros(0, S, S)
         U, info, mu = _factor(J, damping=self.damping)
-        return LMState(step=step, tol=tol, progress=progress, x=x, h=h, r=r, q=q, J=J, U=U, info=info,
-                       g=residual_gradient(J, r), mu=mu, mu_next=mu.clone(), nu=torch.full_like(mu, 2.0),
-                       stall=torch.zeros(len(h), dtype=torch.int64, device=h.device),
-                       fresh=torch.ones(len(h), dtype=torch.bool, device=h.device))
+        return LMState(
+            step=step,
+            tol=tol,
+            progress=progress,
+            x=x,
+            h=h,
+            r=r,
+            q=q,
+            J=J,
+            U=U,
+            info=info,
+            g=residual_gradient(J, r),
+            mu=mu,
+            mu_next=mu.clone(),
+            nu=torch.full_like(mu, 2.0),
+            stall=torch.zeros(len(h), dtype=torch.int64, device=h.device),
+            fresh=torch.ones(len(h), dtype=torch.bool, device=h.device),
+        )
 
     def terminate(self, state: LMState) -> bool:
         return len(state.h) == 0
@@ -290,5 +304,6 @@ class LM(Solver):
             J, U = _compact(J, rows), _compact(U, rows)
             h, r, q, x, g, info = h[keep], r[keep], q[keep], x[keep], g[keep], info[keep]
             mu, mu_next, nu, stall, fresh = mu[keep], mu_next[keep], nu[keep], stall[keep], fresh[keep]
-        return replace(s, x=x, h=h, r=r, q=q, J=J, U=U, info=info, g=g, mu=mu, mu_next=mu_next, nu=nu,
-                       stall=stall, fresh=fresh)
+        return replace(
+            s, x=x, h=h, r=r, q=q, J=J, U=U, info=info, g=g, mu=mu, mu_next=mu_next, nu=nu, stall=stall, fresh=fresh
+        )

@@ -13,10 +13,12 @@ from rnnlens.sweep.trial import CHECKPOINT_DIR
 
 __all__ = ["learning_curves", "curves_figure", "ranked_table", "CURVE_DEFINITION"]
 
-CURVE_DEFINITION = ("per epoch: validation accuracy (fraction of the validation documents classified correctly, after "
-                    "the epoch) and train loss (mean logistic / cross-entropy loss in nats per document over the "
-                    "epoch's batches, without any L2 penalty), from the checkpoint's record (metrics.history) or, "
-                    "for a trial still training, its resume state")
+CURVE_DEFINITION = (
+    "per epoch: validation accuracy (fraction of the validation documents classified correctly, after "
+    "the epoch) and train loss (mean logistic / cross-entropy loss in nats per document over the "
+    "epoch's batches, without any L2 penalty), from the checkpoint's record (metrics.history) or, "
+    "for a trial still training, its resume state"
+)
 _KEYS = ("epoch", "lr", "train_loss", "train_accuracy", "validation_loss", "validation_accuracy")
 
 
@@ -34,8 +36,11 @@ def _history(trial_dir: Path) -> tuple[list[dict], dict]:
     if ck is not None and isinstance(ck.get("record"), dict):
         m = ck["record"].get("metrics") or {}
         within = (m.get("test") or {}).get("within_drop_longer") or {}
-        extra = {"best_epoch": m.get("best_epoch"), "epochs_run": m.get("epochs_run"),
-                 "test_accuracy_within_drop_longer": within.get("accuracy")}
+        extra = {
+            "best_epoch": m.get("best_epoch"),
+            "epochs_run": m.get("epochs_run"),
+            "test_accuracy_within_drop_longer": within.get("accuracy"),
+        }
         return list(m.get("history") or []), extra
     resume = _read(trial_dir / CHECKPOINT_DIR / "resume" / "state.json")
     if resume is not None:
@@ -77,8 +82,13 @@ def curves_figure(curves: dict, rows: list[dict], *, labelled: int = 6):
         h = curves[tid]["history"]
         ep = [e["epoch"] for e in h]
         top = rank < labelled
-        style = dict(color=cmap(rank % 10) if top else "0.75", lw=1.8 if top else 0.9, zorder=3 if top else 1,
-                     marker="o" if top else None, ms=3)
+        style = dict(
+            color=cmap(rank % 10) if top else "0.75",
+            lw=1.8 if top else 0.9,
+            zorder=3 if top else 1,
+            marker="o" if top else None,
+            ms=3,
+        )
         a1.plot(ep, [e["validation_accuracy"] for e in h], label=tid.rsplit("-", 1)[-1] if top else None, **style)
         a2.plot(ep, [e["train_loss"] for e in h], **style)
     a1.set(xlabel="epoch", ylabel="validation accuracy (fraction correct)", title="validation accuracy per epoch")
@@ -88,8 +98,13 @@ def curves_figure(curves: dict, rows: list[dict], *, labelled: int = 6):
         a.xaxis.set_major_locator(MaxNLocator(integer=True))
     if ranked:
         handles, names = a1.get_legend_handles_labels()  # drawn worst first (the best on top): list best first
-        a1.legend(handles[::-1], names[::-1], title=f"best {min(labelled, len(ranked))} (trial hash)", fontsize=8,
-                  title_fontsize=8)
+        a1.legend(
+            handles[::-1],
+            names[::-1],
+            title=f"best {min(labelled, len(ranked))} (trial hash)",
+            fontsize=8,
+            title_fontsize=8,
+        )
     fig.tight_layout()
     return fig
 
@@ -101,8 +116,15 @@ def ranked_table(rows: list[dict], curves: dict, varied: list[str]) -> str:
     out = ["<table><tr>" + "".join(f"<th>{esc(h)}</th>" for h in head) + "</tr>"]
     for r in _ranked(rows, curves):
         c = curves.get(r["trial"], {})
-        cells = [r["trial"], *(r.get(k, "") for k in varied), r.get("validation_accuracy"), r.get("test_accuracy"),
-                 c.get("test_accuracy_within_drop_longer"), c.get("epochs_run"), c.get("best_epoch")]
+        cells = [
+            r["trial"],
+            *(r.get(k, "") for k in varied),
+            r.get("validation_accuracy"),
+            r.get("test_accuracy"),
+            c.get("test_accuracy_within_drop_longer"),
+            c.get("epochs_run"),
+            c.get("best_epoch"),
+        ]
         out.append("<tr>" + "".join(f"<td>{esc(_cell(v))}</td>" for v in cells) + "</tr>")
     return "\n".join(out) + "</table>"
 

@@ -45,9 +45,9 @@ SWEEP_FILE = "sweep.json"
 class SweepResult:
     out_dir: Path
     done: list[str] = field(default_factory=list)
-    failed: dict[str, str] = field(default_factory=dict)     # id -> last error
-    skipped: list[str] = field(default_factory=list)         # finished before this run
-    seconds: float = 0.0                                     # wall time of this run (driver start to summary)
+    failed: dict[str, str] = field(default_factory=dict)  # id -> last error
+    skipped: list[str] = field(default_factory=list)  # finished before this run
+    seconds: float = 0.0  # wall time of this run (driver start to summary)
     summary_csv: Path | None = None
     report: Path | None = None
 
@@ -79,8 +79,9 @@ def _ray_init(address: str | None, num_cpus: int | None, num_gpus: int | None):
     try:
         import ray
     except ImportError:
-        raise ArgumentError("rnnlens sweep needs Ray: pip install 'rnnlens[sweep]' (or pip install 'ray>=2.40')") \
-            from None
+        raise ArgumentError(
+            "rnnlens sweep needs Ray: pip install 'rnnlens[sweep]' (or pip install 'ray>=2.40')"
+        ) from None
     if ray.is_initialized():
         return ray, False
     kwargs = dict(include_dashboard=False, log_to_driver=False, configure_logging=False)
@@ -88,8 +89,12 @@ def _ray_init(address: str | None, num_cpus: int | None, num_gpus: int | None):
         _connect(ray, address, kwargs)
     else:
         # trials pass only small dicts through Ray's object store: keep it small (Ray's minimum is 75 MiB)
-        ray.init(num_cpus=num_cpus if num_cpus is not None else os.cpu_count(), num_gpus=num_gpus,
-                 object_store_memory=128 * 1024 * 1024, **kwargs)
+        ray.init(
+            num_cpus=num_cpus if num_cpus is not None else os.cpu_count(),
+            num_gpus=num_gpus,
+            object_store_memory=128 * 1024 * 1024,
+            **kwargs,
+        )
     return ray, True
 
 
@@ -106,9 +111,11 @@ def _connect(ray, address: str, kwargs: dict) -> None:
             raise ArgumentError(_authentication_message(address, token)) from None
         if not isinstance(exc, ConnectionError):
             raise
-        raise ArgumentError(f"--address {address}: cannot reach a Ray cluster there ({exc}). Start one with "
-                            "`ray start --head`, and give the address it prints (on the head node: --address "
-                            "auto); leave --address out to start Ray on this machine.") from None
+        raise ArgumentError(
+            f"--address {address}: cannot reach a Ray cluster there ({exc}). Start one with "
+            "`ray start --head`, and give the address it prints (on the head node: --address "
+            "auto); leave --address out to start Ray on this machine."
+        ) from None
 
 
 def _token_authentication(address: str) -> bool:
@@ -117,18 +124,18 @@ def _token_authentication(address: str) -> bool:
     only for ``address="auto"``. Here, unless ``RAY_AUTH_MODE`` says otherwise, token mode is on for any
     HOST:PORT whenever a token is at hand (``RAY_AUTH_TOKEN``, the file ``RAY_AUTH_TOKEN_PATH`` names, or
     ``~/.ray/auth_token``), as Ray does for ``auto``; a cluster without authentication ignores it."""
-    if "://" in address:          # Ray Client: its own connection
+    if "://" in address:  # Ray Client: its own connection
         return False
     try:
         from ray._private.authentication import authentication_token_setup as setup
-    except ImportError:           # a Ray without token authentication
+    except ImportError:  # a Ray without token authentication
         return False
     if os.environ.get(setup.AUTH_MODE_ENV_VAR) is None:
         import logging
 
         log = logging.getLogger(setup.__name__)
         level = log.level
-        log.setLevel(logging.ERROR)        # its note speaks of starting a cluster, not of joining one
+        log.setLevel(logging.ERROR)  # its note speaks of starting a cluster, not of joining one
         try:
             setup.maybe_enable_token_auth_if_token_available(warn_if_disabled=False)
         finally:
@@ -146,7 +153,7 @@ def _probe_authentication(address: str, token: bool) -> None:
         from ray.exceptions import AuthenticationError
     except ImportError:
         return
-    with _stderr_held() as held:       # Ray's C++ client logs each refusal on stderr: our message says it once
+    with _stderr_held() as held:  # Ray's C++ client logs each refusal on stderr: our message says it once
         try:
             GcsClient(address=address)
         except AuthenticationError:
@@ -198,14 +205,20 @@ def _authentication_failed(exc: BaseException) -> bool:
 
 
 def _authentication_message(address: str, token: bool) -> str:
-    how = ("on the head node, `ray get-auth-token` prints the cluster's token: export RAY_AUTH_TOKEN=<that token> "
-           "here (or copy the head's ~/.ray/auth_token to this machine's ~/.ray/auth_token) and run again")
+    how = (
+        "on the head node, `ray get-auth-token` prints the cluster's token: export RAY_AUTH_TOKEN=<that token> "
+        "here (or copy the head's ~/.ray/auth_token to this machine's ~/.ray/auth_token) and run again"
+    )
     if token:
-        return (f"--address {address}: authentication failed: the Ray cluster there refused this driver's token "
-                f"(from RAY_AUTH_TOKEN, RAY_AUTH_TOKEN_PATH or ~/.ray/auth_token, in that order); {how}")
+        return (
+            f"--address {address}: authentication failed: the Ray cluster there refused this driver's token "
+            f"(from RAY_AUTH_TOKEN, RAY_AUTH_TOKEN_PATH or ~/.ray/auth_token, in that order); {how}"
+        )
     mode = os.environ.get("RAY_AUTH_MODE")
-    return (f"--address {address}: authentication failed: the Ray cluster there uses token authentication and this "
-            f"driver has no token{' (RAY_AUTH_MODE=' + mode + ' is set here: unset it)' if mode else ''}; {how}")
+    return (
+        f"--address {address}: authentication failed: the Ray cluster there uses token authentication and this "
+        f"driver has no token{' (RAY_AUTH_MODE=' + mode + ' is set here: unset it)' if mode else ''}; {how}"
+    )
 
 
 def _probe(address: str, timeout: float = 5.0) -> None:
@@ -214,14 +227,18 @@ def _probe(address: str, timeout: float = 5.0) -> None:
         return
     host, sep, port = address.rpartition(":")
     if not sep or not port.isdigit():
-        raise ArgumentError(f"--address {address!r}: write auto, HOST:PORT (the head node's GCS port, 6379 by "
-                            "default) or ray://HOST:10001")
+        raise ArgumentError(
+            f"--address {address!r}: write auto, HOST:PORT (the head node's GCS port, 6379 by "
+            "default) or ray://HOST:10001"
+        )
     try:
         socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
     except OSError as exc:
-        raise ArgumentError(f"--address {address}: nothing accepts connections there ({exc.strerror or exc}). Start "
-                            "a cluster with `ray start --head` and give the address it prints (on the head node: "
-                            "--address auto); leave --address out to start Ray on this machine.") from None
+        raise ArgumentError(
+            f"--address {address}: nothing accepts connections there ({exc.strerror or exc}). Start "
+            "a cluster with `ray start --head` and give the address it prints (on the head node: "
+            "--address auto); leave --address out to start Ray on this machine."
+        ) from None
 
 
 def _check_resources(ray, spec: SweepSpec, address: str | None) -> None:
@@ -230,8 +247,10 @@ def _check_resources(ray, spec: SweepSpec, address: str | None) -> None:
     for name, need in (("CPU", spec.num_cpus), ("GPU", spec.num_gpus)):
         if need > total.get(name, 0):
             key = "resources.num_cpus" if name == "CPU" else "resources.num_gpus"
-            raise ArgumentError(f"sweep spec {spec.path}: {key}: each trial asks for {need:g} {name}(s) but "
-                                f"{where} has {total.get(name, 0):g}; no trial could ever start")
+            raise ArgumentError(
+                f"sweep spec {spec.path}: {key}: each trial asks for {need:g} {name}(s) but "
+                f"{where} has {total.get(name, 0):g}; no trial could ever start"
+            )
 
 
 class _Progress:
@@ -243,8 +262,7 @@ class _Progress:
         if enabled:
             from tqdm.auto import tqdm
 
-            self.bar = tqdm(total=total, initial=done, unit="trial", desc="sweep", file=sys.stderr,
-                            dynamic_ncols=True)
+            self.bar = tqdm(total=total, initial=done, unit="trial", desc="sweep", file=sys.stderr, dynamic_ncols=True)
 
     def line(self, msg: str) -> None:
         if self.bar is not None:
@@ -253,7 +271,7 @@ class _Progress:
             _say(msg)
 
     def finished(self, ok: bool, msg: str) -> None:
-        self.running = max(0, self.running - 1)     # this one (counted at the last poll) has ended
+        self.running = max(0, self.running - 1)  # this one (counted at the last poll) has ended
         if ok:
             self.done += 1
             if self.bar is not None:
@@ -265,17 +283,30 @@ class _Progress:
     def show(self, running: int, waiting: int, queued: int) -> None:
         self.running = running
         if self.bar is not None:
-            self.bar.set_postfix_str(f"running {running}, waiting for resources {waiting}, queued {queued}, "
-                                     f"failed {self.failed}", refresh=True)
+            self.bar.set_postfix_str(
+                f"running {running}, waiting for resources {waiting}, queued {queued}, failed {self.failed}",
+                refresh=True,
+            )
 
     def close(self) -> None:
         if self.bar is not None:
             self.bar.close()
 
 
-def run_sweep(spec, out_dir, *, address: str | None = None, max_concurrent: int | None = None, retries: int = 2,
-              num_cpus: int | None = None, num_gpus: int | None = None, progress: bool | None = None,
-              report: bool = True, reuse: bool = False, max_trials: int | None = None) -> SweepResult:
+def run_sweep(
+    spec,
+    out_dir,
+    *,
+    address: str | None = None,
+    max_concurrent: int | None = None,
+    retries: int = 2,
+    num_cpus: int | None = None,
+    num_gpus: int | None = None,
+    progress: bool | None = None,
+    report: bool = True,
+    reuse: bool = False,
+    max_trials: int | None = None,
+) -> SweepResult:
     """Run every unfinished trial of ``spec`` (a SweepSpec or a SPEC file, read with at most ``max_trials``
     trials) into ``out_dir``, then write the comparison. The whole SPEC is checked first
     (:func:`rnnlens.sweep.preflight.check_spec`); a folder made by another SPEC is refused unless ``reuse``
@@ -287,26 +318,36 @@ def run_sweep(spec, out_dir, *, address: str | None = None, max_concurrent: int 
     t_start = time.perf_counter()
     if not isinstance(spec, SweepSpec):
         spec = load_spec(spec, max_trials=max_trials)
-    for name, v, lo in (("retries", retries, 0), ("max_concurrent", max_concurrent, 1), ("num_cpus", num_cpus, 1),
-                        ("num_gpus", num_gpus, 0)):
+    for name, v, lo in (
+        ("retries", retries, 0),
+        ("max_concurrent", max_concurrent, 1),
+        ("num_cpus", num_cpus, 1),
+        ("num_gpus", num_gpus, 0),
+    ):
         if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < lo):
             raise ArgumentError(f"sweep: {name} must be an integer >= {lo}; got {v!r}")
     if address and (num_cpus is not None or num_gpus is not None):
         raise ArgumentError("sweep: --num-cpus/--num-gpus size a local Ray; a cluster (--address) has its own")
     fingerprints = check_spec(spec)
-    out_dir = Path(out_dir).resolve()      # workers do not share the driver's working directory
+    out_dir = Path(out_dir).resolve()  # workers do not share the driver's working directory
     check_writable(out_dir, "-o")
     check_folder(spec, out_dir, reuse=reuse)
     session = _RaySession(spec, address, num_cpus, num_gpus)
     try:
         if pending_trials(spec, out_dir):
-            session.get()     # before the folder is written: a cluster that is not there, or refuses us, leaves nothing
+            session.get()  # before the folder is written: a cluster that is not there, or refuses us, leaves nothing
         out_dir.mkdir(parents=True, exist_ok=True)
         with output_lock(out_dir, "sweep"):
-            check_folder(spec, out_dir, reuse=reuse)      # again, now that no other driver can write sweep.json
-            result = _run_locked(spec, out_dir, session, max_concurrent=max_concurrent, retries=retries,
-                                 fingerprints=fingerprints,
-                                 progress=sys.stderr.isatty() if progress is None else progress)
+            check_folder(spec, out_dir, reuse=reuse)  # again, now that no other driver can write sweep.json
+            result = _run_locked(
+                spec,
+                out_dir,
+                session,
+                max_concurrent=max_concurrent,
+                retries=retries,
+                fingerprints=fingerprints,
+                progress=sys.stderr.isatty() if progress is None else progress,
+            )
             from rnnlens.sweep.summary import summarize
 
             s = summarize(spec, out_dir, report=report)
@@ -361,50 +402,93 @@ def check_folder(spec: SweepSpec, out_dir, *, reuse: bool = False) -> None:
     else:
         same = sorted(map(str, old.get("trials") or [])) == sorted(t.id for t in spec.trials)
     if not same:
-        made_by = f"{old.get('spec_file') or 'a SPEC given as a table'}, sweep {old.get('name')!r}" if old else \
-            "its sweep.json cannot be read"
-        raise ArgumentError(f"-o {out_dir}: this sweep folder was made by another SPEC ({made_by}: other trials or "
-                            "settings). Give another -o, or --reuse to run this SPEC into it anyway (finished trials "
-                            "of the same configuration are kept; a bag of words is fitted again where its corpus "
-                            "differs; the summary then lists this SPEC's trials only).")
+        made_by = (
+            f"{old.get('spec_file') or 'a SPEC given as a table'}, sweep {old.get('name')!r}"
+            if old
+            else "its sweep.json cannot be read"
+        )
+        raise ArgumentError(
+            f"-o {out_dir}: this sweep folder was made by another SPEC ({made_by}: other trials or "
+            "settings). Give another -o, or --reuse to run this SPEC into it anyway (finished trials "
+            "of the same configuration are kept; a bag of words is fitted again where its corpus "
+            "differs; the summary then lists this SPEC's trials only)."
+        )
 
 
 def _record_run(spec: SweepSpec, out_dir: Path, run_id: str, started: str, **more) -> None:
     fingerprint = spec.fingerprint()
     runs = [r for r in (_read_sweep_file(out_dir) or {}).get("runs", []) if r.get("run") != run_id]
-    runs.append({"run": run_id, "started": started, "host": socket.gethostname(), "pid": os.getpid(),
-                 "fingerprint": fingerprint, **more})
-    write_json_atomic(out_dir / SWEEP_FILE, {"schema": "rnnlens-sweep/1", "name": spec.name,
-                                             "spec_file": str(spec.path) if spec.path else None, "spec": spec.raw,
-                                             "fingerprint": fingerprint, "trials": [t.id for t in spec.trials],
-                                             "runs": runs})
+    runs.append(
+        {
+            "run": run_id,
+            "started": started,
+            "host": socket.gethostname(),
+            "pid": os.getpid(),
+            "fingerprint": fingerprint,
+            **more,
+        }
+    )
+    write_json_atomic(
+        out_dir / SWEEP_FILE,
+        {
+            "schema": "rnnlens-sweep/1",
+            "name": spec.name,
+            "spec_file": str(spec.path) if spec.path else None,
+            "spec": spec.raw,
+            "fingerprint": fingerprint,
+            "trials": [t.id for t in spec.trials],
+            "runs": runs,
+        },
+    )
 
 
-def _run_locked(spec: SweepSpec, out_dir: Path, session: _RaySession, *, max_concurrent, retries, fingerprints,
-                progress) -> SweepResult:
+def _run_locked(
+    spec: SweepSpec, out_dir: Path, session: _RaySession, *, max_concurrent, retries, fingerprints, progress
+) -> SweepResult:
     run_id = uuid.uuid4().hex[:12]
     started = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
     result = SweepResult(out_dir=out_dir)
     todo = pending_trials(spec, out_dir)
     result.skipped = [t.id for t in spec.trials if t not in todo]
     _record_run(spec, out_dir, run_id, started, pending=len(todo), finished_before=len(result.skipped))
-    _say(f"sweep {spec.name}: {len(spec.trials)} trials, {len(result.skipped)} finished before, {len(todo)} to run "
-         f"-> {out_dir}")
+    _say(
+        f"sweep {spec.name}: {len(spec.trials)} trials, {len(result.skipped)} finished before, {len(todo)} to run "
+        f"-> {out_dir}"
+    )
     if not todo:
         return result
 
     try:
-        _schedule(session.get(), spec, out_dir, todo, run_id, result, max_concurrent=max_concurrent,
-                  retries=retries, progress=progress, fingerprints=fingerprints)
+        _schedule(
+            session.get(),
+            spec,
+            out_dir,
+            todo,
+            run_id,
+            result,
+            max_concurrent=max_concurrent,
+            retries=retries,
+            progress=progress,
+            fingerprints=fingerprints,
+        )
     finally:
         session.close()
-    _record_run(spec, out_dir, run_id, started, pending=len(todo), finished_before=len(result.skipped),
-                done=len(result.done), failed=sorted(result.failed))
+    _record_run(
+        spec,
+        out_dir,
+        run_id,
+        started,
+        pending=len(todo),
+        finished_before=len(result.skipped),
+        done=len(result.done),
+        failed=sorted(result.failed),
+    )
     return result
 
 
-def _bags_of_words(ray, spec: SweepSpec, out_dir: Path, todo: list[Trial], retries: int,
-                   fingerprints: dict | None) -> dict:
+def _bags_of_words(
+    ray, spec: SweepSpec, out_dir: Path, todo: list[Trial], retries: int, fingerprints: dict | None
+) -> dict:
     """One bag of words per dataset whose pending trials analyze: the file in ``DIR/datasets/<label>/`` when it
     records the corpus's data fingerprint (``fingerprints``, from the checks), else a task that fits it (or
     finds it fitted on this corpus), which the trials of that dataset depend on."""
@@ -419,27 +503,38 @@ def _bags_of_words(ray, spec: SweepSpec, out_dir: Path, todo: list[Trial], retri
             if known is not None and bag_of_words_fingerprint(path) == known:
                 bows[ds.label] = str(path)
             else:
-                bows[ds.label] = bow_task.options(num_cpus=min(1.0, spec.num_cpus) or 1.0, max_retries=retries,
-                                                  name=f"bag of words {ds.label}").remote(
-                    {"label": ds.label, **ds.corpus_key()}, str(path))
+                bows[ds.label] = bow_task.options(
+                    num_cpus=min(1.0, spec.num_cpus) or 1.0, max_retries=retries, name=f"bag of words {ds.label}"
+                ).remote({"label": ds.label, **ds.corpus_key()}, str(path))
     return bows
 
 
-def _schedule(ray, spec: SweepSpec, out_dir: Path, todo: list[Trial], run_id: str, result: SweepResult, *,
-              max_concurrent, retries, progress, fingerprints: dict | None = None) -> None:
+def _schedule(
+    ray,
+    spec: SweepSpec,
+    out_dir: Path,
+    todo: list[Trial],
+    run_id: str,
+    result: SweepResult,
+    *,
+    max_concurrent,
+    retries,
+    progress,
+    fingerprints: dict | None = None,
+) -> None:
     from rnnlens.sweep.trial import run_trial
 
     trial_task = ray.remote(run_trial)
     bows = _bags_of_words(ray, spec, out_dir, todo, retries, fingerprints)
     queue = list(todo)
-    in_flight: dict = {}              # ObjectRef -> Trial
+    in_flight: dict = {}  # ObjectRef -> Trial
     errors_retried: dict[str, int] = {}
     bar = _Progress(len(spec.trials), len(result.skipped), progress)
 
     def submit(t: Trial):
-        ref = trial_task.options(num_cpus=t.num_cpus, num_gpus=t.num_gpus, max_retries=retries,
-                                 retry_exceptions=False, name=f"trial {t.id}").remote(
-            _payload(t), str(trial_dir(out_dir, t)), run_id, bows.get(t.dataset.label))
+        ref = trial_task.options(
+            num_cpus=t.num_cpus, num_gpus=t.num_gpus, max_retries=retries, retry_exceptions=False, name=f"trial {t.id}"
+        ).remote(_payload(t), str(trial_dir(out_dir, t)), run_id, bows.get(t.dataset.label))
         in_flight[ref] = t
 
     try:
@@ -452,8 +547,12 @@ def _schedule(ray, spec: SweepSpec, out_dir: Path, todo: list[Trial], run_id: st
                 try:
                     out = ray.get(ref)
                 except Exception as exc:  # worker died more than `retries` times, or the bag of words failed
-                    out = {"id": t.id, "state": "failed", "retryable": False,
-                           "error": _ray_error(exc, retries, t.dataset.label, bows)}
+                    out = {
+                        "id": t.id,
+                        "state": "failed",
+                        "retryable": False,
+                        "error": _ray_error(exc, retries, t.dataset.label, bows),
+                    }
                     _mark_failed(out_dir, t, out["error"])
                 if out["state"] == "done":
                     result.done.append(t.id)
@@ -489,7 +588,7 @@ def _ray_error(exc: Exception, retries: int, label: str, bows: dict) -> str:
     cause = getattr(exc, "cause", None)
     if cause is not None:
         what = f"{type(cause).__name__}: {cause}"
-        if not isinstance(bows.get(label), (str, type(None))):   # the trial depended on a bag-of-words task
+        if not isinstance(bows.get(label), (str, type(None))):  # the trial depended on a bag-of-words task
             return f"the bag of words of dataset {label} failed: {what}"
         return what
     lines = str(exc).strip().splitlines()
@@ -502,8 +601,15 @@ def _mark_failed(out_dir: Path, t: Trial, error: str) -> None:
     st = read_status(d)
     if st is None:
         d.mkdir(parents=True, exist_ok=True)
-        st = {"schema": "rnnlens-sweep-trial/1", "id": t.id, "config_hash": t.config_hash(), "config": t.config(),
-              "attempts": [], "stages": {}, "results": {}}
+        st = {
+            "schema": "rnnlens-sweep-trial/1",
+            "id": t.id,
+            "config_hash": t.config_hash(),
+            "config": t.config(),
+            "attempts": [],
+            "stages": {},
+            "results": {},
+        }
     for a in st.get("attempts", []):
         if a.get("ended") is None:
             a["ended"] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
@@ -511,4 +617,3 @@ def _mark_failed(out_dir: Path, t: Trial, error: str) -> None:
             a["error"] = error
     st.update(state="failed", error=error)
     write_json_atomic(d / STATUS_FILE, st)
-

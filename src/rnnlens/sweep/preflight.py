@@ -37,13 +37,18 @@ def check_spec(spec: SweepSpec) -> dict[str, str | None]:
             fingerprints[ds.label] = None
             continue
         if "evaluate" in spec.stages and "test" not in corpus.splits:
-            raise spec.error("stages", f"'evaluate' scores the test split, and dataset {ds.label} has no test split "
-                                       f"(splits {sorted(corpus.splits)}); drop 'evaluate' or give the corpus a test "
-                                       "split")
+            raise spec.error(
+                "stages",
+                f"'evaluate' scores the test split, and dataset {ds.label} has no test split "
+                f"(splits {sorted(corpus.splits)}); drop 'evaluate' or give the corpus a test "
+                "split",
+            )
         split = analysis.documents.split if analysis is not None else None
         if split is not None and split not in corpus.splits:
-            raise spec.error("analysis.split", f"dataset {ds.label} has no split {split!r} to analyze; it has "
-                                               f"{sorted(corpus.splits)}")
+            raise spec.error(
+                "analysis.split",
+                f"dataset {ds.label} has no split {split!r} to analyze; it has {sorted(corpus.splits)}",
+            )
         fingerprints[ds.label] = corpus.fingerprint()
     return fingerprints
 
@@ -62,13 +67,16 @@ def _load(spec: SweepSpec, i: int, ds: DatasetSpec):
         return load_corpus(ds.name, data_dir=ds.data_dir, seed=ds.seed, **options)
     except DataError as exc:
         if may_download:
-            print(f"note: dataset {ds.label} is not here yet ({exc}); its trials will download it (give "
-                  "options = {{ download = false }} to forbid that)", file=sys.stderr)
+            print(
+                f"note: dataset {ds.label} is not here yet ({exc}); its trials will download it (give "
+                "options = {{ download = false }} to forbid that)",
+                file=sys.stderr,
+            )
             return None
         raise spec.error(f"datasets[{i}] ({ds.label})", str(exc)) from None
     except RnnlensError as exc:
         raise spec.error(f"datasets[{i}] ({ds.label})", str(exc)) from None
-    except TypeError as exc:    # an option of a type the loader cannot take at all
+    except TypeError as exc:  # an option of a type the loader cannot take at all
         raise spec.error(f"datasets[{i}].options ({ds.label})", str(exc)) from None
 
 
@@ -84,5 +92,6 @@ def _check_fixed_point_options(spec: SweepSpec, s) -> None:
         try:
             find_fixed_points(lambda x, h: 0.5 * h, seeds, inputs, tol=tol, **s.solver_options)
         except (RnnlensError, TypeError, ValueError) as exc:
-            raise spec.error(key, f"the analysis's fixed-point search (tol={tol:g}) refuses these options: "
-                                  f"{exc}") from None
+            raise spec.error(
+                key, f"the analysis's fixed-point search (tol={tol:g}) refuses these options: {exc}"
+            ) from None

@@ -51,11 +51,24 @@ __all__ = ["SweepSpec", "Trial", "DatasetSpec", "load_spec", "parse_spec", "STAG
 
 STAGES = ("train", "evaluate", "analyze")
 DISTRIBUTIONS = ("uniform", "log_uniform", "int_uniform", "choice")
-TOP_KEYS = ("name", "architectures", "seeds", "stages", "bag_of_words", "datasets", "settings", "grid", "random",
-            "analysis", "resources", "compare", "max_trials")
-MAX_TRIALS = 10_000            # default cap on a SPEC's trials (SPEC key max_trials, rnnlens sweep --max-trials)
-MAX_TRIALS_LIMIT = 1_000_000   # the highest cap: each trial is an object here and a folder on disk
-INT64 = (-2**63, 2**63 - 1)    # TOML's integers; seeds reach torch and numpy as 64-bit integers
+TOP_KEYS = (
+    "name",
+    "architectures",
+    "seeds",
+    "stages",
+    "bag_of_words",
+    "datasets",
+    "settings",
+    "grid",
+    "random",
+    "analysis",
+    "resources",
+    "compare",
+    "max_trials",
+)
+MAX_TRIALS = 10_000  # default cap on a SPEC's trials (SPEC key max_trials, rnnlens sweep --max-trials)
+MAX_TRIALS_LIMIT = 1_000_000  # the highest cap: each trial is an object here and a folder on disk
+INT64 = (-(2**63), 2**63 - 1)  # TOML's integers; seeds reach torch and numpy as 64-bit integers
 DATASET_KEYS = ("name", "label", "seed", "data_dir", "options")
 RESOURCE_KEYS = ("num_cpus", "num_gpus")
 COMPARE_KEYS = ("min_count",)
@@ -67,9 +80,9 @@ _LABEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
 
 @dataclass(frozen=True)
 class DatasetSpec:
-    name: str                 # a load_corpus name
-    label: str                # how trials and tables call it (default: name)
-    seed: int = 0             # load_corpus seed (synthetic generator, carved validation split)
+    name: str  # a load_corpus name
+    label: str  # how trials and tables call it (default: name)
+    seed: int = 0  # load_corpus seed (synthetic generator, carved validation split)
     data_dir: str | None = None
     options: dict = field(default_factory=dict)
 
@@ -81,13 +94,13 @@ class DatasetSpec:
 class Trial:
     """One network: a dataset, an architecture, a training seed and the other settings."""
 
-    id: str                   # folder name under DIR/trials/: <dataset label>-<arch>-s<seed>-<8 hex of the config>
+    id: str  # folder name under DIR/trials/: <dataset label>-<arch>-s<seed>-<8 hex of the config>
     dataset: DatasetSpec
     arch: str
     seed: int
-    settings: dict            # every TrainSettings field given by the SPEC (settings, grid, random), plus arch and seed
-    varied: dict              # the grid and random values of this trial (summary columns)
-    draw: int | None          # index of the random draw, None without [random]
+    settings: dict  # every TrainSettings field given by the SPEC (settings, grid, random), plus arch and seed
+    varied: dict  # the grid and random values of this trial (summary columns)
+    draw: int | None  # index of the random draw, None without [random]
     stages: tuple[str, ...]
     analysis: dict
     bag_of_words: bool
@@ -100,9 +113,17 @@ class Trial:
     def config(self) -> dict:
         """Everything that defines this trial's results (JSON); its hash decides whether a finished trial is
         still current."""
-        return {"dataset": dataclasses.asdict(self.dataset), "arch": self.arch, "seed": self.seed,
-                "settings": self.settings, "varied": self.varied, "draw": self.draw, "stages": list(self.stages),
-                "analysis": self.analysis, "bag_of_words": self.bag_of_words}
+        return {
+            "dataset": dataclasses.asdict(self.dataset),
+            "arch": self.arch,
+            "seed": self.seed,
+            "settings": self.settings,
+            "varied": self.varied,
+            "draw": self.draw,
+            "stages": list(self.stages),
+            "analysis": self.analysis,
+            "bag_of_words": self.bag_of_words,
+        }
 
     def config_hash(self) -> str:
         return _hash(_without_data_dir(self.config()))
@@ -119,7 +140,7 @@ class SweepSpec:
     bag_of_words: bool
     settings: dict
     grid: dict
-    random: dict | None       # {"draws": n, "seed": s, "settings": {key: {dist: args}}}
+    random: dict | None  # {"draws": n, "seed": s, "settings": {key: {dist: args}}}
     analysis: dict
     num_cpus: float
     num_gpus: float
@@ -179,12 +200,16 @@ def load_spec(path, *, max_trials: int | None = None) -> SweepSpec:
             try:
                 import yaml
             except ImportError:
-                raise ArgumentError(f"sweep spec {path}: reading YAML needs PyYAML (pip install 'rnnlens[sweep]' "
-                                    "or pyyaml); or write the SPEC in TOML") from None
+                raise ArgumentError(
+                    f"sweep spec {path}: reading YAML needs PyYAML (pip install 'rnnlens[sweep]' "
+                    "or pyyaml); or write the SPEC in TOML"
+                ) from None
             raw = yaml.safe_load(text.decode("utf-8"))
         else:
-            raise ArgumentError(f"sweep spec {path}: unknown format {suffix or '(no extension)'!r}; name the file "
-                                "*.toml, *.yaml or *.yml")
+            raise ArgumentError(
+                f"sweep spec {path}: unknown format {suffix or '(no extension)'!r}; name the file "
+                "*.toml, *.yaml or *.yml"
+            )
     except ArgumentError:
         raise
     except UnicodeDecodeError as exc:
@@ -225,8 +250,7 @@ def _check_integers(w: _Where, key: str, v) -> None:
 def _check_cap(w: _Where, raw: dict, max_trials) -> int:
     """The cap on the number of trials: the caller's (--max-trials), else the SPEC's max_trials, else MAX_TRIALS."""
     for key, cap in (("max_trials", raw.get("max_trials", MAX_TRIALS)), ("--max-trials", max_trials)):
-        if cap is not None and (isinstance(cap, bool) or not isinstance(cap, int)
-                                or not 1 <= cap <= MAX_TRIALS_LIMIT):
+        if cap is not None and (isinstance(cap, bool) or not isinstance(cap, int) or not 1 <= cap <= MAX_TRIALS_LIMIT):
             w.fail(key, f"must be an integer in [1, {MAX_TRIALS_LIMIT}]; got {cap!r}")
     return max_trials if max_trials is not None else raw.get("max_trials", MAX_TRIALS)
 
@@ -235,11 +259,17 @@ def _count_trials(w: _Where, cap: int, parts: list[tuple[int, str]]) -> None:
     """Refuse a SPEC whose trials (the product of ``parts``: (count, what)) exceed ``cap``, before any is made."""
     n = math.prod(k for k, _ in parts)
     if n > cap:
-        fix = (f"shrink the sweep, or raise the cap with max_trials = {n} in the SPEC or rnnlens sweep --max-trials {n}"
-               if n <= MAX_TRIALS_LIMIT else f"shrink the sweep: one SPEC makes at most {MAX_TRIALS_LIMIT} trials "
-                                             "(max_trials, --max-trials); split it into several")
-        w.fail("max_trials", f"the SPEC makes {n} trials ({' x '.join(f'{k} {what}' for k, what in parts)}), above "
-                             f"the cap of {cap} trials; {fix}")
+        fix = (
+            f"shrink the sweep, or raise the cap with max_trials = {n} in the SPEC or rnnlens sweep --max-trials {n}"
+            if n <= MAX_TRIALS_LIMIT
+            else f"shrink the sweep: one SPEC makes at most {MAX_TRIALS_LIMIT} trials "
+            "(max_trials, --max-trials); split it into several"
+        )
+        w.fail(
+            "max_trials",
+            f"the SPEC makes {n} trials ({' x '.join(f'{k} {what}' for k, what in parts)}), above "
+            f"the cap of {cap} trials; {fix}",
+        )
 
 
 def _number(w: _Where, key: str, v, lo: float = 0.0) -> float:
@@ -277,14 +307,19 @@ def _check_setting(w: _Where, key: str, name: str, v) -> None:
     if v is None and none is not None:
         return
     if not rule.accepts(v):
-        w.fail(key, f"training setting {name}={v!r} is invalid: {rule.describe()}"
-                    + (f", or None for {none}" if none else ""))
+        w.fail(
+            key,
+            f"training setting {name}={v!r} is invalid: {rule.describe()}" + (f", or None for {none}" if none else ""),
+        )
 
 
 def _check_distribution(w: _Where, key: str, name: str, d) -> dict:
     if not isinstance(d, dict) or len(d) != 1 or next(iter(d)) not in DISTRIBUTIONS:
-        w.fail(key, f"must be one of {{uniform = [lo, hi]}}, {{log_uniform = [lo, hi]}}, {{int_uniform = [lo, hi]}} "
-                    f"or {{choice = [...]}}; got {d!r}")
+        w.fail(
+            key,
+            f"must be one of {{uniform = [lo, hi]}}, {{log_uniform = [lo, hi]}}, {{int_uniform = [lo, hi]}} "
+            f"or {{choice = [...]}}; got {d!r}",
+        )
     kind, args = next(iter(d.items()))
     args = _list(w, f"{key}.{kind}", args)
     if kind == "choice":
@@ -303,7 +338,7 @@ def _check_distribution(w: _Where, key: str, name: str, d) -> dict:
         w.fail(f"{key}.{kind}", f"lower bound {lo!r} is above the upper bound {hi!r}")
     if kind == "log_uniform" and lo <= 0:
         w.fail(f"{key}.{kind}", f"log_uniform bounds must be > 0; got {args!r}")
-    for b in (lo, hi):   # a draw lies between the bounds: both ends must be valid settings
+    for b in (lo, hi):  # a draw lies between the bounds: both ends must be valid settings
         _check_setting(w, f"{key}.{kind}", name, int(b) if kind == "int_uniform" else b)
     return {kind: [lo, hi]}
 
@@ -337,18 +372,21 @@ def _check_dataset(w: _Where, i: int, d, base: Path | None = None) -> DatasetSpe
     if known is not None:
         for k in options:
             if k not in known:
-                w.fail(f"{key}.options.{k}", f"unknown option for corpus {name!r}; known: "
-                                             f"{', '.join(sorted(known)) or 'none'}")
+                w.fail(
+                    f"{key}.options.{k}",
+                    f"unknown option for corpus {name!r}; known: {', '.join(sorted(known)) or 'none'}",
+                )
     label = d.get("label", name)
     if not isinstance(label, str) or not _LABEL.match(label):
         w.fail(f"{key}.label", f"must be a name of letters, digits and _ . + - (it names folders); got {label!r}")
     data_dir = d.get("data_dir")
     if data_dir is not None and not isinstance(data_dir, str):
         w.fail(f"{key}.data_dir", f"must be a folder path (string); got {data_dir!r}")
-    if data_dir is not None:   # relative to the SPEC file's folder; absolute, since workers have their own cwd
+    if data_dir is not None:  # relative to the SPEC file's folder; absolute, since workers have their own cwd
         data_dir = str(((base or Path.cwd()) / Path(data_dir).expanduser()).resolve())
-    return DatasetSpec(name=name, label=label, seed=_int(w, f"{key}.seed", d.get("seed", 0)),
-                       data_dir=data_dir, options=dict(options))
+    return DatasetSpec(
+        name=name, label=label, seed=_int(w, f"{key}.seed", d.get("seed", 0)), data_dir=data_dir, options=dict(options)
+    )
 
 
 def analysis_settings(table: dict):
@@ -406,9 +444,17 @@ def parse_spec(raw: dict, *, path=None, max_trials: int | None = None) -> SweepS
     settings = _check_settings(w, raw)
     grid = _check_grid(w, raw, settings)
     random = _check_random(w, raw, settings, grid)
-    _count_trials(w, cap, [(len(datasets), "datasets"), (len(archs), "architectures"),
-                           (math.prod(len(v) for v in grid.values()), "grid points"),
-                           (random["draws"] if random else 1, "random draws"), (len(seeds), "seeds")])
+    _count_trials(
+        w,
+        cap,
+        [
+            (len(datasets), "datasets"),
+            (len(archs), "architectures"),
+            (math.prod(len(v) for v in grid.values()), "grid points"),
+            (random["draws"] if random else 1, "random draws"),
+            (len(seeds), "seeds"),
+        ],
+    )
 
     analysis = _check_analysis(w, raw.get("analysis", {}))
     if "analyze" not in stages and analysis:
@@ -422,10 +468,24 @@ def parse_spec(raw: dict, *, path=None, max_trials: int | None = None) -> SweepS
     cmp_ = _check_keys(w, "compare", raw.get("compare", {}), COMPARE_KEYS)
     min_count = _int(w, "compare.min_count", cmp_.get("min_count", 5), 1)
 
-    spec = SweepSpec(path=Path(path) if path is not None else None, name=name, datasets=datasets,
-                     architectures=list(archs), seeds=list(seeds), stages=tuple(stages), bag_of_words=bag,
-                     settings=dict(settings), grid=dict(grid), random=random, analysis=analysis, num_cpus=num_cpus,
-                     num_gpus=num_gpus, min_count=min_count, raw=raw, max_trials=cap)
+    spec = SweepSpec(
+        path=Path(path) if path is not None else None,
+        name=name,
+        datasets=datasets,
+        architectures=list(archs),
+        seeds=list(seeds),
+        stages=tuple(stages),
+        bag_of_words=bag,
+        settings=dict(settings),
+        grid=dict(grid),
+        random=random,
+        analysis=analysis,
+        num_cpus=num_cpus,
+        num_gpus=num_gpus,
+        min_count=min_count,
+        raw=raw,
+        max_trials=cap,
+    )
     spec.trials = expand(spec, w)
     return spec
 
@@ -434,16 +494,16 @@ def _check_datasets(w: _Where, raw: dict, path) -> list[DatasetSpec]:
     """The SPEC's datasets (one table or a list of them), each checked, with distinct labels; relative data
     folders are taken from the SPEC file's folder."""
     if "datasets" not in raw:
-        w.fail("datasets", "missing: list at least one dataset ([[datasets]] name = \"synthetic\" ...)")
+        w.fail("datasets", 'missing: list at least one dataset ([[datasets]] name = "synthetic" ...)')
     dlist = raw["datasets"]
-    if isinstance(dlist, dict):       # one dataset written as a table
+    if isinstance(dlist, dict):  # one dataset written as a table
         dlist = [dlist]
     base = Path(path).resolve().parent if path is not None else None
     datasets = [_check_dataset(w, i, d, base) for i, d in enumerate(_list(w, "datasets", dlist))]
     labels = [d.label for d in datasets]
     for lab in labels:
         if labels.count(lab) > 1:
-            w.fail("datasets", f"two datasets are labelled {lab!r}; give each a distinct label = \"...\"")
+            w.fail("datasets", f'two datasets are labelled {lab!r}; give each a distinct label = "..."')
     return datasets
 
 
@@ -466,7 +526,7 @@ def _check_seeds(w: _Where, raw: dict) -> list | range:
     if isinstance(seeds, int) and not isinstance(seeds, bool):
         if seeds < 1:
             w.fail("seeds", f"an integer n means seeds 0..n-1 and must be >= 1; got {seeds}")
-        return range(seeds)       # not a list: the cap on trials is checked before any seed is made
+        return range(seeds)  # not a list: the cap on trials is checked before any seed is made
     seeds = _list(w, "seeds", seeds)
     for i, s in enumerate(seeds):
         _int(w, f"seeds[{i}]", s)
@@ -481,8 +541,11 @@ def _check_stages(w: _Where, raw: dict) -> list:
     for i, s in enumerate(stages):
         if s not in STAGES:
             w.fail(f"stages[{i}]", f"unknown stage {s!r}; stages are {', '.join(STAGES)} (in that order)")
-    if stages[0] != "train" or len(set(stages)) != len(stages) or \
-            [STAGES.index(s) for s in stages] != sorted(STAGES.index(s) for s in stages):
+    if (
+        stages[0] != "train"
+        or len(set(stages)) != len(stages)
+        or [STAGES.index(s) for s in stages] != sorted(STAGES.index(s) for s in stages)
+    ):
         w.fail("stages", f"must start with train and keep the order train, evaluate, analyze; got {stages}")
     return stages
 
@@ -532,8 +595,11 @@ def _check_random(w: _Where, raw: dict, settings: dict, grid: dict) -> dict | No
         if k in RESERVED_SETTINGS or k not in _FIELDS:
             _check_setting(w, f"random.settings.{k}", k, None)
         dists[k] = _check_distribution(w, f"random.settings.{k}", k, d)
-    return {"draws": _int(w, "random.draws", random["draws"], 1),
-            "seed": _int(w, "random.seed", random.get("seed", 0)), "settings": dists}
+    return {
+        "draws": _int(w, "random.draws", random["draws"], 1),
+        "seed": _int(w, "random.seed", random.get("seed", 0)),
+        "settings": dists,
+    }
 
 
 def _draws(spec: SweepSpec) -> list[dict | None]:
@@ -568,19 +634,35 @@ def expand(spec: SweepSpec, w: _Where | None = None) -> list[Trial]:
                             TrainSettings.from_dict(s)
                         except ArgumentError as exc:
                             where = ", ".join(f"{k}={v!r}" for k, v in varied.items())
-                            w.fail(_source(spec, str(exc)), f"{exc} (trial {ds.label}, {arch}, seed {seed}"
-                                                            f"{', ' + where if where else ''})")
-                        train_key = {"dataset": {k: v for k, v in dataclasses.asdict(ds).items() if k != "data_dir"},
-                                     "settings": s}
+                            w.fail(
+                                _source(spec, str(exc)),
+                                f"{exc} (trial {ds.label}, {arch}, seed {seed}{', ' + where if where else ''})",
+                            )
+                        train_key = {
+                            "dataset": {k: v for k, v in dataclasses.asdict(ds).items() if k != "data_dir"},
+                            "settings": s,
+                        }
                         tid = f"{ds.label}-{arch}-s{seed}-{_hash(train_key)[:8]}"
                         if tid in seen:
                             w.fail("grid", f"two trials train the same network ({tid}); a value is listed twice?")
                         seen[tid] = True
                         analysis = dict(spec.analysis) if "analyze" in spec.stages else {}
-                        trials.append(Trial(id=tid, dataset=ds, arch=arch, seed=seed, settings=s, varied=varied,
-                                            draw=None if draw is None else j, stages=spec.stages,
-                                            analysis=analysis, bag_of_words=spec.bag_of_words,
-                                            num_cpus=spec.num_cpus, num_gpus=spec.num_gpus))
+                        trials.append(
+                            Trial(
+                                id=tid,
+                                dataset=ds,
+                                arch=arch,
+                                seed=seed,
+                                settings=s,
+                                varied=varied,
+                                draw=None if draw is None else j,
+                                stages=spec.stages,
+                                analysis=analysis,
+                                bag_of_words=spec.bag_of_words,
+                                num_cpus=spec.num_cpus,
+                                num_gpus=spec.num_gpus,
+                            )
+                        )
     return trials
 
 

@@ -70,12 +70,21 @@ BASE_COLUMNS = {
     "analyze_seconds": "wall seconds of the analyze stage",
 }
 # what the figures show
-FIGURE_METRICS = [("abs_lambda1_median", "|λ₁| (median along the slow manifold)", 1.0),
-                  ("one_dimensionality", "one-dimensionality of the slow points", 1.0),
-                  ("readout_alignment", "readout alignment |cos(tangent, Σw)|", 1.0),
-                  ("test_accuracy", "test accuracy (fraction correct)", None)]
-SPREAD_COLUMNS = ["test_accuracy", "abs_lambda1_median", "median_abs_dev_lambda1", "one_dimensionality",
-                  "readout_alignment", "readout_explained_by_position", "spearman_bow"]
+FIGURE_METRICS = [
+    ("abs_lambda1_median", "|λ₁| (median along the slow manifold)", 1.0),
+    ("one_dimensionality", "one-dimensionality of the slow points", 1.0),
+    ("readout_alignment", "readout alignment |cos(tangent, Σw)|", 1.0),
+    ("test_accuracy", "test accuracy (fraction correct)", None),
+]
+SPREAD_COLUMNS = [
+    "test_accuracy",
+    "abs_lambda1_median",
+    "median_abs_dev_lambda1",
+    "one_dimensionality",
+    "readout_alignment",
+    "readout_explained_by_position",
+    "spearman_bow",
+]
 
 
 @dataclass
@@ -98,7 +107,7 @@ def _metric(summary: dict, path: str, index):
     v = node.get("value")
     if index is not None:
         v = v[index] if isinstance(v, list) and len(v) > index else None
-    if isinstance(v, str):   # "nan"/"inf" as written in summary.json
+    if isinstance(v, str):  # "nan"/"inf" as written in summary.json
         try:
             v = float(v)
         except ValueError:
@@ -126,15 +135,23 @@ def collect_rows(spec: SweepSpec, out_dir) -> tuple[list[dict], dict]:
         st = read_status(d) or {}
         res = st.get("results", {})
         current = st.get("config_hash") == t.config_hash()
-        row = {"trial": t.id, "dataset": t.dataset.label, "corpus": t.dataset.name, "data_seed": t.dataset.seed,
-               "arch": t.arch, "seed": t.seed, "hidden_size": t.settings.get("hidden_size", 128),
-               "draw": "" if t.draw is None else t.draw, **{k: t.varied.get(k, "") for k in varied},
-               "state": st.get("state", "pending") if current else "pending",
-               "attempts": len(st.get("attempts", [])),
-               "validation_accuracy": res.get("validation_accuracy") if current else None,
-               "test_accuracy": res.get("test_accuracy") if current else None,
-               "train_seconds": st.get("stages", {}).get("train", {}).get("seconds") if current else None,
-               "analyze_seconds": st.get("stages", {}).get("analyze", {}).get("seconds") if current else None}
+        row = {
+            "trial": t.id,
+            "dataset": t.dataset.label,
+            "corpus": t.dataset.name,
+            "data_seed": t.dataset.seed,
+            "arch": t.arch,
+            "seed": t.seed,
+            "hidden_size": t.settings.get("hidden_size", 128),
+            "draw": "" if t.draw is None else t.draw,
+            **{k: t.varied.get(k, "") for k in varied},
+            "state": st.get("state", "pending") if current else "pending",
+            "attempts": len(st.get("attempts", [])),
+            "validation_accuracy": res.get("validation_accuracy") if current else None,
+            "test_accuracy": res.get("test_accuracy") if current else None,
+            "train_seconds": st.get("stages", {}).get("train", {}).get("seconds") if current else None,
+            "analyze_seconds": st.get("stages", {}).get("analyze", {}).get("seconds") if current else None,
+        }
         summary = None
         if current and row["state"] == "done" and (d / ANALYSIS_DIR / "summary.json").is_file():
             try:
@@ -150,7 +167,7 @@ def collect_rows(spec: SweepSpec, out_dir) -> tuple[list[dict], dict]:
     for col, path, idx in METRIC_COLUMNS:
         # the definition as the analyses wrote it; else the template, its fields shown by name
         base = metric_defs.get(col) or re.sub(r"\{(\w+)(?::[^}]*)?\}", r"\1", METRICS[path].definition)
-        columns[col] = (f"{path}" + (f"[{idx}]" if idx is not None else "") + f" of the trial's analysis: {base}")
+        columns[col] = f"{path}" + (f"[{idx}]" if idx is not None else "") + f" of the trial's analysis: {base}"
     return rows, columns
 
 
@@ -193,9 +210,14 @@ def spread(rows: list[dict], columns=SPREAD_COLUMNS) -> list[dict]:
             vals = np.array([x for x in (_num(r.get(c)) for r in rs) if x is not None])
             if len(vals) == 0:
                 continue
-            entry["numbers"][c] = {"n": int(len(vals)), "median": float(np.median(vals)), "min": float(vals.min()),
-                                   "max": float(vals.max()), "mean": float(vals.mean()),
-                                   "std": float(vals.std(ddof=1)) if len(vals) > 1 else None}
+            entry["numbers"][c] = {
+                "n": int(len(vals)),
+                "median": float(np.median(vals)),
+                "min": float(vals.min()),
+                "max": float(vals.max()),
+                "mean": float(vals.mean()),
+                "std": float(vals.std(ddof=1)) if len(vals) > 1 else None,
+            }
         out.append(entry)
     return out
 
@@ -259,18 +281,29 @@ def valence_agreement(spec: SweepSpec, out_dir, rows: list[dict]) -> dict:
         if bow is not None:
             shared &= set(bow)
         words = sorted(shared)
-        entry = {"trials": ids, "archs": archs, "n_words": len(words), "valence": source,
-                 "words_rule": (f"words in every network's vocabulary and seen >= {spec.min_count} times in the "
-                                "training split (bag-of-words counts)" if bow is not None else
-                                "words in every network's vocabulary (no bag of words to count them)")}
+        entry = {
+            "trials": ids,
+            "archs": archs,
+            "n_words": len(words),
+            "valence": source,
+            "words_rule": (
+                f"words in every network's vocabulary and seen >= {spec.min_count} times in the "
+                "training split (bag-of-words counts)"
+                if bow is not None
+                else "words in every network's vocabulary (no bag of words to count them)"
+            ),
+        }
         if len(words) < 3:
             entry["note"] = "fewer than 3 shared words: no correlation computed"
             result[ds.label] = entry
             continue
-        X = np.array([[v[w] for w in words] for v in vals])          # [networks, words]
+        X = np.array([[v[w] for w in words] for v in vals])  # [networks, words]
         if len(vals) >= 2:
-            rho = spearmanr(X, axis=1).statistic if len(vals) > 2 else \
-                np.array([[1.0, spearmanr(X[0], X[1]).statistic], [spearmanr(X[0], X[1]).statistic, 1.0]])
+            rho = (
+                spearmanr(X, axis=1).statistic
+                if len(vals) > 2
+                else np.array([[1.0, spearmanr(X[0], X[1]).statistic], [spearmanr(X[0], X[1]).statistic, 1.0]])
+            )
             rho = np.atleast_2d(np.asarray(rho, dtype=float))
             entry["pairwise"] = [[float(x) if math.isfinite(x) else None for x in row] for row in rho]
             iu = np.triu_indices(len(vals), 1)
@@ -278,12 +311,15 @@ def valence_agreement(spec: SweepSpec, out_dir, rows: list[dict]) -> dict:
             diff = [rho[i, j] for i, j in zip(*iu) if archs[i] != archs[j]]
             entry["pairs"] = {
                 "all": _stats([rho[i, j] for i, j in zip(*iu)]),
-                "same_arch": _stats(same), "different_arch": _stats(diff)}
+                "same_arch": _stats(same),
+                "different_arch": _stats(diff),
+            }
         if bow is not None:
             b = np.array([bow[w] for w in words])
             entry["vs_bow"] = [_finite(spearmanr(x, b).statistic) for x in X]
-            entry["vs_bow_by_arch"] = {a: _stats([s for s, aa in zip(entry["vs_bow"], archs) if aa == a])
-                                       for a in dict.fromkeys(archs)}
+            entry["vs_bow_by_arch"] = {
+                a: _stats([s for s, aa in zip(entry["vs_bow"], archs) if aa == a]) for a in dict.fromkeys(archs)
+            }
         result[ds.label] = entry
     return result
 
@@ -313,19 +349,29 @@ def _figures(rows: list[dict], agreement: dict, report_dir: Path, archs: list[st
     if metrics:
         name = "line_attractor_across_trials.png"
         _save_png(_trials_figure(done, datasets, archs, metrics), report_dir / name)
-        figs.append((name, "The line-attractor numbers of every trial: |λ₁| at the traced slow manifold's nodes "
-                           "(median), the share of the slow points' variance explained by the curve "
-                           "(one-dimensionality), |cos| of the curve's tangent with Σw (readout alignment), and "
-                           "test accuracy. 1 is the ideal line attractor for the first three."))
+        figs.append(
+            (
+                name,
+                "The line-attractor numbers of every trial: |λ₁| at the traced slow manifold's nodes "
+                "(median), the share of the slow points' variance explained by the curve "
+                "(one-dimensionality), |cos| of the curve's tangent with Σw (readout alignment), and "
+                "test accuracy. 1 is the ideal line attractor for the first three.",
+            )
+        )
     for ds, entry in agreement.items():
         if "pairwise" not in entry:
             continue
         name = f"valence_agreement_{ds}.png"
         _save_png(_agreement_figure(ds, entry, archs), report_dir / name)
-        figs.append((name, f"{ds}: Spearman rank correlation between the word valences of every pair of networks "
-                           "(and, last row, with the bag-of-words coefficients) "
-                           f"(valence: Re(l₁ᵀ J_inp x_word) averaged over the slow manifold's nodes), over "
-                           f"{entry['n_words']} {entry['words_rule']}."))
+        figs.append(
+            (
+                name,
+                f"{ds}: Spearman rank correlation between the word valences of every pair of networks "
+                "(and, last row, with the bag-of-words coefficients) "
+                f"(valence: Re(l₁ᵀ J_inp x_word) averaged over the slow manifold's nodes), over "
+                f"{entry['n_words']} {entry['words_rule']}.",
+            )
+        )
     return figs
 
 
@@ -349,10 +395,11 @@ def _trials_figure(done: list[dict], datasets: list[str], archs: list[str], metr
     colors = plt.get_cmap("tab10")
     ncol = 2 if len(metrics) == 4 else len(metrics)
     nrow = math.ceil(len(metrics) / ncol)
-    fig, axes = plt.subplots(nrow, ncol, figsize=(max(3.2 * ncol, 0.9 * len(archs) * ncol), 3.0 * nrow + 0.6),
-                             squeeze=False)
+    fig, axes = plt.subplots(
+        nrow, ncol, figsize=(max(3.2 * ncol, 0.9 * len(archs) * ncol), 3.0 * nrow + 0.6), squeeze=False
+    )
     axes = axes.ravel()
-    for ax in axes[len(metrics):]:
+    for ax in axes[len(metrics) :]:
         ax.set_visible(False)
     rng = np.random.default_rng(0)
     for ax, (col, title, ref) in zip(axes, metrics):
@@ -362,12 +409,18 @@ def _trials_figure(done: list[dict], datasets: list[str], archs: list[str], metr
                 ys = [y for y in ys if y is not None]
                 if not ys:
                     continue
-                x = i + (k - (len(datasets) - 1) / 2) * 0.8 / max(len(datasets), 1) \
-                    + rng.uniform(-0.06, 0.06, len(ys))
-                ax.scatter(x, ys, s=18, color=colors(k % 10), alpha=0.8,
-                           label=ds if i == next(j for j, a in enumerate(archs)
-                                                   if any(r["arch"] == a and r["dataset"] == ds for r in done))
-                           else None)
+                x = i + (k - (len(datasets) - 1) / 2) * 0.8 / max(len(datasets), 1) + rng.uniform(-0.06, 0.06, len(ys))
+                ax.scatter(
+                    x,
+                    ys,
+                    s=18,
+                    color=colors(k % 10),
+                    alpha=0.8,
+                    label=ds
+                    if i
+                    == next(j for j, a in enumerate(archs) if any(r["arch"] == a and r["dataset"] == ds for r in done))
+                    else None,
+                )
                 ax.hlines(np.median(ys), x.min() - 0.08, x.max() + 0.08, color=colors(k % 10), lw=2)
         if ref is not None:
             ax.axhline(ref, color="0.6", lw=0.8, ls="--")
@@ -377,8 +430,10 @@ def _trials_figure(done: list[dict], datasets: list[str], archs: list[str], metr
     handles, labels = axes[0].get_legend_handles_labels()
     if handles:
         fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 6), fontsize=8, frameon=False)
-    fig.suptitle("every trial (dot), the median per architecture and dataset (bar);\ndashed: the ideal "
-                 "line attractor", fontsize=9)
+    fig.suptitle(
+        "every trial (dot), the median per architecture and dataset (bar);\ndashed: the ideal line attractor",
+        fontsize=9,
+    )
     fig.tight_layout(rect=(0, 0.06, 1, 0.94))
     return fig
 
@@ -389,11 +444,13 @@ def _agreement_figure(ds: str, entry: dict, archs: list[str]):
     import matplotlib.pyplot as plt
 
     rho = np.array(entry["pairwise"], dtype=float)
-    order = sorted(range(len(entry["trials"])), key=lambda i: (archs.index(entry["archs"][i])
-                                                               if entry["archs"][i] in archs else 99, i))
+    order = sorted(
+        range(len(entry["trials"])),
+        key=lambda i: (archs.index(entry["archs"][i]) if entry["archs"][i] in archs else 99, i),
+    )
     rho = rho[np.ix_(order, order)]
     names = _short_names([entry["trials"][i] for i in order], ds)
-    if "vs_bow" in entry:       # the bag of words as one more row and column
+    if "vs_bow" in entry:  # the bag of words as one more row and column
         b = np.array(entry["vs_bow"], dtype=float)[order]
         rho = np.block([[rho, b[:, None]], [b[None, :], np.ones((1, 1))]])
         names.append("bag of words")
@@ -410,7 +467,7 @@ def _agreement_figure(ds: str, entry: dict, archs: list[str]):
 
 def _short_names(ids: list[str], label: str) -> list[str]:
     """Trial ids without the dataset label; the configuration hash only where arch and seed repeat."""
-    short = [i[len(label) + 1:] if i.startswith(label + "-") else i for i in ids]
+    short = [i[len(label) + 1 :] if i.startswith(label + "-") else i for i in ids]
     stem = [s.rsplit("-", 1)[0] for s in short]
     return [st if stem.count(st) == 1 else sh for st, sh in zip(stem, short)]
 
@@ -425,50 +482,77 @@ def _html(spec: SweepSpec, rows, columns, spreads, agreement, figs, curves_html:
     esc = html.escape
     n_done = sum(r["state"] == "done" for r in rows)
     failed = [r for r in rows if r["state"] == "failed"]
-    parts = [f"<!doctype html><meta charset='utf-8'><title>rnnlens sweep {esc(spec.name)}</title>",
-             "<style>body{font-family:sans-serif;max-width:1200px;margin:2em auto;padding:0 1em}"
-             "table{border-collapse:collapse;font-size:13px}td,th{border:1px solid #ccc;padding:3px 6px}"
-             "td.num{text-align:right}.def{color:#555;font-size:13px}img{max-width:100%}</style>",
-             f"<h1>Sweep {esc(spec.name)}: what is universal across {len(rows)} networks</h1>",
-             f"<p>{n_done} of {len(rows)} trials finished, {len(failed)} failed. Datasets: "
-             f"{esc(', '.join(d.label for d in spec.datasets))}; architectures: {esc(', '.join(spec.architectures))}; "
-             f"seeds: {esc(', '.join(map(str, spec.seeds)))}. One row per trial in <code>summary.csv</code>.</p>"]
+    parts = [
+        f"<!doctype html><meta charset='utf-8'><title>rnnlens sweep {esc(spec.name)}</title>",
+        "<style>body{font-family:sans-serif;max-width:1200px;margin:2em auto;padding:0 1em}"
+        "table{border-collapse:collapse;font-size:13px}td,th{border:1px solid #ccc;padding:3px 6px}"
+        "td.num{text-align:right}.def{color:#555;font-size:13px}img{max-width:100%}</style>",
+        f"<h1>Sweep {esc(spec.name)}: what is universal across {len(rows)} networks</h1>",
+        f"<p>{n_done} of {len(rows)} trials finished, {len(failed)} failed. Datasets: "
+        f"{esc(', '.join(d.label for d in spec.datasets))}; architectures: {esc(', '.join(spec.architectures))}; "
+        f"seeds: {esc(', '.join(map(str, spec.seeds)))}. One row per trial in <code>summary.csv</code>.</p>",
+    ]
     parts.append(curves_html)
-    parts.append("<h2>Spread per architecture and dataset</h2><p class='def'>Each cell: median [min, max] "
-                 "(n = finished trials that have the number).</p><table><tr><th>dataset</th><th>arch</th>"
-                 + "".join(f"<th>{esc(c)}</th>" for c in SPREAD_COLUMNS) + "</tr>")
+    parts.append(
+        "<h2>Spread per architecture and dataset</h2><p class='def'>Each cell: median [min, max] "
+        "(n = finished trials that have the number).</p><table><tr><th>dataset</th><th>arch</th>"
+        + "".join(f"<th>{esc(c)}</th>" for c in SPREAD_COLUMNS)
+        + "</tr>"
+    )
     for e in spreads:
-        parts.append(f"<tr><td>{esc(e['dataset'])}</td><td>{esc(e['arch'])}</td>" + "".join(
-            f"<td class='num'>{esc(_range(e['numbers'].get(c)))}</td>" for c in SPREAD_COLUMNS) + "</tr>")
-    parts.append("</table><ul class='def'>" + "".join(f"<li><b>{esc(c)}</b>: {esc(columns[c])}</li>"
-                                                      for c in SPREAD_COLUMNS) + "</ul>")
-    parts.append("<h2>Agreement of word valences</h2><p class='def'>Spearman rank correlation of the word "
-                 "valences (Re(l₁ᵀ J_inp x_word), averaged over the traced slow manifold's nodes) between every "
-                 "pair of networks on one dataset, and of each network with the bag-of-words coefficients. Each "
-                 "cell: median [min, max] (n = pairs or networks).</p><table><tr><th>dataset</th><th>words</th>"
-                 "<th>all pairs</th><th>same architecture</th><th>different architectures</th>"
-                 "<th>vs bag of words, by architecture</th></tr>")
+        parts.append(
+            f"<tr><td>{esc(e['dataset'])}</td><td>{esc(e['arch'])}</td>"
+            + "".join(f"<td class='num'>{esc(_range(e['numbers'].get(c)))}</td>" for c in SPREAD_COLUMNS)
+            + "</tr>"
+        )
+    parts.append(
+        "</table><ul class='def'>"
+        + "".join(f"<li><b>{esc(c)}</b>: {esc(columns[c])}</li>" for c in SPREAD_COLUMNS)
+        + "</ul>"
+    )
+    parts.append(
+        "<h2>Agreement of word valences</h2><p class='def'>Spearman rank correlation of the word "
+        "valences (Re(l₁ᵀ J_inp x_word), averaged over the traced slow manifold's nodes) between every "
+        "pair of networks on one dataset, and of each network with the bag-of-words coefficients. Each "
+        "cell: median [min, max] (n = pairs or networks).</p><table><tr><th>dataset</th><th>words</th>"
+        "<th>all pairs</th><th>same architecture</th><th>different architectures</th>"
+        "<th>vs bag of words, by architecture</th></tr>"
+    )
     for ds, e in agreement.items():
         pairs = e.get("pairs", {})
         vb = "<br>".join(f"{esc(a)}: {esc(_range(s))}" for a, s in e.get("vs_bow_by_arch", {}).items()) or "—"
-        parts.append(f"<tr><td>{esc(ds)}</td><td class='num'>{e['n_words']}</td>"
-                     f"<td class='num'>{esc(_range(pairs.get('all')))}</td>"
-                     f"<td class='num'>{esc(_range(pairs.get('same_arch')))}</td>"
-                     f"<td class='num'>{esc(_range(pairs.get('different_arch')))}</td><td>{vb}</td></tr>")
+        parts.append(
+            f"<tr><td>{esc(ds)}</td><td class='num'>{e['n_words']}</td>"
+            f"<td class='num'>{esc(_range(pairs.get('all')))}</td>"
+            f"<td class='num'>{esc(_range(pairs.get('same_arch')))}</td>"
+            f"<td class='num'>{esc(_range(pairs.get('different_arch')))}</td><td>{vb}</td></tr>"
+        )
     parts.append("</table>")
     for ds, e in agreement.items():
-        parts.append(f"<p class='def'>{esc(ds)}: {esc(e['words_rule'])}."
-                     + (f" {esc(e['note'])}." if e.get("note") else "") + "</p>")
+        parts.append(
+            f"<p class='def'>{esc(ds)}: {esc(e['words_rule'])}."
+            + (f" {esc(e['note'])}." if e.get("note") else "")
+            + "</p>"
+        )
     parts.append("<h2>Figures</h2>")
     for name, caption in figs:
-        parts.append(f"<figure><img src='{esc(name)}' alt='{esc(name)}'><figcaption class='def'>{esc(caption)}"
-                     "</figcaption></figure>")
+        parts.append(
+            f"<figure><img src='{esc(name)}' alt='{esc(name)}'><figcaption class='def'>{esc(caption)}"
+            "</figcaption></figure>"
+        )
     if failed:
-        parts.append("<h2>Failed trials</h2><ul>" + "".join(
-            f"<li>{esc(r['trial'])}: see trials/{esc(r['trial'])}/status.json and log.txt</li>" for r in failed)
-            + "</ul>")
-    parts.append("<h2>Columns of summary.csv</h2><ul class='def'>" + "".join(
-        f"<li><b>{esc(c)}</b>: {esc(d)}</li>" for c, d in columns.items()) + "</ul>")
+        parts.append(
+            "<h2>Failed trials</h2><ul>"
+            + "".join(
+                f"<li>{esc(r['trial'])}: see trials/{esc(r['trial'])}/status.json and log.txt</li>" for r in failed
+            )
+            + "</ul>"
+        )
+    parts.append(
+        "<h2>Columns of summary.csv</h2><ul class='def'>"
+        + "".join(f"<li><b>{esc(c)}</b>: {esc(d)}</li>" for c, d in columns.items())
+        + "</ul>"
+    )
     parts.append("<p class='def'>Per-network figures: <code>rnnlens report DIR/trials/*/analysis -o OUT</code>.</p>")
     return "\n".join(parts)
 
@@ -480,12 +564,15 @@ def _curves_html(rows: list[dict], columns: dict, curves: dict, report_dir: Path
     esc = html.escape
     varied = [k for k in columns if k not in BASE_COLUMNS and k not in {c for c, _, _ in METRIC_COLUMNS}]
     _save_png(curves_figure(curves, rows), report_dir / "learning_curves.png")
-    return ("<h2>Trials by validation accuracy, and how they learned</h2><p class='def'>Best validation accuracy "
-            "first (the checkpoint each trial kept); test: the whole test split (stage evaluate); test within "
-            "drop_longer: without the test documents longer than the trial's drop_longer tokens.</p>"
-            + ranked_table(rows, curves, varied)
-            + "<figure><img src='learning_curves.png' alt='learning curves'><figcaption class='def'>"
-            + esc("Learning curves: " + CURVE_DEFINITION) + ".</figcaption></figure>")
+    return (
+        "<h2>Trials by validation accuracy, and how they learned</h2><p class='def'>Best validation accuracy "
+        "first (the checkpoint each trial kept); test: the whole test split (stage evaluate); test within "
+        "drop_longer: without the test documents longer than the trial's drop_longer tokens.</p>"
+        + ranked_table(rows, curves, varied)
+        + "<figure><img src='learning_curves.png' alt='learning curves'><figcaption class='def'>"
+        + esc("Learning curves: " + CURVE_DEFINITION)
+        + ".</figcaption></figure>"
+    )
 
 
 def summarize(spec: SweepSpec, out_dir, *, report: bool = True) -> SweepSummary:
@@ -497,22 +584,32 @@ def summarize(spec: SweepSpec, out_dir, *, report: bool = True) -> SweepSummary:
     spreads = spread(rows)
     agreement = valence_agreement(spec, out_dir, rows)
     curves = learning_curves(out_dir, rows)
-    json_path = write_json_atomic(out_dir / "comparison.json", {
-        "schema": "rnnlens-sweep-comparison/1", "name": spec.name, "columns": columns,
-        "spread": spreads, "spread_definition": "per (dataset, arch) over finished trials: n, median, min, max, "
-                                               "mean, std (ddof=1)",
-        "valence_agreement": agreement,
-        "learning_curves": curves, "learning_curve_definition": CURVE_DEFINITION,
-        "valence_definition": "Spearman rank correlation of word valences Re(l_1^T J_inp x_word) averaged over "
-                              "the slow manifold's nodes (sm_valence_mean), between networks and against the "
-                              "bag-of-words coefficients"})
+    json_path = write_json_atomic(
+        out_dir / "comparison.json",
+        {
+            "schema": "rnnlens-sweep-comparison/1",
+            "name": spec.name,
+            "columns": columns,
+            "spread": spreads,
+            "spread_definition": "per (dataset, arch) over finished trials: n, median, min, max, mean, std (ddof=1)",
+            "valence_agreement": agreement,
+            "learning_curves": curves,
+            "learning_curve_definition": CURVE_DEFINITION,
+            "valence_definition": "Spearman rank correlation of word valences Re(l_1^T J_inp x_word) averaged over "
+            "the slow manifold's nodes (sm_valence_mean), between networks and against the "
+            "bag-of-words coefficients",
+        },
+    )
     report_path = None
     if report:
         report_dir = out_dir / "report"
         report_dir.mkdir(parents=True, exist_ok=True)
         figs = _figures(rows, agreement, report_dir, spec.architectures)
         report_path = report_dir / "report.html"
-        write_text_atomic(report_path, _html(spec, rows, columns, spreads, agreement, figs,
-                                             _curves_html(rows, columns, curves, report_dir)))
-    return SweepSummary(csv=csv_path, json=Path(json_path) if json_path else out_dir / "comparison.json",
-                        report=report_path, rows=rows)
+        write_text_atomic(
+            report_path,
+            _html(spec, rows, columns, spreads, agreement, figs, _curves_html(rows, columns, curves, report_dir)),
+        )
+    return SweepSummary(
+        csv=csv_path, json=Path(json_path) if json_path else out_dir / "comparison.json", report=report_path, rows=rows
+    )

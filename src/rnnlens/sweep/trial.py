@@ -35,8 +35,17 @@ from rnnlens._atomic import write_json_atomic
 from rnnlens._lock import _alive
 from rnnlens.errors import RnnlensError
 
-__all__ = ["run_trial", "read_status", "fit_dataset_baseline", "STATUS_FILE", "LOG_FILE", "CHECKPOINT_DIR",
-           "ANALYSIS_DIR", "EVALUATION_FILE", "STATUS_SCHEMA"]
+__all__ = [
+    "run_trial",
+    "read_status",
+    "fit_dataset_baseline",
+    "STATUS_FILE",
+    "LOG_FILE",
+    "CHECKPOINT_DIR",
+    "ANALYSIS_DIR",
+    "EVALUATION_FILE",
+    "STATUS_SCHEMA",
+]
 
 STATUS_FILE = "status.json"
 LOG_FILE = "log.txt"
@@ -80,7 +89,7 @@ def _clear_locks_of(trial_dir: Path, attempt: dict) -> None:
         lock.unlink(missing_ok=True)
 
 
-DOWNLOADING_CORPORA = ("imdb", "ag_news")   # load_corpus downloads these when missing (option download)
+DOWNLOADING_CORPORA = ("imdb", "ag_news")  # load_corpus downloads these when missing (option download)
 
 
 def corpus_options(key: dict) -> dict:
@@ -134,8 +143,11 @@ def fit_dataset_baseline(dataset: dict, out_file: str) -> str:
     if out.is_file() and bag_of_words_fingerprint(out) == corpus.fingerprint():
         return str(out)
     with _logging_to(out.parent / LOG_FILE) as log:
-        print(f"=== bag of words for {dataset['label']}, pid {os.getpid()} on {socket.gethostname()}, {_now()}"
-              + (" (the one there was fitted on another corpus)" if out.is_file() else ""), file=log)
+        print(
+            f"=== bag of words for {dataset['label']}, pid {os.getpid()} on {socket.gethostname()}, {_now()}"
+            + (" (the one there was fitted on another corpus)" if out.is_file() else ""),
+            file=log,
+        )
         bow = fit_bag_of_words(corpus)
         bow.save(out)
         print(f"accuracy {bow.accuracy} (fraction correct per split), C={bow.C}", file=log)
@@ -169,19 +181,36 @@ def run_trial(trial: dict, trial_dir: str, run_id: str, bow_path: str | None = N
     status = read_status(tdir) or {}
     if status.get("schema") != STATUS_SCHEMA or status.get("config_hash") != trial["config_hash"]:
         # new trial, or its configuration changed (e.g. other analysis options): keep the attempt history
-        status = {"schema": STATUS_SCHEMA, "id": trial["id"], "config_hash": trial["config_hash"],
-                  "config": trial["config"], "attempts": status.get("attempts", []), "stages": {}, "results": {}}
+        status = {
+            "schema": STATUS_SCHEMA,
+            "id": trial["id"],
+            "config_hash": trial["config_hash"],
+            "config": trial["config"],
+            "attempts": status.get("attempts", []),
+            "stages": {},
+            "results": {},
+        }
     attempts = status["attempts"]
     if attempts and attempts[-1].get("ended") is None:
         last = attempts[-1]
         last["ended"] = _now()
         last["outcome"] = "worker died" if last.get("run") == run_id else "interrupted"
-        last["error"] = ("the worker process died during this attempt (Ray restarted the task)"
-                         if last["outcome"] == "worker died" else
-                         "the sweep stopped during this attempt (driver killed or interrupted); resumed by a rerun")
+        last["error"] = (
+            "the worker process died during this attempt (Ray restarted the task)"
+            if last["outcome"] == "worker died"
+            else "the sweep stopped during this attempt (driver killed or interrupted); resumed by a rerun"
+        )
         _clear_locks_of(tdir, last)
-    attempt = {"n": len(attempts) + 1, "run": run_id, "pid": os.getpid(), "host": socket.gethostname(),
-               "node": _ray_node(), "started": _now(), "ended": None, "outcome": None}
+    attempt = {
+        "n": len(attempts) + 1,
+        "run": run_id,
+        "pid": os.getpid(),
+        "host": socket.gethostname(),
+        "node": _ray_node(),
+        "started": _now(),
+        "ended": None,
+        "outcome": None,
+    }
     attempts.append(attempt)
     status.update(state="running", error=None)
     _write_status(tdir, status)
@@ -189,28 +218,40 @@ def run_trial(trial: dict, trial_dir: str, run_id: str, bow_path: str | None = N
     t0 = time.perf_counter()
     try:
         with _logging_to(tdir / LOG_FILE) as log:
-            print(f"=== attempt {attempt['n']} of trial {trial['id']} (sweep run {run_id}), pid {attempt['pid']} "
-                  f"on {attempt['host']}, {attempt['started']}", file=log)
+            print(
+                f"=== attempt {attempt['n']} of trial {trial['id']} (sweep run {run_id}), pid {attempt['pid']} "
+                f"on {attempt['host']}, {attempt['started']}",
+                file=log,
+            )
             _stages_when_unlocked(trial, tdir, status, bow_path, log)
     except BaseException as exc:  # noqa: BLE001  (recorded, then reported to the driver)
         retry = _retryable(exc)
-        attempt.update(ended=_now(), outcome="error", error=f"{type(exc).__name__}: {exc}",
-                       seconds=round(time.perf_counter() - t0, 3))
+        attempt.update(
+            ended=_now(),
+            outcome="error",
+            error=f"{type(exc).__name__}: {exc}",
+            seconds=round(time.perf_counter() - t0, 3),
+        )
         status.update(state="failed", error=attempt["error"])
         with open(tdir / LOG_FILE, "a", encoding="utf-8") as log:
             traceback.print_exc(file=log)
         _write_status(tdir, status)
         if isinstance(exc, (KeyboardInterrupt, SystemExit)):
             raise
-        return {"id": trial["id"], "state": "failed", "error": attempt["error"], "retryable": retry,
-                "attempt": attempt["n"]}
+        return {
+            "id": trial["id"],
+            "state": "failed",
+            "error": attempt["error"],
+            "retryable": retry,
+            "attempt": attempt["n"],
+        }
     attempt.update(ended=_now(), outcome="done", seconds=round(time.perf_counter() - t0, 3))
     status.update(state="done", error=None, finished=_now())
     _write_status(tdir, status)
     return {"id": trial["id"], "state": "done", "error": None, "retryable": False, "attempt": attempt["n"]}
 
 
-LOCK_WAIT_S = 900.0   # how long a trial waits for an output lock a live process holds
+LOCK_WAIT_S = 900.0  # how long a trial waits for an output lock a live process holds
 
 
 def _stages_when_unlocked(trial: dict, tdir: Path, status: dict, bow_path: str | None, log) -> None:
@@ -236,7 +277,7 @@ def _stages(trial: dict, tdir: Path, status: dict, bow_path: str | None) -> None
     import torch
 
     threads = torch.get_num_threads()
-    try:   # the trial sets torch's threads (and train() does); give the process its own number back
+    try:  # the trial sets torch's threads (and train() does); give the process its own number back
         _run_stages(trial, tdir, status, bow_path)
     finally:
         torch.set_num_threads(threads)
@@ -273,12 +314,21 @@ def _run_stages(trial: dict, tdir: Path, status: dict, bow_path: str | None) -> 
         t = time.perf_counter()
         ev_path = tdir / EVALUATION_FILE
         if "test" not in corpus.splits:
-            raise RnnlensError(f"dataset {cfg['dataset']['label']}: corpus has no test split to evaluate on "
-                               f"(splits {sorted(corpus.splits)}); drop 'evaluate' from stages")
+            raise RnnlensError(
+                f"dataset {cfg['dataset']['label']}: corpus has no test split to evaluate on "
+                f"(splits {sorted(corpus.splits)}); drop 'evaluate' from stages"
+            )
         if not ev_path.is_file():
             ev = evaluate(ck.model, ck.vocab, corpus.splits["test"], max_length=settings.max_length)
-            write_json_atomic(ev_path, {"split": "test", **ev, "definition": "accuracy: fraction of test documents "
-                                        "classified correctly; loss: mean cross-entropy (nats per document)"})
+            write_json_atomic(
+                ev_path,
+                {
+                    "split": "test",
+                    **ev,
+                    "definition": "accuracy: fraction of test documents "
+                    "classified correctly; loss: mean cross-entropy (nats per document)",
+                },
+            )
         ev = json.loads(ev_path.read_text(encoding="utf-8"))
         status["results"]["test_accuracy"] = ev["accuracy"]
         status["results"]["test_loss"] = ev["loss"]
@@ -296,7 +346,7 @@ def _run_stages(trial: dict, tdir: Path, status: dict, bow_path: str | None) -> 
         done = (an_dir / "summary.json").is_file() and "analyze" in status["stages"]
         if not done:
             if an_dir.exists() and "analyze" not in status["stages"]:
-                shutil.rmtree(an_dir)   # made with other options (the trial's configuration changed)
+                shutil.rmtree(an_dir)  # made with other options (the trial's configuration changed)
             analyze(ck, corpus, settings, bow=bow_path, out_dir=an_dir)
             done_stage("analyze", t)
     sys.stdout.flush()

@@ -64,20 +64,34 @@ nodes, arrays, the 3-D view) and :mod:`.entry` (:func:`analyze_modifiers`, :func
 from rnnlens.analysis.modifiers.design import ModifierRequest
 from rnnlens.analysis.modifiers.entry import analyze_modifiers, pipeline_measurement
 from rnnlens.analysis.modifiers.estimators import (
-                                                   bootstrap_ratio,
-                                                   decay_time_constant,
-                                                   factor_reach,
-                                                   fit_factor_decay,
-                                                   ls_ratio,
-                                                   median_ratio,
-                                                   participation_ratio,
+    bootstrap_ratio,
+    decay_time_constant,
+    factor_reach,
+    fit_factor_decay,
+    ls_ratio,
+    median_ratio,
+    participation_ratio,
 )
 from rnnlens.analysis.modifiers.measure import measure_modifiers
 from rnnlens.analysis.modifiers.result import ModifierAnalysis
 from rnnlens.analysis.modifiers.words import MODIFIER_LIKE, check_modifier_list, split_present
 from rnnlens.constants import DEFAULT_MODIFIERS
 
-__all__ = ["DEFAULT_MODIFIERS", "MODIFIER_LIKE", "ModifierAnalysis", "ModifierRequest", "analyze_modifiers",
-           "measure_modifiers", "check_modifier_list", "split_present", "pipeline_measurement",
-           "ls_ratio", "bootstrap_ratio", "median_ratio", "fit_factor_decay", "factor_reach", "participation_ratio",
-           "decay_time_constant"]
+__all__ = [
+    "DEFAULT_MODIFIERS",
+    "MODIFIER_LIKE",
+    "ModifierAnalysis",
+    "ModifierRequest",
+    "analyze_modifiers",
+    "measure_modifiers",
+    "check_modifier_list",
+    "split_present",
+    "pipeline_measurement",
+    "ls_ratio",
+    "bootstrap_ratio",
+    "median_ratio",
+    "fit_factor_decay",
+    "factor_reach",
+    "participation_ratio",
+    "decay_time_constant",
+]

@@ -126,8 +126,9 @@ def _modifiers(request: ModifierRequest):
     vocab = request.network.vocab
     present, absent = split_present(request.options.modifiers, vocab)
     if not present:
-        raise ArgumentError(f"analyze_modifiers: none of modifiers={absent} is in the model's "
-                            "vocabulary; give words the model knows")
+        raise ArgumentError(
+            f"analyze_modifiers: none of modifiers={absent} is in the model's vocabulary; give words the model knows"
+        )
     given_words = check_words(request.words, vocab, present)
     return present, absent, np.array([vocab.stoi[m] for m in present], dtype=np.int64), given_words
 
@@ -144,9 +145,11 @@ def _documents_and_prefixes(request: ModifierRequest, mod_ids: np.ndarray, rng):
     blocked = set(mod_ids.tolist()) | {vocab.stoi[w] for w in MODIFIER_LIKE if w in vocab.stoi}
     prefixes, _, _ = contexts(docs, s.n_contexts, s.max_gap, blocked, rng)
     if len(prefixes) < 2:
-        raise DataError(f"analyze_modifiers: found {len(prefixes)} usable contexts in the split (a prefix whose "
-                        f"last max_gap={s.max_gap} tokens hold no modifier-like word); use a larger split or a "
-                        "smaller max_gap")
+        raise DataError(
+            f"analyze_modifiers: found {len(prefixes)} usable contexts in the split (a prefix whose "
+            f"last max_gap={s.max_gap} tokens hold no modifier-like word); use a larger split or a "
+            "smaller max_gap"
+        )
     return docs, prefixes
 
 
@@ -160,9 +163,14 @@ def _line(request: ModifierRequest, docs: list[np.ndarray]) -> Line:
         from rnnlens.manifold import trace_slow_manifold
 
         dtype = state_dtype(network)
-        visited = visited_states(network, docs[:min(len(docs), 300)], rng=np.random.default_rng([seed, 1]))
-        curve = trace_slow_manifold(step, torch.from_numpy(visited).to(dtype), readout=network.readout_direction(),
-                                    inputs=x_star.to(dtype), seed=seed)
+        visited = visited_states(network, docs[: min(len(docs), 300)], rng=np.random.default_rng([seed, 1]))
+        curve = trace_slow_manifold(
+            step,
+            torch.from_numpy(visited).to(dtype),
+            readout=network.readout_direction(),
+            inputs=x_star.to(dtype),
+            seed=seed,
+        )
     l1, tangents = slow_mode_at_nodes(step, curve, x_star, request.slow_lin if curve is request.slow_manifold else None)
     return Line(curve, to_numpy(curve.points.double()), l1, tangents)
 
@@ -178,11 +186,15 @@ def _words(request: ModifierRequest, line: Line, mod_ids: np.ndarray, given_word
     sources = WordSources(truth=truth, bow=bow_pair, net_valence=net_val, words=given_words)
     pos, neg, neu, source = word_sets(request.network.vocab, sources, s, mod_ids, rng)
     if not pos or not neg:
-        raise DataError(f"analyze_modifiers: no {'positive' if not pos else 'negative'} words to measure with "
-                        f"(from {source}); lower min_count or give a bag of words")
+        raise DataError(
+            f"analyze_modifiers: no {'positive' if not pos else 'negative'} words to measure with "
+            f"(from {source}); lower min_count or give a bag of words"
+        )
     if not neu:
-        raise DataError(f"analyze_modifiers: no neutral words for the fillers and controls (from {source}); lower "
-                        "min_count or give a bag of words")
+        raise DataError(
+            f"analyze_modifiers: no neutral words for the fillers and controls (from {source}); lower "
+            "min_count or give a bag of words"
+        )
     return pos, neg, neu, source
 
 
@@ -200,6 +212,21 @@ def make_design(request: ModifierRequest) -> Design:
     T = max(s.max_gap + s.settle, s.return_steps)
     fillers = neu[rng.integers(0, len(neu), size=(C, T))]
     control = neu[rng.integers(0, len(neu), size=C)]
-    lead_ids = np.concatenate([np.repeat(mod_ids[:, None], C, 1), control[None]], 0)     # [M + 1, C]
-    return Design(present, absent, mod_ids, prefixes, line, pos, neg, neu, source,
-                  np.array(pos + neg, dtype=np.int64), fillers, control, lead_ids, T, len(request.split.texts))
+    lead_ids = np.concatenate([np.repeat(mod_ids[:, None], C, 1), control[None]], 0)  # [M + 1, C]
+    return Design(
+        present,
+        absent,
+        mod_ids,
+        prefixes,
+        line,
+        pos,
+        neg,
+        neu,
+        source,
+        np.array(pos + neg, dtype=np.int64),
+        fillers,
+        control,
+        lead_ids,
+        T,
+        len(request.split.texts),
+    )

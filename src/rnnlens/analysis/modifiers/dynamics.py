@@ -12,8 +12,19 @@ from rnnlens.analysis.modes import orient_along
 from rnnlens.device import to_device, to_numpy
 from rnnlens.progress import track
 
-__all__ = ["solver_step", "state_dtype", "readout_logit", "final_states", "visited_states", "chains", "word_effects",
-           "slow_mode_at_nodes", "nearest", "input_projection", "net_valence"]
+__all__ = [
+    "solver_step",
+    "state_dtype",
+    "readout_logit",
+    "final_states",
+    "visited_states",
+    "chains",
+    "word_effects",
+    "slow_mode_at_nodes",
+    "nearest",
+    "input_projection",
+    "net_valence",
+]
 
 
 def solver_step(network):
@@ -45,11 +56,11 @@ def final_states(network, docs: list[np.ndarray]) -> torch.Tensor:
     out = torch.empty(len(docs), network.state_size, dtype=dtype, device=device)
     order = np.argsort([len(d) for d in docs])
     for i in range(0, len(docs), 64):
-        rows = order[i:i + 64]
+        rows = order[i : i + 64]
         T = max(len(docs[r]) for r in rows)
         ids = torch.zeros(len(rows), T, dtype=torch.long)
         for j, r in enumerate(rows):
-            ids[j, :len(docs[r])] = torch.from_numpy(docs[r])
+            ids[j, : len(docs[r])] = torch.from_numpy(docs[r])
         lengths = to_device(torch.tensor([len(docs[r]) for r in rows]), device)
         x = network.embed(to_device(ids, device))
         if hasattr(network.cell, "final_state"):
@@ -72,7 +83,7 @@ def visited_states(network, docs: list[np.ndarray], limit: int = 20000, rng=None
         x = network.embed(to_device(d, network.device))
         rows = []
         for t in range(len(d)):
-            h = network.step_fn(x[t:t + 1], h)
+            h = network.step_fn(x[t : t + 1], h)
             rows.append(h)
         states.append(to_numpy(torch.cat(rows).double()))
     X = np.concatenate(states)
@@ -90,7 +101,7 @@ def chains(network, h0: torch.Tensor, lead_ids: np.ndarray, fillers: np.ndarray)
     x = network.embed(to_device(lead_ids, network.device).reshape(-1))
     h = network.step_fn(x, h)
     out = [h]
-    fill = to_device(fillers, network.device)          # [C, T]
+    fill = to_device(fillers, network.device)  # [C, T]
     for j in range(fillers.shape[1]):
         x = network.embed(fill[:, j]).repeat(n_leads, 1)
         h = network.step_fn(x, h)
@@ -99,14 +110,15 @@ def chains(network, h0: torch.Tensor, lead_ids: np.ndarray, fillers: np.ndarray)
 
 
 @torch.no_grad()
-def word_effects(network, traj: torch.Tensor, fillers: np.ndarray, word_ids: np.ndarray, gaps: tuple[int, int],
-                 chunk: int = 200000) -> np.ndarray:
+def word_effects(
+    network, traj: torch.Tensor, fillers: np.ndarray, word_ids: np.ndarray, gaps: tuple[int, int], chunk: int = 200000
+) -> np.ndarray:
     """effect[lead, k - 1, c, w] (see :mod:`rnnlens.analysis.modifiers`), float64; ``gaps`` is
     ``(max_gap, settle)``."""
     max_gap, settle = gaps
     n_leads, _, C, S = traj.shape
     W = len(word_ids)
-    xw = network.embed(to_device(word_ids, network.device))          # [W, I]
+    xw = network.embed(to_device(word_ids, network.device))  # [W, I]
     fill = to_device(fillers, network.device)
     out = np.empty((n_leads, max_gap, C, W))
     base_logit = to_numpy(readout_logit(network, traj.reshape(-1, S)).reshape(n_leads, -1, C).double())
@@ -114,7 +126,7 @@ def word_effects(network, traj: torch.Tensor, fillers: np.ndarray, word_ids: np.
     for k in track(range(1, max_gap + 1), "modifier word effects", unit="gap"):
         before = traj[:, k - 1].reshape(n_leads * C, S)
         for i in range(0, n_leads * C, rows_per):
-            hb = before[i:i + rows_per]
+            hb = before[i : i + rows_per]
             n = hb.shape[0]
             h = network.step_fn(xw.repeat(n, 1), hb.repeat_interleave(W, 0))
             ctx = (torch.arange(i, i + n, device=fill.device) % C).repeat_interleave(W)
@@ -150,7 +162,7 @@ def slow_mode_at_nodes(step, curve, x_star, lin=None):
 
 def nearest(points: np.ndarray, nodes: np.ndarray) -> np.ndarray:
     """Index of the node nearest each point."""
-    d = (points ** 2).sum(1)[:, None] - 2 * points @ nodes.T + (nodes ** 2).sum(1)[None]
+    d = (points**2).sum(1)[:, None] - 2 * points @ nodes.T + (nodes**2).sum(1)[None]
     return d.argmin(1)
 
 
@@ -166,5 +178,5 @@ def input_projection(network, h: torch.Tensor, l1: torch.Tensor, x_star: torch.T
 
 def net_valence(network, curve, x_star, l1) -> np.ndarray:
     """Mean over the slow-manifold nodes of l_1^T J_inp x for every word of the vocabulary."""
-    g = input_projection(network, curve.points.to(state_dtype(network)), torch.from_numpy(l1), x_star)   # [n, I]
+    g = input_projection(network, curve.points.to(state_dtype(network)), torch.from_numpy(l1), x_star)  # [n, I]
     return to_numpy((network.embeddings() @ g.T).mean(1))

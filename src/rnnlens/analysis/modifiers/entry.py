@@ -20,8 +20,15 @@ __all__ = ["analyze_modifiers", "pipeline_measurement"]
 _GROUPS = ("documents", "fixed_points", "modifiers")
 
 
-def analyze_modifiers(network: Any, corpus: Any, settings: Any = None, *, bow: Any = None,
-                      words: dict[str, list[str]] | None = None, slow_manifold: Any = None) -> ModifierAnalysis:
+def analyze_modifiers(
+    network: Any,
+    corpus: Any,
+    settings: Any = None,
+    *,
+    bow: Any = None,
+    words: dict[str, list[str]] | None = None,
+    slow_manifold: Any = None,
+) -> ModifierAnalysis:
     """How modifier words bend the integration of a trained sentiment RNN (definitions:
     :mod:`rnnlens.analysis.modifiers`).
 
@@ -67,15 +74,27 @@ def analyze_modifiers(network: Any, corpus: Any, settings: Any = None, *, bow: A
     documents, fixed_points, options = groups_of(settings, _GROUPS, "analyze_modifiers")
     network = Network.resolve(network).to(resolve_device(documents.device))
     if documents.split not in corpus.splits:
-        raise DataError(f"analyze_modifiers: corpus {corpus.name!r} has no {documents.split!r} split (it has "
-                        f"{sorted(corpus.splits)}); set split= one of those")
+        raise DataError(
+            f"analyze_modifiers: corpus {corpus.name!r} has no {documents.split!r} split (it has "
+            f"{sorted(corpus.splits)}); set split= one of those"
+        )
     if network.num_classes != corpus.num_classes:
-        raise DataError(f"analyze_modifiers: the model classifies {network.num_classes} labels but corpus "
-                        f"{corpus.name!r} has {corpus.num_classes}; analyze it on the dataset it was trained on")
-    request = ModifierRequest(network, corpus.splits[documents.split], options, documents.max_length, documents.seed,
-                              to_device(network.x_star(fixed_points.input_point), network.device),
-                              truth=getattr(corpus, "truth", None),
-                              bow=bow, words=words, slow_manifold=slow_manifold)
+        raise DataError(
+            f"analyze_modifiers: the model classifies {network.num_classes} labels but corpus "
+            f"{corpus.name!r} has {corpus.num_classes}; analyze it on the dataset it was trained on"
+        )
+    request = ModifierRequest(
+        network,
+        corpus.splits[documents.split],
+        options,
+        documents.max_length,
+        documents.seed,
+        to_device(network.x_star(fixed_points.input_point), network.device),
+        truth=getattr(corpus, "truth", None),
+        bow=bow,
+        words=words,
+        slow_manifold=slow_manifold,
+    )
     return measure_modifiers(request)
 
 
@@ -87,12 +106,23 @@ def pipeline_measurement(run: Any) -> ModifierAnalysis:
     present, absent = split_present(s.modifiers, run.network.vocab)
     if not present:
         out = ModifierAnalysis()
-        out.metrics[SECTION] = {"modifiers": metric(SECTION + ".modifiers", []),
-                                "missing_modifiers": metric(SECTION + ".missing_modifiers", absent)}
+        out.metrics[SECTION] = {
+            "modifiers": metric(SECTION + ".modifiers", []),
+            "missing_modifiers": metric(SECTION + ".missing_modifiers", absent),
+        }
         return out
     d = run.settings.documents
     slow = run.products["slow_manifold"]
-    request = ModifierRequest(run.network, run.corpus.splits[d.split], s, d.max_length, d.seed,
-                              torch.as_tensor(run.x_star).double(), truth=run.truth, bow=run.bow,
-                              slow_manifold=slow.curve, slow_lin=slow.lin)
+    request = ModifierRequest(
+        run.network,
+        run.corpus.splits[d.split],
+        s,
+        d.max_length,
+        d.seed,
+        torch.as_tensor(run.x_star).double(),
+        truth=run.truth,
+        bow=run.bow,
+        slow_manifold=slow.curve,
+        slow_lin=slow.lin,
+    )
     return measure_modifiers(request)

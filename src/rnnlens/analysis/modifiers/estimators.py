@@ -8,8 +8,16 @@ import math
 
 import numpy as np
 
-__all__ = ["ls_ratio", "median_ratio", "bootstrap_ratio", "factor_reach", "fit_factor_decay", "participation_ratio",
-           "decay_time_constant", "agreement"]
+__all__ = [
+    "ls_ratio",
+    "median_ratio",
+    "bootstrap_ratio",
+    "factor_reach",
+    "fit_factor_decay",
+    "participation_ratio",
+    "decay_time_constant",
+    "agreement",
+]
 
 
 def ls_ratio(num, den) -> float:
@@ -36,8 +44,8 @@ def bootstrap_ratio(num, den, n_boot: int, rng: np.random.Generator, level: floa
     if n_boot < 1:
         return math.nan, math.nan
     C, W = num.shape
-    a = rng.multinomial(C, np.full(C, 1.0 / C), size=n_boot).astype(np.float64)   # [B, C] context weights
-    b = rng.multinomial(W, np.full(W, 1.0 / W), size=n_boot).astype(np.float64)   # [B, W] word weights
+    a = rng.multinomial(C, np.full(C, 1.0 / C), size=n_boot).astype(np.float64)  # [B, C] context weights
+    b = rng.multinomial(W, np.full(W, 1.0 / W), size=n_boot).astype(np.float64)  # [B, W] word weights
     top = np.einsum("bc,cw,bw->b", a, num * den, b)
     bottom = np.einsum("bc,cw,bw->b", a, den * den, b)
     ok = bottom > 0
@@ -80,8 +88,9 @@ def fit_factor_decay(factor) -> float:
 
     a0 = f[ok][0] - 1.0 if abs(f[ok][0] - 1.0) > 1e-9 else 1e-3
     try:
-        (a, tau), _ = curve_fit(model, k[ok], f[ok], p0=(a0, 1.0), bounds=([-np.inf, 0.05], [np.inf, 1000.0]),
-                                maxfev=5000)
+        (a, tau), _ = curve_fit(
+            model, k[ok], f[ok], p0=(a0, 1.0), bounds=([-np.inf, 0.05], [np.inf, 1000.0]), maxfev=5000
+        )
     except (RuntimeError, ValueError):
         return math.nan
     return float(tau)
@@ -96,7 +105,7 @@ def participation_ratio(X) -> tuple[float, float]:
     total = float(s2.sum())
     if total <= 0:
         return math.nan, math.nan
-    return float(s2[0] / total), float(total ** 2 / float((s2 ** 2).sum()))
+    return float(s2[0] / total), float(total**2 / float((s2**2).sum()))
 
 
 def decay_time_constant(ratio) -> float:

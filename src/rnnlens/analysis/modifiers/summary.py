@@ -30,8 +30,12 @@ def _factor_metrics(request, design, parts: dict) -> dict:
         "n_contexts": metric(P + "n_contexts", design.C, split_size=design.split_size),
         "max_gap": metric(P + "max_gap", s.max_gap),
         "settle": metric(P + "settle", s.settle),
-        "words": {"positive": vocab_words(design.pos), "negative": vocab_words(design.neg),
-                  "neutral": vocab_words(design.neu[:20]), "source": design.source},
+        "words": {
+            "positive": vocab_words(design.pos),
+            "negative": vocab_words(design.neg),
+            "neutral": vocab_words(design.neu[:20]),
+            "source": design.source,
+        },
         "factor": metric(P + "factor", per(factor), settle=s.settle),
         "factor_ci_low": metric(P + "factor_ci_low", per(parts["lo"]), n_boot=s.n_boot),
         "factor_ci_high": metric(P + "factor_ci_high", per(parts["hi"]), n_boot=s.n_boot),
@@ -52,22 +56,27 @@ def _excursion_metrics(request, design, parts: dict) -> dict:
         "excursion_norm": metric(P + "excursion_norm", one(np.median(x["e0_norm"], axis=1))),
         "excursion_readout": metric(P + "excursion_readout", one(np.median(e0 @ w, axis=1))),
         "lasting_readout": metric(P + "lasting_readout", one(np.median(x["exc"][:, -1] @ w, axis=1)), steps=T),
-        "excursion_top_share": metric(P + "excursion_top_share", {**{m: s[0] for m, s in zip(present, shares)},
-                                                                  "all": x["joint"][0]}),
-        "excursion_participation_ratio": metric(P + "excursion_participation_ratio",
-                                                {**{m: s[1] for m, s in zip(present, shares)}, "all": x["joint"][1],
-                                                 "lifetime": x["life"][1]}, K=max_gap),
+        "excursion_top_share": metric(
+            P + "excursion_top_share", {**{m: s[0] for m, s in zip(present, shares)}, "all": x["joint"][0]}
+        ),
+        "excursion_participation_ratio": metric(
+            P + "excursion_participation_ratio",
+            {**{m: s[1] for m, s in zip(present, shares)}, "all": x["joint"][1], "lifetime": x["life"][1]},
+            K=max_gap,
+        ),
         "excursion_tangent_cos": metric(P + "excursion_tangent_cos", one(np.median(cos_t, axis=1))),
-        "excursion_line_angle_deg": metric(P + "excursion_line_angle_deg",
-                                           one(np.degrees(np.arccos(np.clip(np.median(cos_t, axis=1), 0, 1))))),
-        "return_tau_trajectory": metric(P + "return_tau_trajectory",
-                                        {m: decay_time_constant(x["ratio"][i]) for i, m in enumerate(present)},
-                                        steps=T),
+        "excursion_line_angle_deg": metric(
+            P + "excursion_line_angle_deg", one(np.degrees(np.arccos(np.clip(np.median(cos_t, axis=1), 0, 1))))
+        ),
+        "return_tau_trajectory": metric(
+            P + "return_tau_trajectory", {m: decay_time_constant(x["ratio"][i]) for i, m in enumerate(present)}, steps=T
+        ),
         "return_tau_eigen": metric(P + "return_tau_eigen", one(eig["tau_eig"]), n=n_eig),
         "n_slow_modes_excursion": metric(P + "n_slow_modes_excursion", one(eig["slow_exc"]), n=n_eig),
         "n_slow_modes_control": metric(P + "n_slow_modes_control", eig["slow_ctrl"], n=n_eig),
-        "complex_top_fraction": metric(P + "complex_top_fraction", {**one(eig["complex_exc"]),
-                                                                    "control": eig["complex_ctrl"]}),
+        "complex_top_fraction": metric(
+            P + "complex_top_fraction", {**one(eig["complex_exc"]), "control": eig["complex_ctrl"]}
+        ),
     }
 
 
@@ -91,15 +100,22 @@ def _prediction_metrics(design, parts: dict) -> dict:
 def _arrays(request, design, parts: dict) -> dict:
     """The section's arrays (without the 3-D view)."""
     lin, eig, e0 = parts["lin"], parts["eig"], parts["exc"]["e0"]
-    a = dict(mod_names=np.array(design.present), mod_factor=parts["factor"], mod_ci_low=parts["lo"],
-             mod_ci_high=parts["hi"], mod_predicted=lin["pred"], mod_predicted_readout=lin["pred_w"],
-             mod_return=parts["exc"]["ratio"],
-             mod_excursion_readout=(e0 @ request.network.readout_direction()).astype(np.float32))
+    a = dict(
+        mod_names=np.array(design.present),
+        mod_factor=parts["factor"],
+        mod_ci_low=parts["lo"],
+        mod_ci_high=parts["hi"],
+        mod_predicted=lin["pred"],
+        mod_predicted_readout=lin["pred_w"],
+        mod_return=parts["exc"]["ratio"],
+        mod_excursion_readout=(e0 @ request.network.readout_direction()).astype(np.float32),
+    )
     if parts["truth"] is not None:
         a["mod_truth"] = parts["truth"]
     if eig["eig_exc"] is not None:
-        a.update(mod_eig_excursion=eig["eig_exc"].astype(np.complex64),
-                 mod_eig_control=eig["eig_ctrl"].astype(np.complex64))
+        a.update(
+            mod_eig_excursion=eig["eig_exc"].astype(np.complex64), mod_eig_control=eig["eig_ctrl"].astype(np.complex64)
+        )
     return a
 
 
@@ -107,11 +123,15 @@ def summarize(request, design, parts: dict, h_prefix: torch.Tensor, t0: float) -
     """The :class:`ModifierAnalysis` of one measurement (``parts``: what :mod:`.measure` computed; ``t0``: its
     start, for the seconds)."""
     out = ModifierAnalysis()
-    mm = {**_factor_metrics(request, design, parts), **_excursion_metrics(request, design, parts),
-          **_prediction_metrics(design, parts)}
+    mm = {
+        **_factor_metrics(request, design, parts),
+        **_excursion_metrics(request, design, parts),
+        **_prediction_metrics(design, parts),
+    }
     if design.absent:
-        out.missing.append({"what": f"modifier factors and subspace of {design.absent}",
-                            "why": "not in the model's vocabulary"})
+        out.missing.append(
+            {"what": f"modifier factors and subspace of {design.absent}", "why": "not in the model's vocabulary"}
+        )
     out.arrays.update(_arrays(request, design, parts))
     out.arrays.update(view_3d(request.network, design, h_prefix, parts["exc"]["e0"], request.truth))
     mm["seconds"] = metric(P + "seconds", time.perf_counter() - t0)
@@ -157,9 +177,12 @@ def view_3d(network, design, h_prefix: torch.Tensor, e0: np.ndarray, truth) -> d
     for lead in leads + [None]:
         rows = []
         for c in range(n_ex):
-            toks = ([stoi[lead]] if lead is not None else [int(design.control[c])]) + [wid] + \
-                design.fillers[c, :6].tolist()
-            h = h_prefix[c:c + 1]
+            toks = (
+                ([stoi[lead]] if lead is not None else [int(design.control[c])])
+                + [wid]
+                + design.fillers[c, :6].tolist()
+            )
+            h = h_prefix[c : c + 1]
             states = [h]
             for t in toks:
                 h = network.step_fn(network.embed(to_device(torch.tensor([t]), network.device)), h)
@@ -167,6 +190,10 @@ def view_3d(network, design, h_prefix: torch.Tensor, e0: np.ndarray, truth) -> d
             rows.append(to_numpy(torch.cat(states).double()))
         seqs.append(np.stack(rows))
         names.append(f"{lead} {word}" if lead is not None else f"{word} (after a neutral word)")
-    S = np.stack(seqs)                                                 # [n_seq, n_ex, L, S]
-    return {"mod_3d_traj": (S - origin) @ basis.T, "mod_3d_nodes": (nodes - origin) @ basis.T,
-            "mod_3d_names": np.array(names), "mod_3d_word": np.array(word)}
+    S = np.stack(seqs)  # [n_seq, n_ex, L, S]
+    return {
+        "mod_3d_traj": (S - origin) @ basis.T,
+        "mod_3d_nodes": (nodes - origin) @ basis.T,
+        "mod_3d_names": np.array(names),
+        "mod_3d_word": np.array(word),
+    }

@@ -13,18 +13,75 @@ from rnnlens.analysis.geometry import readout_direction
 from rnnlens.constants import DEFAULT_MODIFIERS
 from rnnlens.errors import ArgumentError
 
-__all__ = ["MODIFIER_LIKE", "NEUTRAL_MIN_COUNT", "check_modifier_list", "split_present", "check_words", "WordSources",
-           "word_sets", "bow_coef"]
+__all__ = [
+    "MODIFIER_LIKE",
+    "NEUTRAL_MIN_COUNT",
+    "check_modifier_list",
+    "split_present",
+    "check_words",
+    "WordSources",
+    "word_sets",
+    "bow_coef",
+]
 
 # Words kept out of the neutral fillers / controls and out of the last max_gap tokens of a context:
 # negations, intensifiers, downtoners and contrast words, whether or not they are measured.
-MODIFIER_LIKE = frozenset({
-    "not", "n't", "no", "never", "nothing", "none", "nobody", "nor", "neither", "without", "hardly", "barely",
-    "scarcely", "rarely", "seldom", "very", "extremely", "really", "so", "too", "quite", "pretty", "most", "more",
-    "less", "least", "rather", "absolutely", "incredibly", "totally", "completely", "utterly", "highly", "truly",
-    "fairly", "somewhat", "slightly", "but", "although", "though", "however", "yet", "only", "just", "even",
-    "especially", "particularly", "remarkably", "super", "damn", "terribly", "awfully",
-})
+MODIFIER_LIKE = frozenset(
+    {
+        "not",
+        "n't",
+        "no",
+        "never",
+        "nothing",
+        "none",
+        "nobody",
+        "nor",
+        "neither",
+        "without",
+        "hardly",
+        "barely",
+        "scarcely",
+        "rarely",
+        "seldom",
+        "very",
+        "extremely",
+        "really",
+        "so",
+        "too",
+        "quite",
+        "pretty",
+        "most",
+        "more",
+        "less",
+        "least",
+        "rather",
+        "absolutely",
+        "incredibly",
+        "totally",
+        "completely",
+        "utterly",
+        "highly",
+        "truly",
+        "fairly",
+        "somewhat",
+        "slightly",
+        "but",
+        "although",
+        "though",
+        "however",
+        "yet",
+        "only",
+        "just",
+        "even",
+        "especially",
+        "particularly",
+        "remarkably",
+        "super",
+        "damn",
+        "terribly",
+        "awfully",
+    }
+)
 NEUTRAL_MIN_COUNT = 50
 
 
@@ -36,18 +93,24 @@ def check_modifier_list(modifiers) -> tuple[str, ...]:
     if isinstance(modifiers, str):
         modifiers = [m.strip() for m in modifiers.split(",")]
     if not isinstance(modifiers, (list, tuple)) or not modifiers:
-        raise ArgumentError(f"analyze_modifiers: modifiers must be a non-empty list of words (e.g. "
-                            f"{list(DEFAULT_MODIFIERS)}); got {modifiers!r}")
+        raise ArgumentError(
+            f"analyze_modifiers: modifiers must be a non-empty list of words (e.g. "
+            f"{list(DEFAULT_MODIFIERS)}); got {modifiers!r}"
+        )
     out = []
     for m in modifiers:
         if not isinstance(m, str) or not m.strip():
-            raise ArgumentError(f"analyze_modifiers: every modifier must be a non-empty word; got {m!r} in "
-                                f"modifiers={list(modifiers)!r}")
+            raise ArgumentError(
+                f"analyze_modifiers: every modifier must be a non-empty word; got {m!r} in "
+                f"modifiers={list(modifiers)!r}"
+            )
         m = m.strip().lower()
         if tokenize(m) != [m]:
-            raise ArgumentError(f"analyze_modifiers: modifier {m!r} is not a single token (rnnlens.data.tokenize "
-                                f"gives {tokenize(m)}); give the tokens themselves, e.g. \"n't\" for the negation "
-                                "in \"don't\"")
+            raise ArgumentError(
+                f"analyze_modifiers: modifier {m!r} is not a single token (rnnlens.data.tokenize "
+                f'gives {tokenize(m)}); give the tokens themselves, e.g. "n\'t" for the negation '
+                'in "don\'t"'
+            )
         if m in out:
             raise ArgumentError(f"analyze_modifiers: modifier {m!r} is listed twice in modifiers")
         out.append(m)
@@ -61,9 +124,11 @@ def split_present(modifiers, vocab) -> tuple[list[str], list[str]]:
     present = [m for m in requested if m in vocab.stoi and vocab.stoi[m] > 1]
     absent = [m for m in requested if m not in present]
     if absent and requested != DEFAULT_MODIFIERS:
-        raise ArgumentError(f"analyze_modifiers: modifier(s) {absent} are not in the model's vocabulary; remove "
-                            "them from modifiers (only the default list measures those of its words the "
-                            "vocabulary has and reports the others as missing)")
+        raise ArgumentError(
+            f"analyze_modifiers: modifier(s) {absent} are not in the model's vocabulary; remove "
+            "them from modifiers (only the default list measures those of its words the "
+            "vocabulary has and reports the others as missing)"
+        )
     return present, absent
 
 
@@ -73,12 +138,15 @@ def check_words(words, vocab, modifiers):
         return None
     if isinstance(words, dict):
         if set(words) != {"positive", "negative"}:
-            raise ArgumentError(f"analyze_modifiers: words must have the keys 'positive' and 'negative'; got "
-                                f"{sorted(words)}")
+            raise ArgumentError(
+                f"analyze_modifiers: words must have the keys 'positive' and 'negative'; got {sorted(words)}"
+            )
         words = (words["positive"], words["negative"])
     if not isinstance(words, (list, tuple)) or len(words) != 2 or any(isinstance(g, str) for g in words):
-        raise ArgumentError("analyze_modifiers: words must be {'positive': [...], 'negative': [...]} (or a pair of "
-                            f"lists); got {words!r}")
+        raise ArgumentError(
+            "analyze_modifiers: words must be {'positive': [...], 'negative': [...]} (or a pair of "
+            f"lists); got {words!r}"
+        )
     out = []
     for kind, group in zip(("positive", "negative"), words):
         group = [str(w) for w in group]
@@ -86,12 +154,15 @@ def check_words(words, vocab, modifiers):
             raise ArgumentError(f"analyze_modifiers: words[{kind!r}] is empty")
         unknown = [w for w in group if w not in vocab.stoi or vocab.stoi[w] < 2]
         if unknown:
-            raise ArgumentError(f"analyze_modifiers: words[{kind!r}] holds words not in the model's vocabulary: "
-                                f"{unknown[:10]}")
+            raise ArgumentError(
+                f"analyze_modifiers: words[{kind!r}] holds words not in the model's vocabulary: {unknown[:10]}"
+            )
         mods = [w for w in group if w in modifiers or w in MODIFIER_LIKE]
         if mods:
-            raise ArgumentError(f"analyze_modifiers: words[{kind!r}] holds modifier-like words {mods}; the valenced "
-                                "words must not be modifiers themselves")
+            raise ArgumentError(
+                f"analyze_modifiers: words[{kind!r}] holds modifier-like words {mods}; the valenced "
+                "words must not be modifiers themselves"
+            )
         out.append(group)
     return tuple(out)
 
@@ -125,8 +196,9 @@ def word_sets(vocab, sources: WordSources, options, modifier_ids, rng):
             neu = ids_of(_true_neutral(truth))
             neu = sorted(rng.choice(neu, min(options.n_neutral, len(neu)), replace=False).tolist()) if neu else []
         else:
-            neu = word_sets(vocab, WordSources(bow=sources.bow, net_valence=sources.net_valence), options,
-                            modifier_ids, rng)[2]
+            neu = word_sets(
+                vocab, WordSources(bow=sources.bow, net_valence=sources.net_valence), options, modifier_ids, rng
+            )[2]
         return pos, neg, neu, "given (words=)"
     if truth is not None and getattr(truth, "num_classes", 2) == 2 and truth.valence:
         val = truth.valence
@@ -137,8 +209,12 @@ def word_sets(vocab, sources: WordSources, options, modifier_ids, rng):
         def pick(ids, n):
             return sorted(rng.choice(ids, min(n, len(ids)), replace=False).tolist()) if ids else []
 
-        return pick(pos, options.n_words), pick(neg, options.n_words), pick(neu, options.n_neutral), \
-            "the corpus's true valence (seeded sample of the words of each sign)"
+        return (
+            pick(pos, options.n_words),
+            pick(neg, options.n_words),
+            pick(neu, options.n_neutral),
+            "the corpus's true valence (seeded sample of the words of each sign)",
+        )
     if sources.bow is not None:
         return _bow_words(vocab, sources.bow, options, excluded)
     return _valence_words(vocab, sources.net_valence, options, excluded)
@@ -160,7 +236,7 @@ def _bow_words(vocab, bow, options, excluded):
     pos = [stoi[w] for w in ranked[:n_words] if coef[w] > 0]
     neg = [stoi[w] for w in ranked[::-1][:n_words] if coef[w] < 0]
     calm = [w for w in ok if w.isalpha() and counts.get(w, 0) >= max(min_count, NEUTRAL_MIN_COUNT)]
-    neu = [stoi[w] for w in sorted(calm, key=lambda w: (abs(coef[w]), w))[:options.n_neutral]]
+    neu = [stoi[w] for w in sorted(calm, key=lambda w: (abs(coef[w]), w))[: options.n_neutral]]
     return pos, neg, neu, f"bag-of-words coefficients (words seen >= {min_count} times in training)"
 
 
@@ -173,7 +249,7 @@ def _valence_words(vocab, val, options, excluded):
     pos = [i for i in order[:n_words] if val[i] > 0]
     neg = [i for i in order[::-1][:n_words] if val[i] < 0]
     frequent = [i for i in cand[:2000] if itos[i].isalpha()]
-    neu = sorted(frequent, key=lambda i: (abs(val[i]), i))[:options.n_neutral]
+    neu = sorted(frequent, key=lambda i: (abs(val[i]), i))[: options.n_neutral]
     return pos, neg, neu, "the network's own valence (mean l_1^T J_inp x over the slow-manifold nodes)"
 
 

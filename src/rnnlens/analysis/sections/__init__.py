@@ -6,16 +6,16 @@ A section of your own is one module declaring a :class:`rnnlens.analysis.registr
 
 from rnnlens.analysis.registry import register
 from rnnlens.analysis.sections import (
-                                       documents,
-                                       fixed_points,
-                                       kclass,
-                                       linearization,
-                                       manifold,
-                                       modes,
-                                       modifiers,
-                                       slow_manifold,
-                                       speed,
-                                       valence,
+    documents,
+    fixed_points,
+    kclass,
+    linearization,
+    manifold,
+    modes,
+    modifiers,
+    slow_manifold,
+    speed,
+    valence,
 )
 
 register(documents.SECTION)

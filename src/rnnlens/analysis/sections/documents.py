@@ -29,12 +29,17 @@ class DocumentSettings(SettingsGroup):
 
     name = "documents"
     split: str = setting("test", "Split whose documents are analysed.", Text())
-    n_docs: int = setting(1000, "Documents analysed (a seeded random subset of the split): PCA, fixed-point "
-                                "seeds and trajectories.", Int(2))
-    max_length: int | None = setting(DEFAULT_MAX_LENGTH, "Cut documents to this many tokens (counted and "
-                                     "reported).", Int(), none="no limit")
-    max_pca_states: int = setting(200_000, "At most this many visited states (a seeded random subset) enter "
-                                           "the PCA.", Int(2))
+    n_docs: int = setting(
+        1000,
+        "Documents analysed (a seeded random subset of the split): PCA, fixed-point seeds and trajectories.",
+        Int(2),
+    )
+    max_length: int | None = setting(
+        DEFAULT_MAX_LENGTH, "Cut documents to this many tokens (counted and reported).", Int(), none="no limit"
+    )
+    max_pca_states: int = setting(
+        200_000, "At most this many visited states (a seeded random subset) enter the PCA.", Int(2)
+    )
     seed: int = setting(0, "Seed of every random draw of the analysis.", Int(0))
     untrained_seed: int = setting(0, "torch seed of the untrained copy the PCA is compared with.", Int(0))
     device: str = setting("cpu", DEVICE_HELP, DeviceName())
@@ -54,12 +59,16 @@ def _checked_documents(run) -> Documents:
     else:
         docs = select_documents(run.network.vocab, split, s.n_docs, s.max_length, s.seed)
     if len(docs) < 2:
-        raise DataError(f"corpus {corpus.name!r} split {s.split!r}: fewer than 2 non-empty documents after "
-                        "encoding; nothing to analyze")
+        raise DataError(
+            f"corpus {corpus.name!r} split {s.split!r}: fewer than 2 non-empty documents after "
+            "encoding; nothing to analyze"
+        )
     if docs.unk_fraction is not None and docs.unk_fraction > 0.5:
-        raise DataError(f"{100 * docs.unk_fraction:.0f}% of the tokens of corpus {corpus.name!r} ({s.split}) are "
-                        "unknown to the checkpoint's vocabulary: the vocabulary does not match this dataset. "
-                        "Analyze the checkpoint on the dataset it was trained on (see its config.json record).")
+        raise DataError(
+            f"{100 * docs.unk_fraction:.0f}% of the tokens of corpus {corpus.name!r} ({s.split}) are "
+            "unknown to the checkpoint's vocabulary: the vocabulary does not match this dataset. "
+            "Analyze the checkpoint on the dataset it was trained on (see its config.json record)."
+        )
     return docs
 
 
@@ -111,25 +120,28 @@ def measure(run) -> StateSpace:
         "unk_fraction": metric("data.unk_fraction", docs.unk_fraction),
         "state_size": metric("data.state_size", X.shape[1]),
     }
-    if docs.unk_fraction is None:          # input sequences: no tokens
+    if docs.unk_fraction is None:  # input sequences: no tokens
         del out.metrics["data"]["unk_fraction"]
-    out.metrics["pca"] = {"trained_cumulative": metric("pca.trained_cumulative", cum),
-                          "untrained_cumulative": metric("pca.untrained_cumulative", cum0)}
+    out.metrics["pca"] = {
+        "trained_cumulative": metric("pca.trained_cumulative", cum),
+        "untrained_cumulative": metric("pca.untrained_cumulative", cum0),
+    }
     a = out.arrays
     a.update(pca_trained=cum, pca_untrained=cum0, pc_mean=mean, pc_components=comps)
     proj_sample = rng.choice(X.shape[0], min(X.shape[0], 20000), replace=False)
     a["state_pc"] = ((X[proj_sample] - mean) @ comps.T).astype(np.float32)
     doc_of_state = np.repeat(np.arange(len(traj)), [len(t) for t in traj])
-    labels = docs.labels if docs.labels is not None else np.zeros(len(docs), dtype=np.int64)   # unlabelled: one
+    labels = docs.labels if docs.labels is not None else np.zeros(len(docs), dtype=np.int64)  # unlabelled: one
     a["state_label"] = labels[doc_of_state[proj_sample]]
     finals = out.final_states()
     a["final_pc"] = ((finals - mean) @ comps.T).astype(np.float32)
     a["final_label"] = labels
-    if not net.readout_is_linear and not net.readout.linearized:   # a callable readout: fix its linearization
+    if not net.readout_is_linear and not net.readout.linearized:  # a callable readout: fix its linearization
         net = run.network = net.linearize_readout(finals)
     if not net.readout_is_linear:
-        out.metrics["data"]["readout_linear_r2"] = metric("data.readout_linear_r2", net.readout.r2,
-                                                          n_states=net.readout.n_states)
+        out.metrics["data"]["readout_linear_r2"] = metric(
+            "data.readout_linear_r2", net.readout.r2, n_states=net.readout.n_states
+        )
     out.W = net.readout_matrix()
     a["readout_matrix"], a["readout_bias"] = out.W, net.readout_bias()
     out.w = net.readout_direction()
@@ -138,8 +150,9 @@ def measure(run) -> StateSpace:
         out.metrics["data"].update(_target_fit(net, traj, docs.targets))
     out.predictions = net.predict(to_device(finals, run.device))
     if docs.labels is not None:
-        out.metrics["data"]["rnn_accuracy"] = metric("data.rnn_accuracy",
-                                                     float((out.predictions == docs.labels).mean()))
+        out.metrics["data"]["rnn_accuracy"] = metric(
+            "data.rnn_accuracy", float((out.predictions == docs.labels).mean())
+        )
     return out
 
 
@@ -151,15 +164,18 @@ def _target_fit(net, traj: list[np.ndarray], targets: list[np.ndarray]) -> dict:
     from rnnlens.errors import DataError
 
     with torch.no_grad():
-        Y = np.concatenate([to_numpy(net.logits(to_device(h, net.device)).double().reshape(len(h), -1))
-                            for h in traj])
+        Y = np.concatenate([to_numpy(net.logits(to_device(h, net.device)).double().reshape(len(h), -1)) for h in traj])
     T = np.concatenate(targets)
     if Y.shape[1] != T.shape[1]:
-        raise DataError(f"the per-step targets have {T.shape[1]} outputs but the readout gives {Y.shape[1]}; give "
-                        "targets of the readout's width")
+        raise DataError(
+            f"the per-step targets have {T.shape[1]} outputs but the readout gives {Y.shape[1]}; give "
+            "targets of the readout's width"
+        )
     sse, sst = float(((Y - T) ** 2).sum()), float(((T - T.mean(0)) ** 2).sum())
-    return {"target_mse": metric("data.target_mse", sse / T.size, n_steps=T.shape[0], n_out=T.shape[1]),
-            "target_r2": metric("data.target_r2", 1.0 - sse / sst if sst > 0 else float("nan"))}
+    return {
+        "target_mse": metric("data.target_mse", sse / T.size, n_steps=T.shape[0], n_out=T.shape[1]),
+        "target_r2": metric("data.target_r2", 1.0 - sse / sst if sst > 0 else float("nan")),
+    }
 
 
 METRICS = (
@@ -167,30 +183,57 @@ METRICS = (
     MetricSpec("data.n_empty_skipped", "documents with no tokens after encoding, skipped"),
     MetricSpec("data.n_truncated", "documents cut to max_length tokens"),
     MetricSpec("data.n_states", "visited states (one per token of the analysed documents)"),
-    MetricSpec("data.n_states_pca", "states used for PCA (all, or a seeded random subset of max_pca_states when "
-                                    "there are more)"),
+    MetricSpec(
+        "data.n_states_pca",
+        "states used for PCA (all, or a seeded random subset of max_pca_states when there are more)",
+    ),
     MetricSpec("data.unk_fraction", "fraction of tokens not in the model's vocabulary"),
     MetricSpec("data.state_size", "S, numbers per state (2N for the LSTM: [h, c])"),
-    MetricSpec("data.rnn_accuracy", "accuracy of the network on the analysed documents",
-               "network accuracy on the analysed documents", "{:.1%}"),
-    MetricSpec("data.target_mse", "per-step targets of input sequences: mean squared error of the readout's "
-               "output after every input, (1/(n_steps*n_out)) sum (y - target)^2 over the analysed sequences' "
-               "{n_steps} steps and {n_out} outputs", "readout's mean squared error on the per-step targets",
-               "{:.4g}", only_when="the input sequences have per-step targets"),
-    MetricSpec("data.target_r2", "per-step targets: 1 - SS_res/SS_tot of the readout's outputs against the "
-               "targets (SS_tot about each output's mean)", "readout's R^2 on the per-step targets", "{:.3f}",
-               only_when="the input sequences have per-step targets"),
-    MetricSpec("data.readout_linear_r2", "for a readout that is not a linear map (a callable, e.g. an MLP head): "
-               "the share of its logits' variance over the analysed documents' final states that its "
-               "linearization explains (1 - SS_res/SS_tot); the linearization, W = the readout's Jacobian "
-               "averaged over those {n_states} states, b = mean(g(h) - W h), is the readout every section uses",
-               only_when="the readout is a callable, not an nn.Linear"),
-    MetricSpec("pca.trained_cumulative", "cumulative fraction of state variance explained by PCs 1..k (k=1..10), "
-                                         "PCA (scikit-learn) of every visited state of the analysed documents",
-               "state variance in the top 3 PCs (trained)", "pc3"),
-    MetricSpec("pca.untrained_cumulative", "the same for an untrained copy (same architecture, fresh init with "
-                                           "torch seed untrained_seed) on the same documents",
-               "state variance in the top 3 PCs (untrained copy)", "pc3"),
+    MetricSpec(
+        "data.rnn_accuracy",
+        "accuracy of the network on the analysed documents",
+        "network accuracy on the analysed documents",
+        "{:.1%}",
+    ),
+    MetricSpec(
+        "data.target_mse",
+        "per-step targets of input sequences: mean squared error of the readout's "
+        "output after every input, (1/(n_steps*n_out)) sum (y - target)^2 over the analysed sequences' "
+        "{n_steps} steps and {n_out} outputs",
+        "readout's mean squared error on the per-step targets",
+        "{:.4g}",
+        only_when="the input sequences have per-step targets",
+    ),
+    MetricSpec(
+        "data.target_r2",
+        "per-step targets: 1 - SS_res/SS_tot of the readout's outputs against the "
+        "targets (SS_tot about each output's mean)",
+        "readout's R^2 on the per-step targets",
+        "{:.3f}",
+        only_when="the input sequences have per-step targets",
+    ),
+    MetricSpec(
+        "data.readout_linear_r2",
+        "for a readout that is not a linear map (a callable, e.g. an MLP head): "
+        "the share of its logits' variance over the analysed documents' final states that its "
+        "linearization explains (1 - SS_res/SS_tot); the linearization, W = the readout's Jacobian "
+        "averaged over those {n_states} states, b = mean(g(h) - W h), is the readout every section uses",
+        only_when="the readout is a callable, not an nn.Linear",
+    ),
+    MetricSpec(
+        "pca.trained_cumulative",
+        "cumulative fraction of state variance explained by PCs 1..k (k=1..10), "
+        "PCA (scikit-learn) of every visited state of the analysed documents",
+        "state variance in the top 3 PCs (trained)",
+        "pc3",
+    ),
+    MetricSpec(
+        "pca.untrained_cumulative",
+        "the same for an untrained copy (same architecture, fresh init with "
+        "torch seed untrained_seed) on the same documents",
+        "state variance in the top 3 PCs (untrained copy)",
+        "pc3",
+    ),
 )
 
 ARRAYS = (
@@ -203,20 +246,38 @@ ARRAYS = (
     ArraySpec("final_pc", "f", 2, "[n_docs, 2] each document's final state in PC coordinates"),
     ArraySpec("final_label", "i", 1, "[n_docs] each document's label"),
     ArraySpec("readout_pc", "f", 1, "[2] the readout direction in PC coordinates"),
-    ArraySpec("readout_matrix", "f", 2, "[n_out, S] the readout's matrix over the whole state (its linearization "
-                                        "for a callable readout, see data.readout_linear_r2)"),
+    ArraySpec(
+        "readout_matrix",
+        "f",
+        2,
+        "[n_out, S] the readout's matrix over the whole state (its linearization "
+        "for a callable readout, see data.readout_linear_r2)",
+    ),
     ArraySpec("readout_bias", "f", 1, "[n_out] the readout's bias (likewise)"),
 )
 
 FIGURES = (
-    FigureSpec("fig2a_pca", "rnnlens.report.figures:fig_pca",
-               'Variance of the visited states explained by the top principal components, for the trained '
-               'network and an untrained copy. A few PCs suffice after training.'),
-    FigureSpec("fig2b_states", "rnnlens.report.figures:fig_states",
-               "Visited states projected on the top two PCs, coloured by the document's label, with the readout "
-               'direction (arrow), the traced slow manifold (coloured by log10 q), its exact fixed points '
-               "(circle: stable, cross: saddle) and, in grey, the paper's fixed points with q < tol."),
+    FigureSpec(
+        "fig2a_pca",
+        "rnnlens.report.figures:fig_pca",
+        "Variance of the visited states explained by the top principal components, for the trained "
+        "network and an untrained copy. A few PCs suffice after training.",
+    ),
+    FigureSpec(
+        "fig2b_states",
+        "rnnlens.report.figures:fig_states",
+        "Visited states projected on the top two PCs, coloured by the document's label, with the readout "
+        "direction (arrow), the traced slow manifold (coloured by log10 q), its exact fixed points "
+        "(circle: stable, cross: saddle) and, in grey, the paper's fixed points with q < tol.",
+    ),
 )
 
-SECTION = Section(name="documents", title="documents, visited states and PCA", measure=measure,
-                  settings=DocumentSettings, metrics=METRICS, arrays=ARRAYS, figures=FIGURES)
+SECTION = Section(
+    name="documents",
+    title="documents, visited states and PCA",
+    measure=measure,
+    settings=DocumentSettings,
+    metrics=METRICS,
+    arrays=ARRAYS,
+    figures=FIGURES,
+)

@@ -22,16 +22,30 @@ class FixedPointSettings(SettingsGroup):
 
     name = "fixed_points"
     n_seeds: int = setting(500, "Seeds for the fixed-point search, drawn from visited states.", Int())
-    input_point: str = setting("zero", "Constant input x* of the fixed points: zero (the paper) or the mean "
-                                       "embedding (padding excluded).", OneOf(("zero", "mean")))
+    input_point: str = setting(
+        "zero",
+        "Constant input x* of the fixed points: zero (the paper) or the mean embedding (padding excluded).",
+        OneOf(("zero", "mean")),
+    )
     tol: float = setting(PAPER_TOL, "Keep fixed points with q = (1/N)||F(h*, x*) - h*||^2 < tol.", Real(gt=0))
-    tol_sweep: tuple = setting((1e-7, 1e-6, 1e-5), "Looser tolerances at which the search is repeated on the "
-                               "same seeds (comma-separated; reported under fixed_points.by_tolerance).", Reals())
-    seed_noise: float = setting(0.0, "Standard deviation of Gaussian noise added to each seed (0: the visited "
-                                     "states themselves; FixedPointFinder adds noise to reach saddle points, "
-                                     "which visited states rarely lie near).", Real(ge=0))
-    solver_options: dict = setting({}, "Options of find_fixed_points (e.g. solver=lm, max_iter=200); on a "
-                                       "command line KEY=VALUE, repeatable.", Table())
+    tol_sweep: tuple = setting(
+        (1e-7, 1e-6, 1e-5),
+        "Looser tolerances at which the search is repeated on the "
+        "same seeds (comma-separated; reported under fixed_points.by_tolerance).",
+        Reals(),
+    )
+    seed_noise: float = setting(
+        0.0,
+        "Standard deviation of Gaussian noise added to each seed (0: the visited "
+        "states themselves; FixedPointFinder adds noise to reach saddle points, "
+        "which visited states rarely lie near).",
+        Real(ge=0),
+    )
+    solver_options: dict = setting(
+        {},
+        "Options of find_fixed_points (e.g. solver=lm, max_iter=200); on a command line KEY=VALUE, repeatable.",
+        Table(),
+    )
 
 
 @dataclass
@@ -60,12 +74,26 @@ def measure(run) -> FixedPointSearch:
 
     s, states = run.settings.fixed_points, run.products["documents"]
     visited = states.X
-    seeds = to_device(sample_seeds(torch.from_numpy(visited), None, n=s.n_seeds, seed=run.settings.documents.seed,
-                                   replace=s.n_seeds > visited.shape[0], noise=s.seed_noise), run.device)
+    seeds = to_device(
+        sample_seeds(
+            torch.from_numpy(visited),
+            None,
+            n=s.n_seeds,
+            seed=run.settings.documents.seed,
+            replace=s.n_seeds > visited.shape[0],
+            noise=s.seed_noise,
+        ),
+        run.device,
+    )
     inputs = run.x_star.to(seeds.dtype).expand(seeds.shape[0], -1).clone()
     # the looser tolerances of the sweep are read off the main search's iterates (find_fixed_points_at)
-    by_tol = find_fixed_points_at(run.network.step, seeds, inputs,
-                                  tols=[s.tol, *(t for t in map(float, s.tol_sweep) if t > s.tol)], **s.solver_options)
+    by_tol = find_fixed_points_at(
+        run.network.step,
+        seeds,
+        inputs,
+        tols=[s.tol, *(t for t in map(float, s.tol_sweep) if t > s.tol)],
+        **s.solver_options,
+    )
     fps = by_tol[float(s.tol)]
     conv = to_numpy(fps.converged).astype(bool)
     q = to_numpy(fps.q).astype(np.float64)
@@ -82,10 +110,14 @@ def measure(run) -> FixedPointSearch:
     }
     out.arrays.update(fp_q=q, fp_distance=dist)
     if conv.sum() == 0:
-        out.missing.append({"what": "fixed-point geometry, spectra, word valence, linearization",
-                            "why": f"no fixed point reached q < {s.tol:g} from {len(fps)} seeds (smallest q "
-                                   f"{q.min():.3g}); try more seeds (n_seeds), more solver iterations or check "
-                                   "that the network was trained"})
+        out.missing.append(
+            {
+                "what": "fixed-point geometry, spectra, word valence, linearization",
+                "why": f"no fixed point reached q < {s.tol:g} from {len(fps)} seeds (smallest q "
+                f"{q.min():.3g}); try more seeds (n_seeds), more solver iterations or check "
+                "that the network was trained",
+            }
+        )
     else:
         out.points = torch.as_tensor(fps[torch.from_numpy(conv)].points).double()
     out.metrics["fixed_points"]["by_tolerance"] = tolerance_sweep(run, out, by_tol)
@@ -112,35 +144,51 @@ def tolerance_sweep(run, search: FixedPointSearch, found: dict) -> dict:
     Xt = to_device(states.X[states.pca_rows], run.device).double()
     tol = float(search.fps.tol)
     for t in sorted({tol, *map(float, s.tol_sweep)}):
-        fps = found[t] if t in found else find_fixed_points(run.network.step, search.seeds, search.inputs, tol=t,
-                                                            **s.solver_options)
+        fps = (
+            found[t]
+            if t in found
+            else find_fixed_points(run.network.step, search.seeds, search.inputs, tol=t, **s.solver_options)
+        )
         conv = torch.as_tensor(fps.converged, dtype=torch.bool)
-        row = {"tol": t, "n_converged": int(conv.sum()),
-               "distance_median": float(torch.as_tensor(fps.distance).double().median())}
+        row = {
+            "tol": t,
+            "n_converged": int(conv.sum()),
+            "distance_median": float(torch.as_tensor(fps.distance).double().median()),
+        }
         if int(conv.sum()) >= 2:
             pts = torch.as_tensor(fps.points)[conv].double()
             man = manifold_axis(to_numpy(pts), readout=states.w)
             near = Xt[nearest_point(pts, Xt)]
-            row.update(top_pc_fraction=man["top_pc_fraction"], readout_cos=man["readout_cos"],
-                       dist_to_visited_median=float(torch.linalg.vector_norm(pts - near, dim=1).median()))
+            row.update(
+                top_pc_fraction=man["top_pc_fraction"],
+                readout_cos=man["readout_cos"],
+                dist_to_visited_median=float(torch.linalg.vector_norm(pts - near, dim=1).median()),
+            )
         rows.append(row)
     return metric("fixed_points.by_tolerance", rows)
 
 
 METRICS = (
     MetricSpec("fixed_points.n_seeds", "seeds drawn from visited states (fixedpoints.sample_seeds)"),
-    MetricSpec("fixed_points.n_converged", "points with " + _Q + " < {tol:g} (x* = {input_point} input); the "
-                                           "paper's definition of q",
-               "fixed points with q < tol (of the seeds)", "{}"),
+    MetricSpec(
+        "fixed_points.n_converged",
+        "points with " + _Q + " < {tol:g} (x* = {input_point} input); the paper's definition of q",
+        "fixed points with q < tol (of the seeds)",
+        "{}",
+    ),
     MetricSpec("fixed_points.n_slow", "points that stalled at a local minimum of q above tol"),
     MetricSpec("fixed_points.q_min", "smallest q reached over all seeds"),
     MetricSpec("fixed_points.q_median", "median q over all seeds"),
     MetricSpec("fixed_points.distance_median", "median ||h* - seed|| (how far points travelled)"),
     MetricSpec("fixed_points.distance_max", "largest ||h* - seed||"),
-    MetricSpec("fixed_points.by_tolerance", "the fixed-point search rerun on the same seeds with tolerance tol on "
-                                            + _Q + ": points under tol, median distance travelled from the seed, "
-                                            "and for those points the variance on their top PC, |cos(m, readout)| "
-                                            "and median distance to the nearest visited state"),
+    MetricSpec(
+        "fixed_points.by_tolerance",
+        "the fixed-point search rerun on the same seeds with tolerance tol on "
+        + _Q
+        + ": points under tol, median distance travelled from the seed, "
+        "and for those points the variance on their top PC, |cos(m, readout)| "
+        "and median distance to the nearest visited state",
+    ),
 )
 
 ARRAYS = (
@@ -148,5 +196,12 @@ ARRAYS = (
     ArraySpec("fp_distance", "f", 1, "[n_seeds] distance each point travelled from its seed"),
 )
 
-SECTION = Section(name="fixed_points", title="fixed points", measure=measure, settings=FixedPointSettings,
-                  metrics=METRICS, arrays=ARRAYS, table="rnnlens.report.html:tolerance_table")
+SECTION = Section(
+    name="fixed_points",
+    title="fixed points",
+    measure=measure,
+    settings=FixedPointSettings,
+    metrics=METRICS,
+    arrays=ARRAYS,
+    table="rnnlens.report.html:tolerance_table",
+)

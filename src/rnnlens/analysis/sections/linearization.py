@@ -15,8 +15,7 @@ from rnnlens.analysis.sections.fixed_points import applies_to_points
 from rnnlens.progress import track
 from rnnlens.settings import Int, SettingsGroup, setting
 
-__all__ = ["LinearizationSettings", "linear_fit", "linearization_specs", "linearization_arrays", "measure",
-           "SECTION"]
+__all__ = ["LinearizationSettings", "linear_fit", "linearization_specs", "linearization_arrays", "measure", "SECTION"]
 
 
 @dataclass(frozen=True)
@@ -25,8 +24,9 @@ class LinearizationSettings(SettingsGroup):
 
     name = "linearization"
     n_transitions: int = setting(20000, "Transitions sampled for the one-step linearization error.", Int())
-    n_linear_docs: int | None = setting(None, "Documents classified by the linearized dynamics alone.", Int(),
-                                        none="all analysed documents")
+    n_linear_docs: int | None = setting(
+        None, "Documents classified by the linearized dynamics alone.", Int(), none="all analysed documents"
+    )
 
 
 def _transitions(run, rng):
@@ -39,8 +39,7 @@ def _transitions(run, rng):
     init = to_numpy(run.network.init_state(1).double())[0]
     lengths = np.array([len(t) for t in traj])
     offsets = np.concatenate([[0], np.cumsum(lengths)])
-    pick = np.sort(rng.choice(offsets[-1], min(run.settings.linearization.n_transitions, offsets[-1]),
-                              replace=False))
+    pick = np.sort(rng.choice(offsets[-1], min(run.settings.linearization.n_transitions, offsets[-1]), replace=False))
     d = np.searchsorted(offsets, pick, side="right") - 1
     t = pick - offsets[d]
     h_next = np.stack([traj[i][j] for i, j in zip(d, t)]).astype(np.float64)
@@ -55,8 +54,12 @@ def _on_cpu(run, points, lin) -> tuple:
     it)."""
     import torch
 
-    return (points.cpu(), run.x_star.cpu(), torch.as_tensor(lin.J_rec).double().cpu(),
-            torch.as_tensor(lin.J_inp).double().cpu())
+    return (
+        points.cpu(),
+        run.x_star.cpu(),
+        torch.as_tensor(lin.J_rec).double().cpu(),
+        torch.as_tensor(lin.J_inp).double().cpu(),
+    )
 
 
 def _one_step(run, linear: tuple, rng, prefix: str) -> tuple[dict, dict, int]:
@@ -69,22 +72,33 @@ def _one_step(run, linear: tuple, rng, prefix: str) -> tuple[dict, dict, int]:
     states = run.products["documents"]
     points, x_star, J_rec, J_inp = linear
     h_prev, h_next, x_next, init, lengths = _transitions(run, rng)
-    err, h_lin1, near = one_step_errors(torch.from_numpy(h_prev), x_next.cpu(), torch.from_numpy(h_next),
-                                        points, x_star, J_rec, J_inp)
+    err, h_lin1, near = one_step_errors(
+        torch.from_numpy(h_prev), x_next.cpu(), torch.from_numpy(h_next), points, x_star, J_rec, J_inp
+    )
     err = err.numpy()
     miss = np.linalg.norm(h_next - h_lin1.numpy(), axis=1)
     moved = np.linalg.norm(h_next - h_prev, axis=1)
-    step_err = miss / np.maximum(moved, 1e-12)        # relative to the step the network took
-    still_err = moved / np.maximum(np.linalg.norm(h_next, axis=1), 1e-12)   # predicting "no change"
+    step_err = miss / np.maximum(moved, 1e-12)  # relative to the step the network took
+    still_err = moved / np.maximum(np.linalg.norm(h_next, axis=1), 1e-12)  # predicting "no change"
     expansion = np.linalg.norm(h_prev - points.numpy()[near.numpy()], axis=1)
     ex = int(np.argsort(lengths)[len(lengths) // 2])
     H = states.traj[ex].astype(np.float64)
     Hp = np.vstack([init[None], H[:-1]])
-    _, h_lin, _ = one_step_errors(torch.from_numpy(Hp), states.docs.inputs_of(run.network, ex).cpu(),
-                                  torch.from_numpy(H), points, x_star, J_rec, J_inp)
+    _, h_lin, _ = one_step_errors(
+        torch.from_numpy(Hp),
+        states.docs.inputs_of(run.network, ex).cpu(),
+        torch.from_numpy(H),
+        points,
+        x_star,
+        J_rec,
+        J_inp,
+    )
     mean, comps = states.mean, states.components
-    arrays = {prefix + "one_step_error": err.astype(np.float32), prefix + "example_true_pc": (H - mean) @ comps.T,
-              prefix + "example_lin_pc": (h_lin.numpy() - mean) @ comps.T}
+    arrays = {
+        prefix + "one_step_error": err.astype(np.float32),
+        prefix + "example_true_pc": (H - mean) @ comps.T,
+        prefix + "example_lin_pc": (h_lin.numpy() - mean) @ comps.T,
+    }
     values = {
         "one_step_error_median": (float(np.median(err)), {"n": err.size}),
         "one_step_error_mean": (float(err.mean()), {}),
@@ -131,8 +145,9 @@ def _linear_classification(run, linear: tuple, rng) -> dict:
     }
 
 
-def linear_fit(run, points, lin, rng: np.random.Generator, section: str = "linearization",
-               prefix: str = "") -> Measurement:
+def linear_fit(
+    run, points, lin, rng: np.random.Generator, section: str = "linearization", prefix: str = ""
+) -> Measurement:
     """How well the dynamics are described by their linearization ``lin`` around the nearest of ``points``;
     metrics under ``section`` (``linearization``: the fixed points with q < tol; ``slow_manifold``: the
     traced curve's nodes), arrays named ``prefix + ...``."""
@@ -157,30 +172,51 @@ def linearization_specs(section: str, around: str) -> tuple[MetricSpec, ...]:
     """The metrics of the linearized dynamics around ``around`` (``linearization``: the fixed points;
     ``slow_manifold``: its nodes)."""
     return (
-        MetricSpec(f"{section}.one_step_error_median", "median over {n} sampled transitions of the analysed "
-                   "documents of ||h_next - h_lin|| / ||h_next||, h_lin = h* + J_rec (h - h*) + J_inp (x - x*) "
-                   f"around {around} nearest to h (the paper's one-step error, about 10% there)",
-                   f"median one-step error of the linearization around {around}s" if section == "slow_manifold"
-                   else "median one-step error of the linearization", "{:.1%}"),
+        MetricSpec(
+            f"{section}.one_step_error_median",
+            "median over {n} sampled transitions of the analysed "
+            "documents of ||h_next - h_lin|| / ||h_next||, h_lin = h* + J_rec (h - h*) + J_inp (x - x*) "
+            f"around {around} nearest to h (the paper's one-step error, about 10% there)",
+            f"median one-step error of the linearization around {around}s"
+            if section == "slow_manifold"
+            else "median one-step error of the linearization",
+            "{:.1%}",
+        ),
         MetricSpec(f"{section}.one_step_error_mean", "mean of the same relative one-step error"),
         MetricSpec(f"{section}.one_step_error_p90", "90th percentile of the same"),
-        MetricSpec(f"{section}.step_relative_error_median", "median of ||h_next - h_lin|| / ||h_next - h||: the "
-                   "error relative to the step the network actually took (1 = no better than predicting no change)"),
-        MetricSpec(f"{section}.no_change_error_median", "median of ||h_next - h|| / ||h_next||: the one-step error "
-                   "of predicting no change at all, the baseline the linearization must beat"),
-        MetricSpec(f"{section}.expansion_distance_median", f"median distance ||h - h*|| from the state to {around} "
-                   "the linearization expands around"),
-        MetricSpec(f"{section}.linear_accuracy", "accuracy on {n} documents of the readout applied to the state "
-                   "reached by the linearized dynamics alone (every step linearized around the "
-                   f"{around.removeprefix('the ')} nearest the current linearized state; diverged runs count as "
-                   "wrong)",
-                   "accuracy with the linearized dynamics alone" + (" (slow manifold)" if section == "slow_manifold"
-                                                                    else ""), "{:.1%}"),
-        MetricSpec(f"{section}.rnn_accuracy_same_docs", "accuracy of the network itself on the same documents",
-                   "network accuracy on the same documents" if section == "linearization" else None,
-                   "{:.1%}" if section == "linearization" else None),
-        MetricSpec(f"{section}.linear_rnn_agreement", "fraction of those documents where the linearized and the "
-                   "true dynamics predict the same label"),
+        MetricSpec(
+            f"{section}.step_relative_error_median",
+            "median of ||h_next - h_lin|| / ||h_next - h||: the "
+            "error relative to the step the network actually took (1 = no better than predicting no change)",
+        ),
+        MetricSpec(
+            f"{section}.no_change_error_median",
+            "median of ||h_next - h|| / ||h_next||: the one-step error "
+            "of predicting no change at all, the baseline the linearization must beat",
+        ),
+        MetricSpec(
+            f"{section}.expansion_distance_median",
+            f"median distance ||h - h*|| from the state to {around} the linearization expands around",
+        ),
+        MetricSpec(
+            f"{section}.linear_accuracy",
+            "accuracy on {n} documents of the readout applied to the state "
+            "reached by the linearized dynamics alone (every step linearized around the "
+            f"{around.removeprefix('the ')} nearest the current linearized state; diverged runs count as "
+            "wrong)",
+            "accuracy with the linearized dynamics alone" + (" (slow manifold)" if section == "slow_manifold" else ""),
+            "{:.1%}",
+        ),
+        MetricSpec(
+            f"{section}.rnn_accuracy_same_docs",
+            "accuracy of the network itself on the same documents",
+            "network accuracy on the same documents" if section == "linearization" else None,
+            "{:.1%}" if section == "linearization" else None,
+        ),
+        MetricSpec(
+            f"{section}.linear_rnn_agreement",
+            "fraction of those documents where the linearized and the true dynamics predict the same label",
+        ),
         MetricSpec(f"{section}.linear_diverged", "linearized runs whose state became non-finite"),
         MetricSpec(f"{section}.example_doc_length", "tokens in the example trajectory (median-length document)"),
     )
@@ -189,20 +225,30 @@ def linearization_specs(section: str, around: str) -> tuple[MetricSpec, ...]:
 def linearization_arrays(prefix: str) -> tuple[ArraySpec, ...]:
     """The arrays of the linearized dynamics, names starting with ``prefix``."""
     return (
-        ArraySpec(prefix + "one_step_error", "f", 1, "[n_transitions] relative one-step error of each sampled "
-                                                     "transition"),
+        ArraySpec(
+            prefix + "one_step_error", "f", 1, "[n_transitions] relative one-step error of each sampled transition"
+        ),
         ArraySpec(prefix + "example_true_pc", "f", 2, "[T, 2] the example document's true states in PC coordinates"),
         ArraySpec(prefix + "example_lin_pc", "f", 2, "[T, 2] its one-step linearized states in PC coordinates"),
     )
 
 
 FIGURES = (
-    FigureSpec("fig5_linearization", "rnnlens.report.figures:fig_linear",
-               "Left: one document's trajectory and its one-step linearized prediction. Right: the relative one-"
-               'step error over many transitions.'),
+    FigureSpec(
+        "fig5_linearization",
+        "rnnlens.report.figures:fig_linear",
+        "Left: one document's trajectory and its one-step linearized prediction. Right: the relative one-"
+        "step error over many transitions.",
+    ),
 )
 
-SECTION = Section(name="linearization", title="linearized dynamics around the fixed points", measure=measure,
-                  applies=applies_to_points, settings=LinearizationSettings,
-                  metrics=linearization_specs("linearization", "the fixed point"), arrays=linearization_arrays(""),
-                  figures=FIGURES)
+SECTION = Section(
+    name="linearization",
+    title="linearized dynamics around the fixed points",
+    measure=measure,
+    applies=applies_to_points,
+    settings=LinearizationSettings,
+    metrics=linearization_specs("linearization", "the fixed point"),
+    arrays=linearization_arrays(""),
+    figures=FIGURES,
+)

@@ -13,10 +13,12 @@ from rnnlens.analysis.sections.fixed_points import applies_to_points
 
 __all__ = ["Manifold", "measure", "SECTION"]
 
-THETA_DEFINITION = ("theta = projection (h* - mean) . m rescaled linearly to [-1, 1] (min -> -1, max -> +1); m is "
-                    "oriented so that readout . m >= 0, so theta = +1 is the end with the largest logit. The paper "
-                    "used LLE; on a near-straight manifold both order the points alike, and the projection needs no "
-                    "neighbourhood size.")
+THETA_DEFINITION = (
+    "theta = projection (h* - mean) . m rescaled linearly to [-1, 1] (min -> -1, max -> +1); m is "
+    "oriented so that readout . m >= 0, so theta = +1 is the end with the largest logit. The paper "
+    "used LLE; on a near-straight manifold both order the points alike, and the projection needs no "
+    "neighbourhood size."
+)
 
 
 @dataclass
@@ -44,7 +46,7 @@ def measure(run) -> Manifold:
     visible = np.any(W != 0, axis=0)  # coordinates with a readout weight (LSTM: the h block)
     out = Manifold(m=m)
     out.arrays.update(fp_pc=((P - mean) @ comps.T), fp_theta=man["theta"], m_pc=comps @ m)
-    Xt = to_device(visited, run.device).double()        # the nearest visited state: on the device
+    Xt = to_device(visited, run.device).double()  # the nearest visited state: on the device
     near = Xt[nearest_point(points, Xt)]
     d_vis = to_numpy(torch.linalg.vector_norm(points - near, dim=1))
     radius = float(np.sqrt(((visited - visited.mean(0)) ** 2).sum(1).mean()))
@@ -58,8 +60,7 @@ def measure(run) -> Manifold:
         "top_pc_fraction": metric("manifold.top_pc_fraction", man["top_pc_fraction"]),
         "cumulative": metric("manifold.cumulative", man["cumulative"]),
         "readout_cos": metric("manifold.readout_cos", man["readout_cos"]),
-        "m_readout_visible_fraction": metric("manifold.m_readout_visible_fraction",
-                                             float(np.sum(m[visible] ** 2))),
+        "m_readout_visible_fraction": metric("manifold.m_readout_visible_fraction", float(np.sum(m[visible] ** 2))),
         "readout_cos_visible": metric("manifold.readout_cos_visible", abs_cos(m[visible], w[visible])),
         "readout_cos_null_p99": metric("manifold.readout_cos_null_p99", float(np.percentile(null, 99))),
         "theta_definition": THETA_DEFINITION,
@@ -68,26 +69,48 @@ def measure(run) -> Manifold:
 
 
 METRICS = (
-    MetricSpec("fixed_points.dist_to_visited_median", "median over fixed points (q < tol) of the distance to the "
-                                                      "nearest visited state (of the PCA states)",
-               "median distance of a fixed point to the nearest visited state", "{:.3g}"),
-    MetricSpec("fixed_points.visited_rms_radius", "RMS distance of the visited states from their mean (the size of "
-                                                  "the visited region)",
-               "size (RMS radius) of the region of visited states", "{:.3g}"),
-    MetricSpec("manifold.top_pc_fraction", "variance of the fixed points (q < tol) along their top PC / their "
-                                           "total variance (nan with fewer than 2 distinct points)",
-               "variance of the fixed points on their top PC", "{:.1%}"),
+    MetricSpec(
+        "fixed_points.dist_to_visited_median",
+        "median over fixed points (q < tol) of the distance to the nearest visited state (of the PCA states)",
+        "median distance of a fixed point to the nearest visited state",
+        "{:.3g}",
+    ),
+    MetricSpec(
+        "fixed_points.visited_rms_radius",
+        "RMS distance of the visited states from their mean (the size of the visited region)",
+        "size (RMS radius) of the region of visited states",
+        "{:.3g}",
+    ),
+    MetricSpec(
+        "manifold.top_pc_fraction",
+        "variance of the fixed points (q < tol) along their top PC / their "
+        "total variance (nan with fewer than 2 distinct points)",
+        "variance of the fixed points on their top PC",
+        "{:.1%}",
+    ),
     MetricSpec("manifold.cumulative", "cumulative variance fractions of the fixed points' PCs 1..k"),
-    MetricSpec("manifold.readout_cos", "|cos| between m (top PC of the fixed points) and the readout direction "
-                                       "(binary: the readout row; k classes: W[last] - W[first])",
-               "|cos| between the line of fixed points and the readout", "{:.3f}"),
-    MetricSpec("manifold.m_readout_visible_fraction", "fraction of m's squared length on the state coordinates the "
-                                                      "readout sees (1 except for the LSTM, whose readout sees h but "
-                                                      "not the cell state c)",
-               "share of the line's direction the readout can see (LSTM: h, not c)", "{:.1%}"),
-    MetricSpec("manifold.readout_cos_visible", "|cos| between m and the readout restricted to the coordinates the "
-                                               "readout sees (equals readout_cos except for the LSTM)",
-               "|cos| with the readout over the coordinates it sees", "{:.3f}"),
+    MetricSpec(
+        "manifold.readout_cos",
+        "|cos| between m (top PC of the fixed points) and the readout direction "
+        "(binary: the readout row; k classes: W[last] - W[first])",
+        "|cos| between the line of fixed points and the readout",
+        "{:.3f}",
+    ),
+    MetricSpec(
+        "manifold.m_readout_visible_fraction",
+        "fraction of m's squared length on the state coordinates the "
+        "readout sees (1 except for the LSTM, whose readout sees h but "
+        "not the cell state c)",
+        "share of the line's direction the readout can see (LSTM: h, not c)",
+        "{:.1%}",
+    ),
+    MetricSpec(
+        "manifold.readout_cos_visible",
+        "|cos| between m and the readout restricted to the coordinates the "
+        "readout sees (equals readout_cos except for the LSTM)",
+        "|cos| with the readout over the coordinates it sees",
+        "{:.3f}",
+    ),
     MetricSpec("manifold.readout_cos_null_p99", "99th percentile of |cos| for random unit vectors in R^S"),
 )
 
@@ -98,5 +121,11 @@ ARRAYS = (
     ArraySpec("fp_dist_to_visited", "f", 1, "[P] distance of each fixed point to the nearest visited state"),
 )
 
-SECTION = Section(name="manifold", title="shape of the fixed points", measure=measure, applies=applies_to_points,
-                  metrics=METRICS, arrays=ARRAYS)
+SECTION = Section(
+    name="manifold",
+    title="shape of the fixed points",
+    measure=measure,
+    applies=applies_to_points,
+    metrics=METRICS,
+    arrays=ARRAYS,
+)

@@ -48,8 +48,9 @@ def measure(run) -> Modes:
     out.metrics["modes"] = {
         "abs_lambda1_median": metric("modes.abs_lambda1_median", float(np.median(al1))),
         "frac_abs_lambda1_gt_0_98": metric("modes.frac_abs_lambda1_gt_0_98", float((al1 > 0.98).mean())),
-        "frac_abs_lambda1_within_0_02": metric("modes.frac_abs_lambda1_within_0_02",
-                                               float((np.abs(al1 - 1) <= 0.02).mean())),
+        "frac_abs_lambda1_within_0_02": metric(
+            "modes.frac_abs_lambda1_within_0_02", float((np.abs(al1 - 1) <= 0.02).mean())
+        ),
         "median_abs_dev_lambda1": metric("modes.median_abs_dev_lambda1", float(np.median(np.abs(al1 - 1)))),
         "n_slow_modes_median": metric("modes.n_slow_modes_median", float(np.median((np.abs(eig) > 0.98).sum(1)))),
         "input_gain_median": metric("modes.input_gain_median", float(np.median(gain))),
@@ -63,9 +64,14 @@ def measure(run) -> Modes:
         "readout_dot_r1_median": metric("modes.readout_dot_r1_median", float(np.median(w_r1))),
     }
     out.metrics["modes"].update(_topology(run))
-    out.arrays.update(eigvals=eig.astype(np.complex64), abs_lambda1=al1, tau_top=st["tau_top"],
-                      r1_m_overlap=st["r1_m_overlap"], null_abs_cos=null.astype(np.float32),
-                      r1_pc=(components @ r1.real.T).T)
+    out.arrays.update(
+        eigvals=eig.astype(np.complex64),
+        abs_lambda1=al1,
+        tau_top=st["tau_top"],
+        r1_m_overlap=st["r1_m_overlap"],
+        null_abs_cos=null.astype(np.float32),
+        r1_pc=(components @ r1.real.T).T,
+    )
     return out
 
 
@@ -103,46 +109,87 @@ def _topology(run) -> dict:
 
 
 METRICS = (
-    MetricSpec("modes.abs_lambda1_median", "median over fixed points of |lambda_1|, the largest eigenvalue modulus "
-                                           "of J_rec = dF/dh at (h*, x*)",
-               "median |lambda_1| at the fixed points", "{:.4f}"),
-    MetricSpec("modes.frac_abs_lambda1_gt_0_98", "fraction of fixed points with |lambda_1| > 0.98",
-               "fixed points with |lambda_1| > 0.98", "{:.0%}"),
+    MetricSpec(
+        "modes.abs_lambda1_median",
+        "median over fixed points of |lambda_1|, the largest eigenvalue modulus of J_rec = dF/dh at (h*, x*)",
+        "median |lambda_1| at the fixed points",
+        "{:.4f}",
+    ),
+    MetricSpec(
+        "modes.frac_abs_lambda1_gt_0_98",
+        "fraction of fixed points with |lambda_1| > 0.98",
+        "fixed points with |lambda_1| > 0.98",
+        "{:.0%}",
+    ),
     MetricSpec("modes.frac_abs_lambda1_within_0_02", "fraction of fixed points with | |lambda_1| - 1 | <= 0.02"),
     MetricSpec("modes.median_abs_dev_lambda1", "median over fixed points of | |lambda_1| - 1 |"),
-    MetricSpec("modes.n_slow_modes_median", "median over fixed points of the number of eigenvalues with |lambda| > "
-                                            "0.98 (1 on a line attractor; many where the gates saturate, e.g. a "
-                                            "GRU update gate z = 1 makes h' = h)",
-               "median number of modes with |lambda| > 0.98 at a fixed point (1 on a line)", "{:g}"),
-    MetricSpec("modes.input_gain_median", "median over fixed points of the Frobenius norm of J_inp (about 0 at "
-                                          "saturated points, where no word moves the state)",
-               "median ||J_inp|| at the fixed points (about 0 where gates saturate)", "{:.3g}"),
-    MetricSpec("modes.tau_median", "median over fixed points of tau_a = 1/|ln|lambda_a|| (tokens) for the 3 "
-                                   "slowest modes a = 1..3",
-               "median time constants of the 3 slowest modes (tokens)", "tau"),
-    MetricSpec("modes.n_unstable_median", "median number of |lambda| > 1 (beyond rounding: 1 + 64 eps of the state "
-                                          "precision)"),
-    MetricSpec("modes.r1_m_overlap_median", "median over fixed points of |cos| between r_1 (top right eigenvector) "
-                                            "and m",
-               "median |cos(r_1, m)| (null mean in brackets)", "r1m"),
-    MetricSpec("modes.r1_m_percentile_median", "median over fixed points of the percentile of |r_1 . m| within the "
-                                               "null (|cos| of 10,000 random unit vectors in R^S with m)"),
+    MetricSpec(
+        "modes.n_slow_modes_median",
+        "median over fixed points of the number of eigenvalues with |lambda| > "
+        "0.98 (1 on a line attractor; many where the gates saturate, e.g. a "
+        "GRU update gate z = 1 makes h' = h)",
+        "median number of modes with |lambda| > 0.98 at a fixed point (1 on a line)",
+        "{:g}",
+    ),
+    MetricSpec(
+        "modes.input_gain_median",
+        "median over fixed points of the Frobenius norm of J_inp (about 0 at "
+        "saturated points, where no word moves the state)",
+        "median ||J_inp|| at the fixed points (about 0 where gates saturate)",
+        "{:.3g}",
+    ),
+    MetricSpec(
+        "modes.tau_median",
+        "median over fixed points of tau_a = 1/|ln|lambda_a|| (tokens) for the 3 slowest modes a = 1..3",
+        "median time constants of the 3 slowest modes (tokens)",
+        "tau",
+    ),
+    MetricSpec(
+        "modes.n_unstable_median", "median number of |lambda| > 1 (beyond rounding: 1 + 64 eps of the state precision)"
+    ),
+    MetricSpec(
+        "modes.r1_m_overlap_median",
+        "median over fixed points of |cos| between r_1 (top right eigenvector) and m",
+        "median |cos(r_1, m)| (null mean in brackets)",
+        "r1m",
+    ),
+    MetricSpec(
+        "modes.r1_m_percentile_median",
+        "median over fixed points of the percentile of |r_1 . m| within the "
+        "null (|cos| of 10,000 random unit vectors in R^S with m)",
+    ),
     MetricSpec("modes.r1_m_z_median", "median z-score of |r_1 . m| against that null"),
     MetricSpec("modes.null_mean", "mean |cos| of the null sample"),
-    MetricSpec("modes.null_mean_closed_form", "E|cos| for random unit vectors in R^S, Gamma(S/2)/(sqrt(pi) "
-                                              "Gamma((S+1)/2))"),
+    MetricSpec(
+        "modes.null_mean_closed_form", "E|cos| for random unit vectors in R^S, Gamma(S/2)/(sqrt(pi) Gamma((S+1)/2))"
+    ),
     MetricSpec("modes.readout_dot_r1_median", "median readout . r_1 after orientation (>= 0)"),
-    MetricSpec("modes.n_distinct", "distinct exact fixed points: the points with q < tol polished by the same solver "
-                                   "to q < {tol:g}, those that get there merged when closer than 1% of the seeds' "
-                                   "spread (FixedPoints.unique); on a line attractor, the few exact points on it",
-               "distinct fixed points (q < tol)", "{}"),
-    MetricSpec("modes.distinct_by_unstable", "entry i: distinct fixed points with i eigenvalues |lambda| > 1 (beyond "
-                                             "rounding) of J_rec there (0: stable; i >= 1: a saddle with i unstable "
-                                             "directions)"),
-    MetricSpec("modes.n_distinct_stable", "distinct fixed points without an eigenvalue |lambda| > 1 (stable)",
-               "stable distinct fixed points", "{}"),
-    MetricSpec("modes.n_distinct_saddles", "distinct fixed points with at least one eigenvalue |lambda| > 1 "
-                                           "(saddles)", "distinct saddle points", "{}"),
+    MetricSpec(
+        "modes.n_distinct",
+        "distinct exact fixed points: the points with q < tol polished by the same solver "
+        "to q < {tol:g}, those that get there merged when closer than 1% of the seeds' "
+        "spread (FixedPoints.unique); on a line attractor, the few exact points on it",
+        "distinct fixed points (q < tol)",
+        "{}",
+    ),
+    MetricSpec(
+        "modes.distinct_by_unstable",
+        "entry i: distinct fixed points with i eigenvalues |lambda| > 1 (beyond "
+        "rounding) of J_rec there (0: stable; i >= 1: a saddle with i unstable "
+        "directions)",
+    ),
+    MetricSpec(
+        "modes.n_distinct_stable",
+        "distinct fixed points without an eigenvalue |lambda| > 1 (stable)",
+        "stable distinct fixed points",
+        "{}",
+    ),
+    MetricSpec(
+        "modes.n_distinct_saddles",
+        "distinct fixed points with at least one eigenvalue |lambda| > 1 (saddles)",
+        "distinct saddle points",
+        "{}",
+    ),
 )
 
 ARRAYS = (
@@ -155,16 +202,32 @@ ARRAYS = (
 )
 
 FIGURES = (
-    FigureSpec("fig3a_eigenvalues", "rnnlens.report.figures:fig_eigvals",
-               'Eigenvalues of the recurrent Jacobian at three fixed points (both ends and the middle of the '
-               'line) with the unit circle: one eigenvalue near 1 means one slow, integrating mode.'),
-    FigureSpec("fig3b_tau", "rnnlens.report.figures:fig_tau",
-               'Time constants of the three slowest modes along the line of fixed points (in tokens; infinite '
-               'values drawn at the top).'),
-    FigureSpec("fig4c_r1_vs_m", "rnnlens.report.figures:fig_r1m",
-               "Overlap of the slow mode r_1 with the line's direction m at each fixed point, against the "
-               'overlap of random directions (the null).'),
+    FigureSpec(
+        "fig3a_eigenvalues",
+        "rnnlens.report.figures:fig_eigvals",
+        "Eigenvalues of the recurrent Jacobian at three fixed points (both ends and the middle of the "
+        "line) with the unit circle: one eigenvalue near 1 means one slow, integrating mode.",
+    ),
+    FigureSpec(
+        "fig3b_tau",
+        "rnnlens.report.figures:fig_tau",
+        "Time constants of the three slowest modes along the line of fixed points (in tokens; infinite "
+        "values drawn at the top).",
+    ),
+    FigureSpec(
+        "fig4c_r1_vs_m",
+        "rnnlens.report.figures:fig_r1m",
+        "Overlap of the slow mode r_1 with the line's direction m at each fixed point, against the "
+        "overlap of random directions (the null).",
+    ),
 )
 
-SECTION = Section(name="modes", title="linearization and spectra at the fixed points", measure=measure,
-                  applies=applies_to_points, metrics=METRICS, arrays=ARRAYS, figures=FIGURES)
+SECTION = Section(
+    name="modes",
+    title="linearization and spectra at the fixed points",
+    measure=measure,
+    applies=applies_to_points,
+    metrics=METRICS,
+    arrays=ARRAYS,
+    figures=FIGURES,
+)

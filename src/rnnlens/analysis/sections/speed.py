@@ -29,15 +29,19 @@ def measure(run) -> Measurement:
     from rnnlens.device import to_device, to_numpy
 
     s, visited, rng = run.settings.speed, run.products["documents"].X, run.rng
-    h0 = to_device(visited[rng.choice(visited.shape[0], min(s.n_speed, visited.shape[0]), replace=False)],
-                   run.device)
+    h0 = to_device(visited[rng.choice(visited.shape[0], min(s.n_speed, visited.shape[0]), replace=False)], run.device)
     with torch.no_grad():
         speed = to_numpy(approach_speed(run.network.step_fn, h0, run.x_star.float(), s.speed_steps).double())
     med = np.median(speed, axis=0)
     out = Measurement(arrays={"speed": speed.astype(np.float32)})
     out.metrics["speed"] = {
-        "median_by_step": metric("speed.median_by_step", med, n=h0.shape[0], last=s.speed_steps - 1,
-                                 input_point=run.settings.fixed_points.input_point),
+        "median_by_step": metric(
+            "speed.median_by_step",
+            med,
+            n=h0.shape[0],
+            last=s.speed_steps - 1,
+            input_point=run.settings.fixed_points.input_point,
+        ),
         "median_first": metric("speed.median_first", float(med[0])),
         "median_last": metric("speed.median_last", float(med[-1]), steps=s.speed_steps),
     }
@@ -45,20 +49,37 @@ def measure(run) -> Measurement:
 
 
 METRICS = (
-    MetricSpec("speed.median_by_step", "median over {n} visited starting states of ||h_(t+1) - h_t|| / ||h_t||, "
-                                       "t = 0..{last}, running with constant input x* ({input_point})"),
+    MetricSpec(
+        "speed.median_by_step",
+        "median over {n} visited starting states of ||h_(t+1) - h_t|| / ||h_t||, "
+        "t = 0..{last}, running with constant input x* ({input_point})",
+    ),
     MetricSpec("speed.median_first", "median normalised speed at the first step"),
-    MetricSpec("speed.median_last", "median normalised speed after {steps} steps",
-               "median normalised speed after running with constant input", "{:.2e}"),
+    MetricSpec(
+        "speed.median_last",
+        "median normalised speed after {steps} steps",
+        "median normalised speed after running with constant input",
+        "{:.2e}",
+    ),
 )
 
 ARRAYS = (ArraySpec("speed", "f", 2, "[n_speed, speed_steps] normalised speed of each state at each step"),)
 
 FIGURES = (
-    FigureSpec("speed", "rnnlens.report.figures:fig_speed",
-               'How fast the state moves when the network runs with constant input from visited states (median '
-               'and 10-90% band): slow motion means an attractor has been reached.'),
+    FigureSpec(
+        "speed",
+        "rnnlens.report.figures:fig_speed",
+        "How fast the state moves when the network runs with constant input from visited states (median "
+        "and 10-90% band): slow motion means an attractor has been reached.",
+    ),
 )
 
-SECTION = Section(name="speed", title="approach to the attractor", measure=measure, settings=SpeedSettings,
-                  metrics=METRICS, arrays=ARRAYS, figures=FIGURES)
+SECTION = Section(
+    name="speed",
+    title="approach to the attractor",
+    measure=measure,
+    settings=SpeedSettings,
+    metrics=METRICS,
+    arrays=ARRAYS,
+    figures=FIGURES,
+)

@@ -14,11 +14,20 @@ from rnnlens.analysis.sections.fixed_points import applies_to_points
 from rnnlens.constants import WORD_GROUP_SIZE
 from rnnlens.settings import Int, SettingsGroup, setting
 
-__all__ = ["ValenceSettings", "bow_coefficients", "word_valence", "valence_specs", "valence_arrays", "measure",
-           "SECTION"]
+__all__ = [
+    "ValenceSettings",
+    "bow_coefficients",
+    "word_valence",
+    "valence_specs",
+    "valence_arrays",
+    "measure",
+    "SECTION",
+]
 
-VALENCE_DEFINITION = ("valence of a word = Re(l_1^T J_inp x_word) at a point, x_word its embedding; positive "
-                      "pushes towards a larger logit (see sign_convention)")
+VALENCE_DEFINITION = (
+    "valence of a word = Re(l_1^T J_inp x_word) at a point, x_word its embedding; positive "
+    "pushes towards a larger logit (see sign_convention)"
+)
 
 
 @dataclass(frozen=True)
@@ -26,8 +35,11 @@ class ValenceSettings(SettingsGroup):
     """Word valence."""
 
     name = "valence"
-    n_group: int = setting(WORD_GROUP_SIZE, "Size of the most positive / negative / neutral word groups (by "
-                                            "bag-of-words coefficient).", Int())
+    n_group: int = setting(
+        WORD_GROUP_SIZE,
+        "Size of the most positive / negative / neutral word groups (by bag-of-words coefficient).",
+        Int(),
+    )
 
 
 def bow_coefficients(bow, corpus_fingerprint: str):
@@ -42,12 +54,18 @@ def bow_coefficients(bow, corpus_fingerprint: str):
         return {str(k): float(v) for k, v in bow.items()}, {"source": "dict"}
     if not hasattr(bow, "coef"):
         from rnnlens.baseline import load_bag_of_words
+
         bow = load_bag_of_words(bow)
     coef = np.asarray(bow.coef, dtype=np.float64)
     row = readout_direction(coef)
-    info = {"source": "rnnlens.baseline.BagOfWords", "dataset": bow.dataset,
-            "data_fingerprint": bow.data_fingerprint, "C": bow.C, "accuracy": bow.accuracy,
-            "direction": "coef[0]" if coef.shape[0] == 1 else "coef[last] - coef[first]"}
+    info = {
+        "source": "rnnlens.baseline.BagOfWords",
+        "dataset": bow.dataset,
+        "data_fingerprint": bow.data_fingerprint,
+        "C": bow.C,
+        "accuracy": bow.accuracy,
+        "direction": "coef[0]" if coef.shape[0] == 1 else "coef[last] - coef[first]",
+    }
     if bow.data_fingerprint != corpus_fingerprint:
         info["warning"] = "the bag of words was fitted on a different corpus (fingerprint differs)"
     return dict(zip(bow.words, row.tolist())), info
@@ -67,10 +85,13 @@ def word_valence(run, l1: np.ndarray, lin, section: str = "valence", prefix: str
     val = valence_summary(proj, list(itos), bow_coef=bow_coef, truth=truth, n_group=run.settings.valence.n_group)
     out = Measurement()
     P = f"{section}."
-    vm = {"definition": VALENCE_DEFINITION.replace("at a point", "at a fixed point") if section == "valence"
-          else VALENCE_DEFINITION,
-          "mean_abs": metric(P + "mean_abs", float(np.abs(val["mean"][2:]).mean())),
-          "spread_median": metric(P + "spread_median", float(np.median(val["std"][2:])))}
+    vm = {
+        "definition": VALENCE_DEFINITION.replace("at a point", "at a fixed point")
+        if section == "valence"
+        else VALENCE_DEFINITION,
+        "mean_abs": metric(P + "mean_abs", float(np.abs(val["mean"][2:]).mean())),
+        "spread_median": metric(P + "spread_median", float(np.median(val["std"][2:]))),
+    }
     if bow_coef is not None:
         vm["bow"] = run.bow_info
         vm["spearman_bow"] = metric(P + "spearman_bow", val["spearman_bow"], n_words=val["n_words_bow"])
@@ -81,8 +102,12 @@ def word_valence(run, l1: np.ndarray, lin, section: str = "valence", prefix: str
             out.arrays[f"{prefix}group_{kind}"] = g[kind]["per_point"]
         vm["group_size"] = g["n"]
     elif section == "valence":
-        out.missing.append({"what": "word valence vs bag-of-words coefficients and the word groups",
-                            "why": "no bag-of-words baseline was given (bow=...; `rnnlens baseline`)"})
+        out.missing.append(
+            {
+                "what": "word valence vs bag-of-words coefficients and the word groups",
+                "why": "no bag-of-words baseline was given (bow=...; `rnnlens baseline`)",
+            }
+        )
     if truth is not None:
         vm["spearman_truth"] = metric(P + "spearman_truth", val["spearman_truth"], n_words=val["n_words_truth"])
         tw = [i for i, t in enumerate(itos) if t in truth]
@@ -107,22 +132,36 @@ def measure(run) -> Measurement:
 def valence_specs(section: str, at: str) -> tuple[MetricSpec, ...]:
     """The valence metrics of ``section`` (``valence``: at the fixed points; ``slow_manifold``: at its nodes)."""
     return (
-        MetricSpec(f"{section}.mean_abs", "mean |valence| over the vocabulary (special tokens excluded), valence "
-                   f"averaged over {at}"),
+        MetricSpec(
+            f"{section}.mean_abs",
+            f"mean |valence| over the vocabulary (special tokens excluded), valence averaged over {at}",
+        ),
         MetricSpec(f"{section}.spread_median", f"median over words of the std of the valence across {at}"),
-        MetricSpec(f"{section}.spearman_bow", "Spearman correlation of the mean valence with the bag-of-words "
-                   "coefficients over {n_words} shared words" + ("" if section == "valence" else f" ({at})"),
-                   "Spearman(word valence, bag-of-words coefficient)" + ("" if section == "valence"
-                                                                          else " along the slow manifold"), "{:.3f}"),
-        MetricSpec(f"{section}.spearman_truth", "Spearman correlation of the mean valence with the corpus's true "
-                   "word valence over {n_words} words" + ("" if section == "valence" else f" ({at})"),
-                   "Spearman(word valence, true valence)" + ("" if section == "valence" else " along the slow "
-                                                                                          "manifold"), "{:.3f}"),
-        *(MetricSpec(f"{section}.{kind}_mean", "mean valence of the {n} most " + kind + " words by bag-of-words "
-                     f"coefficient (averaged over words and {at})",
-                     f"mean valence of the most {kind} words" + ("" if section == "valence" else
-                                                                 " along the slow manifold"), "{:+.4f}")
-          for kind in ("positive", "negative", "neutral")),
+        MetricSpec(
+            f"{section}.spearman_bow",
+            "Spearman correlation of the mean valence with the bag-of-words "
+            "coefficients over {n_words} shared words" + ("" if section == "valence" else f" ({at})"),
+            "Spearman(word valence, bag-of-words coefficient)"
+            + ("" if section == "valence" else " along the slow manifold"),
+            "{:.3f}",
+        ),
+        MetricSpec(
+            f"{section}.spearman_truth",
+            "Spearman correlation of the mean valence with the corpus's true "
+            "word valence over {n_words} words" + ("" if section == "valence" else f" ({at})"),
+            "Spearman(word valence, true valence)" + ("" if section == "valence" else " along the slow manifold"),
+            "{:.3f}",
+        ),
+        *(
+            MetricSpec(
+                f"{section}.{kind}_mean",
+                "mean valence of the {n} most " + kind + " words by bag-of-words "
+                f"coefficient (averaged over words and {at})",
+                f"mean valence of the most {kind} words" + ("" if section == "valence" else " along the slow manifold"),
+                "{:+.4f}",
+            )
+            for kind in ("positive", "negative", "neutral")
+        ),
     )
 
 
@@ -130,8 +169,12 @@ def valence_arrays(prefix: str, at: str) -> tuple[ArraySpec, ...]:
     """The valence arrays, names starting with ``prefix`` (``""`` at the fixed points, ``"sm_"`` along the slow
     manifold)."""
     return (
-        *(ArraySpec(f"{prefix}group_{kind}", "f", 1, f"[points] mean valence of the most {kind} words at each of "
-                    f"the {at}") for kind in ("positive", "negative", "neutral")),
+        *(
+            ArraySpec(
+                f"{prefix}group_{kind}", "f", 1, f"[points] mean valence of the most {kind} words at each of the {at}"
+            )
+            for kind in ("positive", "negative", "neutral")
+        ),
         ArraySpec(prefix + "valence_mean", "f", 1, f"[V] each token's valence averaged over the {at}"),
         ArraySpec(prefix + "valence_std", "f", 1, f"[V] its standard deviation across the {at}"),
         ArraySpec(prefix + "truth_valence", "f", 1, "[n] the true valence of the words the corpus defines"),
@@ -142,14 +185,27 @@ def valence_arrays(prefix: str, at: str) -> tuple[ArraySpec, ...]:
 
 
 FIGURES = (
-    FigureSpec("fig4a_valence", "rnnlens.report.figures:fig_valence",
-               "Each word's push along the line (its input projection l_1^T J_inp x, averaged over fixed points)"
-               ' against the bag-of-words coefficient (or the true valence).'),
-    FigureSpec("fig4b_groups", "rnnlens.report.figures:fig_groups",
-               'Mean input projection of the most positive, negative and neutral words at every fixed point.'),
+    FigureSpec(
+        "fig4a_valence",
+        "rnnlens.report.figures:fig_valence",
+        "Each word's push along the line (its input projection l_1^T J_inp x, averaged over fixed points)"
+        " against the bag-of-words coefficient (or the true valence).",
+    ),
+    FigureSpec(
+        "fig4b_groups",
+        "rnnlens.report.figures:fig_groups",
+        "Mean input projection of the most positive, negative and neutral words at every fixed point.",
+    ),
 )
 
-SECTION = Section(name="valence", title="word valence at the fixed points", measure=measure,
-                  applies=applies_to_points, settings=ValenceSettings, needs=("words",),
-                  metrics=valence_specs("valence", "fixed points"), arrays=valence_arrays("", "fixed points"),
-                  figures=FIGURES)
+SECTION = Section(
+    name="valence",
+    title="word valence at the fixed points",
+    measure=measure,
+    applies=applies_to_points,
+    settings=ValenceSettings,
+    needs=("words",),
+    metrics=valence_specs("valence", "fixed points"),
+    arrays=valence_arrays("", "fixed points"),
+    figures=FIGURES,
+)
