@@ -22,8 +22,8 @@
 #
 # The comparison (benchmarks/compare_analyses.py --tolerant) holds the device's numbers to the CPU's within:
 # real numbers |a - b| <= 1e-6 + 1e-3 max(|a|, |b|); counts (fixed points under tol, ...) within max(1, 2%);
-# arrays within 1e-6 + 1e-3 of their largest value (an array with one row per fixed point may differ in length
-# as that count may); every check's verdict, every string and the status equal. A document classified
+# arrays within 1e-6 + 1e-3 of their largest value, rows of eigenvalues paired as sets (an array with one row
+# per fixed point may differ in length as that count may); every check's verdict, every string and the status equal. A document classified
 # differently moves an accuracy by 1/n_docs and is listed outside the tolerance, by name and size. Float32
 # networks round differently on a GPU (cuBLAS sums in another order), and a fixed-point search stops at the
 # first iterate under tol, so the two differ by rounding, not by method. The first GPU run's largest

@@ -397,6 +397,12 @@ def test_the_comparison_of_two_devices_holds_numbers_to_the_stated_tolerances(ne
     with np.load(tmp_path / "gpu" / "arrays.npz") as z:
         arrays = dict(z)
     arrays["eigvals"] = np.conj(arrays["eigvals"])  # conjugate pairs swapped: within
+    # and rounding-sized moves that reorder eigenvalues of nearly equal modulus or real part: within
+    rng = np.random.default_rng(0)
+    lam = arrays["eigvals"]
+    arrays["eigvals"] = (lam + 1e-6 * (rng.standard_normal(lam.shape) + 1j * rng.standard_normal(lam.shape)))[
+        :, rng.permutation(lam.shape[1])
+    ].astype(lam.dtype)
     np.savez(tmp_path / "gpu" / "arrays.npz", **arrays)
     assert (
         cmp.main([str(tmp_path / "cpu"), str(tmp_path / "gpu"), "--tolerant", "--json", str(tmp_path / "d.json")]) == 0
@@ -405,7 +411,14 @@ def test_the_comparison_of_two_devices_holds_numbers_to_the_stated_tolerances(ne
     assert {r["field"] for r in rows} == {
         "metrics.modes.abs_lambda1_median.value",
         "metrics.fixed_points.n_converged.value",
+        "array eigvals",
     } and all(r["within"] for r in rows)
+    assert next(r for r in rows if r["field"] == "array eigvals")["relative"] < 1e-5
+    arrays["eigvals"][3, 5] += 0.01 * np.abs(lam).max()  # one eigenvalue moved by 1%: out
+    np.savez(tmp_path / "gpu" / "arrays.npz", **arrays)
+    assert cmp.main([str(tmp_path / "cpu"), str(tmp_path / "gpu"), "--tolerant"]) == 1
+    arrays["eigvals"][3, 5] -= 0.01 * np.abs(lam).max()
+    np.savez(tmp_path / "gpu" / "arrays.npz", **arrays)
     m["data"]["rnn_accuracy"]["value"] += 0.02  # a document classified otherwise: out
     (tmp_path / "gpu" / "summary.json").write_text(json.dumps(summary))
     assert cmp.main([str(tmp_path / "cpu"), str(tmp_path / "gpu"), "--tolerant"]) == 1

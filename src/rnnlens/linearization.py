@@ -93,9 +93,15 @@ def eigendecompose(J: Tensor, *, modes: int | None = None, vectors: bool = True)
     On the CPU the points are split over ``torch.get_num_threads()`` Python threads, each decomposing its
     share with one LAPACK thread (LAPACK's own threading gains little on one matrix of a few hundred rows, and
     on a busy machine its spinning threads made one batched call up to 30x slower); each matrix goes through
-    the same LAPACK call either way, so the result is the same.
+    the same LAPACK call either way, so the result is the same. A ``J`` on a GPU is decomposed on the host and
+    the results are moved back: torch's CUDA eig runs LAPACK-style geev on the host anyway, and the refinement's
+    many small solves cost a kernel launch each (on an H100 the modes of 100 GRU-256 fixed points took 7.5 s
+    this way against 2.4 s on the host).
     """
-    workers = min(torch.get_num_threads(), J.shape[0]) if not J.is_cuda else 1
+    if J.device.type != "cpu":  # on the host: see the docstring
+        out = eigendecompose(J.cpu(), modes=modes, vectors=vectors)
+        return tuple(None if t is None else t.to(J.device) for t in out)
+    workers = min(torch.get_num_threads(), J.shape[0])
     if workers < 2 or J.shape[-1] < 32:
         return _eigendecompose(J, modes, vectors)
     from concurrent.futures import ThreadPoolExecutor
