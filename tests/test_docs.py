@@ -111,3 +111,16 @@ def test_the_home_page_shows_the_figure_and_the_readme_links_resolve(site):
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     for target in re.findall(r"\]\(((?:docs/)[^)#\s]+)", readme):
         assert (ROOT / target).is_file(), f"README links {target}, which does not exist"
+
+
+def test_every_training_setting_is_an_arg_of_train_settings_in_the_reference(site):
+    # docs/hooks/griffe_settings.py writes the Args of a settings class from its fields' declarations
+    import dataclasses
+    import html
+
+    from rnnlens.settings import TrainSettings
+
+    page = html.unescape(re.sub(r"<[^>]+>", "", (site / "api" / "rnnlens.settings" / "index.html").read_text()))
+    start = page.index("Everything that defines a training run")
+    for f in dataclasses.fields(TrainSettings):
+        assert f"{f.metadata['help'].rstrip('.')}. Default: " in page[start:], f"TrainSettings.{f.name} has no Arg"

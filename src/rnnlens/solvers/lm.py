@@ -187,10 +187,14 @@ class LMState(ActiveState):
 class LM(Solver):
     """Batched Levenberg-Marquardt with per-point damping, chord steps, stopping and slow-point detection.
 
-    Options (see the module docstring):
+    Args (the options; see the module docstring):
         max_iter: most iterations per point (one iteration = one trial step).
         damping: initial ``mu`` relative to the largest diagonal entry of ``JᵀJ`` (tau in MNT).
-        patience, progress_rtol, grad_rtol: slow-point rules.
+        patience: a point stops as a slow point after this many iterations in a row in which q fell by less
+            than ``progress_rtol``.
+        progress_rtol: the relative fall of q that counts as progress.
+        grad_rtol: a point stops as a slow point when ``||Jᵀr|| <= grad_rtol * ||r||`` (a minimum of q that
+            is not a zero).
         chord: a point keeps its Jacobian and factorization for the next step while each accepted
             step multiplies its q by at most ``chord`` (0 turns chord steps off: plain LM).
         relax: steps of the network's own dynamics ``h <- F(x, h)`` run from every seed before the
