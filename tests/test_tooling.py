@@ -24,7 +24,7 @@ from rnnlens.cli import main
 ROOT = Path(__file__).resolve().parents[1]
 SRC = ROOT / "src" / "rnnlens"
 # what `ruff check` and `ruff format` cover; the same list as in .pre-commit-config.yaml
-LINTED = ["src", "tests", "benchmarks", "scripts", "examples"]
+LINTED = ["src", "tests", "benchmarks", "scripts", "examples", "docs/hooks"]
 
 
 def _tool(name: str) -> Path:

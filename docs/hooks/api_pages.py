@@ -48,7 +48,7 @@ def _canonical(module: ModuleType, name: str) -> str:
     """The dotted path of ``module.name`` where it is defined (a constant: where its module takes it from)."""
     lazy = getattr(module, "_LAZY", {})
     home = import_module(lazy[name]) if name in lazy else module
-    obj = inspect.unwrap(getattr(home, name))     # a cached function: the function itself
+    obj = inspect.unwrap(getattr(home, name))  # a cached function: the function itself
     if _documented(obj) and obj.__module__.startswith("rnnlens"):
         return f"{obj.__module__}.{obj.__qualname__}"
     return f"{home.__name__}.{name}"
@@ -84,12 +84,11 @@ def _entry(path: str) -> str:
         shown = f"a {type(obj).__name__}{size}"
     else:
         shown = f"`{shown}`"
-    anchor = path.replace("_", "\\_")      # unescaped, ``__x__`` in an attribute list would be read as bold
+    anchor = path.replace("_", "\\_")  # unescaped, ``__x__`` in an attribute list would be read as bold
     return f"## `{name}` {{ #{anchor} }}\n\nConstant: {shown}.\n"
 
 
-def _module_page(modname: str, names: list[str], home: dict[str, str], page_of: dict[str, str],
-                 here: str) -> str:
+def _module_page(modname: str, names: list[str], home: dict[str, str], page_of: dict[str, str], here: str) -> str:
     out = [f"# `{modname}`\n", f"::: {modname}\n    options:\n      members: false\n      show_root_heading: false\n"]
     elsewhere = []
     for name in names:
@@ -99,8 +98,9 @@ def _module_page(modname: str, names: list[str], home: dict[str, str], page_of: 
         else:
             elsewhere.append(f"[`{name}`][{path}]")
     if elsewhere:
-        out.append("## Also exported here\n\nDocumented with the module that defines them: "
-                   + ", ".join(elsewhere) + ".\n")
+        out.append(
+            "## Also exported here\n\nDocumented with the module that defines them: " + ", ".join(elsewhere) + ".\n"
+        )
     return "\n".join(out)
 
 
@@ -111,11 +111,13 @@ def _index_page(names: list[str], home: dict[str, str], page_of: dict[str, str])
         where = page_of[path]
         shown = "this page" if where == "api/index.md" else f"[`{where[4:-3]}`]({where[4:]})"
         rows.append(f"| [`{name}`][{path}] | {shown} | {_summary(path)} |")
-    out = ["# API reference\n",
-           f"::: {INDEX_MODULE}\n    options:\n      members: false\n      show_root_heading: false\n",
-           "## Every name `rnnlens` exports\n",
-           "| name | documented on | what it is |\n| --- | --- | --- |\n" + "\n".join(rows) + "\n",
-           "## Defined outside the public modules\n"]
+    out = [
+        "# API reference\n",
+        f"::: {INDEX_MODULE}\n    options:\n      members: false\n      show_root_heading: false\n",
+        "## Every name `rnnlens` exports\n",
+        "| name | documented on | what it is |\n| --- | --- | --- |\n" + "\n".join(rows) + "\n",
+        "## Defined outside the public modules\n",
+    ]
     here = [home[f"{INDEX_MODULE}.{n}"] for n in names]
     out += [_entry(path) for path in here if page_of[path] == "api/index.md"]
     return "\n".join(out)
