@@ -21,6 +21,7 @@ from torch import nn
 import rnnlens
 
 
+# --8<-- [start:task]
 def flipflop_batch(rng: np.random.Generator, batch: int, steps: int, bits: int = 3, p: float = 0.1):
     """Inputs [B, T, bits] with pulses of +-1 (probability p per step and channel, and one on every channel at
     the first step) and targets [B, T, bits]: the sign of each channel's last pulse."""
@@ -34,6 +35,10 @@ def flipflop_batch(rng: np.random.Generator, batch: int, steps: int, bits: int =
     return torch.tensor(pulses, dtype=torch.float32), torch.tensor(targets, dtype=torch.float32)
 
 
+# --8<-- [end:task]
+
+
+# --8<-- [start:train]
 def train_flipflop(hidden: int = 16, steps: int = 1500, seed: int = 0):
     """A GRU and its linear readout trained with a plain loop (mean squared error at every step)."""
     torch.manual_seed(seed)
@@ -49,6 +54,9 @@ def train_flipflop(hidden: int = 16, steps: int = 1500, seed: int = 0):
     return gru.eval(), readout.eval(), float(loss.detach())
 
 
+# --8<-- [end:train]
+
+
 def main(argv=None) -> rnnlens.Analysis:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, default=Path("flipflop-analysis"))
@@ -59,6 +67,7 @@ def main(argv=None) -> rnnlens.Analysis:
     print(f"trained: final mean squared error {loss:.4f}")
 
     # --- the rnnlens part: a network of the user's own modules, fed continuous inputs (no words)
+    # --8<-- [start:rnnlens]
     network = rnnlens.Network.from_parts(rnn=gru, readout=readout)
     inputs, targets = flipflop_batch(np.random.default_rng(1), 200, 60)
     data = rnnlens.Sequences.from_arrays(inputs, targets=targets, name="3-bit flip-flop")
@@ -66,6 +75,7 @@ def main(argv=None) -> rnnlens.Analysis:
     settings = rnnlens.AnalysisSettings.make(n_docs=200, n_seeds=2000, seed_noise=0.5, tol_sweep=[])
     result = rnnlens.analyze(network, data, settings, out_dir=args.out / "analysis")
     report = rnnlens.make_report([args.out / "analysis"], args.out / "report")
+    # --8<-- [end:rnnlens]
 
     print(
         f"readout on the per-step targets: R^2 {result.value('data.target_r2'):.3f}, mean squared error "

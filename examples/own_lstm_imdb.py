@@ -27,6 +27,7 @@ import rnnlens
 from rnnlens.data import Vocab, load_corpus
 
 
+# --8<-- [start:model]
 class LSTMClassifier(nn.Module):
     """Embedding -> stacked LSTM -> linear readout of the top layer's state after the last token."""
 
@@ -41,6 +42,9 @@ class LSTMClassifier(nn.Module):
         packed = pack_padded_sequence(self.embedding(ids), lengths, enforce_sorted=False)
         _, (h_n, _) = self.lstm(packed)
         return self.head(h_n[-1]).squeeze(-1)
+
+
+# --8<-- [end:model]
 
 
 def encode_texts(vocab: Vocab, texts, max_length: int | None = None) -> list[torch.Tensor]:
@@ -72,6 +76,7 @@ def accuracy(model: LSTMClassifier, seqs: list[torch.Tensor], labels, batch: int
     return correct / len(seqs)
 
 
+# --8<-- [start:train]
 def train(
     model: LSTMClassifier,
     seqs: list[torch.Tensor],
@@ -123,6 +128,9 @@ def train(
     if best_state is not None:
         model.load_state_dict(best_state)
     return best_epoch
+
+
+# --8<-- [end:train]
 
 
 def save_model(folder: Path, model: LSTMClassifier, vocab: Vocab, meta: dict) -> None:
@@ -192,8 +200,10 @@ def main(argv=None) -> rnnlens.Analysis:
         train_split = corpus.splits["train"]
         n_train = len(train_split) if args.n_train is None else min(args.n_train, len(train_split))
         texts, labels = train_split.texts[:n_train], train_split.labels[:n_train]
+        # --8<-- [start:vocab]
         vocab = Vocab.build(texts, max_size=args.vocab)
         model = LSTMClassifier(len(vocab), args.embed, args.hidden)
+        # --8<-- [end:vocab]
         valid, test = corpus.splits["validation"], corpus.splits["test"]
         valid, test = spread(valid, args.n_valid), spread(test, args.n_test)
         started = time.perf_counter()
@@ -240,6 +250,7 @@ def main(argv=None) -> rnnlens.Analysis:
         "max_length": args.max_length,
         "train_seconds": round(train_seconds, 1),
     }
+    # --8<-- [start:rnnlens]
     network = rnnlens.Network.from_parts(
         rnn=model.lstm, readout=model.head, embedding=model.embedding, tokenizer=vocab, record=record
     )
@@ -250,14 +261,17 @@ def main(argv=None) -> rnnlens.Analysis:
     bow = None if args.no_bow else "auto"  # the corpus's bag of words, fitted once and cached: every check
     result = rnnlens.analyze(network, corpus, settings, bow=bow, out_dir=args.out / "analysis")
     report = rnnlens.make_report([args.out / "analysis"], args.out / "report")
+    # --8<-- [end:rnnlens]
     analysis_seconds = time.perf_counter() - started
 
     print(f"analyze + report took {analysis_seconds:.0f} s")
+    # --8<-- [start:checks]
     for c in result.checks:
         mark = "NOT CHECKED" if c["passed"] is None else ("PASS" if c["passed"] else "FAIL")
         print(f"{mark}: {c['claim']} ({c['detail']})")
     for s in result.skipped:
         print(f"skipped {s['section']}: {s['why']}")
+    # --8<-- [end:checks]
     print(f"report: {report}")
     return result
 
