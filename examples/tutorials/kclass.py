@@ -13,7 +13,7 @@ naive-Bayes class evidence and measures the dimension of the training documents'
 any network is trained. This script predicts, trains, analyzes (``rnnlens.analyze``'s ``kclass`` section:
 the slow points, their dimension four ways, their angles to the readout, the words' evidence vectors) and
 prints the measured dimension beside the predicted one. The defaults are docs/kclass.md's AG News recipe
-(4 topics, test.csv split 80/20 with seed 0; about 20 minutes on one CPU thread); ``--dataset synthetic``
+(4 topics, test.csv split 80/20 with seed 0; about 2 minutes on one CPU thread); ``--dataset synthetic``
 is the generated language with ``--classes`` classes whose true word evidence is known (seconds). The
 tutorial page is docs/tutorials/kclass.md.
 """
@@ -25,10 +25,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import rnnlens
-
-# the synthetic language at the size of the truth tests (tests/analysis/test_kclass.py): 3,000 training
-# documents of 10-30 tokens, each token an evidence word for one class with probability 0.3
-SYNTHETIC = dict(n_train=3000, n_validation=300, n_test=300, min_length=10, max_length=30)
 
 
 @dataclass
@@ -42,11 +38,20 @@ class KClassRun:
     analysis: rnnlens.Analysis
 
 
+# --8<-- [start:load]
+# the synthetic language at the size of the truth tests (tests/analysis/test_kclass.py): 3,000 training
+# documents of 10-30 tokens, each token an evidence word for one class with probability 0.3
+SYNTHETIC = dict(n_train=3000, n_validation=300, n_test=300, min_length=10, max_length=30)
+
+
 def load(dataset: str, classes: int, ordered: bool):
     """The corpus: AG News or SST-5 as ``load_corpus`` reads them, or the synthetic language with k classes."""
     if dataset != "synthetic":
         return rnnlens.load_corpus(dataset)
     return rnnlens.load_corpus("synthetic", num_classes=classes, **SYNTHETIC, **({"ordered": True} if ordered else {}))
+
+
+# --8<-- [end:load]
 
 
 def main(argv: list[str] | None = None) -> KClassRun:

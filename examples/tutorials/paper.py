@@ -9,8 +9,8 @@ they all solve the task the same way: the state moves along a line of slow point
 attractor), each word pushes it along the line by its valence, and the readout reads the position. This
 script does what the paper did, with rnnlens's public API: train, evaluate, fit the bag-of-words baseline,
 analyze (fixed points, the traced slow manifold, linearization) and check the paper's five claims; then it
-writes the HTML report. The defaults are the CPU recipe of docs/results.md (GRU-128 on IMDB, about half an
-hour on two cores); ``--dataset synthetic`` with a few ``--option``s runs it in seconds on the generated
+writes the HTML report. The defaults are the CPU recipe of docs/results.md (GRU-128 on IMDB, about 8 minutes
+on one CPU thread); ``--dataset synthetic`` with a few ``--option``s runs it in seconds on the generated
 language whose word valences are known. The tutorial page is docs/tutorials/paper.md.
 """
 
