@@ -74,19 +74,30 @@ def final_states(network, docs: list[np.ndarray]) -> torch.Tensor:
 
 
 @torch.no_grad()
-def visited_states(network, docs: list[np.ndarray], limit: int = 20000, rng=None) -> np.ndarray:
-    """States after every token of the documents (at most ``limit``, a seeded subset), float64."""
+def visited_states(network, docs: list[np.ndarray], limit: int = 20000, rng=None, batch: int = 32) -> np.ndarray:
+    """States after every token of the documents (at most ``limit``, a seeded subset), float64, in the
+    documents' order. The documents run ``batch`` at a time, similar lengths together, through the same step as
+    one at a time (rows past a document's end are computed and dropped)."""
     dtype = state_dtype(network)
-    states = []
-    for d in docs:
-        h = network.init_state(1, dtype)
-        x = network.embed(to_device(d, network.device))
+    order = sorted(range(len(docs)), key=lambda i: len(docs[i]))
+    states: list[np.ndarray | None] = [None] * len(docs)
+    for start in range(0, len(order), batch):
+        part = order[start : start + batch]
+        T = max(len(docs[i]) for i in part)
+        first = np.asarray(docs[part[0]])
+        padded = np.zeros((len(part), T, *first.shape[1:]), dtype=first.dtype)
+        for r, i in enumerate(part):
+            padded[r, : len(docs[i])] = docs[i]
+        x = network.embed(to_device(torch.from_numpy(padded), network.device))
+        h = network.init_state(len(part), dtype)
         rows = []
-        for t in range(len(d)):
-            h = network.step_fn(x[t : t + 1], h)
+        for t in range(T):
+            h = network.step_fn(x[:, t], h)
             rows.append(h)
-        states.append(to_numpy(torch.cat(rows).double()))
-    X = np.concatenate(states)
+        hs = to_numpy(torch.stack(rows, 1).double())
+        for r, i in enumerate(part):
+            states[i] = hs[r, : len(docs[i])]
+    X = np.concatenate(states) if states else np.zeros((0, network.state_size))
     if X.shape[0] > limit:
         rng = rng or np.random.default_rng(0)
         X = X[np.sort(rng.choice(X.shape[0], limit, replace=False))]
