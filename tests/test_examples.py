@@ -96,7 +96,8 @@ def test_per_step_targets_measure_the_readout_after_every_input(offset, mse, r2)
     [
         (np.zeros((4, 9, 1)), "4 target sequences for 6 input sequences"),
         (np.zeros((6, 8, 1)), "the targets of sequence 0 have shape (8, 1); they must be [T, O] with T = 9"),
-        (np.full((6, 9, 1), np.nan), "the targets of sequence 0 hold NaN or inf"),
+        (np.full((6, 9, 1), np.nan), "no step has a target"),
+        (np.full((6, 9, 1), np.inf), "the targets of sequence 0 hold inf"),
     ],
 )
 def test_per_step_targets_that_do_not_fit_the_inputs_are_refused(targets, message):

@@ -5,11 +5,14 @@ from __future__ import annotations
 import inspect
 
 from rnnlens._types import PathLike
-from rnnlens.data import ag_news, imdb, synthetic, text_formats
+from rnnlens.data import ag_news, imdb, synthetic, tasks, text_formats
 from rnnlens.data.corpus import Corpus, Split, check_fraction, finish_corpus
+from rnnlens.data.sequences import Sequences
 from rnnlens.errors import ArgumentError
 
-CORPORA = ("imdb", "sst2", "sst5", "yelp", "yelp-binary", "ag_news", "csv", "jsonl", "synthetic")
+TEXT_CORPORA = ("imdb", "sst2", "sst5", "yelp", "yelp-binary", "ag_news", "csv", "jsonl", "synthetic")
+TASKS = tuple(tasks.TASKS)  # generated input sequences with per-step targets (rnnlens.data.tasks)
+CORPORA = TEXT_CORPORA + TASKS
 _OPTIONS = {
     "imdb": ("download", "url", "sha256", "extract", "progress"),
     "sst2": (),
@@ -20,15 +23,20 @@ _OPTIONS = {
     "csv": tuple(inspect.signature(text_formats.load_table).parameters)[2:],
     "jsonl": tuple(inspect.signature(text_formats.load_table).parameters)[2:],
     "synthetic": (*synthetic.DEFAULTS, *synthetic.ORDERED_DEFAULTS),
+    **{name: tasks.task_options(name) for name in TASKS},
 }
 
 
 def load_corpus(
     name: str, *, data_dir: PathLike | None = None, seed: int = 0, validation_fraction: float = 0.1, **options
-) -> Corpus:
+) -> Corpus | Sequences:
     """Load corpus ``name`` with splits "train", "validation" and (where the corpus has one) "test".
 
-    Corpora: "imdb", "sst2", "sst5", "yelp", "yelp-binary", "ag_news", "csv", "jsonl", "synthetic".
+    Corpora: "imdb", "sst2", "sst5", "yelp", "yelp-binary", "ag_news", "csv", "jsonl", "synthetic", and the
+    generated tasks "flipflop", "sine", "context" (:mod:`rnnlens.data.tasks`: a
+    :class:`~rnnlens.data.sequences.Sequences` of input vectors with per-step targets, generated from ``seed``
+    with its own ``n_train``/``n_validation``/``n_test``; ``data_dir`` and ``validation_fraction`` are not
+    read).
     Files are looked up in ``data_dir``, then ``$RNNLENS_DATA_DIR``, then the cache folder
     (``$RNNLENS_CACHE_DIR`` or ``~/.cache/rnnlens``); in each, first ``<dir>/<corpus>/`` then
     ``<dir>/``. IMDB is downloaded into the cache when it is found nowhere (options
@@ -56,8 +64,9 @@ def load_corpus(
         **options: the corpus's own options (above); an option the corpus does not know is refused.
 
     Returns:
-        The :class:`~rnnlens.data.Corpus`: its ``splits`` (``train``, ``validation``, maybe ``test``), label
-        names, source, ``info`` (options, seed, counts, how validation was made) and, for "synthetic", its ``truth``.
+        The :class:`~rnnlens.data.Corpus` (a task: the :class:`~rnnlens.data.sequences.Sequences`): its
+        ``splits`` (``train``, ``validation``, maybe ``test``), label names, source, ``info`` (options, seed,
+        counts, how validation was made) and, for "synthetic", its ``truth``.
 
     Raises:
         ArgumentError: an unknown corpus or option, a ``seed`` that is not an integer >= 0, a
@@ -72,6 +81,8 @@ def load_corpus(
         raise ArgumentError(
             f"unknown option(s) {unknown} for corpus {name!r}; known: {sorted(_OPTIONS[name]) or 'none'}"
         )
+    if name in TASKS:
+        return tasks.generate_task(name, seed, **options)
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise ArgumentError(f"seed must be an integer >= 0; got {seed!r}")
     fraction = check_fraction(validation_fraction)

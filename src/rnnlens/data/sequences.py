@@ -3,7 +3,8 @@
 
 A split holds a list of ``[T, I]`` float arrays (one per sequence; lengths may differ) and, optionally, an
 integer label per sequence (a classifier read out at the final state) and per-step targets (``[T, O]``: what
-the readout should give after every input, e.g. the 3-bit flip-flop's outputs). Sequences have no words, so the
+the readout should give after every input, e.g. the 3-bit flip-flop's outputs; NaN marks a step without a
+target, left out of training losses and metrics). Sequences have no words, so the
 analysis sections that need a vocabulary are skipped and say why.
 """
 
@@ -77,12 +78,14 @@ def _targets(targets: Any, inputs: list[np.ndarray], name: str) -> list[np.ndarr
                 f"{name}: the targets of sequence {i} have shape {a.shape}; they must be [T, O] with "
                 f"T = {x.shape[0]}, the sequence's length (one target per input step)"
             )
-        if not np.isfinite(a).all():
-            raise ArgumentError(f"{name}: the targets of sequence {i} hold NaN or inf")
+        if np.isinf(a).any():
+            raise ArgumentError(f"{name}: the targets of sequence {i} hold inf (NaN marks a step without a target)")
         out.append(a)
     widths = {a.shape[1] for a in out}
     if len(widths) != 1:
         raise ArgumentError(f"{name}: the targets have different widths {sorted(widths)}")
+    if all(np.isnan(a).all() for a in out):
+        raise ArgumentError(f"{name}: no step has a target (every target is NaN, which marks a step without one)")
     return out
 
 
@@ -115,7 +118,8 @@ class Sequences:
         Args:
             inputs: the input sequences (read as float64); every ``T >= 1``, one width I for all.
             labels: one integer class >= 0 per sequence; None: unlabelled.
-            targets: the wanted outputs, one ``[T, O]`` per sequence with its ``T``; None: none.
+            targets: the wanted outputs, one ``[T, O]`` per sequence with its ``T``; NaN where a step has no
+            target (at least one step must have one); None: none.
             split: the name of the one split (``"test"``: what the analysis reads by default).
             name: the name of these sequences (in messages, provenance and the fingerprint).
             label_names: the class names (at least one per label value); None: ``"class 0"``, ``"class 1"``, ...
@@ -125,8 +129,8 @@ class Sequences:
             The :class:`Sequences` with that one split (``source`` ``"given"``).
 
         Raises:
-            ArgumentError: inputs, labels or targets of the wrong shape or type, holding NaN or inf, of
-                different widths, or a label with no name.
+            ArgumentError: inputs, labels or targets of the wrong shape or type, inputs holding NaN or inf,
+                targets holding inf or only NaN, of different widths, or a label with no name.
         """
         arrays = _arrays(inputs, name)
         tg = None if targets is None else _targets(targets, arrays, name)
