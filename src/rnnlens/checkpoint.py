@@ -139,9 +139,10 @@ def _vocab_misfit(n_tokens: int, vocab_size: int) -> str:
 def save_checkpoint(path: str | os.PathLike, model: torch.nn.Module, vocab: Any, record: dict | None = None) -> Path:
     """Write a checkpoint folder at ``path`` atomically and return its path.
 
-    ``model`` must have ``config()`` (a dict ``SentimentRNN(**config)`` accepts); ``vocab`` must
-    have ``to_dict()``. ``record`` (JSON-serializable) is stored as is; ``code_version``,
-    ``command`` (this process's command line) and ``timestamp`` are added when absent.
+    ``model`` must have ``config()`` (a dict ``SentimentRNN(**config)`` accepts, or ``SequenceRNN(**config)``
+    for a model fed input vectors); ``vocab`` must have ``to_dict()`` (None for a model without words).
+    ``record`` (JSON-serializable) is stored as is; ``code_version``, ``command`` (this process's command
+    line) and ``timestamp`` are added when absent.
     A vocabulary with more tokens than the model's ``vocab_size`` is refused (ArgumentError), as
     :func:`load_checkpoint` refuses it (CheckpointError). An existing checkpoint at ``path`` is replaced,
     with the ``resume/`` state a finished run leaves; other entries of the folder are kept, and an entry of
@@ -152,7 +153,7 @@ def save_checkpoint(path: str | os.PathLike, model: torch.nn.Module, vocab: Any,
         path: the checkpoint folder (made when missing).
         model: the trained model; its ``state_dict()`` goes to ``model.safetensors``, its ``config()`` to
             ``config.json``.
-        vocab: its vocabulary (stored in ``config.json`` by ``to_dict()``).
+        vocab: its vocabulary (stored in ``config.json`` by ``to_dict()``); None: none (a :class:`SequenceRNN`).
         record: how the model was made; None: an empty record (then only the three entries above).
 
     Returns:
@@ -178,7 +179,7 @@ def save_checkpoint(path: str | os.PathLike, model: torch.nn.Module, vocab: Any,
         "format_version": FORMAT_VERSION,
         "model_class": type(model).__name__,
         "model": model.config(),
-        "vocab": vocab.to_dict(),
+        "vocab": None if vocab is None else vocab.to_dict(),
         "record": record,
         "run_id": uuid.uuid4().hex,
     }
@@ -210,9 +211,6 @@ def load_checkpoint(path: str | os.PathLike, *, map_location: str = "cpu") -> Ch
         CheckpointError: as above, and for a damaged file, files of two different runs, or weights holding
             NaN or inf.
     """
-    from rnnlens.data import Vocab
-    from rnnlens.model import SentimentRNN
-
     path = Path(path)
     if not path.is_dir():
         hint = " (a checkpoint is a folder, not a file)" if path.is_file() else ""
@@ -232,24 +230,8 @@ def load_checkpoint(path: str | os.PathLike, *, map_location: str = "cpu") -> Ch
             f"({code_version()}) reads version {FORMAT_VERSION}. Retrain with this version "
             "(rnnlens train ...) or use the rnnlens version recorded in the file."
         )
-    for key in ("model", "vocab", "record"):
-        if not isinstance(config.get(key), dict):
-            raise CheckpointError(
-                f"{config_path}: the '{key}' entry is missing or not an object; "
-                "the file was edited or is damaged. Train again."
-            )
-    try:
-        vocab = Vocab.from_dict(config["vocab"])
-    except (KeyError, TypeError, ValueError) as exc:
-        raise CheckpointError(f"{config_path}: the vocabulary entry is malformed ({exc}).") from exc
-    try:
-        model = SentimentRNN(**config["model"])
-    except (TypeError, ValueError) as exc:
-        raise CheckpointError(
-            f"{config_path}: the model config {config['model']} is not valid "
-            f"for this rnnlens ({exc}). Retrain with this version."
-        ) from exc
-    if len(vocab) > model.vocab_size:
+    model, vocab = _model_and_vocab(config, config_path)
+    if vocab is not None and len(vocab) > model.vocab_size:
         raise CheckpointError(
             f"{config_path}: {_vocab_misfit(len(vocab), model.vocab_size)}; the file was edited or "
             f"its parts come from different runs. {REBUILD[0].upper() + REBUILD[1:]}."
@@ -282,6 +264,35 @@ def load_checkpoint(path: str | os.PathLike, *, map_location: str = "cpu") -> Ch
     model.to(map_location)
     model.eval()
     return Checkpoint(model=model, vocab=vocab, record=config["record"], path=path)
+
+
+def _model_and_vocab(config: dict, config_path: Path) -> tuple[torch.nn.Module, Any]:
+    """The untrained model and the vocabulary of a checkpoint's config: a ``SentimentRNN`` with its ``Vocab``,
+    or (``model_class`` ``"SequenceRNN"``, a model fed input vectors) a ``SequenceRNN`` and None."""
+    from rnnlens.data import Vocab
+    from rnnlens.model import SentimentRNN, SequenceRNN
+
+    sequences = config.get("model_class") == "SequenceRNN"
+    for key in ("model", "record") if sequences else ("model", "vocab", "record"):
+        if not isinstance(config.get(key), dict):
+            raise CheckpointError(
+                f"{config_path}: the '{key}' entry is missing or not an object; "
+                "the file was edited or is damaged. Train again."
+            )
+    vocab = None
+    if not sequences:
+        try:
+            vocab = Vocab.from_dict(config["vocab"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise CheckpointError(f"{config_path}: the vocabulary entry is malformed ({exc}).") from exc
+    try:
+        model = (SequenceRNN if sequences else SentimentRNN)(**config["model"])
+    except (TypeError, ValueError) as exc:
+        raise CheckpointError(
+            f"{config_path}: the model config {config['model']} is not valid "
+            f"for this rnnlens ({exc}). Retrain with this version."
+        ) from exc
+    return model, vocab
 
 
 def load_training_corpus(

@@ -16,7 +16,15 @@ from rnnlens.cells import ARCHS, Cell, make_cell
 from rnnlens.constants import EMBEDDING_INITS, INITIAL_STATES
 from rnnlens.errors import ArgumentError, DataError
 
-__all__ = ["SentimentRNN", "INITIAL_STATES", "predict_labels", "available_memory", "all_finite", "hold_last_state"]
+__all__ = [
+    "SentimentRNN",
+    "SequenceRNN",
+    "INITIAL_STATES",
+    "predict_labels",
+    "available_memory",
+    "all_finite",
+    "hold_last_state",
+]
 
 # Bytes one forward + backward pass keeps per (document, time step, embedding + state number):
 # measured on CPU (scan path, float32) at 16 (vanilla), 28 (UGRNN), 36 (LSTM), 49-61 (GRU); 64 bounds them.
@@ -273,3 +281,87 @@ class SentimentRNN(nn.Module):
         w = self.readout.weight.detach()
         pad = self.cell.state_size - self.hidden_size
         return torch.cat([w, w.new_zeros(w.shape[0], pad)], 1) if pad else w.clone()
+
+
+class SequenceRNN(nn.Module):
+    """A recurrent cell fed input vectors directly (no embedding) with a linear readout after every step: the
+    model of a generated task (:mod:`rnnlens.data.tasks`) or any per-step regression.
+
+    Args:
+        input_size: I, the width of each input vector.
+        arch: one of ``"vanilla"``, ``"gru"``, ``"lstm"``, ``"ugrnn"``.
+        hidden_size: N, the number of units.
+        n_out: O, the readout's outputs (one ``nn.Linear(N, O)`` read after every step).
+        initial_state: ``"zero"`` or ``"learned"`` (as :class:`SentimentRNN`).
+
+    Raises:
+        ArgumentError: an unknown ``arch`` or ``initial_state``, or a size that is not an integer >= 1.
+    """
+
+    def __init__(
+        self, input_size: int, *, arch: str = "gru", hidden_size: int = 64, n_out: int = 1, initial_state: str = "zero"
+    ):
+        super().__init__()
+        if arch not in ARCHS:
+            raise ArgumentError(f"SequenceRNN: unknown architecture arch={arch!r}: choose one of {', '.join(ARCHS)}.")
+        if initial_state not in INITIAL_STATES:
+            raise ArgumentError(
+                f"SequenceRNN: initial_state={initial_state!r}: choose one of {', '.join(INITIAL_STATES)}."
+            )
+        self.input_size = _check_int(input_size, "input_size", 1)
+        self.hidden_size = _check_int(hidden_size, "hidden_size", 1)
+        self.n_out = _check_int(n_out, "n_out", 1)
+        self.arch, self.initial_state = arch, initial_state
+        self.cell: Cell = make_cell(arch, input_size, hidden_size)
+        if initial_state == "learned":
+            self.cell.learn_initial_state()
+        self.readout = nn.Linear(hidden_size, n_out)
+
+    def config(self) -> dict:
+        """The keyword arguments that rebuild this model: ``SequenceRNN(**model.config())``."""
+        config = dict(input_size=self.input_size, arch=self.arch, hidden_size=self.hidden_size, n_out=self.n_out)
+        if self.initial_state != "zero":
+            config["initial_state"] = self.initial_state
+        return config
+
+    def hidden(self, x: Tensor) -> Tensor:
+        """The readout's part of every state, ``[B, T, N]``, for inputs ``x`` ``[B, T, I]`` (with autograd):
+        torch's fused kernel for vanilla, GRU and LSTM (from the cell's initial state, learned or zero), the
+        cell's step path for the UGRNN."""
+        cell = self.cell
+        if not isinstance(x, Tensor) or x.dim() != 3 or x.shape[-1] != self.input_size:
+            got = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
+            raise ArgumentError(f"SequenceRNN: inputs must be [batch, time, {self.input_size}], got {got}.")
+        if self.arch in ("vanilla", "gru"):
+            return cell.run_fused(x)
+        if self.arch == "lstm":
+            B, S = x.shape[0], cell.state_size
+            h0 = x.new_zeros(B, S) if cell.h0 is None else cell.h0.to(x.dtype).expand(B, -1)  # learned: with grad
+            N = self.hidden_size
+            hx = (h0[:, :N].unsqueeze(0).contiguous(), h0[:, N:].unsqueeze(0).contiguous())
+            return cell.rnn(x, hx)[0]
+        return cell.output(cell.run(x))
+
+    def forward(self, x: Tensor) -> Tensor:
+        """The readout after every step: ``x`` ``[B, T, I]`` -> ``[B, T, O]``."""
+        out = self.readout(self.hidden(x))
+        if not all_finite(out):
+            raise ArgumentError(
+                "SequenceRNN: the outputs hold NaN or inf (damaged weights, or numbers that overflowed); lower the "
+                "learning rate or keep gradient clipping on."
+            )
+        return out
+
+    def logits_from_state(self, h: Tensor) -> Tensor:
+        """The readout of whole states ``h`` ``[..., S]``: ``[..., O]``."""
+        return self.readout(self.cell.output(h))
+
+    def readout_matrix(self) -> Tensor:
+        """Readout weights over the full state, ``[O, S]`` (zeros over the LSTM's cell part ``c``)."""
+        w = self.readout.weight.detach()
+        pad = self.cell.state_size - self.hidden_size
+        return torch.cat([w, w.new_zeros(w.shape[0], pad)], 1) if pad else w.clone()
+
+    def training_memory(self, batch: int, time: int) -> int:
+        """A rough upper estimate (bytes) of what one training step over ``[batch, time]`` keeps for backward."""
+        return TRAIN_BYTES_PER_NUMBER * int(batch) * int(time) * (self.input_size + self.cell.state_size)

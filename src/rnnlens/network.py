@@ -64,7 +64,7 @@ class Network:
         self.path = None if path is None else str(path)
         self.recurrence = as_recurrence(model.cell)
         self.readout = LinearReadout(model.readout, self.recurrence)
-        self._embedding: Any = model.embedding
+        self._embedding: Any = getattr(model, "embedding", None)  # None: fed input vectors (a SequenceRNN)
         self._config = model.config() if hasattr(model, "config") else None
         self._untrained: Callable[[int], Network] = self._untrained_model
 
@@ -170,7 +170,7 @@ class Network:
         if isinstance(obj, Checkpoint):
             return cls(obj.model, obj.vocab, record=obj.record, path=obj.path)
         if isinstance(obj, torch.nn.Module):
-            if vocab is None:
+            if vocab is None and hasattr(obj, "embedding"):  # a SequenceRNN reads input vectors: no vocabulary
                 raise ArgumentError(
                     "analyze(model, corpus): a bare model needs its vocabulary: pass "
                     "rnnlens.Network(model, vocab), or a checkpoint folder / Checkpoint"
@@ -299,10 +299,23 @@ class Network:
         return self._embedding(ids)
 
     def x_star(self, input_point: str) -> Tensor:
-        """The constant input of the fixed points, float64 ``[I]``: ``"zero"`` (the paper) or ``"mean"`` (the mean
-        input vector over the vocabulary, padding excluded)."""
+        """The constant input of the fixed points, float64 ``[I]``: ``"zero"`` (the paper), ``"mean"`` (the mean
+        input vector over the vocabulary, padding excluded) or ``"task"`` (the x* the generated task the network
+        was trained on declares, ``record["task"]["x_star"]``: zero for the flip-flop, the middle frequency's cue
+        for the sine generator, context 1 without evidence for context-dependent integration; zero for a network
+        trained on no task)."""
         if input_point == "zero":
             return torch.zeros(self.recurrence.input_size, dtype=torch.float64)
+        if input_point == "task":
+            declared = (self.record.get("task") or {}).get("x_star")
+            if declared is None:
+                return torch.zeros(self.recurrence.input_size, dtype=torch.float64)
+            x = torch.tensor(declared, dtype=torch.float64)
+            if x.shape != (self.recurrence.input_size,):
+                raise ArgumentError(
+                    f"the task's x* has {x.numel()} numbers but the network reads {self.recurrence.input_size}"
+                )
+            return x
         if input_point == "mean":
             emb = self.embeddings()
             pad = getattr(self._embedding, "padding_idx", 0 if self.model is not None else None)
@@ -310,7 +323,7 @@ class Network:
             if pad is not None:
                 keep[pad] = False
             return emb[keep].mean(0)
-        raise ArgumentError(f"input_point={input_point!r}: choose 'zero' (the paper) or 'mean'")
+        raise ArgumentError(f"input_point={input_point!r}: choose 'zero' (the paper), 'mean' or 'task'")
 
     @torch.no_grad()
     def relax(self, h: Tensor, x: Tensor, steps: int) -> Tensor:

@@ -20,8 +20,6 @@ writable before any work.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import shutil
 import sys
 import time
@@ -33,7 +31,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from rnnlens._atomic import check_output, output_folder
+from rnnlens._atomic import check_output
 from rnnlens._lock import output_lock
 from rnnlens._types import CorpusLike, PathLike
 from rnnlens.checkpoint import (
@@ -42,23 +40,27 @@ from rnnlens.checkpoint import (
     Checkpoint,
     is_checkpoint,
     load_checkpoint,
-    load_tensors,
-    read_json,
     save_checkpoint,
-    save_tensors,
 )
 from rnnlens.data import Split, Vocab
-from rnnlens.errors import CheckpointError, DataError
+from rnnlens.errors import DataError
 from rnnlens.model import SentimentRNN, predict_labels
 from rnnlens.settings import TrainSettings
+from rnnlens.training_state import (  # noqa: F401  (_comparable, _l2_term: read by tests from here)
+    RESUME_DIR,
+    _comparable,
+    _finished_checkpoint,
+    _json_safe,
+    _l2_term,
+    _reporter,
+    _vocab_digest,
+    make_optimizer,
+    new_loop,
+    run_epochs,
+)
 
 __all__ = ["TrainSettings", "train", "evaluate", "loss_and_correct"]
 
-RESUME_DIR = "resume"
-RESUME_FORMAT = "rnnlens-resume"
-RESUME_VERSION = 1
-# Settings that do not change the trained weights; they may differ between a run and its resume.
-_RESULT_NEUTRAL = ("checkpoint_every", "num_threads", "eval_batch_size")
 # Evaluation reads a batch whose padded size is estimated (as a training batch) above this many bytes in chunks of
 # time steps; without autograd a chunk really uses a third to a thirteenth of the estimate (measured on CPU, float32,
 # every architecture and fast path), so about 1 GiB at most (read whole, one long document took > 10 GB).
@@ -199,120 +201,11 @@ def evaluate(
 # resume state
 
 
-def _vocab_digest(vocab) -> str:
-    return hashlib.sha256(json.dumps(vocab.itos).encode()).hexdigest()
-
-
-def _comparable(settings: dict) -> dict:
-    """The settings that change the trained weights; a field an older rnnlens did not record had its default
-    (each new field's default is the behaviour from before it existed)."""
-    import dataclasses
-
-    from rnnlens.settings import default_of
-
-    full = {f.name: default_of(f) for f in dataclasses.fields(TrainSettings)}
-    full.update(settings)
-    return {k: v for k, v in full.items() if k not in _RESULT_NEUTRAL}
-
-
-def _settings_diff(a: dict, b: dict) -> str:
-    a, b = _comparable(a), _comparable(b)
-    keys = sorted(set(a) | set(b))
-    return ", ".join(f"{k}: {a.get(k)!r} there vs {b.get(k)!r} now" for k in keys if a.get(k) != b.get(k))
-
-
-def _save_resume(out_dir: Path, model, best_state, opt, sched, loop: dict, meta: dict) -> None:
-    tensors = {f"model/{k}": v for k, v in model.state_dict().items()}
-    tensors.update({f"best/{k}": v for k, v in best_state.items()})
-    opt_sd = opt.state_dict()
-    opt_scalars: dict = {}
-    for pid, st in opt_sd["state"].items():
-        for name, value in st.items():
-            if torch.is_tensor(value):
-                tensors[f"optim/{pid}/{name}"] = value
-            else:
-                opt_scalars[f"{pid}/{name}"] = value
-    tensors["rng/torch"] = torch.get_rng_state()
-    state = {
-        "format": RESUME_FORMAT,
-        "format_version": RESUME_VERSION,
-        **meta,
-        "loop": loop,
-        "optimizer": {"param_groups": opt_sd["param_groups"], "scalars": opt_scalars},
-        "scheduler": sched.state_dict(),
-    }
-    text = json.dumps(state, indent=1)
-    with output_folder(out_dir, "train", flag="--out", update=True) as staged:  # only resume/ is replaced
-        tmp = staged / RESUME_DIR
-        tmp.mkdir()
-        save_tensors(tmp / "state.safetensors", tensors)
-        (tmp / "state.json").write_text(text + "\n", encoding="utf-8")
-
-
-def _load_resume(out_dir: Path, model, opt, sched, meta: dict) -> tuple[dict, dict]:
-    folder = out_dir / RESUME_DIR
-    state = read_json(folder / "state.json", "resume state")
-    if state.get("format") != RESUME_FORMAT or state.get("format_version") != RESUME_VERSION:
-        raise CheckpointError(
-            f"{folder / 'state.json'}: resume state of format "
-            f"{state.get('format')!r} v{state.get('format_version')!r}, this rnnlens "
-            f"writes v{RESUME_VERSION}. Start over with --no-resume."
-        )
-    if state.get("data_fingerprint") != meta["data_fingerprint"]:
-        raise CheckpointError(
-            f"{folder}: this unfinished run was trained on other data (fingerprint "
-            f"{str(state.get('data_fingerprint'))[:12]}, now {meta['data_fingerprint'][:12]}). "
-            "Use the same corpus, another --out folder, or --no-resume to start over."
-        )
-    diff = _settings_diff(state.get("settings", {}), meta["settings"])
-    if diff:
-        raise CheckpointError(
-            f"{folder}: this unfinished run used other settings ({diff}). Rerun with "
-            "the same settings, another --out folder, or --no-resume to start over."
-        )
-    if state.get("vocab_digest") != meta["vocab_digest"]:
-        raise CheckpointError(
-            f"{folder}: the vocabulary differs from the one the run started with; start over with --no-resume."
-        )
-    tensors = load_tensors(folder / "state.safetensors")
-    try:
-        model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model/")})
-        best = {k[5:]: v.clone() for k, v in tensors.items() if k.startswith("best/")}
-        opt_state: dict = {}
-        for k, v in tensors.items():
-            if k.startswith("optim/"):
-                _, pid, name = k.split("/", 2)
-                opt_state.setdefault(int(pid), {})[name] = v
-        for k, v in state["optimizer"]["scalars"].items():
-            pid, name = k.split("/", 1)
-            opt_state.setdefault(int(pid), {})[name] = v
-        groups = state["optimizer"]["param_groups"]
-        for g in groups:
-            if "betas" in g:
-                g["betas"] = tuple(g["betas"])
-        opt.load_state_dict({"state": opt_state, "param_groups": groups})
-        sched.load_state_dict(state["scheduler"])
-        torch.set_rng_state(tensors["rng/torch"])
-    except (RuntimeError, KeyError, ValueError) as exc:
-        raise CheckpointError(
-            f"{folder}: the resume state does not fit this model ({exc}). Start over with --no-resume."
-        ) from exc
-    return state["loop"], best
-
-
 # --------------------------------------------------------------------------------------------
 # training
 
 
 TRAIN_OUTPUTS = (CONFIG_FILE, WEIGHTS_FILE, RESUME_DIR)  # what train writes in --out (rnnlens._atomic's rule)
-
-
-def _json_safe(obj):
-    try:
-        json.dumps(obj)
-        return obj
-    except (TypeError, ValueError):
-        return json.loads(json.dumps(obj, default=str))
 
 
 def _resolve_fast_path(s: TrainSettings, cell) -> str:
@@ -343,9 +236,16 @@ def train(
     and accuracy, validation accuracy, tokens/s, seconds), with or without the bar, and the resume
     and early-stop notes. Returns the loaded final :class:`Checkpoint`.
 
+    Given input sequences with per-step targets (a :class:`rnnlens.data.sequences.Sequences`, e.g. a generated
+    task: ``load_corpus("flipflop")``), it trains a :class:`rnnlens.model.SequenceRNN` instead: the cell reads
+    the input vectors, a linear readout after every step, mean squared error over the steps that have a target,
+    early stopping and model selection on the validation loss (:func:`rnnlens.task_training.train_sequences`;
+    the settings that belong to words are refused there).
+
     Args:
-        corpus: an ``rnnlens.data.Corpus`` with ``train`` and ``validation`` splits; a ``test`` split, when
-            there is one, is evaluated once at the end and recorded (it selects nothing).
+        corpus: an ``rnnlens.data.Corpus`` with ``train`` and ``validation`` splits, or input sequences
+            (``Sequences``) with per-step targets in both; a ``test`` split, when there is one, is evaluated once
+            at the end and recorded (it selects nothing).
         settings: the :class:`rnnlens.TrainSettings` (architecture, optimizer, schedule, seed, device, ...);
             checked again before any work.
         out_dir: the output folder (made when missing; a symbolic link: the folder it points to). rnnlens
@@ -388,6 +288,12 @@ def _train(
 ) -> Checkpoint:
     from rnnlens.data import Vocab
 
+    if hasattr(next(iter(corpus.splits.values()), None), "inputs"):  # input sequences with per-step targets
+        from rnnlens.task_training import train_sequences
+
+        return train_sequences(
+            corpus, settings, out_dir, resume=resume, progress=progress, on_batch=on_batch, verbose=verbose
+        )
     _check_splits(corpus)
     if settings.num_threads:
         torch.set_num_threads(settings.num_threads)
@@ -407,33 +313,21 @@ def _train(
 
     device = torch.device(s.device)
     model, opt, sched = _build_model(s, corpus, vocab, enc_train, device)
-    loop: dict = {
-        "epoch": 0,
-        "batch": 0,
-        "best_accuracy": None,
-        "best_epoch": None,
-        "best_metrics": None,
-        "bad_epochs": 0,
-        "stopped_early": False,
-        "history": [],
-        "running": dict(_FRESH_RUNNING),
-    }
-    best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-    if resume and (resume_dir / "state.json").exists():
-        loop, best_state = _load_resume(out_dir, model, opt, sched, meta)
-        say(f"resuming {out_dir} at epoch {loop['epoch'] + 1}, batch {loop['batch']}")
-
-    def save_state():
-        _save_resume(out_dir, model, best_state, opt, sched, loop, meta)
-
-    while loop["epoch"] < s.epochs and not loop["stopped_early"]:
-        _train_epoch(
-            model, opt, sched, enc_train, loop, s, device, progress=progress, on_batch=on_batch, save_state=save_state
-        )
-        best_state = _end_epoch(model, sched, opt, enc_val, loop, best_state, s, device, say)
-        save_state()
-
-    model.load_state_dict(best_state)
+    loop = run_epochs(
+        model,
+        opt,
+        sched,
+        out_dir,
+        meta,
+        s,
+        new_loop("best_accuracy", _FRESH_RUNNING),
+        resume=resume,
+        say=say,
+        train_epoch=lambda loop, save: _train_epoch(
+            model, opt, sched, enc_train, loop, s, device, progress=progress, on_batch=on_batch, save_state=save
+        ),
+        end_epoch=lambda loop, best: _end_epoch(model, sched, opt, enc_val, loop, best, s, device, say),
+    )
     test = _test_metrics(model, corpus, vocab, s, device, n_cut, n_dropped, say)
     record = _record(corpus, meta, loop, test, n_cut, len(enc_train.labels), len(vocab), model.cell.fast_path)
     record["metrics"]["n_dropped"] = n_dropped
@@ -449,31 +343,6 @@ def _check_splits(corpus) -> None:
                 f"corpus {corpus.name!r} ({corpus.source}) has no {name!r} split "
                 f"(it has {sorted(corpus.splits)}); training needs train and validation."
             )
-
-
-def _reporter(verbose: bool, progress: bool) -> Callable[[str], None]:
-    """The function that prints one message to stderr: nothing when not ``verbose``, through tqdm (which
-    keeps the bar intact) when ``progress``, else a plain print."""
-    if not verbose:
-        return lambda msg: None
-    if progress:
-        return lambda msg: tqdm.write(msg, file=sys.stderr)
-    return lambda msg: print(msg, file=sys.stderr, flush=True)
-
-
-def _finished_checkpoint(out_dir: Path, meta: dict, say) -> Checkpoint:
-    """The finished checkpoint in ``out_dir`` when it was made with the settings and data of ``meta``;
-    CheckpointError when it was not."""
-    done = load_checkpoint(out_dir)
-    diff = _settings_diff(done.record.get("settings", {}), meta["settings"])
-    if done.record.get("data_fingerprint") != meta["data_fingerprint"] or diff:
-        why = diff or "other data (fingerprint differs)"
-        raise CheckpointError(
-            f"{out_dir}: holds a finished checkpoint made with {why}. Choose "
-            "another --out folder, or --no-resume to train again and replace it."
-        )
-    say(f"{out_dir}: already trained with these settings and data; nothing to do (--no-resume trains again).")
-    return done
 
 
 def _encode_splits(corpus, vocab, s: TrainSettings):
@@ -535,29 +404,8 @@ def _build_model(s: TrainSettings, corpus, vocab, enc_train, device):
     model.cell.fast_path = _resolve_fast_path(s, model.cell)
     # the longest training batch, checked against free memory before any work
     model.check_training_memory(min(s.batch_size, len(enc_train)), int(enc_train.lengths.max()), device)
-    opt = torch.optim.AdamW(model.parameters(), lr=s.lr, weight_decay=s.weight_decay, eps=s.adam_eps)
-    if s.lr_decay_steps is None:
-        sched = torch.optim.lr_scheduler.ExponentialLR(opt, gamma=s.lr_decay)
-    else:
-        sched = torch.optim.lr_scheduler.LambdaLR(opt, _StepDecay(s.lr_decay, s.lr_decay_steps))
+    opt, sched = make_optimizer(model, s)
     return model, opt, sched
-
-
-class _StepDecay:
-    """The learning-rate factor after ``k`` optimizer steps: ``decay ** (k / steps)``."""
-
-    def __init__(self, decay: float, steps: int):
-        self.decay, self.steps = decay, steps
-
-    def __call__(self, k: int) -> float:
-        return self.decay ** (k / self.steps)
-
-
-def _l2_term(model, l2: float):
-    """``l2`` x the sum of every trained parameter squared (the L2 penalty added to the loss), or None for 0."""
-    if not l2:
-        return None
-    return l2 * sum(p.square().sum() for p in model.parameters() if p.requires_grad)
 
 
 def _train_epoch(

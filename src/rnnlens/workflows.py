@@ -188,7 +188,7 @@ def run_reproduce(
     """
     from rnnlens.analysis import analyze
     from rnnlens.baseline import FILE_NAME as BOW_FILE, fit_bag_of_words, load_bag_of_words
-    from rnnlens.data import load_corpus
+    from rnnlens.data import Corpus, load_corpus
     from rnnlens.report import make_report
     from rnnlens.training import TrainSettings, evaluate, train
 
@@ -198,6 +198,11 @@ def run_reproduce(
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     corpus = load_corpus(dataset, data_dir=data_dir, seed=data_seed, **(corpus_options or {}))
+    if not isinstance(corpus, Corpus):
+        raise ArgumentError(
+            f"reproduce: {dataset!r} is a generated task (input sequences), not a text corpus; train and analyse "
+            "it with rnnlens train and rnnlens analyze, or many networks with rnnlens sweep"
+        )
     if "test" not in corpus.splits:
         raise ArgumentError(f"reproduce: corpus {dataset!r} has no test split (it has {sorted(corpus.splits)})")
     accuracy: dict[str, float | None] = {}

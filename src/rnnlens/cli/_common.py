@@ -111,7 +111,9 @@ def offline_corpus_options(dataset: str | None, options: dict) -> dict:
 
 
 def corpus_options(
-    default: str | None = "synthetic", dataset_help: str = "Corpus name (see rnnlens.data.load_corpus)."
+    default: str | None = "synthetic",
+    dataset_help: str = "Corpus name (see rnnlens.data.load_corpus), or a generated task with per-step targets: "
+    "flipflop, sine, context (options such as --option bits=3: see rnnlens.data.tasks).",
 ):
     """``--dataset``, ``--data-dir``, ``--data-seed`` and ``--option KEY=VALUE`` (parameters ``dataset``,
     ``data_dir``, ``data_seed``, ``options``), and ``--offline`` (kept in the click context, read by

@@ -37,7 +37,12 @@ __all__ = ["COMMANDS", "train_command", "evaluate_command", "baseline_command"]
 )
 @click.option("--progress/--no-progress", default=True, show_default=True)
 def train_command(dataset, data_dir, data_seed, options, out_dir, resume, progress, **settings):
-    """Train a sentiment RNN and write its checkpoint folder to --out."""
+    """Train a sentiment RNN and write its checkpoint folder to --out.
+
+    With a generated task (--dataset flipflop, sine or context; its options with --option, e.g. --option
+    bits=3) it trains a network fed the input vectors with a linear readout after every step, on the mean
+    squared error over the steps that have a target (the settings about words, such as --embed-dim, do not
+    apply and are refused)."""
     from rnnlens.training import TRAIN_OUTPUTS, TrainSettings, train
 
     s = TrainSettings(**pop_settings(settings))
@@ -46,6 +51,8 @@ def train_command(dataset, data_dir, data_seed, options, out_dir, resume, progre
         ck = train(corpus, s, out_dir, resume=resume, progress=progress)
     m = ck.record["metrics"]
     val = m["validation"]
+    if ck.vocab is None:  # input sequences with per-step targets (a generated task)
+        return _echo_sequence_training(s, corpus, ck)
     click.echo(
         f"trained {s.arch} (N={s.hidden_size}, embedding {s.embed_dim}) on {corpus.name}: "
         f"{m['n_train']} train documents, vocabulary {m['vocab_size']} tokens"
@@ -69,6 +76,23 @@ def train_command(dataset, data_dir, data_seed, options, out_dir, resume, progre
     click.echo(
         f"training throughput (tokens per second of optimisation, mean over epochs): {m['train_tokens_per_s'] or 0:.0f}"
     )
+    click.echo(f"checkpoint: {ck.path}")
+
+
+def _echo_sequence_training(s, corpus, ck) -> None:
+    """What ``train`` prints for a network trained on input sequences with per-step targets."""
+    m = ck.record["metrics"]
+    click.echo(f"trained {s.arch} (N={s.hidden_size}) on {corpus.name}: {m['n_train']} train sequences")
+    for split in ("validation", "test"):
+        r = m.get(split)
+        if r is None:
+            continue
+        signs = "" if r["accuracy"] is None else f", fraction of correct signs {r['accuracy']:.4f}"
+        best = f" (epoch {m['best_epoch']} of {m['epochs_run']} run)" if split == "validation" else ""
+        click.echo(
+            f"{split} mean squared error over the {r['n_scored']} (step, output) entries with a target "
+            f"(n={r['n']} sequences): {r['mse']:.4g}, R^2 {r['r2']:.4f}{signs}{best}"
+        )
     click.echo(f"checkpoint: {ck.path}")
 
 
@@ -113,6 +137,13 @@ def evaluate_command(
     from rnnlens.training import evaluate
 
     ck = load_checkpoint(checkpoint)
+    if ck.vocab is None:  # a network fed input sequences (a generated task)
+        if test_file is not None or label_map is not None:
+            raise ArgumentError(
+                "--test-file and --label-map are for text classifiers; this checkpoint reads input "
+                "sequences (use --dataset/--option/--split)"
+            )
+        return _evaluate_sequences(ck, dataset, data_dir, data_seed, options, split or "test", batch_size)
     mapping = parse_label_map(label_map)
     if test_file is not None:
         data = _test_file_split(ck, test_file, dataset, data_seed, options, split, mapping)
@@ -129,6 +160,23 @@ def evaluate_command(
     click.echo(f"{split} loss (mean {kind} loss, nats per document): {r['loss']:.4f}")
     if max_length is not None:
         click.echo(f"documents cut to {max_length} tokens: {r['n_truncated']} of {r['n']}")
+
+
+def _evaluate_sequences(ck, dataset, data_dir, data_seed, options, split, batch_size) -> None:
+    """``evaluate`` of a network trained on input sequences with per-step targets."""
+    from rnnlens.task_training import evaluate_sequences
+
+    corpus = load_checkpoint_corpus(ck, dataset, data_dir, data_seed, options)
+    if split not in corpus.splits:
+        raise ArgumentError(f"--split {split}: the sequences have splits {sorted(corpus.splits)}")
+    r = evaluate_sequences(ck.model, corpus.splits[split], batch_size=batch_size)
+    click.echo(
+        f"{split} mean squared error over the {r['n_scored']} (step, output) entries with a target "
+        f"(n={r['n']} sequences): {r['mse']:.4g}"
+    )
+    click.echo(f"{split} R^2 (1 - SSE/SST, SST about each output's mean target): {r['r2']:.4f}")
+    if r["accuracy"] is not None:
+        click.echo(f"{split} fraction of entries whose output has the target's sign: {r['accuracy']:.4f}")
 
 
 def _checkpoint_labels(ck) -> list[str] | None:

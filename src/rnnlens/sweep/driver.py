@@ -492,12 +492,18 @@ def _bags_of_words(
     """One bag of words per dataset whose pending trials analyze: the file in ``DIR/datasets/<label>/`` when it
     records the corpus's data fingerprint (``fingerprints``, from the checks), else a task that fits it (or
     finds it fitted on this corpus), which the trials of that dataset depend on."""
+    from rnnlens.data.load import TASKS
     from rnnlens.sweep.trial import bag_of_words_fingerprint, fit_dataset_baseline
 
     bow_task = ray.remote(fit_dataset_baseline)
     bows = {}
     for ds in spec.datasets:
-        if spec.bag_of_words and "analyze" in spec.stages and any(t.dataset.label == ds.label for t in todo):
+        if (
+            spec.bag_of_words
+            and "analyze" in spec.stages
+            and ds.name not in TASKS  # a generated task has no words
+            and any(t.dataset.label == ds.label for t in todo)
+        ):
             path = out_dir / "datasets" / ds.label / "bag_of_words.json"
             known = (fingerprints or {}).get(ds.label)
             if known is not None and bag_of_words_fingerprint(path) == known:

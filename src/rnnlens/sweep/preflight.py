@@ -17,7 +17,7 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from rnnlens.errors import DataError, RnnlensError
+from rnnlens.errors import ArgumentError, DataError, RnnlensError
 from rnnlens.sweep.spec import DatasetSpec, SweepSpec, analysis_settings
 from rnnlens.sweep.trial import DOWNLOADING_CORPORA, corpus_options
 
@@ -49,8 +49,23 @@ def check_spec(spec: SweepSpec) -> dict[str, str | None]:
                 "analysis.split",
                 f"dataset {ds.label} has no split {split!r} to analyze; it has {sorted(corpus.splits)}",
             )
+        if hasattr(corpus.splits.get("train"), "inputs"):  # a generated task: the word settings do not apply
+            _check_sequence_trials(spec, ds)
         fingerprints[ds.label] = corpus.fingerprint()
     return fingerprints
+
+
+def _check_sequence_trials(spec: SweepSpec, ds: DatasetSpec) -> None:
+    """Refuse, before any training, a trial of an input-sequence dataset (a task) whose settings include one that
+    belongs to words (:func:`rnnlens.task_training.check_sequence_settings`)."""
+    from rnnlens.task_training import check_sequence_settings
+
+    for t in spec.trials:
+        if t.dataset.label == ds.label:
+            try:
+                check_sequence_settings(t.train_settings())
+            except ArgumentError as exc:
+                raise spec.error("settings", f"dataset {ds.label} (trial {t.id}): {exc}") from None
 
 
 def _load(spec: SweepSpec, i: int, ds: DatasetSpec):

@@ -318,6 +318,15 @@ def _run_stages(trial: dict, tdir: Path, status: dict, bow_path: str | None) -> 
                 f"dataset {cfg['dataset']['label']}: corpus has no test split to evaluate on "
                 f"(splits {sorted(corpus.splits)}); drop 'evaluate' from stages"
             )
+        if not ev_path.is_file() and ck.vocab is None:  # a network of input sequences (a generated task)
+            from rnnlens.task_training import evaluate_sequences
+
+            ev = evaluate_sequences(ck.model, corpus.splits["test"])
+            definition = (
+                "loss = mse: mean squared error over the test (step, output) entries with a target; r2: 1 - "
+                "SSE/SST; accuracy: fraction of those entries with the target's sign (sign targets only, else null)"
+            )
+            write_json_atomic(ev_path, {"split": "test", **ev, "definition": definition})
         if not ev_path.is_file():
             ev = evaluate(ck.model, ck.vocab, corpus.splits["test"], max_length=settings.max_length)
             write_json_atomic(

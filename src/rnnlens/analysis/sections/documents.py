@@ -171,11 +171,21 @@ def _target_fit(net, traj: list[np.ndarray], targets: list[np.ndarray]) -> dict:
             f"the per-step targets have {T.shape[1]} outputs but the readout gives {Y.shape[1]}; give "
             "targets of the readout's width"
         )
-    sse, sst = float(((Y - T) ** 2).sum()), float(((T - T.mean(0)) ** 2).sum())
-    return {
-        "target_mse": metric("data.target_mse", sse / T.size, n_steps=T.shape[0], n_out=T.shape[1]),
+    has = ~np.isnan(T)  # NaN: no target at this step (e.g. the context task before its scored steps)
+    means = np.array([T[has[:, k], k].mean() if has[:, k].any() else 0.0 for k in range(T.shape[1])])
+    sse = float(np.where(has, (Y - np.nan_to_num(T)) ** 2, 0.0).sum())
+    sst = float(np.where(has, (np.nan_to_num(T) - means) ** 2, 0.0).sum())
+    n = int(has.sum())
+    out = {
+        "target_mse": metric("data.target_mse", sse / n, n_steps=T.shape[0], n_out=T.shape[1], n_scored=n),
         "target_r2": metric("data.target_r2", 1.0 - sse / sst if sst > 0 else float("nan")),
     }
+    scored = T[has]
+    if np.all(np.abs(scored) == 1.0):  # sign targets (flip-flop, context): the fraction of right signs
+        out["target_sign_accuracy"] = metric(
+            "data.target_sign_accuracy", float((np.sign(Y[has]) == scored).mean()), n_scored=n
+        )
+    return out
 
 
 METRICS = (
@@ -198,8 +208,8 @@ METRICS = (
     MetricSpec(
         "data.target_mse",
         "per-step targets of input sequences: mean squared error of the readout's "
-        "output after every input, (1/(n_steps*n_out)) sum (y - target)^2 over the analysed sequences' "
-        "{n_steps} steps and {n_out} outputs",
+        "output after every input, (1/n_scored) sum (y - target)^2 over the analysed sequences' "
+        "{n_steps} steps and {n_out} outputs, the {n_scored} entries that have a target (NaN: none)",
         "readout's mean squared error on the per-step targets",
         "{:.4g}",
         only_when="the input sequences have per-step targets",
@@ -207,10 +217,18 @@ METRICS = (
     MetricSpec(
         "data.target_r2",
         "per-step targets: 1 - SS_res/SS_tot of the readout's outputs against the "
-        "targets (SS_tot about each output's mean)",
+        "targets (SS_tot about each output's mean), over the entries that have a target",
         "readout's R^2 on the per-step targets",
         "{:.3f}",
         only_when="the input sequences have per-step targets",
+    ),
+    MetricSpec(
+        "data.target_sign_accuracy",
+        "per-step targets that are all +1 or -1 (the flip-flop, context-dependent integration): the fraction "
+        "of the {n_scored} entries with a target where the readout's output has the target's sign",
+        "readout's fraction of correct signs on the per-step targets",
+        "{:.1%}",
+        only_when="every per-step target is +1 or -1",
     ),
     MetricSpec(
         "data.readout_linear_r2",

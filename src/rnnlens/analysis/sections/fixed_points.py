@@ -24,8 +24,10 @@ class FixedPointSettings(SettingsGroup):
     n_seeds: int = setting(500, "Seeds for the fixed-point search, drawn from visited states.", Int())
     input_point: str = setting(
         "zero",
-        "Constant input x* of the fixed points: zero (the paper) or the mean embedding (padding excluded).",
-        OneOf(("zero", "mean")),
+        "Constant input x* of the fixed points: zero (the paper), the mean embedding (padding excluded), or "
+        "task: the x* the generated task declares (zero for flipflop; the middle frequency's cue for sine; "
+        "context 1 without evidence for context; zero for a network trained on no task).",
+        OneOf(("zero", "mean", "task")),
     )
     tol: float = setting(PAPER_TOL, "Keep fixed points with q = (1/N)||F(h*, x*) - h*||^2 < tol.", Real(gt=0))
     tol_sweep: tuple = setting(
