@@ -12,7 +12,13 @@ from rnnlens.data import download, load_corpus, safe_extract
 from rnnlens.errors import DataError
 
 
-def test_archive_reads_splits_in_id_order(tmp_path, make_imdb_archive):
+@pytest.fixture
+def own_cache(tmp_path, monkeypatch):
+    """What the archives here leave in the cache (the reviews read, see ``read_parsed``) stays in the test's folder."""
+    monkeypatch.setenv("RNNLENS_CACHE_DIR", str(tmp_path / "cache"))
+
+
+def test_archive_reads_splits_in_id_order(own_cache, tmp_path, make_imdb_archive):
     make_imdb_archive(tmp_path / "imdb" / "aclImdb.tar.gz")
     c = load_corpus("imdb", data_dir=tmp_path, validation_fraction=1 / 3, download=False)
     assert c.label_names == ["negative", "positive"]
@@ -29,7 +35,7 @@ def test_archive_reads_splits_in_id_order(tmp_path, make_imdb_archive):
     assert c.source == str(tmp_path / "imdb" / "aclImdb.tar.gz")
 
 
-def test_folder_and_archive_give_the_same_corpus(tmp_path, make_imdb_archive):
+def test_folder_and_archive_give_the_same_corpus(own_cache, tmp_path, make_imdb_archive):
     archive = make_imdb_archive(tmp_path / "a" / "aclImdb_v1.tar.gz")
     safe_extract(archive, tmp_path / "b")
     from_tar = load_corpus("imdb", data_dir=tmp_path / "a", download=False)
@@ -57,7 +63,7 @@ def test_missing_imdb_names_every_path_and_the_fix(tmp_path, monkeypatch, isolat
     assert "--data-dir" in msg and "RNNLENS_DATA_DIR" in msg
 
 
-def test_lookup_prefers_data_dir_then_env(tmp_path, monkeypatch, make_imdb_archive):
+def test_lookup_prefers_data_dir_then_env(own_cache, tmp_path, monkeypatch, make_imdb_archive):
     make_imdb_archive(tmp_path / "env" / "aclImdb.tar.gz")  # directly in <dir>/
     monkeypatch.setenv("RNNLENS_DATA_DIR", str(tmp_path / "env"))
     assert load_corpus("imdb", download=False).source == str(tmp_path / "env" / "aclImdb.tar.gz")
@@ -65,7 +71,7 @@ def test_lookup_prefers_data_dir_then_env(tmp_path, monkeypatch, make_imdb_archi
     assert load_corpus("imdb", data_dir=tmp_path / "arg", download=False).source.startswith(str(tmp_path / "arg"))
 
 
-def test_truncated_archive_is_a_data_error(tmp_path, make_imdb_archive):
+def test_truncated_archive_is_a_data_error(own_cache, tmp_path, make_imdb_archive):
     archive = make_imdb_archive(tmp_path / "imdb" / "aclImdb.tar.gz")
     data = archive.read_bytes()
     archive.write_bytes(data[: len(data) // 2])
@@ -79,7 +85,7 @@ def test_garbage_archive_is_a_data_error(tmp_path, write):
         load_corpus("imdb", data_dir=tmp_path, download=False)
 
 
-def test_invalid_utf8_empty_review_and_incomplete_layout(tmp_path, make_imdb_archive):
+def test_invalid_utf8_empty_review_and_incomplete_layout(own_cache, tmp_path, make_imdb_archive):
     bad = {
         ("train", "neg"): [(1, 1, b"ok line\nbad \xff byte")],
         ("train", "pos"): [(2, 9, "good")],
@@ -289,3 +295,41 @@ def test_safe_extract_writes_files_and_never_replaces_an_old_tree(tmp_path):
         safe_extract(archive, tmp_path / "out")
     assert (tmp_path / "out" / "aclImdb" / "stale.txt").read_text() == "old"  # what it did not write stays
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["aclImdb"]
+
+
+def test_the_reviews_read_from_an_archive_are_cached_and_read_back_the_same(
+    own_cache, tmp_path, make_imdb_archive, monkeypatch
+):
+    import os
+
+    from rnnlens.data import imdb
+
+    archive = make_imdb_archive(tmp_path / "imdb" / "aclImdb.tar.gz")
+    first = load_corpus("imdb", data_dir=tmp_path, download=False)
+    cached = imdb.parsed_path(archive)
+    assert cached.is_file() and cached.parent == tmp_path / "cache" / "parsed"
+
+    def no_archive(*a, **k):
+        raise AssertionError("the archive was opened although its reviews are cached")
+
+    monkeypatch.setattr(imdb.tarfile, "open", no_archive)
+    again = load_corpus("imdb", data_dir=tmp_path, download=False)
+    assert again.fingerprint() == first.fingerprint() and again.info == first.info
+    assert again.splits["test"].texts[1] == "Terrible <br />ending." and again.splits["test"].labels.dtype == "int64"
+    monkeypatch.undo()
+    monkeypatch.setenv("RNNLENS_CACHE_DIR", str(tmp_path / "cache"))
+    # a damaged cache is read around: the archive is read again and the cache rewritten
+    cached.write_bytes(b"not an npz")
+    assert load_corpus("imdb", data_dir=tmp_path, download=False).fingerprint() == first.fingerprint()
+    assert cached.stat().st_size > 100
+    # a changed archive (other reviews, so another size and time) gets its own cache
+    reviews = {
+        ("train", "neg"): [(1, 2, "Dull."), (5, 1, "Poor.")],
+        ("train", "pos"): [(2, 9, "Fine."), (6, 7, "Fun.")],
+        ("test", "neg"): [(3, 1, "Awful.")],
+        ("test", "pos"): [(4, 8, "Good.")],
+    }
+    make_imdb_archive(archive, reviews=reviews)
+    os.utime(archive, ns=(1, 1))
+    changed = load_corpus("imdb", data_dir=tmp_path, validation_fraction=0.5, download=False)
+    assert changed.splits["test"].texts == ["Awful.", "Good."] and imdb.parsed_path(archive) != cached
