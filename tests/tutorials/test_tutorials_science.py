@@ -10,6 +10,8 @@ import numpy as np
 import pytest
 import torch
 
+from rnnlens.analysis.checks import FIVE_CHECKS
+
 # the generated language (rnnlens.data.synthetic) at a size a 16-unit GRU learns in two epochs: 3,000 short
 # training documents (10-30 tokens), 30% of their tokens words of valence +-1 or +-2
 SYNTHETIC = ["n_train=3000", "n_validation=300", "n_test=300", "min_length=10", "max_length=30"]
@@ -30,7 +32,7 @@ def test_paper_trains_a_gru_that_beats_chance_and_checks_the_five_claims(tutoria
     assert run.test_accuracy == pytest.approx(run.recorded_test_accuracy, abs=1e-12)
     assert run.bow_test_accuracy >= 0.95  # the language is a sum of word valences: the bag of words is exact
     # the five checks, in the paper's order, each with its number and a verdict that follows from it
-    assert [c["name"] for c in run.checks] == list(module.FIVE_CHECKS)
+    assert [c["name"] for c in run.checks] == list(FIVE_CHECKS)
     values = {c["name"]: c["value"] for c in run.checks}
     assert all(isinstance(v, float) and math.isfinite(v) for v in values.values()), values
     assert values["slow_points_1d"] >= 0.95 and values["readout_aligned"] >= 0.85

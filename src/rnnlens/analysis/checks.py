@@ -74,6 +74,15 @@ PAPER_CHECKS = [
         0.8,
     ),
 ]
+# the paper's five claims, checked along the traced slow manifold: the verdict the documentation's tables count
+FIVE_CHECKS = (
+    "lambda1_near_one",
+    "slow_points_1d",
+    "readout_aligned",
+    "positive_words_positive",
+    "negative_words_negative",
+)
+
 TRUTH_CHECKS = [
     (
         "truth_valence_spearman_manifold",
@@ -110,6 +119,8 @@ _OPS = {">": lambda a, b: a > b, ">=": lambda a, b: a >= b, "<": lambda a, b: a 
 for _check in PAPER_CHECKS + TRUTH_CHECKS:  # a check must read a number analyze reports
     if _check[2] not in METRICS:
         raise ImportError(f"check {_check[0]!r} reads {_check[2]!r}, which is not in rnnlens.analysis.metrics.METRICS")
+if not set(FIVE_CHECKS) <= {c[0] for c in PAPER_CHECKS}:
+    raise ImportError(f"FIVE_CHECKS {FIVE_CHECKS} names a check PAPER_CHECKS does not declare")
 
 
 def evaluate(summary: dict, *, truth: bool = False) -> list[dict]:

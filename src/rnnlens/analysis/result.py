@@ -112,6 +112,17 @@ class Analysis:
         return self.summary.get("checks", [])
 
     @property
+    def paper_checks(self) -> list[dict]:
+        """The paper's five claims as checked along the traced slow manifold
+        (:data:`rnnlens.analysis.checks.FIVE_CHECKS`), in that order: entries of :attr:`checks`; the other
+        checks are the same claims at the fixed points under the tolerance and, on a synthetic corpus, against
+        the truth."""
+        from rnnlens.analysis.checks import FIVE_CHECKS
+
+        by_name = {c["name"]: c for c in self.checks}
+        return [by_name[n] for n in FIVE_CHECKS if n in by_name]
+
+    @property
     def missing(self) -> list[dict]:
         """What could not be measured, and why."""
         return self.summary.get("missing", [])
