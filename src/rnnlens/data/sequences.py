@@ -118,8 +118,8 @@ class Sequences:
         Args:
             inputs: the input sequences (read as float64); every ``T >= 1``, one width I for all.
             labels: one integer class >= 0 per sequence; None: unlabelled.
-            targets: the wanted outputs, one ``[T, O]`` per sequence with its ``T``; NaN where a step has no
-            target (at least one step must have one); None: none.
+            targets: the wanted outputs, one ``[T, O]`` per sequence with its ``T``, or None for none. NaN marks
+                a step without a target; at least one step must have one.
             split: the name of the one split (``"test"``: what the analysis reads by default).
             name: the name of these sequences (in messages, provenance and the fingerprint).
             label_names: the class names (at least one per label value); None: ``"class 0"``, ``"class 1"``, ...
