@@ -36,6 +36,13 @@ class Documents:
     sequence_labels: np.ndarray | None = None
     n_cut: int = 0
     targets: list[np.ndarray] | None = None
+    rows: np.ndarray | None = None
+
+    @property
+    def positions(self) -> np.ndarray:
+        """Each document's position in its split (int64)."""
+        index = self.encoded.index if self.is_text else self.rows
+        return np.arange(len(self), dtype=np.int64) if index is None else np.asarray(index, dtype=np.int64)
 
     @property
     def is_text(self) -> bool:
@@ -169,4 +176,4 @@ def select_sequences(split: Any, n_docs: int, max_length: int | None, seed: int)
         if targets is not None:
             targets.append(given[i][: len(a)])
     labels = None if split.labels is None else np.asarray(split.labels)[order]
-    return Documents(sequences=seqs, sequence_labels=labels, n_cut=cut, targets=targets)
+    return Documents(sequences=seqs, sequence_labels=labels, n_cut=cut, targets=targets, rows=order)

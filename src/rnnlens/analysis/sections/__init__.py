@@ -15,13 +15,17 @@ from rnnlens.analysis.sections import (
     modifiers,
     slow_manifold,
     speed,
+    topology,
+    trajectories,
     valence,
 )
 
 register(documents.SECTION)
+register(trajectories.SECTION)
 register(fixed_points.SECTION)
 register(manifold.SECTION)
 register(modes.SECTION)
+register(topology.SECTION)
 register(valence.SECTION)
 register(linearization.SECTION)
 register(speed.SECTION)

@@ -19,12 +19,14 @@ __all__ = ["Modes", "measure", "SECTION"]
 
 @dataclass
 class Modes(Measurement):
-    """The linearization at the fixed points (``lin``) and the oriented top right / left eigenvectors at
-    each (``r1``, ``l1``, [P, S])."""
+    """The linearization at the fixed points (``lin``), the oriented top right / left eigenvectors at
+    each (``r1``, ``l1``, [P, S]) and the distinct exact fixed points (``distinct``: a FixedPoints with their
+    merge radius in ``distinct.info["merge_tol"]``)."""
 
     lin: Any = None
     r1: np.ndarray | None = None
     l1: np.ndarray | None = None
+    distinct: Any = None
 
 
 def measure(run) -> Modes:
@@ -44,7 +46,8 @@ def measure(run) -> Modes:
     cmp_null = against_null(st["r1_m_overlap"], null)
     al1 = st["abs_lambda1"]
     gain = np.linalg.norm(_np(lin.J_inp).reshape(len(eig), -1), axis=1)
-    out = Modes(lin=lin, r1=r1, l1=l1)
+    topology, distinct = _topology(run)
+    out = Modes(lin=lin, r1=r1, l1=l1, distinct=distinct)
     out.metrics["modes"] = {
         "abs_lambda1_median": metric("modes.abs_lambda1_median", float(np.median(al1))),
         "frac_abs_lambda1_gt_0_98": metric("modes.frac_abs_lambda1_gt_0_98", float((al1 > 0.98).mean())),
@@ -63,7 +66,7 @@ def measure(run) -> Modes:
         "null_mean_closed_form": metric("modes.null_mean_closed_form", expected_random_abs_cos(S)),
         "readout_dot_r1_median": metric("modes.readout_dot_r1_median", float(np.median(w_r1))),
     }
-    out.metrics["modes"].update(_topology(run))
+    out.metrics["modes"].update(topology)
     out.arrays.update(
         eigvals=eig.astype(np.complex64),
         abs_lambda1=al1,
@@ -81,10 +84,10 @@ def measure(run) -> Modes:
 EXACT_TOL = 1e-14
 
 
-def _topology(run) -> dict:
+def _topology(run) -> tuple[dict, Any]:
     """The distinct exact fixed points and their stability: the points with q < tol polished to q < EXACT_TOL by
     the same solver, merged when closer than 1% of the seeds' spread; how many have 0, 1, 2, ... eigenvalues with
-    |lambda| > 1 (stable points, saddles of each index)."""
+    |lambda| > 1 (stable points, saddles of each index). Returns the metric nodes and the distinct points."""
     import torch
 
     from rnnlens.fixedpoints import find_fixed_points
@@ -94,7 +97,9 @@ def _topology(run) -> dict:
     conv = fps[torch.as_tensor(fps.converged)]
     exact = find_fixed_points(run.network.step, conv.points, conv.inputs, tol=EXACT_TOL, **s.solver_options)
     exact = exact[torch.as_tensor(exact.converged)]
-    distinct = exact.unique(abs_tol=0.01 * conv.seed_spread()) if len(exact) else exact
+    merge_tol = 0.01 * conv.seed_spread()
+    distinct = exact.unique(abs_tol=merge_tol) if len(exact) else exact
+    distinct.info = {**distinct.info, "merge_tol": merge_tol}
     counts = np.zeros(1, dtype=np.int64)
     if len(distinct):
         pts = torch.as_tensor(distinct.points).double()
@@ -105,7 +110,7 @@ def _topology(run) -> dict:
         "distinct_by_unstable": metric("modes.distinct_by_unstable", counts.tolist()),
         "n_distinct_stable": metric("modes.n_distinct_stable", int(counts[0])),
         "n_distinct_saddles": metric("modes.n_distinct_saddles", int(counts[1:].sum())),
-    }
+    }, distinct
 
 
 METRICS = (
