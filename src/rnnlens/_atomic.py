@@ -354,10 +354,10 @@ def _refuse_clash(folder: Path, clash: list[str], flag: str) -> None:
         return
     one = len(clash) == 1
     names = ", ".join(clash[:5]) + (", ..." if len(clash) > 5 else "")
-    it = "it" if one else "them"
+    it, they = ("it", "it") if one else ("them", "they")
     raise ArgumentError(
         f"{flag} {folder}: this command writes {names}, but rnnlens did not write the "
-        f"{'entry' if one else 'entries'} there (or {it} changed since), so {it} "
+        f"{'entry' if one else 'entries'} there (or {they} changed since), so {they} "
         f"{'stays' if one else 'stay'} untouched. Move {it} out of the folder, or choose another "
         f"{flag} folder."
     )

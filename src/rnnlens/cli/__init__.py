@@ -15,7 +15,7 @@ import sys
 import click
 
 from rnnlens._version import __version__
-from rnnlens.cli import analysis, explore, sweep, training, workflows
+from rnnlens.cli import analysis, compare, explore, sweep, training, workflows
 from rnnlens.cli._common import ErrorGroup
 
 __all__ = ["main"]
@@ -27,7 +27,7 @@ def main():
     """rnnlens: train sentiment RNNs and reverse-engineer them as dynamical systems."""
 
 
-for _module in (training, analysis, workflows, explore, sweep):
+for _module in (training, analysis, workflows, explore, sweep, compare):
     for _command in _module.COMMANDS:
         main.add_command(_command)
 

@@ -188,7 +188,7 @@ def _write_parsed(cached: Path, splits: dict[str, Split], info: dict) -> None:
 
     from rnnlens._atomic import atomic_file
 
-    arrays = {"info": np.frombuffer(json.dumps(info).encode("utf-8"), dtype=np.uint8)}
+    arrays: dict[str, np.ndarray] = {"info": np.frombuffer(json.dumps(info).encode("utf-8"), dtype=np.uint8)}
     for split, sp in splits.items():
         encoded = [t.encode("utf-8") for t in sp.texts]
         arrays[f"{split}_text"] = np.frombuffer(b"".join(encoded), dtype=np.uint8)
@@ -197,6 +197,6 @@ def _write_parsed(cached: Path, splits: dict[str, Split], info: dict) -> None:
     try:
         with atomic_file(cached) as tmp:
             with open(tmp, "wb") as f:
-                np.savez(f, **arrays)
+                np.savez(f, **arrays)  # type: ignore[arg-type]
     except OSError:
         pass

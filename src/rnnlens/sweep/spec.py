@@ -23,7 +23,9 @@ Each trial trains one network (``rnnlens.train``), evaluates it on the test spli
     [analysis]    options of rnnlens.analyze (n_docs, n_seeds, manifold_points, ...); modifiers = true for the
                   default modifier list
     [resources]   num_cpus (per trial, default 1), num_gpus (per trial, default 0)
-    [compare]     min_count: words seen this often in training enter the valence agreement (default 5)
+    [compare]     min_count: words seen this often in training enter the valence agreement (default 5); and
+                  the options of rnnlens compare (measures, svcca_keep, dsa_delays, ...): with measures given,
+                  the networks of each dataset are compared by them (rnnlens.compare.study) in DIR/compare/
     max_trials = 10000                       # the cap on the number of trials (MAX_TRIALS), checked before expansion
 
 Nothing here imports Ray (TrainSettings' device check imports torch). Every mistake is an
@@ -71,7 +73,7 @@ MAX_TRIALS_LIMIT = 1_000_000  # the highest cap: each trial is an object here an
 INT64 = (-(2**63), 2**63 - 1)  # TOML's integers; seeds reach torch and numpy as 64-bit integers
 DATASET_KEYS = ("name", "label", "seed", "data_dir", "options")
 RESOURCE_KEYS = ("num_cpus", "num_gpus")
-COMPARE_KEYS = ("min_count",)
+COMPARE_KEYS = ("min_count", "measures", "svcca_keep", "dsa_delays", "dsa_rank", "dsa_score", "dsa_steps", "seed")
 # settings the SPEC gives elsewhere: arch by `architectures`, seed by `seeds`
 RESERVED_SETTINGS = {"arch": "architectures", "seed": "seeds"}
 # analyze() arguments a trial supplies itself
@@ -148,6 +150,7 @@ class SweepSpec:
     raw: dict
     max_trials: int = MAX_TRIALS
     trials: list[Trial] = field(default_factory=list)
+    compare: dict = field(default_factory=dict)  # rnnlens compare's settings (CompareSettings fields)
 
     def dataset(self, label: str) -> DatasetSpec:
         return next(d for d in self.datasets if d.label == label)
@@ -181,6 +184,18 @@ class _Where:
 
     def fail(self, key: str, what: str):
         raise ArgumentError(f"{self.prefix}: {key}: {what}")
+
+
+def _check_compare(w: _Where, values: dict) -> dict:
+    """The ``[compare]`` options of rnnlens compare, checked by making its settings."""
+    from rnnlens.compare.study import CompareSettings
+
+    values = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
+    try:
+        CompareSettings(**values)
+    except (ArgumentError, TypeError) as e:
+        w.fail("compare", str(e))
+    return values
 
 
 def load_spec(path, *, max_trials: int | None = None) -> SweepSpec:
@@ -467,6 +482,7 @@ def parse_spec(raw: dict, *, path=None, max_trials: int | None = None) -> SweepS
         w.fail("resources", "a trial needs some resource: num_cpus > 0 or num_gpus > 0")
     cmp_ = _check_keys(w, "compare", raw.get("compare", {}), COMPARE_KEYS)
     min_count = _int(w, "compare.min_count", cmp_.get("min_count", 5), 1)
+    compare = _check_compare(w, {k: v for k, v in cmp_.items() if k != "min_count"})
 
     spec = SweepSpec(
         path=Path(path) if path is not None else None,
@@ -485,6 +501,7 @@ def parse_spec(raw: dict, *, path=None, max_trials: int | None = None) -> SweepS
         min_count=min_count,
         raw=raw,
         max_trials=cap,
+        compare=compare,
     )
     spec.trials = expand(spec, w)
     return spec

@@ -575,6 +575,68 @@ def _curves_html(rows: list[dict], columns: dict, curves: dict, report_dir: Path
     )
 
 
+def comparisons(spec: SweepSpec, out_dir: Path, rows: list[dict]) -> dict:
+    """Per dataset with at least two finished analyses: their comparison (:mod:`rnnlens.compare.study`, the SPEC's
+    ``[compare]`` settings, labels = architectures) written to ``DIR/compare/<dataset>/``; returns per dataset the
+    measures' nearest-neighbour accuracies (or why there is none). Only when the SPEC's ``[compare]`` names its
+    ``measures`` (DSA alone takes seconds to import)."""
+    from rnnlens.compare.output import write_comparison
+    from rnnlens.compare.study import CompareSettings, compare_members, load_members
+    from rnnlens.errors import RnnlensError
+
+    out: dict = {}
+    if "measures" not in spec.compare:
+        return out
+    for ds in dict.fromkeys(r["dataset"] for r in rows):
+        done = [r for r in rows if r["dataset"] == ds and r["state"] == "done"]
+        folders = [out_dir / "trials" / r["trial"] / ANALYSIS_DIR for r in done]
+        kept = [(r, f) for r, f in zip(done, folders) if (f / "summary.json").is_file()]
+        if len(kept) < 2:
+            out[ds] = {"why": f"{len(kept)} finished analyses; a comparison needs 2"}
+            continue
+        where = out_dir / "compare" / re.sub(r"[^A-Za-z0-9_.-]", "_", ds)
+        try:
+            members = load_members([f for _, f in kept], [r["arch"] for r, _ in kept])
+            result = compare_members(members, CompareSettings(**spec.compare))
+            write_comparison(result, where)
+        except RnnlensError as e:
+            out[ds] = {"why": str(e)}
+            continue
+        out[ds] = {
+            "report": str(where.relative_to(out_dir) / "report.html"),
+            "networks": len(kept),
+            "measures": {
+                n: {k: m[k] for k in ("nn_accuracy", "nn_chance", "mds_stress", "definition")}
+                for n, m in result.measures.items()
+            },
+            "missing": result.missing,
+        }
+    return out
+
+
+def _comparisons_html(found: dict) -> str:
+    if not found:
+        return ""
+    esc = html.escape
+    parts = ["<h2>Geometry, topology and dynamics across the networks (rnnlens compare)</h2>"]
+    for ds, c in found.items():
+        if "why" in c:
+            parts.append(f"<p class='def'>{esc(ds)}: no comparison: {esc(c['why'])}</p>")
+            continue
+        rows = "".join(
+            f"<tr><td>{esc(n)}</td><td class='num'>{m['nn_accuracy']:.3f}</td><td class='num'>{m['nn_chance']:.3f}"
+            f"</td><td class='num'>{m['mds_stress']:.3f}</td></tr>"
+            for n, m in c["measures"].items()
+        )
+        parts.append(
+            f"<h3>{esc(ds)}: {c['networks']} networks (<a href='../{esc(c['report'])}'>the comparison</a>)</h3>"
+            "<table><tr><th>measure</th><th>nearest-neighbour architecture accuracy</th><th>chance</th>"
+            f"<th>MDS stress</th></tr>{rows}</table>"
+            + "".join(f"<p class='def'>{esc(n)} not computed: {esc(w)}</p>" for n, w in c["missing"].items())
+        )
+    return "".join(parts)
+
+
 def summarize(spec: SweepSpec, out_dir, *, report: bool = True) -> SweepSummary:
     """Write ``summary.csv``, ``comparison.json`` and (``report=True``) ``report/report.html`` with figures."""
     out_dir = Path(out_dir)
@@ -584,6 +646,7 @@ def summarize(spec: SweepSpec, out_dir, *, report: bool = True) -> SweepSummary:
     spreads = spread(rows)
     agreement = valence_agreement(spec, out_dir, rows)
     curves = learning_curves(out_dir, rows)
+    compared = comparisons(spec, out_dir, rows)
     json_path = write_json_atomic(
         out_dir / "comparison.json",
         {
@@ -594,6 +657,7 @@ def summarize(spec: SweepSpec, out_dir, *, report: bool = True) -> SweepSummary:
             "spread_definition": "per (dataset, arch) over finished trials: n, median, min, max, mean, std (ddof=1)",
             "valence_agreement": agreement,
             "learning_curves": curves,
+            "comparisons": compared,
             "learning_curve_definition": CURVE_DEFINITION,
             "valence_definition": "Spearman rank correlation of word valences Re(l_1^T J_inp x_word) averaged over "
             "the slow manifold's nodes (sm_valence_mean), between networks and against the "
@@ -608,7 +672,15 @@ def summarize(spec: SweepSpec, out_dir, *, report: bool = True) -> SweepSummary:
         report_path = report_dir / "report.html"
         write_text_atomic(
             report_path,
-            _html(spec, rows, columns, spreads, agreement, figs, _curves_html(rows, columns, curves, report_dir)),
+            _html(
+                spec,
+                rows,
+                columns,
+                spreads,
+                agreement,
+                figs,
+                _curves_html(rows, columns, curves, report_dir) + _comparisons_html(compared),
+            ),
         )
     return SweepSummary(
         csv=csv_path, json=Path(json_path) if json_path else out_dir / "comparison.json", report=report_path, rows=rows
