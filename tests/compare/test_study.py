@@ -66,6 +66,9 @@ def test_nearest_neighbour_accuracy_and_its_chance():
     assert nearest_neighbour_accuracy(D, ["x", "x", "y", "y"]) == (1.0, pytest.approx(4 / 12))
     assert nearest_neighbour_accuracy(D, ["x", "y", "x", "y"]) == (0.0, pytest.approx(4 / 12))
     assert nearest_neighbour_accuracy(D, ["x", "x", "x", "y"])[1] == pytest.approx(6 / 12)
+    # ties: network 0's nearest are 1 (same label) and 2 (other): it counts one half, whatever the order
+    T = np.array([[0, 1, 1], [1, 0, 2], [1, 2, 0]], dtype=float)
+    assert nearest_neighbour_accuracy(T, ["x", "x", "y"])[0] == pytest.approx((0.5 + 1 + 0) / 3)
 
 
 def test_mds_recovers_points_on_a_line():

@@ -25,7 +25,8 @@ NN_DEFINITION = (
 )
 MDS_DEFINITION = (
     "MDS: 2-D metric multidimensional scaling of the distance matrix (scikit-learn, classical start), one point "
-    "per network coloured by its label; stress: Kruskal's stress-1 of the fit (0 perfect, above ~0.2 poor)"
+    "per network coloured by its label; stress: Kruskal's stress-1 of the fit, sqrt(sum (d - D)^2 / sum D^2) over "
+    "pairs with d the distances in the plane (0 perfect, above ~0.2 the plane misrepresents the distances)"
 )
 
 
@@ -38,12 +39,14 @@ def topology_by_label(comparison: Comparison) -> list[dict]:
         if not tops:
             continue
         counts = Counter(tuple(t["counts_by_index"]) for t in tops)
+        stable = Counter(int(t["counts_by_index"][0]) for t in tops)
         hashes = Counter(t["wl_hash"] for t in tops)
         common, n = counts.most_common(1)[0]
         rows.append(
             {
                 "label": label,
                 "networks": len(tops),
+                "stable_points": dict(sorted(stable.items())),
                 "common_counts_by_index": list(common),
                 "share_with_common_counts": n / len(tops),
                 "share_with_common_graph": hashes.most_common(1)[0][1] / len(tops),
@@ -133,13 +136,16 @@ def _html(comparison: Comparison, png: Path | None) -> str:
     )
     topo = topology_by_label(comparison)
     topo_rows = "".join(
-        f"<tr><td>{esc(r['label'])}</td><td class='num'>{r['networks']}</td><td>{r['common_counts_by_index']}</td>"
+        f"<tr><td>{esc(r['label'])}</td><td class='num'>{r['networks']}</td>"
+        f"<td>{esc(', '.join(f'{k}: {v}' for k, v in r['stable_points'].items()))}</td>"
+        f"<td>{r['common_counts_by_index']}</td>"
         f"<td class='num'>{r['share_with_common_counts']:.2f}</td><td class='num'>{r['share_with_common_graph']:.2f}"
         "</td></tr>"
         for r in topo
     )
     topo_html = (
-        "<h2>Fixed-point topology by label</h2><table><tr><th>label</th><th>networks</th><th>most common fixed points "
+        "<h2>Fixed-point topology by label</h2><table><tr><th>label</th><th>networks</th><th>stable fixed points: "
+        "networks with that many</th><th>most common fixed points "
         "by number of unstable modes [stable, index 1, ...]</th><th>share with those counts</th><th>share with the "
         f"most common graph</th></tr>{topo_rows}</table>"
         if topo

@@ -194,21 +194,25 @@ class Comparison:
 
 
 def nearest_neighbour_accuracy(D: np.ndarray, labels: list[str]) -> tuple[float, float]:
-    """(accuracy, chance) of labelling each network by its nearest other network under ``D`` (leave one out);
-    chance: the same accuracy for a neighbour drawn at random, sum_c n_c (n_c - 1) / (M (M - 1))."""
+    """(accuracy, chance) of labelling each network by its nearest other network under ``D`` (leave one out;
+    where several are nearest, as integer topology distances often are, the share of them with its label, so
+    the order of the networks does not matter); chance: the same accuracy for a neighbour drawn at random,
+    sum_c n_c (n_c - 1) / (M (M - 1))."""
     M = len(labels)
     D = np.array(D, dtype=np.float64)
     np.fill_diagonal(D, np.inf)
-    nearest = np.argmin(D, axis=1)
-    accuracy = float(np.mean([labels[i] == labels[j] for i, j in enumerate(nearest)]))
+    lab = np.asarray(labels)
+    nearest = D == D.min(axis=1, keepdims=True)
+    accuracy = float(np.mean([np.mean(lab[row] == lab[i]) for i, row in enumerate(nearest)]))
     counts = Counter(labels)
     chance = sum(n * (n - 1) for n in counts.values()) / (M * (M - 1))
     return accuracy, float(chance)
 
 
 def mds_embedding(D: np.ndarray, seed: int = 0) -> tuple[np.ndarray, float]:
-    """2-D metric MDS of the distances ``D`` (scikit-learn), and its normalised stress (Kruskal's stress-1: 0
-    is a perfect fit)."""
+    """2-D metric MDS of the distances ``D`` (scikit-learn), and Kruskal's stress-1 of the fit,
+    ``sqrt(sum (d_ij - D_ij)^2 / sum D_ij^2)`` over pairs, d the distances in the plane: 0 is a perfect fit, above
+    about 0.2 the plane misrepresents the distances."""
     from sklearn.manifold import MDS
 
     if not np.isfinite(D).all():
@@ -217,7 +221,8 @@ def mds_embedding(D: np.ndarray, seed: int = 0) -> tuple[np.ndarray, float]:
         return np.zeros((len(D), 2)), 0.0
     mds = MDS(n_components=2, metric="precomputed", init="classical_mds", n_init=1, random_state=seed)
     xy = mds.fit_transform(D)
-    return xy, float(mds.stress_)
+    d = np.linalg.norm(xy[:, None] - xy[None, :], axis=-1)
+    return xy, float(np.sqrt(((d - D) ** 2).sum() / (D**2).sum()))
 
 
 def _measure(name: str, D: np.ndarray, covered: list[int], labels: list[str], s: CompareSettings, **fmt) -> dict:

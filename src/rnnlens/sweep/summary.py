@@ -224,10 +224,13 @@ def spread(rows: list[dict], columns=SPREAD_COLUMNS) -> list[dict]:
 
 def _valences(trial_path: Path):
     """(words, valence) of one finished trial: its vocabulary (checkpoint config.json) and the slow-manifold
-    valence (``sm_valence_mean``; ``valence_mean``, over fixed points, when the curve is missing)."""
+    valence (``sm_valence_mean``; ``valence_mean``, over fixed points, when the curve is missing); None for a
+    network without words (a task's) or without a valence."""
     from rnnlens.analysis import load_analysis
 
     cfg = json.loads((trial_path / CHECKPOINT_DIR / "config.json").read_text(encoding="utf-8"))
+    if not cfg.get("vocab"):  # a network of a task (no words): no word valences to agree on
+        return None
     itos = cfg["vocab"]["itos"]
     arrays = load_analysis(trial_path / ANALYSIS_DIR).arrays
     key = "sm_valence_mean" if "sm_valence_mean" in arrays else "valence_mean"
