@@ -216,3 +216,14 @@ def test_a_sweep_compares_each_datasets_finished_analyses_when_its_spec_asks(ana
     assert json.loads((tmp_path / "compare" / "ff" / "comparison.json").read_text())["labels"] == ["gru", "lstm"]
     page = _comparisons_html(got)
     assert "ff: 2 networks" in page and "other: no comparison" in page
+
+
+def test_a_sweep_of_task_networks_has_no_word_valences_to_agree_on(analyses, tmp_path):
+    # the flip-flop sweep's summary once failed here: a task network's checkpoint has no vocabulary
+    from rnnlens.sweep.summary import _valences
+
+    trial = tmp_path / "t0"
+    shutil.copytree(analyses[0], trial / "analysis")
+    (trial / "checkpoint").mkdir()
+    (trial / "checkpoint" / "config.json").write_text(json.dumps({"vocab": None}))
+    assert _valences(trial) is None
