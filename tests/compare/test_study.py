@@ -96,6 +96,31 @@ def test_rotated_copies_are_one_family_by_geometry_and_topology(two_families):
         assert "distance" in m["definition"] and m["mds"].shape == (6, 2)
     assert c.missing == {}
     assert [t["counts_by_index"] for t in c.topology] == [[3, 2]] * 3 + [[2, 1]] * 3
+    assert "top 10 principal directions" in c.measures["svcca"]["definition"]
+    # the 99%-of-variance variant: the same answer here (each cloud spans 6 dimensions)
+    c99 = compare_members(two_families, CompareSettings(measures=("svcca",), svcca_dims=None))
+    assert (
+        np.abs(c99.distances("svcca")[a, a]).max() < 1e-9
+        and "0.99 of its variance" in c99.measures["svcca"]["definition"]
+    )
+
+
+def test_svcca_keeps_the_same_number_of_directions_for_every_network():
+    # a larger subspace correlates better with anything: X and W are unrelated 3-dimensional clouds and Z an
+    # unrelated 40-dimensional one; kept at 99% of their variance, Z looks much nearer to X (0.69) than W does
+    # (0.92); with the same 3 directions each, the two unrelated clouds are equally far (0.90 and 0.92)
+    from rnnlens.compare.study import top_directions
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((400, 3)) @ rng.standard_normal((3, 20))
+    W = rng.standard_normal((400, 3)) @ rng.standard_normal((3, 20))
+    Z = rng.standard_normal((400, 40))
+    assert top_directions(X, 10).shape == (400, 3) and top_directions(Z, 10).shape == (400, 10)
+    members = [_member(n, n, S, [400]) for n, S in (("x", X), ("w", W), ("z", Z))]
+    D99 = compare_members(members, CompareSettings(measures=("svcca",), svcca_dims=None)).distances("svcca")
+    D3 = compare_members(members, CompareSettings(measures=("svcca",), svcca_dims=3)).distances("svcca")
+    assert D99[0, 2] < D99[0, 1] - 0.2  # the bias
+    assert abs(D3[0, 2] - D3[0, 1]) < 0.05 and D3[0, 2] > 0.85
 
 
 def test_dsa_separates_two_dynamical_systems(two_families):

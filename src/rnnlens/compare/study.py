@@ -31,8 +31,7 @@ MEASURES = ("svcca", "topology", "dsa")
 DEFINITIONS = {
     "svcca": "SVCCA distance = 1 - mean canonical correlation between two networks' states on the same inputs "
     "(traj_states of each analysis, every step of every saved sequence as a row), each network first reduced to "
-    "the top principal directions holding {keep:g} of its variance (Raghu et al. 2017); 0: the same geometry up "
-    "to a linear map",
+    "{reduced} (Raghu et al. 2017); 0: the same geometry up to a linear map",
     "topology": "topology distance between the fixed-point graphs (nodes: distinct fixed points labelled by their "
     "number of unstable modes; edges: saddle -> the fixed point a run along an unstable direction settles on): 0 "
     "when the labelled graphs are isomorphic, else 1 + the L1 difference of their node counts by index and edge "
@@ -51,8 +50,17 @@ class CompareSettings(SettingsGroup):
     name = "compare"
     kind = "compare"
     measures: tuple = setting(MEASURES, "Measures to compute: svcca, topology, dsa.", Words())
+    svcca_dims: int | None = setting(
+        10,
+        "SVCCA: principal directions kept per network, the same number for every network (a larger subspace "
+        "correlates better with anything, so unequal sizes bias the distance).",
+        Int(),
+        none="the directions holding svcca_keep of each network's variance",
+    )
     svcca_keep: float = setting(
-        0.99, "SVCCA: share of each network's state variance its kept principal directions hold.", Real(gt=0, le=1)
+        0.99,
+        "SVCCA with svcca_dims None: share of each network's state variance its kept principal directions hold.",
+        Real(gt=0, le=1),
     )
     dsa_delays: int = setting(10, "DSA: delays in the delay embedding.", Int())
     dsa_rank: int = setting(10, "DSA: rank of the fitted linear operator.", Int())
@@ -210,7 +218,8 @@ def nearest_neighbour_accuracy(D: np.ndarray, labels: list[str]) -> tuple[float,
 
 
 def mds_embedding(D: np.ndarray, seed: int = 0) -> tuple[np.ndarray, float]:
-    """2-D metric MDS of the distances ``D`` (scikit-learn), and Kruskal's stress-1 of the fit,
+    """2-D metric MDS of the distances ``D`` (scikit-learn's SMACOF from the classical solution), and Kruskal's
+    stress-1 of the fit,
     ``sqrt(sum (d_ij - D_ij)^2 / sum D_ij^2)`` over pairs, d the distances in the plane: 0 is a perfect fit, above
     about 0.2 the plane misrepresents the distances."""
     from sklearn.manifold import MDS
@@ -219,10 +228,21 @@ def mds_embedding(D: np.ndarray, seed: int = 0) -> tuple[np.ndarray, float]:
         raise ArgumentError("compare: a distance matrix holds NaN or inf; it cannot be embedded")
     if np.allclose(D, 0):
         return np.zeros((len(D), 2)), 0.0
-    mds = MDS(n_components=2, metric="precomputed", init="classical_mds", n_init=1, random_state=seed)
-    xy = mds.fit_transform(D)
+    mds = MDS(n_components=2, metric="precomputed", init="random", n_init=1, random_state=seed)
+    xy = mds.fit_transform(D, init=_classical(D))
     d = np.linalg.norm(xy[:, None] - xy[None, :], axis=-1)
     return xy, float(np.sqrt(((d - D) ** 2).sum() / (D**2).sum()))
+
+
+def _classical(D: np.ndarray) -> np.ndarray:
+    """Classical (Torgerson) MDS of ``D`` in 2-D, the start of the iterative fit: the top eigenvectors of the
+    double-centred squared distances, negative eigenvalues (distances that no Euclidean plane holds, as SVCCA's
+    and the topology's may be) taken as 0."""
+    n = len(D)
+    J = np.eye(n) - 1.0 / n
+    w, V = np.linalg.eigh(-0.5 * J @ (D**2) @ J)
+    top = np.argsort(w)[::-1][:2]
+    return V[:, top] * np.sqrt(np.clip(w[top], 0, None))
 
 
 def _measure(name: str, D: np.ndarray, covered: list[int], labels: list[str], s: CompareSettings, **fmt) -> dict:
@@ -246,7 +266,20 @@ def _svcca(members: list[Member], s: CompareSettings) -> tuple[np.ndarray, list[
     covered = [i for i, m in enumerate(members) if "traj_states" in m.arrays and len(m.arrays["traj_states"])]
     if len(covered) < 2:
         return f"{len(covered)} of the analyses saved trajectories (section trajectories); 2 are needed"
-    return svcca_distances([members[i].arrays["traj_states"] for i in covered], keep=s.svcca_keep), covered
+    states = [np.asarray(members[i].arrays["traj_states"], dtype=np.float64) for i in covered]
+    if s.svcca_dims is None:
+        return svcca_distances(states, keep=s.svcca_keep), covered
+    return svcca_distances([top_directions(X, s.svcca_dims) for X in states], keep=None), covered
+
+
+def top_directions(X: np.ndarray, k: int) -> np.ndarray:
+    """The centred states ``X`` [n, N] projected on their top ``k`` principal directions, [n, k'] with k' = k or
+    fewer where the states span fewer (directions of singular value under 1e-6 of the largest are the rounding of
+    states saved in float32)."""
+    X = X - X.mean(axis=0)
+    U, S, _ = np.linalg.svd(X, full_matrices=False)
+    k = min(k, int((S > 1e-6 * S[0]).sum()) if S.size and S[0] > 0 else 0)
+    return U[:, :k] * S[:k]
 
 
 def _topology(members: list[Member]) -> tuple[np.ndarray, list[int]] | str:
@@ -287,7 +320,11 @@ def compare_members(members: list[Member], settings: CompareSettings | None = No
         got: Any
         if name == "svcca":
             got = _svcca(members, s)
-            fmt: dict = {"keep": s.svcca_keep}
+            fmt: dict = {
+                "reduced": f"its top {s.svcca_dims} principal directions (the same number for every network)"
+                if s.svcca_dims is not None
+                else f"the top principal directions holding {s.svcca_keep:g} of its variance"
+            }
         elif name == "topology":
             got = _topology(members)
             fmt = {}
