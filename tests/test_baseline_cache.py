@@ -4,6 +4,7 @@ cache folder, read back on the next run, and said so; none for networks without 
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -137,8 +138,8 @@ def test_the_command_fits_it_by_default_reuses_it_and_skips_it_with_no_bow(ckpt,
     r = _run("analyze", *args, "-o", tmp_path / "a")
     assert r.exit_code == 0, r.output
     assert "bag of words: fitted now in" in r.stdout and "fitted now" in r.stderr  # said before and after
-    assert "analyze [1/10] documents: documents, visited states and PCA ..." in r.stderr
-    assert "analyze [1/10] documents done: " in r.stderr and "MiB" in r.stderr
+    assert re.search(r"analyze \[1/\d+\] documents: documents, visited states and PCA \.\.\.", r.stderr)
+    assert re.search(r"analyze \[1/\d+\] documents done: ", r.stderr) and "MiB" in r.stderr
     summary = json.loads((tmp_path / "a" / "summary.json").read_text())
     assert "spearman_bow" in summary["metrics"]["valence"] and summary["provenance"]["section_peak_rss_mib"]
     r = _run("analyze", *args, "-o", tmp_path / "b", "--quiet")

@@ -255,7 +255,8 @@ def test_every_section_computes_on_the_device_it_is_given_and_gets_the_cpus_numb
     # every section that ran computed on the device (one that ignored it would have failed above, as on a GPU)
     ran = list(dev.summary["provenance"]["section_seconds"])
     assert {"documents", "fixed_points", "modes", "linearization", "slow_manifold", "modifiers"} <= set(ran)
-    assert [s for s in ran if emulated.ops.get(s, 0) == 0] == []
+    # trajectories only copies the states the documents section computed: it has nothing to run on a device
+    assert [s for s in ran if emulated.ops.get(s, 0) == 0 and s != "trajectories"] == []
     assert dev.summary["provenance"]["device"] == "cpu:1" and cpu.summary["provenance"]["device"] == "cpu"
     _same_numbers(cpu, dev)
     # what analyze returns is on the CPU; the network given stays where it was

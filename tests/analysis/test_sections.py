@@ -200,7 +200,12 @@ BAD = [
         "-4",
         "analysis setting n_linear_docs=-4 is invalid: use a positive integer, or None for all analysed documents.",
     ),
-    ("input_point", "median", None, "analysis setting input_point='median' is invalid: choose one of zero, mean."),
+    (
+        "input_point",
+        "median",
+        None,
+        "analysis setting input_point='median' is invalid: choose one of zero, mean, task.",
+    ),
     (
         "max_length",
         -3,
