@@ -29,3 +29,4 @@ def real_corpus_dir():
         return folder
 
     return get
+

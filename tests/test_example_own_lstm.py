@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "own_lstm_imdb.py"
@@ -21,6 +22,7 @@ def _example():
     return module
 
 
+@pytest.mark.slow
 def test_own_two_layer_lstm_on_imdb_is_analysed_and_reported(tmp_path, real_corpus_dir):
     real_corpus_dir("imdb")
     torch.set_num_threads(1)

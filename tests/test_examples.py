@@ -21,6 +21,7 @@ def _example(name: str):
     return module
 
 
+@pytest.mark.slow
 def test_flipflop_has_8_stable_fixed_points_and_19_saddles(tmp_path):
     # the 3^3 structure of a 3-bit flip-flop: 2^3 memories, 12 + 6 + 1 saddles of index 1, 2, 3, found by the
     # analysis of a GRU written and trained in plain torch, fed continuous inputs (no words)

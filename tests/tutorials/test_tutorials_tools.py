@@ -94,6 +94,7 @@ SWEEP_ARGS = [
 ]
 
 
+@pytest.mark.slow
 def test_sweep_runs_two_trials_on_a_local_ray_and_a_rerun_skips_them(tmp_path, tutorial):
     pytest.importorskip("ray")
     from rnnlens.sweep import load_spec
