@@ -29,4 +29,3 @@ def real_corpus_dir():
         return folder
 
     return get
-
