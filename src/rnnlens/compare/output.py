@@ -60,7 +60,7 @@ def _json(comparison: Comparison) -> dict:
         "schema": SCHEMA,
         "names": comparison.names,
         "labels": comparison.labels,
-        "settings": comparison.settings.to_dict() if hasattr(comparison.settings, "to_dict") else {},
+        "settings": comparison.settings.to_dict(),
         "measures": {
             name: {
                 "definition": m["definition"],

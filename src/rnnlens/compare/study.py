@@ -293,10 +293,8 @@ def _topology(members: list[Member]) -> tuple[np.ndarray, list[int]] | str:
 
 
 def _dsa(members: list[Member], s: CompareSettings) -> tuple[np.ndarray, list[int], int] | str:
-    try:
-        from rnnlens.compare.dsa import dsa_distances
-    except ImportError as e:  # pragma: no cover - the module itself imports dsa-metric lazily
-        return f"DSA is not available ({e})"
+    from rnnlens.compare.dsa import dsa_distances  # dsa-metric itself is imported by the call (missing: ArgumentError)
+
     covered = [i for i, m in enumerate(members) if len(m.trajectories())]
     if len(covered) < 2:
         return f"{len(covered)} of the analyses saved trajectories (section trajectories); 2 are needed"
