@@ -88,9 +88,9 @@ class SyntheticTruth:
 
     def score(self, tokens: list[str]) -> np.ndarray:
         """Summed value of ``tokens`` under the modifier rules: shape [1] (binary) or [k]."""
-        values = self._values()
-        dim = 1 if self.scalar else self.num_classes
-        total = np.zeros(dim)
+        scalar = self.scalar  # one float a word: summed as floats, no array a token
+        values = self.valence if scalar else self.evidence
+        total: float | np.ndarray = 0.0 if scalar else np.zeros(self.num_classes)
         scope = int(self.settings.get("not_scope", 0))
         flip_left, double = 0, False
         for tok in tokens:
@@ -107,7 +107,7 @@ class SyntheticTruth:
                 total += v * (2.0 if double else 1.0) * (-1.0 if flip_left > 0 else 1.0)
             flip_left = max(flip_left - 1, 0)
             double = False
-        return total
+        return np.array([total]) if scalar else np.asarray(total)
 
     def label(self, tokens: list[str]) -> int | None:
         """The label of ``tokens`` (None on a tie)."""

@@ -57,15 +57,17 @@ def save_figure(fig, out_dir, name) -> dict:
     report embeds every PNG, and a palette cuts its bytes about four times with no difference one can see on a
     plot; the SVG keeps the exact drawing."""
     out = {}
+    # the tight box is laid out once for both files (bbox_inches="tight" would lay the figure out again for each)
+    box = fig.get_tightbbox(fig.canvas.get_renderer()).padded(plt.rcParams["savefig.pad_inches"])
     for ext in ("png", "svg"):
         path = Path(out_dir) / f"{name}.{ext}"
         with atomic_file(path) as tmp:
             if ext == "png":
                 buf = io.BytesIO()
-                fig.savefig(buf, format="png", dpi=DPI, bbox_inches="tight")
+                fig.savefig(buf, format="png", dpi=DPI, bbox_inches=box)
                 Path(tmp).write_bytes(_palette_png(buf.getvalue()))
             else:
-                fig.savefig(tmp, format=ext, dpi=DPI, bbox_inches="tight")
+                fig.savefig(tmp, format=ext, dpi=DPI, bbox_inches=box)
         out[ext] = path
     plt.close(fig)
     return out
