@@ -144,7 +144,7 @@ def test_nothing_outside_the_model_reaches_into_a_cell():
     allowed = {"cells.py", "model.py", "network.py", "training.py", "checkpoint.py"}
     bad = []
     for p in SRC.rglob("*.py"):
-        if p.name in allowed:
+        if p.name in allowed or p.parent.name == "cells":
             continue
         text = p.read_text()
         for needle in ("cell.rnn", ".cell.init_state(", "model.embedding", "model.readout", "logits_from_state("):

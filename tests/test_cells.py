@@ -8,8 +8,9 @@ from rnnlens.errors import ArgumentError
 
 I, N = 6, 8
 LENGTHS = torch.tensor([12, 5, 1, 9, 12, 3])  # mixed, with padding, a length-1 row and full rows
-# every fast path: torch's fused kernel (vanilla/gru/lstm) and the hand-written BPTT scan (all four)
-PATHS = [(a, "fused") for a in ARCHS if a != "ugrnn"] + [(a, "scan") for a in ARCHS]
+# every fast path: torch's fused kernel (vanilla/gru/lstm), the hand-written BPTT scan (the paper's four) and
+# the chunked scan (the elementwise-linear cells)
+PATHS = [(a, "fused") for a in ("vanilla", "gru", "lstm")] + [(a, "scan") for a in ARCHS]
 
 
 def _cell(arch, dtype=torch.float32, seed=0, fast_path=None):
@@ -159,7 +160,7 @@ def test_lstm_forget_bias_is_one_at_init():
 def test_sizes_output_and_init_state():
     for arch in ARCHS:
         cell = make_cell(arch, I, N)
-        S = 2 * N if arch == "lstm" else N
+        S = 2 * N if arch in ("lstm", "lru") else N  # the LSTM's [h, c]; the LRU's [Re z, Im z]
         assert (cell.arch, cell.input_size, cell.hidden_size, cell.state_size) == (arch, I, N, S)
         h = torch.arange(3 * S, dtype=torch.float32).view(3, S)
         assert torch.equal(cell.output(h), h[:, :N])
@@ -167,7 +168,7 @@ def test_sizes_output_and_init_state():
 
 
 def test_user_errors_are_clear():
-    with pytest.raises(ArgumentError, match=r"arch='transformer'.*vanilla, ugrnn, gru, lstm"):
+    with pytest.raises(ArgumentError, match=r"arch='transformer'.*vanilla, ugrnn, gru, lstm, mingru, minlstm, lru, s6"):
         make_cell("transformer", I, N)
     with pytest.raises(ArgumentError, match="hidden_size must be a positive integer"):
         make_cell("gru", I, 0)

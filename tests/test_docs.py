@@ -32,6 +32,7 @@ PUBLIC_MODULES = [
     "rnnlens.manifold",
     "rnnlens.data",
     "rnnlens.cells",
+    "rnnlens.scan",
     "rnnlens.model",
     "rnnlens.settings",
     "rnnlens.training",

@@ -18,9 +18,13 @@ def _batch(seed=0):
     return ids
 
 
+def _hidden(arch):
+    return 8 if arch == "s6" else H  # the S6 state is channels x 4
+
+
 def _model(arch, num_classes=2):
     torch.manual_seed(0)
-    return SentimentRNN(V, arch=arch, embed_dim=E, hidden_size=H, num_classes=num_classes)
+    return SentimentRNN(V, arch=arch, embed_dim=E, hidden_size=_hidden(arch), num_classes=num_classes)
 
 
 @pytest.mark.parametrize("arch", ARCHS)
@@ -56,11 +60,11 @@ def test_readout_matrix_and_config(arch):
     S = model.cell.state_size
     R = model.readout_matrix()
     assert R.shape == (3, S)
-    if arch == "lstm":
+    if arch in ("lstm", "lru"):  # the readout sees h (not c), Re z (not Im z)
         assert torch.equal(R[:, H:], torch.zeros(3, H))
     h = torch.randn(5, S)
     assert torch.allclose(h @ R.t() + model.readout.bias, model.logits_from_state(h), atol=1e-6)
-    assert model.config() == dict(vocab_size=V, arch=arch, embed_dim=E, hidden_size=H, num_classes=3)
+    assert model.config() == dict(vocab_size=V, arch=arch, embed_dim=E, hidden_size=_hidden(arch), num_classes=3)
     clone = SentimentRNN(**model.config())
     clone.load_state_dict(model.state_dict())
     ids = _batch(1)

@@ -47,6 +47,7 @@ _LAZY = {
     "LM": "rnnlens.solvers",
     "Newton": "rnnlens.solvers",
     "Adam": "rnnlens.solvers",
+    "Closed": "rnnlens.solvers",
     "trace_slow_manifold": "rnnlens.manifold",
     "SlowManifold": "rnnlens.manifold",
     "linearize": "rnnlens.linearization",

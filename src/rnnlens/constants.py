@@ -1,7 +1,12 @@
 """Names shared across rnnlens, in one light module (no torch), so the CLI's ``--help`` stays fast."""
 
 # The four architectures of the paper, in the paper's table order.
-ARCHS = ("vanilla", "ugrnn", "gru", "lstm")
+PAPER_ARCHS = ("vanilla", "ugrnn", "gru", "lstm")
+# Cells whose state update is elementwise linear at a fixed input (minimal gated RNNs, the linear recurrent unit, a
+# selective state-space layer): trained by a chunked scan, their fixed points and spectra have closed forms.
+DIAGONAL_ARCHS = ("mingru", "minlstm", "lru", "s6")
+# Every architecture rnnlens builds by name.
+ARCHS = PAPER_ARCHS + DIAGONAL_ARCHS
 # How a weight matrix is drawn at the start of training (rnnlens.cells.Cell.initialize), block by block (one block
 # of N rows per gate): "default" keeps torch's uniform(-1/sqrt(N), 1/sqrt(N)); "normal" draws N(0, gain^2 / fan_in)
 # (fan_in: N for the recurrent weights, I for the input weights; a recurrent block's spectral radius is then about
@@ -14,7 +19,17 @@ EMBEDDING_INITS = ("default", "orthogonal")
 # Where every document's state starts: zeros, or a trained initial state (the cell's parameter h0).
 INITIAL_STATES = ("zero", "learned")
 # How tables and figures title them.
-ARCH_TITLES = {"baseline": "bag of words", "vanilla": "vanilla", "ugrnn": "UGRNN", "gru": "GRU", "lstm": "LSTM"}
+ARCH_TITLES = {
+    "baseline": "bag of words",
+    "vanilla": "vanilla",
+    "ugrnn": "UGRNN",
+    "gru": "GRU",
+    "lstm": "LSTM",
+    "mingru": "minGRU",
+    "minlstm": "minLSTM",
+    "lru": "LRU",
+    "s6": "S6",
+}
 
 # The modifier words the analysis measures by default (negations and intensifiers; see rnnlens.analysis.modifiers).
 DEFAULT_MODIFIERS = ("not", "n't", "never", "no", "hardly", "very", "extremely")

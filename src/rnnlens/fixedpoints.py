@@ -33,6 +33,7 @@ from rnnlens._types import PathLike, StepLike, TensorLike
 from rnnlens.constants import PAPER_TOL
 from rnnlens.errors import ArgumentError
 from rnnlens.solvers import (
+    AUTO,
     LM,
     SOLVERS,
     Adam,
@@ -337,7 +338,7 @@ def find_fixed_points(
     seeds: TensorLike,
     inputs: TensorLike | None = None,
     *,
-    solver: str | Solver = "lm",
+    solver: str | Solver = AUTO,
     tol: float = PAPER_TOL,
     max_iter: int | None = None,
     refine: bool = False,
@@ -356,10 +357,13 @@ def find_fixed_points(
             :func:`as_step`).
         seeds: ``[P, S]`` starting states (e.g. from :func:`sample_seeds`).
         inputs: None (zero input), ``[I]`` / ``[1, I]`` (one input for all), or ``[P, I]`` (one per seed).
-        solver: a solver object, :class:`~rnnlens.solvers.LM` (Levenberg-Marquardt, the default),
-            :class:`~rnnlens.solvers.Newton` (undamped) or :class:`~rnnlens.solvers.Adam`, carrying
-            its options (``LM(damping=1e-2)``); or its name ``"lm"``, ``"newton"``, ``"adam"`` with
-            the options as keyword arguments (``solver="lm", damping=1e-2``: the same solver).
+        solver: a solver object, :class:`~rnnlens.solvers.LM` (Levenberg-Marquardt),
+            :class:`~rnnlens.solvers.Newton` (undamped), :class:`~rnnlens.solvers.Adam` or
+            :class:`~rnnlens.solvers.Closed` (no iterations: the slow point nearest each seed in closed form,
+            for the elementwise-linear cells of :mod:`rnnlens.cells.diagonal`), carrying its options
+            (``LM(damping=1e-2)``); or its name ``"lm"``, ``"newton"``, ``"adam"``, ``"closed"`` with the options
+            as keyword arguments (``solver="lm", damping=1e-2``: the same solver); or ``"auto"`` (the default):
+            ``"closed"`` where the step allows it and no option of another solver is given, else ``"lm"``.
         tol: per point, on the paper's ``q = (1/S) ||F(x, h) - h||^2``: a point stops at the first
             iterate with ``q < tol``. (FixedPointFinder's ``q_half < t`` is ``tol = 2 t / S``.)
         max_iter: per point; None keeps the solver's own (LM 200, Newton 50, Adam 5000).
@@ -428,7 +432,11 @@ def find_fixed_points_at(
     if isinstance(tols, (str, bytes)) or not hasattr(tols, "__iter__") or not list(tols):
         raise ArgumentError(f"tols must be a non-empty list of tolerances, got {tols!r}.")
     order = sorted({float(_checked_tol(t)) for t in tols})
-    solver = make_solver(kwargs.get("solver", "lm"), **{k: v for k, v in kwargs.items() if k not in _SEARCH_ARGS})
+    solver = make_solver(
+        kwargs.get("solver", AUTO),
+        step=as_step(step, jacobian_mode=kwargs.get("jacobian_mode", "auto")),
+        **{k: v for k, v in kwargs.items() if k not in _SEARCH_ARGS},
+    )
     if not isinstance(solver, LM) or kwargs.get("refine", False):
         return {t: find_fixed_points(step, seeds, inputs, tol=t, **kwargs) for t in order}
     t_start = time.perf_counter()
@@ -473,7 +481,8 @@ def _checked_tol(tol):
 
 def _setup(step, seeds, inputs, solver, tol, max_iter, refine_iter, chunk_size, jacobian_mode, options):
     """The checks and set-up of a search: ``(step function, solver, seeds h0, inputs x, chunk)``."""
-    solver = make_solver(solver, **options)
+    fn = as_step(step, jacobian_mode=jacobian_mode)
+    solver = make_solver(solver, step=fn, **options)
     _checked_tol(tol)
     if max_iter is not None:
         solver = replace(solver, max_iter=max_iter)
@@ -481,7 +490,6 @@ def _setup(step, seeds, inputs, solver, tol, max_iter, refine_iter, chunk_size, 
         raise ArgumentError(f"refine_iter must be an integer >= 0, got {refine_iter!r}.")
     if chunk_size is not None and (isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1):
         raise ArgumentError(f"chunk_size must be a positive integer or None, got {chunk_size!r}.")
-    fn = as_step(step, jacobian_mode=jacobian_mode)
     fn.check_parameters()
     h0, x = fn.prepare(seeds, inputs)
     P, S = h0.shape

@@ -40,6 +40,7 @@ from torch import Tensor
 from rnnlens._types import StepLike, TensorLike
 from rnnlens.errors import ArgumentError
 from rnnlens.fixedpoints import FixedPoints
+from rnnlens.solvers import closed_form_cell
 from rnnlens.solvers.common import _CPU_BATCHED_LU_MAX, inverse_ex
 from rnnlens.steps import as_step
 
@@ -139,6 +140,22 @@ def _eigendecompose(J: Tensor, modes: int | None, vectors: bool):
         lam, R, L = _refine_vectors(Jd, lam, R, L, 1 if modes is None else min(modes, 3))
     k = R.shape[-1] if modes is None else modes
     return lam.to(cdtype), R[:, :, :k].to(cdtype), L[:, :k, :].to(cdtype)
+
+
+def closed_form_modes(cell, x: Tensor, *, modes: int | None = None, vectors: bool = True):
+    """:func:`eigendecompose`'s output for a cell elementwise linear in the state (``cell.spectrum``), at inputs
+    ``x`` ``[P, I]``: the eigenvalues are the update's coefficients and the eigenvectors unit vectors (pairs
+    ``(e_m -/+ i e_{N+m}) / sqrt 2`` for complex modes), exact; sorted by ``|lambda|`` descending (stable)."""
+    with torch.no_grad():
+        lam, R, L = cell.spectrum(x)
+    cdtype = torch.complex128 if x.dtype == torch.float64 else torch.complex64
+    order = torch.argsort(-lam.abs(), dim=1, stable=True)
+    lam = lam.gather(1, order).to(cdtype)
+    if not vectors:
+        return lam, None, None
+    k = R.shape[-1] if modes is None else modes
+    cols = order[:, :k]
+    return lam, R.to(cdtype)[:, cols].permute(1, 0, 2), L.to(cdtype)[cols]
 
 
 def _left_times(L: Tensor, Jd: Tensor, top: int) -> Tensor:
@@ -297,10 +314,14 @@ def linearize(
     if chunk_size is None:
         chunk_size = max(1, min(256, (1 << 30) // (48 * S * S)))
     parts: dict[str, list] = {k: [] for k in ("J_rec", "J_inp", "eigvals", "R", "L")}
+    cell = closed_form_cell(fn)
     for i in range(0, h.shape[0], chunk_size):
         # plain arrays for the user: no autograd graph back into their module's parameters
         J_rec, J_inp = (J.detach() for J in fn.jacobians(x[i : i + chunk_size], h[i : i + chunk_size]))
-        lam, R, L = eigendecompose(J_rec, modes=modes, vectors=vectors)
+        if cell is not None:  # elementwise linear in the state: the spectrum in closed form, no LAPACK
+            lam, R, L = closed_form_modes(cell, x[i : i + chunk_size], modes=modes, vectors=vectors)
+        else:
+            lam, R, L = eigendecompose(J_rec, modes=modes, vectors=vectors)
         for k, v in zip(parts, (J_rec, J_inp, lam, R, L)):
             parts[k].append(v)
     cat = {k: (torch.cat(v) if v and v[0] is not None else None) for k, v in parts.items()}

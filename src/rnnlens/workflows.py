@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rnnlens._atomic import write_json_atomic
-from rnnlens.constants import ARCH_TITLES, ARCHS
+from rnnlens.constants import ARCH_TITLES, ARCHS, PAPER_ARCHS
 from rnnlens.errors import ArgumentError, CheckpointError, DataError
 
 PRETRAINED_DIR = Path(__file__).resolve().parent / "pretrained"
@@ -83,7 +83,7 @@ def run_demo(
     *,
     data_dir=None,
     pretrained: Path | None = None,
-    archs=ARCHS,
+    archs=PAPER_ARCHS,
     progress: bool = True,
     download: bool = True,
     settings=None,
@@ -170,7 +170,7 @@ def run_reproduce(
     out_dir,
     *,
     settings: dict | None = None,
-    archs=ARCHS,
+    archs=PAPER_ARCHS,
     data_dir=None,
     data_seed: int = 0,
     corpus_options: dict | None = None,

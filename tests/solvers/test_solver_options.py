@@ -8,7 +8,8 @@ import torch
 import rnnlens
 from rnnlens.errors import ArgumentError
 from rnnlens.fixedpoints import find_fixed_points
-from rnnlens.solvers import LM, SOLVERS, Adam, Newton, make_solver
+from rnnlens.cells import make_cell
+from rnnlens.solvers import LM, SOLVERS, Adam, Closed, Newton, make_solver
 
 
 def test_defaults_declared_once_and_used():
@@ -30,14 +31,17 @@ def test_defaults_declared_once_and_used():
         "betas": [0.9, 0.999],
         "eps": 1e-8,
     }
-    assert SOLVERS == {"lm": LM, "newton": Newton, "adam": Adam}
-    assert rnnlens.LM is LM and rnnlens.Newton is Newton and rnnlens.Adam is Adam
+    assert SOLVERS == {"lm": LM, "newton": Newton, "adam": Adam, "closed": Closed}
+    assert rnnlens.LM is LM and rnnlens.Newton is Newton and rnnlens.Adam is Adam and rnnlens.Closed is Closed
+    assert Closed().max_iter == 1 and Closed().options() == {}
 
     def F(x, h):
         return 0.5 * h
 
+    cell = make_cell("mingru", 2, 2).double()  # the closed form needs a cell elementwise linear in the state
     for name, cls in SOLVERS.items():
-        fp = find_fixed_points(F, torch.ones(2, 2, dtype=torch.float64), solver=name, tol=1e-20)
+        step = cell if name == "closed" else F
+        fp = find_fixed_points(step, torch.ones(2, 2, dtype=torch.float64), solver=name, tol=1e-20)
         assert fp.info["max_iter"] == cls().max_iter and fp.info["solver_options"] == cls().options()
         assert fp.solver == name
 
@@ -142,6 +146,13 @@ def test_make_solver_defaults_to_lm_and_its_errors_read_in_full():
     with pytest.raises(ArgumentError) as info:
         make_solver("LM")
     assert str(info.value) == (
-        "unknown solver='LM': choose one of lm, newton, adam (or pass an object: "
-        "rnnlens.solvers.LM(...), Newton(...), Adam(...))."
+        "unknown solver='LM': choose one of lm, newton, adam, closed or auto (or pass an object: "
+        "rnnlens.solvers.LM(...), Newton(...), Adam(...), Closed())."
     )
+    # "auto": Closed for a step elementwise linear in the state, unless an option of another solver is given
+    cell = make_cell("lru", 2, 3)
+    assert make_solver("auto", step=cell) == Closed() and make_solver("auto", step=cell, max_iter=5) == Closed(
+        max_iter=5
+    )
+    assert make_solver("auto", step=cell, damping=1e-2) == LM(damping=1e-2)
+    assert make_solver("auto", step=make_cell("gru", 2, 3)) == LM() == make_solver("auto")

@@ -15,7 +15,7 @@ from rnnlens.cli._common import (
     pop_settings,
     settings_options,
 )
-from rnnlens.constants import ARCHS
+from rnnlens.constants import ARCHS, PAPER_ARCHS
 from rnnlens.errors import ArgumentError
 
 __all__ = ["COMMANDS", "demo_command", "reproduce_command"]
@@ -23,7 +23,11 @@ __all__ = ["COMMANDS", "demo_command", "reproduce_command"]
 
 def _archs_option(help_text: str):
     return click.option(
-        "--arch", "archs", multiple=True, type=click.Choice(ARCHS), help=help_text + " (repeatable; default all four)."
+        "--arch",
+        "archs",
+        multiple=True,
+        type=click.Choice(ARCHS),
+        help=help_text + " (repeatable; default the paper's four: " + ", ".join(PAPER_ARCHS) + ").",
     )
 
 
@@ -61,7 +65,7 @@ def demo_command(out_dir, data_dir, archs, offline, download, **settings):
     result = run_demo(
         out_dir,
         data_dir=data_dir,
-        archs=tuple(archs) or ARCHS,
+        archs=tuple(archs) or PAPER_ARCHS,
         download=not offline,
         settings=pop_analysis_settings(settings, "DEMO"),
     )
@@ -100,7 +104,7 @@ def reproduce_command(dataset, data_dir, data_seed, options, out_dir, archs, no_
         dataset,
         out_dir,
         settings=training,
-        archs=tuple(archs) or ARCHS,
+        archs=tuple(archs) or PAPER_ARCHS,
         data_dir=data_dir,
         data_seed=0 if data_seed is None else data_seed,
         corpus_options=offline_corpus_options(dataset, parse_options(options)),

@@ -123,7 +123,49 @@ def measure(run) -> FixedPointSearch:
     else:
         out.points = torch.as_tensor(fps[torch.from_numpy(conv)].points).double()
     out.metrics["fixed_points"]["by_tolerance"] = tolerance_sweep(run, out, by_tol)
+    if fps.solver == "closed":
+        out.metrics["fixed_points"]["closed_form_check"] = closed_form_check(run, seeds, inputs)
     return out
+
+
+def closed_form_check(run, seeds, inputs, n: int = 10) -> dict:
+    """The closed forms used for a cell elementwise linear in the state, held against the iterative solver: LM in
+    float64 from the first ``n`` seeds to q < 1e-20, then the largest distance of its points from the closed-form
+    fixed point (over the modes with |lambda| != 1, where the fixed point is unique) and the largest distance of
+    LAPACK's eigenvalues of dF/dh at those points from the closed-form spectrum.
+
+    Returns the metric node ``fixed_points.closed_form_check``."""
+    import torch
+
+    from rnnlens.fixedpoints import find_fixed_points
+
+    step = run.network.step.to(torch.float64)
+    cell = step.module
+    x, h0 = inputs[:n].double().cpu(), seeds[:n].double().cpu()
+    lm = find_fixed_points(step, h0.to(step.device), x.to(step.device), solver="lm", tol=1e-20, refine=True)
+    pts = lm.points.double().cpu()
+    cell = cell.cpu()
+    with torch.no_grad():
+        exact, (lam, _, _) = cell.fixed_point(x), cell.spectrum(x)
+        a, _ = cell.coefficients(x)
+        J = cell.jacobian_rec(x, pts)
+    unique = (a.expand_as(cell.to_modes(exact)) != 1).to(torch.float64)
+    diff = (cell.to_modes(pts) - cell.to_modes(exact)).abs() * unique
+    gap = diff.amax(1)
+    relative = (diff / cell.to_modes(exact).abs().clamp_min(1.0)).amax(1)
+    eig = []
+    for i in range(len(pts)):
+        ev = torch.view_as_real(torch.linalg.eigvals(J[i]))
+        d = torch.cdist(torch.view_as_real(lam[i].to(torch.complex128))[None], ev[None])[0]
+        eig.append(float(max(d.min(1).values.max(), d.min(0).values.max())))
+    value = {
+        "n": len(pts),
+        "n_converged": int(lm.converged.sum()),
+        "max_point_distance": float(gap.max()),
+        "max_relative_point_distance": float(relative.max()),
+        "max_eigenvalue_distance": max(eig),
+    }
+    return metric("fixed_points.closed_form_check", value)
 
 
 def tolerance_sweep(run, search: FixedPointSearch, found: dict) -> dict:
@@ -170,7 +212,7 @@ def tolerance_sweep(run, search: FixedPointSearch, found: dict) -> dict:
     return metric("fixed_points.by_tolerance", rows)
 
 
-METRICS = (
+METRICS: tuple[MetricSpec, ...] = (
     MetricSpec("fixed_points.n_seeds", "seeds drawn from visited states (fixedpoints.sample_seeds)"),
     MetricSpec(
         "fixed_points.n_converged",
@@ -190,6 +232,17 @@ METRICS = (
         + ": points under tol, median distance travelled from the seed, "
         "and for those points the variance on their top PC, |cos(m, readout)| "
         "and median distance to the nearest visited state",
+    ),
+)
+
+METRICS = METRICS + (
+    MetricSpec(
+        "fixed_points.closed_form_check",
+        "the closed-form fixed point and spectrum (the cell's update is elementwise linear in the state; solver "
+        "closed) against Levenberg-Marquardt run in float64 from the first n seeds to q < 1e-20: the largest "
+        "distance of its points from the closed-form fixed point (modes with |lambda| != 1; also relative to "
+        "max(1, |z*|) per mode, as a residual r moves a mode by r / |1 - lambda|) and the largest "
+        "distance of LAPACK's eigenvalues of dF/dh there from the closed-form eigenvalues",
     ),
 )
 

@@ -95,6 +95,14 @@ def word_valence(run, l1: np.ndarray, lin, section: str = "valence", prefix: str
     if bow_coef is not None:
         vm["bow"] = run.bow_info
         vm["spearman_bow"] = metric(P + "spearman_bow", val["spearman_bow"], n_words=val["n_words_bow"])
+        w = run.products["documents"].w
+        if w is not None:  # the same with the readout in place of l_1: meaningful with many slow modes too
+            wl = np.broadcast_to(np.asarray(w, dtype=np.float64), l1.shape)
+            by_w = input_projections(wl, to_numpy(lin.J_inp), to_numpy(run.network.embeddings()))
+            vw = valence_summary(by_w, list(itos), bow_coef=bow_coef, truth=None, n_group=run.settings.valence.n_group)
+            vm["spearman_bow_readout"] = metric(
+                P + "spearman_bow_readout", vw["spearman_bow"], n_words=vw["n_words_bow"]
+            )
         g = val["groups"]
         for kind in ("positive", "negative", "neutral"):
             vm[f"{kind}_mean"] = metric(P + f"{kind}_mean", g[kind]["mean"], n=g["n"])
@@ -144,6 +152,13 @@ def valence_specs(section: str, at: str) -> tuple[MetricSpec, ...]:
             "Spearman(word valence, bag-of-words coefficient)"
             + ("" if section == "valence" else " along the slow manifold"),
             "{:.3f}",
+        ),
+        MetricSpec(
+            f"{section}.spearman_bow_readout",
+            "Spearman correlation of the readout's first-order change w^T J_inp x_word (w the readout direction in "
+            "state space, in place of l_1; averaged over " + at + ") with the bag-of-words coefficients over "
+            "{n_words} shared words: the word's immediate effect on the prediction, which a network that integrates "
+            "along many slow modes at once spreads over them instead of one l_1",
         ),
         MetricSpec(
             f"{section}.spearman_truth",
