@@ -13,7 +13,7 @@ import torch
 from torch import Tensor, nn
 
 from rnnlens.cells import ARCHS, Cell, make_cell
-from rnnlens.constants import EMBEDDING_INITS, INITIAL_STATES
+from rnnlens.constants import DIAGONAL_ARCHS, EMBEDDING_INITS, INITIAL_STATES
 from rnnlens.errors import ArgumentError, DataError
 
 __all__ = [
@@ -96,9 +96,11 @@ class SentimentRNN(nn.Module):
 
     Args:
         vocab_size: number of token ids (id 0 is padding, its embedding stays zero).
-        arch: one of ``"vanilla"``, ``"gru"``, ``"lstm"``, ``"ugrnn"``.
+        arch: one of :data:`rnnlens.constants.ARCHS`: the paper's ``"vanilla"``, ``"ugrnn"``, ``"gru"``, ``"lstm"``, or
+            ``"mingru"``, ``"minlstm"``, ``"lru"``, ``"s6"`` (:mod:`rnnlens.cells.diagonal`).
         embed_dim: embedding size (the cell's input size).
-        hidden_size: N, the number of units (the LSTM state has 2N numbers, the readout sees N).
+        hidden_size: N, the number of units (the LSTM state has 2N numbers and the LRU's N complex modes 2N, the
+            readout sees N; the S6 state is N numbers in N/4 channels, so N must be a multiple of 4).
         num_classes: 2 gives one logit (logistic), k > 2 gives k logits (softmax).
         initial_state: ``"zero"`` (every document starts from h = 0) or ``"learned"`` (from a trained state, the
             cell's parameter ``h0``; :meth:`rnnlens.cells.Cell.learn_initial_state`).
@@ -289,7 +291,7 @@ class SequenceRNN(nn.Module):
 
     Args:
         input_size: I, the width of each input vector.
-        arch: one of ``"vanilla"``, ``"gru"``, ``"lstm"``, ``"ugrnn"``.
+        arch: one of :data:`rnnlens.constants.ARCHS` (as :class:`SentimentRNN`).
         hidden_size: N, the number of units.
         n_out: O, the readout's outputs (one ``nn.Linear(N, O)`` read after every step).
         initial_state: ``"zero"`` or ``"learned"`` (as :class:`SentimentRNN`).
@@ -332,8 +334,8 @@ class SequenceRNN(nn.Module):
         if not isinstance(x, Tensor) or x.dim() != 3 or x.shape[-1] != self.input_size:
             got = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
             raise ArgumentError(f"SequenceRNN: inputs must be [batch, time, {self.input_size}], got {got}.")
-        if self.arch in ("vanilla", "gru"):
-            return cell.run_fused(x)
+        if self.arch in ("vanilla", "gru") or self.arch in DIAGONAL_ARCHS:  # fused kernel; the chunked scan
+            return cell.output(cell.run_fused(x))
         if self.arch == "lstm":
             B, S = x.shape[0], cell.state_size
             h0 = x.new_zeros(B, S) if cell.h0 is None else cell.h0.to(x.dtype).expand(B, -1)  # learned: with grad

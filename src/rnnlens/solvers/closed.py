@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from rnnlens._types import StepLike
 from rnnlens.errors import ArgumentError
 from rnnlens.solvers.base import Solver
 from rnnlens.solvers.common import Progress, residual
@@ -55,7 +56,7 @@ class Closed(Solver):
 
     max_iter: int = 1
 
-    def init(self, step, x: Tensor, h0: Tensor, tol: float) -> ClosedState:
+    def init(self, step: StepLike, x: Tensor, h0: Tensor, tol: float) -> ClosedState:
         cell = closed_form_cell(step)
         if cell is None:
             raise ArgumentError(
