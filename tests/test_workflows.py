@@ -32,11 +32,11 @@ def test_reproduce_trains_analyzes_reports_and_resumes(tmp_path):
         assert f"{saved['accuracy'][arch]:.2f}" in res.table_markdown
     html = res.report.read_text()
     assert "Test accuracy on synthetic" in html
-    # a second run finds every step done and recomputes nothing
-    stamps = {p: p.stat().st_mtime_ns for p in out.rglob("summary.json")}
+    # a second run finds every step done and recomputes nothing, the report included
+    stamps = {p: p.stat().st_mtime_ns for p in [*out.rglob("summary.json"), res.report]}
     again = run_reproduce("synthetic", out, **kw)
-    assert again.accuracy == res.accuracy
-    assert {p: p.stat().st_mtime_ns for p in out.rglob("summary.json")} == stamps
+    assert again.accuracy == res.accuracy and again.report == res.report
+    assert {p: p.stat().st_mtime_ns for p in [*out.rglob("summary.json"), res.report]} == stamps
 
 
 def test_accuracy_table_puts_the_papers_numbers_beside_ours():

@@ -5,6 +5,7 @@ table beside ours). Both resume: every step whose output exists (and matches) is
 
 from __future__ import annotations
 
+import hashlib
 import html
 import json
 import sys
@@ -249,5 +250,13 @@ def run_reproduce(
 
     md, table = accuracy_table(dataset, accuracy)
     preface = [f"<h2>Test accuracy on {html.escape(dataset)}</h2>" + table]
-    report = make_report(analyses, out_dir / "report", preface=preface)
+    # the report is a step like the others: made again only when what it shows changed
+    made_from = hashlib.sha256(
+        b"".join((a / "summary.json").read_bytes() for a in analyses) + "".join(preface).encode()
+    ).hexdigest()
+    report = out_dir / "report" / "report.html"
+    if not report.is_file() or saved.get("report_made_from") != made_from:
+        _say(f"[{len(archs) + 2}] report ...")
+        report = make_report(analyses, out_dir / "report", preface=preface)
+    write_json_atomic(acc_path, dict(json.loads(acc_path.read_text(encoding="utf-8")), report_made_from=made_from))
     return ReproduceResult(report=report, accuracy=accuracy, table_markdown=md)
