@@ -30,30 +30,35 @@ def _chunk_length(T: int) -> int:
 
 
 @torch.no_grad()
-def _scan(a: Tensor, b: Tensor, h0: Tensor, chunk: int | None = None) -> Tensor:
-    """Every ``h_t`` ``[B, T, M]`` of ``h_t = a_t h_{t-1} + b_t`` from ``h0`` ``[B, M]`` (no autograd)."""
+def _scan(a: Tensor, b: Tensor, h0: Tensor, reverse: bool = False) -> Tensor:
+    """Every ``h_t`` ``[B, T, M]`` of ``h_t = a_t h_{t-1} + b_t`` from ``h0`` ``[B, M]`` (no autograd); with
+    ``reverse``, of ``h_t = a_t h_{t+1} + b_t`` from ``h_T = h0``. ``a`` may have a batch dimension of 1 (it is
+    broadcast, not copied). Few temporaries: large ones cost page faults as well as arithmetic."""
     B, T, M = b.shape
-    L = chunk or _chunk_length(T)
+    L = _chunk_length(T)
     nc = -(-T // L)
     pad = nc * L - T
-    a = a.expand(B, T, M)
-    if pad:  # pad with the identity step (a = 1, b = 0); the padded outputs are dropped
-        a = torch.cat([a, a.new_ones(B, pad, M)], 1)
+    a = a.expand(a.shape[0], T, M)
+    if pad:  # the identity step (a = 1, b = 0) fills the last chunk; those outputs are dropped
+        a = torch.cat([a, a.new_ones(a.shape[0], pad, M)], 1)
         b = torch.cat([b, b.new_zeros(B, pad, M)], 1)
-    a = a.reshape(B, nc, L, M)
+    a = a.reshape(a.shape[0], nc, L, M)
     b = b.reshape(B, nc, L, M)
     local = torch.empty_like(b)  # the scan inside each chunk, from a zero state
-    prod = torch.empty_like(a) if a.dtype == b.dtype else torch.empty(a.shape, dtype=b.dtype, device=b.device)
-    local[:, :, 0] = b[:, :, 0]
-    prod[:, :, 0] = a[:, :, 0]
-    for t in range(1, L):
-        torch.addcmul(b[:, :, t], a[:, :, t], local[:, :, t - 1], out=local[:, :, t])
-        torch.mul(a[:, :, t], prod[:, :, t - 1], out=prod[:, :, t])
+    prod = torch.empty(a.shape, dtype=b.dtype, device=b.device)  # the running product of a inside each chunk
+    steps = range(L - 2, -1, -1) if reverse else range(1, L)
+    first, step = (L - 1, 1) if reverse else (0, -1)
+    local[:, :, first] = b[:, :, first]
+    prod[:, :, first] = a[:, :, first]
+    for t in steps:
+        torch.addcmul(b[:, :, t], a[:, :, t], local[:, :, t + step], out=local[:, :, t])
+        torch.mul(a[:, :, t], prod[:, :, t + step], out=prod[:, :, t])
     carry = torch.empty(B, nc, M, dtype=b.dtype, device=b.device)  # the state entering each chunk
     h = h0.to(b.dtype)
-    for c in range(nc):
+    last = 0 if reverse else L - 1
+    for c in range(nc - 1, -1, -1) if reverse else range(nc):
         carry[:, c] = h
-        h = torch.addcmul(local[:, c, -1], prod[:, c, -1], h)
+        h = torch.addcmul(local[:, c, last], prod[:, c, last], h)
     out = local.addcmul_(prod, carry.unsqueeze(2))
     return out.reshape(B, nc * L, M)[:, :T]
 
@@ -70,18 +75,21 @@ class _DiagonalScan(torch.autograd.Function):
     def backward(ctx, grad):
         a, h0, out = ctx.saved_tensors
         B, T, M = out.shape
-        a_full = a.expand(B, T, M)
-        # adjoint: g_t = grad_t + conj(a_{t+1}) g_{t+1}, a reversed scan with the coefficients shifted by one
-        shifted = torch.cat([a_full[:, 1:].conj(), a_full.new_zeros(B, 1, M)], 1)
-        g = _scan(shifted.flip(1), grad.to(out.dtype).flip(1), grad.new_zeros(B, M, dtype=out.dtype)).flip(1)
-        previous = torch.cat([h0.to(out.dtype).unsqueeze(1), out[:, :-1]], 1)
-        ga = g * previous.conj()
+        at = a.expand(a.shape[0], T, M)
+        # adjoint: g_t = grad_t + conj(a_{t+1}) g_{t+1} (g_T = 0), a reversed scan with the coefficients shifted by one
+        shifted = torch.empty(at.shape, dtype=at.dtype, device=at.device)
+        shifted[:, :-1] = at[:, 1:].conj()
+        shifted[:, -1] = 0
+        g = _scan(shifted, grad.to(out.dtype), grad.new_zeros(B, M, dtype=out.dtype), reverse=True)
+        ga = torch.empty_like(g)  # dL/da_t = g_t conj(h_{t-1}), h_{-1} = h0
+        torch.mul(g[:, 0], h0.to(out.dtype).conj(), out=ga[:, 0])
+        torch.mul(g[:, 1:], out[:, :-1].conj(), out=ga[:, 1:])
         if a.shape != ga.shape:  # a was broadcast over batch or time: sum the gradient back to its shape
             dims = [d for d in range(3) if a.shape[d] == 1 and ga.shape[d] != 1]
             ga = ga.sum(dims, keepdim=True)
         if not a.is_complex() and ga.is_complex():
             ga = ga.real
-        gh0 = g[:, 0] * a_full[:, 0].conj()
+        gh0 = g[:, 0] * at[:, 0].conj()
         if not h0.is_complex() and gh0.is_complex():
             gh0 = gh0.real
         return ga, g, gh0
