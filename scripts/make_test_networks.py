@@ -1,12 +1,12 @@
 #!/usr/bin/env python
 """Regenerate the small trained networks the tests read from tests/networks/ instead of training them each run.
 
-    .venv/bin/python scripts/make_test_networks.py
+    .venv/bin/python scripts/make_test_networks.py [NAME ...]
 
-toy-modifier-gru: the GRU of the modifier truth test (tests/analysis/test_modifiers.py), trained on the toy
-language with negation and intensifiers by its TOY corpus and SETTINGS recipe (about 25 s on one core). The
-test checks that the checkpoint's recorded settings and data fingerprint are that recipe's, so a changed
-recipe fails until this script is run again. Training state (resume/) is not kept.
+The recipes (corpus options and training settings) are ``RECIPES`` in tests/conftest.py, where the
+``stored_network`` fixture checks that each stored checkpoint's recorded settings and data fingerprint are its
+recipe's: a changed recipe, or a changed corpus generator, fails those tests until this script is run again.
+Training state (resume/) is not kept. All of them take about two minutes on one core.
 """
 
 from __future__ import annotations
@@ -24,27 +24,34 @@ ROOT = Path(__file__).resolve().parents[1]
 DEST = ROOT / "tests" / "networks"
 
 
-def _recipe():
-    spec = importlib.util.spec_from_file_location("_modifier_tests", ROOT / "tests" / "analysis" / "test_modifiers.py")
+def _recipes() -> dict:
+    spec = importlib.util.spec_from_file_location("_test_conftest", ROOT / "tests" / "conftest.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    return module.TOY, module.SETTINGS
+    return module.RECIPES
 
 
-def main() -> int:
-    toy, settings = _recipe()
-    corpus = load_corpus("synthetic", seed=0, **toy)
+def main(argv: list[str]) -> int:
+    recipes = _recipes()
+    names = argv or list(recipes)
+    unknown = [n for n in names if n not in recipes]
+    if unknown:
+        print(f"unknown network(s) {unknown}; the recipes are {sorted(recipes)}", file=sys.stderr)
+        return 2
     DEST.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=DEST) as work:
-        out = Path(work) / "toy-modifier-gru"
-        train(corpus, TrainSettings(**settings), out, resume=False, progress=True, verbose=True)
-        shutil.rmtree(out / "resume", ignore_errors=True)
-        final = DEST / "toy-modifier-gru"
-        shutil.rmtree(final, ignore_errors=True)
-        out.rename(final)
-    print(f"wrote {final}", file=sys.stderr)
+    for name in names:
+        corpus_options, settings = recipes[name]
+        corpus = load_corpus("synthetic", seed=0, **corpus_options)
+        with tempfile.TemporaryDirectory(dir=DEST) as work:
+            out = Path(work) / name
+            train(corpus, TrainSettings(**settings), out, resume=False, progress=False, verbose=True)
+            shutil.rmtree(out / "resume", ignore_errors=True)
+            final = DEST / name
+            shutil.rmtree(final, ignore_errors=True)
+            out.rename(final)
+        print(f"wrote {final}", file=sys.stderr)
     return 0
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(main(sys.argv[1:]))

@@ -27,7 +27,6 @@ from rnnlens.analysis.settings import AnalysisSettings
 from rnnlens.analysis.wordcount import participation_ratio, predict_from_counts, spectrum_dimension
 from rnnlens.data import load_corpus
 from rnnlens.errors import ArgumentError
-from rnnlens.training import TrainSettings, train
 
 
 def _settings(**options):
@@ -455,22 +454,7 @@ def test_word_count_prediction_edges():
 
 
 # ------------------------------------------------------------------ truth tests: trained GRUs
-CORPUS = dict(n_train=3000, n_validation=300, n_test=300, min_length=10, max_length=30)
-SETTINGS = dict(
-    arch="gru",
-    embed_dim=16,
-    hidden_size=32,
-    epochs=10,
-    batch_size=32,
-    lr=0.01,
-    patience=None,
-    seed=0,
-    checkpoint_every=0,
-    num_threads=1,
-)
-
-
-def _trained(tmp_path, **options):
+def _trained(stored_network, name):
     from rnnlens.analysis.inputs import select_documents
     from rnnlens.analysis.kclass import pipeline_measurement
     from rnnlens.analysis.pipeline import Run
@@ -478,8 +462,7 @@ def _trained(tmp_path, **options):
     from rnnlens.baseline import fit_bag_of_words
     from rnnlens.network import Network
 
-    corpus = load_corpus("synthetic", seed=0, **CORPUS, **options)
-    ck = train(corpus, TrainSettings(**SETTINGS), tmp_path / "gru", resume=False, progress=False)
+    ck, corpus = stored_network(name)  # trained by its recipe in tests/conftest.py
     assert ck.record["metrics"]["validation"]["accuracy"] > 0.85  # the network learned the task
     net = Network.resolve(ck)
     docs = select_documents(ck.vocab, corpus.splits["test"], 300, None, 0)
@@ -489,8 +472,8 @@ def _trained(tmp_path, **options):
 
 
 @pytest.mark.parametrize("k", [3, 4])
-def test_trained_gru_unordered_k_classes_fill_k_minus_1_dimensions(tmp_path, k):
-    r = _trained(tmp_path, num_classes=k)
+def test_trained_gru_unordered_k_classes_fill_k_minus_1_dimensions(stored_network, k):
+    r = _trained(stored_network, f"kclass{k}-gru")
     assert r.value("dimension_pca") == k - 1
     assert r.value("pca_share_top") >= 0.9 and r.value("pca_share_next") < 0.1
     assert r.value("predicted_dimension") == k - 1  # the word counts say the same
@@ -499,8 +482,8 @@ def test_trained_gru_unordered_k_classes_fill_k_minus_1_dimensions(tmp_path, k):
     assert r.value("evidence_truth_r2") > 0.5 and r.value("evidence_bow_spearman_mean") > 0.5
 
 
-def test_trained_gru_ordered_classes_integrate_on_a_line(tmp_path):
-    r = _trained(tmp_path, num_classes=3, ordered=True)
+def test_trained_gru_ordered_classes_integrate_on_a_line(stored_network):
+    r = _trained(stored_network, "kclass3-ordered-gru")
     assert r.value("dimension_pca") == 1
     assert r.value("pca_fractions")[0] >= 0.9 and r.value("pca_fractions")[1] < 0.1
     assert r.value("predicted_dimension") == 1

@@ -16,7 +16,6 @@ at gap 6 and "very" 1.83..2.05 at gap 1.
 """
 
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -31,32 +30,6 @@ from rnnlens.analysis.settings import AnalysisSettings
 from rnnlens.data import Vocab, load_corpus
 from rnnlens.errors import ArgumentError, DataError
 from rnnlens.network import Network
-
-TOY = dict(
-    n_train=20000,
-    n_validation=300,
-    n_test=300,
-    min_length=10,
-    max_length=20,
-    p_evidence=0.5,
-    negation=True,
-    intensifier=True,
-    not_scope=4,
-    p_modifier=0.2,
-)
-SETTINGS = dict(
-    arch="gru",
-    embed_dim=16,
-    hidden_size=32,
-    epochs=10,
-    batch_size=32,
-    lr=0.01,
-    lr_decay=0.9,
-    patience=None,
-    seed=0,
-    checkpoint_every=0,
-    num_threads=1,
-)
 
 
 # ---------------------------------------------------------------------------------- estimators
@@ -551,20 +524,11 @@ def test_modifier_bag_of_words_learns_the_rules():
 
 
 # ---------------------------------------------------------------------------------- the truth test
-NETWORK = Path(__file__).resolve().parents[1] / "networks" / "toy-modifier-gru"
-
-
-def test_trained_gru_on_the_toy_language_flips_and_doubles():
-    # the GRU trained by TOY and SETTINGS (scripts/make_test_networks.py writes it, about 25 s of training that
-    # the suite does not repeat); its record must be this recipe's, or the script has to be run again
-    from rnnlens.checkpoint import load_checkpoint
-
+def test_trained_gru_on_the_toy_language_flips_and_doubles(stored_network):
+    # the GRU trained on the toy language by its recipe (RECIPES in tests/conftest.py; stored by
+    # scripts/make_test_networks.py, about 25 s of training that the suite does not repeat)
     torch.set_num_threads(1)
-    corpus = load_corpus("synthetic", seed=0, **TOY)
-    ck = load_checkpoint(NETWORK)
-    stale = "tests/networks/toy-modifier-gru is not this recipe's: run scripts/make_test_networks.py"
-    assert ck.record["data_fingerprint"] == corpus.fingerprint(), stale
-    assert {k: ck.record["settings"][k] for k in SETTINGS} == SETTINGS, stale
+    ck, corpus = stored_network("toy-modifier-gru")
     tv = corpus.truth.valence
     unit = {
         "positive": sorted(w for w, v in tv.items() if v == 1),

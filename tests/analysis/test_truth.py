@@ -11,23 +11,6 @@ import pytest
 from scipy.stats import spearmanr
 
 from rnnlens.analysis import AnalysisSettings, analyze
-from rnnlens.data import load_corpus
-from rnnlens.training import TrainSettings, train
-
-CORPUS = dict(n_train=3000, n_validation=300, n_test=300, min_length=10, max_length=30)
-SETTINGS = dict(
-    arch="gru",
-    embed_dim=16,
-    hidden_size=32,
-    epochs=20,
-    batch_size=32,
-    lr=0.01,
-    lr_decay=0.9,
-    patience=None,
-    seed=0,
-    checkpoint_every=0,
-    num_threads=1,
-)
 
 
 def test_spearman_ceiling_with_tied_valences():
@@ -36,9 +19,8 @@ def test_spearman_ceiling_with_tied_valences():
 
 
 @pytest.mark.slow
-def test_trained_gru_on_synthetic_language_is_a_line_attractor(tmp_path):
-    corpus = load_corpus("synthetic", seed=0, **CORPUS)
-    ck = train(corpus, TrainSettings(**SETTINGS), tmp_path / "gru", resume=False, progress=False)
+def test_trained_gru_on_synthetic_language_is_a_line_attractor(stored_network):
+    ck, corpus = stored_network("line-gru")  # trained by its recipe in tests/conftest.py
     r = analyze(
         ck,
         corpus,

@@ -6,9 +6,9 @@ import pytest
 import torch
 
 import rnnlens
+from rnnlens.cells import make_cell
 from rnnlens.errors import ArgumentError
 from rnnlens.fixedpoints import find_fixed_points
-from rnnlens.cells import make_cell
 from rnnlens.solvers import LM, SOLVERS, Adam, Closed, Newton, make_solver
 
 
