@@ -235,3 +235,31 @@ def test_each_cell_learns_the_synthetic_language_and_is_analysed_with_every_sect
     check = a.value("fixed_points.closed_form_check")
     assert check["max_relative_point_distance"] < 1e-6 and check["max_eigenvalue_distance"] < 1e-6
     assert len(a.value("modifiers.factor")["not"]) > 0 and a.value("valence.spearman_bow_readout") is not None
+
+
+@pytest.mark.parametrize("arch", DIAGONAL_ARCHS)
+def test_a_word_changes_how_the_next_is_integrated_only_through_its_gate(arch):
+    # h_T = sum_t prod_{s>t} a(x_s) b(x_t): swapping w for w' at step t moves the final state by
+    # P (b(w) - b(w')) + P (a(w) - a(w')) h_{t-1}, P = prod_{s>t} a(x_s). So what came before w ("not", "very" or a
+    # neutral word) changes w's effect only by P (a(w) - a(w')) (h_mod - h_neutral): through the decay w's gate
+    # applies to the state the earlier word left, and not at all in the LRU, whose a does not depend on the input
+    cell = _cell(arch, seed=4)
+    g = torch.Generator().manual_seed(5)
+    ctx, modifier, neutral, w, w2 = torch.randn(5, I, generator=g, dtype=torch.float64)
+    later = torch.randn(7, I, generator=g, dtype=torch.float64)
+
+    def run(*tokens):
+        return cell.to_modes(cell.run(torch.stack(tokens)[None])[0, -1].detach())
+
+    measured = (run(ctx, modifier, w, *later) - run(ctx, modifier, w2, *later)) - (
+        run(ctx, neutral, w, *later) - run(ctx, neutral, w2, *later)
+    )
+    with torch.no_grad():
+        a = lambda x: cell.coefficients(x[None])[0][0]  # noqa: E731
+        P = torch.stack([a(x) for x in later]).prod(0)
+        predicted = P * (a(w) - a(w2)) * (run(ctx, modifier) - run(ctx, neutral))
+    assert (measured - predicted).abs().max() < 1e-12
+    if arch == "lru":
+        assert measured.abs().max() < 1e-12
+    else:
+        assert measured.abs().max() > 1e-4  # the gate's channel is there (its size is the trained network's)
