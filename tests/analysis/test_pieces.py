@@ -214,6 +214,33 @@ def test_linear_rollout_reproduces_linear_system_with_lengths():
     assert not diverged.any()
 
 
+@pytest.mark.parametrize("shared", ["both", "rec", "none"])
+def test_linear_rollout_equals_the_loop_around_the_nearest_point(shared):
+    # every row steps with the Jacobians of the point nearest its current state; the paths for Jacobians shared
+    # by every point (one product for all rows) and for per-point ones (grouped by point) agree with a plain loop
+    g = torch.Generator().manual_seed(7)
+    P, S, I, B, T = 6, 4, 3, 20, 12
+    pts = torch.randn(P, S, generator=g, dtype=torch.float64)
+    J_rec = 0.3 * torch.randn(P, S, S, generator=g, dtype=torch.float64)
+    J_inp = torch.randn(P, S, I, generator=g, dtype=torch.float64)
+    if shared in ("both", "rec"):
+        J_rec[:] = J_rec[0]
+    if shared == "both":
+        J_inp[:] = J_inp[0]
+    xs = torch.randn(B, T, I, generator=g, dtype=torch.float64)
+    lengths = torch.randint(1, T + 1, (B,), generator=g)
+    x_star = torch.randn(I, generator=g, dtype=torch.float64)
+    h0 = torch.randn(B, S, generator=g, dtype=torch.float64)
+    final, diverged = linear_rollout(xs, lengths, h0, pts, x_star, J_rec, J_inp)
+    for b in range(B):
+        h = h0[b]
+        for t in range(int(lengths[b])):
+            p = int(nearest_point(h[None], pts)[0])
+            h = pts[p] + J_rec[p] @ (h - pts[p]) + J_inp[p] @ (xs[b, t] - x_star)
+        torch.testing.assert_close(final[b], h, rtol=1e-12, atol=1e-12)
+    assert not diverged.any()
+
+
 def test_approach_speed_exact_on_line_attractor():
     h0 = torch.tensor([[1.0, 1.0, 0.0]], dtype=torch.float64)
     A0 = torch.diag(torch.tensor([1.0, 0.5, 0.2], dtype=torch.float64))

@@ -121,6 +121,9 @@ def halves_cos(nodes: np.ndarray, readout: np.ndarray) -> float:
     return abs_cos(nodes[k] - nodes[0], nodes[-1] - nodes[k])
 
 
+_BLOCK = 4096  # rows of states converted to float64 at a time (a few MB: reused, not fresh pages each time)
+
+
 def readout_covariance_direction(X, w) -> np.ndarray:
     """The direction the states ``X`` [n, dim] move in as their readout ``w . h`` changes:
     Cov(h, w . h) = Sigma w (the regression of the state on the readout, up to scale).
@@ -129,12 +132,18 @@ def readout_covariance_direction(X, w) -> np.ndarray:
     changes no readout the network ever produces), and it sees coordinates the readout does not
     read but which move with it (the LSTM's cell state c, read through h).
     """
-    X = np.asarray(X, dtype=np.float64)
+    X = np.asarray(X)
     w = np.asarray(w, dtype=np.float64).reshape(-1)
     if X.ndim != 2 or X.shape[0] < 2 or X.shape[1] != w.shape[0]:
         raise ArgumentError(f"readout_covariance_direction needs states [n >= 2, {w.shape[0]}]; got shape {X.shape}")
-    r = X @ w
-    return X.T @ (r - r.mean()) / (X.shape[0] - 1)  # sum_i (x_i - mean) (r_i - mean r) = sum_i x_i (r_i - mean r)
+    # in float64, a block of rows at a time (a float64 copy of every visited state would be ~1 GB at 512 numbers)
+    starts = range(0, X.shape[0], _BLOCK)
+    r = np.concatenate([np.asarray(X[i : i + _BLOCK], dtype=np.float64) @ w for i in starts])
+    rc = r - r.mean()  # sum_i (x_i - mean) (r_i - mean r) = sum_i x_i (r_i - mean r)
+    out = np.zeros(X.shape[1])
+    for i in starts:
+        out += np.asarray(X[i : i + _BLOCK], dtype=np.float64).T @ rc[i : i + _BLOCK]
+    return out / (X.shape[0] - 1)
 
 
 def random_abs_cos(dim: int, n: int = 10000, *, seed: int = 0) -> np.ndarray:
