@@ -81,7 +81,13 @@ def test_four_large_bodies_at_once_keep_memory_bounded(stub_port):
 
     rs, growth = hostile.peak_rss_growth(os.getpid(), lambda: hostile.concurrent_bodies(stub_port, 4, 40 * MB))
     assert growth < 60 * MB, growth / MB
-    for r in rs:
+    # every one refused with 413; the server closes a connection whose body it did not read, and a client still
+    # sending then gets a reset that can discard the answer's body from its receive buffer (seen once under the
+    # full suite's load): the body is checked where it arrived, and it must have arrived somewhere
+    assert all(r["status"] == 413 for r in rs), rs
+    whole = [r for r in rs if r["body"]]
+    assert whole, rs
+    for r in whole:
         _limit_error(r)
 
 
