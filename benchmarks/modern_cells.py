@@ -17,7 +17,9 @@ from the analyses' summary.json (its definition is there too); the columns:
   (the paper's) and of the readout's first-order change w^T J_inp x, at the fixed points;
 - not, very: the modifier factor one token after the modifier (1: no effect, -1: flips the next word, 2: doubles
   it), with ``"not"`` and ``"very"``;
-- analysis: wall-clock seconds of the whole analysis.
+- embedding: how the embedding was drawn before training (TrainSettings.embedding_init);
+- "analysis s" (in the JSON only): the analysis's own wall-clock seconds, as it was run (time it on a quiet
+  machine: a sweep's trials run niced behind other work).
 """
 
 from __future__ import annotations
@@ -27,8 +29,8 @@ import json
 import sys
 from pathlib import Path
 
-COLUMNS = ("dataset", "arch", "units", "test", "bow", "checks", "|l1|-1", "slow modes", "rho(l1)", "rho(w)")
-COLUMNS = COLUMNS + ("not", "very", "analysis s")
+COLUMNS = ("dataset", "arch", "units", "embedding", "test", "bow", "checks", "|l1|-1", "slow modes", "rho(l1)")
+COLUMNS = COLUMNS + ("rho(w)", "not", "very")
 
 
 def _value(metrics: dict, path: str):
@@ -54,6 +56,7 @@ def row_of(summary_path: Path) -> dict:
         "dataset": prov.get("dataset"),
         "arch": prov["model"]["arch"],
         "units": prov["model"]["hidden_size"],
+        "embedding": rec.get("settings", {}).get("embedding_init", "default"),
         "test": 100 * rec.get("metrics", {}).get("test", {}).get("accuracy", float("nan")),
         "bow": 100 * bow.get("accuracy", {}).get("test", float("nan")) if bow else None,
         "checks": sum(bool(checks.get(c)) for c in FIVE_CHECKS),
@@ -79,7 +82,7 @@ def _fmt(v) -> str:
     if v is None:
         return ""
     if isinstance(v, float):
-        return f"{v:.3g}" if abs(v) < 10 else f"{v:.2f}"
+        return f"{v:.0f}" if v.is_integer() and abs(v) >= 1 else f"{v:.3g}" if abs(v) < 10 else f"{v:.2f}"
     return str(v)
 
 
@@ -87,7 +90,7 @@ def table(rows: list[dict]) -> str:
     """A markdown table, datasets in turn, the architectures in the order rnnlens lists them."""
     from rnnlens.constants import ARCHS
 
-    rows = sorted(rows, key=lambda r: (str(r["dataset"]), ARCHS.index(r["arch"]), r["units"]))
+    rows = sorted(rows, key=lambda r: (str(r["dataset"]), ARCHS.index(r["arch"]), r["units"], r["embedding"]))
     out = ["| " + " | ".join(COLUMNS) + " |", "|" + " --- |" * len(COLUMNS)]
     out += ["| " + " | ".join(_fmt(r[c]) for c in COLUMNS) + " |" for r in rows]
     return "\n".join(out)
