@@ -190,7 +190,6 @@ def run_reproduce(
     from rnnlens.analysis import analyze
     from rnnlens.baseline import FILE_NAME as BOW_FILE, fit_bag_of_words, load_bag_of_words
     from rnnlens.data import Corpus, load_corpus
-    from rnnlens.report import make_report
     from rnnlens.training import TrainSettings, evaluate, train
 
     unknown = [a for a in archs if a not in ARCHS]
@@ -250,13 +249,22 @@ def run_reproduce(
 
     md, table = accuracy_table(dataset, accuracy)
     preface = [f"<h2>Test accuracy on {html.escape(dataset)}</h2>" + table]
-    # the report is a step like the others: made again only when what it shows changed
+    report = _report_step(analyses, out_dir, preface, saved.get("report_made_from"), step=len(archs) + 2)
+    return ReproduceResult(report=report, accuracy=accuracy, table_markdown=md)
+
+
+def _report_step(analyses: list[Path], out_dir: Path, preface: list[str], made_before, step: int) -> Path:
+    """reproduce's report, a step like the others: made again only when what it shows (the analyses' summaries,
+    the accuracy table) changed since ``made_before``; what it was made from is recorded in accuracy.json."""
+    from rnnlens.report import make_report
+
     made_from = hashlib.sha256(
         b"".join((a / "summary.json").read_bytes() for a in analyses) + "".join(preface).encode()
     ).hexdigest()
     report = out_dir / "report" / "report.html"
-    if not report.is_file() or saved.get("report_made_from") != made_from:
-        _say(f"[{len(archs) + 2}] report ...")
+    if not report.is_file() or made_before != made_from:
+        _say(f"[{step}] report ...")
         report = make_report(analyses, out_dir / "report", preface=preface)
+    acc_path = out_dir / "accuracy.json"
     write_json_atomic(acc_path, dict(json.loads(acc_path.read_text(encoding="utf-8")), report_made_from=made_from))
-    return ReproduceResult(report=report, accuracy=accuracy, table_markdown=md)
+    return report
