@@ -188,7 +188,6 @@ def run_reproduce(
     mid-epoch). ``analysis_settings``: an :class:`rnnlens.AnalysisSettings` (None: the defaults).
     """
     from rnnlens.analysis import analyze
-    from rnnlens.baseline import FILE_NAME as BOW_FILE, fit_bag_of_words, load_bag_of_words
     from rnnlens.data import Corpus, load_corpus
     from rnnlens.training import TrainSettings, evaluate, train
 
@@ -208,18 +207,12 @@ def run_reproduce(
     accuracy: dict[str, float | None] = {}
     acc_path = out_dir / "accuracy.json"
     saved = json.loads(acc_path.read_text(encoding="utf-8")) if acc_path.exists() else {}
-    if saved.get("data_fingerprint") not in (None, corpus.fingerprint()):
+    fingerprint = corpus.fingerprint()
+    if saved.get("data_fingerprint") not in (None, fingerprint):
         raise CheckpointError(f"{out_dir}: holds results for other data (fingerprint differs); choose another -o.")
 
-    bow = None
-    if baseline:
-        bow_dir = out_dir / "baseline"
-        if (bow_dir / BOW_FILE).exists():
-            bow = load_bag_of_words(bow_dir)
-        else:
-            _say("[1] bag-of-words baseline ...")
-            bow = fit_bag_of_words(corpus)
-            bow.save(bow_dir)
+    bow = _baseline_step(corpus, out_dir) if baseline else None
+    if bow is not None:
         accuracy["baseline"] = 100 * bow.accuracy["test"] if "test" in bow.accuracy else None
 
     analyses = []
@@ -240,7 +233,7 @@ def run_reproduce(
             acc_path,
             {
                 "dataset": dataset,
-                "data_fingerprint": corpus.fingerprint(),
+                "data_fingerprint": fingerprint,
                 "definition": "test accuracy, % of test documents classified correctly",
                 "accuracy": accuracy,
                 "paper": PAPER_ACCURACY.get(dataset),
@@ -251,6 +244,20 @@ def run_reproduce(
     preface = [f"<h2>Test accuracy on {html.escape(dataset)}</h2>" + table]
     report = _report_step(analyses, out_dir, preface, saved.get("report_made_from"), step=len(archs) + 2)
     return ReproduceResult(report=report, accuracy=accuracy, table_markdown=md)
+
+
+def _baseline_step(corpus, out_dir: Path):
+    """reproduce's bag of words: read from ``out_dir/baseline`` when a run already fitted it, else fitted and
+    saved there."""
+    from rnnlens.baseline import FILE_NAME as BOW_FILE, fit_bag_of_words, load_bag_of_words
+
+    bow_dir = out_dir / "baseline"
+    if (bow_dir / BOW_FILE).exists():
+        return load_bag_of_words(bow_dir)
+    _say("[1] bag-of-words baseline ...")
+    bow = fit_bag_of_words(corpus)
+    bow.save(bow_dir)
+    return bow
 
 
 def _report_step(analyses: list[Path], out_dir: Path, preface: list[str], made_before, step: int) -> Path:
