@@ -175,8 +175,9 @@ class DiagonalCell(Cell):
     def spectrum(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """Eigenvalues and eigenvectors of ``dF/dh`` (the same at every state) at inputs ``x`` ``[B, I]``.
 
-        Returns ``(lam [B, S], R [S, S], L [S, S])``, complex: ``dF/dh = R diag(lam) L`` with ``L = R^-1``,
-        sorted by ``|lam|`` descending per row is *not* done here (column j of ``R`` belongs to ``lam[:, j]``).
+        Returns ``(lam [B, S], R [S, S], L [S, S])``, complex: ``dF/dh = R diag(lam) L`` with ``L = R^-1``, in the
+        modes' order, unsorted (column j of ``R`` belongs to ``lam[:, j]``;
+        :func:`rnnlens.linearization.closed_form_modes` sorts them by ``|lam|``).
         Real modes: ``lam = a``, ``R = L = I``. Complex modes: mode m gives ``λ_m`` with right eigenvector
         ``(e_m - i e_{N+m}) / sqrt 2`` and ``conj(λ_m)`` with ``(e_m + i e_{N+m}) / sqrt 2``; ``L = R^H``; a mode
         whose ``λ`` is real (at every row) has the double eigenvalue ``λ`` on the plane ``(e_m, e_{N+m})`` and gets
