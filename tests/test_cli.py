@@ -302,3 +302,23 @@ def test_analyze_options_through_the_cli_change_what_is_measured(checkpoint, tmp
     assert s["metrics"]["valence"]["bow"]["dataset"] == "synthetic"
     assert -1 <= m["valence"]["spearman_bow"]["value"] <= 1 and "positive_mean" in m["slow_manifold"]
     assert "modifiers" not in m  # --no-modifiers
+
+
+@pytest.mark.parametrize("chosen", [None, "1"])
+def test_the_command_line_turns_numpy_huge_pages_off_unless_the_user_chose(chosen):
+    # read by numpy when it is imported, so it must be set before anything imports numpy
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "NUMPY_MADVISE_HUGEPAGE"}
+    if chosen is not None:
+        env["NUMPY_MADVISE_HUGEPAGE"] = chosen
+    code = (
+        "import os, rnnlens.cli; "
+        "import numpy; print(os.environ['NUMPY_MADVISE_HUGEPAGE'], int(numpy._core.multiarray._get_madvise_hugepage()))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert out == (["0", "0"] if chosen is None else ["1", "1"])

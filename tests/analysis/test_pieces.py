@@ -214,18 +214,29 @@ def test_linear_rollout_reproduces_linear_system_with_lengths():
     assert not diverged.any()
 
 
-@pytest.mark.parametrize("shared", ["both", "rec", "none"])
+@pytest.mark.parametrize("shared", ["both", "rec", "diagonal rec", "diagonal both", "block rec", "block both", "none"])
 def test_linear_rollout_equals_the_loop_around_the_nearest_point(shared):
     # every row steps with the Jacobians of the point nearest its current state; the paths for Jacobians shared
-    # by every point (one product for all rows) and for per-point ones (grouped by point) agree with a plain loop
+    # by every point (one product for all rows; a diagonal one elementwise) and for per-point ones (grouped by
+    # point) agree with a plain loop
     g = torch.Generator().manual_seed(7)
     P, S, I, B, T = 6, 4, 3, 20, 12
     pts = torch.randn(P, S, generator=g, dtype=torch.float64)
     J_rec = 0.3 * torch.randn(P, S, S, generator=g, dtype=torch.float64)
     J_inp = torch.randn(P, S, I, generator=g, dtype=torch.float64)
+    if shared.startswith("diagonal"):
+        J_rec[:] = torch.diag(J_rec[0].diagonal())
+    if shared.startswith("block"):  # a complex diagonal map in [Re z, Im z] coordinates
+        lam = torch.complex(*(0.5 * torch.randn(2, S // 2, generator=g, dtype=torch.float64)))
+        J_rec[:] = torch.cat(
+            [
+                torch.cat([torch.diag(lam.real), -torch.diag(lam.imag)], 1),
+                torch.cat([torch.diag(lam.imag), torch.diag(lam.real)], 1),
+            ]
+        )
     if shared in ("both", "rec"):
         J_rec[:] = J_rec[0]
-    if shared == "both":
+    if shared.endswith("both"):
         J_inp[:] = J_inp[0]
     xs = torch.randn(B, T, I, generator=g, dtype=torch.float64)
     lengths = torch.randint(1, T + 1, (B,), generator=g)
@@ -591,3 +602,34 @@ def test_arm_alignment_follows_each_arm_of_a_bent_line_where_one_direction_canno
         [abs_cos(a, readout_covariance_direction(line, w)) for a in ts],
         atol=1e-3,
     )
+
+
+def test_the_rollout_applies_a_shared_diagonal_or_complex_diagonal_jacobian_elementwise():
+    # the structure is found from the numbers alone: diagonal (minGRU, S6), the four diagonal blocks of a complex
+    # diagonal map in [Re z, Im z] (LRU); anything else, or a J_rec that differs between points, is a matrix
+    from rnnlens.analysis.dynamics import _Product
+
+    lam = torch.tensor([0.9 + 0.1j, 0.5 - 0.2j], dtype=torch.complex128)
+    block = torch.cat(
+        [
+            torch.cat([torch.diag(lam.real), -torch.diag(lam.imag)], 1),
+            torch.cat([torch.diag(lam.imag), torch.diag(lam.real)], 1),
+        ]
+    )
+    J_inp = torch.zeros(3, 4, 2, dtype=torch.float64)
+    cases = {
+        "diagonal": (torch.diag(torch.tensor([0.1, 0.2, 0.3, 0.4], dtype=torch.float64)), 1),
+        "block": (block, 4),
+        "dense": (block + 1e-3, None),
+    }
+    for name, (J, n_blocks) in cases.items():
+        got = _Product(J.expand(3, 4, 4).clone(), J_inp.clone(), "cpu").blocks
+        assert (None if got is None else len(got)) == n_blocks, name
+    differs = block.expand(3, 4, 4).clone()
+    differs[2, 0, 0] += 1e-9
+    assert _Product(differs, J_inp, "cpu").blocks is None
+    # the structure is remembered for the same tensors, and looked at again once they change in place
+    J = torch.diag(torch.tensor([0.1, 0.2, 0.3, 0.4], dtype=torch.float64)).expand(3, 4, 4).clone()
+    assert len(_Product(J, J_inp, "cpu").blocks) == 1
+    J[1, 0, 1] = 0.5
+    assert _Product(J, J_inp, "cpu").blocks is None

@@ -7,6 +7,8 @@ function ``step(x [B, I], h [B, S]) -> [B, S]`` where needed.
 
 from __future__ import annotations
 
+import weakref
+
 import torch
 
 from rnnlens.errors import ArgumentError
@@ -20,33 +22,50 @@ def nearest_point(h: torch.Tensor, points: torch.Tensor, *, chunk: int = 4096) -
     (a third of the cost of ``cdist`` in float64), then the nearest of those block winners by exact
     distances in ``h``'s precision. It can differ from an all-float64 search only where two points of
     one block are equally near within float32 rounding (~1e-7 of ||h||^2 in squared distance).
+    For many searches against the same points, :class:`NearestIndex` prepares them once.
     """
-    if points.shape[0] == 0:
-        raise ArgumentError("nearest_point needs at least one fixed point")
-    out = torch.empty(h.shape[0], dtype=torch.long, device=h.device)
-    pts = points.to(h.dtype)
-    if points.shape[0] <= chunk:
-        for a in range(0, h.shape[0], chunk):
-            out[a : a + chunk] = torch.cdist(h[a : a + chunk], pts).argmin(dim=1)
+    return NearestIndex(points.to(h.dtype), chunk=chunk)(h)
+
+
+class NearestIndex:
+    """:func:`nearest_point` against fixed ``points`` [P, S], prepared once for many queries: the exact
+    distances are in the points' precision (queries are converted to it), and for P > ``chunk`` the float32
+    copy of the points and their squared norms are made here, not at every search."""
+
+    def __init__(self, points: torch.Tensor, *, chunk: int = 4096):
+        if points.shape[0] == 0:
+            raise ArgumentError("nearest_point needs at least one fixed point")
+        self.points, self.chunk = points, chunk
+        self.p32 = self.p2 = None
+        if points.shape[0] > chunk:
+            self.p32 = points.float()
+            self.p2 = (self.p32 * self.p32).sum(1)
+
+    def __call__(self, h: torch.Tensor) -> torch.Tensor:
+        pts, chunk = self.points, self.chunk
+        h = h.to(pts.dtype)
+        out = torch.empty(h.shape[0], dtype=torch.long, device=h.device)
+        if self.p32 is None:
+            for a in range(0, h.shape[0], chunk):
+                out[a : a + chunk] = torch.cdist(h[a : a + chunk], pts).argmin(dim=1)
+            return out
+        p32, p2 = self.p32, self.p2
+        n_blocks = -(-p32.shape[0] // chunk)
+        rows = max(1, min(chunk, (1 << 22) // (n_blocks * pts.shape[1])))  # the exact refinement's [rows, blocks, S]
+        for a in range(0, h.shape[0], rows):
+            q = h[a : a + rows]
+            q32 = q.float()
+            # per block: argmin of ||p||^2 - 2 q . p (the ||q||^2 term is the same for every p)
+            cand = torch.stack(
+                [
+                    torch.addmm(p2[b : b + chunk], q32, p32[b : b + chunk].T, alpha=-2).argmin(1) + b
+                    for b in range(0, p32.shape[0], chunk)
+                ],
+                1,
+            )  # [m, blocks]
+            exact = ((q[:, None, :] - pts[cand]) ** 2).sum(2)
+            out[a : a + rows] = cand.gather(1, exact.argmin(1, keepdim=True)).squeeze(1)
         return out
-    p32 = pts.float()
-    p2 = (p32 * p32).sum(1)
-    n_blocks = -(-p32.shape[0] // chunk)
-    rows = max(1, min(chunk, (1 << 22) // (n_blocks * pts.shape[1])))  # the exact refinement's [rows, blocks, S]
-    for a in range(0, h.shape[0], rows):
-        q = h[a : a + rows]
-        q32 = q.float()
-        # per block: argmin of ||p||^2 - 2 q . p (the ||q||^2 term is the same for every p)
-        cand = torch.stack(
-            [
-                torch.addmm(p2[b : b + chunk], q32, p32[b : b + chunk].T, alpha=-2).argmin(1) + b
-                for b in range(0, p32.shape[0], chunk)
-            ],
-            1,
-        )  # [m, blocks]
-        exact = ((q[:, None, :] - pts[cand]) ** 2).sum(2)
-        out[a : a + rows] = cand.gather(1, exact.argmin(1, keepdim=True)).squeeze(1)
-    return out
 
 
 def linear_step(h, x, idx, points, x_star, J_rec, J_inp) -> torch.Tensor:
@@ -138,13 +157,7 @@ def linear_rollout(x_seq, lengths, h0, points, x_star, J_rec, J_inp):
     rows = ((lengths > 0) & torch.isfinite(h).all(dim=1)).nonzero().squeeze(1)
     h, lens = h[rows], lengths[rows]
     n_ends = torch.bincount((lens - 1).clamp_max(T).cpu(), minlength=T + 1).tolist()  # rows ending at step t
-    near = _Nearest(points)
-    joined: dict[int, torch.Tensor] = {}  # point -> [J_rec | J_inp], [S, S + I]
-    # a Jacobian the same at every point (a cell elementwise linear in the state has one J_rec at a given x*, the
-    # LRU one J_inp too) is applied to every row at once, the rest group by group
-    shared_rec, shared_inp = (bool((J == J[:1]).all()) for J in (J_rec, J_inp))
-    if shared_rec and shared_inp:
-        joined = dict.fromkeys(range(points.shape[0]), torch.cat([J_rec[0], J_inp[0].to(dtype)], 1).to(device))
+    near, product = _Nearest(points), _Product(J_rec, J_inp, device)
     hx_buf = torch.empty(B, S + n_in, dtype=dtype, device=device)
     star_buf, sorted_buf, *out_bufs = (torch.empty(B, S, dtype=dtype, device=device) for _ in range(4))
     for t in range(T):
@@ -164,15 +177,7 @@ def linear_rollout(x_seq, lengths, h0, points, x_star, J_rec, J_inp):
             starts.append(a)
             a += c
         out = out_bufs[t % 2][:n]  # h may be the other one
-        if shared_rec and shared_inp:
-            torch.mm(hx, joined[0].mT, out=out)
-        elif shared_rec:
-            torch.mm(hx[:, :S], J_rec[0].mT, out=out)
-            _grouped(out, hx[:, S:], groups, starts, t, joined, lambda p: J_inp[p].to(dtype).to(device), add=True)
-        else:
-            _grouped(
-                out, hx, groups, starts, t, joined, lambda p: torch.cat([J_rec[p], J_inp[p].to(dtype)], 1).to(device)
-            )
+        product(out, hx, groups, starts, t)
         h = out.add_(h_star)
         ok = torch.isfinite(h).all(dim=1)
         dead = not bool(ok.all())
@@ -183,6 +188,97 @@ def linear_rollout(x_seq, lengths, h0, points, x_star, J_rec, J_inp):
             rows, lens, h = rows[go], lens[go], h[go]
     diverged = ~torch.isfinite(final).all(dim=1)
     return final, diverged
+
+
+class _Product:
+    """``out = [h - h*, x - x*] [J_rec | J_inp]^T`` for rows grouped by their point (one step of
+    :func:`linear_rollout`).
+
+    A Jacobian the same at every point (a cell elementwise linear in the state has one J_rec at a given x*, the
+    LRU one J_inp too) is applied to every row at once; a shared J_rec made of diagonal blocks (diagonal: minGRU,
+    S6; the four diagonal blocks of a complex diagonal map in ``[Re z, Im z]``: the LRU) as elementwise products,
+    O(S) per row instead of O(S^2) (a diagonal one bitwise the matrix product's, the other terms being exact zeros;
+    the block form within a rounding of it). Per-point Jacobians go group by group, each point's
+    ``[J_rec | J_inp]`` joined when it is first used."""
+
+    def __init__(self, J_rec: torch.Tensor, J_inp: torch.Tensor, device):
+        self.J_rec, self.J_inp, self.device, self.S = J_rec, J_inp, device, J_rec.shape[1]
+        self.shared_rec, self.shared_inp, blocks = _structure(J_rec, J_inp)
+        self.joined: dict[int, torch.Tensor] = {}  # point -> [J_rec | J_inp], [S, S + I]
+        self.blocks = None if blocks is None else [b.to(device) for b in blocks]
+        if self.shared_inp:
+            self.inp = J_inp[0].to(J_rec.dtype).to(device)
+            self.both = torch.cat([J_rec[0].to(device), self.inp], 1)
+
+    def __call__(self, out, hx, groups, starts, t) -> None:
+        S, dtype = self.S, self.J_rec.dtype
+        if self.blocks is not None:
+            _apply_blocks(out, hx[:, :S], self.blocks)
+        elif self.shared_rec and self.shared_inp:
+            torch.mm(hx, self.both.mT, out=out)
+            return
+        elif self.shared_rec:
+            torch.mm(hx[:, :S], self.J_rec[0].mT, out=out)
+        if self.shared_inp:
+            out.addmm_(hx[:, S:], self.inp.mT)
+        elif self.shared_rec:
+            make = lambda p: self.J_inp[p].to(dtype).to(self.device)  # noqa: E731
+            _grouped(out, hx[:, S:], groups, starts, t, self.joined, make, add=True)
+        else:
+            make = lambda p: torch.cat([self.J_rec[p], self.J_inp[p].to(dtype)], 1).to(self.device)  # noqa: E731
+            _grouped(out, hx, groups, starts, t, self.joined, make)
+
+
+_last_structure: list = []  # [(weak references to J_rec and J_inp, their versions, the structure)]
+
+
+def _structure(J_rec: torch.Tensor, J_inp: torch.Tensor) -> tuple[bool, bool, list | None]:
+    """``(J_rec shared, J_inp shared, J_rec's diagonal blocks or None)`` for :class:`_Product`; remembered for the
+    last pair of tensors while they live unchanged (torch's version counter), so a rollout in batches reads the
+    Jacobians (1 GB for 500 points of 512 numbers) once instead of once per batch."""
+    versions = (J_rec._version, J_inp._version)
+    if _last_structure:
+        (rec, inp), seen, found = _last_structure[0]
+        if rec() is J_rec and inp() is J_inp and seen == versions:
+            return found
+    shared_rec, shared_inp = _all_same(J_rec), _all_same(J_inp)
+    found = (shared_rec, shared_inp, _diagonal_blocks(J_rec[0]) if shared_rec else None)
+    _last_structure[:] = [((weakref.ref(J_rec), weakref.ref(J_inp)), versions, found)]
+    return found
+
+
+def _all_same(J: torch.Tensor) -> bool:
+    """Whether every ``J[p]`` equals ``J[0]`` (point by point: stops at the first that differs)."""
+    return all(torch.equal(J[p], J[0]) for p in range(1, J.shape[0]))
+
+
+def _diagonal_blocks(J: torch.Tensor) -> list | None:
+    """``J`` [S, S] as diagonal blocks: ``[d]`` when it is diagonal, ``[A, B, C, D]`` (each [S/2]) when it is
+    ``[[diag A, diag B], [diag C, diag D]]``; None otherwise (copies: no view keeps ``J`` alive)."""
+    S = J.shape[0]
+    d = torch.diagonal(J)
+    if torch.equal(J, torch.diag_embed(d)):
+        return [d.clone()]
+    if S % 2:
+        return None
+    N = S // 2
+    parts = [torch.diagonal(J[r : r + N, c : c + N]) for r in (0, N) for c in (0, N)]
+    rebuilt = torch.zeros_like(J)
+    for (r, c), v in zip(((0, 0), (0, N), (N, 0), (N, N)), parts):
+        rebuilt[r : r + N, c : c + N] = torch.diag_embed(v)
+    return [v.clone() for v in parts] if torch.equal(J, rebuilt) else None
+
+
+def _apply_blocks(out: torch.Tensor, h: torch.Tensor, blocks: list) -> None:
+    """``out = h J^T`` for ``J`` given by :func:`_diagonal_blocks`."""
+    if len(blocks) == 1:
+        torch.mul(h, blocks[0], out=out)
+        return
+    A, B, C, D = blocks
+    N = A.shape[0]
+    h1, h2 = h[:, :N], h[:, N:]
+    torch.mul(h1, A, out=out[:, :N]).addcmul_(h2, B)
+    torch.mul(h1, C, out=out[:, N:]).addcmul_(h2, D)
 
 
 def _grouped(out, hx, groups, starts, t, cache, make, add: bool = False) -> None:

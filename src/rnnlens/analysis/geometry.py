@@ -29,11 +29,12 @@ def pca_fit(X, n_components: int = 10) -> tuple[np.ndarray, np.ndarray, np.ndarr
     if X.ndim != 2 or X.shape[0] < 2:
         raise ArgumentError(f"PCA needs a [n_samples >= 2, dim] array; got shape {X.shape}")
     k = min(n_components, X.shape[1], X.shape[0])
-    total = X.var(axis=0, ddof=1).sum()
-    if not total > 0:  # every sample the same: no direction carries variance
-        return np.zeros(k), X.mean(axis=0), np.eye(k, X.shape[1])
-    pca = PCA(n_components=k, svd_solver=_solver(X)).fit(X)
-    return np.cumsum(pca.explained_variance_) / total, pca.mean_, pca.components_
+    with np.errstate(divide="ignore", invalid="ignore"):  # every sample the same: 0 / 0, answered below
+        pca = PCA(n_components=k, svd_solver=_solver(X)).fit(X)
+    if not pca.explained_variance_[0] > 0:  # no direction carries variance
+        return np.zeros(k), pca.mean_, np.eye(k, X.shape[1])
+    # the ratio is to the total variance (the sum over all PCs: scikit-learn's, from the full spectrum)
+    return np.cumsum(pca.explained_variance_ratio_), pca.mean_, pca.components_
 
 
 def pca_variance(X, n_components: int = 10) -> np.ndarray:

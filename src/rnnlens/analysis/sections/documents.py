@@ -9,7 +9,7 @@ order), so an analysis is reproducible from its ``seed``.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -87,10 +87,29 @@ class StateSpace(Measurement):
     W: np.ndarray | None = None
     w: np.ndarray | None = None
     predictions: np.ndarray | None = None
+    _visited: Any = field(default=None, repr=False)
 
     def final_states(self) -> np.ndarray:
         """The state after each document's last token, ``[n_docs, S]``."""
         return np.stack([t[-1] for t in self.traj])
+
+    def visited_distance(self, points, device) -> np.ndarray:
+        """The distance (float64) from each of ``points`` [P, S] to the nearest visited state of ``X[pca_rows]``.
+
+        The states stay float32 (as computed); the search (:class:`rnnlens.analysis.dynamics.NearestIndex`, on
+        ``device``, prepared once per analysis) is in float32, the distance to the state found in float64. It can
+        pick another state than a float64 search only where two are equally near within float32 rounding."""
+        import torch
+
+        from rnnlens.analysis.dynamics import NearestIndex
+        from rnnlens.device import to_device, to_numpy
+
+        if self._visited is None:
+            self._visited = NearestIndex(to_device(np.ascontiguousarray(self.X[self.pca_rows]), device))
+        index = self._visited
+        pts = torch.as_tensor(points).to(device=index.points.device, dtype=torch.float64)
+        near = index.points[index(pts)].double()
+        return to_numpy(torch.linalg.vector_norm(pts - near, dim=1))
 
 
 def measure(run) -> StateSpace:

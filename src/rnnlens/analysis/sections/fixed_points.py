@@ -178,14 +178,12 @@ def tolerance_sweep(run, search: FixedPointSearch, found: dict) -> dict:
     Returns the metric node ``fixed_points.by_tolerance``."""
     import torch
 
-    from rnnlens.analysis.dynamics import nearest_point
     from rnnlens.analysis.geometry import manifold_axis
-    from rnnlens.device import to_device, to_numpy
+    from rnnlens.device import to_numpy
     from rnnlens.fixedpoints import find_fixed_points
 
     s, states = run.settings.fixed_points, run.products["documents"]
     rows = []
-    Xt = to_device(states.X[states.pca_rows], run.device).double()
     tol = float(search.fps.tol)
     for t in sorted({tol, *map(float, s.tol_sweep)}):
         fps = (
@@ -202,11 +200,10 @@ def tolerance_sweep(run, search: FixedPointSearch, found: dict) -> dict:
         if int(conv.sum()) >= 2:
             pts = torch.as_tensor(fps.points)[conv].double()
             man = manifold_axis(to_numpy(pts), readout=states.w)
-            near = Xt[nearest_point(pts, Xt)]
             row.update(
                 top_pc_fraction=man["top_pc_fraction"],
                 readout_cos=man["readout_cos"],
-                dist_to_visited_median=float(torch.linalg.vector_norm(pts - near, dim=1).median()),
+                dist_to_visited_median=float(np.median(states.visited_distance(pts, run.device))),
             )
         rows.append(row)
     return metric("fixed_points.by_tolerance", rows)

@@ -31,11 +31,9 @@ class Manifold(Measurement):
 def measure(run) -> Manifold:
     """Shape of the fixed points: how one-dimensional, their axis m, its alignment with the readout,
     and how far the points lie from the visited states."""
-    import torch
 
-    from rnnlens.analysis.dynamics import nearest_point
     from rnnlens.analysis.geometry import abs_cos, manifold_axis, random_abs_cos
-    from rnnlens.device import to_device, to_numpy
+    from rnnlens.device import to_numpy
 
     states, points = run.products["documents"], run.products["fixed_points"].points
     P = to_numpy(points)
@@ -46,9 +44,7 @@ def measure(run) -> Manifold:
     visible = np.any(W != 0, axis=0)  # coordinates with a readout weight (LSTM: the h block)
     out = Manifold(m=m)
     out.arrays.update(fp_pc=((P - mean) @ comps.T), fp_theta=man["theta"], m_pc=comps @ m)
-    Xt = to_device(visited, run.device).double()  # the nearest visited state: on the device
-    near = Xt[nearest_point(points, Xt)]
-    d_vis = to_numpy(torch.linalg.vector_norm(points - near, dim=1))
+    d_vis = states.visited_distance(points, run.device)
     radius = float(np.sqrt(((visited - visited.mean(0)) ** 2).sum(1).mean()))
     out.metrics["fixed_points"] = {
         "dist_to_visited_median": metric("fixed_points.dist_to_visited_median", float(np.median(d_vis))),
