@@ -633,3 +633,25 @@ def test_the_rollout_applies_a_shared_diagonal_or_complex_diagonal_jacobian_elem
     assert len(_Product(J, J_inp, "cpu").blocks) == 1
     J[1, 0, 1] = 0.5
     assert _Product(J, J_inp, "cpu").blocks is None
+
+
+@pytest.mark.parametrize("spread", ["inside the basis", "outside it"])
+def test_the_bounded_nearest_search_is_exact(spread):
+    # points near a 3-dimensional subspace of R^40 (the k-d tree on the lifts prunes almost all of them) and
+    # isotropic ones (it falls back to the block search): both give the exhaustive float64 answer
+    from rnnlens.analysis.dynamics import NearestIndex
+
+    g = torch.Generator().manual_seed(3)
+    S, P = 40, 6000
+    Q = torch.linalg.qr(torch.randn(S, S, generator=g, dtype=torch.float64))[0]
+    scale = torch.ones(S) * (1e-3 if spread == "inside the basis" else 1.0)
+    scale[:3] = 5.0
+    pts = ((torch.randn(P, S, generator=g, dtype=torch.float64) * scale) @ Q.T).float()
+    h = ((torch.randn(300, S, generator=g, dtype=torch.float64) * scale) @ Q.T) + 0.01
+    h = torch.cat([h, pts[:50].double()])  # queries on a point: distance 0
+    want = torch.cdist(h, pts.double()).argmin(1)
+    index = NearestIndex(pts, chunk=512, basis=Q[:, :3].T.numpy(), center=torch.zeros(S).numpy())
+    assert index.tree is not None
+    assert (index._bounded(h) is None) == (spread == "outside it")
+    assert torch.equal(index(h), want)
+    assert torch.equal(index(h[:1]), want[:1])

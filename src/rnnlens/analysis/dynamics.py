@@ -8,6 +8,7 @@ function ``step(x [B, I], h [B, S]) -> [B, S]`` where needed.
 from __future__ import annotations
 
 import weakref
+from typing import Any
 
 import torch
 
@@ -30,18 +31,86 @@ def nearest_point(h: torch.Tensor, points: torch.Tensor, *, chunk: int = 4096) -
 class NearestIndex:
     """:func:`nearest_point` against fixed ``points`` [P, S], prepared once for many queries: the exact
     distances are in the points' precision (queries are converted to it), and for P > ``chunk`` the float32
-    copy of the points and their squared norms are made here, not at every search."""
+    copy of the points and their squared norms are made here, not at every search.
 
-    def __init__(self, points: torch.Tensor, *, chunk: int = 4096):
+    With an orthonormal ``basis`` [k, S] and ``center`` [S] (e.g. the states' top principal components and
+    mean) and points on the CPU, the search is exact and much faster where the points vary mostly inside the
+    basis. Write each vector x as ``[P(x - c), ||R(x - c)||]`` (k + 1 numbers: P the projection on the basis, R
+    the rest); the squared distance between two such lifts, ``||P(q - p)||^2 + (||R(q - c)|| - ||R(p - c)||)^2``,
+    is a lower bound of ``||q - p||^2`` (the reverse triangle inequality in the rest). scipy's k-d tree finds,
+    for each query, the point nearest in the lifts, whose true distance bounds the answer from above, then
+    every point whose lower bound is under that; only those are measured, in float64 (ties: the lower index).
+    When that leaves more than one pair in 2,000 (points spread outside the basis) it falls back to the block
+    search.
+    """
+
+    def __init__(self, points: torch.Tensor, *, chunk: int = 4096, basis=None, center=None):
         if points.shape[0] == 0:
             raise ArgumentError("nearest_point needs at least one fixed point")
         self.points, self.chunk = points, chunk
         self.p32 = self.p2 = None
+        self.tree: Any = None  # scipy's cKDTree of the lifts, when there is a basis
         if points.shape[0] > chunk:
             self.p32 = points.float()
             self.p2 = (self.p32 * self.p32).sum(1)
+            if basis is not None and points.device.type == "cpu":
+                self._bound_tree(basis, center)
+
+    def _bound_tree(self, basis, center) -> None:
+        import numpy as np
+        from scipy.spatial import cKDTree
+
+        V = torch.as_tensor(np.asarray(basis), dtype=torch.float64)
+        c = torch.as_tensor(np.asarray(center), dtype=torch.float64)
+        self.V, self.c = V, c
+        # in blocks of 2048 rows: temporaries small enough to be reused, not fresh memory from the kernel each time
+        aug = torch.cat([self._lift(self.points[a : a + 2048]) for a in range(0, self.points.shape[0], 2048)])
+        self.scale = float(aug.pow(2).sum(1).max())  # the largest ||x - c||^2: the rounding slack's scale
+        self.tree = cKDTree(aug.numpy())
+
+    def _lift(self, x: torch.Tensor) -> torch.Tensor:
+        """``[P(x - c), ||R(x - c)||]`` in float64, rows of ``x``."""
+        d = x.double() - self.c
+        p = d @ self.V.T
+        rest = (d.pow(2).sum(1) - p.pow(2).sum(1)).clamp_min(0).sqrt()
+        return torch.cat([p, rest[:, None]], 1)
 
     def __call__(self, h: torch.Tensor) -> torch.Tensor:
+        if self.tree is not None:
+            found = self._bounded(h)
+            if found is not None:
+                return found
+        return self._blocks(h)
+
+    def _bounded(self, h: torch.Tensor) -> torch.Tensor | None:
+        import numpy as np
+
+        q = h.double().cpu()
+        aug = self._lift(q)
+        _, first = self.tree.query(aug.numpy(), k=1)
+        first = torch.as_tensor(first, dtype=torch.long)
+        upper = (q - self.points[first].double()).pow(2).sum(1)  # a true squared distance: the nearest's is below
+        slack = 1e-9 * (upper + aug.pow(2).sum(1) + self.scale)  # rounding of the bound, generously
+        radius = (upper + slack).sqrt().numpy()
+        sizes = self.tree.query_ball_point(aug.numpy(), r=radius, return_length=True)
+        # a gathered float64 distance costs as much as 100-1000 pairs of the block search's float32 products
+        if sizes.sum() > max(len(sizes) * self.points.shape[0] // 2000, 1000):
+            return None
+        near = self.tree.query_ball_point(aug.numpy(), r=radius, return_sorted=False)
+        cand = torch.as_tensor(np.concatenate([np.asarray(n, dtype=np.int64) for n in near]))
+        rows = torch.repeat_interleave(torch.arange(len(near)), torch.as_tensor(sizes))
+        d2 = torch.cat(
+            [
+                (q[rows[a : a + 4096]] - self.points[cand[a : a + 4096]].double()).pow(2).sum(1)
+                for a in range(0, cand.shape[0], 4096)
+            ]
+        )
+        # per query the smallest distance (the lowest index among equals): sort by (query, distance, index)
+        order = np.lexsort((cand.numpy(), d2.numpy(), rows.numpy()))
+        starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+        return cand[torch.as_tensor(order[starts])].to(h.device)
+
+    def _blocks(self, h: torch.Tensor) -> torch.Tensor:
         pts, chunk = self.points, self.chunk
         h = h.to(pts.dtype)
         out = torch.empty(h.shape[0], dtype=torch.long, device=h.device)

@@ -87,6 +87,7 @@ class StateSpace(Measurement):
     W: np.ndarray | None = None
     w: np.ndarray | None = None
     predictions: np.ndarray | None = None
+    basis: np.ndarray | None = None  # the top principal directions (those holding 99.9% of the variance, at most 32)
     _visited: Any = field(default=None, repr=False)
 
     def final_states(self) -> np.ndarray:
@@ -97,15 +98,17 @@ class StateSpace(Measurement):
         """The distance (float64) from each of ``points`` [P, S] to the nearest visited state of ``X[pca_rows]``.
 
         The states stay float32 (as computed); the search (:class:`rnnlens.analysis.dynamics.NearestIndex`, on
-        ``device``, prepared once per analysis) is in float32, the distance to the state found in float64. It can
-        pick another state than a float64 search only where two are equally near within float32 rounding."""
+        ``device``, prepared once per analysis) is exact in float64 on the CPU, pruned by the states' top principal
+        components (``basis``: most distances are never computed); elsewhere it screens in float32 and can pick
+        another state only where two are equally near within float32 rounding. The distance is in float64."""
         import torch
 
         from rnnlens.analysis.dynamics import NearestIndex
         from rnnlens.device import to_device, to_numpy
 
         if self._visited is None:
-            self._visited = NearestIndex(to_device(np.ascontiguousarray(self.X[self.pca_rows]), device))
+            visited = to_device(np.ascontiguousarray(self.X[self.pca_rows]), device)
+            self._visited = NearestIndex(visited, basis=self.basis, center=self.mean)
         index = self._visited
         pts = torch.as_tensor(points).to(device=index.points.device, dtype=torch.float64)
         near = index.points[index(pts)].double()
@@ -126,10 +129,14 @@ def measure(run) -> StateSpace:
     pca_rows = np.arange(X.shape[0])
     if X.shape[0] > s.max_pca_states:
         pca_rows = np.sort(rng.choice(X.shape[0], s.max_pca_states, replace=False))
-    cum, mean, comps10 = pca_fit(X[pca_rows], 10)
-    comps = comps10[:2]
+    # 32 directions (scikit-learn's covariance solver finds them all at once): the metrics read the top 10; the
+    # nearest-visited-state search (StateSpace.visited_distance) prunes with as many as hold 99.9% of the variance
+    # (fewer make its bounds loose, more make its k-d tree slow)
+    cum, mean, basis = pca_fit(X[pca_rows], 32)
+    basis = basis[: int(np.searchsorted(cum, 0.999)) + 1]
+    cum, comps = cum[:10], basis[:2]
     cum0 = pca_variance(X0[pca_rows], 10)
-    out = StateSpace(docs=docs, traj=traj, X=X, pca_rows=pca_rows, mean=mean, components=comps)
+    out = StateSpace(docs=docs, traj=traj, X=X, pca_rows=pca_rows, mean=mean, components=comps, basis=basis)
     out.metrics["data"] = {
         "n_docs": metric("data.n_docs", len(docs), split=s.split),
         "n_empty_skipped": metric("data.n_empty_skipped", docs.n_empty),
