@@ -46,8 +46,9 @@ def bootstrap_ratio(num, den, n_boot: int, rng: np.random.Generator, level: floa
     C, W = num.shape
     a = rng.multinomial(C, np.full(C, 1.0 / C), size=n_boot).astype(np.float64)  # [B, C] context weights
     b = rng.multinomial(W, np.full(W, 1.0 / W), size=n_boot).astype(np.float64)  # [B, W] word weights
-    top = np.einsum("bc,cw,bw->b", a, num * den, b)
-    bottom = np.einsum("bc,cw,bw->b", a, den * den, b)
+    # sum_cw a_bc X_cw b_bw as one matrix product and a row-wise dot (a three-operand einsum loops over b, c, w)
+    top = ((a @ (num * den)) * b).sum(1)
+    bottom = ((a @ (den * den)) * b).sum(1)
     ok = bottom > 0
     if not ok.any():
         return math.nan, math.nan
