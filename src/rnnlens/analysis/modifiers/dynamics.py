@@ -122,10 +122,12 @@ def chains(network, h0: torch.Tensor, lead_ids: np.ndarray, fillers: np.ndarray)
 
 @torch.no_grad()
 def word_effects(
-    network, traj: torch.Tensor, fillers: np.ndarray, word_ids: np.ndarray, gaps: tuple[int, int], chunk: int = 200000
+    network, traj: torch.Tensor, fillers: np.ndarray, word_ids: np.ndarray, gaps: tuple[int, int], chunk: int = 16384
 ) -> np.ndarray:
     """effect[lead, k - 1, c, w] (see :mod:`rnnlens.analysis.modifiers`), float64; ``gaps`` is
-    ``(max_gap, settle)``."""
+    ``(max_gap, settle)``. ``chunk``: the (context, word) rows stepped at once; 16,384 keeps each temporary state
+    batch small enough to be reused (at 200,000 every step took fresh memory from the kernel: 2.5 s instead of
+    1.0 s for a 256-wide S6, 5.4 s instead of 2.9 s for the 512-number LRU)."""
     max_gap, settle = gaps
     n_leads, _, C, S = traj.shape
     W = len(word_ids)
