@@ -52,6 +52,18 @@ def test_scan_keeps_an_exact_unit_coefficient_and_underflow():
         diagonal_scan(a.double(), b, torch.zeros(2, 2))
 
 
+@pytest.mark.parametrize("arch", DIAGONAL_ARCHS)
+def test_run_fused_scans_a_few_rows_at_a_time_with_the_same_states(arch, monkeypatch):
+    # long documents are scanned in pieces of rows (fresh memory for one big piece was the cost); each row's
+    # scan is its own, so the pieces give bitwise the states of one piece, and the states of the step loop
+    cell = _cell(arch).float()
+    x = torch.randn(7, 30, I)
+    whole = cell.run_fused(x)
+    monkeypatch.setattr(DiagonalCell, "SCAN_ENTRIES", 2 * 30 * cell.state_size)  # two rows per piece
+    assert torch.equal(cell.run_fused(x), whole)
+    torch.testing.assert_close(whole, cell.run(x), rtol=1e-5, atol=1e-6)
+
+
 # ------------------------------------------------------------------------------------------- closed forms
 @pytest.mark.parametrize("arch", DIAGONAL_ARCHS)
 def test_closed_form_fixed_point_and_spectrum_equal_the_iterative_solver(arch):
