@@ -95,8 +95,15 @@ def test_readout_covariance_direction_closed_form():
     # exact for a finite sample: the sample covariance times w
     Xs = X[:50]
     np.testing.assert_allclose(readout_covariance_direction(Xs, w), np.cov(Xs.T) @ w, rtol=1e-10, atol=1e-12)
+    # over the rows of a mask (blocks across which the mask falls unevenly), without copying them out
+    mask = (np.arange(n) % 7 == 0) | (X[:, 0] > 3)
+    np.testing.assert_allclose(
+        readout_covariance_direction(X, w, rows=mask), np.cov(X[mask].T) @ w, rtol=1e-10, atol=1e-12
+    )
     with pytest.raises(ArgumentError, match="readout_covariance_direction"):
         readout_covariance_direction(X[:, :2], w)
+    with pytest.raises(ArgumentError, match="readout_covariance_direction"):
+        readout_covariance_direction(X, w, rows=np.arange(n) == 5)  # one state: no covariance
 
 
 @pytest.mark.parametrize("dim,closed", [(2, 2 / math.pi), (3, 0.5)])

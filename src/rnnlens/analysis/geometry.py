@@ -19,18 +19,20 @@ def _solver(X) -> str:
     return "covariance_eigh" if X.shape[0] >= 4 * X.shape[1] else "full"
 
 
-def pca_fit(X, n_components: int = 10) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def pca_fit(X, n_components: int = 10, *, overwrite: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """One scikit-learn PCA of ``X`` [n_samples >= 2, dim]: (cumulative [k], mean [dim], components [k, dim]).
 
     ``cumulative[i]`` is the fraction of the total variance (all PCs) captured by PCs 1..i+1;
     k = min(n_components, dim, n_samples); rows of ``components`` are unit principal directions.
+    ``overwrite``: a float64 ``X`` may be centred in place (no copy of it; its contents are lost).
     """
+    copy = not (overwrite and isinstance(X, np.ndarray) and X.dtype == np.float64)
     X = np.asarray(X, dtype=np.float64)
     if X.ndim != 2 or X.shape[0] < 2:
         raise ArgumentError(f"PCA needs a [n_samples >= 2, dim] array; got shape {X.shape}")
     k = min(n_components, X.shape[1], X.shape[0])
     with np.errstate(divide="ignore", invalid="ignore"):  # every sample the same: 0 / 0, answered below
-        pca = PCA(n_components=k, svd_solver=_solver(X)).fit(X)
+        pca = PCA(n_components=k, svd_solver=_solver(X), copy=copy).fit(X)
     if not pca.explained_variance_[0] > 0:  # no direction carries variance
         return np.zeros(k), pca.mean_, np.eye(k, X.shape[1])
     # the ratio is to the total variance (the sum over all PCs: scikit-learn's, from the full spectrum)
@@ -125,26 +127,36 @@ def halves_cos(nodes: np.ndarray, readout: np.ndarray) -> float:
 _BLOCK = 4096  # rows of states converted to float64 at a time (a few MB: reused, not fresh pages each time)
 
 
-def readout_covariance_direction(X, w) -> np.ndarray:
+def readout_covariance_direction(X, w, rows=None) -> np.ndarray:
     """The direction the states ``X`` [n, dim] move in as their readout ``w . h`` changes:
     Cov(h, w . h) = Sigma w (the regression of the state on the readout, up to scale).
 
     Unlike ``w`` itself it carries no weight along directions the states never take (such weight
     changes no readout the network ever produces), and it sees coordinates the readout does not
-    read but which move with it (the LSTM's cell state c, read through h).
+    read but which move with it (the LSTM's cell state c, read through h). ``rows``: a boolean mask [n], the
+    covariance over those states only (without copying them out).
     """
     X = np.asarray(X)
     w = np.asarray(w, dtype=np.float64).reshape(-1)
-    if X.ndim != 2 or X.shape[0] < 2 or X.shape[1] != w.shape[0]:
+    n = X.shape[0] if rows is None else int(np.count_nonzero(rows))
+    if X.ndim != 2 or n < 2 or X.shape[1] != w.shape[0]:
         raise ArgumentError(f"readout_covariance_direction needs states [n >= 2, {w.shape[0]}]; got shape {X.shape}")
     # in float64, a block of rows at a time (a float64 copy of every visited state would be ~1 GB at 512 numbers)
     starts = range(0, X.shape[0], _BLOCK)
-    r = np.concatenate([np.asarray(X[i : i + _BLOCK], dtype=np.float64) @ w for i in starts])
+
+    def block(i: int) -> np.ndarray:
+        part = X[i : i + _BLOCK] if rows is None else X[i : i + _BLOCK][rows[i : i + _BLOCK]]
+        return np.asarray(part, dtype=np.float64)
+
+    r = np.concatenate([block(i) @ w for i in starts])
     rc = r - r.mean()  # sum_i (x_i - mean) (r_i - mean r) = sum_i x_i (r_i - mean r)
     out = np.zeros(X.shape[1])
+    a = 0
     for i in starts:
-        out += np.asarray(X[i : i + _BLOCK], dtype=np.float64).T @ rc[i : i + _BLOCK]
-    return out / (X.shape[0] - 1)
+        b = block(i)
+        out += b.T @ rc[a : a + b.shape[0]]
+        a += b.shape[0]
+    return out / (n - 1)
 
 
 def random_abs_cos(dim: int, n: int = 10000, *, seed: int = 0) -> np.ndarray:

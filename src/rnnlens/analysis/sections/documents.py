@@ -118,7 +118,7 @@ class StateSpace(Measurement):
 def measure(run) -> StateSpace:
     """PCA of every visited state, trained vs an untrained copy; the network's accuracy on the documents. The
     states are computed on the run's device; the PCA (scikit-learn) runs on the CPU."""
-    from rnnlens.analysis.geometry import pca_fit, pca_variance
+    from rnnlens.analysis.geometry import pca_fit
     from rnnlens.device import to_device
 
     s, net, rng = run.settings.documents, run.network, run.rng
@@ -132,10 +132,12 @@ def measure(run) -> StateSpace:
     # 32 directions (scikit-learn's covariance solver finds them all at once): the metrics read the top 10; the
     # nearest-visited-state search (StateSpace.visited_distance) prunes with as many as hold 99.9% of the variance
     # (fewer make its bounds loose, more make its k-d tree slow)
-    cum, mean, basis = pca_fit(X[pca_rows], 32)
+    buf = np.empty((pca_rows.size, X.shape[1]))  # one float64 copy of the PCA rows, for both fits (centred in place)
+    cum, mean, basis = pca_fit(_rows_into(buf, X, pca_rows), 32, overwrite=True)
     basis = basis[: int(np.searchsorted(cum, 0.999)) + 1]
     cum, comps = cum[:10], basis[:2]
-    cum0 = pca_variance(X0[pca_rows], 10)
+    cum0 = pca_fit(_rows_into(buf, X0, pca_rows), 10, overwrite=True)[0]
+    del buf
     out = StateSpace(docs=docs, traj=traj, X=X, pca_rows=pca_rows, mean=mean, components=comps, basis=basis)
     out.metrics["data"] = {
         "n_docs": metric("data.n_docs", len(docs), split=s.split),
@@ -180,6 +182,13 @@ def measure(run) -> StateSpace:
             "data.rnn_accuracy", float((out.predictions == docs.labels).mean())
         )
     return out
+
+
+def _rows_into(buf: np.ndarray, X: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """``buf[:] = X[rows]`` (converted to ``buf``'s dtype) a block of rows at a time, with no full-size temporary."""
+    for a in range(0, rows.size, 8192):
+        buf[a : a + 8192] = X[rows[a : a + 8192]]
+    return buf
 
 
 def _target_fit(net, traj: list[np.ndarray], targets: list[np.ndarray]) -> dict:

@@ -173,7 +173,7 @@ def _arm_covariance_cos(X: np.ndarray, w: np.ndarray, curve, t: np.ndarray) -> n
     # project_on_curve takes the states to float64 a block at a time (no float64 copy of all of them)
     pos = project_on_curve(torch.from_numpy(np.asarray(X)), curve.points.detach().cpu().double())[0].numpy()
     low = pos <= arc[k]
-    dirs = [readout_covariance_direction(X[m] if m.sum() >= 2 else X, w) for m in (low, ~low)]
+    dirs = [readout_covariance_direction(X, w, rows=m if m.sum() >= 2 else None) for m in (low, ~low)]
     return np.array([abs_cos(a, dirs[0] if i <= k else dirs[1]) for i, a in enumerate(t)])
 
 
