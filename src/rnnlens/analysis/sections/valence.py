@@ -158,7 +158,8 @@ def valence_specs(section: str, at: str) -> tuple[MetricSpec, ...]:
             "Spearman correlation of the readout's first-order change w^T J_inp x_word (w the readout direction in "
             "state space, in place of l_1; averaged over " + at + ") with the bag-of-words coefficients over "
             "{n_words} shared words: the word's immediate effect on the prediction, which a network that integrates "
-            "along many slow modes at once spreads over them instead of one l_1",
+            "along many slow modes at once spreads over them instead of one l_1 (a first step, fast modes included: "
+            "in a gated network with few slow modes it can disagree with what the network keeps, l_1's valence)",
         ),
         MetricSpec(
             f"{section}.spearman_truth",
