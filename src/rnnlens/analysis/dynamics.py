@@ -92,11 +92,11 @@ class NearestIndex:
         upper = (q - self.points[first].double()).pow(2).sum(1)  # a true squared distance: the nearest's is below
         slack = 1e-9 * (upper + aug.pow(2).sum(1) + self.scale)  # rounding of the bound, generously
         radius = (upper + slack).sqrt().numpy()
-        sizes = self.tree.query_ball_point(aug.numpy(), r=radius, return_length=True)
+        near = self.tree.query_ball_point(aug.numpy(), r=radius, return_sorted=False)
+        sizes = np.fromiter(map(len, near), dtype=np.int64, count=len(near))
         # a gathered float64 distance costs as much as 100-1000 pairs of the block search's float32 products
         if sizes.sum() > max(len(sizes) * self.points.shape[0] // 2000, 1000):
             return None
-        near = self.tree.query_ball_point(aug.numpy(), r=radius, return_sorted=False)
         cand = torch.as_tensor(np.concatenate([np.asarray(n, dtype=np.int64) for n in near]))
         rows = torch.repeat_interleave(torch.arange(len(near)), torch.as_tensor(sizes))
         d2 = torch.cat(
