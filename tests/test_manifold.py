@@ -229,3 +229,36 @@ def test_a_drift_without_fixed_points_reports_none():
     )
     assert len(sm.fixed_points) == 0 and sm.fixed_point_unstable.shape == (0,)
     assert torch.allclose(sm.q, torch.full_like(sm.q, 1e-6 / S), rtol=1e-6)  # q = (1e-3)^2 / S on the line
+
+
+@pytest.mark.parametrize("kind", ["diagonal", "complex diagonal"])
+def test_the_normal_plane_lm_step_in_closed_form_equals_the_cholesky_solve(kind):
+    # the same J at every node with a diagonal A^T A (the elementwise cells): (D + lam) d = g + mu t, O(S) per
+    # node, against the dense P A^T A P + lam I system
+    from rnnlens.manifold import _dense_lm_direction, _structured_lm_direction
+
+    g = torch.Generator().manual_seed(5)
+    n, N = 6, 5
+    if kind == "diagonal":
+        J0 = torch.diag(torch.rand(2 * N, generator=g, dtype=torch.float64) * 1.2)
+    else:
+        lam_c = torch.polar(
+            torch.rand(N, generator=g, dtype=torch.float64), 3 * torch.rand(N, generator=g, dtype=torch.float64)
+        )
+        J0 = torch.cat(
+            [
+                torch.cat([torch.diag(lam_c.real), -torch.diag(lam_c.imag)], 1),
+                torch.cat([torch.diag(lam_c.imag), torch.diag(lam_c.real)], 1),
+            ]
+        )
+    J = J0.expand(n, -1, -1).clone()
+    r = torch.randn(n, 2 * N, generator=g, dtype=torch.float64)
+    t = torch.randn(n, 2 * N, generator=g, dtype=torch.float64)
+    t = t / t.norm(dim=1, keepdim=True)
+    lam = torch.logspace(-3, 1, n, dtype=torch.float64)
+    fast = _structured_lm_direction(J, r, t, lam)
+    assert fast is not None
+    torch.testing.assert_close(fast, _dense_lm_direction(J, r, t, lam), rtol=1e-10, atol=1e-12)
+    assert float((fast * t).sum(1).abs().max()) < 1e-12  # in the hyperplane
+    J[2, 0, 1] = 0.3  # another J at one node: the dense solve
+    assert _structured_lm_direction(J, r, t, lam) is None

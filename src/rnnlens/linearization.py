@@ -324,7 +324,8 @@ def linearize(
             lam, R, L = eigendecompose(J_rec, modes=modes, vectors=vectors)
         for k, v in zip(parts, (J_rec, J_inp, lam, R, L)):
             parts[k].append(v)
-    cat = {k: (torch.cat(v) if v and v[0] is not None else None) for k, v in parts.items()}
+    # one chunk (the usual case) is returned as it is: torch.cat would copy every Jacobian and eigenvector once more
+    cat = {k: (None if not v or v[0] is None else v[0] if len(v) == 1 else torch.cat(v)) for k, v in parts.items()}
     mag = cat["eigvals"].abs().to(torch.float64)
     tau = (1.0 / mag.log().abs()).to(h.dtype)
     n_unstable = (mag > 1 + UNSTABLE_EPS * torch.finfo(h.dtype).eps).sum(1)

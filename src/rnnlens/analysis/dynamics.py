@@ -13,6 +13,7 @@ from typing import Any
 import torch
 
 from rnnlens.errors import ArgumentError
+from rnnlens.structure import all_same, diagonal_blocks
 
 
 def nearest_point(h: torch.Tensor, points: torch.Tensor, *, chunk: int = 4096) -> torch.Tensor:
@@ -310,36 +311,14 @@ def _structure(J_rec: torch.Tensor, J_inp: torch.Tensor) -> tuple[bool, bool, li
         (rec, inp), seen, found = _last_structure[0]
         if rec() is J_rec and inp() is J_inp and seen == versions:
             return found
-    shared_rec, shared_inp = _all_same(J_rec), _all_same(J_inp)
-    found = (shared_rec, shared_inp, _diagonal_blocks(J_rec[0]) if shared_rec else None)
+    shared_rec, shared_inp = all_same(J_rec), all_same(J_inp)
+    found = (shared_rec, shared_inp, diagonal_blocks(J_rec[0]) if shared_rec else None)
     _last_structure[:] = [((weakref.ref(J_rec), weakref.ref(J_inp)), versions, found)]
     return found
 
 
-def _all_same(J: torch.Tensor) -> bool:
-    """Whether every ``J[p]`` equals ``J[0]`` (point by point: stops at the first that differs)."""
-    return all(torch.equal(J[p], J[0]) for p in range(1, J.shape[0]))
-
-
-def _diagonal_blocks(J: torch.Tensor) -> list | None:
-    """``J`` [S, S] as diagonal blocks: ``[d]`` when it is diagonal, ``[A, B, C, D]`` (each [S/2]) when it is
-    ``[[diag A, diag B], [diag C, diag D]]``; None otherwise (copies: no view keeps ``J`` alive)."""
-    S = J.shape[0]
-    d = torch.diagonal(J)
-    if torch.equal(J, torch.diag_embed(d)):
-        return [d.clone()]
-    if S % 2:
-        return None
-    N = S // 2
-    parts = [torch.diagonal(J[r : r + N, c : c + N]) for r in (0, N) for c in (0, N)]
-    rebuilt = torch.zeros_like(J)
-    for (r, c), v in zip(((0, 0), (0, N), (N, 0), (N, N)), parts):
-        rebuilt[r : r + N, c : c + N] = torch.diag_embed(v)
-    return [v.clone() for v in parts] if torch.equal(J, rebuilt) else None
-
-
 def _apply_blocks(out: torch.Tensor, h: torch.Tensor, blocks: list) -> None:
-    """``out = h J^T`` for ``J`` given by :func:`_diagonal_blocks`."""
+    """``out = h J^T`` for ``J`` given by :func:`rnnlens.structure.diagonal_blocks`."""
     if len(blocks) == 1:
         torch.mul(h, blocks[0], out=out)
         return
