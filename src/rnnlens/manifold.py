@@ -368,23 +368,14 @@ def trace_slow_manifold(
     arclength = _arclength(nodes)
     position = nodes @ w if w is not None else arclength
     fps, unstable = _curve_fixed_points(fn, nodes, xs, q, fixed_point_tol)
-    info = {
-        "method": "relax with the network's dynamics; principal curve through the slow points (local-linear "
-        "kernel fit along it); LM steps on q normal to the curve, within the points' spread",
+    settings: dict[str, Any] = {
         "n_points": n_points,
         "relax_steps": relax_steps,
         "init_steps": init_steps,
         "n_iter": n_iter,
-        "bandwidth": bandwidth,
-        "n_polish": n_polish,
-        "tangent_window": tangent_window,
-        "trim": trim,
-        "n_states": int(relaxed.shape[0]),
-        "fixed_point_tol": fixed_point_tol,
-        "lm_iterations": it1,
-        "not_settled": left1,
-        "q_definition": "q = (1/N)||F(h, x*) - h||^2; q_half = 0.5||F(h, x*) - h||^2",
     }
+    settings |= {"bandwidth": bandwidth, "n_polish": n_polish, "tangent_window": tangent_window, "trim": trim}
+    info = _trace_info(settings, int(relaxed.shape[0]), fixed_point_tol, it1, left1)
     return SlowManifold(
         points=nodes,
         inputs=xs,
@@ -399,6 +390,20 @@ def trace_slow_manifold(
         fixed_point_unstable=unstable,
         info=info,
     )
+
+
+def _trace_info(settings: dict, n_states: int, fixed_point_tol: float, lm_iterations, not_settled) -> dict:
+    """The ``info`` record of :func:`trace_slow_manifold`: its method, settings and how the polish went."""
+    return {
+        "method": "relax with the network's dynamics; principal curve through the slow points (local-linear "
+        "kernel fit along it); LM steps on q normal to the curve, within the points' spread",
+        **settings,
+        "n_states": n_states,
+        "fixed_point_tol": fixed_point_tol,
+        "lm_iterations": lm_iterations,
+        "not_settled": not_settled,
+        "q_definition": "q = (1/N)||F(h, x*) - h||^2; q_half = 0.5||F(h, x*) - h||^2",
+    }
 
 
 def _check_trace_args(n_points, relax_steps, init_steps, n_iter, n_polish, tangent_window, max_states, trim) -> int:
