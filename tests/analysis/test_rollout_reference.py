@@ -111,12 +111,47 @@ def test_linear_rollout_lengths_past_the_inputs_and_no_rows():
     assert bool(torch.isnan(final[0]).all()) and diverged.tolist() == [True, False, False, False]
 
 
+def _exhaustive(h, points):
+    """The nearest point by float64 squared differences, every pair (ties: the lower index)."""
+    return ((h[:, None, :] - points[None]) ** 2).sum(2).argmin(1)
+
+
 @pytest.mark.parametrize("n_points", [1, 25, 26, 300, 5000])
-def test_nearest_is_nearest_point_bitwise(n_points):
+def test_nearest_is_the_exhaustive_search(n_points):
     g = torch.Generator().manual_seed(n_points)
     points = torch.randn(n_points, 9, generator=g, dtype=torch.float64)
     near = _Nearest(points)
     for n in (1, 7, 30, 4097):
         h = torch.randn(n, 9, generator=g, dtype=torch.float64)
         h[: n // 2] = points[torch.randint(0, n_points, (n // 2,), generator=g)] + 1e-9  # near ties
-        assert torch.equal(near(h), nearest_point(h, points))
+        got = near(h)
+        assert torch.equal(got, nearest_point(h, points))
+        if n <= 30 or n_points <= 300:
+            assert torch.equal(got, _exhaustive(h, points))
+
+
+def test_nearest_decides_what_float32_cannot():
+    """Points 1e-6 apart around a far centre, queries nearer one of each pair by 1e-9 of the squared distance: the
+    float32 screen cannot tell them apart (its rounding is ~1e-5 there), the float64 decision must."""
+    g = torch.Generator().manual_seed(0)
+    S = 64
+    base = torch.randn(40, S, generator=g, dtype=torch.float64)
+    e = torch.zeros(S, dtype=torch.float64)
+    e[0] = 1.0
+    points = torch.cat([base, base + 1e-6 * e])  # pairs (i, i + 40)
+    near = _Nearest(points)
+    assert near.screen
+    far = torch.randn(40, S, generator=g, dtype=torch.float64)
+    far[:, 0] = 0
+    for side in (-1.0, 1.0):  # a query past the pair's midpoint by 1e-8 on one side or the other
+        h = base + 5e-7 * e + side * 1e-8 * e + 3 * far / far.norm(dim=1, keepdim=True)
+        want = torch.arange(40) + (40 if side > 0 else 0)
+        assert torch.equal(_exhaustive(h, points), want)
+        assert torch.equal(near(h), want)
+        screened = torch.cdist(h.float(), points.float()).argmin(1)
+        assert not torch.equal(screened, want)  # float32 alone gets some wrong: the decision is float64's
+    # exact ties go to the lower index
+    h = base + 5e-7 * e
+    h[:, 0] = (points[:40, 0] + points[40:, 0]) / 2
+    d = _exhaustive(h, points)
+    assert torch.equal(near(h), d)

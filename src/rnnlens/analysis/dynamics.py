@@ -174,26 +174,58 @@ def one_step_errors(h_prev, x, h_next, points, x_star, J_rec, J_inp):
 
 
 class _Nearest:
-    """:func:`nearest_point` against fixed ``points`` [P, S] for many calls (one per token of a rollout).
+    """The nearest (Euclidean) of fixed ``points`` [P, S] for many calls (one per token of a rollout), exact.
 
-    For 25 < P <= 4096 it is ``torch.cdist``'s own matrix-product form (``||h||^2 - 2 h.p + ||p||^2``,
-    clamped at 0, square root; bitwise the same distances, so the same argmin) with the points' half
-    formed once instead of at every call; otherwise, or for more than 4096 rows, :func:`nearest_point`.
+    For 25 < P <= 4096 float64 points on the CPU it screens in float32 and decides in float64. Centred on the points'
+    mean c, the score ``s_p = ||p - c||^2 - 2 (h - c).(p - c)`` is ``||h - p||^2 - ||h - c||^2``: the same order.
+    The float32 score (both factors rounded to float32, a dot product of S terms) is within
+    ``m_p = (2S + 16) u ||h - c|| ||p - c|| + 4u ||p - c||^2`` of the exact one (u = 2^-24; the standard bound of
+    a dot product is (S + 2) u ||a|| ||b||, kept with room), so only the points whose ``s_p - m_p`` is under the
+    smallest ``s_q + m_q`` can be the nearest. A row with one such point takes it; the others measure their
+    candidates' ``||h - p||^2`` from the differences in float64 (ties: the lower index). Against
+    :func:`nearest_point` (``cdist``'s float64 product form) it can differ only where two points are equally
+    near within that form's rounding (~1e-16 of ||h||^2), where this one is the more accurate.
+    Other points (float32, on another device, 25 or fewer, more than 4096) and more than 4096 rows:
+    :func:`nearest_point`.
     """
 
     def __init__(self, points: torch.Tensor):
         self.points = points
-        self.y_t = None
-        if 25 < points.shape[0] <= 4096:  # where nearest_point calls cdist and cdist takes its product form
-            norm = points.pow(2).sum(-1, keepdim=True)
-            self.y_t = torch.cat([points, torch.ones_like(norm), norm], -1).mT
+        self.screen = (
+            25 < points.shape[0] <= 4096
+            and points.dtype == torch.float64
+            and points.device.type == "cpu"
+            and torch.get_float32_matmul_precision() == "highest"  # no reduced-precision float32 products
+        )
+        if self.screen:
+            u, S = 2.0**-24, points.shape[1]
+            self.center = points.mean(0)
+            pc = points - self.center
+            pn = pc.pow(2).sum(1)
+            self.pc32_t = pc.float().mT.contiguous()  # [S, P]
+            self.pn32 = pn.float()
+            self.bound_rel = ((2 * S + 16) * u) * pn.sqrt().float()  # times ||h - c||: the product's share of m_p
+            self.bound_abs = (8 * u) * self.pn32  # the rounding of ||p - c||^2 and of the sums below
 
     def __call__(self, h: torch.Tensor) -> torch.Tensor:
-        if self.y_t is None or h.shape[0] > 4096:
+        if not self.screen or h.shape[0] > 4096 or h.dtype != torch.float64 or h.device.type != "cpu":
             return nearest_point(h, self.points).to(h.device)
-        norm = h.pow(2).sum(-1, keepdim=True)
-        d = torch.cat([h.mul(-2), norm, torch.ones_like(norm)], -1).matmul(self.y_t)
-        return d.clamp_min_(0).sqrt_().argmin(1)
+        hc = h - self.center
+        score = torch.addmm(self.pn32, hc.float(), self.pc32_t, alpha=-2)  # [n, P]
+        margin = torch.outer(torch.linalg.vector_norm(hc, dim=1).float(), self.bound_rel).add_(self.bound_abs)
+        best = score.argmin(1)
+        ceiling = (score + margin).amin(1, keepdim=True)
+        cand = score.sub_(margin).le_(ceiling)  # [n, P]: may be the nearest
+        count = cand.sum(1)
+        if not bool((count > 1).any()):  # one candidate per row (none: a non-finite row, left to the caller)
+            return best
+        rows = (count > 1).nonzero().squeeze(1)
+        r, p = cand[rows].nonzero(as_tuple=True)
+        d2 = (h[rows[r]] - self.points[p]).pow_(2).sum(1)
+        exact = torch.full((rows.shape[0], self.points.shape[0]), float("inf"), dtype=torch.float64)
+        exact[r, p] = d2
+        best[rows] = exact.argmin(1)  # the first of equal minima: the lower index
+        return best
 
 
 def linear_rollout(x_seq, lengths, h0, points, x_star, J_rec, J_inp):
@@ -208,7 +240,7 @@ def linear_rollout(x_seq, lengths, h0, points, x_star, J_rec, J_inp):
     How it runs: only the rows still reading are kept (compacted when a sequence ends or diverges), sorted
     by their nearest point at every step, so the rows of one point are one contiguous slice and one matrix
     product ``[h - h*, x - x*] [J_rec | J_inp]^T`` with the two Jacobians of the point joined when it is
-    first used. The nearest point is :class:`_Nearest`'s, bitwise :func:`nearest_point`'s. Each point's
+    first used. The nearest point is :class:`_Nearest`'s (exact; screened in float32). Each point's
     Jacobians are read from memory once per step (the cost on CPU: 768 KB per point at 256 units);
     groups run in alternating order at alternate steps, so the points used last are still in cache.
     Against :func:`linear_step`'s ``h* + (h - h*) J_rec^T + (x - x*) J_inp^T`` the only difference is
@@ -249,8 +281,11 @@ def linear_rollout(x_seq, lengths, h0, points, x_star, J_rec, J_inp):
         out = out_bufs[t % 2][:n]  # h may be the other one
         product(out, hx, groups, starts, t)
         h = out.add_(h_star)
-        ok = torch.isfinite(h).all(dim=1)
-        dead = not bool(ok.all())
+        # one sum says whether every entry is finite (a NaN or inf entry makes it non-finite; so can an overflow)
+        dead = not bool(torch.isfinite(h.sum()))
+        if dead:
+            ok = torch.isfinite(h).all(dim=1)
+            dead = not bool(ok.all())
         if n_ends[t] or dead:
             last = lens == t + 1
             final[rows[last]] = h[last]  # a row non-finite before its end keeps NaN
