@@ -15,6 +15,7 @@ from torch import Tensor, nn
 from rnnlens.cells import ARCHS, Cell, make_cell
 from rnnlens.constants import DIAGONAL_ARCHS, EMBEDDING_INITS, INITIAL_STATES
 from rnnlens.errors import ArgumentError, DataError
+from rnnlens.steps import all_finite
 
 __all__ = [
     "SentimentRNN",
@@ -55,15 +56,6 @@ def available_memory(device) -> int | None:
         return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
     except (ValueError, OSError, AttributeError):
         return None
-
-
-def all_finite(t: Tensor) -> bool:
-    """Whether every number of ``t`` is finite: one sum over it (NaN or inf anywhere makes it non-finite), the
-    exact elementwise test only when that sum overflowed; no temporaries the size of ``t`` (a batch of states of
-    long documents is tens of MB)."""
-    if t.numel() == 0 or not t.is_floating_point():
-        return True
-    return bool(torch.isfinite(t.sum())) or bool(torch.isfinite(t).all())
 
 
 def hold_last_state(hs: Tensor, lengths: Tensor) -> Tensor:

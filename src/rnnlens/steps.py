@@ -65,8 +65,19 @@ def as_float_tensor(value, name: str) -> Tensor:
     return value.detach()
 
 
+def all_finite(t: Tensor) -> bool:
+    """Whether every number of ``t`` is finite: one sum over it (NaN or inf anywhere makes it non-finite), the
+    exact elementwise test only when that sum overflowed; no temporaries the size of ``t`` (a batch of states of
+    long documents is tens of MB)."""
+    if t.numel() == 0 or not t.is_floating_point():
+        return True
+    return bool(torch.isfinite(t.sum())) or bool(torch.isfinite(t).all())
+
+
 def check_finite(t: Tensor, name: str) -> None:
     """ArgumentError naming ``name``, the number of rows and the first rows holding NaN or inf."""
+    if all_finite(t):
+        return
     bad = ~torch.isfinite(t)
     if bad.any():
         rows = bad.reshape(bad.shape[0], -1).any(1) if t.dim() > 1 else bad

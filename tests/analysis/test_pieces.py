@@ -11,6 +11,7 @@ from rnnlens.analysis.geometry import (
     against_null,
     expected_random_abs_cos,
     manifold_axis,
+    pca,
     pca_fit,
     pca_variance,
     random_abs_cos,
@@ -43,6 +44,20 @@ def test_pca_variance_matches_constructed_spectrum():
     np.testing.assert_allclose(cum[:3], expected, atol=1e-10)
     np.testing.assert_allclose(cum[3:], 1.0, atol=1e-10)  # rank 3: nothing left for PCs 4..10
     assert cum.shape == (10,)
+
+
+@pytest.mark.parametrize("n", [400, 50])  # the covariance solver (n >= 4 dim) and the full SVD
+def test_pca_total_variance_and_rms_radius(n):
+    rng = np.random.default_rng(n)
+    X = rng.standard_normal((n, 10)) * np.arange(1, 11) + 5.0
+    fit = pca(X, 3)
+    assert fit.total_variance == pytest.approx(X.var(axis=0, ddof=1).sum(), rel=1e-12)
+    radius = np.sqrt(((X - X.mean(0)) ** 2).sum(1).mean())
+    assert fit.rms_radius == pytest.approx(radius, rel=1e-12)
+    captured = np.trace(fit.components @ np.cov(X.T) @ fit.components.T)  # the variance of the top 3 PCs
+    assert fit.cumulative[-1] == pytest.approx(captured / X.var(axis=0, ddof=1).sum(), rel=1e-10)
+    same = pca(np.ones((5, 4)), 2)  # no variance at all
+    assert same.total_variance == 0 and same.rms_radius == 0 and not same.cumulative.any()
 
 
 def test_pca_variance_rejects_too_few_samples():

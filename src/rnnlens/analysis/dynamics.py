@@ -88,12 +88,13 @@ class NearestIndex:
 
         q = h.double().cpu()
         aug = self._lift(q)
-        _, first = self.tree.query(aug.numpy(), k=1)
+        workers = torch.get_num_threads()  # scipy's threads: as many as torch may use
+        _, first = self.tree.query(aug.numpy(), k=1, workers=workers)
         first = torch.as_tensor(first, dtype=torch.long)
         upper = (q - self.points[first].double()).pow(2).sum(1)  # a true squared distance: the nearest's is below
         slack = 1e-9 * (upper + aug.pow(2).sum(1) + self.scale)  # rounding of the bound, generously
         radius = (upper + slack).sqrt().numpy()
-        near = self.tree.query_ball_point(aug.numpy(), r=radius, return_sorted=False)
+        near = self.tree.query_ball_point(aug.numpy(), r=radius, return_sorted=False, workers=workers)
         sizes = np.fromiter(map(len, near), dtype=np.int64, count=len(near))
         # a gathered float64 distance costs as much as 100-1000 pairs of the block search's float32 products
         if sizes.sum() > max(len(sizes) * self.points.shape[0] // 2000, 1000):
@@ -237,10 +238,11 @@ def linear_rollout(x_seq, lengths, h0, points, x_star, J_rec, J_inp):
     sequence's last valid token [B, S], diverged [B] bool: the state became non-finite; one that became
     non-finite before its last token ends as NaN).
 
-    How it runs: only the rows still reading are kept (compacted when a sequence ends or diverges), sorted
-    by their nearest point at every step, so the rows of one point are one contiguous slice and one matrix
-    product ``[h - h*, x - x*] [J_rec | J_inp]^T`` with the two Jacobians of the point joined when it is
-    first used. The nearest point is :class:`_Nearest`'s (exact; screened in float32). Each point's
+    How it runs: only the rows still reading are kept (compacted when a sequence ends or diverges). Where the
+    Jacobians differ between points the rows are sorted by their nearest point at every step, so the rows of one
+    point are one contiguous slice and one matrix product ``[h - h*, x - x*] [J_rec | J_inp]^T`` with the two
+    Jacobians of the point joined when it is first used; where both are the same at every point (a cell
+    elementwise linear in the state) every row goes at once, unsorted. The nearest point is :class:`_Nearest`'s (exact; screened in float32). Each point's
     Jacobians are read from memory once per step (the cost on CPU: 768 KB per point at 256 units);
     groups run in alternating order at alternate steps, so the points used last are still in cache.
     Against :func:`linear_step`'s ``h* + (h - h*) J_rec^T + (x - x*) J_inp^T`` the only difference is
@@ -267,18 +269,22 @@ def linear_rollout(x_seq, lengths, h0, points, x_star, J_rec, J_inp):
         if n == 0:
             break
         idx = near(h)
-        order = torch.argsort(idx, stable=True)
-        idx, rows, lens = idx[order], rows[order], lens[order]
+        groups: list = []
+        starts: list[int] = []
+        if product.grouped:  # per-point Jacobians: the rows of one point made contiguous
+            order = torch.argsort(idx, stable=True)
+            idx, rows, lens = idx[order], rows[order], lens[order]
+            h = torch.index_select(h, 0, order, out=sorted_buf[:n])
+            uniq, counts = torch.unique_consecutive(idx, return_counts=True)
+            groups, a = list(zip(uniq.tolist(), counts.tolist())), 0
+            for _, c in groups:
+                starts.append(a)
+                a += c
         h_star = torch.index_select(points, 0, idx, out=star_buf[:n])
         hx = hx_buf[:n]
-        torch.sub(torch.index_select(h, 0, order, out=sorted_buf[:n]), h_star, out=hx[:, :S])
+        torch.sub(h, h_star, out=hx[:, :S])
         torch.sub(x_seq[rows.to(x_seq.device), t].to(device=device, dtype=dtype), xs, out=hx[:, S:])
-        uniq, counts = torch.unique_consecutive(idx, return_counts=True)
-        groups, starts, a = list(zip(uniq.tolist(), counts.tolist())), [], 0
-        for _, c in groups:
-            starts.append(a)
-            a += c
-        out = out_bufs[t % 2][:n]  # h may be the other one
+        out = out_bufs[t % 2][:n]  # h is the other one (or sorted_buf)
         product(out, hx, groups, starts, t)
         h = out.add_(h_star)
         # one sum says whether every entry is finite (a NaN or inf entry makes it non-finite; so can an overflow)
@@ -309,6 +315,7 @@ class _Product:
     def __init__(self, J_rec: torch.Tensor, J_inp: torch.Tensor, device):
         self.J_rec, self.J_inp, self.device, self.S = J_rec, J_inp, device, J_rec.shape[1]
         self.shared_rec, self.shared_inp, blocks = _structure(J_rec, J_inp)
+        self.grouped = not (self.shared_rec and self.shared_inp)  # whether __call__ reads the groups
         self.joined: dict[int, torch.Tensor] = {}  # point -> [J_rec | J_inp], [S, S + I]
         self.blocks = None if blocks is None else [b.to(device) for b in blocks]
         if self.shared_inp:

@@ -7,6 +7,7 @@ can be checked on constructed data with known answers.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 from sklearn.decomposition import PCA
@@ -19,11 +20,28 @@ def _solver(X) -> str:
     return "covariance_eigh" if X.shape[0] >= 4 * X.shape[1] else "full"
 
 
-def pca_fit(X, n_components: int = 10, *, overwrite: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """One scikit-learn PCA of ``X`` [n_samples >= 2, dim]: (cumulative [k], mean [dim], components [k, dim]).
+@dataclass(frozen=True)
+class PCAFit:
+    """One PCA (:func:`pca`): ``cumulative`` [k] fraction of the total variance captured by PCs 1..i+1, ``mean``
+    [dim], ``components`` [k, dim] (unit rows), ``total_variance`` the sum over all coordinates of the sample
+    variance (ddof 1; the sum of all the covariance's eigenvalues), ``n_samples`` the rows fitted."""
 
-    ``cumulative[i]`` is the fraction of the total variance (all PCs) captured by PCs 1..i+1;
-    k = min(n_components, dim, n_samples); rows of ``components`` are unit principal directions.
+    cumulative: np.ndarray
+    mean: np.ndarray
+    components: np.ndarray
+    total_variance: float
+    n_samples: int
+
+    @property
+    def rms_radius(self) -> float:
+        """The root mean square distance of the fitted rows from their mean (ddof 0)."""
+        return math.sqrt(max(self.total_variance, 0.0) * (self.n_samples - 1) / self.n_samples)
+
+
+def pca(X, n_components: int = 10, *, overwrite: bool = False) -> PCAFit:
+    """One scikit-learn PCA of ``X`` [n_samples >= 2, dim] with k = min(n_components, dim, n_samples) components.
+
+    ``cumulative[i]`` is the fraction of the total variance (all PCs) captured by PCs 1..i+1.
     ``overwrite``: a float64 ``X`` may be centred in place (no copy of it; its contents are lost).
     """
     copy = not (overwrite and isinstance(X, np.ndarray) and X.dtype == np.float64)
@@ -32,11 +50,25 @@ def pca_fit(X, n_components: int = 10, *, overwrite: bool = False) -> tuple[np.n
         raise ArgumentError(f"PCA needs a [n_samples >= 2, dim] array; got shape {X.shape}")
     k = min(n_components, X.shape[1], X.shape[0])
     with np.errstate(divide="ignore", invalid="ignore"):  # every sample the same: 0 / 0, answered below
-        pca = PCA(n_components=k, svd_solver=_solver(X), copy=copy).fit(X)
-    if not pca.explained_variance_[0] > 0:  # no direction carries variance
-        return np.zeros(k), pca.mean_, np.eye(k, X.shape[1])
+        fit = PCA(n_components=k, svd_solver=_solver(X), copy=copy).fit(X)
+    n = X.shape[0]
+    if not fit.explained_variance_[0] > 0:  # no direction carries variance
+        return PCAFit(np.zeros(k), fit.mean_, np.eye(k, X.shape[1]), 0.0, n)
     # the ratio is to the total variance (the sum over all PCs: scikit-learn's, from the full spectrum)
-    return np.cumsum(pca.explained_variance_ratio_), pca.mean_, pca.components_
+    total = float(fit.explained_variance_[0] / fit.explained_variance_ratio_[0])
+    return PCAFit(np.cumsum(fit.explained_variance_ratio_), fit.mean_, fit.components_, total, n)
+
+
+def pca_fit(X, n_components: int = 10, *, overwrite: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One scikit-learn PCA of ``X`` [n_samples >= 2, dim]: (cumulative [k], mean [dim], components [k, dim]).
+
+    ``cumulative[i]`` is the fraction of the total variance (all PCs) captured by PCs 1..i+1;
+    k = min(n_components, dim, n_samples); rows of ``components`` are unit principal directions.
+    ``overwrite``: a float64 ``X`` may be centred in place (no copy of it; its contents are lost).
+    :func:`pca` gives the total variance too.
+    """
+    fit = pca(X, n_components, overwrite=overwrite)
+    return fit.cumulative, fit.mean, fit.components
 
 
 def pca_variance(X, n_components: int = 10) -> np.ndarray:

@@ -37,7 +37,6 @@ def measure(run) -> Manifold:
 
     states, points = run.products["documents"], run.products["fixed_points"].points
     P = to_numpy(points)
-    visited = states.X[states.pca_rows]
     w, W, mean, comps = states.w, states.W, states.mean, states.components
     man = manifold_axis(P, readout=w)
     m = man["m"]
@@ -45,7 +44,7 @@ def measure(run) -> Manifold:
     out = Manifold(m=m)
     out.arrays.update(fp_pc=((P - mean) @ comps.T), fp_theta=man["theta"], m_pc=comps @ m)
     d_vis = states.visited_distance(points, run.device)
-    radius = float(np.sqrt(((visited - visited.mean(0)) ** 2).sum(1).mean()))
+    radius = states.rms_radius
     out.metrics["fixed_points"] = {
         "dist_to_visited_median": metric("fixed_points.dist_to_visited_median", float(np.median(d_vis))),
         "visited_rms_radius": metric("fixed_points.visited_rms_radius", radius),
