@@ -677,3 +677,15 @@ def test_the_bounded_nearest_search_is_exact(spread):
     assert (index._bounded(h) is None) == (spread == "outside it")
     assert torch.equal(index(h), want)
     assert torch.equal(index(h[:1]), want[:1])
+
+
+def test_rows_into_from_stacked_and_per_document_states():
+    from rnnlens.analysis.sections.documents import _rows_into
+
+    rng = np.random.default_rng(3)
+    docs = [rng.standard_normal((n, 4)).astype(np.float32) for n in (3, 1, 7, 2, 5)]
+    X = np.concatenate(docs)
+    for rows in (np.arange(X.shape[0]), np.sort(rng.choice(X.shape[0], 9, replace=False)), np.array([0, 17])):
+        want = X[rows].astype(np.float64)
+        assert np.array_equal(_rows_into(np.empty((rows.size, 4)), X, rows), want)
+        assert np.array_equal(_rows_into(np.empty((rows.size, 4)), docs, rows), want)

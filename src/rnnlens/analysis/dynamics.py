@@ -167,7 +167,8 @@ def one_step_errors(h_prev, x, h_next, points, x_star, J_rec, J_inp):
     """
     dtype = J_rec.dtype
     points = points.to(dtype)
-    idx = nearest_point(h_prev.to(dtype), points)
+    near, h = _Nearest(points), h_prev.to(dtype)
+    idx = torch.cat([near(h[a : a + 4096]) for a in range(0, h.shape[0], 4096)]) if h.shape[0] else near(h)
     h_lin = linear_step(h_prev, x, idx, points, x_star, J_rec, J_inp)
     hn = h_next.to(dtype)
     err = torch.linalg.vector_norm(hn - h_lin, dim=1) / torch.linalg.vector_norm(hn, dim=1).clamp_min(1e-12)

@@ -136,7 +136,6 @@ def measure(run) -> StateSpace:
     docs = _checked_documents(run)
     traj = docs.states(net)
     X = np.concatenate(traj)
-    X0 = np.concatenate(docs.states(net.untrained(s.untrained_seed)))
     pca_rows = np.arange(X.shape[0])
     if X.shape[0] > s.max_pca_states:
         pca_rows = np.sort(rng.choice(X.shape[0], s.max_pca_states, replace=False))
@@ -148,7 +147,8 @@ def measure(run) -> StateSpace:
     cum, mean, basis = fit.cumulative, fit.mean, fit.components
     basis = basis[: int(np.searchsorted(cum, 0.999)) + 1]
     cum, comps = cum[:10], basis[:2]
-    cum0 = pca(_rows_into(buf, X0, pca_rows), 10, overwrite=True).cumulative
+    # the untrained copy's states: only their PCA rows are gathered (no stacked copy of them all)
+    cum0 = pca(_rows_into(buf, docs.states(net.untrained(s.untrained_seed)), pca_rows), 10, overwrite=True).cumulative
     del buf
     out = StateSpace(docs=docs, traj=traj, X=X, pca_rows=pca_rows, mean=mean, components=comps, basis=basis)
     out.rms_radius = fit.rms_radius
@@ -197,8 +197,18 @@ def measure(run) -> StateSpace:
     return out
 
 
-def _rows_into(buf: np.ndarray, X: np.ndarray, rows: np.ndarray) -> np.ndarray:
-    """``buf[:] = X[rows]`` (converted to ``buf``'s dtype) a block of rows at a time, with no full-size temporary."""
+def _rows_into(buf: np.ndarray, X: np.ndarray | list, rows: np.ndarray) -> np.ndarray:
+    """``buf[:] = X[rows]`` (converted to ``buf``'s dtype) a block of rows at a time, with no full-size temporary.
+    ``X`` may be a list of arrays (one per document), ``rows`` (sorted) then index their stack."""
+    if isinstance(X, list):
+        offsets = np.concatenate([[0], np.cumsum([len(t) for t in X])])
+        # sorted rows: each document's are one run of them, from bounds[d] to bounds[d + 1]
+        bounds = np.searchsorted(rows, offsets)
+        for d, part in enumerate(X):
+            a, b = bounds[d], bounds[d + 1]
+            if b > a:
+                buf[a:b] = part[rows[a:b] - offsets[d]]
+        return buf
     for a in range(0, rows.size, 8192):
         buf[a : a + 8192] = X[rows[a : a + 8192]]
     return buf

@@ -42,8 +42,10 @@ def _transitions(run, rng):
     pick = np.sort(rng.choice(offsets[-1], min(run.settings.linearization.n_transitions, offsets[-1]), replace=False))
     d = np.searchsorted(offsets, pick, side="right") - 1
     t = pick - offsets[d]
-    h_next = np.stack([traj[i][j] for i, j in zip(d, t)]).astype(np.float64)
-    h_prev = np.stack([traj[i][j - 1] if j > 0 else init for i, j in zip(d, t)]).astype(np.float64)
+    X = states.X  # the states stacked in document order: row offsets[d] + t is state t of document d
+    h_next = X[pick].astype(np.float64)
+    h_prev = X[np.maximum(pick - 1, 0)].astype(np.float64)
+    h_prev[t == 0] = init  # a document's first step starts from the initial state
     return h_prev, h_next, states.docs.inputs_at(run.network, d, t), init, lengths
 
 
