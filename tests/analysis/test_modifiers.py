@@ -88,6 +88,14 @@ def test_participation_ratio():
     assert top == pytest.approx(1.0) and pr == pytest.approx(1.0)
     top, pr = md.participation_ratio(np.eye(4) * 3)
     assert top == pytest.approx(0.25) and pr == pytest.approx(4.0)
+    rng = np.random.default_rng(0)
+    for shape in ((300, 20), (7, 40)):  # tall and wide: against the singular values' definition
+        X = rng.standard_normal(shape) * np.linspace(0.1, 3, shape[1])
+        s2 = np.linalg.svd(X, compute_uv=False) ** 2
+        top, pr = md.participation_ratio(X)
+        assert top == pytest.approx(s2[0] / s2.sum(), rel=1e-10)
+        assert pr == pytest.approx(s2.sum() ** 2 / (s2**2).sum(), rel=1e-10)
+    assert all(math.isnan(v) for v in md.participation_ratio(np.zeros((3, 2))))
 
 
 # ---------------------------------------------------------------------------------- exact rules

@@ -16,6 +16,7 @@ from rnnlens.analysis.geometry import (
     pca_variance,
     random_abs_cos,
     readout_covariance_direction,
+    readout_covariance_directions,
     readout_direction,
 )
 from rnnlens.analysis.modes import input_projections, mode_stats, orient_top_mode
@@ -115,6 +116,9 @@ def test_readout_covariance_direction_closed_form():
     np.testing.assert_allclose(
         readout_covariance_direction(X, w, rows=mask), np.cov(X[mask].T) @ w, rtol=1e-10, atol=1e-12
     )
+    both = readout_covariance_directions(X, w, [mask, None, ~mask])  # several masks in the same passes
+    for got, rows in zip(both, (mask, np.ones(n, bool), ~mask)):
+        np.testing.assert_allclose(got, np.cov(X[rows].T) @ w, rtol=1e-10, atol=1e-12)
     with pytest.raises(ArgumentError, match="readout_covariance_direction"):
         readout_covariance_direction(X[:, :2], w)
     with pytest.raises(ArgumentError, match="readout_covariance_direction"):
@@ -592,7 +596,7 @@ def test_arm_alignment_follows_each_arm_of_a_bent_line_where_one_direction_canno
     from types import SimpleNamespace
 
     from rnnlens.analysis.geometry import abs_cos, readout_covariance_direction
-    from rnnlens.analysis.sections.slow_manifold import _arm_covariance_cos
+    from rnnlens.analysis.sections.slow_manifold import _covariance_directions
 
     # state [h, c1, c2], readout w = h; negative evidence along c1 (h = -c1), positive along c2 (h = c2): an L
     s = np.linspace(-1, 1, 41)
@@ -606,9 +610,10 @@ def test_arm_alignment_follows_each_arm_of_a_bent_line_where_one_direction_canno
     u = rng.uniform(-1, 1, 4000)
     X = np.stack([u, np.clip(-u, 0, None), np.clip(u, 0, None)], 1) + 0.01 * rng.standard_normal((4000, 3))
     w = np.array([1.0, 0.0, 0.0])
-    arm = _arm_covariance_cos(X, w, curve, t)
+    g, arm = _covariance_directions(X, w, curve, t)
     assert np.median(arm) > 0.99  # each arm is read out along itself
-    g = readout_covariance_direction(X, w)
+    np.testing.assert_allclose(g, readout_covariance_direction(X, w), rtol=1e-12)
+    np.testing.assert_allclose(g, np.cov(X.T) @ w, rtol=1e-10)
     # one direction sits between the arms: Cov(h, w.h) ~ (2, -1, 1) against (1, -1, 0) and (1, 0, 1): sqrt(3)/2
     assert np.median([abs_cos(a, g) for a in t]) == pytest.approx(np.sqrt(3) / 2, abs=0.01)
     # a straight line: the arms' directions are the global one
@@ -620,7 +625,7 @@ def test_arm_alignment_follows_each_arm_of_a_bent_line_where_one_direction_canno
     )
     ts = np.tile([1.0, -1.0, 0.0], (41, 1))
     assert np.allclose(
-        _arm_covariance_cos(line, w, straight, ts),
+        _covariance_directions(line, w, straight, ts)[1],
         [abs_cos(a, readout_covariance_direction(line, w)) for a in ts],
         atol=1e-3,
     )

@@ -166,29 +166,37 @@ def readout_covariance_direction(X, w, rows=None) -> np.ndarray:
     Unlike ``w`` itself it carries no weight along directions the states never take (such weight
     changes no readout the network ever produces), and it sees coordinates the readout does not
     read but which move with it (the LSTM's cell state c, read through h). ``rows``: a boolean mask [n], the
-    covariance over those states only (without copying them out).
+    covariance over those states only (without copying them out). :func:`readout_covariance_directions` gives
+    several masks' in the same two passes over ``X``.
     """
+    return readout_covariance_directions(X, w, [rows])[0]
+
+
+def readout_covariance_directions(X, w, masks) -> list[np.ndarray]:
+    """:func:`readout_covariance_direction` over each of ``masks`` (boolean [n], or None: every state), in two
+    passes over ``X`` whatever their number (the readouts, then the covariances)."""
     X = np.asarray(X)
     w = np.asarray(w, dtype=np.float64).reshape(-1)
-    n = X.shape[0] if rows is None else int(np.count_nonzero(rows))
-    if X.ndim != 2 or n < 2 or X.shape[1] != w.shape[0]:
+    masks = [None if m is None else np.asarray(m, dtype=bool) for m in masks]
+    counts = [X.shape[0] if m is None else int(np.count_nonzero(m)) for m in masks]
+    if X.ndim != 2 or min(counts, default=2) < 2 or X.shape[1] != w.shape[0]:
         raise ArgumentError(f"readout_covariance_direction needs states [n >= 2, {w.shape[0]}]; got shape {X.shape}")
     # in float64, a block of rows at a time (a float64 copy of every visited state would be ~1 GB at 512 numbers)
     starts = range(0, X.shape[0], _BLOCK)
-
-    def block(i: int) -> np.ndarray:
-        part = X[i : i + _BLOCK] if rows is None else X[i : i + _BLOCK][rows[i : i + _BLOCK]]
-        return np.asarray(part, dtype=np.float64)
-
-    r = np.concatenate([block(i) @ w for i in starts])
-    rc = r - r.mean()  # sum_i (x_i - mean) (r_i - mean r) = sum_i x_i (r_i - mean r)
-    out = np.zeros(X.shape[1])
-    a = 0
+    r = np.concatenate([np.asarray(X[i : i + _BLOCK], dtype=np.float64) @ w for i in starts])
+    # sum_i (x_i - mean) (r_i - mean r) = sum_i x_i (r_i - mean r), over each mask's rows
+    centred = [r - (r.mean() if m is None else r[m].mean()) for m in masks]
+    out = [np.zeros(X.shape[1]) for _ in masks]
     for i in starts:
-        b = block(i)
-        out += b.T @ rc[a : a + b.shape[0]]
-        a += b.shape[0]
-    return out / (n - 1)
+        b = np.asarray(X[i : i + _BLOCK], dtype=np.float64)
+        part = slice(i, i + b.shape[0])
+        for acc, m, rc in zip(out, masks, centred):
+            if m is None:
+                acc += b.T @ rc[part]
+            else:
+                keep = m[part]
+                acc += b[keep].T @ rc[part][keep]
+    return [acc / (n - 1) for acc, n in zip(out, counts)]
 
 
 def random_abs_cos(dim: int, n: int = 10000, *, seed: int = 0) -> np.ndarray:

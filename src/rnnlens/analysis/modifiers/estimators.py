@@ -101,12 +101,17 @@ def participation_ratio(X) -> tuple[float, float]:
     """(share of the top direction, participation ratio) of the rows of ``X`` [n, dim], uncentred:
     with s_i the singular values, ``s_1^2 / sum s_i^2`` and ``(sum s_i^2)^2 / sum s_i^4`` (1 for
     vectors along one direction, dim for isotropic ones)."""
+    from scipy.linalg import eigvalsh
+
     X = np.asarray(X, dtype=np.float64)
-    s2 = np.linalg.svd(X, compute_uv=False) ** 2
-    total = float(s2.sum())
-    if total <= 0:
+    # from the smaller Gram matrix G (its eigenvalues are the s_i^2): sum s_i^2 = trace G, sum s_i^4 = ||G||_F^2,
+    # s_1^2 its largest eigenvalue; no SVD of the [n, dim] rows
+    G = X.T @ X if X.shape[0] >= X.shape[1] else X @ X.T
+    total = float(np.trace(G))
+    if not total > 0:
         return math.nan, math.nan
-    return float(s2[0] / total), float(total**2 / float((s2**2).sum()))
+    top = float(eigvalsh(G, subset_by_index=[G.shape[0] - 1, G.shape[0] - 1])[0])
+    return top / total, total**2 / float(np.sum(G * G))
 
 
 def decay_time_constant(ratio) -> float:

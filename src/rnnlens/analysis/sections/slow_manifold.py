@@ -111,7 +111,7 @@ def _trace(run) -> SlowManifoldMeasurement:
 
 def _shape_metrics(run, out: SlowManifoldMeasurement) -> dict:
     """One-dimensionality of the slow points and the curve's alignment with the readout."""
-    from rnnlens.analysis.geometry import abs_cos, pca_fit, readout_covariance_direction
+    from rnnlens.analysis.geometry import abs_cos, pca_fit
     from rnnlens.manifold import curve_variance_explained
 
     states, curve, steps = run.products["documents"], out.curve, run.settings.slow_manifold.relax_steps
@@ -120,9 +120,9 @@ def _shape_metrics(run, out: SlowManifoldMeasurement) -> dict:
     sens = np.einsum("psk,s->pk", J, w)  # (w^T J_rec): the readout's sensitivity one step later
     cos_t = np.array([abs_cos(a, w) for a in t])
     cos_sens = np.array([abs_cos(a, g) for a, g in zip(t, sens)])
-    cov_dir = readout_covariance_direction(states.X, w)  # where the states go as the readout changes
+    # where the states go as the readout changes: over all of them, and over those of each half of the curve
+    cov_dir, cos_arm = _covariance_directions(states.X, w, curve, t)
     cos_cov = np.array([abs_cos(a, cov_dir) for a in t])
-    cos_arm = _arm_covariance_cos(states.X, w, curve, t)
     relaxed = curve.relaxed.cpu().numpy()
     chord = nodes[-1].cpu().numpy() - nodes[0].cpu().numpy()
     span = float(curve.readout.max() - curve.readout.min())
@@ -159,13 +159,13 @@ def _shape_metrics(run, out: SlowManifoldMeasurement) -> dict:
     }
 
 
-def _arm_covariance_cos(X: np.ndarray, w: np.ndarray, curve, t: np.ndarray) -> np.ndarray:
-    """|cos| of each node's tangent with Cov(h, w.h) over the visited states that project on the node's half of
-    the curve (the halves of :func:`rnnlens.analysis.geometry.halves_cos`; a half with fewer than 2 states uses
-    all of them)."""
+def _covariance_directions(X: np.ndarray, w: np.ndarray, curve, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Cov(h, w.h) over every visited state, and the |cos| of each node's tangent with Cov(h, w.h) over the visited
+    states that project on the node's half of the curve (the halves of
+    :func:`rnnlens.analysis.geometry.halves_cos`; a half with fewer than 2 states uses all of them)."""
     import torch
 
-    from rnnlens.analysis.geometry import abs_cos, readout_covariance_direction
+    from rnnlens.analysis.geometry import abs_cos, readout_covariance_directions
     from rnnlens.manifold import project_on_curve
 
     k = middle_node(curve.readout.detach().cpu().numpy())
@@ -173,8 +173,8 @@ def _arm_covariance_cos(X: np.ndarray, w: np.ndarray, curve, t: np.ndarray) -> n
     # project_on_curve takes the states to float64 a block at a time (no float64 copy of all of them)
     pos = project_on_curve(torch.from_numpy(np.asarray(X)), curve.points.detach().cpu().double())[0].numpy()
     low = pos <= arc[k]
-    dirs = [readout_covariance_direction(X, w, rows=m if m.sum() >= 2 else None) for m in (low, ~low)]
-    return np.array([abs_cos(a, dirs[0] if i <= k else dirs[1]) for i, a in enumerate(t)])
+    full, *halves = readout_covariance_directions(X, w, [None, *(m if m.sum() >= 2 else None for m in (low, ~low))])
+    return full, np.array([abs_cos(a, halves[0] if i <= k else halves[1]) for i, a in enumerate(t)])
 
 
 def _spectrum_metrics(out: SlowManifoldMeasurement) -> dict:
