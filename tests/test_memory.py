@@ -58,5 +58,6 @@ def test_system_keeps_the_defaults_and_a_bad_value_is_named():
 
 def test_the_command_line_names_a_bad_setting_and_exits_2():
     env = {**os.environ, ENV: "fast"}
-    done = subprocess.run([sys.executable, "-c", "from rnnlens.cli import main; main()", "--help"], env=env, capture_output=True, text=True)
+    command = [sys.executable, "-c", "from rnnlens.cli import main; main()", "--help"]
+    done = subprocess.run(command, env=env, capture_output=True, text=True)
     assert done.returncode == 2 and done.stderr.startswith("error: RNNLENS_MALLOC='fast'")
