@@ -73,10 +73,16 @@ def train_missing(specs: list[str], work: Path, epochs: int, max_length: int, th
     return out
 
 
-def analyse(ck: Path, out: Path, n_docs: int, n_seeds: int, threads: int) -> dict:
-    """One `rnnlens analyze` run of checkpoint ``ck`` in its own process: wall seconds, the summary's per-section
-    seconds and peak memory, the network's size."""
-    dest = out / ck.name
+def output_names(cks: list[Path]) -> list[str]:
+    """One analysis folder name per checkpoint: its folder's name, or with its parent's where two share it (sweep
+    trials' ``TRIAL/checkpoint``)."""
+    names = [ck.name for ck in cks]
+    return [f"{ck.parent.name}-{ck.name}" if names.count(ck.name) > 1 else ck.name for ck in cks]
+
+
+def analyse(ck: Path, dest: Path, n_docs: int, n_seeds: int, threads: int) -> dict:
+    """One `rnnlens analyze` run of checkpoint ``ck`` into ``dest`` in its own process: wall seconds, the summary's
+    per-section seconds and peak memory, the network's size."""
     cmd = [*RNNLENS, "analyze", str(ck), "-o", str(dest), "--n-docs", str(n_docs), "--n-seeds", str(n_seeds), "--quiet"]
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}  # torch's threads
     started = time.perf_counter()
@@ -155,8 +161,8 @@ def main(argv=None) -> dict:
         ap.error("give checkpoint folders or --train ARCH:N,N")
     args.out.mkdir(parents=True, exist_ok=True)
     rows = []
-    for ck in cks:
-        rows.append(analyse(ck, args.out, args.n_docs, args.n_seeds, args.threads))
+    for ck, name in zip(cks, output_names(cks)):
+        rows.append(analyse(ck, args.out / name, args.n_docs, args.n_seeds, args.threads))
         r = rows[-1]
         print(
             f"{r['arch']}-{r['hidden_size']}: {r['wall_seconds']:.0f} s, peak {r['peak_rss_mib']:.0f} MiB, "
