@@ -10,6 +10,10 @@ used again: 1.2 million faults and 2.6 s (25.5 s in all), and 1.3 million and 2.
 The price: memory freed is not given back to the system until the process ends, so the peak resident memory is
 higher (3.6 -> 4.8 GB for that LRU, 2.6 -> 3.1 GB for the GRU).
 
+Within each analysis section the pages are reused; between sections :func:`release_freed_memory` gives back what
+the last one freed (``malloc_trim``), so a section's peak memory (``rnnlens.analysis.resources``) is its own and
+not hidden by pages an earlier section left behind.
+
 :func:`reuse_freed_memory` does it for the running process (``mallopt``) and, through glibc's environment
 variables, for the processes it starts (sweep workers, benchmarks). Nothing happens off Linux, without glibc, when
 the user has set glibc's ``MALLOC_MMAP_MAX_`` or ``MALLOC_TRIM_THRESHOLD_`` (theirs apply), or with
@@ -23,7 +27,7 @@ import ctypes
 import os
 import sys
 
-__all__ = ["reuse_freed_memory", "ENV"]
+__all__ = ["reuse_freed_memory", "release_freed_memory", "ENV"]
 
 ENV = "RNNLENS_MALLOC"  # "system": leave glibc's defaults
 _M_TRIM_THRESHOLD, _M_MMAP_MAX = -1, -4  # glibc's <malloc.h>
@@ -50,3 +54,16 @@ def reuse_freed_memory(environ: dict | None = None) -> bool:
         return False
     env.update(_GLIBC_VARS)  # for the processes started from here: glibc reads them as they start
     return True
+
+
+def release_freed_memory() -> bool:
+    """Give the memory freed so far back to the system (glibc's ``malloc_trim(0)``; True when it did; nothing
+    happens off glibc)."""
+    if sys.platform != "linux":
+        return False
+    try:
+        trim = ctypes.CDLL(None).malloc_trim
+    except (OSError, AttributeError):
+        return False
+    trim.argtypes, trim.restype = [ctypes.c_size_t], ctypes.c_int
+    return bool(trim(0))

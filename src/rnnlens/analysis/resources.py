@@ -7,7 +7,9 @@ done, the peak is ``resource.getrusage(RUSAGE_SELF).ru_maxrss``, the process's p
 which shows a stretch's own peak only when it is above every earlier one; :func:`definitions` says which
 was used. The kernel derives ``ru_maxrss`` from the same high-water mark, so after a reset it (and what
 ``/usr/bin/time -v`` reports) is the peak since the last reset, not the process's: the highest section
-peak is the analysis's. No torch here.
+peak is the analysis's. Before each stretch the memory freed so far is given back to the system (glibc's
+``malloc_trim``; the command line keeps freed memory for reuse, :mod:`rnnlens._memory`), so pages an earlier
+section freed neither count in a later one's start nor hide its growth. No torch here.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ PEAK_DEFINITIONS = {
     "VmHWM": (
         "peak resident set size of the process during the section, MiB (2^20 bytes): VmHWM of "
         "/proc/self/status, reset to the current RSS by writing 5 to /proc/self/clear_refs as the section "
-        "starts"
+        "starts (after the memory freed before it is given back to the system: glibc's malloc_trim)"
     ),
     "ru_maxrss": (
         "peak resident set size of the process from its start to the section's end, MiB (2^20 "
@@ -83,6 +85,9 @@ def _maxrss_mib() -> float | None:
 @contextmanager
 def measured() -> Iterator[Usage]:
     """Measure the block: the :class:`Usage` yielded is filled in when the block ends (also when it raises)."""
+    from rnnlens._memory import release_freed_memory
+
+    release_freed_memory()  # what earlier work freed goes back first, so the block's peak is its own
     usage = Usage(start_mib=_status_mib("VmRSS"))
     reset = _reset_peak()
     t0 = time.perf_counter()
