@@ -4,21 +4,20 @@ By default glibc serves each allocation above its mmap threshold (128 KiB, risin
 are freed) with a fresh ``mmap`` and hands it back to the kernel when freed, so the next array of that size
 faults every page in again. An analysis makes and drops such arrays all the time (batches of states, float64
 copies, per-point Jacobians): on the project's 2-core VM the 256-mode LRU's analysis took 4.6 million page faults
-and 8.9 of its 28.6 s in the kernel, a 256-unit GRU's 14 million and 28.7 of 124 s. Served from the heap
+and 8.9 of its 28.6 s in the kernel, a 256-unit GRU's 11 million and 22.7 of 124.4 s. Served from the heap
 (``M_MMAP_MAX = 0``) and kept there when freed (``M_TRIM_THRESHOLD`` at its largest, 2 GiB), the same pages are
-used again: 1.2 million faults and 2.6 s (25.5 s in all), and 1.3 million and 2.9 s for the GRU (98 s in all).
-The price: memory freed is not given back to the system until the process ends, so the peak resident memory is
-higher (3.6 -> 4.8 GB for that LRU, 2.6 -> 3.1 GB for the GRU).
+used again: the LRU 26-28 s, the GRU 114.6 s (2.3 million faults, 4.9 s in the kernel).
 
 Within each analysis section the pages are reused; between sections :func:`release_freed_memory` gives back what
 the last one freed (``malloc_trim``), so a section's peak memory (``rnnlens.analysis.resources``) is its own and
-not hidden by pages an earlier section left behind.
+not hidden by pages an earlier section left behind (without it the LRU took 24-26 s, but a section reusing pages
+an earlier one freed showed no rise in memory). The peaks stay about where they were.
 
 :func:`reuse_freed_memory` does it for the running process (``mallopt``) and, through glibc's environment
 variables, for the processes it starts (sweep workers, benchmarks). Nothing happens off Linux, without glibc, when
 the user has set glibc's ``MALLOC_MMAP_MAX_`` or ``MALLOC_TRIM_THRESHOLD_`` (theirs apply), or with
 ``RNNLENS_MALLOC=system`` (glibc's defaults). The Python API never calls it: a library does not change the
-allocator of its user's process.
+allocator settings of its user's process (an analysis only gives freed memory back between its sections).
 """
 
 from __future__ import annotations

@@ -25,7 +25,7 @@ import click  # noqa: E402
 from rnnlens._memory import reuse_freed_memory  # noqa: E402
 from rnnlens.errors import ArgumentError  # noqa: E402
 
-# freed memory kept for reuse instead of faulted in again (rnnlens._memory: 28.6 -> 25.5 s for the LRU-256's
+# freed memory kept for reuse instead of faulted in again (rnnlens._memory: 124 -> 115 s for a GRU-256's
 # analysis); RNNLENS_MALLOC=system keeps glibc's defaults. Before torch and numpy make their first arrays.
 try:
     reuse_freed_memory()
