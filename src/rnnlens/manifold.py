@@ -339,57 +339,66 @@ def trace_slow_manifold(
     )
     fn = as_step(step)
     fn.check_parameters()
-    fn, start, relaxed, x = _relax(
+    fn, nodes, xs, relaxed, relaxed_q, w, it1, left1 = _fit_nodes(
         fn,
         states,
         inputs,
-        n_points=n_points,
-        relax_steps=relax_steps,
-        init_steps=init_steps,
-        max_states=max_states,
-        seed=seed,
+        readout,
+        dict(n_points=n_points, relax_steps=relax_steps, init_steps=init_steps, max_states=max_states, seed=seed),
+        dict(n_iter=n_iter, trim=trim, bandwidth=bandwidth, n_polish=n_polish, tangent_window=tangent_window),
     )
-    relaxed_q = _q(fn.step(x, relaxed), relaxed)
-    # the slow points: the states after init_steps (fast modes gone, still spread along the whole
-    # line) and after relax_steps (settled further, drifting towards the stable ends)
-    pool = torch.cat([start, relaxed])
-    nodes, spread, w = _principal_curve(pool, readout, n_points=n_points, n_iter=n_iter, trim=trim, bandwidth=bandwidth)
-    xs = x[:1].expand(n_points, -1).contiguous()
-    # then each node moves to the valley floor of q across the curve, but no farther from where it
-    # started than the spread of the slow points around it (q can be flat in further directions: the
-    # node must not slide along them, away from where the network's states are)
-    spacing = float(_arclength(nodes)[-1]) / (n_points - 1)
-    radius = spread.clamp_min(0.1 * spacing)
-    nodes, it1, left1 = _descend(fn, xs, nodes, _tangents(nodes, tangent_window), n_polish, radius)
-    F = fn.step(xs, nodes)
-    q = _q(F, nodes)
-    q_half = 0.5 * ((F - nodes) ** 2).sum(1)
-    tangent = _tangents(nodes, tangent_window)
-    arclength = _arclength(nodes)
-    position = nodes @ w if w is not None else arclength
-    fps, unstable = _curve_fixed_points(fn, nodes, xs, q, fixed_point_tol)
-    settings: dict[str, Any] = {
-        "n_points": n_points,
-        "relax_steps": relax_steps,
-        "init_steps": init_steps,
-        "n_iter": n_iter,
-    }
+    settings: dict[str, Any] = dict(n_points=n_points, relax_steps=relax_steps, init_steps=init_steps, n_iter=n_iter)
     settings |= {"bandwidth": bandwidth, "n_polish": n_polish, "tangent_window": tangent_window, "trim": trim}
     info = _trace_info(settings, int(relaxed.shape[0]), fixed_point_tol, it1, left1)
+    return _finish(fn, nodes, xs, (relaxed, relaxed_q), w, tangent_window, fixed_point_tol, info)
+
+
+def _finish(fn, nodes, xs, relaxed_pair, w, tangent_window, fixed_point_tol, info) -> SlowManifold:
+    """The :class:`SlowManifold` of the fitted ``nodes``: q along them, tangents, positions, exact fixed points."""
+    relaxed, relaxed_q = relaxed_pair
+    F = fn.step(xs, nodes)
+    q = _q(F, nodes)
+    arclength = _arclength(nodes)
+    fps, unstable = _curve_fixed_points(fn, nodes, xs, q, fixed_point_tol)
     return SlowManifold(
         points=nodes,
         inputs=xs,
         arclength=arclength,
-        readout=position,
-        tangent=tangent,
+        readout=nodes @ w if w is not None else arclength,
+        tangent=_tangents(nodes, tangent_window),
         q=q,
-        q_half=q_half,
+        q_half=0.5 * ((F - nodes) ** 2).sum(1),
         relaxed=relaxed,
         relaxed_q=relaxed_q,
         fixed_points=fps,
         fixed_point_unstable=unstable,
         info=info,
     )
+
+
+def _fit_nodes(fn, states, inputs, readout, relax: dict, curve: dict) -> tuple:
+    """The curve's nodes before their exact fixed points are looked for: ``(fn, nodes, xs, relaxed, w, lm_iterations,
+    not_settled)``. The states are relaxed at x* (``relax``: :func:`_relax`'s options), a principal curve is fitted
+    to the slow points and each node descends to the valley floor of q across it (``curve``: the principal curve's
+    and the descent's options)."""
+    n_points = relax["n_points"]
+    fn, start, relaxed, x = _relax(fn, states, inputs, **relax)
+    relaxed_q = _q(fn.step(x, relaxed), relaxed)
+    # the slow points: the states after init_steps (fast modes gone, still spread along the whole
+    # line) and after relax_steps (settled further, drifting towards the stable ends)
+    pool = torch.cat([start, relaxed])
+    nodes, spread, w = _principal_curve(
+        pool, readout, n_points=n_points, n_iter=curve["n_iter"], trim=curve["trim"], bandwidth=curve["bandwidth"]
+    )
+    xs = x[:1].expand(n_points, -1).contiguous()
+    # then each node moves to the valley floor of q across the curve, but no farther from where it
+    # started than the spread of the slow points around it (q can be flat in further directions: the
+    # node must not slide along them, away from where the network's states are)
+    spacing = float(_arclength(nodes)[-1]) / (n_points - 1)
+    radius = spread.clamp_min(0.1 * spacing)
+    window = curve["tangent_window"]
+    nodes, it1, left1 = _descend(fn, xs, nodes, _tangents(nodes, window), curve["n_polish"], radius)
+    return fn, nodes, xs, relaxed, relaxed_q, w, it1, left1
 
 
 def _trace_info(settings: dict, n_states: int, fixed_point_tol: float, lm_iterations, not_settled) -> dict:
